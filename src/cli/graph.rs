@@ -1,0 +1,52 @@
+//! `irp graph`: a playbook's step graph as Mermaid or Graphviz DOT.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, Output};
+use crate::playbook::graph::{GraphFormat, render};
+use crate::playbook::load_file;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Mermaid flowchart (renders on GitHub and in most Markdown viewers).
+    Mermaid,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The playbook file.
+    pub playbook: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "mermaid")]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn cmd_graph(out: &Output, args: &GraphArgs) -> Result<(), CliError> {
+    let loaded = load_file(&args.playbook);
+    for d in &loaded.diagnostics {
+        out.diagnostic(&args.playbook, d);
+    }
+    let Some(pb) = loaded.playbook else {
+        return Err(CliError::Reported);
+    };
+    let format = match args.format {
+        Format::Mermaid => GraphFormat::Mermaid,
+        Format::Dot => GraphFormat::Dot,
+    };
+    let text = render(&pb, format);
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| CliError::user(format!("cannot write {}: {e}", path.display()))),
+        None => {
+            out.data(&text);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The one output handle: data to stdout, diagnostics and progress to stderr, colour only on a
+//! terminal and never with `NO_COLOR`, nothing but errors with `--quiet`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::playbook::{Diagnostic, Severity};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    color: bool,
+    quiet: bool,
+}
+
+impl Output {
+    pub fn new(no_color: bool, quiet: bool) -> Self {
+        let env_no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = !no_color && !env_no_color && std::io::stderr().is_terminal();
+        Output { color, quiet }
+    }
+
+    /// Data the user asked for (schema, graph, JSON): always printed.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A short status line (summaries): stdout, suppressed by `--quiet`.
+    pub fn status(&self, text: &str) {
+        if !self.quiet {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// A diagnostic about a file: stderr.
+    pub fn diagnostic(&self, path: &Path, d: &Diagnostic) {
+        if self.quiet && d.severity == Severity::Warning {
+            return;
+        }
+        let text = d.display(path).to_string();
+        let text = if self.color { colorize(&text, d.severity) } else { text };
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// An error not tied to a position: `irp: error: …` on stderr, hints on their own lines.
+    pub fn error(&self, message: &str, hints: &[String]) {
+        let mut err = std::io::stderr().lock();
+        let head = if self.color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+        let _ = writeln!(err, "irp: {head}: {message}");
+        for h in hints {
+            let _ = writeln!(err, "  hint: {h}");
+        }
+    }
+}
+
+fn colorize(text: &str, severity: Severity) -> String {
+    let (word, code) = match severity {
+        Severity::Error => ("error", "1;31"),
+        Severity::Warning => ("warning", "1;33"),
+    };
+    text.replacen(&format!(": {word}: "), &format!(": \x1b[{code}m{word}\x1b[0m: "), 1)
+        .replacen("\n  hint:", "\n  \x1b[36mhint\x1b[0m:", 1)
+}

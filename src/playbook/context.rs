@@ -1,0 +1,99 @@
+//! Template contexts: turning typed inputs, captures and resolved table names into the values
+//! templates see. The engine builds real contexts from a case; `sample_context` builds the one
+//! `irp validate` renders every template with (inputs' `example` or `default`, captures' `example`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use minijinja::Value;
+
+use super::model::{InputSpec, Playbook, StepKind};
+use super::raw::InputType;
+use super::table::LogicalTable;
+use super::template::{SqlIdent, SqlTimestamp, value_from_json};
+use super::value::TimeSpec;
+
+/// Variables every template may read, besides inputs and captures.
+pub const BUILTINS: &[&str] = &["case", "now"];
+/// Variables only a query's SQL may read.
+pub const SQL_BUILTINS: &[&str] = &["table", "tables"];
+/// The variable a capture expression reads the query result from.
+pub const ROWS: &str = "rows";
+
+/// Where a backend finds Security Lake tables.
+#[derive(Debug, Clone)]
+pub struct TableNaming {
+    pub region: String,
+    /// Security Lake source version, e.g. (2, 0).
+    pub source_version: (u32, u32),
+}
+
+impl Default for TableNaming {
+    fn default() -> Self {
+        TableNaming { region: "us-east-1".to_owned(), source_version: (2, 0) }
+    }
+}
+
+impl TableNaming {
+    /// `"amazon_security_lake_glue_db_us_east_1"."amazon_security_lake_table_us_east_1_<src>_2_0"`.
+    pub fn qualified(&self, table: LogicalTable) -> Value {
+        let db = LogicalTable::database_name(&self.region);
+        let name = table.table_name(&self.region, self.source_version);
+        SqlIdent::quoted_parts(&[&db, &name]).map_or_else(|| Value::from(()), Value::from_object)
+    }
+}
+
+/// The value of one input as templates see it: timestamps resolved against `now`.
+pub fn input_value(spec: &InputSpec, raw: &serde_json::Value, now: DateTime<Utc>) -> Value {
+    let one = |ty: InputType, v: &serde_json::Value| -> Value {
+        match (ty, v) {
+            (InputType::Timestamp, serde_json::Value::String(s)) => match TimeSpec::parse(s) {
+                Ok(t) => Value::from_object(SqlTimestamp(t.resolve(now))),
+                Err(_) => value_from_json(v),
+            },
+            _ => value_from_json(v),
+        }
+    };
+    match (spec.ty, raw) {
+        (InputType::List, serde_json::Value::Array(items)) => {
+            Value::from(items.iter().map(|i| one(spec.items, i)).collect::<Vec<_>>())
+        }
+        (ty, v) => one(ty, v),
+    }
+}
+
+/// The sample context for step `step`: every input's example (or default), every capture's
+/// example, the step's tables, and a fixed `now`. Variables without a sample are left out.
+pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &TableNaming) -> Value {
+    let mut vars: BTreeMap<String, Value> = BTreeMap::new();
+    for (name, spec) in &pb.inputs {
+        if let Some(v) = spec.example.as_ref().or(spec.default.as_ref()) {
+            vars.insert(name.clone(), input_value(spec, v, now));
+        }
+    }
+    for s in &pb.steps {
+        if let StepKind::Query(q) = &s.kind {
+            for (name, cap) in &q.captures {
+                if let Some(ex) = &cap.example {
+                    vars.insert(name.clone(), value_from_json(ex));
+                }
+            }
+        }
+    }
+    if let StepKind::Query(q) = &pb.steps[step].kind {
+        vars.insert("table".to_owned(), naming.qualified(q.table));
+        let tables: BTreeMap<String, Value> =
+            q.tables.iter().map(|t| (t.as_str().to_owned(), naming.qualified(*t))).collect();
+        vars.insert("tables".to_owned(), Value::from(tables));
+    }
+    vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(now)));
+    let case: BTreeMap<String, Value> = [
+        ("id".to_owned(), Value::from("00000000-0000-7000-8000-000000000000")),
+        ("mode".to_owned(), Value::from("rehearsal")),
+        ("playbook".to_owned(), Value::from(pb.id.as_str())),
+    ]
+    .into_iter()
+    .collect();
+    vars.insert("case".to_owned(), Value::from(case));
+    Value::from(vars)
+}

@@ -1,0 +1,182 @@
+//! The checked playbook: every reference resolved, every template parsed, every operation known.
+//! Built only by `validate`; the engine, the UI and the reports read it and never re-check.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+
+use super::raw::{Confirm, InputType, ParamValue, Phase};
+use super::table::LogicalTable;
+use crate::action::AwsOperation;
+
+#[derive(Debug)]
+pub struct Playbook {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub references: Vec<String>,
+    pub owner: Option<String>,
+    pub severity: Vec<SeverityGuide>,
+    pub roles: IndexMap<String, String>,
+    pub inputs: IndexMap<String, InputSpec>,
+    pub stages: Vec<Stage>,
+    /// All steps of all stages, in file order; `Stage::steps` ranges index into it.
+    pub steps: Vec<Step>,
+}
+
+impl Playbook {
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Where the case can go from step `i` (decision options, `next`, `on_failure: {goto}`).
+    pub fn successors(&self, i: usize) -> Vec<Next> {
+        let step = &self.steps[i];
+        let mut out = match &step.kind {
+            StepKind::Decision(d) => d.options.iter().map(|o| o.next).collect(),
+            _ => vec![step.next],
+        };
+        if let FailurePolicy::Goto(g) = step.on_failure {
+            out.push(Next::Step(g));
+        }
+        out
+    }
+
+    pub fn count_kind(&self, pred: impl Fn(&StepKind) -> bool) -> usize {
+        self.steps.iter().filter(|s| pred(&s.kind)).count()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SeverityGuide {
+    pub level: String,
+    pub when: String,
+    pub respond_within: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    pub ty: InputType,
+    /// Item type of a list input (`String` otherwise).
+    pub items: InputType,
+    pub required: bool,
+    pub pattern: Option<Regex>,
+    pub default: Option<serde_json::Value>,
+    pub example: Option<serde_json::Value>,
+    pub description: Option<String>,
+    /// Allowed values of an enum input.
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub id: String,
+    pub title: String,
+    pub phase: Phase,
+    pub csf: Vec<String>,
+    pub description: Option<String>,
+    pub steps: Range<usize>,
+}
+
+/// Where a step leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Next {
+    Step(usize),
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    Ask,
+    Continue,
+    Goto(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    /// Index into `Playbook::stages`.
+    pub stage: usize,
+    pub guidance: Option<String>,
+    pub role: Option<String>,
+    pub csf: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub on_failure: FailurePolicy,
+    pub kind: StepKind,
+    /// For decisions this is `End` and unused: options carry the targets.
+    pub next: Next,
+    /// Line of the step's `id` in the file, for messages.
+    pub line: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Query(QueryStep),
+    Decision(DecisionStep),
+    Action(ActionStep),
+    Note(String),
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Query(_) => "query",
+            StepKind::Decision(_) => "decision",
+            StepKind::Action(_) => "action",
+            StepKind::Note(_) => "note",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryStep {
+    /// The primary table (`{{ table }}`).
+    pub table: LogicalTable,
+    /// Every table the query may read (`{{ tables.<name> }}`), the primary one included.
+    pub tables: Vec<LogicalTable>,
+    pub sql: String,
+    pub captures: IndexMap<String, CaptureDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureDef {
+    pub expr: String,
+    pub example: Option<serde_json::Value>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionStep {
+    pub prompt: String,
+    pub options: Vec<DecisionOption>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionOption {
+    pub id: String,
+    pub label: String,
+    pub next: Next,
+    /// A boolean expression (without `{{ }}`).
+    pub suggest: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionStep {
+    pub confirm: Confirm,
+    pub kind: ActionKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ActionKind {
+    Aws { op: &'static AwsOperation, params: IndexMap<String, ParamValue> },
+    Command { argv: Vec<String> },
+    Manual { items: Vec<String> },
+}

@@ -1,0 +1,327 @@
+//! The raw serde mirror of a playbook file (format v1). It accepts what the YAML says, typed but
+//! unchecked; `validate` turns it into a checked `Playbook`. The JSON Schema (`irp schema`) is
+//! generated from these types, so their doc comments are what an editor shows on hover.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::node::Sp;
+
+/// An executable incident-response playbook, format version 1.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "irp playbook")]
+pub struct Playbook {
+    /// Format version of this file. Always `1`.
+    pub irp: Sp<u32>,
+    /// Stable identifier of the playbook: lowercase letters, digits and dashes.
+    pub id: Sp<String>,
+    /// Human title, shown in the header of every screen and report.
+    pub title: String,
+    /// Version of this playbook (semantic versioning recommended). Recorded in every case journal.
+    pub version: Sp<String>,
+    /// What the playbook is for and when to use it (Markdown).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The framework the stage phases refer to.
+    #[serde(default)]
+    pub framework: Option<Framework>,
+    /// Sources the playbook is modelled on (URLs or citations).
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Team or person who maintains the playbook.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Severity guidance: how to rate an incident of this kind and how fast to respond.
+    #[serde(default)]
+    pub severity: Vec<SeverityLevel>,
+    /// Roles that take part, by id (e.g. `ir-lead: Owns the case and its decisions`). Steps name
+    /// who does them with `role`.
+    #[serde(default)]
+    pub roles: IndexMap<String, String>,
+    /// Typed inputs asked for when a case starts; templates refer to them by name.
+    #[serde(default)]
+    pub inputs: IndexMap<String, Sp<Input>>,
+    /// The stages, in order. Each is tagged with its NIST SP 800-61 r2 phase.
+    pub stages: Vec<Stage>,
+}
+
+/// The framework that stage phases are named after.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum Framework {
+    /// NIST SP 800-61 Revision 2 incident response life cycle.
+    #[serde(rename = "nist-800-61r2")]
+    Nist80061r2,
+}
+
+/// One level of the severity guidance.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityLevel {
+    /// The level's name, e.g. `P1`.
+    pub level: String,
+    /// When an incident is at this level.
+    pub when: String,
+    /// Target time to start responding, e.g. `15m`, `1h`, `24h`.
+    #[serde(default)]
+    pub respond_within: Option<Sp<String>>,
+}
+
+/// The type of an input value.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    /// Any text.
+    String,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A point in time: RFC 3339 (`2026-11-01T00:00:00Z`), `now`, or relative to now (`-7d`, `-24h`, `-30m`).
+    Timestamp,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// An Amazon Resource Name (`arn:partition:service:region:account:resource`).
+    Arn,
+    /// A 12-digit AWS account id.
+    AwsAccountId,
+    /// One of the strings listed in `values`.
+    Enum,
+    /// A list of values of the type given by `items`.
+    List,
+}
+
+/// A typed input of the playbook.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// The value's type.
+    #[serde(rename = "type")]
+    pub ty: Sp<InputType>,
+    /// Whether a case cannot start without it. Inputs with a default are never missing.
+    #[serde(default)]
+    pub required: bool,
+    /// Regular expression the whole value must match (string-like types; each item of a list).
+    #[serde(default)]
+    pub pattern: Option<Sp<String>>,
+    /// The value used when none is given.
+    #[serde(default)]
+    pub default: Option<Sp<serde_json::Value>>,
+    /// A realistic sample value: used by `irp validate` to render every template, and shown as a
+    /// placeholder when the responder is asked for the input.
+    #[serde(default)]
+    pub example: Option<Sp<serde_json::Value>>,
+    /// What the input is, in words a responder understands.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The allowed values of an `enum` input.
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+    /// The type of each item of a `list` input (default `string`).
+    #[serde(default)]
+    pub items: Option<Sp<InputType>>,
+}
+
+/// NIST SP 800-61 r2 incident response life-cycle phase.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Preparation (r2 §3.1).
+    Preparation,
+    /// Detection and Analysis (r2 §3.2).
+    DetectionAndAnalysis,
+    /// Containment, Eradication, and Recovery (r2 §3.3).
+    ContainmentEradicationRecovery,
+    /// Post-Incident Activity (r2 §3.4).
+    PostIncidentActivity,
+}
+
+/// A stage of the playbook: a group of steps in one NIST phase.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Stable identifier, unique in the playbook.
+    pub id: Sp<String>,
+    /// Human title of the stage.
+    pub title: String,
+    /// The NIST SP 800-61 r2 phase this stage belongs to.
+    pub phase: Phase,
+    /// NIST CSF 2.0 categories (SP 800-61 r3) for the whole stage, e.g. `RS.MI`.
+    #[serde(default)]
+    pub csf: Vec<Sp<String>>,
+    /// What the stage achieves (Markdown).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// One step. Exactly one of `query`, `decision`, `action` or `note` says what kind it is.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Stable identifier, unique in the playbook. `end` is reserved.
+    pub id: Sp<String>,
+    /// Human title of the step.
+    pub title: String,
+    /// What to do and why, in Markdown, for a responder who has never seen the source playbook.
+    /// May use `{{ input }}` templates (rendered as plain text).
+    #[serde(default)]
+    pub guidance: Option<Sp<String>>,
+    /// Who does the step: a role id declared under `roles`.
+    #[serde(default)]
+    pub role: Option<Sp<String>>,
+    /// NIST CSF 2.0 categories or subcategories (SP 800-61 r3), e.g. `RS.AN` or `RS.MA-02`.
+    #[serde(default)]
+    pub csf: Vec<Sp<String>>,
+    /// The step that follows (default: the next step in file order; `end` closes the case).
+    /// Not allowed on decisions, whose options say where to go.
+    #[serde(default)]
+    pub next: Option<Sp<String>>,
+    /// How long the step may run before it is cancelled, e.g. `90s`, `10m`, `1h`.
+    #[serde(default)]
+    pub timeout: Option<Sp<String>>,
+    /// What happens when the step fails (default `ask`).
+    #[serde(default)]
+    pub on_failure: Option<Sp<OnFailure>>,
+    /// An Athena SQL query over Security Lake tables.
+    #[serde(default)]
+    pub query: Option<Sp<Query>>,
+    /// A decision point: the responder picks an option, guided by a suggestion from the evidence.
+    #[serde(default)]
+    pub decision: Option<Sp<Decision>>,
+    /// A containment, eradication or recovery action.
+    #[serde(default)]
+    pub action: Option<Sp<Action>>,
+    /// Guidance only (Markdown): the responder reads it and marks it done.
+    #[serde(default)]
+    pub note: Option<Sp<String>>,
+}
+
+/// What happens when a step fails.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OnFailure {
+    /// The step stays failed; the responder re-runs it, skips it with a reason, or goes back.
+    Ask,
+    /// The failure is recorded and the case follows `next` as if the step had succeeded.
+    Continue,
+    /// The failure is recorded and the case goes to the named step (e.g. a manual fallback).
+    Goto(Sp<String>),
+}
+
+/// An Athena SQL query step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// The logical Security Lake table the query reads, available in SQL as `{{ table }}`.
+    #[serde(default)]
+    pub table: Option<Sp<String>>,
+    /// More logical tables, available in SQL as `{{ tables.<name> }}` (e.g. for a `UNION ALL`).
+    #[serde(default)]
+    pub tables: Vec<Sp<String>>,
+    /// Athena (Trino) SQL. Every `{{ value }}` is rendered as an escaped SQL literal; identifiers
+    /// only through the `ident` filter.
+    pub sql: Sp<String>,
+    /// Named values computed from the result (`rows`) for later steps: an expression, or
+    /// `{ expr, example, description }`.
+    #[serde(default)]
+    pub capture: IndexMap<String, Sp<Capture>>,
+}
+
+/// A value captured from a query's result.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Capture {
+    /// A template expression over `rows` (a list of row mappings), e.g. `rows | map(attribute='ip') | list`.
+    Expr(String),
+    /// An expression with a sample value and a description.
+    Full(CaptureSpec),
+}
+
+/// An expression with a sample value and a description.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    /// A template expression over `rows`.
+    pub expr: String,
+    /// A realistic sample of the captured value, used to render later templates in `irp validate`.
+    #[serde(default)]
+    pub example: Option<serde_json::Value>,
+    /// What the captured value means.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A decision point.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The question put to the responder (may use templates, rendered as plain text).
+    pub prompt: Sp<String>,
+    /// The possible answers, each leading somewhere.
+    pub options: Vec<DecisionOption>,
+}
+
+/// One answer to a decision.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionOption {
+    /// Stable identifier, unique in the decision.
+    pub id: Sp<String>,
+    /// What the responder sees.
+    pub label: String,
+    /// The step this answer leads to, or `end`.
+    pub next: Sp<String>,
+    /// A boolean expression over inputs and captures; the first option whose `suggest` is true is
+    /// shown as the suggested answer, with the expression and its values as the reason.
+    #[serde(default)]
+    pub suggest: Option<Sp<String>>,
+}
+
+/// A containment, eradication or recovery action: exactly one of `aws`, `command` or `manual`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// An operation from irp's registry of typed AWS operations (`irp schema` lists them in
+    /// `docs/actions.md`), e.g. `s3.put_public_access_block`.
+    #[serde(default)]
+    pub aws: Option<Sp<String>>,
+    /// Parameters of the `aws` operation. String values may use templates.
+    #[serde(default)]
+    pub params: IndexMap<String, Sp<ParamValue>>,
+    /// A program and its arguments, one list element per argument (never a shell string). Each
+    /// element may use templates and stays one argument whatever its value.
+    #[serde(default)]
+    pub command: Option<Sp<Vec<Sp<String>>>>,
+    /// A checklist the responder ticks item by item.
+    #[serde(default)]
+    pub manual: Option<Sp<Vec<Sp<String>>>>,
+    /// How the responder confirms before anything changes (default: `typed` for destructive
+    /// operations, `yes` otherwise, `none` for read-only evidence operations).
+    #[serde(default)]
+    pub confirm: Option<Sp<Confirm>>,
+}
+
+/// A parameter value of an `aws` action.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    List(Vec<String>),
+}
+
+/// How an action is confirmed.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirm {
+    /// No confirmation (only allowed for operations that change nothing).
+    None,
+    /// The responder answers yes.
+    Yes,
+    /// The responder types the name of the resource the action changes.
+    Typed,
+}

@@ -1,0 +1,822 @@
+//! The validator: raw mirror -> checked `Playbook`, reporting every problem it finds (ids,
+//! references, reachability, templates and their variables, tables, operations and parameters,
+//! inputs and their defaults) with a position and a hint.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+
+use super::context::{BUILTINS, ROWS, SQL_BUILTINS, TableNaming, sample_context};
+use super::diag::{Diagnostic, Pos, did_you_mean};
+use super::model::{
+    ActionKind, ActionStep, CaptureDef, DecisionOption, DecisionStep, FailurePolicy, InputSpec, Next,
+    Playbook, QueryStep, SeverityGuide, Stage, Step, StepKind,
+};
+use super::node::Sp;
+use super::raw::{self, Confirm, InputType, ParamValue};
+use super::table::LogicalTable;
+use super::template::{self, TemplateError};
+use super::value::{check_input_value, compile_pattern, parse_duration};
+use crate::action::{self, Effect};
+
+/// The fixed "now" that sample renders use, so validation output never depends on the clock.
+pub const SAMPLE_NOW: &str = "2026-01-15T12:00:00Z";
+
+/// CSF 2.0 categories (SP 800-61 r3 Community Profile).
+const CSF_CATEGORIES: &[&str] = &[
+    "GV.OC", "GV.RM", "GV.RR", "GV.PO", "GV.OV", "GV.SC", "ID.AM", "ID.RA", "ID.IM", "PR.AA", "PR.AT",
+    "PR.DS", "PR.PS", "PR.IR", "DE.CM", "DE.AE", "RS.MA", "RS.AN", "RS.CO", "RS.MI", "RC.RP", "RC.CO",
+];
+
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "cmd", "cmd.exe", "powershell", "pwsh"];
+
+/// Validates a raw playbook. `src` is the file's text (for positions inside templates).
+pub fn validate(raw: raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
+    let mut v = Validator { src, diags: Vec::new() };
+    let pb = v.run(raw);
+    let has_errors = v.diags.iter().any(Diagnostic::is_error);
+    (if has_errors { None } else { pb }, v.diags)
+}
+
+struct Validator<'a> {
+    src: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+/// Positions of things a step refers to, kept for the second pass.
+struct StepRefs {
+    id_pos: Pos,
+    next: Option<Sp<String>>,
+    options: Vec<(Sp<String>, Option<Sp<String>>, Sp<String>)>, // (id, suggest, next)
+    goto: Option<Sp<String>>,
+    templates: Vec<TemplateUse>,
+    captures: Vec<(String, Pos)>,
+}
+
+/// A template or expression in a step, checked once the variables in scope are known.
+struct TemplateUse {
+    text: String,
+    pos: Pos,
+    what: &'static str,
+    kind: TemplateKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TemplateKind {
+    Sql,
+    Text,
+    Expr,
+    /// A capture expression: may read `rows`.
+    Capture,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, pos: Pos, msg: impl Into<String>, hint: impl Into<Option<String>>) {
+        self.diags.push(Diagnostic::error(pos, msg).with_hint_opt(hint.into()));
+    }
+
+    fn run(&mut self, raw: raw::Playbook) -> Option<Playbook> {
+        if raw.irp.value != 1 {
+            self.err(
+                raw.irp.pos,
+                format!("unsupported playbook format version {}", raw.irp.value),
+                Some("this irp reads format `irp: 1`".to_owned()),
+            );
+        }
+        self.check_id(&raw.id, "playbook");
+        if raw.version.value.trim().is_empty() {
+            self.err(raw.version.pos, "`version` is empty", Some("e.g. `version: 1.0.0`".to_owned()));
+        }
+        let severity = raw
+            .severity
+            .iter()
+            .map(|s| SeverityGuide {
+                level: s.level.clone(),
+                when: s.when.clone(),
+                respond_within: s.respond_within.as_ref().and_then(|d| self.duration(d)),
+            })
+            .collect();
+        for (role, _) in &raw.roles {
+            if !is_id(role) {
+                self.err(Pos::UNKNOWN, format!("role id `{role}` is not lowercase letters, digits and dashes"), None);
+            }
+        }
+        let inputs = self.inputs(&raw.inputs);
+
+        // Stages and steps, first pass: structure, ids, kinds, references by name.
+        let mut stages = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut refs: Vec<StepRefs> = Vec::new();
+        let mut stage_ids: HashMap<String, Pos> = HashMap::new();
+        let mut step_ids: HashMap<String, Pos> = HashMap::new();
+        if raw.stages.is_empty() {
+            self.err(Pos::new(1, 1), "the playbook has no stages", Some("add at least one stage with steps under `stages:`".to_owned()));
+        }
+        for (si, stage) in raw.stages.iter().enumerate() {
+            self.check_id(&stage.id, "stage");
+            if let Some(first) = stage_ids.get(&stage.id.value) {
+                self.err(
+                    stage.id.pos,
+                    format!("duplicate stage id `{}` (first at line {})", stage.id.value, first.line),
+                    Some("stage ids must be unique in the playbook".to_owned()),
+                );
+            } else {
+                stage_ids.insert(stage.id.value.clone(), stage.id.pos);
+            }
+            for c in &stage.csf {
+                self.check_csf(c);
+            }
+            if stage.steps.is_empty() {
+                self.err(stage.id.pos, format!("stage `{}` has no steps", stage.id.value), Some("add steps under `steps:` or remove the stage".to_owned()));
+            }
+            let start = steps.len();
+            for step in &stage.steps {
+                self.check_id(&step.id, "step");
+                if step.id.value == "end" {
+                    self.err(step.id.pos, "`end` is reserved and cannot be a step id", Some("`next: end` closes the case; rename the step".to_owned()));
+                }
+                if let Some(first) = step_ids.get(&step.id.value) {
+                    self.err(
+                        step.id.pos,
+                        format!("duplicate step id `{}` (first at line {})", step.id.value, first.line),
+                        Some("step ids must be unique across the whole playbook".to_owned()),
+                    );
+                } else {
+                    step_ids.insert(step.id.value.clone(), step.id.pos);
+                }
+                let (built, r) = self.step(step, si, &raw.roles);
+                steps.push(built);
+                refs.push(r);
+            }
+            stages.push(Stage {
+                id: stage.id.value.clone(),
+                title: stage.title.clone(),
+                phase: stage.phase,
+                csf: stage.csf.iter().map(|c| c.value.clone()).collect(),
+                description: stage.description.clone(),
+                steps: start..steps.len(),
+            });
+        }
+
+        // Second pass: resolve `next`, options and gotos by name.
+        let index: HashMap<String, usize> = {
+            let mut m = HashMap::new();
+            for (i, s) in steps.iter().enumerate() {
+                m.entry(s.id.clone()).or_insert(i);
+            }
+            m
+        };
+        let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+        let count = steps.len();
+        for i in 0..count {
+            let r = &refs[i];
+            let default_next = if i + 1 < count { Next::Step(i + 1) } else { Next::End };
+            let next = match &r.next {
+                Some(n) => self.resolve(n, &index, &ids, "next").unwrap_or(Next::End),
+                None => default_next,
+            };
+            steps[i].next = next;
+            if let StepKind::Decision(d) = &mut steps[i].kind {
+                let mut resolved = Vec::new();
+                for (_, _, target) in &r.options {
+                    resolved.push(self.resolve(target, &index, &ids, "next").unwrap_or(Next::End));
+                }
+                for (opt, n) in d.options.iter_mut().zip(resolved) {
+                    opt.next = n;
+                }
+            }
+            if let Some(g) = &r.goto {
+                if let Some(Next::Step(t)) = self.resolve(g, &index, &ids, "on_failure goto") {
+                    steps[i].on_failure = FailurePolicy::Goto(t);
+                } else if g.value == "end" {
+                    self.err(g.pos, "`on_failure: { goto: end }` is not allowed", Some("a failed step cannot close the case; go to a step that records why".to_owned()));
+                }
+            }
+        }
+
+        let pb = Playbook {
+            id: raw.id.value.clone(),
+            title: raw.title.clone(),
+            version: raw.version.value.clone(),
+            description: raw.description.clone(),
+            references: raw.references.clone(),
+            owner: raw.owner.clone(),
+            severity,
+            roles: raw.roles.clone(),
+            inputs,
+            stages,
+            steps,
+        };
+        if pb.steps.is_empty() {
+            return None;
+        }
+        self.reachability(&pb, &refs);
+        self.templates(&pb, &refs);
+        Some(pb)
+    }
+
+    fn check_id(&mut self, id: &Sp<String>, what: &str) {
+        if !is_id(&id.value) {
+            self.err(
+                id.pos,
+                format!("{what} id `{}` is not lowercase letters, digits and dashes", id.value),
+                Some(format!("e.g. `{}`", suggest_id(&id.value))),
+            );
+        }
+    }
+
+    fn check_csf(&mut self, c: &Sp<String>) {
+        let cat = c.value.split('-').next().unwrap_or_default();
+        let sub_ok = c.value.split_once('-').is_none_or(|(_, n)| n.len() == 2 && n.chars().all(|d| d.is_ascii_digit()));
+        if !CSF_CATEGORIES.contains(&cat) || !sub_ok {
+            let hint = did_you_mean(cat, CSF_CATEGORIES.iter().copied())
+                .unwrap_or_else(|| "use a CSF 2.0 category such as `RS.AN` or a subcategory such as `RS.MA-02`".to_owned());
+            self.err(c.pos, format!("unknown CSF 2.0 category `{}`", c.value), Some(hint));
+        }
+    }
+
+    fn duration(&mut self, d: &Sp<String>) -> Option<std::time::Duration> {
+        match parse_duration(&d.value) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                self.err(d.pos, format!("invalid duration: {e}"), None);
+                None
+            }
+        }
+    }
+
+    fn inputs(&mut self, raw: &IndexMap<String, Sp<raw::Input>>) -> IndexMap<String, InputSpec> {
+        let mut out = IndexMap::new();
+        for (name, input) in raw {
+            let pos = input.pos;
+            let reserved = BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS;
+            if !is_var(name) {
+                self.err(pos, format!("input name `{name}` is not a template variable name"), Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()));
+            } else if reserved {
+                self.err(pos, format!("input name `{name}` is reserved"), Some(format!("`{name}` is provided by irp; rename the input")));
+            }
+            let ty = input.ty.value;
+            let items = input.items.as_ref().map_or(InputType::String, |i| i.value);
+            if let Some(it) = &input.items {
+                if ty != InputType::List {
+                    self.err(it.pos, format!("`items` is only for `list` inputs (`{name}` is not a list)"), None);
+                } else if matches!(it.value, InputType::List | InputType::Enum) {
+                    self.err(it.pos, "list items cannot be lists or enums", None);
+                }
+            }
+            let values = input.values.clone().unwrap_or_default();
+            if ty == InputType::Enum && values.is_empty() {
+                self.err(pos, format!("enum input `{name}` has no `values`"), Some("list the allowed values under `values:`".to_owned()));
+            }
+            if ty != InputType::Enum && input.values.is_some() {
+                self.err(pos, format!("`values` is only for `enum` inputs (`{name}` is not an enum)"), None);
+            }
+            let pattern = input.pattern.as_ref().and_then(|p| {
+                if matches!(ty, InputType::Integer | InputType::Boolean) {
+                    self.err(p.pos, format!("`pattern` does not apply to {ty:?} inputs").to_lowercase(), None);
+                    return None;
+                }
+                match compile_pattern(&p.value) {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        self.err(p.pos, format!("`pattern` of input `{name}`: {e}"), None);
+                        None
+                    }
+                }
+            });
+            for (what, val) in [("default", &input.default), ("example", &input.example)] {
+                if let Some(val) = val {
+                    if let Err(e) = check_input_value(&val.value, ty, items, pattern.as_ref(), &values) {
+                        self.err(
+                            val.pos,
+                            format!("the {what} of input `{name}` is invalid: {e}"),
+                            Some(format!("fix the {what} or the input's `type`/`pattern`")),
+                        );
+                    }
+                }
+            }
+            out.insert(
+                name.clone(),
+                InputSpec {
+                    ty,
+                    items,
+                    required: input.required,
+                    pattern,
+                    default: input.default.as_ref().map(|d| d.value.clone()),
+                    example: input.example.as_ref().map(|d| d.value.clone()),
+                    description: input.description.clone(),
+                    values,
+                },
+            );
+        }
+        out
+    }
+
+    fn step(&mut self, step: &raw::Step, stage: usize, roles: &IndexMap<String, String>) -> (Step, StepRefs) {
+        let mut r = StepRefs {
+            id_pos: step.id.pos,
+            next: step.next.clone(),
+            options: Vec::new(),
+            goto: None,
+            templates: Vec::new(),
+            captures: Vec::new(),
+        };
+        if let Some(role) = &step.role {
+            if !roles.contains_key(&role.value) {
+                let hint = did_you_mean(&role.value, roles.keys().map(String::as_str))
+                    .unwrap_or_else(|| "declare it under `roles:` at the top of the playbook".to_owned());
+                self.err(role.pos, format!("unknown role `{}`", role.value), Some(hint));
+            }
+        }
+        for c in &step.csf {
+            self.check_csf(c);
+        }
+        let timeout = step.timeout.as_ref().and_then(|t| self.duration(t));
+        let on_failure = match step.on_failure.as_ref().map(|o| &o.value) {
+            None | Some(raw::OnFailure::Ask) => FailurePolicy::Ask,
+            Some(raw::OnFailure::Continue) => FailurePolicy::Continue,
+            Some(raw::OnFailure::Goto(g)) => {
+                r.goto = Some(g.clone());
+                FailurePolicy::Ask
+            }
+        };
+        if let Some(g) = &step.guidance {
+            r.templates.push(TemplateUse { text: g.value.clone(), pos: g.pos, what: "guidance", kind: TemplateKind::Text });
+        }
+        let kinds = [
+            step.query.as_ref().map(|q| q.pos),
+            step.decision.as_ref().map(|d| d.pos),
+            step.action.as_ref().map(|a| a.pos),
+            step.note.as_ref().map(|n| n.pos),
+        ];
+        let present = kinds.iter().flatten().count();
+        if present == 0 {
+            self.err(step.id.pos, format!("step `{}` has no kind", step.id.value), Some("add one of `query:`, `decision:`, `action:` or `note:`".to_owned()));
+        } else if present > 1 {
+            let second = kinds.iter().flatten().nth(1).copied().unwrap_or(step.id.pos);
+            self.err(second, format!("step `{}` has more than one kind", step.id.value), Some("a step is one of `query`, `decision`, `action` or `note`; split it into several steps".to_owned()));
+        }
+        let kind = if let Some(q) = &step.query {
+            StepKind::Query(self.query(q, &mut r))
+        } else if let Some(d) = &step.decision {
+            if let Some(n) = &step.next {
+                self.err(n.pos, "a decision has no `next`; each option says where it leads", Some("remove `next` and set `next` on the options".to_owned()));
+            }
+            StepKind::Decision(self.decision(d, &mut r))
+        } else if let Some(a) = &step.action {
+            StepKind::Action(self.action(a, &mut r))
+        } else if let Some(n) = &step.note {
+            r.templates.push(TemplateUse { text: n.value.clone(), pos: n.pos, what: "note", kind: TemplateKind::Text });
+            StepKind::Note(n.value.clone())
+        } else {
+            StepKind::Note(String::new())
+        };
+        let built = Step {
+            id: step.id.value.clone(),
+            title: step.title.clone(),
+            stage,
+            guidance: step.guidance.as_ref().map(|g| g.value.clone()),
+            role: step.role.as_ref().map(|r| r.value.clone()),
+            csf: step.csf.iter().map(|c| c.value.clone()).collect(),
+            timeout,
+            on_failure,
+            kind,
+            next: Next::End,
+            line: step.id.pos.line,
+        };
+        (built, r)
+    }
+
+    fn table(&mut self, t: &Sp<String>) -> Option<LogicalTable> {
+        let found = LogicalTable::parse(&t.value);
+        if found.is_none() {
+            let names = LogicalTable::ALL.map(LogicalTable::as_str);
+            let hint = did_you_mean(&t.value, names)
+                .unwrap_or_else(|| format!("known tables: {}", names.join(", ")));
+            self.err(t.pos, format!("unknown table `{}`", t.value), Some(hint));
+        }
+        found
+    }
+
+    fn query(&mut self, q: &Sp<raw::Query>, r: &mut StepRefs) -> QueryStep {
+        let mut tables = Vec::new();
+        let primary = q.table.as_ref().and_then(|t| self.table(t));
+        tables.extend(primary);
+        for t in &q.tables {
+            if let Some(lt) = self.table(t) {
+                if !tables.contains(&lt) {
+                    tables.push(lt);
+                }
+            }
+        }
+        if q.table.is_none() && q.tables.is_empty() {
+            self.err(q.pos, "the query names no table", Some("add `table: cloud_trail_mgmt` (or another logical table) and use `{{ table }}` in the SQL".to_owned()));
+        }
+        if q.sql.value.trim().is_empty() {
+            self.err(q.sql.pos, "the query's `sql` is empty", None);
+        }
+        r.templates.push(TemplateUse { text: q.sql.value.clone(), pos: q.sql.pos, what: "sql", kind: TemplateKind::Sql });
+        let mut captures = IndexMap::new();
+        for (name, cap) in &q.capture {
+            if !is_var(name) {
+                self.err(cap.pos, format!("capture name `{name}` is not a template variable name"), Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()));
+            }
+            let def = match &cap.value {
+                raw::Capture::Expr(e) => CaptureDef { expr: e.clone(), example: None, description: None },
+                raw::Capture::Full(f) => {
+                    CaptureDef { expr: f.expr.clone(), example: f.example.clone(), description: f.description.clone() }
+                }
+            };
+            let expr = template::bare_expression(&def.expr).to_owned();
+            r.templates.push(TemplateUse { text: expr.clone(), pos: cap.pos, what: "capture", kind: TemplateKind::Capture });
+            r.captures.push((name.clone(), cap.pos));
+            captures.insert(name.clone(), CaptureDef { expr, ..def });
+        }
+        QueryStep {
+            table: tables.first().copied().unwrap_or(LogicalTable::CloudTrailMgmt),
+            tables,
+            sql: q.sql.value.clone(),
+            captures,
+        }
+    }
+
+    fn decision(&mut self, d: &Sp<raw::Decision>, r: &mut StepRefs) -> DecisionStep {
+        r.templates.push(TemplateUse { text: d.prompt.value.clone(), pos: d.prompt.pos, what: "prompt", kind: TemplateKind::Text });
+        if d.options.len() < 2 {
+            self.err(d.pos, "a decision needs at least two options", Some("if there is nothing to choose, use a `note` step".to_owned()));
+        }
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let mut options = Vec::new();
+        for o in &d.options {
+            self.check_id(&o.id, "option");
+            if let Some(first) = seen.get(o.id.value.as_str()) {
+                self.err(o.id.pos, format!("duplicate option id `{}` (first at line {})", o.id.value, first.line), None);
+            } else {
+                seen.insert(&o.id.value, o.id.pos);
+            }
+            let suggest = o.suggest.as_ref().map(|s| template::bare_expression(&s.value).to_owned());
+            if let (Some(s), Some(text)) = (&o.suggest, &suggest) {
+                r.templates.push(TemplateUse { text: text.clone(), pos: s.pos, what: "suggest", kind: TemplateKind::Expr });
+            }
+            r.options.push((o.id.clone(), o.suggest.clone(), o.next.clone()));
+            options.push(DecisionOption { id: o.id.value.clone(), label: o.label.clone(), next: Next::End, suggest });
+        }
+        DecisionStep { prompt: d.prompt.value.clone(), options }
+    }
+
+    fn action(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
+        let present = [a.aws.is_some(), a.command.is_some(), a.manual.is_some()].iter().filter(|x| **x).count();
+        if present != 1 {
+            self.err(a.pos, if present == 0 { "the action says nothing to do" } else { "the action has more than one of `aws`, `command`, `manual`" },
+                Some("an action is exactly one of `aws: <operation>`, `command: [program, args...]` or `manual: [items...]`".to_owned()));
+        }
+        if a.aws.is_none() && !a.params.is_empty() {
+            self.err(a.pos, "`params` is only for `aws` actions", Some("a `command` takes its arguments in the list itself".to_owned()));
+        }
+        let confirm_given = a.confirm.as_ref().map(|c| c.value);
+        if let Some(op_name) = &a.aws {
+            let Some(op) = action::find_operation(&op_name.value) else {
+                let hint = did_you_mean(&op_name.value, action::operations().iter().map(|o| o.name))
+                    .unwrap_or_else(|| "see docs/actions.md for the registered operations".to_owned());
+                self.err(op_name.pos, format!("unknown AWS operation `{}`", op_name.value), Some(hint));
+                return ActionStep { confirm: Confirm::Typed, kind: ActionKind::Manual { items: Vec::new() } };
+            };
+            let mut params = IndexMap::new();
+            for (name, value) in &a.params {
+                let Some(spec) = op.param(name) else {
+                    let hint = did_you_mean(name, op.params.iter().map(|p| p.name)).unwrap_or_else(|| {
+                        format!("`{}` takes: {}", op.name, op.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))
+                    });
+                    self.err(value.pos, format!("unknown parameter `{name}` for `{}`", op.name), Some(hint));
+                    continue;
+                };
+                self.param(op.name, spec, value, r);
+                params.insert(name.clone(), value.value.clone());
+            }
+            for spec in op.params.iter().filter(|p| p.required) {
+                if !a.params.contains_key(spec.name) {
+                    self.err(op_name.pos, format!("`{}` needs the parameter `{}` ({})", op.name, spec.name, spec.description), Some(format!("add `params: {{ {}: ... }}`", spec.name)));
+                }
+            }
+            if !op.require_any.is_empty() && !op.require_any.iter().any(|n| a.params.contains_key(*n)) {
+                self.err(op_name.pos, format!("`{}` needs at least one of: {}", op.name, op.require_any.join(", ")), None);
+            }
+            let default = match op.effect {
+                Effect::ReadOnly => Confirm::None,
+                Effect::Destructive => Confirm::Typed,
+            };
+            if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect) {
+                if c.value == Confirm::None {
+                    self.err(c.pos, format!("`{}` changes the account and cannot run without confirmation", op.name), Some("use `confirm: typed` (the default) or `confirm: yes`".to_owned()));
+                }
+            }
+            return ActionStep { confirm: confirm_given.unwrap_or(default), kind: ActionKind::Aws { op, params } };
+        }
+        if let Some(cmd) = &a.command {
+            if cmd.value.is_empty() {
+                self.err(cmd.pos, "the command is empty", Some("write the program and its arguments as a list: `[program, arg1, arg2]`".to_owned()));
+            }
+            if let Some(program) = cmd.value.first() {
+                if program.value.contains("{{") || program.value.contains("{%") {
+                    self.err(program.pos, "the program of a command must be written out, not templated", Some("values may only fill arguments, never choose the program".to_owned()));
+                }
+                let base = program.value.rsplit('/').next().unwrap_or_default();
+                if SHELLS.contains(&base) && cmd.value.iter().any(|a| a.value == "-c" || a.value == "/c" || a.value == "-Command") {
+                    self.err(program.pos, "a command may not be a shell string", Some("call the program directly with one list element per argument; a shell would re-split values".to_owned()));
+                }
+            }
+            for arg in &cmd.value {
+                r.templates.push(TemplateUse { text: arg.value.clone(), pos: arg.pos, what: "command argument", kind: TemplateKind::Text });
+            }
+            if let Some(c) = &a.confirm {
+                if c.value == Confirm::None {
+                    self.err(c.pos, "a command cannot run without confirmation", Some("use `confirm: yes` or `confirm: typed`".to_owned()));
+                }
+            }
+            return ActionStep {
+                confirm: confirm_given.unwrap_or(Confirm::Yes),
+                kind: ActionKind::Command { argv: cmd.value.iter().map(|a| a.value.clone()).collect() },
+            };
+        }
+        let items = a.manual.as_ref().map(|m| {
+            if m.value.is_empty() {
+                self.err(m.pos, "the checklist is empty", Some("list what the responder must do, one item per line".to_owned()));
+            }
+            for item in &m.value {
+                r.templates.push(TemplateUse { text: item.value.clone(), pos: item.pos, what: "checklist item", kind: TemplateKind::Text });
+            }
+            m.value.iter().map(|i| i.value.clone()).collect()
+        });
+        ActionStep { confirm: confirm_given.unwrap_or(Confirm::None), kind: ActionKind::Manual { items: items.unwrap_or_default() } }
+    }
+
+    fn param(&mut self, op: &str, spec: &action::ParamSpec, value: &Sp<ParamValue>, r: &mut StepRefs) {
+        let is_template = |s: &str| s.contains("{{") || s.contains("{%");
+        let mut literal = |this: &mut Self, s: &str| {
+            if is_template(s) {
+                r.templates.push(TemplateUse { text: s.to_owned(), pos: value.pos, what: "parameter", kind: TemplateKind::Text });
+            } else if let Err(e) = spec.kind.check(s) {
+                this.err(value.pos, format!("parameter `{}` of `{op}`: {e}", spec.name), None);
+            }
+        };
+        match (&value.value, spec.kind.is_list()) {
+            (ParamValue::Str(s), false) => literal(self, s),
+            (ParamValue::List(items), true) => {
+                for i in items {
+                    literal(self, i);
+                }
+            }
+            // A list parameter may take one expression that yields a list: `"{{ suspects }}"`.
+            (ParamValue::Str(s), true) if is_template(s) => {
+                r.templates.push(TemplateUse { text: s.clone(), pos: value.pos, what: "parameter", kind: TemplateKind::Text });
+            }
+            (ParamValue::Str(s), true) => literal(self, s),
+            _ => self.err(value.pos, format!("parameter `{}` of `{op}` must be {}", spec.name, spec.kind.describe()), None),
+        }
+    }
+
+    fn resolve(&mut self, target: &Sp<String>, index: &HashMap<String, usize>, ids: &[String], what: &str) -> Option<Next> {
+        if target.value == "end" {
+            return Some(Next::End);
+        }
+        if let Some(i) = index.get(&target.value) {
+            return Some(Next::Step(*i));
+        }
+        let hint = did_you_mean(&target.value, ids.iter().map(String::as_str).chain(["end"]))
+            .unwrap_or_else(|| "use the id of a step in this playbook, or `end`".to_owned());
+        self.err(target.pos, format!("`{what}` refers to unknown step `{}`", target.value), Some(hint));
+        None
+    }
+
+    fn reachability(&mut self, pb: &Playbook, refs: &[StepRefs]) {
+        let n = pb.steps.len();
+        let succ: Vec<Vec<Next>> = (0..n).map(|i| pb.successors(i)).collect();
+        // Forward from the first step.
+        let mut reached = vec![false; n];
+        let mut queue = VecDeque::from([0usize]);
+        reached[0] = true;
+        while let Some(i) = queue.pop_front() {
+            for s in &succ[i] {
+                if let Next::Step(j) = *s {
+                    if !reached[j] {
+                        reached[j] = true;
+                        queue.push_back(j);
+                    }
+                }
+            }
+        }
+        // Backward from the end.
+        let mut ends = vec![false; n];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..n {
+                if !ends[i] && succ[i].iter().any(|s| match s {
+                    Next::End => true,
+                    Next::Step(j) => ends[*j],
+                }) {
+                    ends[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        for i in 0..n {
+            if !reached[i] {
+                self.err(refs[i].id_pos, format!("step `{}` is never reached", pb.steps[i].id),
+                    Some("no `next` or decision option leads here; link it from an earlier step or remove it".to_owned()));
+            } else if !ends[i] {
+                self.err(refs[i].id_pos, format!("no path from step `{}` leads to the end", pb.steps[i].id),
+                    Some("the case would loop forever; give one of the steps on this loop a way out (`next: end` or an option leading on)".to_owned()));
+            }
+        }
+    }
+
+    fn templates(&mut self, pb: &Playbook, refs: &[StepRefs]) {
+        let n = pb.steps.len();
+        // Who captures what.
+        let mut captured_by: HashMap<String, (usize, Pos)> = HashMap::new();
+        for (i, r) in refs.iter().enumerate() {
+            for (name, pos) in &r.captures {
+                if pb.inputs.contains_key(name) {
+                    self.err(*pos, format!("capture `{name}` has the name of an input"), Some("rename the capture".to_owned()));
+                } else if BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS {
+                    self.err(*pos, format!("capture name `{name}` is reserved"), Some("rename the capture".to_owned()));
+                } else if let Some((other, _)) = captured_by.get(name) {
+                    self.err(*pos, format!("`{name}` is already captured by step `{}`", pb.steps[*other].id), Some("capture names must be unique in the playbook".to_owned()));
+                } else {
+                    captured_by.insert(name.clone(), (i, *pos));
+                }
+            }
+        }
+        // Predecessors: the steps from which each step can be reached.
+        let succ: Vec<Vec<usize>> = (0..n)
+            .map(|i| pb.successors(i).into_iter().filter_map(|s| if let Next::Step(j) = s { Some(j) } else { None }).collect())
+            .collect();
+        let now: DateTime<Utc> = DateTime::parse_from_rfc3339(SAMPLE_NOW).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        let naming = TableNaming::default();
+        for (i, r) in refs.iter().enumerate() {
+            let before = ancestors(&succ, i);
+            let mut scope: HashSet<String> = pb.inputs.keys().cloned().collect();
+            scope.extend(BUILTINS.iter().map(|s| (*s).to_owned()));
+            for (name, (j, _)) in &captured_by {
+                if before.contains(j) {
+                    scope.insert(name.clone());
+                }
+            }
+            let mut sample = None;
+            for t in &r.templates {
+                let parsed = match t.kind {
+                    TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text),
+                    TemplateKind::Expr | TemplateKind::Capture => template::parse_expression(&t.text),
+                };
+                let vars = match parsed {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let pos = self.template_pos(t, &e);
+                        self.err(pos, format!("template error in {}: {}", t.what, e.message), Some("see docs/playbook-format.md#templates".to_owned()));
+                        continue;
+                    }
+                };
+                let mut missing = false;
+                let mut names: Vec<&String> = vars.iter().collect();
+                names.sort();
+                for var in names {
+                    let ok = scope.contains(var)
+                        || (t.kind == TemplateKind::Sql && SQL_BUILTINS.contains(&var.as_str()))
+                        || (t.kind == TemplateKind::Capture && var == ROWS);
+                    if ok {
+                        continue;
+                    }
+                    missing = true;
+                    let hint = if let Some((j, _)) = captured_by.get(var) {
+                        format!("`{var}` is captured by step `{}`, which does not come before this step", pb.steps[*j].id)
+                    } else if var == ROWS {
+                        "`rows` is only available in a query's `capture` expressions".to_owned()
+                    } else if SQL_BUILTINS.contains(&var.as_str()) {
+                        format!("`{var}` is only available in a query's `sql`")
+                    } else {
+                        did_you_mean(var, scope.iter().map(String::as_str))
+                            .unwrap_or_else(|| "declare it under `inputs:` or capture it in an earlier query".to_owned())
+                    };
+                    self.err(t.pos, format!("unknown variable `{var}` in {}", t.what), Some(hint));
+                }
+                if t.kind == TemplateKind::Sql {
+                    if let StepKind::Query(q) = &pb.steps[i].kind {
+                        self.check_table_refs(t, q);
+                    }
+                }
+                // Render with the sample values, to catch what only shows at run time.
+                if !missing && t.kind != TemplateKind::Capture && self.diags.iter().all(|d| !d.is_error()) {
+                    let ctx = sample.get_or_insert_with(|| sample_context(pb, i, now, &naming));
+                    let sampled = vars.iter().all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
+                    if sampled {
+                        let rendered = match t.kind {
+                            TemplateKind::Sql => template::render_sql(&t.text, ctx).map(drop),
+                            TemplateKind::Text => template::render_text(&t.text, ctx).map(drop),
+                            _ => template::eval_expression(&t.text, ctx).map(drop),
+                        };
+                        if let Err(e) = rendered {
+                            let pos = self.template_pos(t, &e);
+                            self.err(pos, format!("{} fails to render with the sample inputs: {}", t.what, e.message),
+                                Some("check the inputs' `example` values and the template's filters".to_owned()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_table_refs(&mut self, t: &TemplateUse, q: &QueryStep) {
+        let Ok(nested) = template::parse_template(&t.text).map(|_| ()).and_then(|()| nested_vars(&t.text)) else {
+            return;
+        };
+        for var in nested {
+            if let Some(name) = var.strip_prefix("tables.") {
+                let name = name.split('.').next().unwrap_or_default();
+                if !q.tables.iter().any(|lt| lt.as_str() == name) {
+                    let hint = if LogicalTable::parse(name).is_some() {
+                        format!("add `{name}` to the query's `tables:`")
+                    } else {
+                        did_you_mean(name, q.tables.iter().map(|lt| lt.as_str()))
+                            .unwrap_or_else(|| "use a table listed in `table:` or `tables:`".to_owned())
+                    };
+                    self.err(t.pos, format!("`tables.{name}` is not a table of this query"), Some(hint));
+                }
+            }
+        }
+    }
+
+    /// Maps a line/column inside a template to the file: block scalars (`|`, `>`) start on the
+    /// line after the indicator.
+    fn template_pos(&self, t: &TemplateUse, e: &TemplateError) -> Pos {
+        let lines: Vec<&str> = self.src.lines().collect();
+        let Some(first) = lines.get(usize::try_from(t.pos.line).unwrap_or(0).saturating_sub(1)) else {
+            return t.pos;
+        };
+        let at: String = first.chars().skip(usize::try_from(t.pos.col).unwrap_or(1).saturating_sub(1)).collect();
+        let tline = e.line.max(1) as u64;
+        if at.starts_with('|') || at.starts_with('>') {
+            // First non-blank line after the indicator.
+            let mut content = t.pos.line as usize;
+            while content < lines.len() && lines[content].trim().is_empty() {
+                content += 1;
+            }
+            let indent = lines.get(content).map_or(0, |l| l.len() - l.trim_start().len()) as u64;
+            return Pos::new(content as u64 + tline, indent + e.col as u64);
+        }
+        let quoted = u64::from(at.starts_with('"') || at.starts_with('\''));
+        if tline == 1 { Pos::new(t.pos.line, t.pos.col + quoted + e.col as u64 - 1) } else { Pos::new(t.pos.line + tline - 1, e.col as u64) }
+    }
+}
+
+fn nested_vars(src: &str) -> Result<HashSet<String>, TemplateError> {
+    let tmpl = template::text_env().template_from_str(src).map_err(|e| TemplateError { line: 1, col: 1, message: e.to_string() })?;
+    Ok(tmpl.undeclared_variables(true))
+}
+
+/// Steps from which `target` can be reached (not `target` itself, unless it is on a loop).
+fn ancestors(succ: &[Vec<usize>], target: usize) -> HashSet<usize> {
+    let n = succ.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ss) in succ.iter().enumerate() {
+        for &j in ss {
+            preds[j].push(i);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<usize> = preds[target].iter().copied().collect();
+    while let Some(i) = queue.pop_front() {
+        if seen.insert(i) {
+            queue.extend(preds[i].iter().copied());
+        }
+    }
+    seen
+}
+
+/// Ids: lowercase letters, digits and dashes, starting with a letter or digit.
+pub fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Template variable names: lowercase letters, digits and `_`, starting with a letter.
+pub fn is_var(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn suggest_id(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_owned();
+    if out.is_empty() { "my-step".to_owned() } else { out }
+}

@@ -1,0 +1,150 @@
+//! Typed input values: parsing and checking of inputs, relative timestamps and durations.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use regex::Regex;
+
+use super::raw::InputType;
+
+/// A timestamp as written in a playbook or on the command line, before it is resolved against the
+/// case's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSpec {
+    /// An absolute instant (RFC 3339).
+    At(DateTime<Utc>),
+    /// `now` plus an offset (`-7d` is now minus seven days; `now` is an offset of zero).
+    Relative(TimeDelta),
+}
+
+impl TimeSpec {
+    /// `now`, `-7d`, `+1h`, `now-30m`, or RFC 3339 (`2026-11-01T00:00:00Z`).
+    pub fn parse(text: &str) -> Result<TimeSpec, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("now") {
+            return Ok(TimeSpec::Relative(TimeDelta::zero()));
+        }
+        let rel = t.strip_prefix("now").unwrap_or(t);
+        if let Some(sign) = rel.chars().next().filter(|c| *c == '-' || *c == '+') {
+            let d = parse_duration(&rel[1..]).map_err(|e| format!("`{t}`: {e}"))?;
+            let delta = TimeDelta::from_std(d).map_err(|_| format!("`{t}` is too far from now"))?;
+            return Ok(TimeSpec::Relative(if sign == '-' { -delta } else { delta }));
+        }
+        DateTime::parse_from_rfc3339(t)
+            .map(|dt| TimeSpec::At(dt.with_timezone(&Utc)))
+            .map_err(|_| {
+                format!("`{t}` is not a timestamp; write RFC 3339 (`2026-11-01T00:00:00Z`), `now`, or `-7d`")
+            })
+    }
+
+    /// The instant this names, given the case's "now".
+    pub fn resolve(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            TimeSpec::At(at) => at,
+            TimeSpec::Relative(delta) => now + delta,
+        }
+    }
+}
+
+/// `90s`, `10m`, `1h`, `7d`, `2w` (one number, one unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{t}` is not a duration; write e.g. `90s`, `10m`, `1h`, `7d`"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("`{t}` has no known unit; use s, m, h, d or w (e.g. `10m`)")),
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s <= 3_650 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{t}` is longer than ten years"))
+}
+
+/// Checks a value against an input's type, pattern and allowed values. `items` is the item type
+/// of a list. Returns a message saying what is wrong.
+pub fn check_input_value(
+    value: &serde_json::Value,
+    ty: InputType,
+    items: InputType,
+    pattern: Option<&Regex>,
+    values: &[String],
+) -> Result<(), String> {
+    use serde_json::Value as J;
+    if ty == InputType::List {
+        let J::Array(list) = value else {
+            return Err(format!("expected a list, found {}", json_kind(value)));
+        };
+        for (i, item) in list.iter().enumerate() {
+            check_input_value(item, items, InputType::String, pattern, values)
+                .map_err(|e| format!("item {}: {e}", i + 1))?;
+        }
+        return Ok(());
+    }
+    let text = match (ty, value) {
+        (InputType::Integer, J::Number(n)) if n.is_i64() || n.is_u64() => return Ok(()),
+        (InputType::Integer, J::String(s)) if s.parse::<i64>().is_ok() => return Ok(()),
+        (InputType::Integer, _) => return Err(format!("expected a whole number, found {}", json_kind(value))),
+        (InputType::Boolean, J::Bool(_)) => return Ok(()),
+        (InputType::Boolean, _) => return Err(format!("expected `true` or `false`, found {}", json_kind(value))),
+        (_, J::String(s)) => s.clone(),
+        (_, J::Number(n)) => n.to_string(),
+        (_, J::Bool(b)) => b.to_string(),
+        _ => return Err(format!("expected a string, found {}", json_kind(value))),
+    };
+    match ty {
+        InputType::Timestamp => {
+            TimeSpec::parse(&text)?;
+        }
+        InputType::Ip => {
+            text.parse::<std::net::IpAddr>().map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"))?;
+        }
+        InputType::Arn => {
+            let parts: Vec<&str> = text.splitn(6, ':').collect();
+            if parts.len() < 6 || parts[0] != "arn" || parts[1].is_empty() || parts[2].is_empty() {
+                return Err(format!("`{text}` is not an ARN (`arn:partition:service:region:account:resource`)"));
+            }
+        }
+        InputType::AwsAccountId => {
+            if text.len() != 12 || !text.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("`{text}` is not a 12-digit AWS account id"));
+            }
+        }
+        InputType::Enum => {
+            if !values.iter().any(|v| *v == text) {
+                return Err(format!("`{text}` is not one of {}", values.join(", ")));
+            }
+        }
+        _ => {}
+    }
+    if let Some(re) = pattern {
+        if !re.is_match(&text) {
+            return Err(format!("`{text}` does not match the pattern `{}`", re.as_str()));
+        }
+    }
+    Ok(())
+}
+
+/// Compiles an input pattern so it must match the whole value.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or("")))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
