@@ -35,7 +35,10 @@ pub enum ParamKind {
 
 impl ParamKind {
     pub fn is_list(self) -> bool {
-        matches!(self, ParamKind::ArnList | ParamKind::AccountIdList | ParamKind::IpCidrList)
+        matches!(
+            self,
+            ParamKind::ArnList | ParamKind::AccountIdList | ParamKind::IpCidrList
+        )
     }
 
     pub fn describe(self) -> &'static str {
@@ -59,7 +62,9 @@ impl ParamKind {
         let ok = match self {
             ParamKind::BucketName => {
                 (3..=63).contains(&value.len())
-                    && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
                     && value.starts_with(|c: char| c.is_ascii_alphanumeric())
                     && value.ends_with(|c: char| c.is_ascii_alphanumeric())
             }
@@ -68,18 +73,20 @@ impl ParamKind {
             }
             ParamKind::UserName | ParamKind::RoleName => {
                 (1..=64).contains(&value.len())
-                    && value.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
             }
             ParamKind::AccessKeyId => {
                 value.len() == 20
                     && (value.starts_with("AKIA") || value.starts_with("ASIA"))
-                    && value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
             }
-            ParamKind::InstanceId => {
-                value.strip_prefix("i-").is_some_and(|h| {
-                    (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())
-                })
-            }
+            ParamKind::InstanceId => value
+                .strip_prefix("i-")
+                .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())),
             ParamKind::Arn | ParamKind::ArnList => value.starts_with("arn:") && value.split(':').count() >= 6,
             ParamKind::IpCidrList => {
                 let (ip, bits) = value.split_once('/').map_or((value, None), |(a, b)| (a, Some(b)));
@@ -90,7 +97,11 @@ impl ParamKind {
             }
             ParamKind::Text => true,
         };
-        if ok { Ok(()) } else { Err(format!("`{value}` is not {}", self.describe())) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("`{value}` is not {}", self.describe()))
+        }
     }
 }
 
@@ -135,11 +146,21 @@ impl AwsOperation {
 }
 
 const fn p(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
-    ParamSpec { name, kind, required: true, description }
+    ParamSpec {
+        name,
+        kind,
+        required: true,
+        description,
+    }
 }
 
 const fn opt(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
-    ParamSpec { name, kind, required: false, description }
+    ParamSpec {
+        name,
+        kind,
+        required: false,
+        description,
+    }
 }
 
 const BUCKET: ParamSpec = p("bucket", ParamKind::BucketName, "the bucket");
@@ -171,7 +192,14 @@ const fn read(
 
 static OPERATIONS: &[AwsOperation] = &[
     // Evidence: read-only, run without confirmation, output stored as evidence.
-    read("s3.get_bucket_policy", "Read the bucket policy", "s3:GetBucketPolicy", "GetBucketPolicy", &[BUCKET], "bucket"),
+    read(
+        "s3.get_bucket_policy",
+        "Read the bucket policy",
+        "s3:GetBucketPolicy",
+        "GetBucketPolicy",
+        &[BUCKET],
+        "bucket",
+    ),
     read(
         "s3.get_bucket_policy_status",
         "Read whether the bucket policy makes the bucket public",
@@ -180,7 +208,14 @@ static OPERATIONS: &[AwsOperation] = &[
         &[BUCKET],
         "bucket",
     ),
-    read("s3.get_bucket_acl", "Read the bucket ACL", "s3:GetBucketAcl", "GetBucketAcl", &[BUCKET], "bucket"),
+    read(
+        "s3.get_bucket_acl",
+        "Read the bucket ACL",
+        "s3:GetBucketAcl",
+        "GetBucketAcl",
+        &[BUCKET],
+        "bucket",
+    ),
     read(
         "s3.get_public_access_block",
         "Read the bucket's Block Public Access settings",
@@ -229,7 +264,14 @@ static OPERATIONS: &[AwsOperation] = &[
         &[BUCKET],
         "bucket",
     ),
-    read("iam.list_access_keys", "List a user's access keys", "iam:ListAccessKeys", "ListAccessKeys", &[USER], "user_name"),
+    read(
+        "iam.list_access_keys",
+        "List a user's access keys",
+        "iam:ListAccessKeys",
+        "ListAccessKeys",
+        &[USER],
+        "user_name",
+    ),
     read(
         "iam.get_access_key_last_used",
         "Read when and where an access key was last used",
@@ -238,7 +280,14 @@ static OPERATIONS: &[AwsOperation] = &[
         &[p("access_key_id", ParamKind::AccessKeyId, "the access key")],
         "access_key_id",
     ),
-    read("iam.get_role", "Read a role and its trust policy", "iam:GetRole", "GetRole", &[ROLE], "role_name"),
+    read(
+        "iam.get_role",
+        "Read a role and its trust policy",
+        "iam:GetRole",
+        "GetRole",
+        &[ROLE],
+        "role_name",
+    ),
     // Containment: credentials.
     AwsOperation {
         name: "iam.deactivate_access_key",
@@ -246,7 +295,14 @@ static OPERATIONS: &[AwsOperation] = &[
         api: "iam:UpdateAccessKey",
         cloudtrail_event: "UpdateAccessKey",
         effect: Effect::Destructive,
-        params: &[USER, p("access_key_id", ParamKind::AccessKeyId, "the access key to deactivate")],
+        params: &[
+            USER,
+            p(
+                "access_key_id",
+                ParamKind::AccessKeyId,
+                "the access key to deactivate",
+            ),
+        ],
         require_any: &[],
         target: "access_key_id",
         before_state: Some("iam:ListAccessKeys"),
@@ -258,7 +314,14 @@ static OPERATIONS: &[AwsOperation] = &[
         api: "iam:PutUserPolicy",
         cloudtrail_event: "PutUserPolicy",
         effect: Effect::Destructive,
-        params: &[USER, opt("policy_name", ParamKind::Text, "name of the inline policy (default irp-deny-all)")],
+        params: &[
+            USER,
+            opt(
+                "policy_name",
+                ParamKind::Text,
+                "name of the inline policy (default irp-deny-all)",
+            ),
+        ],
         require_any: &[],
         target: "user_name",
         before_state: Some("iam:ListUserPolicies"),
@@ -294,7 +357,14 @@ static OPERATIONS: &[AwsOperation] = &[
         api: "iam:UpdateAssumeRolePolicy",
         cloudtrail_event: "UpdateAssumeRolePolicy",
         effect: Effect::Destructive,
-        params: &[ROLE, p("principal", ParamKind::Text, "the principal (ARN, account id or service) to remove")],
+        params: &[
+            ROLE,
+            p(
+                "principal",
+                ParamKind::Text,
+                "the principal (ARN, account id or service) to remove",
+            ),
+        ],
         require_any: &[],
         target: "role_name",
         before_state: Some("iam:GetRole"),
@@ -311,7 +381,9 @@ static OPERATIONS: &[AwsOperation] = &[
         require_any: &[],
         target: "bucket",
         before_state: Some("s3:GetPublicAccessBlock"),
-        rollback: Some("s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none"),
+        rollback: Some(
+            "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
+        ),
     },
     AwsOperation {
         name: "s3control.put_public_access_block",
@@ -323,7 +395,9 @@ static OPERATIONS: &[AwsOperation] = &[
         require_any: &[],
         target: "account_id",
         before_state: Some("s3control:GetPublicAccessBlock"),
-        rollback: Some("s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock"),
+        rollback: Some(
+            "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
+        ),
     },
     AwsOperation {
         name: "s3.add_bucket_policy_deny",
@@ -333,14 +407,28 @@ static OPERATIONS: &[AwsOperation] = &[
         effect: Effect::Destructive,
         params: &[
             BUCKET,
-            opt("principal_arns", ParamKind::ArnList, "principals to deny (aws:PrincipalArn)"),
-            opt("account_ids", ParamKind::AccountIdList, "accounts to deny (aws:PrincipalAccount)"),
-            opt("source_ips", ParamKind::IpCidrList, "source addresses to deny (aws:SourceIp)"),
+            opt(
+                "principal_arns",
+                ParamKind::ArnList,
+                "principals to deny (aws:PrincipalArn)",
+            ),
+            opt(
+                "account_ids",
+                ParamKind::AccountIdList,
+                "accounts to deny (aws:PrincipalAccount)",
+            ),
+            opt(
+                "source_ips",
+                ParamKind::IpCidrList,
+                "source addresses to deny (aws:SourceIp)",
+            ),
         ],
         require_any: &["principal_arns", "account_ids", "source_ips"],
         target: "bucket",
         before_state: Some("s3:GetBucketPolicy"),
-        rollback: Some("s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none"),
+        rollback: Some(
+            "s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none",
+        ),
     },
     AwsOperation {
         name: "s3.delete_bucket_policy",
@@ -376,7 +464,9 @@ static OPERATIONS: &[AwsOperation] = &[
         require_any: &[],
         target: "bucket",
         before_state: Some("s3:GetBucketOwnershipControls"),
-        rollback: Some("s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls"),
+        rollback: Some(
+            "s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls",
+        ),
     },
     AwsOperation {
         name: "ec2.require_imdsv2",
@@ -436,4 +526,38 @@ pub fn operations() -> &'static [AwsOperation] {
 
 pub fn find_operation(name: &str) -> Option<&'static AwsOperation> {
     OPERATIONS.iter().find(|op| op.name == name)
+}
+
+/// The registry as a Markdown table, for `docs/actions.md` (a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| operation | what it does | parameters | AWS call | CloudTrail event | before-state | rollback |\n|---|---|---|---|---|---|---|\n",
+    );
+    for op in OPERATIONS {
+        let params: Vec<String> = op
+            .params
+            .iter()
+            .map(|p| format!("`{}`{}", p.name, if p.required { "" } else { " (optional)" }))
+            .collect();
+        let mut params = params.join(", ");
+        if !op.require_any.is_empty() {
+            params.push_str(&format!("; at least one of {}", op.require_any.join(", ")));
+        }
+        let kind = if op.is_read_only() {
+            "read-only evidence: "
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "| `{}` | {kind}{} | {params} | `{}` | `{}` | {} | {} |\n",
+            op.name,
+            op.summary,
+            op.api,
+            op.cloudtrail_event,
+            op.before_state
+                .map_or_else(|| "—".to_owned(), |b| format!("`{b}`")),
+            op.rollback.unwrap_or("—"),
+        ));
+    }
+    out
 }

@@ -50,7 +50,10 @@ pub enum CliError {
 
 impl CliError {
     pub fn user(message: impl Into<String>) -> Self {
-        CliError::User { message: message.into(), hints: Vec::new() }
+        CliError::User {
+            message: message.into(),
+            hints: Vec::new(),
+        }
     }
 
     #[must_use]

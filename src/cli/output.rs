@@ -40,7 +40,11 @@ impl Output {
             return;
         }
         let text = d.display(path).to_string();
-        let text = if self.color { colorize(&text, d.severity) } else { text };
+        let text = if self.color {
+            colorize(&text, d.severity)
+        } else {
+            text
+        };
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }
@@ -48,7 +52,11 @@ impl Output {
     /// An error not tied to a position: `irp: error: …` on stderr, hints on their own lines.
     pub fn error(&self, message: &str, hints: &[String]) {
         let mut err = std::io::stderr().lock();
-        let head = if self.color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+        let head = if self.color {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
         let _ = writeln!(err, "irp: {head}: {message}");
         for h in hints {
             let _ = writeln!(err, "  hint: {h}");
@@ -61,6 +69,10 @@ fn colorize(text: &str, severity: Severity) -> String {
         Severity::Error => ("error", "1;31"),
         Severity::Warning => ("warning", "1;33"),
     };
-    text.replacen(&format!(": {word}: "), &format!(": \x1b[{code}m{word}\x1b[0m: "), 1)
-        .replacen("\n  hint:", "\n  \x1b[36mhint\x1b[0m:", 1)
+    text.replacen(
+        &format!(": {word}: "),
+        &format!(": \x1b[{code}m{word}\x1b[0m: "),
+        1,
+    )
+    .replacen("\n  hint:", "\n  \x1b[36mhint\x1b[0m:", 1)
 }

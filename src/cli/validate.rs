@@ -34,10 +34,19 @@ pub fn cmd_validate(out: &Output, args: &ValidateArgs) -> Result<(), CliError> {
             Err(d) => results.push((path.clone(), None, vec![d])),
         }
     }
-    let failed = results.iter().filter(|(_, _, d)| d.iter().any(Diagnostic::is_error)).count();
+    let failed = results
+        .iter()
+        .filter(|(_, _, d)| d.iter().any(Diagnostic::is_error))
+        .count();
     if args.json {
-        let items: Vec<serde_json::Value> = results.iter().map(|(p, pb, d)| json_result(p, pb.as_ref(), d)).collect();
-        out.data(&format!("{}\n", serde_json::to_string_pretty(&items).unwrap_or_default()));
+        let items: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(p, pb, d)| json_result(p, pb.as_ref(), d))
+            .collect();
+        out.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        ));
     } else {
         for (path, pb, diags) in &results {
             for d in diags {
@@ -49,10 +58,17 @@ pub fn cmd_validate(out: &Output, args: &ValidateArgs) -> Result<(), CliError> {
         }
         if results.len() > 1 {
             let ok = results.len() - failed;
-            out.status(&format!("{} files checked: {ok} valid, {failed} with errors", results.len()));
+            out.status(&format!(
+                "{} files checked: {ok} valid, {failed} with errors",
+                results.len()
+            ));
         }
     }
-    if failed > 0 { Err(CliError::Reported) } else { Ok(()) }
+    if failed > 0 {
+        Err(CliError::Reported)
+    } else {
+        Ok(())
+    }
 }
 
 /// One line: what the playbook holds.
@@ -76,7 +92,11 @@ pub fn summary(pb: &Playbook) -> String {
 fn collect(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let meta = std::fs::metadata(path).map_err(|e| {
         let d = Diagnostic::error(Pos::UNKNOWN, format!("cannot read: {e}"));
-        if e.kind() == std::io::ErrorKind::NotFound { d.with_hint("check the path; it does not exist") } else { d }
+        if e.kind() == std::io::ErrorKind::NotFound {
+            d.with_hint("check the path; it does not exist")
+        } else {
+            d
+        }
     })?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -85,8 +105,10 @@ fn collect(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     walk(path, 0, &mut files);
     files.sort();
     if files.is_empty() {
-        return Err(Diagnostic::error(Pos::UNKNOWN, "no playbooks (*.yaml, *.yml) in this folder")
-            .with_hint("name playbook files with a .yaml or .yml extension"));
+        return Err(
+            Diagnostic::error(Pos::UNKNOWN, "no playbooks (*.yaml, *.yml) in this folder")
+                .with_hint("name playbook files with a .yaml or .yml extension"),
+        );
     }
     Ok(files)
 }
@@ -95,17 +117,26 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
     if depth > MAX_DEPTH {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
             walk(&path, depth + 1, files);
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml") {
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "yaml" || e == "yml")
+        {
             files.push(path);
         }
     }

@@ -30,7 +30,10 @@ pub struct TableNaming {
 
 impl Default for TableNaming {
     fn default() -> Self {
-        TableNaming { region: "us-east-1".to_owned(), source_version: (2, 0) }
+        TableNaming {
+            region: "us-east-1".to_owned(),
+            source_version: (2, 0),
+        }
     }
 }
 
@@ -82,13 +85,19 @@ pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &T
     }
     if let StepKind::Query(q) = &pb.steps[step].kind {
         vars.insert("table".to_owned(), naming.qualified(q.table));
-        let tables: BTreeMap<String, Value> =
-            q.tables.iter().map(|t| (t.as_str().to_owned(), naming.qualified(*t))).collect();
+        let tables: BTreeMap<String, Value> = q
+            .tables
+            .iter()
+            .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
+            .collect();
         vars.insert("tables".to_owned(), Value::from(tables));
     }
     vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(now)));
     let case: BTreeMap<String, Value> = [
-        ("id".to_owned(), Value::from("00000000-0000-7000-8000-000000000000")),
+        (
+            "id".to_owned(),
+            Value::from("00000000-0000-7000-8000-000000000000"),
+        ),
         ("mode".to_owned(), Value::from("rehearsal")),
         ("playbook".to_owned(), Value::from(pb.id.as_str())),
     ]
@@ -96,4 +105,24 @@ pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &T
     .collect();
     vars.insert("case".to_owned(), Value::from(case));
     Value::from(vars)
+}
+
+/// Every query of the playbook rendered with the sample context: what a reviewer pastes into the
+/// Athena console, and what the SQL-parser check in the test suite reads.
+pub fn sample_queries(
+    pb: &Playbook,
+    now: DateTime<Utc>,
+    naming: &TableNaming,
+) -> Vec<(String, Result<String, super::template::TemplateError>)> {
+    pb.steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.kind {
+            StepKind::Query(q) => {
+                let ctx = sample_context(pb, i, now, naming);
+                Some((s.id.clone(), super::template::render_sql(&q.sql, &ctx)))
+            }
+            _ => None,
+        })
+        .collect()
 }

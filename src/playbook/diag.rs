@@ -24,7 +24,10 @@ impl Pos {
 
 impl From<serde_saphyr::Location> for Pos {
     fn from(loc: serde_saphyr::Location) -> Self {
-        Pos { line: loc.line(), col: loc.column() }
+        Pos {
+            line: loc.line(),
+            col: loc.column(),
+        }
     }
 }
 
@@ -54,11 +57,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, pos, message: message.into(), hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            pos,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn warning(pos: Pos, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, pos, message: message.into(), hint: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            pos,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     #[must_use]
@@ -109,7 +122,12 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(dist, c)| *dist <= (c.len().max(word.len()) / 3).max(1) || c.starts_with(&lower))
+        .filter(|(dist, c)| {
+            let c = c.to_ascii_lowercase();
+            *dist <= (c.len().max(word.len()) / 3).max(1)
+                || c.starts_with(&lower)
+                || (c.len() >= 3 && lower.starts_with(&c))
+        })
         .min_by_key(|(dist, _)| *dist)
         .map(|(_, c)| format!("did you mean `{c}`?"))
 }

@@ -84,11 +84,20 @@ fn mermaid_text(s: &str) -> String {
 
 fn mermaid(pb: &Playbook) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "---\ntitle: \"{} {}\"\n---", mermaid_text(&pb.title), mermaid_text(&pb.version));
+    let _ = writeln!(
+        out,
+        "---\ntitle: \"{} {}\"\n---",
+        mermaid_text(&pb.title),
+        mermaid_text(&pb.version)
+    );
     out.push_str("flowchart TD\n");
     out.push_str("  start((start))\n");
     for (si, stage) in pb.stages.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph stage{si}[\"{}\"]", mermaid_text(&format!("{} · {:?}", stage.title, stage.phase)));
+        let _ = writeln!(
+            out,
+            "  subgraph stage{si}[\"{}\"]",
+            mermaid_text(&format!("{} · {}", stage.title, stage.phase.title()))
+        );
         out.push_str("    direction TB\n");
         for i in stage.steps.clone() {
             let text = mermaid_text(&label(pb, i));
@@ -150,18 +159,28 @@ fn dot_text(s: &str) -> String {
 fn dot(pb: &Playbook) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph \"{}\" {{", dot_text(&pb.id));
-    let _ = writeln!(out, "  label=\"{}\";", dot_text(&format!("{} {}", pb.title, pb.version)));
+    let _ = writeln!(
+        out,
+        "  label=\"{}\";",
+        dot_text(&format!("{} {}", pb.title, pb.version))
+    );
     out.push_str("  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
     out.push_str("  start [shape=circle, label=\"start\"];\n  finish [shape=doublecircle, label=\"end\"];\n");
     for (si, stage) in pb.stages.iter().enumerate() {
         let _ = writeln!(out, "  subgraph cluster_{si} {{");
-        let _ = writeln!(out, "    label=\"{}\";\n    style=rounded;", dot_text(&format!("{} ({:?})", stage.title, stage.phase)));
+        let _ = writeln!(
+            out,
+            "    label=\"{}\";\n    style=rounded;",
+            dot_text(&format!("{} ({})", stage.title, stage.phase.title()))
+        );
         for i in stage.steps.clone() {
             let s = &pb.steps[i];
             let attrs = match &s.kind {
                 StepKind::Query(_) => "shape=cylinder",
                 StepKind::Decision(_) => "shape=diamond, style=filled, fillcolor=\"#ffffdd\"",
-                StepKind::Action(_) if is_change(&s.kind) => "shape=box, style=\"filled,bold\", fillcolor=\"#ffdddd\", color=\"#bb0000\"",
+                StepKind::Action(_) if is_change(&s.kind) => {
+                    "shape=box, style=\"filled,bold\", fillcolor=\"#ffdddd\", color=\"#bb0000\""
+                }
                 StepKind::Action(_) => "shape=box, style=filled, fillcolor=\"#eeeeee\"",
                 StepKind::Note(_) => "shape=note",
             };

@@ -29,7 +29,10 @@ pub struct Loaded {
 
 impl Loaded {
     fn failed(diagnostics: Vec<Diagnostic>) -> Self {
-        Loaded { playbook: None, diagnostics }
+        Loaded {
+            playbook: None,
+            diagnostics,
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -63,5 +66,8 @@ pub fn load_str(src: &str) -> Loaded {
     };
     let (playbook, mut diagnostics) = validate::validate(raw, src);
     diag::normalize(&mut diagnostics);
-    Loaded { playbook, diagnostics }
+    Loaded {
+        playbook,
+        diagnostics,
+    }
 }

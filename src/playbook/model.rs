@@ -176,7 +176,14 @@ pub struct ActionStep {
 
 #[derive(Debug, Clone)]
 pub enum ActionKind {
-    Aws { op: &'static AwsOperation, params: IndexMap<String, ParamValue> },
-    Command { argv: Vec<String> },
-    Manual { items: Vec<String> },
+    Aws {
+        op: &'static AwsOperation,
+        params: IndexMap<String, ParamValue>,
+    },
+    Command {
+        argv: Vec<String>,
+    },
+    Manual {
+        items: Vec<String>,
+    },
 }

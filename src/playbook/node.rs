@@ -11,7 +11,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::diag::{Diagnostic, Pos};
 
 /// Largest playbook file accepted. Real playbooks are tens of kilobytes.
-pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// A value and the position of the YAML node it came from.
 #[derive(Debug, Clone)]
@@ -36,7 +36,10 @@ impl<T> std::ops::Deref for Sp<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        Ok(Sp { value: s.value, pos: s.referenced.into() })
+        Ok(Sp {
+            value: s.value,
+            pos: s.referenced.into(),
+        })
     }
 }
 
@@ -169,12 +172,12 @@ pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: 48,
-            max_events: 400_000,
-            max_nodes: 150_000,
+            max_events: 120_000,
+            max_nodes: 40_000,
             max_aliases: 2_000,
             max_anchors: 2_000,
             max_documents: 1,
-            max_total_scalar_bytes: 4 * 1024 * 1024,
+            max_total_scalar_bytes: 1024 * 1024,
             max_merge_keys: 1_000,
         },
         alias_limits: serde_saphyr::alias_limits! {
@@ -192,12 +195,18 @@ pub fn yaml_options() -> serde_saphyr::Options {
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let meta = std::fs::metadata(path).map_err(|e| io_diag(path, &e))?;
     if meta.is_dir() {
-        return Err(Diagnostic::error(Pos::UNKNOWN, "is a directory, not a playbook file"));
+        return Err(Diagnostic::error(
+            Pos::UNKNOWN,
+            "is a directory, not a playbook file",
+        ));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             Pos::UNKNOWN,
-            format!("file is {} bytes; a playbook may be at most {MAX_FILE_BYTES} bytes", meta.len()),
+            format!(
+                "file is {} bytes; a playbook may be at most {MAX_FILE_BYTES} bytes",
+                meta.len()
+            ),
         )
         .with_hint("is this really a playbook? split very large guidance into linked documents"));
     }
@@ -206,7 +215,9 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     {
         use std::io::Read;
         let file = std::fs::File::open(path).map_err(|e| io_diag(path, &e))?;
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io_diag(path, &e))?;
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_diag(path, &e))?;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
@@ -231,7 +242,10 @@ pub fn decode_utf8(bytes: Vec<u8>) -> Result<String, Diagnostic> {
         let col = String::from_utf8_lossy(&before[line_start..]).chars().count() as u64 + 1;
         Diagnostic::error(
             Pos::new(line, col),
-            format!("the file is not valid UTF-8 (byte 0x{:02X} at offset {valid})", e.as_bytes()[valid]),
+            format!(
+                "the file is not valid UTF-8 (byte 0x{:02X} at offset {valid})",
+                e.as_bytes()[valid]
+            ),
         )
         .with_hint("save the playbook as UTF-8 text")
     })
@@ -249,7 +263,11 @@ fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {
 /// Parses YAML text into a spanned tree. Syntax errors and budget breaches come back as one
 /// diagnostic: the parser cannot go on after them.
 pub fn parse_tree(src: &str) -> Result<Sp<Node>, Diagnostic> {
-    if src.trim().is_empty() || src.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if src.trim().is_empty()
+        || src
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Err(Diagnostic::error(Pos::new(1, 1), "the file is empty")
             .with_hint("a playbook starts with `irp: 1`, then `id`, `title`, `version` and `stages`"));
     }
@@ -260,7 +278,7 @@ pub fn parse_tree(src: &str) -> Result<Sp<Node>, Diagnostic> {
 pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
     let mut pos = e.location().map_or(Pos::UNKNOWN, Pos::from);
     let raw = e.without_snippet().to_string();
-    let mut message = strip_location_prefix(&raw).trim().to_owned();
+    let mut message = strip_location_suffix(strip_location_prefix(&raw).trim()).to_owned();
     let lower = message.to_ascii_lowercase();
     let mut hint = None;
     if lower.contains("tab") {
@@ -271,7 +289,8 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
         hint = Some("YAML indents with spaces only; replace the tabs with spaces".to_owned());
     } else if lower.contains("budget") || lower.contains("limit") || lower.contains("depth") {
         hint = Some(
-            "the file is nested too deeply, too large, or expands aliases too much to be a playbook".to_owned(),
+            "the file is nested too deeply, too large, or expands aliases too much to be a playbook"
+                .to_owned(),
         );
     } else if lower.contains("alias") || lower.contains("anchor") {
         hint = Some("aliases (`*name`) must refer to an anchor (`&name`) defined earlier".to_owned());
@@ -290,9 +309,26 @@ fn strip_location_prefix(msg: &str) -> &str {
     if let Some(rest) = msg.strip_prefix("line ") {
         if let Some(idx) = rest.find(": ") {
             let head = &rest[..idx];
-            if head.split_whitespace().all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit())) {
+            if head
+                .split_whitespace()
+                .all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+            {
                 return &rest[idx + 2..];
             }
+        }
+    }
+    msg
+}
+
+/// Some parser messages end with " at line N, column M"; the position is reported separately.
+fn strip_location_suffix(msg: &str) -> &str {
+    if let Some(idx) = msg.rfind(" at line ") {
+        let tail = &msg[idx + " at line ".len()..];
+        if tail
+            .split(", column ")
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        {
+            return &msg[..idx];
         }
     }
     msg

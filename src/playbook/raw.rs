@@ -137,6 +137,18 @@ pub enum Phase {
     PostIncidentActivity,
 }
 
+impl Phase {
+    /// The phase's name as NIST SP 800-61 r2 writes it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Preparation => "Preparation",
+            Phase::DetectionAndAnalysis => "Detection and Analysis",
+            Phase::ContainmentEradicationRecovery => "Containment, Eradication, and Recovery",
+            Phase::PostIncidentActivity => "Post-Incident Activity",
+        }
+    }
+}
+
 /// A stage of the playbook: a group of steps in one NIST phase.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,18 @@ use super::node::{Node, Sp};
 
 /// Checks `tree` against `schema` (a root schema with `$defs`).
 pub fn check(tree: &Sp<Node>, schema: &Value) -> Vec<Diagnostic> {
-    let mut walker = Walker { root: schema, diags: Vec::new() };
-    walker.walk(tree, schema, &Ctx { what: "playbook", field: None });
+    let mut walker = Walker {
+        root: schema,
+        diags: Vec::new(),
+    };
+    walker.walk(
+        tree,
+        schema,
+        &Ctx {
+            what: "playbook",
+            field: None,
+        },
+    );
     walker.diags
 }
 
@@ -41,8 +51,12 @@ impl<'s> Walker<'s> {
         let mut schema = schema;
         let mut name = None;
         for _ in 0..16 {
-            let Some(r) = schema.get("$ref").and_then(Value::as_str) else { break };
-            let Some(def) = r.strip_prefix("#/$defs/") else { break };
+            let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let Some(def) = r.strip_prefix("#/$defs/") else {
+                break;
+            };
             match self.root.get("$defs").and_then(|d| d.get(def)) {
                 Some(s) => {
                     schema = s;
@@ -60,14 +74,21 @@ impl<'s> Walker<'s> {
         let ctx = match &def_name {
             Some(n) => {
                 what_owned = n.clone();
-                Ctx { what: &what_owned, field: ctx.field }
+                Ctx {
+                    what: &what_owned,
+                    field: ctx.field,
+                }
             }
             None => *ctx,
         };
         if schema == &Value::Bool(true) || schema.as_object().is_some_and(Map::is_empty) {
             return;
         }
-        if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+        if let Some(alts) = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array)
+        {
             self.walk_alternatives(node, alts, &ctx);
             return;
         }
@@ -87,7 +108,14 @@ impl<'s> Walker<'s> {
             Node::Seq(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for item in items {
-                        self.walk(item, item_schema, &Ctx { what: ctx.what, field: ctx.field });
+                        self.walk(
+                            item,
+                            item_schema,
+                            &Ctx {
+                                what: ctx.what,
+                                field: ctx.field,
+                            },
+                        );
                     }
                 }
             }
@@ -102,8 +130,11 @@ impl<'s> Walker<'s> {
         for (key, value) in entries {
             let Some(name) = key.value.scalar_text() else {
                 self.diags.push(
-                    Diagnostic::error(key.pos, format!("keys of {} must be plain strings", ctx.subject()))
-                        .with_hint("write `name: value` with a plain name as the key"),
+                    Diagnostic::error(
+                        key.pos,
+                        format!("keys of {} must be plain strings", ctx.subject()),
+                    )
+                    .with_hint("write `name: value` with a plain name as the key"),
                 );
                 continue;
             };
@@ -111,7 +142,10 @@ impl<'s> Walker<'s> {
                 self.diags.push(
                     Diagnostic::error(
                         key.pos,
-                        format!("duplicate key `{name}` in {} (first at line {})", ctx.what, first.line),
+                        format!(
+                            "duplicate key `{name}` in {} (first at line {})",
+                            ctx.what, first.line
+                        ),
                     )
                     .with_hint("keys in a mapping must be unique; remove or rename one of them"),
                 );
@@ -119,12 +153,20 @@ impl<'s> Walker<'s> {
             }
             seen.push((name.clone(), key.pos));
             if let Some(prop) = props.and_then(|p| p.get(&name)) {
-                self.walk(value, prop, &Ctx { what: ctx.what, field: Some(&name) });
+                self.walk(
+                    value,
+                    prop,
+                    &Ctx {
+                        what: ctx.what,
+                        field: Some(&name),
+                    },
+                );
             } else {
                 match additional {
                     Some(Value::Bool(false)) => {
-                        let allowed: Vec<&str> =
-                            props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                        let allowed: Vec<&str> = props
+                            .map(|p| p.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
                         let hint = did_you_mean(&name, allowed.iter().copied())
                             .unwrap_or_else(|| format!("allowed keys: {}", allowed.join(", ")));
                         self.diags.push(
@@ -133,7 +175,14 @@ impl<'s> Walker<'s> {
                         );
                     }
                     Some(s) if s.is_object() => {
-                        self.walk(value, s, &Ctx { what: ctx.what, field: Some(&name) });
+                        self.walk(
+                            value,
+                            s,
+                            &Ctx {
+                                what: ctx.what,
+                                field: Some(&name),
+                            },
+                        );
                     }
                     _ => {}
                 }
@@ -152,7 +201,8 @@ impl<'s> Walker<'s> {
                         None => format!("add `{req}:`"),
                     };
                     self.diags.push(
-                        Diagnostic::error(pos, format!("missing key `{req}` in {}", ctx.what)).with_hint(hint),
+                        Diagnostic::error(pos, format!("missing key `{req}` in {}", ctx.what))
+                            .with_hint(hint),
                     );
                 }
             }
@@ -162,7 +212,10 @@ impl<'s> Walker<'s> {
     fn walk_alternatives(&mut self, node: &Sp<Node>, alts: &'s [Value], ctx: &Ctx<'_>) {
         let mut outcomes = Vec::new();
         for alt in alts {
-            let mut sub = Walker { root: self.root, diags: Vec::new() };
+            let mut sub = Walker {
+                root: self.root,
+                diags: Vec::new(),
+            };
             sub.walk(node, alt, ctx);
             if sub.diags.is_empty() {
                 return;
@@ -170,8 +223,10 @@ impl<'s> Walker<'s> {
             outcomes.push((alt, sub.diags));
         }
         // All alternatives failed. Enum-like alternatives (string constants) give "unknown value".
-        let consts: Vec<Value> =
-            alts.iter().filter_map(|a| self.resolve(a).0.get("const").cloned()).collect();
+        let consts: Vec<Value> = alts
+            .iter()
+            .filter_map(|a| self.resolve(a).0.get("const").cloned())
+            .collect();
         let scalar = node.value.scalar_text().is_some();
         let typed: Vec<_> = outcomes
             .into_iter()
@@ -211,8 +266,10 @@ impl<'s> Walker<'s> {
     }
 
     fn check_enum_with_extra(&mut self, node: &Sp<Node>, values: &[Value], extra: &[String], ctx: &Ctx<'_>) {
-        let names: Vec<String> =
-            values.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect();
         let text = node.value.scalar_text();
         if let Some(t) = &text {
             if names.iter().any(|n| n == t) {
@@ -227,7 +284,8 @@ impl<'s> Walker<'s> {
             .unwrap_or_else(|| format!("expected one of {}", all.join(", ")));
         let shown = text.map_or_else(|| node.value.kind_name().to_owned(), |t| format!("`{t}`"));
         self.diags.push(
-            Diagnostic::error(node.pos, format!("unknown value {shown} for {}", ctx.subject())).with_hint(hint),
+            Diagnostic::error(node.pos, format!("unknown value {shown} for {}", ctx.subject()))
+                .with_hint(hint),
         );
     }
 
@@ -239,7 +297,11 @@ impl<'s> Walker<'s> {
         } else {
             let mut d = Diagnostic::error(
                 node.pos,
-                format!("{} must be {expected}, found {}", ctx.subject(), node.value.kind_name()),
+                format!(
+                    "{} must be {expected}, found {}",
+                    ctx.subject(),
+                    node.value.kind_name()
+                ),
             );
             if kinds.iter().any(|k| k == "a list") && !matches!(node.value, Node::Seq(_)) {
                 d = d.with_hint("write the items one per line, each starting with `- `");
@@ -256,7 +318,11 @@ impl<'s> Walker<'s> {
 /// expected, as the typed reader does (`version: 1.0` is the string "1.0").
 fn type_matches(root: &Value, node: &Node, schema: &Value) -> bool {
     let schema = resolve_plain(root, schema);
-    if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
         return alts.iter().any(|a| type_matches(root, node, a));
     }
     if schema.get("const").is_some() {
@@ -282,7 +348,11 @@ fn type_matches(root: &Value, node: &Node, schema: &Value) -> bool {
 fn resolve_plain<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
     let mut schema = schema;
     for _ in 0..16 {
-        match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+        match schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/$defs/"))
+        {
             Some(def) => match root.get("$defs").and_then(|d| d.get(def)) {
                 Some(s) => schema = s,
                 None => break,
@@ -295,7 +365,11 @@ fn resolve_plain<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
 
 fn expected_kinds(root: &Value, schema: &Value) -> Vec<String> {
     let schema = resolve_plain(root, schema);
-    if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
         let mut out: Vec<String> = Vec::new();
         for a in alts {
             for k in expected_kinds(root, a) {

@@ -39,10 +39,19 @@ impl SqlIdent {
     /// A qualified name whose parts are each double-quoted (`"db"."table"`). Each part must be a
     /// plain identifier, so the quoting cannot be broken out of.
     pub fn quoted_parts(parts: &[&str]) -> Option<SqlIdent> {
-        if parts.iter().any(|p| SqlIdent::checked(p).is_none() || p.contains('.')) {
+        if parts
+            .iter()
+            .any(|p| SqlIdent::checked(p).is_none() || p.contains('.'))
+        {
             return None;
         }
-        Some(SqlIdent(parts.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(".")))
+        Some(SqlIdent(
+            parts
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join("."),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,7 +115,10 @@ pub fn sql_literal(value: &Value) -> Result<String, Error> {
             }
             match f64::try_from(value.clone()) {
                 Ok(x) if x.is_finite() => Ok(format!("{x:?}")),
-                _ => Err(Error::new(ErrorKind::InvalidOperation, "a number without a SQL literal form")),
+                _ => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "a number without a SQL literal form",
+                )),
             }
         }
         ValueKind::String => Ok(quote_string(value.as_str().unwrap_or_default())),
@@ -131,7 +143,10 @@ pub fn sql_literal(value: &Value) -> Result<String, Error> {
             ErrorKind::InvalidOperation,
             "a mapping cannot be rendered into SQL; pick one field, e.g. `{{ row.ip }}`",
         )),
-        _ => Err(Error::new(ErrorKind::InvalidOperation, "this value cannot be rendered into SQL")),
+        _ => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "this value cannot be rendered into SQL",
+        )),
     }
 }
 
@@ -151,7 +166,10 @@ pub fn quote_string(s: &str) -> String {
 
 fn ident_filter(value: &Value) -> Result<Value, Error> {
     let text = value.as_str().ok_or_else(|| {
-        Error::new(ErrorKind::InvalidOperation, "`ident` takes a string (a column or table name)")
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "`ident` takes a string (a column or table name)",
+        )
     })?;
     SqlIdent::checked(text).map(Value::from_object).ok_or_else(|| {
         Error::new(
@@ -181,7 +199,8 @@ pub fn sql_env() -> &'static Environment<'static> {
         let mut env = base_env();
         env.set_formatter(|out, _state, value| {
             let lit = sql_literal(value)?;
-            out.write_str(&lit).map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed"))
+            out.write_str(&lit)
+                .map_err(|_| Error::new(ErrorKind::WriteFailure, "write failed"))
         });
         env
     })
@@ -222,24 +241,32 @@ fn to_template_error(src: &str, e: &Error) -> TemplateError {
 
 /// Parses a template; returns the top-level variable names it reads.
 pub fn parse_template(src: &str) -> Result<HashSet<String>, TemplateError> {
-    let tmpl = text_env().template_from_str(src).map_err(|e| to_template_error(src, &e))?;
+    let tmpl = text_env()
+        .template_from_str(src)
+        .map_err(|e| to_template_error(src, &e))?;
     Ok(tmpl.undeclared_variables(false))
 }
 
 /// Parses an expression; returns the top-level variable names it reads.
 pub fn parse_expression(src: &str) -> Result<HashSet<String>, TemplateError> {
-    let expr = text_env().compile_expression(src).map_err(|e| to_template_error(src, &e))?;
+    let expr = text_env()
+        .compile_expression(src)
+        .map_err(|e| to_template_error(src, &e))?;
     Ok(expr.undeclared_variables(false))
 }
 
 /// Renders SQL: every interpolated value is a literal (see the module doc).
 pub fn render_sql(src: &str, ctx: &Value) -> Result<String, TemplateError> {
-    sql_env().render_str(src, ctx.clone()).map_err(|e| to_template_error(src, &e))
+    sql_env()
+        .render_str(src, ctx.clone())
+        .map_err(|e| to_template_error(src, &e))
 }
 
 /// Renders text with no escaping (guidance, prompts, one argv element, one parameter).
 pub fn render_text(src: &str, ctx: &Value) -> Result<String, TemplateError> {
-    text_env().render_str(src, ctx.clone()).map_err(|e| to_template_error(src, &e))
+    text_env()
+        .render_str(src, ctx.clone())
+        .map_err(|e| to_template_error(src, &e))
 }
 
 /// Renders an argv list: element by element, each result exactly one argument.
@@ -249,7 +276,9 @@ pub fn render_argv(argv: &[String], ctx: &Value) -> Result<Vec<String>, Template
 
 /// Evaluates an expression (captures, suggestions).
 pub fn eval_expression(src: &str, ctx: &Value) -> Result<Value, TemplateError> {
-    let expr = text_env().compile_expression(src).map_err(|e| to_template_error(src, &e))?;
+    let expr = text_env()
+        .compile_expression(src)
+        .map_err(|e| to_template_error(src, &e))?;
     expr.eval(ctx.clone()).map_err(|e| to_template_error(src, &e))
 }
 
@@ -276,7 +305,9 @@ pub fn value_from_json(v: &serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::from(s.as_str()),
         serde_json::Value::Array(items) => Value::from(items.iter().map(value_from_json).collect::<Vec<_>>()),
         serde_json::Value::Object(map) => Value::from(
-            map.iter().map(|(k, v)| (k.clone(), value_from_json(v))).collect::<BTreeMap<String, Value>>(),
+            map.iter()
+                .map(|(k, v)| (k.clone(), value_from_json(v)))
+                .collect::<BTreeMap<String, Value>>(),
         ),
     }
 }

@@ -29,11 +29,25 @@ const CSF_CATEGORIES: &[&str] = &[
     "PR.DS", "PR.PS", "PR.IR", "DE.CM", "DE.AE", "RS.MA", "RS.AN", "RS.CO", "RS.MI", "RC.RP", "RC.CO",
 ];
 
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "cmd", "cmd.exe", "powershell", "pwsh"];
+const SHELLS: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "fish",
+    "cmd",
+    "cmd.exe",
+    "powershell",
+    "pwsh",
+];
 
 /// Validates a raw playbook. `src` is the file's text (for positions inside templates).
 pub fn validate(raw: raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
-    let mut v = Validator { src, diags: Vec::new() };
+    let mut v = Validator {
+        src,
+        diags: Vec::new(),
+    };
     let pb = v.run(raw);
     let has_errors = v.diags.iter().any(Diagnostic::is_error);
     (if has_errors { None } else { pb }, v.diags)
@@ -73,7 +87,8 @@ enum TemplateKind {
 
 impl Validator<'_> {
     fn err(&mut self, pos: Pos, msg: impl Into<String>, hint: impl Into<Option<String>>) {
-        self.diags.push(Diagnostic::error(pos, msg).with_hint_opt(hint.into()));
+        self.diags
+            .push(Diagnostic::error(pos, msg).with_hint_opt(hint.into()));
     }
 
     fn run(&mut self, raw: raw::Playbook) -> Option<Playbook> {
@@ -86,7 +101,11 @@ impl Validator<'_> {
         }
         self.check_id(&raw.id, "playbook");
         if raw.version.value.trim().is_empty() {
-            self.err(raw.version.pos, "`version` is empty", Some("e.g. `version: 1.0.0`".to_owned()));
+            self.err(
+                raw.version.pos,
+                "`version` is empty",
+                Some("e.g. `version: 1.0.0`".to_owned()),
+            );
         }
         let severity = raw
             .severity
@@ -99,7 +118,11 @@ impl Validator<'_> {
             .collect();
         for (role, _) in &raw.roles {
             if !is_id(role) {
-                self.err(Pos::UNKNOWN, format!("role id `{role}` is not lowercase letters, digits and dashes"), None);
+                self.err(
+                    Pos::UNKNOWN,
+                    format!("role id `{role}` is not lowercase letters, digits and dashes"),
+                    None,
+                );
             }
         }
         let inputs = self.inputs(&raw.inputs);
@@ -111,14 +134,21 @@ impl Validator<'_> {
         let mut stage_ids: HashMap<String, Pos> = HashMap::new();
         let mut step_ids: HashMap<String, Pos> = HashMap::new();
         if raw.stages.is_empty() {
-            self.err(Pos::new(1, 1), "the playbook has no stages", Some("add at least one stage with steps under `stages:`".to_owned()));
+            self.err(
+                Pos::new(1, 1),
+                "the playbook has no stages",
+                Some("add at least one stage with steps under `stages:`".to_owned()),
+            );
         }
         for (si, stage) in raw.stages.iter().enumerate() {
             self.check_id(&stage.id, "stage");
             if let Some(first) = stage_ids.get(&stage.id.value) {
                 self.err(
                     stage.id.pos,
-                    format!("duplicate stage id `{}` (first at line {})", stage.id.value, first.line),
+                    format!(
+                        "duplicate stage id `{}` (first at line {})",
+                        stage.id.value, first.line
+                    ),
                     Some("stage ids must be unique in the playbook".to_owned()),
                 );
             } else {
@@ -128,18 +158,29 @@ impl Validator<'_> {
                 self.check_csf(c);
             }
             if stage.steps.is_empty() {
-                self.err(stage.id.pos, format!("stage `{}` has no steps", stage.id.value), Some("add steps under `steps:` or remove the stage".to_owned()));
+                self.err(
+                    stage.id.pos,
+                    format!("stage `{}` has no steps", stage.id.value),
+                    Some("add steps under `steps:` or remove the stage".to_owned()),
+                );
             }
             let start = steps.len();
             for step in &stage.steps {
                 self.check_id(&step.id, "step");
                 if step.id.value == "end" {
-                    self.err(step.id.pos, "`end` is reserved and cannot be a step id", Some("`next: end` closes the case; rename the step".to_owned()));
+                    self.err(
+                        step.id.pos,
+                        "`end` is reserved and cannot be a step id",
+                        Some("`next: end` closes the case; rename the step".to_owned()),
+                    );
                 }
                 if let Some(first) = step_ids.get(&step.id.value) {
                     self.err(
                         step.id.pos,
-                        format!("duplicate step id `{}` (first at line {})", step.id.value, first.line),
+                        format!(
+                            "duplicate step id `{}` (first at line {})",
+                            step.id.value, first.line
+                        ),
                         Some("step ids must be unique across the whole playbook".to_owned()),
                     );
                 } else {
@@ -171,7 +212,11 @@ impl Validator<'_> {
         let count = steps.len();
         for i in 0..count {
             let r = &refs[i];
-            let default_next = if i + 1 < count { Next::Step(i + 1) } else { Next::End };
+            let default_next = if i + 1 < count {
+                Next::Step(i + 1)
+            } else {
+                Next::End
+            };
             let next = match &r.next {
                 Some(n) => self.resolve(n, &index, &ids, "next").unwrap_or(Next::End),
                 None => default_next,
@@ -190,7 +235,11 @@ impl Validator<'_> {
                 if let Some(Next::Step(t)) = self.resolve(g, &index, &ids, "on_failure goto") {
                     steps[i].on_failure = FailurePolicy::Goto(t);
                 } else if g.value == "end" {
-                    self.err(g.pos, "`on_failure: { goto: end }` is not allowed", Some("a failed step cannot close the case; go to a step that records why".to_owned()));
+                    self.err(
+                        g.pos,
+                        "`on_failure: { goto: end }` is not allowed",
+                        Some("a failed step cannot close the case; go to a step that records why".to_owned()),
+                    );
                 }
             }
         }
@@ -220,7 +269,10 @@ impl Validator<'_> {
         if !is_id(&id.value) {
             self.err(
                 id.pos,
-                format!("{what} id `{}` is not lowercase letters, digits and dashes", id.value),
+                format!(
+                    "{what} id `{}` is not lowercase letters, digits and dashes",
+                    id.value
+                ),
                 Some(format!("e.g. `{}`", suggest_id(&id.value))),
             );
         }
@@ -228,11 +280,19 @@ impl Validator<'_> {
 
     fn check_csf(&mut self, c: &Sp<String>) {
         let cat = c.value.split('-').next().unwrap_or_default();
-        let sub_ok = c.value.split_once('-').is_none_or(|(_, n)| n.len() == 2 && n.chars().all(|d| d.is_ascii_digit()));
+        let sub_ok = c
+            .value
+            .split_once('-')
+            .is_none_or(|(_, n)| n.len() == 2 && n.chars().all(|d| d.is_ascii_digit()));
         if !CSF_CATEGORIES.contains(&cat) || !sub_ok {
-            let hint = did_you_mean(cat, CSF_CATEGORIES.iter().copied())
-                .unwrap_or_else(|| "use a CSF 2.0 category such as `RS.AN` or a subcategory such as `RS.MA-02`".to_owned());
-            self.err(c.pos, format!("unknown CSF 2.0 category `{}`", c.value), Some(hint));
+            let hint = did_you_mean(cat, CSF_CATEGORIES.iter().copied()).unwrap_or_else(|| {
+                "use a CSF 2.0 category such as `RS.AN` or a subcategory such as `RS.MA-02`".to_owned()
+            });
+            self.err(
+                c.pos,
+                format!("unknown CSF 2.0 category `{}`", c.value),
+                Some(hint),
+            );
         }
     }
 
@@ -250,31 +310,56 @@ impl Validator<'_> {
         let mut out = IndexMap::new();
         for (name, input) in raw {
             let pos = input.pos;
-            let reserved = BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS;
+            let reserved =
+                BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS;
             if !is_var(name) {
-                self.err(pos, format!("input name `{name}` is not a template variable name"), Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()));
+                self.err(
+                    pos,
+                    format!("input name `{name}` is not a template variable name"),
+                    Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()),
+                );
             } else if reserved {
-                self.err(pos, format!("input name `{name}` is reserved"), Some(format!("`{name}` is provided by irp; rename the input")));
+                self.err(
+                    pos,
+                    format!("input name `{name}` is reserved"),
+                    Some(format!("`{name}` is provided by irp; rename the input")),
+                );
             }
             let ty = input.ty.value;
             let items = input.items.as_ref().map_or(InputType::String, |i| i.value);
             if let Some(it) = &input.items {
                 if ty != InputType::List {
-                    self.err(it.pos, format!("`items` is only for `list` inputs (`{name}` is not a list)"), None);
+                    self.err(
+                        it.pos,
+                        format!("`items` is only for `list` inputs (`{name}` is not a list)"),
+                        None,
+                    );
                 } else if matches!(it.value, InputType::List | InputType::Enum) {
                     self.err(it.pos, "list items cannot be lists or enums", None);
                 }
             }
             let values = input.values.clone().unwrap_or_default();
             if ty == InputType::Enum && values.is_empty() {
-                self.err(pos, format!("enum input `{name}` has no `values`"), Some("list the allowed values under `values:`".to_owned()));
+                self.err(
+                    pos,
+                    format!("enum input `{name}` has no `values`"),
+                    Some("list the allowed values under `values:`".to_owned()),
+                );
             }
             if ty != InputType::Enum && input.values.is_some() {
-                self.err(pos, format!("`values` is only for `enum` inputs (`{name}` is not an enum)"), None);
+                self.err(
+                    pos,
+                    format!("`values` is only for `enum` inputs (`{name}` is not an enum)"),
+                    None,
+                );
             }
             let pattern = input.pattern.as_ref().and_then(|p| {
                 if matches!(ty, InputType::Integer | InputType::Boolean) {
-                    self.err(p.pos, format!("`pattern` does not apply to {ty:?} inputs").to_lowercase(), None);
+                    self.err(
+                        p.pos,
+                        format!("`pattern` does not apply to {ty:?} inputs").to_lowercase(),
+                        None,
+                    );
                     return None;
                 }
                 match compile_pattern(&p.value) {
@@ -342,7 +427,12 @@ impl Validator<'_> {
             }
         };
         if let Some(g) = &step.guidance {
-            r.templates.push(TemplateUse { text: g.value.clone(), pos: g.pos, what: "guidance", kind: TemplateKind::Text });
+            r.templates.push(TemplateUse {
+                text: g.value.clone(),
+                pos: g.pos,
+                what: "guidance",
+                kind: TemplateKind::Text,
+            });
         }
         let kinds = [
             step.query.as_ref().map(|q| q.pos),
@@ -352,22 +442,42 @@ impl Validator<'_> {
         ];
         let present = kinds.iter().flatten().count();
         if present == 0 {
-            self.err(step.id.pos, format!("step `{}` has no kind", step.id.value), Some("add one of `query:`, `decision:`, `action:` or `note:`".to_owned()));
+            self.err(
+                step.id.pos,
+                format!("step `{}` has no kind", step.id.value),
+                Some("add one of `query:`, `decision:`, `action:` or `note:`".to_owned()),
+            );
         } else if present > 1 {
             let second = kinds.iter().flatten().nth(1).copied().unwrap_or(step.id.pos);
-            self.err(second, format!("step `{}` has more than one kind", step.id.value), Some("a step is one of `query`, `decision`, `action` or `note`; split it into several steps".to_owned()));
+            self.err(
+                second,
+                format!("step `{}` has more than one kind", step.id.value),
+                Some(
+                    "a step is one of `query`, `decision`, `action` or `note`; split it into several steps"
+                        .to_owned(),
+                ),
+            );
         }
         let kind = if let Some(q) = &step.query {
             StepKind::Query(self.query(q, &mut r))
         } else if let Some(d) = &step.decision {
             if let Some(n) = &step.next {
-                self.err(n.pos, "a decision has no `next`; each option says where it leads", Some("remove `next` and set `next` on the options".to_owned()));
+                self.err(
+                    n.pos,
+                    "a decision has no `next`; each option says where it leads",
+                    Some("remove `next` and set `next` on the options".to_owned()),
+                );
             }
             StepKind::Decision(self.decision(d, &mut r))
         } else if let Some(a) = &step.action {
             StepKind::Action(self.action(a, &mut r))
         } else if let Some(n) = &step.note {
-            r.templates.push(TemplateUse { text: n.value.clone(), pos: n.pos, what: "note", kind: TemplateKind::Text });
+            r.templates.push(TemplateUse {
+                text: n.value.clone(),
+                pos: n.pos,
+                what: "note",
+                kind: TemplateKind::Text,
+            });
             StepKind::Note(n.value.clone())
         } else {
             StepKind::Note(String::new())
@@ -416,20 +526,40 @@ impl Validator<'_> {
         if q.sql.value.trim().is_empty() {
             self.err(q.sql.pos, "the query's `sql` is empty", None);
         }
-        r.templates.push(TemplateUse { text: q.sql.value.clone(), pos: q.sql.pos, what: "sql", kind: TemplateKind::Sql });
+        r.templates.push(TemplateUse {
+            text: q.sql.value.clone(),
+            pos: q.sql.pos,
+            what: "sql",
+            kind: TemplateKind::Sql,
+        });
         let mut captures = IndexMap::new();
         for (name, cap) in &q.capture {
             if !is_var(name) {
-                self.err(cap.pos, format!("capture name `{name}` is not a template variable name"), Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()));
+                self.err(
+                    cap.pos,
+                    format!("capture name `{name}` is not a template variable name"),
+                    Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()),
+                );
             }
             let def = match &cap.value {
-                raw::Capture::Expr(e) => CaptureDef { expr: e.clone(), example: None, description: None },
-                raw::Capture::Full(f) => {
-                    CaptureDef { expr: f.expr.clone(), example: f.example.clone(), description: f.description.clone() }
-                }
+                raw::Capture::Expr(e) => CaptureDef {
+                    expr: e.clone(),
+                    example: None,
+                    description: None,
+                },
+                raw::Capture::Full(f) => CaptureDef {
+                    expr: f.expr.clone(),
+                    example: f.example.clone(),
+                    description: f.description.clone(),
+                },
             };
             let expr = template::bare_expression(&def.expr).to_owned();
-            r.templates.push(TemplateUse { text: expr.clone(), pos: cap.pos, what: "capture", kind: TemplateKind::Capture });
+            r.templates.push(TemplateUse {
+                text: expr.clone(),
+                pos: cap.pos,
+                what: "capture",
+                kind: TemplateKind::Capture,
+            });
             r.captures.push((name.clone(), cap.pos));
             captures.insert(name.clone(), CaptureDef { expr, ..def });
         }
@@ -442,53 +572,107 @@ impl Validator<'_> {
     }
 
     fn decision(&mut self, d: &Sp<raw::Decision>, r: &mut StepRefs) -> DecisionStep {
-        r.templates.push(TemplateUse { text: d.prompt.value.clone(), pos: d.prompt.pos, what: "prompt", kind: TemplateKind::Text });
+        r.templates.push(TemplateUse {
+            text: d.prompt.value.clone(),
+            pos: d.prompt.pos,
+            what: "prompt",
+            kind: TemplateKind::Text,
+        });
         if d.options.len() < 2 {
-            self.err(d.pos, "a decision needs at least two options", Some("if there is nothing to choose, use a `note` step".to_owned()));
+            self.err(
+                d.pos,
+                "a decision needs at least two options",
+                Some("if there is nothing to choose, use a `note` step".to_owned()),
+            );
         }
         let mut seen: HashMap<&str, Pos> = HashMap::new();
         let mut options = Vec::new();
         for o in &d.options {
             self.check_id(&o.id, "option");
             if let Some(first) = seen.get(o.id.value.as_str()) {
-                self.err(o.id.pos, format!("duplicate option id `{}` (first at line {})", o.id.value, first.line), None);
+                self.err(
+                    o.id.pos,
+                    format!(
+                        "duplicate option id `{}` (first at line {})",
+                        o.id.value, first.line
+                    ),
+                    None,
+                );
             } else {
                 seen.insert(&o.id.value, o.id.pos);
             }
-            let suggest = o.suggest.as_ref().map(|s| template::bare_expression(&s.value).to_owned());
+            let suggest = o
+                .suggest
+                .as_ref()
+                .map(|s| template::bare_expression(&s.value).to_owned());
             if let (Some(s), Some(text)) = (&o.suggest, &suggest) {
-                r.templates.push(TemplateUse { text: text.clone(), pos: s.pos, what: "suggest", kind: TemplateKind::Expr });
+                r.templates.push(TemplateUse {
+                    text: text.clone(),
+                    pos: s.pos,
+                    what: "suggest",
+                    kind: TemplateKind::Expr,
+                });
             }
             r.options.push((o.id.clone(), o.suggest.clone(), o.next.clone()));
-            options.push(DecisionOption { id: o.id.value.clone(), label: o.label.clone(), next: Next::End, suggest });
+            options.push(DecisionOption {
+                id: o.id.value.clone(),
+                label: o.label.clone(),
+                next: Next::End,
+                suggest,
+            });
         }
-        DecisionStep { prompt: d.prompt.value.clone(), options }
+        DecisionStep {
+            prompt: d.prompt.value.clone(),
+            options,
+        }
     }
 
     fn action(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
-        let present = [a.aws.is_some(), a.command.is_some(), a.manual.is_some()].iter().filter(|x| **x).count();
+        let present = [a.aws.is_some(), a.command.is_some(), a.manual.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
         if present != 1 {
             self.err(a.pos, if present == 0 { "the action says nothing to do" } else { "the action has more than one of `aws`, `command`, `manual`" },
                 Some("an action is exactly one of `aws: <operation>`, `command: [program, args...]` or `manual: [items...]`".to_owned()));
         }
         if a.aws.is_none() && !a.params.is_empty() {
-            self.err(a.pos, "`params` is only for `aws` actions", Some("a `command` takes its arguments in the list itself".to_owned()));
+            self.err(
+                a.pos,
+                "`params` is only for `aws` actions",
+                Some("a `command` takes its arguments in the list itself".to_owned()),
+            );
         }
         let confirm_given = a.confirm.as_ref().map(|c| c.value);
         if let Some(op_name) = &a.aws {
             let Some(op) = action::find_operation(&op_name.value) else {
                 let hint = did_you_mean(&op_name.value, action::operations().iter().map(|o| o.name))
                     .unwrap_or_else(|| "see docs/actions.md for the registered operations".to_owned());
-                self.err(op_name.pos, format!("unknown AWS operation `{}`", op_name.value), Some(hint));
-                return ActionStep { confirm: Confirm::Typed, kind: ActionKind::Manual { items: Vec::new() } };
+                self.err(
+                    op_name.pos,
+                    format!("unknown AWS operation `{}`", op_name.value),
+                    Some(hint),
+                );
+                return ActionStep {
+                    confirm: Confirm::Typed,
+                    kind: ActionKind::Manual { items: Vec::new() },
+                };
             };
             let mut params = IndexMap::new();
             for (name, value) in &a.params {
                 let Some(spec) = op.param(name) else {
                     let hint = did_you_mean(name, op.params.iter().map(|p| p.name)).unwrap_or_else(|| {
-                        format!("`{}` takes: {}", op.name, op.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "`{}` takes: {}",
+                            op.name,
+                            op.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                        )
                     });
-                    self.err(value.pos, format!("unknown parameter `{name}` for `{}`", op.name), Some(hint));
+                    self.err(
+                        value.pos,
+                        format!("unknown parameter `{name}` for `{}`", op.name),
+                        Some(hint),
+                    );
                     continue;
                 };
                 self.param(op.name, spec, value, r);
@@ -496,11 +680,26 @@ impl Validator<'_> {
             }
             for spec in op.params.iter().filter(|p| p.required) {
                 if !a.params.contains_key(spec.name) {
-                    self.err(op_name.pos, format!("`{}` needs the parameter `{}` ({})", op.name, spec.name, spec.description), Some(format!("add `params: {{ {}: ... }}`", spec.name)));
+                    self.err(
+                        op_name.pos,
+                        format!(
+                            "`{}` needs the parameter `{}` ({})",
+                            op.name, spec.name, spec.description
+                        ),
+                        Some(format!("add `params: {{ {}: ... }}`", spec.name)),
+                    );
                 }
             }
             if !op.require_any.is_empty() && !op.require_any.iter().any(|n| a.params.contains_key(*n)) {
-                self.err(op_name.pos, format!("`{}` needs at least one of: {}", op.name, op.require_any.join(", ")), None);
+                self.err(
+                    op_name.pos,
+                    format!(
+                        "`{}` needs at least one of: {}",
+                        op.name,
+                        op.require_any.join(", ")
+                    ),
+                    None,
+                );
             }
             let default = match op.effect {
                 Effect::ReadOnly => Confirm::None,
@@ -508,56 +707,113 @@ impl Validator<'_> {
             };
             if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect) {
                 if c.value == Confirm::None {
-                    self.err(c.pos, format!("`{}` changes the account and cannot run without confirmation", op.name), Some("use `confirm: typed` (the default) or `confirm: yes`".to_owned()));
+                    self.err(
+                        c.pos,
+                        format!(
+                            "`{}` changes the account and cannot run without confirmation",
+                            op.name
+                        ),
+                        Some("use `confirm: typed` (the default) or `confirm: yes`".to_owned()),
+                    );
                 }
             }
-            return ActionStep { confirm: confirm_given.unwrap_or(default), kind: ActionKind::Aws { op, params } };
+            return ActionStep {
+                confirm: confirm_given.unwrap_or(default),
+                kind: ActionKind::Aws { op, params },
+            };
         }
         if let Some(cmd) = &a.command {
             if cmd.value.is_empty() {
-                self.err(cmd.pos, "the command is empty", Some("write the program and its arguments as a list: `[program, arg1, arg2]`".to_owned()));
+                self.err(
+                    cmd.pos,
+                    "the command is empty",
+                    Some("write the program and its arguments as a list: `[program, arg1, arg2]`".to_owned()),
+                );
             }
             if let Some(program) = cmd.value.first() {
                 if program.value.contains("{{") || program.value.contains("{%") {
-                    self.err(program.pos, "the program of a command must be written out, not templated", Some("values may only fill arguments, never choose the program".to_owned()));
+                    self.err(
+                        program.pos,
+                        "the program of a command must be written out, not templated",
+                        Some("values may only fill arguments, never choose the program".to_owned()),
+                    );
                 }
                 let base = program.value.rsplit('/').next().unwrap_or_default();
-                if SHELLS.contains(&base) && cmd.value.iter().any(|a| a.value == "-c" || a.value == "/c" || a.value == "-Command") {
+                if SHELLS.contains(&base)
+                    && cmd
+                        .value
+                        .iter()
+                        .any(|a| a.value == "-c" || a.value == "/c" || a.value == "-Command")
+                {
                     self.err(program.pos, "a command may not be a shell string", Some("call the program directly with one list element per argument; a shell would re-split values".to_owned()));
                 }
             }
             for arg in &cmd.value {
-                r.templates.push(TemplateUse { text: arg.value.clone(), pos: arg.pos, what: "command argument", kind: TemplateKind::Text });
+                r.templates.push(TemplateUse {
+                    text: arg.value.clone(),
+                    pos: arg.pos,
+                    what: "command argument",
+                    kind: TemplateKind::Text,
+                });
             }
             if let Some(c) = &a.confirm {
                 if c.value == Confirm::None {
-                    self.err(c.pos, "a command cannot run without confirmation", Some("use `confirm: yes` or `confirm: typed`".to_owned()));
+                    self.err(
+                        c.pos,
+                        "a command cannot run without confirmation",
+                        Some("use `confirm: yes` or `confirm: typed`".to_owned()),
+                    );
                 }
             }
             return ActionStep {
                 confirm: confirm_given.unwrap_or(Confirm::Yes),
-                kind: ActionKind::Command { argv: cmd.value.iter().map(|a| a.value.clone()).collect() },
+                kind: ActionKind::Command {
+                    argv: cmd.value.iter().map(|a| a.value.clone()).collect(),
+                },
             };
         }
         let items = a.manual.as_ref().map(|m| {
             if m.value.is_empty() {
-                self.err(m.pos, "the checklist is empty", Some("list what the responder must do, one item per line".to_owned()));
+                self.err(
+                    m.pos,
+                    "the checklist is empty",
+                    Some("list what the responder must do, one item per line".to_owned()),
+                );
             }
             for item in &m.value {
-                r.templates.push(TemplateUse { text: item.value.clone(), pos: item.pos, what: "checklist item", kind: TemplateKind::Text });
+                r.templates.push(TemplateUse {
+                    text: item.value.clone(),
+                    pos: item.pos,
+                    what: "checklist item",
+                    kind: TemplateKind::Text,
+                });
             }
             m.value.iter().map(|i| i.value.clone()).collect()
         });
-        ActionStep { confirm: confirm_given.unwrap_or(Confirm::None), kind: ActionKind::Manual { items: items.unwrap_or_default() } }
+        ActionStep {
+            confirm: confirm_given.unwrap_or(Confirm::None),
+            kind: ActionKind::Manual {
+                items: items.unwrap_or_default(),
+            },
+        }
     }
 
     fn param(&mut self, op: &str, spec: &action::ParamSpec, value: &Sp<ParamValue>, r: &mut StepRefs) {
         let is_template = |s: &str| s.contains("{{") || s.contains("{%");
         let mut literal = |this: &mut Self, s: &str| {
             if is_template(s) {
-                r.templates.push(TemplateUse { text: s.to_owned(), pos: value.pos, what: "parameter", kind: TemplateKind::Text });
+                r.templates.push(TemplateUse {
+                    text: s.to_owned(),
+                    pos: value.pos,
+                    what: "parameter",
+                    kind: TemplateKind::Text,
+                });
             } else if let Err(e) = spec.kind.check(s) {
-                this.err(value.pos, format!("parameter `{}` of `{op}`: {e}", spec.name), None);
+                this.err(
+                    value.pos,
+                    format!("parameter `{}` of `{op}`: {e}", spec.name),
+                    None,
+                );
             }
         };
         match (&value.value, spec.kind.is_list()) {
@@ -569,14 +825,33 @@ impl Validator<'_> {
             }
             // A list parameter may take one expression that yields a list: `"{{ suspects }}"`.
             (ParamValue::Str(s), true) if is_template(s) => {
-                r.templates.push(TemplateUse { text: s.clone(), pos: value.pos, what: "parameter", kind: TemplateKind::Text });
+                r.templates.push(TemplateUse {
+                    text: s.clone(),
+                    pos: value.pos,
+                    what: "parameter",
+                    kind: TemplateKind::Text,
+                });
             }
             (ParamValue::Str(s), true) => literal(self, s),
-            _ => self.err(value.pos, format!("parameter `{}` of `{op}` must be {}", spec.name, spec.kind.describe()), None),
+            _ => self.err(
+                value.pos,
+                format!(
+                    "parameter `{}` of `{op}` must be {}",
+                    spec.name,
+                    spec.kind.describe()
+                ),
+                None,
+            ),
         }
     }
 
-    fn resolve(&mut self, target: &Sp<String>, index: &HashMap<String, usize>, ids: &[String], what: &str) -> Option<Next> {
+    fn resolve(
+        &mut self,
+        target: &Sp<String>,
+        index: &HashMap<String, usize>,
+        ids: &[String],
+        what: &str,
+    ) -> Option<Next> {
         if target.value == "end" {
             return Some(Next::End);
         }
@@ -585,7 +860,11 @@ impl Validator<'_> {
         }
         let hint = did_you_mean(&target.value, ids.iter().map(String::as_str).chain(["end"]))
             .unwrap_or_else(|| "use the id of a step in this playbook, or `end`".to_owned());
-        self.err(target.pos, format!("`{what}` refers to unknown step `{}`", target.value), Some(hint));
+        self.err(
+            target.pos,
+            format!("`{what}` refers to unknown step `{}`", target.value),
+            Some(hint),
+        );
         None
     }
 
@@ -612,10 +891,12 @@ impl Validator<'_> {
         while changed {
             changed = false;
             for i in 0..n {
-                if !ends[i] && succ[i].iter().any(|s| match s {
-                    Next::End => true,
-                    Next::Step(j) => ends[*j],
-                }) {
+                if !ends[i]
+                    && succ[i].iter().any(|s| match s {
+                        Next::End => true,
+                        Next::Step(j) => ends[*j],
+                    })
+                {
                     ends[i] = true;
                     changed = true;
                 }
@@ -623,8 +904,14 @@ impl Validator<'_> {
         }
         for i in 0..n {
             if !reached[i] {
-                self.err(refs[i].id_pos, format!("step `{}` is never reached", pb.steps[i].id),
-                    Some("no `next` or decision option leads here; link it from an earlier step or remove it".to_owned()));
+                self.err(
+                    refs[i].id_pos,
+                    format!("step `{}` is never reached", pb.steps[i].id),
+                    Some(
+                        "no `next` or decision option leads here; link it from an earlier step or remove it"
+                            .to_owned(),
+                    ),
+                );
             } else if !ends[i] {
                 self.err(refs[i].id_pos, format!("no path from step `{}` leads to the end", pb.steps[i].id),
                     Some("the case would loop forever; give one of the steps on this loop a way out (`next: end` or an option leading on)".to_owned()));
@@ -639,11 +926,26 @@ impl Validator<'_> {
         for (i, r) in refs.iter().enumerate() {
             for (name, pos) in &r.captures {
                 if pb.inputs.contains_key(name) {
-                    self.err(*pos, format!("capture `{name}` has the name of an input"), Some("rename the capture".to_owned()));
-                } else if BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS {
-                    self.err(*pos, format!("capture name `{name}` is reserved"), Some("rename the capture".to_owned()));
+                    self.err(
+                        *pos,
+                        format!("capture `{name}` has the name of an input"),
+                        Some("rename the capture".to_owned()),
+                    );
+                } else if BUILTINS.contains(&name.as_str())
+                    || SQL_BUILTINS.contains(&name.as_str())
+                    || name == ROWS
+                {
+                    self.err(
+                        *pos,
+                        format!("capture name `{name}` is reserved"),
+                        Some("rename the capture".to_owned()),
+                    );
                 } else if let Some((other, _)) = captured_by.get(name) {
-                    self.err(*pos, format!("`{name}` is already captured by step `{}`", pb.steps[*other].id), Some("capture names must be unique in the playbook".to_owned()));
+                    self.err(
+                        *pos,
+                        format!("`{name}` is already captured by step `{}`", pb.steps[*other].id),
+                        Some("capture names must be unique in the playbook".to_owned()),
+                    );
                 } else {
                     captured_by.insert(name.clone(), (i, *pos));
                 }
@@ -651,9 +953,16 @@ impl Validator<'_> {
         }
         // Predecessors: the steps from which each step can be reached.
         let succ: Vec<Vec<usize>> = (0..n)
-            .map(|i| pb.successors(i).into_iter().filter_map(|s| if let Next::Step(j) = s { Some(j) } else { None }).collect())
+            .map(|i| {
+                pb.successors(i)
+                    .into_iter()
+                    .filter_map(|s| if let Next::Step(j) = s { Some(j) } else { None })
+                    .collect()
+            })
             .collect();
-        let now: DateTime<Utc> = DateTime::parse_from_rfc3339(SAMPLE_NOW).map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        let now: DateTime<Utc> = DateTime::parse_from_rfc3339(SAMPLE_NOW)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
         let naming = TableNaming::default();
         for (i, r) in refs.iter().enumerate() {
             let before = ancestors(&succ, i);
@@ -674,7 +983,11 @@ impl Validator<'_> {
                     Ok(v) => v,
                     Err(e) => {
                         let pos = self.template_pos(t, &e);
-                        self.err(pos, format!("template error in {}: {}", t.what, e.message), Some("see docs/playbook-format.md#templates".to_owned()));
+                        self.err(
+                            pos,
+                            format!("template error in {}: {}", t.what, e.message),
+                            Some("see docs/playbook-format.md#templates".to_owned()),
+                        );
                         continue;
                     }
                 };
@@ -690,16 +1003,21 @@ impl Validator<'_> {
                     }
                     missing = true;
                     let hint = if let Some((j, _)) = captured_by.get(var) {
-                        format!("`{var}` is captured by step `{}`, which does not come before this step", pb.steps[*j].id)
+                        format!(
+                            "`{var}` is captured by step `{}`, which does not come before this step",
+                            pb.steps[*j].id
+                        )
                     } else if var == ROWS {
                         "`rows` is only available in a query's `capture` expressions".to_owned()
                     } else if SQL_BUILTINS.contains(&var.as_str()) {
                         format!("`{var}` is only available in a query's `sql`")
                     } else {
-                        did_you_mean(var, scope.iter().map(String::as_str))
-                            .unwrap_or_else(|| "declare it under `inputs:` or capture it in an earlier query".to_owned())
+                        did_you_mean(var, scope.iter().map(String::as_str)).unwrap_or_else(|| {
+                            "declare it under `inputs:` or capture it in an earlier query".to_owned()
+                        })
                     };
-                    self.err(t.pos, format!("unknown variable `{var}` in {}", t.what), Some(hint));
+                    let pos = self.variable_pos(t, var);
+                    self.err(pos, format!("unknown variable `{var}` in {}", t.what), Some(hint));
                 }
                 if t.kind == TemplateKind::Sql {
                     if let StepKind::Query(q) = &pb.steps[i].kind {
@@ -709,7 +1027,9 @@ impl Validator<'_> {
                 // Render with the sample values, to catch what only shows at run time.
                 if !missing && t.kind != TemplateKind::Capture && self.diags.iter().all(|d| !d.is_error()) {
                     let ctx = sample.get_or_insert_with(|| sample_context(pb, i, now, &naming));
-                    let sampled = vars.iter().all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
+                    let sampled = vars
+                        .iter()
+                        .all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
                     if sampled {
                         let rendered = match t.kind {
                             TemplateKind::Sql => template::render_sql(&t.text, ctx).map(drop),
@@ -718,8 +1038,14 @@ impl Validator<'_> {
                         };
                         if let Err(e) = rendered {
                             let pos = self.template_pos(t, &e);
-                            self.err(pos, format!("{} fails to render with the sample inputs: {}", t.what, e.message),
-                                Some("check the inputs' `example` values and the template's filters".to_owned()));
+                            self.err(
+                                pos,
+                                format!("{} fails to render with the sample inputs: {}", t.what, e.message),
+                                Some(
+                                    "check the inputs' `example` values and the template's filters"
+                                        .to_owned(),
+                                ),
+                            );
                         }
                     }
                 }
@@ -728,7 +1054,10 @@ impl Validator<'_> {
     }
 
     fn check_table_refs(&mut self, t: &TemplateUse, q: &QueryStep) {
-        let Ok(nested) = template::parse_template(&t.text).map(|_| ()).and_then(|()| nested_vars(&t.text)) else {
+        let Ok(nested) = template::parse_template(&t.text)
+            .map(|_| ())
+            .and_then(|()| nested_vars(&t.text))
+        else {
             return;
         };
         for var in nested {
@@ -741,10 +1070,37 @@ impl Validator<'_> {
                         did_you_mean(name, q.tables.iter().map(|lt| lt.as_str()))
                             .unwrap_or_else(|| "use a table listed in `table:` or `tables:`".to_owned())
                     };
-                    self.err(t.pos, format!("`tables.{name}` is not a table of this query"), Some(hint));
+                    self.err(
+                        t.pos,
+                        format!("`tables.{name}` is not a table of this query"),
+                        Some(hint),
+                    );
                 }
             }
         }
+    }
+
+    /// Where a variable first appears inside a template, mapped to the file.
+    fn variable_pos(&self, t: &TemplateUse, var: &str) -> Pos {
+        let bytes = t.text.as_bytes();
+        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let found = t.text.match_indices(var).find(|(i, _)| {
+            let before = i.checked_sub(1).map(|j| bytes[j]);
+            let after = bytes.get(i + var.len()).copied();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+        });
+        let Some((offset, _)) = found else { return t.pos };
+        let line = t.text[..offset].matches('\n').count() + 1;
+        let line_start = t.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let col = t.text[line_start..offset].chars().count() + 1;
+        self.template_pos(
+            t,
+            &TemplateError {
+                line,
+                col,
+                message: String::new(),
+            },
+        )
     }
 
     /// Maps a line/column inside a template to the file: block scalars (`|`, `>`) start on the
@@ -754,7 +1110,10 @@ impl Validator<'_> {
         let Some(first) = lines.get(usize::try_from(t.pos.line).unwrap_or(0).saturating_sub(1)) else {
             return t.pos;
         };
-        let at: String = first.chars().skip(usize::try_from(t.pos.col).unwrap_or(1).saturating_sub(1)).collect();
+        let at: String = first
+            .chars()
+            .skip(usize::try_from(t.pos.col).unwrap_or(1).saturating_sub(1))
+            .collect();
         let tline = e.line.max(1) as u64;
         if at.starts_with('|') || at.starts_with('>') {
             // First non-blank line after the indicator.
@@ -765,13 +1124,25 @@ impl Validator<'_> {
             let indent = lines.get(content).map_or(0, |l| l.len() - l.trim_start().len()) as u64;
             return Pos::new(content as u64 + tline, indent + e.col as u64);
         }
+        // The span is at the first character of the value (for block scalars, of its first content
+        // line); later lines of a block scalar share that indentation.
         let quoted = u64::from(at.starts_with('"') || at.starts_with('\''));
-        if tline == 1 { Pos::new(t.pos.line, t.pos.col + quoted + e.col as u64 - 1) } else { Pos::new(t.pos.line + tline - 1, e.col as u64) }
+        if tline == 1 {
+            Pos::new(t.pos.line, t.pos.col + quoted + e.col as u64 - 1)
+        } else {
+            Pos::new(t.pos.line + tline - 1, t.pos.col - 1 + e.col as u64)
+        }
     }
 }
 
 fn nested_vars(src: &str) -> Result<HashSet<String>, TemplateError> {
-    let tmpl = template::text_env().template_from_str(src).map_err(|e| TemplateError { line: 1, col: 1, message: e.to_string() })?;
+    let tmpl = template::text_env()
+        .template_from_str(src)
+        .map_err(|e| TemplateError {
+            line: 1,
+            col: 1,
+            message: e.to_string(),
+        })?;
     Ok(tmpl.undeclared_variables(true))
 }
 
@@ -799,13 +1170,15 @@ pub fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Template variable names: lowercase letters, digits and `_`, starting with a letter.
 pub fn is_var(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn suggest_id(s: &str) -> String {

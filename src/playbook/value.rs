@@ -51,14 +51,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{t}` is not a duration; write e.g. `90s`, `10m`, `1h`, `7d`"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{t}` is not a duration; write e.g. `90s`, `10m`, `1h`, `7d`"))?;
     let secs = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("`{t}` has no known unit; use s, m, h, d or w (e.g. `10m`)")),
+        _ => {
+            return Err(format!(
+                "`{t}` has no known unit; use s, m, h, d or w (e.g. `10m`)"
+            ));
+        }
     };
     n.checked_mul(secs)
         .filter(|s| *s <= 3_650 * 86_400)
@@ -89,9 +95,13 @@ pub fn check_input_value(
     let text = match (ty, value) {
         (InputType::Integer, J::Number(n)) if n.is_i64() || n.is_u64() => return Ok(()),
         (InputType::Integer, J::String(s)) if s.parse::<i64>().is_ok() => return Ok(()),
-        (InputType::Integer, _) => return Err(format!("expected a whole number, found {}", json_kind(value))),
+        (InputType::Integer, _) => {
+            return Err(format!("expected a whole number, found {}", json_kind(value)));
+        }
         (InputType::Boolean, J::Bool(_)) => return Ok(()),
-        (InputType::Boolean, _) => return Err(format!("expected `true` or `false`, found {}", json_kind(value))),
+        (InputType::Boolean, _) => {
+            return Err(format!("expected `true` or `false`, found {}", json_kind(value)));
+        }
         (_, J::String(s)) => s.clone(),
         (_, J::Number(n)) => n.to_string(),
         (_, J::Bool(b)) => b.to_string(),
@@ -102,12 +112,15 @@ pub fn check_input_value(
             TimeSpec::parse(&text)?;
         }
         InputType::Ip => {
-            text.parse::<std::net::IpAddr>().map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"))?;
+            text.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("`{text}` is not an IPv4 or IPv6 address"))?;
         }
         InputType::Arn => {
             let parts: Vec<&str> = text.splitn(6, ':').collect();
             if parts.len() < 6 || parts[0] != "arn" || parts[1].is_empty() || parts[2].is_empty() {
-                return Err(format!("`{text}` is not an ARN (`arn:partition:service:region:account:resource`)"));
+                return Err(format!(
+                    "`{text}` is not an ARN (`arn:partition:service:region:account:resource`)"
+                ));
             }
         }
         InputType::AwsAccountId => {
@@ -135,7 +148,14 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
     regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or("")))
+        .map_err(|e| {
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or_default().trim();
+            format!(
+                "invalid regular expression: {}",
+                last.strip_prefix("error: ").unwrap_or(last)
+            )
+        })
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

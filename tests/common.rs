@@ -1,0 +1,73 @@
+//! Shared test helpers: the real binary in a clean environment, snapshots, and the shared data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `irp` binary, run from the repository root with a clean, colourless environment.
+pub fn irp() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_irp"));
+    cmd.current_dir(repo())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE");
+    cmd
+}
+
+pub fn run(args: &[&str]) -> Output {
+    irp().args(args).output().expect("irp runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `IRP_BLESS=1` rewrites snapshots instead of comparing them.
+pub fn bless() -> bool {
+    std::env::var("IRP_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Compares `actual` with the snapshot file, or writes it when blessing.
+pub fn check_snapshot(path: &Path, actual: &str) {
+    if bless() {
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}; run with IRP_BLESS=1 to create it, then review it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        expected,
+        actual,
+        "snapshot {} differs (run with IRP_BLESS=1 to accept the new output after reviewing it)",
+        path.display()
+    );
+}
+
+/// A tool the test needs from outside the repository (set up by `scripts/test`). Missing: the
+/// test says loudly that it was skipped, and under CI that is a failure.
+pub fn required_tool(env_var: &str, what: &str) -> Option<String> {
+    match std::env::var(env_var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            let msg = format!("{what} is not available ({env_var} is not set; scripts/test sets it up)");
+            assert!(!is_ci(), "{msg}: under CI this is a failure");
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}

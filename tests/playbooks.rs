@@ -1,0 +1,272 @@
+//! The shipped playbooks: they validate, every query renders and parses as Athena SQL in a parser
+//! nobody on this project wrote (sqlglot), hostile input values leave every query's shape as it
+//! was, and their graphs render.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use chrono::{DateTime, Utc};
+use irp::playbook::context::{TableNaming, sample_queries};
+use irp::playbook::graph::{GraphFormat, render};
+use irp::playbook::model::StepKind;
+use irp::playbook::raw::InputType;
+use irp::playbook::{Playbook, load_file};
+
+use crate::common::{repo, required_tool, run, stderr, stdout};
+
+fn shipped() -> Vec<(PathBuf, Playbook)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo().join("playbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let loaded = load_file(&path);
+            let pb = loaded
+                .playbook
+                .unwrap_or_else(|| panic!("{} is invalid: {:#?}", path.display(), loaded.diagnostics));
+            out.push((path, pb));
+        }
+    }
+    assert!(!out.is_empty());
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn validate_playbooks_folder_exits_0() {
+    let out = run(&["validate", "playbooks/"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "no warnings either: {}", stderr(&out));
+    assert!(stdout(&out).contains("ok: playbooks/s3-unintended-data-access.yaml: s3-unintended-data-access"));
+}
+
+#[test]
+fn the_s3_playbook_covers_every_phase_and_the_aws_decision_points() {
+    let (_, pb) = shipped()
+        .into_iter()
+        .find(|(_, p)| p.id == "s3-unintended-data-access")
+        .unwrap();
+    use irp::playbook::raw::Phase;
+    for phase in [
+        Phase::Preparation,
+        Phase::DetectionAndAnalysis,
+        Phase::ContainmentEradicationRecovery,
+        Phase::PostIncidentActivity,
+    ] {
+        assert!(
+            pb.stages.iter().any(|s| s.phase == phase),
+            "no stage in {phase:?}"
+        );
+    }
+    for id in ["bucket-known", "bucket-control", "principal-known", "ongoing"] {
+        assert!(
+            matches!(pb.step(id).map(|s| &s.kind), Some(StepKind::Decision(_))),
+            "decision `{id}`"
+        );
+    }
+    for s in &pb.steps {
+        let has_text =
+            s.guidance.as_ref().is_some_and(|g| g.trim().len() > 20) || matches!(&s.kind, StepKind::Note(_));
+        assert!(has_text, "step `{}` has no guidance", s.id);
+        assert!(s.role.is_some(), "step `{}` names no role", s.id);
+        if let StepKind::Query(q) = &s.kind {
+            assert!(
+                !q.sql.contains("PutPublicAccessBlock'"),
+                "`{}` uses the API name, not the CloudTrail event name",
+                s.id
+            );
+        }
+    }
+    // Containment follows AWS's order: state capture, credentials, bucket policy, public access, ACLs.
+    let pos = |id: &str| pb.step_index(id).unwrap();
+    assert!(pos("capture-policy") < pos("deactivate-key"));
+    assert!(pos("revoke-role-sessions") < pos("deny-in-bucket-policy"));
+    assert!(pos("deny-in-bucket-policy") < pos("block-public-access"));
+    assert!(pos("block-public-access") < pos("acl-private"));
+    assert!(pos("acl-private") < pos("delete-replication"));
+}
+
+/// Writes the rendered queries (and their hostile twins) for the Python checker.
+fn rendered_queries() -> serde_json::Value {
+    let naming = TableNaming::default();
+    let mut items = Vec::new();
+    for (_, pb) in shipped() {
+        for (step, sql) in sample_queries(&pb, now(), &naming) {
+            let sql = sql.unwrap_or_else(|e| panic!("{}:{step}: {e}", pb.id));
+            items.push(serde_json::json!({ "playbook": pb.id, "step": step, "sql": sql }));
+        }
+    }
+    serde_json::Value::Array(items)
+}
+
+#[test]
+fn every_query_parses_as_athena_sql_in_sqlglot() {
+    let Some(python) = required_tool("IRP_PYTHON", "a Python with sqlglot") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queries.json");
+    let queries = rendered_queries();
+    assert!(queries.as_array().unwrap().len() >= 10);
+    std::fs::write(&file, serde_json::to_string_pretty(&queries).unwrap()).unwrap();
+    let out = Command::new(&python)
+        .arg(repo().join("scripts/sqlglot_check.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    println!("{text}");
+    assert!(out.status.success(), "sqlglot rejected queries:\n{text}");
+}
+
+#[test]
+fn hostile_input_values_do_not_change_any_query_shape() {
+    let Some(python) = required_tool("IRP_PYTHON", "a Python with sqlglot") else {
+        return;
+    };
+    let naming = TableNaming::default();
+    let hostile = [
+        "' OR 1=1 --",
+        "x'); DROP TABLE t; --",
+        "a\nb' UNION SELECT 1 --",
+        "\\' OR ''='",
+    ];
+    let mut pairs = Vec::new();
+    for (path, pb) in shipped() {
+        let src = std::fs::read_to_string(&path).unwrap();
+        for value in hostile {
+            // Replace every string example with the hostile value, then render again.
+            let mut evil = load_file(&path).playbook.unwrap();
+            // Timestamps and integers are parsed at case start and never reach a template as text.
+            for spec in evil.inputs.values_mut().filter(|s| {
+                !matches!(
+                    s.ty,
+                    InputType::Timestamp | InputType::Integer | InputType::Boolean
+                )
+            }) {
+                if matches!(
+                    spec.example.as_ref().or(spec.default.as_ref()),
+                    Some(serde_json::Value::String(_))
+                ) {
+                    spec.example = Some(serde_json::Value::String(value.to_owned()));
+                }
+            }
+            for step in &mut evil.steps {
+                if let StepKind::Query(q) = &mut step.kind {
+                    for cap in q.captures.values_mut() {
+                        match &mut cap.example {
+                            Some(serde_json::Value::String(s)) => *s = value.to_owned(),
+                            Some(serde_json::Value::Array(a)) => a
+                                .iter_mut()
+                                .for_each(|x| *x = serde_json::Value::String(value.to_owned())),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            let good = sample_queries(&pb, now(), &naming);
+            let bad = sample_queries(&evil, now(), &naming);
+            for ((step, g), (_, b)) in good.into_iter().zip(bad) {
+                pairs.push(serde_json::json!({ "playbook": pb.id, "step": step, "sql": g.unwrap(), "twin": b.unwrap() }));
+            }
+        }
+        assert!(!src.is_empty());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pairs.json");
+    std::fs::write(&file, serde_json::to_string(&pairs).unwrap()).unwrap();
+    let out = Command::new(&python)
+        .arg(repo().join("scripts/sqlglot_check.py"))
+        .arg("--same-shape")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "a hostile value changed a query's shape:\n{text}"
+    );
+}
+
+#[test]
+fn graphs_draw_every_step() {
+    for (path, pb) in shipped() {
+        let mermaid = render(&pb, GraphFormat::Mermaid);
+        assert!(mermaid.contains("flowchart TD"));
+        for i in 0..pb.steps.len() {
+            assert!(
+                mermaid.contains(&format!("    s{i}")),
+                "{}: node s{i}",
+                path.display()
+            );
+        }
+        let decisions = pb
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Decision(_)))
+            .count();
+        assert_eq!(
+            mermaid.matches("{\"").count(),
+            decisions,
+            "decisions are diamonds"
+        );
+        assert_eq!(
+            mermaid.matches("subgraph ").count(),
+            pb.stages.len(),
+            "stages are clusters"
+        );
+        let dot = render(&pb, GraphFormat::Dot);
+        assert_eq!(dot.matches("subgraph cluster_").count(), pb.stages.len());
+        assert_eq!(dot.matches("shape=diamond").count(), decisions);
+        assert!(dot.trim_end().ends_with('}'));
+    }
+    let out = run(&[
+        "graph",
+        "playbooks/s3-unintended-data-access.yaml",
+        "--format",
+        "dot",
+    ]);
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("digraph \"s3-unintended-data-access\""));
+}
+
+#[test]
+fn mermaid_output_renders_in_mermaid() {
+    // The real mermaid parser (npm), in Node; scripts/test installs it and sets the variable.
+    let Some(_) = required_tool("IRP_MERMAID_MODULES", "mermaid (npm) to parse the graph") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (path, _) in shipped() {
+        let out = run(&["graph", path.to_str().unwrap()]);
+        assert!(out.status.success());
+        let file = dir.path().join("graph.mmd");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let check = Command::new("node")
+            .arg(repo().join("scripts/mermaid_check.mjs"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "mermaid rejected the graph of {}:\n{}{}",
+            path.display(),
+            stdout(&check),
+            stderr(&check)
+        );
+    }
+    // And it does reject what is not Mermaid, so the check can fail.
+    let file = dir.path().join("broken.mmd");
+    std::fs::write(&file, "flowchart TD\n  a --> \n  b[[ \"x\n").unwrap();
+    let check = Command::new("node")
+        .arg(repo().join("scripts/mermaid_check.mjs"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+}

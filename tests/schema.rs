@@ -1,0 +1,56 @@
+//! `irp schema` is the checked-in `schemas/playbook.schema.json`, and the docs name every operation.
+
+use crate::common::{check_snapshot, repo, run, stdout};
+
+#[test]
+fn schema_command_matches_the_checked_in_schema() {
+    let out = run(&["schema"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    serde_json::from_str::<serde_json::Value>(&text).expect("the schema is JSON");
+    check_snapshot(&repo().join("schemas/playbook.schema.json"), &text);
+}
+
+#[test]
+fn the_schema_is_the_one_the_validator_uses() {
+    let text = std::fs::read_to_string(repo().join("schemas/playbook.schema.json")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(&file, irp::playbook::schema::playbook_schema());
+}
+
+const BEGIN: &str = "<!-- registry:begin (generated; IRP_BLESS=1 cargo test rewrites it) -->\n";
+const END: &str = "<!-- registry:end -->";
+
+#[test]
+fn the_actions_doc_holds_the_registry_table() {
+    let path = repo().join("docs/actions.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = doc
+        .split_once(BEGIN)
+        .expect("docs/actions.md has the registry:begin marker");
+    let (_, tail) = rest
+        .split_once(END)
+        .expect("docs/actions.md has the registry:end marker");
+    let fresh = format!(
+        "{head}{BEGIN}{}{END}{tail}",
+        irp::action::registry::markdown_table()
+    );
+    check_snapshot(&path, &fresh);
+}
+
+#[test]
+fn every_registered_operation_is_documented() {
+    let doc = std::fs::read_to_string(repo().join("docs/actions.md")).unwrap();
+    for op in irp::action::operations() {
+        assert!(
+            doc.contains(&format!("`{}`", op.name)),
+            "docs/actions.md does not document `{}`",
+            op.name
+        );
+        assert!(
+            doc.contains(op.cloudtrail_event),
+            "docs/actions.md does not name the CloudTrail event of `{}`",
+            op.name
+        );
+    }
+}
