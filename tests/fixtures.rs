@@ -59,8 +59,10 @@ fn every_invalid_fixture_reports_the_error_it_is_named_after() {
             .unwrap_or_default()
             .lines()
             .find_map(|l| l.strip_prefix("# expect: "))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("{name} has no `# expect: <text>` line naming its error"));
+            .map_or_else(
+                || panic!("{name} has no `# expect: <text>` line naming its error"),
+                str::to_owned,
+            );
         assert!(
             expected.contains(&key),
             "{name}: expected output does not mention `{key}`"

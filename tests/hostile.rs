@@ -98,7 +98,7 @@ fn an_alias_bomb() {
     );
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev.as_str(); 9].join(", ")));
+        text.push_str(&format!("a{i}: &a{i} [{}]\n", [prev.as_str(); 9].join(", ")));
     }
     text.push_str("stages: *a9\n");
     std::fs::write(&path, text).unwrap();

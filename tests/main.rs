@@ -3,7 +3,12 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stderr,
-    clippy::print_stdout
+    clippy::print_stdout,
+    // Test code builds strings and files inline; these pedantic lints only add noise here.
+    clippy::format_push_string,
+    clippy::format_collect,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::items_after_statements
 )]
 
 mod common;

@@ -1,9 +1,10 @@
 //! The registry of typed AWS operations (see `docs/actions.md`). A playbook's `aws:` names one of
 //! these; the validator checks its parameters against `params`. Operation names are
 //! `<service>.<verb_object>` in snake case; `api` is the AWS API call, `cloudtrail_event` the event
-//! name the call leaves in CloudTrail (which is what verification queries look for — e.g. S3's
-//! PutPublicAccessBlock is logged as `PutBucketPublicAccessBlock`).
+//! name the call leaves in `CloudTrail` (which is what verification queries look for — e.g. S3's
+//! `PutPublicAccessBlock` is logged as `PutBucketPublicAccessBlock`).
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// What an operation does to the account.
@@ -121,7 +122,7 @@ pub struct AwsOperation {
     pub summary: &'static str,
     /// The AWS API call, `service:Operation`.
     pub api: &'static str,
-    /// The event name this call leaves in CloudTrail.
+    /// The event name this call leaves in `CloudTrail`.
     pub cloudtrail_event: &'static str,
     pub effect: Effect,
     pub params: &'static [ParamSpec],
@@ -541,15 +542,16 @@ pub fn markdown_table() -> String {
             .collect();
         let mut params = params.join(", ");
         if !op.require_any.is_empty() {
-            params.push_str(&format!("; at least one of {}", op.require_any.join(", ")));
+            let _ = write!(params, "; at least one of {}", op.require_any.join(", "));
         }
         let kind = if op.is_read_only() {
             "read-only evidence: "
         } else {
             ""
         };
-        out.push_str(&format!(
-            "| `{}` | {kind}{} | {params} | `{}` | `{}` | {} | {} |\n",
+        let _ = writeln!(
+            out,
+            "| `{}` | {kind}{} | {params} | `{}` | `{}` | {} | {} |",
             op.name,
             op.summary,
             op.api,
@@ -557,7 +559,7 @@ pub fn markdown_table() -> String {
             op.before_state
                 .map_or_else(|| "—".to_owned(), |b| format!("`{b}`")),
             op.rollback.unwrap_or("—"),
-        ));
+        );
     }
     out
 }

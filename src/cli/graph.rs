@@ -28,7 +28,7 @@ pub struct GraphArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn cmd_graph(out: &Output, args: &GraphArgs) -> Result<(), CliError> {
+pub fn cmd_graph(out: Output, args: &GraphArgs) -> Result<(), CliError> {
     let loaded = load_file(&args.playbook);
     for d in &loaded.diagnostics {
         out.diagnostic(&args.playbook, d);
@@ -41,12 +41,11 @@ pub fn cmd_graph(out: &Output, args: &GraphArgs) -> Result<(), CliError> {
         Format::Dot => GraphFormat::Dot,
     };
     let text = render(&pb, format);
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| CliError::user(format!("cannot write {}: {e}", path.display()))),
-        None => {
-            out.data(&text);
-            Ok(())
-        }
+    if let Some(path) = &args.output {
+        std::fs::write(path, text)
+            .map_err(|e| CliError::user(format!("cannot write {}: {e}", path.display())))
+    } else {
+        out.data(&text);
+        Ok(())
     }
 }

@@ -17,7 +17,7 @@ pub use output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "irp", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Never colour the output (also: the NO_COLOR environment variable).
+    /// Never colour the output (also: the `NO_COLOR` environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Print only errors.
@@ -69,9 +69,9 @@ impl CliError {
 pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(cli.no_color, cli.quiet);
     let result = match cli.command {
-        Command::Validate(args) => validate::cmd_validate(&out, &args),
-        Command::Schema(args) => schema::cmd_schema(&out, &args),
-        Command::Graph(args) => graph::cmd_graph(&out, &args),
+        Command::Validate(args) => validate::cmd_validate(out, &args),
+        Command::Schema(args) => schema::cmd_schema(out, &args),
+        Command::Graph(args) => graph::cmd_graph(out, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,7 +21,7 @@ pub struct ValidateArgs {
 /// How deep folder search goes; playbook trees are shallow.
 const MAX_DEPTH: usize = 8;
 
-pub fn cmd_validate(out: &Output, args: &ValidateArgs) -> Result<(), CliError> {
+pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
     let mut results = Vec::new();
     for path in &args.paths {
         match collect(path) {

@@ -1,5 +1,5 @@
 //! The playbook language: YAML -> spanned tree -> shape check against the JSON Schema -> raw serde
-//! mirror -> validated `Playbook`, with diagnostics carrying file:line:col and hints.
+//! mirror -> validated `Playbook`, with diagnostics carrying <file:line:col> and hints.
 
 pub mod context;
 pub mod diag;
@@ -64,7 +64,7 @@ pub fn load_str(src: &str) -> Loaded {
         Ok(r) => r,
         Err(e) => return Loaded::failed(vec![node::yaml_error(src, &e)]),
     };
-    let (playbook, mut diagnostics) = validate::validate(raw, src);
+    let (playbook, mut diagnostics) = validate::validate(&raw, src);
     diag::normalize(&mut diagnostics);
     Loaded {
         playbook,

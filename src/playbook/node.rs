@@ -285,7 +285,7 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
         if let Some(tab) = first_indent_tab(src) {
             pos = tab;
         }
-        message = "tab character in indentation".to_owned();
+        "tab character in indentation".clone_into(&mut message);
         hint = Some("YAML indents with spaces only; replace the tabs with spaces".to_owned());
     } else if lower.contains("budget") || lower.contains("limit") || lower.contains("depth") {
         hint = Some(
@@ -306,15 +306,15 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
 /// serde-saphyr prefixes messages with "line N column M: "; the position is reported separately.
 fn strip_location_prefix(msg: &str) -> &str {
     let msg = msg.strip_prefix("error: ").unwrap_or(msg);
-    if let Some(rest) = msg.strip_prefix("line ") {
-        if let Some(idx) = rest.find(": ") {
-            let head = &rest[..idx];
-            if head
-                .split_whitespace()
-                .all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
-            {
-                return &rest[idx + 2..];
-            }
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+    {
+        let head = &rest[..idx];
+        if head
+            .split_whitespace()
+            .all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+        {
+            return &rest[idx + 2..];
         }
     }
     msg

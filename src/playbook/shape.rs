@@ -245,19 +245,18 @@ impl<'s> Walker<'s> {
             self.check_enum_with_extra(node, &consts, &object_forms, ctx);
             return;
         }
-        match typed.into_iter().min_by_key(|(_, d)| d.len()) {
-            Some((_, diags)) => self.diags.extend(diags),
-            None => {
-                let mut kinds: Vec<String> = Vec::new();
-                for alt in alts {
-                    for k in expected_kinds(self.root, alt) {
-                        if !kinds.contains(&k) {
-                            kinds.push(k);
-                        }
+        if let Some((_, diags)) = typed.into_iter().min_by_key(|(_, d)| d.len()) {
+            self.diags.extend(diags);
+        } else {
+            let mut kinds: Vec<String> = Vec::new();
+            for alt in alts {
+                for k in expected_kinds(self.root, alt) {
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
                     }
                 }
-                self.type_error(node, &kinds, ctx);
             }
+            self.type_error(node, &kinds, ctx);
         }
     }
 
@@ -271,10 +270,10 @@ impl<'s> Walker<'s> {
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
             .collect();
         let text = node.value.scalar_text();
-        if let Some(t) = &text {
-            if names.iter().any(|n| n == t) {
-                return;
-            }
+        if let Some(t) = &text
+            && names.iter().any(|n| n == t)
+        {
+            return;
         }
         let mut all: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         all.extend(extra.iter().map(|e| format!("`{e}`")));
@@ -333,15 +332,20 @@ fn type_matches(root: &Value, node: &Node, schema: &Value) -> bool {
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
         _ => return true,
     };
-    types.iter().any(|t| match (*t, node) {
-        ("null", Node::Null)
-        | ("boolean", Node::Bool(_))
-        | ("integer", Node::Int(_))
-        | ("number", Node::Int(_) | Node::Float(_))
-        | ("string", Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_))
-        | ("array", Node::Seq(_))
-        | ("object", Node::Map(_)) => true,
-        _ => false,
+    types.iter().any(|t| {
+        matches!(
+            (*t, node),
+            ("null", Node::Null)
+                | ("boolean", Node::Bool(_))
+                | ("integer", Node::Int(_))
+                | ("number", Node::Int(_) | Node::Float(_))
+                | (
+                    "string",
+                    Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_)
+                )
+                | ("array", Node::Seq(_))
+                | ("object", Node::Map(_))
+        )
     })
 }
 

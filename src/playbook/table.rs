@@ -7,9 +7,9 @@ use std::fmt;
 /// A Security Lake source, by the name playbooks use in `table:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LogicalTable {
-    /// CloudTrail management events (API Activity 6003, Authentication 3002, Account Change 3001).
+    /// `CloudTrail` management events (API Activity 6003, Authentication 3002, Account Change 3001).
     CloudTrailMgmt,
-    /// CloudTrail S3 data events (object-level API Activity).
+    /// `CloudTrail` S3 data events (object-level API Activity).
     S3Data,
     /// VPC Flow Logs (Network Activity 4001).
     VpcFlow,
@@ -17,11 +17,11 @@ pub enum LogicalTable {
     Route53,
     /// Security Hub findings (Detection / Compliance / Vulnerability Finding).
     ShFindings,
-    /// CloudTrail Lambda data events.
+    /// `CloudTrail` Lambda data events.
     LambdaExecution,
     /// EKS audit logs (source version 2 only).
     EksAudit,
-    /// AWS WAFv2 logs (source version 2 only).
+    /// AWS `WAFv2` logs (source version 2 only).
     Waf,
 }
 

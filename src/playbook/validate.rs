@@ -43,7 +43,7 @@ const SHELLS: &[&str] = &[
 ];
 
 /// Validates a raw playbook. `src` is the file's text (for positions inside templates).
-pub fn validate(raw: raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
+pub fn validate(raw: &raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
     let mut v = Validator {
         src,
         diags: Vec::new(),
@@ -62,7 +62,8 @@ struct Validator<'a> {
 struct StepRefs {
     id_pos: Pos,
     next: Option<Sp<String>>,
-    options: Vec<(Sp<String>, Option<Sp<String>>, Sp<String>)>, // (id, suggest, next)
+    /// Each decision option's `next`, in option order.
+    option_targets: Vec<Sp<String>>,
     goto: Option<Sp<String>>,
     templates: Vec<TemplateUse>,
     captures: Vec<(String, Pos)>,
@@ -91,7 +92,7 @@ impl Validator<'_> {
             .push(Diagnostic::error(pos, msg).with_hint_opt(hint.into()));
     }
 
-    fn run(&mut self, raw: raw::Playbook) -> Option<Playbook> {
+    fn run(&mut self, raw: &raw::Playbook) -> Option<Playbook> {
         if raw.irp.value != 1 {
             self.err(
                 raw.irp.pos,
@@ -224,7 +225,7 @@ impl Validator<'_> {
             steps[i].next = next;
             if let StepKind::Decision(d) = &mut steps[i].kind {
                 let mut resolved = Vec::new();
-                for (_, _, target) in &r.options {
+                for target in &r.option_targets {
                     resolved.push(self.resolve(target, &index, &ids, "next").unwrap_or(Next::End));
                 }
                 for (opt, n) in d.options.iter_mut().zip(resolved) {
@@ -371,14 +372,14 @@ impl Validator<'_> {
                 }
             });
             for (what, val) in [("default", &input.default), ("example", &input.example)] {
-                if let Some(val) = val {
-                    if let Err(e) = check_input_value(&val.value, ty, items, pattern.as_ref(), &values) {
-                        self.err(
-                            val.pos,
-                            format!("the {what} of input `{name}` is invalid: {e}"),
-                            Some(format!("fix the {what} or the input's `type`/`pattern`")),
-                        );
-                    }
+                if let Some(val) = val
+                    && let Err(e) = check_input_value(&val.value, ty, items, pattern.as_ref(), &values)
+                {
+                    self.err(
+                        val.pos,
+                        format!("the {what} of input `{name}` is invalid: {e}"),
+                        Some(format!("fix the {what} or the input's `type`/`pattern`")),
+                    );
                 }
             }
             out.insert(
@@ -402,17 +403,17 @@ impl Validator<'_> {
         let mut r = StepRefs {
             id_pos: step.id.pos,
             next: step.next.clone(),
-            options: Vec::new(),
+            option_targets: Vec::new(),
             goto: None,
             templates: Vec::new(),
             captures: Vec::new(),
         };
-        if let Some(role) = &step.role {
-            if !roles.contains_key(&role.value) {
-                let hint = did_you_mean(&role.value, roles.keys().map(String::as_str))
-                    .unwrap_or_else(|| "declare it under `roles:` at the top of the playbook".to_owned());
-                self.err(role.pos, format!("unknown role `{}`", role.value), Some(hint));
-            }
+        if let Some(role) = &step.role
+            && !roles.contains_key(&role.value)
+        {
+            let hint = did_you_mean(&role.value, roles.keys().map(String::as_str))
+                .unwrap_or_else(|| "declare it under `roles:` at the top of the playbook".to_owned());
+            self.err(role.pos, format!("unknown role `{}`", role.value), Some(hint));
         }
         for c in &step.csf {
             self.check_csf(c);
@@ -514,10 +515,10 @@ impl Validator<'_> {
         let primary = q.table.as_ref().and_then(|t| self.table(t));
         tables.extend(primary);
         for t in &q.tables {
-            if let Some(lt) = self.table(t) {
-                if !tables.contains(&lt) {
-                    tables.push(lt);
-                }
+            if let Some(lt) = self.table(t)
+                && !tables.contains(&lt)
+            {
+                tables.push(lt);
             }
         }
         if q.table.is_none() && q.tables.is_empty() {
@@ -613,7 +614,7 @@ impl Validator<'_> {
                     kind: TemplateKind::Expr,
                 });
             }
-            r.options.push((o.id.clone(), o.suggest.clone(), o.next.clone()));
+            r.option_targets.push(o.next.clone());
             options.push(DecisionOption {
                 id: o.id.value.clone(),
                 label: o.label.clone(),
@@ -705,17 +706,17 @@ impl Validator<'_> {
                 Effect::ReadOnly => Confirm::None,
                 Effect::Destructive => Confirm::Typed,
             };
-            if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect) {
-                if c.value == Confirm::None {
-                    self.err(
-                        c.pos,
-                        format!(
-                            "`{}` changes the account and cannot run without confirmation",
-                            op.name
-                        ),
-                        Some("use `confirm: typed` (the default) or `confirm: yes`".to_owned()),
-                    );
-                }
+            if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect)
+                && c.value == Confirm::None
+            {
+                self.err(
+                    c.pos,
+                    format!(
+                        "`{}` changes the account and cannot run without confirmation",
+                        op.name
+                    ),
+                    Some("use `confirm: typed` (the default) or `confirm: yes`".to_owned()),
+                );
             }
             return ActionStep {
                 confirm: confirm_given.unwrap_or(default),
@@ -756,14 +757,14 @@ impl Validator<'_> {
                     kind: TemplateKind::Text,
                 });
             }
-            if let Some(c) = &a.confirm {
-                if c.value == Confirm::None {
-                    self.err(
-                        c.pos,
-                        "a command cannot run without confirmation",
-                        Some("use `confirm: yes` or `confirm: typed`".to_owned()),
-                    );
-                }
+            if let Some(c) = &a.confirm
+                && c.value == Confirm::None
+            {
+                self.err(
+                    c.pos,
+                    "a command cannot run without confirmation",
+                    Some("use `confirm: yes` or `confirm: typed`".to_owned()),
+                );
             }
             return ActionStep {
                 confirm: confirm_given.unwrap_or(Confirm::Yes),
@@ -816,23 +817,15 @@ impl Validator<'_> {
                 );
             }
         };
-        match (&value.value, spec.kind.is_list()) {
-            (ParamValue::Str(s), false) => literal(self, s),
-            (ParamValue::List(items), true) => {
+        match &value.value {
+            // For a list parameter, a string is one item, or one expression that yields a list
+            // (`"{{ suspects }}"`); `literal` checks templates and literals alike.
+            ParamValue::Str(s) => literal(self, s),
+            ParamValue::List(items) if spec.kind.is_list() => {
                 for i in items {
                     literal(self, i);
                 }
             }
-            // A list parameter may take one expression that yields a list: `"{{ suspects }}"`.
-            (ParamValue::Str(s), true) if is_template(s) => {
-                r.templates.push(TemplateUse {
-                    text: s.clone(),
-                    pos: value.pos,
-                    what: "parameter",
-                    kind: TemplateKind::Text,
-                });
-            }
-            (ParamValue::Str(s), true) => literal(self, s),
             _ => self.err(
                 value.pos,
                 format!(
@@ -877,11 +870,11 @@ impl Validator<'_> {
         reached[0] = true;
         while let Some(i) = queue.pop_front() {
             for s in &succ[i] {
-                if let Next::Step(j) = *s {
-                    if !reached[j] {
-                        reached[j] = true;
-                        queue.push_back(j);
-                    }
+                if let Next::Step(j) = *s
+                    && !reached[j]
+                {
+                    reached[j] = true;
+                    queue.push_back(j);
                 }
             }
         }
@@ -1019,10 +1012,10 @@ impl Validator<'_> {
                     let pos = self.variable_pos(t, var);
                     self.err(pos, format!("unknown variable `{var}` in {}", t.what), Some(hint));
                 }
-                if t.kind == TemplateKind::Sql {
-                    if let StepKind::Query(q) = &pb.steps[i].kind {
-                        self.check_table_refs(t, q);
-                    }
+                if t.kind == TemplateKind::Sql
+                    && let StepKind::Query(q) = &pb.steps[i].kind
+                {
+                    self.check_table_refs(t, q);
                 }
                 // Render with the sample values, to catch what only shows at run time.
                 if !missing && t.kind != TemplateKind::Capture && self.diags.iter().all(|d| !d.is_error()) {
@@ -1117,7 +1110,7 @@ impl Validator<'_> {
         let tline = e.line.max(1) as u64;
         if at.starts_with('|') || at.starts_with('>') {
             // First non-blank line after the indicator.
-            let mut content = t.pos.line as usize;
+            let mut content = usize::try_from(t.pos.line).unwrap_or(usize::MAX);
             while content < lines.len() && lines[content].trim().is_empty() {
                 content += 1;
             }

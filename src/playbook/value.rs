@@ -123,22 +123,18 @@ pub fn check_input_value(
                 ));
             }
         }
-        InputType::AwsAccountId => {
-            if text.len() != 12 || !text.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!("`{text}` is not a 12-digit AWS account id"));
-            }
+        InputType::AwsAccountId if (text.len() != 12 || !text.chars().all(|c| c.is_ascii_digit())) => {
+            return Err(format!("`{text}` is not a 12-digit AWS account id"));
         }
-        InputType::Enum => {
-            if !values.iter().any(|v| *v == text) {
-                return Err(format!("`{text}` is not one of {}", values.join(", ")));
-            }
+        InputType::Enum if !values.contains(&text) => {
+            return Err(format!("`{text}` is not one of {}", values.join(", ")));
         }
         _ => {}
     }
-    if let Some(re) = pattern {
-        if !re.is_match(&text) {
-            return Err(format!("`{text}` does not match the pattern `{}`", re.as_str()));
-        }
+    if let Some(re) = pattern
+        && !re.is_match(&text)
+    {
+        return Err(format!("`{text}` does not match the pattern `{}`", re.as_str()));
     }
     Ok(())
 }
