@@ -12,6 +12,12 @@ use super::diag::{Diagnostic, Pos};
 
 /// Largest playbook file accepted. Real playbooks are tens of kilobytes.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Deepest nesting of mappings and lists. The S3 playbook nests 8 deep.
+pub const MAX_DEPTH: usize = 48;
+/// Most values (after alias expansion). The S3 playbook has about 2,500.
+pub const MAX_NODES: usize = 40_000;
+/// Most anchors or aliases.
+pub const MAX_ALIASES: usize = 2_000;
 
 /// A value and the position of the YAML node it came from.
 #[derive(Debug, Clone)]
@@ -171,11 +177,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
 pub fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: 48,
-            max_events: 120_000,
-            max_nodes: 40_000,
-            max_aliases: 2_000,
-            max_anchors: 2_000,
+            max_depth: MAX_DEPTH,
+            flow_nesting_limit: MAX_DEPTH,
+            max_events: 3 * MAX_NODES,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ALIASES,
             max_documents: 1,
             max_total_scalar_bytes: 1024 * 1024,
             max_merge_keys: 1_000,
@@ -287,11 +294,9 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
         }
         "tab character in indentation".clone_into(&mut message);
         hint = Some("YAML indents with spaces only; replace the tabs with spaces".to_owned());
-    } else if lower.contains("budget") || lower.contains("limit") || lower.contains("depth") {
-        hint = Some(
-            "the file is nested too deeply, too large, or expands aliases too much to be a playbook"
-                .to_owned(),
-        );
+    } else if let Some((text, h)) = budget_message(&lower) {
+        message = text;
+        hint = Some(h.to_owned());
     } else if lower.contains("alias") || lower.contains("anchor") {
         hint = Some("aliases (`*name`) must refer to an anchor (`&name`) defined earlier".to_owned());
     } else if lower.contains("document") {
@@ -301,6 +306,37 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
         hint = Some("check the indentation and quote values that contain `: `".to_owned());
     }
     Diagnostic::error(pos, format!("invalid YAML: {message}")).with_hint_opt(hint)
+}
+
+/// Budget breaches in words, with the limit that was hit.
+fn budget_message(lower: &str) -> Option<(String, &'static str)> {
+    let nested = "a playbook never nests this deep; is this file generated or hostile?";
+    let found = if lower.contains("recursion limit") || lower.contains("depth") {
+        (format!("nesting deeper than {MAX_DEPTH} levels"), nested)
+    } else if lower.contains("documents") {
+        (
+            "the file holds more than one YAML document".to_owned(),
+            "a playbook file holds one document; remove the extra `---`",
+        )
+    } else if lower.contains("nodes") || lower.contains("events") || lower.contains("replay") {
+        (
+            format!("more than {MAX_NODES} values once aliases are expanded"),
+            "a playbook is far smaller; aliases (`*name`) that expand into each other multiply the size",
+        )
+    } else if lower.contains("budget") && (lower.contains("alias") || lower.contains("anchor")) {
+        (
+            format!("more than {MAX_ALIASES} anchors or aliases"),
+            "a playbook needs few anchors, if any",
+        )
+    } else if lower.contains("budget") {
+        (
+            "the document exceeds the size limits of a playbook".to_owned(),
+            nested,
+        )
+    } else {
+        return None;
+    };
+    Some(found)
 }
 
 /// serde-saphyr prefixes messages with "line N column M: "; the position is reported separately.
