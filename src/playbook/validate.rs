@@ -143,18 +143,12 @@ impl Validator<'_> {
         }
         for (si, stage) in raw.stages.iter().enumerate() {
             self.check_id(&stage.id, "stage");
-            if let Some(first) = stage_ids.get(&stage.id.value) {
-                self.err(
-                    stage.id.pos,
-                    format!(
-                        "duplicate stage id `{}` (first at line {})",
-                        stage.id.value, first.line
-                    ),
-                    Some("stage ids must be unique in the playbook".to_owned()),
-                );
-            } else {
-                stage_ids.insert(stage.id.value.clone(), stage.id.pos);
-            }
+            self.unique(
+                &mut stage_ids,
+                &stage.id,
+                "stage",
+                "stage ids must be unique in the playbook",
+            );
             for c in &stage.csf {
                 self.check_csf(c);
             }
@@ -175,18 +169,12 @@ impl Validator<'_> {
                         Some("`next: end` closes the case; rename the step".to_owned()),
                     );
                 }
-                if let Some(first) = step_ids.get(&step.id.value) {
-                    self.err(
-                        step.id.pos,
-                        format!(
-                            "duplicate step id `{}` (first at line {})",
-                            step.id.value, first.line
-                        ),
-                        Some("step ids must be unique across the whole playbook".to_owned()),
-                    );
-                } else {
-                    step_ids.insert(step.id.value.clone(), step.id.pos);
-                }
+                self.unique(
+                    &mut step_ids,
+                    &step.id,
+                    "step",
+                    "step ids must be unique across the whole playbook",
+                );
                 let (built, r) = self.step(step, si, &raw.roles);
                 steps.push(built);
                 refs.push(r);
@@ -264,6 +252,19 @@ impl Validator<'_> {
         self.reachability(&pb, &refs);
         self.templates(&pb, &refs);
         Some(pb)
+    }
+
+    /// Records `id` in `seen`, or reports it as a duplicate of the first one.
+    fn unique(&mut self, seen: &mut HashMap<String, Pos>, id: &Sp<String>, what: &str, hint: &str) {
+        if let Some(first) = seen.get(&id.value) {
+            let msg = format!(
+                "duplicate {what} id `{}` (first at line {})",
+                id.value, first.line
+            );
+            self.err(id.pos, msg, Some(hint.to_owned()));
+        } else {
+            seen.insert(id.value.clone(), id.pos);
+        }
     }
 
     fn check_id(&mut self, id: &Sp<String>, what: &str) {
@@ -586,22 +587,16 @@ impl Validator<'_> {
                 Some("if there is nothing to choose, use a `note` step".to_owned()),
             );
         }
-        let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let mut seen: HashMap<String, Pos> = HashMap::new();
         let mut options = Vec::new();
         for o in &d.options {
             self.check_id(&o.id, "option");
-            if let Some(first) = seen.get(o.id.value.as_str()) {
-                self.err(
-                    o.id.pos,
-                    format!(
-                        "duplicate option id `{}` (first at line {})",
-                        o.id.value, first.line
-                    ),
-                    None,
-                );
-            } else {
-                seen.insert(&o.id.value, o.id.pos);
-            }
+            self.unique(
+                &mut seen,
+                &o.id,
+                "option",
+                "option ids must be unique within a decision",
+            );
             let suggest = o
                 .suggest
                 .as_ref()
