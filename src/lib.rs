@@ -1,10 +1,13 @@
 //! irp: executable incident-response playbooks.
 //!
-//! Module map (dependency direction: `cli` -> `action`, `playbook`):
-//! - `playbook`: the playbook language — YAML reader, shape check, validator, templates, schema, graph.
+//! Module map (dependency direction: `cli` -> `files` -> `playbook`, `action`):
+//! - `playbook`: the playbook language — YAML reader, shape check, validator, templates, schema,
+//!   graph. Pure: no file system, no clock, no async.
+//! - `files`: reading the files users give irp (size limits, UTF-8, helpful I/O errors).
 //! - `action`: the registry of typed AWS operations that playbook actions name.
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;
 pub mod cli;
+pub mod files;
 pub mod playbook;

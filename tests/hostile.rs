@@ -13,7 +13,7 @@ const LIMIT: Duration = Duration::from_secs(1);
 /// panic, and the time taken by the library call (the process start is not the playbook's fault).
 fn one_clear_error(path: &Path, expect: &str) {
     let started = Instant::now();
-    let loaded = irp::playbook::load_file(path);
+    let loaded = irp::files::load_playbook(path);
     let took = started.elapsed();
     assert!(took < LIMIT, "{}: took {took:?}", path.display());
     let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
@@ -53,7 +53,7 @@ fn non_utf8_bytes() {
     let path = dir.path().join("latin1.yaml");
     std::fs::write(&path, b"irp: 1\nid: caf\xe9\ntitle: x\n").unwrap();
     one_clear_error(&path, "not valid UTF-8");
-    let loaded = irp::playbook::load_file(&path);
+    let loaded = irp::files::load_playbook(&path);
     assert_eq!(
         (loaded.diagnostics[0].pos.line, loaded.diagnostics[0].pos.col),
         (2, 8)
@@ -111,7 +111,7 @@ fn a_tab_indented_file() {
     let path = dir.path().join("tabs.yaml");
     std::fs::write(&path, "irp: 1\nstages:\n\t- id: s\n").unwrap();
     one_clear_error(&path, "tab character in indentation");
-    let loaded = irp::playbook::load_file(&path);
+    let loaded = irp::files::load_playbook(&path);
     assert_eq!(
         (loaded.diagnostics[0].pos.line, loaded.diagnostics[0].pos.col),
         (3, 1)

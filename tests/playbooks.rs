@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
+use irp::files::load_playbook;
+use irp::playbook::Playbook;
 use irp::playbook::context::{TableNaming, sample_queries};
 use irp::playbook::graph::{GraphFormat, render};
 use irp::playbook::model::StepKind;
 use irp::playbook::raw::InputType;
-use irp::playbook::{Playbook, load_file};
 
 use crate::common::{repo, required_tool, run, stderr, stdout};
 
@@ -19,7 +20,7 @@ fn shipped() -> Vec<(PathBuf, Playbook)> {
     for entry in std::fs::read_dir(repo().join("playbooks")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let loaded = load_file(&path);
+            let loaded = load_playbook(&path);
             let pb = loaded
                 .playbook
                 .unwrap_or_else(|| panic!("{} is invalid: {:#?}", path.display(), loaded.diagnostics));
@@ -141,7 +142,7 @@ fn hostile_input_values_do_not_change_any_query_shape() {
         let src = std::fs::read_to_string(&path).unwrap();
         for value in hostile {
             // Replace every string example with the hostile value, then render again.
-            let mut evil = load_file(&path).playbook.unwrap();
+            let mut evil = load_playbook(&path).playbook.unwrap();
             // Timestamps and integers are parsed at case start and never reach a template as text.
             for spec in evil.inputs.values_mut().filter(|s| {
                 !matches!(

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{CliError, Output};
+use crate::files::load_playbook;
 use crate::playbook::graph::{GraphFormat, render};
-use crate::playbook::load_file;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -29,7 +29,7 @@ pub struct GraphArgs {
 }
 
 pub fn cmd_graph(out: Output, args: &GraphArgs) -> Result<(), CliError> {
-    let loaded = load_file(&args.playbook);
+    let loaded = load_playbook(&args.playbook);
     for d in &loaded.diagnostics {
         out.diagnostic(&args.playbook, d);
     }

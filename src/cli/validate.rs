@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{CliError, Output};
+use crate::files::load_playbook;
 use crate::playbook::model::StepKind;
-use crate::playbook::{Diagnostic, Playbook, Pos, load_file};
+use crate::playbook::{Diagnostic, Playbook, Pos};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -27,7 +28,7 @@ pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
         match collect(path) {
             Ok(files) => {
                 for f in files {
-                    let loaded = load_file(&f);
+                    let loaded = load_playbook(&f);
                     results.push((f, loaded.playbook, loaded.diagnostics));
                 }
             }

@@ -14,8 +14,6 @@ pub mod template;
 pub mod validate;
 pub mod value;
 
-use std::path::Path;
-
 pub use diag::{Diagnostic, Pos, Severity};
 pub use model::Playbook;
 
@@ -28,7 +26,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    fn failed(diagnostics: Vec<Diagnostic>) -> Self {
+    pub fn failed(diagnostics: Vec<Diagnostic>) -> Self {
         Loaded {
             playbook: None,
             diagnostics,
@@ -37,14 +35,6 @@ impl Loaded {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-}
-
-/// Reads, parses and validates a playbook file.
-pub fn load_file(path: &Path) -> Loaded {
-    match node::read_source(path) {
-        Ok(src) => load_str(&src),
-        Err(d) => Loaded::failed(vec![d]),
     }
 }
 

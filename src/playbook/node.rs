@@ -1,10 +1,9 @@
-//! The YAML reader: file -> text -> a generic tree of spanned nodes, under strict budgets.
+//! The YAML reader: bytes -> text -> a generic tree of spanned nodes, under strict budgets.
 //!
 //! Every later check works on positions taken from here. Duplicate keys are passed through to the
 //! tree (not rejected by the parser) so that the shape check can report all of them at once.
 
 use std::fmt;
-use std::path::Path;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -198,43 +197,6 @@ pub fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Reads a playbook file's text, refusing what cannot be a playbook before any parsing.
-pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
-    let meta = std::fs::metadata(path).map_err(|e| io_diag(path, &e))?;
-    if meta.is_dir() {
-        return Err(Diagnostic::error(
-            Pos::UNKNOWN,
-            "is a directory, not a playbook file",
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Diagnostic::error(
-            Pos::UNKNOWN,
-            format!(
-                "file is {} bytes; a playbook may be at most {MAX_FILE_BYTES} bytes",
-                meta.len()
-            ),
-        )
-        .with_hint("is this really a playbook? split very large guidance into linked documents"));
-    }
-    // Read at most one byte past the limit, in case the file grew since `metadata`.
-    let mut bytes = Vec::new();
-    {
-        use std::io::Read;
-        let file = std::fs::File::open(path).map_err(|e| io_diag(path, &e))?;
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_diag(path, &e))?;
-    }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Diagnostic::error(
-            Pos::UNKNOWN,
-            format!("file is larger than {MAX_FILE_BYTES} bytes; a playbook may be at most that"),
-        ));
-    }
-    decode_utf8(bytes)
-}
-
 /// Playbooks are UTF-8. A stray byte is reported where it is, not as a parser failure later.
 pub fn decode_utf8(bytes: Vec<u8>) -> Result<String, Diagnostic> {
     let bytes = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -256,15 +218,6 @@ pub fn decode_utf8(bytes: Vec<u8>) -> Result<String, Diagnostic> {
         )
         .with_hint("save the playbook as UTF-8 text")
     })
-}
-
-fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {
-    let hint = match e.kind() {
-        std::io::ErrorKind::NotFound => Some(format!("check the path; `{}` does not exist", path.display())),
-        std::io::ErrorKind::PermissionDenied => Some("check the file's permissions".to_owned()),
-        _ => None,
-    };
-    Diagnostic::error(Pos::UNKNOWN, format!("cannot read file: {e}")).with_hint_opt(hint)
 }
 
 /// Parses YAML text into a spanned tree. Syntax errors and budget breaches come back as one

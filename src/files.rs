@@ -1,0 +1,62 @@
+//! Reading the files users give irp: size limits, UTF-8, and errors that say what to do. The
+//! playbook language itself (`playbook`) never touches the file system.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::playbook::node::{MAX_FILE_BYTES, decode_utf8};
+use crate::playbook::{Diagnostic, Loaded, Pos, load_str};
+
+/// Reads, parses and validates a playbook file.
+pub fn load_playbook(path: &Path) -> Loaded {
+    match read_playbook_source(path) {
+        Ok(src) => load_str(&src),
+        Err(d) => Loaded {
+            playbook: None,
+            diagnostics: vec![d],
+        },
+    }
+}
+
+/// Reads a playbook file's text, refusing what cannot be a playbook before any parsing.
+pub fn read_playbook_source(path: &Path) -> Result<String, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| io_diag(path, &e))?;
+    if meta.is_dir() {
+        return Err(Diagnostic::error(
+            Pos::UNKNOWN,
+            "is a directory, not a playbook file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Pos::UNKNOWN,
+            format!(
+                "file is {} bytes; a playbook may be at most {MAX_FILE_BYTES} bytes",
+                meta.len()
+            ),
+        )
+        .with_hint("is this really a playbook? split very large guidance into linked documents"));
+    }
+    // Read at most one byte past the limit, in case the file grew since `metadata`.
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(|e| io_diag(path, &e))?;
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_diag(path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            Pos::UNKNOWN,
+            format!("file is larger than {MAX_FILE_BYTES} bytes; a playbook may be at most that"),
+        ));
+    }
+    decode_utf8(bytes)
+}
+
+fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let hint = match e.kind() {
+        std::io::ErrorKind::NotFound => Some(format!("check the path; `{}` does not exist", path.display())),
+        std::io::ErrorKind::PermissionDenied => Some("check the file's permissions".to_owned()),
+        _ => None,
+    };
+    Diagnostic::error(Pos::UNKNOWN, format!("cannot read file: {e}")).with_hint_opt(hint)
+}
