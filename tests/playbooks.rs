@@ -271,3 +271,35 @@ fn mermaid_output_renders_in_mermaid() {
         .unwrap();
     assert!(!check.status.success());
 }
+
+#[test]
+fn graph_writes_to_a_file_or_says_why_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s3.dot");
+    let out = run(&[
+        "graph",
+        "playbooks/s3-unintended-data-access.yaml",
+        "-f",
+        "dot",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("digraph"));
+    let bad = dir.path().join("no/such/folder/s3.dot");
+    let out = run(&[
+        "graph",
+        "playbooks/s3-unintended-data-access.yaml",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("irp: error: cannot write"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["graph", "tests/fixtures/invalid/unknown-key.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "an invalid playbook has no graph");
+    assert!(stdout(&out).is_empty());
+}
