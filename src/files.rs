@@ -27,6 +27,11 @@ pub fn read_playbook_source(path: &Path) -> Result<String, Diagnostic> {
             "is a directory, not a playbook file",
         ));
     }
+    // A FIFO or device would block or never end: only regular files (or links to them) are read.
+    if !meta.is_file() {
+        return Err(Diagnostic::error(Pos::UNKNOWN, "is not a regular file")
+            .with_hint("give the path of a playbook file"));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             Pos::UNKNOWN,

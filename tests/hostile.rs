@@ -163,3 +163,18 @@ fn a_directory_of_mixed_files() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_fifo_named_like_a_playbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIPPED: mkfifo is not available");
+        return;
+    }
+    one_clear_error(&path, "not a regular file");
+}
