@@ -134,7 +134,12 @@ pub fn check_input_value(
     if let Some(re) = pattern
         && !re.is_match(&text)
     {
-        return Err(format!("`{text}` does not match the pattern `{}`", re.as_str()));
+        let full = re.as_str();
+        let shown = full
+            .strip_prefix("^(?:")
+            .and_then(|p| p.strip_suffix(")$"))
+            .unwrap_or(full);
+        return Err(format!("`{text}` does not match the pattern `{shown}`"));
     }
     Ok(())
 }
