@@ -247,6 +247,14 @@ pub fn parse_template(src: &str) -> Result<HashSet<String>, TemplateError> {
     Ok(tmpl.undeclared_variables(false))
 }
 
+/// Parses a template; returns the dotted paths it reads (`tables.s3_data`, `case.id`).
+pub fn parse_template_paths(src: &str) -> Result<HashSet<String>, TemplateError> {
+    let tmpl = text_env()
+        .template_from_str(src)
+        .map_err(|e| to_template_error(src, &e))?;
+    Ok(tmpl.undeclared_variables(true))
+}
+
 /// Parses an expression; returns the top-level variable names it reads.
 pub fn parse_expression(src: &str) -> Result<HashSet<String>, TemplateError> {
     let expr = text_env()

@@ -1042,10 +1042,7 @@ impl Validator<'_> {
     }
 
     fn check_table_refs(&mut self, t: &TemplateUse, q: &QueryStep) {
-        let Ok(nested) = template::parse_template(&t.text)
-            .map(|_| ())
-            .and_then(|()| nested_vars(&t.text))
-        else {
+        let Ok(nested) = template::parse_template_paths(&t.text) else {
             return;
         };
         for var in nested {
@@ -1118,20 +1115,9 @@ impl Validator<'_> {
         if tline == 1 {
             Pos::new(t.pos.line, t.pos.col + quoted + e.col as u64 - 1)
         } else {
-            Pos::new(t.pos.line + tline - 1, t.pos.col - 1 + e.col as u64)
+            Pos::new(t.pos.line + tline - 1, t.pos.col.saturating_sub(1) + e.col as u64)
         }
     }
-}
-
-fn nested_vars(src: &str) -> Result<HashSet<String>, TemplateError> {
-    let tmpl = template::text_env()
-        .template_from_str(src)
-        .map_err(|e| TemplateError {
-            line: 1,
-            col: 1,
-            message: e.to_string(),
-        })?;
-    Ok(tmpl.undeclared_variables(true))
 }
 
 /// Steps from which `target` can be reached (not `target` itself, unless it is on a loop).
