@@ -228,9 +228,10 @@ pub fn text_env() -> &'static Environment<'static> {
 fn to_template_error(src: &str, e: &Error) -> TemplateError {
     let line = e.line().unwrap_or(1);
     let col = e.range().map_or(1, |r| {
-        let start = r.start.min(src.len());
-        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
-        src[line_start..start].chars().count() + 1
+        // Byte offsets from the parser; `get` keeps a surprising offset from panicking.
+        let before = src.get(..r.start.min(src.len())).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        before[line_start..].chars().count() + 1
     });
     let mut message = e.kind().to_string();
     if let Some(detail) = e.detail() {
