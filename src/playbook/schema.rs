@@ -6,9 +6,6 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Where editors can find the checked-in schema.
-pub const SCHEMA_ID: &str = "https://irp.invalid/schemas/playbook.schema.json";
-
 /// The schema as a JSON value (generated once per process).
 pub fn playbook_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
@@ -19,9 +16,6 @@ pub fn playbook_schema() -> &'static Value {
             .into_root_schema_for::<super::raw::Playbook>();
         let mut value = schema.to_value();
         forbid_null_properties(&mut value);
-        if let Value::Object(map) = &mut value {
-            map.insert("$id".to_owned(), Value::String(SCHEMA_ID.to_owned()));
-        }
         value
     })
 }
