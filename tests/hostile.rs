@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use irp::playbook::Diagnostic;
+
 use crate::common::{irp, stderr};
 
 /// Generous for a debug build on a loaded 2-core machine; the release binary is far faster.
@@ -11,7 +13,8 @@ const LIMIT: Duration = Duration::from_secs(1);
 
 /// Runs `irp validate` on `path`; checks exit code 1, exactly one error containing `expect`, no
 /// panic, and the time taken by the library call (the process start is not the playbook's fault).
-fn one_clear_error(path: &Path, expect: &str) {
+/// Returns that error, so callers can check its position.
+fn one_clear_error(path: &Path, expect: &str) -> Diagnostic {
     let started = Instant::now();
     let loaded = irp::files::load_playbook(path);
     let took = started.elapsed();
@@ -36,6 +39,7 @@ fn one_clear_error(path: &Path, expect: &str) {
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.matches(": error: ").count(), 1, "{err}");
+    errors[0].clone()
 }
 
 #[test]
@@ -52,12 +56,8 @@ fn non_utf8_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("latin1.yaml");
     std::fs::write(&path, b"irp: 1\nid: caf\xe9\ntitle: x\n").unwrap();
-    one_clear_error(&path, "not valid UTF-8");
-    let loaded = irp::files::load_playbook(&path);
-    assert_eq!(
-        (loaded.diagnostics[0].pos.line, loaded.diagnostics[0].pos.col),
-        (2, 8)
-    );
+    let error = one_clear_error(&path, "not valid UTF-8");
+    assert_eq!((error.pos.line, error.pos.col), (2, 8));
 }
 
 #[test]
@@ -110,12 +110,8 @@ fn a_tab_indented_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tabs.yaml");
     std::fs::write(&path, "irp: 1\nstages:\n\t- id: s\n").unwrap();
-    one_clear_error(&path, "tab character in indentation");
-    let loaded = irp::files::load_playbook(&path);
-    assert_eq!(
-        (loaded.diagnostics[0].pos.line, loaded.diagnostics[0].pos.col),
-        (3, 1)
-    );
+    let error = one_clear_error(&path, "tab character in indentation");
+    assert_eq!((error.pos.line, error.pos.col), (3, 1));
 }
 
 #[test]

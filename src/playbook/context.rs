@@ -20,6 +20,11 @@ pub const SQL_BUILTINS: &[&str] = &["table", "tables"];
 /// The variable a capture expression reads the query result from.
 pub const ROWS: &str = "rows";
 
+/// Names irp provides, which inputs and captures cannot take.
+pub fn is_reserved(name: &str) -> bool {
+    BUILTINS.contains(&name) || SQL_BUILTINS.contains(&name) || name == ROWS
+}
+
 /// Where a backend finds Security Lake tables.
 #[derive(Debug, Clone)]
 pub struct TableNaming {

@@ -11,7 +11,7 @@ use super::raw::{Confirm, InputType, ParamValue, Phase};
 use super::table::LogicalTable;
 use crate::action::AwsOperation;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Playbook {
     pub id: String,
     pub title: String,

@@ -48,24 +48,8 @@ struct Walker<'s> {
 impl<'s> Walker<'s> {
     /// Follows `$ref` to `$defs`, returning the schema and the definition's human name.
     fn resolve(&self, schema: &'s Value) -> (&'s Value, Option<String>) {
-        let mut schema = schema;
-        let mut name = None;
-        for _ in 0..16 {
-            let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
-                break;
-            };
-            let Some(def) = r.strip_prefix("#/$defs/") else {
-                break;
-            };
-            match self.root.get("$defs").and_then(|d| d.get(def)) {
-                Some(s) => {
-                    schema = s;
-                    name = Some(humanize(def));
-                }
-                None => break,
-            }
-        }
-        (schema, name)
+        let (schema, def) = resolve_ref(self.root, schema);
+        (schema, def.map(humanize))
     }
 
     fn walk(&mut self, node: &Sp<Node>, schema: &'s Value, ctx: &Ctx<'_>) {
@@ -84,11 +68,7 @@ impl<'s> Walker<'s> {
         if schema == &Value::Bool(true) || schema.as_object().is_some_and(Map::is_empty) {
             return;
         }
-        if let Some(alts) = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(Value::as_array)
-        {
+        if let Some(alts) = alternatives(schema) {
             self.walk_alternatives(node, alts, &ctx);
             return;
         }
@@ -248,15 +228,7 @@ impl<'s> Walker<'s> {
         if let Some((_, diags)) = typed.into_iter().min_by_key(|(_, d)| d.len()) {
             self.diags.extend(diags);
         } else {
-            let mut kinds: Vec<String> = Vec::new();
-            for alt in alts {
-                for k in expected_kinds(self.root, alt) {
-                    if !kinds.contains(&k) {
-                        kinds.push(k);
-                    }
-                }
-            }
-            self.type_error(node, &kinds, ctx);
+            self.type_error(node, &kinds_of(self.root, alts), ctx);
         }
     }
 
@@ -317,20 +289,14 @@ impl<'s> Walker<'s> {
 /// expected, as the typed reader does (`version: 1.0` is the string "1.0").
 fn type_matches(root: &Value, node: &Node, schema: &Value) -> bool {
     let schema = resolve_plain(root, schema);
-    if let Some(alts) = schema
-        .get("anyOf")
-        .or_else(|| schema.get("oneOf"))
-        .and_then(Value::as_array)
-    {
+    if let Some(alts) = alternatives(schema) {
         return alts.iter().any(|a| type_matches(root, node, a));
     }
     if schema.get("const").is_some() {
         return node.scalar_text().is_some();
     }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => return true,
+    let Some(types) = schema_types(schema) else {
+        return true;
     };
     types.iter().any(|t| {
         matches!(
@@ -349,50 +315,74 @@ fn type_matches(root: &Value, node: &Node, schema: &Value) -> bool {
     })
 }
 
-fn resolve_plain<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+/// Follows `$ref` to `$defs` (a bounded number of times); returns the schema and the name of the
+/// last definition followed.
+fn resolve_ref<'a>(root: &'a Value, schema: &'a Value) -> (&'a Value, Option<&'a str>) {
     let mut schema = schema;
+    let mut name = None;
     for _ in 0..16 {
-        match schema
+        let Some(def) = schema
             .get("$ref")
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix("#/$defs/"))
-        {
-            Some(def) => match root.get("$defs").and_then(|d| d.get(def)) {
-                Some(s) => schema = s,
-                None => break,
-            },
+        else {
+            break;
+        };
+        match root.get("$defs").and_then(|d| d.get(def)) {
+            Some(s) => {
+                schema = s;
+                name = Some(def);
+            }
             None => break,
         }
     }
+    (schema, name)
+}
+
+fn resolve_plain<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    resolve_ref(root, schema).0
+}
+
+/// The alternatives of an `anyOf`/`oneOf` schema.
+fn alternatives(schema: &Value) -> Option<&Vec<Value>> {
     schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+}
+
+/// The JSON types a schema names (`"type": "x"` or `"type": ["x", "y"]`); `None` if it names none.
+fn schema_types(schema: &Value) -> Option<Vec<&str>> {
+    match schema.get("type") {
+        Some(Value::String(t)) => Some(vec![t.as_str()]),
+        Some(Value::Array(ts)) => Some(ts.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    }
+}
+
+/// The kinds any of `alts` accepts, in words, each once.
+fn kinds_of(root: &Value, alts: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in alts {
+        for k in expected_kinds(root, a) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
 }
 
 fn expected_kinds(root: &Value, schema: &Value) -> Vec<String> {
     let schema = resolve_plain(root, schema);
-    if let Some(alts) = schema
-        .get("anyOf")
-        .or_else(|| schema.get("oneOf"))
-        .and_then(Value::as_array)
-    {
-        let mut out: Vec<String> = Vec::new();
-        for a in alts {
-            for k in expected_kinds(root, a) {
-                if !out.contains(&k) {
-                    out.push(k);
-                }
-            }
-        }
-        return out;
+    if let Some(alts) = alternatives(schema) {
+        return kinds_of(root, alts);
     }
     if schema.get("const").is_some() {
         return vec!["a string".to_owned()];
     }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
-    types
+    schema_types(schema)
+        .unwrap_or_default()
         .into_iter()
         .filter(|t| *t != "null")
         .map(|t| {

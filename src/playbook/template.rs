@@ -240,20 +240,13 @@ fn to_template_error(src: &str, e: &Error) -> TemplateError {
     TemplateError { line, col, message }
 }
 
-/// Parses a template; returns the top-level variable names it reads.
-pub fn parse_template(src: &str) -> Result<HashSet<String>, TemplateError> {
+/// Parses a template; returns the variables it reads: top-level names, or with `nested` the
+/// dotted paths (`tables.s3_data`, `case.id`).
+pub fn parse_template(src: &str, nested: bool) -> Result<HashSet<String>, TemplateError> {
     let tmpl = text_env()
         .template_from_str(src)
         .map_err(|e| to_template_error(src, &e))?;
-    Ok(tmpl.undeclared_variables(false))
-}
-
-/// Parses a template; returns the dotted paths it reads (`tables.s3_data`, `case.id`).
-pub fn parse_template_paths(src: &str) -> Result<HashSet<String>, TemplateError> {
-    let tmpl = text_env()
-        .template_from_str(src)
-        .map_err(|e| to_template_error(src, &e))?;
-    Ok(tmpl.undeclared_variables(true))
+    Ok(tmpl.undeclared_variables(nested))
 }
 
 /// Parses an expression; returns the top-level variable names it reads.

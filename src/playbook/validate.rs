@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::context::{BUILTINS, ROWS, SQL_BUILTINS, TableNaming, sample_context};
+use super::context::{BUILTINS, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
 use super::diag::{Diagnostic, Pos, did_you_mean};
 use super::model::{
     ActionKind, ActionStep, CaptureDef, DecisionOption, DecisionStep, FailurePolicy, InputSpec, Next,
@@ -45,7 +45,7 @@ const SHELLS: &[&str] = &[
 /// Validates a raw playbook. `src` is the file's text (for positions inside templates).
 pub fn validate(raw: &raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
     let mut v = Validator {
-        src,
+        lines: src.lines().collect(),
         diags: Vec::new(),
     };
     let pb = v.run(raw);
@@ -54,7 +54,8 @@ pub fn validate(raw: &raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagno
 }
 
 struct Validator<'a> {
-    src: &'a str,
+    /// The file's lines, for positions inside templates.
+    lines: Vec<&'a str>,
     diags: Vec<Diagnostic>,
 }
 
@@ -67,6 +68,17 @@ struct StepRefs {
     goto: Option<Sp<String>>,
     templates: Vec<TemplateUse>,
     captures: Vec<(String, Pos)>,
+}
+
+impl StepRefs {
+    fn template(&mut self, text: &str, pos: Pos, what: &'static str, kind: TemplateKind) {
+        self.templates.push(TemplateUse {
+            text: text.to_owned(),
+            pos,
+            what,
+            kind,
+        });
+    }
 }
 
 /// A template or expression in a step, checked once the variables in scope are known.
@@ -249,8 +261,9 @@ impl Validator<'_> {
         if pb.steps.is_empty() {
             return None;
         }
-        self.reachability(&pb, &refs);
-        self.templates(&pb, &refs);
+        let succ: Vec<Vec<Next>> = (0..pb.steps.len()).map(|i| pb.successors(i)).collect();
+        self.reachability(&pb, &refs, &succ);
+        self.templates(&pb, &refs, &succ);
         Some(pb)
     }
 
@@ -312,8 +325,7 @@ impl Validator<'_> {
         let mut out = IndexMap::new();
         for (name, input) in raw {
             let pos = input.pos;
-            let reserved =
-                BUILTINS.contains(&name.as_str()) || SQL_BUILTINS.contains(&name.as_str()) || name == ROWS;
+            let reserved = is_reserved(name);
             if !is_var(name) {
                 self.err(
                     pos,
@@ -429,12 +441,7 @@ impl Validator<'_> {
             }
         };
         if let Some(g) = &step.guidance {
-            r.templates.push(TemplateUse {
-                text: g.value.clone(),
-                pos: g.pos,
-                what: "guidance",
-                kind: TemplateKind::Text,
-            });
+            r.template(&g.value, g.pos, "guidance", TemplateKind::Text);
         }
         let kinds = [
             step.query.as_ref().map(|q| q.pos),
@@ -474,12 +481,7 @@ impl Validator<'_> {
         } else if let Some(a) = &step.action {
             StepKind::Action(self.action(a, &mut r))
         } else if let Some(n) = &step.note {
-            r.templates.push(TemplateUse {
-                text: n.value.clone(),
-                pos: n.pos,
-                what: "note",
-                kind: TemplateKind::Text,
-            });
+            r.template(&n.value, n.pos, "note", TemplateKind::Text);
             StepKind::Note(n.value.clone())
         } else {
             StepKind::Note(String::new())
@@ -528,12 +530,7 @@ impl Validator<'_> {
         if q.sql.value.trim().is_empty() {
             self.err(q.sql.pos, "the query's `sql` is empty", None);
         }
-        r.templates.push(TemplateUse {
-            text: q.sql.value.clone(),
-            pos: q.sql.pos,
-            what: "sql",
-            kind: TemplateKind::Sql,
-        });
+        r.template(&q.sql.value, q.sql.pos, "sql", TemplateKind::Sql);
         let mut captures = IndexMap::new();
         for (name, cap) in &q.capture {
             if !is_var(name) {
@@ -556,12 +553,7 @@ impl Validator<'_> {
                 },
             };
             let expr = template::bare_expression(&def.expr).to_owned();
-            r.templates.push(TemplateUse {
-                text: expr.clone(),
-                pos: cap.pos,
-                what: "capture",
-                kind: TemplateKind::Capture,
-            });
+            r.template(&expr, cap.pos, "capture", TemplateKind::Capture);
             r.captures.push((name.clone(), cap.pos));
             captures.insert(name.clone(), CaptureDef { expr, ..def });
         }
@@ -574,12 +566,7 @@ impl Validator<'_> {
     }
 
     fn decision(&mut self, d: &Sp<raw::Decision>, r: &mut StepRefs) -> DecisionStep {
-        r.templates.push(TemplateUse {
-            text: d.prompt.value.clone(),
-            pos: d.prompt.pos,
-            what: "prompt",
-            kind: TemplateKind::Text,
-        });
+        r.template(&d.prompt.value, d.prompt.pos, "prompt", TemplateKind::Text);
         if d.options.len() < 2 {
             self.err(
                 d.pos,
@@ -602,12 +589,7 @@ impl Validator<'_> {
                 .as_ref()
                 .map(|s| template::bare_expression(&s.value).to_owned());
             if let (Some(s), Some(text)) = (&o.suggest, &suggest) {
-                r.templates.push(TemplateUse {
-                    text: text.clone(),
-                    pos: s.pos,
-                    what: "suggest",
-                    kind: TemplateKind::Expr,
-                });
+                r.template(text, s.pos, "suggest", TemplateKind::Expr);
             }
             r.option_targets.push(o.next.clone());
             options.push(DecisionOption {
@@ -745,12 +727,7 @@ impl Validator<'_> {
                 }
             }
             for arg in &cmd.value {
-                r.templates.push(TemplateUse {
-                    text: arg.value.clone(),
-                    pos: arg.pos,
-                    what: "command argument",
-                    kind: TemplateKind::Text,
-                });
+                r.template(&arg.value, arg.pos, "command argument", TemplateKind::Text);
             }
             if let Some(c) = &a.confirm
                 && c.value == Confirm::None
@@ -777,12 +754,7 @@ impl Validator<'_> {
                 );
             }
             for item in &m.value {
-                r.templates.push(TemplateUse {
-                    text: item.value.clone(),
-                    pos: item.pos,
-                    what: "checklist item",
-                    kind: TemplateKind::Text,
-                });
+                r.template(&item.value, item.pos, "checklist item", TemplateKind::Text);
             }
             m.value.iter().map(|i| i.value.clone()).collect()
         });
@@ -798,12 +770,7 @@ impl Validator<'_> {
         let is_template = |s: &str| s.contains("{{") || s.contains("{%");
         let mut literal = |this: &mut Self, s: &str| {
             if is_template(s) {
-                r.templates.push(TemplateUse {
-                    text: s.to_owned(),
-                    pos: value.pos,
-                    what: "parameter",
-                    kind: TemplateKind::Text,
-                });
+                r.template(s, value.pos, "parameter", TemplateKind::Text);
             } else if let Err(e) = spec.kind.check(s) {
                 this.err(
                     value.pos,
@@ -856,9 +823,8 @@ impl Validator<'_> {
         None
     }
 
-    fn reachability(&mut self, pb: &Playbook, refs: &[StepRefs]) {
+    fn reachability(&mut self, pb: &Playbook, refs: &[StepRefs], succ: &[Vec<Next>]) {
         let n = pb.steps.len();
-        let succ: Vec<Vec<Next>> = (0..n).map(|i| pb.successors(i)).collect();
         // Forward from the first step.
         let mut reached = vec![false; n];
         let mut queue = VecDeque::from([0usize]);
@@ -907,8 +873,7 @@ impl Validator<'_> {
         }
     }
 
-    fn templates(&mut self, pb: &Playbook, refs: &[StepRefs]) {
-        let n = pb.steps.len();
+    fn templates(&mut self, pb: &Playbook, refs: &[StepRefs], succ: &[Vec<Next>]) {
         // Who captures what.
         let mut captured_by: HashMap<String, (usize, Pos)> = HashMap::new();
         for (i, r) in refs.iter().enumerate() {
@@ -919,10 +884,7 @@ impl Validator<'_> {
                         format!("capture `{name}` has the name of an input"),
                         Some("rename the capture".to_owned()),
                     );
-                } else if BUILTINS.contains(&name.as_str())
-                    || SQL_BUILTINS.contains(&name.as_str())
-                    || name == ROWS
-                {
+                } else if is_reserved(name) {
                     self.err(
                         *pos,
                         format!("capture name `{name}` is reserved"),
@@ -939,21 +901,21 @@ impl Validator<'_> {
                 }
             }
         }
-        // Predecessors: the steps from which each step can be reached.
-        let succ: Vec<Vec<usize>> = (0..n)
-            .map(|i| {
-                pb.successors(i)
-                    .into_iter()
-                    .filter_map(|s| if let Next::Step(j) = s { Some(j) } else { None })
-                    .collect()
-            })
-            .collect();
+        // Predecessors of each step, for the steps that come before it on some path.
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); succ.len()];
+        for (i, ss) in succ.iter().enumerate() {
+            for s in ss {
+                if let Next::Step(j) = *s {
+                    preds[j].push(i);
+                }
+            }
+        }
         let now: DateTime<Utc> = DateTime::parse_from_rfc3339(SAMPLE_NOW)
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_default();
         let naming = TableNaming::default();
         for (i, r) in refs.iter().enumerate() {
-            let before = ancestors(&succ, i);
+            let before = ancestors(&preds, i);
             let mut scope: HashSet<String> = pb.inputs.keys().cloned().collect();
             scope.extend(BUILTINS.iter().map(|s| (*s).to_owned()));
             for (name, (j, _)) in &captured_by {
@@ -964,7 +926,7 @@ impl Validator<'_> {
             let mut sample = None;
             for t in &r.templates {
                 let parsed = match t.kind {
-                    TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text),
+                    TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, false),
                     TemplateKind::Expr | TemplateKind::Capture => template::parse_expression(&t.text),
                 };
                 let vars = match parsed {
@@ -1042,7 +1004,7 @@ impl Validator<'_> {
     }
 
     fn check_table_refs(&mut self, t: &TemplateUse, q: &QueryStep) {
-        let Ok(nested) = template::parse_template_paths(&t.text) else {
+        let Ok(nested) = template::parse_template(&t.text, true) else {
             return;
         };
         for var in nested {
@@ -1091,7 +1053,7 @@ impl Validator<'_> {
     /// Maps a line/column inside a template to the file: block scalars (`|`, `>`) start on the
     /// line after the indicator.
     fn template_pos(&self, t: &TemplateUse, e: &TemplateError) -> Pos {
-        let lines: Vec<&str> = self.src.lines().collect();
+        let lines = &self.lines;
         let Some(first) = lines.get(usize::try_from(t.pos.line).unwrap_or(0).saturating_sub(1)) else {
             return t.pos;
         };
@@ -1121,14 +1083,7 @@ impl Validator<'_> {
 }
 
 /// Steps from which `target` can be reached (not `target` itself, unless it is on a loop).
-fn ancestors(succ: &[Vec<usize>], target: usize) -> HashSet<usize> {
-    let n = succ.len();
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, ss) in succ.iter().enumerate() {
-        for &j in ss {
-            preds[j].push(i);
-        }
-    }
+fn ancestors(preds: &[Vec<usize>], target: usize) -> HashSet<usize> {
     let mut seen = HashSet::new();
     let mut queue: VecDeque<usize> = preds[target].iter().copied().collect();
     while let Some(i) = queue.pop_front() {
