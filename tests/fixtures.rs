@@ -116,3 +116,25 @@ fn usage_errors_exit_with_2() {
     let out = run(&["no-such-command"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn positions_inside_block_scalars_point_at_the_text() {
+    // saphyr places a block scalar's span on its first non-blank content line; blank lines before
+    // it must not shift positions further down.
+    for header in ["|", "|-", "|2", "|+"] {
+        let src = format!(
+            "irp: 1\nid: b\ntitle: T\nversion: \"1\"\nstages:\n  - id: s\n    title: S\n    phase: preparation\n    steps:\n      - id: q\n        title: Q\n        query:\n          table: s3_data\n          sql: {header}\n\n            SELECT 1\n            FROM {{{{ table }}}} WHERE x = {{{{ nope }}}}\n"
+        );
+        let offset = src.find("nope").unwrap();
+        let line = src[..offset].matches('\n').count() as u64 + 1;
+        let col = (offset - src[..offset].rfind('\n').unwrap()) as u64;
+        let loaded = irp::playbook::load_str(&src);
+        let d = &loaded.diagnostics[0];
+        assert!(
+            d.message.contains("unknown variable `nope`"),
+            "{header}: {}",
+            d.message
+        );
+        assert_eq!((d.pos.line, d.pos.col), (line, col), "sql: {header}");
+    }
+}

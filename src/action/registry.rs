@@ -58,6 +58,16 @@ impl ParamKind {
         }
     }
 
+    /// What one value is: for list kinds, one item.
+    fn describe_one(self) -> &'static str {
+        match self {
+            ParamKind::ArnList => ParamKind::Arn.describe(),
+            ParamKind::AccountIdList => ParamKind::AccountId.describe(),
+            ParamKind::IpCidrList => "an IP address or CIDR block",
+            other => other.describe(),
+        }
+    }
+
     /// Checks one literal value (one item, for list kinds).
     pub fn check(self, value: &str) -> Result<(), String> {
         let ok = match self {
@@ -101,7 +111,7 @@ impl ParamKind {
         if ok {
             Ok(())
         } else {
-            Err(format!("`{value}` is not {}", self.describe()))
+            Err(format!("`{value}` is not {}", self.describe_one()))
         }
     }
 }

@@ -39,7 +39,7 @@ pub struct Playbook {
     /// Roles that take part, by id (e.g. `ir-lead: Owns the case and its decisions`). Steps name
     /// who does them with `role`.
     #[serde(default)]
-    pub roles: IndexMap<String, String>,
+    pub roles: IndexMap<String, Sp<String>>,
     /// Typed inputs asked for when a case starts; templates refer to them by name.
     #[serde(default)]
     pub inputs: IndexMap<String, Sp<Input>>,

@@ -129,12 +129,12 @@ impl Validator<'_> {
                 respond_within: s.respond_within.as_ref().and_then(|d| self.duration(d)),
             })
             .collect();
-        for (role, _) in &raw.roles {
+        for (role, description) in &raw.roles {
             if !is_id(role) {
                 self.err(
-                    Pos::UNKNOWN,
+                    description.pos,
                     format!("role id `{role}` is not lowercase letters, digits and dashes"),
-                    None,
+                    Some(format!("e.g. `{}`", suggest_id(role))),
                 );
             }
         }
@@ -253,7 +253,11 @@ impl Validator<'_> {
             references: raw.references.clone(),
             owner: raw.owner.clone(),
             severity,
-            roles: raw.roles.clone(),
+            roles: raw
+                .roles
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
             inputs,
             stages,
             steps,
@@ -412,7 +416,12 @@ impl Validator<'_> {
         out
     }
 
-    fn step(&mut self, step: &raw::Step, stage: usize, roles: &IndexMap<String, String>) -> (Step, StepRefs) {
+    fn step(
+        &mut self,
+        step: &raw::Step,
+        stage: usize,
+        roles: &IndexMap<String, Sp<String>>,
+    ) -> (Step, StepRefs) {
         let mut r = StepRefs {
             id_pos: step.id.pos,
             next: step.next.clone(),
@@ -914,6 +923,9 @@ impl Validator<'_> {
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_default();
         let naming = TableNaming::default();
+        // Sample renders only make sense on a structurally sound playbook; decided once, so that
+        // one render failure does not hide the next.
+        let sound = !self.diags.iter().any(Diagnostic::is_error);
         for (i, r) in refs.iter().enumerate() {
             let before = ancestors(&preds, i);
             let mut scope: HashSet<String> = pb.inputs.keys().cloned().collect();
@@ -975,7 +987,7 @@ impl Validator<'_> {
                     self.check_table_refs(t, q);
                 }
                 // Render with the sample values, to catch what only shows at run time.
-                if !missing && t.kind != TemplateKind::Capture && self.diags.iter().all(|d| !d.is_error()) {
+                if sound && !missing && t.kind != TemplateKind::Capture {
                     let ctx = sample.get_or_insert_with(|| sample_context(pb, i, now, &naming));
                     let sampled = vars
                         .iter()
@@ -1050,31 +1062,25 @@ impl Validator<'_> {
         )
     }
 
-    /// Maps a line/column inside a template to the file: block scalars (`|`, `>`) start on the
-    /// line after the indicator.
+    /// Maps a line/column inside a template to the file. The span is at the value's first
+    /// non-blank character: for a block scalar (`|`, `>`), the first character of its first
+    /// non-blank content line, whose indentation the later lines share. Leading blank lines of a
+    /// block scalar are in the template text but come before the span. A folded scalar (`>`)
+    /// joins its lines, so a position inside one points at the first line of the paragraph.
     fn template_pos(&self, t: &TemplateUse, e: &TemplateError) -> Pos {
-        let lines = &self.lines;
-        let Some(first) = lines.get(usize::try_from(t.pos.line).unwrap_or(0).saturating_sub(1)) else {
-            return t.pos;
-        };
-        let at: String = first
-            .chars()
-            .skip(usize::try_from(t.pos.col).unwrap_or(1).saturating_sub(1))
-            .collect();
-        let tline = e.line.max(1) as u64;
-        if at.starts_with('|') || at.starts_with('>') {
-            // First non-blank line after the indicator.
-            let mut content = usize::try_from(t.pos.line).unwrap_or(usize::MAX);
-            while content < lines.len() && lines[content].trim().is_empty() {
-                content += 1;
-            }
-            let indent = lines.get(content).map_or(0, |l| l.len() - l.trim_start().len()) as u64;
-            return Pos::new(content as u64 + tline, indent + e.col as u64);
-        }
-        // The span is at the first character of the value (for block scalars, of its first content
-        // line); later lines of a block scalar share that indentation.
-        let quoted = u64::from(at.starts_with('"') || at.starts_with('\''));
+        let lead = t.text.chars().take_while(|c| *c == '\n').count();
+        let tline = e.line.saturating_sub(lead).max(1) as u64;
+        let at = usize::try_from(t.pos.line)
+            .ok()
+            .and_then(|l| self.lines.get(l.checked_sub(1)?))
+            .map(|first| {
+                first
+                    .chars()
+                    .skip(usize::try_from(t.pos.col).unwrap_or(1).saturating_sub(1))
+            })
+            .and_then(|mut rest| rest.next());
         if tline == 1 {
+            let quoted = u64::from(matches!(at, Some('"' | '\'')));
             Pos::new(t.pos.line, t.pos.col + quoted + e.col as u64 - 1)
         } else {
             Pos::new(t.pos.line + tline - 1, t.pos.col.saturating_sub(1) + e.col as u64)
