@@ -307,6 +307,13 @@ fn graph_writes_to_a_file_or_says_why_it_cannot() {
         "{}",
         stderr(&out)
     );
+    let out = run(&["graph", "playbooks"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("playbooks: error: is a directory, not a playbook file"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["graph", "tests/fixtures/invalid/unknown-key.yaml"]);
     assert_eq!(out.status.code(), Some(1), "an invalid playbook has no graph");
     assert!(stdout(&out).is_empty());

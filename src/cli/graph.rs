@@ -42,8 +42,12 @@ pub fn cmd_graph(out: Output, args: &GraphArgs) -> Result<(), CliError> {
     };
     let text = render(&pb, format);
     if let Some(path) = &args.output {
-        std::fs::write(path, text)
-            .map_err(|e| CliError::user(format!("cannot write {}: {e}", path.display())))
+        std::fs::write(path, text).map_err(|e| {
+            CliError::user(
+                format!("cannot write {}: {e}", path.display()),
+                "check that the folder exists and is writable, or leave out -o to print to standard output",
+            )
+        })
     } else {
         out.data(&text);
         Ok(())

@@ -49,19 +49,11 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn user(message: impl Into<String>) -> Self {
+    pub fn user(message: impl Into<String>, hint: impl Into<String>) -> Self {
         CliError::User {
             message: message.into(),
-            hints: Vec::new(),
+            hints: vec![hint.into()],
         }
-    }
-
-    #[must_use]
-    pub fn hint(mut self, h: impl Into<String>) -> Self {
-        if let CliError::User { hints, .. } = &mut self {
-            hints.push(h.into());
-        }
-        self
     }
 }
 
