@@ -307,6 +307,11 @@ fn graph_writes_to_a_file_or_says_why_it_cannot() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        stderr(&out).contains("hint: check that the folder exists"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["graph", "playbooks"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
