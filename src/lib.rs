@@ -8,6 +8,10 @@
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;
+pub mod case;
 pub mod cli;
+pub mod clock;
+pub mod engine;
 pub mod files;
+pub mod journal;
 pub mod playbook;

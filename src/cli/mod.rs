@@ -1,10 +1,15 @@
 //! The command line: one file per subcommand (`XxxArgs` + `cmd_xxx`), one output handle, and one
-//! classified error at the edge that picks the exit code (0 ok, 1 user or data error, 2 usage).
+//! classified error at the edge that picks the exit code (0 ok, 1 user or data error, 2 usage,
+//! 3 a headless run waiting for an answer).
 
 mod graph;
+mod journal;
 pub mod output;
+mod resume;
+mod run;
 mod schema;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -35,6 +40,14 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Draw a playbook's step graph as Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Open a case and walk a playbook (headless with `--headless --answers FILE`).
+    Run(run::RunArgs),
+    /// Continue a case from its journal (repairs a torn last line; refuses a damaged journal).
+    Resume(resume::ResumeArgs),
+    /// Check a case's hash chain and the files its entries vouch for; names the first bad entry.
+    Verify(verify::VerifyArgs),
+    /// Print a case's journal entries.
+    Journal(journal::JournalArgs),
 }
 
 /// An error at the edge: what to print and which exit code it means.
@@ -46,6 +59,13 @@ pub enum CliError {
     /// Diagnostics were printed already; only the exit code is left.
     #[error("problems were found")]
     Reported,
+    /// A run stopped with the case saved; `code` says why (3: waiting for an answer).
+    #[error("{message}")]
+    Stopped {
+        message: String,
+        hints: Vec<String>,
+        code: u8,
+    },
 }
 
 impl CliError {
@@ -64,6 +84,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::cmd_validate(out, &args),
         Command::Schema(args) => schema::cmd_schema(out, &args),
         Command::Graph(args) => graph::cmd_graph(out, &args),
+        Command::Run(args) => run::cmd_run(out, &args),
+        Command::Resume(args) => resume::cmd_resume(out, &args),
+        Command::Verify(args) => verify::cmd_verify(out, &args),
+        Command::Journal(args) => journal::cmd_journal(out, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,5 +96,53 @@ pub fn run(cli: Cli) -> ExitCode {
             out.error(&message, &hints);
             ExitCode::from(1)
         }
+        Err(CliError::Stopped { message, hints, code }) => {
+            out.error(&message, &hints);
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Who is acting, and the clock and ids (pinned by `IRP_NOW` / `IRP_SEED`).
+fn session_context(
+    flag: Option<&str>,
+    answers: Option<&str>,
+    command: &str,
+) -> Result<crate::case::Context, CliError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let actor = flag
+        .map(str::to_owned)
+        .or_else(|| answers.map(str::to_owned))
+        .or_else(|| env("IRP_ACTOR"))
+        .or_else(|| env("USER"))
+        .unwrap_or_else(|| "responder".to_owned());
+    if actor.trim().is_empty() || actor.chars().any(char::is_control) {
+        return Err(CliError::user(
+            format!("`{}` cannot name an actor", actor.escape_debug()),
+            "give a plain name with `--actor`",
+        ));
+    }
+    let clock = crate::clock::Clock::from_env()
+        .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
+    Ok(crate::case::Context {
+        actor,
+        clock,
+        ids: crate::clock::Ids::from_env(),
+        command: command.to_owned(),
+    })
+}
+
+/// A case error at the edge: diagnostics for an invalid playbook, otherwise message and hints.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| case_error(out, e))`
+fn case_error(out: Output, e: crate::case::CaseError) -> CliError {
+    if let crate::case::CaseError::InvalidPlaybook { path, diagnostics } = &e {
+        for d in diagnostics {
+            out.diagnostic(path, d);
+        }
+        return CliError::Reported;
+    }
+    CliError::User {
+        hints: e.hints(),
+        message: e.to_string(),
     }
 }

@@ -1,0 +1,412 @@
+//! The headless driver: walks a case to its end with the answers file standing in for the
+//! responder. Every step it takes goes through `Session::execute`, so a run killed at any point
+//! resumes where its journal stops: what was recorded is never asked again, and what was not is
+//! done next.
+
+use super::answers::{Answers, SUGGESTED};
+use super::{CaseError, Session};
+use crate::engine::{self, ArtifactRef, Command, Event, Intent, Mode, Observable, Outcome, Position};
+use crate::playbook::model::{ActionKind, StepKind};
+use crate::playbook::raw::Confirm;
+
+/// Runs playbook queries for a driver. The embedded engine and Athena implement it; tests may
+/// use a double that replays stored results.
+pub trait QueryRunner {
+    /// The backend's name, recorded with each query.
+    fn name(&self) -> &str;
+    /// Runs `sql` for `step`. Rows go to the captures; the full result is stored as an artifact
+    /// with `session.write_artifact` when the backend keeps one.
+    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, String>;
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub rows: Vec<serde_json::Value>,
+    pub row_count: u64,
+    pub artifact: Option<ArtifactRef>,
+}
+
+/// Why a headless run stopped before the end. The case stays resumable in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum Stop {
+    #[error("step `{step}` needs an answer: {what}")]
+    MissingAnswer { step: String, what: String },
+    #[error("step `{step}` is a query and no query backend was given")]
+    NoBackend { step: String },
+    #[error("step `{step}` failed: {error}")]
+    StepFailed { step: String, error: String },
+    #[error("step `{step}` has been entered {visits} times; the answers send the case round a loop")]
+    Loop { step: String, visits: u32 },
+    #[error(transparent)]
+    Case(#[from] CaseError),
+}
+
+impl Stop {
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Stop::MissingAnswer { step, .. } => vec![format!(
+                "add an answer for `{step}` to the answers file, then `irp resume CASE --headless --answers FILE`"
+            )],
+            Stop::NoBackend { step } => vec![format!(
+                "answer `{step}` with `skip: <reason>` to go on without it, or run it where a query backend is available"
+            )],
+            Stop::StepFailed { step, .. } => vec![format!(
+                "fix the cause and resume, or answer `{step}` with `skip: <reason>`"
+            )],
+            Stop::Case(e) => e.hints(),
+            Stop::Loop { .. } => vec!["give the decision a list of choices, one per visit".to_owned()],
+        }
+    }
+
+    /// 3 when the run waits for an answer; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Stop::MissingAnswer { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// A step the run has finished with, for the one-line-per-step output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepLine {
+    pub seq: u64,
+    pub step: Option<String>,
+    pub kind: &'static str,
+    pub outcome: String,
+}
+
+/// The most visits a step may get in one case before the run calls it a loop.
+const MAX_VISITS: u32 = 1_000;
+
+/// Drives the session until the case is closed or an answer is missing.
+pub fn drive(
+    session: &mut Session,
+    answers: &Answers,
+    mut backend: Option<&mut dyn QueryRunner>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    loop {
+        if session.state.closed.is_some() {
+            return Ok(());
+        }
+        if session.state.paused.is_some() {
+            exec(session, &Command::Unpause, report)?;
+            continue;
+        }
+        let step_id = match session.state.position.clone() {
+            Position::NotStarted => {
+                exec(session, &Command::Start, report)?;
+                continue;
+            }
+            Position::End => {
+                let summary = answers
+                    .close
+                    .clone()
+                    .unwrap_or_else(|| "reached the end of the playbook".to_owned());
+                exec(session, &Command::Close { summary }, report)?;
+                continue;
+            }
+            Position::At(id) => id,
+        };
+        step(session, answers, &step_id, &mut backend, report)?;
+    }
+}
+
+fn exec(session: &mut Session, cmd: &Command, report: &mut dyn FnMut(&StepLine)) -> Result<(), Stop> {
+    let entry = session.execute(cmd)?;
+    if let Some(line) = line_for(entry.seq, &entry.event) {
+        report(&line);
+    }
+    Ok(())
+}
+
+/// One move on the current step (recording a note, confirming, deciding…); the loop calls again
+/// until the step is left.
+fn step(
+    session: &mut Session,
+    answers: &Answers,
+    id: &str,
+    backend: &mut Option<&mut dyn QueryRunner>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    if st.visits > MAX_VISITS {
+        return Err(Stop::Loop {
+            step: id.to_owned(),
+            visits: st.visits,
+        });
+    }
+    let answer = answers.steps.get(id);
+    // Notes and evidence first, each once per visit (a resumed run skips those already recorded).
+    if let Some(a) = answer {
+        let done = session.state.notes_in(id, st.visits);
+        if let Some(text) = a.notes.get(done) {
+            return exec(session, &Command::AddNote { text: text.clone() }, report);
+        }
+        let done = session.state.evidence_in(id, st.visits);
+        if let Some(e) = a.evidence.get(done) {
+            let observable = Observable::parse(&e.observable).unwrap_or(Observable::Text);
+            return exec(
+                session,
+                &Command::AddEvidence {
+                    observable,
+                    value: e.value.clone(),
+                    note: e.note.clone(),
+                },
+                report,
+            );
+        }
+    }
+    // Something left in flight by a process that died: settle it before anything else.
+    if st.running_query.is_some() {
+        let cmd = Command::CancelQuery {
+            step: id.to_owned(),
+            reason: "irp stopped while the query ran; running it again".to_owned(),
+        };
+        return exec(session, &cmd, report);
+    }
+    if let Some(intent) = st.action_in_flight.clone() {
+        return settle_in_flight(session, id, &intent, report);
+    }
+    let failed = matches!(st.status, engine::StepStatus::Failed);
+    if let Some(reason) = answer.and_then(|a| a.skip.clone()) {
+        let cmd = Command::Skip {
+            step: id.to_owned(),
+            reason,
+        };
+        return exec(session, &cmd, report);
+    }
+    if failed {
+        return Err(Stop::StepFailed {
+            step: id.to_owned(),
+            error: st.last_error.unwrap_or_default(),
+        });
+    }
+    let index = session
+        .playbook
+        .step_index(id)
+        .ok_or_else(|| Stop::Case(CaseError::Engine(engine::EngineError::UnknownStep(id.to_owned()))))?;
+    let kind = session.playbook.steps[index].kind.clone();
+    match kind {
+        StepKind::Note(_) => exec(session, &Command::Complete { step: id.to_owned() }, report),
+        StepKind::Decision(_) => {
+            let missing = || Stop::MissingAnswer {
+                step: id.to_owned(),
+                what: "which option to choose (`choose:`)".to_owned(),
+            };
+            let a = answer.ok_or_else(missing)?;
+            let choice = a
+                .choose
+                .as_ref()
+                .and_then(|c| c.for_visit(st.visits))
+                .ok_or_else(missing)?;
+            let option = if choice == SUGGESTED {
+                let env = session.env();
+                engine::suggestion(&session.playbook, &session.state, index, &env)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| Stop::MissingAnswer {
+                        step: id.to_owned(),
+                        what:
+                            "the playbook suggests no option here, so `choose: suggested` has nothing to take"
+                                .to_owned(),
+                    })?
+            } else {
+                choice.to_owned()
+            };
+            let cmd = Command::Decide {
+                step: id.to_owned(),
+                option,
+                rationale: a.rationale.clone(),
+            };
+            exec(session, &cmd, report)
+        }
+        StepKind::Query(q) => {
+            let Some(backend) = backend.as_deref_mut() else {
+                return Err(Stop::NoBackend { step: id.to_owned() });
+            };
+            let env = session.env();
+            let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+            let sql = crate::playbook::template::render_sql(&q.sql, &ctx).map_err(|e| Stop::StepFailed {
+                step: id.to_owned(),
+                error: format!("the SQL cannot be rendered: {}", e.message),
+            })?;
+            let submit = Command::SubmitQuery {
+                step: id.to_owned(),
+                sql: sql.clone(),
+                backend: backend.name().to_owned(),
+            };
+            exec(session, &submit, report)?;
+            let cmd = match backend.run(session, id, &sql) {
+                Ok(r) => Command::QuerySucceeded {
+                    step: id.to_owned(),
+                    rows: r.rows,
+                    row_count: r.row_count,
+                    artifact: r.artifact,
+                },
+                Err(error) => Command::QueryFailed {
+                    step: id.to_owned(),
+                    error,
+                    artifact: None,
+                },
+            };
+            exec(session, &cmd, report)
+        }
+        StepKind::Action(action) => {
+            if action.confirm != Confirm::None && !st.confirmed {
+                let typed = answer
+                    .and_then(|a| a.confirm.clone())
+                    .ok_or_else(|| Stop::MissingAnswer {
+                        step: id.to_owned(),
+                        what: match action.confirm {
+                            Confirm::Typed => {
+                                let env = session.env();
+                                let word =
+                                    engine::confirmation_word(&session.playbook, &session.state, index, &env)
+                                        .unwrap_or_default();
+                                format!("a typed confirmation (`confirm: {word}`)")
+                            }
+                            _ => "a confirmation (`confirm: yes`)".to_owned(),
+                        },
+                    })?;
+                let cmd = Command::ConfirmAction {
+                    step: id.to_owned(),
+                    typed: Some(typed),
+                };
+                return exec(session, &cmd, report);
+            }
+            match &action.kind {
+                ActionKind::Manual { items } => {
+                    if answer.and_then(|a| a.done) != Some(true) {
+                        return Err(Stop::MissingAnswer {
+                            step: id.to_owned(),
+                            what: "whether the checklist was done (`done: true`)".to_owned(),
+                        });
+                    }
+                    match (0..items.len()).find(|i| !st.checklist.contains(i)) {
+                        Some(item) => exec(
+                            session,
+                            &Command::CheckItem {
+                                step: id.to_owned(),
+                                item,
+                            },
+                            report,
+                        ),
+                        None => exec(session, &Command::Complete { step: id.to_owned() }, report),
+                    }
+                }
+                ActionKind::Aws { .. } | ActionKind::Command { .. } => {
+                    let env = session.env();
+                    let intent = engine::render_intent(&session.playbook, &session.state, index, &env)
+                        .map_err(|error| Stop::StepFailed {
+                            step: id.to_owned(),
+                            error,
+                        })?;
+                    let live = session
+                        .state
+                        .opened
+                        .as_ref()
+                        .is_some_and(|o| o.mode == Mode::Live);
+                    let start = Command::StartAction {
+                        step: id.to_owned(),
+                        intent: intent.clone(),
+                        simulated: !live,
+                        before: None,
+                    };
+                    exec(session, &start, report)?;
+                    settle_in_flight(session, id, &intent, report)
+                }
+            }
+        }
+    }
+}
+
+/// Finishes an action whose intent is recorded. In a rehearsal nothing outside irp runs, so the
+/// simulated result can always be recorded (again, after a crash). A live action whose outcome
+/// is not known is recorded as such for the responder to verify.
+fn settle_in_flight(
+    session: &mut Session,
+    id: &str,
+    intent: &Intent,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let live = session
+        .state
+        .opened
+        .as_ref()
+        .is_some_and(|o| o.mode == Mode::Live);
+    let cmd = if live {
+        Command::FinishAction {
+            step: id.to_owned(),
+            outcome: Outcome::Unknown,
+            detail:
+                "irp stopped between recording the intent and the result; check whether the change was made"
+                    .to_owned(),
+            after: None,
+        }
+    } else {
+        Command::FinishAction {
+            step: id.to_owned(),
+            outcome: Outcome::Succeeded,
+            detail: simulated_detail(intent),
+            after: None,
+        }
+    };
+    exec(session, &cmd, report)
+}
+
+/// What a rehearsal records instead of calling: the exact call, in words.
+pub fn simulated_detail(intent: &Intent) -> String {
+    match intent {
+        Intent::Aws { api, target, .. } => format!(
+            "simulated: would call {api}{}",
+            target.as_deref().map(|t| format!(" on {t}")).unwrap_or_default()
+        ),
+        Intent::Command { argv } => format!(
+            "simulated: would run {}",
+            serde_json::to_string(argv).unwrap_or_default()
+        ),
+        Intent::Manual { .. } => "checklist".to_owned(),
+    }
+}
+
+/// The output line for an entry that finishes a step (or the case), if it does.
+pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
+    let (step, kind, outcome) = match event {
+        Event::Decided(d) => (
+            Some(d.step.clone()),
+            "decision",
+            format!(
+                "chose `{}`{}",
+                d.option,
+                match &d.suggested {
+                    Some(s) if *s == d.option => " (suggested)".to_owned(),
+                    Some(s) => format!(" (suggested: `{s}`)"),
+                    None => String::new(),
+                }
+            ),
+        ),
+        Event::QuerySucceeded(q) => (Some(q.step.clone()), "query", format!("{} rows", q.rows)),
+        Event::QueryFailed(q) => (Some(q.step.clone()), "query", format!("failed: {}", q.error)),
+        Event::ActionFinished(a) => (
+            Some(a.step.clone()),
+            "action",
+            match a.outcome {
+                Outcome::Succeeded => a.detail.clone(),
+                Outcome::Failed => format!("failed: {}", a.detail),
+                Outcome::Unknown => format!("outcome unknown: {}", a.detail),
+            },
+        ),
+        Event::StepCompleted { step, .. } => (Some(step.clone()), "step", "done".to_owned()),
+        Event::StepSkipped { step, reason, .. } => (Some(step.clone()), "step", format!("skipped: {reason}")),
+        Event::CaseClosed { summary } => (None, "case", format!("closed: {summary}")),
+        _ => return None,
+    };
+    Some(StepLine {
+        seq,
+        step,
+        kind,
+        outcome,
+    })
+}

@@ -1,0 +1,542 @@
+//! A case being worked on: its folder, its lock, its journal and the engine's state, kept in step.
+//! `Session::execute` is the one path from a command to a recorded fact: the engine decides, the
+//! entry is written and fsynced, and only then is the state changed. Drivers (the headless runner
+//! now, the UI later) hold a `Session`.
+
+pub mod answers;
+pub mod headless;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::clock::{Clock, Ids};
+use crate::engine::{
+    self, ArtifactRef, CaseOpened, Command, EngineError, Env, Event, LockHolder, Mode, PlaybookChanged,
+    PlaybookRef, SessionStarted, State, TornTail,
+};
+use crate::journal::entry::sha256_hex;
+use crate::journal::lock::{CaseLock, Holder, LockError, host_name};
+use crate::journal::{self, CaseDir, Corruption, Entry, Writer};
+use crate::playbook::{Diagnostic, Playbook};
+
+/// The actor of entries irp writes on its own (lock takeovers, repairs).
+pub const SYSTEM_ACTOR: &str = "irp";
+
+/// Who is working and with which clock and ids.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub actor: String,
+    pub clock: Clock,
+    pub ids: Ids,
+    /// The subcommand, recorded in `session_started`.
+    pub command: String,
+}
+
+/// How `resume` treats the playbook file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaybookChoice {
+    /// The file the case was started from, which must not have changed.
+    Source,
+    /// The snapshot in the case folder (what the case ran so far).
+    Snapshot,
+    /// The file as it is now, changed or not; a change is journaled.
+    AcceptChange,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the playbook {} is not valid", path.display())]
+    InvalidPlaybook {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("the inputs are not right:\n  {}", .0.join("\n  "))]
+    Inputs(Vec<String>),
+    #[error("{} already holds a case", .0.display())]
+    CaseExists(PathBuf),
+    #[error("{} is not empty and is not a case folder (it holds `{}`)", .0.display(), .1)]
+    NotCaseFolder(PathBuf, String),
+    #[error("{} holds no case (no journal entries)", .0.display())]
+    NoCase(PathBuf),
+    #[error("the journal {} is damaged at {}", path.display(), corruption)]
+    Corrupt { path: PathBuf, corruption: Corruption },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("the playbook {} changed since the case started (snapshot {}, now {})", path.display(), short(old), short(new))]
+    PlaybookChanged { path: PathBuf, old: String, new: String },
+    #[error("the playbook the case started from, {}, cannot be read: {reason}", path.display())]
+    PlaybookMissing { path: PathBuf, reason: String },
+    #[error("the snapshot {} does not match the journal (SHA-256 {}, the journal says {})", path.display(), short(actual), short(expected))]
+    SnapshotMismatch {
+        path: PathBuf,
+        actual: String,
+        expected: String,
+    },
+    #[error("the changed playbook no longer has step `{0}`, where the case stands")]
+    IncompatibleChange(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+impl CaseError {
+    /// What the responder can do about it.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            CaseError::CaseExists(p) => vec![format!("continue it with `irp resume {}`", p.display())],
+            CaseError::NotCaseFolder(..) => vec!["give `--case-dir` a new or empty folder".to_owned()],
+            CaseError::NoCase(p) => vec![format!(
+                "start a case there with `irp run PLAYBOOK --case-dir {}`",
+                p.display()
+            )],
+            CaseError::Corrupt { path, .. } => vec![
+                format!(
+                    "`irp verify {}` shows the same; the entries before it are intact",
+                    path.parent().unwrap_or(path).display()
+                ),
+                "restore the journal from a backup; irp will not write after a damaged entry".to_owned(),
+            ],
+            CaseError::Lock(LockError::Held(_) | LockError::HeldUnknown) => {
+                vec!["work on the case in that irp, or wait until it exits".to_owned()]
+            }
+            CaseError::PlaybookChanged { .. } | CaseError::PlaybookMissing { .. } => vec![
+                "`--use-snapshot` continues with the playbook as the case ran it so far".to_owned(),
+                "`--accept-playbook-change` continues with the file as it is now (the change is journaled)"
+                    .to_owned(),
+            ],
+            CaseError::IncompatibleChange(_) => {
+                vec!["resume with `--use-snapshot`, or restore the step in the playbook".to_owned()]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What `resume` found and repaired, for the responder to read.
+#[derive(Debug, Default)]
+pub struct ResumeReport {
+    pub stale_lock: Option<Holder>,
+    pub torn: Vec<TornTail>,
+    pub playbook_changed: bool,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub dir: CaseDir,
+    pub playbook: Playbook,
+    pub state: State,
+    pub entries: Vec<Entry>,
+    writer: Writer,
+    _lock: CaseLock,
+    ctx: Context,
+}
+
+impl Session {
+    /// Opens a new case in `root` for the playbook at `playbook_path`.
+    pub fn create(
+        root: &Path,
+        playbook_path: &Path,
+        inputs: &[(String, String)],
+        mode: Mode,
+        ctx: Context,
+    ) -> Result<Session, CaseError> {
+        let (playbook, source) = load(playbook_path)?;
+        let now = ctx.clock.now();
+        let resolved = engine::resolve_inputs(&playbook, inputs, now).map_err(CaseError::Inputs)?;
+        let dir = CaseDir::new(root);
+        prepare_folder(&dir)?;
+        let io = |what, path: &Path| {
+            let path = path.to_owned();
+            move |source| CaseError::Io { what, path, source }
+        };
+        let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
+        // A journal left by a start that was cut short holds no complete entry; its bytes are set
+        // aside like any torn tail, never dropped.
+        let journal_path = dir.journal();
+        let mut torn = Vec::new();
+        if let Ok(bytes) = std::fs::read(&journal_path) {
+            let scan = journal::store::scan(&bytes);
+            if !scan.entries.is_empty() {
+                return Err(CaseError::CaseExists(root.to_owned()));
+            }
+            if !bytes.is_empty() {
+                torn.push(set_aside(&dir, 0, &bytes)?);
+            }
+            std::fs::remove_file(&journal_path).map_err(io("cannot remove", &journal_path))?;
+        }
+        journal::write_durably(&dir.path(CaseDir::SNAPSHOT), source.as_bytes())
+            .map_err(io("cannot write", &dir.path(CaseDir::SNAPSHOT)))?;
+        let inputs_text = serde_json::to_vec_pretty(&resolved).unwrap_or_default();
+        journal::write_durably(&dir.path(CaseDir::INPUTS), &inputs_text)
+            .map_err(io("cannot write", &dir.path(CaseDir::INPUTS)))?;
+        let writer = Writer::open(&journal_path, &journal::Scan::default())
+            .map_err(io("cannot create", &journal_path))?;
+        journal::sync_dir(root).map_err(io("cannot sync", root))?;
+        let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
+        let opened = CaseOpened {
+            case: ctx.ids.id(now, "case").to_string(),
+            mode,
+            playbook: PlaybookRef {
+                id: playbook.id.clone(),
+                title: playbook.title.clone(),
+                version: playbook.version.clone(),
+                sha256: sha256_hex(source.as_bytes()),
+                snapshot: CaseDir::SNAPSHOT.to_owned(),
+                source: source_path.display().to_string(),
+            },
+            inputs: resolved,
+        };
+        let mut session = Session {
+            dir,
+            playbook,
+            state: State::default(),
+            entries: Vec::new(),
+            writer,
+            _lock: lock,
+            ctx,
+        };
+        session.execute(&Command::Open(opened))?;
+        session.housekeeping(stale, torn)?;
+        Ok(session)
+    }
+
+    /// Continues the case in `root`: checks the journal, repairs a torn tail, rebuilds the state.
+    pub fn resume(
+        root: &Path,
+        choice: PlaybookChoice,
+        ctx: Context,
+    ) -> Result<(Session, ResumeReport), CaseError> {
+        let dir = CaseDir::new(root);
+        let journal_path = dir.journal();
+        if !journal_path.is_file() {
+            return Err(CaseError::NoCase(root.to_owned()));
+        }
+        let now = ctx.clock.now();
+        let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
+        let io = |what, path: &Path| {
+            let path = path.to_owned();
+            move |source| CaseError::Io { what, path, source }
+        };
+        let scan = journal::store::read(&journal_path).map_err(io("cannot read", &journal_path))?;
+        if let Some(corruption) = scan.corruption.clone() {
+            return Err(CaseError::Corrupt {
+                path: journal_path,
+                corruption,
+            });
+        }
+        if scan.entries.is_empty() {
+            return Err(CaseError::NoCase(root.to_owned()));
+        }
+        let mut torn = Vec::new();
+        if let Some(bytes) = &scan.torn {
+            torn.push(set_aside(&dir, scan.entries.len() as u64, bytes)?);
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&journal_path)
+                .map_err(io("cannot open", &journal_path))?;
+            f.set_len(scan.good_len)
+                .map_err(io("cannot repair", &journal_path))?;
+            f.sync_all().map_err(io("cannot repair", &journal_path))?;
+        }
+        // A set-aside file no entry mentions: a crash came between moving the bytes and saying so.
+        for t in unrecorded_torn_files(&dir, &scan.entries)? {
+            if !torn.iter().any(|x: &TornTail| x.file == t.file) {
+                torn.push(t);
+            }
+        }
+        let scan = journal::store::Scan { torn: None, ..scan };
+        let folded = State::replay(scan.entries.iter().map(|e| &e.event));
+        let (playbook, change) = resume_playbook(&dir, &folded, choice, scan.entries.len() as u64)?;
+        let writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
+        let mut session = Session {
+            dir,
+            playbook,
+            state: folded,
+            entries: scan.entries,
+            writer,
+            _lock: lock,
+            ctx,
+        };
+        let report = ResumeReport {
+            stale_lock: stale.clone(),
+            torn: torn.clone(),
+            playbook_changed: change.is_some(),
+        };
+        session.housekeeping(stale, torn)?;
+        if let Some(change) = change {
+            session.record(&session.ctx.actor.clone(), Event::PlaybookChanged(change))?;
+        }
+        Ok((session, report))
+    }
+
+    /// Entries about the session itself: who took over, what was repaired, who is working.
+    fn housekeeping(&mut self, stale: Option<Holder>, torn: Vec<TornTail>) -> Result<(), CaseError> {
+        if let Some(h) = stale {
+            self.record(
+                SYSTEM_ACTOR,
+                Event::LockTakenOver(LockHolder {
+                    pid: h.pid,
+                    host: h.host,
+                    since: h.since,
+                }),
+            )?;
+        }
+        for t in torn {
+            self.record(SYSTEM_ACTOR, Event::TornTailSetAside(t))?;
+        }
+        if self.state.closed.is_some() {
+            return Ok(());
+        }
+        let started = Event::SessionStarted(SessionStarted {
+            pid: std::process::id(),
+            host: host_name(),
+            irp: env!("CARGO_PKG_VERSION").to_owned(),
+            command: self.ctx.command.clone(),
+        });
+        self.record(&self.ctx.actor.clone(), started)?;
+        Ok(())
+    }
+
+    pub fn env(&self) -> Env {
+        Env {
+            now: self.ctx.clock.now(),
+        }
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.ctx.actor
+    }
+
+    /// Judges a command and, if it is legal, records it: written and fsynced, then applied.
+    pub fn execute(&mut self, cmd: &Command) -> Result<&Entry, CaseError> {
+        let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+        let actor = self.ctx.actor.clone();
+        self.record(&actor, event)
+    }
+
+    fn record(&mut self, actor: &str, event: Event) -> Result<&Entry, CaseError> {
+        let at = self.ctx.clock.now();
+        let id = self.ctx.ids.id(at, &self.writer.next_seq().to_string());
+        let entry = self
+            .writer
+            .append(id, at, actor, event)
+            .map_err(|source| CaseError::Io {
+                what: "cannot append to",
+                path: self.writer.path().to_owned(),
+                source,
+            })?;
+        self.state.apply(&entry.event);
+        self.entries.push(entry);
+        Ok(self.entries.last().unwrap_or_else(|| unreachable!("just pushed")))
+    }
+
+    /// Stores an artifact for the next entry (`artifacts/<seq>-<step>.<ext>`), durably, before
+    /// the entry that vouches for it is written.
+    pub fn write_artifact(&self, step: &str, ext: &str, bytes: &[u8]) -> Result<ArtifactRef, CaseError> {
+        let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
+        let folder = self.dir.path(CaseDir::ARTIFACTS);
+        let io = |source| CaseError::Io {
+            what: "cannot write",
+            path: self.dir.path(&rel),
+            source,
+        };
+        std::fs::create_dir_all(&folder).map_err(io)?;
+        journal::write_durably(&self.dir.path(&rel), bytes).map_err(io)?;
+        Ok(ArtifactRef {
+            path: rel.clone(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        })
+    }
+}
+
+fn holder(now: DateTime<Utc>) -> Holder {
+    Holder {
+        pid: std::process::id(),
+        host: host_name(),
+        since: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }
+}
+
+fn load(path: &Path) -> Result<(Playbook, String), CaseError> {
+    let source = crate::files::read_playbook_source(path).map_err(|d| CaseError::InvalidPlaybook {
+        path: path.to_owned(),
+        diagnostics: vec![d],
+    })?;
+    let loaded = crate::playbook::load_str(&source);
+    match loaded.playbook {
+        Some(pb) if !loaded.has_errors() => Ok((pb, source)),
+        _ => Err(CaseError::InvalidPlaybook {
+            path: path.to_owned(),
+            diagnostics: loaded.diagnostics,
+        }),
+    }
+}
+
+/// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
+/// that was cut short; never into a folder with someone else's files.
+fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
+    let root = &dir.root;
+    match std::fs::read_dir(root) {
+        Ok(entries) => {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !CaseDir::is_case_file(&name) {
+                    return Err(CaseError::NotCaseFolder(root.clone(), name));
+                }
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(root).map_err(|source| CaseError::Io {
+                what: "cannot create",
+                path: root.clone(),
+                source,
+            })?;
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                let _ = journal::sync_dir(parent);
+            }
+            Ok(())
+        }
+        Err(source) => Err(CaseError::Io {
+            what: "cannot read",
+            path: root.clone(),
+            source,
+        }),
+    }
+}
+
+/// Moves torn bytes to `journal.<seq>.torn` (durably) and describes them.
+fn set_aside(dir: &CaseDir, seq: u64, bytes: &[u8]) -> Result<TornTail, CaseError> {
+    let file = format!("journal.{seq}.torn");
+    journal::write_durably(&dir.path(&file), bytes).map_err(|source| CaseError::Io {
+        what: "cannot write",
+        path: dir.path(&file),
+        source,
+    })?;
+    Ok(TornTail {
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+        file,
+    })
+}
+
+fn unrecorded_torn_files(dir: &CaseDir, entries: &[Entry]) -> Result<Vec<TornTail>, CaseError> {
+    let recorded: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TornTailSetAside(t) => Some(t.file.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let Ok(list) = std::fs::read_dir(&dir.root) else {
+        return Ok(out);
+    };
+    let mut names: Vec<String> = list
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_torn_file(n) && !recorded.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    for name in names {
+        let bytes = std::fs::read(dir.path(&name)).map_err(|source| CaseError::Io {
+            what: "cannot read",
+            path: dir.path(&name),
+            source,
+        })?;
+        out.push(TornTail {
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+            file: name,
+        });
+    }
+    Ok(out)
+}
+
+/// The playbook a resumed case continues with, and the change entry to write if it changed.
+fn resume_playbook(
+    dir: &CaseDir,
+    state: &State,
+    choice: PlaybookChoice,
+    next_seq: u64,
+) -> Result<(Playbook, Option<PlaybookChanged>), CaseError> {
+    let Some(opened) = &state.opened else {
+        return Err(CaseError::NoCase(dir.root.clone()));
+    };
+    let expected = state.playbook_sha256.clone();
+    let snapshot_path = dir.path(state.playbook_snapshot.as_deref().unwrap_or(CaseDir::SNAPSHOT));
+    if choice == PlaybookChoice::Snapshot {
+        let bytes = std::fs::read(&snapshot_path).map_err(|source| CaseError::Io {
+            what: "cannot read",
+            path: snapshot_path.clone(),
+            source,
+        })?;
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            return Err(CaseError::SnapshotMismatch {
+                path: snapshot_path,
+                actual,
+                expected,
+            });
+        }
+        return Ok((load(&snapshot_path)?.0, None));
+    }
+    let source = PathBuf::from(&opened.playbook.source);
+    let bytes = std::fs::read(&source).map_err(|e| CaseError::PlaybookMissing {
+        path: source.clone(),
+        reason: e.to_string(),
+    })?;
+    let actual = sha256_hex(&bytes);
+    if actual == expected {
+        return Ok((load(&source)?.0, None));
+    }
+    if choice == PlaybookChoice::Source {
+        return Err(CaseError::PlaybookChanged {
+            path: source,
+            old: expected,
+            new: actual,
+        });
+    }
+    let (playbook, text) = load(&source)?;
+    for step in state.current_step().into_iter().chain(
+        state
+            .steps
+            .iter()
+            .filter(|(_, s)| s.action_in_flight.is_some() || s.running_query.is_some())
+            .map(|(id, _)| id.as_str()),
+    ) {
+        if playbook.step(step).is_none() {
+            return Err(CaseError::IncompatibleChange(step.to_owned()));
+        }
+    }
+    let rel = format!("playbook-{next_seq}.yaml");
+    journal::write_durably(&dir.path(&rel), text.as_bytes()).map_err(|source| CaseError::Io {
+        what: "cannot write",
+        path: dir.path(&rel),
+        source,
+    })?;
+    Ok((
+        playbook.clone(),
+        Some(PlaybookChanged {
+            old_sha256: expected,
+            new_sha256: actual,
+            version: playbook.version,
+            snapshot: rel,
+        }),
+    ))
+}
+
+fn is_torn_file(name: &str) -> bool {
+    name.starts_with("journal.") && Path::new(name).extension().is_some_and(|e| e == "torn")
+}

@@ -1,0 +1,114 @@
+//! `irp journal CASE`: prints a case's entries, one per line (or as JSON Lines with `--json`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::verify::read_journal;
+use super::{CliError, Output};
+use crate::engine::Event;
+use crate::journal::Entry;
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// The case folder (or its `journal.jsonl`).
+    pub case: PathBuf,
+    /// Print the entries as JSON Lines, exactly as stored.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn cmd_journal(out: Output, args: &JournalArgs) -> Result<(), CliError> {
+    let (_, scan) = read_journal(&args.case)?;
+    let mut text = String::new();
+    for e in &scan.entries {
+        if args.json {
+            let _ = writeln!(text, "{}", serde_json::to_string(e).unwrap_or_default());
+        } else {
+            let _ = writeln!(
+                text,
+                "{:>5}  {}  {:<12} {:<20} {}",
+                e.seq,
+                e.at.format("%Y-%m-%d %H:%M:%S%.3fZ"),
+                e.actor,
+                e.event.kind(),
+                summary(e)
+            );
+        }
+    }
+    out.data(&text);
+    if let Some(c) = &scan.corruption {
+        return Err(CliError::User {
+            message: format!("the journal is damaged at {c}; entries after it are not shown"),
+            hints: vec!["`irp verify` checks the whole case".to_owned()],
+        });
+    }
+    if scan.torn.is_some() {
+        out.error(
+            "warning: the last line is cut short (a write interrupted by a crash)",
+            &["`irp resume` sets it aside and journals that it did".to_owned()],
+        );
+    }
+    Ok(())
+}
+
+/// One short line saying what an entry records. Values from logs or answers are shown with
+/// control characters escaped, so a hostile string cannot rewrite the terminal.
+pub fn summary(e: &Entry) -> String {
+    let s = match &e.event {
+        Event::CaseOpened(o) => format!(
+            "case {} · {} {} · {}",
+            o.case,
+            o.playbook.id,
+            o.playbook.version,
+            o.mode.as_str()
+        ),
+        Event::SessionStarted(s) => format!("{} · pid {} on {} · irp {}", s.command, s.pid, s.host, s.irp),
+        Event::LockTakenOver(h) => format!("from pid {} on {} (since {})", h.pid, h.host, h.since),
+        Event::TornTailSetAside(t) => format!("{} bytes → {}", t.bytes, t.file),
+        Event::PlaybookChanged(c) => format!("now version {} ({})", c.version, c.snapshot),
+        Event::Started { first } => format!("at `{first}`"),
+        Event::QuerySubmitted(q) => format!("{} · {}", q.step, q.backend),
+        Event::QuerySucceeded(q) => format!("{} · {} rows → {}", q.step, q.rows, target(q.next.as_deref())),
+        Event::QueryFailed(q) => format!("{} · {}", q.step, q.error),
+        Event::QueryCancelled { step, reason } | Event::StepSkipped { step, reason, .. } => {
+            format!("{step} · {reason}")
+        }
+        Event::Decided(d) => format!("{} · `{}` → {}", d.step, d.option, target(d.next.as_deref())),
+        Event::ActionConfirmed(a) => format!("{} · {}", a.step, a.confirmation),
+        Event::ActionStarted(a) => format!(
+            "{} · {}{}",
+            a.step,
+            serde_json::to_string(&a.intent).unwrap_or_default(),
+            if a.simulated { " (simulated)" } else { "" }
+        ),
+        Event::ActionFinished(a) => format!("{} · {:?} · {}", a.step, a.outcome, a.detail),
+        Event::ChecklistItemDone { step, item, text } => format!("{step} · {} · {text}", item + 1),
+        Event::StepCompleted { step, next } => format!("{step} → {}", target(next.as_deref())),
+        Event::WentBack { from, to } => format!("{} → {to}", from.as_deref().unwrap_or("end")),
+        Event::NoteAdded { text, .. } => text.clone(),
+        Event::EvidenceAdded(ev) => format!("{} {}", ev.observable.as_str(), ev.value),
+        Event::Paused { reason } => reason.clone(),
+        Event::Unpaused {} => String::new(),
+        Event::CaseClosed { summary } => summary.clone(),
+    };
+    escape_controls(&s)
+}
+
+fn target(next: Option<&str>) -> &str {
+    next.unwrap_or("end")
+}
+
+/// Control characters (escape sequences, newlines) shown as `\u{..}`.
+pub fn escape_controls(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! `irp run PLAYBOOK --case-dir DIR --headless --answers FILE`: opens a case and walks it.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, Output, case_error, session_context};
+use crate::case::Session;
+use crate::case::answers::Answers;
+use crate::case::headless;
+use crate::engine::Mode;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook file.
+    pub playbook: PathBuf,
+    /// The folder for the new case (created if missing; must be empty or new).
+    #[arg(long, value_name = "DIR")]
+    pub case_dir: PathBuf,
+    /// An input of the playbook, `name=value` (lists comma-separated). Repeat for each input.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]
+    pub inputs: Vec<(String, String)>,
+    /// Run without a terminal UI, taking every answer from `--answers`.
+    #[arg(long, requires = "answers")]
+    pub headless: bool,
+    /// The answers file (YAML) of a headless run: per step, the option, confirmation, skip,
+    /// notes and evidence.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Who the journal records as acting (default: the answers file's `actor`, `IRP_ACTOR`, `USER`).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// One JSON object per finished step instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_input(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not `name=value`"))
+}
+
+pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
+    let Some(answers_path) = args.answers.as_ref().filter(|_| args.headless) else {
+        return Err(CliError::user(
+            "an interactive run needs the terminal UI, which this build does not include yet",
+            "run with `--headless --answers FILE`",
+        ));
+    };
+    // The playbook is read twice (here for the answers check, then by the session, which
+    // snapshots exactly the bytes it runs); a change in between is caught by the snapshot hash.
+    let loaded = crate::files::load_playbook(&args.playbook);
+    let failed = loaded.has_errors();
+    let Some(pb) = loaded.playbook.filter(|_| !failed) else {
+        for d in &loaded.diagnostics {
+            out.diagnostic(&args.playbook, d);
+        }
+        return Err(CliError::Reported);
+    };
+    let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
+    let ctx = session_context(args.actor.as_deref(), answers.actor.as_deref(), "run")?;
+    let mut session = Session::create(&args.case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
+        .map_err(|e| case_error(out, e))?;
+    out.status(&format!(
+        "case {} opened in {} ({} {}, rehearsal: actions are simulated)",
+        session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
+        args.case_dir.display(),
+        session.playbook.id,
+        session.playbook.version,
+    ));
+    drive(out, &mut session, &answers, args.json)
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(answers_error)`
+pub fn answers_error(problems: Vec<String>) -> CliError {
+    let problems = &problems;
+    CliError::User {
+        message: format!(
+            "the answers file does not fit the playbook:\n  {}",
+            problems.join("\n  ")
+        ),
+        hints: vec!["see docs/headless.md for the answers format".to_owned()],
+    }
+}
+
+/// Runs the headless driver and prints one line per finished step.
+pub fn drive(out: Output, session: &mut Session, answers: &Answers, json: bool) -> Result<(), CliError> {
+    let mut print = |line: &headless::StepLine| {
+        if json {
+            out.data(&format!("{}\n", serde_json::to_string(line).unwrap_or_default()));
+        } else {
+            out.status(&format!(
+                "{:>5}  {:<8} {:<28} {}",
+                line.seq,
+                line.kind,
+                line.step.as_deref().unwrap_or("-"),
+                line.outcome
+            ));
+        }
+    };
+    match headless::drive(session, answers, None, &mut print) {
+        Ok(()) => Ok(()),
+        Err(stop) => Err(CliError::Stopped {
+            message: format!("{stop}; the case is saved and can be resumed"),
+            hints: stop.hints(),
+            code: stop.exit_code(),
+        }),
+    }
+}

@@ -1,0 +1,137 @@
+//! `irp verify CASE`: checks the journal's hash chain and every file its entries vouch for.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{CliError, Output};
+use crate::engine::{ArtifactRef, Event};
+use crate::journal::entry::sha256_hex;
+use crate::journal::{CaseDir, Corruption, Entry, Scan};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The case folder (or its `journal.jsonl`).
+    pub case: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The case folder and journal path for a path the user gave.
+pub fn case_paths(given: &Path) -> (CaseDir, PathBuf) {
+    if given.is_file() {
+        let root = given.parent().unwrap_or(Path::new(".")).to_owned();
+        (CaseDir::new(root), given.to_owned())
+    } else {
+        let dir = CaseDir::new(given);
+        let journal = dir.journal();
+        (dir, journal)
+    }
+}
+
+/// Reads a journal, or says plainly why it cannot.
+pub fn read_journal(given: &Path) -> Result<(CaseDir, Scan), CliError> {
+    let (dir, journal) = case_paths(given);
+    let scan = crate::journal::store::read(&journal).map_err(|e| {
+        CliError::user(
+            format!("cannot read {}: {e}", journal.display()),
+            "give a case folder (the one `irp run --case-dir` created) or its journal.jsonl",
+        )
+    })?;
+    Ok((dir, scan))
+}
+
+pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
+    let (dir, scan) = read_journal(&args.case)?;
+    let problem = scan
+        .corruption
+        .clone()
+        .or_else(|| check_files(&dir, &scan.entries));
+    if args.json {
+        let v = serde_json::json!({
+            "ok": problem.is_none(),
+            "entries": scan.entries.len(),
+            "head": scan.head(),
+            "first_bad_seq": problem.as_ref().map(|p| p.seq),
+            "problem": problem.as_ref().map(|p| p.what.clone()),
+            "torn_tail_bytes": scan.torn.as_ref().map(Vec::len),
+        });
+        out.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
+    }
+    if let Some(p) = problem {
+        let message = format!("the journal is damaged at {p}");
+        if args.json {
+            return Err(CliError::Reported);
+        }
+        return Err(CliError::User {
+            message,
+            hints: vec![format!(
+                "entries 0 to {} are intact; irp will not resume a damaged case",
+                p.seq.saturating_sub(1)
+            )],
+        });
+    }
+    if !args.json {
+        if let Some(t) = &scan.torn {
+            out.error(
+                &format!(
+                    "warning: the last line is cut short ({} bytes after seq {}): a write interrupted by a crash",
+                    t.len(),
+                    scan.entries.len().saturating_sub(1)
+                ),
+                &[format!("`irp resume {}` sets it aside and journals that it did", dir.root.display())],
+            );
+        }
+        out.status(&format!(
+            "ok: {} entries, hash chain intact, files match; head {}",
+            scan.entries.len(),
+            scan.head()
+        ));
+    }
+    Ok(())
+}
+
+/// Every file an entry vouches for must exist and hash to what the entry says.
+pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
+    for e in entries {
+        let mut files: Vec<(String, String)> = Vec::new();
+        let mut art = |a: &Option<ArtifactRef>| {
+            if let Some(a) = a {
+                files.push((a.path.clone(), a.sha256.clone()));
+            }
+        };
+        match &e.event {
+            Event::CaseOpened(o) => files.push((o.playbook.snapshot.clone(), o.playbook.sha256.clone())),
+            Event::PlaybookChanged(c) => files.push((c.snapshot.clone(), c.new_sha256.clone())),
+            Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
+            Event::QuerySucceeded(q) => art(&q.artifact),
+            Event::QueryFailed(q) => art(&q.artifact),
+            Event::ActionStarted(a) => art(&a.before),
+            Event::ActionFinished(a) => art(&a.after),
+            _ => {}
+        }
+        for (rel, sha) in files {
+            // Entries name files inside the case folder only.
+            let inside = !rel.starts_with('/') && !rel.split('/').any(|p| p == "..");
+            let what = if inside {
+                match std::fs::read(dir.path(&rel)) {
+                    Ok(bytes) if sha256_hex(&bytes) == sha => continue,
+                    Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
+                    Err(err) => format!("`{rel}`, which the entry vouches for, cannot be read: {err}"),
+                }
+            } else {
+                format!("the entry names `{rel}`, which is outside the case folder")
+            };
+            return Some(Corruption {
+                seq: e.seq,
+                line: e.seq + 1,
+                what,
+            });
+        }
+    }
+    None
+}

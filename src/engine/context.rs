@@ -1,0 +1,280 @@
+//! What templates see during a case (inputs as resolved at opening, captures so far, the case,
+//! `now`), and the engine's uses of it: captures, suggestions, rendered action intents, inputs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::Value;
+
+use super::Env;
+use super::event::Intent;
+use super::state::State;
+use crate::playbook::context::{TableNaming, input_value};
+use crate::playbook::diag::did_you_mean;
+use crate::playbook::model::{ActionKind, Playbook, StepKind};
+use crate::playbook::raw::{InputType, ParamValue};
+use crate::playbook::template::{self, SqlTimestamp, value_from_json};
+use crate::playbook::value::{TimeSpec, check_input_value};
+
+/// The template context for step `index`: inputs, captures, `case`, `now`, and for a query its
+/// tables (named for the default region; a backend may name them otherwise).
+pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -> Value {
+    let mut vars: BTreeMap<String, Value> = BTreeMap::new();
+    let opened_at = env.now;
+    if let Some(opened) = &state.opened {
+        for (name, raw) in &opened.inputs {
+            match pb.inputs.get(name) {
+                Some(spec) => vars.insert(name.clone(), input_value(spec, raw, opened_at)),
+                None => vars.insert(name.clone(), value_from_json(raw)),
+            };
+        }
+    }
+    for (name, v) in &state.captures {
+        vars.insert(name.clone(), value_from_json(v));
+    }
+    if let StepKind::Query(q) = &pb.steps[index].kind {
+        let naming = TableNaming::default();
+        vars.insert("table".to_owned(), naming.qualified(q.table));
+        let tables: BTreeMap<String, Value> = q
+            .tables
+            .iter()
+            .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
+            .collect();
+        vars.insert("tables".to_owned(), Value::from(tables));
+    }
+    vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(env.now)));
+    let mut case: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(o) = &state.opened {
+        case.insert("id".to_owned(), Value::from(o.case.as_str()));
+        case.insert("mode".to_owned(), Value::from(o.mode.as_str()));
+    }
+    case.insert("playbook".to_owned(), Value::from(pb.id.as_str()));
+    vars.insert("case".to_owned(), Value::from(case));
+    Value::from(vars)
+}
+
+/// Evaluates a query step's captures against its result rows. A message names the capture that
+/// failed and why.
+pub fn evaluate_captures(
+    pb: &Playbook,
+    state: &State,
+    index: usize,
+    rows: &[serde_json::Value],
+    env: &Env,
+) -> Result<BTreeMap<String, serde_json::Value>, String> {
+    let StepKind::Query(q) = &pb.steps[index].kind else {
+        return Ok(BTreeMap::new());
+    };
+    let base = template_context(pb, state, index, env);
+    let rows_value = Value::from(rows.iter().map(value_from_json).collect::<Vec<_>>());
+    let ctx = minijinja::context! { rows => rows_value, ..base };
+    let mut out = BTreeMap::new();
+    for (name, def) in &q.captures {
+        let v = template::eval_expression(template::bare_expression(&def.expr), &ctx)
+            .map_err(|e| format!("capture `{name}` (`{}`): {}", def.expr, e.message))?;
+        let json = to_json(&v).map_err(|e| format!("capture `{name}`: {e}"))?;
+        out.insert(name.clone(), json);
+    }
+    Ok(out)
+}
+
+/// The option a decision's `suggest` expressions point at: the first whose expression is true.
+/// `Ok(None)` when none is; an error when an expression cannot be evaluated (e.g. a capture it
+/// reads has no value because its query was skipped).
+pub fn suggestion(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Option<String>, String> {
+    let StepKind::Decision(d) = &pb.steps[index].kind else {
+        return Ok(None);
+    };
+    let ctx = template_context(pb, state, index, env);
+    for o in &d.options {
+        if let Some(expr) = &o.suggest {
+            let v = template::eval_expression(template::bare_expression(expr), &ctx)
+                .map_err(|e| format!("`{expr}`: {}", e.message))?;
+            if v.is_true() {
+                return Ok(Some(o.id.clone()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// An action step rendered with the case's values: exactly what will be called.
+pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Intent, String> {
+    let StepKind::Action(a) = &pb.steps[index].kind else {
+        return Err(format!("step `{}` is not an action", pb.steps[index].id));
+    };
+    let ctx = template_context(pb, state, index, env);
+    let text = |s: &str| template::render_text(s, &ctx).map_err(|e| format!("`{s}`: {}", e.message));
+    match &a.kind {
+        ActionKind::Aws { op, params } => {
+            let mut out = BTreeMap::new();
+            for (name, value) in params {
+                let v = match value {
+                    ParamValue::Bool(b) => serde_json::Value::Bool(*b),
+                    ParamValue::Int(i) => serde_json::Value::from(*i),
+                    ParamValue::Str(s) => {
+                        let single =
+                            op.param(name).is_some_and(|p| p.kind.is_list()) && is_single_expression(s);
+                        if single {
+                            // `"{{ suspects }}"` for a list parameter: keep the list a list.
+                            let v = template::eval_expression(template::bare_expression(s), &ctx)
+                                .map_err(|e| format!("`{s}`: {}", e.message))?;
+                            to_json(&v)?
+                        } else {
+                            serde_json::Value::String(text(s)?)
+                        }
+                    }
+                    ParamValue::List(items) => serde_json::Value::Array(
+                        items
+                            .iter()
+                            .map(|i| text(i).map(serde_json::Value::String))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                out.insert(name.clone(), v);
+            }
+            let target = out.get(op.target).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            Ok(Intent::Aws {
+                operation: op.name.to_owned(),
+                api: op.api.to_owned(),
+                params: out,
+                target,
+            })
+        }
+        ActionKind::Command { argv } => Ok(Intent::Command {
+            argv: template::render_argv(argv, &ctx).map_err(|e| e.message)?,
+        }),
+        ActionKind::Manual { items } => Ok(Intent::Manual {
+            items: items.iter().map(|i| text(i)).collect::<Result<_, _>>()?,
+        }),
+    }
+}
+
+fn is_single_expression(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1
+}
+
+fn to_json(v: &Value) -> Result<serde_json::Value, String> {
+    if let Some(ts) = v.downcast_object_ref::<SqlTimestamp>() {
+        return Ok(serde_json::Value::String(
+            ts.0.to_rfc3339_opts(SecondsFormat::Millis, true),
+        ));
+    }
+    if v.is_undefined() {
+        return Err("the value is undefined".to_owned());
+    }
+    serde_json::to_value(v).map_err(|e| format!("the value cannot be stored: {e}"))
+}
+
+/// See `engine::resolve_inputs`.
+pub(super) fn resolve_inputs(
+    pb: &Playbook,
+    given: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, serde_json::Value>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut raw: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for (name, text) in given {
+        let Some(spec) = pb.inputs.get(name) else {
+            let hint = did_you_mean(name, pb.inputs.keys().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            problems.push(format!(
+                "`{name}` is not an input of playbook `{}` (inputs: {}){hint}",
+                pb.id,
+                pb.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+            continue;
+        };
+        if raw.contains_key(name) {
+            problems.push(format!("input `{name}` is given twice"));
+            continue;
+        }
+        raw.insert(name.clone(), parse_input(spec.ty, spec.items, text));
+    }
+    for (name, spec) in &pb.inputs {
+        if !raw.contains_key(name) {
+            if let Some(d) = &spec.default {
+                raw.insert(name.clone(), d.clone());
+            } else if spec.required {
+                problems.push(format!(
+                    "input `{name}` is required{}; give it with `--input {name}=VALUE`",
+                    spec.description
+                        .as_deref()
+                        .map(|d| format!(" ({})", d.trim()))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        let Some(spec) = pb.inputs.get(&name) else {
+            continue;
+        };
+        if let Err(e) = check_input_value(&value, spec.ty, spec.items, spec.pattern.as_ref(), &spec.values) {
+            problems.push(format!("input `{name}`: {e}"));
+            continue;
+        }
+        out.insert(name, absolute_times(spec.ty, spec.items, value, now));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A command-line value as the input's type: lists are comma-separated, numbers and booleans
+/// are parsed (a value that does not parse stays text, and the type check says what is wrong).
+fn parse_input(ty: InputType, items: InputType, text: &str) -> serde_json::Value {
+    let one = |ty: InputType, t: &str| -> serde_json::Value {
+        match ty {
+            InputType::Integer => t.trim().parse::<i64>().map_or_else(
+                |_| serde_json::Value::String(t.to_owned()),
+                serde_json::Value::from,
+            ),
+            InputType::Boolean => match t.trim() {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                _ => serde_json::Value::String(t.to_owned()),
+            },
+            _ => serde_json::Value::String(t.to_owned()),
+        }
+    };
+    if ty == InputType::List {
+        if text.trim().is_empty() {
+            return serde_json::Value::Array(Vec::new());
+        }
+        return serde_json::Value::Array(text.split(',').map(|t| one(items, t.trim())).collect());
+    }
+    one(ty, text)
+}
+
+/// Relative timestamps (`-7d`, `now`) resolved against the case's opening time, so every later
+/// render, replay and report sees the same instant.
+fn absolute_times(
+    ty: InputType,
+    items: InputType,
+    value: serde_json::Value,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
+    let one = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => match TimeSpec::parse(&s) {
+            Ok(t) => serde_json::Value::String(t.resolve(now).to_rfc3339_opts(SecondsFormat::Millis, true)),
+            Err(_) => serde_json::Value::String(s),
+        },
+        other => other,
+    };
+    match (ty, value) {
+        (InputType::Timestamp, v) => one(v),
+        (InputType::List, serde_json::Value::Array(list)) if items == InputType::Timestamp => {
+            serde_json::Value::Array(list.into_iter().map(one).collect())
+        }
+        (_, v) => v,
+    }
+}

@@ -1,0 +1,356 @@
+//! Events: the facts a case is made of. Each is one journal entry (`kind` + `payload`); folding
+//! them with `State::apply` rebuilds the case. A command yields exactly one event, so a crash can
+//! never leave half a transition: an event that moves the case on names where it goes (`next`).
+//!
+//! The names and payloads are frozen once shipped (`docs/journal-format.md`); new kinds may be
+//! added, and upgrades of old ones happen in the journal codec.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Where a transition leads: a step id, or `null` for the end of the playbook.
+pub type NextStep = Option<String>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum Event {
+    /// The case exists: which playbook, as run, with which inputs. Always seq 0.
+    CaseOpened(CaseOpened),
+    /// A process started working on the case (a run, or a resume).
+    SessionStarted(SessionStarted),
+    /// The previous holder of the case lock died without releasing it; this session took over.
+    LockTakenOver(LockHolder),
+    /// The last line of the journal was cut short (a crash mid-write); its bytes were moved to
+    /// `file`, untouched, and the journal continues after the last complete entry.
+    TornTailSetAside(TornTail),
+    /// The playbook on disk changed since the case was opened and the responder accepted the change.
+    PlaybookChanged(PlaybookChanged),
+    /// The responder started walking the playbook at its first step.
+    Started {
+        first: String,
+    },
+    QuerySubmitted(QuerySubmitted),
+    QuerySucceeded(QuerySucceeded),
+    QueryFailed(QueryFailed),
+    QueryCancelled {
+        step: String,
+        reason: String,
+    },
+    Decided(Decided),
+    ActionConfirmed(ActionConfirmed),
+    /// The action's intent, durable before anything runs.
+    ActionStarted(ActionStarted),
+    ActionFinished(ActionFinished),
+    ChecklistItemDone {
+        step: String,
+        item: usize,
+        text: String,
+    },
+    /// A note step (or a finished checklist) was marked done.
+    StepCompleted {
+        step: String,
+        next: NextStep,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+        next: NextStep,
+    },
+    /// Back to an earlier step, to look again or re-run it; the history stays in the journal.
+    WentBack {
+        from: NextStep,
+        to: String,
+    },
+    NoteAdded {
+        step: NextStep,
+        text: String,
+    },
+    EvidenceAdded(EvidenceAdded),
+    Paused {
+        reason: String,
+    },
+    Unpaused {},
+    CaseClosed {
+        summary: String,
+    },
+}
+
+impl Event {
+    /// The `kind` as written in the journal.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::CaseOpened(_) => "case_opened",
+            Event::SessionStarted(_) => "session_started",
+            Event::LockTakenOver(_) => "lock_taken_over",
+            Event::TornTailSetAside(_) => "torn_tail_set_aside",
+            Event::PlaybookChanged(_) => "playbook_changed",
+            Event::Started { .. } => "started",
+            Event::QuerySubmitted(_) => "query_submitted",
+            Event::QuerySucceeded(_) => "query_succeeded",
+            Event::QueryFailed(_) => "query_failed",
+            Event::QueryCancelled { .. } => "query_cancelled",
+            Event::Decided(_) => "decided",
+            Event::ActionConfirmed(_) => "action_confirmed",
+            Event::ActionStarted(_) => "action_started",
+            Event::ActionFinished(_) => "action_finished",
+            Event::ChecklistItemDone { .. } => "checklist_item_done",
+            Event::StepCompleted { .. } => "step_completed",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::WentBack { .. } => "went_back",
+            Event::NoteAdded { .. } => "note_added",
+            Event::EvidenceAdded(_) => "evidence_added",
+            Event::Paused { .. } => "paused",
+            Event::Unpaused {} => "unpaused",
+            Event::CaseClosed { .. } => "case_closed",
+        }
+    }
+
+    /// Entries about the process rather than the incident: sessions, locks, repairs.
+    pub fn is_housekeeping(&self) -> bool {
+        matches!(
+            self,
+            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseOpened {
+    /// The case id (a `UUIDv7`).
+    pub case: String,
+    /// `rehearsal` (actions simulated) or `live`.
+    pub mode: Mode,
+    pub playbook: PlaybookRef,
+    /// Inputs as resolved when the case opened (relative times made absolute), by name.
+    pub inputs: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Nothing outside irp changes: actions record the call they would make.
+    Rehearsal,
+    /// Actions change the account, after confirmation.
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Rehearsal => "rehearsal",
+            Mode::Live => "live",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlaybookRef {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    /// SHA-256 (hex) of the playbook file as run.
+    pub sha256: String,
+    /// The snapshot in the case folder, relative to it.
+    pub snapshot: String,
+    /// The path the playbook was read from, as given.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionStarted {
+    pub pid: u32,
+    pub host: String,
+    /// The irp version that wrote the following entries.
+    pub irp: String,
+    /// `run`, `resume`, …
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    /// When the holder took the lock (RFC 3339).
+    pub since: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TornTail {
+    pub bytes: u64,
+    pub sha256: String,
+    /// Where the bytes were put, relative to the case folder.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlaybookChanged {
+    pub old_sha256: String,
+    pub new_sha256: String,
+    pub version: String,
+    /// The snapshot of the new playbook, relative to the case folder.
+    pub snapshot: String,
+}
+
+/// A file in the case folder that an entry vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ArtifactRef {
+    /// Relative to the case folder.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QuerySubmitted {
+    pub step: String,
+    /// The SQL exactly as sent.
+    pub sql: String,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QuerySucceeded {
+    pub step: String,
+    pub rows: u64,
+    pub artifact: Option<ArtifactRef>,
+    /// The step's captures, evaluated against the result.
+    pub captures: BTreeMap<String, serde_json::Value>,
+    pub next: NextStep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QueryFailed {
+    pub step: String,
+    pub error: String,
+    pub artifact: Option<ArtifactRef>,
+    /// Where the step's `on_failure` sends the case; `None` with `stay` means the responder decides.
+    pub next: NextStep,
+    /// True when the case stays on the failed step (`on_failure: ask`).
+    pub stay: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Decided {
+    pub step: String,
+    pub option: String,
+    pub label: String,
+    /// The option the playbook suggested, if any, when the choice was made.
+    pub suggested: Option<String>,
+    pub rationale: Option<String>,
+    pub next: NextStep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionConfirmed {
+    pub step: String,
+    /// `yes` or `typed`.
+    pub confirmation: String,
+    /// What the responder typed (for `typed`).
+    pub typed: Option<String>,
+}
+
+/// Exactly what an action does, rendered: the operation and its parameters, or the argv.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Intent {
+    Aws {
+        operation: String,
+        api: String,
+        params: BTreeMap<String, serde_json::Value>,
+        /// The resource that changes (what `confirm: typed` asks for).
+        target: Option<String>,
+    },
+    Command {
+        argv: Vec<String>,
+    },
+    Manual {
+        items: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionStarted {
+    pub step: String,
+    pub intent: Intent,
+    /// True when nothing outside irp is called (rehearsal).
+    pub simulated: bool,
+    /// The state before the change, stored before the change runs.
+    pub before: Option<ArtifactRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionFinished {
+    pub step: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub simulated: bool,
+    pub after: Option<ArtifactRef>,
+    pub next: NextStep,
+    /// True when the case stays on the step (a failure with `on_failure: ask`).
+    pub stay: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    /// The process died between intent and result; what happened must be checked.
+    Unknown,
+}
+
+/// The types of observable a responder can record as evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Observable {
+    Ip,
+    Arn,
+    AccessKeyId,
+    AccountId,
+    Bucket,
+    ObjectKey,
+    UserAgent,
+    Text,
+}
+
+impl Observable {
+    pub const ALL: [Observable; 8] = [
+        Observable::Ip,
+        Observable::Arn,
+        Observable::AccessKeyId,
+        Observable::AccountId,
+        Observable::Bucket,
+        Observable::ObjectKey,
+        Observable::UserAgent,
+        Observable::Text,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observable::Ip => "ip",
+            Observable::Arn => "arn",
+            Observable::AccessKeyId => "access_key_id",
+            Observable::AccountId => "account_id",
+            Observable::Bucket => "bucket",
+            Observable::ObjectKey => "object_key",
+            Observable::UserAgent => "user_agent",
+            Observable::Text => "text",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Observable> {
+        Observable::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceAdded {
+    /// The step the responder was on, if any.
+    pub step: NextStep,
+    #[serde(rename = "type")]
+    pub observable: Observable,
+    pub value: String,
+    pub note: Option<String>,
+}

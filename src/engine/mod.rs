@@ -1,0 +1,712 @@
+//! The engine: a pure state machine over a validated playbook. No I/O, no clock, no async.
+//!
+//! `decide(&Playbook, &State, &Command, &Env) -> Result<Event, EngineError>` judges a command
+//! against the state and yields the one event that records it; `State::apply(&Event)` is the only
+//! way state changes. A driver (the headless runner, the UI, a test) appends the event to the
+//! journal and only then applies it, so folding the journal rebuilds exactly the state the
+//! responder last saw. An illegal command yields an error and changes nothing.
+
+mod context;
+pub mod event;
+pub mod state;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+pub use context::{evaluate_captures, render_intent, suggestion, template_context};
+pub use event::*;
+pub use state::{Position, State, StepState, StepStatus};
+
+use crate::playbook::model::{ActionKind, FailurePolicy, Next, Playbook, StepKind};
+use crate::playbook::raw::Confirm;
+
+/// What a driver asks of the engine. Step commands name the step they are meant for, so a command
+/// issued for a step the case has since left is refused rather than applied to the wrong step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Open(CaseOpened),
+    /// Begin at the playbook's first step.
+    Start,
+    SubmitQuery {
+        step: String,
+        sql: String,
+        backend: String,
+    },
+    /// The query's result: `rows` (as JSON objects) feed the captures; `row_count` may be larger
+    /// than `rows.len()` when the backend kept only a prefix in memory.
+    QuerySucceeded {
+        step: String,
+        rows: Vec<serde_json::Value>,
+        row_count: u64,
+        artifact: Option<ArtifactRef>,
+    },
+    QueryFailed {
+        step: String,
+        error: String,
+        artifact: Option<ArtifactRef>,
+    },
+    CancelQuery {
+        step: String,
+        reason: String,
+    },
+    /// Choose a decision option by id (or by its label).
+    Decide {
+        step: String,
+        option: String,
+        rationale: Option<String>,
+    },
+    /// Confirm an action: `typed` is what the responder typed for `confirm: typed`.
+    ConfirmAction {
+        step: String,
+        typed: Option<String>,
+    },
+    /// Record the intent of an action; a driver runs the action only once this is durable.
+    StartAction {
+        step: String,
+        intent: Intent,
+        simulated: bool,
+        before: Option<ArtifactRef>,
+    },
+    FinishAction {
+        step: String,
+        outcome: Outcome,
+        detail: String,
+        after: Option<ArtifactRef>,
+    },
+    CheckItem {
+        step: String,
+        item: usize,
+    },
+    /// Mark a note step (or a fully ticked checklist) done.
+    Complete {
+        step: String,
+    },
+    Skip {
+        step: String,
+        reason: String,
+    },
+    /// Go back to a step entered earlier (to look again or re-run it).
+    GoBack {
+        to: String,
+    },
+    AddNote {
+        text: String,
+    },
+    AddEvidence {
+        observable: Observable,
+        value: String,
+        note: Option<String>,
+    },
+    Pause {
+        reason: String,
+    },
+    Unpause,
+    Close {
+        summary: String,
+    },
+}
+
+/// What the engine needs from outside that is not in the state: the time (for `now` in
+/// templates) and the case id. Passed in, never read from the system.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    pub now: DateTime<Utc>,
+}
+
+/// Why a command was refused. Nothing was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("the case is not open yet")]
+    NotOpened,
+    #[error("the case is already open")]
+    AlreadyOpened,
+    #[error("the case is closed; nothing more can be recorded")]
+    Closed,
+    #[error("the case is paused ({0}); unpause it first")]
+    Paused(String),
+    #[error("the case is not paused")]
+    NotPaused,
+    #[error("the case has already started")]
+    AlreadyStarted,
+    #[error("the case has not started; start it at the first step")]
+    NotStarted,
+    #[error("unknown step `{0}`")]
+    UnknownStep(String),
+    #[error("step `{step}` is not the current step (the case is at {current})")]
+    NotCurrent { step: String, current: String },
+    #[error("step `{step}` is a {kind} step; {what} needs a {expected} step")]
+    WrongKind {
+        step: String,
+        kind: &'static str,
+        expected: &'static str,
+        what: &'static str,
+    },
+    #[error("`{option}` is not an option of decision `{step}` (options: {options})")]
+    UnknownOption {
+        step: String,
+        option: String,
+        options: String,
+    },
+    #[error("a query of step `{0}` is already running")]
+    QueryRunning(String),
+    #[error("no query of step `{0}` is running")]
+    NoQueryRunning(String),
+    #[error("the action of step `{0}` is already confirmed")]
+    AlreadyConfirmed(String),
+    #[error("the action of step `{0}` needs confirmation first")]
+    NotConfirmed(String),
+    #[error("the confirmation of step `{step}` does not match: type `{expected}` exactly")]
+    ConfirmationMismatch { step: String, expected: String },
+    #[error("the action of step `{0}` does not ask for confirmation")]
+    NoConfirmationNeeded(String),
+    #[error("the action of step `{0}` is in flight; record its result first")]
+    ActionInFlight(String),
+    #[error("the action of step `{0}` has not started")]
+    ActionNotStarted(String),
+    #[error("the action of step `{0}` has already run")]
+    ActionDone(String),
+    #[error("step `{step}` has no checklist item {item} (it has {count})")]
+    NoSuchItem { step: String, item: usize, count: usize },
+    #[error("checklist item {item} of step `{step}` is already done")]
+    ItemDone { step: String, item: usize },
+    #[error("step `{step}` still has {left} checklist item(s) to do")]
+    ChecklistOpen { step: String, left: usize },
+    #[error("{0} needs a reason")]
+    ReasonRequired(&'static str),
+    #[error("a decision cannot be skipped: choose one of its options")]
+    CannotSkipDecision,
+    #[error("step `{0}` was never entered; only steps on the path taken can be gone back to")]
+    NotVisited(String),
+    #[error("the {0} is empty")]
+    Empty(&'static str),
+    #[error("{observable} `{value}`: {problem}")]
+    BadObservable {
+        observable: &'static str,
+        value: String,
+        problem: String,
+    },
+    #[error("the intent does not match step `{0}`: it must be the step's own action, rendered")]
+    IntentMismatch(String),
+    #[error("{0}")]
+    Template(String),
+}
+
+/// Judges `cmd` against `state`; the event it returns is what the driver records.
+pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<Event, EngineError> {
+    if let Command::Open(opened) = cmd {
+        if state.opened.is_some() {
+            return Err(EngineError::AlreadyOpened);
+        }
+        return Ok(Event::CaseOpened(opened.clone()));
+    }
+    if state.opened.is_none() {
+        return Err(EngineError::NotOpened);
+    }
+    if state.closed.is_some() {
+        return Err(EngineError::Closed);
+    }
+    match cmd {
+        Command::Open(_) => unreachable_open(),
+        Command::AddNote { text } => {
+            if text.trim().is_empty() {
+                return Err(EngineError::Empty("note"));
+            }
+            Ok(Event::NoteAdded {
+                step: state.current_step().map(str::to_owned),
+                text: text.clone(),
+            })
+        }
+        Command::AddEvidence {
+            observable,
+            value,
+            note,
+        } => {
+            check_observable(*observable, value)?;
+            Ok(Event::EvidenceAdded(EvidenceAdded {
+                step: state.current_step().map(str::to_owned),
+                observable: *observable,
+                value: value.clone(),
+                note: note.clone(),
+            }))
+        }
+        Command::Pause { reason } => {
+            if let Some(r) = &state.paused {
+                return Err(EngineError::Paused(r.clone()));
+            }
+            Ok(Event::Paused {
+                reason: reason.clone(),
+            })
+        }
+        Command::Unpause => {
+            if state.paused.is_none() {
+                return Err(EngineError::NotPaused);
+            }
+            Ok(Event::Unpaused {})
+        }
+        Command::Close { summary } => {
+            if summary.trim().is_empty() {
+                return Err(EngineError::ReasonRequired("closing a case"));
+            }
+            if let Some(step) = in_flight(state) {
+                return Err(EngineError::ActionInFlight(step));
+            }
+            Ok(Event::CaseClosed {
+                summary: summary.clone(),
+            })
+        }
+        _ => {
+            if let Some(r) = &state.paused {
+                return Err(EngineError::Paused(r.clone()));
+            }
+            step_command(pb, state, cmd, env)
+        }
+    }
+}
+
+fn unreachable_open() -> Result<Event, EngineError> {
+    Err(EngineError::AlreadyOpened)
+}
+
+/// A step whose action has started and not finished.
+fn in_flight(state: &State) -> Option<String> {
+    state
+        .steps
+        .iter()
+        .find(|(_, s)| s.action_in_flight.is_some())
+        .map(|(id, _)| id.clone())
+}
+
+fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<Event, EngineError> {
+    match cmd {
+        Command::Start => {
+            if state.position != Position::NotStarted {
+                return Err(EngineError::AlreadyStarted);
+            }
+            let first = pb.steps.first().ok_or(EngineError::UnknownStep(String::new()))?;
+            return Ok(Event::Started {
+                first: first.id.clone(),
+            });
+        }
+        Command::GoBack { to } => {
+            if state.position == Position::NotStarted {
+                return Err(EngineError::NotStarted);
+            }
+            if pb.step_index(to).is_none() {
+                return Err(EngineError::UnknownStep(to.clone()));
+            }
+            if !state.path.iter().any(|s| s == to) {
+                return Err(EngineError::NotVisited(to.clone()));
+            }
+            if let Some(current) = state.current_step()
+                && let Some(s) = state.step(current)
+            {
+                if s.running_query.is_some() {
+                    return Err(EngineError::QueryRunning(current.to_owned()));
+                }
+                if s.action_in_flight.is_some() {
+                    return Err(EngineError::ActionInFlight(current.to_owned()));
+                }
+            }
+            return Ok(Event::WentBack {
+                from: state.current_step().map(str::to_owned),
+                to: to.clone(),
+            });
+        }
+        _ => {}
+    }
+    let step_id = command_step(cmd);
+    let Some(index) = pb.step_index(step_id) else {
+        return Err(EngineError::UnknownStep(step_id.to_owned()));
+    };
+    match &state.position {
+        Position::At(current) if current == step_id => {}
+        Position::At(current) => {
+            return Err(EngineError::NotCurrent {
+                step: step_id.to_owned(),
+                current: format!("step `{current}`"),
+            });
+        }
+        Position::NotStarted => return Err(EngineError::NotStarted),
+        Position::End => {
+            return Err(EngineError::NotCurrent {
+                step: step_id.to_owned(),
+                current: "the end of the playbook".to_owned(),
+            });
+        }
+    }
+    let step = &pb.steps[index];
+    let st = state.step(step_id).cloned().unwrap_or_default();
+    let next_of = |n: Next| match n {
+        Next::Step(i) => Some(pb.steps[i].id.clone()),
+        Next::End => None,
+    };
+    let wrong = |expected: &'static str, what: &'static str| EngineError::WrongKind {
+        step: step_id.to_owned(),
+        kind: step.kind.name(),
+        expected,
+        what,
+    };
+    // Where a failure sends the case: (next, stay).
+    let on_failure = || match step.on_failure {
+        FailurePolicy::Ask => (None, true),
+        FailurePolicy::Continue => (next_of(step.next), false),
+        FailurePolicy::Goto(g) => (Some(pb.steps[g].id.clone()), false),
+    };
+    match cmd {
+        Command::SubmitQuery { sql, backend, .. } => {
+            if !matches!(step.kind, StepKind::Query(_)) {
+                return Err(wrong("query", "running a query"));
+            }
+            if st.running_query.is_some() {
+                return Err(EngineError::QueryRunning(step_id.to_owned()));
+            }
+            if sql.trim().is_empty() {
+                return Err(EngineError::Empty("query"));
+            }
+            Ok(Event::QuerySubmitted(QuerySubmitted {
+                step: step_id.to_owned(),
+                sql: sql.clone(),
+                backend: backend.clone(),
+            }))
+        }
+        Command::QuerySucceeded {
+            rows,
+            row_count,
+            artifact,
+            ..
+        } => {
+            if !matches!(step.kind, StepKind::Query(_)) {
+                return Err(wrong("query", "a query result"));
+            }
+            if st.running_query.is_none() {
+                return Err(EngineError::NoQueryRunning(step_id.to_owned()));
+            }
+            match evaluate_captures(pb, state, index, rows, env) {
+                Ok(captures) => Ok(Event::QuerySucceeded(QuerySucceeded {
+                    step: step_id.to_owned(),
+                    rows: *row_count,
+                    artifact: artifact.clone(),
+                    captures,
+                    next: next_of(step.next),
+                })),
+                // The result is kept (the artifact), but a capture the next steps rely on is
+                // missing: that is a failure of the step, handled by its `on_failure`.
+                Err(message) => {
+                    let (next, stay) = on_failure();
+                    Ok(Event::QueryFailed(QueryFailed {
+                        step: step_id.to_owned(),
+                        error: message,
+                        artifact: artifact.clone(),
+                        next,
+                        stay,
+                    }))
+                }
+            }
+        }
+        Command::QueryFailed { error, artifact, .. } => {
+            if !matches!(step.kind, StepKind::Query(_)) {
+                return Err(wrong("query", "a query failure"));
+            }
+            if st.running_query.is_none() {
+                return Err(EngineError::NoQueryRunning(step_id.to_owned()));
+            }
+            let (next, stay) = on_failure();
+            Ok(Event::QueryFailed(QueryFailed {
+                step: step_id.to_owned(),
+                error: error.clone(),
+                artifact: artifact.clone(),
+                next,
+                stay,
+            }))
+        }
+        Command::CancelQuery { reason, .. } => {
+            if st.running_query.is_none() {
+                return Err(EngineError::NoQueryRunning(step_id.to_owned()));
+            }
+            Ok(Event::QueryCancelled {
+                step: step_id.to_owned(),
+                reason: reason.clone(),
+            })
+        }
+        Command::Decide {
+            option, rationale, ..
+        } => {
+            let StepKind::Decision(d) = &step.kind else {
+                return Err(wrong("decision", "deciding"));
+            };
+            let chosen = d
+                .options
+                .iter()
+                .find(|o| o.id == *option)
+                .or_else(|| d.options.iter().find(|o| o.label == *option))
+                .ok_or_else(|| EngineError::UnknownOption {
+                    step: step_id.to_owned(),
+                    option: option.clone(),
+                    options: d
+                        .options
+                        .iter()
+                        .map(|o| format!("`{}`", o.id))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            let suggested = suggestion(pb, state, index, env).ok().flatten();
+            Ok(Event::Decided(Decided {
+                step: step_id.to_owned(),
+                option: chosen.id.clone(),
+                label: chosen.label.clone(),
+                suggested,
+                rationale: rationale.clone().filter(|r| !r.trim().is_empty()),
+                next: next_of(chosen.next),
+            }))
+        }
+        Command::ConfirmAction { typed, .. } => {
+            let StepKind::Action(a) = &step.kind else {
+                return Err(wrong("action", "confirming"));
+            };
+            if st.confirmed {
+                return Err(EngineError::AlreadyConfirmed(step_id.to_owned()));
+            }
+            if st.action_in_flight.is_some() {
+                return Err(EngineError::ActionInFlight(step_id.to_owned()));
+            }
+            if st.last_outcome.is_some() {
+                return Err(EngineError::ActionDone(step_id.to_owned()));
+            }
+            match a.confirm {
+                Confirm::None => Err(EngineError::NoConfirmationNeeded(step_id.to_owned())),
+                Confirm::Yes => Ok(Event::ActionConfirmed(ActionConfirmed {
+                    step: step_id.to_owned(),
+                    confirmation: "yes".to_owned(),
+                    typed: None,
+                })),
+                Confirm::Typed => {
+                    let expected = confirmation_word(pb, state, index, env)?;
+                    if typed.as_deref().map(str::trim) != Some(expected.as_str()) {
+                        return Err(EngineError::ConfirmationMismatch {
+                            step: step_id.to_owned(),
+                            expected,
+                        });
+                    }
+                    Ok(Event::ActionConfirmed(ActionConfirmed {
+                        step: step_id.to_owned(),
+                        confirmation: "typed".to_owned(),
+                        typed: typed.clone(),
+                    }))
+                }
+            }
+        }
+        Command::StartAction {
+            intent,
+            simulated,
+            before,
+            ..
+        } => {
+            let StepKind::Action(a) = &step.kind else {
+                return Err(wrong("action", "starting an action"));
+            };
+            if st.action_in_flight.is_some() {
+                return Err(EngineError::ActionInFlight(step_id.to_owned()));
+            }
+            if st.last_outcome == Some(Outcome::Succeeded) {
+                return Err(EngineError::ActionDone(step_id.to_owned()));
+            }
+            if a.confirm != Confirm::None && !st.confirmed {
+                return Err(EngineError::NotConfirmed(step_id.to_owned()));
+            }
+            if matches!(a.kind, ActionKind::Manual { .. }) {
+                return Err(wrong("aws or command action", "starting an action"));
+            }
+            // The intent must be exactly this step's action as rendered now: a driver cannot
+            // record one call and make another.
+            let expected = render_intent(pb, state, index, env).map_err(EngineError::Template)?;
+            if *intent != expected {
+                return Err(EngineError::IntentMismatch(step_id.to_owned()));
+            }
+            Ok(Event::ActionStarted(ActionStarted {
+                step: step_id.to_owned(),
+                intent: intent.clone(),
+                simulated: *simulated,
+                before: before.clone(),
+            }))
+        }
+        Command::FinishAction {
+            outcome,
+            detail,
+            after,
+            ..
+        } => {
+            if st.action_in_flight.is_none() {
+                return Err(EngineError::ActionNotStarted(step_id.to_owned()));
+            }
+            let (next, stay) = if *outcome == Outcome::Succeeded {
+                (next_of(step.next), false)
+            } else {
+                on_failure()
+            };
+            Ok(Event::ActionFinished(ActionFinished {
+                step: step_id.to_owned(),
+                outcome: *outcome,
+                detail: detail.clone(),
+                simulated: state.opened.as_ref().is_some_and(|o| o.mode == Mode::Rehearsal),
+                after: after.clone(),
+                next,
+                stay,
+            }))
+        }
+        Command::CheckItem { item, .. } => {
+            let StepKind::Action(a) = &step.kind else {
+                return Err(wrong("manual action", "ticking a checklist item"));
+            };
+            let ActionKind::Manual { items } = &a.kind else {
+                return Err(wrong("manual action", "ticking a checklist item"));
+            };
+            if a.confirm != Confirm::None && !st.confirmed {
+                return Err(EngineError::NotConfirmed(step_id.to_owned()));
+            }
+            let text = items.get(*item).ok_or(EngineError::NoSuchItem {
+                step: step_id.to_owned(),
+                item: *item,
+                count: items.len(),
+            })?;
+            if st.checklist.contains(item) {
+                return Err(EngineError::ItemDone {
+                    step: step_id.to_owned(),
+                    item: *item,
+                });
+            }
+            let ctx = template_context(pb, state, index, env);
+            let text = crate::playbook::template::render_text(text, &ctx)
+                .map_err(|e| EngineError::Template(e.message))?;
+            Ok(Event::ChecklistItemDone {
+                step: step_id.to_owned(),
+                item: *item,
+                text,
+            })
+        }
+        Command::Complete { .. } => match &step.kind {
+            StepKind::Note(_) => Ok(Event::StepCompleted {
+                step: step_id.to_owned(),
+                next: next_of(step.next),
+            }),
+            StepKind::Action(a) if matches!(a.kind, ActionKind::Manual { .. }) => {
+                let ActionKind::Manual { items } = &a.kind else {
+                    return Err(wrong("note or manual action", "completing"));
+                };
+                let left = items.len() - st.checklist.len().min(items.len());
+                if left > 0 {
+                    return Err(EngineError::ChecklistOpen {
+                        step: step_id.to_owned(),
+                        left,
+                    });
+                }
+                Ok(Event::StepCompleted {
+                    step: step_id.to_owned(),
+                    next: next_of(step.next),
+                })
+            }
+            _ => Err(wrong("note or manual action", "completing")),
+        },
+        Command::Skip { reason, .. } => {
+            if reason.trim().is_empty() {
+                return Err(EngineError::ReasonRequired("skipping a step"));
+            }
+            if matches!(step.kind, StepKind::Decision(_)) {
+                return Err(EngineError::CannotSkipDecision);
+            }
+            if st.running_query.is_some() {
+                return Err(EngineError::QueryRunning(step_id.to_owned()));
+            }
+            if st.action_in_flight.is_some() {
+                return Err(EngineError::ActionInFlight(step_id.to_owned()));
+            }
+            Ok(Event::StepSkipped {
+                step: step_id.to_owned(),
+                reason: reason.clone(),
+                next: next_of(step.next),
+            })
+        }
+        _ => Err(EngineError::NotOpened),
+    }
+}
+
+fn command_step(cmd: &Command) -> &str {
+    match cmd {
+        Command::SubmitQuery { step, .. }
+        | Command::QuerySucceeded { step, .. }
+        | Command::QueryFailed { step, .. }
+        | Command::CancelQuery { step, .. }
+        | Command::Decide { step, .. }
+        | Command::ConfirmAction { step, .. }
+        | Command::StartAction { step, .. }
+        | Command::FinishAction { step, .. }
+        | Command::CheckItem { step, .. }
+        | Command::Complete { step }
+        | Command::Skip { step, .. } => step,
+        _ => "",
+    }
+}
+
+/// What `confirm: typed` asks the responder to type: the resource the action changes (the
+/// operation's target parameter), the program of a command, or the step id of a checklist.
+pub fn confirmation_word(
+    pb: &Playbook,
+    state: &State,
+    index: usize,
+    env: &Env,
+) -> Result<String, EngineError> {
+    match render_intent(pb, state, index, env).map_err(EngineError::Template)? {
+        Intent::Aws { target: Some(t), .. } => Ok(t),
+        Intent::Command { argv } => Ok(argv
+            .first()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
+            .unwrap_or_default()),
+        _ => Ok(pb.steps[index].id.clone()),
+    }
+}
+
+/// Checks a typed observable's value.
+pub fn check_observable(observable: Observable, value: &str) -> Result<(), EngineError> {
+    let v = value.trim();
+    let problem = if v.is_empty() {
+        Some("the value is empty".to_owned())
+    } else {
+        match observable {
+            Observable::Ip => v
+                .parse::<std::net::IpAddr>()
+                .err()
+                .map(|_| "not an IPv4 or IPv6 address".to_owned()),
+            Observable::Arn => {
+                let parts: Vec<&str> = v.splitn(6, ':').collect();
+                (parts.len() < 6 || parts[0] != "arn" || parts[2].is_empty())
+                    .then(|| "not an ARN (`arn:partition:service:region:account:resource`)".to_owned())
+            }
+            Observable::AccessKeyId => (!(v.len() == 20
+                && (v.starts_with("AKIA") || v.starts_with("ASIA"))
+                && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())))
+            .then(|| "not an access key id (20 characters, AKIA… or ASIA…)".to_owned()),
+            Observable::AccountId => (!(v.len() == 12 && v.chars().all(|c| c.is_ascii_digit())))
+                .then(|| "not a 12-digit AWS account id".to_owned()),
+            Observable::Bucket => crate::action::ParamKind::BucketName.check(v).err(),
+            Observable::ObjectKey | Observable::UserAgent | Observable::Text => None,
+        }
+    };
+    match problem {
+        Some(problem) => Err(EngineError::BadObservable {
+            observable: observable.as_str(),
+            value: value.to_owned(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The resolved inputs of a case: the given values, defaults for the rest, relative times made
+/// absolute against `now`. Returns a message per problem (unknown name, bad value, missing).
+pub fn resolve_inputs(
+    pb: &Playbook,
+    given: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, serde_json::Value>, Vec<String>> {
+    context::resolve_inputs(pb, given, now)
+}

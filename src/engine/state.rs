@@ -1,0 +1,282 @@
+//! The state of a case: what folding its events gives. `State::apply` is the only way it changes,
+//! and it never fails: it reads facts, it does not judge them (`decide` does that before a fact is
+//! written).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::event::{CaseOpened, Event, EvidenceAdded, Intent, NextStep, Outcome};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    /// The `case_opened` payload; `None` before the first entry.
+    pub opened: Option<CaseOpened>,
+    /// SHA-256 of the playbook the case now follows (changes with `playbook_changed`).
+    pub playbook_sha256: String,
+    /// The snapshot of that playbook in the case folder, relative to it.
+    pub playbook_snapshot: Option<String>,
+    pub position: Position,
+    pub paused: Option<String>,
+    pub closed: Option<String>,
+    pub steps: BTreeMap<String, StepState>,
+    /// Every step entered, in order (re-entries included).
+    pub path: Vec<String>,
+    /// Capture values by name, from the latest successful run of the query that defines them.
+    pub captures: BTreeMap<String, serde_json::Value>,
+    pub notes: Vec<Note>,
+    pub evidence: Vec<Evidence>,
+    /// Number of events applied (the next entry's seq).
+    pub applied: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Position {
+    #[default]
+    NotStarted,
+    At(String),
+    /// The playbook's end was reached; the case can be closed.
+    End,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepState {
+    /// How many times the step was entered.
+    pub visits: u32,
+    pub status: StepStatus,
+    /// The SQL of a query in flight.
+    pub running_query: Option<String>,
+    pub confirmed: bool,
+    /// The intent of an action started and not finished.
+    pub action_in_flight: Option<Intent>,
+    pub checklist: BTreeSet<usize>,
+    pub last_error: Option<String>,
+    pub last_outcome: Option<Outcome>,
+    pub decided: Option<String>,
+    pub skip_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StepStatus {
+    #[default]
+    Pending,
+    Current,
+    /// A query or an action is in flight.
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Current => "current",
+            StepStatus::Running => "running",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub step: NextStep,
+    /// The visit of `step` the note was made in (0 when there is no step).
+    pub visit: u32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub added: EvidenceAdded,
+    pub visit: u32,
+}
+
+impl State {
+    /// Folds a whole sequence of events.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> State {
+        let mut state = State::default();
+        for e in events {
+            state.apply(e);
+        }
+        state
+    }
+
+    pub fn current_step(&self) -> Option<&str> {
+        match &self.position {
+            Position::At(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepState> {
+        self.steps.get(id)
+    }
+
+    pub fn visits(&self, id: &str) -> u32 {
+        self.steps.get(id).map_or(0, |s| s.visits)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.opened.is_some() && self.closed.is_none()
+    }
+
+    /// Notes recorded on `step` during its visit `visit`.
+    pub fn notes_in(&self, step: &str, visit: u32) -> usize {
+        self.notes
+            .iter()
+            .filter(|n| n.step.as_deref() == Some(step) && n.visit == visit)
+            .count()
+    }
+
+    /// Evidence recorded on `step` during its visit `visit`.
+    pub fn evidence_in(&self, step: &str, visit: u32) -> usize {
+        self.evidence
+            .iter()
+            .filter(|e| e.added.step.as_deref() == Some(step) && e.visit == visit)
+            .count()
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        self.applied += 1;
+        match event {
+            Event::CaseOpened(o) => {
+                self.playbook_sha256.clone_from(&o.playbook.sha256);
+                self.playbook_snapshot = Some(o.playbook.snapshot.clone());
+                self.opened = Some(o.clone());
+            }
+            Event::PlaybookChanged(c) => {
+                self.playbook_sha256.clone_from(&c.new_sha256);
+                self.playbook_snapshot = Some(c.snapshot.clone());
+            }
+            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_) => {}
+            Event::Started { first } => self.enter(Some(first)),
+            Event::QuerySubmitted(q) => {
+                let s = self.entry(&q.step);
+                s.status = StepStatus::Running;
+                s.running_query = Some(q.sql.clone());
+            }
+            Event::QuerySucceeded(q) => {
+                let s = self.entry(&q.step);
+                s.running_query = None;
+                s.status = StepStatus::Done;
+                s.last_error = None;
+                self.captures
+                    .extend(q.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
+                self.enter(q.next.as_deref());
+            }
+            Event::QueryFailed(q) => {
+                let s = self.entry(&q.step);
+                s.running_query = None;
+                s.status = StepStatus::Failed;
+                s.last_error = Some(q.error.clone());
+                if !q.stay {
+                    self.enter(q.next.as_deref());
+                }
+            }
+            Event::QueryCancelled { step, reason } => {
+                let s = self.entry(step);
+                s.running_query = None;
+                s.status = StepStatus::Failed;
+                s.last_error = Some(format!("cancelled: {reason}"));
+            }
+            Event::Decided(d) => {
+                let s = self.entry(&d.step);
+                s.status = StepStatus::Done;
+                s.decided = Some(d.option.clone());
+                self.enter(d.next.as_deref());
+            }
+            Event::ActionConfirmed(a) => self.entry(&a.step).confirmed = true,
+            Event::ActionStarted(a) => {
+                let s = self.entry(&a.step);
+                s.status = StepStatus::Running;
+                s.action_in_flight = Some(a.intent.clone());
+            }
+            Event::ActionFinished(a) => {
+                let s = self.entry(&a.step);
+                s.action_in_flight = None;
+                s.last_outcome = Some(a.outcome);
+                if a.outcome == Outcome::Succeeded {
+                    s.status = StepStatus::Done;
+                    s.last_error = None;
+                } else {
+                    s.status = StepStatus::Failed;
+                    s.last_error = Some(a.detail.clone());
+                }
+                if !a.stay {
+                    self.enter(a.next.as_deref());
+                }
+            }
+            Event::ChecklistItemDone { step, item, .. } => {
+                self.entry(step).checklist.insert(*item);
+            }
+            Event::StepCompleted { step, next } => {
+                self.entry(step).status = StepStatus::Done;
+                self.enter(next.as_deref());
+            }
+            Event::StepSkipped { step, reason, next } => {
+                let s = self.entry(step);
+                s.status = StepStatus::Skipped;
+                s.skip_reason = Some(reason.clone());
+                self.enter(next.as_deref());
+            }
+            Event::WentBack { from, to } => {
+                if let Some(from) = from {
+                    let s = self.entry(from);
+                    if matches!(s.status, StepStatus::Current) {
+                        s.status = StepStatus::Pending;
+                    }
+                }
+                self.enter(Some(to));
+            }
+            Event::NoteAdded { step, text } => {
+                let visit = step.as_deref().map_or(0, |s| self.visits(s));
+                self.notes.push(Note {
+                    step: step.clone(),
+                    visit,
+                    text: text.clone(),
+                });
+            }
+            Event::EvidenceAdded(e) => {
+                let visit = e.step.as_deref().map_or(0, |s| self.visits(s));
+                self.evidence.push(Evidence {
+                    added: e.clone(),
+                    visit,
+                });
+            }
+            Event::Paused { reason } => self.paused = Some(reason.clone()),
+            Event::Unpaused {} => self.paused = None,
+            Event::CaseClosed { summary } => {
+                self.closed = Some(summary.clone());
+                self.paused = None;
+            }
+        }
+    }
+
+    fn entry(&mut self, step: &str) -> &mut StepState {
+        self.steps.entry(step.to_owned()).or_default()
+    }
+
+    /// Moves the case to `next` (a new visit) or to the end.
+    fn enter(&mut self, next: Option<&str>) {
+        match next {
+            Some(id) => {
+                let s = self.entry(id);
+                s.visits += 1;
+                s.status = StepStatus::Current;
+                s.running_query = None;
+                s.confirmed = false;
+                s.action_in_flight = None;
+                s.checklist.clear();
+                s.decided = None;
+                s.skip_reason = None;
+                s.last_error = None;
+                s.last_outcome = None;
+                self.path.push(id.to_owned());
+                self.position = Position::At(id.to_owned());
+            }
+            None => self.position = Position::End,
+        }
+    }
+}

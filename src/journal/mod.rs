@@ -1,0 +1,89 @@
+//! The case journal: an append-only JSON Lines file where every entry carries the SHA-256 of the
+//! one before it, written with one `fdatasync` per entry; the case folder around it; the
+//! single-writer lock. See `docs/journal-format.md`.
+
+pub mod entry;
+pub mod lock;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+pub use entry::{Entry, GENESIS, VERSION};
+pub use store::{Corruption, Scan, Writer};
+
+/// The files of a case folder.
+#[derive(Debug, Clone)]
+pub struct CaseDir {
+    pub root: PathBuf,
+}
+
+impl CaseDir {
+    pub const JOURNAL: &'static str = "journal.jsonl";
+    pub const SNAPSHOT: &'static str = "playbook.yaml";
+    pub const INPUTS: &'static str = "inputs.json";
+    pub const LOCK: &'static str = "case.lock";
+    pub const ARTIFACTS: &'static str = "artifacts";
+
+    pub fn new(root: impl Into<PathBuf>) -> CaseDir {
+        CaseDir { root: root.into() }
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.root.join(Self::JOURNAL)
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.root.join(Self::LOCK)
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Whether `name` is a file irp keeps in a case folder (anything else means the folder is
+    /// someone else's, and irp will not start a case in it).
+    pub fn is_case_file(name: &str) -> bool {
+        [
+            Self::JOURNAL,
+            Self::SNAPSHOT,
+            Self::INPUTS,
+            Self::LOCK,
+            Self::ARTIFACTS,
+        ]
+        .contains(&name)
+            || {
+                let ext = Path::new(name).extension().and_then(|e| e.to_str());
+                (name.starts_with("playbook-") && ext == Some("yaml")) || matches!(ext, Some("torn" | "tmp"))
+            }
+    }
+}
+
+/// The JSON Schema of one journal entry, pretty-printed with a trailing newline, exactly as
+/// checked in at `schemas/journal-entry.schema.json`.
+pub fn entry_schema_text() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<Entry>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, fsync of the folder.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a folder's entries (new files, renames) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
