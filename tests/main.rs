@@ -13,6 +13,8 @@
 
 mod common;
 
+mod engine;
+
 mod fixtures;
 mod hostile;
 mod playbooks;

@@ -153,6 +153,27 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
     }
 }
 
+fn has_undefined(v: &Value) -> bool {
+    if v.is_undefined() {
+        return true;
+    }
+    match v.kind() {
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => v
+            .try_iter()
+            .map(|it| {
+                it.into_iter().any(|k| {
+                    if v.kind() == minijinja::value::ValueKind::Map {
+                        v.get_item(&k).map_or(true, |x| has_undefined(&x))
+                    } else {
+                        has_undefined(&k)
+                    }
+                })
+            })
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
 fn is_single_expression(s: &str) -> bool {
     let t = s.trim();
     t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1
@@ -164,8 +185,8 @@ fn to_json(v: &Value) -> Result<serde_json::Value, String> {
             ts.0.to_rfc3339_opts(SecondsFormat::Millis, true),
         ));
     }
-    if v.is_undefined() {
-        return Err("the value is undefined".to_owned());
+    if has_undefined(v) {
+        return Err("part of the value is undefined (does the result have the column the expression reads?)".to_owned());
     }
     serde_json::to_value(v).map_err(|e| format!("the value cannot be stored: {e}"))
 }
