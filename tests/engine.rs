@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use irp::engine::{
-    self, CaseOpened, Command, EngineError, Env, Event, Intent, Mode, Observable, Outcome, PlaybookRef, Position,
-    State, StepStatus,
+    self, CaseOpened, Command, EngineError, Env, Event, Intent, Mode, Observable, Outcome, PlaybookRef,
+    Position, State, StepStatus,
 };
 use irp::playbook::Playbook;
 
@@ -12,12 +12,16 @@ use crate::common::repo;
 
 pub fn drill() -> Playbook {
     let src = std::fs::read_to_string(repo().join("tests/fixtures/cases/drill.yaml")).unwrap();
-    irp::playbook::load_str(&src).playbook.expect("the drill playbook is valid")
+    irp::playbook::load_str(&src)
+        .playbook
+        .expect("the drill playbook is valid")
 }
 
 pub fn env() -> Env {
     Env {
-        now: DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z").unwrap().with_timezone(&Utc),
+        now: DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
     }
 }
 
@@ -65,9 +69,28 @@ fn started(pb: &Playbook) -> State {
 }
 
 fn run_query(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>) -> Event {
-    apply(pb, st, &Command::SubmitQuery { step: s("reads"), sql: s("SELECT 1"), backend: s("test") }).unwrap();
+    apply(
+        pb,
+        st,
+        &Command::SubmitQuery {
+            step: s("reads"),
+            sql: s("SELECT 1"),
+            backend: s("test"),
+        },
+    )
+    .unwrap();
     let count = rows.len() as u64;
-    apply(pb, st, &Command::QuerySucceeded { step: s("reads"), rows, row_count: count, artifact: None }).unwrap()
+    apply(
+        pb,
+        st,
+        &Command::QuerySucceeded {
+            step: s("reads"),
+            rows,
+            row_count: count,
+            artifact: None,
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -78,19 +101,38 @@ fn captures_feed_the_suggestion_of_the_next_decision() {
         serde_json::json!({"ip": "203.0.113.9", "n": 5000}),
         serde_json::json!({"ip": "198.51.100.7", "n": 3}),
     ];
-    let Event::QuerySucceeded(q) = run_query(&pb, &mut st, rows) else { panic!("query_succeeded") };
-    assert_eq!(q.captures["ips"], serde_json::json!(["203.0.113.9", "198.51.100.7"]));
+    let Event::QuerySucceeded(q) = run_query(&pb, &mut st, rows) else {
+        panic!("query_succeeded")
+    };
+    assert_eq!(
+        q.captures["ips"],
+        serde_json::json!(["203.0.113.9", "198.51.100.7"])
+    );
     assert_eq!(q.captures["heavy"], serde_json::json!(1));
     assert_eq!(q.next.as_deref(), Some("triage"));
     assert_eq!(st.position, Position::At(s("triage")));
     let idx = pb.step_index("triage").unwrap();
-    assert_eq!(engine::suggestion(&pb, &st, idx, &env()).unwrap().as_deref(), Some("incident"));
-    let Event::Decided(d) =
-        apply(&pb, &mut st, &Command::Decide { step: s("triage"), option: s("benign"), rationale: None }).unwrap()
-    else {
+    assert_eq!(
+        engine::suggestion(&pb, &st, idx, &env()).unwrap().as_deref(),
+        Some("incident")
+    );
+    let Event::Decided(d) = apply(
+        &pb,
+        &mut st,
+        &Command::Decide {
+            step: s("triage"),
+            option: s("benign"),
+            rationale: None,
+        },
+    )
+    .unwrap() else {
         panic!("decided")
     };
-    assert_eq!(d.suggested.as_deref(), Some("incident"), "the suggestion is recorded with the choice");
+    assert_eq!(
+        d.suggested.as_deref(),
+        Some("incident"),
+        "the suggestion is recorded with the choice"
+    );
     assert_eq!(d.next.as_deref(), Some("close-out"));
 }
 
@@ -98,7 +140,11 @@ fn captures_feed_the_suggestion_of_the_next_decision() {
 fn no_heavy_reader_suggests_nothing_for_incident() {
     let pb = drill();
     let mut st = started(&pb);
-    run_query(&pb, &mut st, vec![serde_json::json!({"ip": "198.51.100.7", "n": 3})]);
+    run_query(
+        &pb,
+        &mut st,
+        vec![serde_json::json!({"ip": "198.51.100.7", "n": 3})],
+    );
     let idx = pb.step_index("triage").unwrap();
     assert_eq!(engine::suggestion(&pb, &st, idx, &env()).unwrap(), None);
 }
@@ -109,8 +155,14 @@ fn a_capture_that_fails_fails_the_query_step_and_keeps_the_case_there() {
     let mut st = started(&pb);
     // The rows lack the column `ips` reads.
     let ev = run_query(&pb, &mut st, vec![serde_json::json!({"n": 5})]);
-    let Event::QueryFailed(f) = ev else { panic!("query_failed, got {ev:?}") };
-    assert!(f.error.contains("capture `ips`") && f.error.contains("undefined"), "{}", f.error);
+    let Event::QueryFailed(f) = ev else {
+        panic!("query_failed, got {ev:?}")
+    };
+    assert!(
+        f.error.contains("capture `ips`") && f.error.contains("undefined"),
+        "{}",
+        f.error
+    );
     assert!(f.stay);
     assert_eq!(st.position, Position::At(s("reads")));
     assert_eq!(st.step("reads").unwrap().status, StepStatus::Failed);
@@ -128,52 +180,204 @@ fn illegal_commands_are_refused_and_change_nothing() {
     assert_eq!(refused(&pb, &st, &opened(&pb)), EngineError::AlreadyOpened);
     assert_eq!(refused(&pb, &st, &Command::Start), EngineError::AlreadyStarted);
     // Deciding on a query step.
-    let e = refused(&pb, &st, &Command::Decide { step: s("reads"), option: s("x"), rationale: None });
-    assert!(matches!(e, EngineError::WrongKind { expected: "decision", .. }), "{e}");
+    let e = refused(
+        &pb,
+        &st,
+        &Command::Decide {
+            step: s("reads"),
+            option: s("x"),
+            rationale: None,
+        },
+    );
+    assert!(
+        matches!(
+            e,
+            EngineError::WrongKind {
+                expected: "decision",
+                ..
+            }
+        ),
+        "{e}"
+    );
     // A command for a step that is not current.
-    let e = refused(&pb, &st, &Command::Decide { step: s("triage"), option: s("incident"), rationale: None });
+    let e = refused(
+        &pb,
+        &st,
+        &Command::Decide {
+            step: s("triage"),
+            option: s("incident"),
+            rationale: None,
+        },
+    );
     assert!(matches!(e, EngineError::NotCurrent { .. }), "{e}");
-    assert!(matches!(refused(&pb, &st, &Command::Complete { step: s("nope") }), EngineError::UnknownStep(_)));
+    assert!(matches!(
+        refused(&pb, &st, &Command::Complete { step: s("nope") }),
+        EngineError::UnknownStep(_)
+    ));
     // Skipping without a reason.
-    let e = refused(&pb, &st, &Command::Skip { step: s("reads"), reason: s("  ") });
+    let e = refused(
+        &pb,
+        &st,
+        &Command::Skip {
+            step: s("reads"),
+            reason: s("  "),
+        },
+    );
     assert_eq!(e, EngineError::ReasonRequired("skipping a step"));
     // A result without a submitted query.
-    let e = refused(&pb, &st, &Command::QuerySucceeded { step: s("reads"), rows: vec![], row_count: 0, artifact: None });
+    let e = refused(
+        &pb,
+        &st,
+        &Command::QuerySucceeded {
+            step: s("reads"),
+            rows: vec![],
+            row_count: 0,
+            artifact: None,
+        },
+    );
     assert_eq!(e, EngineError::NoQueryRunning(s("reads")));
-    apply(&pb, &mut st, &Command::SubmitQuery { step: s("reads"), sql: s("SELECT 1"), backend: s("t") }).unwrap();
-    let e = refused(&pb, &st, &Command::SubmitQuery { step: s("reads"), sql: s("SELECT 1"), backend: s("t") });
+    apply(
+        &pb,
+        &mut st,
+        &Command::SubmitQuery {
+            step: s("reads"),
+            sql: s("SELECT 1"),
+            backend: s("t"),
+        },
+    )
+    .unwrap();
+    let e = refused(
+        &pb,
+        &st,
+        &Command::SubmitQuery {
+            step: s("reads"),
+            sql: s("SELECT 1"),
+            backend: s("t"),
+        },
+    );
     assert_eq!(e, EngineError::QueryRunning(s("reads")));
-    apply(&pb, &mut st, &Command::CancelQuery { step: s("reads"), reason: s("too slow") }).unwrap();
-    apply(&pb, &mut st, &Command::Skip { step: s("reads"), reason: s("no lake") }).unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::CancelQuery {
+            step: s("reads"),
+            reason: s("too slow"),
+        },
+    )
+    .unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::Skip {
+            step: s("reads"),
+            reason: s("no lake"),
+        },
+    )
+    .unwrap();
     // A decision cannot be skipped; an unknown option names the real ones.
-    assert_eq!(refused(&pb, &st, &Command::Skip { step: s("triage"), reason: s("r") }), EngineError::CannotSkipDecision);
-    let e = refused(&pb, &st, &Command::Decide { step: s("triage"), option: s("maybe"), rationale: None });
+    assert_eq!(
+        refused(
+            &pb,
+            &st,
+            &Command::Skip {
+                step: s("triage"),
+                reason: s("r")
+            }
+        ),
+        EngineError::CannotSkipDecision
+    );
+    let e = refused(
+        &pb,
+        &st,
+        &Command::Decide {
+            step: s("triage"),
+            option: s("maybe"),
+            rationale: None,
+        },
+    );
     assert!(e.to_string().contains("`incident`, `benign`"), "{e}");
     // Going back to a step never entered.
-    assert!(matches!(refused(&pb, &st, &Command::GoBack { to: s("block") }), EngineError::NotVisited(_)));
+    assert!(matches!(
+        refused(&pb, &st, &Command::GoBack { to: s("block") }),
+        EngineError::NotVisited(_)
+    ));
     // Evidence is typed.
-    let e = refused(&pb, &st, &Command::AddEvidence { observable: Observable::Ip, value: s("not-an-ip"), note: None });
+    let e = refused(
+        &pb,
+        &st,
+        &Command::AddEvidence {
+            observable: Observable::Ip,
+            value: s("not-an-ip"),
+            note: None,
+        },
+    );
     assert!(e.to_string().contains("not an IPv4 or IPv6 address"), "{e}");
     let e = refused(
         &pb,
         &st,
-        &Command::AddEvidence { observable: Observable::AccessKeyId, value: s("AKIA123"), note: None },
+        &Command::AddEvidence {
+            observable: Observable::AccessKeyId,
+            value: s("AKIA123"),
+            note: None,
+        },
     );
     assert!(matches!(e, EngineError::BadObservable { .. }));
-    assert_eq!(refused(&pb, &st, &Command::AddNote { text: s("") }), EngineError::Empty("note"));
+    assert_eq!(
+        refused(&pb, &st, &Command::AddNote { text: s("") }),
+        EngineError::Empty("note")
+    );
     // Paused: step work waits, notes do not.
-    apply(&pb, &mut st, &Command::Pause { reason: s("shift change") }).unwrap();
-    let e = refused(&pb, &st, &Command::Decide { step: s("triage"), option: s("incident"), rationale: None });
+    apply(
+        &pb,
+        &mut st,
+        &Command::Pause {
+            reason: s("shift change"),
+        },
+    )
+    .unwrap();
+    let e = refused(
+        &pb,
+        &st,
+        &Command::Decide {
+            step: s("triage"),
+            option: s("incident"),
+            rationale: None,
+        },
+    );
     assert_eq!(e, EngineError::Paused(s("shift change")));
-    apply(&pb, &mut st, &Command::AddNote { text: s("handing over to Bob") }).unwrap();
-    assert_eq!(refused(&pb, &st, &Command::Pause { reason: s("again") }), EngineError::Paused(s("shift change")));
+    apply(
+        &pb,
+        &mut st,
+        &Command::AddNote {
+            text: s("handing over to Bob"),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        refused(&pb, &st, &Command::Pause { reason: s("again") }),
+        EngineError::Paused(s("shift change"))
+    );
     apply(&pb, &mut st, &Command::Unpause).unwrap();
     assert_eq!(refused(&pb, &st, &Command::Unpause), EngineError::NotPaused);
     // Closing needs a summary; after closing nothing more is recorded.
-    assert_eq!(refused(&pb, &st, &Command::Close { summary: s("") }), EngineError::ReasonRequired("closing a case"));
-    apply(&pb, &mut st, &Command::Close { summary: s("drill over") }).unwrap();
+    assert_eq!(
+        refused(&pb, &st, &Command::Close { summary: s("") }),
+        EngineError::ReasonRequired("closing a case")
+    );
+    apply(
+        &pb,
+        &mut st,
+        &Command::Close {
+            summary: s("drill over"),
+        },
+    )
+    .unwrap();
     for cmd in [
-        Command::Decide { step: s("triage"), option: s("incident"), rationale: None },
+        Command::Decide {
+            step: s("triage"),
+            option: s("incident"),
+            rationale: None,
+        },
         Command::AddNote { text: s("late") },
         Command::Close { summary: s("again") },
         Command::Unpause,
@@ -185,13 +389,46 @@ fn illegal_commands_are_refused_and_change_nothing() {
 /// Walks to step `contain-key` (the typed-confirmation action).
 fn at_contain_key(pb: &Playbook) -> State {
     let mut st = started(pb);
-    apply(pb, &mut st, &Command::Skip { step: s("reads"), reason: s("no lake") }).unwrap();
-    apply(pb, &mut st, &Command::Decide { step: s("triage"), option: s("incident"), rationale: None }).unwrap();
+    apply(
+        pb,
+        &mut st,
+        &Command::Skip {
+            step: s("reads"),
+            reason: s("no lake"),
+        },
+    )
+    .unwrap();
+    apply(
+        pb,
+        &mut st,
+        &Command::Decide {
+            step: s("triage"),
+            option: s("incident"),
+            rationale: None,
+        },
+    )
+    .unwrap();
     apply(pb, &mut st, &Command::Complete { step: s("scope") }).unwrap();
     for i in 1..=8 {
-        apply(pb, &mut st, &Command::Complete { step: format!("look-{i}") }).unwrap();
+        apply(
+            pb,
+            &mut st,
+            &Command::Complete {
+                step: format!("look-{i}"),
+            },
+        )
+        .unwrap();
     }
-    apply(pb, &mut st, &Command::Decide { step: s("again"), option: s("no"), rationale: None }).unwrap();
+    apply(
+        pb,
+        &mut st,
+        &Command::Decide {
+            step: s("again"),
+            option: s("no"),
+            rationale: None,
+        },
+    )
+    .unwrap();
     assert_eq!(st.position, Position::At(s("contain-key")));
     st
 }
@@ -202,36 +439,100 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
     let mut st = at_contain_key(&pb);
     let idx = pb.step_index("contain-key").unwrap();
     let intent = engine::render_intent(&pb, &st, idx, &env()).unwrap();
-    let Intent::Aws { target, params, .. } = &intent else { panic!("aws intent") };
+    let Intent::Aws { target, params, .. } = &intent else {
+        panic!("aws intent")
+    };
     assert_eq!(target.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
     assert_eq!(params["user_name"], "drill-user");
-    let start = Command::StartAction { step: s("contain-key"), intent: intent.clone(), simulated: true, before: None };
-    assert_eq!(refused(&pb, &st, &start), EngineError::NotConfirmed(s("contain-key")));
-    let e = refused(&pb, &st, &Command::ConfirmAction { step: s("contain-key"), typed: Some(s("yes")) });
-    assert!(e.to_string().contains("type `AKIAIOSFODNN7EXAMPLE` exactly"), "{e}");
-    apply(&pb, &mut st, &Command::ConfirmAction { step: s("contain-key"), typed: Some(s("AKIAIOSFODNN7EXAMPLE")) })
-        .unwrap();
-    let e = refused(&pb, &st, &Command::ConfirmAction { step: s("contain-key"), typed: Some(s("AKIAIOSFODNN7EXAMPLE")) });
+    let start = Command::StartAction {
+        step: s("contain-key"),
+        intent: intent.clone(),
+        simulated: true,
+        before: None,
+    };
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::NotConfirmed(s("contain-key"))
+    );
+    let e = refused(
+        &pb,
+        &st,
+        &Command::ConfirmAction {
+            step: s("contain-key"),
+            typed: Some(s("yes")),
+        },
+    );
+    assert!(
+        e.to_string().contains("type `AKIAIOSFODNN7EXAMPLE` exactly"),
+        "{e}"
+    );
+    apply(
+        &pb,
+        &mut st,
+        &Command::ConfirmAction {
+            step: s("contain-key"),
+            typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
+        },
+    )
+    .unwrap();
+    let e = refused(
+        &pb,
+        &st,
+        &Command::ConfirmAction {
+            step: s("contain-key"),
+            typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
+        },
+    );
     assert_eq!(e, EngineError::AlreadyConfirmed(s("contain-key")));
     // A driver cannot record one call and make another.
     let mut forged = intent.clone();
     if let Intent::Aws { params, .. } = &mut forged {
         params.insert(s("user_name"), serde_json::json!("someone-else"));
     }
-    let e = refused(&pb, &st, &Command::StartAction { step: s("contain-key"), intent: forged, simulated: true, before: None });
+    let e = refused(
+        &pb,
+        &st,
+        &Command::StartAction {
+            step: s("contain-key"),
+            intent: forged,
+            simulated: true,
+            before: None,
+        },
+    );
     assert_eq!(e, EngineError::IntentMismatch(s("contain-key")));
     apply(&pb, &mut st, &start).unwrap();
-    assert_eq!(refused(&pb, &st, &start), EngineError::ActionInFlight(s("contain-key")));
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::ActionInFlight(s("contain-key"))
+    );
     // The case cannot be closed or left while an action is in flight.
-    assert_eq!(refused(&pb, &st, &Command::Close { summary: s("x") }), EngineError::ActionInFlight(s("contain-key")));
-    assert_eq!(refused(&pb, &st, &Command::GoBack { to: s("scope") }), EngineError::ActionInFlight(s("contain-key")));
-    let finish = Command::FinishAction { step: s("contain-key"), outcome: Outcome::Failed, detail: s("throttled"), after: None };
-    let Event::ActionFinished(f) = apply(&pb, &mut st, &finish).unwrap() else { panic!() };
+    assert_eq!(
+        refused(&pb, &st, &Command::Close { summary: s("x") }),
+        EngineError::ActionInFlight(s("contain-key"))
+    );
+    assert_eq!(
+        refused(&pb, &st, &Command::GoBack { to: s("scope") }),
+        EngineError::ActionInFlight(s("contain-key"))
+    );
+    let finish = Command::FinishAction {
+        step: s("contain-key"),
+        outcome: Outcome::Failed,
+        detail: s("throttled"),
+        after: None,
+    };
+    let Event::ActionFinished(f) = apply(&pb, &mut st, &finish).unwrap() else {
+        panic!()
+    };
     assert!(f.stay, "on_failure: ask keeps the case on the step");
     assert_eq!(st.step("contain-key").unwrap().status, StepStatus::Failed);
     // Retrying needs no second confirmation; success moves on.
     apply(&pb, &mut st, &start).unwrap();
-    let ok = Command::FinishAction { step: s("contain-key"), outcome: Outcome::Succeeded, detail: s("done"), after: None };
+    let ok = Command::FinishAction {
+        step: s("contain-key"),
+        outcome: Outcome::Succeeded,
+        detail: s("done"),
+        after: None,
+    };
     apply(&pb, &mut st, &ok).unwrap();
     assert_eq!(st.position, Position::At(s("block")));
 }
@@ -242,23 +543,99 @@ fn checklists_are_ticked_item_by_item() {
     let mut st = at_contain_key(&pb);
     let idx = pb.step_index("contain-key").unwrap();
     let intent = engine::render_intent(&pb, &st, idx, &env()).unwrap();
-    apply(&pb, &mut st, &Command::Skip { step: s("contain-key"), reason: s("key already gone") }).unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::Skip {
+            step: s("contain-key"),
+            reason: s("key already gone"),
+        },
+    )
+    .unwrap();
     let _ = intent;
-    apply(&pb, &mut st, &Command::Skip { step: s("block"), reason: s("already blocked") }).unwrap();
-    apply(&pb, &mut st, &Command::Skip { step: s("ticket"), reason: s("no ticket tool") }).unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::Skip {
+            step: s("block"),
+            reason: s("already blocked"),
+        },
+    )
+    .unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::Skip {
+            step: s("ticket"),
+            reason: s("no ticket tool"),
+        },
+    )
+    .unwrap();
     assert_eq!(st.position, Position::At(s("checklist")));
     let e = refused(&pb, &st, &Command::Complete { step: s("checklist") });
-    assert_eq!(e, EngineError::ChecklistOpen { step: s("checklist"), left: 3 });
-    let Event::ChecklistItemDone { text, .. } = apply(&pb, &mut st, &Command::CheckItem { step: s("checklist"), item: 0 }).unwrap()
-    else {
+    assert_eq!(
+        e,
+        EngineError::ChecklistOpen {
+            step: s("checklist"),
+            left: 3
+        }
+    );
+    let Event::ChecklistItemDone { text, .. } = apply(
+        &pb,
+        &mut st,
+        &Command::CheckItem {
+            step: s("checklist"),
+            item: 0,
+        },
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(text, "Tell the owner of drill-bucket", "items are rendered");
-    let e = refused(&pb, &st, &Command::CheckItem { step: s("checklist"), item: 0 });
-    assert_eq!(e, EngineError::ItemDone { step: s("checklist"), item: 0 });
-    assert!(matches!(refused(&pb, &st, &Command::CheckItem { step: s("checklist"), item: 7 }), EngineError::NoSuchItem { .. }));
-    apply(&pb, &mut st, &Command::CheckItem { step: s("checklist"), item: 1 }).unwrap();
-    apply(&pb, &mut st, &Command::CheckItem { step: s("checklist"), item: 2 }).unwrap();
+    let e = refused(
+        &pb,
+        &st,
+        &Command::CheckItem {
+            step: s("checklist"),
+            item: 0,
+        },
+    );
+    assert_eq!(
+        e,
+        EngineError::ItemDone {
+            step: s("checklist"),
+            item: 0
+        }
+    );
+    assert!(matches!(
+        refused(
+            &pb,
+            &st,
+            &Command::CheckItem {
+                step: s("checklist"),
+                item: 7
+            }
+        ),
+        EngineError::NoSuchItem { .. }
+    ));
+    apply(
+        &pb,
+        &mut st,
+        &Command::CheckItem {
+            step: s("checklist"),
+            item: 1,
+        },
+    )
+    .unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::CheckItem {
+            step: s("checklist"),
+            item: 2,
+        },
+    )
+    .unwrap();
     apply(&pb, &mut st, &Command::Complete { step: s("checklist") }).unwrap();
     assert_eq!(st.position, Position::At(s("verify-1")));
 }
@@ -271,12 +648,32 @@ fn going_back_re_enters_a_step_and_keeps_the_history() {
     assert_eq!(st.position, Position::At(s("look-2")));
     assert_eq!(st.visits("look-2"), 2);
     assert_eq!(st.step("contain-key").unwrap().status, StepStatus::Pending);
-    assert_eq!(st.path.iter().filter(|p| *p == "look-2").count(), 2, "the path keeps both visits");
+    assert_eq!(
+        st.path.iter().filter(|p| *p == "look-2").count(),
+        2,
+        "the path keeps both visits"
+    );
     // The loop decision can be answered differently on the second visit.
     for i in 2..=8 {
-        apply(&pb, &mut st, &Command::Complete { step: format!("look-{i}") }).unwrap();
+        apply(
+            &pb,
+            &mut st,
+            &Command::Complete {
+                step: format!("look-{i}"),
+            },
+        )
+        .unwrap();
     }
-    apply(&pb, &mut st, &Command::Decide { step: s("again"), option: s("Again"), rationale: Some(s("by label")) }).unwrap();
+    apply(
+        &pb,
+        &mut st,
+        &Command::Decide {
+            step: s("again"),
+            option: s("Again"),
+            rationale: Some(s("by label")),
+        },
+    )
+    .unwrap();
     assert_eq!(st.position, Position::At(s("look-1")));
     assert_eq!(st.visits("look-1"), 2);
 }

@@ -13,10 +13,12 @@
 
 mod common;
 
+mod crash;
 mod engine;
 
 mod fixtures;
 mod hostile;
+mod journal;
 mod playbooks;
 mod schema;
 mod templates;

@@ -62,7 +62,13 @@ fn journal_entry_schema_matches_the_checked_in_schema() {
     let text = stdout(&out);
     let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
     // Every event kind is in the schema, so a new kind cannot ship undocumented.
-    for kind in ["case_opened", "decided", "action_started", "torn_tail_set_aside", "case_closed"] {
+    for kind in [
+        "case_opened",
+        "decided",
+        "action_started",
+        "torn_tail_set_aside",
+        "case_closed",
+    ] {
         assert!(text.contains(&format!("\"{kind}\"")), "the schema names `{kind}`");
     }
     assert_eq!(schema["title"], "irp journal entry");

@@ -186,7 +186,10 @@ fn to_json(v: &Value) -> Result<serde_json::Value, String> {
         ));
     }
     if has_undefined(v) {
-        return Err("part of the value is undefined (does the result have the column the expression reads?)".to_owned());
+        return Err(
+            "part of the value is undefined (does the result have the column the expression reads?)"
+                .to_owned(),
+        );
     }
     serde_json::to_value(v).map_err(|e| format!("the value cannot be stored: {e}"))
 }

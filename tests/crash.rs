@@ -1,0 +1,155 @@
+//! The crash test: a headless run killed with SIGKILL at random instants, then resumed. After
+//! every kill the case finishes, verifies, has lost nothing that was recorded, and holds the same
+//! entries (kinds and payloads; times, ids and session bookkeeping aside) as a run never killed.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use irp::journal::{self, CaseDir, Entry};
+
+use crate::common::{irp, stderr};
+
+/// Kills that must land while the case is open (between its first entry and its close).
+const KILLS: usize = 50;
+/// Rounds allowed to get there (some kills land before the case exists or after it closed).
+const MAX_ROUNDS: usize = 600;
+const ANSWERS: &str = "tests/fixtures/cases/drill.answers.yaml";
+
+fn base(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "crash")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+}
+
+fn run_cmd(root: &Path) -> std::process::Command {
+    let mut cmd = irp();
+    base(&mut cmd)
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS]);
+    cmd
+}
+
+fn resume_cmd(root: &Path) -> std::process::Command {
+    let mut cmd = irp();
+    base(&mut cmd)
+        .arg("resume")
+        .arg(root)
+        .args(["--headless", "--answers", ANSWERS]);
+    cmd
+}
+
+/// What a case is made of: kinds and payloads, without the entries about processes.
+fn content(entries: &[Entry]) -> Vec<(String, serde_json::Value)> {
+    entries
+        .iter()
+        .filter(|e| !e.event.is_housekeeping())
+        .map(|e| {
+            let v = serde_json::to_value(&e.event).unwrap();
+            (e.event.kind().to_owned(), v["payload"].clone())
+        })
+        .collect()
+}
+
+fn read(root: &Path) -> journal::Scan {
+    journal::store::read(&root.join(CaseDir::JOURNAL)).unwrap_or_default()
+}
+
+/// xorshift64*: enough randomness to pick kill instants, reproducible from the printed seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference_root = tmp.path().join("reference");
+    let started = Instant::now();
+    let out = run_cmd(&reference_root).output().unwrap();
+    let full = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = content(&read(&reference_root).entries);
+    assert_eq!(reference.len(), 59, "the drill has 59 content entries");
+
+    let seed = std::env::var("IRP_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos(),
+            ) | 1
+        });
+    eprintln!("crash test: uninterrupted run {full:?}; kill instants from IRP_CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+    let window = full.as_micros() as u64 + 1;
+    let mut mid_run = 0;
+    let mut rounds = 0;
+    while mid_run < KILLS {
+        assert!(
+            rounds < MAX_ROUNDS,
+            "only {mid_run} of {rounds} kills landed mid-case (seed {seed})"
+        );
+        let round = rounds;
+        rounds += 1;
+        let root = tmp.path().join(format!("case-{round}"));
+        let mut child = run_cmd(&root).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.next() % window));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let before = read(&root);
+        let kept = before.good_len as usize;
+        let before_bytes = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap_or_default();
+        let closed = before.entries.iter().any(|e| e.event.kind() == "case_closed");
+        if !before.entries.is_empty() && !closed {
+            mid_run += 1;
+        }
+        let out = if before.entries.is_empty() {
+            // Killed before the case existed: starting again in the same folder must work.
+            run_cmd(&root).output().unwrap()
+        } else {
+            resume_cmd(&root).output().unwrap()
+        };
+        assert!(
+            out.status.success(),
+            "round {round} (seed {seed}): {}",
+            stderr(&out)
+        );
+        let verify = irp().arg("verify").arg(&root).output().unwrap();
+        assert!(
+            verify.status.success(),
+            "round {round} (seed {seed}): {}",
+            stderr(&verify)
+        );
+        let after_bytes = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap();
+        assert!(
+            after_bytes.starts_with(&before_bytes[..kept]),
+            "round {round} (seed {seed}): an entry recorded before the kill was lost or changed"
+        );
+        let after = read(&root);
+        assert_eq!(
+            content(&after.entries),
+            reference,
+            "round {round} (seed {seed}): the case differs"
+        );
+        if before.torn.is_some() {
+            assert!(
+                after
+                    .entries
+                    .iter()
+                    .any(|e| e.event.kind() == "torn_tail_set_aside")
+            );
+        }
+    }
+    eprintln!("crash test: {mid_run} of {rounds} kills landed mid-case");
+}
