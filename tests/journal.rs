@@ -478,3 +478,113 @@ fn a_changed_playbook_is_refused_unless_the_snapshot_or_the_change_is_chosen() {
     let (ok, msg) = verify(&root);
     assert!(ok, "{msg}");
 }
+
+/// A query backend double that replays a stored result file (the embedded engine and Athena
+/// are the real backends; this only stands in for them in tests).
+struct Replay {
+    dir: PathBuf,
+    fail: bool,
+}
+
+impl irp::case::headless::QueryRunner for Replay {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+
+    fn run(
+        &mut self,
+        session: &Session,
+        step: &str,
+        sql: &str,
+    ) -> Result<irp::case::headless::QueryResult, String> {
+        assert!(
+            sql.contains("'drill-bucket'"),
+            "the inputs are rendered as literals: {sql}"
+        );
+        if self.fail {
+            return Err("replay: HIVE_BAD_DATA".into());
+        }
+        let bytes = std::fs::read(self.dir.join(format!("{step}.json"))).map_err(|e| e.to_string())?;
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        let artifact = session
+            .write_artifact(step, "json", &bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(irp::case::headless::QueryResult {
+            row_count: rows.len() as u64,
+            rows,
+            artifact: Some(artifact),
+        })
+    }
+}
+
+#[test]
+fn a_headless_run_with_query_results_takes_the_suggestion_and_keeps_the_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/cases/drill.answers.yaml")).unwrap();
+    let text = text
+        .replace("    skip: the lake is not available in this drill\n", "")
+        .replace("choose: incident,", "choose: suggested,");
+    std::fs::write(tmp.path().join("a.yaml"), text).unwrap();
+    let mut session = new_case(&root);
+    let answers = irp::case::answers::Answers::load(&tmp.path().join("a.yaml"), &session.playbook).unwrap();
+    let mut backend = Replay {
+        dir: repo().join("tests/fixtures/cases/results"),
+        fail: false,
+    };
+    let mut lines = Vec::new();
+    irp::case::headless::drive(&mut session, &answers, Some(&mut backend), &mut |l| {
+        lines.push(l.clone());
+    })
+    .unwrap();
+    assert_eq!(lines[0].outcome, "2 rows");
+    assert_eq!(lines[1].outcome, "chose `incident` (suggested)");
+    let q = session
+        .entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::QuerySucceeded(q) => Some(q.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let art = q.artifact.unwrap();
+    assert_eq!(art.path, "artifacts/7-reads.json");
+    assert_eq!(
+        q.captures["ips"],
+        serde_json::json!(["203.0.113.9", "198.51.100.7"])
+    );
+    drop(session);
+    assert!(verify(&root).0);
+    // The artifact is evidence: changing it is caught, naming the entry that vouches for it.
+    std::fs::write(root.join(&art.path), "[]").unwrap();
+    let (ok, msg) = verify(&root);
+    assert!(
+        !ok && msg.contains("seq 7") && msg.contains("artifacts/7-reads.json"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let mut session = new_case(&root);
+    let answers = irp::case::answers::Answers::default();
+    let mut backend = Replay {
+        dir: tmp.path().to_owned(),
+        fail: true,
+    };
+    let err =
+        irp::case::headless::drive(&mut session, &answers, Some(&mut backend), &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("step `reads` failed: replay: HIVE_BAD_DATA"),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.hints()[0].contains("skip: <reason>"));
+    assert_eq!(session.state.current_step(), Some("reads"));
+    // Without a backend, a query step stops the run and says how to go on.
+    let err = irp::case::headless::drive(&mut session, &answers, None, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("failed"), "{err}");
+}

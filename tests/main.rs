@@ -8,10 +8,14 @@
     clippy::format_push_string,
     clippy::format_collect,
     clippy::case_sensitive_file_extension_comparisons,
-    clippy::items_after_statements
+    clippy::items_after_statements,
+    clippy::cast_possible_truncation,
+    clippy::unnecessary_literal_bound
 )]
 
 mod common;
+
+mod cases;
 
 mod crash;
 mod engine;

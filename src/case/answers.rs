@@ -126,7 +126,7 @@ impl Answers {
             let mut not_for = |key: &str| {
                 problems.push(format!(
                     "step `{id}` is a {kind} step; `{key}` does not apply to it"
-                ))
+                ));
             };
             match &step.kind {
                 StepKind::Decision(d) => {

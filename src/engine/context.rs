@@ -158,18 +158,15 @@ fn has_undefined(v: &Value) -> bool {
         return true;
     }
     match v.kind() {
-        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => v
-            .try_iter()
-            .map(|it| {
-                it.into_iter().any(|k| {
-                    if v.kind() == minijinja::value::ValueKind::Map {
-                        v.get_item(&k).map_or(true, |x| has_undefined(&x))
-                    } else {
-                        has_undefined(&k)
-                    }
-                })
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => v.try_iter().is_ok_and(|it| {
+            it.into_iter().any(|k| {
+                if v.kind() == minijinja::value::ValueKind::Map {
+                    v.get_item(&k).map_or(true, |x| has_undefined(&x))
+                } else {
+                    has_undefined(&k)
+                }
             })
-            .unwrap_or(false),
+        }),
         _ => false,
     }
 }

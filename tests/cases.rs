@@ -1,0 +1,222 @@
+//! `irp run` / `resume` / `journal` from the command line: headless output, a missing answer
+//! (exit 3, resumable), answers that do not fit, folders that are not cases, hostile strings.
+
+use std::path::Path;
+
+use crate::common::{irp, run, stderr, stdout};
+
+fn headless(root: &Path, answers: &Path, extra: &[&str]) -> std::process::Output {
+    irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "cases")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers"])
+        .arg(answers)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_answer_stops_with_exit_3_and_the_case_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
+        .unwrap();
+    // Without the typed confirmation of `contain-key`.
+    let partial = tmp.path().join("partial.yaml");
+    std::fs::write(
+        &partial,
+        full.replace("  contain-key: { confirm: AKIAIOSFODNN7EXAMPLE }\n", ""),
+    )
+    .unwrap();
+    let root = tmp.path().join("case");
+    let out = headless(&root, &partial, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "step `contain-key` needs an answer: a typed confirmation (`confirm: AKIAIOSFODNN7EXAMPLE`)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("can be resumed"), "{err}");
+    assert!(stdout(&out).contains("chose `incident`"), "{}", stdout(&out));
+    // Resume with the full answers: nothing recorded is asked again.
+    let answers = crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml");
+    let out = irp()
+        .args(["resume"])
+        .arg(&root)
+        .args(["--headless", "--json", "--answers"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["step"], "contain-key");
+    assert_eq!(lines.last().unwrap()["kind"], "case");
+    let journal = stdout(&run(&["journal", root.to_str().unwrap()]));
+    assert_eq!(journal.matches(" decided ").count(), 3, "{journal}");
+    assert_eq!(journal.matches("session_started").count(), 2);
+    // Resuming a closed case does nothing and says so.
+    let out = irp()
+        .args(["resume"])
+        .arg(&root)
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("the case is closed"), "{}", stdout(&out));
+    assert_eq!(stdout(&run(&["journal", root.to_str().unwrap()])), journal);
+}
+
+#[test]
+fn answers_that_do_not_fit_the_playbook_are_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = tmp.path().join("a.yaml");
+    std::fs::write(
+        &answers,
+        "steps:\n  triage: { choose: maybe }\n  trige: { skip: typo }\n  scope: { confirm: \"yes\" }\n  reads: { evidence: [{ type: ipv4, value: x }] }\n  block: { evidence: [{ type: ip, value: 999.1.1.1 }] }\n",
+    )
+    .unwrap();
+    let root = tmp.path().join("case");
+    let out = headless(&root, &answers, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for want in [
+        "step `triage` has no option `maybe` (options: `incident`, `benign`, or `suggested`)",
+        "`trige` is not a step of playbook `drill` (did you mean `triage`?)",
+        "step `scope` is a note step; `confirm` does not apply to it",
+        "`ipv4` is not an evidence type",
+        "ip `999.1.1.1`: not an IPv4 or IPv6 address",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    assert!(!root.exists(), "nothing was created");
+    // Unknown keys are errors too.
+    std::fs::write(&answers, "steps:\n  triage: { chose: incident }\n").unwrap();
+    let err = stderr(&headless(&root, &answers, &[]));
+    assert!(err.contains("chose"), "{err}");
+}
+
+#[test]
+fn inputs_are_checked_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml");
+    let out = irp()
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(tmp.path().join("c"))
+        .args([
+            "-i",
+            "buckt=x",
+            "-i",
+            "since=yesterday",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`buckt` is not an input of playbook `drill`"),
+        "{err}"
+    );
+    assert!(err.contains("input `bucket` is required"), "{err}");
+    assert!(
+        err.contains("input `since`: `yesterday` is not a timestamp"),
+        "{err}"
+    );
+    let out = run(&[
+        "run",
+        "tests/fixtures/cases/drill.yaml",
+        "--case-dir",
+        "x",
+        "-i",
+        "novalue",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a malformed flag is a usage error");
+}
+
+#[test]
+fn a_case_never_goes_into_someone_elses_folder_or_over_another_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml");
+    let busy = tmp.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    let out = headless(&busy, &answers, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not empty and is not a case folder (it holds `notes.txt`)"),
+        "{}",
+        stderr(&out)
+    );
+    let root = tmp.path().join("case");
+    assert!(headless(&root, &answers, &[]).status.success());
+    let out = headless(&root, &answers, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already holds a case"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("irp resume"), "{}", stderr(&out));
+    let out = run(&[
+        "resume",
+        tmp.path().join("none").to_str().unwrap(),
+        "--headless",
+        "--answers",
+        answers.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("holds no case"), "{}", stderr(&out));
+    let out = run(&["run", "tests/fixtures/cases/drill.yaml", "--case-dir", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--headless --answers FILE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn hostile_strings_are_recorded_exactly_and_shown_inert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = tmp.path().join("a.yaml");
+    let full = std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
+        .unwrap();
+    let hostile = "\"\\u001b]0;pwned\\u0007\\u001b[2J\\nseq 99 \\\"}\"";
+    std::fs::write(
+        &answers,
+        full.replace("[part three looks odd]", &format!("[{hostile}]")),
+    )
+    .unwrap();
+    let root = tmp.path().join("case");
+    let out = headless(&root, &answers, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scan = irp::journal::store::read(&root.join("journal.jsonl")).unwrap();
+    assert!(scan.corruption.is_none());
+    let note = scan
+        .entries
+        .iter()
+        .find_map(|e| match &e.event {
+            irp::engine::Event::NoteAdded { text, .. } if text.contains("pwned") => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(note, "\u{1b}]0;pwned\u{7}\u{1b}[2J\nseq 99 \"}");
+    let shown = stdout(&run(&["journal", root.to_str().unwrap()]));
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "control characters are escaped"
+    );
+    assert!(shown.contains("\\u{1b}]0;pwned"), "{shown}");
+    assert_eq!(
+        shown.lines().count(),
+        scan.entries.len(),
+        "a newline in a value cannot fake an entry"
+    );
+}
