@@ -207,7 +207,7 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
         return Err(EngineError::Closed);
     }
     match cmd {
-        Command::Open(_) => unreachable_open(),
+        Command::Open(_) => Err(EngineError::AlreadyOpened),
         Command::AddNote { text } => {
             if text.trim().is_empty() {
                 return Err(EngineError::Empty("note"));
@@ -262,10 +262,6 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
             step_command(pb, state, cmd, env)
         }
     }
-}
-
-fn unreachable_open() -> Result<Event, EngineError> {
-    Err(EngineError::AlreadyOpened)
 }
 
 /// A step whose action has started and not finished.
@@ -626,7 +622,15 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 next: next_of(step.next),
             })
         }
-        _ => Err(EngineError::NotOpened),
+        // Case-level commands are judged in `decide` and never reach here.
+        Command::Open(_)
+        | Command::Start
+        | Command::GoBack { .. }
+        | Command::AddNote { .. }
+        | Command::AddEvidence { .. }
+        | Command::Pause { .. }
+        | Command::Unpause
+        | Command::Close { .. } => Err(EngineError::AlreadyOpened),
     }
 }
 
