@@ -90,10 +90,7 @@ fn main() {
     }
     let journal_path = big.join(CaseDir::JOURNAL);
     std::fs::write(&journal_path, &bytes).unwrap();
-    println!(
-        "journal: {ENTRIES} entries, {:.1} MB",
-        bytes.len() as f64 / 1e6
-    );
+    println!("journal: {ENTRIES} entries, {:.1} MB", bytes.len() as f64 / 1e6);
 
     let mut replay = Vec::new();
     for _ in 0..=RUNS {
@@ -120,11 +117,7 @@ fn main() {
                 .arg(&big)
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             verify.push(start.elapsed());
         }
         verify.remove(0);

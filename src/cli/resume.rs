@@ -59,7 +59,9 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     // playbook the case continues with once the session has chosen it.
     let actor_hint = std::fs::read_to_string(answers_path)
         .ok()
-        .and_then(|t| serde_saphyr::from_str_with_options::<Answers>(&t, crate::playbook::node::yaml_options()).ok())
+        .and_then(|t| {
+            serde_saphyr::from_str_with_options::<Answers>(&t, crate::playbook::node::yaml_options()).ok()
+        })
         .and_then(|a| a.actor);
     let ctx = session_context(args.actor.as_deref(), actor_hint.as_deref(), "resume")?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
