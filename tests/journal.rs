@@ -253,6 +253,12 @@ fn tampering_is_named_by_seq() {
     let (ok, msg) = verify(&base);
     assert!(ok, "{msg}");
     assert!(msg.contains("ok: 60 entries"), "{msg}");
+    let as_stored = run(&["journal", "--json", base.to_str().unwrap()]);
+    assert_eq!(
+        as_stored.stdout,
+        std::fs::read(base.join(CaseDir::JOURNAL)).unwrap(),
+        "--json prints the entries as stored"
+    );
     let fresh = |name: &str| {
         let root = tmp.path().join(name);
         std::fs::create_dir(&root).unwrap();
@@ -287,6 +293,14 @@ fn tampering_is_named_by_seq() {
     let (ok, msg) = verify(&root);
     assert!(!ok);
     assert!(msg.contains("seq 30"), "{msg}");
+    let listing = run(&["journal", root.to_str().unwrap()]);
+    assert_eq!(listing.status.code(), Some(1));
+    assert_eq!(
+        stdout(&listing).lines().count(),
+        30,
+        "the intact entries are shown, then the damage"
+    );
+    assert!(stderr(&listing).contains("damaged at seq 30"));
     // A re-hashed forgery still breaks the link from the next entry.
     let root = fresh("forge");
     rewrite_lines(&root, |l| {

@@ -74,3 +74,89 @@ fn journal_entry_schema_matches_the_checked_in_schema() {
     assert_eq!(schema["title"], "irp journal entry");
     check_snapshot(&repo().join("schemas/journal-entry.schema.json"), &text);
 }
+
+#[test]
+fn journal_entries_conform_to_the_journal_entry_schema() {
+    let Some(python) = crate::common::required_tool("IRP_PYTHON", "a Python with jsonschema") else {
+        return;
+    };
+    // A journal with most kinds: the drill run, a replayed query, a torn tail, a lock takeover.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    crate::journal::finished_case(&root);
+    let other = tmp.path().join("other");
+    {
+        let mut s = crate::journal::new_case(&other);
+        s.execute(&irp::engine::Command::Start).unwrap();
+        s.execute(&irp::engine::Command::Pause {
+            reason: "handover".into(),
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::Unpause).unwrap();
+        s.execute(&irp::engine::Command::SubmitQuery {
+            step: "reads".into(),
+            sql: "SELECT 1".into(),
+            backend: "t".into(),
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::CancelQuery {
+            step: "reads".into(),
+            reason: "slow".into(),
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::SubmitQuery {
+            step: "reads".into(),
+            sql: "SELECT 1".into(),
+            backend: "t".into(),
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::QueryFailed {
+            step: "reads".into(),
+            error: "boom".into(),
+            artifact: None,
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::Skip {
+            step: "reads".into(),
+            reason: "no lake".into(),
+        })
+        .unwrap();
+        s.execute(&irp::engine::Command::GoBack { to: "reads".into() })
+            .unwrap();
+    }
+    std::fs::write(
+        other.join("case.lock"),
+        "{\"pid\":1,\"host\":\"h\",\"since\":\"s\"}",
+    )
+    .unwrap();
+    let mut journal = std::fs::read(other.join("journal.jsonl")).unwrap();
+    journal.extend_from_slice(b"{\"v\":1,");
+    std::fs::write(other.join("journal.jsonl"), journal).unwrap();
+    drop(
+        irp::case::Session::resume(
+            &other,
+            irp::case::PlaybookChoice::Source,
+            crate::journal::ctx("bob"),
+        )
+        .unwrap(),
+    );
+    let all = tmp.path().join("all.jsonl");
+    let bytes = [
+        std::fs::read(root.join("journal.jsonl")).unwrap(),
+        std::fs::read(other.join("journal.jsonl")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(&all, bytes).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(repo().join("scripts/jsonschema_check.py"))
+        .arg(repo().join("schemas/journal-entry.schema.json"))
+        .arg(&all)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), crate::common::stderr(&out));
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "entries that do not fit the schema:\n{text}"
+    );
+}

@@ -20,12 +20,14 @@ pub struct JournalArgs {
 }
 
 pub fn cmd_journal(out: Output, args: &JournalArgs) -> Result<(), CliError> {
-    let (_, scan) = read_journal(&args.case)?;
+    let (_, bytes, scan) = read_journal(&args.case)?;
     let mut text = String::new();
-    for e in &scan.entries {
-        if args.json {
-            let _ = writeln!(text, "{}", serde_json::to_string(e).unwrap_or_default());
-        } else {
+    if args.json {
+        // The checked entries, byte for byte as stored.
+        let good = usize::try_from(scan.good_len).unwrap_or(0).min(bytes.len());
+        text.push_str(&String::from_utf8_lossy(&bytes[..good]));
+    } else {
+        for e in &scan.entries {
             let _ = writeln!(
                 text,
                 "{:>5}  {}  {:<12} {:<20} {}",

@@ -30,20 +30,21 @@ pub fn case_paths(given: &Path) -> (CaseDir, PathBuf) {
     }
 }
 
-/// Reads a journal, or says plainly why it cannot.
-pub fn read_journal(given: &Path) -> Result<(CaseDir, Scan), CliError> {
+/// Reads a journal (its bytes and what checking them found), or says plainly why it cannot.
+pub fn read_journal(given: &Path) -> Result<(CaseDir, Vec<u8>, Scan), CliError> {
     let (dir, journal) = case_paths(given);
-    let scan = crate::journal::store::read(&journal).map_err(|e| {
+    let bytes = std::fs::read(&journal).map_err(|e| {
         CliError::user(
             format!("cannot read {}: {e}", journal.display()),
             "give a case folder (the one `irp run --case-dir` created) or its journal.jsonl",
         )
     })?;
-    Ok((dir, scan))
+    let scan = crate::journal::store::scan(&bytes);
+    Ok((dir, bytes, scan))
 }
 
 pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
-    let (dir, scan) = read_journal(&args.case)?;
+    let (dir, _, scan) = read_journal(&args.case)?;
     let problem = scan
         .corruption
         .clone()
