@@ -220,3 +220,90 @@ fn hostile_strings_are_recorded_exactly_and_shown_inert() {
         "a newline in a value cannot fake an entry"
     );
 }
+
+#[test]
+fn the_shipped_s3_playbook_walks_end_to_end_without_a_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let out = irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&root)
+        .args([
+            "-i",
+            "bucket=customer-exports",
+            "-i",
+            "bucket_account=111122223333",
+            "-i",
+            "region=us-east-1",
+        ])
+        .args([
+            "--headless",
+            "--json",
+            "--answers",
+            "tests/fixtures/cases/s3-no-lake.answers.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scan = irp::journal::store::read(&root.join("journal.jsonl")).unwrap();
+    assert!(scan.corruption.is_none());
+    let intents: Vec<&irp::engine::ActionStarted> = scan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            irp::engine::Event::ActionStarted(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let block = intents
+        .iter()
+        .find(|a| a.step == "block-public-access")
+        .expect("block-public-access ran");
+    assert!(block.simulated);
+    let irp::engine::Intent::Aws {
+        api, target, params, ..
+    } = &block.intent
+    else {
+        panic!("an aws intent")
+    };
+    assert_eq!(api, "s3:PutPublicAccessBlock");
+    assert_eq!(target.as_deref(), Some("customer-exports"));
+    assert_eq!(params["bucket"], "customer-exports");
+    let account = intents
+        .iter()
+        .find(|a| a.step == "account-public-access-block")
+        .unwrap();
+    let irp::engine::Intent::Aws { target, .. } = &account.intent else {
+        panic!()
+    };
+    assert_eq!(target.as_deref(), Some("111122223333"));
+    // Every destructive action was confirmed by typing its target before it started; read-only
+    // evidence operations run unconfirmed.
+    let mut destructive = 0;
+    for (i, e) in scan.entries.iter().enumerate() {
+        if let irp::engine::Event::ActionStarted(a) = &e.event {
+            let irp::engine::Intent::Aws { operation, .. } = &a.intent else {
+                continue;
+            };
+            if irp::action::find_operation(operation).unwrap().is_read_only() {
+                continue;
+            }
+            destructive += 1;
+            let confirmed = scan.entries[..i].iter().rev().find_map(|p| match &p.event {
+                irp::engine::Event::ActionConfirmed(c) if c.step == a.step => Some(c.confirmation.clone()),
+                _ => None,
+            });
+            assert_eq!(
+                confirmed.as_deref(),
+                Some("typed"),
+                "{} was not confirmed by typing",
+                a.step
+            );
+        }
+    }
+    assert!(destructive >= 7, "{destructive} destructive actions ran");
+    let last: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "closed: drill finished");
+    assert!(run(&["verify", root.to_str().unwrap()]).status.success());
+}

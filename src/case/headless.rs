@@ -254,6 +254,20 @@ fn step(
             exec(session, &cmd, report)
         }
         StepKind::Action(action) => {
+            // Render first: an action whose values are missing must not be confirmed or run.
+            let env = session.env();
+            if let Err(e) = engine::confirmation_word(&session.playbook, &session.state, index, &env) {
+                let error = match e {
+                    engine::EngineError::Template { message, .. } => format!(
+                        "the action cannot be rendered: {message}; a value it reads has none (was the query that captures it skipped or failed?)"
+                    ),
+                    other => other.to_string(),
+                };
+                return Err(Stop::StepFailed {
+                    step: id.to_owned(),
+                    error,
+                });
+            }
             if action.confirm != Confirm::None && !st.confirmed {
                 let typed = answer
                     .and_then(|a| a.confirm.clone())

@@ -81,7 +81,7 @@ pub fn answers_error(problems: Vec<String>) -> CliError {
             "the answers file does not fit the playbook:\n  {}",
             problems.join("\n  ")
         ),
-        hints: vec!["see docs/headless.md for the answers format".to_owned()],
+        hints: vec!["see docs/cases.md for the answers format".to_owned()],
     }
 }
 

@@ -188,8 +188,10 @@ pub enum EngineError {
     },
     #[error("the intent does not match step `{0}`: it must be the step's own action, rendered")]
     IntentMismatch(String),
-    #[error("{0}")]
-    Template(String),
+    #[error(
+        "step `{step}` cannot be rendered: {message} (a value it reads has none: was the query that captures it skipped or failed?)"
+    )]
+    Template { step: String, message: String },
 }
 
 /// Judges `cmd` against `state`; the event it returns is what the driver records.
@@ -515,7 +517,10 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }
             // The intent must be exactly this step's action as rendered now: a driver cannot
             // record one call and make another.
-            let expected = render_intent(pb, state, index, env).map_err(EngineError::Template)?;
+            let expected = render_intent(pb, state, index, env).map_err(|message| EngineError::Template {
+                step: step_id.to_owned(),
+                message,
+            })?;
             if *intent != expected {
                 return Err(EngineError::IntentMismatch(step_id.to_owned()));
             }
@@ -572,8 +577,11 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 });
             }
             let ctx = template_context(pb, state, index, env);
-            let text = crate::playbook::template::render_text(text, &ctx)
-                .map_err(|e| EngineError::Template(e.message))?;
+            let text =
+                crate::playbook::template::render_text(text, &ctx).map_err(|e| EngineError::Template {
+                    step: step_id.to_owned(),
+                    message: e.message,
+                })?;
             Ok(Event::ChecklistItemDone {
                 step: step_id.to_owned(),
                 item: *item,
@@ -659,7 +667,11 @@ pub fn confirmation_word(
     index: usize,
     env: &Env,
 ) -> Result<String, EngineError> {
-    match render_intent(pb, state, index, env).map_err(EngineError::Template)? {
+    let intent = render_intent(pb, state, index, env).map_err(|message| EngineError::Template {
+        step: pb.steps[index].id.clone(),
+        message,
+    })?;
+    match intent {
         Intent::Aws { target: Some(t), .. } => Ok(t),
         Intent::Command { argv } => Ok(argv
             .first()
