@@ -336,8 +336,9 @@ impl Session {
                 source,
             })?;
         self.state.apply(&entry.event);
+        let index = self.entries.len();
         self.entries.push(entry);
-        Ok(self.entries.last().unwrap_or_else(|| unreachable!("just pushed")))
+        Ok(&self.entries[index])
     }
 
     /// Stores an artifact for the next entry (`artifacts/<seq>-<step>.<ext>`), durably, before
