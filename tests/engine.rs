@@ -541,8 +541,6 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
 fn checklists_are_ticked_item_by_item() {
     let pb = drill();
     let mut st = at_contain_key(&pb);
-    let idx = pb.step_index("contain-key").unwrap();
-    let intent = engine::render_intent(&pb, &st, idx, &env()).unwrap();
     apply(
         &pb,
         &mut st,
@@ -552,7 +550,6 @@ fn checklists_are_ticked_item_by_item() {
         },
     )
     .unwrap();
-    let _ = intent;
     apply(
         &pb,
         &mut st,

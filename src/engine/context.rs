@@ -9,7 +9,7 @@ use minijinja::Value;
 use super::Env;
 use super::event::Intent;
 use super::state::State;
-use crate::playbook::context::{TableNaming, input_value};
+use crate::playbook::context::{TableNaming, input_value, insert_tables};
 use crate::playbook::diag::did_you_mean;
 use crate::playbook::model::{ActionKind, Playbook, StepKind};
 use crate::playbook::raw::{InputType, ParamValue};
@@ -33,14 +33,7 @@ pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -
         vars.insert(name.clone(), value_from_json(v));
     }
     if let StepKind::Query(q) = &pb.steps[index].kind {
-        let naming = TableNaming::default();
-        vars.insert("table".to_owned(), naming.qualified(q.table));
-        let tables: BTreeMap<String, Value> = q
-            .tables
-            .iter()
-            .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
-            .collect();
-        vars.insert("tables".to_owned(), Value::from(tables));
+        insert_tables(&mut vars, q, &TableNaming::default());
     }
     vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(env.now)));
     let mut case: BTreeMap<String, Value> = BTreeMap::new();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use minijinja::Value;
 
-use super::model::{InputSpec, Playbook, StepKind};
+use super::model::{InputSpec, Playbook, QueryStep, StepKind};
 use super::raw::InputType;
 use super::table::LogicalTable;
 use super::template::{SqlIdent, SqlTimestamp, value_from_json};
@@ -89,13 +89,7 @@ pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &T
         }
     }
     if let StepKind::Query(q) = &pb.steps[step].kind {
-        vars.insert("table".to_owned(), naming.qualified(q.table));
-        let tables: BTreeMap<String, Value> = q
-            .tables
-            .iter()
-            .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
-            .collect();
-        vars.insert("tables".to_owned(), Value::from(tables));
+        insert_tables(&mut vars, q, naming);
     }
     vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(now)));
     let case: BTreeMap<String, Value> = [
@@ -110,6 +104,17 @@ pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &T
     .collect();
     vars.insert("case".to_owned(), Value::from(case));
     Value::from(vars)
+}
+
+/// A query's `table` and `tables.<name>` variables, named as `naming` says.
+pub fn insert_tables(vars: &mut BTreeMap<String, Value>, q: &QueryStep, naming: &TableNaming) {
+    vars.insert("table".to_owned(), naming.qualified(q.table));
+    let tables: BTreeMap<String, Value> = q
+        .tables
+        .iter()
+        .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
+        .collect();
+    vars.insert("tables".to_owned(), Value::from(tables));
 }
 
 /// Every query of the playbook rendered with the sample context: what a reviewer pastes into the
