@@ -602,3 +602,24 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
     let err = irp::case::headless::drive(&mut session, &answers, None, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("failed"), "{err}");
 }
+
+#[test]
+fn hostile_journal_bytes_give_a_named_problem_not_a_panic() {
+    // Found by the `scan_journal` fuzz target: a multi-byte character where the hash field
+    // would start used to split a string inside a character.
+    let found = b"{\x22vU\x22:2e\x22,\x22h@ash\x22:\x22ac5d 9b08\xcd\x9c\xcc\x930be510d5a7620c6659390trvU\x22:2e\x22,\x22h@ash\x22:\x22ac5dusted_accounts40215a1c9735b6\x22}\x0a\x00\x005";
+    let scan = journal::store::scan(found);
+    assert!(scan.entries.is_empty());
+    assert_eq!(scan.corruption.as_ref().map(|c| c.seq), Some(0));
+    for bytes in [
+        &b""[..],
+        b"\n",
+        b"\xff\xfe\n",
+        b"{}\n",
+        &[b'x'; 200][..],
+        "é".repeat(60).as_bytes(),
+    ] {
+        let scan = journal::store::scan(bytes);
+        assert!(scan.entries.is_empty());
+    }
+}

@@ -136,28 +136,28 @@ impl std::fmt::Display for LineProblem {
 
 /// Reads one line (without its newline), checking that its hash matches its bytes.
 pub fn decode(line: &[u8]) -> Result<Entry, LineProblem> {
-    const SUFFIX_LEN: usize = ",\"hash\":\"".len() + 64 + "\"}".len();
+    const PREFIX: &[u8] = b",\"hash\":\"";
+    const SUFFIX_LEN: usize = PREFIX.len() + 64 + 2;
     let text = std::str::from_utf8(line).map_err(|_| LineProblem::NotUtf8)?;
-    if text.len() < SUFFIX_LEN + 2 || !text.ends_with("\"}") {
+    // Work on bytes: the split point is only meaningful if the suffix is the ASCII hash field.
+    if line.len() < SUFFIX_LEN + 2 {
         return Err(LineProblem::NoHash);
     }
-    let split = text.len() - SUFFIX_LEN;
-    let (head, suffix) = text.split_at(split);
-    let Some(hash) = suffix
-        .strip_prefix(",\"hash\":\"")
-        .and_then(|s| s.strip_suffix("\"}"))
-        .filter(|h| {
-            h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-    else {
+    let split = line.len() - SUFFIX_LEN;
+    let (head, suffix) = line.split_at(split);
+    let hash = &suffix[PREFIX.len()..PREFIX.len() + 64];
+    if !suffix.starts_with(PREFIX)
+        || !suffix.ends_with(b"\"}")
+        || !hash
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
         return Err(LineProblem::NoHash);
-    };
+    }
     let mut body = Vec::with_capacity(split + 1);
-    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(head);
     body.push(b'}');
-    if sha256_hex(&body) != hash {
+    if sha256_hex(&body).as_bytes() != hash {
         return Err(LineProblem::HashMismatch);
     }
     let entry: Entry = serde_json::from_str(text).map_err(|e| LineProblem::Unreadable(e.to_string()))?;
