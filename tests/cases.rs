@@ -52,11 +52,16 @@ fn a_missing_answer_stops_with_exit_3_and_the_case_resumes() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // With --json, standard output is JSON Lines and nothing else.
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert!(
+        stderr(&out).contains("resumed at step `contain-key`"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(lines.first().unwrap()["step"], "contain-key");
     assert_eq!(lines.last().unwrap()["kind"], "case");
     let journal = stdout(&run(&["journal", root.to_str().unwrap()]));

@@ -34,6 +34,15 @@ impl Output {
         }
     }
 
+    /// Something the user should know that is not the data asked for (a repair, a takeover):
+    /// stderr, so `--json` output stays clean; suppressed by `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "irp: {text}");
+        }
+    }
+
     /// A diagnostic about a file: stderr.
     pub fn diagnostic(&self, path: &Path, d: &Diagnostic) {
         if self.quiet && d.severity == Severity::Warning {

@@ -66,29 +66,33 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     let ctx = session_context(args.actor.as_deref(), actor_hint.as_deref(), "resume")?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
     if let Some(h) = &report.stale_lock {
-        out.status(&format!(
+        out.note(&format!(
             "the previous irp on this case ({h}) ended without closing it; took over"
         ));
     }
     for t in &report.torn {
-        out.status(&format!(
+        out.note(&format!(
             "the journal's last line was cut short ({} bytes); set aside in {}, untouched",
             t.bytes, t.file
         ));
     }
     let answers = Answers::load(answers_path, &session.playbook).map_err(answers_error)?;
-    out.status(&format!(
-        "case {} resumed at {} ({} entries)",
-        session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
-        match &session.state.position {
-            crate::engine::Position::At(s) => format!("step `{s}`"),
-            crate::engine::Position::End => "the end of the playbook".to_owned(),
-            crate::engine::Position::NotStarted => "the start".to_owned(),
-        },
-        session.entries.len()
-    ));
+    let status = if args.json { Output::note } else { Output::status };
+    status(
+        &out,
+        &format!(
+            "case {} resumed at {} ({} entries)",
+            session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
+            match &session.state.position {
+                crate::engine::Position::At(s) => format!("step `{s}`"),
+                crate::engine::Position::End => "the end of the playbook".to_owned(),
+                crate::engine::Position::NotStarted => "the start".to_owned(),
+            },
+            session.entries.len()
+        ),
+    );
     if session.state.closed.is_some() {
-        out.status("the case is closed; nothing left to do");
+        status(&out, "the case is closed; nothing left to do");
         return Ok(());
     }
     drive(out, &mut session, &answers, args.json)

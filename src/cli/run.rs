@@ -63,13 +63,17 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     let ctx = session_context(args.actor.as_deref(), answers.actor.as_deref(), "run")?;
     let mut session = Session::create(&args.case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
         .map_err(|e| case_error(out, e))?;
-    out.status(&format!(
-        "case {} opened in {} ({} {}, rehearsal: actions are simulated)",
-        session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
-        args.case_dir.display(),
-        session.playbook.id,
-        session.playbook.version,
-    ));
+    let status = if args.json { Output::note } else { Output::status };
+    status(
+        &out,
+        &format!(
+            "case {} opened in {} ({} {}, rehearsal: actions are simulated)",
+            session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
+            args.case_dir.display(),
+            session.playbook.id,
+            session.playbook.version,
+        ),
+    );
     drive(out, &mut session, &answers, args.json)
 }
 
