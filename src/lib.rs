@@ -14,4 +14,5 @@ pub mod clock;
 pub mod engine;
 pub mod files;
 pub mod journal;
+pub mod lake;
 pub mod playbook;

@@ -23,6 +23,7 @@ mod engine;
 mod fixtures;
 mod hostile;
 mod journal;
+mod lake;
 mod playbooks;
 mod schema;
 mod templates;

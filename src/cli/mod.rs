@@ -4,6 +4,7 @@
 
 mod graph;
 mod journal;
+mod lake;
 pub mod output;
 mod resume;
 mod run;
@@ -48,6 +49,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print a case's journal entries.
     Journal(journal::JournalArgs),
+    /// Local Security Lake folders: generate a synthetic lake with an injected incident.
+    Lake(lake::LakeArgs),
 }
 
 /// An error at the edge: what to print and which exit code it means.
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Resume(args) => resume::cmd_resume(out, &args),
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),
+        Command::Lake(args) => lake::cmd_lake(out, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

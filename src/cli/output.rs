@@ -43,6 +43,20 @@ impl Output {
         }
     }
 
+    /// A progress bar on standard error, drawn only on a terminal and never with `--quiet`.
+    pub fn progress(&self, total: u64, unit: &str) -> indicatif::ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        let template =
+            format!("{{spinner}} {{bar:40}} {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}} left)");
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+            bar.set_style(style);
+        }
+        bar
+    }
+
     /// A diagnostic about a file: stderr.
     pub fn diagnostic(&self, path: &Path, d: &Diagnostic) {
         if self.quiet && d.severity == Severity::Warning {

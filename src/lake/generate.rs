@@ -1,0 +1,1063 @@
+//! `irp lake generate`: a deterministic synthetic lake — many principals (IAM users, assumed
+//! roles, AWS services) with daily rhythms, many buckets, realistic user agents, IPs and errors —
+//! with an injected incident whose ground truth goes to `truth.json`.
+//!
+//! Every partition (source × region × account × day) draws from its own random stream derived
+//! from the seed, so the lake is the same whatever the number of threads. Within a partition the
+//! event times are drawn first and sorted, then events are made in time order and written in
+//! row groups, so memory stays bounded by one row group per thread.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::ocsf::{ApiEvent, Resource, api_activity_schema, to_batch};
+use super::rng::Rng;
+use super::{LakeError, PartitionWriter, ROW_GROUP_ROWS, partition_dir};
+use crate::playbook::table::LogicalTable;
+
+/// The scenarios the generator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A stolen access key used from a new IP: `ListBuckets`, `ListObjects`, thousands of
+    /// `GetObject` on one bucket, then a `PutBucketPolicy` granting an external account.
+    S3Exfiltration,
+    /// Background activity only: a playbook must conclude there is no incident.
+    Benign,
+}
+
+impl Scenario {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::S3Exfiltration => "s3-exfiltration",
+            Scenario::Benign => "benign",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub scenario: Scenario,
+    pub days: u32,
+    /// Background events in all, across sources, regions, accounts and days.
+    pub events: u64,
+    pub seed: u64,
+    pub regions: Vec<String>,
+    pub accounts: Vec<String>,
+    /// The last day of the lake (inclusive).
+    pub end: NaiveDate,
+    pub threads: usize,
+}
+
+/// The sources the generator writes (`CloudTrail` management and S3 data events).
+pub const SOURCES: [LogicalTable; 2] = [LogicalTable::CloudTrailMgmt, LogicalTable::S3Data];
+
+/// What a good responder should find: written to `truth.json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Truth {
+    pub scenario: &'static str,
+    pub seed: u64,
+    pub incident: bool,
+    pub first_day: String,
+    pub last_day: String,
+    pub incident_details: Option<Incident>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Incident {
+    /// The principal whose credential was stolen.
+    pub principal: String,
+    pub user_name: String,
+    pub access_key_id: String,
+    /// Where the attacker came from.
+    pub ips: Vec<String>,
+    pub user_agent: String,
+    pub bucket: String,
+    pub bucket_account: String,
+    pub region: String,
+    /// The account the attacker's bucket policy grants access to.
+    pub external_account: String,
+    /// First and last malicious event (RFC 3339, ms).
+    pub window_start: String,
+    pub window_end: String,
+    pub first_event: FirstEvent,
+    /// Malicious events by operation.
+    pub operations: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FirstEvent {
+    pub uid: String,
+    pub source: &'static str,
+    pub operation: String,
+    pub time: String,
+}
+
+/// The outcome of a generation.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub files: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub truth: Truth,
+}
+
+/// The IP the stolen key is used from: in no background pool (TEST-NET ranges are used for the
+/// background; this one is outside them).
+const ATTACKER_IP: &str = "185.220.101.47";
+const ATTACKER_UA: &str =
+    "aws-cli/2.13.25 Python/3.11.5 Linux/6.5.0-kali3-amd64 exe/x86_64.kali.2023 prompt/off command/s3.cp";
+const EXTERNAL_ACCOUNT: &str = "999988887777";
+
+const FIRST_NAMES: &[&str] = &[
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory-j",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "walter",
+    "yusuf",
+    "zoe",
+    "amir",
+    "bea",
+    "chen",
+];
+const SERVICE_USERS: &[&str] = &[
+    "svc-reporting",
+    "ci-deployer",
+    "backup-agent",
+    "etl-loader",
+    "metrics-export",
+];
+const ROLES: &[&str] = &[
+    "AppServerRole",
+    "DataPipelineRole",
+    "LambdaIngestRole",
+    "AdminRole",
+    "ReadOnlyAuditor",
+    "BackupRole",
+    "EKSNodeRole",
+    "GlueCrawlerRole",
+    "AnalyticsRole",
+    "DeployRole",
+];
+const SERVICES: &[(&str, &str)] = &[
+    ("cloudtrail.amazonaws.com", "cloudtrail.amazonaws.com"),
+    ("config.amazonaws.com", "config.amazonaws.com"),
+    ("securitylake.amazonaws.com", "securitylake.amazonaws.com"),
+    ("athena.amazonaws.com", "athena.amazonaws.com"),
+];
+const BUCKET_WORDS: &[&str] = &[
+    "customer-exports",
+    "finance-reports",
+    "app-logs",
+    "media-assets",
+    "backups",
+    "data-lake-raw",
+    "ml-training",
+    "web-static",
+    "invoices",
+    "hr-documents",
+    "analytics-curated",
+    "build-artifacts",
+    "audit-archive",
+    "partner-drop",
+    "tmp-scratch",
+];
+const USER_AGENTS: &[&str] = &[
+    "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off command/s3.ls",
+    "aws-cli/2.17.5 Python/3.11.9 Linux/5.15.0-1061-aws exe/x86_64.ubuntu.22 prompt/off command/s3.cp",
+    "Boto3/1.34.84 md/Botocore#1.34.84 ua/2.0 os/linux#5.10.214-202.855.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.84",
+    "aws-sdk-java/2.25.26 Linux/5.10.213-201.855.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy",
+    "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.660 Linux/5.10.213-180.871.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.402-b08 java/1.8.0_402 vendor/Oracle_Corporation cfg/retry-mode/standard]",
+    "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.2 md/GOOS#linux md/GOARCH#amd64 api/s3#1.53.1",
+    "aws-sdk-js/3.554.0 ua/2.0 os/linux#5.10.214 lang/js md/nodejs#20.12.2 api/s3#3.554.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+];
+const KEY_PREFIXES: &[&str] = &[
+    "reports/2026",
+    "exports/daily",
+    "raw/events",
+    "images",
+    "invoices/2026",
+    "tmp",
+    "models",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    User,
+    Role,
+    Service,
+}
+
+/// Someone (or something) who makes API calls.
+#[derive(Debug, Clone)]
+struct Principal {
+    kind: Kind,
+    name: String,
+    arn: String,
+    account: String,
+    /// The access key of a user (`AKIA…`); roles get a session key (`ASIA…`) per day.
+    key: String,
+    ips: Vec<String>,
+    user_agent: &'static str,
+    /// Relative activity.
+    weight: u32,
+    /// Humans work office hours; machines around the clock.
+    office_hours: bool,
+    /// Buckets this principal uses (indices into `World::buckets`).
+    buckets: Vec<usize>,
+    admin: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Bucket {
+    name: String,
+    account: String,
+}
+
+/// The population of the lake, made from the seed.
+#[derive(Debug)]
+struct World {
+    principals: Vec<Principal>,
+    weights: Vec<u32>,
+    buckets: Vec<Bucket>,
+}
+
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn world(cfg: &Config) -> World {
+    let mut rng = Rng::derived(cfg.seed, "world");
+    let mut buckets = Vec::new();
+    for (a, account) in cfg.accounts.iter().enumerate() {
+        for w in BUCKET_WORDS {
+            buckets.push(Bucket {
+                name: if a == 0 {
+                    format!("acme-{w}")
+                } else {
+                    format!("acme-{w}-{}", &account[8..])
+                },
+                account: account.clone(),
+            });
+        }
+    }
+    let corp_ips: Vec<String> = (0..24).map(|i| format!("198.51.100.{}", 10 + i)).collect();
+    let mut principals = Vec::new();
+    for account in &cfg.accounts {
+        let own: Vec<usize> = (0..buckets.len())
+            .filter(|i| buckets[*i].account == *account)
+            .collect();
+        let some_buckets =
+            |rng: &mut Rng, n: usize| -> Vec<usize> { (0..n).map(|_| *rng.pick(&own)).collect() };
+        for (i, name) in FIRST_NAMES.iter().chain(SERVICE_USERS).enumerate() {
+            let human = i < FIRST_NAMES.len();
+            let ips = if human {
+                vec![
+                    rng.pick(&corp_ips).clone(),
+                    format!("203.0.113.{}", 1 + rng.below(250)),
+                ]
+            } else {
+                vec![format!("192.0.2.{}", 10 + rng.below(200))]
+            };
+            principals.push(Principal {
+                kind: Kind::User,
+                name: (*name).to_owned(),
+                arn: format!("arn:aws:iam::{account}:user/{name}"),
+                account: account.clone(),
+                key: format!("AKIA{}", rng.text(UPPER_DIGITS, 16)),
+                ips,
+                user_agent: if human {
+                    USER_AGENTS[rng.index(5)]
+                } else {
+                    USER_AGENTS[2 + rng.index(5)]
+                },
+                weight: if human {
+                    2 + u32::try_from(rng.below(6)).unwrap_or(0)
+                } else {
+                    12
+                },
+                office_hours: human,
+                buckets: some_buckets(&mut rng, if human { 3 } else { 2 }),
+                admin: i < 3,
+            });
+        }
+        for role in ROLES {
+            principals.push(Principal {
+                kind: Kind::Role,
+                name: (*role).to_owned(),
+                arn: format!("arn:aws:iam::{account}:role/{role}"),
+                account: account.clone(),
+                key: String::new(),
+                ips: vec![format!(
+                    "10.{}.{}.{}",
+                    rng.below(8),
+                    rng.below(250),
+                    1 + rng.below(250)
+                )],
+                user_agent: USER_AGENTS[2 + rng.index(5)],
+                weight: 25,
+                office_hours: false,
+                buckets: some_buckets(&mut rng, 4),
+                admin: *role == "AdminRole",
+            });
+        }
+        for (service, _) in SERVICES {
+            principals.push(Principal {
+                kind: Kind::Service,
+                name: (*service).to_owned(),
+                arn: String::new(),
+                account: account.clone(),
+                key: String::new(),
+                ips: Vec::new(),
+                user_agent: service,
+                weight: 8,
+                office_hours: false,
+                buckets: some_buckets(&mut rng, 2),
+                admin: false,
+            });
+        }
+    }
+    let weights = principals.iter().map(|p| p.weight).collect();
+    World {
+        principals,
+        weights,
+        buckets,
+    }
+}
+
+/// Relative activity per UTC hour: office hours (US and EU overlap) peak in the afternoon.
+const OFFICE: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 4, 8, 12, 14, 15, 15, 14, 15, 16, 16, 15, 13, 10, 7, 5, 4, 3, 2,
+];
+
+/// The incident as a plan: who, which bucket, when, how many reads.
+struct Plan {
+    victim: usize,
+    bucket: usize,
+    region: String,
+    start_ms: i64,
+    reads: u64,
+}
+
+fn plan(cfg: &Config, world: &World) -> Option<Plan> {
+    if cfg.scenario != Scenario::S3Exfiltration {
+        return None;
+    }
+    let mut rng = Rng::derived(cfg.seed, "incident");
+    let victim = world.principals.iter().position(|p| p.name == "svc-reporting")?;
+    let account = &world.principals[victim].account;
+    let bucket = world
+        .buckets
+        .iter()
+        .position(|b| b.name == "acme-customer-exports" && b.account == *account)?;
+    // Two days before the end (or the first day of a short lake), at night UTC.
+    let back = if cfg.days >= 3 { 2 } else { i64::from(cfg.days) - 1 };
+    let day = cfg.end - Duration::days(back);
+    let start = day.and_hms_opt(2, 13, 7)?.and_utc()
+        + Duration::milliseconds(i64::try_from(rng.below(1000)).unwrap_or(0));
+    let reads = (cfg.events / 3_000).clamp(1_200, 4_000);
+    Some(Plan {
+        victim,
+        bucket,
+        region: cfg.regions[0].clone(),
+        start_ms: start.timestamp_millis(),
+        reads,
+    })
+}
+
+fn iso(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn event_uid(rng: &mut Rng) -> String {
+    let a = rng.next_u64();
+    let b = rng.next_u64();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn request_id(rng: &mut Rng) -> String {
+    rng.text(b"ABCDEF0123456789", 16)
+}
+
+fn object_key(rng: &mut Rng) -> String {
+    format!(
+        "{}/{:05}.{}",
+        rng.pick(KEY_PREFIXES),
+        rng.below(40_000),
+        rng.pick(&["csv", "json", "parquet", "pdf", "png"])
+    )
+}
+
+/// Fills the identity fields of an event for principal `p`.
+fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
+    match p.kind {
+        Kind::User => {
+            e.user_type = "IAMUser";
+            e.user_name = Some(p.name.clone());
+            e.user_uid = Some(p.arn.clone());
+            e.user_uid_alt = Some(format!("AIDA{}", &p.key[4..]));
+            e.user_account = Some(p.account.clone());
+            e.credential_uid = Some(p.key.clone());
+            e.src_ip = Some(rng.pick(&p.ips).clone());
+            e.user_agent = Some(p.user_agent.to_owned());
+        }
+        Kind::Role => {
+            let session = format!("i-0{}", &day_key[..8]);
+            e.user_type = "AssumedRole";
+            e.user_name = Some(p.name.clone());
+            e.user_uid = Some(format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session}",
+                p.account, p.name
+            ));
+            e.user_uid_alt = Some(format!("AROA{}:{session}", &day_key[..12]));
+            e.user_account = Some(p.account.clone());
+            e.credential_uid = Some(format!("ASIA{}", &day_key[..16]));
+            e.session_issuer = Some(p.arn.clone());
+            e.session_created = Some(e.time - (e.time % 3_600_000));
+            e.session_mfa = Some(false);
+            e.src_ip = Some(rng.pick(&p.ips).clone());
+            e.user_agent = Some(p.user_agent.to_owned());
+        }
+        Kind::Service => {
+            e.user_type = "AWSService";
+            e.invoked_by = Some(p.name.clone());
+            e.src_domain = Some(p.name.clone());
+            e.user_agent = Some(p.name.clone());
+        }
+    }
+}
+
+fn s3_resources(bucket: &Bucket, key: Option<&str>) -> Vec<Resource> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(k) = key {
+        out.push(Resource {
+            uid: format!("arn:aws:s3:::{}/{k}", bucket.name),
+            owner_account: None,
+            kind: "AWS::S3::Object".to_owned(),
+        });
+    }
+    out.push(Resource {
+        uid: format!("arn:aws:s3:::{}", bucket.name),
+        owner_account: Some(bucket.account.clone()),
+        kind: "AWS::S3::Bucket".to_owned(),
+    });
+    out
+}
+
+/// A background S3 data event at `time`.
+fn s3_event(world: &World, time: i64, region: &str, account: &str, day_key: &str, rng: &mut Rng) -> ApiEvent {
+    let p = pick_principal(world, account, time, rng);
+    let bucket = &world.buckets[*rng.pick(&p.buckets)];
+    #[allow(clippy::items_after_statements)] // the table sits where it is used
+    const OPS: [&str; 7] = [
+        "GetObject",
+        "PutObject",
+        "HeadObject",
+        "ListObjects",
+        "DeleteObject",
+        "GetObjectAcl",
+        "GetObjectTagging",
+    ];
+    let op = OPS[rng.weighted(&[52, 15, 16, 10, 3, 2, 2])];
+    let key = (op != "ListObjects").then(|| object_key(rng));
+    let mut e = base(time, region, account, "Data", op, "s3.amazonaws.com", rng);
+    identify(&mut e, p, day_key, rng);
+    e.request_data = Some(match &key {
+        Some(k) => format!(
+            r#"{{"bucketName":"{}","Host":"{}.s3.{region}.amazonaws.com","key":"{k}"}}"#,
+            bucket.name, bucket.name
+        ),
+        None => format!(
+            r#"{{"list-type":"2","bucketName":"{}","Host":"{}.s3.{region}.amazonaws.com","prefix":"{}/"}}"#,
+            bucket.name,
+            bucket.name,
+            rng.pick(KEY_PREFIXES)
+        ),
+    });
+    e.resources = s3_resources(bucket, key.as_deref());
+    e.activity_id = if op.starts_with("Put") {
+        1
+    } else if op.starts_with("Delete") {
+        4
+    } else {
+        2
+    };
+    let read_only = matches!(
+        op,
+        "GetObject" | "HeadObject" | "ListObjects" | "GetObjectAcl" | "GetObjectTagging"
+    );
+    e.unmapped = vec![
+        ("readOnly", read_only.to_string()),
+        ("managementEvent", "false".to_owned()),
+        ("recipientAccountId", account.to_owned()),
+    ];
+    if op == "GetObject" {
+        e.unmapped.push((
+            "additionalEventData.bytesTransferredOut",
+            (200 + rng.below(2_000_000)).to_string(),
+        ));
+    }
+    if rng.chance(0.015) {
+        e.error = Some("AccessDenied".to_owned());
+        e.error_message = Some("Access Denied".to_owned());
+    }
+    e
+}
+
+/// A background management event at `time`.
+fn mgmt_event(
+    world: &World,
+    time: i64,
+    region: &str,
+    account: &str,
+    day_key: &str,
+    rng: &mut Rng,
+) -> ApiEvent {
+    let p = pick_principal(world, account, time, rng);
+    #[allow(clippy::items_after_statements)] // the table sits where it is used
+    const OPS: [(&str, &str, i32, i32); 12] = [
+        ("ListBuckets", "s3.amazonaws.com", 6003, 2),
+        ("GetBucketPolicy", "s3.amazonaws.com", 6003, 2),
+        ("GetBucketAcl", "s3.amazonaws.com", 6003, 2),
+        ("GetBucketLocation", "s3.amazonaws.com", 6003, 2),
+        ("DescribeInstances", "ec2.amazonaws.com", 6003, 2),
+        ("GetCallerIdentity", "sts.amazonaws.com", 6003, 2),
+        ("AssumeRole", "sts.amazonaws.com", 3002, 1),
+        ("Decrypt", "kms.amazonaws.com", 6003, 2),
+        ("PutBucketPolicy", "s3.amazonaws.com", 6003, 3),
+        ("CreateAccessKey", "iam.amazonaws.com", 3001, 1),
+        ("ConsoleLogin", "signin.amazonaws.com", 3002, 1),
+        ("GetBucketPublicAccessBlock", "s3.amazonaws.com", 6003, 2),
+    ];
+    let mut i = rng.weighted(&[14, 10, 6, 8, 14, 10, 16, 16, 1, 1, 2, 2]);
+    // Only administrators change bucket policies or create keys; only people sign in.
+    if (matches!(i, 8 | 9) && !p.admin) || (i == 10 && !p.office_hours) {
+        i = 4;
+    }
+    let (op, service, class_uid, activity) = OPS[i];
+    let mut e = base(time, region, account, "Management", op, service, rng);
+    identify(&mut e, p, day_key, rng);
+    e.class_uid = class_uid;
+    e.activity_id = activity;
+    if op == "ConsoleLogin" {
+        e.event_code = "AwsConsoleSignIn";
+        e.response_data = Some(r#"{"ConsoleLogin":"Success"}"#.to_owned());
+    }
+    let bucket = &world.buckets[*rng.pick(&p.buckets)];
+    e.request_data = Some(match op {
+        "ListBuckets" => format!(r#"{{"Host":"s3.{region}.amazonaws.com"}}"#),
+        "GetBucketPolicy" | "GetBucketAcl" | "GetBucketLocation" | "GetBucketPublicAccessBlock" => {
+            e.resources = s3_resources(bucket, None);
+            format!(
+                r#"{{"bucketName":"{}","Host":"{}.s3.{region}.amazonaws.com","{}":""}}"#,
+                bucket.name,
+                bucket.name,
+                op[3..].to_ascii_lowercase()
+            )
+        }
+        "PutBucketPolicy" => {
+            e.resources = s3_resources(bucket, None);
+            // Benign policy changes: TLS-only statements, within the account.
+            format!(
+                r#"{{"bucketName":"{0}","bucketPolicy":{{"Version":"2012-10-17","Statement":[{{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{0}","arn:aws:s3:::{0}/*"],"Condition":{{"Bool":{{"aws:SecureTransport":"false"}}}}}}]}},"Host":"{0}.s3.{region}.amazonaws.com","policy":""}}"#,
+                bucket.name
+            )
+        }
+        "AssumeRole" => {
+            let role = rng.pick(ROLES);
+            format!(
+                r#"{{"roleArn":"arn:aws:iam::{account}:role/{role}","roleSessionName":"session-{}","durationSeconds":3600}}"#,
+                rng.below(100_000)
+            )
+        }
+        "CreateAccessKey" => format!(r#"{{"userName":"{}"}}"#, rng.pick(SERVICE_USERS)),
+        "DescribeInstances" => r#"{"instancesSet":{},"filterSet":{}}"#.to_owned(),
+        "Decrypt" => r#"{"encryptionAlgorithm":"SYMMETRIC_DEFAULT"}"#.to_owned(),
+        _ => "{}".to_owned(),
+    });
+    e.unmapped = vec![
+        ("readOnly", (activity == 2).to_string()),
+        ("managementEvent", "true".to_owned()),
+        ("recipientAccountId", account.to_owned()),
+    ];
+    if rng.chance(0.02) {
+        e.error = Some("AccessDenied".to_owned());
+        e.error_message = Some(format!("User is not authorized to perform: {op}"));
+    }
+    e
+}
+
+fn base(
+    time: i64,
+    region: &str,
+    account: &str,
+    feature: &'static str,
+    op: &str,
+    service: &str,
+    rng: &mut Rng,
+) -> ApiEvent {
+    ApiEvent {
+        time,
+        uid: event_uid(rng),
+        event_code: "AwsApiCall",
+        feature,
+        operation: op.to_owned(),
+        service: service.to_owned(),
+        request_uid: request_id(rng),
+        cloud_region: region.to_owned(),
+        class_uid: 6003,
+        activity_id: 2,
+        accountid: account.to_owned(),
+        region: region.to_owned(),
+        user_type: "Unknown",
+        ..ApiEvent::default()
+    }
+}
+
+fn pick_principal<'a>(world: &'a World, account: &str, time: i64, rng: &mut Rng) -> &'a Principal {
+    // Rhythm: a human outside office hours is redrawn most of the time.
+    let hour = usize::try_from((time / 3_600_000) % 24).unwrap_or(0);
+    for _ in 0..8 {
+        let p = &world.principals[rng.weighted(&world.weights)];
+        if p.account != account {
+            continue;
+        }
+        if p.office_hours && rng.below(16) >= u64::from(OFFICE[hour]) {
+            continue;
+        }
+        return p;
+    }
+    world
+        .principals
+        .iter()
+        .find(|p| p.account == account && !p.office_hours)
+        .unwrap_or(&world.principals[0])
+}
+
+/// The incident's events in one partition, in time order.
+fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut Rng) -> Vec<ApiEvent> {
+    let victim = &world.principals[plan.victim];
+    let bucket = &world.buckets[plan.bucket];
+    let region = plan.region.as_str();
+    let account = victim.account.as_str();
+    let attacker = |e: &mut ApiEvent| {
+        e.user_type = "IAMUser";
+        e.user_name = Some(victim.name.clone());
+        e.user_uid = Some(victim.arn.clone());
+        e.user_uid_alt = Some(format!("AIDA{}", &victim.key[4..]));
+        e.user_account = Some(account.to_owned());
+        e.credential_uid = Some(victim.key.clone());
+        e.src_ip = Some(ATTACKER_IP.to_owned());
+        e.user_agent = Some(ATTACKER_UA.to_owned());
+    };
+    let mut out = Vec::new();
+    let t0 = plan.start_ms;
+    match source {
+        LogicalTable::CloudTrailMgmt => {
+            let mut e = base(
+                t0,
+                region,
+                account,
+                "Management",
+                "GetCallerIdentity",
+                "sts.amazonaws.com",
+                rng,
+            );
+            attacker(&mut e);
+            e.request_data = Some("{}".to_owned());
+            out.push(e);
+            let mut e = base(
+                t0 + 41_000,
+                region,
+                account,
+                "Management",
+                "ListBuckets",
+                "s3.amazonaws.com",
+                rng,
+            );
+            attacker(&mut e);
+            e.request_data = Some(format!(r#"{{"Host":"s3.{region}.amazonaws.com"}}"#));
+            out.push(e);
+            let end = t0 + 4 * 60_000 + i64::try_from(plan.reads).unwrap_or(0) * 800 + 5 * 60_000;
+            let mut e = base(
+                end,
+                region,
+                account,
+                "Management",
+                "PutBucketPolicy",
+                "s3.amazonaws.com",
+                rng,
+            );
+            attacker(&mut e);
+            e.activity_id = 3;
+            e.resources = s3_resources(bucket, None);
+            e.request_data = Some(format!(
+                r#"{{"bucketName":"{0}","bucketPolicy":{{"Version":"2012-10-17","Statement":[{{"Sid":"Replication","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{EXTERNAL_ACCOUNT}:root"}},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{0}","arn:aws:s3:::{0}/*"]}}]}},"Host":"{0}.s3.{region}.amazonaws.com","policy":""}}"#,
+                bucket.name
+            ));
+            out.push(e);
+        }
+        LogicalTable::S3Data => {
+            for page in 0..5 {
+                let mut e = base(
+                    t0 + 120_000 + page * 3_000,
+                    region,
+                    account,
+                    "Data",
+                    "ListObjects",
+                    "s3.amazonaws.com",
+                    rng,
+                );
+                attacker(&mut e);
+                e.request_data = Some(format!(
+                    r#"{{"list-type":"2","bucketName":"{0}","Host":"{0}.s3.{region}.amazonaws.com","prefix":"","continuation-token":"page-{page}"}}"#,
+                    bucket.name
+                ));
+                e.resources = s3_resources(bucket, None);
+                out.push(e);
+            }
+            let mut t = t0 + 4 * 60_000;
+            for i in 0..plan.reads {
+                t += 300 + i64::try_from(rng.below(1_000)).unwrap_or(0);
+                let key = format!("exports/daily/customers-{i:05}.csv");
+                let mut e = base(t, region, account, "Data", "GetObject", "s3.amazonaws.com", rng);
+                attacker(&mut e);
+                e.request_data = Some(format!(
+                    r#"{{"bucketName":"{0}","Host":"{0}.s3.{region}.amazonaws.com","key":"{key}"}}"#,
+                    bucket.name
+                ));
+                e.resources = s3_resources(bucket, Some(&key));
+                e.unmapped = vec![
+                    ("readOnly", "true".to_owned()),
+                    ("managementEvent", "false".to_owned()),
+                    (
+                        "additionalEventData.bytesTransferredOut",
+                        (40_000 + rng.below(4_000_000)).to_string(),
+                    ),
+                ];
+                out.push(e);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// What writing one partition gave: events, files, and the first incident event in it.
+type Written = (u64, u64, Option<ApiEvent>);
+
+/// One partition to write.
+#[derive(Debug, Clone)]
+struct Part {
+    source: LogicalTable,
+    region: String,
+    account: String,
+    day: NaiveDate,
+    events: u64,
+}
+
+/// Generates the lake into `dir` (which must be new or empty) and writes `truth.json`.
+pub fn generate(
+    dir: &Path,
+    cfg: &Config,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Summary, LakeError> {
+    check(cfg)?;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(|e| LakeError::io(dir, e))?
+            .next()
+            .is_some()
+    {
+        return Err(LakeError::Invalid(format!(
+            "{} is not empty; give a new folder (a lake is generated whole)",
+            dir.display()
+        )));
+    }
+    let world = world(cfg);
+    let plan = plan(cfg, &world);
+    let first = cfg.end - Duration::days(i64::from(cfg.days) - 1);
+    let mut parts = Vec::new();
+    let per_partition_count = u64::try_from(SOURCES.len() * cfg.regions.len() * cfg.accounts.len())
+        .unwrap_or(1)
+        * u64::from(cfg.days);
+    let per = cfg.events / per_partition_count.max(1);
+    let mut left = cfg.events - per * per_partition_count;
+    for d in 0..cfg.days {
+        let day = first + Duration::days(i64::from(d));
+        for source in SOURCES {
+            for region in &cfg.regions {
+                for account in &cfg.accounts {
+                    // Data events outnumber management events about 3 to 1 on a busy account.
+                    let mut events = per;
+                    if left > 0 {
+                        events += 1;
+                        left -= 1;
+                    }
+                    parts.push(Part {
+                        source,
+                        region: region.clone(),
+                        account: account.clone(),
+                        day,
+                        events,
+                    });
+                }
+            }
+        }
+    }
+    let done = AtomicU64::new(0);
+    let total = cfg.events;
+    let next = AtomicU64::new(0);
+    let results: Vec<Result<Written, LakeError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cfg.threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                        let Some(part) = parts.get(i) else { break };
+                        let r = write_part(dir, cfg, &world, plan.as_ref(), part, &|n| {
+                            let d = done.fetch_add(n, Ordering::Relaxed) + n;
+                            progress(d.min(total), total);
+                        });
+                        out.push(r);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut files = 0;
+    let mut events = 0;
+    let mut first_malicious: Option<(ApiEvent, &'static str)> = None;
+    for r in results {
+        let (n, f, first_event) = r?;
+        events += n;
+        files += f;
+        if let Some(e) = first_event {
+            let source = if e.feature == "Data" {
+                "s3_data"
+            } else {
+                "cloud_trail_mgmt"
+            };
+            if first_malicious.as_ref().is_none_or(|(x, _)| e.time < x.time) {
+                first_malicious = Some((e, source));
+            }
+        }
+    }
+    let bytes = folder_size(dir);
+    let truth = Truth {
+        scenario: cfg.scenario.as_str(),
+        seed: cfg.seed,
+        incident: plan.is_some(),
+        first_day: first.to_string(),
+        last_day: cfg.end.to_string(),
+        incident_details: plan
+            .as_ref()
+            .map(|p| incident_truth(&world, p, first_malicious.as_ref())),
+    };
+    let text = serde_json::to_string_pretty(&truth).unwrap_or_default() + "\n";
+    let path = dir.join("truth.json");
+    std::fs::write(&path, text).map_err(|e| LakeError::io(&path, e))?;
+    Ok(Summary {
+        files,
+        events,
+        bytes,
+        truth,
+    })
+}
+
+fn check(cfg: &Config) -> Result<(), LakeError> {
+    if cfg.days == 0 || cfg.days > 400 {
+        return Err(LakeError::Invalid(format!(
+            "--days {} is out of range (1 to 400)",
+            cfg.days
+        )));
+    }
+    if cfg.regions.is_empty() || cfg.accounts.is_empty() {
+        return Err(LakeError::Invalid(
+            "give at least one region and one account".to_owned(),
+        ));
+    }
+    for a in &cfg.accounts {
+        if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) || a == EXTERNAL_ACCOUNT {
+            return Err(LakeError::Invalid(format!(
+                "`{a}` is not a 12-digit AWS account id (or is the scenario's external account)"
+            )));
+        }
+    }
+    for r in &cfg.regions {
+        if r.is_empty()
+            || !r
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(LakeError::Invalid(format!(
+                "`{r}` is not an AWS region name (e.g. us-east-1)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn incident_truth(world: &World, plan: &Plan, first: Option<&(ApiEvent, &'static str)>) -> Incident {
+    let victim = &world.principals[plan.victim];
+    let bucket = &world.buckets[plan.bucket];
+    let end = plan.start_ms + 4 * 60_000 + i64::try_from(plan.reads).unwrap_or(0) * 800 + 5 * 60_000;
+    let mut operations = BTreeMap::new();
+    operations.insert("GetCallerIdentity".to_owned(), 1);
+    operations.insert("ListBuckets".to_owned(), 1);
+    operations.insert("ListObjects".to_owned(), 5);
+    operations.insert("GetObject".to_owned(), plan.reads);
+    operations.insert("PutBucketPolicy".to_owned(), 1);
+    Incident {
+        principal: victim.arn.clone(),
+        user_name: victim.name.clone(),
+        access_key_id: victim.key.clone(),
+        ips: vec![ATTACKER_IP.to_owned()],
+        user_agent: ATTACKER_UA.to_owned(),
+        bucket: bucket.name.clone(),
+        bucket_account: bucket.account.clone(),
+        region: plan.region.clone(),
+        external_account: EXTERNAL_ACCOUNT.to_owned(),
+        window_start: iso(plan.start_ms),
+        window_end: iso(end),
+        first_event: first.map_or_else(
+            || FirstEvent {
+                uid: String::new(),
+                source: "cloud_trail_mgmt",
+                operation: String::new(),
+                time: iso(plan.start_ms),
+            },
+            |(e, source)| FirstEvent {
+                uid: e.uid.clone(),
+                source,
+                operation: e.operation.clone(),
+                time: iso(e.time),
+            },
+        ),
+        operations,
+    }
+}
+
+/// Writes one partition; returns (events, files, the first incident event in it).
+fn write_part(
+    dir: &Path,
+    cfg: &Config,
+    world: &World,
+    plan: Option<&Plan>,
+    part: &Part,
+    progress: &dyn Fn(u64),
+) -> Result<Written, LakeError> {
+    let day_key = format!("{}{}{}", part.day.format("%Y%m%d"), part.account, part.region);
+    let label = format!("{}/{}/{}/{}", part.source, part.region, part.account, part.day);
+    let mut rng = Rng::derived(cfg.seed, &label);
+    let day_start = part
+        .day
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp_millis());
+    // Times first, sorted: machines spread evenly, people by the office rhythm (through the
+    // principal choice), so a uniform draw is right here.
+    let mut times: Vec<i64> = (0..part.events)
+        .map(|_| day_start + i64::try_from(rng.below(86_400_000)).unwrap_or(0))
+        .collect();
+    times.sort_unstable();
+    let mut injected: Vec<ApiEvent> = match plan {
+        Some(p) if p.region == part.region && world.principals[p.victim].account == part.account => {
+            let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
+            incident_events(world, p, part.source, &mut irng)
+                .into_iter()
+                .filter(|e| e.time >= day_start && e.time < day_start + 86_400_000)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let first_injected = injected.first().cloned();
+    injected.reverse(); // pop() from the earliest
+    let total = part.events + injected.len() as u64;
+    if total == 0 {
+        return Ok((0, 0, None));
+    }
+    let path = partition_dir(dir, part.source, &part.region, &part.account, part.day)
+        .join("part-00000.zstd.parquet");
+    let mut writer = PartitionWriter::create(&path, api_activity_schema())?;
+    let mut chunk: Vec<ApiEvent> =
+        Vec::with_capacity(ROW_GROUP_ROWS.min(usize::try_from(total).unwrap_or(0)));
+    let mut bg = times.into_iter().peekable();
+    loop {
+        let take_injected = match (injected.last(), bg.peek()) {
+            (Some(i), Some(t)) => i.time <= *t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let e = if take_injected {
+            injected.pop().unwrap_or_default()
+        } else {
+            let t = bg.next().unwrap_or(day_start);
+            match part.source {
+                LogicalTable::S3Data => s3_event(world, t, &part.region, &part.account, &day_key, &mut rng),
+                _ => mgmt_event(world, t, &part.region, &part.account, &day_key, &mut rng),
+            }
+        };
+        chunk.push(e);
+        if chunk.len() == ROW_GROUP_ROWS {
+            writer.write(&to_batch(&chunk)?)?;
+            progress(chunk.len() as u64);
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        writer.write(&to_batch(&chunk)?)?;
+        progress(chunk.len() as u64);
+    }
+    let rows = writer.finish()?;
+    Ok((rows, 1, first_injected))
+}
+
+fn folder_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(list) = std::fs::read_dir(&d) else { continue };
+        for e in list.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

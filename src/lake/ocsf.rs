@@ -1,0 +1,437 @@
+//! OCSF 1.1 API Activity rows as Security Lake source version 2 writes them for `CloudTrail`
+//! management, S3 data and Lambda data events (`../shared/reference/domain.md` §3.1), and their
+//! Arrow form: nested structs, `resources` and `observables` as lists of structs, `unmapped` as a
+//! map, `time` (epoch ms) and `time_dt`, `accountid` and `region` columns.
+//!
+//! The Arrow schema is built by the same code that builds the columns, so every file of a source
+//! has exactly the same schema.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, MapArray, StringArray, StructArray,
+    TimestampMillisecondArray,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+/// One resource of an event (`resources[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub uid: String,
+    pub owner_account: Option<String>,
+    pub kind: String,
+}
+
+/// One observable (`observables[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observable {
+    pub name: &'static str,
+    pub value: String,
+    pub kind: &'static str,
+    pub type_id: i32,
+}
+
+/// One API Activity event: the fields playbooks read, as strings and numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiEvent {
+    /// Epoch milliseconds.
+    pub time: i64,
+    pub uid: String,
+    /// `AwsApiCall`, `AwsConsoleSignIn`, …
+    pub event_code: &'static str,
+    /// `Management` or `Data`.
+    pub feature: &'static str,
+    pub operation: String,
+    pub service: String,
+    pub api_version: Option<String>,
+    pub request_uid: String,
+    /// `requestParameters` as JSON text.
+    pub request_data: Option<String>,
+    pub response_data: Option<String>,
+    pub error: Option<String>,
+    pub error_message: Option<String>,
+    pub cloud_region: String,
+    pub user_type: &'static str,
+    pub user_name: Option<String>,
+    pub user_uid: Option<String>,
+    pub user_uid_alt: Option<String>,
+    pub user_account: Option<String>,
+    pub credential_uid: Option<String>,
+    pub session_issuer: Option<String>,
+    pub session_created: Option<i64>,
+    pub session_mfa: Option<bool>,
+    pub invoked_by: Option<String>,
+    pub user_agent: Option<String>,
+    pub src_ip: Option<String>,
+    pub src_domain: Option<String>,
+    pub resources: Vec<Resource>,
+    /// OCSF class: 6003 API Activity, 3002 Authentication, 3001 Account Change.
+    pub class_uid: i32,
+    pub activity_id: i32,
+    /// Flattened leftovers (`readOnly`, `additionalEventData.bytesTransferredOut`, …).
+    pub unmapped: Vec<(&'static str, String)>,
+    pub accountid: String,
+    pub region: String,
+}
+
+impl ApiEvent {
+    pub fn class_name(&self) -> &'static str {
+        match self.class_uid {
+            3001 => "Account Change",
+            3002 => "Authentication",
+            _ => "API Activity",
+        }
+    }
+
+    fn category(&self) -> (i32, &'static str) {
+        match self.class_uid {
+            3001 | 3002 => (3, "Identity & Access Management"),
+            _ => (6, "Application Activity"),
+        }
+    }
+
+    pub fn activity_name(&self) -> &'static str {
+        match (self.class_uid, self.activity_id) {
+            (3002, 1) => "Logon",
+            (3001 | 6003, 1) => "Create",
+            (6003, 2) => "Read",
+            (6003, 3) => "Update",
+            (3001, 6) | (6003, 4) => "Delete",
+            (3001, 7) => "Attach Policy",
+            _ => "Other",
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        if self.error.is_some() {
+            "Failure"
+        } else {
+            "Success"
+        }
+    }
+
+    /// IPs, user names and resource ARNs, as Security Lake lists them.
+    pub fn observables(&self) -> Vec<Observable> {
+        let mut out = Vec::new();
+        if let Some(ip) = &self.src_ip {
+            out.push(Observable {
+                name: "src_endpoint.ip",
+                value: ip.clone(),
+                kind: "IP Address",
+                type_id: 2,
+            });
+        }
+        if let Some(name) = &self.user_name {
+            out.push(Observable {
+                name: "actor.user.name",
+                value: name.clone(),
+                kind: "User Name",
+                type_id: 4,
+            });
+        }
+        for r in &self.resources {
+            out.push(Observable {
+                name: "resources.uid",
+                value: r.uid.clone(),
+                kind: "Resource UID",
+                type_id: 10,
+            });
+        }
+        out
+    }
+}
+
+fn field(name: &str, ty: DataType) -> Field {
+    Field::new(name, ty, true)
+}
+
+fn utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
+}
+
+/// A struct column from named children (all nullable), with an optional validity.
+fn structure(children: Vec<(&str, ArrayRef)>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+    let fields: Fields = children
+        .iter()
+        .map(|(n, a)| field(n, a.data_type().clone()))
+        .collect();
+    let arrays = children.into_iter().map(|(_, a)| a).collect();
+    Ok(Arc::new(StructArray::try_new(fields, arrays, nulls)?))
+}
+
+/// A list column: `lengths[i]` items of `values` for row i.
+fn list(values: ArrayRef, lengths: impl Iterator<Item = usize>) -> Result<ArrayRef, ArrowError> {
+    let item = Arc::new(field("element", values.data_type().clone()));
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    Ok(Arc::new(ListArray::try_new(item, offsets, values, None)?))
+}
+
+fn nulls_where(present: impl Iterator<Item = bool>) -> Option<NullBuffer> {
+    let buf: NullBuffer = present.collect::<Vec<bool>>().into();
+    (buf.null_count() > 0).then_some(buf)
+}
+
+/// The Arrow schema of an API Activity source (the schema of `to_batch` of no rows).
+pub fn api_activity_schema() -> SchemaRef {
+    to_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+/// Builds the record batch of `events` (in the order given).
+pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
+    let e = events;
+    let s = |f: fn(&ApiEvent) -> Option<&str>| utf8(e.iter().map(f));
+    let feature = structure(vec![("name", s(|x| Some(x.feature)))], None)?;
+    let product = structure(
+        vec![
+            ("version", s(|_| Some("1.09"))),
+            ("name", s(|_| Some("CloudTrail"))),
+            ("vendor_name", s(|_| Some("AWS"))),
+            ("feature", feature),
+        ],
+        None,
+    )?;
+    let profiles_values = utf8(e.iter().flat_map(|_| [Some("cloud"), Some("datetime")]));
+    let metadata = structure(
+        vec![
+            ("product", product),
+            ("event_code", s(|x| Some(x.event_code))),
+            ("uid", s(|x| Some(x.uid.as_str()))),
+            ("profiles", list(profiles_values, e.iter().map(|_| 2))?),
+            ("version", s(|_| Some("1.1.0"))),
+        ],
+        None,
+    )?;
+    let time: ArrayRef = Arc::new(e.iter().map(|x| Some(x.time)).collect::<Int64Array>());
+    let time_dt: ArrayRef = Arc::new(
+        e.iter()
+            .map(|x| Some(x.time))
+            .collect::<TimestampMillisecondArray>()
+            .with_timezone("UTC"),
+    );
+    let cloud = structure(
+        vec![
+            ("region", s(|x| Some(x.cloud_region.as_str()))),
+            ("provider", s(|_| Some("AWS"))),
+        ],
+        None,
+    )?;
+    let response = structure(
+        vec![
+            ("error", s(|x| x.error.as_deref())),
+            ("message", s(|x| x.error_message.as_deref())),
+            ("data", s(|x| x.response_data.as_deref())),
+        ],
+        None,
+    )?;
+    let api = structure(
+        vec![
+            ("response", response),
+            ("operation", s(|x| Some(x.operation.as_str()))),
+            ("version", s(|x| x.api_version.as_deref())),
+            (
+                "service",
+                structure(vec![("name", s(|x| Some(x.service.as_str())))], None)?,
+            ),
+            (
+                "request",
+                structure(
+                    vec![
+                        ("data", s(|x| x.request_data.as_deref())),
+                        ("uid", s(|x| Some(x.request_uid.as_str()))),
+                    ],
+                    None,
+                )?,
+            ),
+        ],
+        None,
+    )?;
+    let dst_endpoint = structure(vec![("svc_name", s(|_| None))], None)?;
+    let user = structure(
+        vec![
+            ("type", s(|x| Some(x.user_type))),
+            ("name", s(|x| x.user_name.as_deref())),
+            ("uid_alt", s(|x| x.user_uid_alt.as_deref())),
+            ("uid", s(|x| x.user_uid.as_deref())),
+            (
+                "account",
+                structure(vec![("uid", s(|x| x.user_account.as_deref()))], None)?,
+            ),
+            ("credential_uid", s(|x| x.credential_uid.as_deref())),
+        ],
+        None,
+    )?;
+    let session = structure(
+        vec![
+            (
+                "created_time_dt",
+                Arc::new(
+                    e.iter()
+                        .map(|x| x.session_created)
+                        .collect::<TimestampMillisecondArray>()
+                        .with_timezone("UTC"),
+                ),
+            ),
+            (
+                "is_mfa",
+                Arc::new(e.iter().map(|x| x.session_mfa).collect::<BooleanArray>()),
+            ),
+            ("issuer", s(|x| x.session_issuer.as_deref())),
+        ],
+        nulls_where(
+            e.iter()
+                .map(|x| x.session_issuer.is_some() || x.session_created.is_some()),
+        ),
+    )?;
+    let actor = structure(
+        vec![
+            ("user", user),
+            ("session", session),
+            ("invoked_by", s(|x| x.invoked_by.as_deref())),
+            ("idp", structure(vec![("name", s(|_| None))], None)?),
+        ],
+        None,
+    )?;
+    let http_request = structure(vec![("user_agent", s(|x| x.user_agent.as_deref()))], None)?;
+    let src_endpoint = structure(
+        vec![
+            ("uid", s(|_| None)),
+            ("ip", s(|x| x.src_ip.as_deref())),
+            ("domain", s(|x| x.src_domain.as_deref())),
+        ],
+        None,
+    )?;
+    let top_session = structure(
+        vec![
+            ("uid", s(|_| None)),
+            ("uid_alt", s(|_| None)),
+            ("credential_uid", s(|x| x.credential_uid.as_deref())),
+            ("issuer", s(|x| x.session_issuer.as_deref())),
+        ],
+        None,
+    )?;
+    let policy = structure(vec![("uid", s(|_| None))], None)?;
+    let all_resources: Vec<&Resource> = e.iter().flat_map(|x| x.resources.iter()).collect();
+    let owner_account = structure(
+        vec![(
+            "uid",
+            utf8(all_resources.iter().map(|r| r.owner_account.as_deref())),
+        )],
+        None,
+    )?;
+    let resources_values = structure(
+        vec![
+            ("uid", utf8(all_resources.iter().map(|r| Some(r.uid.as_str())))),
+            ("owner", structure(vec![("account", owner_account)], None)?),
+            ("type", utf8(all_resources.iter().map(|r| Some(r.kind.as_str())))),
+        ],
+        None,
+    )?;
+    let resources = list(resources_values, e.iter().map(|x| x.resources.len()))?;
+    let int32 = |f: fn(&ApiEvent) -> i32| -> ArrayRef {
+        Arc::new(e.iter().map(|x| Some(f(x))).collect::<Int32Array>())
+    };
+    let user_target = structure(
+        vec![
+            ("uid_alt", s(|_| None)),
+            ("uid", s(|_| None)),
+            ("name", s(|_| None)),
+        ],
+        None,
+    )?;
+    let unmapped = map(e)?;
+    let observables_all: Vec<Vec<Observable>> = e.iter().map(ApiEvent::observables).collect();
+    let flat: Vec<&Observable> = observables_all.iter().flatten().collect();
+    let observables_values = structure(
+        vec![
+            ("name", utf8(flat.iter().map(|o| Some(o.name)))),
+            ("value", utf8(flat.iter().map(|o| Some(o.value.as_str())))),
+            ("type", utf8(flat.iter().map(|o| Some(o.kind)))),
+            (
+                "type_id",
+                Arc::new(flat.iter().map(|o| Some(o.type_id)).collect::<Int32Array>()),
+            ),
+        ],
+        None,
+    )?;
+    let observables = list(observables_values, observables_all.iter().map(Vec::len))?;
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("metadata", metadata),
+        ("time", time),
+        ("time_dt", time_dt),
+        ("cloud", cloud),
+        ("api", api),
+        ("dst_endpoint", dst_endpoint),
+        ("actor", actor),
+        ("http_request", http_request),
+        ("src_endpoint", src_endpoint),
+        ("session", top_session),
+        ("policy", policy),
+        ("resources", resources),
+        ("class_name", s(|x| Some(x.class_name()))),
+        ("class_uid", int32(|x| x.class_uid)),
+        ("category_name", s(|x| Some(x.category().1))),
+        ("category_uid", int32(|x| x.category().0)),
+        ("severity_id", int32(|_| 1)),
+        ("severity", s(|_| Some("Informational"))),
+        ("user", user_target),
+        ("activity_name", s(|x| Some(x.activity_name()))),
+        ("activity_id", int32(|x| x.activity_id)),
+        (
+            "type_uid",
+            Arc::new(
+                e.iter()
+                    .map(|x| Some(i64::from(x.class_uid) * 100 + i64::from(x.activity_id)))
+                    .collect::<Int64Array>(),
+            ),
+        ),
+        ("type_name", utf8(e.iter().map(|_| None::<&str>))),
+        ("status", s(|x| Some(x.status()))),
+        (
+            "is_mfa",
+            Arc::new(e.iter().map(|x| x.session_mfa).collect::<BooleanArray>()),
+        ),
+        ("unmapped", unmapped),
+        ("accountid", s(|x| Some(x.accountid.as_str()))),
+        ("region", s(|x| Some(x.region.as_str()))),
+        ("asl_version", s(|_| Some("2.0"))),
+        ("observables", observables),
+    ];
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| field(n, a.data_type().clone()))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, a)| a).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}
+
+fn map(e: &[ApiEvent]) -> Result<ArrayRef, ArrowError> {
+    let keys: ArrayRef = Arc::new(
+        e.iter()
+            .flat_map(|x| x.unmapped.iter().map(|(k, _)| Some(*k)))
+            .collect::<StringArray>(),
+    );
+    let values = utf8(
+        e.iter()
+            .flat_map(|x| x.unmapped.iter().map(|(_, v)| Some(v.as_str()))),
+    );
+    let entries = StructArray::try_new(
+        Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, true),
+        ]),
+        vec![keys, values],
+        None,
+    )?;
+    let entries_field = Arc::new(Field::new("key_value", entries.data_type().clone(), false));
+    let offsets = OffsetBuffer::from_lengths(e.iter().map(|x| x.unmapped.len()));
+    Ok(Arc::new(MapArray::try_new(
+        entries_field,
+        offsets,
+        entries,
+        None,
+        false,
+    )?))
+}

@@ -1,0 +1,313 @@
+//! The local lake: Security Lake's layout, OCSF columns as Security Lake writes them, rows sorted
+//! by time in zstd Parquet, a deterministic generator, and an injected incident that matches its
+//! ground truth (and no incident in the benign scenario).
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, TimestampMillisecondType};
+use chrono::NaiveDate;
+use irp::lake::generate::{self, Config, Scenario, Truth};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::common::{run, stderr, stdout};
+
+fn config(scenario: Scenario, seed: u64, threads: usize) -> Config {
+    Config {
+        scenario,
+        days: 3,
+        events: 12_000,
+        seed,
+        regions: vec!["us-east-1".into()],
+        accounts: vec!["111122223333".into()],
+        end: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        threads,
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if e.path().extension().is_some_and(|x| x == "parquet") {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A string leaf at a dotted path (`actor.user.credential_uid`), row by row.
+fn strings(batch: &RecordBatch, path: &str) -> Vec<Option<String>> {
+    let mut parts = path.split('.');
+    let mut col = batch.column_by_name(parts.next().unwrap()).unwrap().clone();
+    for p in parts {
+        col = col.as_struct().column_by_name(p).unwrap().clone();
+    }
+    let s = col.as_string::<i32>();
+    (0..s.len())
+        .map(|i| s.is_valid(i).then(|| s.value(i).to_owned()))
+        .collect()
+}
+
+fn times(batch: &RecordBatch) -> Vec<i64> {
+    batch
+        .column_by_name("time_dt")
+        .unwrap()
+        .as_primitive::<TimestampMillisecondType>()
+        .values()
+        .to_vec()
+}
+
+fn generated(scenario: Scenario, seed: u64, threads: usize) -> (tempfile::TempDir, Truth) {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let summary = generate::generate(&lake, &config(scenario, seed, threads), &|_, _| {}).unwrap();
+    (tmp, summary.truth)
+}
+
+#[test]
+fn the_lake_has_security_lakes_layout_and_columns() {
+    let (tmp, _) = generated(Scenario::S3Exfiltration, 7, 2);
+    let lake = tmp.path().join("lake");
+    let found = files(&lake);
+    assert_eq!(found.len(), 6, "2 sources × 3 days");
+    for f in &found {
+        let rel = f.strip_prefix(&lake).unwrap().to_str().unwrap().to_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert!(["cloud_trail_mgmt", "s3_data"].contains(&parts[0]), "{rel}");
+        assert_eq!(parts[1], "region=us-east-1");
+        assert_eq!(parts[2], "accountid=111122223333");
+        assert!(
+            parts[3].starts_with("eventday=202611") && parts[3].len() == "eventday=20261125".len(),
+            "{rel}"
+        );
+        let meta = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
+        let rg = &meta.metadata().row_groups()[0];
+        assert!(
+            rg.columns()
+                .iter()
+                .all(|c| c.compression().to_string().starts_with("ZSTD")),
+            "zstd everywhere"
+        );
+        let time_col = rg
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == "time_dt")
+            .unwrap();
+        assert!(
+            time_col.statistics().is_some_and(|s| s.min_bytes_opt().is_some()),
+            "time_dt has statistics"
+        );
+        for batch in read(f) {
+            let t = times(&batch);
+            assert!(t.windows(2).all(|w| w[0] <= w[1]), "rows sorted by time in {rel}");
+            let epoch = batch
+                .column_by_name("time")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec();
+            assert_eq!(epoch, t, "`time` is epoch ms of `time_dt`");
+            assert!(
+                strings(&batch, "accountid")
+                    .iter()
+                    .all(|a| a.as_deref() == Some("111122223333"))
+            );
+            assert!(
+                strings(&batch, "metadata.version")
+                    .iter()
+                    .all(|v| v.as_deref() == Some("1.1.0"))
+            );
+        }
+    }
+    let schema = read(&found[0])[0].schema();
+    let ty = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
+    assert!(matches!(ty("time_dt"), DataType::Timestamp(_, Some(_))));
+    assert!(matches!(ty("resources"), DataType::List(f) if matches!(f.data_type(), DataType::Struct(_))));
+    assert!(matches!(ty("observables"), DataType::List(f) if matches!(f.data_type(), DataType::Struct(_))));
+    assert!(matches!(ty("unmapped"), DataType::Map(..)));
+    let DataType::Struct(actor) = ty("actor") else {
+        panic!("actor is a struct")
+    };
+    let DataType::Struct(user) = actor.find("user").unwrap().1.data_type().clone() else {
+        panic!()
+    };
+    for leaf in ["type", "name", "uid", "uid_alt", "credential_uid", "account"] {
+        assert!(user.find(leaf).is_some(), "actor.user.{leaf}");
+    }
+}
+
+#[test]
+fn the_injected_incident_is_what_the_truth_says() {
+    let (tmp, truth) = generated(Scenario::S3Exfiltration, 11, 2);
+    let lake = tmp.path().join("lake");
+    let inc = truth.incident_details.clone().unwrap();
+    let written: Truth =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(lake.join("truth.json")).unwrap())
+            .map(|v| {
+                assert_eq!(v["incident_details"]["access_key_id"], inc.access_key_id.as_str());
+                truth.clone()
+            })
+            .unwrap();
+    assert_eq!(written, truth);
+    let mut ops: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut first: Option<(i64, String)> = None;
+    let mut granted = 0;
+    for f in files(&lake) {
+        for batch in read(&f) {
+            let key = strings(&batch, "actor.user.credential_uid");
+            let ip = strings(&batch, "src_endpoint.ip");
+            let op = strings(&batch, "api.operation");
+            let uid = strings(&batch, "metadata.uid");
+            let data = strings(&batch, "api.request.data");
+            let t = times(&batch);
+            for i in 0..batch.num_rows() {
+                if ip[i].as_deref() == Some(inc.ips[0].as_str()) {
+                    assert_eq!(
+                        key[i].as_deref(),
+                        Some(inc.access_key_id.as_str()),
+                        "the attacker uses the stolen key"
+                    );
+                    *ops.entry(op[i].clone().unwrap()).or_default() += 1;
+                    if first.as_ref().is_none_or(|(ft, _)| t[i] < *ft) {
+                        first = Some((t[i], uid[i].clone().unwrap()));
+                    }
+                    if data[i]
+                        .as_deref()
+                        .is_some_and(|d| d.contains(&inc.external_account))
+                    {
+                        granted += 1;
+                    }
+                }
+                // The background never touches the attacker's IP or the external account.
+                if data[i]
+                    .as_deref()
+                    .is_some_and(|d| d.contains(&inc.external_account))
+                {
+                    assert_eq!(ip[i].as_deref(), Some(inc.ips[0].as_str()));
+                }
+            }
+        }
+    }
+    assert_eq!(ops, inc.operations);
+    assert_eq!(granted, 1, "one PutBucketPolicy grants the external account");
+    let (t, uid) = first.unwrap();
+    assert_eq!(uid, inc.first_event.uid);
+    assert_eq!(
+        chrono::DateTime::from_timestamp_millis(t)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        inc.first_event.time
+    );
+    assert!(inc.window_start <= inc.first_event.time && inc.first_event.time < inc.window_end);
+}
+
+#[test]
+fn the_benign_lake_holds_no_incident() {
+    let (tmp, truth) = generated(Scenario::Benign, 11, 2);
+    assert!(!truth.incident && truth.incident_details.is_none());
+    for f in files(&tmp.path().join("lake")) {
+        for batch in read(&f) {
+            assert!(
+                strings(&batch, "src_endpoint.ip")
+                    .iter()
+                    .all(|ip| ip.as_deref() != Some("185.220.101.47"))
+            );
+            assert!(
+                strings(&batch, "api.request.data")
+                    .iter()
+                    .all(|d| !d.as_deref().unwrap_or("").contains("999988887777"))
+            );
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_lake_whatever_the_threads() {
+    let digest = |dir: &Path| -> Vec<(String, String)> {
+        files(dir)
+            .iter()
+            .map(|f| {
+                (
+                    f.strip_prefix(dir).unwrap().display().to_string(),
+                    irp::journal::entry::sha256_hex(&std::fs::read(f).unwrap()),
+                )
+            })
+            .collect()
+    };
+    let (a, ta) = generated(Scenario::S3Exfiltration, 5, 1);
+    let (b, tb) = generated(Scenario::S3Exfiltration, 5, 3);
+    let (c, _) = generated(Scenario::S3Exfiltration, 6, 2);
+    assert_eq!(ta, tb);
+    assert_eq!(digest(&a.path().join("lake")), digest(&b.path().join("lake")));
+    assert_ne!(digest(&a.path().join("lake")), digest(&c.path().join("lake")));
+}
+
+#[test]
+fn lake_generate_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let args = [
+        "lake",
+        "generate",
+        lake.to_str().unwrap(),
+        "--days",
+        "2",
+        "--events",
+        "3000",
+        "--end",
+        "2026-11-27",
+        "--seed",
+        "3",
+    ];
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("scenario s3-exfiltration, truth in"),
+        "{}",
+        stdout(&out)
+    );
+    let again = run(&args);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("is not empty"), "{}", stderr(&again));
+    let bad = run(&[
+        "lake",
+        "generate",
+        tmp.path().join("x").to_str().unwrap(),
+        "--accounts",
+        "12345",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("`12345` is not a 12-digit AWS account id"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(&[
+        "lake",
+        "generate",
+        tmp.path().join("y").to_str().unwrap(),
+        "--days",
+        "0",
+    ]);
+    assert!(
+        stderr(&bad).contains("--days 0 is out of range"),
+        "{}",
+        stderr(&bad)
+    );
+}
