@@ -64,6 +64,28 @@ fn strings(batch: &RecordBatch, path: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+fn is_api(path: &Path) -> bool {
+    let p = path.to_string_lossy();
+    ["/cloud_trail_mgmt/", "/s3_data/", "/lambda_execution/"]
+        .iter()
+        .any(|s| p.contains(s))
+}
+
+fn findings(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in files(dir)
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("/sh_findings/"))
+    {
+        for batch in read(&f) {
+            let uid = strings(&batch, "finding_info.uid");
+            let desc = strings(&batch, "finding_info.desc");
+            out.extend(uid.into_iter().zip(desc).map(|(u, d)| (u.unwrap(), d.unwrap())));
+        }
+    }
+    out
+}
+
 fn times(batch: &RecordBatch) -> Vec<i64> {
     batch
         .column_by_name("time_dt")
@@ -85,11 +107,22 @@ fn the_lake_has_security_lakes_layout_and_columns() {
     let (tmp, _) = generated(Scenario::S3Exfiltration, 7, 2);
     let lake = tmp.path().join("lake");
     let found = files(&lake);
-    assert_eq!(found.len(), 6, "2 sources × 3 days");
+    assert_eq!(found.len(), 18, "6 sources × 3 days");
     for f in &found {
         let rel = f.strip_prefix(&lake).unwrap().to_str().unwrap().to_owned();
         let parts: Vec<&str> = rel.split('/').collect();
-        assert!(["cloud_trail_mgmt", "s3_data"].contains(&parts[0]), "{rel}");
+        assert!(
+            [
+                "cloud_trail_mgmt",
+                "s3_data",
+                "lambda_execution",
+                "vpc_flow",
+                "route53",
+                "sh_findings"
+            ]
+            .contains(&parts[0]),
+            "{rel}"
+        );
         assert_eq!(parts[1], "region=us-east-1");
         assert_eq!(parts[2], "accountid=111122223333");
         assert!(
@@ -168,7 +201,7 @@ fn the_injected_incident_is_what_the_truth_says() {
     let mut ops: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut first: Option<(i64, String)> = None;
     let mut granted = 0;
-    for f in files(&lake) {
+    for f in files(&lake).into_iter().filter(|f| is_api(f)) {
         for batch in read(&f) {
             let key = strings(&batch, "actor.user.credential_uid");
             let ip = strings(&batch, "src_endpoint.ip");
@@ -215,13 +248,25 @@ fn the_injected_incident_is_what_the_truth_says() {
         inc.first_event.time
     );
     assert!(inc.window_start <= inc.first_event.time && inc.first_event.time < inc.window_end);
+    let raised: Vec<_> = findings(&lake)
+        .into_iter()
+        .filter(|(_, d)| d.contains(&inc.ips[0]))
+        .collect();
+    assert_eq!(raised.len(), 1, "one finding names the attacker's IP");
+    assert_eq!(raised[0].0, inc.finding_uid);
+    assert!(raised[0].1.contains(&inc.access_key_id));
 }
 
 #[test]
 fn the_benign_lake_holds_no_incident() {
     let (tmp, truth) = generated(Scenario::Benign, 11, 2);
     assert!(!truth.incident && truth.incident_details.is_none());
-    for f in files(&tmp.path().join("lake")) {
+    assert!(
+        findings(&tmp.path().join("lake"))
+            .iter()
+            .all(|(_, d)| !d.contains("185.220.101.47"))
+    );
+    for f in files(&tmp.path().join("lake")).into_iter().filter(|f| is_api(f)) {
         for batch in read(&f) {
             assert!(
                 strings(&batch, "src_endpoint.ip")

@@ -15,6 +15,9 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::ocsf::{ApiEvent, Resource, api_activity_schema, to_batch};
+use super::ocsf_other::{
+    Dns, Finding, Flow, dns_batch, dns_schema, finding_batch, finding_schema, flow_batch, flow_schema,
+};
 use super::rng::Rng;
 use super::{LakeError, PartitionWriter, ROW_GROUP_ROWS, partition_dir};
 use crate::playbook::table::LogicalTable;
@@ -53,8 +56,16 @@ pub struct Config {
     pub threads: usize,
 }
 
-/// The sources the generator writes (`CloudTrail` management and S3 data events).
-pub const SOURCES: [LogicalTable; 2] = [LogicalTable::CloudTrailMgmt, LogicalTable::S3Data];
+/// The sources the generator writes, with their share of the events (per 100): data events
+/// outnumber management events on a busy account, flow logs and DNS come next, findings are rare.
+pub const SOURCES: [(LogicalTable, u64); 6] = [
+    (LogicalTable::S3Data, 45),
+    (LogicalTable::CloudTrailMgmt, 22),
+    (LogicalTable::VpcFlow, 20),
+    (LogicalTable::Route53, 9),
+    (LogicalTable::LambdaExecution, 3),
+    (LogicalTable::ShFindings, 1),
+];
 
 /// What a good responder should find: written to `truth.json`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -87,6 +98,8 @@ pub struct Incident {
     pub first_event: FirstEvent,
     /// Malicious events by operation.
     pub operations: BTreeMap<String, u64>,
+    /// The Security Hub (`GuardDuty`) finding the incident raised, in `sh_findings`.
+    pub finding_uid: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -355,6 +368,8 @@ struct Plan {
     region: String,
     start_ms: i64,
     reads: u64,
+    /// The `GuardDuty` finding the attacker's Tor exit IP raises.
+    finding_uid: String,
 }
 
 fn plan(cfg: &Config, world: &World) -> Option<Plan> {
@@ -374,12 +389,14 @@ fn plan(cfg: &Config, world: &World) -> Option<Plan> {
     let start = day.and_hms_opt(2, 13, 7)?.and_utc()
         + Duration::milliseconds(i64::try_from(rng.below(1000)).unwrap_or(0));
     let reads = (cfg.events / 3_000).clamp(1_200, 4_000);
+    let finding_uid = rng.text(b"0123456789abcdef", 32);
     Some(Plan {
         victim,
         bucket,
         region: cfg.regions[0].clone(),
         start_ms: start.timestamp_millis(),
         reads,
+        finding_uid,
     })
 }
 
@@ -661,6 +678,229 @@ fn pick_principal<'a>(world: &'a World, account: &str, time: i64, rng: &mut Rng)
         .unwrap_or(&world.principals[0])
 }
 
+const LAMBDA_FUNCTIONS: &[&str] = &[
+    "ingest-orders",
+    "resize-images",
+    "nightly-report",
+    "webhook-handler",
+    "audit-forwarder",
+];
+const INVOKERS: &[&str] = &[
+    "events.amazonaws.com",
+    "apigateway.amazonaws.com",
+    "s3.amazonaws.com",
+    "sqs.amazonaws.com",
+];
+const HOSTNAMES: &[&str] = &[
+    "s3.us-east-1.amazonaws.com.",
+    "sts.amazonaws.com.",
+    "dynamodb.us-east-1.amazonaws.com.",
+    "api.github.com.",
+    "pypi.org.",
+    "files.pythonhosted.org.",
+    "db.internal.acme.",
+    "cache.internal.acme.",
+    "sqs.us-east-1.amazonaws.com.",
+    "logs.us-east-1.amazonaws.com.",
+    "registry.npmjs.org.",
+    "ntp.ubuntu.com.",
+];
+
+/// A background Lambda data event (`Invoke`).
+fn lambda_event(
+    world: &World,
+    time: i64,
+    region: &str,
+    account: &str,
+    day_key: &str,
+    rng: &mut Rng,
+) -> ApiEvent {
+    let function = rng.pick(LAMBDA_FUNCTIONS);
+    let arn = format!("arn:aws:lambda:{region}:{account}:function:{function}");
+    let mut e = base(
+        time,
+        region,
+        account,
+        "Data",
+        "Invoke",
+        "lambda.amazonaws.com",
+        rng,
+    );
+    let role = world
+        .principals
+        .iter()
+        .find(|p| p.account == account && p.name == "LambdaIngestRole")
+        .unwrap_or(&world.principals[0]);
+    identify(&mut e, role, day_key, rng);
+    let invoker = rng.pick(INVOKERS);
+    e.invoked_by = Some((*invoker).to_owned());
+    e.src_ip = None;
+    e.src_domain = Some((*invoker).to_owned());
+    e.user_agent = Some((*invoker).to_owned());
+    e.api_version = Some("2015-03-31".to_owned());
+    e.request_data = Some(format!(r#"{{"functionName":"{arn}","invocationType":"Event"}}"#));
+    e.resources = vec![Resource {
+        uid: arn,
+        owner_account: Some(account.to_owned()),
+        kind: "AWS::Lambda::Function".to_owned(),
+    }];
+    e.unmapped = vec![
+        ("readOnly", "false".to_owned()),
+        ("managementEvent", "false".to_owned()),
+    ];
+    e
+}
+
+/// A background VPC flow record: instances talking to AWS endpoints, each other and the
+/// internet; scanners knocking and being rejected.
+fn flow_record(time: i64, region: &str, account: &str, rng: &mut Rng) -> Flow {
+    let instance = rng.below(40);
+    let local_ip = format!("10.0.{}.{}", instance / 10, 10 + instance);
+    let kind = rng.weighted(&[40, 25, 20, 15]);
+    let (remote_ip, remote_port, protocol, direction, accepted) = match kind {
+        // To S3 / AWS APIs over HTTPS.
+        0 => (
+            format!("52.216.{}.{}", rng.below(256), rng.below(256)),
+            443,
+            6,
+            2,
+            true,
+        ),
+        // To the database.
+        1 => (format!("10.0.9.{}", 5 + rng.below(3)), 5432, 6, 2, true),
+        // DNS.
+        2 => ("10.0.0.2".to_owned(), 53, 17, 2, true),
+        // Internet scanners, mostly rejected.
+        _ => (
+            format!("45.{}.{}.{}", 1 + rng.below(250), rng.below(256), rng.below(256)),
+            *rng.pick(&[22, 23, 3389, 445, 8080]),
+            6,
+            1,
+            rng.chance(0.1),
+        ),
+    };
+    let ephemeral = 32_768 + i32::try_from(rng.below(28_000)).unwrap_or(0);
+    let (src_ip, src_port, dst_ip, dst_port) = if direction == 2 {
+        (local_ip, ephemeral, remote_ip, remote_port)
+    } else {
+        (remote_ip, ephemeral, local_ip, remote_port)
+    };
+    let packets = i64::try_from(1 + rng.below(if accepted { 400 } else { 3 })).unwrap_or(1);
+    Flow {
+        start: time - 60_000,
+        end: time,
+        src_ip,
+        src_port,
+        dst_ip,
+        dst_port,
+        protocol,
+        packets,
+        bytes: packets * i64::try_from(60 + rng.below(1400)).unwrap_or(60),
+        accepted,
+        direction,
+        vpc: "vpc-0a1b2c3d4e5f60718".to_owned(),
+        subnet: format!("subnet-0{:016x}", instance / 10),
+        instance: Some(format!("i-0{:016x}", 0xabc_0000 + instance)),
+        interface: format!("eni-0{:016x}", 0xdef_0000 + instance),
+        account: account.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// A background Route 53 Resolver query.
+fn dns_query(time: i64, region: &str, account: &str, rng: &mut Rng) -> Dns {
+    let instance = rng.below(40);
+    let hostname = (*rng.pick(HOSTNAMES)).to_owned();
+    let nx = rng.chance(0.03);
+    Dns {
+        time,
+        src_ip: format!("10.0.{}.{}", instance / 10, 10 + instance),
+        instance: Some(format!("i-0{:016x}", 0xabc_0000 + instance)),
+        vpc: "vpc-0a1b2c3d4e5f60718".to_owned(),
+        hostname: if nx {
+            format!("wpad.{}", rng.text(b"abcdefghij", 6))
+        } else {
+            hostname
+        },
+        qtype: if rng.chance(0.8) { "A" } else { "AAAA" },
+        rcode: if nx { 3 } else { 0 },
+        answers: if nx {
+            Vec::new()
+        } else {
+            vec![format!(
+                "52.{}.{}.{}",
+                200 + rng.below(20),
+                rng.below(256),
+                rng.below(256)
+            )]
+        },
+        account: account.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// A background finding: the low-severity noise every account has.
+fn background_finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> Finding {
+    let instance = format!("i-0{:016x}", 0xabc_0000 + rng.below(40));
+    let (title, kind, severity) = *rng.pick(&[
+        (
+            "Unprotected port on EC2 instance is being probed.",
+            "TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort",
+            2,
+        ),
+        (
+            "EC2 instance is querying a domain name associated with a known cryptocurrency-related activity.",
+            "TTPs/Impact/CryptoCurrency:EC2-BitcoinTool.B!DNS",
+            2,
+        ),
+        (
+            "Security group allows unrestricted SSH access.",
+            "Software and Configuration Checks/AWS Security Best Practices",
+            3,
+        ),
+    ]);
+    Finding {
+        time,
+        uid: rng.text(b"0123456789abcdef", 32),
+        title: title.to_owned(),
+        desc: format!("{title} The instance {instance} is involved."),
+        finding_type: kind.to_owned(),
+        severity_id: severity,
+        resource_type: "AwsEc2Instance".to_owned(),
+        resource_uid: format!("arn:aws:ec2:{region}:{account}:instance/{instance}"),
+        observables: vec![("resources.uid", "Resource UID", 10, instance)],
+        account: account.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// The finding the attacker's Tor exit IP raises, twenty minutes in.
+fn incident_finding(world: &World, plan: &Plan, _rng: &mut Rng) -> Finding {
+    let victim = &world.principals[plan.victim];
+    Finding {
+        time: plan.start_ms + 20 * 60_000,
+        uid: plan.finding_uid.clone(),
+        title: format!(
+            "API GetObject was invoked from a Tor exit node IP address by {}.",
+            victim.name
+        ),
+        desc: format!(
+            "API GetObject was invoked from Tor exit node IP address {ATTACKER_IP} using access key {} of IAM user {}.",
+            victim.key, victim.name
+        ),
+        finding_type: "TTPs/Initial Access/UnauthorizedAccess:IAMUser-TorIPCaller".to_owned(),
+        severity_id: 3,
+        resource_type: "AwsIamAccessKey".to_owned(),
+        resource_uid: victim.key.clone(),
+        observables: vec![
+            ("src_endpoint.ip", "IP Address", 2, ATTACKER_IP.to_owned()),
+            ("actor.user.name", "User Name", 4, victim.name.clone()),
+        ],
+        account: victim.account.clone(),
+        region: plan.region.clone(),
+    }
+}
+
 /// The incident's events in one partition, in time order.
 fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut Rng) -> Vec<ApiEvent> {
     let victim = &world.principals[plan.victim];
@@ -805,33 +1045,31 @@ pub fn generate(
     let plan = plan(cfg, &world);
     let first = cfg.end - Duration::days(i64::from(cfg.days) - 1);
     let mut parts = Vec::new();
-    let per_partition_count = u64::try_from(SOURCES.len() * cfg.regions.len() * cfg.accounts.len())
-        .unwrap_or(1)
-        * u64::from(cfg.days);
-    let per = cfg.events / per_partition_count.max(1);
-    let mut left = cfg.events - per * per_partition_count;
-    for d in 0..cfg.days {
-        let day = first + Duration::days(i64::from(d));
-        for source in SOURCES {
+    let cells = u64::try_from(cfg.regions.len() * cfg.accounts.len()).unwrap_or(1) * u64::from(cfg.days);
+    for (source, share) in SOURCES {
+        // This source's events, spread evenly over its partitions (the first ones take the rest).
+        let own = cfg.events * share / 100;
+        let per = own / cells.max(1);
+        let mut left = own - per * cells;
+        for d in 0..cfg.days {
+            let day = first + Duration::days(i64::from(d));
             for region in &cfg.regions {
                 for account in &cfg.accounts {
-                    // Data events outnumber management events about 3 to 1 on a busy account.
-                    let mut events = per;
-                    if left > 0 {
-                        events += 1;
-                        left -= 1;
-                    }
+                    let extra = u64::from(left > 0);
+                    left -= extra;
                     parts.push(Part {
                         source,
                         region: region.clone(),
                         account: account.clone(),
                         day,
-                        events,
+                        events: per + extra,
                     });
                 }
             }
         }
     }
+    // Big partitions first, so the threads finish together.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.events));
     let done = AtomicU64::new(0);
     let total = cfg.events;
     let next = AtomicU64::new(0);
@@ -968,6 +1206,7 @@ fn incident_truth(world: &World, plan: &Plan, first: Option<&(ApiEvent, &'static
             },
         ),
         operations,
+        finding_uid: plan.finding_uid.clone(),
     }
 }
 
@@ -993,57 +1232,129 @@ fn write_part(
         .map(|_| day_start + i64::try_from(rng.below(86_400_000)).unwrap_or(0))
         .collect();
     times.sort_unstable();
-    let mut injected: Vec<ApiEvent> = match plan {
-        Some(p) if p.region == part.region && world.principals[p.victim].account == part.account => {
-            let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
-            incident_events(world, p, part.source, &mut irng)
-                .into_iter()
-                .filter(|e| e.time >= day_start && e.time < day_start + 86_400_000)
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    let first_injected = injected.first().cloned();
-    injected.reverse(); // pop() from the earliest
-    let total = part.events + injected.len() as u64;
-    if total == 0 {
-        return Ok((0, 0, None));
-    }
+    let in_scope = |p: &&Plan| p.region == part.region && world.principals[p.victim].account == part.account;
+    let in_day = |t: i64| t >= day_start && t < day_start + 86_400_000;
+    let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
     let path = partition_dir(dir, part.source, &part.region, &part.account, part.day)
         .join("part-00000.zstd.parquet");
-    let mut writer = PartitionWriter::create(&path, api_activity_schema())?;
-    let mut chunk: Vec<ApiEvent> =
-        Vec::with_capacity(ROW_GROUP_ROWS.min(usize::try_from(total).unwrap_or(0)));
-    let mut bg = times.into_iter().peekable();
-    loop {
-        let take_injected = match (injected.last(), bg.peek()) {
-            (Some(i), Some(t)) => i.time <= *t,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let e = if take_injected {
-            injected.pop().unwrap_or_default()
-        } else {
-            let t = bg.next().unwrap_or(day_start);
-            match part.source {
-                LogicalTable::S3Data => s3_event(world, t, &part.region, &part.account, &day_key, &mut rng),
-                _ => mgmt_event(world, t, &part.region, &part.account, &day_key, &mut rng),
-            }
-        };
-        chunk.push(e);
-        if chunk.len() == ROW_GROUP_ROWS {
-            writer.write(&to_batch(&chunk)?)?;
-            progress(chunk.len() as u64);
-            chunk.clear();
+    let (region, account) = (part.region.as_str(), part.account.as_str());
+    let mut sink = Sink { path, progress };
+    match part.source {
+        LogicalTable::S3Data | LogicalTable::CloudTrailMgmt | LogicalTable::LambdaExecution => {
+            let injected: Vec<ApiEvent> = plan
+                .filter(in_scope)
+                .map(|p| incident_events(world, p, part.source, &mut irng))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| in_day(e.time))
+                .collect();
+            let first = injected.first().cloned();
+            let source = part.source;
+            let rows = sink.write(
+                times,
+                injected,
+                |e| e.time,
+                api_activity_schema(),
+                to_batch,
+                |t| match source {
+                    LogicalTable::S3Data => s3_event(world, t, region, account, &day_key, &mut rng),
+                    LogicalTable::LambdaExecution => {
+                        lambda_event(world, t, region, account, &day_key, &mut rng)
+                    }
+                    _ => mgmt_event(world, t, region, account, &day_key, &mut rng),
+                },
+            )?;
+            Ok((rows, u64::from(rows > 0), first))
+        }
+        LogicalTable::VpcFlow => {
+            let rows = sink.write(
+                times,
+                Vec::new(),
+                |f| f.end,
+                flow_schema(),
+                flow_batch,
+                |t| flow_record(t, region, account, &mut rng),
+            )?;
+            Ok((rows, u64::from(rows > 0), None))
+        }
+        LogicalTable::Route53 => {
+            let rows = sink.write(
+                times,
+                Vec::new(),
+                |d| d.time,
+                dns_schema(),
+                dns_batch,
+                |t| dns_query(t, region, account, &mut rng),
+            )?;
+            Ok((rows, u64::from(rows > 0), None))
+        }
+        _ => {
+            let injected: Vec<Finding> = plan
+                .filter(in_scope)
+                .map(|p| incident_finding(world, p, &mut irng))
+                .into_iter()
+                .filter(|f| in_day(f.time))
+                .collect();
+            let rows = sink.write(
+                times,
+                injected,
+                |f| f.time,
+                finding_schema(),
+                finding_batch,
+                |t| background_finding(t, region, account, &mut rng),
+            )?;
+            Ok((rows, u64::from(rows > 0), None))
         }
     }
-    if !chunk.is_empty() {
-        writer.write(&to_batch(&chunk)?)?;
-        progress(chunk.len() as u64);
+}
+
+/// Where one partition's rows go.
+struct Sink<'a> {
+    path: PathBuf,
+    progress: &'a dyn Fn(u64),
+}
+
+impl Sink<'_> {
+    /// Merges background rows (made at `times`, in order) with injected ones (in time order)
+    /// and writes them in row groups. Writes nothing for a partition with no rows.
+    #[allow(clippy::too_many_arguments)]
+    fn write<R>(
+        &mut self,
+        times: Vec<i64>,
+        mut injected: Vec<R>,
+        time_of: fn(&R) -> i64,
+        schema: arrow::datatypes::SchemaRef,
+        to_batch: fn(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
+        mut make: impl FnMut(i64) -> R,
+    ) -> Result<u64, LakeError> {
+        if times.is_empty() && injected.is_empty() {
+            return Ok(0);
+        }
+        injected.reverse(); // pop() takes the earliest
+        let mut writer = PartitionWriter::create(&self.path, schema)?;
+        let mut chunk: Vec<R> = Vec::with_capacity(ROW_GROUP_ROWS.min(times.len() + injected.len()));
+        let mut bg = times.into_iter().peekable();
+        loop {
+            let row = match (injected.last().map(time_of), bg.peek()) {
+                (Some(i), Some(t)) if i <= *t => injected.pop(),
+                (Some(_), None) => injected.pop(),
+                (_, Some(_)) => bg.next().map(&mut make),
+                (None, None) => break,
+            };
+            let Some(row) = row else { break };
+            chunk.push(row);
+            if chunk.len() == ROW_GROUP_ROWS {
+                writer.write(&to_batch(&chunk)?)?;
+                (self.progress)(chunk.len() as u64);
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            writer.write(&to_batch(&chunk)?)?;
+            (self.progress)(chunk.len() as u64);
+        }
+        writer.finish()
     }
-    let rows = writer.finish()?;
-    Ok((rows, 1, first_injected))
 }
 
 fn folder_size(dir: &Path) -> u64 {

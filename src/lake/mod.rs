@@ -4,6 +4,7 @@
 
 pub mod generate;
 pub mod ocsf;
+pub mod ocsf_other;
 mod rng;
 
 use std::fs::File;

@@ -144,16 +144,19 @@ impl ApiEvent {
     }
 }
 
-fn field(name: &str, ty: DataType) -> Field {
+pub(super) fn field(name: &str, ty: DataType) -> Field {
     Field::new(name, ty, true)
 }
 
-fn utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+pub(super) fn utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(values.collect::<StringArray>())
 }
 
 /// A struct column from named children (all nullable), with an optional validity.
-fn structure(children: Vec<(&str, ArrayRef)>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+pub(super) fn structure(
+    children: Vec<(&str, ArrayRef)>,
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, ArrowError> {
     let fields: Fields = children
         .iter()
         .map(|(n, a)| field(n, a.data_type().clone()))
@@ -163,13 +166,13 @@ fn structure(children: Vec<(&str, ArrayRef)>, nulls: Option<NullBuffer>) -> Resu
 }
 
 /// A list column: `lengths[i]` items of `values` for row i.
-fn list(values: ArrayRef, lengths: impl Iterator<Item = usize>) -> Result<ArrayRef, ArrowError> {
+pub(super) fn list(values: ArrayRef, lengths: impl Iterator<Item = usize>) -> Result<ArrayRef, ArrowError> {
     let item = Arc::new(field("element", values.data_type().clone()));
     let offsets = OffsetBuffer::from_lengths(lengths);
     Ok(Arc::new(ListArray::try_new(item, offsets, values, None)?))
 }
 
-fn nulls_where(present: impl Iterator<Item = bool>) -> Option<NullBuffer> {
+pub(super) fn nulls_where(present: impl Iterator<Item = bool>) -> Option<NullBuffer> {
     let buf: NullBuffer = present.collect::<Vec<bool>>().into();
     (buf.null_count() > 0).then_some(buf)
 }
@@ -408,15 +411,24 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
 }
 
 fn map(e: &[ApiEvent]) -> Result<ArrayRef, ArrowError> {
-    let keys: ArrayRef = Arc::new(
+    string_map(
         e.iter()
-            .flat_map(|x| x.unmapped.iter().map(|(k, _)| Some(*k)))
+            .map(|x| x.unmapped.iter().map(|(k, v)| (*k, v.as_str())).collect()),
+    )
+}
+
+/// A `map<string,string>` column, one list of pairs per row.
+pub(super) fn string_map<'a>(
+    rows: impl Iterator<Item = Vec<(&'a str, &'a str)>>,
+) -> Result<ArrayRef, ArrowError> {
+    let rows: Vec<Vec<(&str, &str)>> = rows.collect();
+    let keys: ArrayRef = Arc::new(
+        rows.iter()
+            .flatten()
+            .map(|(k, _)| Some(*k))
             .collect::<StringArray>(),
     );
-    let values = utf8(
-        e.iter()
-            .flat_map(|x| x.unmapped.iter().map(|(_, v)| Some(v.as_str()))),
-    );
+    let values = utf8(rows.iter().flatten().map(|(_, v)| Some(*v)));
     let entries = StructArray::try_new(
         Fields::from(vec![
             Field::new("key", DataType::Utf8, false),
@@ -426,7 +438,7 @@ fn map(e: &[ApiEvent]) -> Result<ArrayRef, ArrowError> {
         None,
     )?;
     let entries_field = Arc::new(Field::new("key_value", entries.data_type().clone(), false));
-    let offsets = OffsetBuffer::from_lengths(e.iter().map(|x| x.unmapped.len()));
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(Vec::len));
     Ok(Arc::new(MapArray::try_new(
         entries_field,
         offsets,

@@ -1,0 +1,468 @@
+//! OCSF 1.1 rows of the other Security Lake sources, source version 2: VPC Flow Logs (Network
+//! Activity 4001), Route 53 Resolver query logs (DNS Activity 4003) and Security Hub findings
+//! (Detection Finding 2004). The columns playbooks read, with Security Lake's names and nesting.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, TimestampMillisecondArray};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::ocsf::{field, list, string_map, structure, utf8};
+
+/// Columns every source ends with: class, category, activity, severity, time, unmapped,
+/// partition-like columns and observables (`(name, type, type_id, value)`).
+struct Common<'a> {
+    class: (i32, &'a str),
+    category: (i32, &'a str),
+    activity: Vec<(i32, &'a str)>,
+    product: (&'a str, &'a str),
+    times: Vec<i64>,
+    accounts: Vec<&'a str>,
+    regions: Vec<&'a str>,
+    unmapped: Vec<Vec<(&'a str, &'a str)>>,
+    observables: Vec<Vec<(&'a str, &'a str, i32, String)>>,
+}
+
+fn i32s(values: impl Iterator<Item = i32>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<Int32Array>())
+}
+
+fn i64s(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<Int64Array>())
+}
+
+fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(values.collect::<TimestampMillisecondArray>().with_timezone("UTC"))
+}
+
+impl Common<'_> {
+    fn metadata(&self) -> Result<ArrayRef, ArrowError> {
+        let n = self.times.len();
+        let feature = structure(vec![("name", utf8((0..n).map(|_| Some(self.product.1))))], None)?;
+        let product = structure(
+            vec![
+                ("name", utf8((0..n).map(|_| Some(self.product.0)))),
+                ("vendor_name", utf8((0..n).map(|_| Some("AWS")))),
+                ("feature", feature),
+            ],
+            None,
+        )?;
+        structure(
+            vec![
+                ("product", product),
+                (
+                    "profiles",
+                    list(utf8((0..n).map(|_| Some("cloud"))), (0..n).map(|_| 1))?,
+                ),
+                ("version", utf8((0..n).map(|_| Some("1.1.0")))),
+            ],
+            None,
+        )
+    }
+
+    fn cloud(&self) -> Result<ArrayRef, ArrowError> {
+        structure(
+            vec![
+                (
+                    "account",
+                    structure(vec![("uid", utf8(self.accounts.iter().map(|a| Some(*a))))], None)?,
+                ),
+                ("region", utf8(self.regions.iter().map(|r| Some(*r)))),
+                ("provider", utf8(self.regions.iter().map(|_| Some("AWS")))),
+            ],
+            None,
+        )
+    }
+
+    /// `metadata`, `time`, `time_dt`, `cloud` first; the rest after the source's own columns.
+    fn head(&self) -> Result<Vec<(&'static str, ArrayRef)>, ArrowError> {
+        Ok(vec![
+            ("metadata", self.metadata()?),
+            ("time", i64s(self.times.iter().copied())),
+            ("time_dt", timestamps(self.times.iter().map(|t| Some(*t)))),
+            ("cloud", self.cloud()?),
+        ])
+    }
+
+    fn tail(&self) -> Result<Vec<(&'static str, ArrayRef)>, ArrowError> {
+        let n = self.times.len();
+        let flat: Vec<&(&str, &str, i32, String)> = self.observables.iter().flatten().collect();
+        let observables = structure(
+            vec![
+                ("name", utf8(flat.iter().map(|o| Some(o.0)))),
+                ("value", utf8(flat.iter().map(|o| Some(o.3.as_str())))),
+                ("type", utf8(flat.iter().map(|o| Some(o.1)))),
+                ("type_id", i32s(flat.iter().map(|o| o.2))),
+            ],
+            None,
+        )?;
+        Ok(vec![
+            ("class_name", utf8((0..n).map(|_| Some(self.class.1)))),
+            ("class_uid", i32s((0..n).map(|_| self.class.0))),
+            ("category_name", utf8((0..n).map(|_| Some(self.category.1)))),
+            ("category_uid", i32s((0..n).map(|_| self.category.0))),
+            ("activity_name", utf8(self.activity.iter().map(|a| Some(a.1)))),
+            ("activity_id", i32s(self.activity.iter().map(|a| a.0))),
+            (
+                "type_uid",
+                i64s(
+                    self.activity
+                        .iter()
+                        .map(|a| i64::from(self.class.0) * 100 + i64::from(a.0)),
+                ),
+            ),
+            ("unmapped", string_map(self.unmapped.iter().cloned())?),
+            ("accountid", utf8(self.accounts.iter().map(|a| Some(*a)))),
+            ("region", utf8(self.regions.iter().map(|r| Some(*r)))),
+            ("asl_version", utf8((0..n).map(|_| Some("2.0")))),
+            (
+                "observables",
+                list(observables, self.observables.iter().map(Vec::len))?,
+            ),
+        ])
+    }
+}
+
+fn batch(columns: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| field(n, a.data_type().clone()))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+}
+
+fn severity(n: usize, id: impl Iterator<Item = i32>) -> Vec<(&'static str, ArrayRef)> {
+    let ids: Vec<i32> = id.collect();
+    let names = ids.iter().map(|i| {
+        Some(match i {
+            1 => "Informational",
+            2 => "Low",
+            3 => "Medium",
+            4 => "High",
+            5 => "Critical",
+            _ => "Unknown",
+        })
+    });
+    let _ = n;
+    vec![
+        ("severity_id", i32s(ids.iter().copied())),
+        ("severity", utf8(names)),
+    ]
+}
+
+/// One VPC flow log record.
+#[derive(Debug, Clone, Default)]
+pub struct Flow {
+    pub start: i64,
+    pub end: i64,
+    pub src_ip: String,
+    pub src_port: i32,
+    pub dst_ip: String,
+    pub dst_port: i32,
+    /// 6 TCP, 17 UDP, 1 ICMP.
+    pub protocol: i32,
+    pub packets: i64,
+    pub bytes: i64,
+    pub accepted: bool,
+    /// Inbound (1) or outbound (2), seen from the interface.
+    pub direction: i32,
+    pub vpc: String,
+    pub subnet: String,
+    pub instance: Option<String>,
+    pub interface: String,
+    pub account: String,
+    pub region: String,
+}
+
+pub fn flow_schema() -> SchemaRef {
+    flow_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let common = Common {
+        class: (4001, "Network Activity"),
+        category: (4, "Network Activity"),
+        activity: rows.iter().map(|_| (6, "Traffic")).collect(),
+        product: ("Amazon VPC", "Flowlogs"),
+        times: rows.iter().map(|r| r.end).collect(),
+        accounts: rows.iter().map(|r| r.account.as_str()).collect(),
+        regions: rows.iter().map(|r| r.region.as_str()).collect(),
+        unmapped: rows.iter().map(|_| Vec::new()).collect(),
+        observables: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    ("src_endpoint.ip", "IP Address", 2, r.src_ip.clone()),
+                    ("dst_endpoint.ip", "IP Address", 2, r.dst_ip.clone()),
+                ]
+            })
+            .collect(),
+    };
+    let endpoint =
+        |ip: fn(&Flow) -> &str, port: fn(&Flow) -> i32, local: bool| -> Result<ArrayRef, ArrowError> {
+            let on = |f: &Flow| (f.direction == 1) != local;
+            structure(
+                vec![
+                    ("port", i32s(rows.iter().map(port))),
+                    ("ip", utf8(rows.iter().map(|r| Some(ip(r))))),
+                    ("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
+                    ("subnet_uid", utf8(rows.iter().map(|r| Some(r.subnet.as_str())))),
+                    (
+                        "interface_uid",
+                        utf8(rows.iter().map(|r| on(r).then_some(r.interface.as_str()))),
+                    ),
+                    (
+                        "instance_uid",
+                        utf8(
+                            rows.iter()
+                                .map(|r| if on(r) { r.instance.as_deref() } else { None }),
+                        ),
+                    ),
+                ],
+                None,
+            )
+        };
+    let mut cols = common.head()?;
+    cols.extend([
+        ("start_time", i64s(rows.iter().map(|r| r.start))),
+        ("start_time_dt", timestamps(rows.iter().map(|r| Some(r.start)))),
+        ("end_time", i64s(rows.iter().map(|r| r.end))),
+        ("end_time_dt", timestamps(rows.iter().map(|r| Some(r.end)))),
+        ("src_endpoint", endpoint(|r| &r.src_ip, |r| r.src_port, false)?),
+        ("dst_endpoint", endpoint(|r| &r.dst_ip, |r| r.dst_port, true)?),
+        (
+            "connection_info",
+            structure(
+                vec![
+                    ("protocol_num", i32s(rows.iter().map(|r| r.protocol))),
+                    ("protocol_ver", utf8(rows.iter().map(|_| Some("IPv4")))),
+                    ("boundary", utf8(rows.iter().map(|_| Some("-")))),
+                    ("direction_id", i32s(rows.iter().map(|r| r.direction))),
+                    (
+                        "direction",
+                        utf8(
+                            rows.iter()
+                                .map(|r| Some(if r.direction == 1 { "Inbound" } else { "Outbound" })),
+                        ),
+                    ),
+                ],
+                None,
+            )?,
+        ),
+        (
+            "traffic",
+            structure(
+                vec![
+                    ("packets", i64s(rows.iter().map(|r| r.packets))),
+                    ("bytes", i64s(rows.iter().map(|r| r.bytes))),
+                ],
+                None,
+            )?,
+        ),
+        (
+            "action_id",
+            i32s(rows.iter().map(|r| if r.accepted { 1 } else { 2 })),
+        ),
+        (
+            "action",
+            utf8(
+                rows.iter()
+                    .map(|r| Some(if r.accepted { "Allowed" } else { "Denied" })),
+            ),
+        ),
+        ("status_code", utf8(rows.iter().map(|_| Some("OK")))),
+    ]);
+    cols.extend(severity(n, rows.iter().map(|_| 1)));
+    cols.extend(common.tail()?);
+    batch(cols)
+}
+
+/// One Route 53 Resolver query.
+#[derive(Debug, Clone, Default)]
+pub struct Dns {
+    pub time: i64,
+    pub src_ip: String,
+    pub instance: Option<String>,
+    pub vpc: String,
+    pub hostname: String,
+    /// `A`, `AAAA`, `TXT`, …
+    pub qtype: &'static str,
+    /// 0 `NoError`, 3 `NXDomain`, …
+    pub rcode: i32,
+    pub answers: Vec<String>,
+    pub account: String,
+    pub region: String,
+}
+
+pub fn dns_schema() -> SchemaRef {
+    dns_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+pub fn dns_batch(rows: &[Dns]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let common = Common {
+        class: (4003, "DNS Activity"),
+        category: (4, "Network Activity"),
+        activity: rows.iter().map(|_| (2, "Response")).collect(),
+        product: ("Route 53", "Resolver Query Logs"),
+        times: rows.iter().map(|r| r.time).collect(),
+        accounts: rows.iter().map(|r| r.account.as_str()).collect(),
+        regions: rows.iter().map(|r| r.region.as_str()).collect(),
+        unmapped: rows.iter().map(|_| Vec::new()).collect(),
+        observables: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    ("src_endpoint.ip", "IP Address", 2, r.src_ip.clone()),
+                    ("query.hostname", "Hostname", 1, r.hostname.clone()),
+                ]
+            })
+            .collect(),
+    };
+    let all: Vec<(&Dns, &String)> = rows
+        .iter()
+        .flat_map(|r| r.answers.iter().map(move |a| (r, a)))
+        .collect();
+    let answers = structure(
+        vec![
+            ("type", utf8(all.iter().map(|(r, _)| Some(r.qtype)))),
+            ("rdata", utf8(all.iter().map(|(_, a)| Some(a.as_str())))),
+            ("class", utf8(all.iter().map(|_| Some("IN")))),
+        ],
+        None,
+    )?;
+    let mut cols = common.head()?;
+    cols.extend([
+        (
+            "src_endpoint",
+            structure(
+                vec![
+                    ("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
+                    ("ip", utf8(rows.iter().map(|r| Some(r.src_ip.as_str())))),
+                    ("port", i32s(rows.iter().map(|_| 53_000))),
+                    ("instance_uid", utf8(rows.iter().map(|r| r.instance.as_deref()))),
+                ],
+                None,
+            )?,
+        ),
+        (
+            "query",
+            structure(
+                vec![
+                    ("hostname", utf8(rows.iter().map(|r| Some(r.hostname.as_str())))),
+                    ("type", utf8(rows.iter().map(|r| Some(r.qtype)))),
+                    ("class", utf8(rows.iter().map(|_| Some("IN")))),
+                ],
+                None,
+            )?,
+        ),
+        ("answers", list(answers, rows.iter().map(|r| r.answers.len()))?),
+        ("rcode_id", i32s(rows.iter().map(|r| r.rcode))),
+        (
+            "rcode",
+            utf8(
+                rows.iter()
+                    .map(|r| Some(if r.rcode == 0 { "NoError" } else { "NXDomain" })),
+            ),
+        ),
+        (
+            "connection_info",
+            structure(
+                vec![
+                    ("protocol_name", utf8(rows.iter().map(|_| Some("UDP")))),
+                    ("direction_id", i32s(rows.iter().map(|_| 2))),
+                    ("direction", utf8(rows.iter().map(|_| Some("Outbound")))),
+                ],
+                None,
+            )?,
+        ),
+    ]);
+    cols.extend(severity(n, rows.iter().map(|_| 1)));
+    cols.extend(common.tail()?);
+    batch(cols)
+}
+
+/// One Security Hub finding (`GuardDuty`'s, here).
+#[derive(Debug, Clone, Default)]
+pub struct Finding {
+    pub time: i64,
+    pub uid: String,
+    pub title: String,
+    pub desc: String,
+    /// e.g. `TTPs/Initial Access/UnauthorizedAccess:IAMUser-TorIPCaller`.
+    pub finding_type: String,
+    pub severity_id: i32,
+    pub resource_type: String,
+    pub resource_uid: String,
+    /// Extra observables (`(name, type, type_id, value)`).
+    pub observables: Vec<(&'static str, &'static str, i32, String)>,
+    pub account: String,
+    pub region: String,
+}
+
+pub fn finding_schema() -> SchemaRef {
+    finding_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let common = Common {
+        class: (2004, "Detection Finding"),
+        category: (2, "Findings"),
+        activity: rows.iter().map(|_| (1, "Create")).collect(),
+        product: ("GuardDuty", "Security Hub"),
+        times: rows.iter().map(|r| r.time).collect(),
+        accounts: rows.iter().map(|r| r.account.as_str()).collect(),
+        regions: rows.iter().map(|r| r.region.as_str()).collect(),
+        unmapped: rows.iter().map(|_| vec![("ProductName", "GuardDuty")]).collect(),
+        observables: rows.iter().map(|r| r.observables.clone()).collect(),
+    };
+    let resources = structure(
+        vec![
+            ("type", utf8(rows.iter().map(|r| Some(r.resource_type.as_str())))),
+            ("uid", utf8(rows.iter().map(|r| Some(r.resource_uid.as_str())))),
+            ("region", utf8(rows.iter().map(|r| Some(r.region.as_str())))),
+            ("cloud_partition", utf8(rows.iter().map(|_| Some("aws")))),
+        ],
+        None,
+    )?;
+    let mut cols = common.head()?;
+    cols.extend([
+        (
+            "finding_info",
+            structure(
+                vec![
+                    ("uid", utf8(rows.iter().map(|r| Some(r.uid.as_str())))),
+                    ("title", utf8(rows.iter().map(|r| Some(r.title.as_str())))),
+                    ("desc", utf8(rows.iter().map(|r| Some(r.desc.as_str())))),
+                    (
+                        "types",
+                        list(
+                            utf8(rows.iter().map(|r| Some(r.finding_type.as_str()))),
+                            rows.iter().map(|_| 1),
+                        )?,
+                    ),
+                    ("created_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+                    (
+                        "first_seen_time_dt",
+                        timestamps(rows.iter().map(|r| Some(r.time))),
+                    ),
+                    ("last_seen_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+                ],
+                None,
+            )?,
+        ),
+        ("resources", list(resources, rows.iter().map(|_| 1))?),
+        ("status", utf8(rows.iter().map(|_| Some("New")))),
+        ("status_id", i32s(rows.iter().map(|_| 1))),
+    ]);
+    cols.extend(severity(n, rows.iter().map(|r| r.severity_id)));
+    cols.extend(common.tail()?);
+    batch(cols)
+}
