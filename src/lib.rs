@@ -16,3 +16,4 @@ pub mod files;
 pub mod journal;
 pub mod lake;
 pub mod playbook;
+pub mod query;

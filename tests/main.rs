@@ -25,6 +25,7 @@ mod hostile;
 mod journal;
 mod lake;
 mod playbooks;
+mod query;
 mod schema;
 mod templates;
 mod values;

@@ -6,6 +6,7 @@ mod graph;
 mod journal;
 mod lake;
 pub mod output;
+mod query;
 mod resume;
 mod run;
 mod schema;
@@ -51,6 +52,8 @@ pub enum Command {
     Journal(journal::JournalArgs),
     /// Local Security Lake folders: generate a synthetic lake with an injected incident.
     Lake(lake::LakeArgs),
+    /// Run Athena SQL on the embedded engine over a local lake.
+    Query(query::QueryArgs),
 }
 
 /// An error at the edge: what to print and which exit code it means.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),
         Command::Lake(args) => lake::cmd_lake(out, &args),
+        Command::Query(args) => query::cmd_query(out, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1254,7 +1254,7 @@ fn write_part(
                 times,
                 injected,
                 |e| e.time,
-                api_activity_schema(),
+                &api_activity_schema(),
                 to_batch,
                 |t| match source {
                     LogicalTable::S3Data => s3_event(world, t, region, account, &day_key, &mut rng),
@@ -1271,7 +1271,7 @@ fn write_part(
                 times,
                 Vec::new(),
                 |f| f.end,
-                flow_schema(),
+                &flow_schema(),
                 flow_batch,
                 |t| flow_record(t, region, account, &mut rng),
             )?;
@@ -1282,7 +1282,7 @@ fn write_part(
                 times,
                 Vec::new(),
                 |d| d.time,
-                dns_schema(),
+                &dns_schema(),
                 dns_batch,
                 |t| dns_query(t, region, account, &mut rng),
             )?;
@@ -1299,7 +1299,7 @@ fn write_part(
                 times,
                 injected,
                 |f| f.time,
-                finding_schema(),
+                &finding_schema(),
                 finding_batch,
                 |t| background_finding(t, region, account, &mut rng),
             )?;
@@ -1323,7 +1323,7 @@ impl Sink<'_> {
         times: Vec<i64>,
         mut injected: Vec<R>,
         time_of: fn(&R) -> i64,
-        schema: arrow::datatypes::SchemaRef,
+        schema: &arrow::datatypes::SchemaRef,
         to_batch: fn(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
         mut make: impl FnMut(i64) -> R,
     ) -> Result<u64, LakeError> {

@@ -9,6 +9,7 @@ mod rng;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -47,26 +48,39 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// Columns that live in the folder names (Hive partitions), not in the files.
+pub const PARTITION_COLUMNS: [&str; 2] = ["region", "accountid"];
+
 /// A Parquet file being written batch by batch (batches must already be in `time` order).
 #[derive(Debug)]
 pub struct PartitionWriter {
     writer: ArrowWriter<File>,
+    /// Indices of the columns written (all but the partition columns).
+    keep: Vec<usize>,
     pub rows: u64,
 }
 
 impl PartitionWriter {
-    pub fn create(path: &Path, schema: SchemaRef) -> Result<PartitionWriter, LakeError> {
+    pub fn create(path: &Path, schema: &SchemaRef) -> Result<PartitionWriter, LakeError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
         }
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| !PARTITION_COLUMNS.contains(&schema.field(*i).name().as_str()))
+            .collect();
+        let schema = Arc::new(schema.project(&keep)?);
         let file = File::create(path).map_err(|e| LakeError::io(path, e))?;
         let writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))?;
-        Ok(PartitionWriter { writer, rows: 0 })
+        Ok(PartitionWriter {
+            writer,
+            keep,
+            rows: 0,
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch)?;
+        self.writer.write(&batch.project(&self.keep)?)?;
         Ok(())
     }
 

@@ -1,0 +1,213 @@
+//! The embedded engine: Apache `DataFusion` over a local lake, with the lake's tables registered
+//! under Security Lake's own names — catalog `awsdatacatalog`, database
+//! `amazon_security_lake_glue_db_<region>`, table `amazon_security_lake_table_<region>_<source>_2_0`
+//! — so a query copied from the Athena console finds its tables, quoted or not, with or without
+//! the catalog.
+//!
+//! Each table is the source's folder read as one listing table with the Hive partitions
+//! `region`, `accountid` and `eventday` (so a bound on any of them skips whole folders), seen
+//! through a view that keeps the table's own region. `time_dt` bounds prune row groups and pages
+//! by the Parquet statistics the lake writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+
+use crate::playbook::table::LogicalTable;
+
+/// Athena's catalog name, which queries may name.
+pub const CATALOG: &str = "awsdatacatalog";
+/// The partition folders of a lake source, in path order.
+pub const PARTITIONS: [&str; 3] = ["region", "accountid", "eventday"];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The most memory queries may use, in bytes; beyond it a query fails with a clear error.
+    pub memory_limit: usize,
+    /// Security Lake source version of the table names (`_2_0`).
+    pub source_version: (u32, u32),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            memory_limit: 4 << 30,
+            source_version: (2, 0),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{} is not a lake: {reason}", path.display())]
+    NotALake { path: PathBuf, reason: String },
+    #[error("the query needs more than the engine's memory limit ({limit_mb} MB): {detail}")]
+    Memory { limit_mb: usize, detail: String },
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl QueryError {
+    fn from_df(e: &datafusion::error::DataFusionError, limit: usize) -> QueryError {
+        let text = e.to_string();
+        if text.contains("Resources exhausted") {
+            QueryError::Memory {
+                limit_mb: limit >> 20,
+                detail: text,
+            }
+        } else {
+            QueryError::Engine(text)
+        }
+    }
+}
+
+/// A lake opened for queries.
+pub struct LocalEngine {
+    ctx: SessionContext,
+    /// The tables registered, as `database.table`.
+    pub tables: Vec<String>,
+    options: Options,
+}
+
+impl std::fmt::Debug for LocalEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEngine")
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalEngine {
+    /// Registers every source and region found in `lake`.
+    pub async fn open(lake: &Path, options: Options) -> Result<LocalEngine, QueryError> {
+        let not_a_lake = |reason: String| QueryError::NotALake {
+            path: lake.to_owned(),
+            reason,
+        };
+        let sources = discover(lake).map_err(|e| not_a_lake(e.to_string()))?;
+        if sources.is_empty() {
+            return Err(not_a_lake(
+                "it holds no source folders (cloud_trail_mgmt/, s3_data/, …); make one with `irp lake generate`".to_owned(),
+            ));
+        }
+        let regions: Vec<String> = {
+            let mut all: Vec<String> = sources.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let default_db = LogicalTable::database_name(&regions[0]);
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, &default_db)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(options.memory_limit, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::from_df(&e, options.memory_limit))?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        let df_err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, options.memory_limit);
+        let mut tables = Vec::new();
+        for region in &regions {
+            let db = LogicalTable::database_name(region);
+            let schema = Arc::new(MemorySchemaProvider::new());
+            for (source, source_regions) in &sources {
+                if !source_regions.contains(region) {
+                    continue;
+                }
+                let base = listing_table(&ctx, lake, *source).await.map_err(df_err)?;
+                let view = ctx
+                    .read_table(base)
+                    .and_then(|df| df.filter(col("region").eq(lit(region.as_str()))))
+                    .map_err(df_err)?
+                    .into_view();
+                let name = source.table_name(region, options.source_version);
+                schema.register_table(name.clone(), view).map_err(df_err)?;
+                tables.push(format!("{db}.{name}"));
+            }
+            catalog.register_schema(&db, schema).map_err(df_err)?;
+        }
+        ctx.register_catalog(CATALOG, catalog);
+        Ok(LocalEngine { ctx, tables, options })
+    }
+
+    /// Plans and starts a query; rows arrive as a stream of Arrow batches.
+    pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let limit = self.options.memory_limit;
+        let df = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| QueryError::from_df(&e, limit))?;
+        df.execute_stream()
+            .await
+            .map_err(|e| QueryError::from_df(&e, limit))
+    }
+
+    pub fn memory_limit(&self) -> usize {
+        self.options.memory_limit
+    }
+
+    /// Classifies an error met while reading a result stream (the memory limit is usually hit
+    /// there, not when the query starts).
+    pub fn stream_error(&self, e: &datafusion::error::DataFusionError) -> QueryError {
+        QueryError::from_df(e, self.options.memory_limit)
+    }
+}
+
+/// The sources in a lake and the regions each holds.
+fn discover(lake: &Path) -> std::io::Result<Vec<(LogicalTable, Vec<String>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(lake)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(source) = LogicalTable::parse(&name) else {
+            continue;
+        };
+        let mut regions: Vec<String> = std::fs::read_dir(entry.path())?
+            .flatten()
+            .filter_map(|r| {
+                r.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("region=")
+                    .map(str::to_owned)
+            })
+            .collect();
+        regions.sort();
+        if !regions.is_empty() {
+            out.push((source, regions));
+        }
+    }
+    out.sort_by_key(|(s, _)| *s);
+    Ok(out)
+}
+
+async fn listing_table(
+    ctx: &SessionContext,
+    lake: &Path,
+    source: LogicalTable,
+) -> datafusion::error::Result<Arc<ListingTable>> {
+    let dir = lake.join(source.as_str());
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(
+            PARTITIONS
+                .iter()
+                .map(|p| ((*p).to_owned(), DataType::Utf8))
+                .collect(),
+        );
+    let schema = options.infer_schema(&ctx.state(), &url).await?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}

@@ -1,0 +1,164 @@
+//! The embedded engine over a generated lake: Security Lake's table names in every form Athena
+//! accepts, partition and time filters, results that match the generator's truth, the memory
+//! limit, and `irp query` from the command line.
+
+use std::path::Path;
+
+use futures::StreamExt;
+use irp::lake::generate::{self, Config, Scenario, Truth};
+use irp::query::local::{LocalEngine, Options, QueryError};
+
+use crate::common::{run, stderr, stdout};
+
+fn lake(dir: &Path) -> Truth {
+    let cfg = Config {
+        scenario: Scenario::S3Exfiltration,
+        days: 3,
+        events: 20_000,
+        seed: 9,
+        regions: vec!["us-east-1".into()],
+        accounts: vec!["111122223333".into()],
+        end: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        threads: 2,
+    };
+    generate::generate(dir, &cfg, &|_, _| {}).unwrap().truth
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs a query and returns its rows as JSON objects.
+async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_json::Value>, QueryError> {
+    let mut stream = engine.execute(sql).await?;
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| engine.stream_error(&e))?;
+        let mut buf = Vec::new();
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        if !buf.is_empty() {
+            out.extend(serde_json::from_slice::<Vec<serde_json::Value>>(&buf).unwrap());
+        }
+    }
+    Ok(out)
+}
+
+const DB: &str = "amazon_security_lake_glue_db_us_east_1";
+const S3: &str = "amazon_security_lake_table_us_east_1_s3_data_2_0";
+
+#[test]
+fn tables_answer_to_security_lakes_names_and_match_the_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let truth = lake(&dir);
+    let inc = truth.incident_details.unwrap();
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        assert_eq!(engine.tables.len(), 6, "{:?}", engine.tables);
+        // The same count through every spelling Athena accepts.
+        let forms = [
+            format!("\"{DB}\".\"{S3}\""),
+            format!("{DB}.{S3}"),
+            format!("awsdatacatalog.{DB}.{S3}"),
+            format!("\"awsdatacatalog\".\"{DB}\".\"{S3}\""),
+            S3.to_owned(),
+        ];
+        let mut counts = Vec::new();
+        for form in &forms {
+            let r = rows(&engine, &format!("SELECT count(*) AS n FROM {form}")).await.unwrap();
+            counts.push(r[0]["n"].as_u64().unwrap());
+        }
+        assert!(counts.iter().all(|c| *c == counts[0] && *c > 0), "{counts:?}");
+        // Partition columns are columns, and filter.
+        let r = rows(&engine, &format!("SELECT region, accountid, count(*) AS n FROM {S3} GROUP BY 1, 2")).await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["accountid"], "111122223333");
+        assert_eq!(r[0]["region"], "us-east-1");
+        let days = rows(&engine, &format!("SELECT eventday, count(*) AS n FROM {S3} GROUP BY 1 ORDER BY 1")).await.unwrap();
+        assert_eq!(days.len(), 3);
+        let one = rows(&engine, &format!("SELECT count(*) AS n FROM {S3} WHERE eventday = '20261126'")).await.unwrap();
+        assert_eq!(one[0]["n"], days[1]["n"]);
+        // A time_dt bound gives the rows of that window.
+        let window = rows(
+            &engine,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE time_dt >= TIMESTAMP '2026-11-26 00:00:00' AND time_dt < TIMESTAMP '2026-11-27 00:00:00'"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(window[0]["n"], days[1]["n"]);
+        // The attacker's reads, found by IP, are the truth's.
+        let reads = rows(
+            &engine,
+            &format!(
+                "SELECT api.operation AS op, count(*) AS n FROM {S3} WHERE src_endpoint.ip = '{}' GROUP BY 1 ORDER BY 1",
+                inc.ips[0]
+            ),
+        )
+        .await
+        .unwrap();
+        let found: std::collections::BTreeMap<String, u64> =
+            reads.iter().map(|r| (r["op"].as_str().unwrap().to_owned(), r["n"].as_u64().unwrap())).collect();
+        assert_eq!(found["GetObject"], inc.operations["GetObject"]);
+        assert_eq!(found["ListObjects"], inc.operations["ListObjects"]);
+        // An unknown table is an error that names it, not an empty answer.
+        let err = rows(&engine, "SELECT 1 FROM amazon_security_lake_table_us_east_1_nope_2_0").await.unwrap_err();
+        assert!(err.to_string().contains("amazon_security_lake_table_us_east_1_nope_2_0"), "{err}");
+    });
+}
+
+#[test]
+fn a_query_over_the_memory_limit_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    lake(&dir);
+    runtime().block_on(async {
+        let options = Options {
+            memory_limit: 1 << 20,
+            ..Options::default()
+        };
+        let engine = LocalEngine::open(&dir, options).await.unwrap();
+        let err = rows(
+            &engine,
+            &format!("SELECT api.request.data, count(*) FROM {S3} GROUP BY 1 ORDER BY 2 DESC"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, QueryError::Memory { limit_mb: 1, .. }), "{err}");
+    });
+}
+
+#[test]
+fn irp_query_streams_rows_as_csv_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let truth = lake(&dir);
+    let ip = &truth.incident_details.unwrap().ips[0];
+    let sql = format!(
+        "SELECT api.operation AS op, count(*) AS n FROM \"{DB}\".\"{S3}\" WHERE src_endpoint.ip = '{ip}' GROUP BY 1 ORDER BY 1"
+    );
+    let out = run(&["query", "--lake", dir.to_str().unwrap(), "--format", "csv", &sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().next(), Some("op,n"));
+    assert!(stdout(&out).contains("GetObject,"), "{}", stdout(&out));
+    let out = run(&["query", "--lake", dir.to_str().unwrap(), "--format", "json", &sql]);
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["op"], "GetObject");
+    assert!(stderr(&out).contains("2 rows"), "{}", stderr(&out));
+    let out = run(&[
+        "query",
+        "--lake",
+        tmp.path().join("none").to_str().unwrap(),
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not a lake"), "{}", stderr(&out));
+    let out = run(&["query", "--lake", dir.to_str().unwrap(), "SELEC 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("error"), "{}", stderr(&out));
+}
