@@ -162,3 +162,60 @@ fn irp_query_streams_rows_as_csv_and_json() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("error"), "{}", stderr(&out));
 }
+
+/// `irp run --backend local --lake`: the playbook's query runs on the lake, its result becomes
+/// a Parquet artifact the journal vouches for, and the suggestion follows the data.
+fn run_drill(scenario: Scenario) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let cfg = Config {
+        scenario,
+        days: 3,
+        events: 20_000,
+        seed: 4,
+        regions: vec!["us-east-1".into()],
+        accounts: vec!["111122223333".into()],
+        end: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        threads: 2,
+    };
+    generate::generate(&dir, &cfg, &|_, _| {}).unwrap();
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-11-28T00:00:00Z")
+        .args(["run", "tests/fixtures/cases/lake-drill.yaml", "--case-dir"])
+        .arg(&case)
+        .args(["--backend", "local", "--lake"])
+        .arg(&dir)
+        .args([
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/lake-drill.answers.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verify = run(&["verify", case.to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    (tmp, stdout(&out))
+}
+
+#[test]
+fn a_playbook_query_runs_on_the_lake_and_the_suggestion_follows_the_data() {
+    let (tmp, out) = run_drill(Scenario::S3Exfiltration);
+    assert!(out.contains("chose `incident` (suggested)"), "{out}");
+    let scan = irp::journal::store::read(&tmp.path().join("case/journal.jsonl")).unwrap();
+    let q = scan
+        .entries
+        .iter()
+        .find_map(|e| match &e.event {
+            irp::engine::Event::QuerySucceeded(q) => Some(q.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(q.captures["bulk_ips"], serde_json::json!(["185.220.101.47"]));
+    let art = q.artifact.unwrap();
+    assert!(art.path.ends_with("-bulk-readers.parquet"));
+    assert!(tmp.path().join("case").join(&art.path).is_file());
+    let (_tmp, out) = run_drill(Scenario::Benign);
+    assert!(out.contains("chose `benign` (suggested)"), "{out}");
+}

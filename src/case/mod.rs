@@ -5,6 +5,7 @@
 
 pub mod answers;
 pub mod headless;
+pub mod local;
 
 use std::path::{Path, PathBuf};
 
@@ -339,6 +340,51 @@ impl Session {
         let index = self.entries.len();
         self.entries.push(entry);
         Ok(&self.entries[index])
+    }
+
+    /// Where an artifact for the next entry goes (`artifacts/<seq>-<step>.<ext>`), for writers
+    /// that stream into the file; `seal_artifact` makes it durable and describes it.
+    pub fn artifact_path(&self, step: &str, ext: &str) -> Result<(String, PathBuf), CaseError> {
+        let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
+        let folder = self.dir.path(CaseDir::ARTIFACTS);
+        std::fs::create_dir_all(&folder).map_err(|source| CaseError::Io {
+            what: "cannot create",
+            path: folder,
+            source,
+        })?;
+        let path = self.dir.path(&rel);
+        Ok((rel, path))
+    }
+
+    /// Syncs a streamed artifact to disk and hashes it.
+    pub fn seal_artifact(&self, rel: &str) -> Result<ArtifactRef, CaseError> {
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        let path = self.dir.path(rel);
+        let io = |source| CaseError::Io {
+            what: "cannot seal",
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::File::open(&path).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        journal::sync_dir(&self.dir.path(CaseDir::ARTIFACTS)).map_err(io)?;
+        Ok(ArtifactRef {
+            path: rel.to_owned(),
+            sha256: crate::journal::entry::hex(&hasher.finalize()),
+            bytes,
+        })
     }
 
     /// Stores an artifact for the next entry (`artifacts/<seq>-<step>.<ext>`), durably, before

@@ -26,6 +26,12 @@ pub struct ResumeArgs {
     /// Continue with the playbook file as it is now; the change is journaled.
     #[arg(long)]
     pub accept_playbook_change: bool,
+    /// Where query steps run: `local`, the embedded engine over `--lake`.
+    #[arg(long, value_enum, requires = "lake")]
+    pub backend: Option<super::run::Backend>,
+    /// The local lake the `local` backend reads.
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
     /// Who the journal records as acting.
     #[arg(long)]
     pub actor: Option<String>,
@@ -95,5 +101,6 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         status(&out, "the case is closed; nothing left to do");
         return Ok(());
     }
-    drive(out, &mut session, &answers, args.json)
+    let mut backend = super::run::open_backend(args.backend, args.lake.as_deref())?;
+    drive(out, &mut session, &answers, backend.as_mut(), args.json)
 }

@@ -8,6 +8,7 @@ use super::{CliError, Output, case_error, session_context};
 use crate::case::Session;
 use crate::case::answers::Answers;
 use crate::case::headless;
+use crate::case::local::LocalRunner;
 use crate::engine::Mode;
 
 #[derive(Debug, Args)]
@@ -27,12 +28,40 @@ pub struct RunArgs {
     /// notes and evidence.
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
+    /// Where query steps run: `local`, the embedded engine over `--lake`.
+    #[arg(long, value_enum, requires = "lake")]
+    pub backend: Option<Backend>,
+    /// The local lake the `local` backend reads.
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
     /// Who the journal records as acting (default: the answers file's `actor`, `IRP_ACTOR`, `USER`).
     #[arg(long)]
     pub actor: Option<String>,
     /// One JSON object per finished step instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The query backends a run can use.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    /// The embedded engine over a local lake (`--lake DIR`).
+    Local,
+}
+
+/// Opens the backend the flags ask for, if any.
+pub fn open_backend(
+    backend: Option<Backend>,
+    lake: Option<&std::path::Path>,
+) -> Result<Option<LocalRunner>, CliError> {
+    match (backend, lake) {
+        (Some(Backend::Local) | None, Some(lake)) => {
+            LocalRunner::open(lake, crate::query::local::Options::default())
+                .map(Some)
+                .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`"))
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn parse_input(s: &str) -> Result<(String, String), String> {
@@ -74,7 +103,8 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
             session.playbook.version,
         ),
     );
-    drive(out, &mut session, &answers, args.json)
+    let mut backend = open_backend(args.backend, args.lake.as_deref())?;
+    drive(out, &mut session, &answers, backend.as_mut(), args.json)
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(answers_error)`
@@ -90,7 +120,13 @@ pub fn answers_error(problems: Vec<String>) -> CliError {
 }
 
 /// Runs the headless driver and prints one line per finished step.
-pub fn drive(out: Output, session: &mut Session, answers: &Answers, json: bool) -> Result<(), CliError> {
+pub fn drive(
+    out: Output,
+    session: &mut Session,
+    answers: &Answers,
+    backend: Option<&mut LocalRunner>,
+    json: bool,
+) -> Result<(), CliError> {
     let mut print = |line: &headless::StepLine| {
         if json {
             out.data(&format!("{}\n", serde_json::to_string(line).unwrap_or_default()));
@@ -104,7 +140,8 @@ pub fn drive(out: Output, session: &mut Session, answers: &Answers, json: bool) 
             ));
         }
     };
-    match headless::drive(session, answers, None, &mut print) {
+    let backend = backend.map(|b| b as &mut dyn headless::QueryRunner);
+    match headless::drive(session, answers, backend, &mut print) {
         Ok(()) => Ok(()),
         Err(stop) => Err(CliError::Stopped {
             message: format!("{stop}; the case is saved and can be resumed"),
