@@ -219,3 +219,44 @@ fn a_playbook_query_runs_on_the_lake_and_the_suggestion_follows_the_data() {
     let (_tmp, out) = run_drill(Scenario::Benign);
     assert!(out.contains("chose `benign` (suggested)"), "{out}");
 }
+
+#[test]
+fn json_extract_scalar_and_json_extract_follow_trino() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let truth = lake(&dir);
+    let inc = truth.incident_details.unwrap();
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let doc = r#"'{"a":{"b":[1,{"c":"x"}],"n":42,"t":true,"o":{"k":1},"sp ace":"y"}}'"#;
+        let cases = [
+            ("json_extract_scalar", "$.a.b[1].c", serde_json::json!("x")),
+            ("json_extract_scalar", "$.a.n", serde_json::json!("42")),
+            ("json_extract_scalar", "$.a.t", serde_json::json!("true")),
+            ("json_extract_scalar", "$.a.o", serde_json::Value::Null),
+            ("json_extract_scalar", "$.a.missing", serde_json::Value::Null),
+            ("json_extract_scalar", "$.a[\"sp ace\"]", serde_json::json!("y")),
+            ("json_extract", "$.a.o", serde_json::json!("{\"k\":1}")),
+            ("json_extract", "$.a.b[0]", serde_json::json!("1")),
+        ];
+        for (f, path, want) in cases {
+            let r = rows(&engine, &format!("SELECT {f}({doc}, '{path}') AS v")).await.unwrap();
+            assert_eq!(r[0].get("v").cloned().unwrap_or(serde_json::Value::Null), want, "{f}({path})");
+        }
+        let r = rows(&engine, "SELECT json_extract_scalar('not json', '$.a') AS v").await.unwrap();
+        assert_eq!(r[0].get("v"), None, "invalid JSON gives NULL");
+        let err = rows(&engine, "SELECT json_extract_scalar('{}', 'a.b') AS v").await.unwrap_err();
+        assert!(err.to_string().contains("`a.b` is not a JSON path"), "{err}");
+        // On the lake: the attacker's reads of the bucket, found through the request parameters.
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT count(*) AS n FROM {S3} WHERE api.operation = 'GetObject' AND json_extract_scalar(api.request.data, '$.bucketName') = '{}' AND src_endpoint.ip = '{}'",
+                inc.bucket, inc.ips[0]
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["n"].as_u64(), Some(inc.operations["GetObject"]));
+    });
+}

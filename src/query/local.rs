@@ -113,6 +113,9 @@ impl LocalEngine {
             .build_arc()
             .map_err(|e| QueryError::from_df(&e, options.memory_limit))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for f in super::trino::functions() {
+            ctx.register_udf(f);
+        }
         let catalog = Arc::new(MemoryCatalogProvider::new());
         let df_err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, options.memory_limit);
         let mut tables = Vec::new();

@@ -2,3 +2,4 @@
 //! joins it later behind the same interface.
 
 pub mod local;
+pub mod trino;

@@ -1,0 +1,157 @@
+//! Trino functions the embedded engine adds to `DataFusion`, with Trino's semantics. So far:
+//! `json_extract_scalar(json, path)` and `json_extract(json, path)`.
+//!
+//! JSON paths: `$`, `.key`, `["key"]` / `['key']`, `[n]` (Trino's subset that playbooks use).
+//! Invalid JSON, a path that does not match, or a path that is not understood gives NULL, as in
+//! Trino, except that a malformed path is an error naming it (Trino rejects those too).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+/// One step of a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Parses `$.a.b[0]["c d"]`.
+fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+    let bad = || {
+        format!(
+            "`{path}` is not a JSON path this engine understands (write `$.key`, `$.a.b`, `$[0]`, `$[\"key\"]`)"
+        )
+    };
+    let rest = path.trim().strip_prefix('$').ok_or_else(bad)?;
+    let mut steps = Vec::new();
+    let chars: Vec<char> = rest.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '.' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < chars.len() && chars[j] != '.' && chars[j] != '[' {
+                    j += 1;
+                }
+                if j == start {
+                    return Err(bad());
+                }
+                steps.push(Step::Key(chars[start..j].iter().collect()));
+                i = j;
+            }
+            '[' => {
+                let close = chars[i..].iter().position(|c| *c == ']').ok_or_else(bad)? + i;
+                let inner: String = chars[i + 1..close].iter().collect();
+                let inner = inner.trim();
+                if let Some(q) = inner
+                    .strip_prefix('"')
+                    .and_then(|s| s.strip_suffix('"'))
+                    .or_else(|| inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+                {
+                    steps.push(Step::Key(q.to_owned()));
+                } else {
+                    steps.push(Step::Index(inner.parse().map_err(|_| bad())?));
+                }
+                i = close + 1;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(steps)
+}
+
+fn walk<'a>(mut v: &'a serde_json::Value, steps: &[Step]) -> Option<&'a serde_json::Value> {
+    for s in steps {
+        v = match (s, v) {
+            (Step::Key(k), serde_json::Value::Object(m)) => m.get(k)?,
+            (Step::Index(n), serde_json::Value::Array(a)) => a.get(*n)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// Trino's `json_extract_scalar`: the scalar at the path as text; NULL for objects and arrays.
+fn extract_scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Trino's `json_extract`: the JSON at the path, as JSON text.
+#[allow(clippy::unnecessary_wraps)] // the same signature as `extract_scalar`
+fn extract_json(v: &serde_json::Value) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn json_udf(name: &'static str, pick: fn(&serde_json::Value) -> Option<String>) -> ScalarUDF {
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let [json, path] = args else {
+                return Err(DataFusionError::Plan(format!(
+                    "{name} takes two arguments: (json, path)"
+                )));
+            };
+            let ColumnarValue::Scalar(
+                ScalarValue::Utf8(Some(path))
+                | ScalarValue::LargeUtf8(Some(path))
+                | ScalarValue::Utf8View(Some(path)),
+            ) = path
+            else {
+                return Err(DataFusionError::Plan(format!(
+                    "the path of {name} must be a string literal such as '$.bucketName'"
+                )));
+            };
+            let steps = parse_path(path).map_err(DataFusionError::Plan)?;
+            let one = |text: Option<&str>| -> Option<String> {
+                let v: serde_json::Value = serde_json::from_str(text?).ok()?;
+                pick(walk(&v, &steps)?)
+            };
+            match json {
+                ColumnarValue::Scalar(s) => {
+                    let text = match s {
+                        ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => {
+                            t.clone()
+                        }
+                        _ => None,
+                    };
+                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(one(text.as_deref()))))
+                }
+                ColumnarValue::Array(a) => {
+                    let a = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+                    let strings = a
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .ok_or_else(|| DataFusionError::Plan(format!("{name} reads text")))?;
+                    let out: StringArray = (0..strings.len())
+                        .map(|i| one(strings.is_valid(i).then(|| strings.value(i))))
+                        .collect();
+                    Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+                }
+            }
+        },
+    );
+    create_udf(
+        name,
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        fun,
+    )
+}
+
+/// The functions to register on a session.
+pub fn functions() -> Vec<ScalarUDF> {
+    vec![
+        json_udf("json_extract_scalar", extract_scalar),
+        json_udf("json_extract", extract_json),
+    ]
+}
