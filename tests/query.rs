@@ -260,3 +260,26 @@ fn json_extract_scalar_and_json_extract_follow_trino() {
         assert_eq!(r[0]["n"].as_u64(), Some(inc.operations["GetObject"]));
     });
 }
+
+#[test]
+fn struct_fields_are_read_at_any_depth_including_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let inc = lake(&dir).incident_details.unwrap();
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT t.actor.user.uid AS principal, actor.user.account.uid AS account, count(*) AS n \
+                 FROM \"{DB}\".\"{S3}\" t WHERE actor.user.credential_uid = '{}' AND src_endpoint.ip = '{}' GROUP BY 1, 2",
+                inc.access_key_id, inc.ips[0]
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0]["principal"], inc.principal.as_str());
+        assert_eq!(r[0]["account"], inc.bucket_account.as_str());
+    });
+}

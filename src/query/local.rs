@@ -107,7 +107,10 @@ impl LocalEngine {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, &default_db)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true);
+            .with_information_schema(true)
+            // sqlparser's generic and PostgreSQL dialects read `user` in `actor.user.uid` as the
+            // USER function; the ANSI dialect reads it as a name, as Trino does.
+            .set_str("datafusion.sql_parser.dialect", "Ansi");
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(options.memory_limit, 1.0)
             .build_arc()
