@@ -283,3 +283,41 @@ fn struct_fields_are_read_at_any_depth_including_user() {
         assert_eq!(r[0]["account"], inc.bucket_account.as_str());
     });
 }
+
+#[test]
+fn count_if_is_rewritten_on_the_syntax_tree_and_literals_stay_literals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let inc = lake(&dir).incident_details.unwrap();
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT src_endpoint.ip AS ip, count_if(api.operation = 'GetObject') AS gets, \
+                 count_if(api.operation IN ('ListObjects', 'ListObjectsV2')) AS lists \
+                 FROM {S3} GROUP BY 1 HAVING count_if(api.operation = 'GetObject') >= 1000 ORDER BY 2 DESC"
+            ),
+        )
+        .await
+        .unwrap();
+        let attacker = r
+            .iter()
+            .find(|x| x["ip"] == inc.ips[0].as_str())
+            .expect("the attacker's IP is a burst");
+        assert_eq!(attacker["gets"].as_u64(), Some(inc.operations["GetObject"]));
+        assert_eq!(attacker["lists"].as_u64(), Some(inc.operations["ListObjects"]));
+        // A hostile string inside the condition is compared as a string, nothing more.
+        let r = rows(
+            &engine,
+            &format!("SELECT count_if(src_endpoint.ip = 'x''); DROP TABLE t; -- count_if(') AS n FROM {S3}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["n"], 0);
+        let err = rows(&engine, &format!("SELECT count_if(a, b) FROM {S3}"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("count_if takes one condition"), "{err}");
+    });
+}

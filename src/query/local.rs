@@ -148,14 +148,15 @@ impl LocalEngine {
     /// Plans and starts a query; rows arrive as a stream of Arrow batches.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let limit = self.options.memory_limit;
-        let df = self
-            .ctx
-            .sql(sql)
-            .await
-            .map_err(|e| QueryError::from_df(&e, limit))?;
-        df.execute_stream()
-            .await
-            .map_err(|e| QueryError::from_df(&e, limit))
+        let err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, limit);
+        let state = self.ctx.state();
+        let mut statement = state
+            .sql_to_statement(sql, &datafusion::config::Dialect::Ansi)
+            .map_err(err)?;
+        super::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
+        let plan = state.statement_to_plan(statement).await.map_err(err)?;
+        let df = self.ctx.execute_logical_plan(plan).await.map_err(err)?;
+        df.execute_stream().await.map_err(err)
     }
 
     pub fn memory_limit(&self) -> usize {

@@ -2,4 +2,5 @@
 //! joins it later behind the same interface.
 
 pub mod local;
+pub mod translate;
 pub mod trino;
