@@ -321,3 +321,48 @@ fn count_if_is_rewritten_on_the_syntax_tree_and_literals_stay_literals() {
         assert!(err.to_string().contains("count_if takes one condition"), "{err}");
     });
 }
+
+#[test]
+fn element_at_follows_trino_on_maps_and_arrays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    lake(&dir);
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT element_at(unmapped, 'readOnly') AS ro, element_at(unmapped, 'no such key') AS missing, \
+                 get_field(element_at(resources, 1), 'type') AS first, get_field(element_at(resources, -1), 'type') AS last, \
+                 element_at(resources, 9) AS beyond, element_at(resources, 0) AS zero, \
+                 TRY_CAST(element_at(unmapped, 'additionalEventData.bytesTransferredOut') AS double) AS bytes \
+                 FROM {S3} WHERE api.operation = 'GetObject' LIMIT 1"
+            ),
+        )
+        .await
+        .unwrap();
+        let row = &r[0];
+        assert!(row["ro"] == "true" || row["ro"] == "false", "{row}");
+        assert_eq!(row.get("missing"), None, "a missing key is NULL");
+        assert_eq!(row["first"], "AWS::S3::Object");
+        assert_eq!(row["last"], "AWS::S3::Bucket");
+        assert_eq!(row.get("beyond"), None, "out of range is NULL");
+        assert_eq!(row.get("zero"), None);
+        assert!(row["bytes"].as_f64().is_some_and(|b| b > 0.0), "{row}");
+    });
+    // CSV cannot hold a struct: an error that says so, not missing rows.
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+        &format!("SELECT element_at(resources, 1) AS r FROM {S3} LIMIT 1"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("CSV cannot hold this result"),
+        "{}",
+        stderr(&out)
+    );
+}

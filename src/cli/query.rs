@@ -80,7 +80,8 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| engine.stream_error(&e))?;
                 rows += batch.num_rows() as u64;
-                print_batch(out, &batch, args.format, header);
+                print_batch(out, &batch, args.format, header)
+                    .map_err(crate::query::local::QueryError::Engine)?;
                 header = false;
             }
             Ok::<u64, crate::query::local::QueryError>(rows)
@@ -96,31 +97,33 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
     })
 }
 
+/// Prints one batch; a format that cannot hold the result is an error, never missing rows.
 fn print_batch(
     out: Output,
     batch: &datafusion::arrow::record_batch::RecordBatch,
     format: Format,
     header: bool,
-) {
+) -> Result<(), String> {
     let mut buf = Vec::new();
     match format {
         Format::Table => {
-            if let Ok(t) = datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
-            {
-                let _ = writeln!(buf, "{t}");
-            }
+            let t = datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(buf, "{t}");
         }
         Format::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(header)
                 .build(&mut buf);
-            let _ = w.write(batch);
+            w.write(batch)
+                .map_err(|e| format!("CSV cannot hold this result ({e}); use --format json"))?;
         }
         Format::Json => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
-            let _ = w.write(batch);
-            let _ = w.finish();
+            w.write(batch).map_err(|e| e.to_string())?;
+            w.finish().map_err(|e| e.to_string())?;
         }
     }
     out.data(&String::from_utf8_lossy(&buf));
+    Ok(())
 }

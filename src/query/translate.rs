@@ -32,7 +32,9 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
                 match &list.args[0] {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e.clone(),
                     _ => {
-                        return ControlFlow::Break("count_if takes one condition: count_if(x > 1)".to_owned());
+                        return ControlFlow::Break(
+                            "count_if takes one condition: count_if(x > 1)".to_owned(),
+                        );
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! Trino functions the embedded engine adds to `DataFusion`, with Trino's semantics. So far:
-//! `json_extract_scalar(json, path)` and `json_extract(json, path)`.
+//! `json_extract_scalar(json, path)`, `json_extract(json, path)` and `element_at`.
 //!
 //! JSON paths: `$`, `.key`, `["key"]` / `['key']`, `[n]` (Trino's subset that playbooks use).
 //! Invalid JSON, a path that does not match, or a path that is not understood gives NULL, as in
@@ -7,10 +7,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 
 /// One step of a JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,5 +155,121 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         json_udf("json_extract_scalar", extract_scalar),
         json_udf("json_extract", extract_json),
+        ScalarUDF::from(ElementAt::new()),
     ]
+}
+
+/// Trino's `element_at`: `element_at(map, key)` is the value or NULL (`DataFusion`'s returns a
+/// list); `element_at(array, i)` is the i-th element counting from 1, from the end when negative,
+/// NULL when out of range.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ElementAt {
+    signature: Signature,
+}
+
+impl ElementAt {
+    pub fn new() -> ElementAt {
+        ElementAt {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for ElementAt {
+    fn default() -> Self {
+        ElementAt::new()
+    }
+}
+
+impl ScalarUDFImpl for ElementAt {
+    fn name(&self) -> &'static str {
+        "element_at"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        match arg_types.first() {
+            Some(DataType::Map(entries, _)) => match entries.data_type() {
+                DataType::Struct(fields) if fields.len() == 2 => Ok(fields[1].data_type().clone()),
+                other => Err(DataFusionError::Plan(format!(
+                    "element_at: unexpected map entries {other}"
+                ))),
+            },
+            Some(DataType::List(f) | DataType::LargeList(f)) => Ok(f.data_type().clone()),
+            Some(other) => Err(DataFusionError::Plan(format!(
+                "element_at takes an array or a map, not {other}"
+            ))),
+            None => Err(DataFusionError::Plan("element_at takes two arguments".to_owned())),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let [container, key] = args.args.as_slice() else {
+            return Err(DataFusionError::Plan("element_at takes two arguments".to_owned()));
+        };
+        let container = container.to_array(rows)?;
+        let key = key.to_array(rows)?;
+        // For each row, the index of the chosen element in the flat values, or None.
+        let (values, picks): (ArrayRef, Vec<Option<u64>>) = match container.data_type() {
+            DataType::Map(..) => {
+                let map = container.as_map();
+                let keys = datafusion::arrow::compute::cast(map.keys(), &DataType::Utf8)?;
+                let keys = keys.as_string::<i32>();
+                let wanted = datafusion::arrow::compute::cast(&key, &DataType::Utf8)?;
+                let wanted = wanted.as_string::<i32>();
+                let offsets = map.value_offsets();
+                let picks = (0..rows)
+                    .map(|r| {
+                        if map.is_null(r) || wanted.is_null(r) {
+                            return None;
+                        }
+                        let (start, end) = (
+                            usize::try_from(offsets[r]).ok()?,
+                            usize::try_from(offsets[r + 1]).ok()?,
+                        );
+                        (start..end)
+                            .find(|i| keys.is_valid(*i) && keys.value(*i) == wanted.value(r))
+                            .map(|i| i as u64)
+                    })
+                    .collect();
+                (map.values().clone(), picks)
+            }
+            DataType::List(_) => {
+                let list = container.as_list::<i32>();
+                let index = datafusion::arrow::compute::cast(&key, &DataType::Int64)?;
+                let index = index.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let offsets = list.value_offsets();
+                let picks = (0..rows)
+                    .map(|r| {
+                        if list.is_null(r) || index.is_null(r) {
+                            return None;
+                        }
+                        let (start, end) = (i64::from(offsets[r]), i64::from(offsets[r + 1]));
+                        let i = index.value(r);
+                        let at = match i {
+                            0 => return None,
+                            i if i > 0 => start + i - 1,
+                            i => end + i,
+                        };
+                        (at >= start && at < end)
+                            .then(|| u64::try_from(at).ok())
+                            .flatten()
+                    })
+                    .collect();
+                (list.values().clone(), picks)
+            }
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "element_at takes an array or a map, not {other}"
+                )));
+            }
+        };
+        let indices: datafusion::arrow::array::UInt64Array = picks.into_iter().collect();
+        let out = datafusion::arrow::compute::take(values.as_ref(), &indices, None)?;
+        Ok(ColumnarValue::Array(out))
+    }
 }
