@@ -366,3 +366,76 @@ fn element_at_follows_trino_on_maps_and_arrays() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    let cfg = Config {
+        scenario: Scenario::S3Exfiltration,
+        days: 7,
+        events: 60_000,
+        seed: 3,
+        regions: vec!["us-east-1".into()],
+        accounts: vec!["111122223333".into()],
+        end: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        threads: 2,
+    };
+    let inc = generate::generate(&dir, &cfg, &|_, _| {})
+        .unwrap()
+        .truth
+        .incident_details
+        .unwrap();
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-11-28T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&dir)
+        .args([
+            "-i",
+            "bucket=acme-customer-exports",
+            "-i",
+            "bucket_account=111122223333",
+            "-i",
+            "region=us-east-1",
+        ])
+        .args([
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/s3-lake.answers.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let captures: std::collections::BTreeMap<String, serde_json::Value> = scan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            irp::engine::Event::QuerySucceeded(q) => Some(q.captures.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // Every query ran on the engine (none failed), and the bulk reader comes first.
+    assert_eq!(
+        scan.entries
+            .iter()
+            .filter(|e| e.event.kind() == "query_failed")
+            .count(),
+        0,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(captures["suspect_ips"][0], inc.ips[0].as_str());
+    assert_eq!(captures["suspect_user_name"], inc.user_name.as_str());
+    assert_eq!(captures["suspect_keys"][0], inc.access_key_id.as_str());
+    assert!(
+        stdout(&out).contains("principal-known              chose `unknown` (suggested)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+}
