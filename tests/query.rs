@@ -439,3 +439,34 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
     );
     assert!(run(&["verify", case.to_str().unwrap()]).status.success());
 }
+
+#[test]
+fn regexp_extract_follows_trino() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    lake(&dir);
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            "SELECT regexp_extract('aws-cli/2.13.25 Python/3.11.5', '^([a-z-]+)/([0-9.]+)', 2) AS v, \
+             regexp_extract('aws-cli/2.13.25', '[0-9]+') AS first, regexp_extract('none', '[0-9]+') AS missing",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["v"], "2.13.25");
+        assert_eq!(r[0]["first"], "2");
+        assert_eq!(r[0].get("missing"), None, "no match is NULL");
+        let err = rows(&engine, "SELECT regexp_extract('a', '(a)', 2)").await.unwrap_err();
+        assert!(err.to_string().contains("has no group 2"), "{err}");
+        let err = rows(&engine, "SELECT regexp_extract('ab', '(?<=a)b')").await.unwrap_err();
+        assert!(err.to_string().contains("is not a pattern this engine supports"), "{err}");
+        let r = rows(
+            &engine,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE regexp_extract(http_request.user_agent, '^(aws-cli)/') = 'aws-cli/'"),
+        )
+        .await
+        .unwrap();
+        assert!(r[0]["n"].as_u64().unwrap() > 0);
+    });
+}

@@ -1,5 +1,6 @@
 //! Trino functions the embedded engine adds to `DataFusion`, with Trino's semantics. So far:
-//! `json_extract_scalar(json, path)`, `json_extract(json, path)` and `element_at`.
+//! `json_extract_scalar(json, path)`, `json_extract(json, path)`, `element_at` and
+//! `regexp_extract`.
 //!
 //! JSON paths: `$`, `.key`, `["key"]` / `['key']`, `[n]` (Trino's subset that playbooks use).
 //! Invalid JSON, a path that does not match, or a path that is not understood gives NULL, as in
@@ -11,7 +12,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    create_udf,
 };
 
 /// One step of a JSON path.
@@ -156,6 +158,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         json_udf("json_extract_scalar", extract_scalar),
         json_udf("json_extract", extract_json),
         ScalarUDF::from(ElementAt::new()),
+        ScalarUDF::from(RegexpExtract::new()),
     ]
 }
 
@@ -271,5 +274,94 @@ impl ScalarUDFImpl for ElementAt {
         let indices: datafusion::arrow::array::UInt64Array = picks.into_iter().collect();
         let out = datafusion::arrow::compute::take(values.as_ref(), &indices, None)?;
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// Trino's `regexp_extract(string, pattern [, group])`: the first match (or its group), NULL when
+/// nothing matches. The pattern must be a literal; Rust's regex syntax covers the Java patterns
+/// playbooks use (no look-around or back-references, which are refused with an error naming them).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RegexpExtract {
+    signature: Signature,
+}
+
+impl RegexpExtract {
+    pub fn new() -> RegexpExtract {
+        RegexpExtract {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Int64]),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl Default for RegexpExtract {
+    fn default() -> Self {
+        RegexpExtract::new()
+    }
+}
+
+impl ScalarUDFImpl for RegexpExtract {
+    fn name(&self) -> &'static str {
+        "regexp_extract"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let literal = |v: &ColumnarValue| match v {
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+                Some(s.clone())
+            }
+            _ => None,
+        };
+        let pattern = args.args.get(1).and_then(literal).ok_or_else(|| {
+            DataFusionError::Plan("the pattern of regexp_extract must be a string literal".to_owned())
+        })?;
+        let group = match args.args.get(2) {
+            Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(g)))) => usize::try_from(*g)
+                .map_err(|_| DataFusionError::Plan(format!("regexp_extract group {g} is negative")))?,
+            Some(_) => {
+                return Err(DataFusionError::Plan(
+                    "the group of regexp_extract must be a number literal".to_owned(),
+                ));
+            }
+            None => 0,
+        };
+        let re = regex::Regex::new(&pattern).map_err(|e| {
+            DataFusionError::Plan(format!(
+                "regexp_extract: `{pattern}` is not a pattern this engine supports: {e}"
+            ))
+        })?;
+        if group > re.captures_len() - 1 {
+            return Err(DataFusionError::Plan(format!(
+                "regexp_extract: `{pattern}` has no group {group}"
+            )));
+        }
+        let input = args.args[0].to_array(rows)?;
+        let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+        let input = input.as_string::<i32>();
+        let out: StringArray = (0..rows)
+            .map(|i| {
+                if input.is_null(i) {
+                    return None;
+                }
+                re.captures(input.value(i))
+                    .and_then(|c| c.get(group))
+                    .map(|m| m.as_str().to_owned())
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
