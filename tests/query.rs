@@ -349,6 +349,18 @@ fn element_at_follows_trino_on_maps_and_arrays() {
         assert_eq!(row.get("beyond"), None, "out of range is NULL");
         assert_eq!(row.get("zero"), None);
         assert!(row["bytes"].as_f64().is_some_and(|b| b > 0.0), "{row}");
+        // Fields of a function's result, any depth, as Athena writes them.
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT element_at(resources, -1).type AS last, element_at(resources, -1).owner.account.uid AS owner \
+                 FROM {S3} WHERE api.operation = 'GetObject' LIMIT 1"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["last"], "AWS::S3::Bucket");
+        assert_eq!(r[0]["owner"], "111122223333");
     });
     // CSV cannot hold a struct: an error that says so, not missing rows.
     let out = run(&[

@@ -3,13 +3,15 @@
 //! on the syntax tree, so a value inside a literal can never be mistaken for SQL.
 //!
 //! Rewrites so far:
-//! - `count_if(cond)` → `count(CASE WHEN cond THEN 1 END)`.
+//! - `count_if(cond)` → `count(CASE WHEN cond THEN 1 END)`;
+//! - a field of an expression's result, `element_at(resources, 1).uid` →
+//!   `get_field(element_at(resources, 1), 'uid')` (`DataFusion` reads dots only after names).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::AnsiDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -20,6 +22,26 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
         return Ok(());
     };
     let flow = visit_expressions_mut(stmt.as_mut(), |expr| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && !matches!(root.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            && access_chain
+                .iter()
+                .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+        {
+            let mut text = root.to_string();
+            for a in access_chain.iter() {
+                if let AccessExpr::Dot(Expr::Identifier(ident)) = a {
+                    text = format!("get_field({text}, '{}')", ident.value.replace('\'', "''"));
+                }
+            }
+            return match reparse(&text) {
+                Ok(new) => {
+                    *expr = new;
+                    ControlFlow::Continue(())
+                }
+                Err(e) => ControlFlow::Break(format!("`{text}` cannot be rewritten: {e}")),
+            };
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -48,10 +70,7 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
         // Built by parsing, from the printed condition: the printer quotes literals exactly as
         // the parser read them.
         let text = format!("count(CASE WHEN {arg} THEN 1 END)");
-        match Parser::new(&AnsiDialect {})
-            .try_with_sql(&text)
-            .and_then(|mut p| p.parse_expr())
-        {
+        match reparse(&text) {
             Ok(new) => {
                 *expr = new;
                 ControlFlow::Continue(())
@@ -63,4 +82,10 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
         ControlFlow::Break(message) => Err(message),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// Parses an expression printed from the tree (the printer quotes literals as the parser read
+/// them, so a value never turns into SQL).
+fn reparse(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
+    Parser::new(&AnsiDialect {}).try_with_sql(text)?.parse_expr()
 }
