@@ -482,3 +482,40 @@ fn regexp_extract_follows_trino() {
         assert!(r[0]["n"].as_u64().unwrap() > 0);
     });
 }
+
+#[test]
+fn date_add_follows_trino() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    lake(&dir);
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            "SELECT CAST(date_add('day', -1, TIMESTAMP '2026-03-01 10:00:00') AS VARCHAR) AS a, \
+             CAST(date_add('month', 1, TIMESTAMP '2026-01-31 00:00:00') AS VARCHAR) AS b, \
+             CAST(date_add('year', -1, TIMESTAMP '2024-02-29 00:00:00') AS VARCHAR) AS c, \
+             CAST(date_add('minute', 90, TIMESTAMP '2026-11-27 23:00:00') AS VARCHAR) AS d",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["a"], "2026-02-28T10:00:00");
+        assert_eq!(r[0]["b"], "2026-02-28T00:00:00", "the day of month is clamped, as in Trino");
+        assert_eq!(r[0]["c"], "2023-02-28T00:00:00");
+        assert_eq!(r[0]["d"], "2026-11-28T00:30:00");
+        // On the lake's timestamp column, in a window bound.
+        let day = rows(&engine, &format!("SELECT count(*) AS n FROM {S3} WHERE eventday = '20261126'")).await.unwrap();
+        let bound = rows(
+            &engine,
+            &format!(
+                "SELECT count(*) AS n FROM {S3} WHERE time_dt >= date_add('day', -1, TIMESTAMP '2026-11-27 00:00:00') \
+                 AND time_dt < TIMESTAMP '2026-11-27 00:00:00'"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(day[0]["n"], bound[0]["n"]);
+        let err = rows(&engine, "SELECT date_add('fortnight', 1, TIMESTAMP '2026-01-01 00:00:00')").await.unwrap_err();
+        assert!(err.to_string().contains("`fortnight` is not a unit"), "{err}");
+    });
+}

@@ -1,6 +1,6 @@
 //! Trino functions the embedded engine adds to `DataFusion`, with Trino's semantics. So far:
-//! `json_extract_scalar(json, path)`, `json_extract(json, path)`, `element_at` and
-//! `regexp_extract`.
+//! `json_extract_scalar(json, path)`, `json_extract(json, path)`, `element_at`,
+//! `regexp_extract` and `date_add`.
 //!
 //! JSON paths: `$`, `.key`, `["key"]` / `['key']`, `[n]` (Trino's subset that playbooks use).
 //! Invalid JSON, a path that does not match, or a path that is not understood gives NULL, as in
@@ -159,6 +159,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         json_udf("json_extract", extract_json),
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
+        ScalarUDF::from(DateAdd::new()),
     ]
 }
 
@@ -363,5 +364,142 @@ impl ScalarUDFImpl for RegexpExtract {
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// Trino's `date_add(unit, value, timestamp)`: `unit` is a literal among millisecond, second,
+/// minute, hour, day, week, month, quarter, year; months and years keep the day of month where it
+/// exists (Jan 31 + 1 month = Feb 28/29), as Trino does.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DateAdd {
+    signature: Signature,
+}
+
+impl DateAdd {
+    pub fn new() -> DateAdd {
+        DateAdd {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for DateAdd {
+    fn default() -> Self {
+        DateAdd::new()
+    }
+}
+
+impl ScalarUDFImpl for DateAdd {
+    fn name(&self) -> &'static str {
+        "date_add"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        match arg_types.get(2) {
+            Some(t @ DataType::Timestamp(..)) => Ok(t.clone()),
+            Some(other) => Err(DataFusionError::Plan(format!(
+                "date_add takes a timestamp, not {other}"
+            ))),
+            None => Err(DataFusionError::Plan(
+                "date_add takes (unit, value, timestamp)".to_owned(),
+            )),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        use datafusion::arrow::datatypes::{Int64Type, TimeUnit};
+        let rows = args.number_rows;
+        let unit = match args.args.first() {
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(u)) | ScalarValue::Utf8View(Some(u)))) => {
+                u.to_ascii_lowercase()
+            }
+            _ => {
+                return Err(DataFusionError::Plan(
+                    "the unit of date_add must be a string literal such as 'day'".to_owned(),
+                ));
+            }
+        };
+        let DataType::Timestamp(ts_unit, tz) = args.args[2].data_type() else {
+            return Err(DataFusionError::Plan("date_add takes a timestamp".to_owned()));
+        };
+        let per_ms: i64 = match ts_unit {
+            TimeUnit::Second => 0,
+            TimeUnit::Millisecond => 1,
+            TimeUnit::Microsecond => 1_000,
+            TimeUnit::Nanosecond => 1_000_000,
+        };
+        let fixed_ms: Option<i64> = match unit.as_str() {
+            "millisecond" => Some(1),
+            "second" => Some(1_000),
+            "minute" => Some(60_000),
+            "hour" => Some(3_600_000),
+            "day" => Some(86_400_000),
+            "week" => Some(604_800_000),
+            "month" | "quarter" | "year" => None,
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "date_add: `{other}` is not a unit (millisecond, second, minute, hour, day, week, month, quarter, year)"
+                )));
+            }
+        };
+        let months = match unit.as_str() {
+            "quarter" => 3,
+            "year" => 12,
+            _ => 1,
+        };
+        let n = datafusion::arrow::compute::cast(&args.args[1].to_array(rows)?, &DataType::Int64)?;
+        let n = n.as_primitive::<Int64Type>();
+        let ts = datafusion::arrow::compute::cast(&args.args[2].to_array(rows)?, &DataType::Int64)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        // Work in the column's unit; seconds have no sub-unit, so scale explicitly.
+        let to_units = |ms: i64| {
+            if per_ms == 0 {
+                ms / 1_000
+            } else {
+                ms.saturating_mul(per_ms)
+            }
+        };
+        let out: Vec<Option<i64>> = (0..rows)
+            .map(|i| {
+                if n.is_null(i) || ts.is_null(i) {
+                    return None;
+                }
+                let (k, t) = (n.value(i), ts.value(i));
+                if let Some(ms) = fixed_ms {
+                    t.checked_add(to_units(k.checked_mul(ms)?))
+                } else {
+                    // Month arithmetic on the calendar, in UTC.
+                    let (secs, sub) = if per_ms == 0 {
+                        (t, 0)
+                    } else {
+                        let per_sec = per_ms * 1_000;
+                        (t.div_euclid(per_sec), t.rem_euclid(per_sec))
+                    };
+                    let dt = chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0)?;
+                    let shifted = if k >= 0 {
+                        dt.checked_add_months(chrono::Months::new(
+                            u32::try_from(k.checked_mul(months)?).ok()?,
+                        ))?
+                    } else {
+                        dt.checked_sub_months(chrono::Months::new(
+                            u32::try_from(k.checked_mul(-months)?).ok()?,
+                        ))?
+                    };
+                    let secs = shifted.timestamp();
+                    Some(if per_ms == 0 {
+                        secs
+                    } else {
+                        secs * per_ms * 1_000 + sub
+                    })
+                }
+            })
+            .collect();
+        let array: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(out));
+        let out = datafusion::arrow::compute::cast(&array, &DataType::Timestamp(ts_unit, tz.clone()))?;
+        Ok(ColumnarValue::Array(out))
     }
 }
