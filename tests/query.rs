@@ -519,3 +519,32 @@ fn date_add_follows_trino() {
         assert!(err.to_string().contains("`fortnight` is not a unit"), "{err}");
     });
 }
+
+#[test]
+fn from_iso8601_timestamp_follows_trino() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lake");
+    lake(&dir);
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            "SELECT CAST(from_iso8601_timestamp('2026-11-25T04:13:07.500+02:00') AS VARCHAR) AS offset, \
+             CAST(from_iso8601_timestamp('2026-11-25') AS VARCHAR) AS day",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["offset"], "2026-11-25T02:13:07.500Z");
+        assert_eq!(r[0]["day"], "2026-11-25T00:00:00Z");
+        let window = rows(
+            &engine,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE time_dt >= from_iso8601_timestamp('2026-11-27T00:00:00Z')"),
+        )
+        .await
+        .unwrap();
+        let day = rows(&engine, &format!("SELECT count(*) AS n FROM {S3} WHERE eventday = '20261127'")).await.unwrap();
+        assert_eq!(window[0]["n"], day[0]["n"]);
+        let err = rows(&engine, "SELECT from_iso8601_timestamp('yesterday')").await.unwrap_err();
+        assert!(err.to_string().contains("`yesterday` is not an ISO 8601 timestamp"), "{err}");
+    });
+}

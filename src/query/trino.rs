@@ -1,6 +1,6 @@
 //! Trino functions the embedded engine adds to `DataFusion`, with Trino's semantics. So far:
 //! `json_extract_scalar(json, path)`, `json_extract(json, path)`, `element_at`,
-//! `regexp_extract` and `date_add`.
+//! `regexp_extract`, `date_add` and `from_iso8601_timestamp`.
 //!
 //! JSON paths: `$`, `.key`, `["key"]` / `['key']`, `[n]` (Trino's subset that playbooks use).
 //! Invalid JSON, a path that does not match, or a path that is not understood gives NULL, as in
@@ -160,6 +160,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
         ScalarUDF::from(DateAdd::new()),
+        from_iso8601_timestamp(),
     ]
 }
 
@@ -502,4 +503,65 @@ impl ScalarUDFImpl for DateAdd {
         let out = datafusion::arrow::compute::cast(&array, &DataType::Timestamp(ts_unit, tz.clone()))?;
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// Trino's `from_iso8601_timestamp(text)`: `2026-11-01T02:13:07Z`, with an offset, without one
+/// (UTC, the session zone here) or a bare date. Text that is not ISO 8601 is an error naming it,
+/// as in Trino.
+fn from_iso8601_timestamp() -> ScalarUDF {
+    use datafusion::arrow::datatypes::TimeUnit;
+    let fun = Arc::new(
+        |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let [text] = args else {
+                return Err(DataFusionError::Plan(
+                    "from_iso8601_timestamp takes one argument".to_owned(),
+                ));
+            };
+            let rows = match text {
+                ColumnarValue::Array(a) => a.len(),
+                ColumnarValue::Scalar(_) => 1,
+            };
+            let input = datafusion::arrow::compute::cast(&text.to_array(rows)?, &DataType::Utf8)?;
+            let input = input.as_string::<i32>();
+            let mut out = Vec::with_capacity(rows);
+            for i in 0..rows {
+                if input.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let s = input.value(i).trim();
+                let parsed = chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.timestamp_millis())
+                    .or_else(|_| {
+                        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                            .map(|t| t.and_utc().timestamp_millis())
+                    })
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| {
+                            d.and_hms_opt(0, 0, 0)
+                                .map_or(0, |t| t.and_utc().timestamp_millis())
+                        })
+                    })
+                    .map_err(|_| {
+                        DataFusionError::Execution(format!(
+                            "from_iso8601_timestamp: `{s}` is not an ISO 8601 timestamp"
+                        ))
+                    })?;
+                out.push(Some(parsed));
+            }
+            let array = datafusion::arrow::array::TimestampMillisecondArray::from(out).with_timezone("UTC");
+            let array: ArrayRef = Arc::new(array);
+            Ok(match text {
+                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
+                ColumnarValue::Array(_) => ColumnarValue::Array(array),
+            })
+        },
+    );
+    create_udf(
+        "from_iso8601_timestamp",
+        vec![DataType::Utf8],
+        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+        Volatility::Immutable,
+        fun,
+    )
 }
