@@ -24,6 +24,19 @@ fn lake(dir: &Path) -> Truth {
     generate::generate(dir, &cfg, &|_, _| {}).unwrap().truth
 }
 
+/// One generated lake for the tests that only read it (generating is the slow part).
+fn shared_lake() -> (&'static Path, &'static Truth) {
+    static LAKE: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf, Truth)> =
+        std::sync::OnceLock::new();
+    let (_, dir, truth) = LAKE.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("lake");
+        let truth = lake(&dir);
+        (tmp, dir, truth)
+    });
+    (dir, truth)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -54,12 +67,10 @@ const S3: &str = "amazon_security_lake_table_us_east_1_s3_data_2_0";
 
 #[test]
 fn tables_answer_to_security_lakes_names_and_match_the_truth() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    let truth = lake(&dir);
-    let inc = truth.incident_details.unwrap();
+    let (dir, truth) = shared_lake();
+    let inc = truth.incident_details.clone().unwrap();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         assert_eq!(engine.tables.len(), 6, "{:?}", engine.tables);
         // The same count through every spelling Athena accepts.
         let forms = [
@@ -114,15 +125,13 @@ fn tables_answer_to_security_lakes_names_and_match_the_truth() {
 
 #[test]
 fn a_query_over_the_memory_limit_fails_clearly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    lake(&dir);
+    let (dir, _) = shared_lake();
     runtime().block_on(async {
         let options = Options {
             memory_limit: 1 << 20,
             ..Options::default()
         };
-        let engine = LocalEngine::open(&dir, options).await.unwrap();
+        let engine = LocalEngine::open(dir, options).await.unwrap();
         let err = rows(
             &engine,
             &format!("SELECT api.request.data, count(*) FROM {S3} GROUP BY 1 ORDER BY 2 DESC"),
@@ -222,12 +231,10 @@ fn a_playbook_query_runs_on_the_lake_and_the_suggestion_follows_the_data() {
 
 #[test]
 fn json_extract_scalar_and_json_extract_follow_trino() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    let truth = lake(&dir);
-    let inc = truth.incident_details.unwrap();
+    let (dir, truth) = shared_lake();
+    let inc = truth.incident_details.clone().unwrap();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let doc = r#"'{"a":{"b":[1,{"c":"x"}],"n":42,"t":true,"o":{"k":1},"sp ace":"y"}}'"#;
         let cases = [
             ("json_extract_scalar", "$.a.b[1].c", serde_json::json!("x")),
@@ -263,11 +270,10 @@ fn json_extract_scalar_and_json_extract_follow_trino() {
 
 #[test]
 fn struct_fields_are_read_at_any_depth_including_user() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    let inc = lake(&dir).incident_details.unwrap();
+    let (dir, truth) = shared_lake();
+    let inc = truth.incident_details.clone().unwrap();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             &format!(
@@ -286,11 +292,10 @@ fn struct_fields_are_read_at_any_depth_including_user() {
 
 #[test]
 fn count_if_is_rewritten_on_the_syntax_tree_and_literals_stay_literals() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    let inc = lake(&dir).incident_details.unwrap();
+    let (dir, truth) = shared_lake();
+    let inc = truth.incident_details.clone().unwrap();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             &format!(
@@ -324,11 +329,9 @@ fn count_if_is_rewritten_on_the_syntax_tree_and_literals_stay_literals() {
 
 #[test]
 fn element_at_follows_trino_on_maps_and_arrays() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    lake(&dir);
+    let (dir, _) = shared_lake();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             &format!(
@@ -454,11 +457,9 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
 
 #[test]
 fn regexp_extract_follows_trino() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    lake(&dir);
+    let (dir, _) = shared_lake();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             "SELECT regexp_extract('aws-cli/2.13.25 Python/3.11.5', '^([a-z-]+)/([0-9.]+)', 2) AS v, \
@@ -485,11 +486,9 @@ fn regexp_extract_follows_trino() {
 
 #[test]
 fn date_add_follows_trino() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    lake(&dir);
+    let (dir, _) = shared_lake();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             "SELECT CAST(date_add('day', -1, TIMESTAMP '2026-03-01 10:00:00') AS VARCHAR) AS a, \
@@ -522,11 +521,9 @@ fn date_add_follows_trino() {
 
 #[test]
 fn from_iso8601_timestamp_follows_trino() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
-    lake(&dir);
+    let (dir, _) = shared_lake();
     runtime().block_on(async {
-        let engine = LocalEngine::open(&dir, Options::default()).await.unwrap();
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
         let r = rows(
             &engine,
             "SELECT CAST(from_iso8601_timestamp('2026-11-25T04:13:07.500+02:00') AS VARCHAR) AS offset, \
