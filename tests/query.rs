@@ -25,14 +25,15 @@ fn lake(dir: &Path) -> Truth {
 }
 
 /// One generated lake for the tests that only read it (generating is the slow part).
+/// It lives in cargo's test scratch folder (statics are never dropped, so a temporary folder
+/// would outlive the run) and is made anew by each run.
 fn shared_lake() -> (&'static Path, &'static Truth) {
-    static LAKE: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf, Truth)> =
-        std::sync::OnceLock::new();
-    let (_, dir, truth) = LAKE.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("lake");
+    static LAKE: std::sync::OnceLock<(std::path::PathBuf, Truth)> = std::sync::OnceLock::new();
+    let (dir, truth) = LAKE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("query-shared-lake");
+        let _ = std::fs::remove_dir_all(&dir);
         let truth = lake(&dir);
-        (tmp, dir, truth)
+        (dir, truth)
     });
     (dir, truth)
 }
