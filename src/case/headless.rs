@@ -5,7 +5,7 @@
 
 use super::answers::{Answers, SUGGESTED};
 use super::{CaseError, Session};
-use crate::engine::{self, ArtifactRef, Command, Event, Intent, Mode, Observable, Outcome, Position};
+use crate::engine::{self, ArtifactRef, Command, Event, Intent, Observable, Outcome, Position};
 use crate::playbook::model::{ActionKind, StepKind};
 use crate::playbook::raw::Confirm;
 
@@ -317,11 +317,7 @@ fn step(
                             step: id.to_owned(),
                             error,
                         })?;
-                    let live = session
-                        .state
-                        .opened
-                        .as_ref()
-                        .is_some_and(|o| o.mode == Mode::Live);
+                    let live = session.state.is_live();
                     let start = Command::StartAction {
                         step: id.to_owned(),
                         intent: intent.clone(),
@@ -345,11 +341,7 @@ fn settle_in_flight(
     intent: &Intent,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
-    let live = session
-        .state
-        .opened
-        .as_ref()
-        .is_some_and(|o| o.mode == Mode::Live);
+    let live = session.state.is_live();
     let cmd = if live {
         Command::FinishAction {
             step: id.to_owned(),

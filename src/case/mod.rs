@@ -156,10 +156,6 @@ impl Session {
         let resolved = engine::resolve_inputs(&playbook, inputs, now).map_err(CaseError::Inputs)?;
         let dir = CaseDir::new(root);
         prepare_folder(&dir)?;
-        let io = |what, path: &Path| {
-            let path = path.to_owned();
-            move |source| CaseError::Io { what, path, source }
-        };
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         // A journal left by a start that was cut short holds no complete entry; its bytes are set
         // aside like any torn tail, never dropped.
@@ -224,10 +220,6 @@ impl Session {
         }
         let now = ctx.clock.now();
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
-        let io = |what, path: &Path| {
-            let path = path.to_owned();
-            move |source| CaseError::Io { what, path, source }
-        };
         let scan = journal::store::read(&journal_path).map_err(io("cannot read", &journal_path))?;
         if let Some(corruption) = scan.corruption.clone() {
             return Err(CaseError::Corrupt {
@@ -331,11 +323,7 @@ impl Session {
         let entry = self
             .writer
             .append(id, at, actor, event)
-            .map_err(|source| CaseError::Io {
-                what: "cannot append to",
-                path: self.writer.path().to_owned(),
-                source,
-            })?;
+            .map_err(io("cannot append to", &self.writer.path()))?;
         self.state.apply(&entry.event);
         let index = self.entries.len();
         self.entries.push(entry);
@@ -347,11 +335,7 @@ impl Session {
     pub fn artifact_path(&self, step: &str, ext: &str) -> Result<(String, PathBuf), CaseError> {
         let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
         let folder = self.dir.path(CaseDir::ARTIFACTS);
-        std::fs::create_dir_all(&folder).map_err(|source| CaseError::Io {
-            what: "cannot create",
-            path: folder,
-            source,
-        })?;
+        std::fs::create_dir_all(&folder).map_err(io("cannot create", &folder))?;
         let path = self.dir.path(&rel);
         Ok((rel, path))
     }
@@ -407,6 +391,12 @@ impl Session {
     }
 }
 
+/// Turns an I/O error about `path` into a case error saying what irp was doing.
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CaseError + use<> {
+    let path = path.to_owned();
+    move |source| CaseError::Io { what, path, source }
+}
+
 fn holder(now: DateTime<Utc>) -> Holder {
     Holder {
         pid: std::process::id(),
@@ -445,11 +435,7 @@ fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(root).map_err(|source| CaseError::Io {
-                what: "cannot create",
-                path: root.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(root).map_err(io("cannot create", &root))?;
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = journal::sync_dir(parent);
             }
@@ -466,11 +452,7 @@ fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
 /// Moves torn bytes to `journal.<seq>.torn` (durably) and describes them.
 fn set_aside(dir: &CaseDir, seq: u64, bytes: &[u8]) -> Result<TornTail, CaseError> {
     let file = format!("journal.{seq}.torn");
-    journal::write_durably(&dir.path(&file), bytes).map_err(|source| CaseError::Io {
-        what: "cannot write",
-        path: dir.path(&file),
-        source,
-    })?;
+    journal::write_durably(&dir.path(&file), bytes).map_err(io("cannot write", &dir.path(&file)))?;
     Ok(TornTail {
         bytes: bytes.len() as u64,
         sha256: sha256_hex(bytes),
@@ -497,11 +479,7 @@ fn unrecorded_torn_files(dir: &CaseDir, entries: &[Entry]) -> Result<Vec<TornTai
         .collect();
     names.sort();
     for name in names {
-        let bytes = std::fs::read(dir.path(&name)).map_err(|source| CaseError::Io {
-            what: "cannot read",
-            path: dir.path(&name),
-            source,
-        })?;
+        let bytes = std::fs::read(dir.path(&name)).map_err(io("cannot read", &dir.path(&name)))?;
         out.push(TornTail {
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
@@ -524,11 +502,7 @@ fn resume_playbook(
     let expected = state.playbook_sha256.clone();
     let snapshot_path = dir.path(state.playbook_snapshot.as_deref().unwrap_or(CaseDir::SNAPSHOT));
     if choice == PlaybookChoice::Snapshot {
-        let bytes = std::fs::read(&snapshot_path).map_err(|source| CaseError::Io {
-            what: "cannot read",
-            path: snapshot_path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&snapshot_path).map_err(io("cannot read", &snapshot_path))?;
         let actual = sha256_hex(&bytes);
         if actual != expected {
             return Err(CaseError::SnapshotMismatch {
@@ -568,11 +542,7 @@ fn resume_playbook(
         }
     }
     let rel = format!("playbook-{next_seq}.yaml");
-    journal::write_durably(&dir.path(&rel), text.as_bytes()).map_err(|source| CaseError::Io {
-        what: "cannot write",
-        path: dir.path(&rel),
-        source,
-    })?;
+    journal::write_durably(&dir.path(&rel), text.as_bytes()).map_err(io("cannot write", &dir.path(&rel)))?;
     Ok((
         playbook.clone(),
         Some(PlaybookChanged {

@@ -19,7 +19,7 @@ pub struct VerifyArgs {
 }
 
 /// The case folder and journal path for a path the user gave.
-pub fn case_paths(given: &Path) -> (CaseDir, PathBuf) {
+fn case_paths(given: &Path) -> (CaseDir, PathBuf) {
     if given.is_file() {
         let root = given.parent().unwrap_or(Path::new(".")).to_owned();
         (CaseDir::new(root), given.to_owned())

@@ -108,7 +108,7 @@ pub enum Command {
 }
 
 /// What the engine needs from outside that is not in the state: the time (for `now` in
-/// templates) and the case id. Passed in, never read from the system.
+/// templates). Passed in, never read from the system.
 #[derive(Debug, Clone, Copy)]
 pub struct Env {
     pub now: DateTime<Utc>,
@@ -549,7 +549,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 step: step_id.to_owned(),
                 outcome: *outcome,
                 detail: detail.clone(),
-                simulated: state.opened.as_ref().is_some_and(|o| o.mode == Mode::Rehearsal),
+                simulated: !state.is_live(),
                 after: after.clone(),
                 next,
                 stay,

@@ -118,6 +118,13 @@ impl State {
         self.steps.get(id).map_or(0, |s| s.visits)
     }
 
+    /// Whether actions change the account (a live case) rather than being simulated.
+    pub fn is_live(&self) -> bool {
+        self.opened
+            .as_ref()
+            .is_some_and(|o| o.mode == super::event::Mode::Live)
+    }
+
     pub fn is_open(&self) -> bool {
         self.opened.is_some() && self.closed.is_none()
     }

@@ -875,7 +875,7 @@ fn background_finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> 
 }
 
 /// The finding the attacker's Tor exit IP raises, twenty minutes in.
-fn incident_finding(world: &World, plan: &Plan, _rng: &mut Rng) -> Finding {
+fn incident_finding(world: &World, plan: &Plan) -> Finding {
     let victim = &world.principals[plan.victim];
     Finding {
         time: plan.start_ms + 20 * 60_000,
@@ -1291,7 +1291,7 @@ fn write_part(
         _ => {
             let injected: Vec<Finding> = plan
                 .filter(in_scope)
-                .map(|p| incident_finding(world, p, &mut irng))
+                .map(|p| incident_finding(world, p))
                 .into_iter()
                 .filter(|f| in_day(f.time))
                 .collect();

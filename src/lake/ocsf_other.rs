@@ -136,7 +136,7 @@ fn batch(columns: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, ArrowErr
     )
 }
 
-fn severity(n: usize, id: impl Iterator<Item = i32>) -> Vec<(&'static str, ArrayRef)> {
+fn severity(id: impl Iterator<Item = i32>) -> Vec<(&'static str, ArrayRef)> {
     let ids: Vec<i32> = id.collect();
     let names = ids.iter().map(|i| {
         Some(match i {
@@ -148,7 +148,6 @@ fn severity(n: usize, id: impl Iterator<Item = i32>) -> Vec<(&'static str, Array
             _ => "Unknown",
         })
     });
-    let _ = n;
     vec![
         ("severity_id", i32s(ids.iter().copied())),
         ("severity", utf8(names)),
@@ -184,7 +183,6 @@ pub fn flow_schema() -> SchemaRef {
 }
 
 pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
-    let n = rows.len();
     let common = Common {
         class: (4001, "Network Activity"),
         category: (4, "Network Activity"),
@@ -278,7 +276,7 @@ pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
         ),
         ("status_code", utf8(rows.iter().map(|_| Some("OK")))),
     ]);
-    cols.extend(severity(n, rows.iter().map(|_| 1)));
+    cols.extend(severity(rows.iter().map(|_| 1)));
     cols.extend(common.tail()?);
     batch(cols)
 }
@@ -305,7 +303,6 @@ pub fn dns_schema() -> SchemaRef {
 }
 
 pub fn dns_batch(rows: &[Dns]) -> Result<RecordBatch, ArrowError> {
-    let n = rows.len();
     let common = Common {
         class: (4003, "DNS Activity"),
         category: (4, "Network Activity"),
@@ -383,7 +380,7 @@ pub fn dns_batch(rows: &[Dns]) -> Result<RecordBatch, ArrowError> {
             )?,
         ),
     ]);
-    cols.extend(severity(n, rows.iter().map(|_| 1)));
+    cols.extend(severity(rows.iter().map(|_| 1)));
     cols.extend(common.tail()?);
     batch(cols)
 }
@@ -411,7 +408,6 @@ pub fn finding_schema() -> SchemaRef {
 }
 
 pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
-    let n = rows.len();
     let common = Common {
         class: (2004, "Detection Finding"),
         category: (2, "Findings"),
@@ -462,7 +458,7 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
         ("status", utf8(rows.iter().map(|_| Some("New")))),
         ("status_id", i32s(rows.iter().map(|_| 1))),
     ]);
-    cols.extend(severity(n, rows.iter().map(|r| r.severity_id)));
+    cols.extend(severity(rows.iter().map(|r| r.severity_id)));
     cols.extend(common.tail()?);
     batch(cols)
 }

@@ -159,10 +159,6 @@ impl LocalEngine {
         df.execute_stream().await.map_err(err)
     }
 
-    pub fn memory_limit(&self) -> usize {
-        self.options.memory_limit
-    }
-
     /// Classifies an error met while reading a result stream (the memory limit is usually hit
     /// there, not when the query starts).
     pub fn stream_error(&self, e: &datafusion::error::DataFusionError) -> QueryError {
