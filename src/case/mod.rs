@@ -323,7 +323,7 @@ impl Session {
         let entry = self
             .writer
             .append(id, at, actor, event)
-            .map_err(io("cannot append to", &self.writer.path()))?;
+            .map_err(io("cannot append to", self.writer.path()))?;
         self.state.apply(&entry.event);
         let index = self.entries.len();
         self.entries.push(entry);
@@ -435,7 +435,7 @@ fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(root).map_err(io("cannot create", &root))?;
+            std::fs::create_dir_all(root).map_err(io("cannot create", root))?;
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = journal::sync_dir(parent);
             }
