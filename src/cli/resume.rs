@@ -10,38 +10,21 @@ use crate::case::answers::Answers;
 use crate::case::{PlaybookChoice, Session};
 
 #[derive(Debug, Args)]
-#[allow(clippy::struct_excessive_bools)] // clap flags
 pub struct ResumeArgs {
     /// The case folder.
     pub case: PathBuf,
-    /// Continue without a terminal UI, taking every answer from `--answers`.
-    #[arg(long, requires = "answers")]
-    pub headless: bool,
-    /// The answers file (YAML) of a headless run.
-    #[arg(long, value_name = "FILE")]
-    pub answers: Option<PathBuf>,
     /// Continue with the playbook snapshot in the case folder, even if the file changed.
     #[arg(long, conflicts_with = "accept_playbook_change")]
     pub use_snapshot: bool,
     /// Continue with the playbook file as it is now; the change is journaled.
     #[arg(long)]
     pub accept_playbook_change: bool,
-    /// Where query steps run: `local`, the embedded engine over `--lake`.
-    #[arg(long, value_enum, requires = "lake")]
-    pub backend: Option<super::run::Backend>,
-    /// The local lake the `local` backend reads.
-    #[arg(long, value_name = "DIR")]
-    pub lake: Option<PathBuf>,
-    /// Who the journal records as acting.
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// One JSON object per finished step instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub drive: super::run::DriveArgs,
 }
 
 pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
-    let Some(answers_path) = args.answers.as_ref().filter(|_| args.headless) else {
+    let Some(answers_path) = args.drive.answers.as_ref().filter(|_| args.drive.headless) else {
         return Err(CliError::User {
             message: "resuming interactively needs the terminal UI, which this build does not include yet"
                 .to_owned(),
@@ -69,7 +52,7 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
             serde_saphyr::from_str_with_options::<Answers>(&t, crate::playbook::node::yaml_options()).ok()
         })
         .and_then(|a| a.actor);
-    let ctx = session_context(args.actor.as_deref(), actor_hint.as_deref(), "resume")?;
+    let ctx = session_context(args.drive.actor.as_deref(), actor_hint.as_deref(), "resume")?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
     if let Some(h) = &report.stale_lock {
         out.note(&format!(
@@ -83,7 +66,11 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         ));
     }
     let answers = Answers::load(answers_path, &session.playbook).map_err(answers_error)?;
-    let status = if args.json { Output::note } else { Output::status };
+    let status = if args.drive.json {
+        Output::note
+    } else {
+        Output::status
+    };
     status(
         &out,
         &format!(
@@ -101,6 +88,6 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         status(&out, "the case is closed; nothing left to do");
         return Ok(());
     }
-    let mut backend = super::run::open_backend(args.backend, args.lake.as_deref())?;
-    drive(out, &mut session, &answers, backend.as_mut(), args.json)
+    let mut backend = super::run::open_backend(args.drive.backend, args.drive.lake.as_deref())?;
+    drive(out, &mut session, &answers, backend.as_mut(), args.drive.json)
 }

@@ -21,7 +21,14 @@ pub struct RunArgs {
     /// An input of the playbook, `name=value` (lists comma-separated). Repeat for each input.
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]
     pub inputs: Vec<(String, String)>,
-    /// Run without a terminal UI, taking every answer from `--answers`.
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+/// How a case is driven: the flags `run` and `resume` share.
+#[derive(Debug, Args)]
+pub struct DriveArgs {
+    /// Work without a terminal UI, taking every answer from `--answers`.
     #[arg(long, requires = "answers")]
     pub headless: bool,
     /// The answers file (YAML) of a headless run: per step, the option, confirmation, skip,
@@ -72,7 +79,7 @@ pub fn parse_input(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
-    let Some(answers_path) = args.answers.as_ref().filter(|_| args.headless) else {
+    let Some(answers_path) = args.drive.answers.as_ref().filter(|_| args.drive.headless) else {
         return Err(CliError::user(
             "an interactive run needs the terminal UI, which this build does not include yet",
             "run with `--headless --answers FILE`",
@@ -89,10 +96,14 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         return Err(CliError::Reported);
     };
     let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
-    let ctx = session_context(args.actor.as_deref(), answers.actor.as_deref(), "run")?;
+    let ctx = session_context(args.drive.actor.as_deref(), answers.actor.as_deref(), "run")?;
     let mut session = Session::create(&args.case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
         .map_err(|e| case_error(out, e))?;
-    let status = if args.json { Output::note } else { Output::status };
+    let status = if args.drive.json {
+        Output::note
+    } else {
+        Output::status
+    };
     status(
         &out,
         &format!(
@@ -103,8 +114,8 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
             session.playbook.version,
         ),
     );
-    let mut backend = open_backend(args.backend, args.lake.as_deref())?;
-    drive(out, &mut session, &answers, backend.as_mut(), args.json)
+    let mut backend = open_backend(args.drive.backend, args.drive.lake.as_deref())?;
+    drive(out, &mut session, &answers, backend.as_mut(), args.drive.json)
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(answers_error)`
