@@ -187,14 +187,17 @@ fn the_injected_incident_is_what_the_truth_says() {
     let (tmp, truth) = generated(Scenario::S3Exfiltration, 11, 2);
     let lake = tmp.path().join("lake");
     let inc = truth.incident_details.clone().unwrap();
-    let written: Truth =
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(lake.join("truth.json")).unwrap())
-            .map(|v| {
-                assert_eq!(v["incident_details"]["access_key_id"], inc.access_key_id.as_str());
-                truth.clone()
-            })
-            .unwrap();
-    assert_eq!(written, truth);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lake.join("truth.json")).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::to_value(&truth).unwrap(),
+        "truth.json is the truth returned"
+    );
+    assert_eq!(
+        written["incident_details"]["access_key_id"],
+        inc.access_key_id.as_str()
+    );
     let mut ops: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut first: Option<(i64, String)> = None;
     let mut granted = 0;
@@ -349,6 +352,19 @@ fn lake_generate_from_the_command_line() {
     ]);
     assert!(
         stderr(&bad).contains("--days 0 is out of range"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(&[
+        "lake",
+        "generate",
+        tmp.path().join("z").to_str().unwrap(),
+        "--events",
+        "18446744073709551615",
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("is more than a lake may hold"),
         "{}",
         stderr(&bad)
     );

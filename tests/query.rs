@@ -168,6 +168,20 @@ fn irp_query_streams_rows_as_csv_and_json() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not a lake"), "{}", stderr(&out));
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "--memory-mb",
+        "18446744073709551615",
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("more memory than this machine can address"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["query", "--lake", dir.to_str().unwrap(), "SELEC 1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("error"), "{}", stderr(&out));

@@ -56,6 +56,15 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
         .clone()
         .or_else(|| std::env::var_os("IRP_LAKE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("lake"));
+    let memory_limit = args.memory_mb.max(64).checked_mul(1 << 20).ok_or_else(|| {
+        CliError::user(
+            format!(
+                "--memory-mb {} is more memory than this machine can address",
+                args.memory_mb
+            ),
+            "give the limit in MiB, e.g. `--memory-mb 4096`",
+        )
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,7 +76,7 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
         })?;
     runtime.block_on(async {
         let options = Options {
-            memory_limit: args.memory_mb.max(64) << 20,
+            memory_limit,
             ..Options::default()
         };
         let engine = LocalEngine::open(&lake, options)

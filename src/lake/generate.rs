@@ -1136,7 +1136,17 @@ pub fn generate(
     })
 }
 
+/// The most background events one lake may hold: far beyond any rehearsal, and small enough that
+/// every count fits its type.
+pub const MAX_EVENTS: u64 = 10_000_000_000;
+
 fn check(cfg: &Config) -> Result<(), LakeError> {
+    if cfg.events > MAX_EVENTS {
+        return Err(LakeError::Invalid(format!(
+            "--events {} is more than a lake may hold ({MAX_EVENTS})",
+            cfg.events
+        )));
+    }
     if cfg.days == 0 || cfg.days > 400 {
         return Err(LakeError::Invalid(format!(
             "--days {} is out of range (1 to 400)",
