@@ -312,3 +312,23 @@ fn the_shipped_s3_playbook_walks_end_to_end_without_a_lake() {
     assert_eq!(last["outcome"], "closed: drill finished");
     assert!(run(&["verify", root.to_str().unwrap()]).status.success());
 }
+
+#[test]
+fn answers_that_send_the_case_round_a_loop_stop_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = tmp.path().join("a.yaml");
+    // `again` answered `yes` on every visit: the walk never ends.
+    std::fs::write(
+        &answers,
+        "steps:\n  reads: { skip: no lake }\n  triage: { choose: incident }\n  again: { choose: \"yes\" }\n",
+    )
+    .unwrap();
+    let out = headless(&tmp.path().join("case"), &answers, &["--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has been entered 1001 times; the answers send the case round a loop"),
+        "{err}"
+    );
+    assert!(err.contains("one per visit"), "{err}");
+}

@@ -322,6 +322,30 @@ fn tampering_is_named_by_seq() {
     let (ok, msg) = verify(&root);
     assert!(!ok);
     assert!(msg.contains("seq 0") && msg.contains("playbook.yaml"), "{msg}");
+    // An entry that names a file outside the case folder, even with a valid hash.
+    let root = fresh("outside");
+    rewrite_lines(&root, |l| {
+        let prev = entry::decode(l[59].strip_suffix(b"\n").unwrap()).unwrap().hash;
+        let event = Event::QueryFailed(irp::engine::QueryFailed {
+            step: "reads".into(),
+            error: "x".into(),
+            artifact: Some(irp::engine::ArtifactRef {
+                path: "../elsewhere.json".into(),
+                sha256: "0".repeat(64),
+                bytes: 0,
+            }),
+            next: None,
+            stay: true,
+        });
+        let at = chrono::DateTime::from_timestamp_millis(0).unwrap();
+        let (_, line) = entry::encode(60, Ids::Random.id(at, "x"), at, "mallory", event, &prev).unwrap();
+        l.push(line);
+    });
+    let (ok, msg) = verify(&root);
+    assert!(
+        !ok && msg.contains("seq 60") && msg.contains("outside the case folder"),
+        "{msg}"
+    );
     // Resume refuses a damaged journal with the same message, and writes nothing.
     let root = fresh("refuse");
     rewrite_lines(&root, |l| l.swap(5, 6));
@@ -599,8 +623,20 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
     assert!(err.hints()[0].contains("skip: <reason>"));
     assert_eq!(session.state.current_step(), Some("reads"));
     // Without a backend, a query step stops the run and says how to go on.
-    let err = irp::case::headless::drive(&mut session, &answers, None, &mut |_| {}).unwrap_err();
-    assert!(err.to_string().contains("failed"), "{err}");
+    let other = tmp.path().join("other");
+    let mut fresh = new_case(&other);
+    let err = irp::case::headless::drive(&mut fresh, &answers, None, &mut |_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "step `reads` is a query and no query backend was given"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.hints()[0].contains("skip: <reason>"), "{:?}", err.hints());
+    assert_eq!(
+        fresh.state.current_step(),
+        Some("reads"),
+        "the case waits at the step"
+    );
 }
 
 #[test]
