@@ -332,3 +332,49 @@ fn answers_that_send_the_case_round_a_loop_stop_the_run() {
     );
     assert!(err.contains("one per visit"), "{err}");
 }
+
+#[test]
+fn an_action_whose_values_are_missing_stops_before_confirmation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full =
+        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/s3-no-lake.answers.yaml"))
+            .unwrap();
+    // `deactivate-key` reads captures of queries this run skips.
+    let answers = tmp.path().join("a.yaml");
+    std::fs::write(
+        &answers,
+        full.replace(
+            "  deactivate-key: { skip: \"its values come from a skipped query\" }\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let root = tmp.path().join("case");
+    let out = irp()
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&root)
+        .args([
+            "-i",
+            "bucket=customer-exports",
+            "-i",
+            "bucket_account=111122223333",
+            "-i",
+            "region=us-east-1",
+        ])
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("step `deactivate-key` failed: the action cannot be rendered"),
+        "{err}"
+    );
+    assert!(err.contains("suspect_user_name"), "{err}");
+    let journal = stdout(&run(&["journal", root.to_str().unwrap()]));
+    assert!(
+        !journal.contains("action_confirmed     deactivate-key"),
+        "nothing was confirmed: {journal}"
+    );
+}

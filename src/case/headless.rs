@@ -256,31 +256,24 @@ fn step(
         StepKind::Action(action) => {
             // Render first: an action whose values are missing must not be confirmed or run.
             let env = session.env();
-            if let Err(e) = engine::confirmation_word(&session.playbook, &session.state, index, &env) {
-                let error = match e {
-                    engine::EngineError::Template { message, .. } => format!(
+            let intent = engine::render_intent(&session.playbook, &session.state, index, &env).map_err(|message| {
+                Stop::StepFailed {
+                    step: id.to_owned(),
+                    error: format!(
                         "the action cannot be rendered: {message}; a value it reads has none (was the query that captures it skipped or failed?)"
                     ),
-                    other => other.to_string(),
-                };
-                return Err(Stop::StepFailed {
-                    step: id.to_owned(),
-                    error,
-                });
-            }
+                }
+            })?;
             if action.confirm != Confirm::None && !st.confirmed {
                 let typed = answer
                     .and_then(|a| a.confirm.clone())
                     .ok_or_else(|| Stop::MissingAnswer {
                         step: id.to_owned(),
                         what: match action.confirm {
-                            Confirm::Typed => {
-                                let env = session.env();
-                                let word =
-                                    engine::confirmation_word(&session.playbook, &session.state, index, &env)
-                                        .unwrap_or_default();
-                                format!("a typed confirmation (`confirm: {word}`)")
-                            }
+                            Confirm::Typed => format!(
+                                "a typed confirmation (`confirm: {}`)",
+                                intent.confirmation_word(id)
+                            ),
                             _ => "a confirmation (`confirm: yes`)".to_owned(),
                         },
                     })?;
@@ -311,12 +304,6 @@ fn step(
                     }
                 }
                 ActionKind::Aws { .. } | ActionKind::Command { .. } => {
-                    let env = session.env();
-                    let intent = engine::render_intent(&session.playbook, &session.state, index, &env)
-                        .map_err(|error| Stop::StepFailed {
-                            step: id.to_owned(),
-                            error,
-                        })?;
                     let live = session.state.is_live();
                     let start = Command::StartAction {
                         step: id.to_owned(),

@@ -270,6 +270,21 @@ pub enum Intent {
     },
 }
 
+impl Intent {
+    /// What `confirm: typed` asks the responder to type: the resource an AWS operation changes
+    /// (its target parameter), the program of a command, or the step id of a checklist.
+    pub fn confirmation_word(&self, step: &str) -> String {
+        match self {
+            Intent::Aws { target: Some(t), .. } => t.clone(),
+            Intent::Command { argv } => argv
+                .first()
+                .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
+                .unwrap_or_default(),
+            _ => step.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionStarted {
     pub step: String,

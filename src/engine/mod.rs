@@ -659,26 +659,21 @@ fn command_step(cmd: &Command) -> &str {
     }
 }
 
-/// What `confirm: typed` asks the responder to type: the resource the action changes (the
-/// operation's target parameter), the program of a command, or the step id of a checklist.
+/// What `confirm: typed` asks the responder to type for step `index` (see
+/// `Intent::confirmation_word`).
 pub fn confirmation_word(
     pb: &Playbook,
     state: &State,
     index: usize,
     env: &Env,
 ) -> Result<String, EngineError> {
-    let intent = render_intent(pb, state, index, env).map_err(|message| EngineError::Template {
-        step: pb.steps[index].id.clone(),
-        message,
-    })?;
-    match intent {
-        Intent::Aws { target: Some(t), .. } => Ok(t),
-        Intent::Command { argv } => Ok(argv
-            .first()
-            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
-            .unwrap_or_default()),
-        _ => Ok(pb.steps[index].id.clone()),
-    }
+    let step = &pb.steps[index].id;
+    render_intent(pb, state, index, env)
+        .map(|intent| intent.confirmation_word(step))
+        .map_err(|message| EngineError::Template {
+            step: step.clone(),
+            message,
+        })
 }
 
 /// Checks a typed observable's value.
