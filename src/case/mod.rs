@@ -342,31 +342,15 @@ impl Session {
 
     /// Syncs a streamed artifact to disk and hashes it.
     pub fn seal_artifact(&self, rel: &str) -> Result<ArtifactRef, CaseError> {
-        use sha2::Digest as _;
-        use std::io::Read as _;
         let path = self.dir.path(rel);
-        let io = |source| CaseError::Io {
-            what: "cannot seal",
-            path: path.clone(),
-            source,
-        };
-        let mut file = std::fs::File::open(&path).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut bytes = 0u64;
-        loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            bytes += n as u64;
-        }
-        journal::sync_dir(&self.dir.path(CaseDir::ARTIFACTS)).map_err(io)?;
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io("cannot seal", &path))?;
+        journal::sync_dir(&self.dir.path(CaseDir::ARTIFACTS)).map_err(io("cannot seal", &path))?;
+        let (sha256, bytes) = journal::entry::sha256_file(&path).map_err(io("cannot hash", &path))?;
         Ok(ArtifactRef {
             path: rel.to_owned(),
-            sha256: crate::journal::entry::hex(&hasher.finalize()),
+            sha256,
             bytes,
         })
     }

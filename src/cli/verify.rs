@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{CliError, Output};
 use crate::engine::{ArtifactRef, Event};
-use crate::journal::entry::sha256_hex;
+use crate::journal::entry::sha256_file;
 use crate::journal::{CaseDir, Corruption, Entry, Scan};
 
 #[derive(Debug, Args)]
@@ -119,8 +119,8 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             // Entries name files inside the case folder only.
             let inside = !rel.starts_with('/') && !rel.split('/').any(|p| p == "..");
             let what = if inside {
-                match std::fs::read(dir.path(&rel)) {
-                    Ok(bytes) if sha256_hex(&bytes) == sha => continue,
+                match sha256_file(&dir.path(&rel)) {
+                    Ok((actual, _)) if actual == sha => continue,
                     Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
                     Err(err) => format!("`{rel}`, which the entry vouches for, cannot be read: {err}"),
                 }
