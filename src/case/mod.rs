@@ -358,17 +358,10 @@ impl Session {
     /// Stores an artifact for the next entry (`artifacts/<seq>-<step>.<ext>`), durably, before
     /// the entry that vouches for it is written.
     pub fn write_artifact(&self, step: &str, ext: &str, bytes: &[u8]) -> Result<ArtifactRef, CaseError> {
-        let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
-        let folder = self.dir.path(CaseDir::ARTIFACTS);
-        let io = |source| CaseError::Io {
-            what: "cannot write",
-            path: self.dir.path(&rel),
-            source,
-        };
-        std::fs::create_dir_all(&folder).map_err(io)?;
-        journal::write_durably(&self.dir.path(&rel), bytes).map_err(io)?;
+        let (rel, path) = self.artifact_path(step, ext)?;
+        journal::write_durably(&path, bytes).map_err(io("cannot write", &path))?;
         Ok(ArtifactRef {
-            path: rel.clone(),
+            path: rel,
             sha256: sha256_hex(bytes),
             bytes: bytes.len() as u64,
         })
