@@ -11,8 +11,13 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
+    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
+    JoinOperator, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Spanned, TableAlias, TableFactor, TableWithJoins, Value,
+    VisitMut, VisitorMut, visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
+
+use super::trino::ROW_FIELD;
 use datafusion::sql::sqlparser::dialect::AnsiDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -21,6 +26,9 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
     let DfStatement::Statement(stmt) = statement else {
         return Ok(());
     };
+    if let ControlFlow::Break(message) = stmt.visit(&mut Unnests) {
+        return Err(message);
+    }
     let flow = visit_expressions_mut(stmt.as_mut(), |expr| {
         if let Expr::CompoundFieldAccess { root, access_chain } = expr
             && !matches!(root.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
@@ -88,4 +96,402 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
 /// them, so a value never turns into SQL).
 fn reparse(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
     Parser::new(&AnsiDialect {}).try_with_sql(text)?.parse_expr()
+}
+
+/// The UNNEST rewrite (Trino's `CROSS JOIN UNNEST(…) AS u(x)` and `, UNNEST(…)`), applied to
+/// every query, innermost first.
+struct Unnests;
+
+impl VisitorMut for Unnests {
+    type Break = String;
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<String> {
+        let renames = match query.body.as_mut() {
+            SetExpr::Select(select) => match rewrite_select_unnests(select) {
+                Ok(r) => {
+                    athena_names(select);
+                    r
+                }
+                Err(e) => return ControlFlow::Break(e),
+            },
+            other => {
+                if let Err(e) = rewrite_set_unnests(other) {
+                    return ControlFlow::Break(e);
+                }
+                Vec::new()
+            }
+        };
+        if !renames.is_empty()
+            && let Some(order_by) = query.order_by.as_mut()
+        {
+            let _ = visit_expressions_mut(order_by, |e| {
+                rename_qualifier(e, &renames);
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        distinct_order_by_output(query);
+        ControlFlow::Continue(())
+    }
+}
+
+/// `SELECT DISTINCT t.api.operation … ORDER BY t.api.operation`: `DataFusion` does not match a
+/// nested field in ORDER BY with the same field in a DISTINCT select list, so an ORDER BY
+/// expression that repeats a select item orders by that output column instead (same meaning).
+fn distinct_order_by_output(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return;
+    };
+    if select.distinct.is_none() {
+        return;
+    }
+    let Some(OrderBy {
+        kind: OrderByKind::Expressions(exprs),
+        ..
+    }) = query.order_by.as_mut()
+    else {
+        return;
+    };
+    for order in exprs.iter_mut() {
+        let output = select.projection.iter().find_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } if *expr == order.expr => Some(alias.clone()),
+            _ => None,
+        });
+        if let Some(alias) = output {
+            order.expr = Expr::Identifier(alias);
+        }
+    }
+}
+
+/// The selects of a `UNION` / `INTERSECT` / `EXCEPT`.
+fn rewrite_set_unnests(set: &mut SetExpr) -> Result<(), String> {
+    match set {
+        SetExpr::Select(select) => {
+            rewrite_select_unnests(select)?;
+            athena_names(select);
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_set_unnests(left)?;
+            rewrite_set_unnests(right)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An UNNEST in a FROM clause, as written.
+struct Unnest {
+    arrays: Vec<Expr>,
+    ordinality: bool,
+    alias: Option<TableAlias>,
+    /// `UNNEST(…)` as written, for messages.
+    text: String,
+    /// `line L, column C` of the UNNEST.
+    at: String,
+}
+
+fn position(span: Span) -> String {
+    if span.start.line == 0 {
+        "in the query".to_owned()
+    } else {
+        format!("at line {}, column {}", span.start.line, span.start.column)
+    }
+}
+
+/// The UNNEST a table factor is, if it is one: sqlparser's ANSI dialect reads `UNNEST(x)` as a
+/// table function named UNNEST, its BigQuery/PostgreSQL dialects as `TableFactor::UNNEST`.
+fn as_unnest(factor: &TableFactor) -> Result<Option<Unnest>, String> {
+    let at = position(factor.span());
+    let text = factor.to_string();
+    match factor {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality,
+            ..
+        } if name.0.len() == 1
+            && name.0[0]
+                .as_ident()
+                .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("unnest")) =>
+        {
+            let mut arrays = Vec::new();
+            for a in &args.args {
+                match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => arrays.push(e.clone()),
+                    _ => return Err(format!("`{text}` {at}: UNNEST takes arrays, e.g. UNNEST(resources)")),
+                }
+            }
+            if arrays.is_empty() {
+                return Err(format!("`{text}` {at}: UNNEST needs at least one array"));
+            }
+            Ok(Some(Unnest {
+                arrays,
+                ordinality: *with_ordinality,
+                alias: alias.clone(),
+                text,
+                at,
+            }))
+        }
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset,
+            with_ordinality,
+            ..
+        } => {
+            if *with_offset {
+                return Err(format!(
+                    "`{text}` {at}: WITH OFFSET is BigQuery's; Athena writes WITH ORDINALITY"
+                ));
+            }
+            Ok(Some(Unnest {
+                arrays: array_exprs.clone(),
+                ordinality: *with_ordinality,
+                alias: alias.clone(),
+                text,
+                at,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The name a relation's columns are qualified with.
+fn relation_alias(factor: &TableFactor) -> Option<Ident> {
+    match factor {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(a.name.clone())
+        }
+        TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).cloned(),
+        _ => None,
+    }
+}
+
+/// Whether a join to an UNNEST keeps every row of both sides (`CROSS JOIN`, `,`, or
+/// `[INNER] JOIN … ON TRUE`).
+fn is_cross(op: &JoinOperator) -> bool {
+    let on_true = |c: &JoinConstraint| match c {
+        JoinConstraint::None => true,
+        JoinConstraint::On(Expr::Value(v)) => matches!(v.value, Value::Boolean(true)),
+        _ => false,
+    };
+    match op {
+        JoinOperator::CrossJoin(c) | JoinOperator::Join(c) | JoinOperator::Inner(c) => on_true(c),
+        _ => false,
+    }
+}
+
+/// Rewrites the UNNESTs of one SELECT's FROM clause. `t CROSS JOIN UNNEST(a) AS u(x)` becomes
+/// `(SELECT t.*, unnest(a) AS x FROM t) AS t`, which `DataFusion` plans; references to `u.x`
+/// become `t.x`. Returns those renames.
+fn rewrite_select_unnests(select: &mut Select) -> Result<Vec<(Ident, Ident)>, String> {
+    let mut any = false;
+    for twj in &select.from {
+        any |= as_unnest(&twj.relation)?.is_some();
+        for j in &twj.joins {
+            any |= as_unnest(&j.relation)?.is_some();
+        }
+    }
+    if !any {
+        return Ok(Vec::new());
+    }
+    // The FROM clause as one chain: `a, b` is `a CROSS JOIN b`.
+    let mut chain: Vec<(TableFactor, JoinOperator)> = Vec::new();
+    for twj in std::mem::take(&mut select.from) {
+        chain.push((twj.relation, JoinOperator::CrossJoin(JoinConstraint::None)));
+        for j in twj.joins {
+            chain.push((j.relation, j.join_operator));
+        }
+    }
+    let mut renames = Vec::new();
+    let mut chain = chain.into_iter();
+    let (first, _) = chain.next().expect("a FROM clause with an UNNEST has a relation");
+    let mut current = match as_unnest(&first)? {
+        Some(u) => {
+            let alias = unnest_alias(&u)?;
+            unnest_relation(None, &alias, &u)?
+        }
+        None => first,
+    };
+    let mut joins: Vec<Join> = Vec::new();
+    for (factor, op) in chain {
+        let Some(u) = as_unnest(&factor)? else {
+            joins.push(Join {
+                relation: factor,
+                global: false,
+                join_operator: op,
+            });
+            continue;
+        };
+        if !is_cross(&op) {
+            return Err(format!(
+                "`{}` {}: only CROSS JOIN UNNEST, `, UNNEST` and JOIN UNNEST … ON TRUE run on the embedded engine \
+                 (LEFT JOIN UNNEST is not supported yet)",
+                u.text, u.at
+            ));
+        }
+        if !joins.is_empty() {
+            return Err(format!(
+                "`{}` {}: the embedded engine unnests only right after a single table; \
+                 join in a subquery or WITH clause first, then UNNEST its result",
+                u.text, u.at
+            ));
+        }
+        let Some(left_alias) = relation_alias(&current) else {
+            return Err(format!(
+                "`{}` {}: give the relation before it an alias (`FROM (…) AS t CROSS JOIN UNNEST(…)`)",
+                u.text, u.at
+            ));
+        };
+        let own = unnest_alias(&u)?;
+        if normalized(&own) != normalized(&left_alias) {
+            renames.push((own, left_alias.clone()));
+        }
+        current = unnest_relation(Some(current), &left_alias, &u)?;
+    }
+    select.from = vec![TableWithJoins {
+        relation: current,
+        joins,
+    }];
+    if !renames.is_empty() {
+        let _ = visit_expressions_mut(select, |e| {
+            rename_qualifier(e, &renames);
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    Ok(renames)
+}
+
+fn normalized(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+/// `u.x.f` → `t.x.f` for each rename `(u, t)`.
+fn rename_qualifier(expr: &mut Expr, renames: &[(Ident, Ident)]) {
+    if let Expr::CompoundIdentifier(parts) = expr
+        && parts.len() >= 2
+        && let Some((_, to)) = renames.iter().find(|(from, _)| normalized(from) == normalized(&parts[0]))
+    {
+        parts[0] = to.clone();
+    }
+}
+
+fn unnest_alias(u: &Unnest) -> Result<Ident, String> {
+    match &u.alias {
+        Some(a) if !a.columns.is_empty() => Ok(a.name.clone()),
+        _ => Err(format!(
+            "`{}` {}: name the columns UNNEST gives, as Athena needs too: `UNNEST(resources) AS t(r)`",
+            u.text, u.at
+        )),
+    }
+}
+
+/// The derived table that stands for `left CROSS JOIN UNNEST(…)`, aliased `alias`.
+fn unnest_relation(left: Option<TableFactor>, alias: &Ident, u: &Unnest) -> Result<TableFactor, String> {
+    let columns: Vec<&Ident> = u
+        .alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| &c.name).collect())
+        .unwrap_or_default();
+    let arrays = u.arrays.len();
+    let ordinal = usize::from(u.ordinality);
+    let mut items: Vec<String> = Vec::new();
+    if columns.len() == arrays + ordinal {
+        for (array, column) in u.arrays.iter().zip(&columns) {
+            items.push(format!("unnest({array}) AS {column}"));
+        }
+    } else if arrays == 1 && columns.len() > 1 + ordinal {
+        // Trino's expansion of an array of rows into one column per field.
+        let fields = columns.len() - ordinal;
+        let text = Value::SingleQuotedString(format!("`{}` {}", u.text, u.at));
+        for (i, column) in columns.iter().take(fields).enumerate() {
+            items.push(format!(
+                "{ROW_FIELD}(unnest({}), {}, {fields}, {text}) AS {column}",
+                u.arrays[0],
+                i + 1
+            ));
+        }
+    } else {
+        return Err(format!(
+            "`{}` {}: {} array(s){} name {} column(s); name one column per array{}, \
+             or one per field of an array of rows",
+            u.text,
+            u.at,
+            arrays,
+            if u.ordinality { " WITH ORDINALITY" } else { "" },
+            columns.len(),
+            if u.ordinality { " plus one for the ordinal" } else { "" },
+        ));
+    }
+    if u.ordinality {
+        let longest = if arrays == 1 {
+            format!("cardinality({})", u.arrays[0])
+        } else {
+            let all: Vec<String> = u.arrays.iter().map(|a| format!("cardinality({a})")).collect();
+            format!("greatest({})", all.join(", "))
+        };
+        let column = columns.last().expect("an ordinal column was counted");
+        items.push(format!("unnest(generate_series(1, {longest})) AS {column}"));
+    }
+    let text = match &left {
+        Some(left) => format!("SELECT {alias}.*, {} FROM {left}", items.join(", ")),
+        None => format!("SELECT {}", items.join(", ")),
+    };
+    let subquery = Parser::new(&AnsiDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| format!("`{}` {} cannot be rewritten: {e}", u.text, u.at))?;
+    Ok(TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(TableAlias {
+            explicit: true,
+            name: alias.clone(),
+            columns: Vec::new(),
+            at: None,
+        }),
+        sample: None,
+    })
+}
+
+/// Names unnamed columns as Athena does, so a playbook's captures read the same column names on
+/// both backends: a column or field reference is named after its last part (`t.api.operation`
+/// → `operation`), any other expression `_col<i>` (from 0). A name that would repeat another
+/// column's is left to `DataFusion`.
+fn athena_names(select: &mut Select) {
+    let mut taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(normalized(i)),
+            _ => None,
+        })
+        .collect();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        let name = match expr {
+            Expr::Identifier(_) => continue,
+            Expr::CompoundIdentifier(parts) => match parts.last() {
+                Some(last) => last.clone(),
+                None => continue,
+            },
+            _ => Ident::new(format!("_col{i}")),
+        };
+        let key = normalized(&name);
+        if taken.contains(&key) {
+            continue;
+        }
+        taken.push(key);
+        *item = SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: name,
+        };
+    }
 }

@@ -161,6 +161,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(RegexpExtract::new()),
         ScalarUDF::from(DateAdd::new()),
         from_iso8601_timestamp(),
+        ScalarUDF::from(RowField::new()),
     ]
 }
 
@@ -564,4 +565,116 @@ fn from_iso8601_timestamp() -> ScalarUDF {
         Volatility::Immutable,
         fun,
     )
+}
+
+/// The function the UNNEST rewrite uses for Trino's expansion of an array of rows into one
+/// column per field: `irp_row_field(row, i, n, 'UNNEST(…)')` is field `i` (from 1) of a row that
+/// must have exactly `n` fields.
+pub const ROW_FIELD: &str = "irp_row_field";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RowField {
+    signature: Signature,
+}
+
+impl RowField {
+    pub fn new() -> RowField {
+        RowField {
+            signature: Signature::any(4, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for RowField {
+    fn default() -> Self {
+        RowField::new()
+    }
+}
+
+impl RowField {
+    /// The field index (from 0) and the field, checked against the row's type.
+    fn pick(
+        arg_types: &[DataType],
+        scalars: &[Option<&ScalarValue>],
+    ) -> datafusion::error::Result<(usize, datafusion::arrow::datatypes::FieldRef)> {
+        let int = |i: usize| match scalars.get(i).copied().flatten() {
+            Some(ScalarValue::Int64(Some(n))) => usize::try_from(*n).ok(),
+            _ => None,
+        };
+        let text = match scalars.get(3).copied().flatten() {
+            Some(ScalarValue::Utf8(Some(t))) => t.clone(),
+            _ => "`UNNEST`".to_owned(),
+        };
+        let (Some(index), Some(count)) = (int(1), int(2)) else {
+            return Err(DataFusionError::Plan(format!("{ROW_FIELD} is internal to the UNNEST rewrite")));
+        };
+        let DataType::Struct(fields) = &arg_types[0] else {
+            return Err(DataFusionError::Plan(format!(
+                "{text} names {count} columns, but the array's elements are {}, not rows; name one column",
+                arg_types[0]
+            )));
+        };
+        if fields.len() != count {
+            let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+            return Err(DataFusionError::Plan(format!(
+                "{text} names {count} columns, but the array's rows have {} fields ({}); \
+                 name one column, or one per field",
+                fields.len(),
+                names.join(", ")
+            )));
+        }
+        Ok((index - 1, fields[index - 1].clone()))
+    }
+}
+
+impl ScalarUDFImpl for RowField {
+    fn name(&self) -> &'static str {
+        ROW_FIELD
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Err(DataFusionError::Internal(format!("{ROW_FIELD}: return_field_from_args is used")))
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let (_, field) = RowField::pick(&types, args.scalar_arguments)?;
+        Ok(Arc::new(field.as_ref().clone().with_nullable(true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let scalars: Vec<Option<ScalarValue>> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s.clone()),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let refs: Vec<Option<&ScalarValue>> = scalars.iter().map(Option::as_ref).collect();
+        let types: Vec<DataType> = args.args.iter().map(ColumnarValue::data_type).collect();
+        let (index, _) = RowField::pick(&types, &refs)?;
+        let rows = args.args[0].to_array(args.number_rows)?;
+        let rows = rows.as_struct();
+        let column = rows.column(index).clone();
+        // A NULL row gives NULL fields.
+        let column = match rows.nulls() {
+            Some(nulls) if nulls.null_count() > 0 => {
+                let data = column.to_data().into_builder().nulls(Some(
+                    datafusion::arrow::buffer::NullBuffer::union(Some(nulls), column.nulls())
+                        .expect("a union of present null buffers"),
+                ));
+                datafusion::arrow::array::make_array(data.build()?)
+            }
+            _ => column,
+        };
+        Ok(ColumnarValue::Array(column))
+    }
 }
