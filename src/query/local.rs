@@ -116,7 +116,7 @@ impl LocalEngine {
             .build_arc()
             .map_err(|e| QueryError::from_df(&e, options.memory_limit))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for f in super::trino::functions() {
+        for f in super::functions() {
             ctx.register_udf(f);
         }
         let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -150,9 +150,7 @@ impl LocalEngine {
         let limit = self.options.memory_limit;
         let err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, limit);
         let state = self.ctx.state();
-        let mut statement = state
-            .sql_to_statement(sql, &datafusion::config::Dialect::Ansi)
-            .map_err(err)?;
+        let mut statement = super::translate::parse(sql).map_err(err)?;
         super::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;
         let df = self.ctx.execute_logical_plan(plan).await.map_err(err)?;

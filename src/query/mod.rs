@@ -1,6 +1,18 @@
 //! Query backends: `local`, the embedded engine over a local lake (Apache `DataFusion`). Athena
 //! joins it later behind the same interface.
 
+pub mod ip;
+pub mod lambda;
 pub mod local;
 pub mod translate;
 pub mod trino;
+pub mod trino_time;
+
+/// Every function the translation layer adds to `DataFusion`, to register on a session.
+pub fn functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    let mut all = trino::functions();
+    all.extend(trino_time::functions());
+    all.extend(lambda::functions());
+    all.extend(ip::functions());
+    all
+}

@@ -11,15 +11,61 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join, JoinConstraint,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, Join, JoinConstraint, LambdaFunctionParameter, ObjectName, OneOrManyWithParens,
     JoinOperator, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Spanned, TableAlias, TableFactor, TableWithJoins, Value,
-    VisitMut, VisitorMut, visit_expressions_mut,
+    VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
+use super::lambda;
 use super::trino::ROW_FIELD;
-use datafusion::sql::sqlparser::dialect::AnsiDialect;
+use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
+
+/// Athena's SQL as sqlparser should read it: ANSI identifiers (so `user` in `actor.user.uid` is a
+/// name, not the USER function of the generic and PostgreSQL dialects) and Trino's lambdas
+/// (`x -> x > 1`, which ANSI would read as a JSON arrow operator).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Athena;
+
+impl Dialect for Athena {
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_ascii_alphabetic() || ch == '_'
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_ascii_alphanumeric() || ch == '_'
+    }
+
+    fn require_interval_qualifier(&self) -> bool {
+        true
+    }
+
+    fn supports_nested_comments(&self) -> bool {
+        true
+    }
+
+    fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+}
+
+/// Parses one statement of Athena SQL.
+pub fn parse(sql: &str) -> Result<DfStatement, datafusion::error::DataFusionError> {
+    let mut statements = datafusion::sql::parser::DFParserBuilder::new(sql)
+        .with_dialect(&Athena)
+        .build()?
+        .parse_statements()?;
+    if statements.len() > 1 {
+        return Err(datafusion::error::DataFusionError::Plan(
+            "one statement at a time: remove the text after the first `;`".to_owned(),
+        ));
+    }
+    statements
+        .pop_front()
+        .ok_or_else(|| datafusion::error::DataFusionError::Plan("the query is empty".to_owned()))
+}
 
 /// Rewrites a parsed statement in place. An error names the construct and what to write.
 pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
@@ -29,62 +75,25 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
     if let ControlFlow::Break(message) = stmt.visit(&mut Unnests) {
         return Err(message);
     }
-    let flow = visit_expressions_mut(stmt.as_mut(), |expr| {
-        if let Expr::CompoundFieldAccess { root, access_chain } = expr
-            && !matches!(root.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-            && access_chain
-                .iter()
-                .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
-        {
-            let mut text = root.to_string();
-            for a in access_chain.iter() {
-                if let AccessExpr::Dot(Expr::Identifier(ident)) = a {
-                    text = format!("get_field({text}, '{}')", ident.value.replace('\'', "''"));
-                }
-            }
-            return match reparse(&text) {
-                Ok(new) => {
-                    *expr = new;
-                    ControlFlow::Continue(())
-                }
-                Err(e) => ControlFlow::Break(format!("`{text}` cannot be rewritten: {e}")),
-            };
-        }
-        let Expr::Function(f) = expr else {
-            return ControlFlow::Continue(());
-        };
-        let name = f.name.to_string().to_ascii_lowercase();
-        if name != "count_if" {
-            return ControlFlow::Continue(());
-        }
-        let arg = match &f.args {
-            FunctionArguments::List(list) if list.args.len() == 1 && list.duplicate_treatment.is_none() => {
-                match &list.args[0] {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e.clone(),
-                    _ => {
-                        return ControlFlow::Break(
-                            "count_if takes one condition: count_if(x > 1)".to_owned(),
-                        );
-                    }
-                }
-            }
-            _ => return ControlFlow::Break("count_if takes one condition: count_if(x > 1)".to_owned()),
-        };
-        if f.filter.is_some() || f.over.is_some() {
-            return ControlFlow::Break(
-                "count_if with FILTER or OVER is not supported by the embedded engine".to_owned(),
-            );
-        }
-        // Built by parsing, from the printed condition: the printer quotes literals exactly as
-        // the parser read them.
-        let text = format!("count(CASE WHEN {arg} THEN 1 END)");
-        match reparse(&text) {
-            Ok(new) => {
-                *expr = new;
-                ControlFlow::Continue(())
-            }
-            Err(e) => ControlFlow::Break(format!("count_if({arg}) cannot be rewritten: {e}")),
-        }
+    let flow = visit_expressions_mut(stmt.as_mut(), |expr| match rewrite_expr(expr) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(message) => ControlFlow::Break(message),
+    });
+    if let ControlFlow::Break(message) = flow {
+        return Err(message);
+    }
+    // What no rewrite took is refused here, with its position, rather than left to a planner
+    // error that cannot say where it is.
+    let flow = visit_expressions(stmt.as_ref(), |expr| match expr {
+        Expr::Lambda(l) => ControlFlow::Break(format!(
+            "the lambda `{l}` {}: on the embedded engine lambdas run in any_match, all_match, none_match, filter and transform",
+            position(expr.span())
+        )),
+        Expr::Cast { data_type, .. } if is_ipaddress(data_type) => ControlFlow::Break(format!(
+            "`{expr}` {}: IPADDRESS runs on the embedded engine only inside contains(cidr, CAST(ip AS IPADDRESS))",
+            position(expr.span())
+        )),
+        _ => ControlFlow::Continue(()),
     });
     match flow {
         ControlFlow::Break(message) => Err(message),
@@ -92,10 +101,150 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
     }
 }
 
+/// Rewrites one expression whose children are already rewritten (the visit is bottom-up).
+fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
+    if let Expr::CompoundFieldAccess { root, access_chain } = expr
+        && !matches!(root.as_ref(), Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        && access_chain
+            .iter()
+            .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+    {
+        let mut text = root.to_string();
+        for a in access_chain.iter() {
+            if let AccessExpr::Dot(Expr::Identifier(ident)) = a {
+                text = format!("get_field({text}, {})", quoted(&ident.value));
+            }
+        }
+        *expr = reparse(&text).map_err(|e| format!("`{text}` cannot be rewritten: {e}"))?;
+        return Ok(());
+    }
+    let Expr::Function(f) = expr else {
+        return Ok(());
+    };
+    let at = position(f.span());
+    let name = f.name.to_string().to_ascii_lowercase();
+    let written = f.to_string();
+    let plain_args = || -> Option<Vec<&Expr>> {
+        match &f.args {
+            FunctionArguments::List(list) if list.duplicate_treatment.is_none() => list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    };
+    let args = plain_args();
+    let simple = f.filter.is_none() && f.over.is_none() && f.within_group.is_empty();
+    // Built by parsing printed SQL: the printer quotes literals exactly as the parser read them,
+    // so a value inside a literal stays a value.
+    let text = match name.as_str() {
+        "count_if" => {
+            let Some([arg]) = args.as_deref() else {
+                return Err(format!("`{written}` {at}: count_if takes one condition: count_if(x > 1)"));
+            };
+            if !simple {
+                return Err(format!("`{written}` {at}: count_if with FILTER or OVER is not supported by the embedded engine"));
+            }
+            format!("count(CASE WHEN {arg} THEN 1 END)")
+        }
+        "arbitrary" => {
+            let Some([arg]) = args.as_deref() else {
+                return Err(format!("`{written}` {at}: arbitrary takes one value"));
+            };
+            if !simple {
+                return Err(format!("`{written}` {at}: arbitrary with FILTER or OVER is not supported by the embedded engine"));
+            }
+            // Any non-NULL value of the group, as Trino's; the first one met.
+            format!("first_value({arg}) IGNORE NULLS")
+        }
+        "contains" => {
+            let Some([container, element]) = args.as_deref() else {
+                return Err(format!("`{written}` {at}: contains takes (array, value) or (cidr, CAST(ip AS IPADDRESS))"));
+            };
+            let mut inner: &Expr = element;
+            while let Expr::Nested(e) = inner {
+                inner = e;
+            }
+            match inner {
+                Expr::Cast { kind, expr: ip, data_type, .. } if is_ipaddress(data_type) => {
+                    let function = if matches!(kind, CastKind::TryCast) { "irp_try_cidr_contains" } else { "irp_cidr_contains" };
+                    format!("{function}({container}, {ip})")
+                }
+                // Trino's contains is for arrays only (a string test is strpos or LIKE).
+                _ => format!("array_has({container}, {element})"),
+            }
+        }
+        "try" => {
+            let Some([arg]) = args.as_deref() else {
+                return Err(format!("`{written}` {at}: TRY takes one expression"));
+            };
+            let mut inner = (*arg).clone();
+            let _ = visit_expressions_mut(&mut inner, |e| {
+                make_tolerant(e);
+                ControlFlow::<()>::Continue(())
+            });
+            format!("({inner})")
+        }
+        lambda if lambda::FORMS.iter().any(|(t, _)| *t == lambda) => {
+            let ours = lambda::FORMS.iter().find(|(t, _)| *t == lambda).map(|(_, o)| *o).unwrap_or(lambda);
+            let Some([array, Expr::Lambda(l)]) = args.as_deref() else {
+                return Err(format!("`{written}` {at}: {lambda} takes an array and a lambda: {lambda}(arr, x -> …)"));
+            };
+            let params: Vec<&LambdaFunctionParameter> = match &l.params {
+                OneOrManyWithParens::One(p) => vec![p],
+                OneOrManyWithParens::Many(ps) => ps.iter().collect(),
+            };
+            let [param] = params.as_slice() else {
+                return Err(format!("`{written}` {at}: the lambda of {lambda} takes one parameter"));
+            };
+            format!("{ours}({array}, {}, {})", quoted(&param.name.value), quoted(&l.body.to_string()))
+        }
+        _ => return Ok(()),
+    };
+    *expr = reparse(&text).map_err(|e| format!("`{written}` {at} cannot be rewritten: {e}"))?;
+    Ok(())
+}
+
+/// Inside TRY(…): what would fail on bad data gives NULL instead.
+fn make_tolerant(expr: &mut Expr) {
+    match expr {
+        Expr::Cast { kind, .. } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => *kind = CastKind::TryCast,
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let tolerant = match name.as_str() {
+                "date_parse" => "irp_try_date_parse",
+                "from_iso8601_timestamp" => "irp_try_from_iso8601_timestamp",
+                "irp_cidr_contains" => "irp_try_cidr_contains",
+                _ => return,
+            };
+            f.name = ObjectName::from(vec![Ident::new(tolerant)]);
+        }
+        Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. } => {
+            if let Ok(guarded) = reparse(&format!("nullif({right}, 0)")) {
+                **right = guarded;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_ipaddress(data_type: &DataType) -> bool {
+    data_type.to_string().eq_ignore_ascii_case("ipaddress")
+}
+
+/// A SQL string literal.
+fn quoted(text: &str) -> String {
+    Value::SingleQuotedString(text.to_owned()).to_string()
+}
+
 /// Parses an expression printed from the tree (the printer quotes literals as the parser read
 /// them, so a value never turns into SQL).
 fn reparse(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
-    Parser::new(&AnsiDialect {}).try_with_sql(text)?.parse_expr()
+    Parser::new(&Athena).try_with_sql(text)?.parse_expr()
 }
 
 /// The UNNEST rewrite (Trino's `CROSS JOIN UNNEST(…) AS u(x)` and `, UNNEST(…)`), applied to
@@ -441,7 +590,7 @@ fn unnest_relation(left: Option<TableFactor>, alias: &Ident, u: &Unnest) -> Resu
         Some(left) => format!("SELECT {alias}.*, {} FROM {left}", items.join(", ")),
         None => format!("SELECT {}", items.join(", ")),
     };
-    let subquery = Parser::new(&AnsiDialect {})
+    let subquery = Parser::new(&Athena)
         .try_with_sql(&text)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| format!("`{}` {} cannot be rewritten: {e}", u.text, u.at))?;

@@ -160,7 +160,8 @@ pub fn functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
         ScalarUDF::from(DateAdd::new()),
-        from_iso8601_timestamp(),
+        from_iso8601_timestamp("from_iso8601_timestamp", false),
+        from_iso8601_timestamp("irp_try_from_iso8601_timestamp", true),
         ScalarUDF::from(RowField::new()),
     ]
 }
@@ -509,10 +510,10 @@ impl ScalarUDFImpl for DateAdd {
 /// Trino's `from_iso8601_timestamp(text)`: `2026-11-01T02:13:07Z`, with an offset, without one
 /// (UTC, the session zone here) or a bare date. Text that is not ISO 8601 is an error naming it,
 /// as in Trino.
-fn from_iso8601_timestamp() -> ScalarUDF {
+fn from_iso8601_timestamp(name: &str, tolerant: bool) -> ScalarUDF {
     use datafusion::arrow::datatypes::TimeUnit;
     let fun = Arc::new(
-        |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
             let [text] = args else {
                 return Err(DataFusionError::Plan(
                     "from_iso8601_timestamp takes one argument".to_owned(),
@@ -543,12 +544,16 @@ fn from_iso8601_timestamp() -> ScalarUDF {
                                 .map_or(0, |t| t.and_utc().timestamp_millis())
                         })
                     })
-                    .map_err(|_| {
-                        DataFusionError::Execution(format!(
-                            "from_iso8601_timestamp: `{s}` is not an ISO 8601 timestamp"
-                        ))
-                    })?;
-                out.push(Some(parsed));
+                    .ok();
+                match parsed {
+                    Some(p) => out.push(Some(p)),
+                    None if tolerant => out.push(None),
+                    None => {
+                        return Err(DataFusionError::Execution(format!(
+                            "from_iso8601_timestamp: `{s}` is not an ISO 8601 timestamp (wrap it in TRY(...) to get NULL instead)"
+                        )));
+                    }
+                }
             }
             let array = datafusion::arrow::array::TimestampMillisecondArray::from(out).with_timezone("UTC");
             let array: ArrayRef = Arc::new(array);
@@ -559,7 +564,7 @@ fn from_iso8601_timestamp() -> ScalarUDF {
         },
     );
     create_udf(
-        "from_iso8601_timestamp",
+        name,
         vec![DataType::Utf8],
         DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         Volatility::Immutable,

@@ -1,0 +1,444 @@
+//! Trino's date and time functions whose semantics differ from `DataFusion`'s built-ins:
+//! `date_format` and `date_parse` (MySQL-style specifiers: `%i` is minutes, `%s` seconds),
+//! `to_iso8601` and `date_diff`.
+//!
+//! Timestamps are read in any Arrow unit; a timestamp with a zone is shown in that zone when it is
+//! UTC or a fixed offset. A named zone other than UTC is an error, never a guess.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+type Result<T> = datafusion::error::Result<T>;
+
+fn plan(message: String) -> DataFusionError {
+    DataFusionError::Plan(message)
+}
+
+/// Translates a MySQL-style format (Trino's `date_format` / `date_parse`) to chrono's. Trino
+/// rejects `%D %U %u %V %w %X`; so does this.
+pub fn mysql_to_chrono(format: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(format.len() + 8);
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            return Err(format!("`{format}` ends with a lone %"));
+        };
+        let mapped = match spec {
+            'a' => "%a",
+            'b' => "%b",
+            'c' => "%-m",
+            'd' => "%d",
+            'e' => "%-d",
+            'f' => "%6f",
+            'H' => "%H",
+            'h' | 'I' => "%I",
+            'i' => "%M",
+            'j' => "%j",
+            'k' => "%-H",
+            'l' => "%-I",
+            'M' => "%B",
+            'm' => "%m",
+            'p' => "%p",
+            'r' => "%I:%M:%S %p",
+            'S' | 's' => "%S",
+            'T' => "%H:%M:%S",
+            'v' => "%V",
+            'W' => "%A",
+            'x' => "%G",
+            'Y' => "%Y",
+            'y' => "%y",
+            '%' => "%%",
+            'D' | 'U' | 'u' | 'V' | 'w' | 'X' => {
+                return Err(format!("`%{spec}` in `{format}` is not supported by Trino either"));
+            }
+            other => {
+                // MySQL prints an unknown specifier's letter as itself.
+                out.push(other);
+                continue;
+            }
+        };
+        out.push_str(mapped);
+    }
+    Ok(out)
+}
+
+/// A timestamp column as nanoseconds since the epoch (UTC instant), with its zone.
+fn instants(value: &ColumnarValue, rows: usize, function: &str) -> Result<(Vec<Option<i64>>, Option<FixedOffset>)> {
+    let data_type = value.data_type();
+    let (zone, array) = match &data_type {
+        DataType::Timestamp(_, tz) => {
+            let zone = match tz.as_deref() {
+                None => None,
+                Some(z) => Some(zone_offset(z).ok_or_else(|| {
+                    plan(format!(
+                        "{function}: timestamps in zone `{z}` are not supported (UTC and fixed offsets are)"
+                    ))
+                })?),
+            };
+            let a = datafusion::arrow::compute::cast(
+                &value.to_array(rows)?,
+                &DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()),
+            )?;
+            (zone, a)
+        }
+        DataType::Date32 | DataType::Date64 => (
+            None,
+            datafusion::arrow::compute::cast(&value.to_array(rows)?, &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+        ),
+        DataType::Null => return Ok((vec![None; rows], None)),
+        other => {
+            return Err(plan(format!("{function} takes a timestamp, not {other}")));
+        }
+    };
+    let ints = datafusion::arrow::compute::cast(&array, &DataType::Int64)?;
+    let ints = ints.as_primitive::<Int64Type>();
+    Ok(((0..rows).map(|i| (!ints.is_null(i)).then(|| ints.value(i))).collect(), zone))
+}
+
+fn zone_offset(zone: &str) -> Option<FixedOffset> {
+    if zone.eq_ignore_ascii_case("utc") || zone == "Z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest.get(..2)?, rest.get(2..).unwrap_or("0")));
+    let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+    FixedOffset::east_opt(sign * secs)
+}
+
+fn local(nanos: i64, zone: Option<FixedOffset>) -> DateTime<FixedOffset> {
+    let utc = DateTime::<Utc>::from_timestamp_nanos(nanos);
+    utc.with_timezone(&zone.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero is an offset")))
+}
+
+fn literal_text(value: Option<&ColumnarValue>, what: &str) -> Result<Option<String>> {
+    match value {
+        Some(ColumnarValue::Scalar(
+            ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s),
+        )) => Ok(s.clone()),
+        _ => Err(plan(format!("{what} must be a string literal"))),
+    }
+}
+
+fn scalar_if_scalar(args: &[ColumnarValue], array: ArrayRef) -> Result<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+fn rows_of(args: &ScalarFunctionArgs) -> usize {
+    args.number_rows
+}
+
+macro_rules! udf {
+    ($ty:ident, $name:literal, $arity:expr) => {
+        #[derive(Debug, PartialEq, Eq, Hash)]
+        pub struct $ty {
+            signature: Signature,
+        }
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty {
+                    signature: Signature::any($arity, Volatility::Immutable),
+                }
+            }
+        }
+        impl $ty {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+udf!(DateFormat, "date_format", 2);
+udf!(DateParse, "date_parse", 2);
+udf!(TryDateParse, "irp_try_date_parse", 2);
+udf!(ToIso8601, "to_iso8601", 1);
+udf!(DateDiff, "date_diff", 3);
+
+impl ScalarUDFImpl for DateFormat {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = rows_of(&args);
+        let Some(format) = literal_text(args.args.get(1), "the format of date_format")? else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let chrono_format = mysql_to_chrono(&format).map_err(|e| plan(format!("date_format: {e}")))?;
+        let (values, zone) = instants(&args.args[0], rows, "date_format")?;
+        let out: StringArray = values
+            .iter()
+            .map(|v| v.map(|n| local(n, zone).format(&chrono_format).to_string()))
+            .collect();
+        scalar_if_scalar(&args.args, Arc::new(out))
+    }
+}
+
+/// Parses with chrono; a format without a time of day gives midnight, as Trino does.
+pub fn parse_mysql(text: &str, chrono_format: &str) -> Option<NaiveDateTime> {
+    use chrono::format::{Parsed, StrftimeItems, parse};
+    let mut parsed = Parsed::new();
+    parse(&mut parsed, text, StrftimeItems::new(chrono_format)).ok()?;
+    if parsed.year().is_none() && parsed.year_mod_100().is_none() {
+        parsed.set_year(1970).ok()?;
+    }
+    if parsed.month().is_none() && parsed.ordinal().is_none() && parsed.isoweek().is_none() {
+        parsed.set_month(1).ok()?;
+    }
+    if parsed.day().is_none() && parsed.ordinal().is_none() && parsed.isoweek().is_none() {
+        parsed.set_day(1).ok()?;
+    }
+    if parsed.hour_div_12().is_none() {
+        parsed.set_hour(0).ok()?;
+    }
+    if parsed.minute().is_none() {
+        parsed.set_minute(0).ok()?;
+    }
+    let date = parsed.to_naive_date().ok()?;
+    let time = parsed.to_naive_time().ok()?;
+    Some(date.and_time(time))
+}
+
+/// `date_parse`; with `tolerant` (inside TRY), text that does not match gives NULL.
+fn date_parse(args: &ScalarFunctionArgs, tolerant: bool) -> Result<ColumnarValue> {
+    let rows = rows_of(args);
+    let Some(format) = literal_text(args.args.get(1), "the format of date_parse")? else {
+        return Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(None, None)));
+    };
+    let chrono_format = mysql_to_chrono(&format).map_err(|e| plan(format!("date_parse: {e}")))?;
+    let text = datafusion::arrow::compute::cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let mut out = Vec::with_capacity(rows);
+    for i in 0..rows {
+        if text.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        match parse_mysql(text.value(i), &chrono_format) {
+            Some(t) => out.push(Some(t.and_utc().timestamp_millis())),
+            None if tolerant => out.push(None),
+            None => {
+                return Err(DataFusionError::Execution(format!(
+                    "date_parse: `{}` does not match the format `{format}` (wrap it in TRY(...) to get NULL instead)",
+                    text.value(i)
+                )));
+            }
+        }
+    }
+    scalar_if_scalar(&args.args, Arc::new(TimestampMillisecondArray::from(out)))
+}
+
+impl ScalarUDFImpl for DateParse {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        date_parse(&args, false)
+    }
+}
+
+impl ScalarUDFImpl for TryDateParse {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        date_parse(&args, true)
+    }
+}
+
+impl ScalarUDFImpl for ToIso8601 {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = rows_of(&args);
+        let data_type = args.args[0].data_type();
+        // Trino's shape: `2026-11-27T10:11:12.000` for timestamp(3), `Z` for UTC, `+hh:mm` for
+        // other offsets. Finer units (literals and CURRENT_TIMESTAMP are nanoseconds here, where
+        // Trino's are milliseconds) show as many digits as the value needs, at least 3.
+        let (fraction, zoned) = match &data_type {
+            DataType::Timestamp(TimeUnit::Second, tz) => (Some(0), tz.is_some()),
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => (Some(3), tz.is_some()),
+            DataType::Timestamp(_, tz) => (Some(9), tz.is_some()),
+            _ => (None, false),
+        };
+        let (values, zone) = instants(&args.args[0], rows, "to_iso8601")?;
+        let out: StringArray = values
+            .iter()
+            .map(|v| v.map(|n| iso8601(local(n, zone), fraction, zoned)))
+            .collect();
+        scalar_if_scalar(&args.args, Arc::new(out))
+    }
+}
+
+/// Trino's ISO 8601 text of a time: a date when `fraction` is None, else the time with that
+/// many fraction digits (9 meaning "as many as needed, at least 3"), and the zone when `zoned`.
+fn iso8601(t: DateTime<FixedOffset>, fraction: Option<u8>, zoned: bool) -> String {
+    let Some(digits) = fraction else {
+        return t.format("%Y-%m-%d").to_string();
+    };
+    let mut text = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    let digits = match digits {
+        9 if nanos % 1_000_000 == 0 => 3,
+        9 if nanos % 1_000 == 0 => 6,
+        d => d,
+    };
+    match digits {
+        3 => text.push_str(&format!(".{:03}", nanos / 1_000_000)),
+        6 => text.push_str(&format!(".{:06}", nanos / 1_000)),
+        9 => text.push_str(&format!(".{nanos:09}")),
+        _ => {}
+    }
+    if zoned {
+        if t.offset().local_minus_utc() == 0 {
+            text.push('Z');
+        } else {
+            text.push_str(&t.format("%:z").to_string());
+        }
+    }
+    text
+}
+
+/// Whole calendar months from `a` to `b`, truncated toward zero (Trino's `date_diff('month', …)`).
+fn months_between(a: NaiveDateTime, b: NaiveDateTime) -> Option<i64> {
+    let mut months = i64::from(b.year() - a.year()) * 12 + i64::from(b.month()) - i64::from(a.month());
+    let shift = |n: i64| -> Option<NaiveDateTime> {
+        if n >= 0 {
+            a.checked_add_months(chrono::Months::new(u32::try_from(n).ok()?))
+        } else {
+            a.checked_sub_months(chrono::Months::new(u32::try_from(-n).ok()?))
+        }
+    };
+    if months > 0 && shift(months)? > b {
+        months -= 1;
+    } else if months < 0 && shift(months)? < b {
+        months += 1;
+    }
+    Some(months)
+}
+
+impl ScalarUDFImpl for DateDiff {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = rows_of(&args);
+        let Some(unit) = literal_text(args.args.first(), "the unit of date_diff")? else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int64(None)));
+        };
+        let unit = unit.to_ascii_lowercase();
+        let fixed: Option<i64> = match unit.as_str() {
+            "millisecond" => Some(1_000_000),
+            "second" => Some(1_000_000_000),
+            "minute" => Some(60_000_000_000),
+            "hour" => Some(3_600_000_000_000),
+            "day" => Some(86_400_000_000_000),
+            "week" => Some(604_800_000_000_000),
+            "month" | "quarter" | "year" => None,
+            other => {
+                return Err(plan(format!(
+                    "date_diff: `{other}` is not a unit (millisecond, second, minute, hour, day, week, month, quarter, year)"
+                )));
+            }
+        };
+        let (a, _) = instants(&args.args[1], rows, "date_diff")?;
+        let (b, _) = instants(&args.args[2], rows, "date_diff")?;
+        let out: Int64Array = a
+            .iter()
+            .zip(&b)
+            .map(|(a, b)| {
+                let (a, b) = ((*a)?, (*b)?);
+                match fixed {
+                    Some(per) => Some((b - a) / per),
+                    None => {
+                        let to = |n: i64| DateTime::<Utc>::from_timestamp_nanos(n).naive_utc();
+                        let months = months_between(to(a), to(b))?;
+                        Some(match unit.as_str() {
+                            "quarter" => months / 3,
+                            "year" => months / 12,
+                            _ => months,
+                        })
+                    }
+                }
+            })
+            .collect();
+        scalar_if_scalar(&args.args, Arc::new(out))
+    }
+}
+
+pub fn functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(DateFormat::default()),
+        ScalarUDF::from(DateParse::default()),
+        ScalarUDF::from(TryDateParse::default()),
+        ScalarUDF::from(ToIso8601::default()),
+        ScalarUDF::from(DateDiff::default()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn mysql_specifiers_map_to_chrono() {
+        assert_eq!(mysql_to_chrono("%Y-%m-%d %H:%i:%s").unwrap(), "%Y-%m-%d %H:%M:%S");
+        assert_eq!(mysql_to_chrono("%Y%m%d").unwrap(), "%Y%m%d");
+        assert_eq!(mysql_to_chrono("100%%").unwrap(), "100%%");
+        assert!(mysql_to_chrono("%U").is_err());
+        assert!(mysql_to_chrono("%").is_err());
+        let t = parse_mysql("2026-11-27", &mysql_to_chrono("%Y-%m-%d").unwrap()).unwrap();
+        assert_eq!(t.to_string(), "2026-11-27 00:00:00");
+        let z = Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap().naive_utc();
+        let feb = Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap().naive_utc();
+        // As Joda (Trino) counts: Jan 31 + 1 month is Feb 28, which is not after Feb 28.
+        assert_eq!(months_between(z, feb), Some(1));
+        assert_eq!(months_between(feb, z), Some(0));
+    }
+}
