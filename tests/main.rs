@@ -18,6 +18,7 @@ mod common;
 mod cases;
 
 mod crash;
+mod dialect;
 mod engine;
 
 mod fixtures;

@@ -27,7 +27,7 @@ fn lake(dir: &Path) -> Truth {
 /// One generated lake for the tests that only read it (generating is the slow part).
 /// It lives in cargo's test scratch folder (statics are never dropped, so a temporary folder
 /// would outlive the run) and is made anew by each run.
-fn shared_lake() -> (&'static Path, &'static Truth) {
+pub(crate) fn shared_lake() -> (&'static Path, &'static Truth) {
     static LAKE: std::sync::OnceLock<(std::path::PathBuf, Truth)> = std::sync::OnceLock::new();
     let (dir, truth) = LAKE.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("query-shared-lake");
@@ -38,7 +38,7 @@ fn shared_lake() -> (&'static Path, &'static Truth) {
     (dir, truth)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -47,7 +47,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs a query and returns its rows as JSON objects.
-async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_json::Value>, QueryError> {
+pub(crate) async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_json::Value>, QueryError> {
     let mut stream = engine.execute(sql).await?;
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
@@ -63,8 +63,8 @@ async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_json::Value>,
     Ok(out)
 }
 
-const DB: &str = "amazon_security_lake_glue_db_us_east_1";
-const S3: &str = "amazon_security_lake_table_us_east_1_s3_data_2_0";
+pub(crate) const DB: &str = "amazon_security_lake_glue_db_us_east_1";
+pub(crate) const S3: &str = "amazon_security_lake_table_us_east_1_s3_data_2_0";
 
 #[test]
 fn tables_answer_to_security_lakes_names_and_match_the_truth() {

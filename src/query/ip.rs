@@ -9,7 +9,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 
 /// A network in CIDR form: `10.0.0.0/8`, `2001:db8::/32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +33,16 @@ impl Cidr {
     /// Trino does, through the IPv4-mapped IPv6 form.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let (net, ip, prefix) = match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)) << 96, u128::from(u32::from(i)) << 96, u32::from(self.prefix)),
-            (n, i) => (to_v6(n), to_v6(i), u32::from(self.prefix) + if self.network.is_ipv4() { 96 } else { 0 }),
+            (IpAddr::V4(n), IpAddr::V4(i)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(i)) << 96,
+                u32::from(self.prefix),
+            ),
+            (n, i) => (
+                to_v6(n),
+                to_v6(i),
+                u32::from(self.prefix) + if self.network.is_ipv4() { 96 } else { 0 },
+            ),
         };
         if prefix == 0 {
             return true;
@@ -66,7 +76,11 @@ impl CidrContains {
 
 impl ScalarUDFImpl for CidrContains {
     fn name(&self) -> &'static str {
-        if self.tolerant { "irp_try_cidr_contains" } else { "irp_cidr_contains" }
+        if self.tolerant {
+            "irp_try_cidr_contains"
+        } else {
+            "irp_cidr_contains"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -80,7 +94,10 @@ impl ScalarUDFImpl for CidrContains {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
         let rows = args.number_rows;
         let text = |i: usize| -> datafusion::error::Result<_> {
-            Ok(datafusion::arrow::compute::cast(&args.args[i].to_array(rows)?, &DataType::Utf8)?)
+            Ok(datafusion::arrow::compute::cast(
+                &args.args[i].to_array(rows)?,
+                &DataType::Utf8,
+            )?)
         };
         let (cidrs, ips) = (text(0)?, text(1)?);
         let (cidrs, ips) = (cidrs.as_string::<i32>(), ips.as_string::<i32>());
@@ -117,7 +134,10 @@ impl ScalarUDFImpl for CidrContains {
         }
         let out = Arc::new(BooleanArray::from(out));
         if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(out.as_ref(), 0)?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                out.as_ref(),
+                0,
+            )?))
         } else {
             Ok(ColumnarValue::Array(out))
         }
@@ -144,9 +164,17 @@ mod tests {
         let six = Cidr::parse("2001:db8::/32").unwrap();
         assert!(six.contains("2001:db8::1".parse().unwrap()));
         assert!(!six.contains("2001:db9::1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_none());
         assert!(Cidr::parse("10.0.0.0.").is_none());
-        assert!(Cidr::parse("185.220.101.47/32").unwrap().contains("185.220.101.47".parse().unwrap()));
+        assert!(
+            Cidr::parse("185.220.101.47/32")
+                .unwrap()
+                .contains("185.220.101.47".parse().unwrap())
+        );
     }
 }

@@ -63,7 +63,9 @@ fn planner() -> &'static SessionContext {
 fn text_arg(scalar: Option<&ScalarValue>, what: &str) -> Result<String> {
     match scalar {
         Some(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => Ok(s.clone()),
-        _ => Err(DataFusionError::Plan(format!("{what} of a lambda must be a literal"))),
+        _ => Err(DataFusionError::Plan(format!(
+            "{what} of a lambda must be a literal"
+        ))),
     }
 }
 
@@ -77,8 +79,17 @@ fn element_field(list: &DataType, function: &str) -> Result<FieldRef> {
 }
 
 /// Plans `body` with `param` bound to the array's elements.
-fn plan_body(param: &str, body: &str, element: &FieldRef, function: &str) -> Result<(Arc<dyn PhysicalExpr>, Arc<Schema>)> {
-    let schema = Arc::new(Schema::new(vec![Field::new(param, element.data_type().clone(), true)]));
+fn plan_body(
+    param: &str,
+    body: &str,
+    element: &FieldRef,
+    function: &str,
+) -> Result<(Arc<dyn PhysicalExpr>, Arc<Schema>)> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        param,
+        element.data_type().clone(),
+        true,
+    )]));
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
     let ctx = planner();
     let lambda_error = |e: DataFusionError| {
@@ -118,7 +129,10 @@ impl ScalarUDFImpl for Lambda {
     }
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Err(DataFusionError::Internal(format!("{}: return_field_from_args is used", self.name)))
+        Err(DataFusionError::Internal(format!(
+            "{}: return_field_from_args is used",
+            self.name
+        )))
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
@@ -206,9 +220,9 @@ impl Lambda {
                 )?))
             }
             Kind::Filter => {
-                let keep = evaluated
-                    .as_boolean_opt()
-                    .ok_or_else(|| DataFusionError::Plan(format!("the lambda of filter must be a condition: `{body}`")))?;
+                let keep = evaluated.as_boolean_opt().ok_or_else(|| {
+                    DataFusionError::Plan(format!("the lambda of filter must be a condition: `{body}`"))
+                })?;
                 let mut new_offsets = Vec::with_capacity(lists.len() + 1);
                 let mut indices = Vec::new();
                 new_offsets.push(O::usize_as(0));
@@ -216,7 +230,10 @@ impl Lambda {
                     let (a, b) = range(i);
                     for j in a..b {
                         if keep.is_valid(j) && keep.value(j) {
-                            indices.push(u32::try_from(j).map_err(|_| DataFusionError::Execution("array too large".into()))?);
+                            indices.push(
+                                u32::try_from(j)
+                                    .map_err(|_| DataFusionError::Execution("array too large".into()))?,
+                            );
                         }
                     }
                     new_offsets.push(O::usize_as(indices.len()));
@@ -235,7 +252,10 @@ impl Lambda {
             }
             Kind::Any | Kind::All | Kind::None => {
                 let matched = evaluated.as_boolean_opt().ok_or_else(|| {
-                    DataFusionError::Plan(format!("the lambda of {} must be a condition: `{body}`", self.trino_name()))
+                    DataFusionError::Plan(format!(
+                        "the lambda of {} must be a condition: `{body}`",
+                        self.trino_name()
+                    ))
                 })?;
                 let mut out = BooleanBuilder::with_capacity(lists.len());
                 for i in 0..lists.len() {
@@ -257,13 +277,10 @@ impl Lambda {
                     // Trino's three-valued answers.
                     let value = match self.kind {
                         Kind::Any if trues > 0 => Some(true),
-                        Kind::Any if nulls > 0 => None,
-                        Kind::Any => Some(false),
                         Kind::All if falses > 0 => Some(false),
-                        Kind::All if nulls > 0 => None,
-                        Kind::All => Some(true),
                         Kind::None if trues > 0 => Some(false),
-                        Kind::None if nulls > 0 => None,
+                        _ if nulls > 0 => None,
+                        Kind::Any => Some(false),
                         _ => Some(true),
                     };
                     out.append_option(value);

@@ -12,9 +12,9 @@ use std::ops::ControlFlow;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Ident, Join, JoinConstraint, LambdaFunctionParameter, ObjectName, OneOrManyWithParens,
-    JoinOperator, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Spanned, TableAlias, TableFactor, TableWithJoins, Value,
-    VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
+    Ident, Join, JoinConstraint, JoinOperator, LambdaFunctionParameter, ObjectName, OneOrManyWithParens,
+    OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Spanned, TableAlias, TableFactor,
+    TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// Athena's SQL as sqlparser should read it: ANSI identifiers (so `user` in `actor.user.uid` is a
-/// name, not the USER function of the generic and PostgreSQL dialects) and Trino's lambdas
+/// name, not the `USER` function of the generic and `PostgreSQL` dialects) and Trino's lambdas
 /// (`x -> x > 1`, which ANSI would read as a JSON arrow operator).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Athena;
@@ -85,6 +85,12 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
     // What no rewrite took is refused here, with its position, rather than left to a planner
     // error that cannot say where it is.
     let flow = visit_expressions(stmt.as_ref(), |expr| match expr {
+        Expr::Function(f) if function_args(f).iter().any(|a| matches!(a, Expr::Lambda(_))) => {
+            ControlFlow::Break(format!(
+                "`{f}` {}: on the embedded engine lambdas run in any_match, all_match, none_match, filter and transform",
+                position(f.span())
+            ))
+        }
         Expr::Lambda(l) => ControlFlow::Break(format!(
             "the lambda `{l}` {}: on the embedded engine lambdas run in any_match, all_match, none_match, filter and transform",
             position(expr.span())
@@ -144,10 +150,14 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
     let text = match name.as_str() {
         "count_if" => {
             let Some([arg]) = args.as_deref() else {
-                return Err(format!("`{written}` {at}: count_if takes one condition: count_if(x > 1)"));
+                return Err(format!(
+                    "`{written}` {at}: count_if takes one condition: count_if(x > 1)"
+                ));
             };
             if !simple {
-                return Err(format!("`{written}` {at}: count_if with FILTER or OVER is not supported by the embedded engine"));
+                return Err(format!(
+                    "`{written}` {at}: count_if with FILTER or OVER is not supported by the embedded engine"
+                ));
             }
             format!("count(CASE WHEN {arg} THEN 1 END)")
         }
@@ -156,22 +166,35 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
                 return Err(format!("`{written}` {at}: arbitrary takes one value"));
             };
             if !simple {
-                return Err(format!("`{written}` {at}: arbitrary with FILTER or OVER is not supported by the embedded engine"));
+                return Err(format!(
+                    "`{written}` {at}: arbitrary with FILTER or OVER is not supported by the embedded engine"
+                ));
             }
             // Any non-NULL value of the group, as Trino's; the first one met.
             format!("first_value({arg}) IGNORE NULLS")
         }
         "contains" => {
             let Some([container, element]) = args.as_deref() else {
-                return Err(format!("`{written}` {at}: contains takes (array, value) or (cidr, CAST(ip AS IPADDRESS))"));
+                return Err(format!(
+                    "`{written}` {at}: contains takes (array, value) or (cidr, CAST(ip AS IPADDRESS))"
+                ));
             };
             let mut inner: &Expr = element;
             while let Expr::Nested(e) = inner {
                 inner = e;
             }
             match inner {
-                Expr::Cast { kind, expr: ip, data_type, .. } if is_ipaddress(data_type) => {
-                    let function = if matches!(kind, CastKind::TryCast) { "irp_try_cidr_contains" } else { "irp_cidr_contains" };
+                Expr::Cast {
+                    kind,
+                    expr: ip,
+                    data_type,
+                    ..
+                } if is_ipaddress(data_type) => {
+                    let function = if matches!(kind, CastKind::TryCast) {
+                        "irp_try_cidr_contains"
+                    } else {
+                        "irp_cidr_contains"
+                    };
                     format!("{function}({container}, {ip})")
                 }
                 // Trino's contains is for arrays only (a string test is strpos or LIKE).
@@ -190,18 +213,29 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
             format!("({inner})")
         }
         lambda if lambda::FORMS.iter().any(|(t, _)| *t == lambda) => {
-            let ours = lambda::FORMS.iter().find(|(t, _)| *t == lambda).map(|(_, o)| *o).unwrap_or(lambda);
+            let ours = lambda::FORMS
+                .iter()
+                .find(|(t, _)| *t == lambda)
+                .map_or(lambda, |(_, o)| *o);
             let Some([array, Expr::Lambda(l)]) = args.as_deref() else {
-                return Err(format!("`{written}` {at}: {lambda} takes an array and a lambda: {lambda}(arr, x -> …)"));
+                return Err(format!(
+                    "`{written}` {at}: {lambda} takes an array and a lambda: {lambda}(arr, x -> …)"
+                ));
             };
             let params: Vec<&LambdaFunctionParameter> = match &l.params {
                 OneOrManyWithParens::One(p) => vec![p],
                 OneOrManyWithParens::Many(ps) => ps.iter().collect(),
             };
             let [param] = params.as_slice() else {
-                return Err(format!("`{written}` {at}: the lambda of {lambda} takes one parameter"));
+                return Err(format!(
+                    "`{written}` {at}: the lambda of {lambda} takes one parameter"
+                ));
             };
-            format!("{ours}({array}, {}, {})", quoted(&param.name.value), quoted(&l.body.to_string()))
+            format!(
+                "{ours}({array}, {}, {})",
+                quoted(&param.name.value),
+                quoted(&l.body.to_string())
+            )
         }
         _ => return Ok(()),
     };
@@ -209,10 +243,27 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
     Ok(())
 }
 
+/// A function's plain arguments.
+fn function_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<&Expr> {
+    match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Inside TRY(…): what would fail on bad data gives NULL instead.
 fn make_tolerant(expr: &mut Expr) {
     match expr {
-        Expr::Cast { kind, .. } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => *kind = CastKind::TryCast,
+        Expr::Cast { kind, .. } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => {
+            *kind = CastKind::TryCast;
+        }
         Expr::Function(f) => {
             let name = f.name.to_string().to_ascii_lowercase();
             let tolerant = match name.as_str() {
@@ -223,7 +274,11 @@ fn make_tolerant(expr: &mut Expr) {
             };
             f.name = ObjectName::from(vec![Ident::new(tolerant)]);
         }
-        Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. } => {
+        Expr::BinaryOp {
+            op: BinaryOperator::Divide | BinaryOperator::Modulo,
+            right,
+            ..
+        } => {
             if let Ok(guarded) = reparse(&format!("nullif({right}, 0)")) {
                 **right = guarded;
             }
@@ -367,7 +422,11 @@ fn as_unnest(factor: &TableFactor) -> Result<Option<Unnest>, String> {
             for a in &args.args {
                 match a {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => arrays.push(e.clone()),
-                    _ => return Err(format!("`{text}` {at}: UNNEST takes arrays, e.g. UNNEST(resources)")),
+                    _ => {
+                        return Err(format!(
+                            "`{text}` {at}: UNNEST takes arrays, e.g. UNNEST(resources)"
+                        ));
+                    }
                 }
             }
             if arrays.is_empty() {
@@ -411,7 +470,9 @@ fn relation_alias(factor: &TableFactor) -> Option<Ident> {
         TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
             Some(a.name.clone())
         }
-        TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).cloned(),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name.0.last().and_then(|p| p.as_ident()).cloned(),
         _ => None,
     }
 }
@@ -454,7 +515,9 @@ fn rewrite_select_unnests(select: &mut Select) -> Result<Vec<(Ident, Ident)>, St
     }
     let mut renames = Vec::new();
     let mut chain = chain.into_iter();
-    let (first, _) = chain.next().expect("a FROM clause with an UNNEST has a relation");
+    let Some((first, _)) = chain.next() else {
+        return Ok(Vec::new());
+    };
     let mut current = match as_unnest(&first)? {
         Some(u) => {
             let alias = unnest_alias(&u)?;
@@ -496,7 +559,7 @@ fn rewrite_select_unnests(select: &mut Select) -> Result<Vec<(Ident, Ident)>, St
         if normalized(&own) != normalized(&left_alias) {
             renames.push((own, left_alias.clone()));
         }
-        current = unnest_relation(Some(current), &left_alias, &u)?;
+        current = unnest_relation(Some(&current), &left_alias, &u)?;
     }
     select.from = vec![TableWithJoins {
         relation: current,
@@ -523,7 +586,9 @@ fn normalized(ident: &Ident) -> String {
 fn rename_qualifier(expr: &mut Expr, renames: &[(Ident, Ident)]) {
     if let Expr::CompoundIdentifier(parts) = expr
         && parts.len() >= 2
-        && let Some((_, to)) = renames.iter().find(|(from, _)| normalized(from) == normalized(&parts[0]))
+        && let Some((_, to)) = renames
+            .iter()
+            .find(|(from, _)| normalized(from) == normalized(&parts[0]))
     {
         parts[0] = to.clone();
     }
@@ -540,7 +605,7 @@ fn unnest_alias(u: &Unnest) -> Result<Ident, String> {
 }
 
 /// The derived table that stands for `left CROSS JOIN UNNEST(…)`, aliased `alias`.
-fn unnest_relation(left: Option<TableFactor>, alias: &Ident, u: &Unnest) -> Result<TableFactor, String> {
+fn unnest_relation(left: Option<&TableFactor>, alias: &Ident, u: &Unnest) -> Result<TableFactor, String> {
     let columns: Vec<&Ident> = u
         .alias
         .as_ref()
@@ -573,7 +638,11 @@ fn unnest_relation(left: Option<TableFactor>, alias: &Ident, u: &Unnest) -> Resu
             arrays,
             if u.ordinality { " WITH ORDINALITY" } else { "" },
             columns.len(),
-            if u.ordinality { " plus one for the ordinal" } else { "" },
+            if u.ordinality {
+                " plus one for the ordinal"
+            } else {
+                ""
+            },
         ));
     }
     if u.ordinality {
@@ -583,7 +652,12 @@ fn unnest_relation(left: Option<TableFactor>, alias: &Ident, u: &Unnest) -> Resu
             let all: Vec<String> = u.arrays.iter().map(|a| format!("cardinality({a})")).collect();
             format!("greatest({})", all.join(", "))
         };
-        let column = columns.last().expect("an ordinal column was counted");
+        let Some(column) = columns.last() else {
+            return Err(format!(
+                "`{}` {}: WITH ORDINALITY needs a column name for the ordinal",
+                u.text, u.at
+            ));
+        };
         items.push(format!("unnest(generate_series(1, {longest})) AS {column}"));
     }
     let text = match &left {

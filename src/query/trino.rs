@@ -163,6 +163,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         from_iso8601_timestamp("from_iso8601_timestamp", false),
         from_iso8601_timestamp("irp_try_from_iso8601_timestamp", true),
         ScalarUDF::from(RowField::new()),
+        split_part(),
     ]
 }
 
@@ -611,7 +612,9 @@ impl RowField {
             _ => "`UNNEST`".to_owned(),
         };
         let (Some(index), Some(count)) = (int(1), int(2)) else {
-            return Err(DataFusionError::Plan(format!("{ROW_FIELD} is internal to the UNNEST rewrite")));
+            return Err(DataFusionError::Plan(format!(
+                "{ROW_FIELD} is internal to the UNNEST rewrite"
+            )));
         };
         let DataType::Struct(fields) = &arg_types[0] else {
             return Err(DataFusionError::Plan(format!(
@@ -642,7 +645,9 @@ impl ScalarUDFImpl for RowField {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
-        Err(DataFusionError::Internal(format!("{ROW_FIELD}: return_field_from_args is used")))
+        Err(DataFusionError::Internal(format!(
+            "{ROW_FIELD}: return_field_from_args is used"
+        )))
     }
 
     fn return_field_from_args(
@@ -670,16 +675,69 @@ impl ScalarUDFImpl for RowField {
         let rows = rows.as_struct();
         let column = rows.column(index).clone();
         // A NULL row gives NULL fields.
-        let column = match rows.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => {
-                let data = column.to_data().into_builder().nulls(Some(
-                    datafusion::arrow::buffer::NullBuffer::union(Some(nulls), column.nulls())
-                        .expect("a union of present null buffers"),
-                ));
+        let column = match datafusion::arrow::buffer::NullBuffer::union(rows.nulls(), column.nulls()) {
+            Some(nulls) if rows.nulls().is_some_and(|n| n.null_count() > 0) => {
+                let data = column.to_data().into_builder().nulls(Some(nulls));
                 datafusion::arrow::array::make_array(data.build()?)
             }
             _ => column,
         };
         Ok(ColumnarValue::Array(column))
     }
+}
+
+/// Trino's `split_part(string, delimiter, index)`: the index-th field counting from 1, NULL past
+/// the last field (`DataFusion`'s gives an empty string), an error for an index below 1.
+fn split_part() -> ScalarUDF {
+    let fun = Arc::new(
+        |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(a) => Some(a.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let text = |i: usize| datafusion::arrow::compute::cast(&args[i].to_array(rows)?, &DataType::Utf8);
+            let (strings, delimiters) = (text(0)?, text(1)?);
+            let (strings, delimiters) = (strings.as_string::<i32>(), delimiters.as_string::<i32>());
+            let index = datafusion::arrow::compute::cast(&args[2].to_array(rows)?, &DataType::Int64)?;
+            let index = index.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let mut out = Vec::with_capacity(rows);
+            for i in 0..rows {
+                if strings.is_null(i) || delimiters.is_null(i) || index.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let n = index.value(i);
+                if n < 1 {
+                    return Err(DataFusionError::Execution(format!(
+                        "split_part: index must be greater than zero, not {n}"
+                    )));
+                }
+                let (s, d) = (strings.value(i), delimiters.value(i));
+                let skip = usize::try_from(n - 1).unwrap_or(usize::MAX);
+                let part = if d.is_empty() {
+                    // Trino splits on every character when the delimiter is empty.
+                    s.chars().nth(skip).map(String::from)
+                } else {
+                    s.split(d).nth(skip).map(str::to_owned)
+                };
+                out.push(part);
+            }
+            let array: ArrayRef = Arc::new(StringArray::from(out));
+            if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
+            } else {
+                Ok(ColumnarValue::Array(array))
+            }
+        },
+    );
+    create_udf(
+        "split_part",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        fun,
+    )
 }

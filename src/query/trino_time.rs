@@ -8,10 +8,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Utc};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 
 type Result<T> = datafusion::error::Result<T>;
 
@@ -58,7 +62,9 @@ pub fn mysql_to_chrono(format: &str) -> std::result::Result<String, String> {
             'y' => "%y",
             '%' => "%%",
             'D' | 'U' | 'u' | 'V' | 'w' | 'X' => {
-                return Err(format!("`%{spec}` in `{format}` is not supported by Trino either"));
+                return Err(format!(
+                    "`%{spec}` in `{format}` is not supported by Trino either"
+                ));
             }
             other => {
                 // MySQL prints an unknown specifier's letter as itself.
@@ -72,7 +78,11 @@ pub fn mysql_to_chrono(format: &str) -> std::result::Result<String, String> {
 }
 
 /// A timestamp column as nanoseconds since the epoch (UTC instant), with its zone.
-fn instants(value: &ColumnarValue, rows: usize, function: &str) -> Result<(Vec<Option<i64>>, Option<FixedOffset>)> {
+fn instants(
+    value: &ColumnarValue,
+    rows: usize,
+    function: &str,
+) -> Result<(Vec<Option<i64>>, Option<FixedOffset>)> {
     let data_type = value.data_type();
     let (zone, array) = match &data_type {
         DataType::Timestamp(_, tz) => {
@@ -92,7 +102,10 @@ fn instants(value: &ColumnarValue, rows: usize, function: &str) -> Result<(Vec<O
         }
         DataType::Date32 | DataType::Date64 => (
             None,
-            datafusion::arrow::compute::cast(&value.to_array(rows)?, &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+            datafusion::arrow::compute::cast(
+                &value.to_array(rows)?,
+                &DataType::Timestamp(TimeUnit::Nanosecond, None),
+            )?,
         ),
         DataType::Null => return Ok((vec![None; rows], None)),
         other => {
@@ -101,7 +114,12 @@ fn instants(value: &ColumnarValue, rows: usize, function: &str) -> Result<(Vec<O
     };
     let ints = datafusion::arrow::compute::cast(&array, &DataType::Int64)?;
     let ints = ints.as_primitive::<Int64Type>();
-    Ok(((0..rows).map(|i| (!ints.is_null(i)).then(|| ints.value(i))).collect(), zone))
+    Ok((
+        (0..rows)
+            .map(|i| (!ints.is_null(i)).then(|| ints.value(i)))
+            .collect(),
+        zone,
+    ))
 }
 
 fn zone_offset(zone: &str) -> Option<FixedOffset> {
@@ -113,14 +131,19 @@ fn zone_offset(zone: &str) -> Option<FixedOffset> {
         b'-' => (-1, &zone[1..]),
         _ => return None,
     };
-    let (h, m) = rest.split_once(':').unwrap_or((rest.get(..2)?, rest.get(2..).unwrap_or("0")));
+    let (h, m) = rest
+        .split_once(':')
+        .unwrap_or((rest.get(..2)?, rest.get(2..).unwrap_or("0")));
     let secs = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
     FixedOffset::east_opt(sign * secs)
 }
 
 fn local(nanos: i64, zone: Option<FixedOffset>) -> DateTime<FixedOffset> {
     let utc = DateTime::<Utc>::from_timestamp_nanos(nanos);
-    utc.with_timezone(&zone.unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero is an offset")))
+    match zone {
+        Some(z) => utc.with_timezone(&z),
+        None => utc.fixed_offset(),
+    }
 }
 
 fn literal_text(value: Option<&ColumnarValue>, what: &str) -> Result<Option<String>> {
@@ -223,7 +246,9 @@ pub fn parse_mysql(text: &str, chrono_format: &str) -> Option<NaiveDateTime> {
 fn date_parse(args: &ScalarFunctionArgs, tolerant: bool) -> Result<ColumnarValue> {
     let rows = rows_of(args);
     let Some(format) = literal_text(args.args.get(1), "the format of date_parse")? else {
-        return Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(None, None)));
+        return Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
+            None, None,
+        )));
     };
     let chrono_format = mysql_to_chrono(&format).map_err(|e| plan(format!("date_parse: {e}")))?;
     let text = datafusion::arrow::compute::cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
@@ -318,16 +343,17 @@ fn iso8601(t: DateTime<FixedOffset>, fraction: Option<u8>, zoned: bool) -> Strin
     let mut text = t.format("%Y-%m-%dT%H:%M:%S").to_string();
     let nanos = t.timestamp_subsec_nanos();
     let digits = match digits {
-        9 if nanos % 1_000_000 == 0 => 3,
-        9 if nanos % 1_000 == 0 => 6,
+        9 if nanos.is_multiple_of(1_000_000) => 3,
+        9 if nanos.is_multiple_of(1_000) => 6,
         d => d,
     };
-    match digits {
-        3 => text.push_str(&format!(".{:03}", nanos / 1_000_000)),
-        6 => text.push_str(&format!(".{:06}", nanos / 1_000)),
-        9 => text.push_str(&format!(".{nanos:09}")),
-        _ => {}
-    }
+    let fraction = match digits {
+        3 => format!(".{:03}", nanos / 1_000_000),
+        6 => format!(".{:06}", nanos / 1_000),
+        9 => format!(".{nanos:09}"),
+        _ => String::new(),
+    };
+    text += &fraction;
     if zoned {
         if t.offset().local_minus_utc() == 0 {
             text.push('Z');
@@ -393,17 +419,16 @@ impl ScalarUDFImpl for DateDiff {
             .zip(&b)
             .map(|(a, b)| {
                 let (a, b) = ((*a)?, (*b)?);
-                match fixed {
-                    Some(per) => Some((b - a) / per),
-                    None => {
-                        let to = |n: i64| DateTime::<Utc>::from_timestamp_nanos(n).naive_utc();
-                        let months = months_between(to(a), to(b))?;
-                        Some(match unit.as_str() {
-                            "quarter" => months / 3,
-                            "year" => months / 12,
-                            _ => months,
-                        })
-                    }
+                if let Some(per) = fixed {
+                    Some((b - a) / per)
+                } else {
+                    let to = |n: i64| DateTime::<Utc>::from_timestamp_nanos(n).naive_utc();
+                    let months = months_between(to(a), to(b))?;
+                    Some(match unit.as_str() {
+                        "quarter" => months / 3,
+                        "year" => months / 12,
+                        _ => months,
+                    })
                 }
             })
             .collect();
