@@ -397,12 +397,21 @@ fn element_at_follows_trino_on_maps_and_arrays() {
     );
 }
 
-#[test]
-fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("lake");
+/// Runs the shipped S3 playbook headless on a generated lake, with the bucket's expected readers
+/// (from the truth) as `known_principals`. Returns the truth, the captures, the case folder and
+/// the run's output.
+fn run_s3_playbook(
+    scenario: Scenario,
+    tmp: &Path,
+) -> (
+    Truth,
+    std::collections::BTreeMap<String, serde_json::Value>,
+    std::path::PathBuf,
+    String,
+) {
+    let dir = tmp.join("lake");
     let cfg = Config {
-        scenario: Scenario::S3Exfiltration,
+        scenario,
         days: 7,
         events: 60_000,
         seed: 3,
@@ -411,12 +420,10 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
         end: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
         threads: 2,
     };
-    let inc = generate::generate(&dir, &cfg, &|_, _| {})
-        .unwrap()
-        .truth
-        .incident_details
-        .unwrap();
-    let case = tmp.path().join("case");
+    let truth = generate::generate(&dir, &cfg, &|_, _| {}).unwrap().truth;
+    let known = truth.known_readers["acme-customer-exports"].join(",");
+    assert!(!known.is_empty());
+    let case = tmp.join("case");
     let out = crate::common::irp()
         .env("IRP_NOW", "2026-11-28T00:00:00Z")
         .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
@@ -428,8 +435,12 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
             "bucket=acme-customer-exports",
             "-i",
             "bucket_account=111122223333",
+        ])
+        .args([
             "-i",
             "region=us-east-1",
+            "-i",
+            &format!("known_principals={known}"),
         ])
         .args([
             "--headless",
@@ -440,7 +451,16 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
         .unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
-    let captures: std::collections::BTreeMap<String, serde_json::Value> = scan
+    assert_eq!(
+        scan.entries
+            .iter()
+            .filter(|e| e.event.kind() == "query_failed")
+            .count(),
+        0,
+        "every query runs on the engine: {}",
+        stdout(&out)
+    );
+    let captures = scan
         .entries
         .iter()
         .filter_map(|e| match &e.event {
@@ -449,25 +469,114 @@ fn the_s3_playbook_runs_on_a_generated_lake_and_ranks_the_stolen_key_first() {
         })
         .flatten()
         .collect();
-    // Every query ran on the engine (none failed), and the bulk reader comes first.
-    assert_eq!(
-        scan.entries
-            .iter()
-            .filter(|e| e.event.kind() == "query_failed")
-            .count(),
-        0,
-        "{}",
-        stdout(&out)
-    );
-    assert_eq!(captures["suspect_ips"][0], inc.ips[0].as_str());
-    assert_eq!(captures["suspect_user_name"], inc.user_name.as_str());
-    assert_eq!(captures["suspect_keys"][0], inc.access_key_id.as_str());
-    assert!(
-        stdout(&out).contains("principal-known              chose `unknown` (suggested)"),
-        "{}",
-        stdout(&out)
-    );
     assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+    (truth, captures, case, stdout(&out))
+}
+
+/// The rows of a result artifact the case wrote for a step.
+fn artifact_rows(case: &Path, step: &str) -> Vec<serde_json::Value> {
+    let dir = case.join("artifacts");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("-{step}.parquet")))
+        .unwrap_or_else(|| panic!("no artifact for {step} in {}", dir.display()));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let mut buf = Vec::new();
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        w.write(&batch.unwrap()).unwrap();
+        w.finish().unwrap();
+        if !buf.is_empty() {
+            out.extend(serde_json::from_slice::<Vec<serde_json::Value>>(&buf).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path());
+    let inc = truth.incident_details.unwrap();
+    // The principal, the credential, the IPs: exactly the injected ones, nothing else.
+    assert_eq!(
+        captures["unknown_principals"],
+        serde_json::json!([inc.principal]),
+        "{out}"
+    );
+    assert_eq!(captures["suspect_keys"], serde_json::json!([inc.access_key_id]));
+    assert_eq!(captures["suspect_ips"], serde_json::json!(inc.ips));
+    assert_eq!(captures["suspect_user_name"], inc.user_name.as_str());
+    assert_eq!(captures["unknown_accounts"], serde_json::json!([]));
+    // The bulk read and the policy that grants the external account.
+    assert!(captures["burst_minutes"].as_u64().unwrap() >= 1, "{captures:?}");
+    assert_eq!(
+        captures["exposure_changes"], 1,
+        "only the attacker's Allow policy, not the TLS-only ones"
+    );
+    assert!(
+        out.contains("principal-known              chose `unknown` (suggested)"),
+        "{out}"
+    );
+    // The window: the suspect credential's activity starts with the first malicious event and
+    // ends with the last.
+    let activity = artifact_rows(&case, "suspect-activity");
+    let attacker: Vec<&serde_json::Value> = activity
+        .iter()
+        .filter(|r| r["ip"] == inc.ips[0].as_str())
+        .collect();
+    let first = attacker.first().expect("the attacker's events");
+    assert_eq!(first["operation"], inc.first_event.operation.as_str());
+    assert_eq!(
+        first["time_dt"].as_str().unwrap()[..19],
+        inc.first_event.time[..19]
+    );
+    assert_eq!(first["time_dt"].as_str().unwrap()[..19], inc.window_start[..19]);
+    assert!(attacker.last().unwrap()["time_dt"].as_str().unwrap()[..19] <= inc.window_end[..19]);
+    let gets = attacker.iter().filter(|r| r["operation"] == "GetObject").count() as u64;
+    assert_eq!(gets, inc.operations["GetObject"]);
+    let policy = artifact_rows(&case, "access-control-changes");
+    let exposing: Vec<&serde_json::Value> = policy.iter().filter(|r| r["may_expose"] == true).collect();
+    assert_eq!(exposing.len(), 1);
+    assert!(
+        exposing[0]["request"]
+            .as_str()
+            .unwrap()
+            .contains(&inc.external_account)
+    );
+}
+
+#[test]
+fn the_s3_playbook_finds_nothing_on_a_benign_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, captures, _, out) = run_s3_playbook(Scenario::Benign, tmp.path());
+    assert!(truth.incident_details.is_none());
+    assert_eq!(captures["unknown_principals"], serde_json::json!([]), "{out}");
+    assert_eq!(captures["unknown_accounts"], serde_json::json!([]));
+    assert_eq!(captures["suspect_keys"], serde_json::json!([]));
+    assert_eq!(captures["burst_minutes"], 0);
+    assert_eq!(captures["exposure_changes"], 0);
+    assert_eq!(captures["anonymous_reads"], 0);
+    assert!(
+        out.contains("principal-known              chose `all-known` (suggested)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("benign-cause                 chose `benign` (suggested)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("suspect-activity"),
+        "the case closes without a suspect: {out}"
+    );
 }
 
 #[test]

@@ -76,6 +76,11 @@ pub struct Truth {
     pub first_day: String,
     pub last_day: String,
     pub incident_details: Option<Incident>,
+    /// For each bucket, the principals (user and role ARNs) that use it in the background
+    /// activity: what a data owner would list as its expected readers (the S3 playbook's
+    /// `known_principals`). The victim of the incident never uses the incident's bucket normally,
+    /// so its reads there stand out.
+    pub known_readers: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -348,6 +353,20 @@ fn world(cfg: &Config) -> World {
             });
         }
     }
+    // The incident's victim (a reporting service) has no business on the customer-exports
+    // bucket, which is what makes its stolen key's reads there suspicious.
+    for p in principals.iter_mut().filter(|p| p.name == "svc-reporting") {
+        let alternatives: Vec<usize> = (0..buckets.len())
+            .filter(|i| {
+                buckets[*i].account == p.account && !buckets[*i].name.starts_with("acme-customer-exports")
+            })
+            .collect();
+        for b in &mut p.buckets {
+            if buckets[*b].name.starts_with("acme-customer-exports") {
+                *b = alternatives[*b % alternatives.len()];
+            }
+        }
+    }
     let weights = principals.iter().map(|p| p.weight).collect();
     World {
         principals,
@@ -398,6 +417,22 @@ fn plan(cfg: &Config, world: &World) -> Option<Plan> {
         reads,
         finding_uid,
     })
+}
+
+fn known_readers(world: &World) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, bucket) in world.buckets.iter().enumerate() {
+        let mut arns: Vec<String> = world
+            .principals
+            .iter()
+            .filter(|p| !p.arn.is_empty() && p.buckets.contains(&i))
+            .map(|p| p.arn.clone())
+            .collect();
+        arns.sort();
+        arns.dedup();
+        out.insert(bucket.name.clone(), arns);
+    }
+    out
 }
 
 fn iso(ms: i64) -> String {
@@ -1124,6 +1159,7 @@ pub fn generate(
         incident_details: plan
             .as_ref()
             .map(|p| incident_truth(&world, p, first_malicious.as_ref())),
+        known_readers: known_readers(&world),
     };
     let text = serde_json::to_string_pretty(&truth).unwrap_or_default() + "\n";
     let path = dir.join("truth.json");
