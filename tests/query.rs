@@ -187,6 +187,120 @@ fn irp_query_streams_rows_as_csv_and_json() {
     assert!(stderr(&out).contains("error"), "{}", stderr(&out));
 }
 
+#[test]
+fn irp_query_writes_whole_parquet_files_and_ctrl_c_cancels_within_a_second() {
+    let (dir, _) = shared_lake();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("result.parquet");
+    let sql =
+        format!("SELECT resources, time_dt, api.operation AS op FROM {S3} WHERE api.operation = 'GetObject'");
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "--format",
+        "parquet",
+        "--output",
+        file.to_str().unwrap(),
+        &sql,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).unwrap(),
+    )
+    .unwrap();
+    let schema = reader.schema().clone();
+    assert!(
+        matches!(
+            schema.field_with_name("resources").unwrap().data_type(),
+            datafusion::arrow::datatypes::DataType::List(_)
+        ),
+        "nested values keep their type: {schema:?}"
+    );
+    let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+    let expected = runtime().block_on(async {
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
+        rows_of(
+            &engine,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE api.operation = 'GetObject'"),
+        )
+        .await
+    });
+    assert_eq!(rows as u64, expected);
+    assert!(
+        stderr(&out).contains(&format!("{rows} rows in ")),
+        "{}",
+        stderr(&out)
+    );
+    // A query that fails leaves no file (and no partial one) behind.
+    let bad = tmp.path().join("bad.csv");
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-o",
+        bad.to_str().unwrap(),
+        "SELECT nope FROM x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "only result.parquet"
+    );
+    // Parquet is binary: not onto a terminal, and otherwise it needs a file or a pipe (tested
+    // here through the pipe: standard output is not a terminal under the test).
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "--format",
+        "parquet",
+        "SELECT 1 AS x",
+    ]);
+    assert!(out.status.success());
+    assert!(out.stdout.starts_with(b"PAR1") && out.stdout.ends_with(b"PAR1"));
+
+    // Ctrl-C: a query that would run for minutes stops within a second of SIGINT.
+    let mut child = crate::common::irp()
+        .args([
+            "query",
+            "--lake",
+            dir.to_str().unwrap(),
+            &format!("SELECT count(*) AS n FROM {S3} a CROSS JOIN {S3} b WHERE a.time < b.time AND a.api.operation <> b.api.operation"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the query is still running");
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "stopped {took:?} after Ctrl-C"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the query was cancelled"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
+    rows(engine, sql).await.unwrap()[0]["n"].as_u64().unwrap()
+}
+
 /// `irp run --backend local --lake`: the playbook's query runs on the lake, its result becomes
 /// a Parquet artifact the journal vouches for, and the suggestion follows the data.
 fn run_drill(scenario: Scenario) -> (tempfile::TempDir, String) {

@@ -43,6 +43,21 @@ impl Output {
         }
     }
 
+    /// A spinner with the elapsed time and a message, on standard error, drawn only on a
+    /// terminal and never with `--quiet`.
+    pub fn spinner(&self, message: &str) -> indicatif::ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
     /// A progress bar on standard error, drawn only on a terminal and never with `--quiet`.
     pub fn progress(&self, total: u64, unit: &str) -> indicatif::ProgressBar {
         if self.quiet || !std::io::stderr().is_terminal() {

@@ -1,15 +1,19 @@
-//! `irp query [--lake DIR] [--format table|csv|json] (SQL | --file F)`: ad-hoc Athena SQL on the
-//! embedded engine. Results stream batch by batch to standard output (a large result is never held
-//! in memory), and Ctrl-C cancels the query.
+//! `irp query [--lake DIR] [--format table|csv|json|parquet] [--output FILE] (SQL | --file F)`:
+//! ad-hoc Athena SQL on the embedded engine. Results stream batch by batch to standard output or a
+//! file (a large result is never held in memory), a progress line runs on standard error, and
+//! Ctrl-C cancels the query.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
 
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
 use super::{CliError, Output};
-use crate::query::local::{LocalEngine, Options};
+use crate::query::local::{LocalEngine, Options, QueryError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -19,6 +23,8 @@ pub enum Format {
     Csv,
     /// One JSON object per row (JSON Lines).
     Json,
+    /// A Parquet file (zstd), which keeps nested values and types; needs `--output` on a terminal.
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +41,10 @@ pub struct QueryArgs {
     /// How rows are printed.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Write the result to this file instead of standard output. It appears only when the whole
+    /// result is written: a failed or cancelled query leaves no file.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
     /// The engine's memory limit, in MiB.
     #[arg(long, default_value_t = 4096)]
     pub memory_mb: usize,
@@ -74,7 +84,7 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
                 "check the system's thread limits",
             )
         })?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let options = Options {
             memory_limit,
             ..Options::default()
@@ -82,37 +92,225 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
         let engine = LocalEngine::open(&lake, options)
             .await
             .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`, then `--lake DIR`"))?;
-        let run = async {
-            let mut stream = engine.execute(&sql).await?;
-            let mut rows = 0u64;
-            let mut header = true;
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| engine.stream_error(&e))?;
-                rows += batch.num_rows() as u64;
-                print_batch(out, &batch, args.format, header)
-                    .map_err(crate::query::local::QueryError::Engine)?;
-                header = false;
-            }
-            Ok::<u64, crate::query::local::QueryError>(rows)
+        let mut sink = Sink::open(args.output.as_deref(), args.format)?;
+        let partial = sink.partial().map(Path::to_owned);
+        let progress = out.spinner("running");
+        let started = std::time::Instant::now();
+        // The query runs as a task on the worker threads, so this thread stays free to notice
+        // Ctrl-C even while an operator computes for a long time inside one poll.
+        let engine = std::sync::Arc::new(engine);
+        let task = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let run = async {
+                    let mut stream = engine.execute(&sql).await?;
+                    sink.begin(stream.schema()).map_err(QueryError::Engine)?;
+                    let mut rows = 0u64;
+                    while let Some(batch) = stream.next().await {
+                        let batch = batch.map_err(|e| engine.stream_error(&e))?;
+                        rows += batch.num_rows() as u64;
+                        progress.set_message(format!("{rows} rows"));
+                        progress.suspend(|| sink.write(&batch)).map_err(QueryError::Engine)?;
+                    }
+                    Ok::<u64, QueryError>(rows)
+                };
+                let result = run.await;
+                (result, sink)
+            })
         };
-        tokio::select! {
-            r = run => {
-                let rows = r.map_err(|e| CliError::user(e.to_string(), "see docs/sql-dialect.md for the SQL the embedded engine runs"))?;
-                out.note(&format!("{rows} rows"));
-                Ok(())
+        let result = tokio::select! {
+            joined = task => match joined {
+                Ok((Ok(rows), sink)) => sink.finish().map(|()| rows),
+                Ok((Err(e), sink)) => {
+                    sink.abandon();
+                    Err(CliError::user(e.to_string(), "see docs/sql-dialect.md for the SQL the embedded engine runs"))
+                }
+                Err(e) => Err(CliError::user(format!("the query stopped: {e}"), "run it again; if it repeats, report it")),
+            },
+            () = interrupted() => {
+                if let Some(p) = &partial {
+                    let _ = std::fs::remove_file(p);
+                }
+                Err(CliError::user("the query was cancelled", "run it again when ready"))
             }
-            _ = tokio::signal::ctrl_c() => Err(CliError::user("the query was cancelled", "run it again when ready")),
-        }
-    })
+        };
+        progress.finish_and_clear();
+        let rows = result?;
+        out.note(&format!("{rows} rows in {:.2} s", started.elapsed().as_secs_f64()));
+        Ok(())
+    });
+    // A cancelled query may still be inside a long computation on a worker thread; waiting for
+    // it would hold Ctrl-C up for as long as that takes. The process is about to exit, so the
+    // workers are left to stop with it.
+    runtime.shutdown_background();
+    result
 }
 
-/// Prints one batch; a format that cannot hold the result is an error, never missing rows.
-fn print_batch(
-    out: Output,
-    batch: &datafusion::arrow::record_batch::RecordBatch,
+/// Resolves at the first Ctrl-C (SIGINT). The signal is watched on a thread of its own with its
+/// own runtime, so busy query workers cannot delay it.
+async fn interrupted() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+            let _ = tx.send(());
+        }
+    });
+    if rx.await.is_err() {
+        // No signal handling here: never resolve.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Where the rows go: standard output or a file written beside its final name and renamed into
+/// place when complete.
+struct Sink {
     format: Format,
     header: bool,
-) -> Result<(), String> {
+    target: Target,
+}
+
+enum Target {
+    Text {
+        writer: Box<dyn Write + Send>,
+        file: Option<(PathBuf, PathBuf)>,
+    },
+    Parquet {
+        /// The file or standard output, until the result's schema is known.
+        pending: Option<Box<dyn Write + Send>>,
+        writer: Option<Box<ArrowWriter<Box<dyn Write + Send>>>>,
+        file: Option<(PathBuf, PathBuf)>,
+    },
+}
+
+impl Sink {
+    fn open(output: Option<&Path>, format: Format) -> Result<Sink, CliError> {
+        let file = match output {
+            Some(path) => {
+                let partial = path.with_file_name(format!(
+                    ".{}.partial",
+                    path.file_name()
+                        .map_or_else(|| "result".into(), |n| n.to_string_lossy().into_owned())
+                ));
+                let f = std::fs::File::create(&partial).map_err(|e| {
+                    CliError::user(
+                        format!("cannot write {}: {e}", partial.display()),
+                        "give --output a file in a folder you can write to",
+                    )
+                })?;
+                Some((f, partial, path.to_owned()))
+            }
+            None => None,
+        };
+        if matches!(format, Format::Parquet) && file.is_none() && std::io::stdout().is_terminal() {
+            return Err(CliError::user(
+                "Parquet is binary and standard output is a terminal",
+                "write it to a file with `--output result.parquet`, or redirect standard output",
+            ));
+        }
+        let (writer, names): (Box<dyn Write + Send>, Option<(PathBuf, PathBuf)>) = match file {
+            Some((f, partial, path)) => (Box::new(std::io::BufWriter::new(f)), Some((partial, path))),
+            None => (Box::new(std::io::stdout()), None),
+        };
+        let target = match format {
+            Format::Parquet => Target::Parquet {
+                pending: Some(writer),
+                writer: None,
+                file: names,
+            },
+            _ => Target::Text { writer, file: names },
+        };
+        Ok(Sink {
+            format,
+            header: true,
+            target,
+        })
+    }
+
+    /// Starts the result: a Parquet file needs its schema before the first row (and an empty
+    /// result is still a file with the result's columns).
+    fn begin(&mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<(), String> {
+        if let Target::Parquet { pending, writer, .. } = &mut self.target
+            && let Some(sink) = pending.take()
+        {
+            *writer = Some(Box::new(
+                ArrowWriter::try_new(sink, schema, Some(crate::lake::writer_properties()))
+                    .map_err(|e| e.to_string())?,
+            ));
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        match &mut self.target {
+            Target::Text { writer, .. } => {
+                let text = render(batch, self.format, self.header)?;
+                writer
+                    .write_all(text.as_bytes())
+                    .map_err(|e| format!("cannot write the result: {e}"))?;
+                writer
+                    .flush()
+                    .map_err(|e| format!("cannot write the result: {e}"))?;
+            }
+            Target::Parquet { writer, .. } => {
+                if let Some(w) = writer {
+                    w.write(batch).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        self.header = false;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), CliError> {
+        let io = |what: &Path, e: &dyn std::fmt::Display| {
+            CliError::user(
+                format!("cannot write {}: {e}", what.display()),
+                "check the disk and try again",
+            )
+        };
+        let file = match self.target {
+            Target::Text { mut writer, file } => {
+                writer.flush().map_err(|e| io(Path::new("the result"), &e))?;
+                drop(writer);
+                file
+            }
+            Target::Parquet { writer, file, .. } => {
+                if let Some(w) = writer {
+                    w.close().map_err(|e| io(Path::new("the result"), &e))?;
+                }
+                file
+            }
+        };
+        if let Some((partial, path)) = file {
+            std::fs::rename(&partial, &path).map_err(|e| io(&path, &e))?;
+        }
+        Ok(())
+    }
+
+    /// The file being written, until it is complete.
+    fn partial(&self) -> Option<&Path> {
+        match &self.target {
+            Target::Text { file, .. } | Target::Parquet { file, .. } => {
+                file.as_ref().map(|(p, _)| p.as_path())
+            }
+        }
+    }
+
+    fn abandon(self) {
+        let file = match self.target {
+            Target::Text { file, .. } | Target::Parquet { file, .. } => file,
+        };
+        if let Some((partial, _)) = file {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+/// One batch as text; a format that cannot hold the result is an error, never missing rows.
+fn render(batch: &RecordBatch, format: Format, header: bool) -> Result<String, String> {
     let mut buf = Vec::new();
     match format {
         Format::Table => {
@@ -125,14 +323,14 @@ fn print_batch(
                 .with_header(header)
                 .build(&mut buf);
             w.write(batch)
-                .map_err(|e| format!("CSV cannot hold this result ({e}); use --format json"))?;
+                .map_err(|e| format!("CSV cannot hold this result ({e}); use --format json or parquet"))?;
         }
         Format::Json => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
             w.write(batch).map_err(|e| e.to_string())?;
             w.finish().map_err(|e| e.to_string())?;
         }
+        Format::Parquet => return Err("Parquet is not text".to_owned()),
     }
-    out.data(&String::from_utf8_lossy(&buf));
-    Ok(())
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
