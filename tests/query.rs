@@ -517,6 +517,8 @@ fn element_at_follows_trino_on_maps_and_arrays() {
 fn run_s3_playbook(
     scenario: Scenario,
     tmp: &Path,
+    with_known: bool,
+    seed: u64,
 ) -> (
     Truth,
     std::collections::BTreeMap<String, serde_json::Value>,
@@ -528,7 +530,7 @@ fn run_s3_playbook(
         scenario,
         days: 7,
         events: 60_000,
-        seed: 3,
+        seed,
         regions: vec!["us-east-1".into()],
         accounts: vec!["111122223333".into()],
         end: chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
@@ -537,6 +539,7 @@ fn run_s3_playbook(
     let truth = generate::generate(&dir, &cfg, &|_, _| {}).unwrap().truth;
     let known = truth.known_readers["acme-customer-exports"].join(",");
     assert!(!known.is_empty());
+    let known = if with_known { known } else { String::new() };
     let case = tmp.join("case");
     let out = crate::common::irp()
         .env("IRP_NOW", "2026-11-28T00:00:00Z")
@@ -618,7 +621,7 @@ fn artifact_rows(case: &Path, step: &str) -> Vec<serde_json::Value> {
 #[test]
 fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
     let tmp = tempfile::tempdir().unwrap();
-    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path());
+    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path(), true, 3);
     let inc = truth.incident_details.unwrap();
     // The principal, the credential, the IPs: exactly the injected ones, nothing else.
     assert_eq!(
@@ -668,10 +671,33 @@ fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
     );
 }
 
+/// The README's rehearsal: no `known_principals`, so every reader is unknown and NULL columns
+/// (the role of an IAM user) reach the capture expressions as `none`.
+#[test]
+fn the_s3_playbook_runs_without_known_principals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path(), false, 1);
+    let inc = truth.incident_details.unwrap();
+    let readers = artifact_rows(&case, "reads-by-principal");
+    assert!(
+        readers.iter().any(|r| r.get("principal").is_none()),
+        "this lake has reads by AWS services, whose principal is NULL: {readers:?}"
+    );
+    let unknown = captures["unknown_principals"].as_array().unwrap();
+    assert!(
+        unknown.len() > 1 && unknown.contains(&serde_json::json!(inc.principal)),
+        "{out}"
+    );
+    assert!(
+        out.contains("principal-known              chose `unknown` (suggested)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn the_s3_playbook_finds_nothing_on_a_benign_lake() {
     let tmp = tempfile::tempdir().unwrap();
-    let (truth, captures, _, out) = run_s3_playbook(Scenario::Benign, tmp.path());
+    let (truth, captures, _, out) = run_s3_playbook(Scenario::Benign, tmp.path(), true, 3);
     assert!(truth.incident_details.is_none());
     assert_eq!(captures["unknown_principals"], serde_json::json!([]), "{out}");
     assert_eq!(captures["unknown_accounts"], serde_json::json!([]));

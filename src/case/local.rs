@@ -79,7 +79,10 @@ fn to_json_rows(
     batch: &datafusion::arrow::record_batch::RecordBatch,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut buf = Vec::new();
-    let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+    // A NULL is `none` to the capture expressions, never a missing attribute.
+    let mut w = datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
     w.write(batch).map_err(|e| e.to_string())?;
     w.finish().map_err(|e| e.to_string())?;
     if buf.is_empty() {

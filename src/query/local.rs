@@ -33,6 +33,9 @@ pub struct Options {
     pub memory_limit: usize,
     /// Security Lake source version of the table names (`_2_0`).
     pub source_version: (u32, u32),
+    /// Evaluate filters while decoding Parquet (late materialisation): the filter's columns are
+    /// decoded first, the rest only for the rows that pass. See docs/performance.md.
+    pub pushdown_filters: bool,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
         Options {
             memory_limit: 4 << 30,
             source_version: (2, 0),
+            pushdown_filters: true,
         }
     }
 }
@@ -110,7 +114,15 @@ impl LocalEngine {
             .with_information_schema(true)
             // sqlparser's generic and PostgreSQL dialects read `user` in `actor.user.uid` as the
             // USER function; the ANSI dialect reads it as a name, as Trino does.
-            .set_str("datafusion.sql_parser.dialect", "Ansi");
+            .set_str("datafusion.sql_parser.dialect", "Ansi")
+            .set_bool(
+                "datafusion.execution.parquet.pushdown_filters",
+                options.pushdown_filters,
+            )
+            .set_bool(
+                "datafusion.execution.parquet.reorder_filters",
+                options.pushdown_filters,
+            );
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(options.memory_limit, 1.0)
             .build_arc()

@@ -2,10 +2,17 @@
 //! thing differently, and planned. The query text a responder wrote is never edited; rewrites work
 //! on the syntax tree, so a value inside a literal can never be mistaken for SQL.
 //!
-//! Rewrites so far:
-//! - `count_if(cond)` → `count(CASE WHEN cond THEN 1 END)`;
-//! - a field of an expression's result, `element_at(resources, 1).uid` →
-//!   `get_field(element_at(resources, 1), 'uid')` (`DataFusion` reads dots only after names).
+//! Rewrites (docs/sql-dialect.md has the user's view):
+//! - UNNEST in FROM (`CROSS JOIN`, comma, `JOIN … ON TRUE`, several arrays, `WITH ORDINALITY`,
+//!   rows expanded into columns) → a derived table projecting `unnest(…)`;
+//! - unnamed select items → Athena's names (`operation`, `_col1`);
+//! - `count_if`, `arbitrary`, `contains` (arrays and CIDRs), `TRY`, and the lambda forms
+//!   (`any_match`, `all_match`, `none_match`, `filter`, `transform`) → `DataFusion` expressions or
+//!   the functions of `trino`, `trino_time`, `lambda` and `ip`;
+//! - a field of an expression's result, `element_at(resources, 1).uid` → `get_field(…, 'uid')`.
+//!
+//! What no rewrite takes and `DataFusion` would misread or reject without a position (other
+//! lambdas, `IPADDRESS` outside `contains`) is refused here with its line and column.
 
 use std::ops::ControlFlow;
 
