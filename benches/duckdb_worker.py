@@ -45,7 +45,7 @@ for line in sys.stdin:
             out = {"ok": True}
         else:
             start = time.perf_counter()
-            table = con.execute(req["sql"]).fetch_arrow_table()
+            table = con.execute(req["sql"]).to_arrow_table()
             ms = (time.perf_counter() - start) * 1000.0
             out = {"ms": ms, "rows": table.num_rows}
     except Exception as e:  # the bench reports it, it does not stop

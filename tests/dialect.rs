@@ -402,3 +402,42 @@ fn aggregates_and_string_functions_playbooks_use() {
         assert!(err.contains("index must be greater than zero"), "{err}");
     });
 }
+
+#[test]
+fn json_comparisons_keep_their_answers_behind_the_substring_prefilter() {
+    runtime().block_on(async {
+        let e = engine().await;
+        // The rewrite puts a substring test in front of `json_extract_scalar(…) = 'v'`. A value
+        // spelled with escapes must still match, and a value only elsewhere in the text must not.
+        let r = one(
+            &e,
+            r#"SELECT json_extract_scalar('{"b":"\u0061cme"}', '$.b') = 'acme' AS escaped,
+                      json_extract_scalar('{"b":"x","c":"acme"}', '$.b') = 'acme' AS elsewhere,
+                      json_extract_scalar('{"b":"acme"}', '$.b') = 'acme' AS plain,
+                      'acme' = json_extract_scalar('{"b":"acme"}', '$.b') AS flipped,
+                      json_extract_scalar('{"n":5}', '$.n') = '5' AS number"#,
+        )
+        .await;
+        assert_eq!(
+            (&r["escaped"], &r["elsewhere"], &r["plain"], &r["flipped"], &r["number"]),
+            (&json!(true), &json!(false), &json!(true), &json!(true), &json!(true)),
+            "{r}"
+        );
+        // On the lake: the bucket filter counts what a full parse counts.
+        let filtered = one(
+            &e,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE json_extract_scalar(api.request.data, '$.bucketName') = 'acme-customer-exports'"),
+        )
+        .await;
+        let parsed = one(
+            &e,
+            &format!(
+                "SELECT count_if(b = 'acme-customer-exports') AS n FROM \
+                 (SELECT coalesce(json_extract_scalar(api.request.data, '$.bucketName'), '') || '' AS b FROM {S3})"
+            ),
+        )
+        .await;
+        assert_eq!(filtered["n"], parsed["n"]);
+        assert!(filtered["n"].as_u64().unwrap() > 1000);
+    });
+}

@@ -2,6 +2,7 @@
 //! joins it later behind the same interface.
 
 pub mod ip;
+pub mod json_path;
 pub mod lambda;
 pub mod local;
 pub mod translate;

@@ -131,6 +131,10 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
         *expr = reparse(&text).map_err(|e| format!("`{text}` cannot be rewritten: {e}"))?;
         return Ok(());
     }
+    if let Some(guarded) = json_prefilter(expr) {
+        *expr = guarded;
+        return Ok(());
+    }
     let Expr::Function(f) = expr else {
         return Ok(());
     };
@@ -248,6 +252,40 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
     };
     *expr = reparse(&text).map_err(|e| format!("`{written}` {at} cannot be rewritten: {e}"))?;
     Ok(())
+}
+
+/// `json_extract_scalar(j, path) = 'v'` → `(irp_json_may_match(j, 'v') AND json_extract_scalar(j,
+/// path) = 'v')`: the same answer (see `irp_json_may_match`), but rows whose text cannot hold the
+/// value are rejected by a substring search before any JSON is parsed. The playbooks' bucket
+/// filters are of this form.
+fn json_prefilter(expr: &Expr) -> Option<Expr> {
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = expr
+    else {
+        return None;
+    };
+    let ((Expr::Function(call), Expr::Value(value)) | (Expr::Value(value), Expr::Function(call))) =
+        (left.as_ref(), right.as_ref())
+    else {
+        return None;
+    };
+    let Value::SingleQuotedString(text) = &value.value else {
+        return None;
+    };
+    if !call.name.to_string().eq_ignore_ascii_case("json_extract_scalar") || text.is_empty() {
+        return None;
+    }
+    let [json, _] = function_args(call)[..] else {
+        return None;
+    };
+    reparse(&format!(
+        "(irp_json_may_match({json}, {}) AND {expr})",
+        quoted(text)
+    ))
+    .ok()
 }
 
 /// A function's plain arguments.

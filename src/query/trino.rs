@@ -18,13 +18,13 @@ use datafusion::logical_expr::{
 
 /// One step of a JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub enum Step {
     Key(String),
     Index(usize),
 }
 
 /// Parses `$.a.b[0]["c d"]`.
-fn parse_path(path: &str) -> Result<Vec<Step>, String> {
+pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     let bad = || {
         format!(
             "`{path}` is not a JSON path this engine understands (write `$.key`, `$.a.b`, `$[0]`, `$[\"key\"]`)"
@@ -69,7 +69,7 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-fn walk<'a>(mut v: &'a serde_json::Value, steps: &[Step]) -> Option<&'a serde_json::Value> {
+pub fn walk<'a>(mut v: &'a serde_json::Value, steps: &[Step]) -> Option<&'a serde_json::Value> {
     for s in steps {
         v = match (s, v) {
             (Step::Key(k), serde_json::Value::Object(m)) => m.get(k)?,
@@ -80,8 +80,10 @@ fn walk<'a>(mut v: &'a serde_json::Value, steps: &[Step]) -> Option<&'a serde_js
     Some(v)
 }
 
-/// Trino's `json_extract_scalar`: the scalar at the path as text; NULL for objects and arrays.
-fn extract_scalar(v: &serde_json::Value) -> Option<String> {
+/// Trino's `json_extract_scalar` on a parsed document: the scalar at the path as text; NULL for
+/// objects and arrays. The engine uses the faster `json_path::scalar_at`; this is the reference
+/// its tests compare with.
+pub fn extract_scalar(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
@@ -96,57 +98,171 @@ fn extract_json(v: &serde_json::Value) -> Option<String> {
     Some(v.to_string())
 }
 
-fn json_udf(name: &'static str, pick: fn(&serde_json::Value) -> Option<String>) -> ScalarUDF {
+/// `json_extract_scalar` and `json_extract`. Text columns of any Arrow string type are read in
+/// place (no cast to `Utf8` first).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonUdf {
+    name: &'static str,
+    scalar: bool,
+    signature: Signature,
+}
+
+impl JsonUdf {
+    fn new(name: &'static str, scalar: bool) -> JsonUdf {
+        JsonUdf {
+            name,
+            scalar,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+
+    fn one(&self, text: Option<&str>, steps: &[Step]) -> Option<String> {
+        let text = text?;
+        if self.scalar {
+            // The fast path: walk the text to the value, build nothing else.
+            super::json_path::scalar_at(text, steps)
+        } else {
+            let v: serde_json::Value = serde_json::from_str(text).ok()?;
+            extract_json(walk(&v, steps)?)
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonUdf {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        match arg_types.first() {
+            Some(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null) => {
+                Ok(DataType::Utf8)
+            }
+            Some(other) => Err(DataFusionError::Plan(format!(
+                "{} reads JSON text, not {other}",
+                self.name
+            ))),
+            None => Err(DataFusionError::Plan(format!(
+                "{} takes two arguments: (json, path)",
+                self.name
+            ))),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let name = self.name;
+        let [json, path] = args.args.as_slice() else {
+            return Err(DataFusionError::Plan(format!(
+                "{name} takes two arguments: (json, path)"
+            )));
+        };
+        let ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(path))
+            | ScalarValue::LargeUtf8(Some(path))
+            | ScalarValue::Utf8View(Some(path)),
+        ) = path
+        else {
+            return Err(DataFusionError::Plan(format!(
+                "the path of {name} must be a string literal such as '$.bucketName'"
+            )));
+        };
+        let steps = parse_path(path).map_err(DataFusionError::Plan)?;
+        match json {
+            ColumnarValue::Scalar(s) => {
+                let text = match s {
+                    ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => t.clone(),
+                    _ => None,
+                };
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
+                    self.one(text.as_deref(), &steps),
+                )))
+            }
+            ColumnarValue::Array(a) => {
+                let out: StringArray = if let Some(v) = a.as_string_view_opt() {
+                    v.iter().map(|t| self.one(t, &steps)).collect()
+                } else if let Some(v) = a.as_string_opt::<i32>() {
+                    v.iter().map(|t| self.one(t, &steps)).collect()
+                } else if let Some(v) = a.as_string_opt::<i64>() {
+                    v.iter().map(|t| self.one(t, &steps)).collect()
+                } else if a.data_type() == &DataType::Null {
+                    StringArray::new_null(a.len())
+                } else {
+                    return Err(DataFusionError::Plan(format!(
+                        "{name} reads JSON text, not {}",
+                        a.data_type()
+                    )));
+                };
+                Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+            }
+        }
+    }
+}
+
+/// `irp_json_may_match(text, value)`: false only when `json_extract_scalar(text, path) = value`
+/// cannot hold for any path: the value's text does not occur in the JSON and the JSON has no
+/// escape sequence (which could spell it differently). The translation layer puts it in front of
+/// such comparisons, so most rows are rejected by a substring search instead of a JSON parse.
+fn json_may_match() -> ScalarUDF {
     let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let [json, path] = args else {
-                return Err(DataFusionError::Plan(format!(
-                    "{name} takes two arguments: (json, path)"
-                )));
+        |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let [json, value] = args else {
+                return Err(DataFusionError::Plan(
+                    "irp_json_may_match takes (json, value)".to_owned(),
+                ));
             };
             let ColumnarValue::Scalar(
-                ScalarValue::Utf8(Some(path))
-                | ScalarValue::LargeUtf8(Some(path))
-                | ScalarValue::Utf8View(Some(path)),
-            ) = path
+                ScalarValue::Utf8(Some(value))
+                | ScalarValue::LargeUtf8(Some(value))
+                | ScalarValue::Utf8View(Some(value)),
+            ) = value
             else {
-                return Err(DataFusionError::Plan(format!(
-                    "the path of {name} must be a string literal such as '$.bucketName'"
-                )));
+                return Err(DataFusionError::Plan(
+                    "irp_json_may_match compares with a literal".to_owned(),
+                ));
             };
-            let steps = parse_path(path).map_err(DataFusionError::Plan)?;
-            let one = |text: Option<&str>| -> Option<String> {
-                let v: serde_json::Value = serde_json::from_str(text?).ok()?;
-                pick(walk(&v, &steps)?)
+            let finder = memchr::memmem::Finder::new(value.as_bytes());
+            let test = |t: Option<&str>| {
+                t.map(|t| {
+                    finder.find(t.as_bytes()).is_some() || memchr::memchr(b'\\', t.as_bytes()).is_some()
+                })
             };
             match json {
                 ColumnarValue::Scalar(s) => {
-                    let text = match s {
+                    let doc = match s {
                         ScalarValue::Utf8(t) | ScalarValue::LargeUtf8(t) | ScalarValue::Utf8View(t) => {
                             t.clone()
                         }
                         _ => None,
                     };
-                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(one(text.as_deref()))))
+                    Ok(ColumnarValue::Scalar(ScalarValue::Boolean(test(doc.as_deref()))))
                 }
                 ColumnarValue::Array(a) => {
-                    let a = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
-                    let strings = a
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .ok_or_else(|| DataFusionError::Plan(format!("{name} reads text")))?;
-                    let out: StringArray = (0..strings.len())
-                        .map(|i| one(strings.is_valid(i).then(|| strings.value(i))))
-                        .collect();
+                    let out: datafusion::arrow::array::BooleanArray = if let Some(v) = a.as_string_view_opt()
+                    {
+                        v.iter().map(test).collect()
+                    } else if let Some(v) = a.as_string_opt::<i32>() {
+                        v.iter().map(test).collect()
+                    } else if let Some(v) = a.as_string_opt::<i64>() {
+                        v.iter().map(test).collect()
+                    } else {
+                        return Err(DataFusionError::Plan(format!(
+                            "irp_json_may_match reads text, not {}",
+                            a.data_type()
+                        )));
+                    };
                     Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
                 }
             }
         },
     );
     create_udf(
-        name,
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
+        "irp_json_may_match",
+        vec![DataType::Utf8View, DataType::Utf8],
+        DataType::Boolean,
         Volatility::Immutable,
         fun,
     )
@@ -155,8 +271,9 @@ fn json_udf(name: &'static str, pick: fn(&serde_json::Value) -> Option<String>) 
 /// The functions to register on a session.
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
-        json_udf("json_extract_scalar", extract_scalar),
-        json_udf("json_extract", extract_json),
+        ScalarUDF::from(JsonUdf::new("json_extract_scalar", true)),
+        ScalarUDF::from(JsonUdf::new("json_extract", false)),
+        json_may_match(),
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
         ScalarUDF::from(DateAdd::new()),
