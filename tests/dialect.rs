@@ -214,6 +214,21 @@ fn date_and_time_functions_follow_trino() {
         .await;
         assert_eq!(by_format["n"], by_parse["n"]);
         assert!(by_format["n"].as_u64().unwrap() > 0);
+        // date_trunc over the lake's UTC column (integer arithmetic on the stored values) agrees
+        // with the day partitions and the clock, and keeps the zone.
+        let r = one(
+            &e,
+            &format!(
+                "SELECT count_if(date_format(date_trunc('day', time_dt), '%Y%m%d') <> eventday) AS wrong_day, \
+                 count_if(date_format(date_trunc('hour', time_dt), '%i:%s') <> '00:00') AS wrong_hour, \
+                 count_if(date_trunc('minute', time_dt) > time_dt OR date_diff('second', date_trunc('minute', time_dt), time_dt) >= 60) AS wrong_minute, \
+                 count_if(date_trunc('second', time_dt) > time_dt) AS wrong_second, \
+                 max(to_iso8601(date_trunc('hour', time_dt))) AS last_hour, count(*) AS n FROM {S3}"
+            ),
+        )
+        .await;
+        assert_eq!((&r["wrong_day"], &r["wrong_hour"], &r["wrong_minute"], &r["wrong_second"]), (&json!(0), &json!(0), &json!(0), &json!(0)), "{r}");
+        assert!(r["last_hour"].as_str().unwrap().ends_with(":00:00.000Z"), "{r}");
         let recent = one(&e, &format!("SELECT count(*) AS n FROM {S3} WHERE time_dt > CURRENT_TIMESTAMP - INTERVAL '3650' DAY")).await;
         assert!(recent["n"].as_u64().unwrap() > 0);
         let err = error(&e, "SELECT date_parse('27/11', '%Y-%m-%d')").await;

@@ -222,5 +222,9 @@ async fn listing_table(
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    // The session's statistics cache (keyed by path, size and modification time): without it a
+    // hand-built listing table re-reads every file's statistics at each query.
+    Ok(Arc::new(ListingTable::try_new(config)?.with_cache(
+        ctx.runtime_env().cache_manager.get_file_statistic_cache(),
+    )))
 }

@@ -436,8 +436,98 @@ impl ScalarUDFImpl for DateDiff {
     }
 }
 
+/// `date_trunc` with a fast path: to a second, minute, hour or day of a UTC (or zone-less)
+/// timestamp column it is integer arithmetic on the stored values, where `DataFusion`'s own
+/// converts every value through a time-zone-aware date. Everything else goes to `DataFusion`'s
+/// (whose signature, types and ordering guarantees this one keeps).
+#[derive(Debug)]
+pub struct DateTrunc {
+    inner: Arc<ScalarUDF>,
+}
+
+impl PartialEq for DateTrunc {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+impl Eq for DateTrunc {}
+impl std::hash::Hash for DateTrunc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.name().hash(state);
+    }
+}
+
+impl Default for DateTrunc {
+    fn default() -> Self {
+        DateTrunc {
+            inner: datafusion::functions::datetime::date_trunc(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for DateTrunc {
+    fn name(&self) -> &'static str {
+        "date_trunc"
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+    fn output_ordering(
+        &self,
+        input: &[datafusion::logical_expr::sort_properties::ExprProperties],
+    ) -> Result<datafusion::logical_expr::sort_properties::SortProperties> {
+        self.inner.output_ordering(input)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(g)) | ScalarValue::Utf8View(Some(g)))),
+            Some(ColumnarValue::Array(values)),
+        ) = (args.args.first(), args.args.get(1))
+            && let DataType::Timestamp(unit, tz) = values.data_type()
+            && tz
+                .as_deref()
+                .is_none_or(|z| zone_offset(z).is_some_and(|o| o.local_minus_utc() == 0))
+        {
+            let seconds: Option<i64> = match g.to_ascii_lowercase().as_str() {
+                "second" => Some(1),
+                "minute" => Some(60),
+                "hour" => Some(3_600),
+                "day" => Some(86_400),
+                _ => None,
+            };
+            let per_second: i64 = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => 1_000_000_000,
+            };
+            if let Some(step) = seconds.and_then(|s| s.checked_mul(per_second)) {
+                let ints = datafusion::arrow::compute::cast(values, &DataType::Int64)?;
+                let ints = ints.as_primitive::<Int64Type>();
+                let out: Int64Array = ints.unary(|v| v - v.rem_euclid(step));
+                let out = datafusion::arrow::compute::cast(&out, values.data_type())?;
+                return Ok(ColumnarValue::Array(out));
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
+        ScalarUDF::from(DateTrunc::default()),
         ScalarUDF::from(DateFormat::default()),
         ScalarUDF::from(DateParse::default()),
         ScalarUDF::from(TryDateParse::default()),
