@@ -142,6 +142,7 @@ impl LocalEngine {
                     continue;
                 }
                 let base = listing_table(&ctx, lake, *source).await.map_err(df_err)?;
+                let base = Arc::new(super::nested_prune::NestedPruning::new(base));
                 let view = ctx
                     .read_table(base)
                     .and_then(|df| df.filter(col("region").eq(lit(region.as_str()))))

@@ -5,6 +5,7 @@ pub mod ip;
 pub mod json_path;
 pub mod lambda;
 pub mod local;
+pub mod nested_prune;
 pub mod translate;
 pub mod trino;
 pub mod trino_time;
