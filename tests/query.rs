@@ -52,15 +52,21 @@ pub(crate) async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_js
     let mut out = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| engine.stream_error(&e))?;
-        let mut buf = Vec::new();
-        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
-        w.write(&batch).unwrap();
-        w.finish().unwrap();
-        if !buf.is_empty() {
-            out.extend(serde_json::from_slice::<Vec<serde_json::Value>>(&buf).unwrap());
-        }
+        out.extend(json_rows(&batch));
     }
     Ok(out)
+}
+
+/// A batch's rows as JSON objects (NULL values left out, as Arrow's JSON writer does).
+fn json_rows(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<serde_json::Value> {
+    let mut buf = Vec::new();
+    let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+    w.write(batch).unwrap();
+    w.finish().unwrap();
+    if buf.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_slice(&buf).unwrap()
 }
 
 pub(crate) const DB: &str = "amazon_security_lake_glue_db_us_east_1";
@@ -605,17 +611,7 @@ fn artifact_rows(case: &Path, step: &str) -> Vec<serde_json::Value> {
     .unwrap()
     .build()
     .unwrap();
-    let mut out = Vec::new();
-    for batch in reader {
-        let mut buf = Vec::new();
-        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
-        w.write(&batch.unwrap()).unwrap();
-        w.finish().unwrap();
-        if !buf.is_empty() {
-            out.extend(serde_json::from_slice::<Vec<serde_json::Value>>(&buf).unwrap());
-        }
-    }
-    out
+    reader.flat_map(|batch| json_rows(&batch.unwrap())).collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::common::DataFusionError;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -132,15 +132,7 @@ impl ScalarUDFImpl for CidrContains {
                 }
             }
         }
-        let out = Arc::new(BooleanArray::from(out));
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                out.as_ref(),
-                0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        super::columnar(&args.args, Arc::new(BooleanArray::from(out)))
     }
 }
 

@@ -175,11 +175,7 @@ impl ScalarUDFImpl for Lambda {
                 )));
             }
         };
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        super::columnar(&args.args, out)
     }
 }
 

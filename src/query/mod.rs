@@ -18,3 +18,18 @@ pub fn functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
     all.extend(ip::functions());
     all
 }
+
+/// A function's result: a scalar when every argument was a scalar, else the array.
+pub(crate) fn columnar(
+    args: &[datafusion::logical_expr::ColumnarValue],
+    array: datafusion::arrow::array::ArrayRef,
+) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+    use datafusion::logical_expr::ColumnarValue;
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        Ok(ColumnarValue::Scalar(
+            datafusion::common::ScalarValue::try_from_array(&array, 0)?,
+        ))
+    } else {
+        Ok(ColumnarValue::Array(array))
+    }
+}

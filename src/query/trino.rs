@@ -842,12 +842,7 @@ fn split_part() -> ScalarUDF {
                 };
                 out.push(part);
             }
-            let array: ArrayRef = Arc::new(StringArray::from(out));
-            if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
-            } else {
-                Ok(ColumnarValue::Array(array))
-            }
+            super::columnar(args, Arc::new(StringArray::from(out)))
         },
     );
     create_udf(

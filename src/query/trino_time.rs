@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Utc};
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMillisecondArray,
-};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{
@@ -155,14 +153,6 @@ fn literal_text(value: Option<&ColumnarValue>, what: &str) -> Result<Option<Stri
     }
 }
 
-fn scalar_if_scalar(args: &[ColumnarValue], array: ArrayRef) -> Result<ColumnarValue> {
-    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
-    } else {
-        Ok(ColumnarValue::Array(array))
-    }
-}
-
 fn rows_of(args: &ScalarFunctionArgs) -> usize {
     args.number_rows
 }
@@ -187,8 +177,6 @@ macro_rules! udf {
 }
 
 udf!(DateFormat, "date_format", 2);
-udf!(DateParse, "date_parse", 2);
-udf!(TryDateParse, "irp_try_date_parse", 2);
 udf!(ToIso8601, "to_iso8601", 1);
 udf!(DateDiff, "date_diff", 3);
 
@@ -213,7 +201,7 @@ impl ScalarUDFImpl for DateFormat {
             .iter()
             .map(|v| v.map(|n| local(n, zone).format(&chrono_format).to_string()))
             .collect();
-        scalar_if_scalar(&args.args, Arc::new(out))
+        super::columnar(&args.args, Arc::new(out))
     }
 }
 
@@ -270,12 +258,33 @@ fn date_parse(args: &ScalarFunctionArgs, tolerant: bool) -> Result<ColumnarValue
             }
         }
     }
-    scalar_if_scalar(&args.args, Arc::new(TimestampMillisecondArray::from(out)))
+    super::columnar(&args.args, Arc::new(TimestampMillisecondArray::from(out)))
+}
+
+/// `date_parse`, and inside TRY `irp_try_date_parse` (`tolerant`: NULL for text that does not
+/// match instead of an error).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DateParse {
+    tolerant: bool,
+    signature: Signature,
+}
+
+impl DateParse {
+    fn new(tolerant: bool) -> DateParse {
+        DateParse {
+            tolerant,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
 }
 
 impl ScalarUDFImpl for DateParse {
     fn name(&self) -> &'static str {
-        Self::NAME
+        if self.tolerant {
+            "irp_try_date_parse"
+        } else {
+            "date_parse"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -284,22 +293,7 @@ impl ScalarUDFImpl for DateParse {
         Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        date_parse(&args, false)
-    }
-}
-
-impl ScalarUDFImpl for TryDateParse {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        date_parse(&args, true)
+        date_parse(&args, self.tolerant)
     }
 }
 
@@ -330,7 +324,7 @@ impl ScalarUDFImpl for ToIso8601 {
             .iter()
             .map(|v| v.map(|n| iso8601(local(n, zone), fraction, zoned)))
             .collect();
-        scalar_if_scalar(&args.args, Arc::new(out))
+        super::columnar(&args.args, Arc::new(out))
     }
 }
 
@@ -432,7 +426,7 @@ impl ScalarUDFImpl for DateDiff {
                 }
             })
             .collect();
-        scalar_if_scalar(&args.args, Arc::new(out))
+        super::columnar(&args.args, Arc::new(out))
     }
 }
 
@@ -529,8 +523,8 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(DateTrunc::default()),
         ScalarUDF::from(DateFormat::default()),
-        ScalarUDF::from(DateParse::default()),
-        ScalarUDF::from(TryDateParse::default()),
+        ScalarUDF::from(DateParse::new(false)),
+        ScalarUDF::from(DateParse::new(true)),
         ScalarUDF::from(ToIso8601::default()),
         ScalarUDF::from(DateDiff::default()),
     ]
