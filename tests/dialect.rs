@@ -3,7 +3,12 @@
 //! aggregates playbooks use. Expected values come from Trino's documented semantics, computed by
 //! hand on inline arrays, or checked against a second way of asking the lake.
 
+use chrono::TimeZone;
+use irp::query::ip::Cidr;
+use irp::query::json_path::scalar_at;
 use irp::query::local::{LocalEngine, Options};
+use irp::query::trino::{extract_scalar, parse_path, walk};
+use irp::query::trino_time::{months_between, mysql_to_chrono, parse_mysql};
 use serde_json::{Value, json};
 
 use crate::query::{S3, rows, runtime, shared_lake};
@@ -533,4 +538,100 @@ fn row_groups_are_skipped_on_nested_statistics_without_changing_answers() {
             .collect::<String>();
         assert!(!text.contains("files_opened=0"), "{text}");
     });
+}
+
+// The pieces underneath, on their own.
+
+#[test]
+fn networks_contain_their_addresses() {
+    let c = Cidr::parse("10.0.0.0/8").unwrap();
+    assert!(c.contains("10.1.2.3".parse().unwrap()));
+    assert!(!c.contains("11.0.0.1".parse().unwrap()));
+    assert!(c.contains("::ffff:10.0.0.1".parse().unwrap()));
+    let six = Cidr::parse("2001:db8::/32").unwrap();
+    assert!(six.contains("2001:db8::1".parse().unwrap()));
+    assert!(!six.contains("2001:db9::1".parse().unwrap()));
+    assert!(
+        Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap())
+    );
+    assert!(Cidr::parse("10.0.0.0/33").is_none());
+    assert!(Cidr::parse("10.0.0.0.").is_none());
+    assert!(
+        Cidr::parse("185.220.101.47/32")
+            .unwrap()
+            .contains("185.220.101.47".parse().unwrap())
+    );
+}
+
+#[test]
+fn mysql_specifiers_map_to_chrono() {
+    assert_eq!(mysql_to_chrono("%Y-%m-%d %H:%i:%s").unwrap(), "%Y-%m-%d %H:%M:%S");
+    assert_eq!(mysql_to_chrono("%Y%m%d").unwrap(), "%Y%m%d");
+    assert_eq!(mysql_to_chrono("100%%").unwrap(), "100%%");
+    assert!(mysql_to_chrono("%U").is_err());
+    assert!(mysql_to_chrono("%").is_err());
+    let t = parse_mysql("2026-11-27", &mysql_to_chrono("%Y-%m-%d").unwrap()).unwrap();
+    assert_eq!(t.to_string(), "2026-11-27 00:00:00");
+    let z = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 31, 0, 0, 0)
+        .unwrap()
+        .naive_utc();
+    let feb = chrono::Utc
+        .with_ymd_and_hms(2026, 2, 28, 0, 0, 0)
+        .unwrap()
+        .naive_utc();
+    // As Joda (Trino) counts: Jan 31 + 1 month is Feb 28, which is not after Feb 28.
+    assert_eq!(months_between(z, feb), Some(1));
+    assert_eq!(months_between(feb, z), Some(0));
+}
+
+#[test]
+fn the_fast_path_answers_as_the_full_parse_does() {
+    let docs = [
+        r#"{"bucketName":"acme","Host":"acme.s3.amazonaws.com","key":"a/b.csv"}"#,
+        r#"{"bucketName":"first","bucketName":"last"}"#,
+        r#"{"a":{"b":[1,{"c":"deep"},[true,false]]},"n":null,"f":1.5,"i":-7,"u":18446744073709551615,"e":1e3}"#,
+        r#"{"s":"esc\"aped \u00e9 \ud83d\ude00 \n"}"#,
+        r#"{"bucket\u004eame":"escaped key"}"#,
+        r#"  { "x" : [ "y" , { "z" : 0.1 } ] }  "#,
+        r#"{"truncated":"#,
+        r#"{"a":1} trailing"#,
+        "[1,2,3]",
+        r#""just a string""#,
+        "not json",
+        "",
+        r#"{"big":123456789012345678901234567890}"#,
+    ];
+    let paths = [
+        "$.bucketName",
+        "$.key",
+        "$.a.b[0]",
+        "$.a.b[1].c",
+        "$.a.b[2][1]",
+        "$.a.b[9]",
+        "$.a",
+        "$.n",
+        "$.f",
+        "$.i",
+        "$.u",
+        "$.e",
+        "$.s",
+        "$[\"bucketName\"]",
+        "$.x[1].z",
+        "$[1]",
+        "$.missing.deeper",
+        "$.big",
+        "$",
+    ];
+    for doc in docs {
+        for path in paths {
+            let steps = parse_path(path).unwrap();
+            let full = serde_json::from_str::<serde_json::Value>(doc)
+                .ok()
+                .and_then(|v| walk(&v, &steps).and_then(extract_scalar));
+            assert_eq!(scalar_at(doc, &steps), full, "{doc} at {path}");
+        }
+    }
 }
