@@ -169,25 +169,29 @@ async fn interrupted() {
 struct Sink {
     format: Format,
     header: bool,
+    /// With `--output`: the partial file being written and the name it gets when complete.
+    file: Option<(PathBuf, PathBuf)>,
     target: Target,
 }
 
 enum Target {
-    Text {
-        writer: Box<dyn Write + Send>,
-        file: Option<(PathBuf, PathBuf)>,
-    },
+    Text(Box<dyn Write + Send>),
     Parquet {
         /// The file or standard output, until the result's schema is known.
         pending: Option<Box<dyn Write + Send>>,
         writer: Option<Box<ArrowWriter<Box<dyn Write + Send>>>>,
-        file: Option<(PathBuf, PathBuf)>,
     },
 }
 
 impl Sink {
     fn open(output: Option<&Path>, format: Format) -> Result<Sink, CliError> {
-        let file = match output {
+        if matches!(format, Format::Parquet) && output.is_none() && std::io::stdout().is_terminal() {
+            return Err(CliError::user(
+                "Parquet is binary and standard output is a terminal",
+                "write it to a file with `--output result.parquet`, or redirect standard output",
+            ));
+        }
+        let (writer, file): (Box<dyn Write + Send>, _) = match output {
             Some(path) => {
                 let partial = path.with_file_name(format!(
                     ".{}.partial",
@@ -200,31 +204,24 @@ impl Sink {
                         "give --output a file in a folder you can write to",
                     )
                 })?;
-                Some((f, partial, path.to_owned()))
+                (
+                    Box::new(std::io::BufWriter::new(f)),
+                    Some((partial, path.to_owned())),
+                )
             }
-            None => None,
-        };
-        if matches!(format, Format::Parquet) && file.is_none() && std::io::stdout().is_terminal() {
-            return Err(CliError::user(
-                "Parquet is binary and standard output is a terminal",
-                "write it to a file with `--output result.parquet`, or redirect standard output",
-            ));
-        }
-        let (writer, names): (Box<dyn Write + Send>, Option<(PathBuf, PathBuf)>) = match file {
-            Some((f, partial, path)) => (Box::new(std::io::BufWriter::new(f)), Some((partial, path))),
             None => (Box::new(std::io::stdout()), None),
         };
         let target = match format {
             Format::Parquet => Target::Parquet {
                 pending: Some(writer),
                 writer: None,
-                file: names,
             },
-            _ => Target::Text { writer, file: names },
+            _ => Target::Text(writer),
         };
         Ok(Sink {
             format,
             header: true,
+            file,
             target,
         })
     }
@@ -232,7 +229,7 @@ impl Sink {
     /// Starts the result: a Parquet file needs its schema before the first row (and an empty
     /// result is still a file with the result's columns).
     fn begin(&mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> Result<(), String> {
-        if let Target::Parquet { pending, writer, .. } = &mut self.target
+        if let Target::Parquet { pending, writer } = &mut self.target
             && let Some(sink) = pending.take()
         {
             *writer = Some(Box::new(
@@ -245,13 +242,11 @@ impl Sink {
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
         match &mut self.target {
-            Target::Text { writer, .. } => {
+            Target::Text(writer) => {
                 let text = render(batch, self.format, self.header)?;
                 writer
                     .write_all(text.as_bytes())
-                    .map_err(|e| format!("cannot write the result: {e}"))?;
-                writer
-                    .flush()
+                    .and_then(|()| writer.flush())
                     .map_err(|e| format!("cannot write the result: {e}"))?;
             }
             Target::Parquet { writer, .. } => {
@@ -271,20 +266,15 @@ impl Sink {
                 "check the disk and try again",
             )
         };
-        let file = match self.target {
-            Target::Text { mut writer, file } => {
-                writer.flush().map_err(|e| io(Path::new("the result"), &e))?;
-                drop(writer);
-                file
-            }
-            Target::Parquet { writer, file, .. } => {
+        match self.target {
+            Target::Text(mut writer) => writer.flush().map_err(|e| io(Path::new("the result"), &e))?,
+            Target::Parquet { writer, .. } => {
                 if let Some(w) = writer {
                     w.close().map_err(|e| io(Path::new("the result"), &e))?;
                 }
-                file
             }
-        };
-        if let Some((partial, path)) = file {
+        }
+        if let Some((partial, path)) = self.file {
             std::fs::rename(&partial, &path).map_err(|e| io(&path, &e))?;
         }
         Ok(())
@@ -292,18 +282,11 @@ impl Sink {
 
     /// The file being written, until it is complete.
     fn partial(&self) -> Option<&Path> {
-        match &self.target {
-            Target::Text { file, .. } | Target::Parquet { file, .. } => {
-                file.as_ref().map(|(p, _)| p.as_path())
-            }
-        }
+        self.file.as_ref().map(|(p, _)| p.as_path())
     }
 
     fn abandon(self) {
-        let file = match self.target {
-            Target::Text { file, .. } | Target::Parquet { file, .. } => file,
-        };
-        if let Some((partial, _)) = file {
+        if let Some((partial, _)) = self.file {
             let _ = std::fs::remove_file(partial);
         }
     }

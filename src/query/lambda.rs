@@ -78,13 +78,27 @@ fn element_field(list: &DataType, function: &str) -> Result<FieldRef> {
     }
 }
 
-/// Plans `body` with `param` bound to the array's elements.
-fn plan_body(
-    param: &str,
-    body: &str,
-    element: &FieldRef,
-    function: &str,
-) -> Result<(Arc<dyn PhysicalExpr>, Arc<Schema>)> {
+/// A planned lambda body and the one-column schema it reads.
+type Planned = (Arc<dyn PhysicalExpr>, Arc<Schema>);
+
+/// Plans `body` with `param` bound to the array's elements. A body is planned once per parameter,
+/// text and element type, not once per batch.
+fn plan_body(param: &str, body: &str, element: &FieldRef, function: &str) -> Result<Planned> {
+    type Key = (String, String, DataType);
+    static PLANNED: OnceLock<std::sync::Mutex<std::collections::HashMap<Key, Planned>>> = OnceLock::new();
+    let cache = PLANNED.get_or_init(Default::default);
+    let key = (param.to_owned(), body.to_owned(), element.data_type().clone());
+    if let Some(planned) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(planned);
+    }
+    let planned = plan_body_uncached(param, body, element, function)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, planned.clone());
+    }
+    Ok(planned)
+}
+
+fn plan_body_uncached(param: &str, body: &str, element: &FieldRef, function: &str) -> Result<Planned> {
     let schema = Arc::new(Schema::new(vec![Field::new(
         param,
         element.data_type().clone(),

@@ -31,6 +31,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanC
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::ExecutionPlan;
 use parquet::basic::{ColumnOrder, ConvertedType, LogicalType, SortOrder};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -130,8 +131,9 @@ fn condition(expr: &Expr) -> Option<Condition> {
     }
 }
 
-/// A file's footer as last read: its size and modification time say whether it still holds.
-type Footer = (u64, Option<std::time::SystemTime>, Arc<ParquetMetaData>);
+/// A file's footer as last read: its size and modification time (as the listing saw them) say
+/// whether it still holds.
+type Footer = (u64, chrono::DateTime<chrono::Utc>, Arc<ParquetMetaData>);
 
 /// The lake's listing table, with row groups pruned on nested leaves.
 #[derive(Debug)]
@@ -149,8 +151,8 @@ impl NestedPruning {
         }
     }
 
-    fn footer(&self, path: &PathBuf, size: u64) -> Option<Arc<ParquetMetaData>> {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    fn footer(&self, path: &PathBuf, file: &ObjectMeta) -> Option<Arc<ParquetMetaData>> {
+        let (size, modified) = (file.size, file.last_modified);
         if let Ok(cache) = self.footers.lock()
             && let Some((s, m, meta)) = cache.get(path)
             && *s == size
@@ -167,8 +169,13 @@ impl NestedPruning {
     }
 
     /// The row groups of one file that can match, or None to read it all.
-    fn access_plan(&self, path: &PathBuf, size: u64, conditions: &[Condition]) -> Option<ParquetAccessPlan> {
-        let meta = self.footer(path, size)?;
+    fn access_plan(
+        &self,
+        path: &PathBuf,
+        file: &ObjectMeta,
+        conditions: &[Condition],
+    ) -> Option<ParquetAccessPlan> {
+        let meta = self.footer(path, file)?;
         let schema = meta.file_metadata().schema_descr();
         // Each condition's leaf, if it is a text leaf whose statistics sort byte-wise.
         let leaves: Vec<(usize, &Condition)> = conditions
@@ -273,7 +280,7 @@ impl NestedPruning {
             let mut files = Vec::with_capacity(group.len());
             for file in group.iter() {
                 let path = PathBuf::from("/").join(file.object_meta.location.as_ref());
-                match self.access_plan(&path, file.object_meta.size, &conditions) {
+                match self.access_plan(&path, &file.object_meta, &conditions) {
                     None => files.push(file.clone()),
                     Some(access) if access.row_group_indexes().is_empty() => {}
                     Some(access) => files.push(file.clone().with_extension(access)),

@@ -92,7 +92,7 @@ pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
     // What no rewrite took is refused here, with its position, rather than left to a planner
     // error that cannot say where it is.
     let flow = visit_expressions(stmt.as_ref(), |expr| match expr {
-        Expr::Function(f) if function_args(f).iter().any(|a| matches!(a, Expr::Lambda(_))) => {
+        Expr::Function(f) if arg_exprs(f).flatten().any(|a| matches!(a, Expr::Lambda(_))) => {
             ControlFlow::Break(format!(
                 "`{f}` {}: on the embedded engine lambdas run in any_match, all_match, none_match, filter and transform",
                 position(f.span())
@@ -141,20 +141,7 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), String> {
     let at = position(f.span());
     let name = f.name.to_string().to_ascii_lowercase();
     let written = f.to_string();
-    let plain_args = || -> Option<Vec<&Expr>> {
-        match &f.args {
-            FunctionArguments::List(list) if list.duplicate_treatment.is_none() => list
-                .args
-                .iter()
-                .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                    _ => None,
-                })
-                .collect(),
-            _ => None,
-        }
-    };
-    let args = plain_args();
+    let args = plain_args(f);
     let simple = f.filter.is_none() && f.over.is_none() && f.within_group.is_empty();
     // Built by parsing printed SQL: the printer quotes literals exactly as the parser read them,
     // so a value inside a literal stays a value.
@@ -278,7 +265,8 @@ fn json_prefilter(expr: &Expr) -> Option<Expr> {
     if !call.name.to_string().eq_ignore_ascii_case("json_extract_scalar") || text.is_empty() {
         return None;
     }
-    let [json, _] = function_args(call)[..] else {
+    let args = plain_args(call);
+    let Some([json, _]) = args.as_deref() else {
         return None;
     };
     reparse(&format!(
@@ -288,18 +276,23 @@ fn json_prefilter(expr: &Expr) -> Option<Expr> {
     .ok()
 }
 
-/// A function's plain arguments.
-fn function_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<&Expr> {
+/// A function's arguments, each `None` when it is not a plain expression (`name => value`, `*`).
+fn arg_exprs(f: &datafusion::sql::sqlparser::ast::Function) -> impl Iterator<Item = Option<&Expr>> {
+    let args = match &f.args {
+        FunctionArguments::List(list) => list.args.as_slice(),
+        _ => &[],
+    };
+    args.iter().map(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+        _ => None,
+    })
+}
+
+/// A function's arguments when they are all plain expressions and not `DISTINCT`.
+fn plain_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<&Expr>> {
     match &f.args {
-        FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+        FunctionArguments::List(list) if list.duplicate_treatment.is_some() => None,
+        _ => arg_exprs(f).collect(),
     }
 }
 
