@@ -123,6 +123,11 @@ fn unnest_in_every_form_athena_writes() {
         assert!(err.contains("LEFT JOIN UNNEST is not supported") && err.contains("line 1, column"), "{err}");
         let err = error(&e, &format!("SELECT count(*) FROM {S3} t CROSS JOIN UNNEST(resources) AS u")).await;
         assert!(err.contains("name the columns UNNEST gives"), "{err}");
+        let err = error(&e, "SELECT a FROM UNNEST(ARRAY[1, 2]) AS u(a, b)").await;
+        assert!(err.contains("names 2 columns, but the array's elements are Int64, not rows"), "{err}");
+        // The rewrite's own function, called by hand with an impossible field, is an error.
+        let err = error(&e, "SELECT irp_row_field(named_struct('a', 1), 0, 1, 'x')").await;
+        assert!(err.contains("internal to the UNNEST rewrite"), "{err}");
         let err = error(&e, &format!("SELECT count(*) FROM {S3} t CROSS JOIN UNNEST(resources) AS u(a, b)")).await;
         assert!(err.contains("have 3 fields (uid, owner, type)") && err.contains("line 1, column"), "{err}");
         let err = error(
@@ -240,6 +245,13 @@ fn date_and_time_functions_follow_trino() {
         assert!(err.contains("`27/11` does not match the format `%Y-%m-%d`"), "{err}");
         let err = error(&e, "SELECT date_format(TIMESTAMP '2026-11-27 09:05:07', '%U')").await;
         assert!(err.contains("not supported by Trino either"), "{err}");
+        // Instants further apart than 292 years in nanoseconds still give the difference.
+        let r = one(
+            &e,
+            "SELECT date_diff('millisecond', TIMESTAMP '1700-01-01 00:00:00', TIMESTAMP '2250-01-01 00:00:00') AS ms",
+        )
+        .await;
+        assert_eq!(r["ms"], 17_356_291_200_000_i64);
         let err = error(&e, "SELECT date_diff('fortnight', TIMESTAMP '2026-11-27 09:05:07', TIMESTAMP '2026-11-27 09:05:07')").await;
         assert!(err.contains("`fortnight` is not a unit"), "{err}");
     });
@@ -289,6 +301,8 @@ fn lambdas_follow_trino() {
         // A lambda that reads outside its parameter, and a lambda form that does not run.
         let err = error(&e, &format!("SELECT any_match(resources, r -> r.uid = api.operation) FROM {S3}")).await;
         assert!(err.contains("a lambda reads only its parameter"), "{err}");
+        let err = error(&e, "SELECT filter(ARRAY[1, 2], x -> x + 1)").await;
+        assert!(err.contains("the lambda of filter must be a condition"), "{err}");
         let err = error(&e, "SELECT reduce(ARRAY[1, 2], 0, (s, x) -> s + x, s -> s)").await;
         assert!(err.contains("`reduce(") && err.contains("lambdas run in any_match") && err.contains("line 1, column 8"), "{err}");
     });

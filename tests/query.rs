@@ -238,6 +238,21 @@ fn irp_query_writes_whole_parquet_files_and_ctrl_c_cancels_within_a_second() {
         "{}",
         stderr(&out)
     );
+    // A file in a folder that does not exist: an error that says where, before the query runs.
+    let out = run(&[
+        "query",
+        "--lake",
+        dir.to_str().unwrap(),
+        "-o",
+        tmp.path().join("no/such/folder/r.csv").to_str().unwrap(),
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot write") && stderr(&out).contains("no/such/folder"),
+        "{}",
+        stderr(&out)
+    );
     // A query that fails leaves no file (and no partial one) behind.
     let bad = tmp.path().join("bad.csv");
     let out = run(&[

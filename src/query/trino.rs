@@ -733,6 +733,11 @@ impl RowField {
                 "{ROW_FIELD} is internal to the UNNEST rewrite"
             )));
         };
+        if index == 0 || index > count {
+            return Err(DataFusionError::Plan(format!(
+                "{ROW_FIELD} is internal to the UNNEST rewrite"
+            )));
+        }
         let DataType::Struct(fields) = &arg_types[0] else {
             return Err(DataFusionError::Plan(format!(
                 "{text} names {count} columns, but the array's elements are {}, not rows; name one column",

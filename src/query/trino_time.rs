@@ -153,10 +153,6 @@ fn literal_text(value: Option<&ColumnarValue>, what: &str) -> Result<Option<Stri
     }
 }
 
-fn rows_of(args: &ScalarFunctionArgs) -> usize {
-    args.number_rows
-}
-
 macro_rules! udf {
     ($ty:ident, $name:literal, $arity:expr) => {
         #[derive(Debug, PartialEq, Eq, Hash)]
@@ -191,7 +187,7 @@ impl ScalarUDFImpl for DateFormat {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = rows_of(&args);
+        let rows = args.number_rows;
         let Some(format) = literal_text(args.args.get(1), "the format of date_format")? else {
             return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
         };
@@ -232,7 +228,7 @@ pub fn parse_mysql(text: &str, chrono_format: &str) -> Option<NaiveDateTime> {
 
 /// `date_parse`; with `tolerant` (inside TRY), text that does not match gives NULL.
 fn date_parse(args: &ScalarFunctionArgs, tolerant: bool) -> Result<ColumnarValue> {
-    let rows = rows_of(args);
+    let rows = args.number_rows;
     let Some(format) = literal_text(args.args.get(1), "the format of date_parse")? else {
         return Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
             None, None,
@@ -308,7 +304,7 @@ impl ScalarUDFImpl for ToIso8601 {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = rows_of(&args);
+        let rows = args.number_rows;
         let data_type = args.args[0].data_type();
         // Trino's shape: `2026-11-27T10:11:12.000` for timestamp(3), `Z` for UTC, `+hh:mm` for
         // other offsets. Finer units (literals and CURRENT_TIMESTAMP are nanoseconds here, where
@@ -387,7 +383,7 @@ impl ScalarUDFImpl for DateDiff {
         Ok(DataType::Int64)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = rows_of(&args);
+        let rows = args.number_rows;
         let Some(unit) = literal_text(args.args.first(), "the unit of date_diff")? else {
             return Ok(ColumnarValue::Scalar(ScalarValue::Int64(None)));
         };
@@ -414,7 +410,8 @@ impl ScalarUDFImpl for DateDiff {
             .map(|(a, b)| {
                 let (a, b) = ((*a)?, (*b)?);
                 if let Some(per) = fixed {
-                    Some((b - a) / per)
+                    // In i128: two nanosecond instants can be further apart than i64 holds.
+                    i64::try_from((i128::from(b) - i128::from(a)) / i128::from(per)).ok()
                 } else {
                     let to = |n: i64| DateTime::<Utc>::from_timestamp_nanos(n).naive_utc();
                     let months = months_between(to(a), to(b))?;
