@@ -17,3 +17,9 @@ pub mod journal;
 pub mod lake;
 pub mod playbook;
 pub mod query;
+
+/// mimalloc instead of the system allocator: the query engine allocates and frees large column
+/// buffers for every batch, and glibc's allocator hands them back to the kernel and faults them in
+/// again (page faults and zeroing were a seventh of a lake scan; `docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

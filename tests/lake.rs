@@ -58,6 +58,7 @@ fn strings(batch: &RecordBatch, path: &str) -> Vec<Option<String>> {
     for p in parts {
         col = col.as_struct().column_by_name(p).unwrap().clone();
     }
+    let col = arrow::compute::cast(&col, &DataType::Utf8).unwrap();
     let s = col.as_string::<i32>();
     (0..s.len())
         .map(|i| s.is_valid(i).then(|| s.value(i).to_owned()))
@@ -180,6 +181,17 @@ fn the_lake_has_security_lakes_layout_and_columns() {
     for leaf in ["type", "name", "uid", "uid_alt", "credential_uid", "account"] {
         assert!(user.find(leaf).is_some(), "actor.user.{leaf}");
     }
+    // Text is stored with string views in the file's Arrow schema, nested leaves too, so readers
+    // point into the dictionary instead of copying each value; map entries stay plain strings.
+    assert_eq!(user.find("uid").unwrap().1.data_type(), &DataType::Utf8View);
+    assert_eq!(ty("class_name"), DataType::Utf8View);
+    let DataType::Map(entries, _) = ty("unmapped") else {
+        panic!()
+    };
+    let DataType::Struct(kv) = entries.data_type() else {
+        panic!()
+    };
+    assert!(kv.iter().all(|f| f.data_type() == &DataType::Utf8));
 }
 
 #[test]

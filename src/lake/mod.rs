@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
@@ -37,8 +37,8 @@ pub fn partition_dir(
         .join(format!("eventday={}", day.format("%Y%m%d")))
 }
 
-/// Writer settings of every lake file: zstd, page-level statistics (so `time_dt` bounds prune
-/// row groups and pages), and a bloom filter on the columns responders look up by equality.
+/// Writer settings of every lake file: zstd and page-level statistics (so `time_dt` bounds prune
+/// row groups and pages).
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
@@ -55,6 +55,8 @@ pub const PARTITION_COLUMNS: [&str; 2] = ["region", "accountid"];
 #[derive(Debug)]
 pub struct PartitionWriter {
     writer: ArrowWriter<File>,
+    /// The file's schema: the batches' schema with text as string views.
+    schema: SchemaRef,
     /// Indices of the columns written (all but the partition columns).
     keep: Vec<usize>,
     pub rows: u64,
@@ -68,11 +70,12 @@ impl PartitionWriter {
         let keep: Vec<usize> = (0..schema.fields().len())
             .filter(|i| !PARTITION_COLUMNS.contains(&schema.field(*i).name().as_str()))
             .collect();
-        let schema = Arc::new(schema.project(&keep)?);
+        let schema = Arc::new(with_string_views(&schema.project(&keep)?));
         let file = File::create(path).map_err(|e| LakeError::io(path, e))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties()))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))?;
         Ok(PartitionWriter {
             writer,
+            schema,
             keep,
             rows: 0,
         })
@@ -80,7 +83,15 @@ impl PartitionWriter {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), LakeError> {
         self.rows += batch.num_rows() as u64;
-        self.writer.write(&batch.project(&self.keep)?)?;
+        let batch = batch.project(&self.keep)?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.writer
+            .write(&RecordBatch::try_new(self.schema.clone(), columns)?)?;
         Ok(())
     }
 
@@ -88,6 +99,29 @@ impl PartitionWriter {
         self.writer.close()?;
         Ok(self.rows)
     }
+}
+
+/// The schema with every text column, nested ones included, as a string view (`Utf8View`); map
+/// keys and values stay plain strings. The Parquet bytes are the same either way (UTF-8 byte arrays); the
+/// Arrow schema stored in the file tells readers to decode text as views, which for a
+/// dictionary-encoded column points into the dictionary instead of copying every value.
+/// `DataFusion` asks for views only for top-level columns, and most of OCSF is nested.
+pub fn with_string_views(schema: &Schema) -> Schema {
+    fn field(f: &Field) -> Field {
+        f.clone().with_data_type(view(f.data_type()))
+    }
+    fn view(t: &DataType) -> DataType {
+        match t {
+            DataType::Utf8 => DataType::Utf8View,
+            DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+            DataType::List(item) => DataType::List(Arc::new(field(item))),
+            other => other.clone(),
+        }
+    }
+    Schema::new_with_metadata(
+        schema.fields().iter().map(|f| field(f)).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
