@@ -2,6 +2,7 @@
 //! classified error at the edge that picks the exit code (0 ok, 1 user or data error, 2 usage,
 //! 3 a headless run waiting for an answer).
 
+mod athena;
 mod graph;
 mod journal;
 mod lake;
@@ -52,7 +53,7 @@ pub enum Command {
     Journal(journal::JournalArgs),
     /// Local Security Lake folders: generate a synthetic lake with an injected incident.
     Lake(lake::LakeArgs),
-    /// Run Athena SQL on the embedded engine over a local lake.
+    /// Run Athena SQL on the embedded engine over a local lake, or on Amazon Athena.
     Query(query::QueryArgs),
 }
 

@@ -12,7 +12,9 @@ use parquet::arrow::ArrowWriter;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
+use super::athena::{AthenaArgs, Unbounded, load_config};
 use super::{CliError, Output};
+use crate::query::athena::{Athena, Progress};
 use crate::query::local::{LocalEngine, Options, QueryError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -48,6 +50,22 @@ pub struct QueryArgs {
     /// The engine's memory limit, in MiB.
     #[arg(long, default_value_t = 4096)]
     pub memory_mb: usize,
+    /// Where the query runs: the embedded engine over `--lake`, or Amazon Athena.
+    #[arg(long, value_enum, default_value = "local")]
+    pub backend: QueryBackend,
+    /// Print the SQL and where it would run, check it for an unbounded lake scan, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryBackend {
+    /// The embedded engine over a local lake.
+    Local,
+    /// Amazon Athena over Security Lake (credentials from the standard AWS configuration).
+    Athena,
 }
 
 pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
@@ -61,6 +79,13 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
         })?,
         (None, None) => String::new(),
     };
+    if args.backend == QueryBackend::Athena {
+        return athena_query(out, args, &sql);
+    }
+    if args.dry_run {
+        out.data(&format!("{}\n", sql.trim_end()));
+        return Ok(());
+    }
     let lake = args
         .lake
         .clone()
@@ -144,6 +169,127 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
     // workers are left to stop with it.
     runtime.shutdown_background();
     result
+}
+
+/// `irp query --backend athena`: the guard, then the query's life on Athena with its state on
+/// the progress line; Ctrl-C stops the query on Athena too.
+fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError> {
+    let config = load_config()?;
+    let settings = args.athena.settings(&config.athena);
+    let unbounded = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
+    if !unbounded.is_empty() {
+        let what = format!(
+            "the query reads {} with no bound on time_dt or eventday: Athena will scan the whole table",
+            unbounded.join(", ")
+        );
+        let hint = "add e.g. `WHERE time_dt > current_timestamp - INTERVAL '1' DAY`";
+        if config.athena.unbounded == Some(Unbounded::Refuse) {
+            return Err(CliError::user(
+                what,
+                format!("{hint} (the config file says `unbounded = \"refuse\"`)"),
+            ));
+        }
+        out.note(&format!("warning: {what}; {hint}"));
+        if std::io::stdin().is_terminal() && !args.dry_run && !confirm("run it anyway? [y/N] ") {
+            return Err(CliError::user("not run", hint));
+        }
+    }
+    if args.dry_run {
+        out.data(&format!("{}\n", sql.trim_end()));
+        out.note(&format!(
+            "would run on Athena: workgroup {}, catalog {}, database {}",
+            settings.workgroup,
+            settings.catalog,
+            settings
+                .database
+                .as_deref()
+                .unwrap_or("amazon_security_lake_glue_db_<region>")
+        ));
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::user(
+                format!("cannot start the query runtime: {e}"),
+                "check the system's thread limits",
+            )
+        })?;
+    let result = runtime.block_on(async {
+        let athena = Athena::connect(settings).await;
+        let mut sink = Sink::open(args.output.as_deref(), args.format)?;
+        let progress = out.spinner("starting");
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let token = uuid::Uuid::now_v7().simple().to_string();
+        let spin = progress.clone();
+        let mut report = move |p: &Progress| {
+            spin.set_message(format!(
+                "{} {:.1} s, {} scanned",
+                p.state,
+                p.elapsed.as_secs_f64(),
+                bytes(p.bytes_scanned)
+            ));
+        };
+        let run = athena.run(sql, &token, &cancel, &mut report);
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => r,
+            () = interrupted() => {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                run.await
+            }
+        };
+        progress.finish_and_clear();
+        let result = result.map_err(|e| CliError::user(e.to_string(), e.hint()))?;
+        let written = (|| {
+            sink.begin(result.schema.clone())?;
+            for b in &result.batches {
+                sink.write(b)?;
+            }
+            Ok::<(), String>(())
+        })();
+        match written {
+            Ok(()) => sink.finish()?,
+            Err(e) => {
+                sink.abandon();
+                return Err(CliError::user(e, "check the output file's folder and free space"));
+            }
+        }
+        out.note(&format!(
+            "{} rows; query {} ran {:.2} s, {} scanned (${:.4}), results fetched in {:.2} s",
+            result.rows,
+            result.query_id,
+            result.run_time.as_secs_f64(),
+            bytes(result.bytes_scanned),
+            result.cost_usd,
+            result.fetch_time.as_secs_f64()
+        ));
+        Ok(())
+    });
+    runtime.shutdown_background();
+    result
+}
+
+/// Asks on the terminal; anything but y/yes is no.
+fn confirm(question: &str) -> bool {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(question.as_bytes());
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// `1.2 GB`, in powers of 1000 as Athena bills.
+fn bytes(n: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", f / 1e6),
+        _ => format!("{:.2} GB", f / 1e9),
+    }
 }
 
 /// Resolves at the first Ctrl-C (SIGINT). The signal is watched on a thread of its own with its

@@ -1,6 +1,8 @@
 //! Query backends: `local`, the embedded engine over a local lake (Apache `DataFusion`). Athena
 //! joins it later behind the same interface.
 
+pub mod athena;
+pub mod guard;
 pub mod ip;
 pub mod json_path;
 pub mod lambda;

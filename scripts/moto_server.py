@@ -1,0 +1,116 @@
+"""moto's server mode on loopback for irp's AWS tests, with three Athena behaviours moto 5.2.5
+lacks, patched into its own Athena backend (everything else is moto's own):
+
+- GetQueryResults pages: MaxResults (at most 1,000, Athena's limit) and NextToken. moto returns
+  every row in one page and ignores both.
+- ClientRequestToken makes StartQueryExecution idempotent: the same token starts no second
+  query and returns the first one's id, as Athena does. moto starts a new query every time.
+- A query can fail: a query whose text holds `/* moto:fail REASON */` goes QUEUED -> RUNNING ->
+  FAILED with REASON as its StateChangeReason. moto has no FAILED transition.
+- Statistics: a query holding `/* moto:scanned N */` reports N bytes scanned (moto reports 0).
+
+Usage: python moto_server.py PORT_FILE. Starts the server on 127.0.0.1 on a free port, writes
+the port to PORT_FILE, and runs until killed.
+"""
+
+import json
+import re
+import socket
+import sys
+import time
+
+from moto.athena import models, responses
+from moto.server import ThreadedMotoServer
+
+PAGE_MAX = 1000
+FAIL = re.compile(r"/\*\s*moto:fail\s+(.*?)\s*\*/", re.S)
+SCANNED = re.compile(r"/\*\s*moto:scanned\s+(\d+)\s*\*/")
+
+# --- ClientRequestToken --------------------------------------------------------------------
+_tokens = {}
+_start = responses.AthenaResponse.start_query_execution
+
+
+def start_query_execution(self):
+    token = self._get_param("ClientRequestToken")
+    key = (self.current_account, self.region, token)
+    if token and key in _tokens:
+        return json.dumps({"QueryExecutionId": _tokens[key]})
+    out = _start(self)
+    if token and isinstance(out, str):
+        _tokens[key] = json.loads(out)["QueryExecutionId"]
+    return out
+
+
+responses.AthenaResponse.start_query_execution = start_query_execution
+
+# --- FAILED and statistics ------------------------------------------------------------------
+_advance = models.Execution.advance
+
+
+def advance(self):
+    _advance(self)
+    m = FAIL.search(self.query or "")
+    if m and self.status == "SUCCEEDED":
+        self.status = "FAILED"
+        self.reason = m.group(1)
+
+
+models.Execution.advance = advance
+_get_execution = responses.AthenaResponse.get_query_execution
+
+
+def get_query_execution(self):
+    out = json.loads(_get_execution(self))
+    execution = self.athena_backend.executions[self._get_param("QueryExecutionId")]
+    status = out["QueryExecution"]["Status"]
+    if getattr(execution, "reason", None):
+        status["StateChangeReason"] = execution.reason
+        status["AthenaError"] = {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": False,
+                                 "ErrorMessage": execution.reason}
+    if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        status["CompletionDateTime"] = time.time()
+    m = SCANNED.search(execution.query or "")
+    if m:
+        out["QueryExecution"]["Statistics"]["DataScannedInBytes"] = int(m.group(1))
+    return json.dumps(out)
+
+
+responses.AthenaResponse.get_query_execution = get_query_execution
+
+# --- Paging ---------------------------------------------------------------------------------
+_get_results = responses.AthenaResponse.get_query_results
+
+
+def get_query_results(self):
+    exec_id = self._get_param("QueryExecutionId")
+    execution = self.athena_backend.executions.get(exec_id)
+    if execution is not None and execution.status != "SUCCEEDED":
+        return self.error(f"Query has not yet finished. Current state: {execution.status}", 400)
+    out = json.loads(_get_results(self))
+    rows = out["ResultSet"]["Rows"]
+    size = min(int(self._get_param("MaxResults") or PAGE_MAX), PAGE_MAX)
+    start = int(self._get_param("NextToken") or 0)
+    out["ResultSet"]["Rows"] = rows[start:start + size]
+    if start + size < len(rows):
+        out["NextToken"] = str(start + size)
+    return json.dumps(out)
+
+
+responses.AthenaResponse.get_query_results = get_query_results
+
+
+def main():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    with open(sys.argv[1], "w") as f:
+        f.write(str(port))
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,577 @@
+//! The Athena backend against moto's server mode on loopback (started by `scripts/test`, which
+//! sets `IRP_MOTO_ENDPOINT`). Results are injected with moto's own API
+//! (`/moto-api/static/athena/query-results`, a FIFO per account and region, one entry per
+//! started query) and query states slowed with its state manager. Where moto 5.2.5 lacks an
+//! Athena behaviour — paging, FAILED, the client request token, bytes scanned — the launcher
+//! `scripts/moto_server.py` patches moto's own backend; the tests that rely on a patch say so.
+//!
+//! moto's queues and state manager are shared by the whole server, so these tests take a lock
+//! and each uses a region of its own.
+
+#![allow(clippy::cast_sign_loss, clippy::cast_precision_loss, clippy::float_cmp)]
+
+use std::io::{Read, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use irp::query::athena::{Athena, AthenaSettings};
+use serde_json::{Value, json};
+
+use crate::common::{irp, required_tool, stderr, stdout};
+
+static MOTO: Mutex<()> = Mutex::new(());
+
+/// moto's endpoint and the lock on its shared state, or `None` (skipped loudly; a failure
+/// under CI).
+fn moto() -> Option<(String, MutexGuard<'static, ()>)> {
+    let endpoint = required_tool("IRP_MOTO_ENDPOINT", "moto's server")?;
+    let guard = MOTO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some((endpoint, guard))
+}
+
+/// A plain HTTP/1.1 request to moto (its control API, or an Athena call moto does not check
+/// the signature of). Returns the status and the body.
+fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Queues result sets for the next queries started in `region` (header row included).
+fn inject(endpoint: &str, region: &str, results: &[Value]) {
+    let body = json!({ "account_id": "123456789012", "region": region, "results": results });
+    let (status, text) = http(
+        endpoint,
+        "/moto-api/static/athena/query-results",
+        &[],
+        &body.to_string(),
+    );
+    assert_eq!(status, 201, "moto refused the results: {text}");
+}
+
+/// Makes every new query take `polls` polls in each of QUEUED and RUNNING (moto's state
+/// manager); `None` puts moto's default back.
+fn slow_states(endpoint: &str, polls: Option<u32>) {
+    let (path, body) = match polls {
+        Some(n) => (
+            "/moto-api/state-manager/set-transition",
+            json!({ "model_name": "athena::execution", "transition": { "progression": "manual", "times": n } }),
+        ),
+        None => (
+            "/moto-api/state-manager/unset-transition",
+            json!({ "model_name": "athena::execution" }),
+        ),
+    };
+    let (status, text) = http(endpoint, path, &[], &body.to_string());
+    assert!(status < 300, "moto's state manager: {status} {text}");
+}
+
+/// The state `GetQueryExecution` gives, asked of moto directly.
+fn state_of(endpoint: &str, region: &str, id: &str) -> String {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20261128/{region}/athena/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let (status, text) = http(
+        endpoint,
+        "/",
+        &[
+            ("X-Amz-Target", "AmazonAthena.GetQueryExecution"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Authorization", &auth),
+        ],
+        &json!({ "QueryExecutionId": id }).to_string(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["QueryExecution"]["Status"]["State"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn column(name: &str, ty: &str) -> Value {
+    let (precision, scale) = match ty {
+        "decimal" => (12, 2),
+        _ => (0, 0),
+    };
+    json!({ "Name": name, "Label": name, "Type": ty, "CatalogName": "hive", "SchemaName": "", "TableName": "",
+            "Nullable": "UNKNOWN", "CaseSensitive": false, "Precision": precision, "Scale": scale })
+}
+
+/// A result set: the header row first, as Athena gives it for a SELECT.
+fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
+    let header: Vec<Value> = columns
+        .iter()
+        .map(|(n, _)| json!({ "VarCharValue": n }))
+        .collect();
+    let mut all = vec![json!({ "Data": header })];
+    for r in rows {
+        let data: Vec<Value> = r
+            .iter()
+            .map(|c| {
+                c.as_ref()
+                    .map_or_else(|| json!({}), |v| json!({ "VarCharValue": v }))
+            })
+            .collect();
+        all.push(json!({ "Data": data }));
+    }
+    json!({ "rows": all, "column_info": columns.iter().map(|(n, t)| column(n, t)).collect::<Vec<_>>() })
+}
+
+/// `irp query --backend athena` against moto, with credentials only moto accepts.
+fn athena_query(endpoint: &str, region: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = irp();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("IRP_CONFIG", "/nonexistent/config.toml")
+        .args([
+            "query",
+            "--backend",
+            "athena",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            region,
+        ])
+        .args(["--output-location", "s3://irp-results/"])
+        .args(args);
+    cmd
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_small_result_comes_back_as_rows() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "us-east-1";
+    let rows = vec![
+        vec![
+            Some("arn:aws:iam::111122223333:user/mallory".to_owned()),
+            Some("4210".to_owned()),
+        ],
+        vec![
+            Some("arn:aws:iam::111122223333:role/etl".to_owned()),
+            Some("17".to_owned()),
+        ],
+        vec![None, Some("3".to_owned())],
+    ];
+    inject(
+        &endpoint,
+        region,
+        &[result(&[("principal", "varchar"), ("reads", "bigint")], &rows)],
+    );
+    let out = athena_query(
+        &endpoint,
+        region,
+        &[
+            "--format",
+            "json",
+            "SELECT principal, reads FROM t /* moto:scanned 2500000000 */",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = json_lines(&stdout(&out));
+    assert_eq!(
+        got,
+        vec![
+            json!({ "principal": "arn:aws:iam::111122223333:user/mallory", "reads": 4210 }),
+            json!({ "principal": "arn:aws:iam::111122223333:role/etl", "reads": 17 }),
+            // `--format json` leaves NULL columns out, as for the embedded engine.
+            json!({ "reads": 3 }),
+        ]
+    );
+    // Bytes scanned (reported through the launcher's patch) and their cost at $5 per TB.
+    let err = stderr(&out);
+    assert!(err.contains("3 rows; query "), "{err}");
+    assert!(err.contains("2.50 GB scanned ($0.0125)"), "{err}");
+}
+
+#[test]
+fn several_pages_of_every_column_type_convert_exactly() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "us-west-2";
+    let columns = [
+        ("v", "varchar"),
+        ("b", "bigint"),
+        ("i", "integer"),
+        ("s", "smallint"),
+        ("t", "tinyint"),
+        ("d", "double"),
+        ("r", "real"),
+        ("ok", "boolean"),
+        ("day", "date"),
+        ("at", "timestamp"),
+        ("amount", "decimal"),
+        ("tags", "array(varchar)"),
+        ("attrs", "map(varchar, varchar)"),
+        ("who", "row(name varchar, uid varchar)"),
+    ];
+    let n = 3_456;
+    let rows: Vec<Vec<Option<String>>> = (0..n)
+        .map(|k: i64| {
+            let cells = vec![
+                format!("row {k} \"quoted\", with, commas"),
+                (k * 1_000_000_007).to_string(),
+                (k - 1_000).to_string(),
+                (k % 30_000).to_string(),
+                (k % 100 - 50).to_string(),
+                format!("{}.25", k),
+                "0.5".to_owned(),
+                (k % 2 == 0).to_string(),
+                format!("2026-11-{:02}", k % 28 + 1),
+                format!("2026-11-27 23:{:02}:{:02}.{:03}", k % 60, k % 60, k % 1000),
+                format!("{}.{:02}", k - 100, k % 100),
+                "[a, b]".to_owned(),
+                "{k=v}".to_owned(),
+                "{name=x, uid=y}".to_owned(),
+            ];
+            // Every seventh row is all NULL.
+            cells.into_iter().map(|c| (k % 7 != 3).then_some(c)).collect()
+        })
+        .collect();
+    inject(&endpoint, region, &[result(&columns, &rows)]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.jsonl");
+    let out = athena_query(
+        &endpoint,
+        region,
+        &[
+            "--format",
+            "json",
+            "--output",
+            file.to_str().unwrap(),
+            "SELECT * FROM t",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = json_lines(&std::fs::read_to_string(&file).unwrap());
+    // 3,456 rows are four pages of GetQueryResults (paging through the launcher's patch).
+    assert_eq!(got.len(), n as usize);
+    for k in [0i64, 3, 998, 999, 1000, 1001, 2999, 3000, 3455] {
+        let row = &got[k as usize];
+        if k % 7 == 3 {
+            assert!(
+                row.as_object().unwrap().values().all(Value::is_null),
+                "row {k}: {row}"
+            );
+            continue;
+        }
+        assert_eq!(
+            row["v"],
+            json!(format!("row {k} \"quoted\", with, commas")),
+            "row {k}"
+        );
+        assert_eq!(row["b"], json!(k * 1_000_000_007));
+        assert_eq!(row["i"], json!(k - 1_000));
+        assert_eq!(row["s"], json!(k % 30_000));
+        assert_eq!(row["t"], json!(k % 100 - 50));
+        assert_eq!(row["d"].as_f64().unwrap(), k as f64 + 0.25);
+        assert_eq!(row["r"].as_f64().unwrap(), 0.5);
+        assert_eq!(row["ok"], json!(k % 2 == 0));
+        assert_eq!(row["day"], json!(format!("2026-11-{:02}", k % 28 + 1)));
+        let at = chrono::DateTime::parse_from_rfc3339(row["at"].as_str().unwrap()).unwrap();
+        let want = format!("2026-11-27T23:{:02}:{:02}.{:03}Z", k % 60, k % 60, k % 1000);
+        assert_eq!(
+            at,
+            chrono::DateTime::parse_from_rfc3339(&want).unwrap(),
+            "row {k}"
+        );
+        // Decimal(12, 2) exactly; JSON prints it as a number.
+        let amount: f64 = format!("{}.{:02}", k - 100, k % 100).parse().unwrap();
+        assert_eq!(row["amount"].as_f64().unwrap(), amount, "row {k}");
+        assert_eq!(row["tags"], json!("[a, b]"));
+        assert_eq!(row["attrs"], json!("{k=v}"));
+        assert_eq!(row["who"], json!("{name=x, uid=y}"));
+    }
+}
+
+#[test]
+fn a_failed_query_names_athenas_reason_and_position() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    // FAILED comes from the launcher's patch: moto has no FAILED transition.
+    let sql = "SELECT nope\nFROM t /* moto:fail line 2:15: Column 'nope' cannot be resolved */";
+    let out = athena_query(&endpoint, "eu-west-1", &[sql]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("the query failed at line 2, column 15"), "{err}");
+    assert!(err.contains("Column 'nope' cannot be resolved"), "{err}");
+    assert!(err.contains("fix the SQL and re-run the step"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_query_past_its_timeout_is_stopped_on_athena() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "eu-west-2";
+    slow_states(&endpoint, Some(100_000));
+    let started = Instant::now();
+    let out = athena_query(&endpoint, region, &["--timeout", "1", "SELECT 1"])
+        .output()
+        .unwrap();
+    slow_states(&endpoint, None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("ran longer than its timeout of 1s and was stopped"),
+        "{err}"
+    );
+    let id = err
+        .split("stopped (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap();
+    assert_eq!(state_of(&endpoint, region, id), "CANCELLED");
+}
+
+#[test]
+fn ctrl_c_cancels_the_query_on_athena() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "ap-southeast-2";
+    slow_states(&endpoint, Some(100_000));
+    let child = athena_query(&endpoint, region, &["SELECT 1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    slow_states(&endpoint, None);
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "stopped after {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("the query was cancelled ("), "{err}");
+    let id = err
+        .split("cancelled (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap();
+    assert_eq!(state_of(&endpoint, region, id), "CANCELLED");
+}
+
+/// The library with moto's endpoint; credentials from the environment `scripts/test` sets.
+async fn library(endpoint: &str, region: &str) -> Athena {
+    Athena::connect(AthenaSettings {
+        endpoint_url: Some(endpoint.to_owned()),
+        region: Some(region.to_owned()),
+        output_location: Some("s3://irp-results/".to_owned()),
+        poll_first: Duration::from_millis(10),
+        poll_max: Duration::from_millis(40),
+        ..AthenaSettings::default()
+    })
+    .await
+}
+
+#[test]
+fn the_client_request_token_never_runs_a_query_twice() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
+    );
+    // Idempotency comes from the launcher's patch (moto starts a new query every time).
+    let region = "ca-central-1";
+    let one = |v: &str| result(&[("x", "varchar")], &[vec![Some(v.to_owned())]]);
+    inject(&endpoint, region, &[one("first"), one("second")]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let athena = library(&endpoint, region).await;
+        let cancel = AtomicBool::new(false);
+        // A case id of this run's own: moto's server may outlive one test run.
+        let case = uuid::Uuid::now_v7().to_string();
+        let token = irp::query::athena::request_token(&case, "reads-by-principal", "SELECT 1", 0);
+        let a = athena
+            .run("SELECT 1", &token, &cancel, &mut |_| {})
+            .await
+            .unwrap();
+        let b = athena
+            .run("SELECT 1", &token, &cancel, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            a.query_id, b.query_id,
+            "a retried start with the same token is the same query"
+        );
+        let other = irp::query::athena::request_token(&case, "reads-by-principal", "SELECT 1", 1);
+        assert_ne!(token, other);
+        let c = athena
+            .run("SELECT 1", &other, &cancel, &mut |_| {})
+            .await
+            .unwrap();
+        assert_ne!(c.query_id, a.query_id);
+        let text = |r: &irp::query::athena::AthenaResult| {
+            let col =
+                arrow::compute::cast(r.batches[0].column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            arrow::array::AsArray::as_string::<i32>(&col).value(0).to_owned()
+        };
+        // The second start consumed no queued result: the new token's query gets the second.
+        assert_eq!(
+            (text(&a), text(&b), text(&c)),
+            ("first".into(), "first".into(), "second".into())
+        );
+    });
+}
+
+#[test]
+fn progress_reports_queued_then_running_then_succeeded() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
+    );
+    let region = "sa-east-1";
+    slow_states(&endpoint, Some(2));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (states, polls) = rt.block_on(async {
+        let athena = library(&endpoint, region).await;
+        let cancel = AtomicBool::new(false);
+        let mut states: Vec<String> = Vec::new();
+        let r = athena
+            .run(
+                "SELECT 1",
+                &uuid::Uuid::now_v7().simple().to_string(),
+                &cancel,
+                &mut |p| states.push(p.state.clone()),
+            )
+            .await;
+        (states, r.map(|r| r.polls))
+    });
+    slow_states(&endpoint, None);
+    let polls = polls.unwrap();
+    let mut distinct = states.clone();
+    distinct.dedup();
+    assert_eq!(distinct, ["QUEUED", "RUNNING", "SUCCEEDED"], "{states:?}");
+    assert_eq!(polls as usize, states.len());
+}
+
+#[test]
+fn an_unbounded_lake_scan_is_refused_when_the_config_says_so() {
+    // No AWS call is made: the guard runs before anything connects.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[athena]\nunbounded = \"refuse\"\nworkgroup = \"ir\"\n").unwrap();
+    let table = "amazon_security_lake_glue_db_us_east_1.amazon_security_lake_table_us_east_1_s3_data_2_0";
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .args([
+            "query",
+            "--backend",
+            "athena",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .arg(format!("SELECT count(*) FROM {table}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("amazon_security_lake_table_us_east_1_s3_data_2_0 with no bound on time_dt or eventday"),
+        "{err}"
+    );
+    assert!(err.contains("unbounded = \"refuse\""), "{err}");
+    // A bound anywhere is enough; --dry-run shows where it would run and stops.
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .args(["query", "--backend", "athena", "--dry-run"])
+        .arg(format!(
+            "SELECT count(*) FROM {table} WHERE eventday >= '20261120'"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("WHERE eventday >= '20261120'"));
+    assert!(stderr(&out).contains("workgroup ir"), "{}", stderr(&out));
+    // A mistyped key in the config file is named, with its line.
+    std::fs::write(&config, "[athena]\nworkgorup = \"ir\"\n").unwrap();
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .args(["query", "--backend", "athena", "--dry-run", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("workgorup") && err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn sdk_errors_become_actionable_messages() {
+    // moto answers with the error codes Athena uses; nothing is mocked here.
+    let Some((endpoint, _lock)) = moto() else { return };
+    let out = athena_query(
+        &endpoint,
+        "eu-north-1",
+        &["--workgroup", "no-such-workgroup", "SELECT 1"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Athena cannot find the workgroup: WorkGroup does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("check the Security Lake database and table names"),
+        "{err}"
+    );
+    // No credentials anywhere in the standard chain (IMDS off, no files, no variables).
+    let out = athena_query(&endpoint, "eu-north-1", &["SELECT 1"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no AWS credentials were found"), "{err}");
+    assert!(err.contains("aws sso login"), "{err}");
+}
