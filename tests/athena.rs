@@ -575,3 +575,102 @@ fn sdk_errors_become_actionable_messages() {
     assert!(err.contains("no AWS credentials were found"), "{err}");
     assert!(err.contains("aws sso login"), "{err}");
 }
+
+/// `irp run`/`irp resume` of a playbook with `--backend athena` against moto.
+fn athena_run(endpoint: &str, region: &str, verb: &[&str], extra: &[&str]) -> std::process::Output {
+    let mut cmd = irp();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("IRP_CONFIG", "/nonexistent/config.toml")
+        .args(verb)
+        .args([
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/lake-drill.answers.yaml",
+        ])
+        .args([
+            "--backend",
+            "athena",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            region,
+        ])
+        .args(["--output-location", "s3://irp-results/"])
+        .args(extra);
+    cmd.output().unwrap()
+}
+
+fn journal(case: &std::path::Path) -> Vec<Value> {
+    let out = irp().args(["journal", "--json"]).arg(case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    json_lines(&stdout(&out))
+}
+
+#[test]
+fn a_playbook_runs_on_athena_and_the_journal_records_the_query() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "eu-central-1";
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let case_arg = case.to_str().unwrap();
+    let run = [
+        "run",
+        "tests/fixtures/cases/lake-drill.yaml",
+        "--case-dir",
+        case_arg,
+    ];
+    // First a workgroup that does not exist: the query fails, the case is kept, and the step
+    // can be run again.
+    let out = athena_run(&endpoint, region, &run, &["--workgroup", "no-such-workgroup"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Athena cannot find the workgroup"),
+        "{}",
+        stderr(&out)
+    );
+    let failed = journal(&case);
+    assert_eq!(failed.last().unwrap()["kind"], "query_failed");
+    // Then the right settings: resume runs the step again on Athena.
+    let rows = vec![
+        vec![Some("203.0.113.9".to_owned()), Some("4210".to_owned())],
+        vec![Some("198.51.100.7".to_owned()), Some("733".to_owned())],
+    ];
+    inject(
+        &endpoint,
+        region,
+        &[result(&[("ip", "varchar"), ("reads", "bigint")], &rows)],
+    );
+    let out = athena_run(&endpoint, region, &["resume", case_arg], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    let submitted: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "query_submitted")
+        .collect();
+    assert_eq!(submitted.len(), 2);
+    let sql = submitted[1]["payload"]["sql"].as_str().unwrap();
+    // The only backend-specific part of the SQL: Security Lake's names for the region.
+    assert!(
+        sql.contains(r#""amazon_security_lake_glue_db_eu_central_1"."amazon_security_lake_table_eu_central_1_s3_data_2_0""#),
+        "{sql}"
+    );
+    assert_eq!(submitted[1]["payload"]["backend"], "athena");
+    let ok = entries.iter().find(|e| e["kind"] == "query_succeeded").unwrap();
+    let exec = &ok["payload"]["execution"];
+    assert_eq!(exec["state"], "SUCCEEDED");
+    assert_eq!(exec["query_id"].as_str().unwrap().len(), 36, "{exec}");
+    assert!(exec["run_ms"].is_u64() && exec["fetch_ms"].is_u64(), "{exec}");
+    assert_eq!(ok["payload"]["rows"], 2);
+    assert_eq!(
+        ok["payload"]["captures"]["bulk_ips"],
+        json!(["203.0.113.9", "198.51.100.7"])
+    );
+    let decided = entries.iter().find(|e| e["kind"] == "decided").unwrap();
+    assert_eq!(decided["payload"]["option"], "incident");
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -22,6 +22,7 @@ pub fn env() -> Env {
         now: DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z")
             .unwrap()
             .with_timezone(&Utc),
+        naming: irp::playbook::context::TableNaming::default(),
     }
 }
 
@@ -88,6 +89,7 @@ fn run_query(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>) -> Eve
             rows,
             row_count: count,
             artifact: None,
+            execution: None,
         },
     )
     .unwrap()
@@ -233,6 +235,7 @@ fn illegal_commands_are_refused_and_change_nothing() {
             rows: vec![],
             row_count: 0,
             artifact: None,
+            execution: None,
         },
     );
     assert_eq!(e, EngineError::NoQueryRunning(s("reads")));

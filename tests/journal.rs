@@ -75,6 +75,7 @@ fn event() -> impl Strategy<Value = Event> {
                     artifact: None,
                     captures: caps.into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect(),
                     next: None,
+                    execution: None,
                 })
             }),
         (text(), proptest::collection::vec(text(), 0..4)).prop_map(|(step, argv)| {
@@ -154,6 +155,7 @@ fn command() -> impl Strategy<Value = Command> {
             rows: vec![serde_json::json!({"ip": "203.0.113.9", "n": n})],
             row_count: 1,
             artifact: None,
+            execution: None,
         }),
         (step.clone(), 0usize..4).prop_map(|(step, item)| Command::CheckItem { step, item }),
         text().prop_map(|text| Command::AddNote { text }),
@@ -335,6 +337,7 @@ fn tampering_is_named_by_seq() {
                 bytes: 0,
             }),
             next: None,
+            execution: None,
             stay: true,
         });
         let at = chrono::DateTime::from_timestamp_millis(0).unwrap();
@@ -534,13 +537,13 @@ impl irp::case::headless::QueryRunner for Replay {
         session: &Session,
         step: &str,
         sql: &str,
-    ) -> Result<irp::case::headless::QueryResult, String> {
+    ) -> Result<irp::case::headless::QueryResult, irp::case::headless::QueryFailure> {
         assert!(
             sql.contains("'drill-bucket'"),
             "the inputs are rendered as literals: {sql}"
         );
         if self.fail {
-            return Err("replay: HIVE_BAD_DATA".into());
+            return Err(String::from("replay: HIVE_BAD_DATA").into());
         }
         let bytes = std::fs::read(self.dir.join(format!("{step}.json"))).map_err(|e| e.to_string())?;
         let rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
@@ -551,6 +554,7 @@ impl irp::case::headless::QueryRunner for Replay {
             row_count: rows.len() as u64,
             rows,
             artifact: Some(artifact),
+            execution: None,
         })
     }
 }

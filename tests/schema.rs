@@ -114,6 +114,7 @@ fn journal_entries_conform_to_the_journal_entry_schema() {
             step: "reads".into(),
             error: "boom".into(),
             artifact: None,
+            execution: None,
         })
         .unwrap();
         s.execute(&irp::engine::Command::Skip {

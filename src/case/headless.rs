@@ -5,7 +5,7 @@
 
 use super::answers::{Answers, SUGGESTED};
 use super::{CaseError, Session};
-use crate::engine::{self, ArtifactRef, Command, Event, Intent, Observable, Outcome, Position};
+use crate::engine::{self, ArtifactRef, Command, Event, Execution, Intent, Observable, Outcome, Position};
 use crate::playbook::model::{ActionKind, StepKind};
 use crate::playbook::raw::Confirm;
 
@@ -16,7 +16,7 @@ pub trait QueryRunner {
     fn name(&self) -> &str;
     /// Runs `sql` for `step`. Rows go to the captures; the full result is stored as an artifact
     /// with `session.write_artifact` when the backend keeps one.
-    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, String>;
+    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure>;
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,23 @@ pub struct QueryResult {
     pub rows: Vec<serde_json::Value>,
     pub row_count: u64,
     pub artifact: Option<ArtifactRef>,
+    pub execution: Option<Execution>,
+}
+
+/// Why a query failed, and what the backend knows of its run.
+#[derive(Debug, Clone)]
+pub struct QueryFailure {
+    pub error: String,
+    pub execution: Option<Execution>,
+}
+
+impl From<String> for QueryFailure {
+    fn from(error: String) -> Self {
+        QueryFailure {
+            error,
+            execution: None,
+        }
+    }
 }
 
 /// Why a headless run stopped before the end. The case stays resumable in every case.
@@ -86,6 +103,9 @@ pub fn drive(
     mut backend: Option<&mut dyn QueryRunner>,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
+    // A query step that failed before this run (a throttled Athena, a wrong workgroup fixed
+    // since) runs again; one that fails during this run stops it, so nothing loops.
+    let first_seq = session.entries.len() as u64;
     loop {
         if session.state.closed.is_some() {
             return Ok(());
@@ -109,7 +129,7 @@ pub fn drive(
             }
             Position::At(id) => id,
         };
-        step(session, answers, &step_id, &mut backend, report)?;
+        step(session, answers, &step_id, &mut backend, first_seq, report)?;
     }
 }
 
@@ -128,6 +148,7 @@ fn step(
     answers: &Answers,
     id: &str,
     backend: &mut Option<&mut dyn QueryRunner>,
+    first_seq: u64,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
     let st = session.state.step(id).cloned().unwrap_or_default();
@@ -177,7 +198,13 @@ fn step(
         };
         return exec(session, &cmd, report);
     }
-    if failed {
+    let failed_before = || {
+        session.entries.iter().rev().find_map(|e| match &e.event {
+            Event::QueryFailed(q) if q.step == id => Some(e.seq < first_seq),
+            _ => None,
+        })
+    };
+    if failed && !(backend.is_some() && failed_before() == Some(true)) {
         return Err(Stop::StepFailed {
             step: id.to_owned(),
             error: st.last_error.unwrap_or_default(),
@@ -244,11 +271,13 @@ fn step(
                     rows: r.rows,
                     row_count: r.row_count,
                     artifact: r.artifact,
+                    execution: r.execution,
                 },
-                Err(error) => Command::QueryFailed {
+                Err(f) => Command::QueryFailed {
                     step: id.to_owned(),
-                    error,
+                    error: f.error,
                     artifact: None,
+                    execution: f.execution,
                 },
             };
             exec(session, &cmd, report)

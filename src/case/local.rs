@@ -7,7 +7,7 @@ use std::path::Path;
 use futures::StreamExt;
 
 use super::Session;
-use super::headless::{QueryResult, QueryRunner};
+use super::headless::{QueryFailure, QueryResult, QueryRunner};
 use crate::query::local::{LocalEngine, Options, QueryError};
 
 /// How many rows captures see; the artifact holds them all.
@@ -35,7 +35,7 @@ impl QueryRunner for LocalRunner {
         "local"
     }
 
-    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, String> {
+    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure> {
         let (rel, path) = session
             .artifact_path(step, "parquet")
             .map_err(|e| e.to_string())?;
@@ -71,11 +71,12 @@ impl QueryRunner for LocalRunner {
             rows,
             row_count,
             artifact: Some(artifact),
+            execution: None,
         })
     }
 }
 
-fn to_json_rows(
+pub(super) fn to_json_rows(
     batch: &datafusion::arrow::record_batch::RecordBatch,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut buf = Vec::new();

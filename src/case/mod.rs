@@ -4,6 +4,7 @@
 //! now, the UI later) hold a `Session`.
 
 pub mod answers;
+pub mod athena;
 pub mod headless;
 pub mod local;
 
@@ -140,6 +141,7 @@ pub struct Session {
     writer: Writer,
     _lock: CaseLock,
     ctx: Context,
+    naming: crate::playbook::context::TableNaming,
 }
 
 impl Session {
@@ -201,6 +203,7 @@ impl Session {
             writer,
             _lock: lock,
             ctx,
+            naming: crate::playbook::context::TableNaming::default(),
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
@@ -259,6 +262,7 @@ impl Session {
             writer,
             _lock: lock,
             ctx,
+            naming: crate::playbook::context::TableNaming::default(),
         };
         let report = ResumeReport {
             stale_lock: stale.clone(),
@@ -303,7 +307,14 @@ impl Session {
     pub fn env(&self) -> Env {
         Env {
             now: self.ctx.clock.now(),
+            naming: self.naming.clone(),
         }
+    }
+
+    /// Names Security Lake's tables as the query backend finds them (Athena: the region and
+    /// database of the settings). The embedded engine's names are the default.
+    pub fn set_naming(&mut self, naming: crate::playbook::context::TableNaming) {
+        self.naming = naming;
     }
 
     pub fn actor(&self) -> &str {

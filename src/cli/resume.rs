@@ -88,6 +88,10 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         status(&out, "the case is closed; nothing left to do");
         return Ok(());
     }
-    let mut backend = super::run::open_backend(args.drive.backend, args.drive.lake.as_deref())?;
-    drive(out, &mut session, &answers, backend.as_mut(), args.drive.json)
+    let mut backend = super::run::open_backend(&args.drive, &mut session)?;
+    let runner: Option<&mut dyn crate::case::headless::QueryRunner> = match backend.as_mut() {
+        Some(b) => Some(b.as_mut()),
+        None => None,
+    };
+    drive(out, &mut session, &answers, runner, args.drive.json)
 }

@@ -7,6 +7,7 @@ use clap::Args;
 use super::{CliError, Output, case_error, session_context};
 use crate::case::Session;
 use crate::case::answers::Answers;
+use crate::case::athena::AthenaRunner;
 use crate::case::headless;
 use crate::case::local::LocalRunner;
 use crate::engine::Mode;
@@ -35,8 +36,9 @@ pub struct DriveArgs {
     /// notes and evidence.
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
-    /// Where query steps run: `local`, the embedded engine over `--lake`.
-    #[arg(long, value_enum, requires = "lake")]
+    /// Where query steps run: `local`, the embedded engine over `--lake` (the default when
+    /// `--lake` is given), or `athena`.
+    #[arg(long, value_enum)]
     pub backend: Option<Backend>,
     /// The local lake the `local` backend reads.
     #[arg(long, value_name = "DIR")]
@@ -47,6 +49,8 @@ pub struct DriveArgs {
     /// One JSON object per finished step instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub athena: super::athena::AthenaArgs,
 }
 
 /// The query backends a run can use.
@@ -54,20 +58,34 @@ pub struct DriveArgs {
 pub enum Backend {
     /// The embedded engine over a local lake (`--lake DIR`).
     Local,
+    /// Amazon Athena over Security Lake (credentials from the standard AWS configuration).
+    Athena,
 }
 
-/// Opens the backend the flags ask for, if any.
+/// Opens the backend the flags ask for, if any, and names the playbook's tables as it finds
+/// them.
 pub fn open_backend(
-    backend: Option<Backend>,
-    lake: Option<&std::path::Path>,
-) -> Result<Option<LocalRunner>, CliError> {
-    match (backend, lake) {
+    drive: &DriveArgs,
+    session: &mut Session,
+) -> Result<Option<Box<dyn headless::QueryRunner>>, CliError> {
+    match (drive.backend, drive.lake.as_deref()) {
+        (Some(Backend::Athena), _) => {
+            let config = super::athena::load_config()?;
+            let runner = AthenaRunner::open(drive.athena.settings(&config.athena))
+                .map_err(|e| CliError::user(e, "check the system's thread limits"))?;
+            session.set_naming(runner.naming());
+            Ok(Some(Box::new(runner)))
+        }
         (Some(Backend::Local) | None, Some(lake)) => {
             LocalRunner::open(lake, crate::query::local::Options::default())
-                .map(Some)
+                .map(|r| Some(Box::new(r) as Box<dyn headless::QueryRunner>))
                 .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`"))
         }
-        _ => Ok(None),
+        (Some(Backend::Local), None) => Err(CliError::user(
+            "the local backend needs a lake",
+            "give `--lake DIR` (make one with `irp lake generate DIR`)",
+        )),
+        (None, None) => Ok(None),
     }
 }
 
@@ -114,8 +132,12 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
             session.playbook.version,
         ),
     );
-    let mut backend = open_backend(args.drive.backend, args.drive.lake.as_deref())?;
-    drive(out, &mut session, &answers, backend.as_mut(), args.drive.json)
+    let mut backend = open_backend(&args.drive, &mut session)?;
+    let runner: Option<&mut dyn crate::case::headless::QueryRunner> = match backend.as_mut() {
+        Some(b) => Some(b.as_mut()),
+        None => None,
+    };
+    drive(out, &mut session, &answers, runner, args.drive.json)
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(answers_error)`
@@ -135,7 +157,7 @@ pub fn drive(
     out: Output,
     session: &mut Session,
     answers: &Answers,
-    backend: Option<&mut LocalRunner>,
+    backend: Option<&mut dyn headless::QueryRunner>,
     json: bool,
 ) -> Result<(), CliError> {
     let mut print = |line: &headless::StepLine| {
@@ -151,7 +173,6 @@ pub fn drive(
             ));
         }
     };
-    let backend = backend.map(|b| b as &mut dyn headless::QueryRunner);
     match headless::drive(session, answers, backend, &mut print) {
         Ok(()) => Ok(()),
         Err(stop) => Err(CliError::Stopped {

@@ -9,7 +9,7 @@ use minijinja::Value;
 use super::Env;
 use super::event::Intent;
 use super::state::State;
-use crate::playbook::context::{TableNaming, input_value, insert_tables};
+use crate::playbook::context::{input_value, insert_tables};
 use crate::playbook::diag::did_you_mean;
 use crate::playbook::model::{ActionKind, Playbook, StepKind};
 use crate::playbook::raw::{InputType, ParamValue};
@@ -17,7 +17,7 @@ use crate::playbook::template::{self, SqlTimestamp, value_from_json};
 use crate::playbook::value::{TimeSpec, check_input_value};
 
 /// The template context for step `index`: inputs, captures, `case`, `now`, and for a query its
-/// tables (named for the default region; a backend may name them otherwise).
+/// tables, named as the environment's backend names them.
 pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -> Value {
     let mut vars: BTreeMap<String, Value> = BTreeMap::new();
     let opened_at = env.now;
@@ -33,7 +33,7 @@ pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -
         vars.insert(name.clone(), value_from_json(v));
     }
     if let StepKind::Query(q) = &pb.steps[index].kind {
-        insert_tables(&mut vars, q, &TableNaming::default());
+        insert_tables(&mut vars, q, &env.naming);
     }
     vars.insert("now".to_owned(), Value::from_object(SqlTimestamp(env.now)));
     let mut case: BTreeMap<String, Value> = BTreeMap::new();

@@ -218,6 +218,26 @@ pub struct QuerySucceeded {
     /// The step's captures, evaluated against the result.
     pub captures: BTreeMap<String, serde_json::Value>,
     pub next: NextStep,
+    /// What the backend reported of the run; absent for the embedded engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
+}
+
+/// A query's run as its backend reports it (Athena), for the record and for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Execution {
+    /// Athena's `QueryExecutionId`, to find the query in the console or `CloudTrail`.
+    pub query_id: String,
+    /// The last state seen: SUCCEEDED, FAILED, CANCELLED, or QUEUED/RUNNING when stopped.
+    pub state: String,
+    /// Athena's `StateChangeReason`, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    pub bytes_scanned: u64,
+    /// From the start to the final state, as irp saw it.
+    pub run_ms: u64,
+    /// From SUCCEEDED to the last row converted.
+    pub fetch_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -229,6 +249,8 @@ pub struct QueryFailed {
     pub next: NextStep,
     /// True when the case stays on the failed step (`on_failure: ask`).
     pub stay: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -40,11 +40,14 @@ pub enum Command {
         rows: Vec<serde_json::Value>,
         row_count: u64,
         artifact: Option<ArtifactRef>,
+        /// What the backend reports of the query's run (Athena: its id, bytes, timings).
+        execution: Option<Execution>,
     },
     QueryFailed {
         step: String,
         error: String,
         artifact: Option<ArtifactRef>,
+        execution: Option<Execution>,
     },
     CancelQuery {
         step: String,
@@ -108,10 +111,12 @@ pub enum Command {
 }
 
 /// What the engine needs from outside that is not in the state: the time (for `now` in
-/// templates). Passed in, never read from the system.
-#[derive(Debug, Clone, Copy)]
+/// templates) and where the backend finds Security Lake's tables (for `table` in a query's
+/// SQL). Passed in, never read from the system.
+#[derive(Debug, Clone, Default)]
 pub struct Env {
     pub now: DateTime<Utc>,
+    pub naming: crate::playbook::context::TableNaming,
 }
 
 /// Why a command was refused. Nothing was recorded.
@@ -372,6 +377,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             rows,
             row_count,
             artifact,
+            execution,
             ..
         } => {
             if !matches!(step.kind, StepKind::Query(_)) {
@@ -387,6 +393,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                     artifact: artifact.clone(),
                     captures,
                     next: next_of(step.next),
+                    execution: execution.clone(),
                 })),
                 // The result is kept (the artifact), but a capture the next steps rely on is
                 // missing: that is a failure of the step, handled by its `on_failure`.
@@ -398,11 +405,17 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                         artifact: artifact.clone(),
                         next,
                         stay,
+                        execution: execution.clone(),
                     }))
                 }
             }
         }
-        Command::QueryFailed { error, artifact, .. } => {
+        Command::QueryFailed {
+            error,
+            artifact,
+            execution,
+            ..
+        } => {
             if !matches!(step.kind, StepKind::Query(_)) {
                 return Err(wrong("query", "a query failure"));
             }
@@ -416,6 +429,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 artifact: artifact.clone(),
                 next,
                 stay,
+                execution: execution.clone(),
             }))
         }
         Command::CancelQuery { reason, .. } => {

@@ -31,6 +31,9 @@ pub struct TableNaming {
     pub region: String,
     /// Security Lake source version, e.g. (2, 0).
     pub source_version: (u32, u32),
+    /// The database, when it is not `amazon_security_lake_glue_db_<region>` (a Lake Formation
+    /// resource link in a subscriber account, say).
+    pub database: Option<String>,
 }
 
 impl Default for TableNaming {
@@ -38,6 +41,7 @@ impl Default for TableNaming {
         TableNaming {
             region: "us-east-1".to_owned(),
             source_version: (2, 0),
+            database: None,
         }
     }
 }
@@ -45,7 +49,10 @@ impl Default for TableNaming {
 impl TableNaming {
     /// `"amazon_security_lake_glue_db_us_east_1"."amazon_security_lake_table_us_east_1_<src>_2_0"`.
     pub fn qualified(&self, table: LogicalTable) -> Value {
-        let db = LogicalTable::database_name(&self.region);
+        let db = self
+            .database
+            .clone()
+            .unwrap_or_else(|| LogicalTable::database_name(&self.region));
         let name = table.table_name(&self.region, self.source_version);
         SqlIdent::quoted_parts(&[&db, &name]).map_or_else(|| Value::from(()), Value::from_object)
     }

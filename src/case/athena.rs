@@ -1,0 +1,132 @@
+//! Athena as a driver's query backend: a playbook step's SQL, rendered with the Security Lake
+//! names of the settings' region and database, runs on Athena; the whole result is stored as a
+//! Parquet artifact, the first rows feed the captures, and the query's id, state, reason, bytes
+//! scanned and timings go into the journal entry that ends the step's query.
+
+use std::sync::atomic::AtomicBool;
+
+use super::Session;
+use super::headless::{QueryFailure, QueryResult, QueryRunner};
+use super::local::{CAPTURE_ROWS, to_json_rows};
+use crate::engine::{Event, Execution};
+use crate::playbook::context::TableNaming;
+use crate::query::athena::{Athena, AthenaError, AthenaSettings, request_token};
+
+#[derive(Debug)]
+pub struct AthenaRunner {
+    athena: Athena,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl AthenaRunner {
+    pub fn open(settings: AthenaSettings) -> Result<AthenaRunner, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the query runtime: {e}"))?;
+        let athena = runtime.block_on(Athena::connect(settings));
+        Ok(AthenaRunner { athena, runtime })
+    }
+
+    /// How the playbook's `table` names resolve on this backend.
+    pub fn naming(&self) -> TableNaming {
+        TableNaming {
+            region: self.athena.region().to_owned(),
+            database: Some(self.athena.database()),
+            ..TableNaming::default()
+        }
+    }
+}
+
+impl QueryRunner for AthenaRunner {
+    fn name(&self) -> &'static str {
+        "athena"
+    }
+
+    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure> {
+        // The same step, SQL and attempt give the same token: a run killed after starting the
+        // query and resumed gets the same query back from Athena instead of a second one.
+        let attempt = session
+            .entries
+            .iter()
+            .filter(|e| match &e.event {
+                Event::QuerySucceeded(q) => q.step == step,
+                Event::QueryFailed(q) => q.step == step,
+                _ => false,
+            })
+            .count();
+        let case = session.state.opened.as_ref().map_or("", |o| o.case.as_str());
+        let token = request_token(case, step, sql, u32::try_from(attempt).unwrap_or(u32::MAX));
+        let cancel = AtomicBool::new(false);
+        let mut last = None;
+        let outcome = self
+            .runtime
+            .block_on(self.athena.run(sql, &token, &cancel, &mut |p| {
+                last = Some(p.clone());
+            }));
+        let result = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                let execution = last.map(|p| Execution {
+                    query_id: p.query_id,
+                    state: p.state,
+                    state_reason: match &e {
+                        AthenaError::Failed { reason, .. } => Some(reason.clone()),
+                        _ => None,
+                    },
+                    bytes_scanned: p.bytes_scanned,
+                    run_ms: u64::try_from(p.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    fetch_ms: 0,
+                });
+                return Err(QueryFailure {
+                    error: format!("{e} ({})", e.hint()),
+                    execution,
+                });
+            }
+        };
+        let execution = Execution {
+            query_id: result.query_id.clone(),
+            state: "SUCCEEDED".to_owned(),
+            state_reason: None,
+            bytes_scanned: result.bytes_scanned,
+            run_ms: u64::try_from(result.run_time.as_millis()).unwrap_or(u64::MAX),
+            fetch_ms: u64::try_from(result.fetch_time.as_millis()).unwrap_or(u64::MAX),
+        };
+        let failed = |error: String| QueryFailure {
+            error,
+            execution: Some(execution.clone()),
+        };
+        let (rel, path) = session
+            .artifact_path(step, "parquet")
+            .map_err(|e| failed(e.to_string()))?;
+        let write = || -> Result<Vec<serde_json::Value>, String> {
+            let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut writer = parquet::arrow::ArrowWriter::try_new(
+                file,
+                result.schema.clone(),
+                Some(crate::lake::writer_properties()),
+            )
+            .map_err(|e| e.to_string())?;
+            let mut rows = Vec::new();
+            for batch in &result.batches {
+                writer.write(batch).map_err(|e| e.to_string())?;
+                if rows.len() < CAPTURE_ROWS {
+                    rows.extend(to_json_rows(batch)?.into_iter().take(CAPTURE_ROWS - rows.len()));
+                }
+            }
+            writer.close().map_err(|e| e.to_string())?;
+            Ok(rows)
+        };
+        let rows = write().map_err(|e| {
+            let _ = std::fs::remove_file(&path);
+            failed(e)
+        })?;
+        let artifact = session.seal_artifact(&rel).map_err(|e| failed(e.to_string()))?;
+        Ok(QueryResult {
+            rows,
+            row_count: result.rows,
+            artifact: Some(artifact),
+            execution: Some(execution),
+        })
+    }
+}
