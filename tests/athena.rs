@@ -674,3 +674,168 @@ fn a_playbook_runs_on_athena_and_the_journal_records_the_query() {
     let out = irp().arg("verify").arg(&case).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A fault-injecting proxy written for these tests: it answers the first `faults` requests
+/// itself with `status` and an Athena error body, and passes the rest to moto unchanged. One
+/// request per connection (it answers `Connection: close`). Returns its endpoint and the count
+/// of requests it has seen.
+fn faulty_proxy(
+    upstream: &str,
+    faults: usize,
+    status: &'static str,
+    error: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { return };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let Some(request) = read_request(&mut client) else {
+                continue;
+            };
+            if n < faults {
+                let body =
+                    json!({ "__type": error, "message": "Rate exceeded (injected by the test proxy)" })
+                        .to_string();
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {error}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = client.write_all(head.as_bytes());
+                let _ = client.write_all(body.as_bytes());
+                continue;
+            }
+            let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+            server.write_all(&request).unwrap();
+            let mut response = Vec::new();
+            let _ = server.read_to_end(&mut response);
+            let _ = client.write_all(&response);
+        }
+    });
+    (endpoint, seen)
+}
+
+/// One HTTP request (headers and a Content-Length body), rewritten to close the connection.
+fn read_request(client: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    let head_end = loop {
+        let n = client.read(&mut byte).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&byte[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = client.read(&mut byte).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&byte[..n]);
+    }
+    let head: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let mut out = format!("{head}Connection: close\r\n\r\n").into_bytes();
+    out.extend_from_slice(&buf[head_end..]);
+    Some(out)
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_then_reported() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
+    );
+    let region = "ap-northeast-1";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let settings = |proxy: &str| AthenaSettings {
+        endpoint_url: Some(proxy.to_owned()),
+        region: Some(region.to_owned()),
+        output_location: Some("s3://irp-results/".to_owned()),
+        poll_first: Duration::from_millis(10),
+        poll_max: Duration::from_millis(40),
+        retry_attempts: 4,
+        retry_backoff: Duration::from_millis(20),
+        ..AthenaSettings::default()
+    };
+    let cancel = AtomicBool::new(false);
+    // Two 500s, then the query goes through: the SDK retried and the responder sees rows.
+    inject(
+        &endpoint,
+        region,
+        &[result(&[("x", "varchar")], &[vec![Some("ok".to_owned())]])],
+    );
+    let (proxy, seen) = faulty_proxy(
+        &endpoint,
+        2,
+        "500 Internal Server Error",
+        "InternalServerException",
+    );
+    let r = rt.block_on(async {
+        let athena = Athena::connect(settings(&proxy)).await;
+        athena
+            .run(
+                "SELECT 1",
+                &uuid::Uuid::now_v7().simple().to_string(),
+                &cancel,
+                &mut |_| {},
+            )
+            .await
+    });
+    assert_eq!(r.unwrap().rows, 1);
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst) >= 5,
+        "2 faults + start, poll, results"
+    );
+    // Throttled on every attempt: after 4 attempts, a message that says so and what to do.
+    let (proxy, seen) = faulty_proxy(&endpoint, usize::MAX, "400 Bad Request", "ThrottlingException");
+    let err = rt
+        .block_on(async {
+            let athena = Athena::connect(settings(&proxy)).await;
+            athena
+                .run(
+                    "SELECT 1",
+                    &uuid::Uuid::now_v7().simple().to_string(),
+                    &cancel,
+                    &mut |_| {},
+                )
+                .await
+        })
+        .unwrap_err();
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "one call, four attempts"
+    );
+    assert!(
+        err.to_string().contains("Athena is throttling or failing"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Rate exceeded"), "{err}");
+    assert!(
+        err.hint().contains("re-run the step; the case is kept"),
+        "{}",
+        err.hint()
+    );
+}

@@ -131,6 +131,8 @@ impl AthenaArgs {
                 .timeout
                 .or(file.timeout_secs)
                 .map_or(d.timeout, |s| Some(Duration::from_secs(s))),
+            retry_attempts: d.retry_attempts,
+            retry_backoff: d.retry_backoff,
         }
     }
 }

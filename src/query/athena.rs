@@ -46,6 +46,10 @@ pub struct AthenaSettings {
     pub poll_max: Duration,
     /// A query still running after this is stopped.
     pub timeout: Option<Duration>,
+    /// Attempts per call (the SDK's standard retry: throttling and 5xx are retried with
+    /// exponential backoff from `retry_backoff`) before the error reaches the responder.
+    pub retry_attempts: u32,
+    pub retry_backoff: Duration,
 }
 
 impl Default for AthenaSettings {
@@ -62,6 +66,8 @@ impl Default for AthenaSettings {
             poll_first: Duration::from_millis(200),
             poll_max: Duration::from_secs(5),
             timeout: Some(Duration::from_mins(30)),
+            retry_attempts: 5,
+            retry_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -153,8 +159,11 @@ pub struct Athena {
 impl Athena {
     /// Loads the AWS configuration (standard chain, then the settings' overrides).
     pub async fn connect(settings: AthenaSettings) -> Athena {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(5));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(settings.retry_attempts.max(1))
+                .with_initial_backoff(settings.retry_backoff),
+        );
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }
