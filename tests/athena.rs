@@ -839,3 +839,59 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         err.hint()
     );
 }
+
+#[test]
+fn a_playbook_query_with_no_time_bound_is_refused_when_the_config_says_so() {
+    // Nothing reaches Athena: the endpoint is a closed port, and the step fails before any call.
+    let dir = tempfile::tempdir().unwrap();
+    let playbook =
+        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/lake-drill.yaml"))
+            .unwrap()
+            .replace(
+                "WHERE time_dt BETWEEN {{ start_time }} AND {{ end_time }}\n              AND api",
+                "WHERE api",
+            );
+    assert!(
+        !playbook.contains("time_dt"),
+        "the fixture changed; update this test"
+    );
+    let path = dir.path().join("unbounded.yaml");
+    std::fs::write(&path, playbook).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[athena]\nunbounded = \"refuse\"\n").unwrap();
+    let case = dir.path().join("case");
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .arg("run")
+        .arg(&path)
+        .arg("--case-dir")
+        .arg(&case)
+        .args([
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/lake-drill.answers.yaml",
+        ])
+        .args([
+            "--backend",
+            "athena",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("not sent to Athena"), "{err}");
+    assert!(
+        err.contains("amazon_security_lake_table_us_east_1_s3_data_2_0"),
+        "{err}"
+    );
+    let entries = journal(&case);
+    let failed = entries.last().unwrap();
+    assert_eq!(failed["kind"], "query_failed");
+    assert!(failed["payload"].get("execution").is_none(), "{failed}");
+}

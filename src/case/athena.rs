@@ -16,16 +16,22 @@ use crate::query::athena::{Athena, AthenaError, AthenaSettings, request_token};
 pub struct AthenaRunner {
     athena: Athena,
     runtime: tokio::runtime::Runtime,
+    /// Refuse a query on a Security Lake table with no `time_dt` / `eventday` bound.
+    refuse_unbounded: bool,
 }
 
 impl AthenaRunner {
-    pub fn open(settings: AthenaSettings) -> Result<AthenaRunner, String> {
+    pub fn open(settings: AthenaSettings, refuse_unbounded: bool) -> Result<AthenaRunner, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the query runtime: {e}"))?;
         let athena = runtime.block_on(Athena::connect(settings));
-        Ok(AthenaRunner { athena, runtime })
+        Ok(AthenaRunner {
+            athena,
+            runtime,
+            refuse_unbounded,
+        })
     }
 
     /// How the playbook's `table` names resolve on this backend.
@@ -44,6 +50,18 @@ impl QueryRunner for AthenaRunner {
     }
 
     fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure> {
+        if self.refuse_unbounded {
+            let tables = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
+            if !tables.is_empty() {
+                return Err(QueryFailure {
+                    error: format!(
+                        "not sent to Athena: the query reads {} with no bound on time_dt or eventday, and the config file says `unbounded = \"refuse\"` (bound the step's SQL in the playbook, or skip the step)",
+                        tables.join(", ")
+                    ),
+                    execution: None,
+                });
+            }
+        }
         // The same step, SQL and attempt give the same token: a run killed after starting the
         // query and resumed gets the same query back from Athena instead of a second one.
         let attempt = session
