@@ -838,6 +838,28 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "{}",
         err.hint()
     );
+    // Expired credentials are not retried: one attempt, and a message that says what to do.
+    let (proxy, seen) = faulty_proxy(&endpoint, usize::MAX, "400 Bad Request", "ExpiredTokenException");
+    let err = rt
+        .block_on(async {
+            let athena = Athena::connect(settings(&proxy)).await;
+            athena
+                .run(
+                    "SELECT 1",
+                    &uuid::Uuid::now_v7().simple().to_string(),
+                    &cancel,
+                    &mut |_| {},
+                )
+                .await
+        })
+        .unwrap_err();
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        err.to_string()
+            .contains("the AWS credentials have expired or are not valid"),
+        "{err}"
+    );
+    assert!(err.hint().contains("aws sso login"), "{}", err.hint());
 }
 
 #[test]

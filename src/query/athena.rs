@@ -80,6 +80,8 @@ pub enum AthenaError {
     NoCredentials(String),
     #[error("the AWS SSO session has expired: {0}")]
     SsoExpired(String),
+    #[error("the AWS credentials have expired or are not valid: {0}")]
+    ExpiredCredentials(String),
     #[error("access denied{}: {message}", permission.as_ref().map(|p| format!(" (missing permission: {p})")).unwrap_or_default())]
     AccessDenied {
         permission: Option<String>,
@@ -111,6 +113,7 @@ impl AthenaError {
         match self {
             AthenaError::NoCredentials(_) => "configure credentials (`aws configure`, `aws sso login`, AWS_PROFILE or `--profile`)".to_owned(),
             AthenaError::SsoExpired(_) => "run `aws sso login` (with `--profile` if you use one), then re-run the step".to_owned(),
+            AthenaError::ExpiredCredentials(_) => "refresh the credentials (`aws sso login`, a new session token, or the profile's keys), then re-run the step".to_owned(),
             AthenaError::AccessDenied { .. } => "grant the permission to the role irp runs as (docs/backends.md lists the minimal policy)".to_owned(),
             AthenaError::NotFound { .. } => "check the Security Lake database and table names (`--database`, `--catalog`, `--region`, or `[athena]` in the config file) and that this account subscribes to the lake".to_owned(),
             AthenaError::Failed { .. } => "fix the SQL and re-run the step".to_owned(),
@@ -405,7 +408,7 @@ where
             | "InternalServerException"
             | "ServiceUnavailable" => AthenaError::Unavailable(message),
             "ExpiredTokenException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
-                AthenaError::NoCredentials(message)
+                AthenaError::ExpiredCredentials(message)
             }
             _ if lower.contains("not authorized") || lower.contains("access denied") => {
                 AthenaError::AccessDenied {
