@@ -917,3 +917,112 @@ fn a_playbook_query_with_no_time_bound_is_refused_when_the_config_says_so() {
     assert_eq!(failed["kind"], "query_failed");
     assert!(failed["payload"].get("execution").is_none(), "{failed}");
 }
+
+#[test]
+fn a_steps_own_timeout_stops_its_query_on_athena() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "eu-west-3";
+    let dir = tempfile::tempdir().unwrap();
+    let playbook =
+        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/lake-drill.yaml"))
+            .unwrap()
+            .replace(
+                "        title: Addresses with bulk reads\n",
+                "        title: Addresses with bulk reads\n        timeout: 1s\n",
+            );
+    assert!(
+        playbook.contains("timeout: 1s"),
+        "the fixture changed; update this test"
+    );
+    let path = dir.path().join("timeout.yaml");
+    std::fs::write(&path, playbook).unwrap();
+    let case = dir.path().join("case");
+    slow_states(&endpoint, Some(100_000));
+    let started = Instant::now();
+    let out = athena_run(
+        &endpoint,
+        region,
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--case-dir",
+            case.to_str().unwrap(),
+        ],
+        &[],
+    );
+    slow_states(&endpoint, None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stderr(&out).contains("timeout of 1s"), "{}", stderr(&out));
+    let entries = journal(&case);
+    let failed = entries.last().unwrap();
+    assert_eq!(failed["kind"], "query_failed");
+    let exec = &failed["payload"]["execution"];
+    assert_eq!(exec["state"], "QUEUED", "{failed}");
+    let id = exec["query_id"].as_str().unwrap();
+    assert_eq!(state_of(&endpoint, region, id), "CANCELLED");
+}
+
+#[test]
+fn the_rollup_region_and_source_version_name_the_tables() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[athena]\nregion = \"eu-west-1\"\nrollup_region = \"us-east-2\"\nsource_version = \"1.0\"\n",
+    )
+    .unwrap();
+    inject(
+        &endpoint,
+        "us-east-2",
+        &[result(&[("ip", "varchar"), ("reads", "bigint")], &[])],
+    );
+    let case = dir.path().join("case");
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["run", "tests/fixtures/cases/lake-drill.yaml", "--case-dir"])
+        .arg(&case)
+        .args([
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/lake-drill.answers.yaml",
+        ])
+        .args(["--backend", "athena", "--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    let sql = entries.iter().find(|e| e["kind"] == "query_submitted").unwrap()["payload"]["sql"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sql.contains(
+            r#""amazon_security_lake_glue_db_us_east_2"."amazon_security_lake_table_us_east_2_s3_data_1_0""#
+        ),
+        "{sql}"
+    );
+    // No bulk readers in the (empty) result: the suggestion is `benign`.
+    let decided = entries.iter().find(|e| e["kind"] == "decided").unwrap();
+    assert_eq!(decided["payload"]["option"], "benign");
+    std::fs::write(&config, "[athena]\nsource_version = \"3\"\n").unwrap();
+    let out = irp()
+        .env("IRP_CONFIG", &config)
+        .args(["query", "--backend", "athena", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("source_version = \"3\" in the config file is not a Security Lake source version"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -39,7 +39,7 @@ impl AthenaRunner {
         TableNaming {
             region: self.athena.region().to_owned(),
             database: Some(self.athena.database()),
-            ..TableNaming::default()
+            source_version: self.athena.source_version(),
         }
     }
 }
@@ -77,11 +77,18 @@ impl QueryRunner for AthenaRunner {
         let token = request_token(case, step, sql, u32::try_from(attempt).unwrap_or(u32::MAX));
         let cancel = AtomicBool::new(false);
         let mut last = None;
-        let outcome = self
-            .runtime
-            .block_on(self.athena.run(sql, &token, &cancel, &mut |p| {
-                last = Some(p.clone());
-            }));
+        // The step's own timeout, when the playbook gives one, replaces the settings'.
+        let step_timeout = session
+            .playbook
+            .step_index(step)
+            .and_then(|i| session.playbook.steps[i].timeout);
+        let athena = match step_timeout {
+            Some(t) => self.athena.with_timeout(Some(t)),
+            None => self.athena.clone(),
+        };
+        let outcome = self.runtime.block_on(athena.run(sql, &token, &cancel, &mut |p| {
+            last = Some(p.clone());
+        }));
         let result = match outcome {
             Ok(r) => r,
             Err(e) => {

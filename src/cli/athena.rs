@@ -63,6 +63,11 @@ pub struct AthenaFile {
     pub catalog: Option<String>,
     pub database: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Security Lake's rollup region: where the contributing regions' data is gathered. When
+    /// set, queries go to its tables unless `--region` names another.
+    pub rollup_region: Option<String>,
+    /// Security Lake source version of the tables, `2.0` (default) or `1.0`.
+    pub source_version: Option<String>,
     pub price_per_tb: Option<f64>,
     pub timeout_secs: Option<u64>,
     pub unbounded: Option<Unbounded>,
@@ -113,12 +118,30 @@ pub fn load_config() -> Result<ConfigFile, CliError> {
 
 impl AthenaArgs {
     /// The settings: flags over the config file over the defaults.
-    pub fn settings(&self, file: &AthenaFile) -> AthenaSettings {
+    pub fn settings(&self, file: &AthenaFile) -> Result<AthenaSettings, CliError> {
         let d = AthenaSettings::default();
+        let source_version = match file.source_version.as_deref() {
+            None | Some("2.0" | "2") => (2, 0),
+            Some("1.0" | "1") => (1, 0),
+            Some(other) => {
+                return Err(CliError::user(
+                    format!(
+                        "source_version = \"{other}\" in the config file is not a Security Lake source version"
+                    ),
+                    "write `source_version = \"2.0\"` (or \"1.0\" for version 1 tables)",
+                ));
+            }
+        };
+        let region = self
+            .region
+            .clone()
+            .or_else(|| file.rollup_region.clone())
+            .or_else(|| file.region.clone());
         let pick = |flag: &Option<String>, conf: &Option<String>| flag.clone().or_else(|| conf.clone());
-        AthenaSettings {
+        Ok(AthenaSettings {
             profile: pick(&self.profile, &file.profile),
-            region: pick(&self.region, &file.region),
+            region,
+            source_version,
             endpoint_url: pick(&self.endpoint_url, &file.endpoint_url),
             workgroup: pick(&self.workgroup, &file.workgroup).unwrap_or(d.workgroup),
             output_location: pick(&self.output_location, &file.output_location),
@@ -133,6 +156,6 @@ impl AthenaArgs {
                 .map_or(d.timeout, |s| Some(Duration::from_secs(s))),
             retry_attempts: d.retry_attempts,
             retry_backoff: d.retry_backoff,
-        }
+        })
     }
 }

@@ -175,7 +175,7 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
 /// the progress line; Ctrl-C stops the query on Athena too.
 fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError> {
     let config = load_config()?;
-    let settings = args.athena.settings(&config.athena);
+    let settings = args.athena.settings(&config.athena)?;
     let unbounded = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
     if !unbounded.is_empty() {
         let what = format!(

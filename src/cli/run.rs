@@ -72,7 +72,7 @@ pub fn open_backend(
         (Some(Backend::Athena), _) => {
             let config = super::athena::load_config()?;
             let refuse = config.athena.unbounded == Some(super::athena::Unbounded::Refuse);
-            let runner = AthenaRunner::open(drive.athena.settings(&config.athena), refuse)
+            let runner = AthenaRunner::open(drive.athena.settings(&config.athena)?, refuse)
                 .map_err(|e| CliError::user(e, "check the system's thread limits"))?;
             session.set_naming(runner.naming());
             Ok(Some(Box::new(runner)))

@@ -32,6 +32,8 @@ pub const PAGE_ROWS: i32 = 1_000;
 pub struct AthenaSettings {
     pub profile: Option<String>,
     pub region: Option<String>,
+    /// Security Lake source version of the table names, `(2, 0)` by default.
+    pub source_version: (u32, u32),
     pub endpoint_url: Option<String>,
     pub workgroup: String,
     /// `s3://bucket/prefix/` for results; `None` uses the workgroup's.
@@ -57,6 +59,7 @@ impl Default for AthenaSettings {
         AthenaSettings {
             profile: None,
             region: None,
+            source_version: (2, 0),
             endpoint_url: None,
             workgroup: "primary".to_owned(),
             output_location: None,
@@ -185,6 +188,17 @@ impl Athena {
             settings,
             region,
         }
+    }
+
+    /// The same connection with another timeout (a playbook step's own).
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Athena {
+        let mut a = self.clone();
+        a.settings.timeout = timeout;
+        a
+    }
+
+    pub fn source_version(&self) -> (u32, u32) {
+        self.settings.source_version
     }
 
     pub fn region(&self) -> &str {
