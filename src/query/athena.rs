@@ -191,6 +191,7 @@ impl Athena {
     }
 
     /// The same connection with another timeout (a playbook step's own).
+    #[must_use]
     pub fn with_timeout(&self, timeout: Option<Duration>) -> Athena {
         let mut a = self.clone();
         a.settings.timeout = timeout;
