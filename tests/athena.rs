@@ -1026,3 +1026,57 @@ fn the_rollup_region_and_source_version_name_the_tables() {
         stderr(&out)
     );
 }
+
+#[test]
+fn run_dry_run_prints_the_sql_the_backend_would_receive_and_opens_no_case() {
+    // The S3 playbook for Athena in eu-west-1: every query step, rendered with the inputs and
+    // Athena's names for the region; nothing is sent and no case folder appears.
+    let dir = tempfile::tempdir().unwrap();
+    let out = irp()
+        .current_dir(dir.path())
+        .env("IRP_NOW", "2026-11-28T00:00:00Z")
+        .env("IRP_CONFIG", "/nonexistent/config.toml")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("run")
+        .arg(crate::common::repo().join("playbooks/s3-unintended-data-access.yaml"))
+        .args([
+            "--dry-run",
+            "-i",
+            "bucket=acme-customer-exports",
+            "-i",
+            "bucket_account=111122223333",
+        ])
+        .args([
+            "-i",
+            "region=eu-west-1",
+            "--backend",
+            "athena",
+            "--region",
+            "eu-west-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.matches("-- step `").count(), 14, "{text}");
+    assert!(text.contains(
+        r#"FROM "amazon_security_lake_glue_db_eu_west_1"."amazon_security_lake_table_eu_west_1_s3_data_2_0""#
+    ));
+    assert!(
+        text.contains("TIMESTAMP '2026-11-21 00:00:00.000' AND TIMESTAMP '2026-11-28 00:00:00.000'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-- not rendered yet: undefined value: `suspect_keys` is undefined"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("-- warning"),
+        "every shipped query is bounded in time: {text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no case folder"
+    );
+}

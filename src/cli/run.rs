@@ -17,8 +17,13 @@ pub struct RunArgs {
     /// The playbook file.
     pub playbook: PathBuf,
     /// The folder for the new case (created if missing; must be empty or new).
-    #[arg(long, value_name = "DIR")]
-    pub case_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+    pub case_dir: Option<PathBuf>,
+    /// Print every query step's SQL as the backend would receive it (rendered with the inputs;
+    /// a step that reads earlier captures says so), check each for an unbounded lake scan, and
+    /// stop: no case is opened and nothing runs.
+    #[arg(long)]
+    pub dry_run: bool,
     /// An input of the playbook, `name=value` (lists comma-separated). Repeat for each input.
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]
     pub inputs: Vec<(String, String)>,
@@ -98,6 +103,12 @@ pub fn parse_input(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
+    if args.dry_run {
+        return dry_run(out, args);
+    }
+    let Some(case_dir) = args.case_dir.as_ref() else {
+        return Err(CliError::user("no case folder", "give `--case-dir DIR`"));
+    };
     let Some(answers_path) = args.drive.answers.as_ref().filter(|_| args.drive.headless) else {
         return Err(CliError::user(
             "an interactive run needs the terminal UI, which this build does not include yet",
@@ -116,7 +127,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     };
     let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
     let ctx = session_context(args.drive.actor.as_deref(), answers.actor.as_deref(), "run")?;
-    let mut session = Session::create(&args.case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
+    let mut session = Session::create(case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
         .map_err(|e| case_error(out, e))?;
     let status = if args.drive.json {
         Output::note
@@ -128,7 +139,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         &format!(
             "case {} opened in {} ({} {}, rehearsal: actions are simulated)",
             session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
-            args.case_dir.display(),
+            case_dir.display(),
             session.playbook.id,
             session.playbook.version,
         ),
@@ -139,6 +150,99 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         None => None,
     };
     drive(out, &mut session, &answers, runner, args.drive.json)
+}
+
+/// `irp run --dry-run`: the playbook's queries as the chosen backend would receive them.
+fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
+    use crate::engine::{self, CaseOpened, Command, Env, PlaybookRef, State};
+    use crate::playbook::model::StepKind;
+    use std::fmt::Write;
+    let loaded = crate::files::load_playbook(&args.playbook);
+    let failed = loaded.has_errors();
+    let Some(pb) = loaded.playbook.filter(|_| !failed) else {
+        for d in &loaded.diagnostics {
+            out.diagnostic(&args.playbook, d);
+        }
+        return Err(CliError::Reported);
+    };
+    let clock = crate::clock::Clock::from_env()
+        .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
+    let mut env = Env {
+        now: clock.now(),
+        ..Env::default()
+    };
+    if matches!(args.drive.backend, Some(Backend::Athena)) {
+        let config = super::athena::load_config()?;
+        let settings = args.drive.athena.settings(&config.athena)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                CliError::user(
+                    format!("cannot start a runtime: {e}"),
+                    "check the system's thread limits",
+                )
+            })?;
+        // Loads the AWS configuration only (for the region); nothing is sent to Athena.
+        let athena = runtime.block_on(crate::query::athena::Athena::connect(settings));
+        env.naming = crate::playbook::context::TableNaming {
+            region: athena.region().to_owned(),
+            source_version: athena.source_version(),
+            database: Some(athena.database()),
+        };
+    }
+    let inputs = engine::resolve_inputs(&pb, &args.inputs, env.now).map_err(|problems| {
+        CliError::user(
+            format!("the inputs do not fit the playbook: {}", problems.join("; ")),
+            "give each input as `-i NAME=VALUE`",
+        )
+    })?;
+    let open = Command::Open(CaseOpened {
+        case: "dry-run".to_owned(),
+        mode: Mode::Rehearsal,
+        playbook: PlaybookRef {
+            id: pb.id.clone(),
+            title: pb.title.clone(),
+            version: pb.version.clone(),
+            sha256: String::new(),
+            snapshot: String::new(),
+            source: args.playbook.display().to_string(),
+        },
+        inputs,
+    });
+    let mut state = State::default();
+    let opened = engine::decide(&pb, &state, &open, &env)
+        .map_err(|e| CliError::user(e.to_string(), "check the inputs"))?;
+    state.apply(&opened);
+    let mut text = String::new();
+    for (index, step) in pb.steps.iter().enumerate() {
+        let StepKind::Query(q) = &step.kind else { continue };
+        let _ = writeln!(text, "-- step `{}` ({}): {}", step.id, q.table, step.title);
+        let ctx = engine::template_context(&pb, &state, index, &env);
+        match crate::playbook::template::render_sql(&q.sql, &ctx) {
+            Ok(sql) => {
+                let unbounded = crate::query::guard::unbounded_lake_tables(&sql).unwrap_or_default();
+                if !unbounded.is_empty() {
+                    let _ = writeln!(
+                        text,
+                        "-- warning: reads {} with no bound on time_dt or eventday",
+                        unbounded.join(", ")
+                    );
+                }
+                text.push_str(sql.trim_end());
+                text.push_str(";\n\n");
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    text,
+                    "-- not rendered yet: {} (it reads values that earlier steps capture)\n",
+                    e.message
+                );
+            }
+        }
+    }
+    out.data(&text);
+    Ok(())
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(answers_error)`
