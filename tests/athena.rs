@@ -330,6 +330,24 @@ fn a_failed_query_names_athenas_reason_and_position() {
 }
 
 #[test]
+fn a_missing_security_lake_table_names_the_settings_to_check() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    // Athena reports a missing table as a FAILED query (through the launcher's patch here).
+    let sql = "SELECT 1 FROM t /* moto:fail TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.amazon_security_lake_glue_db_eu_west_1.amazon_security_lake_table_eu_west_1_s3_data_2_0' does not exist */";
+    let out = athena_query(&endpoint, "eu-south-1", &[sql]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the query failed at line 1, column 15: TABLE_NOT_FOUND"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`--database` the database or its Lake Formation resource link"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_query_past_its_timeout_is_stopped_on_athena() {
     let Some((endpoint, _lock)) = moto() else { return };
     let region = "eu-west-2";
@@ -684,6 +702,7 @@ fn faulty_proxy(
     faults: usize,
     status: &'static str,
     error: &'static str,
+    message: &'static str,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -699,9 +718,7 @@ fn faulty_proxy(
                 continue;
             };
             if n < faults {
-                let body =
-                    json!({ "__type": error, "message": "Rate exceeded (injected by the test proxy)" })
-                        .to_string();
+                let body = json!({ "__type": error, "message": message }).to_string();
                 let head = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {error}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
@@ -791,6 +808,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         2,
         "500 Internal Server Error",
         "InternalServerException",
+        "We encountered an internal error. Please try again.",
     );
     let r = rt.block_on(async {
         let athena = Athena::connect(settings(&proxy)).await;
@@ -809,7 +827,13 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "2 faults + start, poll, results"
     );
     // Throttled on every attempt: after 4 attempts, a message that says so and what to do.
-    let (proxy, seen) = faulty_proxy(&endpoint, usize::MAX, "400 Bad Request", "ThrottlingException");
+    let (proxy, seen) = faulty_proxy(
+        &endpoint,
+        usize::MAX,
+        "400 Bad Request",
+        "ThrottlingException",
+        "Rate exceeded",
+    );
     let err = rt
         .block_on(async {
             let athena = Athena::connect(settings(&proxy)).await;
@@ -838,8 +862,46 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "{}",
         err.hint()
     );
+    // Access denied names the permission Athena says is missing.
+    let (proxy, _) = faulty_proxy(
+        &endpoint,
+        usize::MAX,
+        "400 Bad Request",
+        "AccessDeniedException",
+        "User: arn:aws:sts::123456789012:assumed-role/ir/responder is not authorized to perform: athena:GetWorkGroup on resource: arn:aws:athena:ap-northeast-1:123456789012:workgroup/primary",
+    );
+    let err = rt
+        .block_on(async {
+            let athena = Athena::connect(settings(&proxy)).await;
+            athena
+                .run(
+                    "SELECT 1",
+                    &uuid::Uuid::now_v7().simple().to_string(),
+                    &cancel,
+                    &mut |_| {},
+                )
+                .await
+        })
+        .unwrap_err();
+    // Athena's own message names the action (here not the call's own), and irp passes it on.
+    assert!(
+        err.to_string()
+            .contains("access denied (missing permission: athena:GetWorkGroup)"),
+        "{err}"
+    );
+    assert!(
+        err.hint().contains("docs/backends.md lists the minimal policy"),
+        "{}",
+        err.hint()
+    );
     // Expired credentials are not retried: one attempt, and a message that says what to do.
-    let (proxy, seen) = faulty_proxy(&endpoint, usize::MAX, "400 Bad Request", "ExpiredTokenException");
+    let (proxy, seen) = faulty_proxy(
+        &endpoint,
+        usize::MAX,
+        "400 Bad Request",
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    );
     let err = rt
         .block_on(async {
             let athena = Athena::connect(settings(&proxy)).await;

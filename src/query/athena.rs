@@ -119,6 +119,13 @@ impl AthenaError {
             AthenaError::ExpiredCredentials(_) => "refresh the credentials (`aws sso login`, a new session token, or the profile's keys), then re-run the step".to_owned(),
             AthenaError::AccessDenied { .. } => "grant the permission to the role irp runs as (docs/backends.md lists the minimal policy)".to_owned(),
             AthenaError::NotFound { .. } => "check the Security Lake database and table names (`--database`, `--catalog`, `--region`, or `[athena]` in the config file) and that this account subscribes to the lake".to_owned(),
+            AthenaError::Failed { reason, .. }
+                if ["SCHEMA_NOT_FOUND", "TABLE_NOT_FOUND", "CATALOG_NOT_FOUND"]
+                    .iter()
+                    .any(|code| reason.contains(code)) =>
+            {
+                "check the Security Lake names: `--region` (or `region`/`rollup_region` in the config file) names the tables, `--database` the database or its Lake Formation resource link, `--catalog` the catalog; and that this account subscribes to the source".to_owned()
+            }
             AthenaError::Failed { .. } => "fix the SQL and re-run the step".to_owned(),
             AthenaError::Cancelled { .. } => "re-run the step when you are ready".to_owned(),
             AthenaError::TimedOut { .. } => "narrow the time range, or raise the step's timeout".to_owned(),
