@@ -79,20 +79,18 @@ def get_query_execution(self):
 responses.AthenaResponse.get_query_execution = get_query_execution
 
 # --- Paging ---------------------------------------------------------------------------------
-_get_results = responses.AthenaResponse.get_query_results
-
-
 def get_query_results(self):
     exec_id = self._get_param("QueryExecutionId")
     execution = self.athena_backend.executions.get(exec_id)
     if execution is not None and execution.status != "SUCCEEDED":
         return self.error(f"Query has not yet finished. Current state: {execution.status}", 400)
-    out = json.loads(_get_results(self))
-    rows = out["ResultSet"]["Rows"]
+    # The page is cut from moto's stored result, not from a dump of every row per page.
+    result = self.athena_backend.get_query_results(exec_id)
     size = min(int(self._get_param("MaxResults") or PAGE_MAX), PAGE_MAX)
     start = int(self._get_param("NextToken") or 0)
-    out["ResultSet"]["Rows"] = rows[start:start + size]
-    if start + size < len(rows):
+    out = {"ResultSet": {"Rows": result.rows[start:start + size],
+                         "ResultSetMetadata": {"ColumnInfo": result.column_info}}}
+    if start + size < len(result.rows):
         out["NextToken"] = str(start + size)
     return json.dumps(out)
 

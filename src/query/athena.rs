@@ -159,6 +159,8 @@ pub struct AthenaResult {
     pub run_time: Duration,
     /// From SUCCEEDED to the last row converted.
     pub fetch_time: Duration,
+    /// The part of `fetch_time` spent converting pages into Arrow (the rest is the calls).
+    pub convert_time: Duration,
     pub polls: u32,
 }
 
@@ -318,7 +320,7 @@ impl Athena {
         };
         let run_time = started.elapsed();
         let fetched = Instant::now();
-        let (schema, batches, rows) = self.fetch(&id, dml).await?;
+        let (schema, batches, rows, convert_time) = self.fetch(&id, dml).await?;
         #[allow(clippy::cast_precision_loss)]
         let cost_usd = bytes_scanned as f64 / 1e12 * self.settings.price_per_tb;
         Ok(AthenaResult {
@@ -330,6 +332,7 @@ impl Athena {
             cost_usd,
             run_time,
             fetch_time: fetched.elapsed(),
+            convert_time,
             polls,
         })
     }
@@ -345,12 +348,17 @@ impl Athena {
     }
 
     /// Pages through the results. The first row of a DML result is the header.
-    async fn fetch(&self, id: &str, dml: bool) -> Result<(SchemaRef, Vec<RecordBatch>, u64), AthenaError> {
+    async fn fetch(
+        &self,
+        id: &str,
+        dml: bool,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>, u64, Duration), AthenaError> {
         let mut next: Option<String> = None;
         let mut schema: Option<(SchemaRef, Vec<Column>)> = None;
         let mut batches = Vec::new();
         let mut rows = 0u64;
         let mut first = true;
+        let mut converting = Duration::ZERO;
         loop {
             let out = self
                 .client
@@ -381,7 +389,9 @@ impl Athena {
                 page
             };
             first = false;
+            let started = Instant::now();
             let batch = convert(sch, cols, page, rows)?;
+            converting += started.elapsed();
             rows += batch.num_rows() as u64;
             batches.push(batch);
             match out.next_token() {
@@ -390,7 +400,7 @@ impl Athena {
             }
         }
         let (sch, _) = schema.ok_or_else(|| AthenaError::Result("no result set".to_owned()))?;
-        Ok((sch, batches, rows))
+        Ok((sch, batches, rows, converting))
     }
 }
 
