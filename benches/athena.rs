@@ -261,13 +261,15 @@ fn main() {
     );
     post(&endpoint, "/moto-api/static/athena/query-results", &body);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let athena = rt.block_on(Athena::connect(AthenaSettings {
-        endpoint_url: Some(endpoint.clone()),
-        region: Some(REGION.to_owned()),
-        output_location: Some("s3://irp-results/".to_owned()),
-        poll_first: Duration::from_millis(100),
-        ..AthenaSettings::default()
-    }));
+    let athena = rt
+        .block_on(Athena::connect(AthenaSettings {
+            endpoint_url: Some(endpoint.clone()),
+            region: Some(REGION.to_owned()),
+            output_location: Some("s3://irp-results/".to_owned()),
+            poll_first: Duration::from_millis(100),
+            ..AthenaSettings::default()
+        }))
+        .unwrap();
     let cancel = AtomicBool::new(false);
     let (mut fetch, mut polling, mut cli, mut convert, mut raw) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -306,12 +308,14 @@ fn main() {
             convert.push(r.convert_time.as_secs_f64() * 1000.0);
             raw.push(raw_pages(&endpoint, &r.query_id));
             let server = replay(record(&endpoint, &r.query_id), &r.query_id);
-            let local = rt.block_on(Athena::connect(AthenaSettings {
-                endpoint_url: Some(server),
-                region: Some(REGION.to_owned()),
-                output_location: Some("s3://irp-results/".to_owned()),
-                ..AthenaSettings::default()
-            }));
+            let local = rt
+                .block_on(Athena::connect(AthenaSettings {
+                    endpoint_url: Some(server),
+                    region: Some(REGION.to_owned()),
+                    output_location: Some("s3://irp-results/".to_owned()),
+                    ..AthenaSettings::default()
+                }))
+                .unwrap();
             let token = uuid::Uuid::now_v7().simple().to_string();
             let again = rt
                 .block_on(local.run("SELECT * FROM bench", &token, &cancel, &mut |_| {}))

@@ -422,6 +422,7 @@ async fn library(endpoint: &str, region: &str) -> Athena {
         ..AthenaSettings::default()
     })
     .await
+    .unwrap()
 }
 
 #[test]
@@ -811,7 +812,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "We encountered an internal error. Please try again.",
     );
     let r = rt.block_on(async {
-        let athena = Athena::connect(settings(&proxy)).await;
+        let athena = Athena::connect(settings(&proxy)).await.unwrap();
         athena
             .run(
                 "SELECT 1",
@@ -836,7 +837,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
     );
     let err = rt
         .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await;
+            let athena = Athena::connect(settings(&proxy)).await.unwrap();
             athena
                 .run(
                     "SELECT 1",
@@ -872,7 +873,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
     );
     let err = rt
         .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await;
+            let athena = Athena::connect(settings(&proxy)).await.unwrap();
             athena
                 .run(
                     "SELECT 1",
@@ -904,7 +905,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
     );
     let err = rt
         .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await;
+            let athena = Athena::connect(settings(&proxy)).await.unwrap();
             athena
                 .run(
                     "SELECT 1",
@@ -1141,4 +1142,104 @@ fn run_dry_run_prints_the_sql_the_backend_would_receive_and_opens_no_case() {
         0,
         "no case folder"
     );
+}
+
+#[test]
+fn an_sso_profile_whose_token_cannot_be_used_points_to_sso_login() {
+    // A real SSO profile whose cached token expired in 2020. The SDK's SSO provider still asks
+    // the SSO portal (unreachable here), so what the responder sees is that no credentials could
+    // be loaded, with `aws sso login` as the way out; nothing panics and nothing reaches Athena.
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(aws.join("sso/cache")).unwrap();
+    let start_url = "https://irp-test.awsapps.com/start";
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile responder]\nsso_start_url = {start_url}\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = Responder\nregion = us-east-1\n"
+        ),
+    )
+    .unwrap();
+    // The SDK names the cache file by the SHA-1 of the start URL.
+    let name = {
+        let mut child = std::process::Command::new("sha1sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(start_url.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    std::fs::write(
+        aws.join("sso/cache").join(format!("{name}.json")),
+        json!({ "accessToken": "expired", "expiresAt": "2020-01-01T00:00:00Z", "region": "us-east-1", "startUrl": start_url })
+            .to_string(),
+    )
+    .unwrap();
+    let out = irp()
+        .env("HOME", home.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IRP_CONFIG", "/nonexistent/config.toml")
+        .args([
+            "query",
+            "--backend",
+            "athena",
+            "--profile",
+            "responder",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the AWS SSO session has expired") || err.contains("no AWS credentials were found"),
+        "{err}"
+    );
+    assert!(err.contains("aws sso login"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn no_region_is_an_error_not_a_guess() {
+    // The region names Security Lake's tables: irp never falls back to a default one.
+    let out = irp()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IRP_CONFIG", "/nonexistent/config.toml")
+        .args([
+            "query",
+            "--backend",
+            "athena",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no AWS region is set"), "{err}");
+    assert!(err.contains("give `--region`"), "{err}");
 }

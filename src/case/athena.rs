@@ -26,7 +26,9 @@ impl AthenaRunner {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the query runtime: {e}"))?;
-        let athena = runtime.block_on(Athena::connect(settings));
+        let athena = runtime
+            .block_on(Athena::connect(settings))
+            .map_err(|e| format!("{e} ({})", e.hint()))?;
         Ok(AthenaRunner {
             athena,
             runtime,

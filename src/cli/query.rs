@@ -217,7 +217,9 @@ fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError
             )
         })?;
     let result = runtime.block_on(async {
-        let athena = Athena::connect(settings).await;
+        let athena = Athena::connect(settings)
+            .await
+            .map_err(|e| CliError::user(e.to_string(), e.hint()))?;
         let mut sink = Sink::open(args.output.as_deref(), args.format)?;
         let progress = out.spinner("starting");
         let cancel = std::sync::atomic::AtomicBool::new(false);

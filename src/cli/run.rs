@@ -78,7 +78,7 @@ pub fn open_backend(
             let config = super::athena::load_config()?;
             let refuse = config.athena.unbounded == Some(super::athena::Unbounded::Refuse);
             let runner = AthenaRunner::open(drive.athena.settings(&config.athena)?, refuse)
-                .map_err(|e| CliError::user(e, "check the system's thread limits"))?;
+                .map_err(|e| CliError::user(e, "see docs/backends.md for the Athena settings"))?;
             session.set_naming(runner.naming());
             Ok(Some(Box::new(runner)))
         }
@@ -184,7 +184,9 @@ fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
                 )
             })?;
         // Loads the AWS configuration only (for the region); nothing is sent to Athena.
-        let athena = runtime.block_on(crate::query::athena::Athena::connect(settings));
+        let athena = runtime
+            .block_on(crate::query::athena::Athena::connect(settings))
+            .map_err(|e| CliError::user(e.to_string(), e.hint()))?;
         env.naming = crate::playbook::context::TableNaming {
             region: athena.region().to_owned(),
             source_version: athena.source_version(),

@@ -79,6 +79,8 @@ impl Default for AthenaSettings {
 /// them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AthenaError {
+    #[error("no AWS region is set: irp needs one to find Athena and to name Security Lake's tables")]
+    NoRegion,
     #[error("no AWS credentials were found: {0}")]
     NoCredentials(String),
     #[error("the AWS SSO session has expired: {0}")]
@@ -114,6 +116,7 @@ impl AthenaError {
     /// What to do next.
     pub fn hint(&self) -> String {
         match self {
+            AthenaError::NoRegion => "give `--region`, `region` in the config file's [athena] table, AWS_REGION, or `region` in the AWS profile".to_owned(),
             AthenaError::NoCredentials(_) => "configure credentials (`aws configure`, `aws sso login`, AWS_PROFILE or `--profile`)".to_owned(),
             AthenaError::SsoExpired(_) => "run `aws sso login` (with `--profile` if you use one), then re-run the step".to_owned(),
             AthenaError::ExpiredCredentials(_) => "refresh the credentials (`aws sso login`, a new session token, or the profile's keys), then re-run the step".to_owned(),
@@ -172,8 +175,10 @@ pub struct Athena {
 }
 
 impl Athena {
-    /// Loads the AWS configuration (standard chain, then the settings' overrides).
-    pub async fn connect(settings: AthenaSettings) -> Athena {
+    /// Loads the AWS configuration (standard chain, then the settings' overrides). No call is
+    /// made; a missing region is an error here rather than a guess, since the region names the
+    /// tables.
+    pub async fn connect(settings: AthenaSettings) -> Result<Athena, AthenaError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
             aws_config::retry::RetryConfig::standard()
                 .with_max_attempts(settings.retry_attempts.max(1))
@@ -191,12 +196,13 @@ impl Athena {
         let conf = loader.load().await;
         let region = conf
             .region()
-            .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
-        Athena {
+            .map(ToString::to_string)
+            .ok_or(AthenaError::NoRegion)?;
+        Ok(Athena {
             client: Client::new(&conf),
             settings,
             region,
-        }
+        })
     }
 
     /// The same connection with another timeout (a playbook step's own).
