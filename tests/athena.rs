@@ -797,7 +797,16 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         retry_backoff: Duration::from_millis(20),
         ..AthenaSettings::default()
     };
-    let cancel = AtomicBool::new(false);
+    // One query through a proxy, with a fresh token.
+    let through = |proxy: &str| {
+        rt.block_on(async {
+            let athena = Athena::connect(settings(proxy)).await.unwrap();
+            let token = uuid::Uuid::now_v7().simple().to_string();
+            athena
+                .run("SELECT 1", &token, &AtomicBool::new(false), &mut |_| {})
+                .await
+        })
+    };
     // Two 500s, then the query goes through: the SDK retried and the responder sees rows.
     inject(
         &endpoint,
@@ -811,18 +820,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "InternalServerException",
         "We encountered an internal error. Please try again.",
     );
-    let r = rt.block_on(async {
-        let athena = Athena::connect(settings(&proxy)).await.unwrap();
-        athena
-            .run(
-                "SELECT 1",
-                &uuid::Uuid::now_v7().simple().to_string(),
-                &cancel,
-                &mut |_| {},
-            )
-            .await
-    });
-    assert_eq!(r.unwrap().rows, 1);
+    assert_eq!(through(&proxy).unwrap().rows, 1);
     assert!(
         seen.load(std::sync::atomic::Ordering::SeqCst) >= 5,
         "2 faults + start, poll, results"
@@ -835,19 +833,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "ThrottlingException",
         "Rate exceeded",
     );
-    let err = rt
-        .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await.unwrap();
-            athena
-                .run(
-                    "SELECT 1",
-                    &uuid::Uuid::now_v7().simple().to_string(),
-                    &cancel,
-                    &mut |_| {},
-                )
-                .await
-        })
-        .unwrap_err();
+    let err = through(&proxy).unwrap_err();
     assert_eq!(
         seen.load(std::sync::atomic::Ordering::SeqCst),
         4,
@@ -871,19 +857,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "AccessDeniedException",
         "User: arn:aws:sts::123456789012:assumed-role/ir/responder is not authorized to perform: athena:GetWorkGroup on resource: arn:aws:athena:ap-northeast-1:123456789012:workgroup/primary",
     );
-    let err = rt
-        .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await.unwrap();
-            athena
-                .run(
-                    "SELECT 1",
-                    &uuid::Uuid::now_v7().simple().to_string(),
-                    &cancel,
-                    &mut |_| {},
-                )
-                .await
-        })
-        .unwrap_err();
+    let err = through(&proxy).unwrap_err();
     // Athena's own message names the action (here not the call's own), and irp passes it on.
     assert!(
         err.to_string()
@@ -903,19 +877,7 @@ fn throttling_and_server_errors_are_retried_then_reported() {
         "ExpiredTokenException",
         "The security token included in the request is expired",
     );
-    let err = rt
-        .block_on(async {
-            let athena = Athena::connect(settings(&proxy)).await.unwrap();
-            athena
-                .run(
-                    "SELECT 1",
-                    &uuid::Uuid::now_v7().simple().to_string(),
-                    &cancel,
-                    &mut |_| {},
-                )
-                .await
-        })
-        .unwrap_err();
+    let err = through(&proxy).unwrap_err();
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(
         err.to_string()

@@ -100,15 +100,7 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
             "give the limit in MiB, e.g. `--memory-mb 4096`",
         )
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::user(
-                format!("cannot start the query runtime: {e}"),
-                "check the system's thread limits",
-            )
-        })?;
+    let runtime = query_runtime()?;
     let result = runtime.block_on(async {
         let options = Options {
             memory_limit,
@@ -207,15 +199,7 @@ fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError
         ));
         return Ok(());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::user(
-                format!("cannot start the query runtime: {e}"),
-                "check the system's thread limits",
-            )
-        })?;
+    let runtime = query_runtime()?;
     let result = runtime.block_on(async {
         let athena = Athena::connect(settings)
             .await
@@ -271,6 +255,18 @@ fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError
     });
     runtime.shutdown_background();
     result
+}
+
+fn query_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::user(
+                format!("cannot start the query runtime: {e}"),
+                "check the system's thread limits",
+            )
+        })
 }
 
 /// Asks on the terminal; anything but y/yes is no.

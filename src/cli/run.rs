@@ -117,14 +117,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     };
     // The playbook is read twice (here for the answers check, then by the session, which
     // snapshots exactly the bytes it runs); a change in between is caught by the snapshot hash.
-    let loaded = crate::files::load_playbook(&args.playbook);
-    let failed = loaded.has_errors();
-    let Some(pb) = loaded.playbook.filter(|_| !failed) else {
-        for d in &loaded.diagnostics {
-            out.diagnostic(&args.playbook, d);
-        }
-        return Err(CliError::Reported);
-    };
+    let pb = valid_playbook(out, &args.playbook)?;
     let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
     let ctx = session_context(args.drive.actor.as_deref(), answers.actor.as_deref(), "run")?;
     let mut session = Session::create(case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
@@ -152,19 +145,24 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     drive(out, &mut session, &answers, runner, args.drive.json)
 }
 
+/// The playbook at `path` if it is valid; otherwise its diagnostics are printed.
+fn valid_playbook(out: Output, path: &std::path::Path) -> Result<crate::playbook::model::Playbook, CliError> {
+    let loaded = crate::files::load_playbook(path);
+    let failed = loaded.has_errors();
+    loaded.playbook.filter(|_| !failed).ok_or_else(|| {
+        for d in &loaded.diagnostics {
+            out.diagnostic(path, d);
+        }
+        CliError::Reported
+    })
+}
+
 /// `irp run --dry-run`: the playbook's queries as the chosen backend would receive them.
 fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     use crate::engine::{self, CaseOpened, Command, Env, PlaybookRef, State};
     use crate::playbook::model::StepKind;
     use std::fmt::Write;
-    let loaded = crate::files::load_playbook(&args.playbook);
-    let failed = loaded.has_errors();
-    let Some(pb) = loaded.playbook.filter(|_| !failed) else {
-        for d in &loaded.diagnostics {
-            out.diagnostic(&args.playbook, d);
-        }
-        return Err(CliError::Reported);
-    };
+    let pb = valid_playbook(out, &args.playbook)?;
     let clock = crate::clock::Clock::from_env()
         .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
     let mut env = Env {
