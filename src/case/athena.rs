@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::Session;
 use super::headless::{QueryFailure, QueryResult, QueryRunner};
-use super::local::{CAPTURE_ROWS, to_json_rows};
+use super::local::ResultArtifact;
 use crate::engine::{Event, Execution};
 use crate::playbook::context::TableNaming;
 use crate::query::athena::{Athena, AthenaError, AthenaSettings, request_token};
@@ -38,11 +38,7 @@ impl AthenaRunner {
 
     /// How the playbook's `table` names resolve on this backend.
     pub fn naming(&self) -> TableNaming {
-        TableNaming {
-            region: self.athena.region().to_owned(),
-            database: Some(self.athena.database()),
-            source_version: self.athena.source_version(),
-        }
+        self.athena.naming()
     }
 }
 
@@ -126,25 +122,14 @@ impl QueryRunner for AthenaRunner {
         let (rel, path) = session
             .artifact_path(step, "parquet")
             .map_err(|e| failed(e.to_string()))?;
-        let write = || -> Result<Vec<serde_json::Value>, String> {
-            let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut writer = parquet::arrow::ArrowWriter::try_new(
-                file,
-                result.schema.clone(),
-                Some(crate::lake::writer_properties()),
-            )
-            .map_err(|e| e.to_string())?;
-            let mut rows = Vec::new();
+        let write = || {
+            let mut artifact = ResultArtifact::create(&path, result.schema.clone())?;
             for batch in &result.batches {
-                writer.write(batch).map_err(|e| e.to_string())?;
-                if rows.len() < CAPTURE_ROWS {
-                    rows.extend(to_json_rows(batch)?.into_iter().take(CAPTURE_ROWS - rows.len()));
-                }
+                artifact.push(batch)?;
             }
-            writer.close().map_err(|e| e.to_string())?;
-            Ok(rows)
+            artifact.finish()
         };
-        let rows = write().map_err(|e| {
+        let (rows, _) = write().map_err(|e| {
             let _ = std::fs::remove_file(&path);
             failed(e)
         })?;

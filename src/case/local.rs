@@ -42,25 +42,11 @@ impl QueryRunner for LocalRunner {
         let engine = &self.engine;
         let result = self.runtime.block_on(async {
             let mut stream = engine.execute(sql).await.map_err(|e| e.to_string())?;
-            let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut writer = parquet::arrow::ArrowWriter::try_new(
-                file,
-                stream.schema(),
-                Some(crate::lake::writer_properties()),
-            )
-            .map_err(|e| e.to_string())?;
-            let mut rows: Vec<serde_json::Value> = Vec::new();
-            let mut count = 0u64;
+            let mut artifact = ResultArtifact::create(&path, stream.schema())?;
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| engine.stream_error(&e).to_string())?;
-                count += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| e.to_string())?;
-                if rows.len() < CAPTURE_ROWS {
-                    rows.extend(to_json_rows(&batch)?.into_iter().take(CAPTURE_ROWS - rows.len()));
-                }
+                artifact.push(&batch.map_err(|e| engine.stream_error(&e).to_string())?)?;
             }
-            writer.close().map_err(|e| e.to_string())?;
-            Ok::<_, String>((rows, count))
+            artifact.finish()
         });
         let (rows, row_count) = result.inspect_err(|_| {
             // A partial result no entry vouches for is not kept.
@@ -76,7 +62,51 @@ impl QueryRunner for LocalRunner {
     }
 }
 
-pub(super) fn to_json_rows(
+/// A query result on its way into the case folder: every batch into the Parquet artifact, the
+/// first `CAPTURE_ROWS` rows kept (as JSON objects) for the captures. Both backends use it.
+pub(super) struct ResultArtifact {
+    writer: parquet::arrow::ArrowWriter<std::fs::File>,
+    rows: Vec<serde_json::Value>,
+    count: u64,
+}
+
+impl ResultArtifact {
+    pub(super) fn create(
+        path: &Path,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+    ) -> Result<ResultArtifact, String> {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let writer =
+            parquet::arrow::ArrowWriter::try_new(file, schema, Some(crate::lake::writer_properties()))
+                .map_err(|e| e.to_string())?;
+        Ok(ResultArtifact {
+            writer,
+            rows: Vec::new(),
+            count: 0,
+        })
+    }
+
+    pub(super) fn push(
+        &mut self,
+        batch: &datafusion::arrow::record_batch::RecordBatch,
+    ) -> Result<(), String> {
+        self.count += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(|e| e.to_string())?;
+        if self.rows.len() < CAPTURE_ROWS {
+            let room = CAPTURE_ROWS - self.rows.len();
+            self.rows.extend(to_json_rows(batch)?.into_iter().take(room));
+        }
+        Ok(())
+    }
+
+    /// The rows for the captures and the count of all rows.
+    pub(super) fn finish(self) -> Result<(Vec<serde_json::Value>, u64), String> {
+        self.writer.close().map_err(|e| e.to_string())?;
+        Ok((self.rows, self.count))
+    }
+}
+
+fn to_json_rows(
     batch: &datafusion::arrow::record_batch::RecordBatch,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut buf = Vec::new();

@@ -185,11 +185,7 @@ fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         let athena = runtime
             .block_on(crate::query::athena::Athena::connect(settings))
             .map_err(|e| CliError::user(e.to_string(), e.hint()))?;
-        env.naming = crate::playbook::context::TableNaming {
-            region: athena.region().to_owned(),
-            source_version: athena.source_version(),
-            database: Some(athena.database()),
-        };
+        env.naming = athena.naming();
     }
     let inputs = engine::resolve_inputs(&pb, &args.inputs, env.now).map_err(|problems| {
         CliError::user(

@@ -213,15 +213,18 @@ impl Athena {
         a
     }
 
-    pub fn source_version(&self) -> (u32, u32) {
-        self.settings.source_version
+    /// Where a playbook's `table` points on Athena: the region's Security Lake names, or the
+    /// settings' database, at the settings' source version.
+    pub fn naming(&self) -> crate::playbook::context::TableNaming {
+        crate::playbook::context::TableNaming {
+            region: self.region.clone(),
+            source_version: self.settings.source_version,
+            database: Some(self.database()),
+        }
     }
 
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    pub fn database(&self) -> String {
+    /// The Security Lake database: the settings', else the region's own name.
+    fn database(&self) -> String {
         self.settings
             .database
             .clone()
