@@ -30,6 +30,17 @@ fn moto() -> Option<(String, MutexGuard<'static, ()>)> {
     Some((endpoint, guard))
 }
 
+/// As `moto`, for tests that call the library in this process: its AWS credentials come from
+/// the environment, which `scripts/test` sets.
+fn moto_for_library() -> Option<(String, MutexGuard<'static, ()>)> {
+    let found = moto()?;
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
+    );
+    Some(found)
+}
+
 /// A plain HTTP/1.1 request to moto (its control API, or an Athena call moto does not check
 /// the signature of). Returns the status and the body.
 fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
@@ -136,26 +147,33 @@ fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
     json!({ "rows": all, "column_info": columns.iter().map(|(n, t)| column(n, t)).collect::<Vec<_>>() })
 }
 
-/// `irp query --backend athena` against moto, with credentials only moto accepts.
-fn athena_query(endpoint: &str, region: &str, args: &[&str]) -> std::process::Command {
+/// `irp` with credentials only moto accepts, and no AWS profile files or irp config file of
+/// the machine's (a test that wants a config file sets `IRP_CONFIG` again).
+fn aws_irp() -> std::process::Command {
     let mut cmd = irp();
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("IRP_CONFIG", "/nonexistent/config.toml")
-        .args([
-            "query",
-            "--backend",
-            "athena",
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            region,
-        ])
-        .args(["--output-location", "s3://irp-results/"])
-        .args(args);
+        .env("IRP_CONFIG", "/nonexistent/config.toml");
+    cmd
+}
+
+/// `irp query --backend athena` against moto.
+fn athena_query(endpoint: &str, region: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = aws_irp();
+    cmd.args([
+        "query",
+        "--backend",
+        "athena",
+        "--endpoint-url",
+        endpoint,
+        "--region",
+        region,
+    ])
+    .args(["--output-location", "s3://irp-results/"])
+    .args(args);
     cmd
 }
 
@@ -427,11 +445,9 @@ async fn library(endpoint: &str, region: &str) -> Athena {
 
 #[test]
 fn the_client_request_token_never_runs_a_query_twice() {
-    let Some((endpoint, _lock)) = moto() else { return };
-    assert!(
-        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
-        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
-    );
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
     // Idempotency comes from the launcher's patch (moto starts a new query every time).
     let region = "ca-central-1";
     let one = |v: &str| result(&[("x", "varchar")], &[vec![Some(v.to_owned())]]);
@@ -477,11 +493,9 @@ fn the_client_request_token_never_runs_a_query_twice() {
 
 #[test]
 fn progress_reports_queued_then_running_then_succeeded() {
-    let Some((endpoint, _lock)) = moto() else { return };
-    assert!(
-        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
-        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
-    );
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
     let region = "sa-east-1";
     slow_states(&endpoint, Some(2));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -597,14 +611,8 @@ fn sdk_errors_become_actionable_messages() {
 
 /// `irp run`/`irp resume` of a playbook with `--backend athena` against moto.
 fn athena_run(endpoint: &str, region: &str, verb: &[&str], extra: &[&str]) -> std::process::Output {
-    let mut cmd = irp();
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("IRP_CONFIG", "/nonexistent/config.toml")
-        .args(verb)
+    let mut cmd = aws_irp();
+    cmd.args(verb)
         .args([
             "--headless",
             "--answers",
@@ -780,11 +788,9 @@ fn read_request(client: &mut std::net::TcpStream) -> Option<Vec<u8>> {
 
 #[test]
 fn throttling_and_server_errors_are_retried_then_reported() {
-    let Some((endpoint, _lock)) = moto() else { return };
-    assert!(
-        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
-        "scripts/test sets AWS_ACCESS_KEY_ID for moto; set it (any value) to run this test by hand"
-    );
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
     let region = "ap-northeast-1";
     let rt = tokio::runtime::Runtime::new().unwrap();
     let settings = |proxy: &str| AthenaSettings {
@@ -907,10 +913,8 @@ fn a_playbook_query_with_no_time_bound_is_refused_when_the_config_says_so() {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[athena]\nunbounded = \"refuse\"\n").unwrap();
     let case = dir.path().join("case");
-    let out = irp()
+    let out = aws_irp()
         .env("IRP_CONFIG", &config)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .arg("run")
         .arg(&path)
         .arg("--case-dir")
@@ -1008,10 +1012,8 @@ fn the_rollup_region_and_source_version_name_the_tables() {
         &[result(&[("ip", "varchar"), ("reads", "bigint")], &[])],
     );
     let case = dir.path().join("case");
-    let out = irp()
+    let out = aws_irp()
         .env("IRP_CONFIG", &config)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .args(["run", "tests/fixtures/cases/lake-drill.yaml", "--case-dir"])
         .arg(&case)
         .args([
@@ -1204,4 +1206,30 @@ fn no_region_is_an_error_not_a_guess() {
     let err = stderr(&out);
     assert!(err.contains("no AWS region is set"), "{err}");
     assert!(err.contains("give `--region`"), "{err}");
+}
+
+#[test]
+fn a_value_that_does_not_fit_its_column_type_is_named_not_guessed() {
+    let Some((endpoint, _lock)) = moto() else { return };
+    let region = "us-west-1";
+    let rows = vec![
+        vec![Some("a".to_owned()), Some("1".to_owned())],
+        vec![Some("b".to_owned()), Some("twelve".to_owned())],
+    ];
+    inject(
+        &endpoint,
+        region,
+        &[result(&[("k", "varchar"), ("n", "bigint")], &rows)],
+    );
+    let out = athena_query(&endpoint, region, &["SELECT k, n FROM t"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("row 2 of the result has `twelve` in column `n`, which is not a bigint value"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(&out).is_empty(), "no partial rows: {}", stdout(&out));
 }

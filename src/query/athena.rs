@@ -363,7 +363,7 @@ impl Athena {
         dml: bool,
     ) -> Result<(SchemaRef, Vec<RecordBatch>, u64, Duration), AthenaError> {
         let mut next: Option<String> = None;
-        let mut schema: Option<(SchemaRef, Vec<Column>)> = None;
+        let mut schema: Option<(SchemaRef, Vec<String>)> = None;
         let mut batches = Vec::new();
         let mut rows = 0u64;
         let mut first = true;
@@ -388,7 +388,7 @@ impl Athena {
                     .unwrap_or_default();
                 schema = Some(columns(info));
             }
-            let (sch, cols) = schema
+            let (sch, types) = schema
                 .as_ref()
                 .ok_or_else(|| AthenaError::Result("no columns".to_owned()))?;
             let page = rs.rows();
@@ -399,7 +399,7 @@ impl Athena {
             };
             first = false;
             let started = Instant::now();
-            let batch = convert(sch, cols, page, rows)?;
+            let batch = convert(sch, types, page, rows)?;
             converting += started.elapsed();
             rows += batch.num_rows() as u64;
             batches.push(batch);
@@ -497,81 +497,53 @@ fn named_permission(message: &str) -> Option<String> {
     (word.contains(':')).then_some(word)
 }
 
-/// How a column's text is read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Column {
-    Text,
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    F32,
-    F64,
-    Date,
-    Timestamp,
-    Decimal(u8, i8),
-}
-
-fn columns(info: &[ColumnInfo]) -> (SchemaRef, Vec<Column>) {
-    let mut fields = Vec::with_capacity(info.len());
-    let mut cols = Vec::with_capacity(info.len());
-    for c in info {
-        let ty = c.r#type().to_ascii_lowercase();
-        let base = ty.split(['(', ' ']).next().unwrap_or_default();
-        let col = match base {
-            "boolean" => Column::Bool,
-            "tinyint" => Column::I8,
-            "smallint" => Column::I16,
-            "integer" | "int" => Column::I32,
-            "bigint" => Column::I64,
-            "real" | "float" => Column::F32,
-            "double" => Column::F64,
-            "date" => Column::Date,
-            "timestamp" => Column::Timestamp,
-            "decimal" => {
-                let p = u8::try_from(c.precision()).unwrap_or(38).clamp(1, 38);
-                let s = i8::try_from(c.scale()).unwrap_or(0);
-                Column::Decimal(p, s)
-            }
-            // varchar, char, json, array, map, row, ipaddress, …: kept as the text Athena gives.
-            _ => Column::Text,
-        };
-        let dt = match col {
-            Column::Text => DataType::Utf8,
-            Column::Bool => DataType::Boolean,
-            Column::I8 => DataType::Int8,
-            Column::I16 => DataType::Int16,
-            Column::I32 => DataType::Int32,
-            Column::I64 => DataType::Int64,
-            Column::F32 => DataType::Float32,
-            Column::F64 => DataType::Float64,
-            Column::Date => DataType::Date32,
-            Column::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            Column::Decimal(p, s) => DataType::Decimal128(p, s),
-        };
-        fields.push(Field::new(c.name(), dt, true));
-        cols.push(col);
-    }
-    (Arc::new(Schema::new(fields)), cols)
+/// The Arrow schema of a result, and Athena's own type of each column (for messages).
+fn columns(info: &[ColumnInfo]) -> (SchemaRef, Vec<String>) {
+    let fields: Vec<Field> = info
+        .iter()
+        .map(|c| {
+            let ty = c.r#type().to_ascii_lowercase();
+            let dt = match ty.split(['(', ' ']).next().unwrap_or_default() {
+                "boolean" => DataType::Boolean,
+                "tinyint" => DataType::Int8,
+                "smallint" => DataType::Int16,
+                "integer" | "int" => DataType::Int32,
+                "bigint" => DataType::Int64,
+                "real" | "float" => DataType::Float32,
+                "double" => DataType::Float64,
+                "date" => DataType::Date32,
+                "timestamp" => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                "decimal" => DataType::Decimal128(
+                    u8::try_from(c.precision()).unwrap_or(38).clamp(1, 38),
+                    i8::try_from(c.scale()).unwrap_or(0),
+                ),
+                // varchar, char, json, array, map, row, ipaddress, …: the text Athena gives.
+                _ => DataType::Utf8,
+            };
+            Field::new(c.name(), dt, true)
+        })
+        .collect();
+    let types = info.iter().map(|c| c.r#type().to_owned()).collect();
+    (Arc::new(Schema::new(fields)), types)
 }
 
 /// One page of rows into a batch. `before` is the count of rows already converted, for errors.
 #[allow(clippy::many_single_char_names)]
 fn convert(
     schema: &SchemaRef,
-    cols: &[Column],
+    types: &[String],
     rows: &[Row],
     before: u64,
 ) -> Result<RecordBatch, AthenaError> {
     let n = rows.len();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(cols.len());
-    for (i, col) in cols.iter().enumerate() {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(types.len());
+    for (i, field) in schema.fields().iter().enumerate() {
         let bad = |row: usize, v: &str| {
             AthenaError::Result(format!(
-                "`{v}` in column `{}`, row {}, which is not a {col:?} value",
-                schema.field(i).name(),
-                before + row as u64 + 1
+                "row {} of the result has `{v}` in column `{}`, which is not a {} value",
+                before + row as u64 + 1,
+                field.name(),
+                types.get(i).map_or("", String::as_str)
             ))
         };
         macro_rules! parsed {
@@ -586,27 +558,27 @@ fn convert(
                 Arc::new(b.finish()) as ArrayRef
             }};
         }
-        let array = match *col {
-            Column::Text => {
+        let array = match *field.data_type() {
+            DataType::Utf8 => {
                 let mut b = StringBuilder::with_capacity(n, n * 16);
                 for r in rows {
                     b.append_option(cell(r, i));
                 }
                 Arc::new(b.finish()) as ArrayRef
             }
-            Column::Bool => parsed!(BooleanBuilder, |v: &str| match v {
+            DataType::Boolean => parsed!(BooleanBuilder, |v: &str| match v {
                 "true" => Some(true),
                 "false" => Some(false),
                 _ => None,
             }),
-            Column::I8 => parsed!(Int8Builder, |v: &str| v.parse().ok()),
-            Column::I16 => parsed!(Int16Builder, |v: &str| v.parse().ok()),
-            Column::I32 => parsed!(Int32Builder, |v: &str| v.parse().ok()),
-            Column::I64 => parsed!(Int64Builder, |v: &str| v.parse().ok()),
-            Column::F32 => parsed!(Float32Builder, parse_float::<f32>),
-            Column::F64 => parsed!(Float64Builder, parse_float::<f64>),
-            Column::Date => parsed!(Date32Builder, parse_date),
-            Column::Timestamp => {
+            DataType::Int8 => parsed!(Int8Builder, |v: &str| v.parse().ok()),
+            DataType::Int16 => parsed!(Int16Builder, |v: &str| v.parse().ok()),
+            DataType::Int32 => parsed!(Int32Builder, |v: &str| v.parse().ok()),
+            DataType::Int64 => parsed!(Int64Builder, |v: &str| v.parse().ok()),
+            DataType::Float32 => parsed!(Float32Builder, parse_float::<f32>),
+            DataType::Float64 => parsed!(Float64Builder, parse_float::<f64>),
+            DataType::Date32 => parsed!(Date32Builder, parse_date),
+            DataType::Timestamp(..) => {
                 let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
                 for (k, r) in rows.iter().enumerate() {
                     match cell(r, i) {
@@ -616,7 +588,7 @@ fn convert(
                 }
                 Arc::new(b.finish()) as ArrayRef
             }
-            Column::Decimal(p, s) => {
+            DataType::Decimal128(p, s) => {
                 let mut b = Decimal128Builder::with_capacity(n)
                     .with_precision_and_scale(p, s)
                     .map_err(|e| AthenaError::Result(e.to_string()))?;
@@ -627,6 +599,9 @@ fn convert(
                     }
                 }
                 Arc::new(b.finish()) as ArrayRef
+            }
+            ref other => {
+                return Err(AthenaError::Result(format!("no conversion into {other}")));
             }
         };
         arrays.push(array);
