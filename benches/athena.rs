@@ -104,10 +104,12 @@ fn call(host: &str, target: &str, body: &str) -> Vec<u8> {
 }
 
 /// moto's raw answers for one query: its execution and every page, by the token that asks for
-/// it (`""` for the first).
+/// it (`""` for the first); and how long moto took to serve the pages to this bare client (plain
+/// HTTP, one connection per page, nothing parsed but `NextToken`), in milliseconds.
 struct Recorded {
     execution: Vec<u8>,
     pages: std::collections::HashMap<String, Vec<u8>>,
+    pages_ms: f64,
 }
 
 fn record(endpoint: &str, id: &str) -> Recorded {
@@ -119,6 +121,7 @@ fn record(endpoint: &str, id: &str) -> Recorded {
     );
     let mut pages = std::collections::HashMap::new();
     let mut token = String::new();
+    let started = Instant::now();
     loop {
         let body = if token.is_empty() {
             json!({ "QueryExecutionId": id, "MaxResults": 1000 })
@@ -142,7 +145,11 @@ fn record(endpoint: &str, id: &str) -> Recorded {
         (ROWS + 1).div_ceil(1000),
         "the header row makes one more page"
     );
-    Recorded { execution, pages }
+    Recorded {
+        execution,
+        pages,
+        pages_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }
 }
 
 /// A server that answers instantly with moto's recorded bytes, so that what remains of the
@@ -201,46 +208,6 @@ fn replay(rec: Recorded, id: &str) -> String {
         }
     });
     endpoint
-}
-
-/// moto serving every page, with no client work: plain HTTP requests for GetQueryResults
-/// (moto does not check signatures), bodies read and only `NextToken` looked for. Milliseconds.
-fn raw_pages(endpoint: &str, id: &str) -> f64 {
-    let host = endpoint.trim_start_matches("http://");
-    let started = Instant::now();
-    let mut next: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let body = match &next {
-            Some(t) => json!({ "QueryExecutionId": id, "MaxResults": 1000, "NextToken": t }),
-            None => json!({ "QueryExecutionId": id, "MaxResults": 1000 }),
-        }
-        .to_string();
-        let mut s = std::net::TcpStream::connect(host).unwrap();
-        let req = format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: AmazonAthena.GetQueryResults\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261128/{REGION}/athena/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        pages += 1;
-        let text = String::from_utf8_lossy(&resp);
-        next = text
-            .split("\"NextToken\": \"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .map(str::to_owned);
-        if next.is_none() {
-            break;
-        }
-    }
-    assert_eq!(
-        pages,
-        (ROWS + 1).div_ceil(1000),
-        "the header row makes one more page"
-    );
-    started.elapsed().as_secs_f64() * 1000.0
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -306,8 +273,9 @@ fn main() {
         if round > 0 {
             fetch.push(r.fetch_time.as_secs_f64() * 1000.0);
             convert.push(r.convert_time.as_secs_f64() * 1000.0);
-            raw.push(raw_pages(&endpoint, &r.query_id));
-            let server = replay(record(&endpoint, &r.query_id), &r.query_id);
+            let recorded = record(&endpoint, &r.query_id);
+            raw.push(recorded.pages_ms);
+            let server = replay(recorded, &r.query_id);
             let local = rt
                 .block_on(Athena::connect(AthenaSettings {
                     endpoint_url: Some(server),
