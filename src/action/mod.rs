@@ -1,7 +1,11 @@
-//! Containment actions. For now: the static registry of typed AWS operations that playbooks name
-//! (what each one takes, whether it changes anything, how its before-state is captured and how it
-//! is rolled back). Executing them is built on top of this registry.
+//! Containment actions: the registry of typed AWS operations that playbooks name (`registry`),
+//! their execution with the AWS SDK (`aws`: before-state, change, verification, rollback), the
+//! policy documents they write (`policy`), and `command` actions run as argv lists (`command`).
 
+pub mod aws;
+pub mod command;
+pub mod policy;
+mod raw;
 pub mod registry;
 
 pub use registry::{AwsOperation, Effect, ParamKind, ParamSpec, find_operation, operations};
