@@ -452,6 +452,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         intent: intent.clone(),
         simulated: true,
         before: None,
+        request: None,
     };
     assert_eq!(
         refused(&pb, &st, &start),
@@ -463,6 +464,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         &Command::ConfirmAction {
             step: s("contain-key"),
             typed: Some(s("yes")),
+            seen: None,
         },
     );
     assert!(
@@ -475,6 +477,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         &Command::ConfirmAction {
             step: s("contain-key"),
             typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
+            seen: None,
         },
     )
     .unwrap();
@@ -484,6 +487,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         &Command::ConfirmAction {
             step: s("contain-key"),
             typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
+            seen: None,
         },
     );
     assert_eq!(e, EngineError::AlreadyConfirmed(s("contain-key")));
@@ -500,6 +504,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
             intent: forged,
             simulated: true,
             before: None,
+            request: None,
         },
     );
     assert_eq!(e, EngineError::IntentMismatch(s("contain-key")));
@@ -522,6 +527,9 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         outcome: Outcome::Failed,
         detail: s("throttled"),
         after: None,
+        request_ids: Vec::new(),
+        verification: None,
+        outputs: Vec::new(),
     };
     let Event::ActionFinished(f) = apply(&pb, &mut st, &finish).unwrap() else {
         panic!()
@@ -535,6 +543,9 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         outcome: Outcome::Succeeded,
         detail: s("done"),
         after: None,
+        request_ids: Vec::new(),
+        verification: None,
+        outputs: Vec::new(),
     };
     apply(&pb, &mut st, &ok).unwrap();
     assert_eq!(st.position, Position::At(s("block")));

@@ -2,6 +2,7 @@
 //! to the live state, tampering named by seq, torn tails set aside, the single-writer lock, and
 //! playbook snapshots on resume.
 
+use irp::case::actions::Executor;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -84,6 +85,7 @@ fn event() -> impl Strategy<Value = Event> {
                 intent: engine::Intent::Command { argv },
                 simulated: true,
                 before: None,
+                request: None,
             })
         }),
         (0usize..8, text()).prop_map(|(i, value)| Event::EvidenceAdded(engine::EvidenceAdded {
@@ -143,7 +145,8 @@ fn command() -> impl Strategy<Value = Command> {
         step.clone().prop_map(|step| Command::GoBack { to: step }),
         step.clone().prop_map(|step| Command::ConfirmAction {
             step,
-            typed: Some("AKIAIOSFODNN7EXAMPLE".into())
+            typed: Some("AKIAIOSFODNN7EXAMPLE".into()),
+            seen: None,
         }),
         step.clone().prop_map(|step| Command::SubmitQuery {
             step,
@@ -575,9 +578,15 @@ fn a_headless_run_with_query_results_takes_the_suggestion_and_keeps_the_evidence
         fail: false,
     };
     let mut lines = Vec::new();
-    irp::case::headless::drive(&mut session, &answers, Some(&mut backend), &mut |l| {
-        lines.push(l.clone());
-    })
+    irp::case::headless::drive(
+        &mut session,
+        &answers,
+        Some(&mut backend),
+        &mut Executor::Rehearsal,
+        &mut |l| {
+            lines.push(l.clone());
+        },
+    )
     .unwrap();
     assert_eq!(lines[0].outcome, "2 rows");
     assert_eq!(lines[1].outcome, "chose `incident` (suggested)");
@@ -616,8 +625,14 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
         dir: tmp.path().to_owned(),
         fail: true,
     };
-    let err =
-        irp::case::headless::drive(&mut session, &answers, Some(&mut backend), &mut |_| {}).unwrap_err();
+    let err = irp::case::headless::drive(
+        &mut session,
+        &answers,
+        Some(&mut backend),
+        &mut Executor::Rehearsal,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("step `reads` failed: replay: HIVE_BAD_DATA"),
@@ -629,7 +644,8 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
     // Without a backend, a query step stops the run and says how to go on.
     let other = tmp.path().join("other");
     let mut fresh = new_case(&other);
-    let err = irp::case::headless::drive(&mut fresh, &answers, None, &mut |_| {}).unwrap_err();
+    let err = irp::case::headless::drive(&mut fresh, &answers, None, &mut Executor::Rehearsal, &mut |_| {})
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "step `reads` is a query and no query backend was given"

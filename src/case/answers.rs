@@ -52,6 +52,10 @@ pub struct StepAnswer {
     /// Evidence recorded when the step is entered.
     #[serde(default)]
     pub evidence: Vec<EvidenceAnswer>,
+    /// For an action whose outcome is unknown (irp stopped between the intent and the result):
+    /// `verify` (irp reads the resource), `done` or `not_done` (the responder checked).
+    #[serde(default)]
+    pub unknown: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +134,9 @@ impl Answers {
             };
             match &step.kind {
                 StepKind::Decision(d) => {
+                    if a.unknown.is_some() {
+                        not_for("unknown");
+                    }
                     if a.confirm.is_some() {
                         not_for("confirm");
                     }
@@ -161,6 +168,17 @@ impl Answers {
                     if a.done.is_some() && !manual {
                         not_for("done");
                     }
+                    if let Some(u) = &a.unknown {
+                        if crate::case::actions::UnknownAnswer::parse(u).is_none() {
+                            problems.push(format!(
+                                "step `{id}`: `unknown: {u}` is not an answer (use verify, done or not_done)"
+                            ));
+                        } else if manual {
+                            problems.push(format!(
+                                "step `{id}` is a manual checklist; `unknown` does not apply to it"
+                            ));
+                        }
+                    }
                     if a.confirm.is_some() && action.confirm == Confirm::None {
                         problems.push(format!(
                             "the action of step `{id}` asks for no confirmation; remove `confirm`"
@@ -173,6 +191,9 @@ impl Answers {
                     }
                     if a.confirm.is_some() {
                         not_for("confirm");
+                    }
+                    if a.unknown.is_some() {
+                        not_for("unknown");
                     }
                     if a.done.is_some() && matches!(step.kind, StepKind::Query(_)) {
                         not_for("done");

@@ -3,6 +3,7 @@
 //! resumes where its journal stops: what was recorded is never asked again, and what was not is
 //! done next.
 
+use super::actions::{self, Executor};
 use super::answers::{Answers, SUGGESTED};
 use super::{CaseError, Session};
 use crate::engine::{self, ArtifactRef, Command, Event, Execution, Intent, Observable, Outcome, Position};
@@ -52,6 +53,10 @@ pub enum Stop {
     NoBackend { step: String },
     #[error("step `{step}` failed: {error}")]
     StepFailed { step: String, error: String },
+    #[error(
+        "step `{step}`: the resource changed since the action was confirmed, so the confirmation no longer holds:\n{difference}"
+    )]
+    Conflict { step: String, difference: String },
     #[error("step `{step}` has been entered {visits} times; the answers send the case round a loop")]
     Loop { step: String, visits: u32 },
     #[error(transparent)]
@@ -70,6 +75,9 @@ impl Stop {
             Stop::StepFailed { step, .. } => vec![format!(
                 "fix the cause and resume, or answer `{step}` with `skip: <reason>`"
             )],
+            Stop::Conflict { .. } => vec![
+                "someone else changed it: find out who, then resume to confirm again against the state as it is now".to_owned(),
+            ],
             Stop::Case(e) => e.hints(),
             Stop::Loop { .. } => vec!["give the decision a list of choices, one per visit".to_owned()],
         }
@@ -101,6 +109,7 @@ pub fn drive(
     session: &mut Session,
     answers: &Answers,
     mut backend: Option<&mut dyn QueryRunner>,
+    executor: &mut Executor,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
     // A query step that failed before this run (a throttled Athena, a wrong workgroup fixed
@@ -129,7 +138,15 @@ pub fn drive(
             }
             Position::At(id) => id,
         };
-        step(session, answers, &step_id, &mut backend, first_seq, report)?;
+        step(
+            session,
+            answers,
+            &step_id,
+            &mut backend,
+            executor,
+            first_seq,
+            report,
+        )?;
     }
 }
 
@@ -148,6 +165,7 @@ fn step(
     answers: &Answers,
     id: &str,
     backend: &mut Option<&mut dyn QueryRunner>,
+    executor: &mut Executor,
     first_seq: u64,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
@@ -190,6 +208,18 @@ fn step(
     if let Some(intent) = st.action_in_flight.clone() {
         return settle_in_flight(session, id, &intent, report);
     }
+    if st.last_outcome == Some(Outcome::Unknown) {
+        let intent = session.entries.iter().rev().find_map(|e| match &e.event {
+            Event::ActionStarted(a) if a.step == id => Some(a.intent.clone()),
+            _ => None,
+        });
+        if let Some(intent) = intent {
+            let unknown = answer
+                .and_then(|a| a.unknown.as_deref())
+                .and_then(actions::UnknownAnswer::parse);
+            return actions::settle_unknown(session, executor, id, &intent, unknown, report);
+        }
+    }
     let failed = matches!(st.status, engine::StepStatus::Failed);
     if let Some(reason) = answer.and_then(|a| a.skip.clone()) {
         let cmd = Command::Skip {
@@ -201,10 +231,15 @@ fn step(
     let failed_before = || {
         session.entries.iter().rev().find_map(|e| match &e.event {
             Event::QueryFailed(q) if q.step == id => Some(e.seq < first_seq),
+            Event::ActionFinished(a) if a.step == id => Some(e.seq < first_seq),
             _ => None,
         })
     };
-    if failed && !(backend.is_some() && failed_before() == Some(true)) {
+    let is_action = matches!(
+        session.playbook.step(id).map(|s| &s.kind),
+        Some(StepKind::Action(_))
+    );
+    if failed && !((backend.is_some() || is_action) && failed_before() == Some(true)) {
         return Err(Stop::StepFailed {
             step: id.to_owned(),
             error: st.last_error.unwrap_or_default(),
@@ -293,56 +328,52 @@ fn step(
                     ),
                 }
             })?;
+            let typed = answer.and_then(|a| a.confirm.as_deref());
+            let ActionKind::Manual { items } = &action.kind else {
+                let timeout = session.playbook.steps[index].timeout;
+                let step = actions::ActionStep {
+                    id,
+                    intent: &intent,
+                    confirm: action.confirm,
+                    typed,
+                    timeout,
+                };
+                return actions::advance(session, executor, step, report);
+            };
             if action.confirm != Confirm::None && !st.confirmed {
-                let typed = answer
-                    .and_then(|a| a.confirm.clone())
-                    .ok_or_else(|| Stop::MissingAnswer {
-                        step: id.to_owned(),
-                        what: match action.confirm {
-                            Confirm::Typed => format!(
-                                "a typed confirmation (`confirm: {}`)",
-                                intent.confirmation_word(id)
-                            ),
-                            _ => "a confirmation (`confirm: yes`)".to_owned(),
-                        },
-                    })?;
+                let typed = typed.ok_or_else(|| Stop::MissingAnswer {
+                    step: id.to_owned(),
+                    what: match action.confirm {
+                        Confirm::Typed => format!(
+                            "a typed confirmation (`confirm: {}`)",
+                            intent.confirmation_word(id)
+                        ),
+                        _ => "a confirmation (`confirm: yes`)".to_owned(),
+                    },
+                })?;
                 let cmd = Command::ConfirmAction {
                     step: id.to_owned(),
-                    typed: Some(typed),
+                    typed: Some(typed.to_owned()),
+                    seen: None,
                 };
                 return exec(session, &cmd, report);
             }
-            match &action.kind {
-                ActionKind::Manual { items } => {
-                    if answer.and_then(|a| a.done) != Some(true) {
-                        return Err(Stop::MissingAnswer {
-                            step: id.to_owned(),
-                            what: "whether the checklist was done (`done: true`)".to_owned(),
-                        });
-                    }
-                    match (0..items.len()).find(|i| !st.checklist.contains(i)) {
-                        Some(item) => exec(
-                            session,
-                            &Command::CheckItem {
-                                step: id.to_owned(),
-                                item,
-                            },
-                            report,
-                        ),
-                        None => exec(session, &Command::Complete { step: id.to_owned() }, report),
-                    }
-                }
-                ActionKind::Aws { .. } | ActionKind::Command { .. } => {
-                    let live = session.state.is_live();
-                    let start = Command::StartAction {
+            if answer.and_then(|a| a.done) != Some(true) {
+                return Err(Stop::MissingAnswer {
+                    step: id.to_owned(),
+                    what: "whether the checklist was done (`done: true`)".to_owned(),
+                });
+            }
+            match (0..items.len()).find(|i| !st.checklist.contains(i)) {
+                Some(item) => exec(
+                    session,
+                    &Command::CheckItem {
                         step: id.to_owned(),
-                        intent: intent.clone(),
-                        simulated: !live,
-                        before: None,
-                    };
-                    exec(session, &start, report)?;
-                    settle_in_flight(session, id, &intent, report)
-                }
+                        item,
+                    },
+                    report,
+                ),
+                None => exec(session, &Command::Complete { step: id.to_owned() }, report),
             }
         }
     }
@@ -358,22 +389,31 @@ fn settle_in_flight(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
     let live = session.state.is_live();
-    let cmd = if live {
-        Command::FinishAction {
-            step: id.to_owned(),
-            outcome: Outcome::Unknown,
-            detail:
-                "irp stopped between recording the intent and the result; check whether the change was made"
-                    .to_owned(),
-            after: None,
-        }
+    let (outcome, detail) = if live {
+        (
+            Outcome::Unknown,
+            "irp stopped between recording the intent and the result; check whether the change was made"
+                .to_owned(),
+        )
     } else {
-        Command::FinishAction {
-            step: id.to_owned(),
-            outcome: Outcome::Succeeded,
-            detail: simulated_detail(intent),
-            after: None,
-        }
+        let params = actions::params_of(id, intent)?;
+        let now = session
+            .env()
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        (
+            Outcome::Succeeded,
+            actions::simulated_detail(intent, params.as_ref(), &now, id),
+        )
+    };
+    let cmd = Command::FinishAction {
+        step: id.to_owned(),
+        outcome,
+        detail,
+        after: None,
+        request_ids: Vec::new(),
+        verification: None,
+        outputs: Vec::new(),
     };
     exec(session, &cmd, report)
 }
@@ -418,6 +458,43 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
                 Outcome::Succeeded => a.detail.clone(),
                 Outcome::Failed => format!("failed: {}", a.detail),
                 Outcome::Unknown => format!("outcome unknown: {}", a.detail),
+            },
+        ),
+        Event::ActionConflict(c) => (
+            Some(c.step.clone()),
+            "action",
+            "the resource changed since the confirmation; confirm again".to_owned(),
+        ),
+        Event::ActionVerified(v) => (
+            Some(v.step.clone()),
+            "action",
+            format!(
+                "{}: {}",
+                if v.in_place { "verified" } else { "not in place" },
+                v.detail
+            ),
+        ),
+        Event::AwsIdentity(i) => (
+            None,
+            "aws",
+            format!(
+                "acting as {} (account {}) in {}{}",
+                i.arn,
+                i.account,
+                i.region,
+                i.endpoint
+                    .as_deref()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::RollbackFinished(r) => (
+            Some(r.step.clone()),
+            "rollback",
+            match r.outcome {
+                Outcome::Succeeded => r.detail.clone(),
+                Outcome::Failed => format!("failed: {}", r.detail),
+                Outcome::Unknown => format!("outcome unknown: {}", r.detail),
             },
         ),
         Event::StepCompleted { step, .. } => (Some(step.clone()), "step", "done".to_owned()),

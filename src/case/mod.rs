@@ -3,6 +3,7 @@
 //! entry is written and fsynced, and only then is the state changed. Drivers (the headless runner
 //! now, the UI later) hold a `Session`.
 
+pub mod actions;
 pub mod answers;
 pub mod athena;
 pub mod headless;
@@ -80,6 +81,12 @@ pub enum CaseError {
         path: PathBuf,
         actual: String,
         expected: String,
+    },
+    #[error("the artifact {} changed since the journal recorded it (SHA-256 {}, the journal says {})", path.display(), short(actual), short(expected))]
+    ArtifactChanged {
+        path: PathBuf,
+        expected: String,
+        actual: String,
     },
     #[error("the changed playbook no longer has step `{0}`, where the case stands")]
     IncompatibleChange(String),
@@ -319,6 +326,35 @@ impl Session {
 
     pub fn actor(&self) -> &str {
         &self.ctx.actor
+    }
+
+    /// Records who a live case's AWS calls are made as (before the first call of a session).
+    pub fn record_identity(&mut self, identity: engine::AwsIdentity) -> Result<&Entry, CaseError> {
+        self.record(SYSTEM_ACTOR, Event::AwsIdentity(identity))
+    }
+
+    /// Reads an artifact an entry vouches for, refusing one whose bytes no longer match the hash
+    /// the entry recorded.
+    pub fn read_artifact(&self, r: &ArtifactRef) -> Result<Vec<u8>, CaseError> {
+        let path = self.dir.path(&r.path);
+        // Entries name files inside the case folder only.
+        if r.path.starts_with('/') || r.path.split('/').any(|p| p == "..") {
+            return Err(CaseError::Io {
+                what: "refusing to read",
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "outside the case folder"),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
+        let actual = sha256_hex(&bytes);
+        if actual != r.sha256 {
+            return Err(CaseError::ArtifactChanged {
+                path,
+                expected: r.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Judges a command and, if it is legal, records it: written and fsynced, then applied.

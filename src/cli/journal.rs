@@ -86,6 +86,37 @@ pub fn summary(e: &Entry) -> String {
             if a.simulated { " (simulated)" } else { "" }
         ),
         Event::ActionFinished(a) => format!("{} · {:?} · {}", a.step, a.outcome, a.detail),
+        Event::ActionConflict(c) => format!("{} · the resource changed since the confirmation", c.step),
+        Event::ActionVerified(v) => format!(
+            "{} · {} · {} · {}",
+            v.step,
+            v.method,
+            if v.in_place { "in place" } else { "not in place" },
+            v.detail
+        ),
+        Event::AwsIdentity(i) => format!(
+            "{} · account {} · {}{}",
+            i.arn,
+            i.account,
+            i.region,
+            i.endpoint
+                .as_deref()
+                .map(|e| format!(" · {e}"))
+                .unwrap_or_default()
+        ),
+        Event::RollbackStarted(r) => format!(
+            "{} · {} on {}{}{}",
+            r.step,
+            r.operation,
+            r.target,
+            if r.overwrites_changes {
+                " (overwriting later changes)"
+            } else {
+                ""
+            },
+            if r.simulated { " (simulated)" } else { "" }
+        ),
+        Event::RollbackFinished(r) => format!("{} · {:?} · {}", r.step, r.outcome, r.detail),
         Event::ChecklistItemDone { step, item, text } => format!("{step} · {} · {text}", item + 1),
         Event::StepCompleted { step, next } => format!("{step} → {}", target(next.as_deref())),
         Event::WentBack { from, to } => format!("{} → {to}", from.as_deref().unwrap_or("end")),

@@ -88,10 +88,23 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         status(&out, "the case is closed; nothing left to do");
         return Ok(());
     }
+    let mode = session
+        .state
+        .opened
+        .as_ref()
+        .map_or(crate::engine::Mode::Rehearsal, |o| o.mode);
+    let mut executor = super::run::executor_for(&args.drive, mode)?;
     let mut backend = super::run::open_backend(&args.drive, &mut session)?;
     let runner: Option<&mut dyn crate::case::headless::QueryRunner> = match backend.as_mut() {
         Some(b) => Some(b.as_mut()),
         None => None,
     };
-    drive(out, &mut session, &answers, runner, args.drive.json)
+    drive(
+        out,
+        &mut session,
+        &answers,
+        runner,
+        &mut executor,
+        args.drive.json,
+    )
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, Output, case_error, session_context};
+use crate::action::aws::AwsSettings;
 use crate::case::Session;
+use crate::case::actions::Executor;
 use crate::case::answers::Answers;
 use crate::case::athena::AthenaRunner;
 use crate::case::headless;
@@ -54,6 +56,11 @@ pub struct DriveArgs {
     /// One JSON object per finished step instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Let actions change the AWS account for real (after confirmation). Without it a new case
+    /// is a rehearsal, and a live case cannot be resumed. `--endpoint-url` sends the calls
+    /// elsewhere (moto, for a drill); `--profile` and `--region` choose the account.
+    #[arg(long)]
+    pub live: bool,
     #[command(flatten)]
     pub athena: super::athena::AthenaArgs,
 }
@@ -120,8 +127,15 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     let pb = valid_playbook(out, &args.playbook)?;
     let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
     let ctx = session_context(args.drive.actor.as_deref(), answers.actor.as_deref(), "run")?;
-    let mut session = Session::create(case_dir, &args.playbook, &args.inputs, Mode::Rehearsal, ctx)
-        .map_err(|e| case_error(out, e))?;
+    let mode = if args.drive.live {
+        Mode::Live
+    } else {
+        Mode::Rehearsal
+    };
+    // Connect first (no call is made yet): a live case needs a region before it opens.
+    let mut executor = executor_for(&args.drive, mode)?;
+    let mut session =
+        Session::create(case_dir, &args.playbook, &args.inputs, mode, ctx).map_err(|e| case_error(out, e))?;
     let status = if args.drive.json {
         Output::note
     } else {
@@ -130,11 +144,16 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     status(
         &out,
         &format!(
-            "case {} opened in {} ({} {}, rehearsal: actions are simulated)",
+            "case {} opened in {} ({} {}, {})",
             session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
             case_dir.display(),
             session.playbook.id,
             session.playbook.version,
+            if args.drive.live {
+                "LIVE: confirmed actions change the AWS account"
+            } else {
+                "rehearsal: actions are simulated"
+            },
         ),
     );
     let mut backend = open_backend(&args.drive, &mut session)?;
@@ -142,7 +161,71 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         Some(b) => Some(b.as_mut()),
         None => None,
     };
-    drive(out, &mut session, &answers, runner, args.drive.json)
+    drive(
+        out,
+        &mut session,
+        &answers,
+        runner,
+        &mut executor,
+        args.drive.json,
+    )
+}
+
+/// How the case's actions run: simulated in a rehearsal; with the AWS SDK in a live case, which
+/// the command line must say (`--live`) every time it is run or resumed.
+pub fn executor_for(drive: &DriveArgs, mode: Mode) -> Result<Executor, CliError> {
+    executor(mode, drive.live, &aws_settings(&drive.athena))
+}
+
+/// The executor for a case of `mode`, when the command line says `--live` or not.
+pub fn executor(mode: Mode, live: bool, settings: &AwsSettings) -> Result<Executor, CliError> {
+    match (mode, live) {
+        (Mode::Rehearsal, false) => Ok(Executor::Rehearsal),
+        (Mode::Rehearsal, true) => Err(CliError::user(
+            "this case is a rehearsal: its actions are simulated and stay so",
+            "resume it without `--live`, or open a new case with `irp run --live`",
+        )),
+        (Mode::Live, false) => Err(CliError::user(
+            "this is a live case: its actions change the AWS account, and irp does that only when told so on the command line",
+            "resume it with `--live` (and the same `--profile`/`--region`/`--endpoint-url`)",
+        )),
+        (Mode::Live, true) => Executor::live(settings).map_err(|e| {
+            CliError::user(
+                format!("cannot set up the AWS calls: {e}"),
+                "see docs/actions.md for the settings a live case needs",
+            )
+        }),
+    }
+}
+
+/// The AWS settings of actions: the same `--profile`, `--region` and `--endpoint-url` as Athena's.
+pub fn aws_settings(args: &super::athena::AthenaArgs) -> AwsSettings {
+    settings_of(
+        args.profile.clone(),
+        args.region.clone(),
+        args.endpoint_url.clone(),
+    )
+}
+
+/// AWS settings from the flags; retries may be tuned with `IRP_AWS_MAX_ATTEMPTS` and
+/// `IRP_AWS_RETRY_BACKOFF_MS`.
+pub fn settings_of(
+    profile: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+) -> AwsSettings {
+    AwsSettings {
+        profile,
+        region,
+        endpoint_url,
+        retry_attempts: std::env::var("IRP_AWS_MAX_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        retry_backoff: std::env::var("IRP_AWS_RETRY_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis),
+    }
 }
 
 /// The playbook at `path` if it is valid; otherwise its diagnostics are printed.
@@ -259,6 +342,7 @@ pub fn drive(
     session: &mut Session,
     answers: &Answers,
     backend: Option<&mut dyn headless::QueryRunner>,
+    executor: &mut Executor,
     json: bool,
 ) -> Result<(), CliError> {
     let mut print = |line: &headless::StepLine| {
@@ -274,7 +358,7 @@ pub fn drive(
             ));
         }
     };
-    match headless::drive(session, answers, backend, &mut print) {
+    match headless::drive(session, answers, backend, executor, &mut print) {
         Ok(()) => Ok(()),
         Err(stop) => Err(CliError::Stopped {
             message: format!("{stop}; the case is saved and can be resumed"),

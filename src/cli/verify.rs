@@ -111,8 +111,27 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
             Event::QuerySucceeded(q) => art(&q.artifact),
             Event::QueryFailed(q) => art(&q.artifact),
-            Event::ActionStarted(a) => art(&a.before),
-            Event::ActionFinished(a) => art(&a.after),
+            Event::ActionConfirmed(a) => art(&a.seen),
+            Event::ActionStarted(a) => {
+                art(&a.before);
+                art(&a.request);
+            }
+            Event::ActionFinished(a) => {
+                art(&a.after);
+                for o in &a.outputs {
+                    art(&Some(o.clone()));
+                }
+            }
+            Event::ActionConflict(c) => {
+                art(&c.seen);
+                art(&Some(c.now.clone()));
+            }
+            Event::ActionVerified(v) => art(&v.after),
+            Event::RollbackStarted(r) => {
+                art(&r.restore);
+                art(&r.current);
+            }
+            Event::RollbackFinished(r) => art(&r.after),
             _ => {}
         }
         for (rel, sha) in files {

@@ -43,6 +43,18 @@ pub enum Event {
     /// The action's intent, durable before anything runs.
     ActionStarted(ActionStarted),
     ActionFinished(ActionFinished),
+    /// The resource changed between the confirmation and the call: the confirmation no longer
+    /// holds, and the responder confirms again against the new state.
+    ActionConflict(ActionConflict),
+    /// An action whose outcome was unknown was checked: by reading the resource, or by the
+    /// responder's word.
+    ActionVerified(ActionVerified),
+    /// Who a live case's AWS calls are made as, from STS, before the first one of a session.
+    AwsIdentity(AwsIdentity),
+    /// The intent of a rollback, durable before anything runs: the stored before-state to put
+    /// back, confirmed.
+    RollbackStarted(RollbackStarted),
+    RollbackFinished(RollbackFinished),
     ChecklistItemDone {
         step: String,
         item: usize,
@@ -95,6 +107,11 @@ impl Event {
             Event::ActionConfirmed(_) => "action_confirmed",
             Event::ActionStarted(_) => "action_started",
             Event::ActionFinished(_) => "action_finished",
+            Event::ActionConflict(_) => "action_conflict",
+            Event::ActionVerified(_) => "action_verified",
+            Event::AwsIdentity(_) => "aws_identity",
+            Event::RollbackStarted(_) => "rollback_started",
+            Event::RollbackFinished(_) => "rollback_finished",
             Event::ChecklistItemDone { .. } => "checklist_item_done",
             Event::StepCompleted { .. } => "step_completed",
             Event::StepSkipped { .. } => "step_skipped",
@@ -111,7 +128,10 @@ impl Event {
     pub fn is_housekeeping(&self) -> bool {
         matches!(
             self,
-            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_)
+            Event::SessionStarted(_)
+                | Event::LockTakenOver(_)
+                | Event::TornTailSetAside(_)
+                | Event::AwsIdentity(_)
         )
     }
 }
@@ -271,6 +291,10 @@ pub struct ActionConfirmed {
     pub confirmation: String,
     /// What the responder typed (for `typed`).
     pub typed: Option<String>,
+    /// The state of the resource the responder saw when confirming (live AWS actions). If it
+    /// differs when the call is about to be made, the confirmation is void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<ArtifactRef>,
 }
 
 /// Exactly what an action does, rendered: the operation and its parameters, or the argv.
@@ -315,6 +339,10 @@ pub struct ActionStarted {
     pub simulated: bool,
     /// The state before the change, stored before the change runs.
     pub before: Option<ArtifactRef>,
+    /// The exact change, worked out from the before-state: the documents the calls send, the
+    /// calls in words and the diff (live AWS actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ArtifactRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -327,6 +355,82 @@ pub struct ActionFinished {
     pub next: NextStep,
     /// True when the case stays on the step (a failure with `on_failure: ask`).
     pub stay: bool,
+    /// The request ids AWS returned, to find the calls in `CloudTrail` or with AWS support.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
+    /// What reading the resource back showed (live AWS changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    /// A command's standard output and error, as stored (size-capped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<ArtifactRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionConflict {
+    pub step: String,
+    /// The state the confirmation was given on.
+    pub seen: Option<ArtifactRef>,
+    /// The state now.
+    pub now: ArtifactRef,
+    /// What changed, line by line.
+    pub difference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionVerified {
+    pub step: String,
+    /// `read` (irp read the resource) or `responder` (the responder checked).
+    pub method: String,
+    /// Whether the change is in place.
+    pub in_place: bool,
+    pub detail: String,
+    /// The state read, for `read`.
+    pub after: Option<ArtifactRef>,
+    /// Where the case goes: on when the change is in place; it stays on the step otherwise.
+    pub next: NextStep,
+    pub stay: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AwsIdentity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+    pub region: String,
+    /// The endpoint the calls go to when it is not AWS's own (a drill against moto).
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RollbackStarted {
+    pub step: String,
+    /// The operation being undone.
+    pub operation: String,
+    /// The resource, as the responder typed it to confirm.
+    pub target: String,
+    pub typed: String,
+    /// The before-state being put back (the one stored by the action); none in a rehearsal.
+    pub restore: Option<ArtifactRef>,
+    /// The state just before the rollback.
+    pub current: Option<ArtifactRef>,
+    /// The calls, in words.
+    pub calls: Vec<String>,
+    /// True when the current state differed from what the action left and the responder chose
+    /// to overwrite it.
+    pub overwrites_changes: bool,
+    pub simulated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RollbackFinished {
+    pub step: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub after: Option<ArtifactRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
+    pub simulated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

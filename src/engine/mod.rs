@@ -63,6 +63,8 @@ pub enum Command {
     ConfirmAction {
         step: String,
         typed: Option<String>,
+        /// The state of the resource shown with the confirmation (live AWS actions).
+        seen: Option<ArtifactRef>,
     },
     /// Record the intent of an action; a driver runs the action only once this is durable.
     StartAction {
@@ -70,12 +72,41 @@ pub enum Command {
         intent: Intent,
         simulated: bool,
         before: Option<ArtifactRef>,
+        request: Option<ArtifactRef>,
     },
     FinishAction {
         step: String,
         outcome: Outcome,
         detail: String,
         after: Option<ArtifactRef>,
+        request_ids: Vec<String>,
+        verification: Option<String>,
+        outputs: Vec<ArtifactRef>,
+    },
+    /// The resource is not as it was when the action was confirmed: void the confirmation.
+    Conflict {
+        step: String,
+        seen: Option<ArtifactRef>,
+        now: ArtifactRef,
+        difference: String,
+    },
+    /// Settle an action whose outcome is unknown.
+    VerifyAction {
+        step: String,
+        method: String,
+        in_place: bool,
+        detail: String,
+        after: Option<ArtifactRef>,
+    },
+    /// Record the intent of a rollback (confirmed) before it runs. Allowed on a closed case:
+    /// recovery often comes after the case is closed.
+    StartRollback(RollbackStarted),
+    FinishRollback {
+        step: String,
+        outcome: Outcome,
+        detail: String,
+        after: Option<ArtifactRef>,
+        request_ids: Vec<String>,
     },
     CheckItem {
         step: String,
@@ -191,6 +222,14 @@ pub enum EngineError {
         value: String,
         problem: String,
     },
+    #[error("the outcome of step `{0}`'s action is unknown: verify it first")]
+    OutcomeUnknown(String),
+    #[error("the outcome of step `{0}`'s action is not in doubt; there is nothing to verify")]
+    OutcomeKnown(String),
+    #[error("step `{step}`: a {} case cannot record a {} action", if *live { "live" } else { "rehearsal" }, if *live { "simulated" } else { "real" })]
+    WrongMode { step: String, live: bool },
+    #[error("step `{step}` has nothing to roll back: {why}")]
+    NothingToRollBack { step: String, why: String },
     #[error("the intent does not match step `{0}`: it must be the step's own action, rendered")]
     IntentMismatch(String),
     #[error(
@@ -209,6 +248,9 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
     }
     if state.opened.is_none() {
         return Err(EngineError::NotOpened);
+    }
+    if let Command::StartRollback(_) | Command::FinishRollback { .. } = cmd {
+        return rollback_command(pb, state, cmd);
     }
     if state.closed.is_some() {
         return Err(EngineError::Closed);
@@ -472,7 +514,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 next: next_of(chosen.next),
             }))
         }
-        Command::ConfirmAction { typed, .. } => {
+        Command::ConfirmAction { typed, seen, .. } => {
             let StepKind::Action(a) = &step.kind else {
                 return Err(wrong("action", "confirming"));
             };
@@ -491,6 +533,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                     step: step_id.to_owned(),
                     confirmation: "yes".to_owned(),
                     typed: None,
+                    seen: seen.clone(),
                 })),
                 Confirm::Typed => {
                     let expected = confirmation_word(pb, state, index, env)?;
@@ -504,6 +547,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                         step: step_id.to_owned(),
                         confirmation: "typed".to_owned(),
                         typed: typed.clone(),
+                        seen: seen.clone(),
                     }))
                 }
             }
@@ -512,6 +556,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             intent,
             simulated,
             before,
+            request,
             ..
         } => {
             let StepKind::Action(a) = &step.kind else {
@@ -522,6 +567,9 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }
             if st.last_outcome == Some(Outcome::Succeeded) {
                 return Err(EngineError::ActionDone(step_id.to_owned()));
+            }
+            if st.last_outcome == Some(Outcome::Unknown) {
+                return Err(EngineError::OutcomeUnknown(step_id.to_owned()));
             }
             if a.confirm != Confirm::None && !st.confirmed {
                 return Err(EngineError::NotConfirmed(step_id.to_owned()));
@@ -538,32 +586,90 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if *intent != expected {
                 return Err(EngineError::IntentMismatch(step_id.to_owned()));
             }
+            if *simulated == state.is_live() {
+                return Err(EngineError::WrongMode {
+                    step: step_id.to_owned(),
+                    live: state.is_live(),
+                });
+            }
             Ok(Event::ActionStarted(ActionStarted {
                 step: step_id.to_owned(),
                 intent: intent.clone(),
                 simulated: *simulated,
                 before: before.clone(),
+                request: request.clone(),
             }))
         }
         Command::FinishAction {
             outcome,
             detail,
             after,
+            request_ids,
+            verification,
+            outputs,
             ..
         } => {
             if st.action_in_flight.is_none() {
                 return Err(EngineError::ActionNotStarted(step_id.to_owned()));
             }
-            let (next, stay) = if *outcome == Outcome::Succeeded {
-                (next_of(step.next), false)
-            } else {
-                on_failure()
+            // An unknown outcome always keeps the case on the step: the responder verifies first.
+            let (next, stay) = match outcome {
+                Outcome::Succeeded => (next_of(step.next), false),
+                Outcome::Unknown => (None, true),
+                Outcome::Failed => on_failure(),
             };
             Ok(Event::ActionFinished(ActionFinished {
                 step: step_id.to_owned(),
                 outcome: *outcome,
                 detail: detail.clone(),
                 simulated: !state.is_live(),
+                after: after.clone(),
+                next,
+                stay,
+                request_ids: request_ids.clone(),
+                verification: verification.clone(),
+                outputs: outputs.clone(),
+            }))
+        }
+        Command::Conflict {
+            seen,
+            now,
+            difference,
+            ..
+        } => {
+            if !st.confirmed || st.action_in_flight.is_some() || st.last_outcome.is_some() {
+                return Err(EngineError::NotConfirmed(step_id.to_owned()));
+            }
+            Ok(Event::ActionConflict(ActionConflict {
+                step: step_id.to_owned(),
+                seen: seen.clone(),
+                now: now.clone(),
+                difference: difference.clone(),
+            }))
+        }
+        Command::VerifyAction {
+            method,
+            in_place,
+            detail,
+            after,
+            ..
+        } => {
+            if st.last_outcome != Some(Outcome::Unknown) {
+                return Err(EngineError::OutcomeKnown(step_id.to_owned()));
+            }
+            if method != "read" && method != "responder" {
+                return Err(EngineError::Empty("verification method (`read` or `responder`)"));
+            }
+            let (next, stay) = if *in_place {
+                (next_of(step.next), false)
+            } else {
+                (None, true)
+            };
+            Ok(Event::ActionVerified(ActionVerified {
+                step: step_id.to_owned(),
+                method: method.clone(),
+                in_place: *in_place,
+                detail: detail.clone(),
                 after: after.clone(),
                 next,
                 stay,
@@ -652,7 +758,70 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         | Command::AddEvidence { .. }
         | Command::Pause { .. }
         | Command::Unpause
-        | Command::Close { .. } => Err(EngineError::AlreadyOpened),
+        | Command::Close { .. }
+        | Command::StartRollback(_)
+        | Command::FinishRollback { .. } => Err(EngineError::AlreadyOpened),
+    }
+}
+
+/// Judges a rollback: only of an AWS action that changed the account (or, in a rehearsal, was
+/// simulated as doing so), one at a time.
+fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event, EngineError> {
+    match cmd {
+        Command::StartRollback(r) => {
+            let step = pb
+                .step(&r.step)
+                .ok_or_else(|| EngineError::UnknownStep(r.step.clone()))?;
+            if !matches!(&step.kind, StepKind::Action(a) if matches!(a.kind, ActionKind::Aws { .. })) {
+                return Err(EngineError::NothingToRollBack {
+                    step: r.step.clone(),
+                    why: "it is not an AWS action".to_owned(),
+                });
+            }
+            let st = state.step(&r.step).cloned().unwrap_or_default();
+            if st.rollback_in_flight {
+                return Err(EngineError::NothingToRollBack {
+                    step: r.step.clone(),
+                    why: "a rollback of it is in flight; record its result first".to_owned(),
+                });
+            }
+            if r.simulated == state.is_live() {
+                return Err(EngineError::WrongMode {
+                    step: r.step.clone(),
+                    live: state.is_live(),
+                });
+            }
+            if r.typed.trim() != r.target {
+                return Err(EngineError::ConfirmationMismatch {
+                    step: r.step.clone(),
+                    expected: r.target.clone(),
+                });
+            }
+            Ok(Event::RollbackStarted(r.clone()))
+        }
+        Command::FinishRollback {
+            step,
+            outcome,
+            detail,
+            after,
+            request_ids,
+        } => {
+            if !state.step(step).is_some_and(|s| s.rollback_in_flight) {
+                return Err(EngineError::NothingToRollBack {
+                    step: step.clone(),
+                    why: "no rollback of it has started".to_owned(),
+                });
+            }
+            Ok(Event::RollbackFinished(RollbackFinished {
+                step: step.clone(),
+                outcome: *outcome,
+                detail: detail.clone(),
+                after: after.clone(),
+                request_ids: request_ids.clone(),
+                simulated: !state.is_live(),
+            }))
+        }
+        _ => Err(EngineError::AlreadyOpened),
     }
 }
 
@@ -666,6 +835,8 @@ fn command_step(cmd: &Command) -> &str {
         | Command::ConfirmAction { step, .. }
         | Command::StartAction { step, .. }
         | Command::FinishAction { step, .. }
+        | Command::Conflict { step, .. }
+        | Command::VerifyAction { step, .. }
         | Command::CheckItem { step, .. }
         | Command::Complete { step }
         | Command::Skip { step, .. } => step,

@@ -52,6 +52,10 @@ pub struct StepState {
     pub last_outcome: Option<Outcome>,
     pub decided: Option<String>,
     pub skip_reason: Option<String>,
+    /// A rollback of the step's action has started and not finished.
+    pub rollback_in_flight: bool,
+    /// How the last rollback of the step's action ended.
+    pub rolled_back: Option<Outcome>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,7 +161,10 @@ impl State {
                 self.playbook_sha256.clone_from(&c.new_sha256);
                 self.playbook_snapshot = Some(c.snapshot.clone());
             }
-            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_) => {}
+            Event::SessionStarted(_)
+            | Event::LockTakenOver(_)
+            | Event::TornTailSetAside(_)
+            | Event::AwsIdentity(_) => {}
             Event::Started { first } => self.enter(Some(first)),
             Event::QuerySubmitted(q) => {
                 let s = self.entry(&q.step);
@@ -214,6 +221,35 @@ impl State {
                 if !a.stay {
                     self.enter(a.next.as_deref());
                 }
+            }
+            Event::ActionConflict(c) => {
+                let s = self.entry(&c.step);
+                s.confirmed = false;
+                s.status = StepStatus::Current;
+            }
+            Event::ActionVerified(v) => {
+                let s = self.entry(&v.step);
+                s.last_error = None;
+                if v.in_place {
+                    s.status = StepStatus::Done;
+                    s.last_outcome = Some(Outcome::Succeeded);
+                } else {
+                    s.status = StepStatus::Current;
+                    s.last_outcome = None;
+                    s.confirmed = false;
+                }
+                if !v.stay {
+                    self.enter(v.next.as_deref());
+                }
+            }
+            Event::RollbackStarted(r) => {
+                let s = self.entry(&r.step);
+                s.rollback_in_flight = true;
+            }
+            Event::RollbackFinished(r) => {
+                let s = self.entry(&r.step);
+                s.rollback_in_flight = false;
+                s.rolled_back = Some(r.outcome);
             }
             Event::ChecklistItemDone { step, item, .. } => {
                 self.entry(step).checklist.insert(*item);

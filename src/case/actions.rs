@@ -1,0 +1,794 @@
+//! Running a playbook's `aws` and `command` actions for a driver, one journal entry per move.
+//!
+//! A live AWS change goes: read the resource (shown and stored with the confirmation) →
+//! confirmation → read again (a difference voids the confirmation) → intent with the stored
+//! before-state and the exact request, fsynced → the call → read back and verify → result. A
+//! crash between intent and result leaves the step's outcome unknown; `settle_unknown` checks
+//! it by reading the resource (or takes the responder's word) before anything else happens.
+//! In a rehearsal nothing leaves irp: the journal records the calls that would have been made.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::headless::{StepLine, Stop, line_for};
+use super::{CaseError, Session};
+use crate::action::aws::{self, ActionError, Aws, AwsSettings, Params, Snapshot};
+use crate::action::command;
+use crate::action::registry::find_operation;
+use crate::engine::{ArtifactRef, AwsIdentity, Command, Event, Intent, Outcome};
+use crate::playbook::raw::Confirm;
+
+/// How actions run in this process.
+#[derive(Debug)]
+pub enum Executor {
+    /// Nothing outside irp is called.
+    Rehearsal,
+    Live(Box<Live>),
+}
+
+#[derive(Debug)]
+pub struct Live {
+    aws: Aws,
+    runtime: tokio::runtime::Runtime,
+    /// Recorded once per session, before the first call.
+    identity: Option<aws::Identity>,
+}
+
+impl Executor {
+    /// Loads the AWS configuration for a live case (no call yet).
+    pub fn live(settings: &AwsSettings) -> Result<Executor, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the AWS runtime: {e}"))?;
+        let aws = runtime
+            .block_on(Aws::connect(settings))
+            .map_err(|e| format!("{e} ({})", e.hint()))?;
+        Ok(Executor::Live(Box::new(Live {
+            aws,
+            runtime,
+            identity: None,
+        })))
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Executor::Live(_))
+    }
+}
+
+impl Live {
+    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(f)
+    }
+
+    /// Asks STS who the calls are made as and journals it, once per session.
+    pub fn ensure_identity(
+        &mut self,
+        session: &mut Session,
+        report: &mut dyn FnMut(&StepLine),
+    ) -> Result<(), Stop> {
+        if self.identity.is_some() {
+            return Ok(());
+        }
+        let id = self.block(self.aws.identity()).map_err(|e| Stop::StepFailed {
+            step: session.state.current_step().unwrap_or("").to_owned(),
+            error: format!(
+                "cannot tell who irp would act as, so nothing was called: {e} ({})",
+                e.hint()
+            ),
+        })?;
+        let entry = session.record_identity(AwsIdentity {
+            account: id.account.clone(),
+            arn: id.arn.clone(),
+            user_id: id.user_id.clone(),
+            region: self.aws.region.clone(),
+            endpoint: self.aws.endpoint.clone(),
+        })?;
+        if let Some(line) = line_for(entry.seq, &entry.event) {
+            report(&line);
+        }
+        self.identity = Some(id);
+        Ok(())
+    }
+
+    pub fn read(&self, p: &Params<'_>) -> Result<Snapshot, ActionError> {
+        self.block(self.aws.read_state(p))
+    }
+
+    pub fn restore(&self, p: &Params<'_>, before: &Snapshot) -> Result<aws::Applied, ActionError> {
+        self.block(self.aws.restore(p, before))
+    }
+}
+
+/// The answer for an action whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownAnswer {
+    /// irp reads the resource and checks (AWS actions, live).
+    Verify,
+    /// The responder checked: the change was made.
+    Done,
+    /// The responder checked: it was not; the action may be confirmed and run again.
+    NotDone,
+}
+
+impl UnknownAnswer {
+    pub fn parse(s: &str) -> Option<UnknownAnswer> {
+        match s {
+            "verify" => Some(UnknownAnswer::Verify),
+            "done" => Some(UnknownAnswer::Done),
+            "not_done" => Some(UnknownAnswer::NotDone),
+            _ => None,
+        }
+    }
+}
+
+fn exec(session: &mut Session, cmd: &Command, report: &mut dyn FnMut(&StepLine)) -> Result<(), Stop> {
+    let entry = session.execute(cmd)?;
+    if let Some(line) = line_for(entry.seq, &entry.event) {
+        report(&line);
+    }
+    Ok(())
+}
+
+fn failed(step: &str, what: &str, e: &ActionError) -> Stop {
+    Stop::StepFailed {
+        step: step.to_owned(),
+        error: format!("{what}: {e} ({})", e.hint()),
+    }
+}
+
+fn json_artifact(session: &Session, step: &str, ext: &str, v: &Value) -> Result<ArtifactRef, Stop> {
+    let bytes = serde_json::to_vec_pretty(v).unwrap_or_default();
+    Ok(session.write_artifact(step, ext, &bytes)?)
+}
+
+/// The operation and checked parameters of an AWS intent.
+pub fn params_of<'a>(step: &str, intent: &'a Intent) -> Result<Option<Params<'a>>, Stop> {
+    let Intent::Aws {
+        operation, params, ..
+    } = intent
+    else {
+        return Ok(None);
+    };
+    let op = find_operation(operation).ok_or_else(|| Stop::StepFailed {
+        step: step.to_owned(),
+        error: format!("`{operation}` is not an operation of this irp"),
+    })?;
+    Params::new(op, params)
+        .map(Some)
+        .map_err(|e| failed(step, "the action was not run", &e))
+}
+
+/// An action step as the driver hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionStep<'a> {
+    pub id: &'a str,
+    /// The step's action, rendered.
+    pub intent: &'a Intent,
+    pub confirm: Confirm,
+    /// The responder's confirmation, if given; `None` when one is needed stops the run for it.
+    pub typed: Option<&'a str>,
+    /// The step's timeout (commands).
+    pub timeout: Option<Duration>,
+}
+
+/// One move on an `aws` or `command` action step.
+pub fn advance(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ActionStep<'_>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let ActionStep {
+        id,
+        intent,
+        confirm,
+        typed,
+        timeout,
+    } = step;
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    let params = params_of(id, intent)?;
+    let need_confirm = confirm != Confirm::None && !st.confirmed;
+    let confirmation_missing = || Stop::MissingAnswer {
+        step: id.to_owned(),
+        what: match confirm {
+            Confirm::Typed => format!(
+                "a typed confirmation (`confirm: {}`)",
+                intent.confirmation_word(id)
+            ),
+            _ => "a confirmation (`confirm: yes`)".to_owned(),
+        },
+    };
+    let now = session
+        .env()
+        .now
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let live = match executor {
+        Executor::Rehearsal => {
+            if need_confirm {
+                let typed = typed.ok_or_else(confirmation_missing)?;
+                return exec(session, &confirm_cmd(id, typed, None), report);
+            }
+            let start = Command::StartAction {
+                step: id.to_owned(),
+                intent: intent.clone(),
+                simulated: true,
+                before: None,
+                request: None,
+            };
+            exec(session, &start, report)?;
+            let detail = simulated_detail(intent, params.as_ref(), &now, id);
+            return exec(session, &finish(id, Outcome::Succeeded, detail), report);
+        }
+        Executor::Live(live) => live,
+    };
+    let Some(p) = params else {
+        // A command, for real.
+        if need_confirm {
+            let typed = typed.ok_or_else(confirmation_missing)?;
+            return exec(session, &confirm_cmd(id, typed, None), report);
+        }
+        return run_command(session, id, intent, timeout, report);
+    };
+    live.ensure_identity(session, report)?;
+    if p.op().is_read_only() {
+        if need_confirm {
+            let typed = typed.ok_or_else(confirmation_missing)?;
+            return exec(session, &confirm_cmd(id, typed, None), report);
+        }
+        return read_evidence(session, live, id, intent, &p, report);
+    }
+    if need_confirm {
+        let typed = typed.ok_or_else(confirmation_missing)?;
+        // What the responder confirms: the resource as it is now and the change irp will make.
+        let seen = live
+            .read(&p)
+            .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
+        let plan = aws::plan(&p, &seen, &now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
+        let seen_ref = json_artifact(session, id, "seen.json", &json!({ "state": seen, "plan": plan }))?;
+        return exec(session, &confirm_cmd(id, typed, Some(seen_ref)), report);
+    }
+    change(session, live, id, intent, &p, &now, report)
+}
+
+fn confirm_cmd(id: &str, typed: &str, seen: Option<ArtifactRef>) -> Command {
+    Command::ConfirmAction {
+        step: id.to_owned(),
+        typed: Some(typed.to_owned()),
+        seen,
+    }
+}
+
+fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
+    Command::FinishAction {
+        step: id.to_owned(),
+        outcome,
+        detail,
+        after: None,
+        request_ids: Vec::new(),
+        verification: None,
+        outputs: Vec::new(),
+    }
+}
+
+/// What a rehearsal records instead of calling: the exact calls, in words.
+pub fn simulated_detail(intent: &Intent, params: Option<&Params<'_>>, now: &str, step: &str) -> String {
+    match (intent, params) {
+        (Intent::Aws { .. }, Some(p)) => format!(
+            "simulated: would call {}",
+            aws::simulated_calls(p, now, step).join("; ")
+        ),
+        (Intent::Command { argv }, _) => format!(
+            "simulated: would run {}",
+            serde_json::to_string(argv).unwrap_or_default()
+        ),
+        _ => super::headless::simulated_detail(intent),
+    }
+}
+
+/// A read-only operation: the output is the evidence, stored as an artifact.
+fn read_evidence(
+    session: &mut Session,
+    live: &Live,
+    id: &str,
+    intent: &Intent,
+    p: &Params<'_>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let start = Command::StartAction {
+        step: id.to_owned(),
+        intent: intent.clone(),
+        simulated: false,
+        before: None,
+        request: None,
+    };
+    exec(session, &start, report)?;
+    let cmd = match live.read(p) {
+        Ok(state) => {
+            let evidence = json_artifact(session, id, "evidence.json", &state)?;
+            Command::FinishAction {
+                step: id.to_owned(),
+                outcome: Outcome::Succeeded,
+                detail: format!("{} read; stored as evidence in {}", p.op().api, evidence.path),
+                after: Some(evidence),
+                request_ids: Vec::new(),
+                verification: None,
+                outputs: Vec::new(),
+            }
+        }
+        Err(e) => finish(id, Outcome::Failed, format!("{e} ({})", e.hint())),
+    };
+    exec(session, &cmd, report)
+}
+
+/// The confirmed change: re-read, compare with what was confirmed, intent, call, verify.
+fn change(
+    session: &mut Session,
+    live: &Live,
+    id: &str,
+    intent: &Intent,
+    p: &Params<'_>,
+    now: &str,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let before = live
+        .read(p)
+        .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
+    if let Some(seen_ref) = last_seen(session, id) {
+        let seen = read_json(session, &seen_ref)?;
+        let seen_state = seen.get("state").cloned().unwrap_or(Value::Null);
+        if aws::comparable(&seen_state) != aws::comparable(&before) {
+            let difference = aws::state_diff(&seen_state, &before);
+            let now_ref = json_artifact(session, id, "now.json", &before)?;
+            let cmd = Command::Conflict {
+                step: id.to_owned(),
+                seen: Some(seen_ref),
+                now: now_ref,
+                difference: difference.clone(),
+            };
+            exec(session, &cmd, report)?;
+            return Err(Stop::Conflict {
+                step: id.to_owned(),
+                difference,
+            });
+        }
+    }
+    let plan = aws::plan(p, &before, now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
+    let before_ref = json_artifact(session, id, "before.json", &before)?;
+    let request_ref = json_artifact(
+        session,
+        id,
+        "request.json",
+        &serde_json::to_value(&plan).unwrap_or(Value::Null),
+    )?;
+    let start = Command::StartAction {
+        step: id.to_owned(),
+        intent: intent.clone(),
+        simulated: false,
+        before: Some(before_ref),
+        request: Some(request_ref),
+    };
+    exec(session, &start, report)?;
+    let applied = match &plan.already {
+        Some(why) => Ok(aws::Applied {
+            request_ids: Vec::new(),
+            calls: vec![format!("nothing called: {why}")],
+        }),
+        None => live.block(live.aws.apply(p, &plan)),
+    };
+    let applied = match applied {
+        Ok(a) => a,
+        Err(e) => {
+            let cmd = finish(id, Outcome::Failed, format!("{e} ({})", e.hint()));
+            return exec(session, &cmd, report);
+        }
+    };
+    let cmd = match live.read(p) {
+        Ok(after) => {
+            let after_ref = json_artifact(session, id, "after.json", &after)?;
+            let (outcome, verification) = match aws::check_applied(p, &plan.request, Some(&before), &after) {
+                Ok(v) => (Outcome::Succeeded, v),
+                Err(v) => (
+                    Outcome::Failed,
+                    format!("the call returned but the change is not in place: {v}"),
+                ),
+            };
+            Command::FinishAction {
+                step: id.to_owned(),
+                outcome,
+                detail: format!("{}; verified: {verification}", applied.calls.join("; ")),
+                after: Some(after_ref),
+                request_ids: applied.request_ids,
+                verification: Some(verification),
+                outputs: Vec::new(),
+            }
+        }
+        Err(e) => Command::FinishAction {
+            step: id.to_owned(),
+            outcome: Outcome::Unknown,
+            detail: format!(
+                "{} returned, but reading the resource back failed ({e}); verify it",
+                applied.calls.join("; ")
+            ),
+            after: None,
+            request_ids: applied.request_ids,
+            verification: None,
+            outputs: Vec::new(),
+        },
+    };
+    exec(session, &cmd, report)
+}
+
+fn run_command(
+    session: &mut Session,
+    id: &str,
+    intent: &Intent,
+    timeout: Option<Duration>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let Intent::Command { argv } = intent else {
+        return Ok(());
+    };
+    let start = Command::StartAction {
+        step: id.to_owned(),
+        intent: intent.clone(),
+        simulated: false,
+        before: None,
+        request: None,
+    };
+    exec(session, &start, report)?;
+    let cmd = match command::run(argv, timeout.unwrap_or(command::DEFAULT_TIMEOUT)) {
+        Ok(ran) => {
+            let stdout = session.write_artifact(id, "stdout", &ran.stdout)?;
+            let stderr = session.write_artifact(id, "stderr", &ran.stderr)?;
+            Command::FinishAction {
+                step: id.to_owned(),
+                outcome: if ran.succeeded() {
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                },
+                detail: ran.summary(),
+                after: None,
+                request_ids: Vec::new(),
+                verification: None,
+                outputs: vec![stdout, stderr],
+            }
+        }
+        Err(e) => finish(id, Outcome::Failed, e),
+    };
+    exec(session, &cmd, report)
+}
+
+/// Settles an action whose outcome is unknown: irp reads the resource (`verify`), or takes the
+/// responder's word.
+pub fn settle_unknown(
+    session: &mut Session,
+    executor: &mut Executor,
+    id: &str,
+    intent: &Intent,
+    answer: Option<UnknownAnswer>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let what = match intent {
+        Intent::Aws { api, target, .. } => format!("{api} on {}", target.as_deref().unwrap_or("?")),
+        Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
+        Intent::Manual { .. } => "the checklist".to_owned(),
+    };
+    let Some(answer) = answer else {
+        return Err(Stop::MissingAnswer {
+            step: id.to_owned(),
+            what: format!(
+                "the outcome of {what} is unknown (irp stopped between recording the intent and the result): answer `unknown: verify` to have irp read the resource and check{}, or `unknown: done` / `unknown: not_done` after checking yourself",
+                if matches!(intent, Intent::Aws { .. }) {
+                    ""
+                } else {
+                    " (AWS actions only)"
+                }
+            ),
+        });
+    };
+    let cmd = match answer {
+        UnknownAnswer::Done | UnknownAnswer::NotDone => Command::VerifyAction {
+            step: id.to_owned(),
+            method: "responder".to_owned(),
+            in_place: answer == UnknownAnswer::Done,
+            detail: format!(
+                "the responder checked: {what} {}",
+                if answer == UnknownAnswer::Done {
+                    "was made"
+                } else {
+                    "was not made"
+                }
+            ),
+            after: None,
+        },
+        UnknownAnswer::Verify => {
+            let (Some(p), Executor::Live(live)) = (params_of(id, intent)?, executor) else {
+                return Err(Stop::StepFailed {
+                    step: id.to_owned(),
+                    error: "`unknown: verify` reads the resource, which needs a live AWS action and `--live`; check yourself and answer `done` or `not_done`".to_owned(),
+                });
+            };
+            live.ensure_identity(session, report)?;
+            let (before, request) = last_intent_artifacts(session, id)?;
+            let now = live
+                .read(&p)
+                .map_err(|e| failed(id, "cannot read the resource to verify", &e))?;
+            let after = json_artifact(session, id, "verify.json", &now)?;
+            let planned = request.get("request").cloned().unwrap_or(Value::Null);
+            let (in_place, detail) = match aws::check_applied(&p, &planned, before.as_ref(), &now) {
+                Ok(v) => (true, format!("read back: {v}")),
+                Err(v) => (false, format!("read back: {v}; the change was not made")),
+            };
+            Command::VerifyAction {
+                step: id.to_owned(),
+                method: "read".to_owned(),
+                in_place,
+                detail,
+                after: Some(after),
+            }
+        }
+    };
+    exec(session, &cmd, report)
+}
+
+/// The `seen` state of the step's confirmation in this visit, if it stored one.
+fn last_seen(session: &Session, id: &str) -> Option<ArtifactRef> {
+    session.entries.iter().rev().find_map(|e| match &e.event {
+        Event::ActionConfirmed(c) if c.step == id => Some(c.seen.clone()),
+        _ => None,
+    })?
+}
+
+/// The before-state and the request of the step's last intent.
+fn last_intent_artifacts(session: &Session, id: &str) -> Result<(Option<Snapshot>, Value), Stop> {
+    let started = session.entries.iter().rev().find_map(|e| match &e.event {
+        Event::ActionStarted(a) if a.step == id => Some(a.clone()),
+        _ => None,
+    });
+    let Some(a) = started else {
+        return Ok((None, Value::Null));
+    };
+    let before = a.before.as_ref().map(|r| read_json(session, r)).transpose()?;
+    let request = a
+        .request
+        .as_ref()
+        .map(|r| read_json(session, r))
+        .transpose()?
+        .unwrap_or(Value::Null);
+    Ok((before, request))
+}
+
+/// A JSON artifact of the case, checked against the hash its entry recorded.
+pub fn read_json(session: &Session, r: &ArtifactRef) -> Result<Value, Stop> {
+    let bytes = session.read_artifact(r)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Stop::Case(CaseError::Io {
+            what: "cannot parse",
+            path: session.dir.path(&r.path),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    })
+}
+
+/// A rollback worked out and ready for its confirmation.
+#[derive(Debug, Clone)]
+pub struct RollbackPlan {
+    pub step: String,
+    pub operation: String,
+    /// The resource; the responder types it to confirm.
+    pub target: String,
+    /// The calls, in words.
+    pub calls: Vec<String>,
+    /// How the resource differs from what the action left, when someone changed it since.
+    pub changed_since: Option<String>,
+    intent: Intent,
+    restore: Option<ArtifactRef>,
+    before: Option<Snapshot>,
+    current: Option<Snapshot>,
+}
+
+/// What the last action of `step` left, for a rollback: its intent, stored before-state and
+/// the state it left (`after`), if it changed the account (or was simulated as doing so).
+fn rollback_source(
+    session: &Session,
+    step: &str,
+) -> Result<(Intent, Option<ArtifactRef>, Option<ArtifactRef>), String> {
+    let mut started: Option<(u64, crate::engine::ActionStarted)> = None;
+    let mut done_after: Option<Option<ArtifactRef>> = None;
+    let mut rolled_back = false;
+    for e in &session.entries {
+        match &e.event {
+            Event::ActionStarted(a) if a.step == step => {
+                started = Some((e.seq, a.clone()));
+                done_after = None;
+                rolled_back = false;
+            }
+            Event::ActionFinished(f) if f.step == step && f.outcome == Outcome::Succeeded => {
+                done_after = Some(f.after.clone());
+            }
+            Event::ActionVerified(v) if v.step == step && v.in_place => done_after = Some(v.after.clone()),
+            Event::RollbackFinished(r) if r.step == step && r.outcome == Outcome::Succeeded => {
+                rolled_back = true;
+            }
+            _ => {}
+        }
+    }
+    let Some((seq, started)) = started else {
+        return Err("its action never ran".to_owned());
+    };
+    let Some(after) = done_after else {
+        return Err(format!(
+            "its action (entry {seq}) did not succeed, so there is nothing to undo"
+        ));
+    };
+    if rolled_back {
+        return Err(format!("its action (entry {seq}) was rolled back already"));
+    }
+    if let Intent::Aws { operation, .. } = &started.intent {
+        if find_operation(operation).is_some_and(crate::action::AwsOperation::is_read_only) {
+            return Err(format!("`{operation}` only reads; it changed nothing"));
+        }
+    } else {
+        return Err("only AWS actions can be rolled back".to_owned());
+    }
+    if !started.simulated && started.before.is_none() {
+        return Err(format!("its action (entry {seq}) stored no before-state"));
+    }
+    Ok((started.intent, started.before, after))
+}
+
+/// Works out the rollback of `step`'s last action: reads the resource now (live) and compares it
+/// with what the action left. Nothing is recorded or changed.
+pub fn prepare_rollback(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: &str,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<RollbackPlan, Stop> {
+    let nothing = |why: String| {
+        Stop::Case(CaseError::Engine(crate::engine::EngineError::NothingToRollBack {
+            step: step.to_owned(),
+            why,
+        }))
+    };
+    let (intent, restore, after) = rollback_source(session, step).map_err(nothing)?;
+    let p =
+        params_of(step, &intent)?.ok_or_else(|| nothing("only AWS actions can be rolled back".to_owned()))?;
+    let op = p.op();
+    let mut plan = RollbackPlan {
+        step: step.to_owned(),
+        operation: op.name.to_owned(),
+        target: p.target(),
+        calls: vec![op.rollback.unwrap_or("—").to_owned()],
+        changed_since: None,
+        intent: intent.clone(),
+        restore: restore.clone(),
+        before: None,
+        current: None,
+    };
+    let Executor::Live(live) = executor else {
+        return Ok(plan);
+    };
+    live.ensure_identity(session, report)?;
+    let before = match &restore {
+        Some(r) => read_json(session, r)?,
+        None => return Err(nothing("its action stored no before-state".to_owned())),
+    };
+    let current = live
+        .read(&p)
+        .map_err(|e| failed(step, "cannot read the resource before the rollback", &e))?;
+    if let Some(after) = after.as_ref().map(|r| read_json(session, r)).transpose()?
+        && aws::comparable(&after) != aws::comparable(&current)
+    {
+        plan.changed_since = Some(aws::state_diff(&after, &current));
+    }
+    plan.before = Some(before);
+    plan.current = Some(current);
+    Ok(plan)
+}
+
+/// Runs a prepared rollback: the confirmed intent is recorded first, then the before-state is
+/// put back, read back and compared.
+pub fn run_rollback(
+    session: &mut Session,
+    executor: &mut Executor,
+    plan: &RollbackPlan,
+    typed: &str,
+    overwrite_changes: bool,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let id = plan.step.as_str();
+    if let Some(diff) = &plan.changed_since
+        && !overwrite_changes
+    {
+        return Err(Stop::Conflict {
+            step: id.to_owned(),
+            difference: format!(
+                "the resource changed since the action; putting the before-state back would undo that too:\n{diff}"
+            ),
+        });
+    }
+    // A rollback cut short by a crash is recorded as such before it runs again.
+    if session.state.step(id).is_some_and(|s| s.rollback_in_flight) {
+        let cmd = Command::FinishRollback {
+            step: id.to_owned(),
+            outcome: Outcome::Unknown,
+            detail: "irp stopped during the rollback; it runs again now".to_owned(),
+            after: None,
+            request_ids: Vec::new(),
+        };
+        exec(session, &cmd, report)?;
+    }
+    let current = match &plan.current {
+        Some(c) => Some(json_artifact(session, id, "rollback-current.json", c)?),
+        None => None,
+    };
+    let live = executor.is_live();
+    let start = Command::StartRollback(crate::engine::RollbackStarted {
+        step: id.to_owned(),
+        operation: plan.operation.clone(),
+        target: plan.target.clone(),
+        typed: typed.to_owned(),
+        restore: plan.restore.clone(),
+        current,
+        calls: plan.calls.clone(),
+        overwrites_changes: plan.changed_since.is_some(),
+        simulated: !live,
+    });
+    exec(session, &start, report)?;
+    let Executor::Live(live) = executor else {
+        let cmd = Command::FinishRollback {
+            step: id.to_owned(),
+            outcome: Outcome::Succeeded,
+            detail: format!("simulated: would call {}", plan.calls.join("; ")),
+            after: None,
+            request_ids: Vec::new(),
+        };
+        return exec(session, &cmd, report);
+    };
+    let p = params_of(id, &plan.intent)?.ok_or_else(|| Stop::StepFailed {
+        step: id.to_owned(),
+        error: "not an AWS action".to_owned(),
+    })?;
+    let before = plan.before.clone().unwrap_or(Value::Null);
+    let cmd = match live.restore(&p, &before) {
+        Err(e) => Command::FinishRollback {
+            step: id.to_owned(),
+            outcome: Outcome::Failed,
+            detail: format!("{e} ({})", e.hint()),
+            after: None,
+            request_ids: Vec::new(),
+        },
+        Ok(applied) => match live.read(&p) {
+            Ok(after) => {
+                let after_ref = json_artifact(session, id, "rollback-after.json", &after)?;
+                let (outcome, check) = match aws::check_restored(&p, &before, &after) {
+                    Ok(v) => (Outcome::Succeeded, v),
+                    Err(v) => (Outcome::Failed, v),
+                };
+                Command::FinishRollback {
+                    step: id.to_owned(),
+                    outcome,
+                    detail: format!("{}; verified: {check}", applied.calls.join("; ")),
+                    after: Some(after_ref),
+                    request_ids: applied.request_ids,
+                }
+            }
+            Err(e) => Command::FinishRollback {
+                step: id.to_owned(),
+                outcome: Outcome::Unknown,
+                detail: format!(
+                    "{} returned, but reading the resource back failed ({e})",
+                    applied.calls.join("; ")
+                ),
+                after: None,
+                request_ids: applied.request_ids,
+            },
+        },
+    };
+    exec(session, &cmd, report)
+}
