@@ -9,6 +9,10 @@ lacks, patched into its own Athena backend (everything else is moto's own):
   FAILED with REASON as its StateChangeReason. moto has no FAILED transition.
 - Statistics: a query holding `/* moto:scanned N */` reports N bytes scanned (moto reports 0).
 
+And one S3 behaviour: GetBucketNotificationConfiguration on a bucket with no notifications
+answers `<NotificationConfiguration/>`, as S3 does; moto answers an empty
+`<GetBucketNotificationResponse/>`, which the AWS SDKs cannot parse.
+
 Usage: python moto_server.py PORT_FILE. Starts the server on 127.0.0.1 on a free port, writes
 the port to PORT_FILE, and runs until killed.
 """
@@ -20,6 +24,7 @@ import sys
 import time
 
 from moto.athena import models, responses
+from moto.s3 import responses as s3_responses
 from moto.server import ThreadedMotoServer
 
 PAGE_MAX = 1000
@@ -96,6 +101,23 @@ def get_query_results(self):
 
 
 responses.AthenaResponse.get_query_results = get_query_results
+
+
+# --- S3: an empty notification configuration ----------------------------------------------
+_get_notification = s3_responses.S3Response.get_bucket_notification
+EMPTY_NOTIFICATION = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
+)
+
+
+def get_bucket_notification(self):
+    if not self.backend.get_bucket_notification_configuration(self.bucket_name):
+        return 200, {"Content-Type": "application/xml"}, EMPTY_NOTIFICATION
+    return _get_notification(self)
+
+
+s3_responses.S3Response.get_bucket_notification = get_bucket_notification
 
 
 def main():

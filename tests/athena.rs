@@ -24,7 +24,7 @@ static MOTO: Mutex<()> = Mutex::new(());
 
 /// moto's endpoint and the lock on its shared state, or `None` (skipped loudly; a failure
 /// under CI).
-fn moto() -> Option<(String, MutexGuard<'static, ()>)> {
+pub(crate) fn moto() -> Option<(String, MutexGuard<'static, ()>)> {
     let endpoint = required_tool("IRP_MOTO_ENDPOINT", "moto's server")?;
     let guard = MOTO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     Some((endpoint, guard))
@@ -32,7 +32,7 @@ fn moto() -> Option<(String, MutexGuard<'static, ()>)> {
 
 /// As `moto`, for tests that call the library in this process: its AWS credentials come from
 /// the environment, which `scripts/test` sets.
-fn moto_for_library() -> Option<(String, MutexGuard<'static, ()>)> {
+pub(crate) fn moto_for_library() -> Option<(String, MutexGuard<'static, ()>)> {
     let found = moto()?;
     assert!(
         std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
@@ -149,7 +149,7 @@ fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
 
 /// `irp` with credentials only moto accepts, and no AWS profile files or irp config file of
 /// the machine's (a test that wants a config file sets `IRP_CONFIG` again).
-fn aws_irp() -> std::process::Command {
+pub(crate) fn aws_irp() -> std::process::Command {
     let mut cmd = irp();
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -631,7 +631,7 @@ fn athena_run(endpoint: &str, region: &str, verb: &[&str], extra: &[&str]) -> st
     cmd.output().unwrap()
 }
 
-fn journal(case: &std::path::Path) -> Vec<Value> {
+pub(crate) fn journal(case: &std::path::Path) -> Vec<Value> {
     let out = irp().args(["journal", "--json"]).arg(case).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     json_lines(&stdout(&out))
@@ -747,7 +747,7 @@ fn faulty_proxy(
 }
 
 /// One HTTP request (headers and a Content-Length body), rewritten to close the connection.
-fn read_request(client: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+pub(crate) fn read_request(client: &mut std::net::TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 4096];
     let head_end = loop {

@@ -21,6 +21,7 @@ mod crash;
 mod dialect;
 mod engine;
 
+mod actions;
 mod athena;
 mod fixtures;
 mod hostile;

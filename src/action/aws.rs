@@ -58,6 +58,8 @@ pub enum ActionError {
     NotFound { what: String, message: String },
     #[error("AWS is throttling or failing and the retries are used up: {0}")]
     Throttled(String),
+    #[error("AWS cannot be reached: {0}")]
+    Unreachable(String),
     #[error("the parameter `{name}` is not valid: {message}")]
     InvalidParam { name: String, message: String },
     #[error("{0}")]
@@ -83,6 +85,9 @@ impl ActionError {
             }
             ActionError::Throttled(_) => {
                 "wait a minute and resume; nothing was changed by the failed call".to_owned()
+            }
+            ActionError::Unreachable(_) => {
+                "check the network, the region and `--endpoint-url`, then resume".to_owned()
             }
             ActionError::InvalidParam { .. } => {
                 "the value came from the case's inputs or captures: correct it, or skip the step".to_owned()
@@ -798,9 +803,15 @@ impl Aws {
         let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
             .force_path_style(settings.endpoint_url.is_some())
             .build();
+        // S3 Control puts the account id in front of the host (`123456789012.s3-control…`); an
+        // endpoint given on purpose (moto) is used as it is, the account going in its header.
+        let mut s3control = aws_sdk_s3control::config::Builder::from(&conf);
+        if let Some(e) = &settings.endpoint_url {
+            s3control = s3control.endpoint_resolver(FixedEndpoint(e.clone()));
+        }
         Ok(Aws {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            s3control: aws_sdk_s3control::Client::new(&conf),
+            s3control: aws_sdk_s3control::Client::from_conf(s3control.build()),
             iam: aws_sdk_iam::Client::new(&conf),
             ec2: aws_sdk_ec2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
@@ -1625,11 +1636,21 @@ impl Aws {
             "ec2.require_imdsv2" => {
                 let id = p.str("instance_id");
                 let tokens = before["http_tokens"].as_str().unwrap_or("optional");
-                let out = self
+                let mut call = self
                     .ec2
                     .modify_instance_metadata_options()
                     .instance_id(&id)
-                    .http_tokens(aws_sdk_ec2::types::HttpTokensState::from(tokens))
+                    .http_tokens(aws_sdk_ec2::types::HttpTokensState::from(tokens));
+                if let Some(e) = before["http_endpoint"].as_str() {
+                    call = call.http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::from(e));
+                }
+                if let Some(h) = before["http_put_response_hop_limit"]
+                    .as_i64()
+                    .and_then(|h| i32::try_from(h).ok())
+                {
+                    call = call.http_put_response_hop_limit(h);
+                }
+                let out = call
                     .send()
                     .await
                     .map_err(|e| classify(&e, "ec2:ModifyInstanceMetadataOptions", "the instance"))?;
@@ -1696,6 +1717,23 @@ impl Aws {
             other => return Err(ActionError::Other(format!("`{other}` has no rollback"))),
         }
         Ok(done)
+    }
+}
+
+/// Every S3 Control call goes to one endpoint, as given.
+#[derive(Debug)]
+struct FixedEndpoint(String);
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+        aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(
+            aws_sdk_s3control::config::endpoint::Endpoint::builder()
+                .url(self.0.clone())
+                .build(),
+        ))
     }
 }
 

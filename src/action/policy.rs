@@ -266,14 +266,14 @@ pub fn diff_lines(old: &str, new: &str) -> String {
             out.push_str(old[i]);
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str("+ ");
-            out.push_str(new[j]);
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str("- ");
             out.push_str(old[i]);
             i += 1;
+        } else {
+            out.push_str("+ ");
+            out.push_str(new[j]);
+            j += 1;
         }
         out.push('\n');
     }

@@ -98,7 +98,7 @@ impl ParamKind {
             ParamKind::InstanceId => value
                 .strip_prefix("i-")
                 .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())),
-            ParamKind::Arn | ParamKind::ArnList => value.starts_with("arn:") && value.split(':').count() >= 6,
+            ParamKind::Arn | ParamKind::ArnList => is_arn(value),
             ParamKind::IpCidrList => {
                 let (ip, bits) = value.split_once('/').map_or((value, None), |(a, b)| (a, Some(b)));
                 ip.parse::<IpAddr>().is_ok_and(|addr| {
@@ -114,6 +114,30 @@ impl ParamKind {
             Err(format!("`{value}` is not {}", self.describe_one()))
         }
     }
+}
+
+/// `arn:partition:service:region:account:resource`, with only the characters ARNs use: a quote,
+/// a brace, a space or a shell character can never be part of one.
+fn is_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let word = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && word(parts[1])
+        && !parts[2].is_empty()
+        && word(parts[2])
+        && word(parts[3])
+        && (parts[4].is_empty()
+            || parts[4] == "aws"
+            || (parts[4].len() == 12 && parts[4].chars().all(|c| c.is_ascii_digit())))
+        && !parts[5].is_empty()
+        && parts[5]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_/:-*".contains(c))
 }
 
 /// One parameter of an operation.
