@@ -136,7 +136,7 @@ fn every_operation_captures_changes_verifies_and_restores_on_moto() {
             ("source_ips", json!(["203.0.113.7", "198.51.100.0/24"])),
         ]);
         let (_, after, _) = cycle(&a, "s3.add_bucket_policy_deny", &deny).await;
-        let merged: Value = serde_json::from_str(&after["text"].as_str().unwrap()).unwrap();
+        let merged: Value = serde_json::from_str(after["text"].as_str().unwrap()).unwrap();
         let statements = policy::statements(&merged);
         assert_eq!(statements.len(), 5, "two kept, three added: {merged}");
         assert_eq!(merged["Id"], "keep-me");
@@ -334,24 +334,24 @@ fn every_operation_captures_changes_verifies_and_restores_on_moto() {
         // Recreated (moto 5.2.5 ignores PasswordResetRequired, so only the presence is checked).
         assert!(c.iam.get_login_profile().user_name(user).send().await.is_ok(), "console access is back");
 
-        let role = &unique("irp-role");
+        let role_name = &unique("irp-role");
         let trust = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::444455556666:root", format!("arn:aws:iam::{ACCOUNT}:root")]}, "Action": "sts:AssumeRole"},
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ]});
-        let _ = c.iam.create_role().role_name(role).assume_role_policy_document(trust.to_string()).send().await;
-        let role_p = params(&[("role_name", json!(role))]);
+        let _ = c.iam.create_role().role_name(role_name).assume_role_policy_document(trust.to_string()).send().await;
+        let role_p = params(&[("role_name", json!(role_name))]);
         let (before, after, _) = cycle(&a, "iam.revoke_role_sessions", &role_p).await;
         assert!(before["document"].is_null());
         assert_eq!(
             after["document"]["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
             NOW
         );
-        let trust_p = params(&[("role_name", json!(role)), ("principal", json!("444455556666"))]);
+        let trust_p = params(&[("role_name", json!(role_name)), ("principal", json!("444455556666"))]);
         let (before, after, _) = cycle(&a, "iam.remove_role_trust_principal", &trust_p).await;
         assert_eq!(before["trust_policy"], trust);
         assert!(!policy::names_principal(&after["trust_policy"], "444455556666"));
-        let separate = c.iam.get_role().role_name(role).send().await.unwrap();
+        let separate = c.iam.get_role().role_name(role_name).send().await.unwrap();
         let doc = separate.role().unwrap().assume_role_policy_document().unwrap();
         let doc: Value = serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8_lossy()).unwrap();
         assert_eq!(doc, trust, "the trust policy JSON is equal after the rollback");
@@ -500,4 +500,663 @@ fn trust_policy_principals_are_removed_exactly() {
     let only = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     let e = policy::remove_principal(&only, "ec2.amazonaws.com").unwrap_err();
     assert!(e.contains("trusts no one"), "{e}");
+}
+
+// --- Live runs through the command line --------------------------------------------------
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::athena::{aws_irp, journal, moto, read_request};
+use crate::common::{irp, repo, stderr, stdout};
+
+/// What the test proxy does with one request, given its number and first line.
+enum Rule {
+    Forward,
+    /// Keep the connection open and never answer (a call in flight when irp is killed).
+    Hang,
+    Respond(&'static str, String),
+}
+
+/// A proxy written for these tests: `rule` decides per request; one request per connection.
+fn proxy(upstream: &str, rule: impl Fn(usize, &str) -> Rule + Send + 'static) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { return };
+            let Some(request) = read_request(&mut client) else {
+                continue;
+            };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let first = String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            match rule(n, &first) {
+                Rule::Forward => {
+                    let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+                    server.write_all(&request).unwrap();
+                    let mut response = Vec::new();
+                    let _ = server.read_to_end(&mut response);
+                    let _ = client.write_all(&response);
+                }
+                Rule::Hang => held.push(client),
+                Rule::Respond(status, body) => {
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = client.write_all(reply.as_bytes());
+                    let _ = client.write_all(body.as_bytes());
+                }
+            }
+        }
+    });
+    (endpoint, seen)
+}
+
+fn contain_playbook() -> PathBuf {
+    repo().join("tests/fixtures/cases/contain.yaml")
+}
+
+fn write_answers(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn live_run(endpoint: &str, case: &Path, answers: &Path, inputs: &[String]) -> std::process::Command {
+    let mut cmd = aws_irp();
+    cmd.arg("run")
+        .arg(contain_playbook())
+        .arg("--case-dir")
+        .arg(case)
+        .args([
+            "--live",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
+        .arg(answers)
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10");
+    for i in inputs {
+        cmd.args(["-i", i]);
+    }
+    cmd
+}
+
+fn live_resume(endpoint: &str, case: &Path, answers: &Path) -> std::process::Output {
+    aws_irp()
+        .arg("resume")
+        .arg(case)
+        .args([
+            "--live",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
+        .arg(answers)
+        .output()
+        .unwrap()
+}
+
+fn kinds(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn entry<'a>(entries: &'a [Value], kind: &str, step: &str) -> &'a Value {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == kind && e["payload"]["step"] == step)
+        .unwrap_or_else(|| panic!("no {kind} for {step}"))
+}
+
+async fn bucket_policy(endpoint: &str, bucket: &str) -> Option<Value> {
+    let c = sdk(endpoint).await;
+    let out = c.s3.get_bucket_policy().bucket(bucket).send().await.ok()?;
+    serde_json::from_str(out.policy()?).ok()
+}
+
+/// A bucket with a two-statement policy; returns the policy.
+async fn bucket_with_policy(endpoint: &str, bucket: &str) -> Value {
+    let c = sdk(endpoint).await;
+    c.s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+    ]});
+    c.s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    policy
+}
+
+#[test]
+fn a_live_run_journals_identity_intent_and_verified_result_and_rolls_back_exactly() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-live");
+    let original = rt.block_on(bucket_with_policy(&endpoint, &bucket));
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        &format!(
+            "steps:\n  deny: {{ confirm: {bucket} }}\n  block: {{ confirm: \"yes\" }}\n  record: {{ confirm: \"yes\" }}\n"
+        ),
+    );
+    // A hostile note: it must arrive as one argument, never reach a shell.
+    let marker = dir.path().join("pwned");
+    let note = format!("x; touch {0} $(touch {0}) `touch {0}`", marker.display());
+    let out = live_run(
+        &endpoint,
+        &case,
+        &answers,
+        &[format!("bucket={bucket}"), format!("note={note}")],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("LIVE"), "{printed}");
+    assert!(
+        printed.contains("acting as arn:aws:sts::123456789012:user/moto"),
+        "{printed}"
+    );
+    let entries = journal(&case);
+    let k = kinds(&entries);
+    let identity = k
+        .iter()
+        .position(|x| x == "aws_identity")
+        .expect("identity recorded");
+    let first_action = k.iter().position(|x| x == "action_started").unwrap();
+    assert!(
+        identity < first_action,
+        "the caller identity comes before the first action: {k:?}"
+    );
+    // Evidence: stored, no confirmation.
+    let ev = entry(&entries, "action_finished", "evidence");
+    assert_eq!(ev["payload"]["outcome"], "succeeded");
+    let evidence: Value = serde_json::from_slice(
+        &std::fs::read(case.join(ev["payload"]["after"]["path"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(evidence["policy"], original);
+    // The deny: confirmed against the state it showed; intent with before-state and request
+    // before the call; the result with request ids and what the read-back showed.
+    let confirmed = entry(&entries, "action_confirmed", "deny");
+    assert_eq!(confirmed["payload"]["typed"], bucket.as_str());
+    assert!(confirmed["payload"]["seen"]["sha256"].is_string());
+    let started = entry(&entries, "action_started", "deny");
+    assert_eq!(started["payload"]["simulated"], false);
+    let before: Value = serde_json::from_slice(
+        &std::fs::read(case.join(started["payload"]["before"]["path"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(before["policy"], original);
+    let request: Value = serde_json::from_slice(
+        &std::fs::read(case.join(started["payload"]["request"]["path"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert!(request["diff"].as_str().unwrap().contains("+ "), "{request}");
+    let finished = entry(&entries, "action_finished", "deny");
+    assert_eq!(finished["payload"]["outcome"], "succeeded", "{finished}");
+    assert!(!finished["payload"]["request_ids"].as_array().unwrap().is_empty());
+    assert!(
+        finished["payload"]["verification"]
+            .as_str()
+            .unwrap()
+            .contains("every statement it had before")
+    );
+    assert!(entries.iter().position(|e| e == started) < entries.iter().position(|e| e == finished));
+    let live_policy = rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap();
+    assert_eq!(policy::statements(&live_policy).len(), 2, "{live_policy}");
+    assert!(policy::keeps_statements(Some(&original), &live_policy));
+    // The command: one argument, run without a shell; output stored.
+    let record = entry(&entries, "action_finished", "record");
+    assert_eq!(record["payload"]["outcome"], "succeeded", "{record}");
+    let stdout_ref = &record["payload"]["outputs"][0];
+    assert_eq!(
+        std::fs::read_to_string(case.join(stdout_ref["path"].as_str().unwrap())).unwrap(),
+        note
+    );
+    assert!(!marker.exists(), "the note ran a shell");
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Rollback: the wrong name is refused; the right one restores the policy exactly.
+    let rollback = |confirm: &str, extra: &[&str]| {
+        aws_irp()
+            .arg("rollback")
+            .arg(&case)
+            .args([
+                "--step",
+                "deny",
+                "--live",
+                "--endpoint-url",
+                &endpoint,
+                "--region",
+                "us-east-1",
+                "--confirm",
+                confirm,
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = rollback("not-the-bucket", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("nothing was rolled back"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rollback(&bucket, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap(), original);
+    let entries = journal(&case);
+    let r = entry(&entries, "rollback_finished", "deny");
+    assert_eq!(r["payload"]["outcome"], "succeeded", "{r}");
+    assert!(
+        r["payload"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("as it was before the action")
+    );
+    let out = rollback(&bucket, &[]);
+    assert!(stderr(&out).contains("rolled back already"), "{}", stderr(&out));
+    // A rollback without --live is refused: it would change the account.
+    let out = aws_irp()
+        .arg("rollback")
+        .arg(&case)
+        .args(["--step", "block", "--confirm", &bucket])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("live case"), "{}", stderr(&out));
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rehearsal_calls_nothing_and_records_the_calls_it_would_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        "steps:\n  deny: { confirm: rehearsal-bucket }\n  block: { confirm: \"yes\" }\n",
+    );
+    // An endpoint nothing listens on and no credentials: any call would fail the run.
+    let out = irp()
+        .arg("run")
+        .arg(contain_playbook())
+        .arg("--case-dir")
+        .arg(&case)
+        .args(["--endpoint-url", "http://127.0.0.1:9", "--headless", "--answers"])
+        .arg(&answers)
+        .args(["-i", "bucket=rehearsal-bucket"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "waits at `record`: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("rehearsal: actions are simulated"),
+        "{}",
+        stdout(&out)
+    );
+    // A rehearsal stays one: it cannot be resumed live.
+    let out = aws_irp()
+        .arg("resume")
+        .arg(&case)
+        .args(["--live", "--headless", "--answers"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("this case is a rehearsal"),
+        "{}",
+        stderr(&out)
+    );
+    let answers = write_answers(
+        dir.path(),
+        "b.yaml",
+        "steps:\n  deny: { confirm: rehearsal-bucket }\n  block: { confirm: \"yes\" }\n  record: { confirm: \"yes\" }\n",
+    );
+    let out = irp()
+        .arg("resume")
+        .arg(&case)
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    assert!(!kinds(&entries).contains(&"aws_identity".to_owned()));
+    let deny = entry(&entries, "action_finished", "deny");
+    assert_eq!(deny["payload"]["simulated"], true);
+    let detail = deny["payload"]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("simulated: would call s3:GetBucketPolicy (the before-state); s3:PutBucketPolicy Bucket=rehearsal-bucket"),
+        "{detail}"
+    );
+    let record = entry(&entries, "action_finished", "record");
+    assert_eq!(
+        record["payload"]["detail"],
+        r#"simulated: would run ["printf","%s","contained"]"#
+    );
+    assert!(record["payload"].get("outputs").is_none());
+    // Its rollback is simulated too.
+    let out = irp()
+        .arg("rollback")
+        .arg(&case)
+        .args(["--step", "deny", "--confirm", "rehearsal-bucket"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    let r = entry(&entries, "rollback_finished", "deny");
+    assert_eq!(r["payload"]["simulated"], true);
+    assert!(
+        r["payload"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("simulated: would call s3:PutBucketPolicy with the saved policy")
+    );
+    let out = irp()
+        .arg("rollback")
+        .arg(&case)
+        .args(["--step", "evidence", "--confirm", "x"])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("only reads"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_kill_between_intent_and_result_resumes_into_the_outcome_unknown_prompt() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-kill");
+    let original = rt.block_on(bucket_with_policy(&endpoint, &bucket));
+    // The policy write hangs in the proxy: irp is killed with the call in flight.
+    let (hanging, _) = proxy(&endpoint, |_, first| {
+        if first.starts_with("PUT") && first.contains("policy") {
+            Rule::Hang
+        } else {
+            Rule::Forward
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        &format!("steps:\n  deny: {{ confirm: {bucket} }}\n"),
+    );
+    let mut child = live_run(&hanging, &case, &answers, &[format!("bucket={bucket}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let text = std::fs::read_to_string(case.join("journal.jsonl")).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.contains("\"action_started\"") && l.contains("\"deny\""))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the intent was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // Resumed: the outcome is recorded as unknown and the responder is asked.
+    let out = live_resume(&endpoint, &case, &answers);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the outcome of s3:PutBucketPolicy on {bucket} is unknown"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("unknown: verify"), "{err}");
+    let entries = journal(&case);
+    assert_eq!(
+        entry(&entries, "action_finished", "deny")["payload"]["outcome"],
+        "unknown"
+    );
+    // `verify`: irp reads the policy, finds the deny missing, and asks for the confirmation
+    // again before running it.
+    let answers = write_answers(
+        dir.path(),
+        "b.yaml",
+        &format!(
+            "steps:\n  deny: {{ confirm: {bucket}, unknown: verify }}\n  block: {{ confirm: \"yes\" }}\n  record: {{ confirm: \"yes\" }}\n"
+        ),
+    );
+    let out = live_resume(&endpoint, &case, &answers);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    let verified = entry(&entries, "action_verified", "deny");
+    assert_eq!(verified["payload"]["method"], "read");
+    assert_eq!(verified["payload"]["in_place"], false, "{verified}");
+    let k = kinds(&entries);
+    let at = k.iter().rposition(|x| x == "action_verified").unwrap();
+    assert_eq!(
+        &k[at + 1..at + 4],
+        ["action_confirmed", "action_started", "action_finished"],
+        "{k:?}"
+    );
+    assert_eq!(
+        entry(&entries, "action_finished", "deny")["payload"]["outcome"],
+        "succeeded"
+    );
+    let live_policy = rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap();
+    assert!(policy::keeps_statements(Some(&original), &live_policy));
+    assert_eq!(policy::statements(&live_policy).len(), 2);
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_change_between_confirmation_and_call_voids_the_confirmation() {
+    use irp::case::actions::{self, ActionStep, Executor};
+    use irp::case::headless::Stop;
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-conflict");
+    rt.block_on(bucket_with_policy(&endpoint, &bucket));
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = irp::case::Session::create(
+        &dir.path().join("case"),
+        &contain_playbook(),
+        &[("bucket".to_owned(), bucket.clone())],
+        irp::engine::Mode::Live,
+        crate::journal::ctx("responder"),
+    )
+    .unwrap();
+    let mut executor = Executor::live(&settings(&endpoint)).unwrap();
+    session.execute(&irp::engine::Command::Start).unwrap();
+    session
+        .execute(&irp::engine::Command::Skip {
+            step: "evidence".to_owned(),
+            reason: "test".to_owned(),
+        })
+        .unwrap();
+    let index = session.playbook.step_index("deny").unwrap();
+    let intent =
+        irp::engine::render_intent(&session.playbook, &session.state, index, &session.env()).unwrap();
+    let step = ActionStep {
+        id: "deny",
+        intent: &intent,
+        confirm: irp::playbook::raw::Confirm::Typed,
+        typed: Some(&bucket),
+        timeout: None,
+    };
+    let mut lines = Vec::new();
+    actions::advance(&mut session, &mut executor, step, &mut |l| lines.push(l.clone())).unwrap();
+    assert!(session.state.step("deny").unwrap().confirmed);
+    // Someone else edits the policy after the confirmation.
+    let c = rt.block_on(sdk(&endpoint));
+    let edited = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+    ]});
+    rt.block_on(
+        c.s3.put_bucket_policy()
+            .bucket(&bucket)
+            .policy(edited.to_string())
+            .send(),
+    )
+    .unwrap();
+    let conflict = actions::advance(&mut session, &mut executor, step, &mut |_| {}).unwrap_err();
+    let Stop::Conflict { difference, .. } = &conflict else {
+        panic!("{conflict}")
+    };
+    assert!(difference.contains("999999999999"), "{difference}");
+    assert!(conflict.hints()[0].contains("confirm again"));
+    assert!(
+        !session.state.step("deny").unwrap().confirmed,
+        "the confirmation is void"
+    );
+    assert!(matches!(
+        session.entries.last().unwrap().event,
+        irp::engine::Event::ActionConflict(_)
+    ));
+    // Confirmed again, against the edited policy: the merge keeps the other party's statement.
+    actions::advance(&mut session, &mut executor, step, &mut |_| {}).unwrap();
+    actions::advance(&mut session, &mut executor, step, &mut |_| {}).unwrap();
+    let live = rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap();
+    assert!(policy::keeps_statements(Some(&edited), &live), "{live}");
+    assert_eq!(
+        session.state.step("deny").unwrap().last_outcome,
+        Some(irp::engine::Outcome::Succeeded)
+    );
+}
+
+#[test]
+fn access_denied_and_throttling_name_the_permission_and_give_up_clearly() {
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-errors");
+    rt.block_on(bucket_with_policy(&endpoint, &bucket));
+    let denied = || {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>r1</RequestId></Error>".to_owned()
+    };
+    let slow = || {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>r2</RequestId></Error>".to_owned()
+    };
+    let (deny_proxy, _) = proxy(&endpoint, move |_, first| {
+        if first.starts_with("PUT") {
+            Rule::Respond("403 Forbidden", denied())
+        } else {
+            Rule::Forward
+        }
+    });
+    let (slow_proxy, seen) = proxy(&endpoint, move |_, first| {
+        if first.starts_with("PUT") {
+            Rule::Respond("503 Slow Down", slow())
+        } else {
+            Rule::Forward
+        }
+    });
+    let op = find_operation("s3.put_public_access_block").unwrap();
+    let values = params(&[("bucket", json!(bucket))]);
+    let p = Params::new(op, &values).unwrap();
+    rt.block_on(async {
+        let a = Aws::connect(&settings(&deny_proxy)).await.unwrap();
+        let before = a.read_state(&p).await.unwrap();
+        let plan = aws::plan(&p, &before, NOW, "block").unwrap();
+        let e = a.apply(&p, &plan).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("missing permission: s3:PutBucketPublicAccessBlock"),
+            "{e}"
+        );
+        assert!(e.hint().contains("docs/actions.md"), "{}", e.hint());
+        let a = Aws::connect(&settings(&slow_proxy)).await.unwrap();
+        let e = a.apply(&p, &plan).await.unwrap_err();
+        assert!(e.to_string().contains("throttling"), "{e}");
+        assert!(e.hint().contains("nothing was changed"), "{}", e.hint());
+    });
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "retried once (two attempts in these settings)"
+    );
+}
+
+#[test]
+fn a_command_action_is_timed_out_and_its_output_capped() {
+    use irp::action::command;
+    let ran = command::run(
+        &["sleep".to_owned(), "5".to_owned()],
+        std::time::Duration::from_millis(200),
+    )
+    .unwrap();
+    assert!(ran.timed_out && !ran.succeeded());
+    assert!(
+        ran.elapsed < std::time::Duration::from_secs(3),
+        "{:?}",
+        ran.elapsed
+    );
+    let big = command::run(
+        &[
+            "head".to_owned(),
+            "-c".to_owned(),
+            (command::OUTPUT_CAP + 10).to_string(),
+            "/dev/zero".to_owned(),
+        ],
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(big.succeeded());
+    assert_eq!(big.stdout.len(), command::OUTPUT_CAP);
+    assert_eq!(big.dropped.0, 10);
+    assert!(big.summary().contains("10 more dropped"), "{}", big.summary());
+    let failed = command::run(&["false".to_owned()], std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(failed.code, Some(1));
+    let e = command::run(
+        &["/nonexistent/tool".to_owned()],
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap_err();
+    assert!(e.contains("cannot start `/nonexistent/tool`"), "{e}");
 }

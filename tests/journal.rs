@@ -18,7 +18,7 @@ pub fn drill_path() -> PathBuf {
     repo().join("tests/fixtures/cases/drill.yaml")
 }
 
-pub fn ctx(actor: &str) -> Context {
+pub(crate) fn ctx(actor: &str) -> Context {
     Context {
         actor: actor.to_owned(),
         clock: Clock::Fixed(
