@@ -168,6 +168,9 @@ pub struct AwsOperation {
     pub before_state: Option<&'static str>,
     /// How the change is undone from the stored before-state.
     pub rollback: Option<&'static str>,
+    /// The IAM actions irp needs for it: the reads (before-state, verification), the change and
+    /// its rollback.
+    pub permissions: &'static [&'static str],
 }
 
 impl AwsOperation {
@@ -210,6 +213,7 @@ const fn read(
     event: &'static str,
     params: &'static [ParamSpec],
     target: &'static str,
+    permissions: &'static [&'static str],
 ) -> AwsOperation {
     AwsOperation {
         name,
@@ -222,6 +226,7 @@ const fn read(
         target,
         before_state: None,
         rollback: None,
+        permissions,
     }
 }
 
@@ -234,6 +239,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketPolicy",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketPolicy"],
     ),
     read(
         "s3.get_bucket_policy_status",
@@ -242,6 +248,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketPolicyStatus",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketPolicyStatus"],
     ),
     read(
         "s3.get_bucket_acl",
@@ -250,6 +257,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketAcl",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketAcl"],
     ),
     read(
         "s3.get_public_access_block",
@@ -258,6 +266,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketPublicAccessBlock",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketPublicAccessBlock"],
     ),
     read(
         "s3control.get_public_access_block",
@@ -266,6 +275,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetAccountPublicAccessBlock",
         &[ACCOUNT],
         "account_id",
+        &["s3:GetAccountPublicAccessBlock"],
     ),
     read(
         "s3.get_bucket_ownership_controls",
@@ -274,6 +284,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketOwnershipControls",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketOwnershipControls"],
     ),
     read(
         "s3.get_bucket_replication",
@@ -282,6 +293,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketReplication",
         &[BUCKET],
         "bucket",
+        &["s3:GetReplicationConfiguration"],
     ),
     read(
         "s3.get_bucket_notification_configuration",
@@ -290,6 +302,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketNotification",
         &[BUCKET],
         "bucket",
+        &["s3:GetBucketNotification"],
     ),
     read(
         "s3.get_bucket_lifecycle_configuration",
@@ -298,6 +311,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetBucketLifecycle",
         &[BUCKET],
         "bucket",
+        &["s3:GetLifecycleConfiguration"],
     ),
     read(
         "iam.list_access_keys",
@@ -306,6 +320,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "ListAccessKeys",
         &[USER],
         "user_name",
+        &["iam:ListAccessKeys"],
     ),
     read(
         "iam.get_access_key_last_used",
@@ -314,6 +329,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetAccessKeyLastUsed",
         &[p("access_key_id", ParamKind::AccessKeyId, "the access key")],
         "access_key_id",
+        &["iam:GetAccessKeyLastUsed"],
     ),
     read(
         "iam.get_role",
@@ -322,6 +338,7 @@ static OPERATIONS: &[AwsOperation] = &[
         "GetRole",
         &[ROLE],
         "role_name",
+        &["iam:GetRole"],
     ),
     // Containment: credentials.
     AwsOperation {
@@ -342,6 +359,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "access_key_id",
         before_state: Some("iam:ListAccessKeys"),
         rollback: Some("iam:UpdateAccessKey with Status=Active"),
+        permissions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
     },
     AwsOperation {
         name: "iam.put_user_deny_all_policy",
@@ -361,6 +379,12 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "user_name",
         before_state: Some("iam:ListUserPolicies"),
         rollback: Some("iam:DeleteUserPolicy"),
+        permissions: &[
+            "iam:GetUser",
+            "iam:GetUserPolicy",
+            "iam:PutUserPolicy",
+            "iam:DeleteUserPolicy",
+        ],
     },
     AwsOperation {
         name: "iam.delete_login_profile",
@@ -373,6 +397,12 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "user_name",
         before_state: Some("iam:GetLoginProfile"),
         rollback: Some("iam:CreateLoginProfile with a new password that must be reset"),
+        permissions: &[
+            "iam:GetUser",
+            "iam:GetLoginProfile",
+            "iam:DeleteLoginProfile",
+            "iam:CreateLoginProfile",
+        ],
     },
     AwsOperation {
         name: "iam.revoke_role_sessions",
@@ -385,6 +415,12 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "role_name",
         before_state: Some("iam:GetRolePolicy AWSRevokeOlderSessions"),
         rollback: Some("iam:DeleteRolePolicy AWSRevokeOlderSessions, or put back the saved one"),
+        permissions: &[
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+        ],
     },
     AwsOperation {
         name: "iam.remove_role_trust_principal",
@@ -404,6 +440,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "role_name",
         before_state: Some("iam:GetRole"),
         rollback: Some("iam:UpdateAssumeRolePolicy with the saved trust policy"),
+        permissions: &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
     },
     // Containment: the bucket.
     AwsOperation {
@@ -419,6 +456,7 @@ static OPERATIONS: &[AwsOperation] = &[
         rollback: Some(
             "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
         ),
+        permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
     },
     AwsOperation {
         name: "s3control.put_public_access_block",
@@ -433,6 +471,7 @@ static OPERATIONS: &[AwsOperation] = &[
         rollback: Some(
             "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
         ),
+        permissions: &["s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"],
     },
     AwsOperation {
         name: "s3.add_bucket_policy_deny",
@@ -464,6 +503,11 @@ static OPERATIONS: &[AwsOperation] = &[
         rollback: Some(
             "s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none",
         ),
+        permissions: &[
+            "s3:GetBucketPolicy",
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+        ],
     },
     AwsOperation {
         name: "s3.delete_bucket_policy",
@@ -476,6 +520,11 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "bucket",
         before_state: Some("s3:GetBucketPolicy"),
         rollback: Some("s3:PutBucketPolicy with the saved policy"),
+        permissions: &[
+            "s3:GetBucketPolicy",
+            "s3:DeleteBucketPolicy",
+            "s3:PutBucketPolicy",
+        ],
     },
     AwsOperation {
         name: "s3.put_bucket_acl_private",
@@ -488,6 +537,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "bucket",
         before_state: Some("s3:GetBucketAcl"),
         rollback: Some("s3:PutBucketAcl with the saved access control policy"),
+        permissions: &["s3:GetBucketAcl", "s3:PutBucketAcl"],
     },
     AwsOperation {
         name: "s3.enforce_bucket_owner",
@@ -502,6 +552,7 @@ static OPERATIONS: &[AwsOperation] = &[
         rollback: Some(
             "s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls",
         ),
+        permissions: &["s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls"],
     },
     AwsOperation {
         name: "ec2.require_imdsv2",
@@ -514,6 +565,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "instance_id",
         before_state: Some("ec2:DescribeInstances (MetadataOptions)"),
         rollback: Some("ec2:ModifyInstanceMetadataOptions with the saved HttpTokens setting"),
+        permissions: &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"],
     },
     // Eradication: persistence paths.
     AwsOperation {
@@ -527,6 +579,11 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "bucket",
         before_state: Some("s3:GetBucketReplication"),
         rollback: Some("s3:PutBucketReplication with the saved configuration"),
+        permissions: &[
+            "s3:GetReplicationConfiguration",
+            "s3:PutReplicationConfiguration",
+            "iam:PassRole",
+        ],
     },
     AwsOperation {
         name: "s3.clear_bucket_notifications",
@@ -539,6 +596,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "bucket",
         before_state: Some("s3:GetBucketNotificationConfiguration"),
         rollback: Some("s3:PutBucketNotificationConfiguration with the saved configuration"),
+        permissions: &["s3:GetBucketNotification", "s3:PutBucketNotification"],
     },
     AwsOperation {
         name: "s3.delete_bucket_lifecycle",
@@ -551,6 +609,7 @@ static OPERATIONS: &[AwsOperation] = &[
         target: "bucket",
         before_state: Some("s3:GetBucketLifecycleConfiguration"),
         rollback: Some("s3:PutBucketLifecycleConfiguration with the saved rules"),
+        permissions: &["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
     },
 ];
 
@@ -566,7 +625,7 @@ pub fn find_operation(name: &str) -> Option<&'static AwsOperation> {
 /// The registry as a Markdown table, for `docs/actions.md` (a test keeps the two equal).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| operation | what it does | parameters | AWS call | CloudTrail event | before-state | rollback |\n|---|---|---|---|---|---|---|\n",
+        "| operation | what it does | parameters | AWS call | CloudTrail event | before-state | rollback | IAM permissions |\n|---|---|---|---|---|---|---|---|\n",
     );
     for op in OPERATIONS {
         let params: Vec<String> = op
@@ -585,7 +644,7 @@ pub fn markdown_table() -> String {
         };
         let _ = writeln!(
             out,
-            "| `{}` | {kind}{} | {params} | `{}` | `{}` | {} | {} |",
+            "| `{}` | {kind}{} | {params} | `{}` | `{}` | {} | {} | {} |",
             op.name,
             op.summary,
             op.api,
@@ -593,6 +652,11 @@ pub fn markdown_table() -> String {
             op.before_state
                 .map_or_else(|| "—".to_owned(), |b| format!("`{b}`")),
             op.rollback.unwrap_or("—"),
+            op.permissions
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     out
