@@ -894,6 +894,26 @@ fn a_rehearsal_calls_nothing_and_records_the_calls_it_would_make() {
         .output()
         .unwrap();
     assert!(stderr(&out).contains("only reads"), "{}", stderr(&out));
+    // A value that is not its parameter's type stops the step before anything is recorded as
+    // called, in a rehearsal too.
+    let hostile_case = dir.path().join("hostile");
+    let out = irp()
+        .arg("run")
+        .arg(contain_playbook())
+        .arg("--case-dir")
+        .arg(&hostile_case)
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .args(["-i", "bucket=evil\"}],\"Statement\":[{\"Effect\":\"Allow"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the parameter `bucket` is not valid"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!kinds(&journal(&hostile_case)).contains(&"action_started".to_owned()));
 }
 
 #[test]

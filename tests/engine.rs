@@ -688,3 +688,72 @@ fn going_back_re_enters_a_step_and_keeps_the_history() {
     assert_eq!(st.position, Position::At(s("look-1")));
     assert_eq!(st.visits("look-1"), 2);
 }
+
+#[test]
+fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
+    let pb = drill();
+    let mut st = at_contain_key(&pb);
+    let idx = pb.step_index("contain-key").unwrap();
+    let intent = engine::render_intent(&pb, &st, idx, &env()).unwrap();
+    let confirm = Command::ConfirmAction {
+        step: s("contain-key"),
+        typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
+        seen: None,
+    };
+    let start = Command::StartAction {
+        step: s("contain-key"),
+        intent,
+        simulated: true,
+        before: None,
+        request: None,
+    };
+    let finish = |outcome| Command::FinishAction {
+        step: s("contain-key"),
+        outcome,
+        detail: s("x"),
+        after: None,
+        request_ids: Vec::new(),
+        verification: None,
+        outputs: Vec::new(),
+    };
+    let verify = |in_place| Command::VerifyAction {
+        step: s("contain-key"),
+        method: s("responder"),
+        in_place,
+        detail: s("checked the console"),
+        after: None,
+    };
+    // Nothing to verify while the outcome is known.
+    assert_eq!(
+        refused(&pb, &st, &verify(true)),
+        EngineError::OutcomeKnown(s("contain-key"))
+    );
+    apply(&pb, &mut st, &confirm).unwrap();
+    apply(&pb, &mut st, &start).unwrap();
+    let Event::ActionFinished(f) = apply(&pb, &mut st, &finish(Outcome::Unknown)).unwrap() else {
+        panic!()
+    };
+    assert!(
+        f.stay && f.next.is_none(),
+        "an unknown outcome never moves the case on"
+    );
+    assert_eq!(st.position, Position::At(s("contain-key")));
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::OutcomeUnknown(s("contain-key"))
+    );
+    // Not in place: the action is confirmed and run again.
+    apply(&pb, &mut st, &verify(false)).unwrap();
+    assert!(!st.step("contain-key").unwrap().confirmed);
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::NotConfirmed(s("contain-key"))
+    );
+    apply(&pb, &mut st, &confirm).unwrap();
+    apply(&pb, &mut st, &start).unwrap();
+    apply(&pb, &mut st, &finish(Outcome::Unknown)).unwrap();
+    // In place: the step is done and the case moves on.
+    apply(&pb, &mut st, &verify(true)).unwrap();
+    assert_eq!(st.step("contain-key").unwrap().status, StepStatus::Done);
+    assert_eq!(st.position, Position::At(s("block")));
+}
