@@ -4,13 +4,16 @@
 //! - `playbook`: the playbook language — YAML reader, shape check, validator, templates, schema,
 //!   graph. Pure: no file system, no clock, no async.
 //! - `files`: reading the files users give irp (size limits, UTF-8, helpful I/O errors).
-//! - `action`: the registry of typed AWS operations that playbook actions name.
+//! - `action`: the registry of typed AWS operations that playbook actions name, and their
+//!   execution with the AWS SDK.
+//! - `cloud`: the AWS configuration the Athena backend and the actions load.
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;
 pub mod case;
 pub mod cli;
 pub mod clock;
+pub mod cloud;
 pub mod engine;
 pub mod files;
 pub mod journal;

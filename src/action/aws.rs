@@ -208,21 +208,17 @@ fn date(d: Option<&aws_smithy_types::DateTime>) -> Value {
 impl Aws {
     /// Loads the AWS configuration (the standard chain, then the settings). No call is made.
     pub async fn connect(settings: &AwsSettings) -> Result<Aws, ActionError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(settings.retry_attempts.unwrap_or(4).max(1))
-                .with_initial_backoff(settings.retry_backoff.unwrap_or(Duration::from_millis(500))),
-        );
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &settings.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(e) = &settings.endpoint_url {
-            loader = loader.endpoint_url(e);
-        }
-        let conf = loader.load().await;
+        let overrides = crate::cloud::Overrides {
+            profile: settings.profile.as_deref(),
+            region: settings.region.as_deref(),
+            endpoint_url: settings.endpoint_url.as_deref(),
+        };
+        let conf = crate::cloud::load(
+            overrides,
+            settings.retry_attempts.unwrap_or(4),
+            settings.retry_backoff.unwrap_or(Duration::from_millis(500)),
+        )
+        .await;
         let region = conf
             .region()
             .map(ToString::to_string)
@@ -245,6 +241,27 @@ impl Aws {
             region,
             endpoint: settings.endpoint_url.clone(),
         })
+    }
+
+    /// An absent inline policy or login profile is a state; an absent user is an error.
+    async fn require_user(&self, user: &str) -> Result<(), ActionError> {
+        self.iam
+            .get_user()
+            .user_name(user)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, "iam:GetUser", &format!("user {user}")))
+    }
+
+    async fn require_role(&self, role: &str) -> Result<(), ActionError> {
+        self.iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, "iam:GetRole", &format!("role {role}")))
     }
 
     pub async fn identity(&self) -> Result<Identity, ActionError> {
@@ -324,12 +341,7 @@ impl Aws {
                 match self.s3.get_public_access_block().bucket(&bucket).send().await {
                     Ok(out) => {
                         let c = out.public_access_block_configuration();
-                        Ok(json!({ "bucket": bucket, "configuration": c.map(|c| json!({
-                            "block_public_acls": c.block_public_acls().unwrap_or(false),
-                            "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
-                            "block_public_policy": c.block_public_policy().unwrap_or(false),
-                            "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
-                        })) }))
+                        Ok(json!({ "bucket": bucket, "configuration": c.map(|c| pab_json!(c)) }))
                     }
                     Err(e) if is_absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => {
                         Ok(json!({ "bucket": bucket, "configuration": null }))
@@ -348,12 +360,7 @@ impl Aws {
                 {
                     Ok(out) => {
                         let c = out.public_access_block_configuration();
-                        Ok(json!({ "account_id": account, "configuration": c.map(|c| json!({
-                            "block_public_acls": c.block_public_acls().unwrap_or(false),
-                            "ignore_public_acls": c.ignore_public_acls().unwrap_or(false),
-                            "block_public_policy": c.block_public_policy().unwrap_or(false),
-                            "restrict_public_buckets": c.restrict_public_buckets().unwrap_or(false),
-                        })) }))
+                        Ok(json!({ "account_id": account, "configuration": c.map(|c| pab_json!(c)) }))
                     }
                     Err(e) if is_absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => {
                         Ok(json!({ "account_id": account, "configuration": null }))
@@ -538,12 +545,7 @@ impl Aws {
                     Ok(out) => decode_policy(out.policy_document())?,
                     Err(e) if is_absent(&e, &["NoSuchEntity"]) => {
                         // No such policy, or no such user: the user must exist to be contained.
-                        self.iam
-                            .get_user()
-                            .user_name(&user)
-                            .send()
-                            .await
-                            .map_err(|e| classify(&e, "iam:GetUser", &format!("user {user}")))?;
+                        self.require_user(&user).await?;
                         Value::Null
                     }
                     Err(e) => return Err(classify(&e, "iam:GetUserPolicy", &format!("user {user}"))),
@@ -557,12 +559,7 @@ impl Aws {
                         json!({ "created": date(Some(lp.create_date())), "password_reset_required": lp.password_reset_required() })
                     }),
                     Err(e) if is_absent(&e, &["NoSuchEntity"]) => {
-                        self.iam
-                            .get_user()
-                            .user_name(&user)
-                            .send()
-                            .await
-                            .map_err(|e| classify(&e, "iam:GetUser", &format!("user {user}")))?;
+                        self.require_user(&user).await?;
                         None
                     }
                     Err(e) => return Err(classify(&e, "iam:GetLoginProfile", &format!("user {user}"))),
@@ -581,12 +578,7 @@ impl Aws {
                 {
                     Ok(out) => decode_policy(out.policy_document())?,
                     Err(e) if is_absent(&e, &["NoSuchEntity"]) => {
-                        self.iam
-                            .get_role()
-                            .role_name(&role)
-                            .send()
-                            .await
-                            .map_err(|e| classify(&e, "iam:GetRole", &format!("role {role}")))?;
+                        self.require_role(&role).await?;
                         Value::Null
                     }
                     Err(e) => return Err(classify(&e, "iam:GetRolePolicy", &format!("role {role}"))),
@@ -1173,6 +1165,19 @@ fn stored_xml(before: &Snapshot) -> Result<Arc<Vec<u8>>, ActionError> {
             ActionError::Refused("the stored before-state holds no S3 document to put back".to_owned())
         })
 }
+
+/// The four Block Public Access settings as stored (S3 and S3 Control each have their own type).
+macro_rules! pab_json {
+    ($c:expr) => {
+        json!({
+            "block_public_acls": $c.block_public_acls().unwrap_or(false),
+            "ignore_public_acls": $c.ignore_public_acls().unwrap_or(false),
+            "block_public_policy": $c.block_public_policy().unwrap_or(false),
+            "restrict_public_buckets": $c.restrict_public_buckets().unwrap_or(false),
+        })
+    };
+}
+use pab_json;
 
 fn flag(v: &Value, key: &str) -> bool {
     v.get(key).and_then(Value::as_bool).unwrap_or(false)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::headless::{StepLine, Stop, line_for};
+use super::headless::{StepLine, Stop, exec, line_for};
 use super::{CaseError, Session};
 use crate::action::aws::{self, ActionError, Aws, AwsSettings, Params, Snapshot};
 use crate::action::command;
@@ -122,14 +122,6 @@ impl UnknownAnswer {
             _ => None,
         }
     }
-}
-
-fn exec(session: &mut Session, cmd: &Command, report: &mut dyn FnMut(&StepLine)) -> Result<(), Stop> {
-    let entry = session.execute(cmd)?;
-    if let Some(line) = line_for(entry.seq, &entry.event) {
-        report(&line);
-    }
-    Ok(())
 }
 
 fn failed(step: &str, what: &str, e: &ActionError) -> Stop {
@@ -261,7 +253,8 @@ fn confirm_cmd(id: &str, typed: &str, seen: Option<ArtifactRef>) -> Command {
     }
 }
 
-fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
+/// The result of an action with nothing but its outcome and detail.
+pub(crate) fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
     Command::FinishAction {
         step: id.to_owned(),
         outcome,
@@ -270,6 +263,22 @@ fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
+    }
+}
+
+/// The intent of a real action (`before` and `request` for AWS changes).
+fn start_cmd(
+    id: &str,
+    intent: &Intent,
+    before: Option<ArtifactRef>,
+    request: Option<ArtifactRef>,
+) -> Command {
+    Command::StartAction {
+        step: id.to_owned(),
+        intent: intent.clone(),
+        simulated: false,
+        before,
+        request,
     }
 }
 
@@ -297,14 +306,7 @@ fn read_evidence(
     p: &Params<'_>,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), Stop> {
-    let start = Command::StartAction {
-        step: id.to_owned(),
-        intent: intent.clone(),
-        simulated: false,
-        before: None,
-        request: None,
-    };
-    exec(session, &start, report)?;
+    exec(session, &start_cmd(id, intent, None, None), report)?;
     let cmd = match live.read(p) {
         Ok(state) => {
             let evidence = json_artifact(session, id, "evidence.json", &state)?;
@@ -363,14 +365,11 @@ fn change(
         "request.json",
         &serde_json::to_value(&plan).unwrap_or(Value::Null),
     )?;
-    let start = Command::StartAction {
-        step: id.to_owned(),
-        intent: intent.clone(),
-        simulated: false,
-        before: Some(before_ref),
-        request: Some(request_ref),
-    };
-    exec(session, &start, report)?;
+    exec(
+        session,
+        &start_cmd(id, intent, Some(before_ref), Some(request_ref)),
+        report,
+    )?;
     let applied = match &plan.already {
         Some(why) => Ok(aws::Applied {
             request_ids: Vec::new(),
@@ -431,14 +430,7 @@ fn run_command(
     let Intent::Command { argv } = intent else {
         return Ok(());
     };
-    let start = Command::StartAction {
-        step: id.to_owned(),
-        intent: intent.clone(),
-        simulated: false,
-        before: None,
-        request: None,
-    };
-    exec(session, &start, report)?;
+    exec(session, &start_cmd(id, intent, None, None), report)?;
     let cmd = match command::run(argv, timeout.unwrap_or(command::DEFAULT_TIMEOUT)) {
         Ok(ran) => {
             let stdout = session.write_artifact(id, "stdout", &ran.stdout)?;

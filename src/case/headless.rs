@@ -150,7 +150,12 @@ pub fn drive(
     }
 }
 
-fn exec(session: &mut Session, cmd: &Command, report: &mut dyn FnMut(&StepLine)) -> Result<(), Stop> {
+/// Records one command and reports the line it finishes, if any.
+pub(crate) fn exec(
+    session: &mut Session,
+    cmd: &Command,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
     let entry = session.execute(cmd)?;
     if let Some(line) = line_for(entry.seq, &entry.event) {
         report(&line);
@@ -406,16 +411,7 @@ fn settle_in_flight(
             actions::simulated_detail(intent, params.as_ref(), &now, id),
         )
     };
-    let cmd = Command::FinishAction {
-        step: id.to_owned(),
-        outcome,
-        detail,
-        after: None,
-        request_ids: Vec::new(),
-        verification: None,
-        outputs: Vec::new(),
-    };
-    exec(session, &cmd, report)
+    exec(session, &actions::finish(id, outcome, detail), report)
 }
 
 /// What a rehearsal records instead of calling: the exact call, in words.

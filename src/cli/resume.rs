@@ -95,15 +95,11 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         .map_or(crate::engine::Mode::Rehearsal, |o| o.mode);
     let mut executor = super::run::executor_for(&args.drive, mode)?;
     let mut backend = super::run::open_backend(&args.drive, &mut session)?;
-    let runner: Option<&mut dyn crate::case::headless::QueryRunner> = match backend.as_mut() {
-        Some(b) => Some(b.as_mut()),
-        None => None,
-    };
     drive(
         out,
         &mut session,
         &answers,
-        runner,
+        &mut backend,
         &mut executor,
         args.drive.json,
     )

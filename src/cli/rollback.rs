@@ -67,15 +67,7 @@ pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {
         args.endpoint_url.clone(),
     );
     let mut executor = super::run::executor(mode, args.live, &settings)?;
-    let mut print = |line: &StepLine| {
-        out.status(&format!(
-            "{:>5}  {:<8} {:<28} {}",
-            line.seq,
-            line.kind,
-            line.step.as_deref().unwrap_or("-"),
-            line.outcome
-        ));
-    };
+    let mut print = |line: &StepLine| super::run::print_line(out, line, false);
     let plan =
         prepare_rollback(&mut session, &mut executor, &args.step, &mut print).map_err(|s| stopped(&s))?;
     out.status(&format!(

@@ -157,18 +157,29 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         ),
     );
     let mut backend = open_backend(&args.drive, &mut session)?;
-    let runner: Option<&mut dyn crate::case::headless::QueryRunner> = match backend.as_mut() {
-        Some(b) => Some(b.as_mut()),
-        None => None,
-    };
     drive(
         out,
         &mut session,
         &answers,
-        runner,
+        &mut backend,
         &mut executor,
         args.drive.json,
     )
+}
+
+/// One finished step: `seq kind step outcome`, or the line as JSON.
+pub fn print_line(out: Output, line: &headless::StepLine, json: bool) {
+    if json {
+        out.data(&format!("{}\n", serde_json::to_string(line).unwrap_or_default()));
+    } else {
+        out.status(&format!(
+            "{:>5}  {:<8} {:<28} {}",
+            line.seq,
+            line.kind,
+            line.step.as_deref().unwrap_or("-"),
+            line.outcome
+        ));
+    }
 }
 
 /// How the case's actions run: simulated in a rehearsal; with the AWS SDK in a live case, which
@@ -341,22 +352,14 @@ pub fn drive(
     out: Output,
     session: &mut Session,
     answers: &Answers,
-    backend: Option<&mut dyn headless::QueryRunner>,
+    backend: &mut Option<Box<dyn headless::QueryRunner>>,
     executor: &mut Executor,
     json: bool,
 ) -> Result<(), CliError> {
-    let mut print = |line: &headless::StepLine| {
-        if json {
-            out.data(&format!("{}\n", serde_json::to_string(line).unwrap_or_default()));
-        } else {
-            out.status(&format!(
-                "{:>5}  {:<8} {:<28} {}",
-                line.seq,
-                line.kind,
-                line.step.as_deref().unwrap_or("-"),
-                line.outcome
-            ));
-        }
+    let mut print = |line: &headless::StepLine| print_line(out, line, json);
+    let backend: Option<&mut dyn headless::QueryRunner> = match backend.as_mut() {
+        Some(b) => Some(b.as_mut()),
+        None => None,
     };
     match headless::drive(session, answers, backend, executor, &mut print) {
         Ok(()) => Ok(()),

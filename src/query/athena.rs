@@ -179,21 +179,12 @@ impl Athena {
     /// made; a missing region is an error here rather than a guess, since the region names the
     /// tables.
     pub async fn connect(settings: AthenaSettings) -> Result<Athena, AthenaError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(settings.retry_attempts.max(1))
-                .with_initial_backoff(settings.retry_backoff),
-        );
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &settings.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(e) = &settings.endpoint_url {
-            loader = loader.endpoint_url(e);
-        }
-        let conf = loader.load().await;
+        let overrides = crate::cloud::Overrides {
+            profile: settings.profile.as_deref(),
+            region: settings.region.as_deref(),
+            endpoint_url: settings.endpoint_url.as_deref(),
+        };
+        let conf = crate::cloud::load(overrides, settings.retry_attempts, settings.retry_backoff).await;
         let region = conf
             .region()
             .map(ToString::to_string)
