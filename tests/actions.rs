@@ -661,6 +661,39 @@ fn a_live_run_journals_identity_intent_and_verified_result_and_rolls_back_exactl
     let original = rt.block_on(bucket_with_policy(&endpoint, &bucket));
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("case");
+    // Without the confirmation, the run stops and shows what it would confirm: the call and the
+    // diff of the bucket policy, read from the account.
+    let first = write_answers(dir.path(), "first.yaml", "steps: {}\n");
+    // A hostile note: it must arrive as one argument, never reach a shell.
+    let marker = dir.path().join("pwned");
+    let note = format!("x; touch {0} $(touch {0}) `touch {0}`", marker.display());
+    let out = live_run(
+        &endpoint,
+        &case,
+        &first,
+        &[format!("bucket={bucket}"), format!("note={note}")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("LIVE"), "{printed}");
+    assert!(
+        printed.contains("acting as arn:aws:sts::123456789012:user/moto"),
+        "{printed}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "a typed confirmation (`confirm: {bucket}`), for this change"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("call: s3:PutBucketPolicy Bucket={bucket}")),
+        "{err}"
+    );
+    assert!(err.contains("+ ") && err.contains("IrpDenyAccountsdeny"), "{err}");
     let answers = write_answers(
         dir.path(),
         "a.yaml",
@@ -668,24 +701,8 @@ fn a_live_run_journals_identity_intent_and_verified_result_and_rolls_back_exactl
             "steps:\n  deny: {{ confirm: {bucket} }}\n  block: {{ confirm: \"yes\" }}\n  record: {{ confirm: \"yes\" }}\n"
         ),
     );
-    // A hostile note: it must arrive as one argument, never reach a shell.
-    let marker = dir.path().join("pwned");
-    let note = format!("x; touch {0} $(touch {0}) `touch {0}`", marker.display());
-    let out = live_run(
-        &endpoint,
-        &case,
-        &answers,
-        &[format!("bucket={bucket}"), format!("note={note}")],
-    )
-    .output()
-    .unwrap();
+    let out = live_resume(&endpoint, &case, &answers);
     assert!(out.status.success(), "{}", stderr(&out));
-    let printed = stdout(&out);
-    assert!(printed.contains("LIVE"), "{printed}");
-    assert!(
-        printed.contains("acting as arn:aws:sts::123456789012:user/moto"),
-        "{printed}"
-    );
     let entries = journal(&case);
     let k = kinds(&entries);
     let identity = k

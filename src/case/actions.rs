@@ -233,12 +233,21 @@ pub fn advance(
         return read_evidence(session, live, id, intent, &p, report);
     }
     if need_confirm {
-        let typed = typed.ok_or_else(confirmation_missing)?;
         // What the responder confirms: the resource as it is now and the change irp will make.
         let seen = live
             .read(&p)
             .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
         let plan = aws::plan(&p, &seen, &now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
+        let Some(typed) = typed else {
+            // Without the answer, the stop shows what would be confirmed: the calls and the diff.
+            let Stop::MissingAnswer { step, what } = confirmation_missing() else {
+                return Err(confirmation_missing());
+            };
+            return Err(Stop::MissingAnswer {
+                step,
+                what: format!("{what}, for this change:\n{}", describe_plan(&plan)),
+            });
+        };
         let seen_ref = json_artifact(session, id, "seen.json", &json!({ "state": seen, "plan": plan }))?;
         return exec(session, &confirm_cmd(id, typed, Some(seen_ref)), report);
     }
@@ -264,6 +273,25 @@ pub(crate) fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
         verification: None,
         outputs: Vec::new(),
     }
+}
+
+/// The change as the responder reviews it before confirming: the calls, what to know, the diff.
+pub fn describe_plan(plan: &aws::Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for c in &plan.calls {
+        let _ = writeln!(out, "  call: {c}");
+    }
+    if let Some(a) = &plan.already {
+        let _ = writeln!(out, "  already in place: {a}");
+    }
+    for n in &plan.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    for line in plan.diff.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out.trim_end().to_owned()
 }
 
 /// The intent of a real action (`before` and `request` for AWS changes).
