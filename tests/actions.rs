@@ -520,12 +520,25 @@ enum Rule {
     Respond(&'static str, String),
 }
 
+/// Every request a test proxy saw, as sent.
+type Requests = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
 /// A proxy written for these tests: `rule` decides per request; one request per connection.
 fn proxy(upstream: &str, rule: impl Fn(usize, &str) -> Rule + Send + 'static) -> (String, Arc<AtomicUsize>) {
+    let (endpoint, seen, _) = recording_proxy(upstream, rule);
+    (endpoint, seen)
+}
+
+fn recording_proxy(
+    upstream: &str,
+    rule: impl Fn(usize, &str) -> Rule + Send + 'static,
+) -> (String, Arc<AtomicUsize>, Requests) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
+    let requests: Requests = Arc::default();
+    let record = requests.clone();
     let upstream = upstream.trim_start_matches("http://").to_owned();
     std::thread::spawn(move || {
         let mut held = Vec::new();
@@ -534,6 +547,7 @@ fn proxy(upstream: &str, rule: impl Fn(usize, &str) -> Rule + Send + 'static) ->
             let Some(request) = read_request(&mut client) else {
                 continue;
             };
+            record.lock().unwrap().push(request.clone());
             let n = count.fetch_add(1, Ordering::SeqCst);
             let first = String::from_utf8_lossy(&request)
                 .lines()
@@ -560,7 +574,7 @@ fn proxy(upstream: &str, rule: impl Fn(usize, &str) -> Rule + Send + 'static) ->
             }
         }
     });
-    (endpoint, seen)
+    (endpoint, seen, requests)
 }
 
 fn contain_playbook() -> PathBuf {
@@ -1196,4 +1210,106 @@ fn a_command_action_is_timed_out_and_its_output_capped() {
     )
     .unwrap_err();
     assert!(e.contains("cannot start `/nonexistent/tool`"), "{e}");
+}
+
+/// CRC-32 (IEEE), as S3's `x-amz-checksum-crc32` uses it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_restored_s3_document_is_sent_as_stored_and_checksummed_as_sent() {
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
+    assert_eq!(
+        base64(&crc32(b"123456789").to_be_bytes()),
+        "y/Q5Jg==",
+        "the test's own CRC-32"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-checksum");
+    let (recorder, _, requests) = recording_proxy(&endpoint, |_, _| Rule::Forward);
+    rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        c.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        c.s3.put_bucket_acl()
+            .bucket(&bucket)
+            .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+            .send()
+            .await
+            .unwrap();
+        let a = Aws::connect(&settings(&recorder)).await.unwrap();
+        let op = find_operation("s3.put_bucket_acl_private").unwrap();
+        let values = params(&[("bucket", json!(bucket))]);
+        let p = Params::new(op, &values).unwrap();
+        let before = a.read_state(&p).await.unwrap();
+        let plan = aws::plan(&p, &before, NOW, "acl").unwrap();
+        a.apply(&p, &plan).await.unwrap();
+        requests.lock().unwrap().clear();
+        a.restore(&p, &before).await.unwrap();
+    });
+    let sent = requests.lock().unwrap().clone();
+    let put = sent
+        .iter()
+        .find(|r| r.starts_with(b"PUT "))
+        .expect("the rollback sent a PUT");
+    let at = put.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&put[..at]).to_ascii_lowercase();
+    let body = &put[at + 4..];
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        rt.block_on(async {
+            let a = Aws::connect(&settings(&endpoint)).await.unwrap();
+            let op = find_operation("s3.get_bucket_acl").unwrap();
+            let values = params(&[("bucket", json!(bucket))]);
+            a.read_state(&Params::new(op, &values).unwrap()).await.unwrap()["xml"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }),
+        "the document S3 returned went back byte for byte"
+    );
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_owned()))
+    };
+    assert_eq!(header("content-length"), Some(body.len().to_string()));
+    let checksum = header("x-amz-checksum-crc32").expect("the SDK checksums the request body");
+    assert_eq!(
+        checksum,
+        base64(&crc32(body).to_be_bytes()).to_ascii_lowercase(),
+        "the checksum covers the stored document, not the body the SDK serialized"
+    );
+    assert!(header("content-md5").is_none());
 }
