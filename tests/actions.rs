@@ -1313,3 +1313,65 @@ fn a_restored_s3_document_is_sent_as_stored_and_checksummed_as_sent() {
     );
     assert!(header("content-md5").is_none());
 }
+
+#[test]
+fn a_throttled_change_fails_the_step_clearly_and_resume_tries_it_again() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique("irp-throttled");
+    let original = rt.block_on(bucket_with_policy(&endpoint, &bucket));
+    let slow = || {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            .to_owned()
+    };
+    let (throttling, _) = proxy(&endpoint, move |_, first| {
+        if first.starts_with("PUT") {
+            Rule::Respond("503 Slow Down", slow())
+        } else {
+            Rule::Forward
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        &format!(
+            "steps:\n  deny: {{ confirm: {bucket} }}\n  block: {{ confirm: \"yes\" }}\n  record: {{ confirm: \"yes\" }}\n"
+        ),
+    );
+    let out = live_run(&throttling, &case, &answers, &[format!("bucket={bucket}")])
+        .env("IRP_AWS_MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("step `deny` failed"), "{err}");
+    assert!(
+        err.contains("AWS is throttling or failing and the retries are used up: SlowDown"),
+        "{err}"
+    );
+    let entries = journal(&case);
+    let failed = entry(&entries, "action_finished", "deny");
+    assert_eq!(failed["payload"]["outcome"], "failed");
+    assert_eq!(
+        rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap(),
+        original,
+        "nothing changed"
+    );
+    // Resumed once AWS answers again: the action runs again, without a second confirmation.
+    let out = live_resume(&endpoint, &case, &answers);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    assert_eq!(
+        entry(&entries, "action_finished", "deny")["payload"]["outcome"],
+        "succeeded"
+    );
+    let confirmations = entries
+        .iter()
+        .filter(|e| e["kind"] == "action_confirmed" && e["payload"]["step"] == "deny")
+        .count();
+    assert_eq!(confirmations, 1);
+}
