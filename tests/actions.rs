@@ -805,6 +805,23 @@ fn a_live_run_journals_identity_intent_and_verified_result_and_rolls_back_exactl
         "{}",
         stderr(&out)
     );
+    // A before-state whose bytes no longer match the journal is never put back.
+    let before_path = case.join(started["payload"]["before"]["path"].as_str().unwrap());
+    let stored = std::fs::read(&before_path).unwrap();
+    std::fs::write(&before_path, br#"{"bucket":"x","policy":null,"text":null}"#).unwrap();
+    let out = rollback(&bucket, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("changed since the journal recorded it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap(),
+        live_policy,
+        "nothing restored"
+    );
+    std::fs::write(&before_path, &stored).unwrap();
     let out = rollback(&bucket, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(rt.block_on(bucket_policy(&endpoint, &bucket)).unwrap(), original);

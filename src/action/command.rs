@@ -87,10 +87,6 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
             Err(e) => return Err(format!("waiting for `{program}`: {e}")),
         }
     };
-    // What the program's own children still hold open ends with the group.
-    if timed_out {
-        kill_group(pgid);
-    }
     let join = |h: Option<std::thread::JoinHandle<(Vec<u8>, u64)>>| {
         h.and_then(|h| h.join().ok()).unwrap_or_default()
     };
