@@ -261,7 +261,10 @@ fn main() {
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&truth_file).unwrap()).unwrap();
     let mut queries = shapes();
-    queries.extend(playbook_queries(&lake, &truth));
+    // IRP_BENCH_SHAPES_ONLY: skip the playbook run (for a profiler that should see one query).
+    if std::env::var_os("IRP_BENCH_SHAPES_ONLY").is_none() {
+        queries.extend(playbook_queries(&lake, &truth));
+    }
     let filter = std::env::var("IRP_BENCH_FILTER").unwrap_or_default();
     queries.retain(|(name, _)| name.contains(&filter));
 
@@ -277,6 +280,18 @@ fn main() {
     println!("| query | rows | irp median (ms) | DuckDB median (ms) | irp / DuckDB |");
     println!("|---|---:|---:|---:|---:|");
     let mut worst: f64 = 0.0;
+    // IRP_BENCH_PROFILE=N: run irp alone, N times per query, for a profiler; no table.
+    if let Some(n) = std::env::var("IRP_BENCH_PROFILE").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let plan_only = std::env::var_os("IRP_BENCH_PLAN_ONLY").is_some();
+        for (name, sql) in &queries {
+            let sql = if plan_only { format!("EXPLAIN {sql}") } else { sql.clone() };
+            let times: Vec<f64> = (0..n)
+                .map(|_| runtime.block_on(irp_run(&engine, &sql)).unwrap().0)
+                .collect();
+            println!("{name}: median {:.1} ms over {n} runs", median(times));
+        }
+        return;
+    }
     for (name, sql) in &queries {
         let dsql = duckdb_sql(sql);
         // Warm-up: both engines once (file metadata and OS cache).
