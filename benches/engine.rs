@@ -281,10 +281,17 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     let mut worst: f64 = 0.0;
     // IRP_BENCH_PROFILE=N: run irp alone, N times per query, for a profiler; no table.
-    if let Some(n) = std::env::var("IRP_BENCH_PROFILE").ok().and_then(|n| n.parse::<usize>().ok()) {
+    if let Some(n) = std::env::var("IRP_BENCH_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
         let plan_only = std::env::var_os("IRP_BENCH_PLAN_ONLY").is_some();
         for (name, sql) in &queries {
-            let sql = if plan_only { format!("EXPLAIN {sql}") } else { sql.clone() };
+            let sql = if plan_only {
+                format!("EXPLAIN {sql}")
+            } else {
+                sql.clone()
+            };
             let times: Vec<f64> = (0..n)
                 .map(|_| runtime.block_on(irp_run(&engine, &sql)).unwrap().0)
                 .collect();
