@@ -275,16 +275,12 @@ fn main() {
     let engine = runtime
         .block_on(LocalEngine::open(&lake, Options::default()))
         .unwrap();
-    let mut duck = Duck::start(&python, &lake);
-
-    println!("| query | rows | irp median (ms) | DuckDB median (ms) | irp / DuckDB |");
-    println!("|---|---:|---:|---:|---:|");
-    let mut worst: f64 = 0.0;
-    // IRP_BENCH_PROFILE=N: run irp alone, N times per query, for a profiler; no table.
-    if let Some(n) = std::env::var("IRP_BENCH_PROFILE")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-    {
+    // IRP_BENCH_PROFILE=N: irp alone, N runs per query, for a profiler (no DuckDB, no table);
+    // IRP_BENCH_PLAN_ONLY times planning alone (`EXPLAIN`).
+    if let Ok(n) = std::env::var("IRP_BENCH_PROFILE") {
+        let n: usize = n
+            .parse()
+            .unwrap_or_else(|_| panic!("IRP_BENCH_PROFILE is a number of runs, not {n:?}"));
         let plan_only = std::env::var_os("IRP_BENCH_PLAN_ONLY").is_some();
         for (name, sql) in &queries {
             let sql = if plan_only {
@@ -292,13 +288,21 @@ fn main() {
             } else {
                 sql.clone()
             };
-            let times: Vec<f64> = (0..n)
-                .map(|_| runtime.block_on(irp_run(&engine, &sql)).unwrap().0)
-                .collect();
-            println!("{name}: median {:.1} ms over {n} runs", median(times));
+            match (0..n)
+                .map(|_| runtime.block_on(irp_run(&engine, &sql)).map(|(ms, _)| ms))
+                .collect::<Result<Vec<f64>, String>>()
+            {
+                Ok(times) => println!("{name}: median {:.1} ms over {n} runs", median(times)),
+                Err(e) => println!("{name}: irp failed: {e}"),
+            }
         }
         return;
     }
+    let mut duck = Duck::start(&python, &lake);
+
+    println!("| query | rows | irp median (ms) | DuckDB median (ms) | irp / DuckDB |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut worst: f64 = 0.0;
     for (name, sql) in &queries {
         let dsql = duckdb_sql(sql);
         // Warm-up: both engines once (file metadata and OS cache).
