@@ -71,3 +71,22 @@ pub fn required_tool(env_var: &str, what: &str) -> Option<String> {
         }
     }
 }
+
+/// A folder of `../shared/data/` (real third-party samples, never copied into the repository), or
+/// `None` when this clone has no `../shared` next to it: the test says loudly that it was
+/// skipped, and under CI that is a failure. `IRP_SHARED_DATA` points elsewhere.
+pub fn shared_data(sub: &str) -> Option<PathBuf> {
+    let root =
+        std::env::var_os("IRP_SHARED_DATA").map_or_else(|| repo().join("../shared/data"), PathBuf::from);
+    let dir = root.join(sub);
+    if dir.exists() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "the shared sample data {} is not there (a clone of the repository alone has no ../shared)",
+        dir.display()
+    );
+    assert!(!is_ci(), "{msg}: under CI this is a failure");
+    eprintln!("SKIPPED: {msg}");
+    None
+}

@@ -25,6 +25,7 @@ mod actions;
 mod athena;
 mod fixtures;
 mod hostile;
+mod import;
 mod journal;
 mod lake;
 mod playbooks;

@@ -58,7 +58,7 @@ pub(crate) async fn rows(engine: &LocalEngine, sql: &str) -> Result<Vec<serde_js
 }
 
 /// A batch's rows as JSON objects (NULL values left out, as Arrow's JSON writer does).
-fn json_rows(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<serde_json::Value> {
+pub(crate) fn json_rows(batch: &datafusion::arrow::record_batch::RecordBatch) -> Vec<serde_json::Value> {
     let mut buf = Vec::new();
     let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
     w.write(batch).unwrap();

@@ -1,5 +1,6 @@
 //! `irp lake generate DIR`: a synthetic local lake in Security Lake's layout, with an injected
-//! incident and its ground truth (`DIR/truth.json`).
+//! incident and its ground truth (`DIR/truth.json`). `irp lake import cloudtrail PATH... --lake DIR`:
+//! real `CloudTrail` logs into a lake (`docs/import.md`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, Output};
 use crate::lake::generate::{self, Config, Scenario};
+use crate::lake::import;
 
 #[derive(Debug, Args)]
 pub struct LakeArgs {
@@ -20,6 +22,37 @@ pub struct LakeArgs {
 pub enum LakeCommand {
     /// Generate a synthetic lake with an injected incident (or none, with `--scenario benign`).
     Generate(GenerateArgs),
+    /// Import logs into a lake (created if missing); importing the same files again changes nothing.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// `CloudTrail` records: delivery files (`{"Records":[…]}`), JSON arrays, NDJSON, `aws cloudtrail
+    /// lookup-events` output and Logstash/SIEM exports; `.json`, `.jsonl`, `.ndjson`, each also
+    /// `.gz`. Management events go to `cloud_trail_mgmt`, S3 object events to `s3_data`, Lambda
+    /// invocations to `lambda_execution`. Exit code 2: imported, but some records could not be
+    /// (each is listed with its file and line).
+    Cloudtrail(CloudtrailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CloudtrailArgs {
+    /// Files or folders (read recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The lake (default: `IRP_LAKE`, else `./lake`).
+    #[arg(long)]
+    pub lake: Option<PathBuf>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +88,115 @@ pub struct GenerateArgs {
 pub fn cmd_lake(out: Output, args: &LakeArgs) -> Result<(), CliError> {
     match &args.command {
         LakeCommand::Generate(g) => cmd_generate(out, g),
+        LakeCommand::Import(ImportArgs {
+            source: ImportSource::Cloudtrail(c),
+        }) => cmd_import_cloudtrail(out, c),
+    }
+}
+
+/// Problems printed before the summary (all are counted).
+const PROBLEMS_SHOWN: usize = 50;
+
+fn cmd_import_cloudtrail(out: Output, args: &CloudtrailArgs) -> Result<(), CliError> {
+    let lake = args
+        .lake
+        .clone()
+        .or_else(|| {
+            std::env::var_os("IRP_LAKE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("lake"));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let total: u64 = args.paths.iter().map(|p| dir_size(p)).sum();
+    let bar = out.progress(total, "bytes");
+    let started = Instant::now();
+    let summary = import::import(&args.paths, &lake, &import::Options { threads }, &|done| {
+        bar.set_position(done);
+    })
+    .map_err(|e| {
+        CliError::user(
+            format!("import into {} stopped: {e}", lake.display()),
+            "the files written before the error are whole; fix the cause and run the same import again: \
+             what is already in the lake is skipped",
+        )
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    for p in summary.problems.iter().take(PROBLEMS_SHOWN) {
+        out.note(&format!("problem: {p}"));
+    }
+    if summary.problem_count > PROBLEMS_SHOWN as u64 {
+        out.note(&format!(
+            "… and {} more problems",
+            summary.problem_count - PROBLEMS_SHOWN as u64
+        ));
+    }
+    let tables = if summary.written.is_empty() {
+        "nothing new".to_owned()
+    } else {
+        summary
+            .written
+            .iter()
+            .map(|(t, n)| format!("{n} to {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let no_table = summary
+        .no_table
+        .iter()
+        .map(|(why, n)| format!("{n} skipped: {why}"))
+        .collect::<Vec<_>>();
+    #[allow(clippy::cast_precision_loss)] // figures for people
+    let (rate, mb) = (
+        summary.records as f64 / secs.max(1e-9),
+        summary.bytes as f64 / 1e6,
+    );
+    let mut text = format!(
+        "{}: {} files ({:.1} MB), {} records in {secs:.1} s ({rate:.0}/s): {tables} ({} new files); \
+         {} duplicates skipped; {} problems",
+        lake.display(),
+        summary.files,
+        mb,
+        summary.records,
+        summary.files_written,
+        summary.duplicates,
+        summary.problem_count,
+    );
+    for n in no_table {
+        text.push_str("; ");
+        text.push_str(&n);
+    }
+    out.status(&text);
+    if summary.problem_count > 0 {
+        return Err(CliError::Stopped {
+            message: format!(
+                "{} records or files could not be imported (listed above); everything else was",
+                summary.problem_count
+            ),
+            hints: vec![
+                "fix or remove what is listed and import again: what is already in the lake is skipped"
+                    .into(),
+            ],
+            code: 2,
+        });
+    }
+    Ok(())
+}
+
+/// Bytes under a path (for the progress bar).
+fn dir_size(p: &std::path::Path) -> u64 {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(m) if m.is_dir() => std::fs::read_dir(p).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink()))
+                .map(|e| dir_size(&e.path()))
+                .sum()
+        }),
+        _ => 0,
     }
 }
 

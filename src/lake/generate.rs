@@ -471,7 +471,7 @@ fn object_key(rng: &mut Rng) -> String {
 fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
     match p.kind {
         Kind::User => {
-            e.user_type = "IAMUser";
+            e.user_type = "IAMUser".into();
             e.user_name = Some(p.name.clone());
             e.user_uid = Some(p.arn.clone());
             e.user_uid_alt = Some(format!("AIDA{}", &p.key[4..]));
@@ -482,7 +482,7 @@ fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
         }
         Kind::Role => {
             let session = format!("i-0{}", &day_key[..8]);
-            e.user_type = "AssumedRole";
+            e.user_type = "AssumedRole".into();
             e.user_name = Some(p.name.clone());
             e.user_uid = Some(format!(
                 "arn:aws:sts::{}:assumed-role/{}/{session}",
@@ -498,7 +498,7 @@ fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
             e.user_agent = Some(p.user_agent.to_owned());
         }
         Kind::Service => {
-            e.user_type = "AWSService";
+            e.user_type = "AWSService".into();
             e.invoked_by = Some(p.name.clone());
             e.src_domain = Some(p.name.clone());
             e.user_agent = Some(p.name.clone());
@@ -566,13 +566,13 @@ fn s3_event(world: &World, time: i64, region: &str, account: &str, day_key: &str
         "GetObject" | "HeadObject" | "ListObjects" | "GetObjectAcl" | "GetObjectTagging"
     );
     e.unmapped = vec![
-        ("readOnly", read_only.to_string()),
-        ("managementEvent", "false".to_owned()),
-        ("recipientAccountId", account.to_owned()),
+        ("readOnly".into(), read_only.to_string()),
+        ("managementEvent".into(), "false".to_owned()),
+        ("recipientAccountId".into(), account.to_owned()),
     ];
     if op == "GetObject" {
         e.unmapped.push((
-            "additionalEventData.bytesTransferredOut",
+            "additionalEventData.bytesTransferredOut".into(),
             (200 + rng.below(2_000_000)).to_string(),
         ));
     }
@@ -619,7 +619,7 @@ fn mgmt_event(
     e.class_uid = class_uid;
     e.activity_id = activity;
     if op == "ConsoleLogin" {
-        e.event_code = "AwsConsoleSignIn";
+        e.event_code = "AwsConsoleSignIn".into();
         e.response_data = Some(r#"{"ConsoleLogin":"Success"}"#.to_owned());
     }
     let bucket = &world.buckets[*rng.pick(&p.buckets)];
@@ -655,9 +655,9 @@ fn mgmt_event(
         _ => "{}".to_owned(),
     });
     e.unmapped = vec![
-        ("readOnly", (activity == 2).to_string()),
-        ("managementEvent", "true".to_owned()),
-        ("recipientAccountId", account.to_owned()),
+        ("readOnly".into(), (activity == 2).to_string()),
+        ("managementEvent".into(), "true".to_owned()),
+        ("recipientAccountId".into(), account.to_owned()),
     ];
     if rng.chance(0.02) {
         e.error = Some("AccessDenied".to_owned());
@@ -678,8 +678,8 @@ fn base(
     ApiEvent {
         time,
         uid: event_uid(rng),
-        event_code: "AwsApiCall",
-        feature,
+        event_code: "AwsApiCall".into(),
+        feature: feature.into(),
         operation: op.to_owned(),
         service: service.to_owned(),
         request_uid: request_id(rng),
@@ -688,7 +688,7 @@ fn base(
         activity_id: 2,
         accountid: account.to_owned(),
         region: region.to_owned(),
-        user_type: "Unknown",
+        user_type: "Unknown".into(),
         ..ApiEvent::default()
     }
 }
@@ -780,8 +780,8 @@ fn lambda_event(
         kind: "AWS::Lambda::Function".to_owned(),
     }];
     e.unmapped = vec![
-        ("readOnly", "false".to_owned()),
-        ("managementEvent", "false".to_owned()),
+        ("readOnly".into(), "false".to_owned()),
+        ("managementEvent".into(), "false".to_owned()),
     ];
     e
 }
@@ -943,7 +943,7 @@ fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut R
     let region = plan.region.as_str();
     let account = victim.account.as_str();
     let attacker = |e: &mut ApiEvent| {
-        e.user_type = "IAMUser";
+        e.user_type = "IAMUser".into();
         e.user_name = Some(victim.name.clone());
         e.user_uid = Some(victim.arn.clone());
         e.user_uid_alt = Some(format!("AIDA{}", &victim.key[4..]));
@@ -1030,10 +1030,10 @@ fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut R
                 ));
                 e.resources = s3_resources(bucket, Some(&key));
                 e.unmapped = vec![
-                    ("readOnly", "true".to_owned()),
-                    ("managementEvent", "false".to_owned()),
+                    ("readOnly".into(), "true".to_owned()),
+                    ("managementEvent".into(), "false".to_owned()),
                     (
-                        "additionalEventData.bytesTransferredOut",
+                        "additionalEventData.bytesTransferredOut".into(),
                         (40_000 + rng.below(4_000_000)).to_string(),
                     ),
                 ];

@@ -2,7 +2,9 @@
 //! `<lake>/<source>/region=<r>/accountid=<a>/eventday=<YYYYMMDD>/*.parquet`, rows sorted by
 //! `time` inside each file, zstd-compressed; and the synthetic scenario generator that fills it.
 
+pub mod cloudtrail;
 pub mod generate;
+pub mod import;
 pub mod ocsf;
 pub mod ocsf_other;
 mod rng;

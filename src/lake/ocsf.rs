@@ -6,6 +6,7 @@
 //! The Arrow schema is built by the same code that builds the columns, so every file of a source
 //! has exactly the same schema.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -41,9 +42,11 @@ pub struct ApiEvent {
     pub time: i64,
     pub uid: String,
     /// `AwsApiCall`, `AwsConsoleSignIn`, …
-    pub event_code: &'static str,
+    pub event_code: Cow<'static, str>,
     /// `Management` or `Data`.
-    pub feature: &'static str,
+    pub feature: Cow<'static, str>,
+    /// `metadata.product.version`: `CloudTrail`'s `eventVersion` (`None`: the current one, 1.09).
+    pub event_version: Option<String>,
     pub operation: String,
     pub service: String,
     pub api_version: Option<String>,
@@ -54,7 +57,7 @@ pub struct ApiEvent {
     pub error: Option<String>,
     pub error_message: Option<String>,
     pub cloud_region: String,
-    pub user_type: &'static str,
+    pub user_type: Cow<'static, str>,
     pub user_name: Option<String>,
     pub user_uid: Option<String>,
     pub user_uid_alt: Option<String>,
@@ -67,14 +70,49 @@ pub struct ApiEvent {
     pub user_agent: Option<String>,
     pub src_ip: Option<String>,
     pub src_domain: Option<String>,
+    /// `src_endpoint.uid`: the VPC endpoint the call came through.
+    pub src_uid: Option<String>,
+    /// `actor.idp.name`: the identity provider of a federated caller.
+    pub idp_name: Option<String>,
+    /// Top-level `is_mfa` (Authentication: `additionalEventData.MFAUsed`).
+    pub is_mfa: Option<bool>,
+    /// `dst_endpoint.svc_name` (Authentication: `additionalEventData.LoginTo`).
+    pub dst_svc_name: Option<String>,
+    /// `policy.uid` (Account Change: the policy attached or detached).
+    pub policy_uid: Option<String>,
+    /// The top-level `user`: the user or role an Authentication or Account Change event is about.
+    pub target_user: Option<TargetUser>,
+    /// The top-level `session`, when the event says more than the caller's credentials
+    /// (Authentication: the session it created).
+    pub new_session: Option<NewSession>,
+    /// `status` when it is not simply Success or Failure by `errorCode` (Authentication: `Other`, or
+    /// the `ConsoleLogin` outcome).
+    pub status_text: Option<Cow<'static, str>>,
     pub resources: Vec<Resource>,
     /// OCSF class: 6003 API Activity, 3002 Authentication, 3001 Account Change.
     pub class_uid: i32,
     pub activity_id: i32,
     /// Flattened leftovers (`readOnly`, `additionalEventData.bytesTransferredOut`, …).
-    pub unmapped: Vec<(&'static str, String)>,
+    pub unmapped: Vec<(Cow<'static, str>, String)>,
     pub accountid: String,
     pub region: String,
+}
+
+/// The top-level `user` of an event (who it is about, not who did it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetUser {
+    pub uid: Option<String>,
+    pub uid_alt: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The top-level `session` of an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewSession {
+    pub uid: Option<String>,
+    pub uid_alt: Option<String>,
+    pub credential_uid: Option<String>,
+    pub issuer: Option<String>,
 }
 
 impl ApiEvent {
@@ -99,14 +137,30 @@ impl ApiEvent {
             (3001 | 6003, 1) => "Create",
             (6003, 2) => "Read",
             (6003, 3) => "Update",
+            (3001, 2) => "Enable",
+            (3001, 3) => "Password Change",
+            (3001, 4) => "Password Reset",
+            (3001, 5) => "Disable",
             (3001, 6) | (6003, 4) => "Delete",
             (3001, 7) => "Attach Policy",
+            (3001, 8) => "Detach Policy",
+            (3001, 9) => "Lock",
+            (3001, 10) => "MFA Factor Enable",
+            (3001, 11) => "MFA Factor Disable",
+            (_, 0) => "Unknown",
             _ => "Other",
         }
     }
 
-    pub fn status(&self) -> &'static str {
-        if self.error.is_some() {
+    /// `type_name`: the class and activity names, as OCSF writes them.
+    pub fn type_name(&self) -> String {
+        format!("{}: {}", self.class_name(), self.activity_name())
+    }
+
+    pub fn status(&self) -> &str {
+        if let Some(s) = &self.status_text {
+            s
+        } else if self.error.is_some() {
             "Failure"
         } else {
             "Success"
@@ -186,10 +240,13 @@ pub fn api_activity_schema() -> SchemaRef {
 pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     let e = events;
     let s = |f: fn(&ApiEvent) -> Option<&str>| utf8(e.iter().map(f));
-    let feature = structure(vec![("name", s(|x| Some(x.feature)))], None)?;
+    let feature = structure(vec![("name", s(|x| Some(x.feature.as_ref())))], None)?;
     let product = structure(
         vec![
-            ("version", s(|_| Some("1.09"))),
+            (
+                "version",
+                s(|x| Some(x.event_version.as_deref().unwrap_or("1.09"))),
+            ),
             ("name", s(|_| Some("CloudTrail"))),
             ("vendor_name", s(|_| Some("AWS"))),
             ("feature", feature),
@@ -200,7 +257,7 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     let metadata = structure(
         vec![
             ("product", product),
-            ("event_code", s(|x| Some(x.event_code))),
+            ("event_code", s(|x| Some(x.event_code.as_ref()))),
             ("uid", s(|x| Some(x.uid.as_str()))),
             ("profiles", list(profiles_values, e.iter().map(|_| 2))?),
             ("version", s(|_| Some("1.1.0"))),
@@ -243,7 +300,10 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
                 structure(
                     vec![
                         ("data", s(|x| x.request_data.as_deref())),
-                        ("uid", s(|x| Some(x.request_uid.as_str()))),
+                        (
+                            "uid",
+                            s(|x| Some(x.request_uid.as_str()).filter(|u| !u.is_empty())),
+                        ),
                     ],
                     None,
                 )?,
@@ -251,10 +311,10 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
         ],
         None,
     )?;
-    let dst_endpoint = structure(vec![("svc_name", s(|_| None))], None)?;
+    let dst_endpoint = structure(vec![("svc_name", s(|x| x.dst_svc_name.as_deref()))], None)?;
     let user = structure(
         vec![
-            ("type", s(|x| Some(x.user_type))),
+            ("type", s(|x| Some(x.user_type.as_ref()))),
             ("name", s(|x| x.user_name.as_deref())),
             ("uid_alt", s(|x| x.user_uid_alt.as_deref())),
             ("uid", s(|x| x.user_uid.as_deref())),
@@ -293,14 +353,17 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
             ("user", user),
             ("session", session),
             ("invoked_by", s(|x| x.invoked_by.as_deref())),
-            ("idp", structure(vec![("name", s(|_| None))], None)?),
+            (
+                "idp",
+                structure(vec![("name", s(|x| x.idp_name.as_deref()))], None)?,
+            ),
         ],
         None,
     )?;
     let http_request = structure(vec![("user_agent", s(|x| x.user_agent.as_deref()))], None)?;
     let src_endpoint = structure(
         vec![
-            ("uid", s(|_| None)),
+            ("uid", s(|x| x.src_uid.as_deref())),
             ("ip", s(|x| x.src_ip.as_deref())),
             ("domain", s(|x| x.src_domain.as_deref())),
         ],
@@ -308,14 +371,20 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     )?;
     let top_session = structure(
         vec![
-            ("uid", s(|_| None)),
-            ("uid_alt", s(|_| None)),
-            ("credential_uid", s(|x| x.credential_uid.as_deref())),
-            ("issuer", s(|x| x.session_issuer.as_deref())),
+            ("uid", s(|x| ns(x).and_then(|n| n.uid.as_deref()))),
+            ("uid_alt", s(|x| ns(x).and_then(|n| n.uid_alt.as_deref()))),
+            (
+                "credential_uid",
+                s(|x| ns(x).map_or(x.credential_uid.as_deref(), |n| n.credential_uid.as_deref())),
+            ),
+            (
+                "issuer",
+                s(|x| ns(x).map_or(x.session_issuer.as_deref(), |n| n.issuer.as_deref())),
+            ),
         ],
         None,
     )?;
-    let policy = structure(vec![("uid", s(|_| None))], None)?;
+    let policy = structure(vec![("uid", s(|x| x.policy_uid.as_deref()))], None)?;
     let all_resources: Vec<&Resource> = e.iter().flat_map(|x| x.resources.iter()).collect();
     let owner_account = structure(
         vec![(
@@ -338,9 +407,9 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     };
     let user_target = structure(
         vec![
-            ("uid_alt", s(|_| None)),
-            ("uid", s(|_| None)),
-            ("name", s(|_| None)),
+            ("uid_alt", s(|x| tu(x).and_then(|u| u.uid_alt.as_deref()))),
+            ("uid", s(|x| tu(x).and_then(|u| u.uid.as_deref()))),
+            ("name", s(|x| tu(x).and_then(|u| u.name.as_deref()))),
         ],
         None,
     )?;
@@ -390,11 +459,14 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
                     .collect::<Int64Array>(),
             ),
         ),
-        ("type_name", utf8(e.iter().map(|_| None::<&str>))),
+        (
+            "type_name",
+            Arc::new(e.iter().map(|x| Some(x.type_name())).collect::<StringArray>()) as ArrayRef,
+        ),
         ("status", s(|x| Some(x.status()))),
         (
             "is_mfa",
-            Arc::new(e.iter().map(|x| x.session_mfa).collect::<BooleanArray>()),
+            Arc::new(e.iter().map(|x| x.is_mfa).collect::<BooleanArray>()),
         ),
         ("unmapped", unmapped),
         ("accountid", s(|x| Some(x.accountid.as_str()))),
@@ -410,10 +482,18 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
+fn ns(x: &ApiEvent) -> Option<&NewSession> {
+    x.new_session.as_ref()
+}
+
+fn tu(x: &ApiEvent) -> Option<&TargetUser> {
+    x.target_user.as_ref()
+}
+
 fn map(e: &[ApiEvent]) -> Result<ArrayRef, ArrowError> {
     string_map(
         e.iter()
-            .map(|x| x.unmapped.iter().map(|(k, v)| (*k, v.as_str())).collect()),
+            .map(|x| x.unmapped.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect()),
     )
 }
 

@@ -1,0 +1,695 @@
+//! `irp lake import cloudtrail`: raw `CloudTrail` files → the local lake, in Security Lake's layout.
+//!
+//! Files are read on every core, one file at a time per worker. Each record is mapped
+//! (`cloudtrail.rs`), deduplicated on `eventID` against this import and against the lake's
+//! partitions it touches, and buffered per partition; a buffer is written, sorted by time, as
+//! its own Parquet file when it is full and at the end. Files are written under a temporary name
+//! and renamed, so a killed import leaves only whole files, and running it again adds what is
+//! missing. Nothing a record holds can stop the import: each record is written, counted as a
+//! duplicate, counted as having no Security Lake table, or reported as a problem with its file and
+//! line.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow::array::{Array, AsArray};
+use chrono::DateTime;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::cloudtrail::{self, NotMapped, Record};
+use super::ocsf::{ApiEvent, api_activity_schema, to_batch};
+use super::{LakeError, PartitionWriter, partition_dir};
+use crate::playbook::table::LogicalTable;
+
+/// Rows per file written (a partition with more gets several files, each sorted by time).
+const CHUNK_ROWS: usize = 65_536;
+
+/// At most this many problems are kept with their text (all are counted).
+const MAX_PROBLEMS: usize = 1_000;
+
+/// A record or file that could not be imported, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based line where the record starts, when known.
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub files: u64,
+    pub bytes: u64,
+    /// Records found in the files (each is written, a duplicate, without table, or a problem).
+    pub records: u64,
+    /// Rows written, by table (`cloud_trail_mgmt`, `s3_data`, `lambda_execution`).
+    pub written: BTreeMap<&'static str, u64>,
+    pub files_written: u64,
+    /// Records already in the lake or seen earlier in this import (same `eventID`).
+    pub duplicates: u64,
+    /// Valid records that have no Security Lake table, by reason.
+    pub no_table: BTreeMap<&'static str, u64>,
+    /// Records (or parts of files) that could not be read; the first `MAX_PROBLEMS` with text.
+    pub problems: Vec<Problem>,
+    pub problem_count: u64,
+}
+
+impl Summary {
+    pub fn rows_written(&self) -> u64 {
+        self.written.values().sum()
+    }
+}
+
+/// Options of an import.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub threads: usize,
+}
+
+type PartitionKey = (LogicalTable, String, String, i32);
+
+#[derive(Default)]
+struct Shared {
+    seen: HashSet<u128>,
+    /// Partitions whose existing files' ids are in `seen`.
+    loaded: HashSet<PathBuf>,
+    buffers: HashMap<PartitionKey, Vec<ApiEvent>>,
+    summary: Summary,
+}
+
+/// Imports `paths` (files or folders, recursively) into the lake at `lake`. `progress` is called
+/// with the number of input bytes read so far. Errors only for what stops everything (the lake
+/// cannot be written); everything about the input is in the summary.
+pub fn import(
+    paths: &[PathBuf],
+    lake: &Path,
+    options: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary, LakeError> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        collect(p, &mut files, &mut problems);
+    }
+    files.sort();
+    files.dedup();
+    std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
+    let shared = Mutex::new(Shared::default());
+    {
+        let mut s = lock(&shared);
+        for p in problems {
+            s.problem(p);
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let read_bytes = AtomicUsize::new(0);
+    let failure: Mutex<Option<LakeError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..options.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    if lock(&failure).is_some() {
+                        break;
+                    }
+                    let result = import_file(path, lake, &shared, &read_bytes, progress);
+                    if let Err(e) = result {
+                        lock(&failure).get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = lock(&failure).take() {
+        return Err(e);
+    }
+    // What is left in the buffers, written on every core.
+    let rest: Vec<(PartitionKey, Vec<ApiEvent>)> = lock(&shared).buffers.drain().collect();
+    let rest = Mutex::new(rest);
+    std::thread::scope(|scope| {
+        for _ in 0..options.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let Some((key, events)) = lock(&rest).pop() else {
+                        break;
+                    };
+                    if let Err(e) = write_chunk(lake, &key, events, &shared) {
+                        lock(&failure).get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = lock(&failure).take() {
+        return Err(e);
+    }
+    let shared = shared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut summary = shared.summary;
+    summary.files = files.len() as u64;
+    Ok(summary)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn problem(&mut self, p: Problem) {
+        self.summary.problem_count += 1;
+        if self.summary.problems.len() < MAX_PROBLEMS {
+            self.summary.problems.push(p);
+        }
+    }
+}
+
+/// Files under `path`: every `.json`, `.json.gz`, `.jsonl`, `.ndjson` (and their `.gz`) in a
+/// folder, recursively; a file named on the command line whatever its name.
+fn collect(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(Problem {
+                file: path.to_owned(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            });
+            return;
+        }
+    };
+    if meta.is_file() {
+        out.push(path.to_owned());
+        return;
+    }
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(Problem {
+                    file: dir.clone(),
+                    line: None,
+                    message: format!("cannot list the folder: {e}"),
+                });
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            // Symbolic links to folders are not followed (no loops); links to files are read.
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(p);
+            } else if is_log_name(&p) && std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+                out.push(p);
+            }
+        }
+    }
+}
+
+fn is_log_name(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Reads, maps and buffers one file; writes the buffers that are full.
+fn import_file(
+    path: &Path,
+    lake: &Path,
+    shared: &Mutex<Shared>,
+    read_bytes: &AtomicUsize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), LakeError> {
+    let mut problems = Vec::new();
+    let (data, raw_len) = read_input(path, &mut problems);
+    let mut file = FileResult::default();
+    scan(&data, &mut |item| match item {
+        Item::Value(raw, offset) => file.value(raw, offset, &data),
+        Item::Problem(offset, message) => file.problem(offset, message, &data),
+    });
+    let done = read_bytes.fetch_add(raw_len, Ordering::Relaxed) + raw_len;
+    progress(done as u64);
+
+    let mut full = Vec::new();
+    {
+        let mut s = lock(shared);
+        s.summary.bytes += raw_len as u64;
+        s.summary.records += file.records;
+        for p in problems {
+            s.problem(p);
+        }
+        for (line, message) in file.problems {
+            s.problem(Problem {
+                file: path.to_owned(),
+                line,
+                message,
+            });
+        }
+        for (reason, n) in file.no_table {
+            *s.summary.no_table.entry(reason).or_default() += n;
+        }
+        for (table, e) in file.events {
+            let day = day_of(e.time);
+            let dir = partition_dir(lake, table, &e.region, &e.accountid, day);
+            if !s.loaded.contains(&dir) {
+                let ids = existing_ids(&dir)?;
+                s.seen.extend(ids);
+                s.loaded.insert(dir);
+            }
+            if !s.seen.insert(id_hash(&e.uid)) {
+                s.summary.duplicates += 1;
+                continue;
+            }
+            let key = (table, e.region.clone(), e.accountid.clone(), day_number(e.time));
+            let buffer = s.buffers.entry(key.clone()).or_default();
+            buffer.push(e);
+            if buffer.len() >= CHUNK_ROWS {
+                let events = std::mem::take(buffer);
+                full.push((key, events));
+            }
+        }
+    }
+    for (key, events) in full {
+        write_chunk(lake, &key, events, shared)?;
+    }
+    Ok(())
+}
+
+/// The bytes of a file, gunzipped when it is gzip (by its magic bytes). A truncated or corrupt
+/// gzip stream keeps what was decoded before the damage and reports the rest.
+fn read_input(path: &Path, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
+    let mut raw = Vec::new();
+    if let Err(e) = File::open(path).and_then(|mut f| f.read_to_end(&mut raw)) {
+        problems.push(Problem {
+            file: path.to_owned(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        });
+        return (Vec::new(), 0);
+    }
+    let len = raw.len();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(len * 8);
+        if let Err(e) = flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out) {
+            problems.push(Problem {
+                file: path.to_owned(),
+                line: None,
+                message: format!(
+                    "the gzip stream is damaged or cut short after {} bytes ({e}); the records before \
+                     the damage were read, a record cut in half is reported below",
+                    out.len()
+                ),
+            });
+        }
+        return (out, len);
+    }
+    (raw, len)
+}
+
+enum Item<'a> {
+    Value(&'a RawValue, usize),
+    Problem(usize, String),
+}
+
+/// Walks the JSON values of a file: one document (`{"Records":[…]}`, `{"Events":[…]}` or an array)
+/// or a sequence of documents (NDJSON, concatenated objects). A document cut short salvages the
+/// records before the cut; a malformed line is reported and reading resumes at the next line
+/// that starts an object.
+fn scan<'a>(data: &'a [u8], sink: &mut dyn FnMut(Item<'a>)) {
+    let mut pos = skip_ws(data, 0, false);
+    while pos < data.len() {
+        let mut de = serde_json::Deserializer::from_slice(&data[pos..]);
+        match <&RawValue>::deserialize(&mut de) {
+            Ok(raw) => {
+                sink(Item::Value(raw, pos));
+                pos = skip_ws(data, end_of(data, raw), false);
+            }
+            Err(e) => {
+                if let Some(start) = array_start(data, pos) {
+                    // A document that does not parse as a whole: take its records one by one.
+                    scan_array(data, start, sink);
+                    return;
+                }
+                sink(Item::Problem(pos, format!("not JSON: {e}")));
+                match next_object_line(data, pos) {
+                    Some(p) => pos = p,
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// The elements of an array starting after `[` at `pos`, until `]` or the end of the data.
+fn scan_array<'a>(data: &'a [u8], mut pos: usize, sink: &mut dyn FnMut(Item<'a>)) {
+    loop {
+        pos = skip_ws(data, pos, true);
+        if pos >= data.len() {
+            sink(Item::Problem(
+                pos.min(data.len().saturating_sub(1)),
+                "the file ends inside its list of records (cut short?); the records before were read"
+                    .to_owned(),
+            ));
+            return;
+        }
+        if data[pos] == b']' {
+            return;
+        }
+        let mut de = serde_json::Deserializer::from_slice(&data[pos..]);
+        match <&RawValue>::deserialize(&mut de) {
+            Ok(raw) => {
+                sink(Item::Value(raw, pos));
+                pos = end_of(data, raw);
+            }
+            Err(e) if e.is_eof() => {
+                sink(Item::Problem(
+                    pos,
+                    "the file ends in the middle of this record (cut short?); the records before were read"
+                        .to_owned(),
+                ));
+                return;
+            }
+            Err(e) => {
+                sink(Item::Problem(pos, format!("not JSON: {e}")));
+                match next_object_line(data, pos) {
+                    Some(p) => pos = p,
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// Where the array of records starts when the data at `pos` opens one: `[`, or an object whose
+/// first key is `Records` or `Events` holding an array.
+fn array_start(data: &[u8], pos: usize) -> Option<usize> {
+    match data.get(pos)? {
+        b'[' => Some(pos + 1),
+        b'{' => {
+            let p = skip_ws(data, pos + 1, false);
+            let rest = &data[p..];
+            let key_len = if rest.starts_with(b"\"Records\"") {
+                9
+            } else if rest.starts_with(b"\"Events\"") {
+                8
+            } else {
+                return None;
+            };
+            let p = skip_ws(data, p + key_len, false);
+            if data.get(p) != Some(&b':') {
+                return None;
+            }
+            let p = skip_ws(data, p + 1, false);
+            (data.get(p) == Some(&b'[')).then_some(p + 1)
+        }
+        _ => None,
+    }
+}
+
+fn skip_ws(data: &[u8], mut pos: usize, commas: bool) -> usize {
+    while let Some(&b) = data.get(pos) {
+        if b.is_ascii_whitespace() || (commas && b == b',') {
+            pos += 1;
+        } else {
+            break;
+        }
+    }
+    pos
+}
+
+/// The first line after `pos` whose first non-blank character opens an object.
+fn next_object_line(data: &[u8], pos: usize) -> Option<usize> {
+    let mut p = pos;
+    loop {
+        let nl = memchr::memchr(b'\n', &data[p..])? + p + 1;
+        let start = nl
+            + data[nl..]
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r'))
+                .count();
+        if data.get(start) == Some(&b'{') {
+            return Some(start);
+        }
+        p = nl;
+        if p >= data.len() {
+            return None;
+        }
+    }
+}
+
+/// The offset of a value parsed from `data` (it borrows from it).
+fn offset_in(data: &[u8], raw: &RawValue) -> usize {
+    (raw.get().as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
+}
+
+/// The offset just after a value parsed from `data`.
+fn end_of(data: &[u8], raw: &RawValue) -> usize {
+    offset_in(data, raw) + raw.get().len()
+}
+
+/// What one file gave.
+#[derive(Default)]
+struct FileResult {
+    records: u64,
+    events: Vec<(LogicalTable, ApiEvent)>,
+    no_table: BTreeMap<&'static str, u64>,
+    problems: Vec<(Option<u64>, String)>,
+    lines: LineCounter,
+}
+
+impl FileResult {
+    fn problem(&mut self, offset: usize, message: String, data: &[u8]) {
+        let line = self.lines.line(data, offset);
+        self.problems.push((Some(line), message));
+    }
+
+    /// A top-level value: a document holding records, or a record.
+    fn value(&mut self, raw: &RawValue, offset: usize, data: &[u8]) {
+        let text = raw.get();
+        if text.starts_with('[') {
+            self.array(raw, data);
+            return;
+        }
+        let record = match serde_json::from_str::<Record<'_>>(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.records += 1;
+                self.problem(offset, format!("not a JSON object: {e}"), data);
+                return;
+            }
+        };
+        for key in ["Records", "Events"] {
+            if let Some(list) = record.get(key)
+                && list.get().starts_with('[')
+            {
+                self.array(list, data);
+                return;
+            }
+        }
+        self.records += 1;
+        self.record(&record, text, offset, data);
+    }
+
+    fn array(&mut self, raw: &RawValue, data: &[u8]) {
+        match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+            Ok(items) => {
+                for item in items {
+                    self.records += 1;
+                    let offset = offset_in(data, item);
+                    match serde_json::from_str::<Record<'_>>(item.get()) {
+                        Ok(r) => self.record(&r, item.get(), offset, data),
+                        Err(e) => self.problem(offset, format!("not a JSON object: {e}"), data),
+                    }
+                }
+            }
+            Err(e) => self.problem(offset_in(data, raw), format!("not JSON: {e}"), data),
+        }
+    }
+
+    /// One record, as it is or wrapped (`lookup-events` entries, Elasticsearch hits).
+    fn record(&mut self, record: &Record<'_>, text: &str, offset: usize, data: &[u8]) {
+        // `aws cloudtrail lookup-events`: the event is a JSON string in `CloudTrailEvent`.
+        if let Some(inner) = record.text("CloudTrailEvent") {
+            let inner = inner.into_owned();
+            match serde_json::from_str::<Record<'_>>(&inner) {
+                Ok(r) => self.map(&r, &inner, offset, data),
+                Err(e) => self.problem(
+                    offset,
+                    format!("`CloudTrailEvent` is not a JSON object: {e}"),
+                    data,
+                ),
+            }
+            return;
+        }
+        // Elasticsearch / OpenSearch exports: the event is `_source`.
+        if let Some(source) = record.get("_source")
+            && record.get("eventName").is_none()
+        {
+            match serde_json::from_str::<Record<'_>>(source.get()) {
+                Ok(r) => self.map(&r, source.get(), offset, data),
+                Err(e) => self.problem(offset, format!("`_source` is not a JSON object: {e}"), data),
+            }
+            return;
+        }
+        self.map(record, text, offset, data);
+    }
+
+    fn map(&mut self, record: &Record<'_>, text: &str, offset: usize, data: &[u8]) {
+        match cloudtrail::map_record(record) {
+            Ok(mut m) => {
+                if m.event.uid.is_empty() {
+                    // No `eventID`: the record's own digest stands in, so importing it again is a
+                    // no-op too.
+                    m.event.uid = format!("sha256:{}", crate::journal::entry::sha256_hex(text.as_bytes()));
+                }
+                self.events.push((m.table, m.event));
+            }
+            Err(NotMapped::NoTable(reason)) => *self.no_table.entry(reason).or_default() += 1,
+            Err(NotMapped::Bad(message)) => self.problem(offset, message, data),
+        }
+    }
+}
+
+/// Line numbers of byte offsets, counted forward from the last one asked.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn line(&mut self, data: &[u8], offset: usize) -> u64 {
+        let offset = offset.min(data.len());
+        if offset < self.offset {
+            *self = LineCounter::default();
+        }
+        self.line += memchr::memchr_iter(b'\n', &data[self.offset..offset]).count() as u64;
+        self.offset = offset;
+        self.line + 1
+    }
+}
+
+fn day_of(ms: i64) -> chrono::NaiveDate {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn day_number(ms: i64) -> i32 {
+    i32::try_from(ms.div_euclid(86_400_000)).unwrap_or(i32::MAX)
+}
+
+/// A 128-bit digest of an event id, for the deduplication set.
+fn id_hash(id: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        id.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// The `metadata.uid` of every row already in a partition folder.
+fn existing_ids(dir: &Path) -> Result<Vec<u128>, LakeError> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
+            continue;
+        }
+        let file = File::open(&path).map_err(|e| LakeError::io(&path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let leaf = builder
+            .parquet_schema()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "metadata.uid")
+            .ok_or_else(|| {
+                LakeError::Invalid(format!(
+                    "{}: no `metadata.uid` column; is this folder a lake of CloudTrail tables?",
+                    path.display()
+                ))
+            })?;
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let metadata = batch.column(0).as_struct();
+            let Some(uid) = metadata.column_by_name("uid") else {
+                continue;
+            };
+            let uid = arrow::compute::cast(uid, &arrow::datatypes::DataType::Utf8)?;
+            let uid = uid.as_string::<i32>();
+            for i in 0..uid.len() {
+                if uid.is_valid(i) {
+                    out.push(id_hash(uid.value(i)));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one partition's events as one file, sorted by time, under a temporary name first.
+fn write_chunk(
+    lake: &Path,
+    key: &PartitionKey,
+    mut events: Vec<ApiEvent>,
+    shared: &Mutex<Shared>,
+) -> Result<(), LakeError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.uid.cmp(&b.uid)));
+    let (table, region, account, _) = key;
+    let dir = partition_dir(lake, *table, region, account, day_of(events[0].time));
+    std::fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    let digest = events
+        .iter()
+        .fold(0u128, |acc, e| acc.wrapping_add(id_hash(&e.uid)));
+    let name = format!("irp-import-{digest:032x}.parquet");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(&name);
+    let schema = api_activity_schema();
+    let mut writer = PartitionWriter::create(&tmp, &schema)?;
+    for chunk in events.chunks(8_192) {
+        writer.write(&to_batch(chunk)?)?;
+    }
+    let rows = writer.finish()?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| LakeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| LakeError::io(&path, e))?;
+    let mut s = lock(shared);
+    *s.summary.written.entry(table.as_str()).or_default() += rows;
+    s.summary.files_written += 1;
+    Ok(())
+}

@@ -1,0 +1,726 @@
+//! `irp lake import cloudtrail`: AWS's golden raw → OCSF pairs, the real OTRF and Stratus samples,
+//! every awkward input the issue names, and a property test of arbitrary records.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use irp::lake::import::{self, Options, Summary};
+use irp::query::local::{LocalEngine, Options as EngineOptions};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::common::{irp, run, shared_data, stderr, stdout};
+use crate::query::{S3, json_rows, rows, runtime};
+
+const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
+
+fn import_lib(paths: &[PathBuf], lake: &Path) -> Summary {
+    import::import(paths, lake, &Options { threads: 2 }, &|_| {}).unwrap()
+}
+
+/// Every record is written, a duplicate, without a table, or a problem: nothing else.
+fn accounted(s: &Summary) {
+    let no_table: u64 = s.no_table.values().sum();
+    assert_eq!(
+        s.records,
+        s.rows_written() + s.duplicates + no_table + s.problem_count,
+        "every record is accounted for: {s:?}"
+    );
+}
+
+/// The rows of every Parquet file of a lake, as JSON objects.
+fn lake_rows(lake: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for file in parquet_files(lake) {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for batch in reader {
+            out.extend(json_rows(&batch.unwrap()));
+        }
+    }
+    out
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn at<'v>(row: &'v Value, path: &str) -> &'v Value {
+    let mut cur = row;
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(v) => cur = v,
+            None => return &Value::Null,
+        }
+    }
+    cur
+}
+
+/// The fields the issue names (class, activity, type, time, status, actor, endpoint, api) and the
+/// class-specific ones, compared with what AWS's validation suite expects. Not compared, because
+/// AWS's early 1.1.0 mapping differs from the current one (`docs/import.md`): `unmapped` (request
+/// parameters sat there), `metadata.product.feature.name`, `observables`, `accountid`, `region`.
+const GOLDEN_FIELDS: [&str; 43] = [
+    "class_uid",
+    "class_name",
+    "category_uid",
+    "category_name",
+    "activity_id",
+    "activity_name",
+    "type_uid",
+    "type_name",
+    "severity_id",
+    "severity",
+    "time",
+    "time_dt",
+    "status",
+    "metadata.uid",
+    "metadata.event_code",
+    "metadata.product.version",
+    "metadata.product.name",
+    "metadata.version",
+    "cloud.region",
+    "actor.user.type",
+    "actor.user.name",
+    "actor.user.uid",
+    "actor.user.uid_alt",
+    "actor.user.account.uid",
+    "actor.user.credential_uid",
+    "actor.session.issuer",
+    "actor.session.created_time_dt",
+    "actor.session.is_mfa",
+    "actor.invoked_by",
+    "actor.idp.name",
+    "src_endpoint.ip",
+    "src_endpoint.domain",
+    "src_endpoint.uid",
+    "http_request.user_agent",
+    "api.operation",
+    "api.service.name",
+    "api.request.uid",
+    "api.response.error",
+    "api.response.message",
+    "api.version",
+    "dst_endpoint.svc_name",
+    "user.uid",
+    "is_mfa",
+];
+
+/// Compared only where the expected file has the column (Authentication and Account Change).
+const GOLDEN_CLASS_FIELDS: [&str; 7] = [
+    "user.uid_alt",
+    "user.name",
+    "policy.uid",
+    "session.uid",
+    "session.uid_alt",
+    "session.credential_uid",
+    "session.issuer",
+];
+
+#[test]
+fn the_golden_pairs_map_as_security_lake_expects() {
+    let Some(dir) = shared_data("samples/securitylake-golden-pairs") else {
+        return;
+    };
+    let mut inputs: Vec<PathBuf> = ["account_change", "api_activity", "authentication"]
+        .iter()
+        .flat_map(|class| {
+            std::fs::read_dir(dir.join(class).join("input"))
+                .unwrap()
+                .flatten()
+        })
+        .map(|e| e.path())
+        .collect();
+    inputs.sort();
+    assert_eq!(inputs.len(), 20, "the 20 pairs");
+    let mut mismatches = Vec::new();
+    for input in &inputs {
+        let name = input.file_stem().unwrap().to_str().unwrap();
+        let class_dir = input.parent().unwrap().parent().unwrap();
+        let expected_file = class_dir.join(format!("tests_{name}.test.parquet"));
+        let expected = lake_rows_of(&expected_file);
+        let tmp = tempfile::tempdir().unwrap();
+        let s = import_lib(std::slice::from_ref(input), tmp.path());
+        assert_eq!((s.rows_written(), s.problem_count), (1, 0), "{name}: {s:?}");
+        let ours = lake_rows(tmp.path());
+        let schema_has = |path: &str| has_column(&expected_file, path);
+        for field in GOLDEN_FIELDS.iter().chain(GOLDEN_CLASS_FIELDS.iter()) {
+            if !schema_has(field) {
+                continue;
+            }
+            let (want, got) = (at(&expected[0], field), at(&ours[0], field));
+            // AWS's early mapping writes the two characters `''` for a missing `requestID`;
+            // irp writes NULL (`docs/import.md`).
+            let known = *field == "api.request.uid" && want == "''" && got.is_null();
+            if want != got && !known {
+                mismatches.push(format!("{name}: {field}: expected {want}, got {got}"));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+fn lake_rows_of(file: &Path) -> Vec<Value> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    reader.flat_map(|b| json_rows(&b.unwrap())).collect()
+}
+
+/// Whether a Parquet file's schema has a (nested) column.
+fn has_column(file: &Path, path: &str) -> bool {
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(file).unwrap(),
+    )
+    .unwrap();
+    builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .any(|c| c.path().string() == path || c.path().string().starts_with(&format!("{path}.")))
+}
+
+#[test]
+fn the_otrf_and_stratus_samples_import_completely_and_again_change_nothing() {
+    let (Some(otrf), Some(stratus)) = (
+        shared_data("samples/otrf"),
+        shared_data("samples/stratus-detonation"),
+    ) else {
+        return;
+    };
+    let expected_records: u64 = std::fs::read_dir(&stratus)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            v.as_array().unwrap().len() as u64
+        })
+        .sum::<u64>()
+        + std::fs::read_to_string(otrf.join("ec2_proxy_s3_exfiltration_2020-09-14011940.json"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count() as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let out = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        otrf.to_str().unwrap(),
+        stratus.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stdout(&out);
+    assert!(err.contains(&format!("{expected_records} records")), "{err}");
+    assert!(err.contains("0 duplicates skipped; 0 problems"), "{err}");
+    let rows = lake_rows(&lake);
+    assert_eq!(rows.len() as u64, expected_records, "every event is in the lake");
+    // The Stratus anonymiser writes invalid IPv4 strings: they land in `src_endpoint.domain`.
+    assert!(
+        rows.iter()
+            .any(|r| at(r, "src_endpoint.domain") == "255.090.254.5")
+    );
+    // Each file is sorted by time.
+    for file in parquet_files(&lake) {
+        let times: Vec<i64> = lake_rows_of(&file)
+            .iter()
+            .map(|r| r["time"].as_i64().unwrap())
+            .collect();
+        assert!(times.is_sorted(), "{} is sorted by time", file.display());
+    }
+    let before = listing(&lake);
+    let again = import_lib(&[otrf, stratus], &lake);
+    accounted(&again);
+    assert_eq!(again.rows_written(), 0);
+    assert_eq!(again.duplicates, expected_records);
+    assert_eq!(listing(&lake), before, "a second import changes nothing");
+}
+
+/// Every file of a folder with its size.
+fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), e.metadata().unwrap().len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The shipped S3 playbook over the imported OTRF scenario (`cloud_breach_s3`: an SSRF leaks an
+/// instance-profile credential, which lists and reads the bucket) finds the stolen credential,
+/// its IP and the bucket.
+#[test]
+fn the_s3_playbook_finds_the_otrf_scenarios_stolen_credential() {
+    let Some(otrf) = shared_data("samples/otrf") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let s = import_lib(&[otrf], &lake);
+    assert_eq!((s.records, s.problem_count), (103, 0), "{s:?}");
+    assert_eq!(
+        s.written.get("s3_data"),
+        Some(&9),
+        "the GetObject and ListObjects calls: {s:?}"
+    );
+    let bucket = "mordors3stack-s3bucket-llp2yingx64a";
+    let answers =
+        std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/s3-lake.answers.yaml"))
+            .unwrap()
+            .replace("acme-customer-exports", bucket)
+            .replace("111122223333", "123456789123");
+    let answers_file = tmp.path().join("answers.yaml");
+    std::fs::write(&answers_file, answers).unwrap();
+    let case = tmp.path().join("case");
+    let out = irp()
+        .env("IRP_NOW", "2020-09-15T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "-i",
+            &format!("bucket={bucket}"),
+            "-i",
+            "bucket_account=123456789123",
+        ])
+        .args(["-i", "region=us-east-1", "-i", "start_time=2020-09-13T00:00:00Z"])
+        .args(["-i", "end_time=2020-09-15T00:00:00Z", "--headless", "--answers"])
+        .arg(&answers_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    assert!(
+        !scan.entries.iter().any(|e| e.event.kind() == "query_failed"),
+        "{}",
+        stdout(&out)
+    );
+    let captures: serde_json::Map<String, Value> = scan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            irp::engine::Event::QuerySucceeded(q) => Some(q.captures.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let role = "arn:aws:sts::123456789123:assumed-role/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40";
+    assert_eq!(captures["unknown_principals"], json!([role]), "{captures:?}");
+    assert_eq!(
+        captures["suspect_keys"],
+        json!(["ASIA5FLZVX4OPVKKVBMX"]),
+        "{captures:?}"
+    );
+    assert_eq!(captures["suspect_ips"], json!(["1.2.3.4"]), "{captures:?}");
+    // The bucket it read: the playbook's reads come from the imported S3 data events.
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&lake, EngineOptions::default()).await.unwrap();
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT DISTINCT json_extract_scalar(api.request.data, '$.bucketName') AS bucket FROM {S3} \
+                 WHERE actor.user.credential_uid = 'ASIA5FLZVX4OPVKKVBMX' AND api.operation = 'GetObject'"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r, vec![json!({ "bucket": bucket })]);
+    });
+    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+}
+
+fn event(id: &str, time: &str, name: &str) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::111122223333:user/alice",
+            "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE", "userName": "alice"
+        },
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.7",
+        "userAgent": "aws-cli/2",
+        "requestParameters": { "bucketName": "b1", "Host": "b1.s3.amazonaws.com" },
+        "responseElements": null,
+        "requestID": format!("R{id}"),
+        "eventID": id,
+        "readOnly": true,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": "111122223333",
+        "eventCategory": "Management"
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn awkward_input_is_imported_counted_or_reported_never_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("logs");
+    std::fs::create_dir_all(src.join("nested/deeper")).unwrap();
+    // A delivery file, events out of order.
+    let delivery = json!({ "Records": [
+        event("e3", "2026-11-20T10:00:03Z", "ListBuckets"),
+        event("e1", "2026-11-20T10:00:01Z", "GetBucketAcl"),
+    ]});
+    std::fs::write(src.join("a.json"), delivery.to_string()).unwrap();
+    // The same delivery, gzipped, cut in the middle: the whole first record survives.
+    let many: Vec<Value> = (0..40)
+        .map(|i| {
+            event(
+                &format!("g{i:02}"),
+                &format!("2026-11-20T11:00:{i:02}Z"),
+                "ListBuckets",
+            )
+        })
+        .collect();
+    let gz = gzip(
+        serde_json::to_string_pretty(&json!({ "Records": many }))
+            .unwrap()
+            .as_bytes(),
+    );
+    std::fs::write(src.join("nested/b.json.gz"), &gz[..gz.len() / 2]).unwrap();
+    // NDJSON: a duplicate of e1, a malformed line, no userIdentity, an AWS service, an invalid IP,
+    // huge request parameters, a hostile region, an Insights event, no time.
+    let mut service = event("svc", "2026-11-20T09:00:00Z", "GetBucketLocation");
+    service["userIdentity"] = json!({ "type": "AWSService", "invokedBy": "config.amazonaws.com" });
+    service["sourceIPAddress"] = json!("config.amazonaws.com");
+    let mut no_identity = event("noid", "2026-11-20T09:00:01Z", "ListBuckets");
+    no_identity.as_object_mut().unwrap().remove("userIdentity");
+    let mut bad_ip = event("badip", "2026-11-20T09:00:02Z", "ListBuckets");
+    bad_ip["sourceIPAddress"] = json!("255.090.254.5");
+    let mut huge = event("huge", "2026-11-20T09:00:03Z", "PutBucketPolicy");
+    let big = "x".repeat(2_000_000);
+    huge["requestParameters"] = json!({ "bucketName": "b1", "policy": big });
+    let mut hostile = event("hostile", "2026-11-20T09:00:04Z", "ListBuckets");
+    hostile["awsRegion"] = json!("../../../etc");
+    let mut insight = event("insight", "2026-11-20T09:00:05Z", "ListBuckets");
+    insight["eventCategory"] = json!("Insight");
+    let mut no_time = event("notime", "x", "ListBuckets");
+    no_time.as_object_mut().unwrap().remove("eventTime");
+    let lines = [
+        event("e1", "2026-11-20T10:00:01Z", "GetBucketAcl").to_string(),
+        r#"{"eventName": oops"#.to_owned(),
+        no_identity.to_string(),
+        service.to_string(),
+        bad_ip.to_string(),
+        huge.to_string(),
+        hostile.to_string(),
+        insight.to_string(),
+        no_time.to_string(),
+    ];
+    std::fs::write(src.join("nested/deeper/c.ndjson"), lines.join("\n") + "\n").unwrap();
+    // `aws cloudtrail lookup-events` output, pretty-printed, with the event as a string.
+    let lookup = json!({ "Events": [ {
+        "EventId": "lk1", "EventName": "DeleteBucketPolicy", "ReadOnly": "false",
+        "CloudTrailEvent": event("lk1", "2026-11-20T08:00:00Z", "DeleteBucketPolicy").to_string()
+    } ], "NextToken": "abc" });
+    std::fs::write(
+        src.join("lookup.json"),
+        serde_json::to_string_pretty(&lookup).unwrap(),
+    )
+    .unwrap();
+    // A Logstash export: `@timestamp`, no `eventTime`; and an S3 data event in a plain array.
+    let mut logstash = event("ls1", "x", "ListBuckets");
+    logstash.as_object_mut().unwrap().remove("eventTime");
+    logstash["@timestamp"] = json!("2026-11-20T07:00:00.000Z");
+    logstash["@version"] = json!("1");
+    let mut get = event("get1", "2026-11-20T07:30:00Z", "GetObject");
+    get["eventCategory"] = json!("Data");
+    get["managementEvent"] = json!(false);
+    std::fs::write(src.join("export.json"), json!([logstash, get]).to_string()).unwrap();
+    std::fs::write(src.join("notes.txt"), "not a log").unwrap();
+
+    let lake = tmp.path().join("lake");
+    let out = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        src.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    let err = stderr(&out) + &stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "imported, with problems: {err}");
+    assert!(err.contains("c.ndjson:2: not JSON"), "{err}");
+    assert!(
+        err.contains("c.ndjson:7: ListBuckets: `awsRegion` \"../../../etc\" is not a region name"),
+        "{err}"
+    );
+    assert!(err.contains("c.ndjson:9: ListBuckets: no `eventTime`"), "{err}");
+    assert!(
+        err.contains("b.json.gz: the gzip stream is damaged or cut short"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the file ends in the middle of this record"),
+        "{err}"
+    );
+    assert!(err.contains("1 duplicates skipped"), "{err}");
+    assert!(err.contains("1 skipped: CloudTrail Insights event"), "{err}");
+    assert!(!tmp.path().join("etc").exists() && !lake.join("cloud_trail_mgmt/etc").exists());
+
+    let rows = lake_rows(&lake);
+    let by_id = |id: &str| -> Value {
+        rows.iter()
+            .find(|r| at(r, "metadata.uid") == id)
+            .unwrap_or_else(|| panic!("{id} imported"))
+            .clone()
+    };
+    for id in [
+        "e1", "e3", "noid", "svc", "badip", "huge", "lk1", "ls1", "get1", "g00",
+    ] {
+        by_id(id);
+    }
+    let gz_rows = rows
+        .iter()
+        .filter(|r| {
+            at(r, "metadata.uid").as_str().unwrap().starts_with('g') && at(r, "metadata.uid") != "get1"
+        })
+        .count();
+    assert!(
+        (1..40).contains(&gz_rows),
+        "the records before the cut: {gz_rows}"
+    );
+    assert_eq!(at(&by_id("noid"), "actor.user.type"), "Unknown");
+    assert_eq!(at(&by_id("svc"), "actor.user.type"), "AWSService");
+    assert_eq!(at(&by_id("svc"), "actor.invoked_by"), "config.amazonaws.com");
+    assert_eq!(at(&by_id("svc"), "src_endpoint.domain"), "config.amazonaws.com");
+    assert_eq!(at(&by_id("badip"), "src_endpoint.domain"), "255.090.254.5");
+    assert_eq!(at(&by_id("badip"), "src_endpoint.ip"), &Value::Null);
+    assert_eq!(at(&by_id("e1"), "src_endpoint.ip"), "203.0.113.7");
+    let huge_data = at(&by_id("huge"), "api.request.data")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        huge_data.len(),
+        big.len() + r#"{"bucketName":"b1","policy":""}"#.len()
+    );
+    assert_eq!(
+        at(&by_id("ls1"), "time"),
+        1_795_158_000_000_i64,
+        "@timestamp is the time"
+    );
+    assert_eq!(at(&by_id("lk1"), "api.operation"), "DeleteBucketPolicy");
+    assert_eq!(
+        at(&by_id("lk1"), "api.request.data"),
+        r#"{"bucketName":"b1","Host":"b1.s3.amazonaws.com"}"#
+    );
+    assert!(
+        lake.join("s3_data/region=us-east-1/accountid=111122223333/eventday=20261120")
+            .is_dir()
+    );
+
+    // The lake answers queries, with the tables where Security Lake puts them.
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&lake, EngineOptions::default()).await.unwrap();
+        let r = rows_of(&engine, &format!("SELECT count(*) AS n FROM {S3}")).await;
+        assert_eq!(r, 1);
+        let n = rows_of(
+            &engine,
+            &format!("SELECT count(*) AS n FROM {MGMT} WHERE unmapped['readOnly'] = 'true'"),
+        )
+        .await;
+        assert!(n > 5, "{n}");
+    });
+
+    // Again: nothing new. Then a later file adds to the lake.
+    let before = listing(&lake);
+    let again = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        src.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stdout(&again).contains("nothing new (0 new files)"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(listing(&lake), before);
+    let later = tmp.path().join("later.json");
+    std::fs::write(
+        &later,
+        json!({ "Records": [event("e9", "2026-11-20T10:00:09Z", "ListBuckets")] }).to_string(),
+    )
+    .unwrap();
+    let s = import_lib(&[later], &lake);
+    assert_eq!((s.rows_written(), s.duplicates), (1, 0));
+    assert_eq!(lake_rows(&lake).len(), rows.len() + 1);
+}
+
+async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
+    rows(engine, sql).await.unwrap()[0]["n"].as_u64().unwrap()
+}
+
+#[test]
+fn an_import_into_a_folder_that_cannot_be_written_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a.json");
+    std::fs::write(
+        &file,
+        json!({ "Records": [event("e1", "2026-11-20T10:00:01Z", "ListBuckets")] }).to_string(),
+    )
+    .unwrap();
+    let blocker = tmp.path().join("lake");
+    std::fs::write(&blocker, "a file where the lake should be").unwrap();
+    let out = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        file.to_str().unwrap(),
+        "--lake",
+        blocker.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("import into"), "{}", stderr(&out));
+    let out = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        "no/such/file.json",
+        "--lake",
+        tmp.path().join("l2").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no/such/file.json: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Any text, number, object or missing key where `CloudTrail` puts a field.
+fn any_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "\\PC{0,12}".prop_map(Value::String),
+        Just(json!("203.0.113.9")),
+        Just(json!("::1")),
+        Just(json!("2026-11-20T10:00:00Z")),
+    ];
+    leaf.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z.@\\[\\]]{1,6}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn any_record() -> impl Strategy<Value = Value> {
+    let keys = [
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "eventType",
+        "recipientAccountId",
+        "resources",
+        "eventCategory",
+        "managementEvent",
+        "@timestamp",
+        "errorCode",
+    ];
+    (
+        prop::collection::vec((0..keys.len(), any_value()), 0..12),
+        any::<u32>(),
+        prop::sample::select(vec![
+            "s3.amazonaws.com",
+            "iam.amazonaws.com",
+            "sts.amazonaws.com",
+            "lambda.amazonaws.com",
+        ]),
+        prop::sample::select(vec![
+            "GetObject",
+            "CreateUser",
+            "AssumeRole",
+            "ConsoleLogin",
+            "Invoke",
+            "ListBuckets",
+        ]),
+    )
+        .prop_map(move |(fields, id, source, name)| {
+            // A valid core, then arbitrary values over any key, the core's included.
+            let mut r = event(&format!("p{id}"), "2026-11-20T10:00:00Z", name);
+            r["eventSource"] = json!(source);
+            for (k, v) in fields {
+                r[keys[k]] = v;
+            }
+            r
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn any_record_imports_without_panic_and_again_is_a_no_op(records in prop::collection::vec(any_record(), 1..6)) {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("r.json");
+        std::fs::write(&file, json!({ "Records": records }).to_string()).unwrap();
+        let lake = tmp.path().join("lake");
+        let first = import_lib(std::slice::from_ref(&file), &lake);
+        accounted(&first);
+        prop_assert_eq!(first.records, records.len() as u64);
+        let before = listing(&lake);
+        let second = import_lib(std::slice::from_ref(&file), &lake);
+        accounted(&second);
+        prop_assert_eq!(second.rows_written(), 0);
+        prop_assert_eq!(second.duplicates, first.rows_written() + first.duplicates);
+        prop_assert_eq!(listing(&lake), before);
+    }
+}
