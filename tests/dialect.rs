@@ -31,6 +31,25 @@ async fn error(engine: &LocalEngine, sql: &str) -> String {
     }
 }
 
+/// `EXPLAIN` plans the statement it wraps after the same translation, UNNEST included.
+#[test]
+fn explain_shows_the_plan_of_a_translated_query() {
+    runtime().block_on(async {
+        let e = engine().await;
+        for sql in [
+            format!("EXPLAIN SELECT r.uid FROM {S3} CROSS JOIN UNNEST(resources) AS u(r) WHERE actor.user.uid = 'x'"),
+            format!("EXPLAIN ANALYZE SELECT count(*) FROM {S3}, UNNEST(resources) AS u(r)"),
+        ] {
+            let plan = rows(&e, &sql).await.unwrap_or_else(|err| panic!("{sql}\n{err}"));
+            let text = plan
+                .iter()
+                .map(|r| r["plan"].as_str().unwrap_or_default())
+                .collect::<String>();
+            assert!(text.contains("Unnest"), "{sql}: {text}");
+        }
+    });
+}
+
 #[test]
 fn unnest_in_every_form_athena_writes() {
     runtime().block_on(async {

@@ -480,7 +480,7 @@ fn awkward_input_is_imported_counted_or_reported_never_lost() {
         lake.to_str().unwrap(),
     ]);
     let err = stderr(&out) + &stdout(&out);
-    assert_eq!(out.status.code(), Some(2), "imported, with problems: {err}");
+    assert_eq!(out.status.code(), Some(4), "imported, with problems: {err}");
     assert!(err.contains("c.ndjson:2: not JSON"), "{err}");
     assert!(
         err.contains("c.ndjson:7: ListBuckets: `awsRegion` \"../../../etc\" is not a region name"),
@@ -574,7 +574,7 @@ fn awkward_input_is_imported_counted_or_reported_never_lost() {
         "--lake",
         lake.to_str().unwrap(),
     ]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(again.status.code(), Some(4));
     assert!(
         stdout(&again).contains("nothing new (0 new files)"),
         "{}",
@@ -625,7 +625,7 @@ fn an_import_into_a_folder_that_cannot_be_written_says_so() {
         "--lake",
         tmp.path().join("l2").to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(4));
     assert!(
         stderr(&out).contains("no/such/file.json: cannot read"),
         "{}",

@@ -37,7 +37,7 @@ pub enum ImportSource {
     /// `CloudTrail` records: delivery files (`{"Records":[…]}`), JSON arrays, NDJSON, `aws cloudtrail
     /// lookup-events` output and Logstash/SIEM exports; `.json`, `.jsonl`, `.ndjson`, each also
     /// `.gz`. Management events go to `cloud_trail_mgmt`, S3 object events to `s3_data`, Lambda
-    /// invocations to `lambda_execution`. Exit code 2: imported, but some records could not be
+    /// invocations to `lambda_execution`. Exit code 4: imported, but some records could not be
     /// (each is listed with its file and line).
     Cloudtrail(CloudtrailArgs),
 }
@@ -180,7 +180,7 @@ fn cmd_import_cloudtrail(out: Output, args: &CloudtrailArgs) -> Result<(), CliEr
                 "fix or remove what is listed and import again: what is already in the lake is skipped"
                     .into(),
             ],
-            code: 2,
+            code: 4,
         });
     }
     Ok(())

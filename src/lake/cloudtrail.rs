@@ -123,14 +123,11 @@ pub fn map_record(r: &Record<'_>) -> Result<Mapped, NotMapped> {
             clip(&region)
         )));
     }
-    let identity: Value = match r.get("userIdentity") {
-        Some(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-        None => Value::Null,
-    };
+    let identity = Identity::parse(r.get("userIdentity"));
     let account = r
         .text("recipientAccountId")
         .map(Cow::into_owned)
-        .or_else(|| str_at(&identity, &["accountId"]).map(str::to_owned))
+        .or_else(|| identity.top.text("accountId").map(Cow::into_owned))
         .filter(|a| valid_account(a))
         .ok_or_else(|| {
             bad(format!(
@@ -205,9 +202,12 @@ pub fn map_record(r: &Record<'_>) -> Result<Mapped, NotMapped> {
             .and_then(|raw| serde_json::from_str(raw.get()).ok()),
         _ => None,
     };
-    let extra: Option<Value> = r
-        .get("additionalEventData")
-        .and_then(|raw| serde_json::from_str(raw.get()).ok());
+    let extra: Option<Value> = match class_uid {
+        3002 => r
+            .get("additionalEventData")
+            .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+        _ => None,
+    };
     match class_uid {
         3002 => authentication(
             &mut e,
@@ -232,24 +232,18 @@ pub fn map_record(r: &Record<'_>) -> Result<Mapped, NotMapped> {
             "resources" if class_uid != 3002 => {
                 e.resources = resources(raw);
             }
-            "additionalEventData" => {
-                if let Some(v) = &extra {
-                    let mut flat = Vec::new();
-                    flatten(key, v, &mut flat);
-                    flat.retain(|(k, _)| {
-                        class_uid != 3002
-                            || !matches!(
-                                k.as_ref(),
-                                "additionalEventData.LoginTo" | "additionalEventData.MFAUsed"
-                            )
-                    });
-                    unmapped.extend(flat);
-                }
+            "additionalEventData" if class_uid == 3002 => {
+                let mut flat = Vec::new();
+                flatten_raw(key, raw, &mut flat);
+                flat.retain(|(k, _)| {
+                    !matches!(
+                        k.as_ref(),
+                        "additionalEventData.LoginTo" | "additionalEventData.MFAUsed"
+                    )
+                });
+                unmapped.extend(flat);
             }
-            _ => match serde_json::from_str::<Value>(raw.get()) {
-                Ok(v) => flatten(key, &v, &mut unmapped),
-                Err(_) => unmapped.push((Cow::Owned(key.to_owned()), raw.get().to_owned())),
-            },
+            _ => flatten_raw(key, raw, &mut unmapped),
         }
     }
     e.unmapped = unmapped;
@@ -442,55 +436,122 @@ fn api_activity(name: &str) -> i32 {
         .map_or(99, |(_, a)| *a)
 }
 
-/// The `userIdentity` fields that `actor` holds (the rest go to `unmapped`).
-const MAPPED: [&str; 14] = [
-    "userIdentity.type",
-    "userIdentity.arn",
-    "userIdentity.principalId",
-    "userIdentity.onBehalfOf.userId",
-    "userIdentity.userName",
-    "userIdentity.accountId",
-    "userIdentity.accessKeyId",
-    "userIdentity.credentialId",
-    "userIdentity.invokedBy",
-    "userIdentity.identityProvider",
-    "userIdentity.sessionContext.webIdFederationData.federatedProvider",
-    "userIdentity.sessionContext.sessionIssuer.arn",
-    "userIdentity.sessionContext.attributes.creationDate",
-    "userIdentity.sessionContext.attributes.mfaAuthenticated",
-];
+/// `userIdentity` and the objects inside it that `actor` reads, each read once, borrowing the
+/// record's text.
+#[derive(Debug, Default)]
+struct Identity<'a> {
+    top: Record<'a>,
+    session: Record<'a>,
+    attributes: Record<'a>,
+    issuer: Record<'a>,
+    web: Record<'a>,
+    on_behalf: Record<'a>,
+    present: bool,
+}
+
+impl<'a> Identity<'a> {
+    fn parse(raw: Option<&'a RawValue>) -> Identity<'a> {
+        let Some(top) = raw.and_then(object) else {
+            return Identity::default();
+        };
+        let session = top.get("sessionContext").and_then(object).unwrap_or_default();
+        Identity {
+            attributes: session.get("attributes").and_then(object).unwrap_or_default(),
+            issuer: session.get("sessionIssuer").and_then(object).unwrap_or_default(),
+            web: session
+                .get("webIdFederationData")
+                .and_then(object)
+                .unwrap_or_default(),
+            on_behalf: top.get("onBehalfOf").and_then(object).unwrap_or_default(),
+            session,
+            top,
+            present: true,
+        }
+    }
+}
+
+/// A JSON object's keys and raw values (`None` for anything else).
+fn object(raw: &RawValue) -> Option<Record<'_>> {
+    if raw.get().starts_with('{') {
+        serde_json::from_str(raw.get()).ok()
+    } else {
+        None
+    }
+}
 
 /// The caller: `userIdentity` → `actor` (and what OCSF does not name → `unmapped`).
-fn actor(id: &Value, e: &mut ApiEvent, unmapped: &mut Vec<(Cow<'static, str>, String)>) {
-    let Value::Object(map) = id else {
+fn actor(id: &Identity<'_>, e: &mut ApiEvent, unmapped: &mut Vec<(Cow<'static, str>, String)>) {
+    if !id.present {
         e.user_type = Cow::Borrowed("Unknown");
         return;
-    };
-    let s = |path: &[&str]| str_at(id, path).map(str::to_owned);
-    e.user_type = Cow::Owned(s(&["type"]).unwrap_or_else(|| "Unknown".to_owned()));
-    e.user_uid = s(&["arn"]);
-    e.user_uid_alt = s(&["principalId"]).or_else(|| s(&["onBehalfOf", "userId"]));
-    e.user_name = s(&["userName"]);
-    e.user_account = s(&["accountId"]);
-    e.credential_uid = s(&["accessKeyId"]).or_else(|| s(&["credentialId"]));
-    e.invoked_by = s(&["invokedBy"]);
-    e.idp_name = s(&["identityProvider"])
-        .or_else(|| s(&["sessionContext", "webIdFederationData", "federatedProvider"]));
-    e.session_issuer = s(&["sessionContext", "sessionIssuer", "arn"]);
-    e.session_created = s(&["sessionContext", "attributes", "creationDate"])
+    }
+    let own = |r: &Record<'_>, k: &str| r.text(k).map(Cow::into_owned);
+    e.user_type = own(&id.top, "type").map_or(Cow::Borrowed("Unknown"), Cow::Owned);
+    e.user_uid = own(&id.top, "arn");
+    e.user_uid_alt = own(&id.top, "principalId").or_else(|| own(&id.on_behalf, "userId"));
+    e.user_name = own(&id.top, "userName");
+    e.user_account = own(&id.top, "accountId");
+    e.credential_uid = own(&id.top, "accessKeyId").or_else(|| own(&id.top, "credentialId"));
+    e.invoked_by = own(&id.top, "invokedBy");
+    e.idp_name = own(&id.top, "identityProvider").or_else(|| own(&id.web, "federatedProvider"));
+    e.session_issuer = own(&id.issuer, "arn");
+    e.session_created = id
+        .attributes
+        .text("creationDate")
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.timestamp_millis());
-    e.session_mfa = str_at(id, &["sessionContext", "attributes", "mfaAuthenticated"]).map(|v| v == "true");
-    let mut flat = Vec::new();
-    for (k, v) in map {
-        flatten(&format!("userIdentity.{k}"), v, &mut flat);
-    }
-    unmapped.extend(flat.into_iter().filter(|(k, _)| !MAPPED.contains(&k.as_ref())));
+    e.session_mfa = id.attributes.text("mfaAuthenticated").map(|v| v == "true");
+    let rest = |prefix: &str, r: &Record<'_>, mapped: &[&str], out: &mut Vec<_>| {
+        for (k, raw) in &r.fields {
+            if !mapped.contains(&k.as_ref()) {
+                flatten_raw(&format!("{prefix}.{k}"), raw, out);
+            }
+        }
+    };
+    rest(
+        "userIdentity",
+        &id.top,
+        &[
+            "type",
+            "arn",
+            "principalId",
+            "userName",
+            "accountId",
+            "accessKeyId",
+            "credentialId",
+            "invokedBy",
+            "identityProvider",
+            "sessionContext",
+            "onBehalfOf",
+        ],
+        unmapped,
+    );
+    let sc = "userIdentity.sessionContext";
+    rest(
+        sc,
+        &id.session,
+        &["attributes", "sessionIssuer", "webIdFederationData"],
+        unmapped,
+    );
+    rest(
+        &format!("{sc}.attributes"),
+        &id.attributes,
+        &["creationDate", "mfaAuthenticated"],
+        unmapped,
+    );
+    rest(&format!("{sc}.sessionIssuer"), &id.issuer, &["arn"], unmapped);
+    rest(
+        &format!("{sc}.webIdFederationData"),
+        &id.web,
+        &["federatedProvider"],
+        unmapped,
+    );
+    rest("userIdentity.onBehalfOf", &id.on_behalf, &["userId"], unmapped);
 }
 
 fn authentication(
     e: &mut ApiEvent,
-    id: &Value,
+    id: &Identity<'_>,
     request: Option<&Value>,
     response: Option<&Value>,
     extra: Option<&Value>,
@@ -511,8 +572,8 @@ fn authentication(
         }
     } else {
         TargetUser {
-            uid: str_at(id, &["arn"]).map(str::to_owned),
-            uid_alt: str_at(id, &["principalId"]).map(str::to_owned),
+            uid: id.top.text("arn").map(Cow::into_owned),
+            uid_alt: id.top.text("principalId").map(Cow::into_owned),
             name: None,
         }
     });
@@ -556,6 +617,31 @@ fn account_change(e: &mut ApiEvent, request: Option<&Value>, response: Option<&V
 }
 
 fn resources(raw: &RawValue) -> Vec<Resource> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(rename = "ARN", borrow)]
+        arn: Option<Cow<'a, str>>,
+        #[serde(rename = "accountId", borrow)]
+        account: Option<Cow<'a, str>>,
+        #[serde(rename = "type", borrow)]
+        kind: Option<Cow<'a, str>>,
+    }
+    // The usual shape, read in place; anything else (other types, `arn` spelt in lower case)
+    // through the generic path below.
+    if let Ok(items) = serde_json::from_str::<Vec<Raw<'_>>>(raw.get())
+        && items.iter().all(|r| r.arn.is_some())
+    {
+        return items
+            .into_iter()
+            .filter_map(|r| {
+                Some(Resource {
+                    uid: r.arn?.into_owned(),
+                    owner_account: r.account.map(Cow::into_owned),
+                    kind: r.kind.map(Cow::into_owned).unwrap_or_default(),
+                })
+            })
+            .collect();
+    }
     let Ok(Value::Array(items)) = serde_json::from_str::<Value>(raw.get()) else {
         return Vec::new();
     };
@@ -579,6 +665,62 @@ fn str_at<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
         cur = cur.get(p)?;
     }
     cur.as_str()
+}
+
+/// Unmapped keys that nearly every record has, kept as static text (no allocation per record).
+const COMMON_KEYS: [&str; 20] = [
+    "readOnly",
+    "managementEvent",
+    "recipientAccountId",
+    "sharedEventID",
+    "sessionCredentialFromConsole",
+    "eventCategory",
+    "tlsDetails.tlsVersion",
+    "tlsDetails.cipherSuite",
+    "tlsDetails.clientProvidedHostHeader",
+    "additionalEventData.bytesTransferredIn",
+    "additionalEventData.bytesTransferredOut",
+    "additionalEventData.x-amz-id-2",
+    "additionalEventData.SignatureVersion",
+    "additionalEventData.CipherSuite",
+    "additionalEventData.AuthenticationMethod",
+    "userIdentity.sessionContext.sessionIssuer.type",
+    "userIdentity.sessionContext.sessionIssuer.principalId",
+    "userIdentity.sessionContext.sessionIssuer.accountId",
+    "userIdentity.sessionContext.sessionIssuer.userName",
+    "userIdentity.sessionContext.ec2RoleDelivery",
+];
+
+fn key(k: &str) -> Cow<'static, str> {
+    COMMON_KEYS
+        .iter()
+        .find(|c| **c == k)
+        .map_or_else(|| Cow::Owned(k.to_owned()), |c| Cow::Borrowed(*c))
+}
+
+/// `flatten` on the raw text: objects are walked without building a JSON tree; arrays (rare
+/// outside the request and response) go through `flatten`.
+fn flatten_raw(prefix: &str, raw: &RawValue, out: &mut Vec<(Cow<'static, str>, String)>) {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => {
+            if let Some(rec) = object(raw) {
+                for (k, v) in &rec.fields {
+                    flatten_raw(&format!("{prefix}.{k}"), v, out);
+                }
+            }
+        }
+        Some(b'[') => {
+            if let Ok(v) = serde_json::from_str::<Value>(raw.get()) {
+                flatten(prefix, &v, out);
+            }
+        }
+        Some(b'n') | None => {}
+        Some(_) => {
+            if let Some(text) = scalar_text(raw) {
+                out.push((key(prefix), text.into_owned()));
+            }
+        }
+    }
 }
 
 /// Dotted keys for nested objects, `key[]` for arrays (values joined by commas), nulls left out.

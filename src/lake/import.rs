@@ -32,6 +32,10 @@ use crate::playbook::table::LogicalTable;
 /// Rows per file written (a partition with more gets several files, each sorted by time).
 const CHUNK_ROWS: usize = 65_536;
 
+/// Events held in memory across all partitions: past this, the largest buffers are written out
+/// (as smaller files) so that memory stays bounded whatever the input's size.
+const MAX_BUFFERED: usize = 4 * CHUNK_ROWS;
+
 /// At most this many problems are kept with their text (all are counted).
 const MAX_PROBLEMS: usize = 1_000;
 
@@ -90,8 +94,10 @@ type PartitionKey = (LogicalTable, String, String, i32);
 struct Shared {
     seen: HashSet<u128>,
     /// Partitions whose existing files' ids are in `seen`.
-    loaded: HashSet<PathBuf>,
+    loaded: HashSet<PartitionKey>,
     buffers: HashMap<PartitionKey, Vec<ApiEvent>>,
+    /// Events in `buffers`.
+    buffered: usize,
     summary: Summary,
 }
 
@@ -255,6 +261,15 @@ fn import_file(
     let done = read_bytes.fetch_add(raw_len, Ordering::Relaxed) + raw_len;
     progress(done as u64);
 
+    // Keys and digests are worked out before taking the lock, which guards only the sets and
+    // the buffers.
+    let keyed: Vec<(PartitionKey, u128, ApiEvent)> = std::mem::take(&mut file.events)
+        .into_iter()
+        .map(|(table, e)| {
+            let key = (table, e.region.clone(), e.accountid.clone(), day_number(e.time));
+            (key, id_hash(&e.uid), e)
+        })
+        .collect();
     let mut full = Vec::new();
     {
         let mut s = lock(shared);
@@ -273,24 +288,42 @@ fn import_file(
         for (reason, n) in file.no_table {
             *s.summary.no_table.entry(reason).or_default() += n;
         }
-        for (table, e) in file.events {
-            let day = day_of(e.time);
-            let dir = partition_dir(lake, table, &e.region, &e.accountid, day);
-            if !s.loaded.contains(&dir) {
+        for (key, hash, e) in keyed {
+            if !s.loaded.contains(&key) {
+                let dir = partition_dir(lake, key.0, &key.1, &key.2, day_of(e.time));
                 let ids = existing_ids(&dir)?;
                 s.seen.extend(ids);
-                s.loaded.insert(dir);
+                s.loaded.insert(key.clone());
             }
-            if !s.seen.insert(id_hash(&e.uid)) {
+            if !s.seen.insert(hash) {
                 s.summary.duplicates += 1;
                 continue;
             }
-            let key = (table, e.region.clone(), e.accountid.clone(), day_number(e.time));
             let buffer = s.buffers.entry(key.clone()).or_default();
             buffer.push(e);
             if buffer.len() >= CHUNK_ROWS {
                 let events = std::mem::take(buffer);
+                s.buffered -= events.len() - 1;
                 full.push((key, events));
+            } else {
+                s.buffered += 1;
+            }
+        }
+        // Bounded memory: write out the largest buffers until half the budget is left.
+        while s.buffered > MAX_BUFFERED {
+            let Some(key) = s
+                .buffers
+                .iter()
+                .max_by_key(|(_, v)| v.len())
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            let events = s.buffers.remove(&key).unwrap_or_default();
+            s.buffered -= events.len();
+            full.push((key, events));
+            if s.buffered <= MAX_BUFFERED / 2 {
+                break;
             }
         }
     }
@@ -623,6 +656,13 @@ fn existing_ids(dir: &Path) -> Result<Vec<u128>, LakeError> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".irp-import-") && name.ends_with(".tmp") {
+            // Left by an import that was killed while writing; its records are imported again.
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
         if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
             continue;
         }
@@ -668,7 +708,13 @@ fn write_chunk(
     if events.is_empty() {
         return Ok(());
     }
-    events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.uid.cmp(&b.uid)));
+    // Sorted through an index: an event is large, so each moves once, not at every sort step.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|&a, &b| (events[a].time, &events[a].uid).cmp(&(events[b].time, &events[b].uid)));
+    let events: Vec<ApiEvent> = order
+        .into_iter()
+        .map(|i| std::mem::take(&mut events[i]))
+        .collect();
     let (table, region, account, _) = key;
     let dir = partition_dir(lake, *table, region, account, day_of(events[0].time));
     std::fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;

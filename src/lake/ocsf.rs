@@ -28,9 +28,9 @@ pub struct Resource {
 
 /// One observable (`observables[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observable {
+pub struct Observable<'a> {
     pub name: &'static str,
-    pub value: String,
+    pub value: &'a str,
     pub kind: &'static str,
     pub type_id: i32,
 }
@@ -168,12 +168,12 @@ impl ApiEvent {
     }
 
     /// IPs, user names and resource ARNs, as Security Lake lists them.
-    pub fn observables(&self) -> Vec<Observable> {
+    pub fn observables(&self) -> Vec<Observable<'_>> {
         let mut out = Vec::new();
         if let Some(ip) = &self.src_ip {
             out.push(Observable {
                 name: "src_endpoint.ip",
-                value: ip.clone(),
+                value: ip,
                 kind: "IP Address",
                 type_id: 2,
             });
@@ -181,7 +181,7 @@ impl ApiEvent {
         if let Some(name) = &self.user_name {
             out.push(Observable {
                 name: "actor.user.name",
-                value: name.clone(),
+                value: name,
                 kind: "User Name",
                 type_id: 4,
             });
@@ -189,7 +189,7 @@ impl ApiEvent {
         for r in &self.resources {
             out.push(Observable {
                 name: "resources.uid",
-                value: r.uid.clone(),
+                value: &r.uid,
                 kind: "Resource UID",
                 type_id: 10,
             });
@@ -414,12 +414,12 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
         None,
     )?;
     let unmapped = map(e)?;
-    let observables_all: Vec<Vec<Observable>> = e.iter().map(ApiEvent::observables).collect();
-    let flat: Vec<&Observable> = observables_all.iter().flatten().collect();
+    let observables_all: Vec<Vec<Observable<'_>>> = e.iter().map(ApiEvent::observables).collect();
+    let flat: Vec<&Observable<'_>> = observables_all.iter().flatten().collect();
     let observables_values = structure(
         vec![
             ("name", utf8(flat.iter().map(|o| Some(o.name)))),
-            ("value", utf8(flat.iter().map(|o| Some(o.value.as_str())))),
+            ("value", utf8(flat.iter().map(|o| Some(o.value)))),
             ("type", utf8(flat.iter().map(|o| Some(o.kind)))),
             (
                 "type_id",

@@ -76,6 +76,10 @@ pub fn parse(sql: &str) -> Result<DfStatement, datafusion::error::DataFusionErro
 
 /// Rewrites a parsed statement in place. An error names the construct and what to write.
 pub fn rewrite(statement: &mut DfStatement) -> Result<(), String> {
+    // `EXPLAIN` wraps the statement it plans: that one is rewritten like any other.
+    if let DfStatement::Explain(explain) = statement {
+        return rewrite(&mut explain.statement);
+    }
     let DfStatement::Statement(stmt) = statement else {
         return Ok(());
     };
