@@ -10,12 +10,23 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::common::{irp, run, shared_data, stderr, stdout};
-use crate::query::{S3, json_rows, rows, runtime};
+use crate::query::{S3, json_rows, rows, rows_of, runtime};
 
 const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
 
 fn import_lib(paths: &[PathBuf], lake: &Path) -> Summary {
     import::import(paths, lake, &Options { threads: 2 }, &|_| {}).unwrap()
+}
+
+/// `irp lake import cloudtrail PATH --lake LAKE`.
+fn import_cli(path: &Path, lake: &Path) -> std::process::Output {
+    irp()
+        .args(["lake", "import", "cloudtrail"])
+        .arg(path)
+        .arg("--lake")
+        .arg(lake)
+        .output()
+        .unwrap()
 }
 
 /// Every record is written, a duplicate, without a table, or a problem: nothing else.
@@ -30,22 +41,18 @@ fn accounted(s: &Summary) {
 
 /// The rows of every Parquet file of a lake, as JSON objects.
 fn lake_rows(lake: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    for file in parquet_files(lake) {
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(&file).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
-        for batch in reader {
-            out.extend(json_rows(&batch.unwrap()));
-        }
-    }
-    out
+    parquet_files(lake).iter().flat_map(|f| lake_rows_of(f)).collect()
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect()
+}
+
+/// Every file below a folder, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -53,7 +60,7 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else {
                 out.push(p);
             }
         }
@@ -261,20 +268,13 @@ fn the_otrf_and_stratus_samples_import_completely_and_again_change_nothing() {
 
 /// Every file of a folder with its size.
 fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), e.metadata().unwrap().len()));
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let len = std::fs::metadata(&p).unwrap().len();
+            (p, len)
+        })
+        .collect()
 }
 
 /// The shipped S3 playbook over the imported OTRF scenario (`cloud_breach_s3`: an SSRF leaks an
@@ -471,14 +471,7 @@ fn awkward_input_is_imported_counted_or_reported_never_lost() {
     std::fs::write(src.join("notes.txt"), "not a log").unwrap();
 
     let lake = tmp.path().join("lake");
-    let out = run(&[
-        "lake",
-        "import",
-        "cloudtrail",
-        src.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ]);
+    let out = import_cli(&src, &lake);
     let err = stderr(&out) + &stdout(&out);
     assert_eq!(out.status.code(), Some(4), "imported, with problems: {err}");
     assert!(err.contains("c.ndjson:2: not JSON"), "{err}");
@@ -566,14 +559,7 @@ fn awkward_input_is_imported_counted_or_reported_never_lost() {
 
     // Again: nothing new. Then a later file adds to the lake.
     let before = listing(&lake);
-    let again = run(&[
-        "lake",
-        "import",
-        "cloudtrail",
-        src.to_str().unwrap(),
-        "--lake",
-        lake.to_str().unwrap(),
-    ]);
+    let again = import_cli(&src, &lake);
     assert_eq!(again.status.code(), Some(4));
     assert!(
         stdout(&again).contains("nothing new (0 new files)"),
@@ -592,10 +578,6 @@ fn awkward_input_is_imported_counted_or_reported_never_lost() {
     assert_eq!(lake_rows(&lake).len(), rows.len() + 1);
 }
 
-async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
-    rows(engine, sql).await.unwrap()[0]["n"].as_u64().unwrap()
-}
-
 #[test]
 fn an_import_into_a_folder_that_cannot_be_written_says_so() {
     let tmp = tempfile::tempdir().unwrap();
@@ -607,24 +589,10 @@ fn an_import_into_a_folder_that_cannot_be_written_says_so() {
     .unwrap();
     let blocker = tmp.path().join("lake");
     std::fs::write(&blocker, "a file where the lake should be").unwrap();
-    let out = run(&[
-        "lake",
-        "import",
-        "cloudtrail",
-        file.to_str().unwrap(),
-        "--lake",
-        blocker.to_str().unwrap(),
-    ]);
+    let out = import_cli(&file, &blocker);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("import into"), "{}", stderr(&out));
-    let out = run(&[
-        "lake",
-        "import",
-        "cloudtrail",
-        "no/such/file.json",
-        "--lake",
-        tmp.path().join("l2").to_str().unwrap(),
-    ]);
+    let out = import_cli(Path::new("no/such/file.json"), &tmp.path().join("l2"));
     assert_eq!(out.status.code(), Some(4));
     assert!(
         stderr(&out).contains("no/such/file.json: cannot read"),

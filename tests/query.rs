@@ -318,7 +318,7 @@ fn irp_query_writes_whole_parquet_files_and_ctrl_c_cancels_within_a_second() {
     );
 }
 
-async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
+pub(crate) async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
     rows(engine, sql).await.unwrap()[0]["n"].as_u64().unwrap()
 }
 
