@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::ScalarValue;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::cache::cache_manager::{CachedFileMetadata, FileStatisticsCache};
+use datafusion::execution::cache::{Cache, TableScopedPath};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 
@@ -225,7 +229,106 @@ async fn listing_table(
         .with_schema(schema);
     // The session's statistics cache (keyed by path, size and modification time): without it a
     // hand-built listing table re-reads every file's statistics at each query.
-    Ok(Arc::new(ListingTable::try_new(config)?.with_cache(
-        ctx.runtime_env().cache_manager.get_file_statistic_cache(),
-    )))
+    let cache = ctx
+        .runtime_env()
+        .cache_manager
+        .get_file_statistic_cache()
+        .map(|c| Arc::new(FlatStatistics(c)) as Arc<FileStatisticsCache>);
+    Ok(Arc::new(ListingTable::try_new(config)?.with_cache(cache)))
+}
+
+/// The session's file-statistics cache, storing no minimum or maximum of a nested column (a
+/// struct, list or map as a whole). Every scan merges the statistics of all its files, and
+/// comparing whole OCSF structs was about 40% of planning; nothing uses those bounds. Row
+/// groups are pruned on nested leaves from the Parquet footers (`nested_prune`), and flat
+/// columns (`time_dt`, `class_uid`) keep their bounds.
+#[derive(Debug)]
+struct FlatStatistics(Arc<FileStatisticsCache>);
+
+impl Cache<TableScopedPath, CachedFileMetadata> for FlatStatistics {
+    fn get(&self, key: &TableScopedPath) -> Option<CachedFileMetadata> {
+        self.0.get(key)
+    }
+
+    fn put(&self, key: &TableScopedPath, mut value: CachedFileMetadata) -> Option<CachedFileMetadata> {
+        let nested = |p: &Precision<ScalarValue>| {
+            matches!(
+                p.get_value(),
+                Some(
+                    ScalarValue::Struct(_)
+                        | ScalarValue::List(_)
+                        | ScalarValue::LargeList(_)
+                        | ScalarValue::FixedSizeList(_)
+                        | ScalarValue::Map(_)
+                )
+            )
+        };
+        if value
+            .statistics
+            .column_statistics
+            .iter()
+            .any(|c| nested(&c.min_value) || nested(&c.max_value))
+        {
+            let stats = Arc::make_mut(&mut value.statistics);
+            for c in &mut stats.column_statistics {
+                if nested(&c.min_value) || nested(&c.max_value) {
+                    c.min_value = Precision::Absent;
+                    c.max_value = Precision::Absent;
+                }
+            }
+        }
+        self.0.put(key, value)
+    }
+
+    fn remove(&self, key: &TableScopedPath) -> Option<CachedFileMetadata> {
+        self.0.remove(key)
+    }
+
+    fn contains_key(&self, key: &TableScopedPath) -> bool {
+        self.0.contains_key(key)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&self) {
+        self.0.clear();
+    }
+
+    fn name(&self) -> String {
+        format!("flat {}", self.0.name())
+    }
+
+    fn cache_limit(&self) -> usize {
+        self.0.cache_limit()
+    }
+
+    fn update_cache_limit(&self, limit: usize) {
+        self.0.update_cache_limit(limit);
+    }
+
+    fn cache_ttl(&self) -> Option<std::time::Duration> {
+        self.0.cache_ttl()
+    }
+
+    fn update_cache_ttl(&self, ttl: Option<std::time::Duration>) {
+        self.0.update_cache_ttl(ttl);
+    }
+
+    fn drop_table_entries(
+        &self,
+        table: &datafusion::common::TableReference,
+    ) -> datafusion::error::Result<()> {
+        self.0.drop_table_entries(table)
+    }
+
+    fn list_entries(
+        &self,
+    ) -> datafusion::common::HashMap<
+        TableScopedPath,
+        datafusion::execution::cache::CacheEntryInfo<CachedFileMetadata>,
+    > {
+        self.0.list_entries()
+    }
 }
