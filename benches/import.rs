@@ -45,7 +45,7 @@ fn main() {
     if !data.join("complete").exists() {
         make_input(&data);
     }
-    let files = json_files(&logs);
+    let files = files_with_ext(&logs, "json");
     let bytes: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     println!(
         "input: {} records in {} files, {:.1} MB of JSON",
@@ -106,15 +106,19 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn json_files(dir: &Path) -> Vec<PathBuf> {
+/// Files below `dir` whose extension is `ext`, sorted (missing folders give none).
+fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "json") {
+            } else if p.extension().is_some_and(|x| x == ext) {
                 out.push(p);
             }
         }
@@ -186,7 +190,7 @@ fn make_input(data: &Path) {
     generate::generate(&lake, &cfg, &|_, _| {}).unwrap();
     let mut records: Vec<(i64, Value)> = Vec::new();
     for table in ["cloud_trail_mgmt", "s3_data", "lambda_execution"] {
-        for file in parquet_files(&lake.join(table)) {
+        for file in files_with_ext(&lake.join(table), "parquet") {
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
                 std::fs::File::open(&file).unwrap(),
             )
@@ -230,26 +234,6 @@ fn make_input(data: &Path) {
     std::fs::remove_dir_all(&lake).unwrap();
     std::fs::write(data.join("complete"), "").unwrap();
     eprintln!("made the input in {:.0} s", started.elapsed().as_secs_f64());
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn get<'v>(row: &'v Value, path: &str) -> &'v Value {
