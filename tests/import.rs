@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::common::{irp, run, shared_data, stderr, stdout};
-use crate::query::{S3, json_rows, rows, rows_of, runtime};
+use crate::query::{S3, captures_of, json_rows, rows, rows_of, runtime};
 
 const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
 
@@ -327,15 +327,7 @@ fn the_s3_playbook_finds_the_otrf_scenarios_stolen_credential() {
         "{}",
         stdout(&out)
     );
-    let captures: serde_json::Map<String, Value> = scan
-        .entries
-        .iter()
-        .filter_map(|e| match &e.event {
-            irp::engine::Event::QuerySucceeded(q) => Some(q.captures.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let captures: serde_json::Map<String, Value> = captures_of(&scan);
     let role = "arn:aws:sts::123456789123:assumed-role/MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0/i-0317f6c6b66ae9c40";
     assert_eq!(captures["unknown_principals"], json!([role]), "{captures:?}");
     assert_eq!(
@@ -592,6 +584,20 @@ fn an_import_into_a_folder_that_cannot_be_written_says_so() {
     let out = import_cli(&file, &blocker);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("import into"), "{}", stderr(&out));
+    // A damaged file already in the partition: the import cannot tell what it holds, so it stops
+    // and names it rather than risk writing duplicates.
+    let lake = tmp.path().join("l3");
+    let partition = lake.join("cloud_trail_mgmt/region=us-east-1/accountid=111122223333/eventday=20261120");
+    std::fs::create_dir_all(&partition).unwrap();
+    std::fs::write(partition.join("bad.parquet"), "not parquet").unwrap();
+    let out = import_cli(&file, &lake);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("bad.parquet: this file already in the lake cannot be read"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(parquet_files(&lake), vec![partition.join("bad.parquet")]);
     let out = import_cli(Path::new("no/such/file.json"), &tmp.path().join("l2"));
     assert_eq!(out.status.code(), Some(4));
     assert!(

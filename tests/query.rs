@@ -598,17 +598,21 @@ fn run_s3_playbook(
         "every query runs on the engine: {}",
         stdout(&out)
     );
-    let captures = scan
-        .entries
+    let captures = captures_of(&scan);
+    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+    (truth, captures, case, stdout(&out))
+}
+
+/// Every capture the case's succeeded queries made.
+pub(crate) fn captures_of<C: FromIterator<(String, serde_json::Value)>>(scan: &irp::journal::Scan) -> C {
+    scan.entries
         .iter()
         .filter_map(|e| match &e.event {
             irp::engine::Event::QuerySucceeded(q) => Some(q.captures.clone()),
             _ => None,
         })
         .flatten()
-        .collect();
-    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
-    (truth, captures, case, stdout(&out))
+        .collect()
 }
 
 /// The rows of a result artifact the case wrote for a step.

@@ -556,19 +556,18 @@ fn authentication(
     response: Option<&Value>,
     extra: Option<&Value>,
 ) {
-    let at = |v: Option<&Value>, path: &[&str]| v.and_then(|v| str_at(v, path)).map(str::to_owned);
-    e.status_text = Some(match at(response, &["ConsoleLogin"]) {
+    e.status_text = Some(match text_at(response, &["ConsoleLogin"]) {
         Some(outcome) => Cow::Owned(outcome),
         None if e.error.is_some() => Cow::Borrowed("Failure"),
         None => Cow::Borrowed("Other"),
     });
-    e.dst_svc_name = at(extra, &["LoginTo"]);
-    e.is_mfa = at(extra, &["MFAUsed"]).map(|v| v == "Yes");
+    e.dst_svc_name = text_at(extra, &["LoginTo"]);
+    e.is_mfa = text_at(extra, &["MFAUsed"]).map(|v| v == "Yes");
     e.target_user = Some(if e.operation.starts_with("AssumeRole") {
         TargetUser {
-            uid: at(request, &["roleArn"]),
+            uid: text_at(request, &["roleArn"]),
             uid_alt: None,
-            name: at(request, &["roleSessionName"]),
+            name: text_at(request, &["roleSessionName"]),
         }
     } else {
         TargetUser {
@@ -578,20 +577,19 @@ fn authentication(
         }
     });
     let new = NewSession {
-        uid: at(response, &["assumedRoleUser", "arn"]),
-        uid_alt: at(response, &["assumedRoleUser", "assumedRoleId"]),
-        credential_uid: at(response, &["credentials", "accessKeyId"]),
-        issuer: at(response, &["issuer"]).or_else(|| at(response, &["provider"])),
+        uid: text_at(response, &["assumedRoleUser", "arn"]),
+        uid_alt: text_at(response, &["assumedRoleUser", "assumedRoleId"]),
+        credential_uid: text_at(response, &["credentials", "accessKeyId"]),
+        issuer: text_at(response, &["issuer"]).or_else(|| text_at(response, &["provider"])),
     };
     // Only the session the event created: the caller's own credentials are `actor`'s.
     e.new_session = Some(new);
 }
 
 fn account_change(e: &mut ApiEvent, request: Option<&Value>, response: Option<&Value>) {
-    let at = |v: Option<&Value>, path: &[&str]| v.and_then(|v| str_at(v, path)).map(str::to_owned);
-    e.policy_uid = at(request, &["policyArn"]);
+    e.policy_uid = text_at(request, &["policyArn"]);
     // The name as requested; the ARN and id from what IAM answered.
-    let requested = at(request, &["userName"]).or_else(|| at(request, &["roleName"]));
+    let requested = text_at(request, &["userName"]).or_else(|| text_at(request, &["roleName"]));
     let user = if let Some(role) = response.and_then(|r| r.get("role")) {
         TargetUser {
             uid: str_at(role, &["arn"]).map(str::to_owned),
@@ -656,6 +654,11 @@ fn resources(raw: &RawValue) -> Vec<Resource> {
             })
         })
         .collect()
+}
+
+/// `str_at` in an optional document, owned.
+fn text_at(v: Option<&Value>, path: &[&str]) -> Option<String> {
+    v.and_then(|v| str_at(v, path)).map(str::to_owned)
 }
 
 /// The string (or number, or boolean, as text) at a path of object keys.

@@ -127,55 +127,49 @@ pub fn import(
     }
     let next = AtomicUsize::new(0);
     let read_bytes = AtomicUsize::new(0);
-    let failure: Mutex<Option<LakeError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    if lock(&failure).is_some() {
-                        break;
-                    }
-                    let result = import_file(path, lake, &shared, &read_bytes, progress);
-                    if let Err(e) = result {
-                        lock(&failure).get_or_insert(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = lock(&failure).take() {
-        return Err(e);
-    }
+    on_workers(options.threads, || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        files
+            .get(i)
+            .map(|path| import_file(path, lake, &shared, &read_bytes, progress))
+    })?;
     // What is left in the buffers, written on every core.
-    let rest: Vec<(PartitionKey, Vec<ApiEvent>)> = lock(&shared).buffers.drain().collect();
-    let rest = Mutex::new(rest);
-    std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let Some((key, events)) = lock(&rest).pop() else {
-                        break;
-                    };
-                    if let Err(e) = write_chunk(lake, &key, events, &shared) {
-                        lock(&failure).get_or_insert(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = lock(&failure).take() {
-        return Err(e);
-    }
+    let rest = Mutex::new(lock(&shared).buffers.drain().collect::<Vec<_>>());
+    on_workers(options.threads, || {
+        let (key, events) = lock(&rest).pop()?;
+        Some(write_chunk(lake, &key, events, &shared))
+    })?;
     let shared = shared
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut summary = shared.summary;
     summary.files = files.len() as u64;
     Ok(summary)
+}
+
+/// Runs `next` on `threads` threads until it has no more work (`None`) or one piece of work
+/// fails; the first failure is returned, and the others stop at their next piece.
+fn on_workers(
+    threads: usize,
+    next: impl Fn() -> Option<Result<(), LakeError>> + Sync,
+) -> Result<(), LakeError> {
+    let failure: Mutex<Option<LakeError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                while lock(&failure).is_none() {
+                    match next() {
+                        None => break,
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => {
+                            lock(&failure).get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    lock(&failure).take().map_or(Ok(()), Err)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -347,7 +341,8 @@ fn read_input(path: &Path, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
     }
     let len = raw.len();
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(len * 8);
+        // A hint only: a large archive grows the buffer as it is read.
+        let mut out = Vec::with_capacity(len.saturating_mul(8).min(1 << 28));
         if let Err(e) = flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out) {
             problems.push(Problem {
                 file: path.to_owned(),
@@ -666,8 +661,15 @@ fn existing_ids(dir: &Path) -> Result<Vec<u128>, LakeError> {
         if path.extension().and_then(|e| e.to_str()) != Some("parquet") {
             continue;
         }
+        let unreadable = |e: &dyn std::fmt::Display| {
+            LakeError::Invalid(format!(
+                "{}: this file already in the lake cannot be read ({e}), so the import cannot tell \
+                 which records it holds; move it out of the lake or restore it",
+                path.display()
+            ))
+        };
         let file = File::open(&path).map_err(|e| LakeError::io(&path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(&e))?;
         let leaf = builder
             .parquet_schema()
             .columns()
@@ -680,8 +682,12 @@ fn existing_ids(dir: &Path) -> Result<Vec<u128>, LakeError> {
                 ))
             })?;
         let mask = ProjectionMask::leaves(builder.parquet_schema(), [leaf]);
-        for batch in builder.with_projection(mask).build()? {
-            let batch = batch?;
+        for batch in builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| unreadable(&e))?
+        {
+            let batch = batch.map_err(|e| unreadable(&e))?;
             let metadata = batch.column(0).as_struct();
             let Some(uid) = metadata.column_by_name("uid") else {
                 continue;
