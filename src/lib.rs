@@ -7,6 +7,8 @@
 //! - `action`: the registry of typed AWS operations that playbook actions name, and their
 //!   execution with the AWS SDK.
 //! - `cloud`: the AWS configuration the Athena backend and the actions load.
+//! - `ui`: the terminal UI (ratatui): a pure model and update, a view, and a worker thread that
+//!   owns the case session.
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;
@@ -20,6 +22,7 @@ pub mod journal;
 pub mod lake;
 pub mod playbook;
 pub mod query;
+pub mod ui;
 
 /// mimalloc instead of the system allocator: the query engine allocates and frees large column
 /// buffers for every batch, and glibc's allocator hands them back to the kernel and faults them in

@@ -540,6 +540,7 @@ impl irp::case::headless::QueryRunner for Replay {
         session: &Session,
         step: &str,
         sql: &str,
+        _watch: irp::case::headless::Watch<'_>,
     ) -> Result<irp::case::headless::QueryResult, irp::case::headless::QueryFailure> {
         assert!(
             sql.contains("'drill-bucket'"),

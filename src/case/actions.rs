@@ -254,6 +254,60 @@ pub fn advance(
     change(session, live, id, intent, &p, &now, report)
 }
 
+/// What confirming an `aws` or `command` step will do, in words, for the responder to read before
+/// confirming: in a rehearsal the calls that would be made; in a live case the resource as it is
+/// now and the change irp would make to it (read, never changed, here).
+pub fn preview(
+    session: &mut Session,
+    executor: &mut Executor,
+    id: &str,
+    intent: &Intent,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<String, Stop> {
+    let params = params_of(id, intent)?;
+    let now = session
+        .env()
+        .now
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let live = match executor {
+        Executor::Rehearsal => {
+            return Ok(format!(
+                "rehearsal: nothing outside irp is called; the journal records that irp {}",
+                simulated_detail(intent, params.as_ref(), &now, id).trim_start_matches("simulated: ")
+            ));
+        }
+        Executor::Live(live) => live,
+    };
+    let Some(p) = params else {
+        return Ok(format!(
+            "LIVE: runs {} on this machine",
+            serde_json::to_string(&intent_argv(intent)).unwrap_or_default()
+        ));
+    };
+    if p.op().is_read_only() {
+        return Ok(format!(
+            "LIVE, read-only: calls {}; nothing is changed, the output is stored as evidence",
+            aws::simulated_calls(&p, &now, id).join("; ")
+        ));
+    }
+    live.ensure_identity(session, report)?;
+    let seen = live
+        .read(&p)
+        .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
+    let plan = aws::plan(&p, &seen, &now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
+    Ok(format!(
+        "LIVE: this changes the AWS account.\n{}",
+        describe_plan(&plan)
+    ))
+}
+
+fn intent_argv(intent: &Intent) -> Vec<String> {
+    match intent {
+        Intent::Command { argv } => argv.clone(),
+        _ => Vec::new(),
+    }
+}
+
 fn confirm_cmd(id: &str, typed: &str, seen: Option<ArtifactRef>) -> Command {
     Command::ConfirmAction {
         step: id.to_owned(),

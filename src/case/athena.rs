@@ -3,10 +3,8 @@
 //! Parquet artifact, the first rows feed the captures, and the query's id, state, reason, bytes
 //! scanned and timings go into the journal entry that ends the step's query.
 
-use std::sync::atomic::AtomicBool;
-
 use super::Session;
-use super::headless::{QueryFailure, QueryResult, QueryRunner};
+use super::headless::{Progress, QueryFailure, QueryResult, QueryRunner, Watch};
 use super::local::ResultArtifact;
 use crate::engine::{Event, Execution};
 use crate::playbook::context::TableNaming;
@@ -47,7 +45,13 @@ impl QueryRunner for AthenaRunner {
         "athena"
     }
 
-    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure> {
+    fn run(
+        &mut self,
+        session: &Session,
+        step: &str,
+        sql: &str,
+        watch: Watch<'_>,
+    ) -> Result<QueryResult, QueryFailure> {
         if self.refuse_unbounded {
             let tables = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
             if !tables.is_empty() {
@@ -73,7 +77,7 @@ impl QueryRunner for AthenaRunner {
             .count();
         let case = session.state.opened.as_ref().map_or("", |o| o.case.as_str());
         let token = request_token(case, step, sql, u32::try_from(attempt).unwrap_or(u32::MAX));
-        let cancel = AtomicBool::new(false);
+        let Watch { cancel, progress } = watch;
         let mut last = None;
         // The step's own timeout, when the playbook gives one, replaces the settings'.
         let step_timeout = session
@@ -84,7 +88,12 @@ impl QueryRunner for AthenaRunner {
             Some(t) => self.athena.with_timeout(Some(t)),
             None => self.athena.clone(),
         };
-        let outcome = self.runtime.block_on(athena.run(sql, &token, &cancel, &mut |p| {
+        let outcome = self.runtime.block_on(athena.run(sql, &token, cancel, &mut |p| {
+            progress(&Progress {
+                state: p.state.clone(),
+                rows: 0,
+                bytes_scanned: Some(p.bytes_scanned),
+            });
             last = Some(p.clone());
         }));
         let result = match outcome {

@@ -3,6 +3,8 @@
 //! resumes where its journal stops: what was recorded is never asked again, and what was not is
 //! done next.
 
+use std::sync::atomic::AtomicBool;
+
 use super::actions::{self, Executor};
 use super::answers::{Answers, SUGGESTED};
 use super::{CaseError, Session};
@@ -16,8 +18,42 @@ pub trait QueryRunner {
     /// The backend's name, recorded with each query.
     fn name(&self) -> &str;
     /// Runs `sql` for `step`. Rows go to the captures; the full result is stored as an artifact
-    /// with `session.write_artifact` when the backend keeps one.
-    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure>;
+    /// with `session.write_artifact` when the backend keeps one. `watch` hears the query's
+    /// progress and stops it when its flag is set (the result is then an error).
+    fn run(
+        &mut self,
+        session: &Session,
+        step: &str,
+        sql: &str,
+        watch: Watch<'_>,
+    ) -> Result<QueryResult, QueryFailure>;
+}
+
+/// A driver's view of a query while it runs, and its way to stop it.
+pub struct Watch<'a> {
+    /// Set to stop the query; the backend checks it at least every 100 ms.
+    pub cancel: &'a AtomicBool,
+    /// Called as the query advances (not more than a few times a second).
+    pub progress: &'a mut (dyn FnMut(&Progress) + Send),
+}
+
+impl std::fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("cancel", &self.cancel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a running query stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The backend's word for it (`RUNNING`, `QUEUED`, `FETCHING`…).
+    pub state: String,
+    /// Rows received so far.
+    pub rows: u64,
+    /// Bytes the backend has read so far, when it says.
+    pub bytes_scanned: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,7 +341,12 @@ fn step(
                 backend: backend.name().to_owned(),
             };
             exec(session, &submit, report)?;
-            let cmd = match backend.run(session, id, &sql) {
+            let never = AtomicBool::new(false);
+            let watch = Watch {
+                cancel: &never,
+                progress: &mut |_| {},
+            };
+            let cmd = match backend.run(session, id, &sql, watch) {
                 Ok(r) => Command::QuerySucceeded {
                     step: id.to_owned(),
                     rows: r.rows,

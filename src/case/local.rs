@@ -7,11 +7,21 @@ use std::path::Path;
 use futures::StreamExt;
 
 use super::Session;
-use super::headless::{QueryFailure, QueryResult, QueryRunner};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::headless::{Progress, QueryFailure, QueryResult, QueryRunner, Watch};
 use crate::query::local::{LocalEngine, Options, QueryError};
 
 /// How many rows captures see; the artifact holds them all.
 pub const CAPTURE_ROWS: usize = 10_000;
+
+/// How often a running query's cancel flag is looked at.
+const CANCEL_TICK: Duration = Duration::from_millis(50);
+/// How often a running query reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// The error of a query the responder stopped.
+pub const CANCELLED: &str = "cancelled by the responder";
 
 #[derive(Debug)]
 pub struct LocalRunner {
@@ -35,18 +45,47 @@ impl QueryRunner for LocalRunner {
         "local"
     }
 
-    fn run(&mut self, session: &Session, step: &str, sql: &str) -> Result<QueryResult, QueryFailure> {
+    fn run(
+        &mut self,
+        session: &Session,
+        step: &str,
+        sql: &str,
+        watch: Watch<'_>,
+    ) -> Result<QueryResult, QueryFailure> {
         let (rel, path) = session
             .artifact_path(step, "parquet")
             .map_err(|e| e.to_string())?;
         let engine = &self.engine;
+        let Watch { cancel, progress } = watch;
         let result = self.runtime.block_on(async {
-            let mut stream = engine.execute(sql).await.map_err(|e| e.to_string())?;
-            let mut artifact = ResultArtifact::create(&path, stream.schema())?;
-            while let Some(batch) = stream.next().await {
-                artifact.push(&batch.map_err(|e| engine.stream_error(&e).to_string())?)?;
+            let run = async {
+                let mut stream = engine.execute(sql).await.map_err(|e| e.to_string())?;
+                let mut artifact = ResultArtifact::create(&path, stream.schema())?;
+                let mut told = std::time::Instant::now();
+                while let Some(batch) = stream.next().await {
+                    artifact.push(&batch.map_err(|e| engine.stream_error(&e).to_string())?)?;
+                    if told.elapsed() >= PROGRESS_EVERY {
+                        told = std::time::Instant::now();
+                        progress(&Progress {
+                            state: "RUNNING".to_owned(),
+                            rows: artifact.count,
+                            bytes_scanned: None,
+                        });
+                    }
+                }
+                artifact.finish()
+            };
+            // An operator may compute for a long time inside one poll; the flag is looked at
+            // on its own clock so a cancel stops the query within a tick.
+            let cancelled = async {
+                while !cancel.load(Ordering::Relaxed) {
+                    tokio::time::sleep(CANCEL_TICK).await;
+                }
+            };
+            tokio::select! {
+                r = run => r,
+                () = cancelled => Err(CANCELLED.to_owned()),
             }
-            artifact.finish()
         });
         let (rows, row_count) = result.inspect_err(|_| {
             // A partial result no entry vouches for is not kept.

@@ -324,6 +324,11 @@ impl Session {
         self.naming = naming;
     }
 
+    /// How the backend names Security Lake's tables.
+    pub fn naming(&self) -> &crate::playbook::context::TableNaming {
+        &self.naming
+    }
+
     pub fn actor(&self) -> &str {
         &self.ctx.actor
     }

@@ -10,13 +10,24 @@ use crate::playbook::{Diagnostic, Severity};
 pub struct Output {
     color: bool,
     quiet: bool,
+    /// `--no-color` or `NO_COLOR`: no colour anywhere, terminal or not.
+    no_color: bool,
 }
 
 impl Output {
     pub fn new(no_color: bool, quiet: bool) -> Self {
         let env_no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = !no_color && !env_no_color && std::io::stderr().is_terminal();
-        Output { color, quiet }
+        Output {
+            color,
+            quiet,
+            no_color: no_color || env_no_color,
+        }
+    }
+
+    /// Whether a full-screen UI may use colour (`--no-color` and `NO_COLOR` say no).
+    pub fn wants_color(&self) -> bool {
+        !self.no_color
     }
 
     /// Data the user asked for (schema, graph, JSON): always printed.

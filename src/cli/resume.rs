@@ -24,19 +24,10 @@ pub struct ResumeArgs {
 }
 
 pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
-    let Some(answers_path) = args.drive.answers.as_ref().filter(|_| args.drive.headless) else {
-        return Err(CliError::User {
-            message: "resuming interactively needs the terminal UI, which this build does not include yet"
-                .to_owned(),
-            hints: vec![
-                "resume with `--headless --answers FILE`".to_owned(),
-                format!(
-                    "`irp journal {}` shows where the case stands",
-                    args.case.display()
-                ),
-            ],
-        });
-    };
+    let answers_path = args.drive.answers.as_ref().filter(|_| args.drive.headless);
+    if answers_path.is_none() {
+        super::run::ui_preflight()?;
+    }
     let choice = if args.use_snapshot {
         PlaybookChoice::Snapshot
     } else if args.accept_playbook_change {
@@ -46,8 +37,8 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     };
     // The answers name the actor, so read them (unchecked) first; they are checked against the
     // playbook the case continues with once the session has chosen it.
-    let actor_hint = std::fs::read_to_string(answers_path)
-        .ok()
+    let actor_hint = answers_path
+        .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| {
             serde_saphyr::from_str_with_options::<Answers>(&t, crate::playbook::node::yaml_options()).ok()
         })
@@ -65,7 +56,10 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
             t.bytes, t.file
         ));
     }
-    let answers = Answers::load(answers_path, &session.playbook).map_err(answers_error)?;
+    let answers = match answers_path {
+        Some(p) => Some(Answers::load(p, &session.playbook).map_err(answers_error)?),
+        None => None,
+    };
     let status = if args.drive.json {
         Output::note
     } else {
@@ -95,6 +89,9 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         .map_or(crate::engine::Mode::Rehearsal, |o| o.mode);
     let mut executor = super::run::executor_for(&args.drive, mode)?;
     let mut backend = super::run::open_backend(&args.drive, &mut session)?;
+    let Some(answers) = answers else {
+        return super::run::interactive(out, session, backend, executor);
+    };
     drive(
         out,
         &mut session,

@@ -79,7 +79,7 @@ pub enum Backend {
 pub fn open_backend(
     drive: &DriveArgs,
     session: &mut Session,
-) -> Result<Option<Box<dyn headless::QueryRunner>>, CliError> {
+) -> Result<Option<Box<dyn headless::QueryRunner + Send>>, CliError> {
     match (drive.backend, drive.lake.as_deref()) {
         (Some(Backend::Athena), _) => {
             let config = super::athena::load_config()?;
@@ -91,7 +91,7 @@ pub fn open_backend(
         }
         (Some(Backend::Local) | None, Some(lake)) => {
             LocalRunner::open(lake, crate::query::local::Options::default())
-                .map(|r| Some(Box::new(r) as Box<dyn headless::QueryRunner>))
+                .map(|r| Some(Box::new(r) as Box<dyn headless::QueryRunner + Send>))
                 .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`"))
         }
         (Some(Backend::Local), None) => Err(CliError::user(
@@ -117,10 +117,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         return Err(CliError::user("no case folder", "give `--case-dir DIR`"));
     };
     let Some(answers_path) = args.drive.answers.as_ref().filter(|_| args.drive.headless) else {
-        return Err(CliError::user(
-            "an interactive run needs the terminal UI, which this build does not include yet",
-            "run with `--headless --answers FILE`",
-        ));
+        return run_interactive(out, args, case_dir);
     };
     // The playbook is read twice (here for the answers check, then by the session, which
     // snapshots exactly the bytes it runs); a change in between is caught by the snapshot hash.
@@ -165,6 +162,73 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         &mut executor,
         args.drive.json,
     )
+}
+
+/// `irp run` without `--headless`: the case opens and the terminal UI walks it.
+fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> Result<(), CliError> {
+    ui_preflight()?;
+    valid_playbook(out, &args.playbook)?;
+    let ctx = session_context(args.drive.actor.as_deref(), None, "run")?;
+    let mode = if args.drive.live {
+        Mode::Live
+    } else {
+        Mode::Rehearsal
+    };
+    let executor = executor_for(&args.drive, mode)?;
+    let mut session =
+        Session::create(case_dir, &args.playbook, &args.inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    let backend = open_backend(&args.drive, &mut session)?;
+    interactive(out, session, backend, executor)
+}
+
+/// Refuses the UI early, before a case is created, when there is no terminal to draw on.
+pub fn ui_preflight() -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    Err(CliError::user(
+        "the terminal UI needs a terminal (standard input and output are not one)",
+        "run it in a terminal, or walk the case with `--headless --answers FILE`",
+    ))
+}
+
+/// Hands the session to the terminal UI; afterwards says where the case stands.
+pub fn interactive(
+    out: Output,
+    session: Session,
+    backend: Option<Box<dyn headless::QueryRunner + Send>>,
+    executor: Executor,
+) -> Result<(), CliError> {
+    let folder = session.dir.root.clone();
+    let launch = crate::ui::Launch {
+        session,
+        backend,
+        executor,
+        color: out.wants_color(),
+    };
+    crate::ui::run(launch).map_err(|e| {
+        CliError::user(
+            format!("{e}; the case is saved"),
+            format!("`irp resume {}` continues it", folder.display()),
+        )
+    })?;
+    // The UI has released the case: read where it stands, from the journal.
+    let state = crate::journal::store::read(&folder.join(crate::journal::CaseDir::JOURNAL))
+        .map(|scan| crate::engine::State::replay(scan.entries.iter().map(|e| &e.event)))
+        .unwrap_or_default();
+    if state.closed.is_some() {
+        out.status(&format!(
+            "case closed; `irp verify {}` checks its journal",
+            folder.display()
+        ));
+    } else {
+        out.status(&format!(
+            "case saved; `irp resume {}` continues it",
+            folder.display()
+        ));
+    }
+    Ok(())
 }
 
 /// One finished step: `seq kind step outcome`, or the line as JSON.
@@ -352,13 +416,13 @@ pub fn drive(
     out: Output,
     session: &mut Session,
     answers: &Answers,
-    backend: &mut Option<Box<dyn headless::QueryRunner>>,
+    backend: &mut Option<Box<dyn headless::QueryRunner + Send>>,
     executor: &mut Executor,
     json: bool,
 ) -> Result<(), CliError> {
     let mut print = |line: &headless::StepLine| print_line(out, line, json);
     let backend: Option<&mut dyn headless::QueryRunner> = match backend.as_mut() {
-        Some(b) => Some(b.as_mut()),
+        Some(b) => Some(b.as_mut() as &mut dyn headless::QueryRunner),
         None => None,
     };
     match headless::drive(session, answers, backend, executor, &mut print) {

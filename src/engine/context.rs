@@ -91,6 +91,84 @@ pub fn suggestion(pb: &Playbook, state: &State, index: usize, env: &Env) -> Resu
     Ok(None)
 }
 
+/// Why a decision suggests what it does: each option's `suggest` expression, what it evaluates
+/// to now (or why it cannot be), and the values of the inputs and captures it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestionReason {
+    pub option: String,
+    pub expr: String,
+    pub value: Result<bool, String>,
+    /// `(name, value)` for every capture or input the expression names.
+    pub evidence: Vec<(String, serde_json::Value)>,
+}
+
+pub fn explain_suggestions(pb: &Playbook, state: &State, index: usize, env: &Env) -> Vec<SuggestionReason> {
+    let StepKind::Decision(d) = &pb.steps[index].kind else {
+        return Vec::new();
+    };
+    let ctx = template_context(pb, state, index, env);
+    let inputs = state.opened.as_ref().map(|o| &o.inputs);
+    d.options
+        .iter()
+        .filter_map(|o| {
+            let expr = o.suggest.as_ref()?;
+            let value = template::eval_expression(template::bare_expression(expr), &ctx)
+                .map(|v| v.is_true())
+                .map_err(|e| e.message);
+            let names = identifiers(expr);
+            let evidence = names
+                .iter()
+                .filter_map(|n| {
+                    state
+                        .captures
+                        .get(n)
+                        .or_else(|| inputs.and_then(|i| i.get(n)))
+                        .map(|v| (n.clone(), v.clone()))
+                })
+                .collect();
+            Some(SuggestionReason {
+                option: o.id.clone(),
+                expr: expr.clone(),
+                value,
+                evidence,
+            })
+        })
+        .collect()
+}
+
+/// The distinct identifiers of an expression, in order of first appearance.
+fn identifiers(expr: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut chars = expr.char_indices().peekable();
+    let mut quote: Option<char> = None;
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            quote = Some(c);
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_alphanumeric() || d == '_' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let word = &expr[i..end];
+            if !out.iter().any(|w| w == word) {
+                out.push(word.to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// An action step rendered with the case's values: exactly what will be called.
 pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Intent, String> {
     let StepKind::Action(a) = &pb.steps[index].kind else {

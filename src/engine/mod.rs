@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-pub use context::{evaluate_captures, render_intent, suggestion, template_context};
+pub use context::{
+    SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion, template_context,
+};
 pub use event::*;
 pub use state::{Position, State, StepState, StepStatus};
 

@@ -23,6 +23,8 @@ impl CaseDir {
     pub const INPUTS: &'static str = "inputs.json";
     pub const LOCK: &'static str = "case.lock";
     pub const ARTIFACTS: &'static str = "artifacts";
+    /// The terminal UI's log (problems it showed, when it started and stopped).
+    pub const UI_LOG: &'static str = "ui.log";
 
     pub fn new(root: impl Into<PathBuf>) -> CaseDir {
         CaseDir { root: root.into() }
@@ -49,6 +51,7 @@ impl CaseDir {
             Self::INPUTS,
             Self::LOCK,
             Self::ARTIFACTS,
+            Self::UI_LOG,
         ]
         .contains(&name)
             || {

@@ -1,0 +1,1276 @@
+//! The UI's state and its one transition: `update(&mut Model, Msg) -> Vec<Cmd>`. Pure: no
+//! terminal, no clock (the time comes in `Msg::Tick`), no I/O; the worker does the moves the
+//! commands ask for and its replies come back as messages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::{self, Action, Scope};
+use super::table::ResultTable;
+use super::text::Theme;
+use super::worker::{Reply, Request};
+use crate::case::actions::UnknownAnswer;
+use crate::case::headless::Progress;
+use crate::engine::{self, ArtifactRef, Command, Env, Event, Mode, Observable, Outcome, Position, State};
+use crate::journal::entry::Entry;
+use crate::playbook::context::TableNaming;
+use crate::playbook::model::{ActionKind, Playbook, StepKind};
+use crate::playbook::raw::Confirm;
+
+/// What comes in.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Paste(String),
+    Resize(u16, u16),
+    /// The clock, once a second or so (and before each frame in tests).
+    Tick(DateTime<Utc>),
+    Worker(Reply),
+}
+
+/// What `update` asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cmd {
+    Send(Request),
+    /// Stop the running query (a flag the backend watches).
+    CancelQuery,
+    Quit,
+}
+
+/// The case as the header shows it.
+#[derive(Debug, Clone)]
+pub struct CaseInfo {
+    pub case: String,
+    pub folder: String,
+    /// `None` in review.
+    pub mode: Option<Mode>,
+    /// The AWS account and region a live case acts in, once known.
+    pub live_target: Option<String>,
+    pub backend: Option<String>,
+}
+
+/// One journal entry as a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalLine {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub text: String,
+}
+
+/// The last run of a query step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryRun {
+    pub sql: Option<String>,
+    pub submitted: Option<DateTime<Utc>>,
+    pub seq: Option<u64>,
+    pub rows: Option<u64>,
+    pub artifact: Option<ArtifactRef>,
+    pub error: Option<String>,
+    pub cancelled: Option<String>,
+    pub bytes_scanned: Option<u64>,
+}
+
+/// The last result of an action step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRun {
+    pub outcome: Outcome,
+    pub detail: String,
+    pub simulated: bool,
+    pub has_before: bool,
+}
+
+/// A line or text the responder is typing, and what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub purpose: Purpose,
+    pub text: String,
+    /// The observable type, for evidence.
+    pub observable: Observable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Purpose {
+    Note,
+    Evidence,
+    Skip {
+        step: String,
+    },
+    Pause,
+    Rationale,
+    Filter,
+    /// `word` is what must be typed (`yes` for `confirm: yes`).
+    Confirm {
+        step: String,
+        word: String,
+        manual: bool,
+    },
+    Close,
+}
+
+impl Purpose {
+    pub fn title(&self) -> String {
+        match self {
+            Purpose::Note => "Note (Enter: new line · Ctrl-S: save · Esc: cancel)".to_owned(),
+            Purpose::Evidence => "Evidence (Tab: type · Enter: save · Esc: cancel)".to_owned(),
+            Purpose::Skip { step } => format!("Skip `{step}`: why? (Enter: skip · Esc: cancel)"),
+            Purpose::Pause => "Pause the case: why? (Enter: pause · Esc: cancel)".to_owned(),
+            Purpose::Rationale => "Rationale for the choice (Enter: keep · Esc: cancel)".to_owned(),
+            Purpose::Filter => "Filter rows containing (Enter: apply · Esc: cancel)".to_owned(),
+            Purpose::Confirm { word, .. } => {
+                format!("Type `{word}` to confirm (Enter: confirm · Esc: cancel)")
+            }
+            Purpose::Close => "Close the case: summary (Enter: close · Esc: cancel)".to_owned(),
+        }
+    }
+
+    fn multiline(&self) -> bool {
+        matches!(self, Purpose::Note)
+    }
+}
+
+/// A list to pick from (going back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picker {
+    pub items: Vec<String>,
+    pub cursor: usize,
+}
+
+/// The screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Main,
+    Journal { offset: usize },
+    Help { offset: usize },
+}
+
+/// How the results table is looked at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grid {
+    /// The selected row, as a position in `order`.
+    pub row: usize,
+    pub col: usize,
+    /// The first row and column drawn.
+    pub top: usize,
+    pub left: usize,
+    pub sort: Option<(usize, bool)>,
+    pub filter: String,
+    /// The rows shown, in order; `None` = all rows as returned.
+    pub order: Option<Vec<u32>>,
+    pub chart: bool,
+}
+
+/// A loaded result.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub step: String,
+    pub seq: u64,
+    pub table: Result<Arc<ResultTable>, String>,
+}
+
+/// A message in the status line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub error: bool,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub info: CaseInfo,
+    pub playbook: Arc<Playbook>,
+    pub naming: TableNaming,
+    pub state: State,
+    pub journal: Vec<JournalLine>,
+    pub opened_at: Option<DateTime<Utc>>,
+    /// Time spent on each step so far (all visits).
+    pub durations: BTreeMap<String, chrono::Duration>,
+    entered: Option<(String, DateTime<Utc>)>,
+    pub queries: BTreeMap<String, QueryRun>,
+    pub actions: BTreeMap<String, ActionRun>,
+    pub now: DateTime<Utc>,
+    pub size: (u16, u16),
+    pub theme: Theme,
+    /// A finished step kept on screen (its results, its outcome) until the responder goes on.
+    pub pinned: Option<String>,
+    pub screen: Screen,
+    pub input: Option<Input>,
+    pub popup: Option<(String, String)>,
+    pub picker: Option<Picker>,
+    /// Requests sent and not finished.
+    pub pending: usize,
+    pub progress: Option<(String, Progress)>,
+    pub loaded: Option<Loaded>,
+    pub grid: Grid,
+    pub decision_cursor: usize,
+    pub rationale: String,
+    pub checklist_cursor: usize,
+    pub previews: BTreeMap<(String, u32), Result<String, String>>,
+    pub status: Option<Status>,
+    pub quitting: bool,
+    /// The step drawn last, to notice when it changes.
+    shown: Option<String>,
+    requested: Vec<Request>,
+}
+
+impl Model {
+    pub fn new(
+        info: CaseInfo,
+        playbook: Arc<Playbook>,
+        naming: TableNaming,
+        entries: &[Entry],
+        now: DateTime<Utc>,
+        theme: Theme,
+    ) -> Model {
+        let mut m = Model {
+            info,
+            playbook,
+            naming,
+            state: State::default(),
+            journal: Vec::new(),
+            opened_at: None,
+            durations: BTreeMap::new(),
+            entered: None,
+            queries: BTreeMap::new(),
+            actions: BTreeMap::new(),
+            now,
+            size: (80, 24),
+            theme,
+            pinned: None,
+            screen: Screen::Main,
+            input: None,
+            popup: None,
+            picker: None,
+            pending: 0,
+            progress: None,
+            loaded: None,
+            grid: Grid::default(),
+            decision_cursor: 0,
+            rationale: String::new(),
+            checklist_cursor: 0,
+            previews: BTreeMap::new(),
+            status: None,
+            quitting: false,
+            shown: None,
+            requested: Vec::new(),
+        };
+        for e in entries {
+            m.apply(e);
+        }
+        m
+    }
+
+    /// The step on the right: a pinned finished step, or the current one.
+    pub fn viewed(&self) -> Option<&str> {
+        self.pinned.as_deref().or_else(|| self.state.current_step())
+    }
+
+    pub fn env(&self) -> Env {
+        Env {
+            now: self.now,
+            naming: self.naming.clone(),
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Whether the viewed step is the one the case is at (moves apply to it).
+    pub fn viewing_current(&self) -> bool {
+        self.pinned.is_none() && self.state.current_step().is_some()
+    }
+
+    /// The step kind of `id`.
+    pub fn kind(&self, id: &str) -> Option<&StepKind> {
+        self.playbook.step(id).map(|s| &s.kind)
+    }
+
+    /// The scopes whose keys apply now, most specific first.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut out = Vec::new();
+        let Some(id) = self.viewed() else {
+            out.push(Scope::Case);
+            return out;
+        };
+        match self.kind(id) {
+            Some(StepKind::Query(_)) => {
+                if self.result_table().is_some() {
+                    out.push(Scope::Results);
+                }
+                out.push(Scope::Query);
+            }
+            Some(StepKind::Decision(_)) if self.viewing_current() => out.push(Scope::Decision),
+            Some(StepKind::Action(a)) if self.viewing_current() => {
+                let st = self.state.step(id);
+                if st.and_then(|s| s.last_outcome) == Some(Outcome::Unknown) {
+                    out.push(Scope::Unknown);
+                } else if matches!(a.kind, ActionKind::Manual { .. }) {
+                    out.push(Scope::Checklist);
+                }
+            }
+            _ => {}
+        }
+        out.push(Scope::Case);
+        out
+    }
+
+    /// The loaded table of the viewed step, when it is loaded and readable.
+    pub fn result_table(&self) -> Option<&Arc<ResultTable>> {
+        let l = self.loaded.as_ref()?;
+        if Some(l.step.as_str()) != self.viewed() {
+            return None;
+        }
+        l.table.as_ref().ok()
+    }
+
+    /// The rows shown, in order.
+    pub fn visible_rows(&self) -> usize {
+        match (&self.grid.order, self.result_table()) {
+            (Some(o), _) => o.len(),
+            (None, Some(t)) => t.rows(),
+            (None, None) => 0,
+        }
+    }
+
+    /// The data row at position `pos` of the shown order.
+    pub fn row_at(&self, pos: usize) -> Option<usize> {
+        match &self.grid.order {
+            Some(o) => o.get(pos).map(|&r| r as usize),
+            None => (pos < self.visible_rows()).then_some(pos),
+        }
+    }
+
+    /// Rows of the table that fit on screen (the view lays out the same way).
+    pub fn page_rows(&self) -> usize {
+        usize::from(super::view::results_height(self.size)).max(1)
+    }
+
+    /// The SQL the viewed query step ran (as journaled), or would run now.
+    pub fn sql_for(&self, id: &str) -> Result<String, String> {
+        if let Some(sql) = self.queries.get(id).and_then(|q| q.sql.clone()) {
+            return Ok(sql);
+        }
+        let index = self.playbook.step_index(id).ok_or("no such step")?;
+        let StepKind::Query(q) = &self.playbook.steps[index].kind else {
+            return Err("not a query".to_owned());
+        };
+        let ctx = engine::template_context(&self.playbook, &self.state, index, &self.env());
+        crate::playbook::template::render_sql(&q.sql, &ctx).map_err(|e| e.message)
+    }
+
+    /// Applies a journal entry: the state, the journal lines, the per-step bookkeeping.
+    fn apply(&mut self, e: &Entry) {
+        let looking = self.viewed().map(str::to_owned);
+        self.state.apply(&e.event);
+        if self.opened_at.is_none() {
+            self.opened_at = Some(e.at);
+        }
+        self.journal.push(JournalLine {
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            text: describe(&e.event),
+        });
+        match &e.event {
+            Event::QuerySubmitted(q) => {
+                self.queries.insert(
+                    q.step.clone(),
+                    QueryRun {
+                        sql: Some(q.sql.clone()),
+                        submitted: Some(e.at),
+                        ..QueryRun::default()
+                    },
+                );
+            }
+            Event::QuerySucceeded(q) => {
+                let run = self.queries.entry(q.step.clone()).or_default();
+                run.seq = Some(e.seq);
+                run.rows = Some(q.rows);
+                run.artifact.clone_from(&q.artifact);
+                run.bytes_scanned = q.execution.as_ref().map(|x| x.bytes_scanned);
+                run.error = None;
+                self.pin_if(looking.as_deref(), &q.step);
+            }
+            Event::QueryFailed(q) => {
+                let run = self.queries.entry(q.step.clone()).or_default();
+                run.error = Some(q.error.clone());
+            }
+            Event::QueryCancelled { step, reason } => {
+                let run = self.queries.entry(step.clone()).or_default();
+                run.cancelled = Some(reason.clone());
+            }
+            Event::ActionStarted(a) => {
+                self.actions.insert(
+                    a.step.clone(),
+                    ActionRun {
+                        outcome: Outcome::Unknown,
+                        detail: "running".to_owned(),
+                        simulated: a.simulated,
+                        has_before: a.before.is_some(),
+                    },
+                );
+            }
+            Event::ActionFinished(a) => {
+                if let Some(run) = self.actions.get_mut(&a.step) {
+                    run.outcome = a.outcome;
+                    run.detail.clone_from(&a.detail);
+                }
+                self.pin_if(looking.as_deref(), &a.step);
+            }
+            Event::AwsIdentity(i) => {
+                self.info.live_target = Some(format!("{} {}", i.account, i.region));
+            }
+            _ => {}
+        }
+        // Time on a step runs from entering it to leaving it (a pause included: the case was
+        // on that step).
+        let now_at = self.state.current_step().map(str::to_owned);
+        let same = self.entered.as_ref().map(|(s, _)| Some(s)) == Some(now_at.as_ref());
+        if !same {
+            if let Some((step, since)) = self.entered.take() {
+                *self.durations.entry(step).or_insert_with(chrono::Duration::zero) += e.at - since;
+            }
+            self.entered = now_at.map(|s| (s, e.at));
+        }
+    }
+
+    /// Keeps a finished step on screen when the responder was looking at it.
+    fn pin_if(&mut self, looking: Option<&str>, step: &str) {
+        if looking == Some(step) && self.state.current_step() != Some(step) {
+            self.pinned = Some(step.to_owned());
+        }
+    }
+
+    /// Time spent on a step, the current visit included.
+    pub fn duration_of(&self, id: &str) -> Option<chrono::Duration> {
+        let mut d = self.durations.get(id).copied();
+        if let Some((s, since)) = &self.entered
+            && s == id
+        {
+            d = Some(
+                d.unwrap_or_else(chrono::Duration::zero) + (self.now - *since).max(chrono::Duration::zero()),
+            );
+        }
+        d
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            error: false,
+            text: text.into(),
+        });
+    }
+
+    fn complain(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            error: true,
+            text: text.into(),
+        });
+    }
+
+    fn send(&mut self, req: Request) {
+        self.pending += 1;
+        self.requested.push(req);
+    }
+}
+
+/// The one transition.
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
+    let mut cmds = Vec::new();
+    match msg {
+        Msg::Tick(now) => m.now = now,
+        Msg::Resize(w, h) => {
+            m.size = (w, h);
+            clamp_grid(m);
+        }
+        Msg::Paste(text) => {
+            if let Some(input) = &mut m.input {
+                let text = if input.purpose.multiline() {
+                    text
+                } else {
+                    text.replace(['\n', '\r'], " ")
+                };
+                input.text.push_str(&text);
+            }
+        }
+        Msg::Key(k) => {
+            if k.kind != KeyEventKind::Release {
+                key(m, k, &mut cmds);
+            }
+        }
+        Msg::Worker(reply) => worker(m, reply),
+    }
+    follow(m);
+    cmds.extend(m.requested.drain(..).map(Cmd::Send));
+    if m.quitting {
+        cmds.push(Cmd::Quit);
+    }
+    cmds
+}
+
+fn worker(m: &mut Model, reply: Reply) {
+    match reply {
+        Reply::Recorded(entries) => {
+            for e in &entries {
+                m.apply(e);
+            }
+            if let Some(last) = entries.last() {
+                match &last.event {
+                    Event::QueryFailed(q) => m.complain(format!("query failed: {}", q.error)),
+                    Event::QuerySucceeded(q) => m.say(format!(
+                        "{} rows from `{}`{}",
+                        q.rows,
+                        q.step,
+                        if m.pinned.as_deref() == Some(q.step.as_str()) {
+                            "; Enter goes on to the next step"
+                        } else {
+                            ""
+                        }
+                    )),
+                    Event::ActionFinished(a) if a.outcome == Outcome::Failed => {
+                        m.complain(format!("action failed: {}", a.detail));
+                    }
+                    Event::ActionConflict(c) => m.complain(format!(
+                        "the resource changed since the confirmation; confirm again:\n{}",
+                        c.difference
+                    )),
+                    Event::CaseClosed { .. } => m.say("the case is closed; q quits"),
+                    _ => {}
+                }
+            }
+        }
+        Reply::Problem { error, hints } => {
+            let mut text = error;
+            for h in hints {
+                text.push_str(&format!(" ({h})"));
+            }
+            m.complain(text);
+        }
+        Reply::QueryProgress { step, progress } => m.progress = Some((step, progress)),
+        Reply::Preview { step, text } => {
+            let visits = m.state.step(&step).map_or(0, |s| s.visits);
+            m.previews.insert((step, visits), text);
+        }
+        Reply::Result { step, seq, table } => {
+            m.grid = Grid {
+                chart: m.grid.chart,
+                ..Grid::default()
+            };
+            m.loaded = Some(Loaded { step, seq, table });
+            if let Some(t) = m.result_table() {
+                m.grid.chart = chartable(t).is_some();
+            }
+        }
+        Reply::Idle => {
+            m.pending = m.pending.saturating_sub(1);
+            if m.pending == 0 {
+                m.progress = None;
+            }
+        }
+    }
+}
+
+/// After every message: when the step on screen changed, reset what belongs to a step and ask
+/// for what the new one shows (its result, what its action will do).
+fn follow(m: &mut Model) {
+    let viewed = m.viewed().map(str::to_owned);
+    if viewed != m.shown {
+        m.shown.clone_from(&viewed);
+        m.rationale.clear();
+        m.checklist_cursor = 0;
+        m.decision_cursor = suggested_index(m).unwrap_or(0);
+        if m.loaded.as_ref().map(|l| &l.step) != viewed.as_ref() {
+            m.grid = Grid::default();
+        }
+    }
+    let Some(id) = viewed else { return };
+    match m.kind(&id) {
+        Some(StepKind::Query(_)) => {
+            let want = m
+                .queries
+                .get(&id)
+                .and_then(|q| Some((q.seq?, q.artifact.clone()?)));
+            if let Some((seq, artifact)) = want {
+                let have = m.loaded.as_ref().is_some_and(|l| l.step == id && l.seq == seq);
+                let asked = m
+                    .requested
+                    .iter()
+                    .any(|r| matches!(r, Request::LoadResult { seq: s, .. } if *s == seq));
+                if !have && !asked {
+                    m.loaded = Some(Loaded {
+                        step: id.clone(),
+                        seq,
+                        table: Err("loading…".to_owned()),
+                    });
+                    m.send(Request::LoadResult {
+                        step: id,
+                        seq,
+                        artifact,
+                    });
+                }
+            }
+        }
+        Some(StepKind::Action(a)) if !matches!(a.kind, ActionKind::Manual { .. }) => {
+            let visits = m.state.step(&id).map_or(0, |s| s.visits);
+            let open = m.viewing_current() && m.state.step(&id).and_then(|s| s.last_outcome).is_none();
+            if open && !m.previews.contains_key(&(id.clone(), visits)) {
+                m.previews.insert(
+                    (id.clone(), visits),
+                    Err("working out what this action will do…".to_owned()),
+                );
+                m.send(Request::Preview { step: id });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn suggested_index(m: &Model) -> Option<usize> {
+    let id = m.viewed()?;
+    let index = m.playbook.step_index(id)?;
+    let StepKind::Decision(d) = &m.playbook.steps[index].kind else {
+        return None;
+    };
+    let option = engine::suggestion(&m.playbook, &m.state, index, &m.env()).ok()??;
+    d.options.iter().position(|o| o.id == option)
+}
+
+fn key(m: &mut Model, k: KeyEvent, cmds: &mut Vec<Cmd>) {
+    // Ctrl-C quits from anywhere, inputs included.
+    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
+        quit(m, cmds);
+        return;
+    }
+    if m.input.is_some() {
+        input_key(m, k);
+        return;
+    }
+    if m.popup.is_some() {
+        m.popup = None;
+        return;
+    }
+    if let Some(p) = &mut m.picker {
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => p.cursor = p.cursor.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1))
+            }
+            KeyCode::Enter => {
+                let to = p.items.get(p.cursor).cloned();
+                m.picker = None;
+                if let Some(to) = to {
+                    record(m, Command::GoBack { to });
+                }
+            }
+            _ => m.picker = None,
+        }
+        return;
+    }
+    match m.screen {
+        Screen::Help { offset } => {
+            m.screen = match k.code {
+                KeyCode::Down | KeyCode::Char('j') => Screen::Help { offset: offset + 1 },
+                KeyCode::Up | KeyCode::Char('k') => Screen::Help {
+                    offset: offset.saturating_sub(1),
+                },
+                _ => Screen::Main,
+            };
+            return;
+        }
+        Screen::Journal { offset } => {
+            let last = m.journal.len().saturating_sub(1);
+            m.screen = match k.code {
+                KeyCode::Up | KeyCode::Char('k') => Screen::Journal {
+                    offset: offset.saturating_sub(1),
+                },
+                KeyCode::Down | KeyCode::Char('j') => Screen::Journal {
+                    offset: (offset + 1).min(last),
+                },
+                KeyCode::PageUp => Screen::Journal {
+                    offset: offset.saturating_sub(usize::from(m.size.1)),
+                },
+                KeyCode::PageDown => Screen::Journal {
+                    offset: (offset + usize::from(m.size.1)).min(last),
+                },
+                KeyCode::Home => Screen::Journal { offset: 0 },
+                KeyCode::End => Screen::Journal { offset: last },
+                KeyCode::Char('q') => {
+                    quit(m, cmds);
+                    Screen::Main
+                }
+                _ => Screen::Main,
+            };
+            return;
+        }
+        Screen::Main => {}
+    }
+    if k.code == KeyCode::Esc {
+        // Esc: back to the step the case is at.
+        m.pinned = None;
+        m.status = None;
+        return;
+    }
+    let scopes = m.scopes();
+    let Some(action) = keymap::lookup(k.code, k.modifiers, &scopes) else {
+        return;
+    };
+    act(m, action, cmds);
+}
+
+fn quit(m: &mut Model, cmds: &mut Vec<Cmd>) {
+    if m.state.steps.values().any(|s| s.running_query.is_some()) {
+        cmds.push(Cmd::CancelQuery);
+    }
+    m.quitting = true;
+}
+
+fn record(m: &mut Model, cmd: Command) {
+    m.send(Request::Record(cmd));
+}
+
+fn open_input(m: &mut Model, purpose: Purpose, text: String) {
+    m.input = Some(Input {
+        purpose,
+        text,
+        observable: Observable::Text,
+    });
+}
+
+/// Whether a move on the case can be made now; says why not otherwise.
+fn can_move(m: &mut Model) -> bool {
+    if m.state.closed.is_some() {
+        m.complain("the case is closed; nothing more can be recorded");
+        return false;
+    }
+    if m.state.paused.is_some() {
+        m.complain("the case is paused; p carries on");
+        return false;
+    }
+    if m.busy() {
+        m.complain("irp is still busy with the last move; wait for it (c cancels a running query)");
+        return false;
+    }
+    true
+}
+
+fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
+    match action {
+        Action::Help => m.screen = Screen::Help { offset: 0 },
+        Action::Quit => quit(m, cmds),
+        Action::Journal => {
+            m.screen = Screen::Journal {
+                offset: m.journal.len().saturating_sub(1),
+            }
+        }
+        Action::AddNote => {
+            if m.state.closed.is_some() {
+                m.complain("the case is closed; nothing more can be recorded");
+            } else {
+                open_input(m, Purpose::Note, String::new());
+            }
+        }
+        Action::AddEvidence => {
+            if m.state.closed.is_some() {
+                m.complain("the case is closed; nothing more can be recorded");
+            } else {
+                open_input(m, Purpose::Evidence, String::new());
+            }
+        }
+        Action::Pause => {
+            if m.state.closed.is_some() {
+                m.complain("the case is closed");
+            } else if m.state.paused.is_some() {
+                record(m, Command::Unpause);
+            } else {
+                open_input(m, Purpose::Pause, String::new());
+            }
+        }
+        Action::Skip => {
+            if !can_move(m) {
+                return;
+            }
+            match m.state.current_step().map(str::to_owned) {
+                Some(step) if matches!(m.kind(&step), Some(StepKind::Decision(_))) => {
+                    m.complain("a decision is not skipped: choose an option");
+                }
+                Some(step) => {
+                    m.pinned = None;
+                    open_input(m, Purpose::Skip { step }, String::new());
+                }
+                None => m.complain("there is no step to skip"),
+            }
+        }
+        Action::GoBack => {
+            if !can_move(m) {
+                return;
+            }
+            let current = m.state.current_step();
+            let mut items: Vec<String> = Vec::new();
+            for s in m.state.path.iter().rev() {
+                if Some(s.as_str()) != current && !items.contains(s) {
+                    items.push(s.clone());
+                }
+            }
+            if items.is_empty() {
+                m.complain("no earlier step to go back to");
+            } else {
+                m.picker = Some(Picker { items, cursor: 0 });
+            }
+        }
+        Action::Primary => primary(m),
+        Action::RunQuery => run_query(m),
+        Action::CancelQuery => {
+            let running = m
+                .viewed()
+                .and_then(|id| m.state.step(id))
+                .is_some_and(|s| s.running_query.is_some());
+            if running {
+                cmds.push(Cmd::CancelQuery);
+                m.say("cancelling the query…");
+            } else {
+                m.complain("no query is running");
+            }
+        }
+        Action::Up
+        | Action::Down
+        | Action::Left
+        | Action::Right
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => {
+            navigate(m, action);
+        }
+        Action::Sort => sort(m),
+        Action::Filter => open_input(m, Purpose::Filter, m.grid.filter.clone()),
+        Action::ShowCell => {
+            if let Some((header, value)) = selected_cell(m) {
+                m.popup = Some((header, value));
+            }
+        }
+        Action::MarkEvidence => {
+            if m.state.closed.is_some() {
+                m.complain("the case is closed; nothing more can be recorded");
+            } else if let Some((_, value)) = selected_cell(m) {
+                let observable = guess_observable(&value);
+                m.input = Some(Input {
+                    purpose: Purpose::Evidence,
+                    text: value,
+                    observable,
+                });
+            }
+        }
+        Action::Chart => {
+            if m.result_table().is_some_and(|t| chartable(t).is_some()) {
+                m.grid.chart = !m.grid.chart;
+            } else {
+                m.complain("this result has no time column with counts to chart");
+            }
+        }
+        Action::ToggleItem => {
+            let Some(id) = m.state.current_step().map(str::to_owned) else {
+                return;
+            };
+            if !can_move(m) {
+                return;
+            }
+            let st = m.state.step(&id).cloned().unwrap_or_default();
+            let needs_confirm =
+                matches!(m.kind(&id), Some(StepKind::Action(a)) if a.confirm != Confirm::None);
+            if needs_confirm && !st.confirmed {
+                m.complain("confirm the checklist first (Enter)");
+            } else if st.checklist.contains(&m.checklist_cursor) {
+                m.say("already ticked; a tick is journaled and stays");
+            } else {
+                record(
+                    m,
+                    Command::CheckItem {
+                        step: id,
+                        item: m.checklist_cursor,
+                    },
+                );
+            }
+        }
+        Action::Rationale => open_input(m, Purpose::Rationale, m.rationale.clone()),
+        Action::Verify | Action::ConfirmDone | Action::ConfirmNotDone => {
+            let Some(id) = m.state.current_step().map(str::to_owned) else {
+                return;
+            };
+            if !can_move(m) {
+                return;
+            }
+            let answer = match action {
+                Action::Verify => UnknownAnswer::Verify,
+                Action::ConfirmDone => UnknownAnswer::Done,
+                _ => UnknownAnswer::NotDone,
+            };
+            m.send(Request::Settle { step: id, answer });
+        }
+    }
+}
+
+fn primary(m: &mut Model) {
+    // A finished step kept on screen: Enter goes on.
+    if m.pinned.is_some() {
+        m.pinned = None;
+        m.status = None;
+        return;
+    }
+    if !can_move(m) {
+        return;
+    }
+    let id = match m.state.position.clone() {
+        Position::NotStarted => return record(m, Command::Start),
+        Position::End => return open_input(m, Purpose::Close, String::new()),
+        Position::At(id) => id,
+    };
+    let st = m.state.step(&id).cloned().unwrap_or_default();
+    let Some(kind) = m.kind(&id).cloned() else { return };
+    match kind {
+        StepKind::Note(_) => record(m, Command::Complete { step: id }),
+        StepKind::Query(_) => run_query(m),
+        StepKind::Decision(d) => {
+            let Some(option) = d.options.get(m.decision_cursor) else {
+                return;
+            };
+            let rationale = (!m.rationale.trim().is_empty()).then(|| m.rationale.trim().to_owned());
+            let option = option.id.clone();
+            record(
+                m,
+                Command::Decide {
+                    step: id,
+                    option,
+                    rationale,
+                },
+            );
+        }
+        StepKind::Action(a) => {
+            if st.last_outcome == Some(Outcome::Unknown) {
+                m.complain("the last run's outcome is unknown: V has irp check, D you checked it was done, N it was not");
+                return;
+            }
+            let manual = matches!(a.kind, ActionKind::Manual { .. });
+            if a.confirm != Confirm::None && !st.confirmed {
+                let word = match a.confirm {
+                    Confirm::Typed => {
+                        match engine::render_intent(&m.playbook, &m.state, index_of(m, &id), &m.env()) {
+                            Ok(intent) => intent.confirmation_word(&id),
+                            Err(e) => {
+                                m.complain(format!("the action cannot be rendered: {e}"));
+                                return;
+                            }
+                        }
+                    }
+                    _ => "yes".to_owned(),
+                };
+                open_input(
+                    m,
+                    Purpose::Confirm {
+                        step: id,
+                        word,
+                        manual,
+                    },
+                    String::new(),
+                );
+                return;
+            }
+            if manual {
+                let ActionKind::Manual { items } = &a.kind else {
+                    return;
+                };
+                if st.checklist.len() < items.len() {
+                    m.complain("tick every item first (Space on each)");
+                } else {
+                    record(m, Command::Complete { step: id });
+                }
+                return;
+            }
+            m.send(Request::Act {
+                step: id,
+                typed: None,
+            });
+        }
+    }
+}
+
+fn index_of(m: &Model, id: &str) -> usize {
+    m.playbook.step_index(id).unwrap_or(0)
+}
+
+fn run_query(m: &mut Model) {
+    let Some(id) = m.viewed().map(str::to_owned) else {
+        return;
+    };
+    if m.state.current_step() != Some(id.as_str()) {
+        m.complain("this query's step is behind the case; b goes back to it to run it again");
+        return;
+    }
+    if !can_move(m) {
+        return;
+    }
+    m.pinned = None;
+    m.progress = Some((id.clone(), Progress::default()));
+    m.say(format!("running `{id}`… (c cancels)"));
+    m.send(Request::RunQuery { step: id });
+}
+
+fn input_key(m: &mut Model, k: KeyEvent) {
+    let Some(input) = &mut m.input else { return };
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    match k.code {
+        KeyCode::Esc => {
+            m.input = None;
+        }
+        KeyCode::Char('s') if ctrl => submit(m),
+        KeyCode::Enter if input.purpose.multiline() && !ctrl => input.text.push('\n'),
+        KeyCode::Enter => submit(m),
+        KeyCode::Backspace => {
+            input.text.pop();
+        }
+        KeyCode::Tab if input.purpose == Purpose::Evidence => {
+            let i = Observable::ALL
+                .iter()
+                .position(|o| *o == input.observable)
+                .unwrap_or(0);
+            input.observable = Observable::ALL[(i + 1) % Observable::ALL.len()];
+        }
+        KeyCode::BackTab if input.purpose == Purpose::Evidence => {
+            let i = Observable::ALL
+                .iter()
+                .position(|o| *o == input.observable)
+                .unwrap_or(0);
+            input.observable = Observable::ALL[(i + Observable::ALL.len() - 1) % Observable::ALL.len()];
+        }
+        KeyCode::Char('u') if ctrl => input.text.clear(),
+        KeyCode::Char(c) if !ctrl => input.text.push(c),
+        _ => {}
+    }
+}
+
+fn submit(m: &mut Model) {
+    let Some(input) = m.input.take() else { return };
+    let text = input.text.trim().to_owned();
+    match input.purpose {
+        Purpose::Filter => {
+            m.grid.filter = text;
+            apply_order(m);
+        }
+        Purpose::Rationale => m.rationale = text,
+        _ if text.is_empty() => {
+            m.complain("nothing was typed, so nothing was recorded");
+        }
+        Purpose::Note => record(m, Command::AddNote { text }),
+        Purpose::Evidence => record(
+            m,
+            Command::AddEvidence {
+                observable: input.observable,
+                value: text,
+                note: None,
+            },
+        ),
+        Purpose::Skip { step } => record(m, Command::Skip { step, reason: text }),
+        Purpose::Pause => record(m, Command::Pause { reason: text }),
+        Purpose::Close => record(m, Command::Close { summary: text }),
+        Purpose::Confirm { step, word, manual } => {
+            if text != word {
+                m.complain(format!("`{text}` is not `{word}`; nothing was confirmed"));
+                return;
+            }
+            if manual {
+                record(
+                    m,
+                    Command::ConfirmAction {
+                        step,
+                        typed: Some(text),
+                        seen: None,
+                    },
+                );
+            } else {
+                m.send(Request::Act {
+                    step,
+                    typed: Some(text),
+                });
+            }
+        }
+    }
+}
+
+fn navigate(m: &mut Model, action: Action) {
+    if matches!(m.scopes().first(), Some(Scope::Decision)) {
+        let n = m
+            .viewed()
+            .and_then(|id| match m.kind(id) {
+                Some(StepKind::Decision(d)) => Some(d.options.len()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        match action {
+            Action::Up => m.decision_cursor = m.decision_cursor.saturating_sub(1),
+            Action::Down => m.decision_cursor = (m.decision_cursor + 1).min(n.saturating_sub(1)),
+            _ => {}
+        }
+        return;
+    }
+    if matches!(m.scopes().first(), Some(Scope::Checklist)) {
+        let n = m
+            .viewed()
+            .and_then(|id| match m.kind(id) {
+                Some(StepKind::Action(a)) => match &a.kind {
+                    ActionKind::Manual { items } => Some(items.len()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or(0);
+        match action {
+            Action::Up => m.checklist_cursor = m.checklist_cursor.saturating_sub(1),
+            Action::Down => m.checklist_cursor = (m.checklist_cursor + 1).min(n.saturating_sub(1)),
+            _ => {}
+        }
+        return;
+    }
+    let rows = m.visible_rows();
+    let cols = m.result_table().map_or(0, |t| t.columns());
+    let page = m.page_rows();
+    let g = &mut m.grid;
+    match action {
+        Action::Up => g.row = g.row.saturating_sub(1),
+        Action::Down => g.row = (g.row + 1).min(rows.saturating_sub(1)),
+        Action::PageUp => g.row = g.row.saturating_sub(page),
+        Action::PageDown => g.row = (g.row + page).min(rows.saturating_sub(1)),
+        Action::Top => g.row = 0,
+        Action::Bottom => g.row = rows.saturating_sub(1),
+        Action::Left => g.col = g.col.saturating_sub(1),
+        Action::Right => g.col = (g.col + 1).min(cols.saturating_sub(1)),
+        _ => {}
+    }
+    clamp_grid(m);
+}
+
+/// Keeps the selected cell on screen.
+fn clamp_grid(m: &mut Model) {
+    let page = m.page_rows();
+    let g = &mut m.grid;
+    if g.row < g.top {
+        g.top = g.row;
+    } else if g.row >= g.top + page {
+        g.top = g.row + 1 - page;
+    }
+    if g.col < g.left {
+        g.left = g.col;
+    }
+    // How far right the view must start for the selected column to fit is the view's call
+    // (it knows the widths); it moves `left` forward as needed when drawing via `first_column`.
+}
+
+fn sort(m: &mut Model) {
+    let col = m.grid.col;
+    m.grid.sort = match m.grid.sort {
+        Some((c, false)) if c == col => Some((col, true)),
+        Some((c, true)) if c == col => None,
+        _ => Some((col, false)),
+    };
+    apply_order(m);
+    let what = match m.grid.sort {
+        Some((c, d)) => format!(
+            "sorted by {} {}",
+            m.result_table().map_or("", |t| t.header(c)),
+            if d { "descending" } else { "ascending" }
+        ),
+        None => "rows as returned".to_owned(),
+    };
+    m.say(what);
+}
+
+/// Recomputes the shown rows from the sort and the filter.
+fn apply_order(m: &mut Model) {
+    let Some(t) = m.result_table().cloned() else {
+        return;
+    };
+    let sorted = m.grid.sort.and_then(|(c, d)| t.sorted(c, d));
+    let filter = m.grid.filter.clone();
+    m.grid.order = if filter.is_empty() {
+        sorted
+    } else {
+        let all: Box<dyn Iterator<Item = u32>> = match sorted {
+            Some(o) => Box::new(o.into_iter()),
+            None => Box::new(0..u32::try_from(t.rows()).unwrap_or(u32::MAX)),
+        };
+        let rows = t.filtered(all, &filter);
+        m.say(format!("{} of {} rows contain `{filter}`", rows.len(), t.rows()));
+        Some(rows)
+    };
+    m.grid.row = 0;
+    m.grid.top = 0;
+}
+
+fn selected_cell(m: &Model) -> Option<(String, String)> {
+    let t = m.result_table()?;
+    let row = m.row_at(m.grid.row)?;
+    Some((t.header(m.grid.col).to_owned(), t.cell(row, m.grid.col)))
+}
+
+/// The time and count columns of a time-bucketed result, if it is one.
+pub fn chartable(t: &ResultTable) -> Option<(usize, usize)> {
+    if t.rows() < 2 || t.rows() > 10_000 {
+        return None;
+    }
+    let time = (0..t.columns()).find(|&c| t.is_temporal(c))?;
+    let count = (0..t.columns()).find(|&c| c != time && t.is_numeric(c))?;
+    Some((time, count))
+}
+
+/// The observable type a value most likely is.
+pub fn guess_observable(v: &str) -> Observable {
+    let v = v.trim();
+    if v.parse::<std::net::IpAddr>().is_ok() {
+        Observable::Ip
+    } else if v.starts_with("arn:") {
+        Observable::Arn
+    } else if v.len() == 20 && (v.starts_with("AKIA") || v.starts_with("ASIA")) {
+        Observable::AccessKeyId
+    } else if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Observable::AccountId
+    } else {
+        Observable::Text
+    }
+}
+
+/// An entry in words, for the journal lines.
+pub fn describe(event: &Event) -> String {
+    if let Some(line) = crate::case::headless::line_for(0, event) {
+        return match line.step {
+            Some(s) => format!("{} {s}: {}", line.kind, line.outcome),
+            None => format!("{}: {}", line.kind, line.outcome),
+        };
+    }
+    match event {
+        Event::CaseOpened(o) => format!(
+            "case opened: {} {} ({})",
+            o.playbook.id,
+            o.playbook.version,
+            o.mode.as_str()
+        ),
+        Event::SessionStarted(s) => format!("session started: {} (pid {})", s.command, s.pid),
+        Event::Started { first } => format!("started at {first}"),
+        Event::QuerySubmitted(q) => format!("query {}: submitted to {}", q.step, q.backend),
+        Event::QueryCancelled { step, reason } => format!("query {step}: {reason}"),
+        Event::ActionConfirmed(a) => format!("action {}: confirmed", a.step),
+        Event::ActionStarted(a) => format!(
+            "action {}: {}started",
+            a.step,
+            if a.simulated { "simulated, " } else { "" }
+        ),
+        Event::ChecklistItemDone { step, text, .. } => format!("checklist {step}: ticked {text}"),
+        Event::WentBack { to, .. } => format!("went back to {to}"),
+        Event::NoteAdded { text, .. } => format!("note: {}", text.lines().next().unwrap_or("")),
+        Event::EvidenceAdded(e) => format!("evidence {}: {}", e.observable.as_str(), e.value),
+        Event::Paused { reason } => format!("paused: {reason}"),
+        Event::Unpaused {} => "carried on".to_owned(),
+        other => other.kind().replace('_', " "),
+    }
+}

@@ -1,0 +1,983 @@
+//! Drawing: `view(&Model, &mut Frame)` lays the model out and never changes it.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+
+use super::keymap::{KEYMAP, Scope, key_name};
+use super::model::{Model, Purpose, Screen, chartable};
+use super::table::{MAX_COLUMN_WIDTH, ResultTable, visible};
+use super::text::{self, Theme};
+use crate::engine::{self, Mode, Outcome, Position, StepStatus};
+use crate::playbook::model::{ActionKind, StepKind};
+use crate::playbook::raw::Confirm;
+
+/// Rows of journal shown under the step.
+const JOURNAL_LINES: u16 = 3;
+/// Lines of guidance and SQL kept above a query's results.
+const GUIDANCE_WITH_RESULTS: u16 = 2;
+const SQL_WITH_RESULTS: u16 = 4;
+
+/// The screen's regions.
+struct Regions {
+    header: Rect,
+    steps: Rect,
+    detail: Rect,
+    journal: Rect,
+    footer: Rect,
+}
+
+fn regions(area: Rect) -> Regions {
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(4),
+            Constraint::Length(JOURNAL_LINES + 1),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let left = (area.width / 3).clamp(24, 40);
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Length(left), Constraint::Min(20)])
+        .split(rows[1]);
+    Regions {
+        header: rows[0],
+        steps: cols[0],
+        detail: cols[1],
+        journal: rows[2],
+        footer: rows[3],
+    }
+}
+
+/// How many table rows a query's results get on a screen of `size` (the model pages by it).
+pub fn results_height(size: (u16, u16)) -> u16 {
+    let r = regions(Rect::new(0, 0, size.0, size.1));
+    // Inside the border: title, guidance, SQL, the result line, the table's header row.
+    r.detail
+        .height
+        .saturating_sub(2 + 1 + GUIDANCE_WITH_RESULTS + SQL_WITH_RESULTS + 1 + 1)
+}
+
+pub fn view(m: &Model, f: &mut Frame) {
+    let area = f.area();
+    let t = m.theme;
+    match m.screen {
+        Screen::Journal { offset } => return journal_screen(m, f, area, offset),
+        Screen::Main | Screen::Help { .. } => {}
+    }
+    let r = regions(area);
+    header(m, f, r.header);
+    steps(m, f, r.steps);
+    detail(m, f, r.detail);
+    journal(m, f, r.journal);
+    footer(m, f, r.footer);
+    if let Screen::Help { offset } = m.screen {
+        help(m, f, area, offset);
+    }
+    if let Some(p) = &m.picker {
+        let items: Vec<Line> = p
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let title = m.playbook.step(s).map_or("", |x| x.title.as_str());
+                let style = if i == p.cursor { t.selected() } else { t.plain() };
+                Line::styled(format!(" {s} — {title}"), style)
+            })
+            .collect();
+        let rect = centered(
+            area,
+            70,
+            (items.len() as u16 + 2).min(area.height.saturating_sub(2)),
+        );
+        f.render_widget(Clear, rect);
+        f.render_widget(
+            Paragraph::new(items).block(boxed(" Go back to (Enter: go · Esc: cancel) ", t)),
+            rect,
+        );
+    }
+    if let Some((title, value)) = &m.popup {
+        let rect = centered(area, 76, area.height.saturating_sub(4).min(20));
+        f.render_widget(Clear, rect);
+        f.render_widget(
+            Paragraph::new(value.clone())
+                .wrap(Wrap { trim: false })
+                .block(boxed(&format!(" {title} (any key closes) "), t)),
+            rect,
+        );
+    }
+    if let Some(input) = &m.input {
+        let lines = input.text.split('\n').count() as u16;
+        let extra = u16::from(input.purpose == Purpose::Evidence);
+        let rect = centered(
+            area,
+            76,
+            (lines + 2 + extra).clamp(3, area.height.saturating_sub(2)),
+        );
+        f.render_widget(Clear, rect);
+        let mut body: Vec<Line> = Vec::new();
+        if input.purpose == Purpose::Evidence {
+            body.push(Line::from(vec![
+                Span::styled("type: ", t.dim()),
+                Span::styled(input.observable.as_str(), t.bold()),
+            ]));
+        }
+        let n = input.text.split('\n').count();
+        for (i, l) in input.text.split('\n').enumerate() {
+            let mut spans = vec![Span::raw(visible(l))];
+            if i + 1 == n {
+                spans.push(Span::styled("▏", t.bold()));
+            }
+            body.push(Line::from(spans));
+        }
+        f.render_widget(
+            Paragraph::new(body)
+                .wrap(Wrap { trim: false })
+                .block(boxed(&format!(" {} ", input.purpose.title()), t)),
+            rect,
+        );
+    }
+}
+
+fn boxed(title: &str, t: Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title.to_owned(), t.bold()))
+}
+
+fn centered(area: Rect, percent: u16, height: u16) -> Rect {
+    let w = (area.width * percent / 100).max(area.width.min(40));
+    let x = area.x + (area.width.saturating_sub(w)) / 2;
+    let y = area.y + (area.height.saturating_sub(height)) / 2;
+    Rect::new(x, y, w, height.min(area.height))
+}
+
+fn clock(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn header(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let mode = match (m.info.mode, &m.info.live_target) {
+        (Some(Mode::Live), Some(target)) => format!(" LIVE {target} "),
+        (Some(Mode::Live), None) => " LIVE ".to_owned(),
+        (Some(Mode::Rehearsal), _) => " REHEARSAL ".to_owned(),
+        (None, _) => " REVIEW ".to_owned(),
+    };
+    let stage = m
+        .viewed()
+        .and_then(|id| m.playbook.step(id))
+        .and_then(|s| m.playbook.stages.get(s.stage))
+        .map_or_else(
+            || match m.state.position {
+                Position::End => "end of playbook".to_owned(),
+                _ => String::new(),
+            },
+            |s| s.phase.title().to_owned(),
+        );
+    let elapsed = m.opened_at.map(|o| clock(m.now - o)).unwrap_or_default();
+    let sep = Span::styled(" │ ", t.dim());
+    let mut spans = vec![Span::styled(mode, t.mode(m.info.mode)), Span::raw(" ")];
+    spans.push(Span::styled(stage, t.heading()));
+    spans.push(sep.clone());
+    spans.push(Span::raw(elapsed));
+    spans.push(sep.clone());
+    spans.push(Span::styled(
+        format!("{} {}", m.playbook.id, m.playbook.version),
+        t.bold(),
+    ));
+    spans.push(sep.clone());
+    spans.push(Span::raw(
+        m.info
+            .backend
+            .clone()
+            .unwrap_or_else(|| "no query backend".to_owned()),
+    ));
+    spans.push(sep);
+    spans.push(Span::raw(format!("case {}", m.info.case)));
+    if m.state.paused.is_some() {
+        spans.push(Span::styled("  PAUSED", t.warn()));
+    }
+    if m.state.closed.is_some() {
+        spans.push(Span::styled("  CLOSED", t.warn()));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn glyph(status: StepStatus, visited: bool) -> &'static str {
+    match status {
+        StepStatus::Done => "✓",
+        StepStatus::Current => "▶",
+        StepStatus::Running => "⟳",
+        StepStatus::Failed => "✗",
+        StepStatus::Skipped => "↷",
+        StepStatus::Pending if visited => "○",
+        StepStatus::Pending => "·",
+    }
+}
+
+fn steps(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let inner = area;
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut focus = 0usize;
+    let viewed = m.viewed();
+    let mut phase = None;
+    for stage in &m.playbook.stages {
+        if phase != Some(stage.phase) {
+            phase = Some(stage.phase);
+            lines.push(Line::styled(stage.phase.title(), t.heading()));
+        }
+        lines.push(Line::styled(format!(" {}", visible(&stage.title)), t.bold()));
+        for i in stage.steps.clone() {
+            let s = &m.playbook.steps[i];
+            let st = m.state.step(&s.id);
+            let status = st.map(|x| x.status).unwrap_or_default();
+            let visited = st.is_some_and(|x| x.visits > 0);
+            let dur = m.duration_of(&s.id).map(clock).unwrap_or_default();
+            let title_w = width.saturating_sub(4 + dur.len());
+            let title: String = visible(&s.title).chars().take(title_w).collect();
+            let pad = width.saturating_sub(3 + title.chars().count() + dur.len());
+            let mut style = if visited { t.plain() } else { t.dim() };
+            if status == StepStatus::Failed {
+                style = t.error();
+            }
+            if Some(s.id.as_str()) == viewed {
+                style = t.selected();
+                focus = lines.len();
+            }
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {} ", glyph(status, visited)), style),
+                Span::styled(title, style),
+                Span::styled(" ".repeat(pad), style),
+                Span::styled(
+                    dur,
+                    if Some(s.id.as_str()) == viewed {
+                        style
+                    } else {
+                        t.dim()
+                    },
+                ),
+            ]));
+        }
+    }
+    let h = usize::from(inner.height);
+    let top = focus.saturating_sub(h / 2).min(lines.len().saturating_sub(h));
+    let shown: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
+    f.render_widget(Paragraph::new(shown), inner);
+}
+
+fn detail(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let Some(id) = m.viewed().map(str::to_owned) else {
+        return position_screen(m, f, area);
+    };
+    let Some(step) = m.playbook.step(&id) else { return };
+    let pinned = m.pinned.is_some();
+    let title = format!(
+        " {}{} ",
+        step.title,
+        if pinned {
+            " — finished (Enter: next step)"
+        } else {
+            ""
+        }
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(visible(&title), t.bold()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut head: Vec<Line> = Vec::new();
+    let mut meta = vec![Span::styled(format!("{} ", kind_name(&step.kind)), t.dim())];
+    meta.push(Span::styled(format!("`{id}`"), t.dim()));
+    if let Some(role) = &step.role {
+        meta.push(Span::styled(format!(" · role: {role}"), t.dim()));
+    }
+    if let Some(reason) = &m.state.paused {
+        meta.push(Span::styled(
+            format!("  PAUSED: {reason} (p carries on)"),
+            t.warn(),
+        ));
+    }
+    head.push(Line::from(meta));
+    let guidance = step
+        .guidance
+        .as_deref()
+        .map(|g| {
+            let ctx = engine::template_context(
+                &m.playbook,
+                &m.state,
+                m.playbook.step_index(&id).unwrap_or(0),
+                &m.env(),
+            );
+            crate::playbook::template::render_text(g, &ctx).unwrap_or_else(|_| g.to_owned())
+        })
+        .map(|g| text::markdown(&g, t))
+        .unwrap_or_default();
+    match &step.kind {
+        StepKind::Query(_) => query_detail(m, f, inner, &id, head, guidance),
+        StepKind::Decision(d) => {
+            let mut lines = head;
+            lines.extend(guidance);
+            lines.push(Line::default());
+            let ctx = engine::template_context(
+                &m.playbook,
+                &m.state,
+                m.playbook.step_index(&id).unwrap_or(0),
+                &m.env(),
+            );
+            let prompt =
+                crate::playbook::template::render_text(&d.prompt, &ctx).unwrap_or_else(|_| d.prompt.clone());
+            lines.extend(prompt.lines().map(|l| Line::styled(visible(l), t.bold())));
+            let st = m.state.step(&id);
+            let current = m.viewing_current();
+            let index = m.playbook.step_index(&id).unwrap_or(0);
+            let reasons = engine::explain_suggestions(&m.playbook, &m.state, index, &m.env());
+            let suggested = engine::suggestion(&m.playbook, &m.state, index, &m.env())
+                .ok()
+                .flatten();
+            for (i, o) in d.options.iter().enumerate() {
+                let chosen = st.and_then(|s| s.decided.as_deref()) == Some(o.id.as_str());
+                let mark = if chosen { "●" } else { "○" };
+                let pointer = if current && i == m.decision_cursor {
+                    "›"
+                } else {
+                    " "
+                };
+                let mut spans = vec![Span::raw(format!("{pointer}{mark} {} ", visible(&o.label)))];
+                spans.push(Span::styled(format!("({})", o.id), t.dim()));
+                if suggested.as_deref() == Some(o.id.as_str()) {
+                    spans.push(Span::styled("  ← suggested", t.ok().add_modifier(Modifier::BOLD)));
+                }
+                let mut line = Line::from(spans);
+                if current && i == m.decision_cursor {
+                    line = line.style(t.selected());
+                }
+                lines.push(line);
+            }
+            if !reasons.is_empty() {
+                lines.push(Line::default());
+                lines.push(Line::styled("Why", t.heading()));
+                for r in &reasons {
+                    let verdict = match &r.value {
+                        Ok(true) => Span::styled("true", t.ok()),
+                        Ok(false) => Span::styled("false", t.dim()),
+                        Err(e) => Span::styled(format!("cannot tell: {e}"), t.warn()),
+                    };
+                    lines.push(Line::from(vec![
+                        Span::raw(format!(" {}: ", r.option)),
+                        Span::styled(visible(&r.expr), t.code()),
+                        Span::raw(" → "),
+                        verdict,
+                    ]));
+                    for (name, v) in &r.evidence {
+                        lines.push(Line::styled(
+                            format!("     {name} = {}", short_json(v, 60)),
+                            t.dim(),
+                        ));
+                    }
+                }
+            }
+            if current {
+                lines.push(Line::default());
+                lines.push(Line::from(vec![
+                    Span::styled("Rationale: ", t.bold()),
+                    if m.rationale.is_empty() {
+                        Span::styled("none yet (a writes one)", t.dim())
+                    } else {
+                        Span::raw(visible(&m.rationale))
+                    },
+                ]));
+                lines.push(Line::styled("↑/↓ option · Enter choose", t.dim()));
+            }
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        }
+        StepKind::Action(a) => {
+            let mut lines = head;
+            lines.extend(guidance);
+            lines.push(Line::default());
+            let st = m.state.step(&id).cloned().unwrap_or_default();
+            let current = m.viewing_current();
+            let index = m.playbook.step_index(&id).unwrap_or(0);
+            let intent = engine::render_intent(&m.playbook, &m.state, index, &m.env());
+            if let ActionKind::Manual { items } = &a.kind {
+                let items = match &intent {
+                    Ok(engine::Intent::Manual { items }) => items.clone(),
+                    _ => items.clone(),
+                };
+                lines.push(Line::styled("Checklist", t.heading()));
+                for (i, item) in items.iter().enumerate() {
+                    let ticked = st.checklist.contains(&i);
+                    let pointer = if current && i == m.checklist_cursor {
+                        "›"
+                    } else {
+                        " "
+                    };
+                    let mut line = Line::raw(format!(
+                        "{pointer}[{}] {}",
+                        if ticked { "x" } else { " " },
+                        visible(item)
+                    ));
+                    if current && i == m.checklist_cursor {
+                        line = line.style(t.selected());
+                    }
+                    lines.push(line);
+                }
+            } else {
+                lines.push(Line::styled("What will happen", t.heading()));
+                let visits = st.visits;
+                match m.previews.get(&(id.clone(), visits)) {
+                    Some(Ok(p)) => lines.extend(p.lines().map(|l| Line::raw(visible(l)))),
+                    Some(Err(e)) => lines.push(Line::styled(visible(e), t.warn())),
+                    None => match &intent {
+                        Ok(i) => lines.push(Line::raw(visible(&crate::case::headless::simulated_detail(i)))),
+                        Err(e) => lines.push(Line::styled(visible(e), t.warn())),
+                    },
+                }
+            }
+            lines.push(Line::default());
+            let gate = match a.confirm {
+                Confirm::None => "none".to_owned(),
+                Confirm::Yes => "type `yes`".to_owned(),
+                Confirm::Typed => match &intent {
+                    Ok(i) => format!("type `{}`", i.confirmation_word(&id)),
+                    Err(_) => "typed (the resource name)".to_owned(),
+                },
+            };
+            lines.push(Line::from(vec![
+                Span::styled("Confirmation: ", t.bold()),
+                Span::raw(gate),
+                Span::styled(if st.confirmed { "  (confirmed)" } else { "" }, t.ok()),
+            ]));
+            if let Some(run) = m.actions.get(&id) {
+                let style = match run.outcome {
+                    Outcome::Succeeded => t.ok(),
+                    Outcome::Failed => t.error(),
+                    Outcome::Unknown => t.warn(),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled("Result: ", t.bold()),
+                    Span::styled(visible(&run.detail), style),
+                ]));
+                if run.has_before && run.outcome == Outcome::Succeeded && !run.simulated {
+                    lines.push(Line::styled(
+                        format!(
+                            "Rollback: the before-state is stored; `irp rollback {} --step {id} --live` puts it back",
+                            m.info.folder
+                        ),
+                        t.dim(),
+                    ));
+                }
+            }
+            if st.last_outcome == Some(Outcome::Unknown) && current {
+                lines.push(Line::styled(
+                    "The outcome is unknown: V irp checks · D you checked it was done · N it was not",
+                    t.warn(),
+                ));
+            } else if current {
+                let hint = match (&a.kind, a.confirm, st.confirmed) {
+                    (ActionKind::Manual { .. }, c, false) if c != Confirm::None => {
+                        "Enter: confirm the checklist"
+                    }
+                    (ActionKind::Manual { .. }, _, _) => "Space: tick · Enter: done when all are ticked",
+                    (_, c, false) if c != Confirm::None => "Enter: confirm and run",
+                    _ => "Enter: run",
+                };
+                lines.push(Line::styled(hint, t.dim()));
+            }
+            if let Some(e) = &st.last_error {
+                lines.push(Line::styled(format!("Last error: {}", visible(e)), t.error()));
+            }
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        }
+        StepKind::Note(_) => {
+            let mut lines = head;
+            lines.extend(guidance);
+            lines.push(Line::default());
+            if m.viewing_current() {
+                lines.push(Line::styled("Enter: done", t.dim()));
+            }
+            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        }
+    }
+}
+
+fn kind_name(k: &StepKind) -> &'static str {
+    match k {
+        StepKind::Query(_) => "query",
+        StepKind::Decision(_) => "decision",
+        StepKind::Action(_) => "action",
+        StepKind::Note(_) => "note",
+    }
+}
+
+fn short_json(v: &serde_json::Value, max: usize) -> String {
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let s = visible(&s);
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn position_screen(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let block = Block::default().borders(Borders::ALL);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut lines = Vec::new();
+    if let Some(summary) = &m.state.closed {
+        lines.push(Line::styled("The case is closed.", t.heading()));
+        lines.push(Line::raw(format!("Summary: {}", visible(summary))));
+        lines.push(Line::default());
+        lines.push(Line::raw(format!(
+            "`irp verify {}` checks its journal.",
+            m.info.folder
+        )));
+        lines.push(Line::styled("q quits", t.dim()));
+    } else {
+        match &m.state.position {
+            Position::NotStarted => {
+                lines.push(Line::styled(visible(&m.playbook.title), t.heading()));
+                if let Some(d) = &m.playbook.description {
+                    lines.extend(text::markdown(d, t));
+                }
+                lines.push(Line::default());
+                lines.push(Line::styled(
+                    format!(
+                        "Enter: start at `{}`",
+                        m.playbook.steps.first().map_or("", |s| s.id.as_str())
+                    ),
+                    t.bold(),
+                ));
+            }
+            Position::End | Position::At(_) => {
+                lines.push(Line::styled("The end of the playbook.", t.heading()));
+                lines.push(Line::raw(format!(
+                    "{} notes and {} pieces of evidence recorded.",
+                    m.state.notes.len(),
+                    m.state.evidence.len()
+                )));
+                lines.push(Line::default());
+                lines.push(Line::styled(
+                    "Enter: close the case with a summary · b: go back",
+                    t.bold(),
+                ));
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn query_detail(
+    m: &Model,
+    f: &mut Frame,
+    area: Rect,
+    id: &str,
+    head: Vec<Line<'static>>,
+    guidance: Vec<Line<'static>>,
+) {
+    let t = m.theme;
+    let table = m.result_table().cloned();
+    let sql = match m.sql_for(id) {
+        Ok(s) => text::sql(&s, t),
+        Err(e) => vec![Line::styled(
+            format!("the SQL cannot be rendered yet: {e}"),
+            t.warn(),
+        )],
+    };
+    let st = m.state.step(id).cloned().unwrap_or_default();
+    let run = m.queries.get(id).cloned().unwrap_or_default();
+    let mut status: Vec<Span> = Vec::new();
+    if st.running_query.is_some() {
+        let elapsed = run.submitted.map(|s| m.now - s).map(clock).unwrap_or_default();
+        let p = m
+            .progress
+            .as_ref()
+            .filter(|(s, _)| s == id)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        status.push(Span::styled(
+            format!(
+                "⟳ {} {elapsed} · {} rows{} · c cancels",
+                if p.state.is_empty() {
+                    "RUNNING"
+                } else {
+                    p.state.as_str()
+                },
+                p.rows,
+                p.bytes_scanned
+                    .map(|b| format!(" · {} scanned", bytes(b)))
+                    .unwrap_or_default()
+            ),
+            t.warn(),
+        ));
+    } else if let Some(rows) = run.rows {
+        status.push(Span::styled(format!("{rows} rows"), t.ok()));
+        if let Some(b) = run.bytes_scanned {
+            status.push(Span::raw(format!(" · {} scanned", bytes(b))));
+        }
+        if let Some((c, d)) = m.grid.sort
+            && let Some(tb) = &table
+        {
+            status.push(Span::raw(format!(
+                " · sorted by {} {}",
+                tb.header(c),
+                if d { "↓" } else { "↑" }
+            )));
+        }
+        if !m.grid.filter.is_empty() {
+            status.push(Span::raw(format!(
+                " · {} match `{}`",
+                m.visible_rows(),
+                visible(&m.grid.filter)
+            )));
+        }
+        if m.viewing_current() || m.pinned.as_deref() == Some(id) {
+            status.push(Span::styled(" · r re-runs", t.dim()));
+        }
+    } else if let Some(e) = &run.error {
+        status.push(Span::styled(format!("✗ failed: {}", visible(e)), t.error()));
+    } else if m.viewing_current() {
+        status.push(Span::styled("Enter or r: run the query", t.bold()));
+    }
+    if let Some(e) = m
+        .loaded
+        .as_ref()
+        .filter(|l| l.step == id)
+        .and_then(|l| l.table.as_ref().err())
+    {
+        status.push(Span::styled(format!(" · {e}"), t.dim()));
+    }
+    let Some(table) = table else {
+        let mut lines = head;
+        lines.extend(guidance);
+        lines.push(Line::default());
+        lines.extend(sql);
+        lines.push(Line::default());
+        lines.push(Line::from(status));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+        return;
+    };
+    let chart = m.grid.chart && area.height >= 24;
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Length(GUIDANCE_WITH_RESULTS),
+            Constraint::Length(SQL_WITH_RESULTS),
+            Constraint::Length(1),
+            Constraint::Length(if chart { 7 } else { 0 }),
+            Constraint::Min(2),
+        ])
+        .split(area);
+    f.render_widget(Paragraph::new(head), parts[0]);
+    f.render_widget(Paragraph::new(guidance).wrap(Wrap { trim: true }), parts[1]);
+    f.render_widget(Paragraph::new(sql), parts[2]);
+    f.render_widget(Paragraph::new(Line::from(status)), parts[3]);
+    if chart {
+        bar_chart(&table, f, parts[4], t);
+    }
+    results(m, &table, f, parts[5]);
+}
+
+fn bytes(b: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let v = b as f64;
+    if v >= 1e9 {
+        format!("{:.1} GB", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.1} MB", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} kB", v / 1e3)
+    } else {
+        format!("{b} B")
+    }
+}
+
+fn bar_chart(table: &ResultTable, f: &mut Frame, area: Rect, t: Theme) {
+    let Some((time, count)) = chartable(table) else {
+        return;
+    };
+    let slots = usize::from(area.width / 6).max(1);
+    let n = table.rows();
+    let start = n.saturating_sub(slots);
+    let bars: Vec<Bar> = (start..n)
+        .map(|r| {
+            let label = bucket_label(&table.cell(r, time));
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let v = table.number(r, count).unwrap_or(0.0).max(0.0) as u64;
+            Bar::default().value(v).label(Line::from(label))
+        })
+        .collect();
+    let chart = BarChart::default()
+        .block(Block::default().title(Span::styled(
+            format!(" {} by {} (g hides) ", table.header(count), table.header(time)),
+            t.dim(),
+        )))
+        .bar_width(5)
+        .bar_gap(1)
+        .bar_style(t.ok())
+        .data(BarGroup::default().bars(&bars));
+    f.render_widget(chart, area);
+}
+
+/// A time bucket's label in five characters: the part that changes (`11-27` for days, `27T02`
+/// for hours).
+fn bucket_label(text: &str) -> String {
+    let mut s = text.trim_end_matches('Z');
+    while let Some(rest) = s.strip_suffix(":00") {
+        s = rest;
+    }
+    let s = s
+        .strip_suffix("T00")
+        .or_else(|| s.strip_suffix(" 00"))
+        .unwrap_or(s);
+    let n = s.chars().count();
+    s.chars().skip(n.saturating_sub(5)).collect()
+}
+
+/// The first column to draw so that the selected one fits.
+fn first_column(widths: &[u16], left: usize, col: usize, space: u16) -> usize {
+    let mut first = left.min(col);
+    loop {
+        let used: u16 = widths[first..=col].iter().map(|w| w + 1).sum();
+        if used <= space || first == col {
+            return first;
+        }
+        first += 1;
+    }
+}
+
+fn results(m: &Model, table: &ResultTable, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let page = usize::from(area.height.saturating_sub(1));
+    let rows = m.visible_rows();
+    let top = m.grid.top.min(rows.saturating_sub(1));
+    let shown: Vec<usize> = (top..(top + page).min(rows))
+        .filter_map(|p| m.row_at(p))
+        .collect();
+    // Fitted widths: the header and the rows on screen, capped.
+    let widths: Vec<u16> = (0..table.columns())
+        .map(|c| {
+            let cells = shown.iter().map(|&r| table.cell(r, c).chars().count());
+            let w = cells
+                .chain(std::iter::once(table.header(c).chars().count() + 2))
+                .max()
+                .unwrap_or(4);
+            u16::try_from(w.clamp(4, MAX_COLUMN_WIDTH)).unwrap_or(4)
+        })
+        .collect();
+    if widths.is_empty() {
+        f.render_widget(Paragraph::new("(no columns)"), area);
+        return;
+    }
+    let col = m.grid.col.min(widths.len() - 1);
+    let first = first_column(&widths, m.grid.left, col, area.width);
+    let mut cols = Vec::new();
+    let mut used = 0u16;
+    for (c, w) in widths.iter().enumerate().skip(first) {
+        if used + w > area.width && !cols.is_empty() {
+            break;
+        }
+        cols.push(c);
+        used += w + 1;
+    }
+    let sort_mark = |c: usize| match m.grid.sort {
+        Some((s, false)) if s == c => "↑",
+        Some((s, true)) if s == c => "↓",
+        _ => "",
+    };
+    let header = Row::new(cols.iter().map(|&c| {
+        let style = if c == col {
+            t.bold().add_modifier(Modifier::UNDERLINED)
+        } else {
+            t.bold()
+        };
+        Line::styled(format!("{}{}", visible(table.header(c)), sort_mark(c)), style)
+    }));
+    let selected = m.grid.row;
+    let body: Vec<Row> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let is_sel = top + i == selected;
+            Row::new(cols.iter().map(|&c| {
+                let text: String = table.cell(r, c).chars().take(usize::from(widths[c])).collect();
+                let mut line = Line::raw(text);
+                if table.is_numeric(c) {
+                    line = line.alignment(Alignment::Right);
+                }
+                if is_sel && c == col {
+                    line = line.style(t.selected().add_modifier(Modifier::BOLD));
+                }
+                line
+            }))
+            .style(if is_sel {
+                Style::default().add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            })
+        })
+        .collect();
+    let more_left = first > 0;
+    let more_right = cols.last().is_some_and(|&c| c + 1 < widths.len());
+    let w: Vec<Constraint> = cols.iter().map(|&c| Constraint::Length(widths[c])).collect();
+    let tbl = Table::new(body, w).header(header).column_spacing(1);
+    f.render_widget(tbl, area);
+    if more_left || more_right {
+        let mark = format!(
+            "{}{}",
+            if more_left { "◀" } else { "" },
+            if more_right { "▶" } else { "" }
+        );
+        let x = area.x
+            + area
+                .width
+                .saturating_sub(u16::try_from(mark.chars().count()).unwrap_or(2));
+        f.render_widget(
+            Paragraph::new(Span::styled(mark, t.dim())),
+            Rect::new(x, area.y, 2, 1),
+        );
+    }
+}
+
+fn journal(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(" Journal (J: all) ", t.dim()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let n = usize::from(inner.height);
+    let lines: Vec<Line> = m
+        .journal
+        .iter()
+        .skip(m.journal.len().saturating_sub(n))
+        .map(|l| journal_line(l, t))
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn journal_line(l: &super::model::JournalLine, t: Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{:>4} {} ", l.seq, l.at.format("%H:%M:%S")), t.dim()),
+        Span::styled(format!("{} ", visible(&l.actor)), t.dim()),
+        Span::raw(visible(&l.text)),
+    ])
+}
+
+fn footer(m: &Model, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let line = match &m.status {
+        Some(s) => Line::styled(
+            visible(&s.text.replace('\n', " ")),
+            if s.error { t.error() } else { t.ok() },
+        ),
+        None => {
+            let busy = if m.busy() { "working… · " } else { "" };
+            Line::styled(
+                format!(
+                    "{busy}Enter next move · n note · e evidence · x skip · b back · J journal · ? keys · q quit"
+                ),
+                t.dim(),
+            )
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn help(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
+    let t = m.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    let scopes = [
+        Scope::Case,
+        Scope::Query,
+        Scope::Results,
+        Scope::Decision,
+        Scope::Checklist,
+        Scope::Unknown,
+    ];
+    for scope in scopes {
+        lines.push(Line::styled(scope.title(), t.heading()));
+        let mut seen: Vec<&str> = Vec::new();
+        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
+            // Keys bound to the same move are listed on one line.
+            if seen.contains(&b.help) {
+                continue;
+            }
+            seen.push(b.help);
+            let keys: Vec<String> = KEYMAP
+                .iter()
+                .filter(|x| x.scope == scope && x.help == b.help)
+                .map(key_name)
+                .collect();
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<12}", keys.join(" ")), t.bold()),
+                Span::raw(b.help),
+            ]));
+        }
+    }
+    lines.push(Line::styled("In a text box", t.heading()));
+    lines.push(Line::raw("  Enter       save (a note: new line; Ctrl-S saves)"));
+    lines.push(Line::raw(
+        "  Esc         cancel; on the main screen, back to the case's step",
+    ));
+    lines.push(Line::raw("  Tab         next evidence type"));
+    let rect = centered(area, 90, area.height.saturating_sub(2));
+    let h = usize::from(rect.height.saturating_sub(2));
+    let offset = offset.min(lines.len().saturating_sub(h));
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(Text::from(lines.into_iter().skip(offset).collect::<Vec<_>>()))
+            .block(boxed(" Keys (↑/↓ scroll · any other key closes) ", t)),
+        rect,
+    );
+}
+
+fn journal_screen(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
+    let t = m.theme;
+    let block = boxed(
+        &format!(
+            " Journal of case {} — {} entries (↑/↓ PgUp/PgDn · Esc back) ",
+            m.info.case,
+            m.journal.len()
+        ),
+        t,
+    );
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = usize::from(inner.height);
+    let top = offset.saturating_sub(h.saturating_sub(1));
+    let lines: Vec<Line> = m
+        .journal
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(h)
+        .map(|(i, l)| {
+            let line = journal_line(l, t);
+            if i == offset {
+                line.style(t.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,328 @@
+//! The case worker: one thread that owns the session (and so the journal), the query backend
+//! and the action executor. The UI asks it for moves and hears back in messages; nothing the
+//! UI does waits on a query, an AWS call or a disk write.
+//!
+//! Every move goes through the same functions the headless driver uses (`Session::execute`,
+//! `actions::advance`, `actions::settle_unknown`), so the UI and a headless run record a step
+//! the same way and the same safety gates apply.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::table::ResultTable;
+use crate::case::Session;
+use crate::case::actions::{self, ActionStep, Executor, UnknownAnswer};
+use crate::case::headless::{Progress, QueryRunner, Stop, Watch};
+use crate::engine::{self, ArtifactRef, Command, Event, Outcome};
+use crate::journal::entry::Entry;
+use crate::playbook::model::{ActionKind, StepKind};
+
+/// A move the UI asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Record one command (a note, a choice, a skip…).
+    Record(Command),
+    /// Render the step's SQL, record it, run it and record the result.
+    RunQuery { step: String },
+    /// Work out what confirming the action step will do.
+    Preview { step: String },
+    /// Confirm (with what the responder typed) and run the action step to its result.
+    Act { step: String, typed: Option<String> },
+    /// Settle an action whose outcome is unknown.
+    Settle { step: String, answer: UnknownAnswer },
+    /// Read a stored result for the table.
+    LoadResult {
+        step: String,
+        seq: u64,
+        artifact: ArtifactRef,
+    },
+}
+
+/// What the worker reports.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Entries written to the journal, in order.
+    Recorded(Vec<Entry>),
+    /// A move was refused or failed; nothing about it was recorded beyond what `Recorded` said.
+    Problem {
+        error: String,
+        hints: Vec<String>,
+    },
+    QueryProgress {
+        step: String,
+        progress: Progress,
+    },
+    Preview {
+        step: String,
+        text: Result<String, String>,
+    },
+    Result {
+        step: String,
+        seq: u64,
+        table: Result<Arc<ResultTable>, String>,
+    },
+    /// The request is finished; the worker waits for the next.
+    Idle,
+}
+
+/// The handle the UI keeps: the request queue and the running query's stop flag.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pub requests: std::sync::mpsc::Sender<Request>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Starts the worker on its own thread. It stops when the request queue is dropped, after
+/// finishing the move at hand; a query still running then is stopped and recorded as cancelled.
+pub fn spawn(
+    session: Session,
+    backend: Option<Box<dyn QueryRunner + Send>>,
+    executor: Executor,
+    replies: UnboundedSender<Reply>,
+) -> (Handle, std::thread::JoinHandle<Session>) {
+    let (tx, rx) = std::sync::mpsc::channel::<Request>();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let thread = std::thread::Builder::new()
+        .name("irp-case".to_owned())
+        .spawn(move || {
+            let mut w = Worker {
+                session,
+                backend,
+                executor,
+                replies,
+                cancel: flag,
+                reported: 0,
+            };
+            while let Ok(req) = rx.recv() {
+                w.handle(req);
+                let _ = w.replies.send(Reply::Idle);
+            }
+            w.session
+        })
+        .unwrap_or_else(|e| panic!("cannot start the case worker thread: {e}"));
+    (Handle { requests: tx, cancel }, thread)
+}
+
+struct Worker {
+    session: Session,
+    backend: Option<Box<dyn QueryRunner + Send>>,
+    executor: Executor,
+    replies: UnboundedSender<Reply>,
+    cancel: Arc<AtomicBool>,
+    /// Entries already sent to the UI.
+    reported: usize,
+}
+
+impl Worker {
+    fn handle(&mut self, req: Request) {
+        self.reported = self.session.entries.len();
+        let result = match req {
+            Request::Record(cmd) => self.session.execute(&cmd).map(|_| ()).map_err(Stop::Case),
+            Request::RunQuery { step } => self.run_query(&step),
+            Request::Preview { step } => {
+                let text = self.preview(&step).map_err(|e| describe(&e).0);
+                let _ = self.replies.send(Reply::Preview { step, text });
+                Ok(())
+            }
+            Request::Act { step, typed } => self.act(&step, typed.as_deref()),
+            Request::Settle { step, answer } => self.settle(&step, answer),
+            Request::LoadResult { step, seq, artifact } => {
+                let table = self
+                    .session
+                    .read_artifact(&artifact)
+                    .map_err(|e| e.to_string())
+                    .and_then(ResultTable::from_parquet)
+                    .map(Arc::new);
+                let _ = self.replies.send(Reply::Result { step, seq, table });
+                Ok(())
+            }
+        };
+        let new = self.session.entries[self.reported..].to_vec();
+        self.reported = self.session.entries.len();
+        if !new.is_empty() {
+            let _ = self.replies.send(Reply::Recorded(new));
+        }
+        if let Err(e) = result {
+            let (error, hints) = describe(&e);
+            let _ = self.replies.send(Reply::Problem { error, hints });
+        }
+    }
+
+    fn run_query(&mut self, id: &str) -> Result<(), Stop> {
+        let s = &mut self.session;
+        let index = s
+            .playbook
+            .step_index(id)
+            .ok_or_else(|| Stop::Case(engine::EngineError::UnknownStep(id.to_owned()).into()))?;
+        let StepKind::Query(q) = &s.playbook.steps[index].kind else {
+            return Err(failed(id, "this step is not a query"));
+        };
+        let Some(backend) = self.backend.as_deref_mut() else {
+            return Err(Stop::NoBackend { step: id.to_owned() });
+        };
+        let env = s.env();
+        let ctx = engine::template_context(&s.playbook, &s.state, index, &env);
+        let sql = crate::playbook::template::render_sql(&q.sql, &ctx)
+            .map_err(|e| failed(id, &format!("the SQL cannot be rendered: {}", e.message)))?;
+        s.execute(&Command::SubmitQuery {
+            step: id.to_owned(),
+            sql: sql.clone(),
+            backend: backend.name().to_owned(),
+        })?;
+        // The submission is journaled before the query starts: say so now, not after the run.
+        let _ = self
+            .replies
+            .send(Reply::Recorded(s.entries[self.reported..].to_vec()));
+        self.reported = s.entries.len();
+        self.cancel.store(false, Ordering::Relaxed);
+        let replies = self.replies.clone();
+        let step = id.to_owned();
+        let started = Instant::now();
+        let mut progress = move |p: &Progress| {
+            let _ = replies.send(Reply::QueryProgress {
+                step: step.clone(),
+                progress: p.clone(),
+            });
+        };
+        let watch = Watch {
+            cancel: &self.cancel,
+            progress: &mut progress,
+        };
+        let outcome = backend.run(s, id, &sql, watch);
+        let cancelled = self.cancel.swap(false, Ordering::Relaxed);
+        let cmd = match outcome {
+            Ok(r) => Command::QuerySucceeded {
+                step: id.to_owned(),
+                rows: r.rows,
+                row_count: r.row_count,
+                artifact: r.artifact,
+                execution: r.execution,
+            },
+            Err(_) if cancelled => Command::CancelQuery {
+                step: id.to_owned(),
+                reason: format!(
+                    "cancelled by the responder after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ),
+            },
+            Err(f) => Command::QueryFailed {
+                step: id.to_owned(),
+                error: f.error,
+                artifact: None,
+                execution: f.execution,
+            },
+        };
+        s.execute(&cmd)?;
+        Ok(())
+    }
+
+    fn intent(&self, id: &str) -> Result<(usize, engine::Intent), Stop> {
+        let s = &self.session;
+        let index = s
+            .playbook
+            .step_index(id)
+            .ok_or_else(|| Stop::Case(engine::EngineError::UnknownStep(id.to_owned()).into()))?;
+        let intent = engine::render_intent(&s.playbook, &s.state, index, &s.env()).map_err(|m| {
+            failed(
+                id,
+                &format!(
+                    "the action cannot be rendered: {m}; a value it reads has none (was the query that captures it skipped or failed?)"
+                ),
+            )
+        })?;
+        Ok((index, intent))
+    }
+
+    fn preview(&mut self, id: &str) -> Result<String, Stop> {
+        let (_, intent) = self.intent(id)?;
+        let mut report = |_: &crate::case::headless::StepLine| {};
+        actions::preview(&mut self.session, &mut self.executor, id, &intent, &mut report)
+    }
+
+    /// Confirms and runs an `aws` or `command` action, one recorded move at a time, until the
+    /// step has its result (or a move fails, or the confirmation is refused).
+    fn act(&mut self, id: &str, typed: Option<&str>) -> Result<(), Stop> {
+        let (index, intent) = self.intent(id)?;
+        let StepKind::Action(action) = &self.session.playbook.steps[index].kind else {
+            return Err(failed(id, "this step is not an action"));
+        };
+        if matches!(action.kind, ActionKind::Manual { .. }) {
+            return Err(failed(id, "a checklist is ticked item by item"));
+        }
+        let confirm = action.confirm;
+        let timeout = self.session.playbook.steps[index].timeout;
+        let mut report = |_: &crate::case::headless::StepLine| {};
+        // Each call makes one move (confirm, intent, result); a handful is enough for any action.
+        for _ in 0..8 {
+            if self.session.state.current_step() != Some(id) {
+                return Ok(());
+            }
+            let step = ActionStep {
+                id,
+                intent: &intent,
+                confirm,
+                typed,
+                timeout,
+            };
+            let before = self.session.entries.len();
+            actions::advance(&mut self.session, &mut self.executor, step, &mut report)?;
+            let new = &self.session.entries[before..];
+            let settled = new
+                .iter()
+                .any(|e| matches!(e.event, Event::ActionFinished(_) | Event::ActionConflict(_)));
+            if new.is_empty() || settled {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self, id: &str, answer: UnknownAnswer) -> Result<(), Stop> {
+        let intent = self
+            .session
+            .entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::ActionStarted(a) if a.step == id => Some(a.intent.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| failed(id, "this step has no action whose outcome is unknown"))?;
+        if self.session.state.step(id).and_then(|s| s.last_outcome) != Some(Outcome::Unknown) {
+            return Err(failed(id, "this step's outcome is known"));
+        }
+        let mut report = |_: &crate::case::headless::StepLine| {};
+        actions::settle_unknown(
+            &mut self.session,
+            &mut self.executor,
+            id,
+            &intent,
+            Some(answer),
+            &mut report,
+        )
+    }
+}
+
+fn failed(step: &str, error: &str) -> Stop {
+    Stop::StepFailed {
+        step: step.to_owned(),
+        error: error.to_owned(),
+    }
+}
+
+/// A stop as the UI shows it: the message, and what to do.
+fn describe(stop: &Stop) -> (String, Vec<String>) {
+    let hints = match stop {
+        // The headless hints speak of answers files; in the UI the step is in front of the
+        // responder.
+        Stop::MissingAnswer { .. } | Stop::StepFailed { .. } | Stop::NoBackend { .. } | Stop::Loop { .. } => {
+            Vec::new()
+        }
+        other => other.hints(),
+    };
+    (stop.to_string(), hints)
+}
