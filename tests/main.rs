@@ -32,4 +32,5 @@ mod playbooks;
 mod query;
 mod schema;
 mod templates;
+mod ui;
 mod values;

@@ -147,7 +147,7 @@ pub fn run(launch: Launch) -> Result<(), UiError> {
             for cmd in model::update(&mut model, msg) {
                 match cmd {
                     Cmd::Send(req) => {
-                        if handle.requests.send(req).is_err() {
+                        if handle.requests.send(*req).is_err() {
                             return Err(UiError::WorkerLost);
                         }
                     }
@@ -164,6 +164,7 @@ pub fn run(launch: Launch) -> Result<(), UiError> {
     drop(guard);
     // Leaving: a running query is stopped (and journaled as cancelled); any other move at hand
     // finishes and is journaled before the session, and its lock, is released.
+    handle.leaving.store(true, Ordering::Relaxed);
     handle.cancel.store(true, Ordering::Relaxed);
     let worker::Handle { requests, .. } = handle;
     drop(requests);

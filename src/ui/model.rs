@@ -34,7 +34,7 @@ pub enum Msg {
 /// What `update` asks the shell to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
-    Send(Request),
+    Send(Box<Request>),
     /// Stop the running query (a flag the backend watches).
     CancelQuery,
     Quit,
@@ -505,7 +505,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         Msg::Worker(reply) => worker(m, reply),
     }
     follow(m);
-    cmds.extend(m.requested.drain(..).map(Cmd::Send));
+    cmds.extend(m.requested.drain(..).map(|r| Cmd::Send(Box::new(r))));
     if m.quitting {
         cmds.push(Cmd::Quit);
     }
@@ -546,7 +546,9 @@ fn worker(m: &mut Model, reply: Reply) {
         Reply::Problem { error, hints } => {
             let mut text = error;
             for h in hints {
-                text.push_str(&format!(" ({h})"));
+                text.push_str(" (");
+                text.push_str(&h);
+                text.push(')');
             }
             m.complain(text);
         }
@@ -657,7 +659,7 @@ fn key(m: &mut Model, k: KeyEvent, cmds: &mut Vec<Cmd>) {
         match k.code {
             KeyCode::Up | KeyCode::Char('k') => p.cursor = p.cursor.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
-                p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1))
+                p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1));
             }
             KeyCode::Enter => {
                 let to = p.items.get(p.cursor).cloned();
@@ -1255,7 +1257,7 @@ pub fn describe(event: &Event) -> String {
             o.playbook.version,
             o.mode.as_str()
         ),
-        Event::SessionStarted(s) => format!("session started: {} (pid {})", s.command, s.pid),
+        Event::SessionStarted(s) => format!("session started: irp {} {}", s.irp, s.command),
         Event::Started { first } => format!("started at {first}"),
         Event::QuerySubmitted(q) => format!("query {}: submitted to {}", q.step, q.backend),
         Event::QueryCancelled { step, reason } => format!("query {step}: {reason}"),

@@ -126,6 +126,7 @@ impl ResultTable {
 
     /// The rows of `order` whose cells contain `needle` (case-insensitive), in that order.
     pub fn filtered(&self, order: impl Iterator<Item = u32>, needle: &str) -> Vec<u32> {
+        use std::fmt::Write as _;
         let needle = needle.to_lowercase();
         let options = FormatOptions::default().with_null("NULL");
         let formatters: Vec<_> = self
@@ -138,7 +139,6 @@ impl ResultTable {
             .filter(|&r| {
                 formatters.iter().any(|f| {
                     buf.clear();
-                    use std::fmt::Write as _;
                     let _ = write!(buf, "{}", f.value(r as usize));
                     buf.to_lowercase().contains(&needle)
                 })

@@ -129,10 +129,8 @@ pub fn markdown(src: &str, theme: Theme) -> Vec<Line<'static>> {
                 styles.pop();
                 flush(&mut lines, &mut spans);
             }
-            Event::Start(Tag::Paragraph) => {
-                if lists.is_empty() && !lines.is_empty() && spans.is_empty() {
-                    lines.push(Line::default());
-                }
+            Event::Start(Tag::Paragraph) if lists.is_empty() && !lines.is_empty() && spans.is_empty() => {
+                lines.push(Line::default());
             }
             Event::End(TagEnd::Paragraph) => {
                 flush(&mut lines, &mut spans);
@@ -157,7 +155,6 @@ pub fn markdown(src: &str, theme: Theme) -> Vec<Line<'static>> {
                 };
                 spans.push(Span::raw(format!("{}{marker}", "  ".repeat(depth))));
             }
-            Event::End(TagEnd::Item) => flush(&mut lines, &mut spans),
             Event::Start(Tag::CodeBlock(kind)) => {
                 flush(&mut lines, &mut spans);
                 in_code_block = true;
@@ -191,7 +188,7 @@ pub fn markdown(src: &str, theme: Theme) -> Vec<Line<'static>> {
             Event::Text(t) => spans.push(Span::styled(t.to_string(), top(&styles))),
             Event::Code(t) => spans.push(Span::styled(t.to_string(), theme.code())),
             Event::SoftBreak => spans.push(Span::raw(" ")),
-            Event::HardBreak => flush(&mut lines, &mut spans),
+            Event::HardBreak | Event::End(TagEnd::Item) => flush(&mut lines, &mut spans),
             Event::Rule => {
                 flush(&mut lines, &mut spans);
                 lines.push(Line::styled("────", theme.dim()));

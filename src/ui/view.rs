@@ -1,5 +1,9 @@
 //! Drawing: `view(&Model, &mut Frame)` lays the model out and never changes it.
 
+// `m` (the model), `f` (the frame), `t` (the theme), `r` (a row): ratatui's own idiom, kept
+// short because every function here uses them.
+#![allow(clippy::many_single_char_names)]
+
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -92,7 +96,7 @@ pub fn view(m: &Model, f: &mut Frame) {
         let rect = centered(
             area,
             70,
-            (items.len() as u16 + 2).min(area.height.saturating_sub(2)),
+            (u16::try_from(items.len()).unwrap_or(u16::MAX).saturating_add(2)).min(area.height.saturating_sub(2)),
         );
         f.render_widget(Clear, rect);
         f.render_widget(
@@ -111,12 +115,12 @@ pub fn view(m: &Model, f: &mut Frame) {
         );
     }
     if let Some(input) = &m.input {
-        let lines = input.text.split('\n').count() as u16;
+        let lines = u16::try_from(input.text.split('\n').count()).unwrap_or(u16::MAX);
         let extra = u16::from(input.purpose == Purpose::Evidence);
         let rect = centered(
             area,
             76,
-            (lines + 2 + extra).clamp(3, area.height.saturating_sub(2)),
+            lines.saturating_add(2 + extra).clamp(3, area.height.saturating_sub(2).max(3)),
         );
         f.render_widget(Clear, rect);
         let mut body: Vec<Line> = Vec::new();
@@ -328,9 +332,8 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
     match &step.kind {
         StepKind::Query(_) => query_detail(m, f, inner, &id, head, guidance),
         StepKind::Decision(d) => {
+            // The question, the options and why come first; the guidance follows.
             let mut lines = head;
-            lines.extend(guidance);
-            lines.push(Line::default());
             let ctx = engine::template_context(
                 &m.playbook,
                 &m.state,
@@ -401,12 +404,15 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 ]));
                 lines.push(Line::styled("↑/↓ option · Enter choose", t.dim()));
             }
+            if !guidance.is_empty() {
+                lines.push(Line::default());
+                lines.extend(guidance);
+            }
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
         StepKind::Action(a) => {
+            // What will happen and the gate come first; the guidance follows.
             let mut lines = head;
-            lines.extend(guidance);
-            lines.push(Line::default());
             let st = m.state.step(&id).cloned().unwrap_or_default();
             let current = m.viewing_current();
             let index = m.playbook.step_index(&id).unwrap_or(0);
@@ -498,6 +504,10 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             }
             if let Some(e) = &st.last_error {
                 lines.push(Line::styled(format!("Last error: {}", visible(e)), t.error()));
+            }
+            if !guidance.is_empty() {
+                lines.push(Line::default());
+                lines.extend(guidance);
             }
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
@@ -884,20 +894,17 @@ fn journal_line(l: &super::model::JournalLine, t: Theme) -> Line<'static> {
 
 fn footer(m: &Model, f: &mut Frame, area: Rect) {
     let t = m.theme;
-    let line = match &m.status {
-        Some(s) => Line::styled(
+    let line = if let Some(s) = &m.status {
+        Line::styled(
             visible(&s.text.replace('\n', " ")),
             if s.error { t.error() } else { t.ok() },
-        ),
-        None => {
-            let busy = if m.busy() { "working… · " } else { "" };
-            Line::styled(
-                format!(
-                    "{busy}Enter next move · n note · e evidence · x skip · b back · J journal · ? keys · q quit"
-                ),
-                t.dim(),
-            )
-        }
+        )
+    } else {
+        let busy = if m.busy() { "working… · " } else { "" };
+        Line::styled(
+            format!("{busy}Enter next move · n note · e evidence · x skip · b back · J journal · ? keys · q quit"),
+            t.dim(),
+        )
     };
     f.render_widget(Paragraph::new(line), area);
 }

@@ -73,6 +73,9 @@ pub enum Reply {
 pub struct Handle {
     pub requests: std::sync::mpsc::Sender<Request>,
     pub cancel: Arc<AtomicBool>,
+    /// Set when the UI leaves: moves still queued that would run something (a query, an
+    /// action) are dropped; what the responder typed (notes, evidence) is still recorded.
+    pub leaving: Arc<AtomicBool>,
 }
 
 /// Starts the worker on its own thread. It stops when the request queue is dropped, after
@@ -84,30 +87,34 @@ pub fn spawn(
     replies: UnboundedSender<Reply>,
 ) -> (Handle, std::thread::JoinHandle<Session>) {
     let (tx, rx) = std::sync::mpsc::channel::<Request>();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
+    let mut w = Worker::new(session, backend, executor, replies);
+    let cancel = w.cancel.clone();
+    let leaving = Arc::new(AtomicBool::new(false));
+    let left = leaving.clone();
     let thread = std::thread::Builder::new()
         .name("irp-case".to_owned())
         .spawn(move || {
-            let mut w = Worker {
-                session,
-                backend,
-                executor,
-                replies,
-                cancel: flag,
-                reported: 0,
-            };
             while let Ok(req) = rx.recv() {
-                w.handle(req);
-                let _ = w.replies.send(Reply::Idle);
+                if left.load(Ordering::Relaxed) && !matches!(req, Request::Record(_)) {
+                    continue;
+                }
+                w.serve(req);
             }
             w.session
         })
         .unwrap_or_else(|e| panic!("cannot start the case worker thread: {e}"));
-    (Handle { requests: tx, cancel }, thread)
+    (
+        Handle {
+            requests: tx,
+            cancel,
+            leaving,
+        },
+        thread,
+    )
 }
 
-struct Worker {
+/// The worker's state; `spawn` runs it on a thread, tests call `serve` directly.
+pub struct Worker {
     session: Session,
     backend: Option<Box<dyn QueryRunner + Send>>,
     executor: Executor,
@@ -117,7 +124,45 @@ struct Worker {
     reported: usize,
 }
 
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
 impl Worker {
+    pub fn new(
+        session: Session,
+        backend: Option<Box<dyn QueryRunner + Send>>,
+        executor: Executor,
+        replies: UnboundedSender<Reply>,
+    ) -> Worker {
+        let reported = session.entries.len();
+        Worker {
+            session,
+            backend,
+            executor,
+            replies,
+            cancel: Arc::new(AtomicBool::new(false)),
+            reported,
+        }
+    }
+
+    /// The flag that stops the running query.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Carries out one request, reports what it recorded and found, then `Idle`.
+    pub fn serve(&mut self, req: Request) {
+        self.handle(req);
+        let _ = self.replies.send(Reply::Idle);
+    }
+
     fn handle(&mut self, req: Request) {
         self.reported = self.session.entries.len();
         let result = match req {
@@ -178,7 +223,8 @@ impl Worker {
             .replies
             .send(Reply::Recorded(s.entries[self.reported..].to_vec()));
         self.reported = s.entries.len();
-        self.cancel.store(false, Ordering::Relaxed);
+        // The flag is cleared after each run, not before: a leaving UI sets it, and a query
+        // that starts after that stops at once.
         let replies = self.replies.clone();
         let step = id.to_owned();
         let started = Instant::now();

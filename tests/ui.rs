@@ -1,0 +1,555 @@
+//! The terminal UI without a terminal: the pure `update` driven key by key against a real
+//! session (the worker serves each request in place), and every screen kind drawn on ratatui's
+//! `TestBackend` at 80×24 and 160×48 with a pinned clock, compared with insta snapshots
+//! (`INSTA_UPDATE=always scripts/test` accepts new ones after review).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use irp::case::headless::{Progress, QueryRunner};
+use irp::case::local::LocalRunner;
+use irp::case::{Context, Session};
+use irp::clock::{Clock, Ids};
+use irp::engine::{Command, Mode, Observable, Position};
+use irp::ui::keymap::{Action, KEYMAP};
+use irp::ui::model::{self, Cmd, Model, Msg, Purpose, Screen};
+use irp::ui::text::Theme;
+use irp::ui::worker::{Reply, Request, Worker};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::query::shared_lake;
+
+/// The pinned clock: the shared lake ends on 2026-11-27.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-27T23:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+/// A model and the worker serving it, with no thread: each request is served as it is made.
+struct Harness {
+    model: Model,
+    worker: Worker,
+    replies: UnboundedReceiver<Reply>,
+    /// Every keymap action a key press resolved to.
+    used: BTreeSet<String>,
+    cancels: usize,
+    quit: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new(playbook: &str, inputs: &[(&str, &str)], lake: Option<&Path>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            actor: "tester".to_owned(),
+            clock: Clock::Fixed(now()),
+            ids: Ids::Seeded("ui".to_owned()),
+            command: "run".to_owned(),
+        };
+        let inputs: Vec<(String, String)> = inputs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let case = dir.path().join("case");
+        let session = Session::create(
+            &case,
+            &crate::common::repo().join(playbook),
+            &inputs,
+            Mode::Rehearsal,
+            ctx,
+        )
+        .unwrap();
+        let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
+            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap()) as Box<dyn QueryRunner + Send>
+        });
+        let mut model = irp::ui::model_for(&session, backend.as_ref().map(|b| b.name()), Theme { color: false }, now());
+        // Screens show the folder; keep it the same on every machine.
+        model.info.folder = "cases/drill".to_owned();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let worker = Worker::new(session, backend, irp::case::actions::Executor::Rehearsal, tx);
+        let mut h = Harness {
+            model,
+            worker,
+            replies: rx,
+            used: BTreeSet::new(),
+            cancels: 0,
+            quit: false,
+            _dir: dir,
+        };
+        h.send(Msg::Resize(80, 24));
+        h
+    }
+
+    /// Feeds a message, serves what it asks for, and feeds the replies back, until quiet.
+    fn send(&mut self, msg: Msg) {
+        let mut queue = vec![msg];
+        while let Some(msg) = queue.pop() {
+            for cmd in model::update(&mut self.model, msg) {
+                match cmd {
+                    Cmd::Send(req) => self.worker.serve(*req),
+                    Cmd::CancelQuery => self.cancels += 1,
+                    Cmd::Quit => self.quit = true,
+                }
+            }
+            let mut replies = Vec::new();
+            while let Ok(r) = self.replies.try_recv() {
+                replies.push(Msg::Worker(r));
+            }
+            replies.reverse();
+            queue.extend(replies);
+        }
+    }
+
+    fn press_with(&mut self, code: KeyCode, modifiers: KeyModifiers) {
+        if self.model.input.is_none() && self.model.popup.is_none() && self.model.picker.is_none()
+            && self.model.screen == Screen::Main
+            && let Some(a) = irp::ui::keymap::lookup(code, modifiers, &self.model.scopes())
+        {
+            self.used.insert(format!("{a:?}"));
+        }
+        self.send(Msg::Key(KeyEvent::new(code, modifiers)));
+    }
+
+    fn press(&mut self, code: KeyCode) {
+        self.press_with(code, KeyModifiers::NONE);
+    }
+
+    fn ch(&mut self, c: char) {
+        self.press(KeyCode::Char(c));
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.ch(c);
+        }
+    }
+
+    fn at(&self) -> Option<String> {
+        self.model.state.current_step().map(str::to_owned)
+    }
+
+    fn kinds(&self) -> Vec<&'static str> {
+        self.worker.session().entries.iter().map(|e| e.event.kind()).collect()
+    }
+
+    fn last_kind(&self) -> &'static str {
+        self.worker.session().entries.last().unwrap().event.kind()
+    }
+
+    /// The screen as text at `w`×`h`.
+    fn screen(&mut self, w: u16, h: u16) -> String {
+        self.send(Msg::Resize(w, h));
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|f| irp::ui::view::view(&self.model, f)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let mut line = String::new();
+            for x in 0..w {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Both sizes, as two snapshots.
+    fn snapshot(&mut self, name: &str) {
+        let small = self.screen(80, 24);
+        let large = self.screen(160, 48);
+        insta::assert_snapshot!(format!("{name}-80x24"), small);
+        insta::assert_snapshot!(format!("{name}-160x48"), large);
+    }
+}
+
+fn s3(lake: &Path) -> Harness {
+    Harness::new(
+        "playbooks/s3-unintended-data-access.yaml",
+        &[
+            ("bucket", "acme-customer-exports"),
+            ("bucket_account", "111122223333"),
+            ("region", "us-east-1"),
+        ],
+        Some(lake),
+    )
+}
+
+fn contain() -> Harness {
+    Harness::new("tests/fixtures/cases/contain.yaml", &[("bucket", "drill-bucket")], None)
+}
+
+#[test]
+fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
+    let (lake, truth) = shared_lake();
+    let mut h = s3(lake);
+    h.snapshot("not-started");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("open-case"));
+    h.snapshot("note");
+
+    // Notes (multi-line) and evidence from anywhere; typing goes to the box, not to the keymap.
+    h.ch('n');
+    h.type_text("war room: #ir-2026-11");
+    h.press(KeyCode::Enter);
+    h.type_text("bridge open");
+    h.snapshot("note-editor");
+    h.press_with(KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert_eq!(h.last_kind(), "note_added");
+    assert_eq!(h.model.state.notes.last().unwrap().text, "war room: #ir-2026-11\nbridge open");
+    h.ch('e');
+    h.type_text("203.0.113.9");
+    h.press(KeyCode::Tab);
+    assert_eq!(h.model.input.as_ref().unwrap().observable, Observable::Ip);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.last_kind(), "evidence_added");
+    // Esc cancels a box and records nothing.
+    let before = h.kinds().len();
+    h.ch('n');
+    h.type_text("never mind");
+    h.press(KeyCode::Esc);
+    assert_eq!(h.kinds().len(), before);
+    assert!(h.model.input.is_none());
+
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
+    h.snapshot("query-before-run");
+    h.ch('r');
+    assert_eq!(
+        h.kinds()[h.kinds().len() - 2..],
+        ["query_submitted", "query_succeeded"],
+        "{:?}",
+        h.model.status
+    );
+    // The finished query stays on screen with its results until the responder goes on.
+    assert_eq!(h.model.pinned.as_deref(), Some("mgmt-coverage"));
+    assert_eq!(h.at().as_deref(), Some("data-coverage"));
+    assert!(h.model.result_table().is_some());
+    assert!(h.model.grid.chart, "a per-day count is charted");
+    h.snapshot("query-results");
+    h.ch('g');
+    assert!(!h.model.grid.chart);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.pinned, None);
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("coverage-ok"));
+    h.snapshot("decision");
+    // The suggested option is preselected; a rationale goes with the choice.
+    h.ch('a');
+    h.type_text("both sources have every day");
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Up);
+    h.press(KeyCode::Enter);
+    let decided = h.worker.session().entries.last().unwrap().event.clone();
+    let irp::engine::Event::Decided(d) = decided else { panic!("{decided:?}") };
+    assert_eq!(d.option, "covered");
+    assert_eq!(d.rationale.as_deref(), Some("both sources have every day"));
+
+    h.press(KeyCode::Enter); // bucket-known: known (suggested first)
+    h.press(KeyCode::Enter); // bucket-control: ours
+    assert_eq!(h.at().as_deref(), Some("classify-data"));
+    h.snapshot("checklist");
+    // Done needs every item; each Space ticks the item under the cursor.
+    h.press(KeyCode::Enter);
+    assert!(h.model.status.as_ref().unwrap().error);
+    for _ in 0..5 {
+        h.ch(' ');
+        h.ch('j');
+    }
+    h.ch('k');
+    h.ch(' ');
+    assert!(h.model.status.as_ref().unwrap().text.contains("already ticked"));
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("reads-by-principal"));
+
+    // The results table: rows, columns, sort, filter, the full value, evidence from a cell.
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.pinned.as_deref(), Some("reads-by-principal"));
+    let rows = h.model.visible_rows();
+    assert!(rows > 3, "{rows}");
+    h.ch('j');
+    h.press(KeyCode::Down);
+    h.press(KeyCode::PageDown);
+    h.press(KeyCode::PageUp);
+    h.press(KeyCode::End);
+    assert_eq!(h.model.grid.row, rows - 1);
+    h.press(KeyCode::Home);
+    assert_eq!(h.model.grid.row, 0);
+    h.ch('l');
+    h.press(KeyCode::Right);
+    h.ch('h');
+    h.press(KeyCode::Left);
+    h.ch('k');
+    h.press(KeyCode::Up);
+    assert_eq!((h.model.grid.row, h.model.grid.col), (0, 0));
+    // Sort by the principal, descending, then back.
+    h.ch('s');
+    h.ch('s');
+    let first = h.model.row_at(0).unwrap();
+    let table = h.model.result_table().unwrap().clone();
+    let top = table.cell(first, 0);
+    assert!((0..table.rows()).all(|r| table.cell(r, 0) <= top || table.cell(r, 0) == "NULL"), "descending");
+    h.ch('s');
+    assert_eq!(h.model.grid.order, None);
+    // Filter on the stolen key's user.
+    h.ch('/');
+    h.type_text(&truth.incident_details.as_ref().unwrap().user_name);
+    h.press(KeyCode::Enter);
+    let shown = h.model.visible_rows();
+    assert!(shown >= 1 && shown < rows, "{shown} of {rows}");
+    h.ch('v');
+    let (_, value) = h.model.popup.clone().unwrap();
+    assert_eq!(value, truth.incident_details.as_ref().unwrap().principal);
+    h.snapshot("cell-popup");
+    h.ch('x'); // any key closes the popup (and does nothing else)
+    assert!(h.model.popup.is_none() && h.model.input.is_none());
+    h.ch('m');
+    assert_eq!(h.model.input.as_ref().unwrap().observable, Observable::Arn);
+    h.press(KeyCode::Enter);
+    let irp::engine::Event::EvidenceAdded(e) = &h.worker.session().entries.last().unwrap().event else {
+        panic!()
+    };
+    assert_eq!(e.value, truth.incident_details.as_ref().unwrap().principal);
+    h.ch('/');
+    h.press_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.visible_rows(), rows, "an empty filter shows every row");
+
+    // Help and the journal are overlays; any key leaves them.
+    h.ch('?');
+    assert!(matches!(h.model.screen, Screen::Help { .. }));
+    h.snapshot("help");
+    h.press(KeyCode::Down);
+    h.press(KeyCode::Esc);
+    h.ch('J');
+    assert!(matches!(h.model.screen, Screen::Journal { .. }));
+    h.snapshot("journal");
+    h.press(KeyCode::Up);
+    h.press(KeyCode::PageUp);
+    h.press(KeyCode::Home);
+    h.press(KeyCode::Esc);
+    assert_eq!(h.model.screen, Screen::Main);
+
+    // Skip with a reason; go back; pause and carry on.
+    h.press(KeyCode::Enter); // leave the pinned results
+    assert_eq!(h.at().as_deref(), Some("read-bursts"));
+    h.ch('x');
+    h.type_text("bursts are visible in the previous table");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.last_kind(), "step_skipped");
+    h.ch('b');
+    let picker = h.model.picker.clone().unwrap();
+    assert_eq!(picker.items[0], "read-bursts", "most recent first");
+    h.ch('j');
+    h.ch('k');
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("read-bursts"));
+    assert_eq!(h.last_kind(), "went_back");
+    h.ch('p');
+    h.type_text("handover to the day shift");
+    h.press(KeyCode::Enter);
+    assert!(h.model.state.paused.is_some());
+    h.snapshot("paused");
+    h.press(KeyCode::Enter);
+    assert!(h.model.status.as_ref().unwrap().text.contains("paused"), "no move while paused");
+    h.ch('p');
+    assert!(h.model.state.paused.is_none());
+
+    h.ch('q');
+    assert!(h.quit);
+    let missing: Vec<&str> = ["Help", "Quit", "AddNote", "AddEvidence", "Skip", "GoBack", "Journal", "Pause", "Primary",
+        "RunQuery", "Up", "Down", "Left", "Right", "PageUp", "PageDown", "Top", "Bottom", "Sort", "Filter",
+        "ShowCell", "MarkEvidence", "ToggleItem", "Rationale", "Chart"]
+        .into_iter()
+        .filter(|a| !h.used.contains(*a))
+        .collect();
+    assert!(missing.is_empty(), "keys never pressed in this walk: {missing:?}");
+}
+
+#[test]
+fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
+    let mut h = contain();
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("evidence"));
+    // A read-only action with no confirmation: Enter runs it (simulated in a rehearsal).
+    let preview = h.model.previews.values().next().cloned().unwrap().unwrap();
+    assert!(preview.starts_with("rehearsal: nothing outside irp is called"), "{preview}");
+    h.snapshot("action-read");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.pinned.as_deref(), Some("evidence"));
+    assert!(h.model.actions["evidence"].detail.starts_with("simulated"));
+    h.snapshot("action-result");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("deny"));
+    h.snapshot("action-typed");
+    // Enter opens the gate; a wrong name confirms nothing and is said so.
+    h.press(KeyCode::Enter);
+    let Some(Purpose::Confirm { word, .. }) = h.model.input.as_ref().map(|i| i.purpose.clone()) else {
+        panic!("{:?}", h.model.input)
+    };
+    assert_eq!(word, "drill-bucket");
+    h.type_text("drill-bucke");
+    h.snapshot("confirm-gate");
+    h.press(KeyCode::Enter);
+    assert!(h.model.status.as_ref().unwrap().error);
+    assert!(!h.kinds().contains(&"action_confirmed"));
+    h.press(KeyCode::Enter);
+    h.type_text("drill-bucket");
+    h.press(KeyCode::Enter);
+    let kinds = h.kinds();
+    assert_eq!(kinds[kinds.len() - 3..], ["action_confirmed", "action_started", "action_finished"]);
+    h.press(KeyCode::Enter);
+    // `confirm: yes` asks for `yes`.
+    h.press(KeyCode::Enter);
+    h.type_text("yes");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.last_kind(), "action_finished");
+    h.press(KeyCode::Enter);
+    // A command's gate (`yes` by default for commands).
+    assert_eq!(h.at().as_deref(), Some("record"));
+    h.press(KeyCode::Enter);
+    let Some(Purpose::Confirm { word, .. }) = h.model.input.as_ref().map(|i| i.purpose.clone()) else {
+        panic!("{:?}", h.model.input)
+    };
+    assert_eq!(word, "yes");
+    h.type_text("yes");
+    h.press(KeyCode::Enter);
+    assert!(h.model.actions["record"].detail.contains("would run"), "{:?}", h.model.actions);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.state.position, Position::End);
+    h.snapshot("end");
+    h.press(KeyCode::Enter);
+    h.type_text("contained in rehearsal");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.last_kind(), "case_closed");
+    h.snapshot("closed");
+    // A closed case takes nothing more.
+    h.ch('n');
+    assert!(h.model.input.is_none());
+    assert!(h.model.status.as_ref().unwrap().error);
+    h.press_with(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(h.quit);
+}
+
+#[test]
+fn worker_messages_progress_problems_and_unreadable_results_are_shown_not_fatal() {
+    let mut h = contain();
+    h.press(KeyCode::Enter);
+    // Progress of a running query, a refused move, a result that cannot be read.
+    h.send(Msg::Worker(Reply::QueryProgress {
+        step: "evidence".to_owned(),
+        progress: Progress {
+            state: "RUNNING".to_owned(),
+            rows: 12,
+            bytes_scanned: Some(1_000),
+        },
+    }));
+    assert_eq!(h.model.progress.as_ref().unwrap().1.rows, 12);
+    h.send(Msg::Worker(Reply::Problem {
+        error: "step `evidence` failed: throttled".to_owned(),
+        hints: vec!["try again".to_owned()],
+    }));
+    let status = h.model.status.clone().unwrap();
+    assert!(status.error && status.text.contains("throttled") && status.text.contains("try again"));
+    h.send(Msg::Worker(Reply::Result {
+        step: "evidence".to_owned(),
+        seq: 99,
+        table: Err("the result file is not readable Parquet".to_owned()),
+    }));
+    assert!(h.model.result_table().is_none());
+    h.send(Msg::Worker(Reply::Preview {
+        step: "evidence".to_owned(),
+        text: Err("cannot read the resource before the change: AccessDenied".to_owned()),
+    }));
+    let _ = h.screen(80, 24);
+    // A pasted text goes into a box, on one line for a one-line box.
+    h.ch('x');
+    h.send(Msg::Paste("line one\nline two".to_owned()));
+    assert_eq!(h.model.input.as_ref().unwrap().text, "line one line two");
+    h.press(KeyCode::Esc);
+    // A move while the worker is busy is refused, not queued twice.
+    h.model.pending = 1;
+    h.press(KeyCode::Enter);
+    assert!(h.model.status.as_ref().unwrap().text.contains("busy"));
+    h.send(Msg::Worker(Reply::Idle));
+    assert!(!h.model.busy());
+    // Tiny and huge terminals draw without panicking.
+    for (w, hgt) in [(1, 1), (20, 5), (80, 24), (300, 100)] {
+        let _ = h.screen(w, hgt);
+    }
+    h.send(Msg::Tick(now() + chrono::Duration::seconds(75)));
+    assert!(h.screen(160, 48).contains("01:15"), "the case clock runs from the tick");
+}
+
+#[test]
+fn a_query_can_be_cancelled_and_quitting_cancels_it() {
+    let (lake, _) = shared_lake();
+    let mut h = s3(lake);
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    // Cancel: the flag is set before the query starts, so the backend stops it at once and the
+    // worker records it as cancelled; the step stays current to be run again.
+    h.worker.cancel_flag().store(true, std::sync::atomic::Ordering::Relaxed);
+    h.ch('r');
+    assert_eq!(h.last_kind(), "query_cancelled");
+    assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
+    assert!(h.model.queries["mgmt-coverage"].cancelled.as_deref().unwrap().starts_with("cancelled by the responder"));
+    h.ch('c');
+    assert_eq!(h.cancels, 0, "nothing runs, nothing to cancel");
+    h.ch('r');
+    assert_eq!(h.last_kind(), "query_succeeded");
+    // While a query runs (as the model sees it), c and q ask the shell to stop it.
+    h.model.state.apply(&irp::engine::Event::QuerySubmitted(irp::engine::QuerySubmitted {
+        step: "data-coverage".to_owned(),
+        sql: "SELECT 1".to_owned(),
+        backend: "local".to_owned(),
+    }));
+    h.press(KeyCode::Esc);
+    h.ch('c');
+    assert_eq!(h.cancels, 1);
+    h.ch('q');
+    assert_eq!(h.cancels, 2);
+    assert!(h.quit);
+}
+
+#[test]
+fn the_keymap_has_one_meaning_per_key_and_scope_and_help_for_each() {
+    let mut seen = BTreeSet::new();
+    for b in KEYMAP {
+        assert!(!b.help.is_empty());
+        assert!(seen.insert((format!("{:?}", b.code), b.ctrl, format!("{:?}", b.scope))), "{b:?} bound twice");
+    }
+    // Every action is reachable from some key.
+    for a in [Action::Verify, Action::ConfirmDone, Action::ConfirmNotDone, Action::CancelQuery] {
+        assert!(KEYMAP.iter().any(|b| b.action == a), "{a:?}");
+    }
+    // The observable guesses used by "mark as evidence".
+    assert_eq!(model::guess_observable("10.0.0.1"), Observable::Ip);
+    assert_eq!(model::guess_observable("2001:db8::1"), Observable::Ip);
+    assert_eq!(model::guess_observable("arn:aws:iam::111122223333:user/x"), Observable::Arn);
+    assert_eq!(model::guess_observable("AKIAABCDEFGHIJKLMNOP"), Observable::AccessKeyId);
+    assert_eq!(model::guess_observable("111122223333"), Observable::AccountId);
+    assert_eq!(model::guess_observable("hello"), Observable::Text);
+}
+
+#[test]
+fn hostile_strings_in_results_cannot_reach_the_terminal_as_control_sequences() {
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![Field::new("ua", DataType::Utf8, true)]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec![Some("\u{1b}]0;pwned\u{7}\u{1b}[2J evil\nline"), None]))],
+    )
+    .unwrap();
+    let t = irp::ui::table::ResultTable::from_batches(schema, &[batch]).unwrap();
+    let cell = t.cell(0, 0);
+    assert!(!cell.chars().any(char::is_control), "{cell:?}");
+    assert_eq!(t.cell(1, 0), "NULL");
+    assert_eq!(t.filtered(0..2, "EVIL"), vec![0]);
+    let _ = Command::Start;
+}
