@@ -33,4 +33,5 @@ mod query;
 mod schema;
 mod templates;
 mod ui;
+mod ui_tmux;
 mod values;

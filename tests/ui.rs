@@ -16,7 +16,7 @@ use irp::engine::{Command, Mode, Observable, Position};
 use irp::ui::keymap::{Action, KEYMAP};
 use irp::ui::model::{self, Cmd, Model, Msg, Purpose, Screen};
 use irp::ui::text::Theme;
-use irp::ui::worker::{Reply, Request, Worker};
+use irp::ui::worker::{Reply, Worker};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -51,7 +51,10 @@ impl Harness {
             ids: Ids::Seeded("ui".to_owned()),
             command: "run".to_owned(),
         };
-        let inputs: Vec<(String, String)> = inputs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let inputs: Vec<(String, String)> = inputs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let case = dir.path().join("case");
         let session = Session::create(
             &case,
@@ -62,11 +65,17 @@ impl Harness {
         )
         .unwrap();
         let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
-            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap()) as Box<dyn QueryRunner + Send>
+            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap())
+                as Box<dyn QueryRunner + Send>
         });
-        let mut model = irp::ui::model_for(&session, backend.as_ref().map(|b| b.name()), Theme { color: false }, now());
+        let mut model = irp::ui::model_for(
+            &session,
+            backend.as_ref().map(|b| b.name()),
+            Theme { color: false },
+            now(),
+        );
         // Screens show the folder; keep it the same on every machine.
-        model.info.folder = "cases/drill".to_owned();
+        "cases/drill".clone_into(&mut model.info.folder);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let worker = Worker::new(session, backend, irp::case::actions::Executor::Rehearsal, tx);
         let mut h = Harness {
@@ -103,7 +112,9 @@ impl Harness {
     }
 
     fn press_with(&mut self, code: KeyCode, modifiers: KeyModifiers) {
-        if self.model.input.is_none() && self.model.popup.is_none() && self.model.picker.is_none()
+        if self.model.input.is_none()
+            && self.model.popup.is_none()
+            && self.model.picker.is_none()
             && self.model.screen == Screen::Main
             && let Some(a) = irp::ui::keymap::lookup(code, modifiers, &self.model.scopes())
         {
@@ -131,7 +142,12 @@ impl Harness {
     }
 
     fn kinds(&self) -> Vec<&'static str> {
-        self.worker.session().entries.iter().map(|e| e.event.kind()).collect()
+        self.worker
+            .session()
+            .entries
+            .iter()
+            .map(|e| e.event.kind())
+            .collect()
     }
 
     fn last_kind(&self) -> &'static str {
@@ -178,7 +194,11 @@ fn s3(lake: &Path) -> Harness {
 }
 
 fn contain() -> Harness {
-    Harness::new("tests/fixtures/cases/contain.yaml", &[("bucket", "drill-bucket")], None)
+    Harness::new(
+        "tests/fixtures/cases/contain.yaml",
+        &[("bucket", "drill-bucket")],
+        None,
+    )
 }
 
 #[test]
@@ -198,7 +218,10 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     h.snapshot("note-editor");
     h.press_with(KeyCode::Char('s'), KeyModifiers::CONTROL);
     assert_eq!(h.last_kind(), "note_added");
-    assert_eq!(h.model.state.notes.last().unwrap().text, "war room: #ir-2026-11\nbridge open");
+    assert_eq!(
+        h.model.state.notes.last().unwrap().text,
+        "war room: #ir-2026-11\nbridge open"
+    );
     h.ch('e');
     h.type_text("203.0.113.9");
     h.press(KeyCode::Tab);
@@ -245,7 +268,9 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     h.press(KeyCode::Up);
     h.press(KeyCode::Enter);
     let decided = h.worker.session().entries.last().unwrap().event.clone();
-    let irp::engine::Event::Decided(d) = decided else { panic!("{decided:?}") };
+    let irp::engine::Event::Decided(d) = decided else {
+        panic!("{decided:?}")
+    };
     assert_eq!(d.option, "covered");
     assert_eq!(d.rationale.as_deref(), Some("both sources have every day"));
 
@@ -292,7 +317,10 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     let first = h.model.row_at(0).unwrap();
     let table = h.model.result_table().unwrap().clone();
     let top = table.cell(first, 0);
-    assert!((0..table.rows()).all(|r| table.cell(r, 0) <= top || table.cell(r, 0) == "NULL"), "descending");
+    assert!(
+        (0..table.rows()).all(|r| table.cell(r, 0) <= top || table.cell(r, 0) == "NULL"),
+        "descending"
+    );
     h.ch('s');
     assert_eq!(h.model.grid.order, None);
     // Filter on the stolen key's user.
@@ -355,18 +383,45 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     assert!(h.model.state.paused.is_some());
     h.snapshot("paused");
     h.press(KeyCode::Enter);
-    assert!(h.model.status.as_ref().unwrap().text.contains("paused"), "no move while paused");
+    assert!(
+        h.model.status.as_ref().unwrap().text.contains("paused"),
+        "no move while paused"
+    );
     h.ch('p');
     assert!(h.model.state.paused.is_none());
 
     h.ch('q');
     assert!(h.quit);
-    let missing: Vec<&str> = ["Help", "Quit", "AddNote", "AddEvidence", "Skip", "GoBack", "Journal", "Pause", "Primary",
-        "RunQuery", "Up", "Down", "Left", "Right", "PageUp", "PageDown", "Top", "Bottom", "Sort", "Filter",
-        "ShowCell", "MarkEvidence", "ToggleItem", "Rationale", "Chart"]
-        .into_iter()
-        .filter(|a| !h.used.contains(*a))
-        .collect();
+    let missing: Vec<&str> = [
+        "Help",
+        "Quit",
+        "AddNote",
+        "AddEvidence",
+        "Skip",
+        "GoBack",
+        "Journal",
+        "Pause",
+        "Primary",
+        "RunQuery",
+        "Up",
+        "Down",
+        "Left",
+        "Right",
+        "PageUp",
+        "PageDown",
+        "Top",
+        "Bottom",
+        "Sort",
+        "Filter",
+        "ShowCell",
+        "MarkEvidence",
+        "ToggleItem",
+        "Rationale",
+        "Chart",
+    ]
+    .into_iter()
+    .filter(|a| !h.used.contains(*a))
+    .collect();
     assert!(missing.is_empty(), "keys never pressed in this walk: {missing:?}");
 }
 
@@ -377,7 +432,10 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     assert_eq!(h.at().as_deref(), Some("evidence"));
     // A read-only action with no confirmation: Enter runs it (simulated in a rehearsal).
     let preview = h.model.previews.values().next().cloned().unwrap().unwrap();
-    assert!(preview.starts_with("rehearsal: nothing outside irp is called"), "{preview}");
+    assert!(
+        preview.starts_with("rehearsal: nothing outside irp is called"),
+        "{preview}"
+    );
     h.snapshot("action-read");
     h.press(KeyCode::Enter);
     assert_eq!(h.model.pinned.as_deref(), Some("evidence"));
@@ -401,7 +459,10 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     h.type_text("drill-bucket");
     h.press(KeyCode::Enter);
     let kinds = h.kinds();
-    assert_eq!(kinds[kinds.len() - 3..], ["action_confirmed", "action_started", "action_finished"]);
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["action_confirmed", "action_started", "action_finished"]
+    );
     h.press(KeyCode::Enter);
     // `confirm: yes` asks for `yes`.
     h.press(KeyCode::Enter);
@@ -418,7 +479,11 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     assert_eq!(word, "yes");
     h.type_text("yes");
     h.press(KeyCode::Enter);
-    assert!(h.model.actions["record"].detail.contains("would run"), "{:?}", h.model.actions);
+    assert!(
+        h.model.actions["record"].detail.contains("would run"),
+        "{:?}",
+        h.model.actions
+    );
     h.press(KeyCode::Enter);
     assert_eq!(h.model.state.position, Position::End);
     h.snapshot("end");
@@ -471,18 +536,22 @@ fn worker_messages_progress_problems_and_unreadable_results_are_shown_not_fatal(
     h.send(Msg::Paste("line one\nline two".to_owned()));
     assert_eq!(h.model.input.as_ref().unwrap().text, "line one line two");
     h.press(KeyCode::Esc);
-    // A move while the worker is busy is refused, not queued twice.
+    // A move while a query or an action runs is refused, not queued behind it.
     h.model.pending = 1;
+    h.model.running = 1;
     h.press(KeyCode::Enter);
-    assert!(h.model.status.as_ref().unwrap().text.contains("busy"));
-    h.send(Msg::Worker(Reply::Idle));
-    assert!(!h.model.busy());
+    assert!(h.model.status.as_ref().unwrap().text.contains("still running"));
+    h.model.running = 0;
+    h.model.pending = 0;
     // Tiny and huge terminals draw without panicking.
     for (w, hgt) in [(1, 1), (20, 5), (80, 24), (300, 100)] {
         let _ = h.screen(w, hgt);
     }
     h.send(Msg::Tick(now() + chrono::Duration::seconds(75)));
-    assert!(h.screen(160, 48).contains("01:15"), "the case clock runs from the tick");
+    assert!(
+        h.screen(160, 48).contains("01:15"),
+        "the case clock runs from the tick"
+    );
 }
 
 #[test]
@@ -493,21 +562,31 @@ fn a_query_can_be_cancelled_and_quitting_cancels_it() {
     h.press(KeyCode::Enter);
     // Cancel: the flag is set before the query starts, so the backend stops it at once and the
     // worker records it as cancelled; the step stays current to be run again.
-    h.worker.cancel_flag().store(true, std::sync::atomic::Ordering::Relaxed);
+    h.worker
+        .cancel_flag()
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     h.ch('r');
     assert_eq!(h.last_kind(), "query_cancelled");
     assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
-    assert!(h.model.queries["mgmt-coverage"].cancelled.as_deref().unwrap().starts_with("cancelled by the responder"));
+    assert!(
+        h.model.queries["mgmt-coverage"]
+            .cancelled
+            .as_deref()
+            .unwrap()
+            .starts_with("cancelled by the responder")
+    );
     h.ch('c');
     assert_eq!(h.cancels, 0, "nothing runs, nothing to cancel");
     h.ch('r');
     assert_eq!(h.last_kind(), "query_succeeded");
     // While a query runs (as the model sees it), c and q ask the shell to stop it.
-    h.model.state.apply(&irp::engine::Event::QuerySubmitted(irp::engine::QuerySubmitted {
-        step: "data-coverage".to_owned(),
-        sql: "SELECT 1".to_owned(),
-        backend: "local".to_owned(),
-    }));
+    h.model
+        .state
+        .apply(&irp::engine::Event::QuerySubmitted(irp::engine::QuerySubmitted {
+            step: "data-coverage".to_owned(),
+            sql: "SELECT 1".to_owned(),
+            backend: "local".to_owned(),
+        }));
     h.press(KeyCode::Esc);
     h.ch('c');
     assert_eq!(h.cancels, 1);
@@ -521,17 +600,31 @@ fn the_keymap_has_one_meaning_per_key_and_scope_and_help_for_each() {
     let mut seen = BTreeSet::new();
     for b in KEYMAP {
         assert!(!b.help.is_empty());
-        assert!(seen.insert((format!("{:?}", b.code), b.ctrl, format!("{:?}", b.scope))), "{b:?} bound twice");
+        assert!(
+            seen.insert((format!("{:?}", b.code), b.ctrl, format!("{:?}", b.scope))),
+            "{b:?} bound twice"
+        );
     }
     // Every action is reachable from some key.
-    for a in [Action::Verify, Action::ConfirmDone, Action::ConfirmNotDone, Action::CancelQuery] {
+    for a in [
+        Action::Verify,
+        Action::ConfirmDone,
+        Action::ConfirmNotDone,
+        Action::CancelQuery,
+    ] {
         assert!(KEYMAP.iter().any(|b| b.action == a), "{a:?}");
     }
     // The observable guesses used by "mark as evidence".
     assert_eq!(model::guess_observable("10.0.0.1"), Observable::Ip);
     assert_eq!(model::guess_observable("2001:db8::1"), Observable::Ip);
-    assert_eq!(model::guess_observable("arn:aws:iam::111122223333:user/x"), Observable::Arn);
-    assert_eq!(model::guess_observable("AKIAABCDEFGHIJKLMNOP"), Observable::AccessKeyId);
+    assert_eq!(
+        model::guess_observable("arn:aws:iam::111122223333:user/x"),
+        Observable::Arn
+    );
+    assert_eq!(
+        model::guess_observable("AKIAABCDEFGHIJKLMNOP"),
+        Observable::AccessKeyId
+    );
     assert_eq!(model::guess_observable("111122223333"), Observable::AccountId);
     assert_eq!(model::guess_observable("hello"), Observable::Text);
 }
@@ -543,7 +636,10 @@ fn hostile_strings_in_results_cannot_reach_the_terminal_as_control_sequences() {
     let schema = Arc::new(Schema::new(vec![Field::new("ua", DataType::Utf8, true)]));
     let batch = arrow::record_batch::RecordBatch::try_new(
         schema.clone(),
-        vec![Arc::new(StringArray::from(vec![Some("\u{1b}]0;pwned\u{7}\u{1b}[2J evil\nline"), None]))],
+        vec![Arc::new(StringArray::from(vec![
+            Some("\u{1b}]0;pwned\u{7}\u{1b}[2J evil\nline"),
+            None,
+        ]))],
     )
     .unwrap();
     let t = irp::ui::table::ResultTable::from_batches(schema, &[batch]).unwrap();

@@ -202,6 +202,11 @@ pub struct Model {
     pub picker: Option<Picker>,
     /// Requests sent and not finished.
     pub pending: usize,
+    /// Of those, the ones that run something (a query, an action): no other move starts
+    /// until they finish. Recording a note or a tick just queues behind them.
+    pub running: usize,
+    /// The kinds of the requests in flight, in order (the worker serves them in order).
+    in_flight: std::collections::VecDeque<bool>,
     pub progress: Option<(String, Progress)>,
     pub loaded: Option<Loaded>,
     pub grid: Grid,
@@ -245,6 +250,8 @@ impl Model {
             popup: None,
             picker: None,
             pending: 0,
+            running: 0,
+            in_flight: std::collections::VecDeque::new(),
             progress: None,
             loaded: None,
             grid: Grid::default(),
@@ -277,6 +284,11 @@ impl Model {
 
     pub fn busy(&self) -> bool {
         self.pending > 0
+    }
+
+    /// Whether a query or an action is in flight.
+    pub fn running(&self) -> bool {
+        self.running > 0
     }
 
     /// Whether the viewed step is the one the case is at (moves apply to it).
@@ -473,7 +485,13 @@ impl Model {
     }
 
     fn send(&mut self, req: Request) {
+        let long = matches!(
+            req,
+            Request::RunQuery { .. } | Request::Act { .. } | Request::Settle { .. }
+        );
         self.pending += 1;
+        self.running += usize::from(long);
+        self.in_flight.push_back(long);
         self.requested.push(req);
     }
 }
@@ -569,6 +587,9 @@ fn worker(m: &mut Model, reply: Reply) {
         }
         Reply::Idle => {
             m.pending = m.pending.saturating_sub(1);
+            if m.in_flight.pop_front() == Some(true) {
+                m.running = m.running.saturating_sub(1);
+            }
             if m.pending == 0 {
                 m.progress = None;
             }
@@ -752,8 +773,8 @@ fn can_move(m: &mut Model) -> bool {
         m.complain("the case is paused; p carries on");
         return false;
     }
-    if m.busy() {
-        m.complain("irp is still busy with the last move; wait for it (c cancels a running query)");
+    if m.running() {
+        m.complain("irp is still running the last move; wait for it (c cancels a running query)");
         return false;
     }
     true

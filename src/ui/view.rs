@@ -96,7 +96,8 @@ pub fn view(m: &Model, f: &mut Frame) {
         let rect = centered(
             area,
             70,
-            (u16::try_from(items.len()).unwrap_or(u16::MAX).saturating_add(2)).min(area.height.saturating_sub(2)),
+            (u16::try_from(items.len()).unwrap_or(u16::MAX).saturating_add(2))
+                .min(area.height.saturating_sub(2)),
         );
         f.render_widget(Clear, rect);
         f.render_widget(
@@ -120,7 +121,9 @@ pub fn view(m: &Model, f: &mut Frame) {
         let rect = centered(
             area,
             76,
-            lines.saturating_add(2 + extra).clamp(3, area.height.saturating_sub(2).max(3)),
+            lines
+                .saturating_add(2 + extra)
+                .clamp(3, area.height.saturating_sub(2).max(3)),
         );
         f.render_widget(Clear, rect);
         let mut body: Vec<Line> = Vec::new();
@@ -902,7 +905,9 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         let busy = if m.busy() { "working… · " } else { "" };
         Line::styled(
-            format!("{busy}Enter next move · n note · e evidence · x skip · b back · J journal · ? keys · q quit"),
+            format!(
+                "{busy}Enter next move · n note · e evidence · x skip · b back · J journal · ? keys · q quit"
+            ),
             t.dim(),
         )
     };

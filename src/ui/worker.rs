@@ -126,7 +126,9 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("session", &self.session).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 

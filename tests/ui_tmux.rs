@@ -1,0 +1,401 @@
+//! The terminal UI end to end, in a real terminal: `irp run` on the shipped S3 playbook over a
+//! generated lake inside tmux, driven with `send-keys` from the first step to the closed case
+//! (queries, decisions, a skipped step with its reason, a note, simulated actions), asserting on
+//! `capture-pane` at each stage, then `irp verify` on the journal. `scripts/test` installs tmux;
+//! without it the test says it was skipped, and under CI that is a failure.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{required_tool, run, stdout};
+
+/// A tmux server of the test's own (its own socket), killed when dropped.
+struct Tmux {
+    bin: String,
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let ok = self
+            .cmd()
+            .args(["send-keys", "-t", "e2e"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Text typed as it is (no key names).
+    fn text(&self, text: &str) {
+        let ok = self
+            .cmd()
+            .args(["send-keys", "-t", "e2e", "-l", text])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn capture(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "e2e"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `pred` (polling the pane; the UI's clock is pinned, so
+    /// an idle screen does not change).
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }
+
+    /// Waits for the screen to differ from `before` and to be idle (no move in progress).
+    fn settle(&self, before: &str) -> String {
+        self.wait("the screen to change and settle", |s| {
+            s != before && !s.contains("working…") && !s.contains("⟳")
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+/// The step the right-hand pane shows, from its first line: "<kind> `<id>`".
+fn shown_step(screen: &str) -> Option<(String, String)> {
+    for line in screen.lines() {
+        for kind in ["query", "decision", "action", "note"] {
+            let tag = format!("│{kind} `");
+            if let Some(i) = line.find(&tag) {
+                let rest = &line[i + tag.len()..];
+                let id = rest.split('`').next()?;
+                return Some((kind.to_owned(), id.to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// The word the confirmation gate asks for, from "Confirmation: type `X`".
+fn gate_word(screen: &str) -> Option<String> {
+    let i = screen.find("Confirmation: type `")?;
+    let rest = &screen[i + "Confirmation: type `".len()..];
+    Some(rest.split('`').next()?.to_owned())
+}
+
+#[test]
+fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed_case() {
+    let Some(bin) = required_tool("IRP_TMUX", "tmux") else {
+        return;
+    };
+    let (lake, truth) = crate::query::shared_lake();
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let known = truth.known_readers["acme-customer-exports"].join(",");
+    let tmux = Tmux {
+        bin,
+        socket: format!("irp-e2e-{}", std::process::id()),
+    };
+    let irp = env!("CARGO_BIN_EXE_irp");
+    let script = format!(
+        "cd {repo} && {irp} run playbooks/s3-unintended-data-access.yaml --case-dir {case} --lake {lake} \
+         -i bucket=acme-customer-exports -i bucket_account=111122223333 -i region=us-east-1 \
+         -i known_principals={known}; echo IRP-EXIT=$?; sleep 600",
+        repo = shell(&crate::common::repo()),
+        case = shell(&case),
+        lake = shell(lake),
+    );
+    let ok = tmux
+        .cmd()
+        .args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "160",
+            "-y",
+            "48",
+        ])
+        .args([
+            "-e",
+            "IRP_NOW=2026-11-27T23:00:00Z",
+            "-e",
+            "IRP_ACTOR=e2e",
+            "-e",
+            "IRP_SEED=e2e",
+        ])
+        .args(["-e", "NO_COLOR=", "-e", "TERM=xterm-256color"])
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pb =
+        irp::files::load_playbook(&crate::common::repo().join("playbooks/s3-unintended-data-access.yaml"))
+            .playbook
+            .unwrap();
+    // The decisions a responder makes here; the rest take the suggested option (preselected).
+    let choices: BTreeMap<&str, &str> = [
+        ("coverage-ok", "covered"),
+        ("bucket-known", "known"),
+        ("bucket-control", "ours"),
+        ("ongoing", "active"),
+        ("credential-kind", "user-key"),
+        ("credential-stopped", "stopped"),
+        ("bucket-policy-path", "deny"),
+        ("public-path", "public"),
+        ("account-wide-block", "account"),
+        ("replication-check", "remove"),
+        ("notification-check", "remove"),
+        ("lifecycle-check", "remove"),
+        ("eradicated", "clean"),
+        ("recovered", "recovered"),
+    ]
+    .into_iter()
+    .collect();
+
+    let mut screen = tmux.wait("the first screen", |s| s.contains("Enter: start at `open-case`"));
+    assert!(screen.contains("REHEARSAL"), "the mode is on screen:\n{screen}");
+    tmux.keys(&["Enter"]);
+    screen = tmux.settle(&screen);
+    assert_eq!(
+        shown_step(&screen),
+        Some(("note".to_owned(), "open-case".to_owned()))
+    );
+    // A note, multi-line, saved with Ctrl-S.
+    tmux.keys(&["n"]);
+    tmux.settle(&screen);
+    tmux.text("bridge open in #ir-drill");
+    tmux.keys(&["Enter"]);
+    tmux.text("legal informed");
+    tmux.keys(&["C-s"]);
+    screen = tmux.wait("the note in the journal", |s| {
+        s.contains("note: bridge open in #ir-drill")
+    });
+
+    let mut seen_phases = Vec::new();
+    let mut skipped = false;
+    let mut queries = 0;
+    let mut actions = 0;
+    for _ in 0..400 {
+        if screen.contains("The case is closed.") {
+            break;
+        }
+        for phase in [
+            "Preparation",
+            "Detection and Analysis",
+            "Containment, Eradication, and Recovery",
+            "Post-Incident Activity",
+        ] {
+            if screen.lines().next().is_some_and(|l| l.contains(phase)) && !seen_phases.contains(&phase) {
+                seen_phases.push(phase);
+            }
+        }
+        if screen.contains("finished (Enter: next step)") {
+            tmux.keys(&["Enter"]);
+            screen = tmux.settle(&screen);
+            continue;
+        }
+        if screen.contains("The end of the playbook.") {
+            tmux.keys(&["Enter"]);
+            tmux.settle(&screen);
+            tmux.text("drill finished: key deactivated in rehearsal, bucket closed");
+            tmux.keys(&["Enter"]);
+            screen = tmux.wait("the closed case", |s| s.contains("The case is closed."));
+            break;
+        }
+        let Some((kind, id)) = shown_step(&screen) else {
+            panic!("no step on screen:\n{screen}");
+        };
+        match kind.as_str() {
+            "note" => tmux.keys(&["Enter"]),
+            "query" if id == "read-bursts" && !skipped => {
+                // A skipped step, with its reason.
+                tmux.keys(&["x"]);
+                screen = tmux.settle(&screen);
+                assert!(screen.contains("Skip `read-bursts`: why?"), "{screen}");
+                tmux.text("the reads table already shows the burst");
+                screen = tmux.wait("the reason typed", |s| s.contains("already shows the burst"));
+                tmux.keys(&["Enter"]);
+                skipped = true;
+            }
+            "query" => {
+                tmux.keys(&["Enter"]);
+                let s = tmux.wait("the query's result", |s| {
+                    s.contains("finished (Enter: next step)") || s.contains("failed:")
+                });
+                assert!(!s.contains("failed:"), "query `{id}` failed:\n{s}");
+                assert!(s.contains(" rows"), "{s}");
+                queries += 1;
+                screen = s;
+                continue;
+            }
+            "decision" => {
+                let index = pb.step_index(&id).unwrap();
+                let irp::playbook::model::StepKind::Decision(d) = &pb.steps[index].kind else {
+                    unreachable!()
+                };
+                assert!(
+                    screen.contains("Why") || d.options.iter().all(|o| o.suggest.is_none()),
+                    "{screen}"
+                );
+                if let Some(want) = choices.get(id.as_str()) {
+                    let pos = d.options.iter().position(|o| o.id == *want).unwrap();
+                    for _ in 0..d.options.len() {
+                        tmux.keys(&["k"]);
+                    }
+                    for _ in 0..pos {
+                        tmux.keys(&["j"]);
+                    }
+                    let mark = format!("({want})");
+                    screen = tmux.wait("the cursor on the option", |s| {
+                        s.lines().any(|l| l.contains('›') && l.contains(&mark))
+                    });
+                }
+                tmux.keys(&["Enter"]);
+            }
+            "action" => {
+                if screen.contains("Space: tick") {
+                    let index = pb.step_index(&id).unwrap();
+                    let irp::playbook::model::StepKind::Action(a) = &pb.steps[index].kind else {
+                        unreachable!()
+                    };
+                    let irp::playbook::model::ActionKind::Manual { items } = &a.kind else {
+                        unreachable!()
+                    };
+                    for n in 1..=items.len() {
+                        tmux.keys(&["Space"]);
+                        tmux.wait("the item ticked", |s| s.matches("[x]").count() >= n);
+                        tmux.keys(&["j"]);
+                    }
+                    screen = tmux.wait("the cursor on the last item", |s| {
+                        s.lines().any(|l| l.contains("›[x]"))
+                            && s.matches("[x]").count() == items.len()
+                            && s.lines().filter(|l| l.contains("›[x]")).count() == 1
+                            && s.lines()
+                                .rev()
+                                .find(|l| l.contains("[x]"))
+                                .is_some_and(|l| l.contains('›'))
+                    });
+                    tmux.keys(&["Enter"]);
+                } else if let Some(word) = gate_word(&screen).filter(|_| !screen.contains("(confirmed)")) {
+                    assert!(
+                        screen.contains("rehearsal: nothing outside irp is called"),
+                        "{screen}"
+                    );
+                    tmux.keys(&["Enter"]);
+                    tmux.wait("the confirmation gate", |s| s.contains("to confirm (Enter"));
+                    tmux.text(&word);
+                    tmux.keys(&["Enter"]);
+                    let s = tmux.wait("the action's result", |s| {
+                        s.contains("Result: simulated") || s.contains("failed")
+                    });
+                    assert!(s.contains("Result: simulated"), "{s}");
+                    actions += 1;
+                    screen = s;
+                    continue;
+                } else {
+                    tmux.keys(&["Enter"]);
+                    let s = tmux.wait("the action's result", |s| {
+                        s.contains("Result: ") || s.contains("failed")
+                    });
+                    assert!(s.contains("Result: simulated"), "{s}");
+                    actions += 1;
+                    screen = s;
+                    continue;
+                }
+            }
+            other => panic!("unexpected step kind {other}"),
+        }
+        screen = tmux.settle(&screen);
+    }
+    assert!(screen.contains("The case is closed."), "{screen}");
+    assert_eq!(
+        seen_phases,
+        [
+            "Preparation",
+            "Detection and Analysis",
+            "Containment, Eradication, and Recovery",
+            "Post-Incident Activity"
+        ],
+        "every NIST phase was on screen"
+    );
+    assert!(
+        skipped && queries >= 10 && actions >= 10,
+        "queries {queries}, actions {actions}"
+    );
+    tmux.keys(&["q"]);
+    let end = tmux.wait("irp to exit", |s| s.contains("IRP-EXIT="));
+    assert!(end.contains("IRP-EXIT=0"), "{end}");
+    assert!(end.contains("case closed; `irp verify"), "{end}");
+
+    // The journal: intact, and holding what was done on screen.
+    let verify = run(&["verify", case.to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let kinds: Vec<&str> = scan.entries.iter().map(|e| e.event.kind()).collect();
+    for k in [
+        "note_added",
+        "step_skipped",
+        "decided",
+        "query_succeeded",
+        "action_confirmed",
+        "action_finished",
+        "case_closed",
+    ] {
+        assert!(kinds.contains(&k), "no {k} in {kinds:?}");
+    }
+    assert!(scan.entries.iter().any(|e| matches!(&e.event,
+        irp::engine::Event::StepSkipped { step, reason, .. } if step == "read-bursts" && reason.contains("burst"))));
+    assert!(scan.entries.iter().any(|e| matches!(&e.event,
+        irp::engine::Event::NoteAdded { text, .. } if text == "bridge open in #ir-drill\nlegal informed")));
+    // In a rehearsal every action is simulated.
+    assert!(
+        scan.entries
+            .iter()
+            .all(|e| !matches!(&e.event, irp::engine::Event::ActionStarted(a) if !a.simulated))
+    );
+    let suspects: Vec<_> = scan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            irp::engine::Event::Decided(d) if d.step == "principal-known" => Some(d.option.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        suspects,
+        ["unknown"],
+        "the injected reader is not among the known principals"
+    );
+    assert!(Path::new(&case.join("ui.log")).exists());
+}
+
+fn shell(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
