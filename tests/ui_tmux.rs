@@ -44,13 +44,26 @@ impl Tmux {
         assert!(ok.success());
     }
 
-    fn capture(&self) -> String {
+    fn capture_once(&self) -> String {
         let out = self
             .cmd()
             .args(["capture-pane", "-p", "-t", "e2e"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane once two captures in a row agree (a frame is not caught half drawn).
+    fn capture(&self) -> String {
+        let mut last = self.capture_once();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.capture_once();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// Waits until the screen satisfies `pred` (polling the pane; the UI's clock is pinned, so
@@ -73,7 +86,11 @@ impl Tmux {
     /// Waits for the screen to differ from `before` and to be idle (no move in progress).
     fn settle(&self, before: &str) -> String {
         self.wait("the screen to change and settle", |s| {
-            s != before && !s.contains("working…") && !s.contains("⟳")
+            s != before
+                && s.contains("Journal (J: all)")
+                && !s.contains("working…")
+                && !s.contains("⟳")
+                && !s.contains("working out what this action")
         })
     }
 }
