@@ -44,6 +44,10 @@ struct Harness {
 
 impl Harness {
     fn new(playbook: &str, inputs: &[(&str, &str)], lake: Option<&Path>) -> Harness {
+        Harness::with_mode(playbook, inputs, lake, Mode::Rehearsal)
+    }
+
+    fn with_mode(playbook: &str, inputs: &[(&str, &str)], lake: Option<&Path>, mode: Mode) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context {
             actor: "tester".to_owned(),
@@ -56,14 +60,8 @@ impl Harness {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let case = dir.path().join("case");
-        let session = Session::create(
-            &case,
-            &crate::common::repo().join(playbook),
-            &inputs,
-            Mode::Rehearsal,
-            ctx,
-        )
-        .unwrap();
+        let session =
+            Session::create(&case, &crate::common::repo().join(playbook), &inputs, mode, ctx).unwrap();
         let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
             Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap())
                 as Box<dyn QueryRunner + Send>
@@ -108,6 +106,18 @@ impl Harness {
             }
             replies.reverse();
             queue.extend(replies);
+        }
+    }
+
+    /// Records a command as if another process had (a crash left it), and lets the model hear it.
+    fn record_behind(&mut self, cmd: Command) {
+        self.worker.serve(irp::ui::worker::Request::Record(cmd));
+        let mut replies = Vec::new();
+        while let Ok(r) = self.replies.try_recv() {
+            replies.push(r);
+        }
+        for r in replies {
+            self.send(Msg::Worker(r));
         }
     }
 
@@ -648,4 +658,88 @@ fn hostile_strings_in_results_cannot_reach_the_terminal_as_control_sequences() {
     assert_eq!(t.cell(1, 0), "NULL");
     assert_eq!(t.filtered(0..2, "EVIL"), vec![0]);
     let _ = Command::Start;
+}
+
+#[test]
+fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
+    // A live case where irp stopped between an action's intent and its result. The worker here
+    // has no AWS executor, so `V` (irp reads the resource) is refused with the reason.
+    let mut h = Harness::with_mode(
+        "tests/fixtures/cases/contain.yaml",
+        &[("bucket", "drill-bucket")],
+        None,
+        Mode::Live,
+    );
+    h.press(KeyCode::Enter);
+    for step in ["evidence", "block"] {
+        if step == "block" {
+            h.record_behind(Command::Skip {
+                step: "deny".to_owned(),
+                reason: "not this drill".to_owned(),
+            });
+            h.record_behind(Command::ConfirmAction {
+                step: "block".to_owned(),
+                typed: Some("yes".to_owned()),
+                seen: None,
+            });
+        }
+        assert_eq!(h.at().as_deref(), Some(step));
+        let index = h.model.playbook.step_index(step).unwrap();
+        let intent = irp::engine::render_intent(&h.model.playbook, &h.model.state, index, &h.model.env()).unwrap();
+        h.record_behind(Command::StartAction {
+            step: step.to_owned(),
+            intent,
+            simulated: false,
+            before: None,
+            request: None,
+        });
+        h.record_behind(Command::FinishAction {
+            step: step.to_owned(),
+            outcome: irp::engine::Outcome::Unknown,
+            detail: "irp stopped between recording the intent and the result".to_owned(),
+            after: None,
+            request_ids: Vec::new(),
+            verification: None,
+            outputs: Vec::new(),
+        });
+        assert_eq!(h.model.scopes()[0], irp::ui::keymap::Scope::Unknown, "{:?}", h.model.status);
+        if step == "evidence" {
+            h.snapshot("action-unknown");
+            h.press(KeyCode::Enter);
+            assert!(
+                h.model
+                    .status
+                    .as_ref()
+                    .unwrap()
+                    .text
+                    .contains("outcome is unknown")
+            );
+            h.ch('V');
+            assert!(
+                h.model.status.as_ref().unwrap().text.contains("--live"),
+                "{:?}",
+                h.model.status
+            );
+            h.ch('N');
+            let irp::engine::Event::ActionVerified(v) = &h.worker.session().entries.last().unwrap().event
+            else {
+                panic!()
+            };
+            assert!(!v.in_place);
+            // Not done: the step is still here, to be confirmed and run again.
+            assert_eq!(h.at().as_deref(), Some("evidence"));
+            h.record_behind(Command::Skip {
+                step: "evidence".to_owned(),
+                reason: "checked by hand".to_owned(),
+            });
+        } else {
+            h.ch('D');
+            let irp::engine::Event::ActionVerified(v) = &h.worker.session().entries.last().unwrap().event
+            else {
+                panic!()
+            };
+            assert!(v.in_place && v.method == "responder");
+            assert_eq!(h.at().as_deref(), Some("record"));
+        }
+    }
 }

@@ -148,7 +148,10 @@ impl ResultTable {
 
     /// The bytes the columns' buffers hold.
     pub fn memory_size(&self) -> usize {
-        self.columns.iter().map(|c| Array::get_array_memory_size(c.as_ref())).sum()
+        self.columns
+            .iter()
+            .map(|c| Array::get_array_memory_size(c.as_ref()))
+            .sum()
     }
 
     pub fn schema(&self) -> &SchemaRef {
