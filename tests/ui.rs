@@ -685,7 +685,8 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
         }
         assert_eq!(h.at().as_deref(), Some(step));
         let index = h.model.playbook.step_index(step).unwrap();
-        let intent = irp::engine::render_intent(&h.model.playbook, &h.model.state, index, &h.model.env()).unwrap();
+        let intent =
+            irp::engine::render_intent(&h.model.playbook, &h.model.state, index, &h.model.env()).unwrap();
         h.record_behind(Command::StartAction {
             step: step.to_owned(),
             intent,
@@ -702,7 +703,12 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
             verification: None,
             outputs: Vec::new(),
         });
-        assert_eq!(h.model.scopes()[0], irp::ui::keymap::Scope::Unknown, "{:?}", h.model.status);
+        assert_eq!(
+            h.model.scopes()[0],
+            irp::ui::keymap::Scope::Unknown,
+            "{:?}",
+            h.model.status
+        );
         if step == "evidence" {
             h.snapshot("action-unknown");
             h.press(KeyCode::Enter);
@@ -742,4 +748,30 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
             assert_eq!(h.at().as_deref(), Some("record"));
         }
     }
+}
+
+#[test]
+fn without_a_terminal_the_ui_says_so_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let out = crate::common::irp()
+        .args([
+            "run",
+            "tests/fixtures/cases/contain.yaml",
+            "-i",
+            "bucket=drill-bucket",
+            "--case-dir",
+        ])
+        .arg(&case)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::common::stderr(&out);
+    assert!(err.contains("the terminal UI needs a terminal"), "{err}");
+    assert!(err.contains("--headless --answers FILE"), "{err}");
+    assert!(!case.exists(), "no case is opened");
+    let out = crate::common::run(&["resume", case.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::common::stderr(&out).contains("needs a terminal"));
 }
