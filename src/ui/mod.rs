@@ -25,9 +25,7 @@ use std::time::Duration;
 
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream};
 use crossterm::execute;
-use crossterm::terminal::{
-    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -146,7 +144,6 @@ pub fn run(launch: Launch) -> Result<(), UiError> {
                 _ = hup.recv() => { log.line("SIGHUP: leaving"); break }
             };
             let mut quit = false;
-            let shown = model.viewed().map(str::to_owned);
             for cmd in model::update(&mut model, msg) {
                 match cmd {
                     Cmd::Send(req) => {
@@ -160,15 +157,6 @@ pub fn run(launch: Launch) -> Result<(), UiError> {
             }
             if quit {
                 break;
-            }
-            // A new step on screen is drawn whole: whatever a terminal made of the last frame
-            // (a glyph it drew wider than its width tables say) is wiped, not diffed against.
-            // (`Terminal::clear` asks the terminal where the cursor is, and the event reader
-            // would take the answer: a fresh terminal handle after clearing the screen has the
-            // same effect without asking.)
-            if model.viewed() != shown.as_deref() {
-                execute!(std::io::stdout(), Clear(ClearType::All))?;
-                terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
             }
         }
         Ok(())
