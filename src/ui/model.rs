@@ -506,6 +506,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             clamp_grid(m);
         }
         Msg::Paste(text) => {
+            let text = text.replace("\r\n", "\n").replace('\r', "\n");
             if let Some(input) = &mut m.input {
                 let text = if input.purpose.multiline() {
                     text
