@@ -105,6 +105,23 @@ impl ResultTable {
         visible(&text)
     }
 
+    /// The cells of one column for the given rows, with one formatter (what a frame draws).
+    pub fn column_cells(&self, col: usize, rows: &[usize]) -> Vec<String> {
+        let Some(array) = self.columns.get(col) else {
+            return vec![String::new(); rows.len()];
+        };
+        let options = FormatOptions::default().with_null("NULL");
+        let formatter = ArrayFormatter::try_new(array.as_ref(), &options);
+        rows.iter()
+            .map(|&r| match &formatter {
+                _ if r >= array.len() => String::new(),
+                _ if array.is_null(r) => "NULL".to_owned(),
+                Ok(f) => visible(&f.value(r).to_string()),
+                Err(e) => format!("<{e}>"),
+            })
+            .collect()
+    }
+
     /// The number in a numeric cell, for the chart.
     pub fn number(&self, row: usize, col: usize) -> Option<f64> {
         if !self.is_numeric(col) {

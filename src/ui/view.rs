@@ -785,11 +785,14 @@ fn results(m: &Model, table: &ResultTable, f: &mut Frame, area: Rect) {
     let shown: Vec<usize> = (top..(top + page).min(rows))
         .filter_map(|p| m.row_at(p))
         .collect();
-    // Fitted widths: the header and the rows on screen, capped.
+    // Each column's cells on screen, formatted once; fitted widths from them and the header.
+    let cells: Vec<Vec<String>> = (0..table.columns())
+        .map(|c| table.column_cells(c, &shown))
+        .collect();
     let widths: Vec<u16> = (0..table.columns())
         .map(|c| {
-            let cells = shown.iter().map(|&r| table.cell(r, c).chars().count());
-            let w = cells
+            let lens = cells[c].iter().map(|v| v.chars().count());
+            let w = lens
                 .chain(std::iter::once(table.header(c).chars().count() + 2))
                 .max()
                 .unwrap_or(4);
@@ -825,13 +828,11 @@ fn results(m: &Model, table: &ResultTable, f: &mut Frame, area: Rect) {
         Line::styled(format!("{}{}", visible(table.header(c)), sort_mark(c)), style)
     }));
     let selected = m.grid.row;
-    let body: Vec<Row> = shown
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| {
+    let body: Vec<Row> = (0..shown.len())
+        .map(|i| {
             let is_sel = top + i == selected;
             Row::new(cols.iter().map(|&c| {
-                let text: String = table.cell(r, c).chars().take(usize::from(widths[c])).collect();
+                let text: String = cells[c][i].chars().take(usize::from(widths[c])).collect();
                 let mut line = Line::raw(text);
                 if table.is_numeric(c) {
                     line = line.alignment(Alignment::Right);
