@@ -325,43 +325,16 @@ fn step(
             };
             exec(session, &cmd, report)
         }
-        StepKind::Query(q) => {
+        StepKind::Query(_) => {
             let Some(backend) = backend.as_deref_mut() else {
                 return Err(Stop::NoBackend { step: id.to_owned() });
             };
-            let env = session.env();
-            let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
-            let sql = crate::playbook::template::render_sql(&q.sql, &ctx).map_err(|e| Stop::StepFailed {
-                step: id.to_owned(),
-                error: format!("the SQL cannot be rendered: {}", e.message),
-            })?;
-            let submit = Command::SubmitQuery {
-                step: id.to_owned(),
-                sql: sql.clone(),
-                backend: backend.name().to_owned(),
-            };
-            exec(session, &submit, report)?;
             let never = AtomicBool::new(false);
             let watch = Watch {
                 cancel: &never,
                 progress: &mut |_| {},
             };
-            let cmd = match backend.run(session, id, &sql, watch) {
-                Ok(r) => Command::QuerySucceeded {
-                    step: id.to_owned(),
-                    rows: r.rows,
-                    row_count: r.row_count,
-                    artifact: r.artifact,
-                    execution: r.execution,
-                },
-                Err(f) => Command::QueryFailed {
-                    step: id.to_owned(),
-                    error: f.error,
-                    artifact: None,
-                    execution: f.execution,
-                },
-            };
-            exec(session, &cmd, report)
+            query_step(session, backend, id, watch, &mut |_| {}, report)
         }
         StepKind::Action(action) => {
             // Render first: an action whose values are missing must not be confirmed or run.
@@ -423,6 +396,66 @@ fn step(
             }
         }
     }
+}
+
+/// Runs query step `id`: renders its SQL with the case's values, journals the submission (then
+/// calls `submitted`), runs it on `backend` under `watch`, and journals how it ended: the result,
+/// the failure, or, when `watch`'s flag stopped it, the cancellation.
+pub fn query_step(
+    session: &mut Session,
+    backend: &mut dyn QueryRunner,
+    id: &str,
+    watch: Watch<'_>,
+    submitted: &mut dyn FnMut(&Session),
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    let failed = |error: String| Stop::StepFailed {
+        step: id.to_owned(),
+        error,
+    };
+    let index = session
+        .playbook
+        .step_index(id)
+        .ok_or_else(|| Stop::Case(CaseError::Engine(engine::EngineError::UnknownStep(id.to_owned()))))?;
+    let StepKind::Query(q) = &session.playbook.steps[index].kind else {
+        return Err(failed("this step is not a query".to_owned()));
+    };
+    let env = session.env();
+    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+    let sql = crate::playbook::template::render_sql(&q.sql, &ctx)
+        .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
+    let submit = Command::SubmitQuery {
+        step: id.to_owned(),
+        sql: sql.clone(),
+        backend: backend.name().to_owned(),
+    };
+    exec(session, &submit, report)?;
+    submitted(session);
+    let started = std::time::Instant::now();
+    let cancel = watch.cancel;
+    let cmd = match backend.run(session, id, &sql, watch) {
+        Ok(r) => Command::QuerySucceeded {
+            step: id.to_owned(),
+            rows: r.rows,
+            row_count: r.row_count,
+            artifact: r.artifact,
+            execution: r.execution,
+        },
+        Err(_) if cancel.load(std::sync::atomic::Ordering::Relaxed) => Command::CancelQuery {
+            step: id.to_owned(),
+            reason: format!(
+                "cancelled by the responder after {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        },
+        Err(f) => Command::QueryFailed {
+            step: id.to_owned(),
+            error: f.error,
+            artifact: None,
+            execution: f.execution,
+        },
+    };
+    exec(session, &cmd, report)
 }
 
 /// Finishes an action whose intent is recorded. In a rehearsal nothing outside irp runs, so the

@@ -8,14 +8,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::table::ResultTable;
 use crate::case::Session;
 use crate::case::actions::{self, ActionStep, Executor, UnknownAnswer};
-use crate::case::headless::{Progress, QueryRunner, Stop, Watch};
+use crate::case::headless::{Progress, QueryRunner, Stop, Watch, query_step};
 use crate::engine::{self, ArtifactRef, Command, Event, Outcome};
 use crate::journal::entry::Entry;
 use crate::playbook::model::{ActionKind, StepKind};
@@ -200,72 +199,33 @@ impl Worker {
     }
 
     fn run_query(&mut self, id: &str) -> Result<(), Stop> {
-        let s = &mut self.session;
-        let index = s
-            .playbook
-            .step_index(id)
-            .ok_or_else(|| Stop::Case(engine::EngineError::UnknownStep(id.to_owned()).into()))?;
-        let StepKind::Query(q) = &s.playbook.steps[index].kind else {
-            return Err(failed(id, "this step is not a query"));
-        };
         let Some(backend) = self.backend.as_deref_mut() else {
             return Err(Stop::NoBackend { step: id.to_owned() });
         };
-        let env = s.env();
-        let ctx = engine::template_context(&s.playbook, &s.state, index, &env);
-        let sql = crate::playbook::template::render_sql(&q.sql, &ctx)
-            .map_err(|e| failed(id, &format!("the SQL cannot be rendered: {}", e.message)))?;
-        s.execute(&Command::SubmitQuery {
-            step: id.to_owned(),
-            sql: sql.clone(),
-            backend: backend.name().to_owned(),
-        })?;
-        // The submission is journaled before the query starts: say so now, not after the run.
-        let _ = self
-            .replies
-            .send(Reply::Recorded(s.entries[self.reported..].to_vec()));
-        self.reported = s.entries.len();
-        // The flag is cleared after each run, not before: a leaving UI sets it, and a query
-        // that starts after that stops at once.
         let replies = self.replies.clone();
         let step = id.to_owned();
-        let started = Instant::now();
         let mut progress = move |p: &Progress| {
             let _ = replies.send(Reply::QueryProgress {
                 step: step.clone(),
                 progress: p.clone(),
             });
         };
+        // The flag is cleared after each run, not before: a leaving UI sets it, and a query
+        // that starts after that stops at once.
         let watch = Watch {
             cancel: &self.cancel,
             progress: &mut progress,
         };
-        let outcome = backend.run(s, id, &sql, watch);
-        let cancelled = self.cancel.swap(false, Ordering::Relaxed);
-        let cmd = match outcome {
-            Ok(r) => Command::QuerySucceeded {
-                step: id.to_owned(),
-                rows: r.rows,
-                row_count: r.row_count,
-                artifact: r.artifact,
-                execution: r.execution,
-            },
-            Err(_) if cancelled => Command::CancelQuery {
-                step: id.to_owned(),
-                reason: format!(
-                    "cancelled by the responder after {:.1} s",
-                    started.elapsed().as_secs_f64()
-                ),
-            },
-            Err(f) => Command::QueryFailed {
-                step: id.to_owned(),
-                error: f.error,
-                artifact: None,
-                execution: f.execution,
-            },
+        let reported = &mut self.reported;
+        let replies = &self.replies;
+        // The submission is journaled before the query starts: say so now, not after the run.
+        let mut submitted = |s: &Session| {
+            let _ = replies.send(Reply::Recorded(s.entries[*reported..].to_vec()));
+            *reported = s.entries.len();
         };
-        s.execute(&cmd)?;
-        Ok(())
+        let result = query_step(&mut self.session, backend, id, watch, &mut submitted, &mut |_| {});
+        self.cancel.store(false, Ordering::Relaxed);
+        result
     }
 
     fn intent(&self, id: &str) -> Result<(usize, engine::Intent), Stop> {
