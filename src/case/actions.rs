@@ -193,10 +193,7 @@ pub fn advance(
             _ => "a confirmation (`confirm: yes`)".to_owned(),
         },
     };
-    let now = session
-        .env()
-        .now
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = session.now_text();
     let live = match executor {
         Executor::Rehearsal => {
             if need_confirm {
@@ -265,10 +262,7 @@ pub fn preview(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<String, Stop> {
     let params = params_of(id, intent)?;
-    let now = session
-        .env()
-        .now
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = session.now_text();
     let live = match executor {
         Executor::Rehearsal => {
             return Ok(format!(

@@ -476,10 +476,7 @@ fn settle_in_flight(
         )
     } else {
         let params = actions::params_of(id, intent)?;
-        let now = session
-            .env()
-            .now
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now = session.now_text();
         (
             Outcome::Succeeded,
             actions::simulated_detail(intent, params.as_ref(), &now, id),

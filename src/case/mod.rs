@@ -324,6 +324,11 @@ impl Session {
         self.naming = naming;
     }
 
+    /// The session's "now" as the journal's action details write it (RFC 3339, seconds).
+    pub fn now_text(&self) -> String {
+        self.env().now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
     /// How the backend names Security Lake's tables.
     pub fn naming(&self) -> &crate::playbook::context::TableNaming {
         &self.naming
