@@ -413,6 +413,116 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
     assert!(Path::new(&case.join("ui.log")).exists());
 }
 
+#[test]
+fn sigterm_and_a_resize_leave_the_terminal_restored_and_the_case_resumable() {
+    let Some(bin) = required_tool("IRP_TMUX", "tmux") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let tmux = Tmux {
+        bin,
+        socket: format!("irp-term-{}", std::process::id()),
+    };
+    let irp = env!("CARGO_BIN_EXE_irp");
+    // After irp: whether the terminal is back in cooked mode (echo and line editing on).
+    let script = format!(
+        "cd {repo} && {irp} run tests/fixtures/cases/contain.yaml --case-dir {case} -i bucket=drill-bucket; \
+         echo IRP-EXIT=$?; stty -a | grep -o -w -e -icanon -e icanon | sed 's/^/TTY-/'; sleep 600",
+        repo = shell(&crate::common::repo()),
+        case = shell(&case),
+    );
+    let ok = tmux
+        .cmd()
+        .args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "160",
+            "-y",
+            "48",
+        ])
+        .args([
+            "-e",
+            "IRP_NOW=2026-11-27T23:00:00Z",
+            "-e",
+            "IRP_ACTOR=e2e",
+            "-e",
+            "TERM=xterm-256color",
+        ])
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let screen = tmux.wait("the first screen", |s| s.contains("Enter: start at `evidence`"));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.settle(&screen);
+    assert!(screen.contains("action `evidence`"), "{screen}");
+    // Smaller: everything is redrawn to the new size.
+    let ok = tmux
+        .cmd()
+        .args(["resize-window", "-t", "e2e", "-x", "80", "-y", "24"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let small = tmux.wait("the 80×24 layout", |s| {
+        s.lines().count() <= 24
+            && s.contains("Journal (J: all)")
+            && s.lines().all(|l| l.chars().count() <= 80)
+    });
+    assert!(small.contains("REHEARSAL"), "{small}");
+    // SIGTERM ends the session as `q` does: the terminal restored, the case saved.
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let pid = scan
+        .entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            irp::engine::Event::SessionStarted(s) => Some(s.pid),
+            _ => None,
+        })
+        .unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let end = tmux.wait("irp to exit", |s| s.contains("TTY-"));
+    assert!(end.contains("IRP-EXIT=0"), "{end}");
+    assert!(
+        end.contains("TTY-icanon") && !end.contains("TTY--icanon"),
+        "raw mode is off again:\n{end}"
+    );
+    assert!(end.contains("case saved; `irp resume"), "{end}");
+    let log = std::fs::read_to_string(case.join("ui.log")).unwrap();
+    assert!(log.contains("SIGTERM"), "{log}");
+    // The lock is released: the case opens again, with nothing lost.
+    let out = run(&["verify", case.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(&answers, "steps:\n  deny: { confirm: drill-bucket }\n  block: { confirm: \"yes\" }\n  record: { confirm: \"yes\" }\nclose: done\n").unwrap();
+    let out = crate::common::irp()
+        .args([
+            "resume",
+            case.to_str().unwrap(),
+            "--headless",
+            "--answers",
+            answers.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        crate::common::stderr(&out)
+    );
+}
+
 fn shell(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
