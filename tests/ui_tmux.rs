@@ -18,6 +18,42 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A private tmux server (its own socket) running `script` in a 160×48 window, with the
+    /// clock pinned and `env` (`NAME=VALUE`) added.
+    fn start(name: &str, script: &str, env: &[&str]) -> Option<Tmux> {
+        let bin = required_tool("IRP_TMUX", "tmux")?;
+        let tmux = Tmux {
+            bin,
+            socket: format!("irp-{name}-{}", std::process::id()),
+        };
+        let mut cmd = tmux.cmd();
+        cmd.args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "160",
+            "-y",
+            "48",
+        ])
+        .args([
+            "-e",
+            "IRP_NOW=2026-11-27T23:00:00Z",
+            "-e",
+            "IRP_ACTOR=e2e",
+            "-e",
+            "TERM=xterm-256color",
+        ]);
+        for e in env {
+            cmd.args(["-e", e]);
+        }
+        assert!(cmd.arg(script).status().unwrap().success());
+        Some(tmux)
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
         c.args(["-L", &self.socket]);
@@ -125,17 +161,10 @@ fn gate_word(screen: &str) -> Option<String> {
 
 #[test]
 fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed_case() {
-    let Some(bin) = required_tool("IRP_TMUX", "tmux") else {
-        return;
-    };
     let (lake, truth) = crate::query::shared_lake();
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
     let known = truth.known_readers["acme-customer-exports"].join(",");
-    let tmux = Tmux {
-        bin,
-        socket: format!("irp-e2e-{}", std::process::id()),
-    };
     let irp = env!("CARGO_BIN_EXE_irp");
     let script = format!(
         "cd {repo} && {irp} run playbooks/s3-unintended-data-access.yaml --case-dir {case} --lake {lake} \
@@ -145,33 +174,9 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
         case = shell(&case),
         lake = shell(lake),
     );
-    let ok = tmux
-        .cmd()
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "160",
-            "-y",
-            "48",
-        ])
-        .args([
-            "-e",
-            "IRP_NOW=2026-11-27T23:00:00Z",
-            "-e",
-            "IRP_ACTOR=e2e",
-            "-e",
-            "IRP_SEED=e2e",
-        ])
-        .args(["-e", "NO_COLOR=", "-e", "TERM=xterm-256color"])
-        .arg(script)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let Some(tmux) = Tmux::start("e2e", &script, &["IRP_SEED=e2e", "NO_COLOR="]) else {
+        return;
+    };
     let pb =
         irp::files::load_playbook(&crate::common::repo().join("playbooks/s3-unintended-data-access.yaml"))
             .playbook
@@ -415,15 +420,8 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
 
 #[test]
 fn sigterm_and_a_resize_leave_the_terminal_restored_and_the_case_resumable() {
-    let Some(bin) = required_tool("IRP_TMUX", "tmux") else {
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
-    let tmux = Tmux {
-        bin,
-        socket: format!("irp-term-{}", std::process::id()),
-    };
     let irp = env!("CARGO_BIN_EXE_irp");
     // After irp: whether the terminal is back in cooked mode (echo and line editing on).
     let script = format!(
@@ -432,32 +430,9 @@ fn sigterm_and_a_resize_leave_the_terminal_restored_and_the_case_resumable() {
         repo = shell(&crate::common::repo()),
         case = shell(&case),
     );
-    let ok = tmux
-        .cmd()
-        .args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "160",
-            "-y",
-            "48",
-        ])
-        .args([
-            "-e",
-            "IRP_NOW=2026-11-27T23:00:00Z",
-            "-e",
-            "IRP_ACTOR=e2e",
-            "-e",
-            "TERM=xterm-256color",
-        ])
-        .arg(script)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let Some(tmux) = Tmux::start("term", &script, &[]) else {
+        return;
+    };
     let screen = tmux.wait("the first screen", |s| s.contains("Enter: start at `evidence`"));
     tmux.keys(&["Enter"]);
     let screen = tmux.settle(&screen);
