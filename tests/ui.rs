@@ -554,8 +554,15 @@ fn worker_messages_progress_problems_and_unreadable_results_are_shown_not_fatal(
     h.model.running = 0;
     h.model.pending = 0;
     // Tiny and huge terminals draw without panicking.
-    for (w, hgt) in [(1, 1), (20, 5), (80, 24), (300, 100)] {
+    for (w, hgt) in [(1, 1), (20, 5), (80, 24), (300, 100), (1000, 300)] {
         let _ = h.screen(w, hgt);
+        // The overlays too (their size is a share of the screen's).
+        h.ch('?');
+        let _ = h.screen(w, hgt);
+        h.press(KeyCode::Esc);
+        h.ch('n');
+        let _ = h.screen(w, hgt);
+        h.press(KeyCode::Esc);
     }
     h.send(Msg::Tick(now() + chrono::Duration::seconds(75)));
     assert!(

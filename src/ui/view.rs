@@ -157,7 +157,10 @@ fn boxed(title: &str, t: Theme) -> Block<'static> {
 }
 
 fn centered(area: Rect, percent: u16, height: u16) -> Rect {
-    let w = (area.width * percent / 100).max(area.width.min(40));
+    let scaled = u32::from(area.width) * u32::from(percent) / 100;
+    let w = u16::try_from(scaled)
+        .unwrap_or(area.width)
+        .max(area.width.min(40));
     let x = area.x + (area.width.saturating_sub(w)) / 2;
     let y = area.y + (area.height.saturating_sub(height)) / 2;
     Rect::new(x, y, w, height.min(area.height))
@@ -854,7 +857,7 @@ fn results(m: &Model, table: &ResultTable, f: &mut Frame, area: Rect) {
     let w: Vec<Constraint> = cols.iter().map(|&c| Constraint::Length(widths[c])).collect();
     let tbl = Table::new(body, w).header(header).column_spacing(1);
     f.render_widget(tbl, area);
-    if more_left || more_right {
+    if (more_left || more_right) && area.width >= 2 {
         let mark = format!(
             "{}{}",
             if more_left { "◀" } else { "" },
