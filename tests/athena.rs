@@ -67,7 +67,7 @@ fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u1
 }
 
 /// Queues result sets for the next queries started in `region` (header row included).
-fn inject(endpoint: &str, region: &str, results: &[Value]) {
+pub(crate) fn inject(endpoint: &str, region: &str, results: &[Value]) {
     let body = json!({ "account_id": "123456789012", "region": region, "results": results });
     let (status, text) = http(
         endpoint,
@@ -80,7 +80,7 @@ fn inject(endpoint: &str, region: &str, results: &[Value]) {
 
 /// Makes every new query take `polls` polls in each of QUEUED and RUNNING (moto's state
 /// manager); `None` puts moto's default back.
-fn slow_states(endpoint: &str, polls: Option<u32>) {
+pub(crate) fn slow_states(endpoint: &str, polls: Option<u32>) {
     let (path, body) = match polls {
         Some(n) => (
             "/moto-api/state-manager/set-transition",
@@ -128,7 +128,7 @@ fn column(name: &str, ty: &str) -> Value {
 }
 
 /// A result set: the header row first, as Athena gives it for a SELECT.
-fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
+pub(crate) fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
     let header: Vec<Value> = columns
         .iter()
         .map(|(n, _)| json!({ "VarCharValue": n }))

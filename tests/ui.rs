@@ -37,6 +37,8 @@ struct Harness {
     replies: UnboundedReceiver<Reply>,
     /// Every keymap action a key press resolved to.
     used: BTreeSet<String>,
+    /// Every query progress the worker reported.
+    progress: Vec<Progress>,
     cancels: usize,
     quit: bool,
     _dir: tempfile::TempDir,
@@ -48,6 +50,19 @@ impl Harness {
     }
 
     fn with_mode(playbook: &str, inputs: &[(&str, &str)], lake: Option<&Path>, mode: Mode) -> Harness {
+        let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
+            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap())
+                as Box<dyn QueryRunner + Send>
+        });
+        Harness::with_backend(playbook, inputs, backend, mode)
+    }
+
+    fn with_backend(
+        playbook: &str,
+        inputs: &[(&str, &str)],
+        backend: Option<Box<dyn QueryRunner + Send>>,
+        mode: Mode,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let ctx = Context {
             actor: "tester".to_owned(),
@@ -62,10 +77,6 @@ impl Harness {
         let case = dir.path().join("case");
         let session =
             Session::create(&case, &crate::common::repo().join(playbook), &inputs, mode, ctx).unwrap();
-        let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
-            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap())
-                as Box<dyn QueryRunner + Send>
-        });
         let mut model = irp::ui::model_for(
             &session,
             backend.as_ref().map(|b| b.name()),
@@ -81,6 +92,7 @@ impl Harness {
             worker,
             replies: rx,
             used: BTreeSet::new(),
+            progress: Vec::new(),
             cancels: 0,
             quit: false,
             _dir: dir,
@@ -93,6 +105,9 @@ impl Harness {
     fn send(&mut self, msg: Msg) {
         let mut queue = vec![msg];
         while let Some(msg) = queue.pop() {
+            if let Msg::Worker(Reply::QueryProgress { progress, .. }) = &msg {
+                self.progress.push(progress.clone());
+            }
             for cmd in model::update(&mut self.model, msg) {
                 match cmd {
                     Cmd::Send(req) => self.worker.serve(*req),
@@ -781,4 +796,69 @@ fn without_a_terminal_the_ui_says_so_and_creates_nothing() {
     let out = crate::common::run(&["resume", case.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(crate::common::stderr(&out).contains("needs a terminal"));
+}
+
+#[test]
+fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
+    use crate::athena::{inject, moto_for_library, result, slow_states};
+    let Some((endpoint, _lock)) = moto_for_library() else {
+        return;
+    };
+    let region = "eu-north-1";
+    let settings = irp::query::athena::AthenaSettings {
+        endpoint_url: Some(endpoint.clone()),
+        region: Some(region.to_owned()),
+        output_location: Some("s3://irp-results/".to_owned()),
+        poll_first: std::time::Duration::from_millis(10),
+        poll_max: std::time::Duration::from_millis(40),
+        ..irp::query::athena::AthenaSettings::default()
+    };
+    let runner = irp::case::athena::AthenaRunner::open(settings, false).unwrap();
+    let mut h = Harness::with_backend(
+        "tests/fixtures/cases/lake-drill.yaml",
+        &[],
+        Some(Box::new(runner)),
+        Mode::Rehearsal,
+    );
+    assert_eq!(h.model.info.backend.as_deref(), Some("athena"));
+    h.press(KeyCode::Enter);
+    let step = h.at().unwrap();
+    // A cancel stops the query on Athena; the step stays to be run again.
+    slow_states(&endpoint, Some(1_000));
+    h.worker
+        .cancel_flag()
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    h.ch('r');
+    assert_eq!(h.last_kind(), "query_cancelled");
+    assert_eq!(h.at().as_deref(), Some(step.as_str()));
+    // Run again: the states Athena went through reach the screen, then the result.
+    slow_states(&endpoint, Some(2));
+    let rows = vec![
+        vec![Some("203.0.113.9".to_owned()), Some("4210".to_owned())],
+        vec![Some("198.51.100.7".to_owned()), Some("733".to_owned())],
+    ];
+    inject(
+        &endpoint,
+        region,
+        &[result(&[("ip", "varchar"), ("reads", "bigint")], &rows)],
+    );
+    h.ch('r');
+    slow_states(&endpoint, None);
+    assert_eq!(h.last_kind(), "query_succeeded", "{:?}", h.model.status);
+    let states: BTreeSet<&str> = h.progress.iter().map(|p| p.state.as_str()).collect();
+    assert!(
+        states.contains("QUEUED") && states.contains("RUNNING"),
+        "{states:?}"
+    );
+    assert!(h.progress.iter().all(|p| p.bytes_scanned.is_some()));
+    assert!(
+        h.model.queries[&step].bytes_scanned.is_some(),
+        "the execution's bytes are kept"
+    );
+    let table = h
+        .model
+        .result_table()
+        .expect("the result is loaded from its artifact");
+    assert_eq!(table.rows(), 2);
+    assert_eq!(table.cell(0, 0), "203.0.113.9");
 }

@@ -4,7 +4,7 @@
 //! scanned and timings go into the journal entry that ends the step's query.
 
 use super::Session;
-use super::headless::{Progress, QueryFailure, QueryResult, QueryRunner, Watch};
+use super::headless::{CANCELLED, Progress, QueryFailure, QueryResult, QueryRunner, Watch};
 use super::local::ResultArtifact;
 use crate::engine::{Event, Execution};
 use crate::playbook::context::TableNaming;
@@ -72,6 +72,8 @@ impl QueryRunner for AthenaRunner {
             .filter(|e| match &e.event {
                 Event::QuerySucceeded(q) => q.step == step,
                 Event::QueryFailed(q) => q.step == step,
+                // Stopped by the responder: that query is over, and the next run is a new one.
+                Event::QueryCancelled { step: s, reason } => s == step && reason.starts_with(CANCELLED),
                 _ => false,
             })
             .count();

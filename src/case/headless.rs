@@ -137,6 +137,11 @@ pub struct StepLine {
     pub outcome: String,
 }
 
+/// How a query the responder stopped is recorded (the start of `query_cancelled`'s reason).
+/// A query cancelled this way is over on the backend, so running the step again is a new
+/// attempt (Athena: a new request token); one cancelled because irp had stopped is not.
+pub const CANCELLED: &str = "cancelled by the responder";
+
 /// The most visits a step may get in one case before the run calls it a loop.
 const MAX_VISITS: u32 = 1_000;
 
@@ -443,10 +448,7 @@ pub fn query_step(
         },
         Err(_) if cancel.load(std::sync::atomic::Ordering::Relaxed) => Command::CancelQuery {
             step: id.to_owned(),
-            reason: format!(
-                "cancelled by the responder after {:.1} s",
-                started.elapsed().as_secs_f64()
-            ),
+            reason: format!("{CANCELLED} after {:.1} s", started.elapsed().as_secs_f64()),
         },
         Err(f) => Command::QueryFailed {
             step: id.to_owned(),

@@ -20,8 +20,6 @@ pub const CAPTURE_ROWS: usize = 10_000;
 const CANCEL_TICK: Duration = Duration::from_millis(50);
 /// How often a running query reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-/// The error of a query the responder stopped.
-pub const CANCELLED: &str = "cancelled by the responder";
 
 #[derive(Debug)]
 pub struct LocalRunner {
@@ -84,7 +82,7 @@ impl QueryRunner for LocalRunner {
             };
             tokio::select! {
                 r = run => r,
-                () = cancelled => Err(CANCELLED.to_owned()),
+                () = cancelled => Err(super::headless::CANCELLED.to_owned()),
             }
         });
         let (rows, row_count) = result.inspect_err(|_| {
