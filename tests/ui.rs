@@ -30,6 +30,15 @@ fn now() -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+fn ctx() -> Context {
+    Context {
+        actor: "tester".to_owned(),
+        clock: Clock::Fixed(now()),
+        ids: Ids::Seeded("ui".to_owned()),
+        command: "run".to_owned(),
+    }
+}
+
 /// A model and the worker serving it, with no thread: each request is served as it is made.
 struct Harness {
     model: Model,
@@ -64,19 +73,23 @@ impl Harness {
         mode: Mode,
     ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            actor: "tester".to_owned(),
-            clock: Clock::Fixed(now()),
-            ids: Ids::Seeded("ui".to_owned()),
-            command: "run".to_owned(),
-        };
         let inputs: Vec<(String, String)> = inputs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let case = dir.path().join("case");
         let session =
-            Session::create(&case, &crate::common::repo().join(playbook), &inputs, mode, ctx).unwrap();
+            Session::create(&case, &crate::common::repo().join(playbook), &inputs, mode, ctx()).unwrap();
+        Harness::from_session(dir, session, backend)
+    }
+
+    /// A harness over a session already open (a resumed case); the worker starts as the UI's
+    /// does, settling what a dead process left in flight.
+    fn from_session(
+        dir: tempfile::TempDir,
+        session: Session,
+        backend: Option<Box<dyn QueryRunner + Send>>,
+    ) -> Harness {
         let mut model = irp::ui::model_for(
             &session,
             backend.as_ref().map(|b| b.name()),
@@ -86,7 +99,8 @@ impl Harness {
         // Screens show the folder; keep it the same on every machine.
         "cases/drill".clone_into(&mut model.info.folder);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let worker = Worker::new(session, backend, irp::case::actions::Executor::Rehearsal, tx);
+        let mut worker = Worker::new(session, backend, irp::case::actions::Executor::Rehearsal, tx);
+        worker.start();
         let mut h = Harness {
             model,
             worker,
@@ -97,6 +111,13 @@ impl Harness {
             quit: false,
             _dir: dir,
         };
+        let mut started = Vec::new();
+        while let Ok(r) = h.replies.try_recv() {
+            started.push(r);
+        }
+        for r in started {
+            h.send(Msg::Worker(r));
+        }
         h.send(Msg::Resize(80, 24));
         h
     }
@@ -861,4 +882,92 @@ fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
         .expect("the result is loaded from its artifact");
     assert_eq!(table.rows(), 2);
     assert_eq!(table.cell(0, 0), "203.0.113.9");
+}
+
+#[test]
+fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
+    let repo = crate::common::repo();
+    // A query submitted and an action started, each by a process that then died.
+    for (playbook, inputs) in [
+        (
+            "playbooks/s3-unintended-data-access.yaml",
+            vec![
+                ("bucket".to_owned(), "acme-customer-exports".to_owned()),
+                ("bucket_account".to_owned(), "111122223333".to_owned()),
+                ("region".to_owned(), "us-east-1".to_owned()),
+            ],
+        ),
+        (
+            "tests/fixtures/cases/contain.yaml",
+            vec![("bucket".to_owned(), "drill-bucket".to_owned())],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let case = dir.path().join("case");
+        let step = {
+            let mut s =
+                Session::create(&case, &repo.join(playbook), &inputs, Mode::Rehearsal, ctx()).unwrap();
+            s.execute(&Command::Start).unwrap();
+            if s.state.current_step() == Some("open-case") {
+                s.execute(&Command::Complete {
+                    step: "open-case".to_owned(),
+                })
+                .unwrap();
+                s.execute(&Command::SubmitQuery {
+                    step: "mgmt-coverage".to_owned(),
+                    sql: "SELECT 1".to_owned(),
+                    backend: "local".to_owned(),
+                })
+                .unwrap();
+            } else {
+                let index = s.playbook.step_index("evidence").unwrap();
+                let intent = irp::engine::render_intent(&s.playbook, &s.state, index, &s.env()).unwrap();
+                s.execute(&Command::StartAction {
+                    step: "evidence".to_owned(),
+                    intent,
+                    simulated: true,
+                    before: None,
+                    request: None,
+                })
+                .unwrap();
+            }
+            s.state.current_step().unwrap().to_owned()
+        };
+        let (session, _) = Session::resume(&case, irp::case::PlaybookChoice::Source, ctx()).unwrap();
+        let mut h = Harness::from_session(dir, session, None);
+        if step == "mgmt-coverage" {
+            assert_eq!(h.last_kind(), "query_cancelled");
+            assert!(
+                h.model.queries[&step]
+                    .cancelled
+                    .as_deref()
+                    .unwrap()
+                    .contains("irp stopped")
+            );
+            assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
+            assert!(
+                h.model.state.step(&step).unwrap().running_query.is_none(),
+                "it can run again"
+            );
+        } else {
+            // In a rehearsal the simulated result is recorded; the case goes on.
+            assert_eq!(h.last_kind(), "action_finished");
+            assert_eq!(h.at().as_deref(), Some("deny"));
+            assert_eq!(h.model.pinned.as_deref(), Some("evidence"));
+        }
+        h.press(KeyCode::Enter);
+        if step == "mgmt-coverage" {
+            // Run again: here with no backend, which the responder is told.
+            let status = h.model.status.clone().unwrap();
+            assert!(status.text.contains("no query backend was given"), "{status:?}");
+        } else {
+            // The settled action's result was kept on screen; the next Enter is the next step's.
+            assert_eq!(h.model.pinned, None);
+            h.press(KeyCode::Enter);
+            assert!(matches!(
+                h.model.input.as_ref().map(|i| &i.purpose),
+                Some(Purpose::Confirm { .. })
+            ));
+        }
+    }
 }

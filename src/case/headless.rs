@@ -243,16 +243,8 @@ fn step(
             );
         }
     }
-    // Something left in flight by a process that died: settle it before anything else.
-    if st.running_query.is_some() {
-        let cmd = Command::CancelQuery {
-            step: id.to_owned(),
-            reason: "irp stopped while the query ran; running it again".to_owned(),
-        };
-        return exec(session, &cmd, report);
-    }
-    if let Some(intent) = st.action_in_flight.clone() {
-        return settle_in_flight(session, id, &intent, report);
+    if settle_leftover(session, id, report)? {
+        return Ok(());
     }
     if st.last_outcome == Some(Outcome::Unknown) {
         let intent = session.entries.iter().rev().find_map(|e| match &e.event {
@@ -458,6 +450,31 @@ pub fn query_step(
         },
     };
     exec(session, &cmd, report)
+}
+
+/// Settles what a process that died left in flight on step `id`, before anything else happens
+/// there: a query is recorded as cancelled (so it can run again; on Athena the same request token
+/// gets the same query back), an action's intent gets its result (simulated in a rehearsal;
+/// unknown in a live case, for the responder to verify). Says whether it recorded anything.
+pub fn settle_leftover(
+    session: &mut Session,
+    id: &str,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<bool, Stop> {
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    if st.running_query.is_some() {
+        let cmd = Command::CancelQuery {
+            step: id.to_owned(),
+            reason: "irp stopped while the query ran; running it again".to_owned(),
+        };
+        exec(session, &cmd, report)?;
+        return Ok(true);
+    }
+    if let Some(intent) = st.action_in_flight {
+        settle_in_flight(session, id, &intent, report)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Finishes an action whose intent is recorded. In a rehearsal nothing outside irp runs, so the

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::table::ResultTable;
 use crate::case::Session;
 use crate::case::actions::{self, ActionStep, Executor, UnknownAnswer};
-use crate::case::headless::{Progress, QueryRunner, Stop, Watch, query_step};
+use crate::case::headless::{Progress, QueryRunner, Stop, Watch, query_step, settle_leftover};
 use crate::engine::{self, ArtifactRef, Command, Event, Outcome};
 use crate::journal::entry::Entry;
 use crate::playbook::model::{ActionKind, StepKind};
@@ -93,6 +93,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("irp-case".to_owned())
         .spawn(move || {
+            w.start();
             while let Ok(req) = rx.recv() {
                 if left.load(Ordering::Relaxed) && !matches!(req, Request::Record(_)) {
                     continue;
@@ -149,6 +150,29 @@ impl Worker {
         }
     }
 
+    /// Settles what a process that died left in flight on the current step (as a headless
+    /// resume does), so the responder starts from a step that can be worked on.
+    pub fn start(&mut self) {
+        let Some(id) = self.session.state.current_step().map(str::to_owned) else {
+            return;
+        };
+        let result = settle_leftover(&mut self.session, &id, &mut |_| {});
+        self.report(result.map(|_| ()));
+    }
+
+    /// Sends the entries recorded since the last report, then the problem, if any.
+    fn report(&mut self, result: Result<(), Stop>) {
+        let new = self.session.entries[self.reported..].to_vec();
+        self.reported = self.session.entries.len();
+        if !new.is_empty() {
+            let _ = self.replies.send(Reply::Recorded(new));
+        }
+        if let Err(e) = result {
+            let (error, hints) = describe(&e);
+            let _ = self.replies.send(Reply::Problem { error, hints });
+        }
+    }
+
     /// The flag that stops the running query.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.cancel.clone()
@@ -187,15 +211,7 @@ impl Worker {
                 Ok(())
             }
         };
-        let new = self.session.entries[self.reported..].to_vec();
-        self.reported = self.session.entries.len();
-        if !new.is_empty() {
-            let _ = self.replies.send(Reply::Recorded(new));
-        }
-        if let Err(e) = result {
-            let (error, hints) = describe(&e);
-            let _ = self.replies.send(Reply::Problem { error, hints });
-        }
+        self.report(result);
     }
 
     fn run_query(&mut self, id: &str) -> Result<(), Stop> {
