@@ -274,6 +274,17 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     assert_eq!(h.model.input.as_ref().unwrap().observable, Observable::Ip);
     h.press(KeyCode::Enter);
     assert_eq!(h.last_kind(), "evidence_added");
+    // A value that does not fit its type is refused with the box still open, nothing lost.
+    h.ch('e');
+    h.type_text("not-an-ip");
+    h.press(KeyCode::Tab);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.input.as_ref().unwrap().text, "not-an-ip");
+    assert!(h.model.status.as_ref().unwrap().error);
+    h.press(KeyCode::BackTab);
+    assert_eq!(h.model.input.as_ref().unwrap().observable, Observable::Text);
+    h.press(KeyCode::Enter);
+    assert_eq!(h.last_kind(), "evidence_added");
     // Esc cancels a box and records nothing.
     let before = h.kinds().len();
     h.ch('n');

@@ -604,6 +604,8 @@ fn follow(m: &mut Model) {
     let viewed = m.viewed().map(str::to_owned);
     if viewed != m.shown {
         m.shown.clone_from(&viewed);
+        // A message about the last step must not read as one about this one.
+        m.status = None;
         m.rationale.clear();
         m.checklist_cursor = 0;
         m.decision_cursor = suggested_index(m).unwrap_or(0);
@@ -1088,14 +1090,23 @@ fn submit(m: &mut Model) {
             m.complain("nothing was typed, so nothing was recorded");
         }
         Purpose::Note => record(m, Command::AddNote { text }),
-        Purpose::Evidence => record(
-            m,
-            Command::AddEvidence {
-                observable: input.observable,
-                value: text,
-                note: None,
-            },
-        ),
+        Purpose::Evidence => {
+            // Checked here too, so a value that does not fit its type keeps the box open with
+            // what was typed, instead of being refused after the box is gone.
+            if let Err(e) = engine::check_observable(input.observable, &text) {
+                m.complain(format!("{e}; Tab changes the type"));
+                m.input = Some(input);
+                return;
+            }
+            record(
+                m,
+                Command::AddEvidence {
+                    observable: input.observable,
+                    value: text,
+                    note: None,
+                },
+            );
+        }
         Purpose::Skip { step } => record(m, Command::Skip { step, reason: text }),
         Purpose::Pause => record(m, Command::Pause { reason: text }),
         Purpose::Close => record(m, Command::Close { summary: text }),
