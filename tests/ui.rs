@@ -512,8 +512,9 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     h.press(KeyCode::Enter);
     assert!(h.model.status.as_ref().unwrap().error);
     assert!(!h.kinds().contains(&"action_confirmed"));
-    h.press(KeyCode::Enter);
-    h.type_text("drill-bucket");
+    // The box stays open with what was typed, to correct.
+    assert_eq!(h.model.input.as_ref().unwrap().text, "drill-bucke");
+    h.ch('t');
     h.press(KeyCode::Enter);
     let kinds = h.kinds();
     assert_eq!(

@@ -1112,7 +1112,13 @@ fn submit(m: &mut Model) {
         Purpose::Close => record(m, Command::Close { summary: text }),
         Purpose::Confirm { step, word, manual } => {
             if text != word {
-                m.complain(format!("`{text}` is not `{word}`; nothing was confirmed"));
+                m.complain(format!(
+                    "`{text}` is not `{word}`; nothing was confirmed (Esc leaves)"
+                ));
+                m.input = Some(Input {
+                    purpose: Purpose::Confirm { step, word, manual },
+                    ..input
+                });
                 return;
             }
             if manual {
