@@ -448,6 +448,40 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 }
             } else {
                 lines.push(Line::styled("What will happen", t.heading()));
+                // The intent exactly as it will be journaled and run.
+                match &intent {
+                    Ok(engine::Intent::Aws {
+                        operation,
+                        api,
+                        params,
+                        target,
+                    }) => {
+                        lines.push(Line::from(vec![
+                            Span::styled("operation  ", t.dim()),
+                            Span::styled(format!("{operation} ({api})"), t.bold()),
+                        ]));
+                        if let Some(target) = target {
+                            lines.push(Line::from(vec![
+                                Span::styled("target     ", t.dim()),
+                                Span::styled(visible(target), t.bold()),
+                            ]));
+                        }
+                        for (k, v) in params {
+                            lines.push(Line::from(vec![
+                                Span::styled(format!("  {k} = "), t.dim()),
+                                Span::raw(short_json(v, 200)),
+                            ]));
+                        }
+                    }
+                    Ok(engine::Intent::Command { argv }) => lines.push(Line::from(vec![
+                        Span::styled("argv       ", t.dim()),
+                        Span::styled(
+                            visible(&serde_json::to_string(argv).unwrap_or_default()),
+                            t.bold(),
+                        ),
+                    ])),
+                    _ => {}
+                }
                 let visits = st.visits;
                 match m.previews.get(&(id.clone(), visits)) {
                     Some(Ok(p)) => lines.extend(p.lines().map(|l| Line::raw(visible(l)))),
