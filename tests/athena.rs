@@ -67,7 +67,7 @@ fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u1
 }
 
 /// Queues result sets for the next queries started in `region` (header row included).
-pub(crate) fn inject(endpoint: &str, region: &str, results: &[Value]) {
+fn inject(endpoint: &str, region: &str, results: &[Value]) {
     let body = json!({ "account_id": "123456789012", "region": region, "results": results });
     let (status, text) = http(
         endpoint,
@@ -76,6 +76,20 @@ pub(crate) fn inject(endpoint: &str, region: &str, results: &[Value]) {
         &body.to_string(),
     );
     assert_eq!(status, 201, "moto refused the results: {text}");
+}
+
+/// Queues the lake-drill playbook's result for the next query in `region`: two bulk readers,
+/// 203.0.113.9 (4,210 reads) and 198.51.100.7 (733).
+pub(crate) fn inject_bulk_readers(endpoint: &str, region: &str) {
+    let rows = vec![
+        vec![Some("203.0.113.9".to_owned()), Some("4210".to_owned())],
+        vec![Some("198.51.100.7".to_owned()), Some("733".to_owned())],
+    ];
+    inject(
+        endpoint,
+        region,
+        &[result(&[("ip", "varchar"), ("reads", "bigint")], &rows)],
+    );
 }
 
 /// Makes every new query take `polls` polls in each of QUEUED and RUNNING (moto's state
@@ -128,7 +142,7 @@ fn column(name: &str, ty: &str) -> Value {
 }
 
 /// A result set: the header row first, as Athena gives it for a SELECT.
-pub(crate) fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
+fn result(columns: &[(&str, &str)], rows: &[Vec<Option<String>>]) -> Value {
     let header: Vec<Value> = columns
         .iter()
         .map(|(n, _)| json!({ "VarCharValue": n }))
@@ -662,15 +676,7 @@ fn a_playbook_runs_on_athena_and_the_journal_records_the_query() {
     let failed = journal(&case);
     assert_eq!(failed.last().unwrap()["kind"], "query_failed");
     // Then the right settings: resume runs the step again on Athena.
-    let rows = vec![
-        vec![Some("203.0.113.9".to_owned()), Some("4210".to_owned())],
-        vec![Some("198.51.100.7".to_owned()), Some("733".to_owned())],
-    ];
-    inject(
-        &endpoint,
-        region,
-        &[result(&[("ip", "varchar"), ("reads", "bigint")], &rows)],
-    );
+    inject_bulk_readers(&endpoint, region);
     let out = athena_run(&endpoint, region, &["resume", case_arg], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let entries = journal(&case);

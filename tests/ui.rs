@@ -833,7 +833,7 @@ fn without_a_terminal_the_ui_says_so_and_creates_nothing() {
 
 #[test]
 fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
-    use crate::athena::{inject, moto_for_library, result, slow_states};
+    use crate::athena::{inject_bulk_readers, moto_for_library, slow_states};
     let Some((endpoint, _lock)) = moto_for_library() else {
         return;
     };
@@ -866,15 +866,7 @@ fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
     assert_eq!(h.at().as_deref(), Some(step.as_str()));
     // Run again: the states Athena went through reach the screen, then the result.
     slow_states(&endpoint, Some(2));
-    let rows = vec![
-        vec![Some("203.0.113.9".to_owned()), Some("4210".to_owned())],
-        vec![Some("198.51.100.7".to_owned()), Some("733".to_owned())],
-    ];
-    inject(
-        &endpoint,
-        region,
-        &[result(&[("ip", "varchar"), ("reads", "bigint")], &rows)],
-    );
+    inject_bulk_readers(&endpoint, region);
     h.ch('r');
     slow_states(&endpoint, None);
     assert_eq!(h.last_kind(), "query_succeeded", "{:?}", h.model.status);
