@@ -37,6 +37,16 @@ pub enum Action {
     ConfirmDone,
     ConfirmNotDone,
     Chart,
+    /// Close a box, an overlay or a finished step's view (back to the step the case is at).
+    Back,
+    /// In a text box: save what was typed.
+    Save,
+    /// In a text box: Enter (a new line in a note, save elsewhere).
+    Enter,
+    DeleteChar,
+    ClearText,
+    NextType,
+    PreviousType,
 }
 
 /// Where a key applies.
@@ -53,6 +63,10 @@ pub enum Scope {
     Checklist,
     /// An action whose outcome is unknown (irp stopped between intent and result).
     Unknown,
+    /// A text box (a note, a reason, a confirmation, a filter); other keys type.
+    TextBox,
+    /// The journal, the key list and the go-back list; other keys close them.
+    List,
 }
 
 impl Scope {
@@ -64,6 +78,8 @@ impl Scope {
             Scope::Decision => "Decisions",
             Scope::Checklist => "Checklists",
             Scope::Unknown => "Action with an unknown outcome",
+            Scope::TextBox => "In a text box (other keys type)",
+            Scope::List => "In the journal, this list and the go-back list (other keys close them)",
         }
     }
 }
@@ -121,6 +137,12 @@ pub const KEYMAP: &[Binding] = &[
         Scope::Case,
         Action::Primary,
         "the step's main move: run, choose, confirm, done, continue, close",
+    ),
+    special(
+        KeyCode::Esc,
+        Scope::Case,
+        Action::Back,
+        "back to the step the case is at",
     ),
     key(
         'n',
@@ -232,11 +254,78 @@ pub const KEYMAP: &[Binding] = &[
     ),
 ];
 
+/// The keys of text boxes and lists, after the main screen's.
+pub const MODAL_KEYMAP: &[Binding] = &[
+    special(
+        KeyCode::Enter,
+        Scope::TextBox,
+        Action::Enter,
+        "save (in a note: a new line)",
+    ),
+    Binding {
+        code: KeyCode::Char('s'),
+        ctrl: true,
+        scope: Scope::TextBox,
+        action: Action::Save,
+        help: "save",
+    },
+    special(
+        KeyCode::Esc,
+        Scope::TextBox,
+        Action::Back,
+        "cancel: nothing is recorded",
+    ),
+    special(
+        KeyCode::Backspace,
+        Scope::TextBox,
+        Action::DeleteChar,
+        "delete the last character",
+    ),
+    Binding {
+        code: KeyCode::Char('u'),
+        ctrl: true,
+        scope: Scope::TextBox,
+        action: Action::ClearText,
+        help: "clear the box",
+    },
+    special(
+        KeyCode::Tab,
+        Scope::TextBox,
+        Action::NextType,
+        "evidence: the next observable type",
+    ),
+    special(
+        KeyCode::BackTab,
+        Scope::TextBox,
+        Action::PreviousType,
+        "evidence: the previous observable type",
+    ),
+    special(KeyCode::Up, Scope::List, Action::Up, "up"),
+    key('k', Scope::List, Action::Up, "up"),
+    special(KeyCode::Down, Scope::List, Action::Down, "down"),
+    key('j', Scope::List, Action::Down, "down"),
+    special(KeyCode::PageUp, Scope::List, Action::PageUp, "a page up"),
+    special(KeyCode::PageDown, Scope::List, Action::PageDown, "a page down"),
+    special(KeyCode::Home, Scope::List, Action::Top, "the first line"),
+    special(KeyCode::End, Scope::List, Action::Bottom, "the last line"),
+    special(
+        KeyCode::Enter,
+        Scope::List,
+        Action::Primary,
+        "go back to the chosen step (go-back list)",
+    ),
+    key('q', Scope::List, Action::Quit, "quit (the journal)"),
+];
+
+/// Every binding: the main screen's, then the text boxes' and lists'.
+pub fn all() -> impl Iterator<Item = &'static Binding> {
+    KEYMAP.iter().chain(MODAL_KEYMAP)
+}
+
 /// The action bound to a key in the first of `scopes` that binds it.
 pub fn lookup(code: KeyCode, modifiers: KeyModifiers, scopes: &[Scope]) -> Option<Action> {
     let ctrl = modifiers.contains(KeyModifiers::CONTROL);
-    KEYMAP
-        .iter()
+    all()
         .filter(|b| b.code == code && b.ctrl == ctrl && scopes.contains(&b.scope))
         .min_by_key(|b| scopes.iter().position(|s| *s == b.scope))
         .map(|b| b.action)
@@ -257,6 +346,9 @@ pub fn key_name(b: &Binding) -> String {
         KeyCode::Home => "Home".to_owned(),
         KeyCode::End => "End".to_owned(),
         KeyCode::Esc => "Esc".to_owned(),
+        KeyCode::Tab => "Tab".to_owned(),
+        KeyCode::BackTab => "Shift-Tab".to_owned(),
+        KeyCode::Backspace => "Backspace".to_owned(),
         other => format!("{other:?}"),
     };
     if b.ctrl { format!("Ctrl-{k}") } else { k }

@@ -679,65 +679,8 @@ fn key(m: &mut Model, k: KeyEvent, cmds: &mut Vec<Cmd>) {
         m.popup = None;
         return;
     }
-    if let Some(p) = &mut m.picker {
-        match k.code {
-            KeyCode::Up | KeyCode::Char('k') => p.cursor = p.cursor.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
-                p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1));
-            }
-            KeyCode::Enter => {
-                let to = p.items.get(p.cursor).cloned();
-                m.picker = None;
-                if let Some(to) = to {
-                    record(m, Command::GoBack { to });
-                }
-            }
-            _ => m.picker = None,
-        }
-        return;
-    }
-    match m.screen {
-        Screen::Help { offset } => {
-            m.screen = match k.code {
-                KeyCode::Down | KeyCode::Char('j') => Screen::Help { offset: offset + 1 },
-                KeyCode::Up | KeyCode::Char('k') => Screen::Help {
-                    offset: offset.saturating_sub(1),
-                },
-                _ => Screen::Main,
-            };
-            return;
-        }
-        Screen::Journal { offset } => {
-            let last = m.journal.len().saturating_sub(1);
-            m.screen = match k.code {
-                KeyCode::Up | KeyCode::Char('k') => Screen::Journal {
-                    offset: offset.saturating_sub(1),
-                },
-                KeyCode::Down | KeyCode::Char('j') => Screen::Journal {
-                    offset: (offset + 1).min(last),
-                },
-                KeyCode::PageUp => Screen::Journal {
-                    offset: offset.saturating_sub(usize::from(m.size.1)),
-                },
-                KeyCode::PageDown => Screen::Journal {
-                    offset: (offset + usize::from(m.size.1)).min(last),
-                },
-                KeyCode::Home => Screen::Journal { offset: 0 },
-                KeyCode::End => Screen::Journal { offset: last },
-                KeyCode::Char('q') => {
-                    quit(m, cmds);
-                    Screen::Main
-                }
-                _ => Screen::Main,
-            };
-            return;
-        }
-        Screen::Main => {}
-    }
-    if k.code == KeyCode::Esc {
-        // Esc: back to the step the case is at.
-        m.pinned = None;
-        m.status = None;
+    if m.picker.is_some() || m.screen != Screen::Main {
+        list_key(m, keymap::lookup(k.code, k.modifiers, &[Scope::List]), cmds);
         return;
     }
     let scopes = m.scopes();
@@ -786,6 +729,17 @@ fn can_move(m: &mut Model) -> bool {
 fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
     match action {
         Action::Help => m.screen = Screen::Help { offset: 0 },
+        Action::Back => {
+            m.pinned = None;
+            m.status = None;
+        }
+        // The keys of text boxes and lists are handled where those are open.
+        Action::Save
+        | Action::Enter
+        | Action::DeleteChar
+        | Action::ClearText
+        | Action::NextType
+        | Action::PreviousType => {}
         Action::Quit => quit(m, cmds),
         Action::Journal => {
             m.screen = Screen::Journal {
@@ -1044,36 +998,82 @@ fn run_query(m: &mut Model) {
     m.send(Request::RunQuery { step: id });
 }
 
+/// A key in the journal, the key list or the go-back list; keys they do not bind close them.
+fn list_key(m: &mut Model, action: Option<Action>, cmds: &mut Vec<Cmd>) {
+    let page = usize::from(m.size.1);
+    if let Some(p) = &mut m.picker {
+        let last = p.items.len().saturating_sub(1);
+        match action {
+            Some(Action::Up) => p.cursor = p.cursor.saturating_sub(1),
+            Some(Action::Down) => p.cursor = (p.cursor + 1).min(last),
+            Some(Action::Top) => p.cursor = 0,
+            Some(Action::Bottom) => p.cursor = last,
+            Some(Action::Primary) => {
+                let to = p.items.get(p.cursor).cloned();
+                m.picker = None;
+                if let Some(to) = to {
+                    record(m, Command::GoBack { to });
+                }
+            }
+            _ => m.picker = None,
+        }
+        return;
+    }
+    let (offset, last) = match m.screen {
+        Screen::Help { offset } => (offset, usize::MAX),
+        Screen::Journal { offset } => (offset, m.journal.len().saturating_sub(1)),
+        Screen::Main => return,
+    };
+    let offset = match action {
+        Some(Action::Up) => Some(offset.saturating_sub(1)),
+        Some(Action::Down) => Some(offset.saturating_add(1).min(last)),
+        Some(Action::PageUp) => Some(offset.saturating_sub(page)),
+        Some(Action::PageDown) => Some(offset.saturating_add(page).min(last)),
+        Some(Action::Top) => Some(0),
+        Some(Action::Bottom) if last != usize::MAX => Some(last),
+        Some(Action::Quit) if matches!(m.screen, Screen::Journal { .. }) => {
+            quit(m, cmds);
+            None
+        }
+        _ => None,
+    };
+    m.screen = match (m.screen, offset) {
+        (Screen::Help { .. }, Some(offset)) => Screen::Help { offset },
+        (Screen::Journal { .. }, Some(offset)) => Screen::Journal { offset },
+        _ => Screen::Main,
+    };
+}
+
+/// A key in a text box: the box's own keys, and anything else types.
 fn input_key(m: &mut Model, k: KeyEvent) {
     let Some(input) = &mut m.input else { return };
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    match k.code {
-        KeyCode::Esc => {
-            m.input = None;
-        }
-        KeyCode::Char('s') if ctrl => submit(m),
-        KeyCode::Enter if input.purpose.multiline() && !ctrl => input.text.push('\n'),
-        KeyCode::Enter => submit(m),
-        KeyCode::Backspace => {
+    let evidence = input.purpose == Purpose::Evidence;
+    let step = |o: Observable, by: usize| {
+        let n = Observable::ALL.len();
+        let i = Observable::ALL.iter().position(|x| *x == o).unwrap_or(0);
+        Observable::ALL[(i + by) % n]
+    };
+    match keymap::lookup(k.code, k.modifiers, &[Scope::TextBox]) {
+        Some(Action::Back) => m.input = None,
+        Some(Action::Enter) if input.purpose.multiline() => input.text.push('\n'),
+        Some(Action::Save | Action::Enter) => submit(m),
+        Some(Action::DeleteChar) => {
             input.text.pop();
         }
-        KeyCode::Tab if input.purpose == Purpose::Evidence => {
-            let i = Observable::ALL
-                .iter()
-                .position(|o| *o == input.observable)
-                .unwrap_or(0);
-            input.observable = Observable::ALL[(i + 1) % Observable::ALL.len()];
+        Some(Action::ClearText) => input.text.clear(),
+        Some(Action::NextType) if evidence => input.observable = step(input.observable, 1),
+        Some(Action::PreviousType) if evidence => {
+            input.observable = step(input.observable, Observable::ALL.len() - 1);
         }
-        KeyCode::BackTab if input.purpose == Purpose::Evidence => {
-            let i = Observable::ALL
-                .iter()
-                .position(|o| *o == input.observable)
-                .unwrap_or(0);
-            input.observable = Observable::ALL[(i + Observable::ALL.len() - 1) % Observable::ALL.len()];
+        Some(_) => {}
+        None => {
+            if let KeyCode::Char(c) = k.code
+                && !ctrl
+            {
+                input.text.push(c);
+            }
         }
-        KeyCode::Char('u') if ctrl => input.text.clear(),
-        KeyCode::Char(c) if !ctrl => input.text.push(c),
-        _ => {}
     }
 }
 

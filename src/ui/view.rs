@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
-use super::keymap::{KEYMAP, Scope, key_name};
+use super::keymap::{self, Scope, key_name};
 use super::model::{Model, Purpose, Screen, chartable};
 use super::table::{MAX_COLUMN_WIDTH, ResultTable, visible};
 use super::text::{self, Theme};
@@ -962,18 +962,19 @@ fn help(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
         Scope::Decision,
         Scope::Checklist,
         Scope::Unknown,
+        Scope::TextBox,
+        Scope::List,
     ];
     for scope in scopes {
         lines.push(Line::styled(scope.title(), t.heading()));
         let mut seen: Vec<&str> = Vec::new();
-        for b in KEYMAP.iter().filter(|b| b.scope == scope) {
+        for b in keymap::all().filter(|b| b.scope == scope) {
             // Keys bound to the same move are listed on one line.
             if seen.contains(&b.help) {
                 continue;
             }
             seen.push(b.help);
-            let keys: Vec<String> = KEYMAP
-                .iter()
+            let keys: Vec<String> = keymap::all()
                 .filter(|x| x.scope == scope && x.help == b.help)
                 .map(key_name)
                 .collect();
@@ -983,12 +984,6 @@ fn help(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
             ]));
         }
     }
-    lines.push(Line::styled("In a text box", t.heading()));
-    lines.push(Line::raw("  Enter       save (a note: new line; Ctrl-S saves)"));
-    lines.push(Line::raw(
-        "  Esc         cancel; on the main screen, back to the case's step",
-    ));
-    lines.push(Line::raw("  Tab         next evidence type"));
     let rect = centered(area, 90, area.height.saturating_sub(2));
     let h = usize::from(rect.height.saturating_sub(2));
     let offset = offset.min(lines.len().saturating_sub(h));
