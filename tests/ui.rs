@@ -408,7 +408,16 @@ fn a_responder_walks_the_s3_playbook_key_by_key_and_every_screen_is_drawn() {
     h.ch('?');
     assert!(matches!(h.model.screen, Screen::Help { .. }));
     h.snapshot("help");
-    h.press(KeyCode::Down);
+    for _ in 0..500 {
+        h.press(KeyCode::Down);
+    }
+    let Screen::Help { offset } = h.model.screen else {
+        panic!()
+    };
+    assert!(
+        offset <= irp::ui::keymap::all().count() + 8,
+        "scrolling stops at the end: {offset}"
+    );
     h.press(KeyCode::Esc);
     h.ch('J');
     assert!(matches!(h.model.screen, Screen::Journal { .. }));
@@ -596,12 +605,10 @@ fn worker_messages_progress_problems_and_unreadable_results_are_shown_not_fatal(
     assert_eq!(h.model.input.as_ref().unwrap().text, "line one line two");
     h.press(KeyCode::Esc);
     // A move while a query or an action runs is refused, not queued behind it.
-    h.model.pending = 1;
-    h.model.running = 1;
+    h.model.in_flight.push_back(true);
     h.press(KeyCode::Enter);
     assert!(h.model.status.as_ref().unwrap().text.contains("still running"));
-    h.model.running = 0;
-    h.model.pending = 0;
+    h.model.in_flight.clear();
     // Tiny and huge terminals draw without panicking.
     for (w, hgt) in [(1, 1), (20, 5), (80, 24), (300, 100), (1000, 300)] {
         let _ = h.screen(w, hgt);

@@ -183,14 +183,12 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
 
 /// Refuses the UI early, before a case is created, when there is no terminal to draw on.
 pub fn ui_preflight() -> Result<(), CliError> {
-    use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        return Ok(());
-    }
-    Err(CliError::user(
-        "the terminal UI needs a terminal (standard input and output are not one)",
-        "run it in a terminal, or walk the case with `--headless --answers FILE`",
-    ))
+    crate::ui::check_terminal().map_err(|e| {
+        CliError::user(
+            e.to_string(),
+            "run it in a terminal, or walk the case with `--headless --answers FILE`",
+        )
+    })
 }
 
 /// Hands the session to the terminal UI; afterwards says where the case stands.

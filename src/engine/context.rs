@@ -75,17 +75,17 @@ pub fn evaluate_captures(
 /// `Ok(None)` when none is; an error when an expression cannot be evaluated (e.g. a capture it
 /// reads has no value because its query was skipped).
 pub fn suggestion(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Option<String>, String> {
-    let StepKind::Decision(d) = &pb.steps[index].kind else {
-        return Ok(None);
-    };
-    let ctx = template_context(pb, state, index, env);
-    for o in &d.options {
-        if let Some(expr) = &o.suggest {
-            let v = template::eval_expression(template::bare_expression(expr), &ctx)
-                .map_err(|e| format!("`{expr}`: {}", e.message))?;
-            if v.is_true() {
-                return Ok(Some(o.id.clone()));
-            }
+    suggestion_of(&explain_suggestions(pb, state, index, env))
+}
+
+/// The suggestion the reasons give, in option order: the first option whose expression holds,
+/// unless an expression before it cannot be evaluated.
+pub fn suggestion_of(reasons: &[SuggestionReason]) -> Result<Option<String>, String> {
+    for r in reasons {
+        match &r.value {
+            Ok(true) => return Ok(Some(r.option.clone())),
+            Ok(false) => {}
+            Err(e) => return Err(format!("`{}`: {e}", r.expr)),
         }
     }
     Ok(None)

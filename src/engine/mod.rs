@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use context::{
-    SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion, template_context,
+    SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion, suggestion_of,
+    template_context,
 };
 pub use event::*;
 pub use state::{Position, State, StepState, StepStatus};

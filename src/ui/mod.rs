@@ -88,15 +88,21 @@ pub fn model_for(
     )
 }
 
-/// Runs the UI until the responder quits. The session is handed to the worker and released
-/// (its lock with it) when the UI returns.
-pub fn run(launch: Launch) -> Result<(), UiError> {
+/// Whether there is a terminal to draw on; a caller asks before opening a case for the UI.
+pub fn check_terminal() -> Result<(), UiError> {
     if !std::io::stdin().is_terminal() {
         return Err(UiError::NotATerminal("standard input"));
     }
     if !std::io::stdout().is_terminal() {
         return Err(UiError::NotATerminal("standard output"));
     }
+    Ok(())
+}
+
+/// Runs the UI until the responder quits. The session is handed to the worker and released
+/// (its lock with it) when the UI returns. The caller has checked the terminal
+/// (`check_terminal`).
+pub fn run(launch: Launch) -> Result<(), UiError> {
     let clock = Clock::from_env().unwrap_or(Clock::System);
     let theme = Theme { color: launch.color };
     let backend_name = launch.backend.as_ref().map(|b| b.name().to_owned());

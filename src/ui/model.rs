@@ -200,13 +200,10 @@ pub struct Model {
     pub input: Option<Input>,
     pub popup: Option<(String, String)>,
     pub picker: Option<Picker>,
-    /// Requests sent and not finished.
-    pub pending: usize,
-    /// Of those, the ones that run something (a query, an action): no other move starts
-    /// until they finish. Recording a note or a tick just queues behind them.
-    pub running: usize,
-    /// The kinds of the requests in flight, in order (the worker serves them in order).
-    in_flight: std::collections::VecDeque<bool>,
+    /// Requests sent and not finished, in order (the worker serves them in order): `true` for
+    /// one that runs something (a query, an action), which no other move may start behind;
+    /// recording a note or a tick just queues.
+    pub in_flight: std::collections::VecDeque<bool>,
     pub progress: Option<(String, Progress)>,
     pub loaded: Option<Loaded>,
     pub grid: Grid,
@@ -249,8 +246,6 @@ impl Model {
             input: None,
             popup: None,
             picker: None,
-            pending: 0,
-            running: 0,
             in_flight: std::collections::VecDeque::new(),
             progress: None,
             loaded: None,
@@ -283,12 +278,12 @@ impl Model {
     }
 
     pub fn busy(&self) -> bool {
-        self.pending > 0
+        !self.in_flight.is_empty()
     }
 
     /// Whether a query or an action is in flight.
     pub fn running(&self) -> bool {
-        self.running > 0
+        self.in_flight.contains(&true)
     }
 
     /// Whether the viewed step is the one the case is at (moves apply to it).
@@ -489,8 +484,6 @@ impl Model {
             req,
             Request::RunQuery { .. } | Request::Act { .. } | Request::Settle { .. }
         );
-        self.pending += 1;
-        self.running += usize::from(long);
         self.in_flight.push_back(long);
         self.requested.push(req);
     }
@@ -587,11 +580,8 @@ fn worker(m: &mut Model, reply: Reply) {
             }
         }
         Reply::Idle => {
-            m.pending = m.pending.saturating_sub(1);
-            if m.in_flight.pop_front() == Some(true) {
-                m.running = m.running.saturating_sub(1);
-            }
-            if m.pending == 0 {
+            m.in_flight.pop_front();
+            if m.in_flight.is_empty() {
                 m.progress = None;
             }
         }
@@ -1020,7 +1010,8 @@ fn list_key(m: &mut Model, action: Option<Action>, cmds: &mut Vec<Cmd>) {
         return;
     }
     let (offset, last) = match m.screen {
-        Screen::Help { offset } => (offset, usize::MAX),
+        // The key list has a line per binding and a heading per scope at most.
+        Screen::Help { offset } => (offset, keymap::all().count() + 8),
         Screen::Journal { offset } => (offset, m.journal.len().saturating_sub(1)),
         Screen::Main => return,
     };
@@ -1030,7 +1021,7 @@ fn list_key(m: &mut Model, action: Option<Action>, cmds: &mut Vec<Cmd>) {
         Some(Action::PageUp) => Some(offset.saturating_sub(page)),
         Some(Action::PageDown) => Some(offset.saturating_add(page).min(last)),
         Some(Action::Top) => Some(0),
-        Some(Action::Bottom) if last != usize::MAX => Some(last),
+        Some(Action::Bottom) => Some(last),
         Some(Action::Quit) if matches!(m.screen, Screen::Journal { .. }) => {
             quit(m, cmds);
             None

@@ -309,7 +309,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let mut head: Vec<Line> = Vec::new();
-    let mut meta = vec![Span::styled(format!("{} ", kind_name(&step.kind)), t.dim())];
+    let mut meta = vec![Span::styled(format!("{} ", step.kind.name()), t.dim())];
     meta.push(Span::styled(format!("`{id}`"), t.dim()));
     if let Some(role) = &step.role {
         meta.push(Span::styled(format!(" · role: {role}"), t.dim()));
@@ -353,9 +353,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let current = m.viewing_current();
             let index = m.playbook.step_index(&id).unwrap_or(0);
             let reasons = engine::explain_suggestions(&m.playbook, &m.state, index, &m.env());
-            let suggested = engine::suggestion(&m.playbook, &m.state, index, &m.env())
-                .ok()
-                .flatten();
+            let suggested = engine::suggestion_of(&reasons).ok().flatten();
             for (i, o) in d.options.iter().enumerate() {
                 let chosen = st.and_then(|s| s.decided.as_deref()) == Some(o.id.as_str());
                 let mark = if chosen { "●" } else { "○" };
@@ -560,15 +558,6 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             }
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
-    }
-}
-
-fn kind_name(k: &StepKind) -> &'static str {
-    match k {
-        StepKind::Query(_) => "query",
-        StepKind::Decision(_) => "decision",
-        StepKind::Action(_) => "action",
-        StepKind::Note(_) => "note",
     }
 }
 
