@@ -983,3 +983,39 @@ fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
         }
     }
 }
+
+#[test]
+fn a_result_that_changed_on_disk_or_is_not_parquet_is_refused_and_said_so() {
+    assert!(
+        irp::ui::table::ResultTable::from_parquet(b"PAR1 not really".to_vec())
+            .unwrap_err()
+            .contains("not readable Parquet")
+    );
+    let (lake, _) = shared_lake();
+    let mut h = s3(lake);
+    h.press(KeyCode::Enter);
+    h.press(KeyCode::Enter);
+    h.ch('r');
+    let run = h.model.queries["mgmt-coverage"].clone();
+    let artifact = run.artifact.clone().unwrap();
+    // Someone edits the stored result: the table is not shown from it, and the screen says why.
+    let path = h.worker.session().dir.path(&artifact.path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last / 2] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    h.model.loaded = None;
+    h.send(Msg::Tick(now()));
+    assert!(h.model.result_table().is_none());
+    let err = h
+        .model
+        .loaded
+        .as_ref()
+        .unwrap()
+        .table
+        .as_ref()
+        .unwrap_err()
+        .clone();
+    assert!(err.contains("changed"), "{err}");
+    assert!(h.screen(160, 48).contains("changed"), "the reason is on screen");
+}
