@@ -22,6 +22,7 @@ pub mod journal;
 pub mod lake;
 pub mod playbook;
 pub mod query;
+pub mod report;
 pub mod ui;
 
 /// mimalloc instead of the system allocator: the query engine allocates and frees large column

@@ -30,6 +30,7 @@ mod journal;
 mod lake;
 mod playbooks;
 mod query;
+mod review;
 mod schema;
 mod templates;
 mod ui;

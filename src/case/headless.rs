@@ -595,3 +595,38 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         outcome,
     })
 }
+
+/// An entry in words, for the journal lines.
+pub fn describe(event: &Event) -> String {
+    if let Some(line) = line_for(0, event) {
+        return match line.step {
+            Some(s) => format!("{} {s}: {}", line.kind, line.outcome),
+            None => format!("{}: {}", line.kind, line.outcome),
+        };
+    }
+    match event {
+        Event::CaseOpened(o) => format!(
+            "case opened: {} {} ({})",
+            o.playbook.id,
+            o.playbook.version,
+            o.mode.as_str()
+        ),
+        Event::SessionStarted(s) => format!("session started: irp {} {}", s.irp, s.command),
+        Event::Started { first } => format!("started at {first}"),
+        Event::QuerySubmitted(q) => format!("query {}: submitted to {}", q.step, q.backend),
+        Event::QueryCancelled { step, reason } => format!("query {step}: {reason}"),
+        Event::ActionConfirmed(a) => format!("action {}: confirmed", a.step),
+        Event::ActionStarted(a) => format!(
+            "action {}: {}started",
+            a.step,
+            if a.simulated { "simulated, " } else { "" }
+        ),
+        Event::ChecklistItemDone { step, text, .. } => format!("checklist {step}: ticked {text}"),
+        Event::WentBack { to, .. } => format!("went back to {to}"),
+        Event::NoteAdded { text, .. } => format!("note: {}", text.lines().next().unwrap_or("")),
+        Event::EvidenceAdded(e) => format!("evidence {}: {}", e.observable.as_str(), e.value),
+        Event::Paused { reason } => format!("paused: {reason}"),
+        Event::Unpaused {} => "carried on".to_owned(),
+        other => other.kind().replace('_', " "),
+    }
+}

@@ -334,6 +334,12 @@ impl Session {
         &self.naming
     }
 
+    /// Changes where the session's time comes from: a driver that scripts a case at given
+    /// times (a test, a replayed exercise) pins each move's time.
+    pub fn set_clock(&mut self, clock: crate::clock::Clock) {
+        self.ctx.clock = clock;
+    }
+
     pub fn actor(&self) -> &str {
         &self.ctx.actor
     }
@@ -346,25 +352,7 @@ impl Session {
     /// Reads an artifact an entry vouches for, refusing one whose bytes no longer match the hash
     /// the entry recorded.
     pub fn read_artifact(&self, r: &ArtifactRef) -> Result<Vec<u8>, CaseError> {
-        let path = self.dir.path(&r.path);
-        // Entries name files inside the case folder only.
-        if r.path.starts_with('/') || r.path.split('/').any(|p| p == "..") {
-            return Err(CaseError::Io {
-                what: "refusing to read",
-                path,
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "outside the case folder"),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
-        let actual = sha256_hex(&bytes);
-        if actual != r.sha256 {
-            return Err(CaseError::ArtifactChanged {
-                path,
-                expected: r.sha256.clone(),
-                actual,
-            });
-        }
-        Ok(bytes)
+        read_artifact(&self.dir, r)
     }
 
     /// Judges a command and, if it is legal, records it: written and fsynced, then applied.
@@ -423,6 +411,31 @@ impl Session {
             bytes: bytes.len() as u64,
         })
     }
+}
+
+/// Reads an artifact an entry vouches for from a case folder, refusing a path outside it and
+/// bytes that no longer match the hash the entry recorded. Review reads through this too: it
+/// needs no session and takes no lock.
+pub fn read_artifact(dir: &CaseDir, r: &ArtifactRef) -> Result<Vec<u8>, CaseError> {
+    let path = dir.path(&r.path);
+    // Entries name files inside the case folder only.
+    if r.path.starts_with('/') || r.path.split('/').any(|p| p == "..") {
+        return Err(CaseError::Io {
+            what: "refusing to read",
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "outside the case folder"),
+        });
+    }
+    let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
+    let actual = sha256_hex(&bytes);
+    if actual != r.sha256 {
+        return Err(CaseError::ArtifactChanged {
+            path,
+            expected: r.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Turns an I/O error about `path` into a case error saying what irp was doing.

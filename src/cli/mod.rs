@@ -3,12 +3,15 @@
 //! 3 a headless run waiting for an answer).
 
 mod athena;
+mod cases;
 mod graph;
 mod journal;
 mod lake;
 pub mod output;
 mod query;
+mod report;
 mod resume;
+mod review;
 mod rollback;
 mod run;
 mod schema;
@@ -54,6 +57,12 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print a case's journal entries.
     Journal(journal::JournalArgs),
+    /// Walk through a case as it happened, read-only: the timeline, each step as it stood.
+    Review(review::ReviewArgs),
+    /// Write a case's post-incident report: summary, metrics, timeline, evidence, path, integrity.
+    Report(report::ReportArgs),
+    /// List the cases in a folder: id, playbook, mode, opened, status, duration.
+    Cases(cases::CasesArgs),
     /// Local Security Lake folders: generate a synthetic lake with an injected incident.
     Lake(lake::LakeArgs),
     /// Run Athena SQL on the embedded engine over a local lake, or on Amazon Athena.
@@ -99,6 +108,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback(args) => rollback::cmd_rollback(out, &args),
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),
+        Command::Review(args) => review::cmd_review(out, &args),
+        Command::Report(args) => report::cmd_report(out, &args),
+        Command::Cases(args) => cases::cmd_cases(out, &args),
         Command::Lake(args) => lake::cmd_lake(out, &args),
         Command::Query(args) => query::cmd_query(out, &args),
     };

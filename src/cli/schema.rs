@@ -1,4 +1,4 @@
-//! `irp schema`: the JSON Schema of the playbook format, or of one journal entry.
+//! `irp schema`: the JSON Schema of the playbook format, of one journal entry, or of the report.
 
 use clap::{Args, ValueEnum};
 
@@ -11,6 +11,8 @@ pub enum Which {
     Playbook,
     /// One line of a case journal.
     JournalEntry,
+    /// The JSON report (`irp report --format json`).
+    Report,
 }
 
 #[derive(Debug, Args)]
@@ -25,6 +27,7 @@ pub fn cmd_schema(out: Output, args: &SchemaArgs) -> Result<(), CliError> {
     match args.which {
         Which::Playbook => out.data(&playbook_schema_text()),
         Which::JournalEntry => out.data(&crate::journal::entry_schema_text()),
+        Which::Report => out.data(&crate::report::schema_text()),
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
+use crate::engine::{ArtifactRef, Event};
+use entry::sha256_file;
+
 pub use entry::{Entry, GENESIS, VERSION};
 pub use store::{Corruption, Scan, Writer};
 
@@ -89,4 +92,64 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Makes a folder's entries (new files, renames) durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Every file an entry vouches for must exist and hash to what the entry says.
+pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
+    for e in entries {
+        let mut files: Vec<(String, String)> = Vec::new();
+        let mut art = |a: &Option<ArtifactRef>| {
+            if let Some(a) = a {
+                files.push((a.path.clone(), a.sha256.clone()));
+            }
+        };
+        match &e.event {
+            Event::CaseOpened(o) => files.push((o.playbook.snapshot.clone(), o.playbook.sha256.clone())),
+            Event::PlaybookChanged(c) => files.push((c.snapshot.clone(), c.new_sha256.clone())),
+            Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
+            Event::QuerySucceeded(q) => art(&q.artifact),
+            Event::QueryFailed(q) => art(&q.artifact),
+            Event::ActionConfirmed(a) => art(&a.seen),
+            Event::ActionStarted(a) => {
+                art(&a.before);
+                art(&a.request);
+            }
+            Event::ActionFinished(a) => {
+                art(&a.after);
+                for o in &a.outputs {
+                    art(&Some(o.clone()));
+                }
+            }
+            Event::ActionConflict(c) => {
+                art(&c.seen);
+                art(&Some(c.now.clone()));
+            }
+            Event::ActionVerified(v) => art(&v.after),
+            Event::RollbackStarted(r) => {
+                art(&r.restore);
+                art(&r.current);
+            }
+            Event::RollbackFinished(r) => art(&r.after),
+            _ => {}
+        }
+        for (rel, sha) in files {
+            // Entries name files inside the case folder only.
+            let inside = !rel.starts_with('/') && !rel.split('/').any(|p| p == "..");
+            let what = if inside {
+                match sha256_file(&dir.path(&rel)) {
+                    Ok((actual, _)) if actual == sha => continue,
+                    Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
+                    Err(err) => format!("`{rel}`, which the entry vouches for, cannot be read: {err}"),
+                }
+            } else {
+                format!("the entry names `{rel}`, which is outside the case folder")
+            };
+            return Some(Corruption {
+                seq: e.seq,
+                line: e.seq + 1,
+                what,
+            });
+        }
+    }
+    None
 }

@@ -48,7 +48,7 @@ fn is_change(kind: &StepKind) -> bool {
 }
 
 /// Edges: (from, to, label, `is_failure_path`).
-fn edges(pb: &Playbook) -> Vec<(usize, Next, Option<String>, bool)> {
+pub fn edges(pb: &Playbook) -> Vec<(usize, Next, Option<String>, bool)> {
     let mut out = Vec::new();
     for (i, s) in pb.steps.iter().enumerate() {
         match &s.kind {

@@ -47,6 +47,50 @@ pub enum Action {
     ClearText,
     NextType,
     PreviousType,
+    /// Review: the timeline.
+    PreviousEntry,
+    NextEntry,
+    FirstEntry,
+    LastEntry,
+    PreviousStage,
+    NextStage,
+    PreviousDecision,
+    NextDecision,
+    FilterTimeline,
+}
+
+impl Action {
+    /// Whether the action only changes what is looked at (allowed in review): moving through a
+    /// result or the timeline, the overlays, quitting. Nothing else is ever passed on in review.
+    pub fn read_only(self) -> bool {
+        matches!(
+            self,
+            Action::Help
+                | Action::Quit
+                | Action::Journal
+                | Action::Up
+                | Action::Down
+                | Action::Left
+                | Action::Right
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+                | Action::Sort
+                | Action::Filter
+                | Action::ShowCell
+                | Action::Chart
+                | Action::PreviousEntry
+                | Action::NextEntry
+                | Action::FirstEntry
+                | Action::LastEntry
+                | Action::PreviousStage
+                | Action::NextStage
+                | Action::PreviousDecision
+                | Action::NextDecision
+                | Action::FilterTimeline
+        )
+    }
 }
 
 /// Where a key applies.
@@ -67,6 +111,8 @@ pub enum Scope {
     TextBox,
     /// The journal, the key list and the go-back list; other keys close them.
     List,
+    /// `irp review`: moving through the case's timeline.
+    Review,
 }
 
 impl Scope {
@@ -80,6 +126,7 @@ impl Scope {
             Scope::Unknown => "Action with an unknown outcome",
             Scope::TextBox => "In a text box (other keys type)",
             Scope::List => "In the journal, this list and the go-back list (other keys close them)",
+            Scope::Review => "Review (irp review: read-only; h/l move across a result's columns)",
         }
     }
 }
@@ -118,6 +165,40 @@ const fn special(code: KeyCode, scope: Scope, action: Action, help: &'static str
 /// The keymap. Earlier entries win when a key is bound in two scopes that apply at once
 /// (the results table's keys come before the step's).
 pub const KEYMAP: &[Binding] = &[
+    special(
+        KeyCode::Left,
+        Scope::Review,
+        Action::PreviousEntry,
+        "the previous entry",
+    ),
+    special(KeyCode::Right, Scope::Review, Action::NextEntry, "the next entry"),
+    key('<', Scope::Review, Action::FirstEntry, "the first entry"),
+    key('>', Scope::Review, Action::LastEntry, "the last entry"),
+    key(
+        '[',
+        Scope::Review,
+        Action::PreviousStage,
+        "the start of the previous stage",
+    ),
+    key(
+        ']',
+        Scope::Review,
+        Action::NextStage,
+        "the start of the next stage",
+    ),
+    key('d', Scope::Review, Action::NextDecision, "the next decision"),
+    key(
+        'D',
+        Scope::Review,
+        Action::PreviousDecision,
+        "the previous decision",
+    ),
+    key(
+        'f',
+        Scope::Review,
+        Action::FilterTimeline,
+        "filter the timeline: stage=ID kind=KIND actor=NAME",
+    ),
     key('?', Scope::Case, Action::Help, "this list of keys"),
     key(
         'q',

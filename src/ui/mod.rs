@@ -5,6 +5,7 @@
 //! - `view`: drawing, read-only;
 //! - `keymap`: every key, as data (the `?` overlay lists it);
 //! - `worker`: the thread that owns the session and runs queries and actions;
+//! - `review`: `irp review`, the same screens read-only over a finished journal;
 //! - `table`, `text`: results held as Arrow and formatted only when drawn; Markdown and SQL.
 //!
 //! Nothing but the UI writes to the terminal while it runs: problems also go to `ui.log` in the
@@ -13,6 +14,7 @@
 
 pub mod keymap;
 pub mod model;
+pub mod review;
 pub mod table;
 pub mod text;
 pub mod view;
@@ -77,6 +79,7 @@ pub fn model_for(
         mode: opened.map(|o| o.mode),
         live_target: None,
         backend: backend.map(str::to_owned),
+        review: false,
     };
     Model::new(
         info,
@@ -188,10 +191,10 @@ pub fn run(launch: Launch) -> Result<(), UiError> {
 }
 
 /// Raw mode and the alternate screen, undone on drop and on a panic.
-struct TerminalGuard;
+pub(crate) struct TerminalGuard;
 
 impl TerminalGuard {
-    fn enter() -> Result<TerminalGuard, std::io::Error> {
+    pub(crate) fn enter() -> Result<TerminalGuard, std::io::Error> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();

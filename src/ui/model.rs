@@ -45,11 +45,13 @@ pub enum Cmd {
 pub struct CaseInfo {
     pub case: String,
     pub folder: String,
-    /// `None` in review.
+    /// The case's mode (`None` before the case is opened).
     pub mode: Option<Mode>,
     /// The AWS account and region a live case acts in, once known.
     pub live_target: Option<String>,
     pub backend: Option<String>,
+    /// Read-only review of the case (`irp review`): nothing can be run or recorded.
+    pub review: bool,
 }
 
 /// One journal entry as a line.
@@ -81,6 +83,12 @@ pub struct ActionRun {
     pub detail: String,
     pub simulated: bool,
     pub has_before: bool,
+    /// The call as journaled.
+    pub intent: crate::engine::Intent,
+    pub before: Option<ArtifactRef>,
+    pub after: Option<ArtifactRef>,
+    /// How a rollback of the action went, in words.
+    pub rollback: Option<String>,
 }
 
 /// A line or text the responder is typing, and what it is for.
@@ -109,6 +117,8 @@ pub enum Purpose {
         manual: bool,
     },
     Close,
+    /// Review: which entries the timeline shows (`stage=… kind=… actor=…`).
+    TimelineFilter,
 }
 
 impl Purpose {
@@ -124,6 +134,10 @@ impl Purpose {
                 format!("Type `{word}` to confirm (Enter: confirm · Esc: cancel)")
             }
             Purpose::Close => "Close the case: summary (Enter: close · Esc: cancel)".to_owned(),
+            Purpose::TimelineFilter => {
+                "Show entries with stage=ID kind=KIND actor=NAME (Enter: apply · empty: all · Esc: cancel)"
+                    .to_owned()
+            }
         }
     }
 
@@ -171,6 +185,21 @@ pub struct Loaded {
     pub table: Result<Arc<ResultTable>, String>,
 }
 
+/// Review's timeline: every entry, the ones the filter lets through, the one looked at.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub lines: Arc<Vec<JournalLine>>,
+    /// Indices into `lines` that pass the filter.
+    pub shown: Arc<Vec<usize>>,
+    /// The entry the case is shown at (an index into `lines`).
+    pub cursor: usize,
+    /// The hash chain's status, in words, and whether it verified.
+    pub chain: String,
+    pub chain_ok: bool,
+    /// The filter as typed (empty: every entry).
+    pub filter: String,
+}
+
 /// A message in the status line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
@@ -213,6 +242,12 @@ pub struct Model {
     pub previews: BTreeMap<(String, u32), Result<String, String>>,
     pub status: Option<Status>,
     pub quitting: bool,
+    /// The rationale of each step's last decision.
+    pub rationales: BTreeMap<String, Option<String>>,
+    /// Stored state files (an action's before and after), by path, as loaded for review.
+    pub texts: BTreeMap<String, Result<String, String>>,
+    /// Review: the whole timeline and where the review stands in it.
+    pub timeline: Option<Timeline>,
     /// The step drawn last, to notice when it changes.
     shown: Option<String>,
     requested: Vec<Request>,
@@ -256,6 +291,9 @@ impl Model {
             previews: BTreeMap::new(),
             status: None,
             quitting: false,
+            rationales: BTreeMap::new(),
+            texts: BTreeMap::new(),
+            timeline: None,
             shown: None,
             requested: Vec::new(),
         };
@@ -353,7 +391,7 @@ impl Model {
 
     /// Rows of the table that fit on screen (the view lays out the same way).
     pub fn page_rows(&self) -> usize {
-        usize::from(super::view::results_height(self.size)).max(1)
+        usize::from(super::view::results_height(self.size, self.info.review)).max(1)
     }
 
     /// The SQL the viewed query step ran (as journaled), or would run now.
@@ -370,7 +408,7 @@ impl Model {
     }
 
     /// Applies a journal entry: the state, the journal lines, the per-step bookkeeping.
-    fn apply(&mut self, e: &Entry) {
+    pub fn apply(&mut self, e: &Entry) {
         let looking = self.viewed().map(str::to_owned);
         self.state.apply(&e.event);
         if self.opened_at.is_none() {
@@ -380,7 +418,7 @@ impl Model {
             seq: e.seq,
             at: e.at,
             actor: e.actor.clone(),
-            text: describe(&e.event),
+            text: crate::case::headless::describe(&e.event),
         });
         match &e.event {
             Event::QuerySubmitted(q) => {
@@ -418,6 +456,10 @@ impl Model {
                         detail: "running".to_owned(),
                         simulated: a.simulated,
                         has_before: a.before.is_some(),
+                        intent: a.intent.clone(),
+                        before: a.before.clone(),
+                        after: None,
+                        rollback: None,
                     },
                 );
             }
@@ -425,8 +467,38 @@ impl Model {
                 if let Some(run) = self.actions.get_mut(&a.step) {
                     run.outcome = a.outcome;
                     run.detail.clone_from(&a.detail);
+                    run.after.clone_from(&a.after);
                 }
                 self.pin_if(looking.as_deref(), &a.step);
+            }
+            Event::ActionVerified(v) => {
+                if let Some(run) = self.actions.get_mut(&v.step) {
+                    if v.in_place {
+                        run.outcome = Outcome::Succeeded;
+                    }
+                    run.detail.clone_from(&v.detail);
+                    if v.after.is_some() {
+                        run.after.clone_from(&v.after);
+                    }
+                }
+            }
+            Event::RollbackStarted(r) => {
+                if let Some(run) = self.actions.get_mut(&r.step) {
+                    run.rollback = Some(format!("rollback of {} started", r.operation));
+                }
+            }
+            Event::RollbackFinished(r) => {
+                if let Some(run) = self.actions.get_mut(&r.step) {
+                    run.rollback = Some(format!(
+                        "rolled back{}: {:?}, {}",
+                        if r.simulated { " (simulated)" } else { "" },
+                        r.outcome,
+                        r.detail
+                    ));
+                }
+            }
+            Event::Decided(d) => {
+                self.rationales.insert(d.step.clone(), d.rationale.clone());
             }
             Event::AwsIdentity(i) => {
                 self.info.live_target = Some(format!("{} {}", i.account, i.region));
@@ -579,6 +651,9 @@ fn worker(m: &mut Model, reply: Reply) {
                 m.grid.chart = chartable(t).is_some();
             }
         }
+        Reply::Text { path, text } => {
+            m.texts.insert(path, text);
+        }
         Reply::Idle => {
             m.in_flight.pop_front();
             if m.in_flight.is_empty() {
@@ -627,6 +702,24 @@ fn follow(m: &mut Model) {
                         seq,
                         artifact,
                     });
+                }
+            }
+        }
+        Some(StepKind::Action(_)) if m.info.review => {
+            // Review shows the stored states; it never works out what an action would do now.
+            let files: Vec<ArtifactRef> = m
+                .actions
+                .get(&id)
+                .map(|r| r.before.iter().chain(r.after.iter()).cloned().collect())
+                .unwrap_or_default();
+            for artifact in files {
+                let asked = m
+                    .requested
+                    .iter()
+                    .any(|r| matches!(r, Request::LoadText { artifact: a } if a.path == artifact.path));
+                if !m.texts.contains_key(&artifact.path) && !asked {
+                    m.texts.insert(artifact.path.clone(), Err("loading…".to_owned()));
+                    m.send(Request::LoadText { artifact });
                 }
             }
         }
@@ -729,7 +822,17 @@ fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
         | Action::DeleteChar
         | Action::ClearText
         | Action::NextType
-        | Action::PreviousType => {}
+        | Action::PreviousType
+        // Review's keys: `review::update` handles them before the model sees a key.
+        | Action::PreviousEntry
+        | Action::NextEntry
+        | Action::FirstEntry
+        | Action::LastEntry
+        | Action::PreviousStage
+        | Action::NextStage
+        | Action::PreviousDecision
+        | Action::NextDecision
+        | Action::FilterTimeline => {}
         Action::Quit => quit(m, cmds),
         Action::Journal => {
             m.screen = Screen::Journal {
@@ -1077,6 +1180,8 @@ fn submit(m: &mut Model) {
             apply_order(m);
         }
         Purpose::Rationale => m.rationale = text,
+        // Review applies its filter before the box reaches here.
+        Purpose::TimelineFilter => {}
         _ if text.is_empty() => {
             m.complain("nothing was typed, so nothing was recorded");
         }
@@ -1269,40 +1374,5 @@ pub fn guess_observable(v: &str) -> Observable {
         Observable::AccountId
     } else {
         Observable::Text
-    }
-}
-
-/// An entry in words, for the journal lines.
-pub fn describe(event: &Event) -> String {
-    if let Some(line) = crate::case::headless::line_for(0, event) {
-        return match line.step {
-            Some(s) => format!("{} {s}: {}", line.kind, line.outcome),
-            None => format!("{}: {}", line.kind, line.outcome),
-        };
-    }
-    match event {
-        Event::CaseOpened(o) => format!(
-            "case opened: {} {} ({})",
-            o.playbook.id,
-            o.playbook.version,
-            o.mode.as_str()
-        ),
-        Event::SessionStarted(s) => format!("session started: irp {} {}", s.irp, s.command),
-        Event::Started { first } => format!("started at {first}"),
-        Event::QuerySubmitted(q) => format!("query {}: submitted to {}", q.step, q.backend),
-        Event::QueryCancelled { step, reason } => format!("query {step}: {reason}"),
-        Event::ActionConfirmed(a) => format!("action {}: confirmed", a.step),
-        Event::ActionStarted(a) => format!(
-            "action {}: {}started",
-            a.step,
-            if a.simulated { "simulated, " } else { "" }
-        ),
-        Event::ChecklistItemDone { step, text, .. } => format!("checklist {step}: ticked {text}"),
-        Event::WentBack { to, .. } => format!("went back to {to}"),
-        Event::NoteAdded { text, .. } => format!("note: {}", text.lines().next().unwrap_or("")),
-        Event::EvidenceAdded(e) => format!("evidence {}: {}", e.observable.as_str(), e.value),
-        Event::Paused { reason } => format!("paused: {reason}"),
-        Event::Unpaused {} => "carried on".to_owned(),
-        other => other.kind().replace('_', " "),
     }
 }

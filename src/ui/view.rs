@@ -20,6 +20,8 @@ use crate::playbook::raw::Confirm;
 
 /// Rows of journal shown under the step.
 const JOURNAL_LINES: u16 = 3;
+/// Rows of timeline shown under the step in review.
+const TIMELINE_LINES: u16 = 7;
 /// Lines of guidance and SQL kept above a query's results.
 const GUIDANCE_WITH_RESULTS: u16 = 2;
 const SQL_WITH_RESULTS: u16 = 4;
@@ -33,13 +35,14 @@ struct Regions {
     footer: Rect,
 }
 
-fn regions(area: Rect) -> Regions {
+fn regions(area: Rect, review: bool) -> Regions {
+    let below = if review { TIMELINE_LINES } else { JOURNAL_LINES };
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
             Constraint::Min(4),
-            Constraint::Length(JOURNAL_LINES + 1),
+            Constraint::Length(below + 1),
             Constraint::Length(1),
         ])
         .split(area);
@@ -58,8 +61,8 @@ fn regions(area: Rect) -> Regions {
 }
 
 /// How many table rows a query's results get on a screen of `size` (the model pages by it).
-pub fn results_height(size: (u16, u16)) -> u16 {
-    let r = regions(Rect::new(0, 0, size.0, size.1));
+pub fn results_height(size: (u16, u16), review: bool) -> u16 {
+    let r = regions(Rect::new(0, 0, size.0, size.1), review);
     // Inside the border: title, guidance, SQL, the result line, the table's header row.
     r.detail
         .height
@@ -73,11 +76,14 @@ pub fn view(m: &Model, f: &mut Frame) {
         Screen::Journal { offset } => return journal_screen(m, f, area, offset),
         Screen::Main | Screen::Help { .. } => {}
     }
-    let r = regions(area);
+    let r = regions(area, m.info.review);
     header(m, f, r.header);
     steps(m, f, r.steps);
     detail(m, f, r.detail);
-    journal(m, f, r.journal);
+    match &m.timeline {
+        Some(tl) => timeline(m, tl, f, r.journal),
+        None => journal(m, f, r.journal),
+    }
     footer(m, f, r.footer);
     if let Screen::Help { offset } = m.screen {
         help(m, f, area, offset);
@@ -177,12 +183,14 @@ fn clock(d: chrono::Duration) -> String {
 
 fn header(m: &Model, f: &mut Frame, area: Rect) {
     let t = m.theme;
-    let mode = match (m.info.mode, &m.info.live_target) {
-        (Some(Mode::Live), Some(target)) => format!(" LIVE {target} "),
-        (Some(Mode::Live), None) => " LIVE ".to_owned(),
-        (Some(Mode::Rehearsal), _) => " REHEARSAL ".to_owned(),
-        (None, _) => " REVIEW ".to_owned(),
+    let mode = match (m.info.review, m.info.mode, &m.info.live_target) {
+        (true, Some(mode), _) => format!(" REVIEW {} case ", mode.as_str()),
+        (_, None, _) => " REVIEW ".to_owned(),
+        (false, Some(Mode::Live), Some(target)) => format!(" LIVE {target} "),
+        (false, Some(Mode::Live), None) => " LIVE ".to_owned(),
+        (false, Some(Mode::Rehearsal), _) => " REHEARSAL ".to_owned(),
     };
+    let badge = if m.info.review { None } else { m.info.mode };
     let stage = m
         .viewed()
         .and_then(|id| m.playbook.step(id))
@@ -196,7 +204,18 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
         );
     let elapsed = m.opened_at.map(|o| clock(m.now - o)).unwrap_or_default();
     let sep = Span::styled(" │ ", t.dim());
-    let mut spans = vec![Span::styled(mode, t.mode(m.info.mode)), Span::raw(" ")];
+    let mut spans = vec![Span::styled(mode, t.mode(badge)), Span::raw(" ")];
+    if let Some(tl) = &m.timeline {
+        spans.push(Span::styled(
+            format!(" {} ", visible(&tl.chain)),
+            if tl.chain_ok {
+                t.ok().add_modifier(Modifier::BOLD)
+            } else {
+                t.error().add_modifier(Modifier::REVERSED)
+            },
+        ));
+        spans.push(Span::raw(" "));
+    }
     spans.push(Span::styled(stage, t.heading()));
     spans.push(sep.clone());
     spans.push(Span::raw(elapsed));
@@ -294,15 +313,15 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
     };
     let Some(step) = m.playbook.step(&id) else { return };
     let pinned = m.pinned.is_some();
-    let title = format!(
-        " {}{} ",
-        step.title,
-        if pinned {
-            " — finished (Enter: next step)"
-        } else {
-            ""
-        }
-    );
+    let title = match &m.timeline {
+        Some(tl) => format!(
+            " {} — as at seq {} ",
+            step.title,
+            tl.lines.get(tl.cursor).map_or(0, |l| l.seq)
+        ),
+        None if pinned => format!(" {} — finished (Enter: next step) ", step.title),
+        None => format!(" {} ", step.title),
+    };
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(visible(&title), t.bold()));
@@ -396,6 +415,18 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     }
                 }
             }
+            if let (Some(chosen), false) = (st.and_then(|s| s.decided.as_ref()), current) {
+                lines.push(Line::default());
+                lines.push(Line::from(vec![
+                    Span::styled("Chosen: ", t.bold()),
+                    Span::raw(visible(chosen)),
+                    Span::styled("  Rationale: ", t.bold()),
+                    match m.rationales.get(&id).cloned().flatten() {
+                        Some(r) => Span::raw(visible(&r)),
+                        None => Span::styled("none given", t.dim()),
+                    },
+                ]));
+            }
             if current {
                 lines.push(Line::default());
                 lines.push(Line::from(vec![
@@ -420,7 +451,11 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let st = m.state.step(&id).cloned().unwrap_or_default();
             let current = m.viewing_current();
             let index = m.playbook.step_index(&id).unwrap_or(0);
-            let intent = engine::render_intent(&m.playbook, &m.state, index, &m.env());
+            let intent = match (m.info.review, m.actions.get(&id)) {
+                // Review shows the call as it was journaled, not as it would render now.
+                (true, Some(run)) => Ok(run.intent.clone()),
+                _ => engine::render_intent(&m.playbook, &m.state, index, &m.env()),
+            };
             if let ActionKind::Manual { items } = &a.kind {
                 let items = match &intent {
                     Ok(engine::Intent::Manual { items }) => items.clone(),
@@ -481,7 +516,12 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     _ => {}
                 }
                 let visits = st.visits;
-                match m.previews.get(&(id.clone(), visits)) {
+                let preview = if m.info.review {
+                    None
+                } else {
+                    m.previews.get(&(id.clone(), visits))
+                };
+                match preview {
                     Some(Ok(p)) => lines.extend(p.lines().map(|l| Line::raw(visible(l)))),
                     Some(Err(e)) => lines.push(Line::styled(visible(e), t.warn())),
                     None => match &intent {
@@ -514,7 +554,29 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     Span::styled("Result: ", t.bold()),
                     Span::styled(visible(&run.detail), style),
                 ]));
-                if run.has_before && run.outcome == Outcome::Succeeded && !run.simulated {
+                if let Some(rb) = &run.rollback {
+                    lines.push(Line::styled(visible(rb), t.warn()));
+                }
+                if m.info.review {
+                    for (name, file) in [("Before", &run.before), ("After", &run.after)] {
+                        let Some(file) = file else { continue };
+                        lines.push(Line::styled(
+                            format!("{name} ({}):", visible(&file.path)),
+                            t.heading(),
+                        ));
+                        match m.texts.get(&file.path) {
+                            Some(Ok(text)) => {
+                                let n = text.lines().count();
+                                lines.extend(text.lines().take(12).map(|l| Line::raw(visible(l))));
+                                if n > 12 {
+                                    lines.push(Line::styled(format!("… {} more lines", n - 12), t.dim()));
+                                }
+                            }
+                            Some(Err(e)) => lines.push(Line::styled(visible(e), t.warn())),
+                            None => {}
+                        }
+                    }
+                } else if run.has_before && run.outcome == Outcome::Succeeded && !run.simulated {
                     lines.push(Line::styled(
                         format!(
                             "Rollback: the before-state is stored; `irp rollback {} --step {id} --live` puts it back",
@@ -914,6 +976,45 @@ fn journal(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Review's timeline: the shown entries around the cursor, the cursor highlighted.
+fn timeline(m: &Model, tl: &super::model::Timeline, f: &mut Frame, area: Rect) {
+    let t = m.theme;
+    let at = tl.shown.iter().position(|&i| i == tl.cursor).unwrap_or(0);
+    let title = format!(
+        " Timeline: entry {} of {}{} (←/→ entry · [ ] stage · d/D decision · f filter) ",
+        at + 1,
+        tl.shown.len(),
+        if tl.filter.is_empty() {
+            String::new()
+        } else {
+            format!(", filter {}", visible(&tl.filter))
+        }
+    );
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, t.dim()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let n = usize::from(inner.height);
+    let first = at.saturating_sub(n / 2).min(tl.shown.len().saturating_sub(n));
+    let lines: Vec<Line> = tl
+        .shown
+        .iter()
+        .skip(first)
+        .take(n)
+        .filter_map(|&i| {
+            let l = tl.lines.get(i)?;
+            let line = journal_line(l, t);
+            Some(if i == tl.cursor {
+                line.style(t.selected())
+            } else {
+                line
+            })
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
 fn journal_line(l: &super::model::JournalLine, t: Theme) -> Line<'static> {
     Line::from(vec![
         Span::styled(format!("{:>4} {} ", l.seq, l.at.format("%H:%M:%S")), t.dim()),
@@ -928,6 +1029,11 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
         Line::styled(
             visible(&s.text.replace('\n', " ")),
             if s.error { t.error() } else { t.ok() },
+        )
+    } else if m.info.review {
+        Line::styled(
+            "read-only · ←/→ entry · [ ] stage · d/D decision · f filter · h/l columns · J journal · ? keys · q quit",
+            t.dim(),
         )
     } else {
         let busy = if m.busy() { "working… · " } else { "" };
@@ -944,20 +1050,34 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
 fn help(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
     let t = m.theme;
     let mut lines: Vec<Line> = Vec::new();
-    let scopes = [
-        Scope::Case,
-        Scope::Query,
-        Scope::Results,
-        Scope::Decision,
-        Scope::Checklist,
-        Scope::Unknown,
-        Scope::TextBox,
-        Scope::List,
-    ];
-    for scope in scopes {
+    let scopes: &[Scope] = if m.info.review {
+        &[
+            Scope::Review,
+            Scope::Results,
+            Scope::Case,
+            Scope::TextBox,
+            Scope::List,
+        ]
+    } else {
+        &[
+            Scope::Case,
+            Scope::Query,
+            Scope::Results,
+            Scope::Decision,
+            Scope::Checklist,
+            Scope::Unknown,
+            Scope::TextBox,
+            Scope::List,
+        ]
+    };
+    // Review lists only what it answers to: the keys that change nothing.
+    let shown = |b: &keymap::Binding| {
+        !m.info.review || matches!(b.scope, Scope::TextBox | Scope::List) || b.action.read_only()
+    };
+    for &scope in scopes {
         lines.push(Line::styled(scope.title(), t.heading()));
         let mut seen: Vec<&str> = Vec::new();
-        for b in keymap::all().filter(|b| b.scope == scope) {
+        for b in keymap::all().filter(|b| b.scope == scope && shown(b)) {
             // Keys bound to the same move are listed on one line.
             if seen.contains(&b.help) {
                 continue;

@@ -38,6 +38,8 @@ pub enum Request {
         seq: u64,
         artifact: ArtifactRef,
     },
+    /// Read a stored state file (an action's before or after) as text.
+    LoadText { artifact: ArtifactRef },
 }
 
 /// What the worker reports.
@@ -62,6 +64,10 @@ pub enum Reply {
         step: String,
         seq: u64,
         table: Result<Arc<ResultTable>, String>,
+    },
+    Text {
+        path: String,
+        text: Result<String, String>,
     },
     /// The request is finished; the worker waits for the next.
     Idle,
@@ -200,14 +206,10 @@ impl Worker {
             }
             Request::Act { step, typed } => self.act(&step, typed.as_deref()),
             Request::Settle { step, answer } => self.settle(&step, answer),
-            Request::LoadResult { step, seq, artifact } => {
-                let table = self
-                    .session
-                    .read_artifact(&artifact)
-                    .map_err(|e| e.to_string())
-                    .and_then(ResultTable::from_parquet)
-                    .map(Arc::new);
-                let _ = self.replies.send(Reply::Result { step, seq, table });
+            Request::LoadResult { .. } | Request::LoadText { .. } => {
+                if let Some(reply) = load(&self.session.dir, req) {
+                    let _ = self.replies.send(reply);
+                }
                 Ok(())
             }
         };
@@ -349,4 +351,34 @@ fn describe(stop: &Stop) -> (String, Vec<String>) {
         other => other.hints(),
     };
     (stop.to_string(), hints)
+}
+
+/// Serves a request that only reads the case folder (a stored result, a stored state), for the
+/// worker and for review alike; `None` for any other request.
+pub fn load(dir: &crate::journal::CaseDir, req: Request) -> Option<Reply> {
+    match req {
+        Request::LoadResult { step, seq, artifact } => {
+            let table = crate::case::read_artifact(dir, &artifact)
+                .map_err(|e| e.to_string())
+                .and_then(ResultTable::from_parquet)
+                .map(Arc::new);
+            Some(Reply::Result { step, seq, table })
+        }
+        Request::LoadText { artifact } => {
+            let text = crate::case::read_artifact(dir, &artifact)
+                .map_err(|e| e.to_string())
+                .map(|bytes| {
+                    // States are JSON; shown pretty, whatever their bytes.
+                    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+                        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+                    }
+                });
+            Some(Reply::Text {
+                path: artifact.path,
+                text,
+            })
+        }
+        _ => None,
+    }
 }

@@ -1,0 +1,78 @@
+//! `irp report CASE`: the post-incident report of a case, as Markdown, HTML or JSON. Reads only.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, Output};
+use crate::report::{CaseRecord, build, html, markdown};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Markdown (GitHub-flavoured, with a Mermaid graph of the path).
+    Md,
+    /// One self-contained HTML file (no network, no scripts), readable printed.
+    Html,
+    /// JSON following `schemas/report.schema.json` (`irp schema report`).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The case folder (or its `journal.jsonl`).
+    pub case: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "md")]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
+    let record = CaseRecord::read(&args.case).map_err(|e| CliError::User {
+        hints: e.hints(),
+        message: e.to_string(),
+    })?;
+    let clock = crate::clock::Clock::from_env()
+        .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
+    let report = build(&record, clock.now());
+    let text = match args.format {
+        Format::Md => markdown::render(&report, &record.playbook),
+        Format::Html => html::render(&report, &record.playbook),
+        Format::Json => {
+            let mut t = serde_json::to_string_pretty(&report).unwrap_or_default();
+            t.push('\n');
+            t
+        }
+    };
+    match &args.output {
+        Some(path) => crate::journal::write_durably(path, text.as_bytes()).map_err(|e| {
+            CliError::user(
+                format!("cannot write {}: {e}", path.display()),
+                "check that the folder exists and is writable, or leave out -o to print to standard output",
+            )
+        })?,
+        None => out.data(&text),
+    }
+    if let Some(p) = &record.problem {
+        // The report is written (it says so too), but a damaged journal is never a success.
+        return Err(CliError::User {
+            message: format!("the journal is damaged at {p}; the report covers the entries before it"),
+            hints: vec!["`irp verify CASE` names the damage".to_owned()],
+        });
+    }
+    if let Some(t) = &record.scan.torn {
+        out.error(
+            &format!(
+                "warning: the journal's last line is cut short ({} bytes, a write interrupted by a crash); the report covers the complete entries",
+                t.len()
+            ),
+            &["`irp resume` sets it aside and journals that it did".to_owned()],
+        );
+    }
+    if let Some(path) = &args.output {
+        out.status(&format!("wrote {}", path.display()));
+    }
+    Ok(())
+}

@@ -1,0 +1,594 @@
+//! The report as Markdown (GitHub-flavoured: tables, fenced code, a Mermaid graph). Every value
+//! that came from a log, an answer or a responder is escaped, so it cannot break a table, open a
+//! link or smuggle HTML into a renderer.
+
+// `o` (the output), `r` (the report), `pb`, `s`, `m`: short because every function here uses them.
+#![allow(clippy::many_single_char_names)]
+
+use std::fmt::Write as _;
+
+use super::{Detail, Report, duration_text, second_text};
+use crate::playbook::model::{Next, Playbook};
+
+/// Plain text: Markdown punctuation and HTML escaped, lines joined, control characters shown.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' | '{' | '}' | '(' | ')' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inline code, safe in a table cell: the fence is longer than any run of backticks inside,
+/// pipes are escaped (GFM splits cells before it reads code spans), lines joined.
+pub fn code(s: &str) -> String {
+    let mut body = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => body.push_str("\\|"),
+            '\n' | '\r' => body.push(' '),
+            c if c.is_control() => body.push_str(&c.escape_unicode().to_string()),
+            c => body.push(c),
+        }
+    }
+    if body.is_empty() {
+        return "` `".to_owned();
+    }
+    let fence = "`".repeat(longest_run(&body, '`') + 1);
+    let pad = if body.starts_with('`') || body.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
+}
+
+/// A fenced block that no line of `body` can close.
+fn fenced(out: &mut String, info: &str, body: &str, indent: &str) {
+    let fence = "`".repeat(longest_run(body, '`').max(2) + 1);
+    let _ = writeln!(out, "{indent}{fence}{info}");
+    for line in body.lines() {
+        let clean: String = line
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{indent}{clean}");
+    }
+    let _ = writeln!(out, "{indent}{fence}");
+}
+
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for x in s.chars() {
+        if x == c {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+fn opt(v: Option<&str>) -> String {
+    v.map_or_else(|| "—".to_owned(), text)
+}
+
+pub fn render(r: &Report, pb: &Playbook) -> String {
+    let mut o = String::new();
+    let s = &r.summary;
+    let _ = writeln!(o, "# Case report: {}\n", text(&s.playbook.title));
+    let _ = writeln!(
+        o,
+        "Generated {} by {} from the case journal. Times are UTC.\n",
+        second_text(&r.generated_at),
+        r.generated_by
+    );
+    o.push_str("| | |\n|---|---|\n");
+    let _ = writeln!(o, "| Case | {} |", code(&s.case));
+    let _ = writeln!(
+        o,
+        "| Playbook | {} version {} · SHA-256 {} |",
+        code(&s.playbook.id),
+        text(&s.playbook.version),
+        code(&s.playbook.sha256)
+    );
+    if !s.playbook.changes.is_empty() {
+        let _ = writeln!(
+            o,
+            "| Playbook changes accepted | {} |",
+            s.playbook
+                .changes
+                .iter()
+                .map(|v| text(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(o, "| Mode | {} |", s.mode);
+    let _ = writeln!(o, "| Status | {} |", s.status);
+    let _ = writeln!(o, "| Outcome | {} |", text(&s.outcome));
+    let _ = writeln!(o, "| Opened | {} |", second_text(&s.opened));
+    let _ = writeln!(
+        o,
+        "| Closed | {} |",
+        s.closed
+            .as_deref()
+            .map_or_else(|| "not closed".to_owned(), second_text)
+    );
+    let _ = writeln!(
+        o,
+        "| Duration | {} (paused {}) |",
+        duration_text(s.duration_s),
+        duration_text(s.paused_s)
+    );
+    let _ = writeln!(
+        o,
+        "| Participants | {} |",
+        s.participants
+            .iter()
+            .map(|p| format!("{} ({} entries)", text(&p.actor), p.entries))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let i = &r.integrity;
+    let integrity = if i.verified {
+        format!(
+            "verified: {} entries, hash chain intact, files match; head {}",
+            i.entries,
+            code(&i.head)
+        )
+    } else {
+        format!(
+            "**DAMAGED** at seq {}: {}; the report covers entries 0 to {}",
+            i.first_bad_seq.unwrap_or(0),
+            text(i.problem.as_deref().unwrap_or("")),
+            i.first_bad_seq.unwrap_or(0).saturating_sub(1)
+        )
+    };
+    let _ = writeln!(o, "| Journal | {integrity} |");
+    if let Some(b) = i.torn_tail_bytes {
+        let _ = writeln!(
+            o,
+            "| Torn tail | {b} bytes after the last entry, cut short by a crash (not part of the chain) |"
+        );
+    }
+    if !s.inputs.is_empty() {
+        o.push_str("\n**Inputs**\n\n| Input | Value |\n|---|---|\n");
+        for (k, v) in &s.inputs {
+            let v = match v {
+                serde_json::Value::String(x) => x.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(o, "| {} | {} |", text(k), code(&v));
+        }
+    }
+
+    let m = &r.metrics;
+    o.push_str("\n## Metrics\n\n| Measure | From opening | At | Marked by |\n|---|---|---|---|\n");
+    for (name, ms) in [
+        ("Time to detect", &m.time_to_detect),
+        ("Time to contain", &m.time_to_contain),
+        ("Time to recover", &m.time_to_recover),
+    ] {
+        match ms {
+            Some(x) => {
+                let _ = writeln!(
+                    o,
+                    "| {name} | {} | {} | {} (seq {}) |",
+                    duration_text(x.seconds),
+                    second_text(&x.at),
+                    text(&x.what),
+                    x.seq
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| {name} | — | — | not reached |");
+            }
+        }
+    }
+    o.push_str("\n### By NIST SP 800-61 r2 phase\n\n| Phase | Time | Stages |\n|---|---|---|\n");
+    for p in &m.phases {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            p.title,
+            duration_text(p.seconds),
+            p.stages.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    o.push_str("\n### By NIST CSF 2.0 function\n\n| Function | Time | Stages |\n|---|---|---|\n");
+    for f in &m.csf_functions {
+        let _ = writeln!(
+            o,
+            "| {} ({}) | {} | {} |",
+            f.name,
+            f.function,
+            duration_text(f.seconds),
+            if f.stages.is_empty() {
+                "—".to_owned()
+            } else {
+                f.stages.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
+            }
+        );
+    }
+    o.push_str("\n### By stage and step\n\n| Stage / step | Kind | CSF | Visits | Time | Status |\n|---|---|---|---|---|---|\n");
+    for st in &m.stages {
+        let _ = writeln!(
+            o,
+            "| **{}** ({}) | stage | {} | | **{}** | |",
+            text(&st.title),
+            st.phase,
+            st.csf.join(", "),
+            duration_text(st.seconds)
+        );
+        for x in &st.steps {
+            let _ = writeln!(
+                o,
+                "| {} {} | {} | {} | {} | {} | {} |",
+                if x.visits == 0 { "·" } else { "↳" },
+                code(&x.id),
+                super::step_kind_text(pb, &x.id),
+                x.csf.join(", "),
+                x.visits,
+                if x.visits == 0 {
+                    "—".to_owned()
+                } else {
+                    duration_text(x.seconds)
+                },
+                x.status
+            );
+        }
+    }
+    o.push_str("\n### Deviations\n\n");
+    if m.deviations.is_empty() {
+        o.push_str("None: the case followed the playbook without skips, re-runs, back-steps or failures.\n");
+    } else {
+        o.push_str("| Seq | At | Who | Kind | Step | Detail |\n|---|---|---|---|---|---|\n");
+        for d in &m.deviations {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                d.seq,
+                second_text(&d.at),
+                text(&d.actor),
+                d.kind,
+                d.step.as_deref().map_or_else(|| "—".to_owned(), code),
+                text(&d.detail)
+            );
+        }
+    }
+
+    o.push_str("\n## Evidence and indicators\n\n");
+    if r.evidence.is_empty() {
+        o.push_str("No evidence was recorded.\n");
+    } else {
+        o.push_str(
+            "| Type | Value | First seen | Step | Stage | Times | Notes |\n|---|---|---|---|---|---|---|\n",
+        );
+        for e in &r.evidence {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} (seq {}) | {} | {} | {} | {} |",
+                e.observable,
+                code(&e.value),
+                second_text(&e.first_seen),
+                e.seq,
+                e.step.as_deref().map_or_else(|| "—".to_owned(), code),
+                opt(e.stage.as_deref()),
+                e.count,
+                e.notes.iter().map(|n| text(n)).collect::<Vec<_>>().join("; ")
+            );
+        }
+    }
+
+    o.push_str("\n## Path through the playbook\n\n");
+    let _ = writeln!(
+        o,
+        "Steps entered, in order: {}{}\n",
+        if r.path.steps.is_empty() {
+            "none".to_owned()
+        } else {
+            r.path
+                .steps
+                .iter()
+                .map(|x| code(x))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        },
+        if r.path.reached_end { " → end" } else { "" }
+    );
+    o.push_str("Steps and branches not taken are grey; back-steps are dashed.\n\n");
+    fenced(&mut o, "mermaid", &mermaid(r, pb), "");
+
+    o.push_str("\n## Timeline\n\n");
+    for t in &r.timeline {
+        let place = match (&t.step, &t.stage) {
+            (Some(s), Some(st)) => format!(" · {} in {}", code(s), code(st)),
+            (Some(s), None) => format!(" · {}", code(s)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "- **{}** · seq {} · {} · {}{place} — {}",
+            second_text(&t.at),
+            t.seq,
+            text(&t.actor),
+            t.kind,
+            text(&t.text)
+        );
+        detail(&mut o, &t.detail);
+    }
+    if !s.sessions.is_empty() {
+        o.push_str("\n## Sessions\n\n| Seq | At | Who | Command | Host | irp |\n|---|---|---|---|---|---|\n");
+        for x in &s.sessions {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                x.seq,
+                second_text(&x.at),
+                text(&x.actor),
+                text(&x.command),
+                text(&x.host),
+                text(&x.irp)
+            );
+        }
+    }
+    o
+}
+
+fn artifact(a: &crate::engine::ArtifactRef) -> String {
+    format!(
+        "{} ({} bytes, SHA-256 {})",
+        code(&a.path),
+        a.bytes,
+        code(&a.sha256)
+    )
+}
+
+fn detail(o: &mut String, d: &Detail) {
+    const IN: &str = "  ";
+    match d {
+        Detail::Query {
+            sql,
+            backend,
+            query_id,
+            state,
+            rows,
+            bytes_scanned,
+            artifact: art,
+            error,
+            captures,
+            ..
+        } => {
+            let mut facts = Vec::new();
+            if let Some(b) = backend {
+                facts.push(format!("backend {}", text(b)));
+            }
+            if let Some(q) = query_id {
+                facts.push(format!("query id {}", code(q)));
+            }
+            if let Some(s) = state {
+                facts.push(format!("state {}", text(s)));
+            }
+            if let Some(n) = rows {
+                facts.push(format!("{n} rows"));
+            }
+            if let Some(b) = bytes_scanned {
+                facts.push(format!("{b} bytes scanned"));
+            }
+            if !facts.is_empty() {
+                let _ = writeln!(o, "{IN}- {}", facts.join(" · "));
+            }
+            if let Some(a) = art {
+                let _ = writeln!(o, "{IN}- result: {}", artifact(a));
+            }
+            if let Some(e) = error {
+                let _ = writeln!(o, "{IN}- error: {}", text(e));
+            }
+            for (k, v) in captures {
+                let _ = writeln!(o, "{IN}- capture {} = {}", code(k), code(&short(v)));
+            }
+            if let Some(sql) = sql {
+                fenced(o, "sql", sql, IN);
+            }
+        }
+        Detail::Decision {
+            option,
+            label,
+            suggested,
+            rationale,
+            next,
+        } => {
+            let _ = writeln!(
+                o,
+                "{IN}- chose {} ({}); suggested: {}; next: {}",
+                code(option),
+                text(label),
+                suggested.as_deref().map_or_else(|| "none".to_owned(), code),
+                next.as_deref().map_or_else(|| "end".to_owned(), code)
+            );
+            let _ = writeln!(o, "{IN}- rationale: {}", opt(rationale.as_deref()));
+        }
+        Detail::Action {
+            intent,
+            simulated,
+            outcome,
+            detail,
+            before,
+            request,
+            after,
+            request_ids,
+            verification,
+        } => {
+            if let Some(i) = intent {
+                let _ = writeln!(
+                    o,
+                    "{IN}- call: {}{}",
+                    code(&serde_json::to_string(i).unwrap_or_default()),
+                    if *simulated { " (simulated)" } else { "" }
+                );
+            }
+            if let Some(x) = outcome {
+                let _ = writeln!(o, "{IN}- outcome: {} — {}", text(x), opt(detail.as_deref()));
+            }
+            for (name, a) in [
+                ("before-state", before),
+                ("request", request),
+                ("after-state", after),
+            ] {
+                if let Some(a) = a {
+                    let _ = writeln!(o, "{IN}- {name}: {}", artifact(a));
+                }
+            }
+            if !request_ids.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "{IN}- request ids: {}",
+                    request_ids.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
+                );
+            }
+            if let Some(v) = verification {
+                let _ = writeln!(o, "{IN}- read back: {}", text(v));
+            }
+        }
+        Detail::Rollback {
+            operation,
+            outcome,
+            detail,
+            restore,
+            current,
+            after,
+            calls,
+            simulated,
+        } => {
+            let _ = writeln!(
+                o,
+                "{IN}- rollback of {}{}",
+                opt(operation.as_deref()),
+                if *simulated { " (simulated)" } else { "" }
+            );
+            for c in calls {
+                let _ = writeln!(o, "{IN}- call: {}", text(c));
+            }
+            for (name, a) in [
+                ("state restored", restore),
+                ("state before the rollback", current),
+                ("state after", after),
+            ] {
+                if let Some(a) = a {
+                    let _ = writeln!(o, "{IN}- {name}: {}", artifact(a));
+                }
+            }
+            if let Some(x) = outcome {
+                let _ = writeln!(o, "{IN}- outcome: {} — {}", text(x), opt(detail.as_deref()));
+            }
+        }
+        Detail::Note { text: t } => fenced(o, "text", t, IN),
+        Detail::Evidence { note: Some(n), .. } => {
+            let _ = writeln!(o, "{IN}- note: {}", text(n));
+        }
+        Detail::Evidence { .. } | Detail::Other => {}
+    }
+}
+
+fn short(v: &serde_json::Value) -> String {
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// The playbook's Mermaid graph with the path over it: steps not entered and edges not taken
+/// grey, back-steps dashed.
+fn mermaid(r: &Report, pb: &Playbook) -> String {
+    let mut out = crate::playbook::graph::render(pb, crate::playbook::graph::GraphFormat::Mermaid);
+    // Edge order in the drawing: `start --> s0`, then `graph::edges` in order.
+    let mut index = 0usize;
+    let mut taken_links = Vec::new();
+    let mut grey_links = Vec::new();
+    let id_of = |n: Next| match n {
+        Next::Step(j) => pb.steps[j].id.clone(),
+        Next::End => "end".to_owned(),
+    };
+    if let Some(first) = pb.steps.first() {
+        let taken = r
+            .path
+            .edges
+            .iter()
+            .any(|e| e.from == "start" && e.to == first.id && e.taken > 0);
+        if taken { &mut taken_links } else { &mut grey_links }.push(index);
+        index += 1;
+    }
+    for (from, to, _, _) in crate::playbook::graph::edges(pb) {
+        let (f, t) = (pb.steps[from].id.clone(), id_of(to));
+        let taken = r
+            .path
+            .edges
+            .iter()
+            .any(|e| e.from == f && e.to == t && e.via != "back" && e.taken > 0);
+        if taken { &mut taken_links } else { &mut grey_links }.push(index);
+        index += 1;
+    }
+    for e in r.path.edges.iter().filter(|e| e.via == "back" && e.taken > 0) {
+        if let (Some(a), Some(b)) = (pb.step_index(&e.from), pb.step_index(&e.to)) {
+            let _ = writeln!(out, "  s{a} -.->|\"back\"| s{b}");
+            taken_links.push(index);
+            index += 1;
+        }
+    }
+    out.push_str("  classDef untaken fill:#f4f4f4,stroke:#c8c8c8,color:#9a9a9a\n");
+    out.push_str("  classDef taken stroke:#1f4e9c,stroke-width:3px\n");
+    for (i, n) in r.path.nodes.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  class s{i} {}",
+            if n.visits > 0 { "taken" } else { "untaken" }
+        );
+    }
+    if !grey_links.is_empty() {
+        let _ = writeln!(
+            out,
+            "  linkStyle {} stroke:#cfcfcf,stroke-width:1px",
+            grey_links
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    if !taken_links.is_empty() {
+        let _ = writeln!(
+            out,
+            "  linkStyle {} stroke:#1f4e9c,stroke-width:3px",
+            taken_links
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    out
+}

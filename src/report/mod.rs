@@ -1,0 +1,1361 @@
+//! Post-incident review: what a case's journal says, worked out once (`Report`) and written as
+//! Markdown, self-contained HTML or JSON (`schemas/report.schema.json`). Reading only: a report
+//! never runs, changes or re-queries anything; it reads the journal, the playbook snapshot and
+//! the hashes of the files the entries vouch for.
+//!
+//! The definitions of the metrics are in `docs/review.md`.
+
+pub mod html;
+pub mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::engine::{ArtifactRef, Event, Intent, Mode, Outcome, State};
+use crate::journal::{CaseDir, Scan};
+use crate::playbook::model::{ActionKind, Next, Playbook, StepKind};
+
+/// The report format version (`report_version` in the JSON).
+pub const VERSION: u32 = 1;
+
+/// Everything a report shows, in the order the formats show it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(
+    title = "irp case report",
+    description = "A post-incident report of one irp case, worked out from its journal (`irp report --format json`)."
+)]
+pub struct Report {
+    pub report_version: u32,
+    /// When the report was made (RFC 3339, UTC).
+    pub generated_at: String,
+    /// The irp version that made it.
+    pub generated_by: String,
+    pub summary: Summary,
+    pub integrity: Integrity,
+    pub metrics: Metrics,
+    /// Every entry about the incident, in order (housekeeping entries are in `integrity` and
+    /// `summary.sessions`; a query's submission is folded into its result).
+    pub timeline: Vec<TimelineItem>,
+    /// The observables recorded as evidence, one row per type and value.
+    pub evidence: Vec<Ioc>,
+    pub path: PathTaken,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Summary {
+    pub case: String,
+    pub folder: String,
+    /// `rehearsal` or `live`.
+    pub mode: String,
+    pub playbook: PlaybookSummary,
+    /// The inputs as resolved when the case opened.
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Who took part: every actor with entries, `irp` (entries irp writes on its own) included.
+    pub participants: Vec<Participant>,
+    /// `closed`, `paused` or `open`.
+    pub status: String,
+    /// The closing summary, or where the case stands.
+    pub outcome: String,
+    pub opened: String,
+    /// The last entry's time.
+    pub last_entry: String,
+    /// When the case was closed, if it was.
+    pub closed: Option<String>,
+    /// Opened to closed (or to the last entry of an open case), in seconds.
+    pub duration_s: f64,
+    /// Time spent paused, in seconds.
+    pub paused_s: f64,
+    /// Processes that worked on the case (`irp run`, `irp resume`, …).
+    pub sessions: Vec<SessionItem>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlaybookSummary {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    /// SHA-256 of the playbook file the case ran.
+    pub sha256: String,
+    pub source: String,
+    /// Versions accepted during the case (`playbook_changed`), oldest first.
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Participant {
+    pub actor: String,
+    pub entries: u64,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionItem {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub command: String,
+    pub host: String,
+    pub irp: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Integrity {
+    /// True when the chain is intact and every file matches.
+    pub verified: bool,
+    pub entries: u64,
+    /// The hash of the last good entry (keep it elsewhere to detect entries cut off the end).
+    pub head: String,
+    /// The first bad entry, when there is one; the report covers the entries before it.
+    pub first_bad_seq: Option<u64>,
+    pub problem: Option<String>,
+    /// Bytes of a last line cut short by a crash (not part of the chain), if any.
+    pub torn_tail_bytes: Option<u64>,
+}
+
+/// A time from the case's opening to a milestone.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Milestone {
+    pub seconds: f64,
+    pub at: String,
+    pub seq: u64,
+    pub step: Option<String>,
+    /// What marks it, in words.
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Metrics {
+    /// Case open → the first evidence recorded.
+    pub time_to_detect: Option<Milestone>,
+    /// Case open → the last containment action that finished (succeeded, or verified in place).
+    pub time_to_contain: Option<Milestone>,
+    /// Case open → the last recovery step finished.
+    pub time_to_recover: Option<Milestone>,
+    pub stages: Vec<StageMetric>,
+    /// NIST SP 800-61 r2 phases, in life-cycle order.
+    pub phases: Vec<PhaseMetric>,
+    /// NIST CSF 2.0 functions, with the stages mapped to each.
+    pub csf_functions: Vec<CsfMetric>,
+    pub deviations: Vec<Deviation>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StageMetric {
+    pub id: String,
+    pub title: String,
+    pub phase: String,
+    pub csf: Vec<String>,
+    /// Time on the stage's steps (all visits), in seconds.
+    pub seconds: f64,
+    pub first_entered: Option<String>,
+    pub last_left: Option<String>,
+    pub steps: Vec<StepMetric>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StepMetric {
+    pub id: String,
+    pub title: String,
+    /// `query`, `decision`, `action` or `note`.
+    pub kind: String,
+    pub csf: Vec<String>,
+    pub visits: u32,
+    pub seconds: f64,
+    /// `pending` (never reached), `done`, `failed`, `skipped`, `current`, `running`.
+    pub status: String,
+    /// When the case stood on the step: one span per visit.
+    pub spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Span {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PhaseMetric {
+    pub phase: String,
+    pub title: String,
+    pub seconds: f64,
+    pub stages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CsfMetric {
+    /// `GV`, `ID`, `PR`, `DE`, `RS`, `RC`.
+    pub function: String,
+    pub name: String,
+    pub seconds: f64,
+    pub stages: Vec<String>,
+}
+
+/// A departure from the playbook's straight path, or a problem on the way.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Deviation {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    /// `skip`, `rerun`, `back_step`, `query_failed`, `query_cancelled`, `action_failed`,
+    /// `action_unknown`, `action_conflict`, `rollback`, `playbook_changed`, `lock_taken_over`,
+    /// `torn_tail`, `pause`.
+    pub kind: String,
+    pub step: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TimelineItem {
+    pub seq: u64,
+    /// As journaled (RFC 3339, UTC, milliseconds).
+    pub at: String,
+    pub actor: String,
+    /// The journal entry's kind.
+    pub kind: String,
+    pub step: Option<String>,
+    pub stage: Option<String>,
+    /// One line saying what happened.
+    pub text: String,
+    pub detail: Detail,
+}
+
+/// What a timeline item carries besides its line.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Detail {
+    Query {
+        sql: Option<String>,
+        backend: Option<String>,
+        submitted: Option<String>,
+        query_id: Option<String>,
+        state: Option<String>,
+        rows: Option<u64>,
+        bytes_scanned: Option<u64>,
+        artifact: Option<ArtifactRef>,
+        error: Option<String>,
+        captures: BTreeMap<String, serde_json::Value>,
+    },
+    Decision {
+        option: String,
+        label: String,
+        suggested: Option<String>,
+        rationale: Option<String>,
+        next: Option<String>,
+    },
+    Action {
+        intent: Option<Intent>,
+        simulated: bool,
+        outcome: Option<String>,
+        detail: Option<String>,
+        before: Option<ArtifactRef>,
+        request: Option<ArtifactRef>,
+        after: Option<ArtifactRef>,
+        request_ids: Vec<String>,
+        verification: Option<String>,
+    },
+    Rollback {
+        operation: Option<String>,
+        outcome: Option<String>,
+        detail: Option<String>,
+        restore: Option<ArtifactRef>,
+        current: Option<ArtifactRef>,
+        after: Option<ArtifactRef>,
+        calls: Vec<String>,
+        simulated: bool,
+    },
+    Note {
+        text: String,
+    },
+    Evidence {
+        #[serde(rename = "observable")]
+        observable: String,
+        value: String,
+        note: Option<String>,
+    },
+    Other,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Ioc {
+    #[serde(rename = "type")]
+    pub observable: String,
+    pub value: String,
+    /// When it was first recorded.
+    pub first_seen: String,
+    pub seq: u64,
+    /// The step that found it (the one the responder was on).
+    pub step: Option<String>,
+    pub stage: Option<String>,
+    /// How many times it was recorded.
+    pub count: u64,
+    pub notes: Vec<String>,
+}
+
+/// The playbook's graph with the case's path over it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PathTaken {
+    /// Every step entered, in order (re-entries included).
+    pub steps: Vec<String>,
+    pub nodes: Vec<PathNode>,
+    pub edges: Vec<PathEdge>,
+    /// True when the case reached the end of the playbook.
+    pub reached_end: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PathNode {
+    pub id: String,
+    pub title: String,
+    pub stage: String,
+    pub kind: String,
+    pub visits: u32,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PathEdge {
+    pub from: String,
+    /// A step id, or `end`.
+    pub to: String,
+    pub label: Option<String>,
+    /// How many times the case went this way.
+    pub taken: u32,
+    /// `next`, `option`, `on_failure`, or `back` (a back-step, not an edge of the playbook).
+    pub via: String,
+}
+
+/// Why a report cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: String },
+    #[error("{0} holds no complete journal entry: there is no case to report on")]
+    Empty(String),
+    #[error("the playbook snapshot `{path}` cannot be loaded: {error}")]
+    Playbook { path: String, error: String },
+}
+
+impl ReportError {
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            ReportError::Read { .. } => {
+                vec!["give a case folder (the one `irp run --case-dir` created) or its journal.jsonl".to_owned()]
+            }
+            ReportError::Empty(_) => vec!["`irp journal CASE` shows what the file holds".to_owned()],
+            ReportError::Playbook { .. } => vec![
+                "`irp verify CASE` checks the snapshot against its hash; `irp journal CASE` still shows every entry"
+                    .to_owned(),
+            ],
+        }
+    }
+}
+
+/// A case as read from its folder: entries (the good ones), what checking found, the playbook.
+#[derive(Debug)]
+pub struct CaseRecord {
+    pub dir: CaseDir,
+    pub scan: Scan,
+    /// The first problem: a break in the chain, or a file that does not match.
+    pub problem: Option<crate::journal::Corruption>,
+    pub playbook: Playbook,
+}
+
+impl CaseRecord {
+    /// Reads a case folder (or its journal) and checks it, without taking its lock or writing.
+    pub fn read(given: &Path) -> Result<CaseRecord, ReportError> {
+        let (dir, journal) = if given.is_file() {
+            (
+                CaseDir::new(given.parent().unwrap_or(Path::new("."))),
+                given.to_owned(),
+            )
+        } else {
+            let dir = CaseDir::new(given);
+            let journal = dir.journal();
+            (dir, journal)
+        };
+        let bytes = std::fs::read(&journal).map_err(|e| ReportError::Read {
+            path: journal.display().to_string(),
+            error: e.to_string(),
+        })?;
+        let scan = crate::journal::store::scan(&bytes);
+        if scan.entries.is_empty() {
+            return Err(ReportError::Empty(journal.display().to_string()));
+        }
+        let problem = scan
+            .corruption
+            .clone()
+            .or_else(|| crate::journal::check_files(&dir, &scan.entries));
+        let state = State::replay(scan.entries.iter().map(|e| &e.event));
+        let snapshot = state
+            .playbook_snapshot
+            .clone()
+            .unwrap_or_else(|| CaseDir::SNAPSHOT.to_owned());
+        let inside = !snapshot.starts_with('/') && !snapshot.split('/').any(|p| p == "..");
+        let loaded = if inside {
+            crate::files::load_playbook(&dir.path(&snapshot))
+        } else {
+            crate::playbook::Loaded {
+                playbook: None,
+                diagnostics: Vec::new(),
+            }
+        };
+        let playbook = loaded.playbook.ok_or_else(|| ReportError::Playbook {
+            path: dir.path(&snapshot).display().to_string(),
+            error: loaded
+                .diagnostics
+                .first()
+                .map_or_else(|| "outside the case folder".to_owned(), |d| d.message.clone()),
+        })?;
+        Ok(CaseRecord {
+            dir,
+            scan,
+            problem,
+            playbook,
+        })
+    }
+
+    pub fn integrity(&self) -> Integrity {
+        Integrity {
+            verified: self.problem.is_none(),
+            entries: self.scan.entries.len() as u64,
+            head: self.scan.head().to_owned(),
+            first_bad_seq: self.problem.as_ref().map(|p| p.seq),
+            problem: self.problem.as_ref().map(|p| p.what.clone()),
+            torn_tail_bytes: self.scan.torn.as_ref().map(|t| t.len() as u64),
+        }
+    }
+}
+
+fn at_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[allow(clippy::cast_precision_loss)] // milliseconds of a case, far below 2^52
+fn secs(d: chrono::Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+/// The step an event concerns, if any.
+pub fn step_of(event: &Event) -> Option<&str> {
+    match event {
+        Event::Started { first } => Some(first),
+        Event::QuerySubmitted(q) => Some(&q.step),
+        Event::QuerySucceeded(q) => Some(&q.step),
+        Event::QueryFailed(q) => Some(&q.step),
+        Event::QueryCancelled { step, .. }
+        | Event::ChecklistItemDone { step, .. }
+        | Event::StepCompleted { step, .. }
+        | Event::StepSkipped { step, .. } => Some(step),
+        Event::Decided(d) => Some(&d.step),
+        Event::ActionConfirmed(a) => Some(&a.step),
+        Event::ActionStarted(a) => Some(&a.step),
+        Event::ActionFinished(a) => Some(&a.step),
+        Event::ActionConflict(a) => Some(&a.step),
+        Event::ActionVerified(a) => Some(&a.step),
+        Event::RollbackStarted(r) => Some(&r.step),
+        Event::RollbackFinished(r) => Some(&r.step),
+        Event::WentBack { to, .. } => Some(to),
+        Event::NoteAdded { step, .. } => step.as_deref(),
+        Event::EvidenceAdded(e) => e.step.as_deref(),
+        _ => None,
+    }
+}
+
+/// The CSF 2.0 categories that apply to a step: its own, or else its stage's.
+fn csf_of(pb: &Playbook, i: usize) -> &[String] {
+    let s = &pb.steps[i];
+    if s.csf.is_empty() {
+        &pb.stages[s.stage].csf
+    } else {
+        &s.csf
+    }
+}
+
+/// Containment: CSF `RS.MI` (mitigation) or `RS.MI-01` (incidents are contained).
+fn is_containment(csf: &[String]) -> bool {
+    csf.iter().any(|c| c == "RS.MI" || c == "RS.MI-01")
+}
+
+/// Recovery: any CSF 2.0 `RC` category.
+fn is_recovery(csf: &[String]) -> bool {
+    csf.iter().any(|c| c.starts_with("RC."))
+}
+
+const CSF_FUNCTIONS: [(&str, &str); 6] = [
+    ("GV", "Govern"),
+    ("ID", "Identify"),
+    ("PR", "Protect"),
+    ("DE", "Detect"),
+    ("RS", "Respond"),
+    ("RC", "Recover"),
+];
+
+fn phase_id(p: crate::playbook::raw::Phase) -> &'static str {
+    use crate::playbook::raw::Phase;
+    match p {
+        Phase::Preparation => "preparation",
+        Phase::DetectionAndAnalysis => "detection-and-analysis",
+        Phase::ContainmentEradicationRecovery => "containment-eradication-recovery",
+        Phase::PostIncidentActivity => "post-incident-activity",
+    }
+}
+
+fn outcome_text(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "failed",
+        Outcome::Unknown => "unknown",
+    }
+}
+
+/// Works the report out. `now` is the generation time (pinned by `IRP_NOW` in tests).
+pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
+    let pb = &record.playbook;
+    let entries = &record.scan.entries;
+    let stage_of_step = |id: &str| pb.step(id).map(|s| pb.stages[s.stage].id.clone());
+
+    // One pass: state, time per step, timeline, deviations, evidence, edges.
+    let mut state = State::default();
+    let mut step_time: BTreeMap<String, chrono::Duration> = BTreeMap::new();
+    let mut first_entered: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut last_left: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut spans: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    let mut entered: Option<(String, DateTime<Utc>)> = None;
+    let mut timeline = Vec::with_capacity(entries.len());
+    let mut deviations = Vec::new();
+    let mut iocs: Vec<Ioc> = Vec::new();
+    let mut ioc_index: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut edges_taken: BTreeMap<(String, String, &'static str), u32> = BTreeMap::new();
+    let mut submitted: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut started: BTreeMap<String, &crate::engine::ActionStarted> = BTreeMap::new();
+    let mut rollbacks: BTreeMap<String, &crate::engine::RollbackStarted> = BTreeMap::new();
+    let mut runs: BTreeMap<String, u32> = BTreeMap::new();
+    let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
+    let mut sessions = Vec::new();
+    let mut changes = Vec::new();
+    let mut paused_since: Option<DateTime<Utc>> = None;
+    let mut paused = chrono::Duration::zero();
+    let mut detect: Option<Milestone> = None;
+    let mut contain: Option<Milestone> = None;
+    let mut recover: Option<Milestone> = None;
+    let opened_at = entries[0].at;
+
+    for e in entries {
+        state.apply(&e.event);
+        let p = participants
+            .entry(e.actor.clone())
+            .or_insert_with(|| Participant {
+                actor: e.actor.clone(),
+                entries: 0,
+                first: at_text(e.at),
+                last: at_text(e.at),
+            });
+        p.entries += 1;
+        p.last = at_text(e.at);
+
+        // Time on steps: from entering to leaving (a pause included: the case stood there).
+        let now_at = state.current_step().map(str::to_owned);
+        let same = entered.as_ref().map(|(s, _)| Some(s)) == Some(now_at.as_ref());
+        if !same {
+            if let Some((step, since)) = entered.take() {
+                *step_time
+                    .entry(step.clone())
+                    .or_insert_with(chrono::Duration::zero) += e.at - since;
+                spans.entry(step.clone()).or_default().push(Span {
+                    from: at_text(since),
+                    to: at_text(e.at),
+                });
+                last_left.insert(step, e.at);
+            }
+            if let Some(s) = &now_at {
+                first_entered.entry(s.clone()).or_insert(e.at);
+            }
+            entered = now_at.map(|s| (s, e.at));
+        }
+
+        let step = step_of(&e.event).map(str::to_owned);
+        let mut deviation = |kind: &str, step: Option<&str>, detail: String| {
+            deviations.push(Deviation {
+                seq: e.seq,
+                at: at_text(e.at),
+                actor: e.actor.clone(),
+                kind: kind.to_owned(),
+                step: step.map(str::to_owned),
+                detail,
+            });
+        };
+        let moved = |from: &str, next: &Option<String>, via: &'static str, edges: &mut BTreeMap<_, u32>| {
+            let to = next.clone().unwrap_or_else(|| "end".to_owned());
+            *edges.entry((from.to_owned(), to, via)).or_insert(0) += 1;
+        };
+        let mut text = crate::case::headless::describe(&e.event);
+        let detail = match &e.event {
+            Event::SessionStarted(s) => {
+                sessions.push(SessionItem {
+                    seq: e.seq,
+                    at: at_text(e.at),
+                    actor: e.actor.clone(),
+                    command: s.command.clone(),
+                    host: s.host.clone(),
+                    irp: s.irp.clone(),
+                });
+                continue;
+            }
+            Event::QuerySubmitted(q) => {
+                submitted.insert(q.step.clone(), (q.sql.clone(), q.backend.clone(), at_text(e.at)));
+                let n = runs.entry(q.step.clone()).or_insert(0);
+                *n += 1;
+                if *n > 1 {
+                    deviation("rerun", Some(&q.step), format!("run {n} of the query"));
+                }
+                continue;
+            }
+            Event::QuerySucceeded(q) => {
+                let sub = submitted.remove(&q.step);
+                let via = if pb
+                    .step(&q.step)
+                    .is_some_and(|s| matches!(s.kind, StepKind::Decision(_)))
+                {
+                    "option"
+                } else {
+                    "next"
+                };
+                moved(&q.step, &q.next, via, &mut edges_taken);
+                query_detail(
+                    sub,
+                    q.rows.into(),
+                    q.artifact.clone(),
+                    None,
+                    q.execution.as_ref(),
+                    &q.captures,
+                )
+            }
+            Event::QueryFailed(q) => {
+                let sub = submitted.remove(&q.step);
+                deviation("query_failed", Some(&q.step), q.error.clone());
+                if !q.stay {
+                    let via = if q.next.is_some() { "on_failure" } else { "next" };
+                    moved(&q.step, &q.next, via, &mut edges_taken);
+                }
+                query_detail(
+                    sub,
+                    None,
+                    q.artifact.clone(),
+                    Some(q.error.clone()),
+                    q.execution.as_ref(),
+                    &BTreeMap::new(),
+                )
+            }
+            Event::QueryCancelled { step, reason } => {
+                let sub = submitted.remove(step);
+                deviation("query_cancelled", Some(step), reason.clone());
+                query_detail(
+                    sub,
+                    None,
+                    None,
+                    Some(format!("cancelled: {reason}")),
+                    None,
+                    &BTreeMap::new(),
+                )
+            }
+            Event::Decided(d) => {
+                moved(&d.step, &d.next, "option", &mut edges_taken);
+                Detail::Decision {
+                    option: d.option.clone(),
+                    label: d.label.clone(),
+                    suggested: d.suggested.clone(),
+                    rationale: d.rationale.clone(),
+                    next: d.next.clone(),
+                }
+            }
+            Event::ActionStarted(a) => {
+                started.insert(a.step.clone(), a);
+                action_detail(Some(a), None)
+            }
+            Event::ActionFinished(a) => {
+                let s = started.get(&a.step).copied();
+                if !a.stay {
+                    moved(&a.step, &a.next, "next", &mut edges_taken);
+                }
+                match a.outcome {
+                    Outcome::Failed => deviation("action_failed", Some(&a.step), a.detail.clone()),
+                    Outcome::Unknown => deviation("action_unknown", Some(&a.step), a.detail.clone()),
+                    Outcome::Succeeded => {
+                        let csf = pb.step_index(&a.step).map(|i| csf_of(pb, i)).unwrap_or_default();
+                        let m = Milestone {
+                            seconds: secs(e.at - opened_at),
+                            at: at_text(e.at),
+                            seq: e.seq,
+                            step: Some(a.step.clone()),
+                            what: format!(
+                                "{} {}",
+                                a.step,
+                                if a.simulated { "simulated" } else { "succeeded" }
+                            ),
+                        };
+                        if is_containment(csf) {
+                            contain = Some(m.clone());
+                        }
+                        if is_recovery(csf) {
+                            recover = Some(m);
+                        }
+                    }
+                }
+                action_detail(s, Some(a))
+            }
+            Event::ActionVerified(v) => {
+                if !v.stay {
+                    moved(&v.step, &v.next, "next", &mut edges_taken);
+                }
+                if v.in_place {
+                    let csf = pb.step_index(&v.step).map(|i| csf_of(pb, i)).unwrap_or_default();
+                    let m = Milestone {
+                        seconds: secs(e.at - opened_at),
+                        at: at_text(e.at),
+                        seq: e.seq,
+                        step: Some(v.step.clone()),
+                        what: format!("{} verified in place ({})", v.step, v.method),
+                    };
+                    if is_containment(csf) {
+                        contain = Some(m.clone());
+                    }
+                    if is_recovery(csf) {
+                        recover = Some(m);
+                    }
+                }
+                Detail::Action {
+                    intent: started.get(&v.step).map(|s| s.intent.clone()),
+                    simulated: false,
+                    outcome: Some(if v.in_place { "in place" } else { "not in place" }.to_owned()),
+                    detail: Some(v.detail.clone()),
+                    before: None,
+                    request: None,
+                    after: v.after.clone(),
+                    request_ids: Vec::new(),
+                    verification: None,
+                }
+            }
+            Event::ActionConflict(c) => {
+                deviation("action_conflict", Some(&c.step), c.difference.clone());
+                Detail::Other
+            }
+            Event::RollbackStarted(r) => {
+                rollbacks.insert(r.step.clone(), r);
+                deviation(
+                    "rollback",
+                    Some(&r.step),
+                    format!("rollback of {} on {} started", r.operation, r.target),
+                );
+                rollback_detail(r, None)
+            }
+            Event::RollbackFinished(f) => match rollbacks.get(&f.step) {
+                Some(r) => rollback_detail(r, Some(f)),
+                None => Detail::Rollback {
+                    operation: None,
+                    outcome: Some(outcome_text(f.outcome).to_owned()),
+                    detail: Some(f.detail.clone()),
+                    restore: None,
+                    current: None,
+                    after: f.after.clone(),
+                    calls: Vec::new(),
+                    simulated: f.simulated,
+                },
+            },
+            Event::StepCompleted { step, next } => {
+                moved(step, next, "next", &mut edges_taken);
+                if let Some(i) = pb.step_index(step) {
+                    let m = Milestone {
+                        seconds: secs(e.at - opened_at),
+                        at: at_text(e.at),
+                        seq: e.seq,
+                        step: Some(step.clone()),
+                        what: format!("{step} done"),
+                    };
+                    let is_action = matches!(pb.steps[i].kind, StepKind::Action(_));
+                    if is_action && is_containment(csf_of(pb, i)) {
+                        contain = Some(m.clone());
+                    }
+                    if is_recovery(csf_of(pb, i)) {
+                        recover = Some(m);
+                    }
+                }
+                Detail::Other
+            }
+            Event::StepSkipped { step, reason, next } => {
+                moved(step, next, "next", &mut edges_taken);
+                deviation("skip", Some(step), reason.clone());
+                Detail::Other
+            }
+            Event::WentBack { from, to } => {
+                if let Some(from) = from {
+                    moved(from, &Some(to.clone()), "back", &mut edges_taken);
+                }
+                deviation(
+                    "back_step",
+                    Some(to),
+                    format!("from {} back to {to}", from.as_deref().unwrap_or("the end")),
+                );
+                Detail::Other
+            }
+            Event::NoteAdded { text: t, .. } => Detail::Note { text: t.clone() },
+            Event::EvidenceAdded(ev) => {
+                if detect.is_none() {
+                    detect = Some(Milestone {
+                        seconds: secs(e.at - opened_at),
+                        at: at_text(e.at),
+                        seq: e.seq,
+                        step: ev.step.clone(),
+                        what: format!("{} {} recorded", ev.observable.as_str(), ev.value),
+                    });
+                }
+                let key = (ev.observable.as_str().to_owned(), ev.value.clone());
+                if let Some(&i) = ioc_index.get(&key) {
+                    iocs[i].count += 1;
+                    iocs[i].notes.extend(ev.note.clone());
+                } else {
+                    ioc_index.insert(key, iocs.len());
+                    iocs.push(Ioc {
+                        observable: ev.observable.as_str().to_owned(),
+                        value: ev.value.clone(),
+                        first_seen: at_text(e.at),
+                        seq: e.seq,
+                        step: ev.step.clone(),
+                        stage: ev.step.as_deref().and_then(stage_of_step),
+                        count: 1,
+                        notes: ev.note.iter().cloned().collect(),
+                    });
+                }
+                Detail::Evidence {
+                    observable: ev.observable.as_str().to_owned(),
+                    value: ev.value.clone(),
+                    note: ev.note.clone(),
+                }
+            }
+            Event::Paused { reason } => {
+                paused_since = Some(e.at);
+                deviation("pause", state.current_step(), reason.clone());
+                Detail::Other
+            }
+            Event::Unpaused {} | Event::CaseClosed { .. } => {
+                if let Some(since) = paused_since.take() {
+                    paused += e.at - since;
+                }
+                Detail::Other
+            }
+            Event::PlaybookChanged(c) => {
+                changes.push(c.version.clone());
+                deviation(
+                    "playbook_changed",
+                    state.current_step(),
+                    format!("the responder accepted playbook version {}", c.version),
+                );
+                Detail::Other
+            }
+            Event::LockTakenOver(h) => {
+                deviation(
+                    "lock_taken_over",
+                    None,
+                    format!("the previous holder (pid {} on {}) had died", h.pid, h.host),
+                );
+                Detail::Other
+            }
+            Event::TornTailSetAside(t) => {
+                deviation(
+                    "torn_tail",
+                    None,
+                    format!("{} bytes cut short by a crash set aside as {}", t.bytes, t.file),
+                );
+                Detail::Other
+            }
+            Event::Started { first } => {
+                *edges_taken
+                    .entry(("start".to_owned(), first.clone(), "next"))
+                    .or_insert(0) += 1;
+                Detail::Other
+            }
+            Event::CaseOpened(_)
+            | Event::ActionConfirmed(_)
+            | Event::AwsIdentity(_)
+            | Event::ChecklistItemDone { .. } => Detail::Other,
+        };
+        if let Detail::Query { sql: Some(_), .. } = &detail
+            && matches!(e.event, Event::QuerySucceeded(_))
+        {
+            // The line already says rows and where the case went.
+        } else if text.is_empty() {
+            text = e.event.kind().replace('_', " ");
+        }
+        timeline.push(TimelineItem {
+            seq: e.seq,
+            at: at_text(e.at),
+            actor: e.actor.clone(),
+            kind: e.event.kind().to_owned(),
+            stage: step.as_deref().and_then(stage_of_step),
+            step,
+            text,
+            detail,
+        });
+    }
+    let last = entries[entries.len() - 1].at;
+    if let Some((step, since)) = entered.take() {
+        // The case still stands on this step (or was closed on it): time up to the last entry.
+        *step_time
+            .entry(step.clone())
+            .or_insert_with(chrono::Duration::zero) += last - since;
+        spans.entry(step).or_default().push(Span {
+            from: at_text(since),
+            to: at_text(last),
+        });
+    }
+    if let Some(since) = paused_since {
+        paused += last - since;
+    }
+
+    let opened = state.opened.clone();
+    let closed_at = entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event, Event::CaseClosed { .. }))
+        .map(|e| e.at);
+    let status = if state.closed.is_some() {
+        "closed"
+    } else if state.paused.is_some() {
+        "paused"
+    } else {
+        "open"
+    };
+    let outcome = match (&state.closed, &state.position) {
+        (Some(summary), _) => summary.clone(),
+        (None, crate::engine::Position::At(s)) => format!("open, at step `{s}`"),
+        (None, crate::engine::Position::End) => "open, at the end of the playbook (not closed)".to_owned(),
+        (None, crate::engine::Position::NotStarted) => "open, not started".to_owned(),
+    };
+
+    // Stages and steps.
+    let seconds_of = |id: &str| step_time.get(id).map_or(0.0, |d| secs(*d));
+    let stages: Vec<StageMetric> = pb
+        .stages
+        .iter()
+        .map(|st| {
+            let steps: Vec<StepMetric> = st
+                .steps
+                .clone()
+                .map(|i| {
+                    let s = &pb.steps[i];
+                    StepMetric {
+                        id: s.id.clone(),
+                        title: s.title.clone(),
+                        kind: s.kind.name().to_owned(),
+                        csf: s.csf.clone(),
+                        visits: state.visits(&s.id),
+                        seconds: seconds_of(&s.id),
+                        status: state
+                            .step(&s.id)
+                            .map_or("pending", |x| x.status.as_str())
+                            .to_owned(),
+                        spans: spans.remove(&s.id).unwrap_or_default(),
+                    }
+                })
+                .collect();
+            let ids: Vec<&str> = st.steps.clone().map(|i| pb.steps[i].id.as_str()).collect();
+            StageMetric {
+                id: st.id.clone(),
+                title: st.title.clone(),
+                phase: phase_id(st.phase).to_owned(),
+                csf: st.csf.clone(),
+                seconds: steps.iter().map(|s| s.seconds).sum(),
+                first_entered: ids
+                    .iter()
+                    .filter_map(|id| first_entered.get(*id))
+                    .min()
+                    .map(|t| at_text(*t)),
+                last_left: ids
+                    .iter()
+                    .filter_map(|id| last_left.get(*id))
+                    .max()
+                    .map(|t| at_text(*t)),
+                steps,
+            }
+        })
+        .collect();
+    let phases = [
+        crate::playbook::raw::Phase::Preparation,
+        crate::playbook::raw::Phase::DetectionAndAnalysis,
+        crate::playbook::raw::Phase::ContainmentEradicationRecovery,
+        crate::playbook::raw::Phase::PostIncidentActivity,
+    ]
+    .into_iter()
+    .map(|p| {
+        let of: Vec<&StageMetric> = stages.iter().filter(|s| s.phase == phase_id(p)).collect();
+        PhaseMetric {
+            phase: phase_id(p).to_owned(),
+            title: p.title().to_owned(),
+            seconds: of.iter().map(|s| s.seconds).sum(),
+            stages: of.iter().map(|s| s.id.clone()).collect(),
+        }
+    })
+    .collect();
+    let csf_functions = CSF_FUNCTIONS
+        .iter()
+        .map(|(f, name)| {
+            // A stage counts for a function when it, or one of its steps, names a category of it.
+            let of: Vec<&StageMetric> = stages
+                .iter()
+                .filter(|s| {
+                    s.csf
+                        .iter()
+                        .chain(s.steps.iter().flat_map(|x| x.csf.iter()))
+                        .any(|c| c.split('.').next() == Some(*f))
+                })
+                .collect();
+            CsfMetric {
+                function: (*f).to_owned(),
+                name: (*name).to_owned(),
+                seconds: of.iter().map(|s| s.seconds).sum(),
+                stages: of.iter().map(|s| s.id.clone()).collect(),
+            }
+        })
+        .collect();
+
+    // The graph: every step, every edge of the playbook, and the back-steps taken.
+    let nodes = pb
+        .steps
+        .iter()
+        .map(|s| PathNode {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            stage: pb.stages[s.stage].id.clone(),
+            kind: s.kind.name().to_owned(),
+            visits: state.visits(&s.id),
+        })
+        .collect();
+    let mut edges = Vec::new();
+    let target = |n: Next| match n {
+        Next::Step(j) => pb.steps[j].id.clone(),
+        Next::End => "end".to_owned(),
+    };
+    if let Some(first) = pb.steps.first() {
+        edges.push(PathEdge {
+            from: "start".to_owned(),
+            to: first.id.clone(),
+            label: None,
+            taken: edges_taken
+                .remove(&("start".to_owned(), first.id.clone(), "next"))
+                .unwrap_or(0),
+            via: "next".to_owned(),
+        });
+    }
+    for (from, to, label, failure) in crate::playbook::graph::edges(pb) {
+        let (from, to) = (pb.steps[from].id.clone(), target(to));
+        let via = if failure {
+            "on_failure"
+        } else if label.is_some() {
+            "option"
+        } else {
+            "next"
+        };
+        let taken = edges_taken.remove(&(from.clone(), to.clone(), via)).unwrap_or(0);
+        edges.push(PathEdge {
+            from,
+            to,
+            label,
+            taken,
+            via: via.to_owned(),
+        });
+    }
+    // Whatever is left was not an edge of the playbook as drawn: back-steps, and moves the
+    // playbook allows another way (a skip follows `next`, a failure may continue).
+    for ((from, to, via), taken) in edges_taken {
+        if let Some(e) = edges
+            .iter_mut()
+            .find(|e| e.from == from && e.to == to && via != "back")
+        {
+            e.taken += taken;
+        } else {
+            edges.push(PathEdge {
+                from,
+                to,
+                label: None,
+                taken,
+                via: via.to_owned(),
+            });
+        }
+    }
+
+    Report {
+        report_version: VERSION,
+        generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        generated_by: format!("irp {}", env!("CARGO_PKG_VERSION")),
+        summary: Summary {
+            case: opened.as_ref().map(|o| o.case.clone()).unwrap_or_default(),
+            folder: record.dir.root.display().to_string(),
+            mode: opened
+                .as_ref()
+                .map_or(Mode::Rehearsal, |o| o.mode)
+                .as_str()
+                .to_owned(),
+            playbook: PlaybookSummary {
+                id: opened.as_ref().map(|o| o.playbook.id.clone()).unwrap_or_default(),
+                title: opened
+                    .as_ref()
+                    .map(|o| o.playbook.title.clone())
+                    .unwrap_or_default(),
+                version: opened
+                    .as_ref()
+                    .map(|o| o.playbook.version.clone())
+                    .unwrap_or_default(),
+                sha256: opened
+                    .as_ref()
+                    .map(|o| o.playbook.sha256.clone())
+                    .unwrap_or_default(),
+                source: opened
+                    .as_ref()
+                    .map(|o| o.playbook.source.clone())
+                    .unwrap_or_default(),
+                changes,
+            },
+            inputs: opened.as_ref().map(|o| o.inputs.clone()).unwrap_or_default(),
+            participants: participants.into_values().collect(),
+            status: status.to_owned(),
+            outcome,
+            opened: at_text(opened_at),
+            last_entry: at_text(last),
+            closed: closed_at.map(at_text),
+            duration_s: secs(closed_at.unwrap_or(last) - opened_at),
+            paused_s: secs(paused),
+            sessions,
+        },
+        integrity: record.integrity(),
+        metrics: Metrics {
+            time_to_detect: detect,
+            time_to_contain: contain,
+            time_to_recover: recover,
+            stages,
+            phases,
+            csf_functions,
+            deviations,
+        },
+        timeline,
+        evidence: iocs,
+        path: PathTaken {
+            steps: state.path.clone(),
+            nodes,
+            edges,
+            reached_end: matches!(state.position, crate::engine::Position::End) || state.closed.is_some(),
+        },
+    }
+}
+
+fn query_detail(
+    submitted: Option<(String, String, String)>,
+    rows: Option<u64>,
+    artifact: Option<ArtifactRef>,
+    error: Option<String>,
+    execution: Option<&crate::engine::Execution>,
+    captures: &BTreeMap<String, serde_json::Value>,
+) -> Detail {
+    let (sql, backend, at) = match submitted {
+        Some((s, b, a)) => (Some(s), Some(b), Some(a)),
+        None => (None, None, None),
+    };
+    Detail::Query {
+        sql,
+        backend,
+        submitted: at,
+        query_id: execution.map(|x| x.query_id.clone()),
+        state: execution.map(|x| x.state.clone()),
+        rows,
+        bytes_scanned: execution.map(|x| x.bytes_scanned),
+        artifact,
+        error,
+        captures: captures.clone(),
+    }
+}
+
+fn action_detail(
+    started: Option<&crate::engine::ActionStarted>,
+    finished: Option<&crate::engine::ActionFinished>,
+) -> Detail {
+    Detail::Action {
+        intent: started.map(|s| s.intent.clone()),
+        simulated: started.is_some_and(|s| s.simulated) || finished.is_some_and(|f| f.simulated),
+        outcome: finished.map(|f| outcome_text(f.outcome).to_owned()),
+        detail: finished.map(|f| f.detail.clone()),
+        before: started.and_then(|s| s.before.clone()),
+        request: started.and_then(|s| s.request.clone()),
+        after: finished.and_then(|f| f.after.clone()),
+        request_ids: finished.map(|f| f.request_ids.clone()).unwrap_or_default(),
+        verification: finished.and_then(|f| f.verification.clone()),
+    }
+}
+
+fn rollback_detail(
+    r: &crate::engine::RollbackStarted,
+    finished: Option<&crate::engine::RollbackFinished>,
+) -> Detail {
+    Detail::Rollback {
+        operation: Some(r.operation.clone()),
+        outcome: finished.map(|f| outcome_text(f.outcome).to_owned()),
+        detail: finished.map(|f| f.detail.clone()),
+        restore: r.restore.clone(),
+        current: r.current.clone(),
+        after: finished.and_then(|f| f.after.clone()),
+        calls: r.calls.clone(),
+        simulated: r.simulated,
+    }
+}
+
+/// What kind of thing a step is, for filters and reports.
+pub fn kind_class(event: &Event) -> &'static str {
+    match event {
+        Event::QuerySubmitted(_)
+        | Event::QuerySucceeded(_)
+        | Event::QueryFailed(_)
+        | Event::QueryCancelled { .. } => "query",
+        Event::Decided(_) => "decision",
+        Event::ActionConfirmed(_)
+        | Event::ActionStarted(_)
+        | Event::ActionFinished(_)
+        | Event::ActionConflict(_)
+        | Event::ActionVerified(_)
+        | Event::ChecklistItemDone { .. }
+        | Event::AwsIdentity(_) => "action",
+        Event::RollbackStarted(_) | Event::RollbackFinished(_) => "rollback",
+        Event::NoteAdded { .. } => "note",
+        Event::EvidenceAdded(_) => "evidence",
+        Event::StepSkipped { .. }
+        | Event::WentBack { .. }
+        | Event::StepCompleted { .. }
+        | Event::Started { .. } => "step",
+        _ => "case",
+    }
+}
+
+/// The kinds `kind_class` gives, for filters and their help.
+pub const KIND_CLASSES: [&str; 8] = [
+    "query", "decision", "action", "rollback", "note", "evidence", "step", "case",
+];
+
+/// A duration as `1h 02m 03s` (or `4m 05s`, `6s`).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to 0, rounded on purpose
+pub fn duration_text(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// An RFC 3339 time as `2026-11-28 03:14:07Z` (UTC, to the second).
+pub fn second_text(at: &str) -> String {
+    DateTime::parse_from_rfc3339(at).map_or_else(
+        |_| at.to_owned(),
+        |t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
+}
+
+/// The kinds of the playbook's steps, for reports (`query`, `decision`, …, and the action's
+/// operation when it has one).
+pub fn step_kind_text(pb: &Playbook, id: &str) -> String {
+    match pb.step(id).map(|s| &s.kind) {
+        Some(StepKind::Action(a)) => match &a.kind {
+            ActionKind::Aws { op, .. } => format!("action {}", op.name),
+            ActionKind::Command { .. } => "action command".to_owned(),
+            ActionKind::Manual { .. } => "action checklist".to_owned(),
+        },
+        Some(k) => k.name().to_owned(),
+        None => "unknown step".to_owned(),
+    }
+}
+
+/// The schema of the JSON report, pretty-printed with a trailing newline, exactly as checked in
+/// at `schemas/report.schema.json`.
+pub fn schema_text() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<Report>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// One line per case for `irp cases`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseLine {
+    pub folder: String,
+    pub case: String,
+    pub playbook: String,
+    pub mode: String,
+    pub opened: String,
+    pub status: String,
+    pub duration_s: f64,
+    /// Set when the journal does not verify.
+    pub problem: Option<String>,
+}
+
+impl CaseLine {
+    /// Reads just the journal of a case folder (no playbook, no file hashes: `irp verify` does
+    /// those).
+    pub fn read(dir: &Path) -> Option<CaseLine> {
+        let bytes = std::fs::read(dir.join(CaseDir::JOURNAL)).ok()?;
+        let scan = crate::journal::store::scan(&bytes);
+        let first = scan.entries.first()?;
+        let last = scan.entries.last()?;
+        let state = State::replay(scan.entries.iter().map(|e| &e.event));
+        let opened = state.opened.as_ref()?;
+        let closed = scan
+            .entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.event, Event::CaseClosed { .. }))
+            .map(|e| e.at);
+        let status = if state.closed.is_some() {
+            "closed"
+        } else if state.paused.is_some() {
+            "paused"
+        } else {
+            "open"
+        };
+        Some(CaseLine {
+            folder: dir.display().to_string(),
+            case: opened.case.clone(),
+            playbook: format!("{} {}", opened.playbook.id, opened.playbook.version),
+            mode: opened.mode.as_str().to_owned(),
+            opened: at_text(first.at),
+            status: status.to_owned(),
+            duration_s: secs(closed.unwrap_or(last.at) - first.at),
+            problem: scan.corruption.map(|c| c.to_string()),
+        })
+    }
+}
+
+/// Lists the cases in `root`: the folder itself if it is a case, else its sub-folders that are
+/// (one level down), newest first.
+pub fn list_cases(root: &Path) -> std::io::Result<Vec<CaseLine>> {
+    if root.join(CaseDir::JOURNAL).is_file() {
+        return Ok(CaseLine::read(root).into_iter().collect());
+    }
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(root)?
+        .filter_map(Result::ok)
+        .map(|d| d.path())
+        .filter(|p| p.join(CaseDir::JOURNAL).is_file())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        if let Some(line) = CaseLine::read(&d) {
+            out.push(line);
+        }
+    }
+    out.sort_by(|a, b| b.opened.cmp(&a.opened).then_with(|| a.folder.cmp(&b.folder)));
+    Ok(out)
+}

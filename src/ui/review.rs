@@ -1,0 +1,532 @@
+//! `irp review CASE`: the UI's screens, read-only, over a case's journal. The review holds the
+//! entries and a cursor; the model is the case folded up to the cursor, so the screen shows the
+//! case exactly as it stood after that entry: the step, its stored result, the decision and its
+//! rationale, the action's before and after.
+//!
+//! Read-only by construction: there is no session (no lock, no journal writer), no query
+//! backend and no executor. Keys go to the model only when their action is `read_only`, and the
+//! only requests served are reads of files the entries vouch for, checked against their hashes.
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+
+use super::keymap::{self, Action, Scope};
+use super::model::{self, CaseInfo, Cmd, JournalLine, Model, Msg, Purpose, Screen, Status, Timeline};
+use super::text::Theme;
+use super::worker::{self, Request};
+use crate::engine::Event;
+use crate::journal::Entry;
+use crate::playbook::context::TableNaming;
+use crate::playbook::model::Playbook;
+use crate::report::{CaseRecord, kind_class, step_of};
+
+/// Which entries the timeline shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub stage: Option<String>,
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+}
+
+impl Filter {
+    /// Parses `stage=ID kind=KIND actor=NAME` (any of them, any order; empty: everything).
+    pub fn parse(text: &str, playbook: &Playbook) -> Result<Filter, String> {
+        let mut f = Filter::default();
+        for word in text.split_whitespace() {
+            let Some((k, v)) = word.split_once('=') else {
+                return Err(format!(
+                    "`{word}` is not a filter: write stage=ID, kind=KIND or actor=NAME"
+                ));
+            };
+            match k {
+                "stage" => {
+                    if !playbook.stages.iter().any(|s| s.id == v) {
+                        let ids: Vec<&str> = playbook.stages.iter().map(|s| s.id.as_str()).collect();
+                        return Err(format!("no stage `{v}`; the stages are {}", ids.join(", ")));
+                    }
+                    f.stage = Some(v.to_owned());
+                }
+                "kind" => {
+                    if !crate::report::KIND_CLASSES.contains(&v) {
+                        return Err(format!(
+                            "no kind `{v}`; the kinds are {}",
+                            crate::report::KIND_CLASSES.join(", ")
+                        ));
+                    }
+                    f.kind = Some(v.to_owned());
+                }
+                "actor" => f.actor = Some(v.to_owned()),
+                other => {
+                    return Err(format!(
+                        "`{other}` cannot filter the timeline: use stage, kind or actor"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// One entry's facts the filter and the jumps look at.
+#[derive(Debug, Clone)]
+struct Facts {
+    stage: Option<String>,
+    kind: &'static str,
+    decision: bool,
+}
+
+#[derive(Debug)]
+pub struct Review {
+    entries: Arc<Vec<Entry>>,
+    facts: Vec<Facts>,
+    lines: Arc<Vec<JournalLine>>,
+    shown: Arc<Vec<usize>>,
+    filter: Filter,
+    filter_text: String,
+    cursor: usize,
+    chain: String,
+    chain_ok: bool,
+    info: CaseInfo,
+    playbook: Arc<Playbook>,
+    theme: Theme,
+    pub model: Model,
+    quitting: bool,
+}
+
+impl Review {
+    /// Opens the review at the last entry.
+    pub fn new(record: &CaseRecord, theme: Theme) -> Review {
+        let entries = Arc::new(record.scan.entries.clone());
+        let playbook = Arc::new(record.playbook.clone());
+        let facts = entries
+            .iter()
+            .map(|e| Facts {
+                stage: step_of(&e.event)
+                    .and_then(|s| playbook.step(s))
+                    .map(|s| playbook.stages[s.stage].id.clone()),
+                kind: kind_class(&e.event),
+                decision: matches!(e.event, Event::Decided(_)),
+            })
+            .collect();
+        let lines = Arc::new(
+            entries
+                .iter()
+                .map(|e| JournalLine {
+                    seq: e.seq,
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    text: crate::case::headless::describe(&e.event),
+                })
+                .collect::<Vec<_>>(),
+        );
+        let integrity = record.integrity();
+        let (chain_ok, chain) = match (&record.problem, &record.scan.torn) {
+            (Some(p), _) => (false, format!("chain DAMAGED at seq {}: {}", p.seq, p.what)),
+            (None, Some(t)) => (true, format!("chain verified · torn tail of {} bytes", t.len())),
+            (None, None) => (
+                true,
+                format!(
+                    "chain verified · head {}",
+                    &integrity.head[..12.min(integrity.head.len())]
+                ),
+            ),
+        };
+        let opened = entries.first().and_then(|e| match &e.event {
+            Event::CaseOpened(o) => Some(o.clone()),
+            _ => None,
+        });
+        let info = CaseInfo {
+            case: opened.as_ref().map(|o| o.case.clone()).unwrap_or_default(),
+            folder: record.dir.root.display().to_string(),
+            mode: opened.as_ref().map(|o| o.mode),
+            live_target: None,
+            backend: None,
+            review: true,
+        };
+        let shown = Arc::new((0..entries.len()).collect::<Vec<_>>());
+        let last = entries.len().saturating_sub(1);
+        let model = Model::new(
+            info.clone(),
+            playbook.clone(),
+            TableNaming::default(),
+            &[],
+            entries.first().map_or_else(chrono::Utc::now, |e| e.at),
+            theme,
+        );
+        let mut r = Review {
+            entries,
+            facts,
+            lines,
+            shown,
+            filter: Filter::default(),
+            filter_text: String::new(),
+            cursor: 0,
+            chain,
+            chain_ok,
+            info,
+            playbook,
+            theme,
+            model,
+            quitting: false,
+        };
+        r.rebuild(last);
+        r
+    }
+
+    /// The entry the case is shown at.
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    pub fn entry(&self) -> Option<&Entry> {
+        self.entries.get(self.cursor)
+    }
+
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The case folded from scratch up to `index`.
+    fn rebuild(&mut self, index: usize) {
+        let end = (index + 1).min(self.entries.len());
+        let mut m = Model::new(
+            self.info.clone(),
+            self.playbook.clone(),
+            TableNaming::default(),
+            &self.entries[..end],
+            self.model.now,
+            self.theme,
+        );
+        // What is loaded stays loaded: files do not change with the cursor.
+        m.size = self.model.size;
+        m.texts = std::mem::take(&mut self.model.texts);
+        m.loaded = self.model.loaded.take();
+        m.grid = std::mem::take(&mut self.model.grid);
+        m.screen = self.model.screen;
+        self.model = m;
+        self.cursor = index.min(self.entries.len().saturating_sub(1));
+    }
+
+    /// Moves the cursor to entry `index` and shows the case as it stood then.
+    pub fn go(&mut self, index: usize) -> Vec<Cmd> {
+        let index = index.min(self.entries.len().saturating_sub(1));
+        if index > self.cursor {
+            for e in &self.entries[self.cursor + 1..=index] {
+                self.model.apply(e);
+            }
+            self.cursor = index;
+        } else if index < self.cursor {
+            self.rebuild(index);
+        }
+        self.show()
+    }
+
+    /// After a move (and once after opening): the step on screen is the one the entry is about (or where the case stood),
+    /// the clock is the entry's time, and the timeline is drawn around the cursor.
+    pub fn show(&mut self) -> Vec<Cmd> {
+        let Some(e) = self.entries.get(self.cursor) else {
+            return Vec::new();
+        };
+        let at = e.at;
+        let about = step_of(&e.event)
+            .filter(|s| self.playbook.step(s).is_some())
+            .map(str::to_owned)
+            .or_else(|| self.model.state.current_step().map(str::to_owned));
+        self.model.pinned = about;
+        self.model.timeline = Some(Timeline {
+            lines: self.lines.clone(),
+            shown: self.shown.clone(),
+            cursor: self.cursor,
+            chain: self.chain.clone(),
+            chain_ok: self.chain_ok,
+            filter: self.filter_text.clone(),
+        });
+        let status = self.model.status.take();
+        let cmds = model::update(&mut self.model, Msg::Tick(at));
+        self.model.status = status;
+        cmds
+    }
+
+    fn say(&mut self, error: bool, text: impl Into<String>) {
+        self.model.status = Some(Status {
+            error,
+            text: text.into(),
+        });
+    }
+
+    /// The shown entry after (or before) the cursor that `pred` accepts.
+    fn find(&self, forward: bool, pred: impl Fn(usize) -> bool) -> Option<usize> {
+        if forward {
+            self.shown.iter().copied().find(|&i| i > self.cursor && pred(i))
+        } else {
+            self.shown
+                .iter()
+                .rev()
+                .copied()
+                .find(|&i| i < self.cursor && pred(i))
+        }
+    }
+
+    fn jump(&mut self, action: Action) -> Vec<Cmd> {
+        let stage_here = self.facts.get(self.cursor).and_then(|f| f.stage.clone());
+        let target = match action {
+            Action::NextEntry => self.find(true, |_| true),
+            Action::PreviousEntry => self.find(false, |_| true),
+            Action::FirstEntry => self.shown.first().copied(),
+            Action::LastEntry => self.shown.last().copied(),
+            Action::NextDecision => self.find(true, |i| self.facts[i].decision),
+            Action::PreviousDecision => self.find(false, |i| self.facts[i].decision),
+            Action::NextStage => self.find(true, |i| {
+                self.facts[i].stage.is_some() && self.facts[i].stage != stage_here
+            }),
+            Action::PreviousStage => {
+                // The start of the stage before the one at the cursor.
+                let before = self.find(false, |i| {
+                    self.facts[i].stage.is_some() && self.facts[i].stage != stage_here
+                });
+                before.map(|b| {
+                    let stage = self.facts[b].stage.clone();
+                    let mut start = b;
+                    for &j in self.shown.iter().rev().filter(|&&j| j < b) {
+                        match &self.facts[j].stage {
+                            Some(s) if Some(s) == stage.as_ref() => start = j,
+                            Some(_) => break,
+                            None => {}
+                        }
+                    }
+                    start
+                })
+            }
+            _ => None,
+        };
+        if let Some(i) = target {
+            self.model.status = None;
+            self.go(i)
+        } else {
+            let what = match action {
+                Action::NextEntry | Action::LastEntry => "this is the last entry shown",
+                Action::PreviousEntry | Action::FirstEntry => "this is the first entry shown",
+                Action::NextDecision => "no decision after this entry",
+                Action::PreviousDecision => "no decision before this entry",
+                Action::NextStage => "no later stage",
+                _ => "no earlier stage",
+            };
+            self.say(false, what);
+            Vec::new()
+        }
+    }
+
+    fn apply_filter(&mut self, text: &str) -> Vec<Cmd> {
+        let filter = match Filter::parse(text, &self.playbook) {
+            Ok(f) => f,
+            Err(e) => {
+                self.say(true, e);
+                // Keep what was typed.
+                self.model.input = Some(model::Input {
+                    purpose: Purpose::TimelineFilter,
+                    text: text.to_owned(),
+                    observable: crate::engine::Observable::Text,
+                });
+                return Vec::new();
+            }
+        };
+        let shown: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| {
+                let f = &self.facts[i];
+                filter.stage.as_ref().is_none_or(|s| f.stage.as_ref() == Some(s))
+                    && filter.kind.as_deref().is_none_or(|k| f.kind == k)
+                    && filter.actor.as_ref().is_none_or(|a| self.entries[i].actor == *a)
+            })
+            .collect();
+        if shown.is_empty() {
+            self.say(
+                true,
+                format!("no entry matches `{text}`; the filter is unchanged"),
+            );
+            return Vec::new();
+        }
+        let here = shown
+            .iter()
+            .copied()
+            .find(|&i| i >= self.cursor)
+            .or_else(|| shown.last().copied())
+            .unwrap_or(0);
+        self.say(
+            false,
+            if text.trim().is_empty() {
+                format!("all {} entries", self.entries.len())
+            } else {
+                format!(
+                    "{} of {} entries match `{}`",
+                    shown.len(),
+                    self.entries.len(),
+                    text.trim()
+                )
+            },
+        );
+        self.filter = filter;
+        text.trim().clone_into(&mut self.filter_text);
+        self.shown = Arc::new(shown);
+        let mut cmds = self.go(here);
+        if here == self.cursor {
+            cmds.extend(self.show());
+        }
+        cmds
+    }
+}
+
+/// The review's one transition. Commands are only `Send` of reads and `Quit`.
+pub fn update(r: &mut Review, msg: Msg) -> Vec<Cmd> {
+    let mut cmds = match msg {
+        Msg::Key(k) if k.kind != KeyEventKind::Release => key(r, k),
+        // A key's release; and the clock, which is the entry's, not the wall's.
+        Msg::Key(_) | Msg::Tick(_) => Vec::new(),
+        other => model::update(&mut r.model, other),
+    };
+    // Nothing but reads leaves the review; anything else would be a bug, refused here too.
+    let before = cmds.len();
+    cmds.retain(|c| match c {
+        Cmd::Send(req) => matches!(**req, Request::LoadResult { .. } | Request::LoadText { .. }),
+        Cmd::CancelQuery => false,
+        Cmd::Quit => true,
+    });
+    if cmds.len() != before {
+        r.say(true, "review is read-only: nothing can be run or recorded");
+    }
+    if r.quitting || r.model.quitting {
+        cmds.push(Cmd::Quit);
+    }
+    cmds
+}
+
+fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
+    let ctrl_c =
+        k.code == KeyCode::Char('c') && k.modifiers.contains(crossterm::event::KeyModifiers::CONTROL);
+    if ctrl_c {
+        r.quitting = true;
+        return Vec::new();
+    }
+    if let Some(input) = &r.model.input {
+        if input.purpose == Purpose::TimelineFilter
+            && matches!(
+                keymap::lookup(k.code, k.modifiers, &[Scope::TextBox]),
+                Some(Action::Save | Action::Enter)
+            )
+        {
+            let text = input.text.clone();
+            r.model.input = None;
+            return r.apply_filter(&text);
+        }
+        return model::update(&mut r.model, Msg::Key(k));
+    }
+    if r.model.popup.is_some() || r.model.screen != Screen::Main {
+        return model::update(&mut r.model, Msg::Key(k));
+    }
+    let mut scopes = vec![Scope::Review];
+    if r.model.result_table().is_some() {
+        scopes.push(Scope::Results);
+    }
+    scopes.push(Scope::Case);
+    let Some(action) = keymap::lookup(k.code, k.modifiers, &scopes) else {
+        return Vec::new();
+    };
+    match action {
+        Action::Quit => {
+            r.quitting = true;
+            Vec::new()
+        }
+        Action::FilterTimeline => {
+            r.model.input = Some(model::Input {
+                purpose: Purpose::TimelineFilter,
+                text: r.filter_text.clone(),
+                observable: crate::engine::Observable::Text,
+            });
+            Vec::new()
+        }
+        Action::PreviousEntry
+        | Action::NextEntry
+        | Action::FirstEntry
+        | Action::LastEntry
+        | Action::PreviousStage
+        | Action::NextStage
+        | Action::PreviousDecision
+        | Action::NextDecision => r.jump(action),
+        a if a.read_only() => model::update(&mut r.model, Msg::Key(k)),
+        _ => {
+            r.say(true, "review is read-only: nothing can be run or recorded");
+            Vec::new()
+        }
+    }
+}
+
+/// Serves the review's reads in place (they are files in the case folder) and feeds the
+/// replies back.
+pub fn serve(r: &mut Review, dir: &crate::journal::CaseDir, cmds: Vec<Cmd>) -> bool {
+    let mut quit = false;
+    let mut queue = cmds;
+    while !queue.is_empty() {
+        let mut next = Vec::new();
+        for c in queue {
+            match c {
+                Cmd::Send(req) => {
+                    if let Some(reply) = worker::load(dir, *req) {
+                        next.extend(update(r, Msg::Worker(reply)));
+                    }
+                    next.extend(update(r, Msg::Worker(worker::Reply::Idle)));
+                }
+                Cmd::Quit => quit = true,
+                Cmd::CancelQuery => {}
+            }
+        }
+        queue = next;
+    }
+    quit
+}
+
+/// Runs the review in the terminal until `q`.
+pub fn run(record: &CaseRecord, color: bool) -> Result<(), super::UiError> {
+    use crossterm::event::{Event as TermEvent, EventStream};
+    use futures::StreamExt;
+    use ratatui::Terminal;
+    use ratatui::backend::CrosstermBackend;
+
+    let mut review = Review::new(record, Theme { color });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let guard = super::TerminalGuard::enter()?;
+    let result = runtime.block_on(async {
+        let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+        terminal.clear()?;
+        let size = terminal.size()?;
+        let cmds = update(&mut review, Msg::Resize(size.width, size.height));
+        let mut quit = serve(&mut review, &record.dir, cmds);
+        let first = review.show();
+        quit |= serve(&mut review, &record.dir, first);
+        let mut events = EventStream::new();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        while !quit {
+            terminal.draw(|f| super::view::view(&review.model, f))?;
+            let msg = tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(TermEvent::Key(k))) => Msg::Key(k),
+                    Some(Ok(TermEvent::Resize(w, h))) => Msg::Resize(w, h),
+                    Some(Ok(TermEvent::Paste(s))) => Msg::Paste(s),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(super::UiError::Terminal(e)),
+                    None => break,
+                },
+                _ = term.recv() => break,
+                _ = hup.recv() => break,
+            };
+            let cmds = update(&mut review, msg);
+            quit = serve(&mut review, &record.dir, cmds);
+        }
+        Ok(())
+    });
+    drop(guard);
+    runtime.shutdown_background();
+    result
+}
