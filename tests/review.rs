@@ -1,7 +1,8 @@
 //! Post-incident review: `irp report` in its three formats from a fixed journal (pinned clock and
 //! ids), the HTML in headless Chromium, `irp cases`, and `irp review` read-only.
+#![allow(clippy::many_single_char_names, clippy::needless_pass_by_value)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -891,4 +892,337 @@ fn review_without_a_terminal_refuses_and_points_at_report() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("needs a terminal"), "{}", stderr(&out));
     assert!(stderr(&out).contains("irp report"), "{}", stderr(&out));
+}
+
+// ---- `irp review`: the UI read-only over the journal ----
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use irp::report::CaseRecord;
+use irp::ui::model::{Cmd, Msg};
+use irp::ui::review::{Review, serve, update};
+use irp::ui::text::Theme;
+use irp::ui::worker::Request;
+
+struct Rev {
+    review: Review,
+    record: CaseRecord,
+    /// Every command the review asked of its shell.
+    asked: Vec<Cmd>,
+}
+
+impl Rev {
+    fn open(case: &Path) -> Rev {
+        let record = CaseRecord::read(case).unwrap();
+        let review = Review::new(&record, Theme { color: false });
+        let mut r = Rev {
+            review,
+            record,
+            asked: Vec::new(),
+        };
+        let cmds = update(&mut r.review, Msg::Resize(110, 34));
+        r.serve(cmds);
+        let cmds = r.review.show();
+        r.serve(cmds);
+        r
+    }
+
+    fn serve(&mut self, cmds: Vec<Cmd>) {
+        self.asked.extend(cmds.iter().cloned());
+        serve(&mut self.review, &self.record.dir, cmds);
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        let cmds = update(
+            &mut self.review,
+            Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)),
+        );
+        self.serve(cmds);
+    }
+
+    fn ch(&mut self, c: char) {
+        self.key(KeyCode::Char(c));
+    }
+
+    fn go(&mut self, index: usize) {
+        let cmds = self.review.go(index);
+        self.serve(cmds);
+    }
+
+    /// The index of the first entry of `kind` about `step`.
+    fn find(&self, kind: &str, step: &str) -> usize {
+        self.record
+            .scan
+            .entries
+            .iter()
+            .position(|e| e.event.kind() == kind && irp::report::step_of(&e.event) == Some(step))
+            .unwrap_or_else(|| panic!("no {kind} about {step}"))
+    }
+
+    fn screen(&self) -> String {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        let (w, h) = self.review.model.size;
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal
+            .draw(|f| irp::ui::view::view(&self.review.model, f))
+            .unwrap();
+        let buf = terminal.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let mut line = String::new();
+            for x in 0..w {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn kind_at_cursor(&self) -> &'static str {
+        self.review.entry().unwrap().event.kind()
+    }
+}
+
+/// Every file of a case folder and its bytes.
+fn folder_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn review_shows_the_case_as_it_stood_at_each_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, true);
+    let mut r = Rev::open(&case);
+    let last = r.record.scan.entries.len() - 1;
+    assert_eq!(r.review.cursor(), last, "the review opens at the last entry");
+    let s = r.screen();
+    assert!(s.contains("REVIEW live case"), "{s}");
+    assert!(s.contains("chain verified · torn tail of 21 bytes"), "{s}");
+
+    // To the start, then forward one entry at a time.
+    r.ch('<');
+    assert_eq!(r.review.cursor(), 0);
+    assert_eq!(r.kind_at_cursor(), "case_opened");
+    r.key(KeyCode::Right);
+    r.key(KeyCode::Right);
+    assert_eq!(r.kind_at_cursor(), "started");
+    r.key(KeyCode::Left);
+    assert_eq!(r.review.cursor(), 1);
+
+    // The decision and its rationale, as it stood then.
+    r.ch('d');
+    assert_eq!(r.kind_at_cursor(), "decided");
+    assert_eq!(r.review.model.viewed(), Some("triage"));
+    let s = r.screen();
+    assert!(s.contains("Chosen: incident"), "{s}");
+    assert!(s.contains("1,200 reads from an IP nobody knows"), "{s}");
+    check_snapshot(&repo().join("tests/snapshots/review-decision-110x34.txt"), &s);
+    r.ch('d');
+    assert_eq!(r.kind_at_cursor(), "decided", "there is no later decision");
+    assert!(r.screen().contains("no decision after this entry"));
+
+    // A query's result comes from its stored artifact, never re-queried; the table moves with
+    // h/j/k/l and sorts.
+    let reads = r.find("query_succeeded", "reads");
+    r.go(reads);
+    let table = r
+        .review
+        .model
+        .result_table()
+        .expect("the stored result is loaded")
+        .clone();
+    assert_eq!(table.rows(), 2);
+    let s = r.screen();
+    assert!(s.contains("203.0.113.9") && s.contains("1200"), "{s}");
+    r.ch('j');
+    assert_eq!(r.review.model.grid.row, 1);
+    r.ch('l');
+    assert_eq!(r.review.model.grid.col, 1);
+    r.ch('s');
+    assert!(r.review.model.grid.sort.is_some());
+    r.ch('v');
+    assert!(r.review.model.popup.is_some(), "a cell's full value");
+    r.key(KeyCode::Esc);
+    // The state at that moment: the case had not yet been decided, nor contained.
+    assert!(
+        r.review
+            .model
+            .state
+            .step("triage")
+            .is_none_or(|s| s.decided.is_none())
+    );
+
+    // The action: the call as journaled, the stored before- and after-states.
+    let act = r.find("action_finished", "deactivate-key");
+    r.go(act);
+    let s = r.screen();
+    assert!(s.contains("Before (artifacts/"), "{s}");
+    assert!(s.contains("\"Status\": \"Active\""), "{s}");
+    assert!(s.contains("After (artifacts/"), "{s}");
+    assert!(s.contains("\"Status\": \"Inactive\""), "{s}");
+    check_snapshot(&repo().join("tests/snapshots/review-action-110x34.txt"), &s);
+    // After the rollback, the same step says so.
+    r.ch('>');
+    assert_eq!(r.kind_at_cursor(), "rollback_finished");
+    assert!(r.screen().contains("rolled back: Succeeded"), "{}", r.screen());
+
+    // While paused, the header says so; a step later it does not.
+    let paused = r
+        .record
+        .scan
+        .entries
+        .iter()
+        .position(|e| e.event.kind() == "paused")
+        .unwrap();
+    r.go(paused);
+    assert!(r.screen().contains("PAUSED"));
+    r.go(paused + 1);
+    assert!(!r.screen().lines().next().unwrap().contains("PAUSED"));
+
+    // Stages: ] goes to the start of the next stage, [ back.
+    r.ch('<');
+    r.ch(']');
+    let stage_of = |r: &Rev| {
+        let e = r.review.entry().unwrap();
+        irp::report::step_of(&e.event)
+            .and_then(|s| r.record.playbook.step(s))
+            .map(|s| r.record.playbook.stages[s.stage].id.clone())
+    };
+    assert_eq!(stage_of(&r).as_deref(), Some("prepare"));
+    r.ch(']');
+    assert_eq!(stage_of(&r).as_deref(), Some("detect"));
+    assert_eq!(r.kind_at_cursor(), "query_submitted");
+    r.ch(']');
+    assert_eq!(
+        stage_of(&r).as_deref(),
+        Some("prepare"),
+        "the back-step to coverage"
+    );
+    r.ch('[');
+    assert_eq!(stage_of(&r).as_deref(), Some("detect"));
+    assert_eq!(r.kind_at_cursor(), "query_submitted", "the start of that stage");
+}
+
+#[test]
+fn review_filters_the_timeline_by_stage_kind_and_actor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, false);
+    let mut r = Rev::open(&case);
+    let total = r.record.scan.entries.len();
+    let filter = |r: &mut Rev, text: &str| {
+        r.ch('f');
+        // The box opens with the filter in force; clear it first.
+        let cmds = update(
+            &mut r.review,
+            Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+        );
+        r.serve(cmds);
+        for c in text.chars() {
+            r.ch(c);
+        }
+        r.key(KeyCode::Enter);
+    };
+    filter(&mut r, "kind=decision");
+    let shown = |r: &Rev| r.review.model.timeline.as_ref().unwrap().shown.len();
+    assert_eq!(shown(&r), 1);
+    assert_eq!(r.kind_at_cursor(), "decided");
+    assert!(r.screen().contains(&format!("1 of {total} entries match")));
+    r.key(KeyCode::Right);
+    assert_eq!(r.kind_at_cursor(), "decided", "nothing else is shown");
+    filter(&mut r, "actor=bob");
+    assert_eq!(shown(&r), 10);
+    r.ch('<');
+    assert_eq!(r.review.entry().unwrap().actor, "bob");
+    filter(&mut r, "stage=contain kind=action");
+    r.ch('<');
+    assert_eq!(r.kind_at_cursor(), "action_confirmed");
+    r.ch('>');
+    assert_eq!(
+        r.kind_at_cursor(),
+        "action_finished",
+        "the rollback is kind=rollback"
+    );
+    // A filter that cannot be: said, the text kept, the old filter unchanged.
+    filter(&mut r, "stage=nope");
+    let input = r.review.model.input.clone().expect("the box stays open");
+    assert_eq!(input.text, "stage=nope");
+    assert!(
+        r.screen()
+            .contains("no stage `nope`; the stages are prepare, detect, contain, recover, post")
+    );
+    r.key(KeyCode::Esc);
+    assert_eq!(r.review.filter().stage.as_deref(), Some("contain"));
+    filter(&mut r, "colour=red");
+    assert!(r.screen().contains("use stage, kind or actor"));
+    r.key(KeyCode::Esc);
+    filter(&mut r, "actor=nobody");
+    assert!(r.screen().contains("no entry matches"));
+    assert_eq!(r.review.filter().stage.as_deref(), Some("contain"), "unchanged");
+    filter(&mut r, "");
+    assert_eq!(shown(&r), total);
+}
+
+#[test]
+fn review_cannot_run_or_record_anything_whatever_is_pressed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, false);
+    let before = folder_bytes(&case);
+    let mut r = Rev::open(&case);
+    let mut keys: Vec<KeyCode> = irp::ui::keymap::all().map(|b| b.code).collect();
+    keys.extend(('a'..='z').chain('A'..='Z').chain('0'..='9').map(KeyCode::Char));
+    keys.extend([KeyCode::Enter, KeyCode::Char(' '), KeyCode::Esc, KeyCode::Tab]);
+    // At every entry, every key: the moves a responder makes (run, choose, confirm, note,
+    // evidence, skip, back, pause, close, tick, V/D/N) are refused or mean nothing here.
+    for index in 0..r.record.scan.entries.len() {
+        for &k in &keys {
+            r.go(index);
+            r.key(k);
+            if r.review.model.input.is_some() {
+                r.ch('x');
+                r.key(KeyCode::Enter);
+                r.key(KeyCode::Esc);
+            }
+            // Close whatever opened, so the next key is pressed on the main screen.
+            r.key(KeyCode::Esc);
+            if r.review.model.screen != irp::ui::model::Screen::Main {
+                r.ch('q');
+            }
+        }
+    }
+    for c in &r.asked {
+        match c {
+            Cmd::Send(req) => assert!(
+                matches!(**req, Request::LoadResult { .. } | Request::LoadText { .. }),
+                "review asked for {req:?}"
+            ),
+            Cmd::Quit => {}
+            Cmd::CancelQuery => panic!("review asked to cancel a query"),
+        }
+    }
+    assert!(
+        r.asked.iter().any(|c| matches!(c, Cmd::Quit)),
+        "q quits the review"
+    );
+    assert_eq!(
+        folder_bytes(&case),
+        before,
+        "the case folder is byte for byte as it was"
+    );
 }

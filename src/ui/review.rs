@@ -204,6 +204,7 @@ impl Review {
         m.loaded = self.model.loaded.take();
         m.grid = std::mem::take(&mut self.model.grid);
         m.screen = self.model.screen;
+        m.status = self.model.status.take();
         self.model = m;
         self.cursor = index.min(self.entries.len().saturating_sub(1));
     }

@@ -480,7 +480,14 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     lines.push(line);
                 }
             } else {
-                lines.push(Line::styled("What will happen", t.heading()));
+                lines.push(Line::styled(
+                    if m.info.review {
+                        "The call, as journaled"
+                    } else {
+                        "What will happen"
+                    },
+                    t.heading(),
+                ));
                 // The intent exactly as it will be journaled and run.
                 match &intent {
                     Ok(engine::Intent::Aws {
@@ -524,6 +531,8 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 match preview {
                     Some(Ok(p)) => lines.extend(p.lines().map(|l| Line::raw(visible(l)))),
                     Some(Err(e)) => lines.push(Line::styled(visible(e), t.warn())),
+                    // Review shows what was done (below), not what would be.
+                    None if m.info.review => {}
                     None => match &intent {
                         Ok(i) => lines.push(Line::raw(visible(&crate::case::headless::simulated_detail(i)))),
                         Err(e) => lines.push(Line::styled(visible(e), t.warn())),
