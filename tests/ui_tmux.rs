@@ -501,3 +501,50 @@ fn sigterm_and_a_resize_leave_the_terminal_restored_and_the_case_resumable() {
 fn shell(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
+
+#[test]
+fn review_walks_a_case_in_a_real_terminal_and_leaves_it_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    crate::review::fixture_case(&case, false);
+    let journal = std::fs::read(case.join("journal.jsonl")).unwrap();
+    let irp = env!("CARGO_BIN_EXE_irp");
+    let script = format!(
+        "{irp} review {case}; echo IRP-EXIT=$?; stty -a | grep -o -w -e -icanon -e icanon | sed 's/^/TTY-/'; sleep 600",
+        case = shell(&case),
+    );
+    let Some(tmux) = Tmux::start("review", &script, &[]) else {
+        return;
+    };
+    let screen = tmux.wait("the review at the last entry", |s| s.contains("entry 36 of 36"));
+    assert!(
+        screen.contains("REVIEW live case") && screen.contains("chain verified"),
+        "{screen}"
+    );
+    tmux.keys(&["<"]);
+    tmux.wait("the first entry", |s| s.contains("entry 1 of 36"));
+    tmux.keys(&["d"]);
+    let s = tmux.wait("the decision", |s| s.contains("Chosen: incident"));
+    assert!(s.contains("1,200 reads from an IP nobody knows"), "{s}");
+    tmux.keys(&["Left"]);
+    tmux.wait("the entry before", |s| s.contains("entry 16 of 36"));
+    // A responder's key does nothing here but say so.
+    tmux.keys(&["n"]);
+    tmux.wait("the refusal", |s| s.contains("review is read-only"));
+    tmux.keys(&["f"]);
+    tmux.text("kind=action");
+    tmux.keys(&["Enter"]);
+    tmux.wait("the filter", |s| s.contains("entries match `kind=action`"));
+    tmux.keys(&["q"]);
+    let end = tmux.wait("irp to exit", |s| s.contains("TTY-"));
+    assert!(end.contains("IRP-EXIT=0"), "{end}");
+    assert!(
+        end.contains("TTY-icanon") && !end.contains("TTY--icanon"),
+        "{end}"
+    );
+    assert_eq!(std::fs::read(case.join("journal.jsonl")).unwrap(), journal);
+    assert!(
+        !case.join("ui.log").exists(),
+        "review writes nothing into the case folder"
+    );
+}
