@@ -176,6 +176,29 @@ fn main() {
         );
     }
 
+    // Review: opening at the last entry, then stepping back and forward through the timeline.
+    let record = CaseRecord::read(&case).unwrap();
+    let t = Instant::now();
+    let mut review = irp::ui::review::Review::new(&record, irp::ui::text::Theme { color: false });
+    let _ = review.show();
+    let open = t.elapsed();
+    let last = review.cursor();
+    let mut back = Vec::new();
+    let mut forward = Vec::new();
+    for i in 1..=RUNS {
+        let t = Instant::now();
+        let _ = review.go(last - i);
+        back.push(t.elapsed());
+        let t = Instant::now();
+        let _ = review.go(last - i + 1);
+        forward.push(t.elapsed());
+    }
+    println!(
+        "irp review: open at the last entry {open:?}; one entry back {:?}, one forward {:?} (medians)",
+        median(back),
+        median(forward)
+    );
+
     // End to end through the release binary, as a responder runs it.
     let bin = Path::new(env!("CARGO_BIN_EXE_irp"));
     {

@@ -1226,3 +1226,26 @@ fn review_cannot_run_or_record_anything_whatever_is_pressed() {
         "the case folder is byte for byte as it was"
     );
 }
+
+#[test]
+fn a_damaged_case_is_reviewed_up_to_the_damage_and_a_missing_snapshot_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, false);
+    let path = case.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[20] = lines[20].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let r = Rev::open(&case);
+    assert_eq!(r.record.scan.entries.len(), 20, "the entries before the damage");
+    let s = r.screen();
+    assert!(s.contains("chain DAMAGED at seq 20"), "{s}");
+    // The snapshot the case ran with is gone: the report says which file and what to do.
+    std::fs::remove_file(case.join("playbook.yaml")).unwrap();
+    let out = report(&case, "md");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("playbook snapshot") && err.contains("playbook.yaml"), "{err}");
+    assert!(err.contains("irp journal CASE"), "{err}");
+}
