@@ -1246,6 +1246,9 @@ fn a_damaged_case_is_reviewed_up_to_the_damage_and_a_missing_snapshot_is_named()
     let out = report(&case, "md");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("playbook snapshot") && err.contains("playbook.yaml"), "{err}");
+    assert!(
+        err.contains("playbook snapshot") && err.contains("playbook.yaml"),
+        "{err}"
+    );
     assert!(err.contains("irp journal CASE"), "{err}");
 }

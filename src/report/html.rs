@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use super::facts::Piece;
 use super::{Detail, Report, StageMetric, duration_text, second_text};
 use crate::playbook::model::Playbook;
 
@@ -383,188 +384,36 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     o
 }
 
-fn artifact(a: &crate::engine::ArtifactRef) -> String {
-    format!(
-        "<code>{}</code> ({} bytes, SHA-256 <code>{}</code>)",
-        esc(&a.path),
-        a.bytes,
-        esc(&a.sha256)
-    )
-}
-
 fn detail(o: &mut String, d: &Detail) {
-    let mut facts: Vec<String> = Vec::new();
-    let mut pre: Option<&str> = None;
-    match d {
-        Detail::Query {
-            sql,
-            backend,
-            query_id,
-            state,
-            rows,
-            bytes_scanned,
-            artifact: art,
-            error,
-            captures,
-            ..
-        } => {
-            let mut line = Vec::new();
-            if let Some(b) = backend {
-                line.push(format!("backend {}", esc(b)));
-            }
-            if let Some(q) = query_id {
-                line.push(format!("query id <code>{}</code>", esc(q)));
-            }
-            if let Some(s) = state {
-                line.push(format!("state {}", esc(s)));
-            }
-            if let Some(n) = rows {
-                line.push(format!("{n} rows"));
-            }
-            if let Some(b) = bytes_scanned {
-                line.push(format!("{b} bytes scanned"));
-            }
-            if !line.is_empty() {
-                facts.push(line.join(" · "));
-            }
-            if let Some(a) = art {
-                facts.push(format!("result: {}", artifact(a)));
-            }
-            if let Some(e) = error {
-                facts.push(format!("error: {}", esc(e)));
-            }
-            for (k, v) in captures {
-                let v = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let v = if v.chars().count() > 300 {
-                    format!("{}…", v.chars().take(300).collect::<String>())
-                } else {
-                    v
-                };
-                facts.push(format!(
-                    "capture <code>{}</code> = <code>{}</code>",
-                    esc(k),
-                    esc(&v)
-                ));
-            }
-            pre = sql.as_deref();
-        }
-        Detail::Decision {
-            option,
-            label,
-            suggested,
-            rationale,
-            next,
-        } => {
-            facts.push(format!(
-                "chose <code>{}</code> ({}); suggested: {}; next: {}",
-                esc(option),
-                esc(label),
-                suggested
-                    .as_deref()
-                    .map_or_else(|| "none".to_owned(), |s| format!("<code>{}</code>", esc(s))),
-                next.as_deref()
-                    .map_or_else(|| "end".to_owned(), |s| format!("<code>{}</code>", esc(s)))
-            ));
-            facts.push(format!(
-                "rationale: {}",
-                rationale.as_deref().map_or_else(|| "—".to_owned(), esc)
-            ));
-        }
-        Detail::Action {
-            intent,
-            simulated,
-            outcome,
-            detail,
-            before,
-            request,
-            after,
-            request_ids,
-            verification,
-        } => {
-            if let Some(i) = intent {
-                facts.push(format!(
-                    "call: <code>{}</code>{}",
-                    esc(&serde_json::to_string(i).unwrap_or_default()),
-                    if *simulated { " (simulated)" } else { "" }
-                ));
-            }
-            if let Some(x) = outcome {
-                facts.push(format!(
-                    "outcome: {} — {}",
-                    esc(x),
-                    esc(detail.as_deref().unwrap_or("—"))
-                ));
-            }
-            for (name, a) in [
-                ("before-state", before),
-                ("request", request),
-                ("after-state", after),
-            ] {
-                if let Some(a) = a {
-                    facts.push(format!("{name}: {}", artifact(a)));
-                }
-            }
-            if !request_ids.is_empty() {
-                facts.push(format!(
-                    "request ids: <code>{}</code>",
-                    esc(&request_ids.join(", "))
-                ));
-            }
-            if let Some(v) = verification {
-                facts.push(format!("read back: {}", esc(v)));
-            }
-        }
-        Detail::Rollback {
-            operation,
-            outcome,
-            detail,
-            restore,
-            current,
-            after,
-            calls,
-            simulated,
-        } => {
-            facts.push(format!(
-                "rollback of {}{}",
-                esc(operation.as_deref().unwrap_or("—")),
-                if *simulated { " (simulated)" } else { "" }
-            ));
-            for c in calls {
-                facts.push(format!("call: {}", esc(c)));
-            }
-            for (name, a) in [
-                ("state restored", restore),
-                ("state before the rollback", current),
-                ("state after", after),
-            ] {
-                if let Some(a) = a {
-                    facts.push(format!("{name}: {}", artifact(a)));
-                }
-            }
-            if let Some(x) = outcome {
-                facts.push(format!(
-                    "outcome: {} — {}",
-                    esc(x),
-                    esc(detail.as_deref().unwrap_or("—"))
-                ));
-            }
-        }
-        Detail::Note { text } => pre = Some(text),
-        Detail::Evidence { note: Some(n), .. } => facts.push(format!("note: {}", esc(n))),
-        Detail::Evidence { .. } | Detail::Other => {}
-    }
-    if !facts.is_empty() {
+    let f = super::facts::facts(d);
+    if !f.lines.is_empty() {
         o.push_str("<ul class=\"facts\">");
-        for f in facts {
-            let _ = write!(o, "<li>{f}</li>");
+        for line in &f.lines {
+            o.push_str("<li>");
+            for p in line {
+                match p {
+                    Piece::Words(w) => o.push_str(&esc(w)),
+                    Piece::Text(t) => o.push_str(&esc(t)),
+                    Piece::Code(c) => {
+                        let _ = write!(o, "<code>{}</code>", esc(c));
+                    }
+                    Piece::File(a) => {
+                        let _ = write!(
+                            o,
+                            "<code>{}</code> ({} bytes, SHA-256 <code>{}</code>)",
+                            esc(&a.path),
+                            a.bytes,
+                            esc(&a.sha256)
+                        );
+                    }
+                }
+            }
+            o.push_str("</li>");
         }
         o.push_str("</ul>\n");
     }
-    if let Some(p) = pre {
-        let _ = writeln!(o, "<pre>{}</pre>", esc(p));
+    if let Some((_, body)) = f.block {
+        let _ = writeln!(o, "<pre>{}</pre>", esc(body));
     }
 }
 

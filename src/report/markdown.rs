@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::facts::Piece;
 use super::{Detail, Report, duration_text, second_text};
 use crate::playbook::model::{Next, Playbook};
 
@@ -15,7 +16,8 @@ pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' | '{' | '}' | '(' | ')' => {
+            // Parentheses and `!` need no escape once brackets are escaped: no link can form.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -354,170 +356,32 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     o
 }
 
-fn artifact(a: &crate::engine::ArtifactRef) -> String {
-    format!(
-        "{} ({} bytes, SHA-256 {})",
-        code(&a.path),
-        a.bytes,
-        code(&a.sha256)
-    )
-}
-
 fn detail(o: &mut String, d: &Detail) {
     const IN: &str = "  ";
-    match d {
-        Detail::Query {
-            sql,
-            backend,
-            query_id,
-            state,
-            rows,
-            bytes_scanned,
-            artifact: art,
-            error,
-            captures,
-            ..
-        } => {
-            let mut facts = Vec::new();
-            if let Some(b) = backend {
-                facts.push(format!("backend {}", text(b)));
-            }
-            if let Some(q) = query_id {
-                facts.push(format!("query id {}", code(q)));
-            }
-            if let Some(s) = state {
-                facts.push(format!("state {}", text(s)));
-            }
-            if let Some(n) = rows {
-                facts.push(format!("{n} rows"));
-            }
-            if let Some(b) = bytes_scanned {
-                facts.push(format!("{b} bytes scanned"));
-            }
-            if !facts.is_empty() {
-                let _ = writeln!(o, "{IN}- {}", facts.join(" · "));
-            }
-            if let Some(a) = art {
-                let _ = writeln!(o, "{IN}- result: {}", artifact(a));
-            }
-            if let Some(e) = error {
-                let _ = writeln!(o, "{IN}- error: {}", text(e));
-            }
-            for (k, v) in captures {
-                let _ = writeln!(o, "{IN}- capture {} = {}", code(k), code(&short(v)));
-            }
-            if let Some(sql) = sql {
-                fenced(o, "sql", sql, IN);
-            }
-        }
-        Detail::Decision {
-            option,
-            label,
-            suggested,
-            rationale,
-            next,
-        } => {
-            let _ = writeln!(
-                o,
-                "{IN}- chose {} ({}); suggested: {}; next: {}",
-                code(option),
-                text(label),
-                suggested.as_deref().map_or_else(|| "none".to_owned(), code),
-                next.as_deref().map_or_else(|| "end".to_owned(), code)
-            );
-            let _ = writeln!(o, "{IN}- rationale: {}", opt(rationale.as_deref()));
-        }
-        Detail::Action {
-            intent,
-            simulated,
-            outcome,
-            detail,
-            before,
-            request,
-            after,
-            request_ids,
-            verification,
-        } => {
-            if let Some(i) = intent {
-                let _ = writeln!(
-                    o,
-                    "{IN}- call: {}{}",
-                    code(&serde_json::to_string(i).unwrap_or_default()),
-                    if *simulated { " (simulated)" } else { "" }
-                );
-            }
-            if let Some(x) = outcome {
-                let _ = writeln!(o, "{IN}- outcome: {} — {}", text(x), opt(detail.as_deref()));
-            }
-            for (name, a) in [
-                ("before-state", before),
-                ("request", request),
-                ("after-state", after),
-            ] {
-                if let Some(a) = a {
-                    let _ = writeln!(o, "{IN}- {name}: {}", artifact(a));
+    let f = super::facts::facts(d);
+    for line in &f.lines {
+        let mut out = String::new();
+        for p in line {
+            match p {
+                // irp's own words hold no markup.
+                Piece::Words(w) => out.push_str(w),
+                Piece::Text(t) => out.push_str(&text(t)),
+                Piece::Code(c) => out.push_str(&code(c)),
+                Piece::File(a) => {
+                    let _ = write!(
+                        out,
+                        "{} ({} bytes, SHA-256 {})",
+                        code(&a.path),
+                        a.bytes,
+                        code(&a.sha256)
+                    );
                 }
             }
-            if !request_ids.is_empty() {
-                let _ = writeln!(
-                    o,
-                    "{IN}- request ids: {}",
-                    request_ids.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
-                );
-            }
-            if let Some(v) = verification {
-                let _ = writeln!(o, "{IN}- read back: {}", text(v));
-            }
         }
-        Detail::Rollback {
-            operation,
-            outcome,
-            detail,
-            restore,
-            current,
-            after,
-            calls,
-            simulated,
-        } => {
-            let _ = writeln!(
-                o,
-                "{IN}- rollback of {}{}",
-                opt(operation.as_deref()),
-                if *simulated { " (simulated)" } else { "" }
-            );
-            for c in calls {
-                let _ = writeln!(o, "{IN}- call: {}", text(c));
-            }
-            for (name, a) in [
-                ("state restored", restore),
-                ("state before the rollback", current),
-                ("state after", after),
-            ] {
-                if let Some(a) = a {
-                    let _ = writeln!(o, "{IN}- {name}: {}", artifact(a));
-                }
-            }
-            if let Some(x) = outcome {
-                let _ = writeln!(o, "{IN}- outcome: {} — {}", text(x), opt(detail.as_deref()));
-            }
-        }
-        Detail::Note { text: t } => fenced(o, "text", t, IN),
-        Detail::Evidence { note: Some(n), .. } => {
-            let _ = writeln!(o, "{IN}- note: {}", text(n));
-        }
-        Detail::Evidence { .. } | Detail::Other => {}
+        let _ = writeln!(o, "{IN}- {out}");
     }
-}
-
-fn short(v: &serde_json::Value) -> String {
-    let s = match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if s.chars().count() > 200 {
-        format!("{}…", s.chars().take(200).collect::<String>())
-    } else {
-        s
+    if let Some((lang, body)) = f.block {
+        fenced(o, lang, body, IN);
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! The definitions of the metrics are in `docs/review.md`.
 
+pub mod facts;
 pub mod html;
 pub mod markdown;
 

@@ -1,0 +1,217 @@
+//! What a timeline item shows under its one line, independent of the format: lines of pieces
+//! (words, literal values, stored files) and at most one block (the SQL, a note). Markdown and
+//! HTML render the same facts, each escaping in its own way.
+
+use crate::engine::ArtifactRef;
+
+use super::Detail;
+
+/// A part of a fact line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece<'a> {
+    /// Words of irp's own.
+    Words(String),
+    /// Text that came from the case (a detail, a reason): shown as text, escaped.
+    Text(&'a str),
+    /// A literal value (an id, a name, JSON): shown as code, escaped.
+    Code(String),
+    /// A stored file: its path, size and SHA-256.
+    File(&'a ArtifactRef),
+}
+
+/// The facts of one timeline item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts<'a> {
+    pub lines: Vec<Vec<Piece<'a>>>,
+    /// `(language, text)`: the SQL as sent, or a note as written.
+    pub block: Option<(&'static str, &'a str)>,
+}
+
+fn words(s: impl Into<String>) -> Piece<'static> {
+    Piece::Words(s.into())
+}
+
+/// A value for a fact line, cut at 200 characters.
+fn short(v: &serde_json::Value) -> String {
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn or_dash(v: Option<&str>) -> Piece<'_> {
+    v.map_or_else(|| words("—"), Piece::Text)
+}
+
+pub fn facts(d: &Detail) -> Facts<'_> {
+    let mut f = Facts::default();
+    match d {
+        Detail::Query {
+            sql,
+            backend,
+            query_id,
+            state,
+            rows,
+            bytes_scanned,
+            artifact,
+            error,
+            captures,
+            ..
+        } => {
+            let mut line = Vec::new();
+            let sep = |line: &mut Vec<Piece<'_>>| {
+                if !line.is_empty() {
+                    line.push(words(" · "));
+                }
+            };
+            if let Some(b) = backend {
+                line.push(words("backend "));
+                line.push(Piece::Text(b));
+            }
+            if let Some(q) = query_id {
+                sep(&mut line);
+                line.push(words("query id "));
+                line.push(Piece::Code(q.clone()));
+            }
+            if let Some(s) = state {
+                sep(&mut line);
+                line.push(words("state "));
+                line.push(Piece::Text(s));
+            }
+            if let Some(n) = rows {
+                sep(&mut line);
+                line.push(words(format!("{n} rows")));
+            }
+            if let Some(b) = bytes_scanned {
+                sep(&mut line);
+                line.push(words(format!("{b} bytes scanned")));
+            }
+            if !line.is_empty() {
+                f.lines.push(line);
+            }
+            if let Some(a) = artifact {
+                f.lines.push(vec![words("result: "), Piece::File(a)]);
+            }
+            if let Some(e) = error {
+                f.lines.push(vec![words("error: "), Piece::Text(e)]);
+            }
+            for (k, v) in captures {
+                f.lines.push(vec![
+                    words("capture "),
+                    Piece::Code(k.clone()),
+                    words(" = "),
+                    Piece::Code(short(v)),
+                ]);
+            }
+            f.block = sql.as_deref().map(|s| ("sql", s));
+        }
+        Detail::Decision {
+            option,
+            label,
+            suggested,
+            rationale,
+            next,
+        } => {
+            f.lines.push(vec![
+                words("chose "),
+                Piece::Code(option.clone()),
+                words(" ("),
+                Piece::Text(label),
+                words("); suggested: "),
+                suggested.clone().map_or_else(|| words("none"), Piece::Code),
+                words("; next: "),
+                next.clone().map_or_else(|| words("end"), Piece::Code),
+            ]);
+            f.lines
+                .push(vec![words("rationale: "), or_dash(rationale.as_deref())]);
+        }
+        Detail::Action {
+            intent,
+            simulated,
+            outcome,
+            detail,
+            before,
+            request,
+            after,
+            request_ids,
+            verification,
+        } => {
+            if let Some(i) = intent {
+                f.lines.push(vec![
+                    words("call: "),
+                    Piece::Code(serde_json::to_string(i).unwrap_or_default()),
+                    words(if *simulated { " (simulated)" } else { "" }),
+                ]);
+            }
+            if let Some(x) = outcome {
+                f.lines.push(vec![
+                    words("outcome: "),
+                    Piece::Text(x),
+                    words(" — "),
+                    or_dash(detail.as_deref()),
+                ]);
+            }
+            for (name, a) in [
+                ("before-state: ", before),
+                ("request: ", request),
+                ("after-state: ", after),
+            ] {
+                if let Some(a) = a {
+                    f.lines.push(vec![words(name), Piece::File(a)]);
+                }
+            }
+            if !request_ids.is_empty() {
+                f.lines
+                    .push(vec![words("request ids: "), Piece::Code(request_ids.join(", "))]);
+            }
+            if let Some(v) = verification {
+                f.lines.push(vec![words("read back: "), Piece::Text(v)]);
+            }
+        }
+        Detail::Rollback {
+            operation,
+            outcome,
+            detail,
+            restore,
+            current,
+            after,
+            calls,
+            simulated,
+        } => {
+            f.lines.push(vec![
+                words("rollback of "),
+                or_dash(operation.as_deref()),
+                words(if *simulated { " (simulated)" } else { "" }),
+            ]);
+            for c in calls {
+                f.lines.push(vec![words("call: "), Piece::Text(c)]);
+            }
+            for (name, a) in [
+                ("state restored: ", restore),
+                ("state before the rollback: ", current),
+                ("state after: ", after),
+            ] {
+                if let Some(a) = a {
+                    f.lines.push(vec![words(name), Piece::File(a)]);
+                }
+            }
+            if let Some(x) = outcome {
+                f.lines.push(vec![
+                    words("outcome: "),
+                    Piece::Text(x),
+                    words(" — "),
+                    or_dash(detail.as_deref()),
+                ]);
+            }
+        }
+        Detail::Note { text } => f.block = Some(("text", text)),
+        Detail::Evidence { note: Some(n), .. } => f.lines.push(vec![words("note: "), Piece::Text(n)]),
+        Detail::Evidence { .. } | Detail::Other => {}
+    }
+    f
+}
