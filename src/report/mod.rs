@@ -687,17 +687,16 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                     Outcome::Unknown => deviation("action_unknown", Some(&a.step), a.detail.clone()),
                     Outcome::Succeeded => {
                         let csf = pb.step_index(&a.step).map(|i| csf_of(pb, i)).unwrap_or_default();
-                        let m = Milestone {
-                            seconds: secs(e.at - opened_at),
-                            at: at_text(e.at),
-                            seq: e.seq,
-                            step: Some(a.step.clone()),
-                            what: format!(
+                        let m = milestone(
+                            e,
+                            opened_at,
+                            Some(a.step.clone()),
+                            format!(
                                 "{} {}",
                                 a.step,
                                 if a.simulated { "simulated" } else { "succeeded" }
                             ),
-                        };
+                        );
                         if is_containment(csf) {
                             contain = Some(m.clone());
                         }
@@ -714,13 +713,12 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 }
                 if v.in_place {
                     let csf = pb.step_index(&v.step).map(|i| csf_of(pb, i)).unwrap_or_default();
-                    let m = Milestone {
-                        seconds: secs(e.at - opened_at),
-                        at: at_text(e.at),
-                        seq: e.seq,
-                        step: Some(v.step.clone()),
-                        what: format!("{} verified in place ({})", v.step, v.method),
-                    };
+                    let m = milestone(
+                        e,
+                        opened_at,
+                        Some(v.step.clone()),
+                        format!("{} verified in place ({})", v.step, v.method),
+                    );
                     if is_containment(csf) {
                         contain = Some(m.clone());
                     }
@@ -769,13 +767,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             Event::StepCompleted { step, next } => {
                 moved(step, next, "next", &mut edges_taken);
                 if let Some(i) = pb.step_index(step) {
-                    let m = Milestone {
-                        seconds: secs(e.at - opened_at),
-                        at: at_text(e.at),
-                        seq: e.seq,
-                        step: Some(step.clone()),
-                        what: format!("{step} done"),
-                    };
+                    let m = milestone(e, opened_at, Some(step.clone()), format!("{step} done"));
                     let is_action = matches!(pb.steps[i].kind, StepKind::Action(_));
                     if is_action && is_containment(csf_of(pb, i)) {
                         contain = Some(m.clone());
@@ -805,13 +797,12 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             Event::NoteAdded { text: t, .. } => Detail::Note { text: t.clone() },
             Event::EvidenceAdded(ev) => {
                 if detect.is_none() {
-                    detect = Some(Milestone {
-                        seconds: secs(e.at - opened_at),
-                        at: at_text(e.at),
-                        seq: e.seq,
-                        step: ev.step.clone(),
-                        what: format!("{} {} recorded", ev.observable.as_str(), ev.value),
-                    });
+                    detect = Some(milestone(
+                        e,
+                        opened_at,
+                        ev.step.clone(),
+                        format!("{} {} recorded", ev.observable.as_str(), ev.value),
+                    ));
                 }
                 let key = (ev.observable.as_str().to_owned(), ev.value.clone());
                 if let Some(&i) = ioc_index.get(&key) {
@@ -1148,6 +1139,22 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             edges,
             reached_end: matches!(state.position, crate::engine::Position::End) || state.closed.is_some(),
         },
+    }
+}
+
+/// A milestone at entry `e`, timed from the case's opening.
+fn milestone(
+    e: &crate::journal::Entry,
+    opened: DateTime<Utc>,
+    step: Option<String>,
+    what: String,
+) -> Milestone {
+    Milestone {
+        seconds: secs(e.at - opened),
+        at: at_text(e.at),
+        seq: e.seq,
+        step,
+        what,
     }
 }
 
