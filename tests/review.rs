@@ -615,7 +615,14 @@ fn reports_in_every_format_match_their_snapshots_and_say_what_happened() {
 
     // Hostile text stays text: the note's markup is escaped in HTML and Markdown.
     let html = stdout(&report(&case, "html"));
-    assert!(!html.contains("<script>"), "no script element in the HTML");
+    assert!(!html.contains("<script"), "no script element in the HTML");
+    // Self-contained: nothing is fetched from anywhere (the only URL is SVG's namespace).
+    assert!(!html.contains("src=") && !html.contains("href=") && !html.contains("url(http"));
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("http://www.w3.org/2000/svg").count() + 1,
+        "SVG namespaces and the CSP's http-equiv only"
+    );
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     let md = stdout(&report(&case, "md"));
     assert!(md.contains("&lt;script&gt;"), "escaped in running text");
@@ -1251,4 +1258,43 @@ fn a_damaged_case_is_reviewed_up_to_the_damage_and_a_missing_snapshot_is_named()
         "{err}"
     );
     assert!(err.contains("irp journal CASE"), "{err}");
+}
+
+#[test]
+fn the_markdown_reports_path_graph_parses_in_mermaid() {
+    let Some(_) = crate::common::required_tool("IRP_MERMAID_MODULES", "mermaid (npm) to parse the graph")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, false);
+    let md = stdout(&report(&case, "md"));
+    // The fenced block after "```mermaid", up to its closing fence.
+    let start = md.find("```mermaid\n").expect("a mermaid block") + "```mermaid\n".len();
+    let end = start + md[start..].find("\n```\n").expect("its closing fence");
+    let graph = &md[start..end];
+    assert!(graph.contains("-.->|\"back\"|"), "the back-step is drawn");
+    assert!(graph.contains("linkStyle"), "taken and untaken edges are styled");
+    let file = tmp.path().join("path.mmd");
+    std::fs::write(&file, graph).unwrap();
+    let check = std::process::Command::new("node")
+        .arg(repo().join("scripts/mermaid_check.mjs"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "mermaid rejected the report's graph:\n{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    // A linkStyle past the last edge is refused, so the edge counting is checked too.
+    std::fs::write(&file, format!("{graph}  linkStyle 999 stroke:#000\n")).unwrap();
+    let check = std::process::Command::new("node")
+        .arg(repo().join("scripts/mermaid_check.mjs"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!check.status.success(), "{}", stdout(&check));
 }
