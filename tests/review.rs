@@ -1298,3 +1298,82 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
         .unwrap();
     assert!(!check.status.success(), "{}", stdout(&check));
 }
+
+/// Text a responder or a log could put in a case: markup, table pipes, backticks, fences, control
+/// characters, long runs.
+fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        "[ -~]{1,40}",
+        "[<>&\"'|`*_\\[\\]#~\\\\]{1,20}",
+        "\\PC{1,30}",
+        Just("</pre><script>alert(1)</script>".to_owned()),
+        Just("```\n# not a heading\n```".to_owned()),
+        Just("a|b|c\n| --- |".to_owned()),
+        Just("\u{1b}[31mred\u{7}\u{0}".to_owned()),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 16, failure_persistence: None, ..proptest::prelude::ProptestConfig::default() })]
+    /// Whatever text a case holds, the Markdown tables keep their columns, the HTML holds no
+    /// element or control character it did not write itself, and the JSON round-trips the text.
+    #[test]
+    fn hostile_text_in_a_case_stays_text_in_every_format(note in hostile(), reason in hostile(), value in hostile(), actor in "[a-z]{1,8}") {
+        use irp::report::{build, html, markdown};
+        let tmp = tempfile::tempdir().unwrap();
+        let case = tmp.path().join("case");
+        let playbook = repo().join(PLAYBOOK);
+        let inputs = [("bucket".to_owned(), "drill-bucket".to_owned())];
+        let mut s = Session::create(&case, &playbook, &inputs, Mode::Rehearsal, ctx(&actor, at(0, 0))).unwrap();
+        exec(&mut s, at(0, 1), Command::Start);
+        exec(&mut s, at(0, 2), Command::AddNote { text: note.clone() });
+        exec(&mut s, at(0, 3), Command::AddEvidence { observable: Observable::Text, value: value.clone(), note: Some(reason.clone()) });
+        exec(&mut s, at(0, 4), Command::Skip { step: "open-case".into(), reason: reason.clone() });
+        drop(s);
+        let record = CaseRecord::read(&case).unwrap();
+        let report = build(&record, base());
+        // Markdown: every table row has as many cells as its header.
+        let md = markdown::render(&report, &record.playbook);
+        let cells = |line: &str| {
+            let mut n = 0;
+            let mut escaped = false;
+            for c in line.chars() {
+                if c == '|' && !escaped { n += 1; }
+                escaped = c == '\\' && !escaped;
+            }
+            n
+        };
+        let mut header: Option<usize> = None;
+        for line in md.lines() {
+            if line.starts_with('|') {
+                let n = cells(line);
+                match header {
+                    None => header = Some(n),
+                    Some(h) => proptest::prop_assert_eq!(n, h, "a row lost its shape: {}", line),
+                }
+            } else {
+                header = None;
+            }
+        }
+        // HTML: the only elements are irp's own, and no control character gets through.
+        let page = html::render(&report, &record.playbook);
+        proptest::prop_assert!(!page.contains("<script"));
+        proptest::prop_assert!(!page.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+        let tags: std::collections::BTreeSet<&str> = page
+            .split('<')
+            .skip(1)
+            .map(|t| t.split(|c: char| c == ' ' || c == '>' || c == '/' || c == '\n').find(|x| !x.is_empty()).unwrap_or(""))
+            .collect();
+        for t in &tags {
+            proptest::prop_assert!(
+                ["!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span", "table", "tr", "th", "td", "code", "pre", "ul", "li", "div", "figure", "figcaption", "svg", "defs", "marker", "path", "text", "line", "rect", "circle", "g"].contains(t),
+                "an element irp does not write: <{}", t
+            );
+        }
+        // JSON: the text as recorded.
+        let json = serde_json::to_value(&report).unwrap();
+        let notes: Vec<&str> = json["timeline"].as_array().unwrap().iter().filter_map(|t| t["detail"]["text"].as_str()).collect();
+        proptest::prop_assert_eq!(notes, vec![note.as_str()]);
+    }
+}
