@@ -1363,7 +1363,7 @@ proptest::proptest! {
         let tags: std::collections::BTreeSet<&str> = page
             .split('<')
             .skip(1)
-            .map(|t| t.split(|c: char| c == ' ' || c == '>' || c == '/' || c == '\n').find(|x| !x.is_empty()).unwrap_or(""))
+            .map(|t| t.split([' ', '>', '/', '\n']).find(|x| !x.is_empty()).unwrap_or(""))
             .collect();
         for t in &tags {
             proptest::prop_assert!(
