@@ -35,6 +35,11 @@ pub fn text(s: &str) -> String {
 /// Inline code, safe in a table cell: the fence is longer than any run of backticks inside,
 /// pipes are escaped (GFM splits cells before it reads code spans), lines joined.
 pub fn code(s: &str) -> String {
+    // A backslash before a pipe would pair with the pipe's escape and end the table cell
+    // (tables split cells before code spans are read); escaped text is exact there.
+    if s.contains('\\') {
+        return text(s);
+    }
     let mut body = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -57,6 +57,7 @@ pub enum Action {
     PreviousDecision,
     NextDecision,
     FilterTimeline,
+    PickStage,
 }
 
 impl Action {
@@ -89,6 +90,7 @@ impl Action {
                 | Action::PreviousDecision
                 | Action::NextDecision
                 | Action::FilterTimeline
+                | Action::PickStage
         )
     }
 }
@@ -185,6 +187,12 @@ pub const KEYMAP: &[Binding] = &[
         Scope::Review,
         Action::NextStage,
         "the start of the next stage",
+    ),
+    key(
+        't',
+        Scope::Review,
+        Action::PickStage,
+        "jump to a stage, from a list",
     ),
     key('d', Scope::Review, Action::NextDecision, "the next decision"),
     key(

@@ -151,6 +151,16 @@ impl Purpose {
 pub struct Picker {
     pub items: Vec<String>,
     pub cursor: usize,
+    pub purpose: Pick,
+}
+
+/// What a picker is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Going back to an earlier step (items are step ids).
+    GoBack,
+    /// Review: jumping to a stage (items are stage ids).
+    Stage,
 }
 
 /// The screens.
@@ -832,7 +842,8 @@ fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
         | Action::NextStage
         | Action::PreviousDecision
         | Action::NextDecision
-        | Action::FilterTimeline => {}
+        | Action::FilterTimeline
+        | Action::PickStage => {}
         Action::Quit => quit(m, cmds),
         Action::Journal => {
             m.screen = Screen::Journal {
@@ -891,7 +902,11 @@ fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
             if items.is_empty() {
                 m.complain("no earlier step to go back to");
             } else {
-                m.picker = Some(Picker { items, cursor: 0 });
+                m.picker = Some(Picker {
+                    items,
+                    cursor: 0,
+                    purpose: Pick::GoBack,
+                });
             }
         }
         Action::Primary => primary(m),
@@ -1101,6 +1116,8 @@ fn list_key(m: &mut Model, action: Option<Action>, cmds: &mut Vec<Cmd>) {
             Some(Action::Down) => p.cursor = (p.cursor + 1).min(last),
             Some(Action::Top) => p.cursor = 0,
             Some(Action::Bottom) => p.cursor = last,
+            // Review takes its stage picker's Enter before it reaches here.
+            Some(Action::Primary) if p.purpose == Pick::Stage => {}
             Some(Action::Primary) => {
                 let to = p.items.get(p.cursor).cloned();
                 m.picker = None;

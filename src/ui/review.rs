@@ -421,7 +421,30 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
         }
         return model::update(&mut r.model, Msg::Key(k));
     }
-    if r.model.popup.is_some() || r.model.screen != Screen::Main {
+    if let Some(p) = &r.model.picker
+        && p.purpose == model::Pick::Stage
+        && keymap::lookup(k.code, k.modifiers, &[Scope::List]) == Some(Action::Primary)
+    {
+        let stage = p.items.get(p.cursor).cloned();
+        r.model.picker = None;
+        let first = stage.and_then(|st| {
+            r.shown
+                .iter()
+                .copied()
+                .find(|&i| r.facts[i].stage.as_deref() == Some(st.as_str()))
+        });
+        return match first {
+            Some(i) => {
+                r.model.status = None;
+                r.go(i)
+            }
+            None => {
+                r.say(false, "no entry of that stage is shown");
+                Vec::new()
+            }
+        };
+    }
+    if r.model.popup.is_some() || r.model.picker.is_some() || r.model.screen != Screen::Main {
         return model::update(&mut r.model, Msg::Key(k));
     }
     let mut scopes = vec![Scope::Review];
@@ -435,6 +458,32 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
     match action {
         Action::Quit => {
             r.quitting = true;
+            Vec::new()
+        }
+        Action::PickStage => {
+            // The stages the shown entries touch, in the playbook's order.
+            let items: Vec<String> = r
+                .playbook
+                .stages
+                .iter()
+                .filter(|st| {
+                    r.shown
+                        .iter()
+                        .any(|&i| r.facts[i].stage.as_deref() == Some(st.id.as_str()))
+                })
+                .map(|st| st.id.clone())
+                .collect();
+            if items.is_empty() {
+                r.say(false, "no entry shown belongs to a stage");
+            } else {
+                let here = r.facts.get(r.cursor).and_then(|f| f.stage.clone());
+                let cursor = items.iter().position(|s| Some(s) == here.as_ref()).unwrap_or(0);
+                r.model.picker = Some(model::Picker {
+                    items,
+                    cursor,
+                    purpose: model::Pick::Stage,
+                });
+            }
             Vec::new()
         }
         Action::FilterTimeline => {

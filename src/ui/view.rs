@@ -94,9 +94,17 @@ pub fn view(m: &Model, f: &mut Frame) {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let title = m.playbook.step(s).map_or("", |x| x.title.as_str());
+                let title = match p.purpose {
+                    super::model::Pick::GoBack => m.playbook.step(s).map_or("", |x| x.title.as_str()),
+                    super::model::Pick::Stage => m
+                        .playbook
+                        .stages
+                        .iter()
+                        .find(|x| x.id == *s)
+                        .map_or("", |x| x.title.as_str()),
+                };
                 let style = if i == p.cursor { t.selected() } else { t.plain() };
-                Line::styled(format!(" {s} — {title}"), style)
+                Line::styled(format!(" {s} — {}", visible(title)), style)
             })
             .collect();
         let rect = centered(
@@ -105,11 +113,12 @@ pub fn view(m: &Model, f: &mut Frame) {
             (u16::try_from(items.len()).unwrap_or(u16::MAX).saturating_add(2))
                 .min(area.height.saturating_sub(2)),
         );
+        let title = match p.purpose {
+            super::model::Pick::GoBack => " Go back to (Enter: go · Esc: cancel) ",
+            super::model::Pick::Stage => " Jump to the start of a stage (Enter: go · Esc: cancel) ",
+        };
         f.render_widget(Clear, rect);
-        f.render_widget(
-            Paragraph::new(items).block(boxed(" Go back to (Enter: go · Esc: cancel) ", t)),
-            rect,
-        );
+        f.render_widget(Paragraph::new(items).block(boxed(title, t)), rect);
     }
     if let Some((title, value)) = &m.popup {
         let rect = centered(area, 76, area.height.saturating_sub(4).min(20));
@@ -1041,7 +1050,7 @@ fn footer(m: &Model, f: &mut Frame, area: Rect) {
         )
     } else if m.info.review {
         Line::styled(
-            "read-only · ←/→ entry · [ ] stage · d/D decision · f filter · h/l columns · J journal · ? keys · q quit",
+            "read-only · ←/→ entry · [ ] t stage · d/D decision · f filter · h/l columns · J journal · ? keys · q quit",
             t.dim(),
         )
     } else {
