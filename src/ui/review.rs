@@ -433,16 +433,12 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
                 .copied()
                 .find(|&i| r.facts[i].stage.as_deref() == Some(st.as_str()))
         });
-        return match first {
-            Some(i) => {
-                r.model.status = None;
-                r.go(i)
-            }
-            None => {
-                r.say(false, "no entry of that stage is shown");
-                Vec::new()
-            }
-        };
+        if let Some(i) = first {
+            r.model.status = None;
+            return r.go(i);
+        }
+        r.say(false, "no entry of that stage is shown");
+        return Vec::new();
     }
     if r.model.popup.is_some() || r.model.picker.is_some() || r.model.screen != Screen::Main {
         return model::update(&mut r.model, Msg::Key(k));
