@@ -59,6 +59,7 @@ pre { background: #f7f7f7; border: 1px solid #e2e2e2; padding: 0.5em; white-spac
 .entry.rollback { border-color: #7a3fb3; } .entry.note { border-color: #6b6b6b; } .entry.evidence { border-color: #1f8a4c; }
 .entry .when { font-weight: 600; } .facts { margin: 0.1em 0 0 0; padding-left: 1.2em; }
 svg text { font-family: system-ui, Helvetica, Arial, sans-serif; }
+svg { max-width: 100%; height: auto; }
 figure { margin: 0.8em 0; } figcaption { font-size: 0.85em; color: #555; }
 @media print { body { margin: 0; max-width: none; } h2 { page-break-after: avoid; } svg { max-width: 100%; height: auto; } }
 ";
@@ -573,7 +574,7 @@ fn clip(s: &str, n: usize) -> String {
 /// The playbook's steps in one column per stage, with every edge: taken ones bold and blue,
 /// the others grey, back-steps dashed orange.
 fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
-    let (col_w, box_w, box_h, gap, top) = (230.0, 190.0, 30.0, 14.0, 40.0);
+    let (col_w, box_w, box_h, gap, top) = (230.0, 190.0, 30.0, 14.0, 4.0);
     let mut pos: std::collections::HashMap<&str, (f64, f64)> = std::collections::HashMap::new();
     let mut tallest = 0usize;
     for (si, st) in pb.stages.iter().enumerate() {
@@ -588,14 +589,13 @@ fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
     let width = 40.0 + col_w * pb.stages.len() as f64;
     let end_y = top + 30.0 + (box_h + gap) * tallest as f64 + 10.0;
     let height = end_y + 50.0;
-    pos.insert("start", (20.0, 6.0));
     pos.insert("end", (width - col_w, end_y));
     let _ = writeln!(
         o,
         "<svg id=\"path-graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"The path through the playbook\">"
     );
-    o.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1f4e9c\"/></marker>");
-    o.push_str("<marker id=\"arrow-grey\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#cfcfcf\"/></marker></defs>\n");
+    o.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1f4e9c\"/></marker>");
+    o.push_str("<marker id=\"arrow-grey\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#cfcfcf\"/></marker></defs>\n");
     for (si, st) in pb.stages.iter().enumerate() {
         let _ = writeln!(
             o,
@@ -606,14 +606,38 @@ fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
         );
     }
     // Edges under the boxes: grey first, then taken, then back-steps.
-    let centre = |id: &str, out: bool| -> Option<(f64, f64)> {
-        let (x, y) = *pos.get(id)?;
-        let w = if id == "start" || id == "end" { 60.0 } else { box_w };
-        Some((x + w / 2.0, if out { y + box_h } else { y }))
+    // An edge's path: down a column from the bottom of one box to the top of the next; across
+    // columns from the side facing the target; up a column (a loop) around the boxes' left.
+    let route = |from: &str, to: &str| -> Option<String> {
+        let (fx, fy) = *pos.get(from)?;
+        let (tx, ty) = *pos.get(to)?;
+        let fw = if from == "end" { 60.0 } else { box_w };
+        let tw = if to == "end" { 60.0 } else { box_w };
+        let d = if (fx - tx).abs() < 1.0 && ty > fy {
+            let (x, y1, y2) = (fx + fw / 2.0, fy + box_h, ty);
+            let mid = f64::midpoint(y1, y2);
+            format!("M{x:.1},{y1:.1} C{x:.1},{mid:.1} {x:.1},{mid:.1} {x:.1},{y2:.1}")
+        } else if (fx - tx).abs() < 1.0 {
+            let (x, y1, y2) = (fx, fy + box_h / 2.0, ty + box_h / 2.0);
+            let bulge = x - 14.0;
+            format!("M{x:.1},{y1:.1} C{bulge:.1},{y1:.1} {bulge:.1},{y2:.1} {x:.1},{y2:.1}")
+        } else {
+            let right = tx > fx;
+            let x1 = if right { fx + fw } else { fx };
+            let x2 = if right { tx } else { tx + tw };
+            let (y1, y2) = (fy + box_h / 2.0, ty + box_h / 2.0);
+            let mid = f64::midpoint(x1, x2);
+            format!("M{x1:.1},{y1:.1} C{mid:.1},{y1:.1} {mid:.1},{y2:.1} {x2:.1},{y2:.1}")
+        };
+        Some(d)
     };
     let mut layers = [String::new(), String::new(), String::new()];
     for e in &r.path.edges {
-        let (Some((x1, y1)), Some((x2, y2))) = (centre(&e.from, true), centre(&e.to, false)) else {
+        // The first step is marked by its place; no start node is drawn.
+        if e.from == "start" {
+            continue;
+        }
+        let Some(d) = route(&e.from, &e.to) else {
             continue;
         };
         let (layer, style) = if e.via == "back" {
@@ -632,10 +656,9 @@ fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
                 "stroke=\"#cfcfcf\" stroke-width=\"1\" fill=\"none\" marker-end=\"url(#arrow-grey)\"",
             )
         };
-        let mid = f64::midpoint(y1, y2);
         let _ = writeln!(
             layers[layer],
-            "<path class=\"edge{}\" d=\"M{x1:.1},{y1:.1} C{x1:.1},{mid:.1} {x2:.1},{mid:.1} {x2:.1},{y2:.1}\" {style}><title>{} → {}{}{}</title></path>",
+            "<path class=\"edge{}\" d=\"{d}\" {style}><title>{} → {}{}{}</title></path>",
             if e.taken > 0 { " taken" } else { "" },
             esc(&e.from),
             esc(&e.to),
@@ -681,9 +704,9 @@ fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
             esc(&n.title)
         );
     }
-    for (id, label) in [("start", "start"), ("end", "end")] {
+    for (id, label) in [("end", "end")] {
         let (x, y) = pos[id];
-        let reached = id == "start" || r.path.reached_end;
+        let reached = r.path.reached_end;
         let _ = writeln!(
             o,
             "<g><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"60\" height=\"{box_h}\" rx=\"15\" fill=\"{}\" stroke=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{label}</text></g>",
