@@ -704,17 +704,18 @@ fn graph_svg(o: &mut String, r: &Report, pb: &Playbook) {
             esc(&n.title)
         );
     }
-    for (id, label) in [("end", "end")] {
-        let (x, y) = pos[id];
-        let reached = r.path.reached_end;
-        let _ = writeln!(
-            o,
-            "<g><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"60\" height=\"{box_h}\" rx=\"15\" fill=\"{}\" stroke=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{label}</text></g>",
-            if reached { "#eef4fc" } else { "#f4f4f4" },
-            if reached { "#1f4e9c" } else { "#cccccc" },
-            x + 30.0,
-            y + 19.0
-        );
-    }
+    // The end of the playbook, blue when the case reached it.
+    let (x, y) = pos["end"];
+    let (fill, stroke) = if r.path.reached_end {
+        ("#eef4fc", "#1f4e9c")
+    } else {
+        ("#f4f4f4", "#cccccc")
+    };
+    let _ = writeln!(
+        o,
+        "<g><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"60\" height=\"{box_h}\" rx=\"15\" fill=\"{fill}\" stroke=\"{stroke}\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">end</text></g>",
+        x + 30.0,
+        y + 19.0
+    );
     o.push_str("</svg>\n");
 }
