@@ -1208,6 +1208,15 @@ fn review_cannot_run_or_record_anything_whatever_is_pressed() {
     fixture_case(&case, false);
     let before = folder_bytes(&case);
     let mut r = Rev::open(&case);
+    // A responder's move is refused and said, whichever scope it belongs to.
+    for c in ['n', 'e', 'x', 'b', 'p', 'r', 'c', 'a', 'V', 'N', ' '] {
+        r.ch(c);
+        assert!(
+            r.screen().contains("review is read-only"),
+            "`{c}` is refused with a reason"
+        );
+        r.review.model.status = None;
+    }
     let mut keys: Vec<KeyCode> = irp::ui::keymap::all().map(|b| b.code).collect();
     keys.extend(('a'..='z').chain('A'..='Z').chain('0'..='9').map(KeyCode::Char));
     keys.extend([KeyCode::Enter, KeyCode::Char(' '), KeyCode::Esc, KeyCode::Tab]);

@@ -449,6 +449,12 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
     }
     scopes.push(Scope::Case);
     let Some(action) = keymap::lookup(k.code, k.modifiers, &scopes) else {
+        // A key that moves a case elsewhere (run, cancel, tick, rationale, V/D/N) says why it
+        // does nothing here.
+        let moves = [Scope::Query, Scope::Decision, Scope::Checklist, Scope::Unknown];
+        if keymap::lookup(k.code, k.modifiers, &moves).is_some() {
+            r.say(true, "review is read-only: nothing can be run or recorded");
+        }
         return Vec::new();
     };
     match action {
