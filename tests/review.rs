@@ -1302,12 +1302,15 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
     assert!(graph.contains("-.->|\"back\"|"), "the back-step is drawn");
     assert!(graph.contains("linkStyle"), "taken and untaken edges are styled");
     let file = tmp.path().join("path.mmd");
-    std::fs::write(&file, graph).unwrap();
-    let check = std::process::Command::new("node")
-        .arg(repo().join("scripts/mermaid_check.mjs"))
-        .arg(&file)
-        .output()
-        .unwrap();
+    let parse = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        std::process::Command::new("node")
+            .arg(repo().join("scripts/mermaid_check.mjs"))
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let check = parse(graph);
     assert!(
         check.status.success(),
         "mermaid rejected the report's graph:\n{}{}",
@@ -1315,12 +1318,7 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
         stderr(&check)
     );
     // A linkStyle past the last edge is refused, so the edge counting is checked too.
-    std::fs::write(&file, format!("{graph}  linkStyle 999 stroke:#000\n")).unwrap();
-    let check = std::process::Command::new("node")
-        .arg(repo().join("scripts/mermaid_check.mjs"))
-        .arg(&file)
-        .output()
-        .unwrap();
+    let check = parse(&format!("{graph}  linkStyle 999 stroke:#000\n"));
     assert!(!check.status.success(), "{}", stdout(&check));
 }
 
