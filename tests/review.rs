@@ -961,7 +961,7 @@ impl Rev {
             .scan
             .entries
             .iter()
-            .position(|e| e.event.kind() == kind && irp::report::step_of(&e.event) == Some(step))
+            .position(|e| e.event.kind() == kind && e.event.step() == Some(step))
             .unwrap_or_else(|| panic!("no {kind} about {step}"))
     }
 
@@ -1106,7 +1106,8 @@ fn review_shows_the_case_as_it_stood_at_each_entry() {
     r.ch(']');
     let stage_of = |r: &Rev| {
         let e = r.review.entry().unwrap();
-        irp::report::step_of(&e.event)
+        e.event
+            .step()
             .and_then(|s| r.record.playbook.step(s))
             .map(|s| r.record.playbook.stages[s.stage].id.clone())
     };

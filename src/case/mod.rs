@@ -417,15 +417,13 @@ impl Session {
 /// bytes that no longer match the hash the entry recorded. Review reads through this too: it
 /// needs no session and takes no lock.
 pub fn read_artifact(dir: &CaseDir, r: &ArtifactRef) -> Result<Vec<u8>, CaseError> {
-    let path = dir.path(&r.path);
-    // Entries name files inside the case folder only.
-    if r.path.starts_with('/') || r.path.split('/').any(|p| p == "..") {
+    let Some(path) = dir.inside(&r.path) else {
         return Err(CaseError::Io {
             what: "refusing to read",
-            path,
+            path: dir.path(&r.path),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "outside the case folder"),
         });
-    }
+    };
     let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
     let actual = sha256_hex(&bytes);
     if actual != r.sha256 {

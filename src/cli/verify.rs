@@ -16,21 +16,9 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// The case folder and journal path for a path the user gave.
-fn case_paths(given: &Path) -> (CaseDir, PathBuf) {
-    if given.is_file() {
-        let root = given.parent().unwrap_or(Path::new(".")).to_owned();
-        (CaseDir::new(root), given.to_owned())
-    } else {
-        let dir = CaseDir::new(given);
-        let journal = dir.journal();
-        (dir, journal)
-    }
-}
-
 /// Reads a journal (its bytes and what checking them found), or says plainly why it cannot.
 pub fn read_journal(given: &Path) -> Result<(CaseDir, Vec<u8>, Scan), CliError> {
-    let (dir, journal) = case_paths(given);
+    let (dir, journal) = CaseDir::locate(given);
     let bytes = std::fs::read(&journal).map_err(|e| {
         CliError::user(
             format!("cannot read {}: {e}", journal.display()),

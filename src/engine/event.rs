@@ -124,6 +124,40 @@ impl Event {
         }
     }
 
+    /// The step the entry is about, if any (for `went_back`, the step gone back to).
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::Started { first } => Some(first),
+            Event::QuerySubmitted(q) => Some(&q.step),
+            Event::QuerySucceeded(q) => Some(&q.step),
+            Event::QueryFailed(q) => Some(&q.step),
+            Event::QueryCancelled { step, .. }
+            | Event::ChecklistItemDone { step, .. }
+            | Event::StepCompleted { step, .. }
+            | Event::StepSkipped { step, .. } => Some(step),
+            Event::Decided(d) => Some(&d.step),
+            Event::ActionConfirmed(a) => Some(&a.step),
+            Event::ActionStarted(a) => Some(&a.step),
+            Event::ActionFinished(a) => Some(&a.step),
+            Event::ActionConflict(a) => Some(&a.step),
+            Event::ActionVerified(a) => Some(&a.step),
+            Event::RollbackStarted(r) => Some(&r.step),
+            Event::RollbackFinished(r) => Some(&r.step),
+            Event::WentBack { to, .. } => Some(to),
+            Event::NoteAdded { step, .. } => step.as_deref(),
+            Event::EvidenceAdded(e) => e.step.as_deref(),
+            Event::CaseOpened(_)
+            | Event::SessionStarted(_)
+            | Event::LockTakenOver(_)
+            | Event::TornTailSetAside(_)
+            | Event::PlaybookChanged(_)
+            | Event::AwsIdentity(_)
+            | Event::Paused { .. }
+            | Event::Unpaused {}
+            | Event::CaseClosed { .. } => None,
+        }
+    }
+
     /// Entries about the process rather than the incident: sessions, locks, repairs.
     pub fn is_housekeeping(&self) -> bool {
         matches!(
@@ -440,6 +474,17 @@ pub enum Outcome {
     Failed,
     /// The process died between intent and result; what happened must be checked.
     Unknown,
+}
+
+impl Outcome {
+    /// As written in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
 }
 
 /// The types of observable a responder can record as evidence.

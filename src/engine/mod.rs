@@ -19,7 +19,7 @@ pub use context::{
     template_context,
 };
 pub use event::*;
-pub use state::{Position, State, StepState, StepStatus};
+pub use state::{Position, State, StepState, StepStatus, Visit, VisitClock};
 
 use crate::playbook::model::{ActionKind, FailurePolicy, Next, Playbook, StepKind};
 use crate::playbook::raw::Confirm;

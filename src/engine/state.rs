@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use super::event::{CaseOpened, Event, EvidenceAdded, Intent, NextStep, Outcome};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -321,5 +323,39 @@ impl State {
             }
             None => self.position = Position::End,
         }
+    }
+}
+
+/// Time on steps. A visit runs from the entry that enters a step to the entry that leaves it (a
+/// pause included: the case stood on that step). Fed each entry's time after the state applied
+/// it, it says which visit just ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitClock {
+    open: Option<(String, DateTime<Utc>)>,
+}
+
+/// One visit of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub step: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl VisitClock {
+    /// After `state` applied the entry written at `at`: the visit it ended, if the case moved.
+    pub fn observe(&mut self, state: &State, at: DateTime<Utc>) -> Option<Visit> {
+        let now = state.current_step();
+        if self.open.as_ref().map(|(s, _)| s.as_str()) == now {
+            return None;
+        }
+        let ended = self.open.take().map(|(step, from)| Visit { step, from, to: at });
+        self.open = now.map(|s| (s.to_owned(), at));
+        ended
+    }
+
+    /// The visit under way: the step the case stands on, and since when.
+    pub fn open(&self) -> Option<(&str, DateTime<Utc>)> {
+        self.open.as_ref().map(|(s, t)| (s.as_str(), *t))
     }
 }

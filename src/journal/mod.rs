@@ -33,6 +33,18 @@ impl CaseDir {
         CaseDir { root: root.into() }
     }
 
+    /// The case folder and journal for a path a user gave: the folder, or its `journal.jsonl`.
+    pub fn locate(given: &Path) -> (CaseDir, PathBuf) {
+        if given.is_file() {
+            let root = given.parent().unwrap_or(Path::new(".")).to_owned();
+            (CaseDir::new(root), given.to_owned())
+        } else {
+            let dir = CaseDir::new(given);
+            let journal = dir.journal();
+            (dir, journal)
+        }
+    }
+
     pub fn journal(&self) -> PathBuf {
         self.root.join(Self::JOURNAL)
     }
@@ -43,6 +55,13 @@ impl CaseDir {
 
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
+    }
+
+    /// The path of a file an entry names, or `None` when the name leads out of the case folder
+    /// (entries name files inside it only).
+    pub fn inside(&self, relative: &str) -> Option<PathBuf> {
+        let escapes = relative.starts_with('/') || relative.split('/').any(|p| p == "..");
+        (!escapes).then(|| self.root.join(relative))
     }
 
     /// Whether `name` is a file irp keeps in a case folder (anything else means the folder is
@@ -67,10 +86,16 @@ impl CaseDir {
 /// The JSON Schema of one journal entry, pretty-printed with a trailing newline, exactly as
 /// checked in at `schemas/journal-entry.schema.json`.
 pub fn entry_schema_text() -> String {
+    schema_text::<Entry>()
+}
+
+/// The JSON Schema (draft 2020-12, as serialized) of `T`, pretty-printed with a trailing newline:
+/// how irp's checked-in schemas of its own outputs are made.
+pub fn schema_text<T: schemars::JsonSchema>() -> String {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .for_serialize()
         .into_generator()
-        .into_root_schema_for::<Entry>();
+        .into_root_schema_for::<T>();
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
@@ -133,10 +158,8 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             _ => {}
         }
         for (rel, sha) in files {
-            // Entries name files inside the case folder only.
-            let inside = !rel.starts_with('/') && !rel.split('/').any(|p| p == "..");
-            let what = if inside {
-                match sha256_file(&dir.path(&rel)) {
+            let what = if let Some(path) = dir.inside(&rel) {
+                match sha256_file(&path) {
                     Ok((actual, _)) if actual == sha => continue,
                     Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
                     Err(err) => format!("`{rel}`, which the entry vouches for, cannot be read: {err}"),

@@ -138,6 +138,24 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The life cycle's phases, in order.
+    pub const ALL: [Phase; 4] = [
+        Phase::Preparation,
+        Phase::DetectionAndAnalysis,
+        Phase::ContainmentEradicationRecovery,
+        Phase::PostIncidentActivity,
+    ];
+
+    /// The phase as a playbook writes it (`detection-and-analysis`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Phase::Preparation => "preparation",
+            Phase::DetectionAndAnalysis => "detection-and-analysis",
+            Phase::ContainmentEradicationRecovery => "containment-eradication-recovery",
+            Phase::PostIncidentActivity => "post-incident-activity",
+        }
+    }
+
     /// The phase's name as NIST SP 800-61 r2 writes it.
     pub fn title(self) -> &'static str {
         match self {

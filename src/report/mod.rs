@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::engine::{ArtifactRef, Event, Intent, Mode, Outcome, State};
+use crate::engine::{ArtifactRef, CaseOpened, Event, Intent, Outcome, State, Visit, VisitClock};
 use crate::journal::{CaseDir, Scan};
 use crate::playbook::model::{ActionKind, Next, Playbook, StepKind};
 
@@ -336,6 +336,8 @@ pub enum ReportError {
     Read { path: String, error: String },
     #[error("{0} holds no complete journal entry: there is no case to report on")]
     Empty(String),
+    #[error("{path} is not a case journal: its first entry is `{kind}`, not `case_opened`")]
+    NotACase { path: String, kind: &'static str },
     #[error("the playbook snapshot `{path}` cannot be loaded: {error}")]
     Playbook { path: String, error: String },
 }
@@ -346,7 +348,9 @@ impl ReportError {
             ReportError::Read { .. } => {
                 vec!["give a case folder (the one `irp run --case-dir` created) or its journal.jsonl".to_owned()]
             }
-            ReportError::Empty(_) => vec!["`irp journal CASE` shows what the file holds".to_owned()],
+            ReportError::Empty(_) | ReportError::NotACase { .. } => {
+                vec!["`irp journal CASE` shows what the file holds".to_owned()]
+            }
             ReportError::Playbook { .. } => vec![
                 "`irp verify CASE` checks the snapshot against its hash; `irp journal CASE` still shows every entry"
                     .to_owned(),
@@ -362,30 +366,30 @@ pub struct CaseRecord {
     pub scan: Scan,
     /// The first problem: a break in the chain, or a file that does not match.
     pub problem: Option<crate::journal::Corruption>,
+    /// The first entry: the case, its mode, the playbook it started with.
+    pub opened: CaseOpened,
     pub playbook: Playbook,
 }
 
 impl CaseRecord {
     /// Reads a case folder (or its journal) and checks it, without taking its lock or writing.
     pub fn read(given: &Path) -> Result<CaseRecord, ReportError> {
-        let (dir, journal) = if given.is_file() {
-            (
-                CaseDir::new(given.parent().unwrap_or(Path::new("."))),
-                given.to_owned(),
-            )
-        } else {
-            let dir = CaseDir::new(given);
-            let journal = dir.journal();
-            (dir, journal)
-        };
+        let (dir, journal) = CaseDir::locate(given);
         let bytes = std::fs::read(&journal).map_err(|e| ReportError::Read {
             path: journal.display().to_string(),
             error: e.to_string(),
         })?;
         let scan = crate::journal::store::scan(&bytes);
-        if scan.entries.is_empty() {
-            return Err(ReportError::Empty(journal.display().to_string()));
-        }
+        let opened = match scan.entries.first().map(|e| &e.event) {
+            None => return Err(ReportError::Empty(journal.display().to_string())),
+            Some(Event::CaseOpened(o)) => o.clone(),
+            Some(other) => {
+                return Err(ReportError::NotACase {
+                    path: journal.display().to_string(),
+                    kind: other.kind(),
+                });
+            }
+        };
         let problem = scan
             .corruption
             .clone()
@@ -393,28 +397,26 @@ impl CaseRecord {
         let state = State::replay(scan.entries.iter().map(|e| &e.event));
         let snapshot = state
             .playbook_snapshot
-            .clone()
             .unwrap_or_else(|| CaseDir::SNAPSHOT.to_owned());
-        let inside = !snapshot.starts_with('/') && !snapshot.split('/').any(|p| p == "..");
-        let loaded = if inside {
-            crate::files::load_playbook(&dir.path(&snapshot))
-        } else {
-            crate::playbook::Loaded {
-                playbook: None,
-                diagnostics: Vec::new(),
+        let loaded = dir.inside(&snapshot).map(|p| crate::files::load_playbook(&p));
+        let playbook = match loaded {
+            Some(crate::playbook::Loaded {
+                playbook: Some(p), ..
+            }) => p,
+            other => {
+                return Err(ReportError::Playbook {
+                    path: dir.path(&snapshot).display().to_string(),
+                    error: other
+                        .and_then(|l| l.diagnostics.into_iter().next())
+                        .map_or_else(|| "outside the case folder".to_owned(), |d| d.message),
+                });
             }
         };
-        let playbook = loaded.playbook.ok_or_else(|| ReportError::Playbook {
-            path: dir.path(&snapshot).display().to_string(),
-            error: loaded
-                .diagnostics
-                .first()
-                .map_or_else(|| "outside the case folder".to_owned(), |d| d.message.clone()),
-        })?;
         Ok(CaseRecord {
             dir,
             scan,
             problem,
+            opened,
             playbook,
         })
     }
@@ -438,32 +440,6 @@ fn at_text(t: DateTime<Utc>) -> String {
 #[allow(clippy::cast_precision_loss)] // milliseconds of a case, far below 2^52
 fn secs(d: chrono::Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
-}
-
-/// The step an event concerns, if any.
-pub fn step_of(event: &Event) -> Option<&str> {
-    match event {
-        Event::Started { first } => Some(first),
-        Event::QuerySubmitted(q) => Some(&q.step),
-        Event::QuerySucceeded(q) => Some(&q.step),
-        Event::QueryFailed(q) => Some(&q.step),
-        Event::QueryCancelled { step, .. }
-        | Event::ChecklistItemDone { step, .. }
-        | Event::StepCompleted { step, .. }
-        | Event::StepSkipped { step, .. } => Some(step),
-        Event::Decided(d) => Some(&d.step),
-        Event::ActionConfirmed(a) => Some(&a.step),
-        Event::ActionStarted(a) => Some(&a.step),
-        Event::ActionFinished(a) => Some(&a.step),
-        Event::ActionConflict(a) => Some(&a.step),
-        Event::ActionVerified(a) => Some(&a.step),
-        Event::RollbackStarted(r) => Some(&r.step),
-        Event::RollbackFinished(r) => Some(&r.step),
-        Event::WentBack { to, .. } => Some(to),
-        Event::NoteAdded { step, .. } => step.as_deref(),
-        Event::EvidenceAdded(e) => e.step.as_deref(),
-        _ => None,
-    }
 }
 
 /// The CSF 2.0 categories that apply to a step: its own, or else its stage's.
@@ -495,21 +471,47 @@ const CSF_FUNCTIONS: [(&str, &str); 6] = [
     ("RC", "Recover"),
 ];
 
-fn phase_id(p: crate::playbook::raw::Phase) -> &'static str {
-    use crate::playbook::raw::Phase;
-    match p {
-        Phase::Preparation => "preparation",
-        Phase::DetectionAndAnalysis => "detection-and-analysis",
-        Phase::ContainmentEradicationRecovery => "containment-eradication-recovery",
-        Phase::PostIncidentActivity => "post-incident-activity",
+/// `closed`, `paused` or `open`.
+fn status_of(state: &State) -> &'static str {
+    if state.closed.is_some() {
+        "closed"
+    } else if state.paused.is_some() {
+        "paused"
+    } else {
+        "open"
     }
 }
 
-fn outcome_text(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Succeeded => "succeeded",
-        Outcome::Failed => "failed",
-        Outcome::Unknown => "unknown",
+/// When the case was closed, if it was.
+fn closed_at(entries: &[crate::journal::Entry]) -> Option<DateTime<Utc>> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event, Event::CaseClosed { .. }))
+        .map(|e| e.at)
+}
+
+/// The time-to milestones: the first evidence, and the last containment and recovery steps
+/// finished.
+#[derive(Default)]
+struct Milestones {
+    detect: Option<Milestone>,
+    contain: Option<Milestone>,
+    recover: Option<Milestone>,
+}
+
+impl Milestones {
+    /// A step finished at `m`: containment when it is an action tagged `RS.MI`/`RS.MI-01`,
+    /// recovery when tagged `RC.*` (its own categories, or its stage's).
+    fn finished(&mut self, pb: &Playbook, step: &str, m: Milestone) {
+        let Some(i) = pb.step_index(step) else { return };
+        let csf = csf_of(pb, i);
+        if matches!(pb.steps[i].kind, StepKind::Action(_)) && is_containment(csf) {
+            self.contain = Some(m.clone());
+        }
+        if is_recovery(csf) {
+            self.recover = Some(m);
+        }
     }
 }
 
@@ -519,18 +521,16 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     let entries = &record.scan.entries;
     let stage_of_step = |id: &str| pb.step(id).map(|s| pb.stages[s.stage].id.clone());
 
-    // One pass: state, time per step, timeline, deviations, evidence, edges.
+    // One pass: state, visits, timeline, deviations, evidence, edges taken.
     let mut state = State::default();
-    let mut step_time: BTreeMap<String, chrono::Duration> = BTreeMap::new();
-    let mut first_entered: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    let mut last_left: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    let mut spans: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    let mut entered: Option<(String, DateTime<Utc>)> = None;
+    let mut clock = VisitClock::default();
+    let mut visits: BTreeMap<String, Vec<Visit>> = BTreeMap::new();
     let mut timeline = Vec::with_capacity(entries.len());
     let mut deviations = Vec::new();
     let mut iocs: Vec<Ioc> = Vec::new();
     let mut ioc_index: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut edges_taken: BTreeMap<(String, String, &'static str), u32> = BTreeMap::new();
+    // (from, to, a back-step?) → times taken.
+    let mut taken: BTreeMap<(String, String, bool), u32> = BTreeMap::new();
     let mut submitted: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     let mut started: BTreeMap<String, &crate::engine::ActionStarted> = BTreeMap::new();
     let mut rollbacks: BTreeMap<String, &crate::engine::RollbackStarted> = BTreeMap::new();
@@ -540,9 +540,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     let mut changes = Vec::new();
     let mut paused_since: Option<DateTime<Utc>> = None;
     let mut paused = chrono::Duration::zero();
-    let mut detect: Option<Milestone> = None;
-    let mut contain: Option<Milestone> = None;
-    let mut recover: Option<Milestone> = None;
+    let mut marks = Milestones::default();
     let opened_at = entries[0].at;
 
     for e in entries {
@@ -557,28 +555,11 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             });
         p.entries += 1;
         p.last = at_text(e.at);
-
-        // Time on steps: from entering to leaving (a pause included: the case stood there).
-        let now_at = state.current_step().map(str::to_owned);
-        let same = entered.as_ref().map(|(s, _)| Some(s)) == Some(now_at.as_ref());
-        if !same {
-            if let Some((step, since)) = entered.take() {
-                *step_time
-                    .entry(step.clone())
-                    .or_insert_with(chrono::Duration::zero) += e.at - since;
-                spans.entry(step.clone()).or_default().push(Span {
-                    from: at_text(since),
-                    to: at_text(e.at),
-                });
-                last_left.insert(step, e.at);
-            }
-            if let Some(s) = &now_at {
-                first_entered.entry(s.clone()).or_insert(e.at);
-            }
-            entered = now_at.map(|s| (s, e.at));
+        if let Some(v) = clock.observe(&state, e.at) {
+            visits.entry(v.step.clone()).or_default().push(v);
         }
 
-        let step = step_of(&e.event).map(str::to_owned);
+        let step = e.event.step().map(str::to_owned);
         let mut deviation = |kind: &str, step: Option<&str>, detail: String| {
             deviations.push(Deviation {
                 seq: e.seq,
@@ -589,11 +570,11 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 detail,
             });
         };
-        let moved = |from: &str, next: &Option<String>, via: &'static str, edges: &mut BTreeMap<_, u32>| {
+        let mut moved = |from: &str, next: &Option<String>, back: bool| {
             let to = next.clone().unwrap_or_else(|| "end".to_owned());
-            *edges.entry((from.to_owned(), to, via)).or_insert(0) += 1;
+            *taken.entry((from.to_owned(), to, back)).or_insert(0) += 1;
         };
-        let mut text = crate::case::headless::describe(&e.event);
+        let mark = |what: String| milestone(e, opened_at, e.event.step().map(str::to_owned), what);
         let detail = match &e.event {
             Event::SessionStarted(s) => {
                 sessions.push(SessionItem {
@@ -616,19 +597,10 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 continue;
             }
             Event::QuerySucceeded(q) => {
-                let sub = submitted.remove(&q.step);
-                let via = if pb
-                    .step(&q.step)
-                    .is_some_and(|s| matches!(s.kind, StepKind::Decision(_)))
-                {
-                    "option"
-                } else {
-                    "next"
-                };
-                moved(&q.step, &q.next, via, &mut edges_taken);
+                moved(&q.step, &q.next, false);
                 query_detail(
-                    sub,
-                    q.rows.into(),
+                    submitted.remove(&q.step),
+                    Some(q.rows),
                     q.artifact.clone(),
                     None,
                     q.execution.as_ref(),
@@ -636,14 +608,12 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 )
             }
             Event::QueryFailed(q) => {
-                let sub = submitted.remove(&q.step);
                 deviation("query_failed", Some(&q.step), q.error.clone());
                 if !q.stay {
-                    let via = if q.next.is_some() { "on_failure" } else { "next" };
-                    moved(&q.step, &q.next, via, &mut edges_taken);
+                    moved(&q.step, &q.next, false);
                 }
                 query_detail(
-                    sub,
+                    submitted.remove(&q.step),
                     None,
                     q.artifact.clone(),
                     Some(q.error.clone()),
@@ -652,10 +622,9 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 )
             }
             Event::QueryCancelled { step, reason } => {
-                let sub = submitted.remove(step);
                 deviation("query_cancelled", Some(step), reason.clone());
                 query_detail(
-                    sub,
+                    submitted.remove(step),
                     None,
                     None,
                     Some(format!("cancelled: {reason}")),
@@ -664,7 +633,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 )
             }
             Event::Decided(d) => {
-                moved(&d.step, &d.next, "option", &mut edges_taken);
+                moved(&d.step, &d.next, false);
                 Detail::Decision {
                     option: d.option.clone(),
                     label: d.label.clone(),
@@ -678,53 +647,26 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 action_detail(Some(a), None)
             }
             Event::ActionFinished(a) => {
-                let s = started.get(&a.step).copied();
                 if !a.stay {
-                    moved(&a.step, &a.next, "next", &mut edges_taken);
+                    moved(&a.step, &a.next, false);
                 }
                 match a.outcome {
                     Outcome::Failed => deviation("action_failed", Some(&a.step), a.detail.clone()),
                     Outcome::Unknown => deviation("action_unknown", Some(&a.step), a.detail.clone()),
                     Outcome::Succeeded => {
-                        let csf = pb.step_index(&a.step).map(|i| csf_of(pb, i)).unwrap_or_default();
-                        let m = milestone(
-                            e,
-                            opened_at,
-                            Some(a.step.clone()),
-                            format!(
-                                "{} {}",
-                                a.step,
-                                if a.simulated { "simulated" } else { "succeeded" }
-                            ),
-                        );
-                        if is_containment(csf) {
-                            contain = Some(m.clone());
-                        }
-                        if is_recovery(csf) {
-                            recover = Some(m);
-                        }
+                        let how = if a.simulated { "simulated" } else { "succeeded" };
+                        marks.finished(pb, &a.step, mark(format!("{} {how}", a.step)));
                     }
                 }
-                action_detail(s, Some(a))
+                action_detail(started.get(&a.step).copied(), Some(a))
             }
             Event::ActionVerified(v) => {
                 if !v.stay {
-                    moved(&v.step, &v.next, "next", &mut edges_taken);
+                    moved(&v.step, &v.next, false);
                 }
                 if v.in_place {
-                    let csf = pb.step_index(&v.step).map(|i| csf_of(pb, i)).unwrap_or_default();
-                    let m = milestone(
-                        e,
-                        opened_at,
-                        Some(v.step.clone()),
-                        format!("{} verified in place ({})", v.step, v.method),
-                    );
-                    if is_containment(csf) {
-                        contain = Some(m.clone());
-                    }
-                    if is_recovery(csf) {
-                        recover = Some(m);
-                    }
+                    let what = format!("{} verified in place ({})", v.step, v.method);
+                    marks.finished(pb, &v.step, mark(what));
                 }
                 Detail::Action {
                     intent: started.get(&v.step).map(|s| s.intent.clone()),
@@ -749,43 +691,22 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                     Some(&r.step),
                     format!("rollback of {} on {} started", r.operation, r.target),
                 );
-                rollback_detail(r, None)
+                rollback_detail(Some(r), None)
             }
-            Event::RollbackFinished(f) => match rollbacks.get(&f.step) {
-                Some(r) => rollback_detail(r, Some(f)),
-                None => Detail::Rollback {
-                    operation: None,
-                    outcome: Some(outcome_text(f.outcome).to_owned()),
-                    detail: Some(f.detail.clone()),
-                    restore: None,
-                    current: None,
-                    after: f.after.clone(),
-                    calls: Vec::new(),
-                    simulated: f.simulated,
-                },
-            },
+            Event::RollbackFinished(f) => rollback_detail(rollbacks.get(&f.step).copied(), Some(f)),
             Event::StepCompleted { step, next } => {
-                moved(step, next, "next", &mut edges_taken);
-                if let Some(i) = pb.step_index(step) {
-                    let m = milestone(e, opened_at, Some(step.clone()), format!("{step} done"));
-                    let is_action = matches!(pb.steps[i].kind, StepKind::Action(_));
-                    if is_action && is_containment(csf_of(pb, i)) {
-                        contain = Some(m.clone());
-                    }
-                    if is_recovery(csf_of(pb, i)) {
-                        recover = Some(m);
-                    }
-                }
+                moved(step, next, false);
+                marks.finished(pb, step, mark(format!("{step} done")));
                 Detail::Other
             }
             Event::StepSkipped { step, reason, next } => {
-                moved(step, next, "next", &mut edges_taken);
+                moved(step, next, false);
                 deviation("skip", Some(step), reason.clone());
                 Detail::Other
             }
             Event::WentBack { from, to } => {
                 if let Some(from) = from {
-                    moved(from, &Some(to.clone()), "back", &mut edges_taken);
+                    moved(from, &Some(to.clone()), true);
                 }
                 deviation(
                     "back_step",
@@ -796,13 +717,9 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             }
             Event::NoteAdded { text: t, .. } => Detail::Note { text: t.clone() },
             Event::EvidenceAdded(ev) => {
-                if detect.is_none() {
-                    detect = Some(milestone(
-                        e,
-                        opened_at,
-                        ev.step.clone(),
-                        format!("{} {} recorded", ev.observable.as_str(), ev.value),
-                    ));
+                if marks.detect.is_none() {
+                    let what = format!("{} {} recorded", ev.observable.as_str(), ev.value);
+                    marks.detect = Some(mark(what));
                 }
                 let key = (ev.observable.as_str().to_owned(), ev.value.clone());
                 if let Some(&i) = ioc_index.get(&key) {
@@ -864,9 +781,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 Detail::Other
             }
             Event::Started { first } => {
-                *edges_taken
-                    .entry(("start".to_owned(), first.clone(), "next"))
-                    .or_insert(0) += 1;
+                moved("start", &Some(first.clone()), false);
                 Detail::Other
             }
             Event::CaseOpened(_)
@@ -874,13 +789,6 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             | Event::AwsIdentity(_)
             | Event::ChecklistItemDone { .. } => Detail::Other,
         };
-        if let Detail::Query { sql: Some(_), .. } = &detail
-            && matches!(e.event, Event::QuerySucceeded(_))
-        {
-            // The line already says rows and where the case went.
-        } else if text.is_empty() {
-            text = e.event.kind().replace('_', " ");
-        }
         timeline.push(TimelineItem {
             seq: e.seq,
             at: at_text(e.at),
@@ -888,38 +796,24 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             kind: e.event.kind().to_owned(),
             stage: step.as_deref().and_then(stage_of_step),
             step,
-            text,
+            text: crate::case::headless::describe(&e.event),
             detail,
         });
     }
     let last = entries[entries.len() - 1].at;
-    if let Some((step, since)) = entered.take() {
-        // The case still stands on this step (or was closed on it): time up to the last entry.
-        *step_time
-            .entry(step.clone())
-            .or_insert_with(chrono::Duration::zero) += last - since;
-        spans.entry(step).or_default().push(Span {
-            from: at_text(since),
-            to: at_text(last),
+    if let Some((step, from)) = clock.open() {
+        // The case still stands on this step (or was closed on it): its visit runs to the last
+        // entry.
+        visits.entry(step.to_owned()).or_default().push(Visit {
+            step: step.to_owned(),
+            from,
+            to: last,
         });
     }
     if let Some(since) = paused_since {
         paused += last - since;
     }
-
-    let opened = state.opened.clone();
-    let closed_at = entries
-        .iter()
-        .rev()
-        .find(|e| matches!(e.event, Event::CaseClosed { .. }))
-        .map(|e| e.at);
-    let status = if state.closed.is_some() {
-        "closed"
-    } else if state.paused.is_some() {
-        "paused"
-    } else {
-        "open"
-    };
+    let closed = closed_at(entries);
     let outcome = match (&state.closed, &state.position) {
         (Some(summary), _) => summary.clone(),
         (None, crate::engine::Position::At(s)) => format!("open, at step `{s}`"),
@@ -927,70 +821,68 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         (None, crate::engine::Position::NotStarted) => "open, not started".to_owned(),
     };
 
-    // Stages and steps.
-    let seconds_of = |id: &str| step_time.get(id).map_or(0.0, |d| secs(*d));
+    // Stages and steps: every time is a sum of visits.
     let stages: Vec<StageMetric> = pb
         .stages
         .iter()
         .map(|st| {
+            let of: Vec<&Visit> = st
+                .steps
+                .clone()
+                .filter_map(|i| visits.get(&pb.steps[i].id))
+                .flatten()
+                .collect();
             let steps: Vec<StepMetric> = st
                 .steps
                 .clone()
                 .map(|i| {
                     let s = &pb.steps[i];
+                    let mine = visits.get(&s.id).map_or(&[][..], Vec::as_slice);
                     StepMetric {
                         id: s.id.clone(),
                         title: s.title.clone(),
                         kind: s.kind.name().to_owned(),
                         csf: s.csf.clone(),
                         visits: state.visits(&s.id),
-                        seconds: seconds_of(&s.id),
+                        seconds: mine.iter().map(|v| secs(v.to - v.from)).sum(),
                         status: state
                             .step(&s.id)
                             .map_or("pending", |x| x.status.as_str())
                             .to_owned(),
-                        spans: spans.remove(&s.id).unwrap_or_default(),
+                        spans: mine
+                            .iter()
+                            .map(|v| Span {
+                                from: at_text(v.from),
+                                to: at_text(v.to),
+                            })
+                            .collect(),
                     }
                 })
                 .collect();
-            let ids: Vec<&str> = st.steps.clone().map(|i| pb.steps[i].id.as_str()).collect();
             StageMetric {
                 id: st.id.clone(),
                 title: st.title.clone(),
-                phase: phase_id(st.phase).to_owned(),
+                phase: st.phase.id().to_owned(),
                 csf: st.csf.clone(),
                 seconds: steps.iter().map(|s| s.seconds).sum(),
-                first_entered: ids
-                    .iter()
-                    .filter_map(|id| first_entered.get(*id))
-                    .min()
-                    .map(|t| at_text(*t)),
-                last_left: ids
-                    .iter()
-                    .filter_map(|id| last_left.get(*id))
-                    .max()
-                    .map(|t| at_text(*t)),
+                first_entered: of.iter().map(|v| v.from).min().map(at_text),
+                last_left: of.iter().map(|v| v.to).max().map(at_text),
                 steps,
             }
         })
         .collect();
-    let phases = [
-        crate::playbook::raw::Phase::Preparation,
-        crate::playbook::raw::Phase::DetectionAndAnalysis,
-        crate::playbook::raw::Phase::ContainmentEradicationRecovery,
-        crate::playbook::raw::Phase::PostIncidentActivity,
-    ]
-    .into_iter()
-    .map(|p| {
-        let of: Vec<&StageMetric> = stages.iter().filter(|s| s.phase == phase_id(p)).collect();
-        PhaseMetric {
-            phase: phase_id(p).to_owned(),
-            title: p.title().to_owned(),
-            seconds: of.iter().map(|s| s.seconds).sum(),
-            stages: of.iter().map(|s| s.id.clone()).collect(),
-        }
-    })
-    .collect();
+    let phases = crate::playbook::raw::Phase::ALL
+        .into_iter()
+        .map(|p| {
+            let of: Vec<&StageMetric> = stages.iter().filter(|s| s.phase == p.id()).collect();
+            PhaseMetric {
+                phase: p.id().to_owned(),
+                title: p.title().to_owned(),
+                seconds: of.iter().map(|s| s.seconds).sum(),
+                stages: of.iter().map(|s| s.id.clone()).collect(),
+            }
+        })
+        .collect();
     let csf_functions = CSF_FUNCTIONS
         .iter()
         .map(|(f, name)| {
@@ -1025,57 +917,45 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             visits: state.visits(&s.id),
         })
         .collect();
-    let mut edges = Vec::new();
     let target = |n: Next| match n {
         Next::Step(j) => pb.steps[j].id.clone(),
         Next::End => "end".to_owned(),
     };
-    if let Some(first) = pb.steps.first() {
-        edges.push(PathEdge {
-            from: "start".to_owned(),
-            to: first.id.clone(),
-            label: None,
-            taken: edges_taken
-                .remove(&("start".to_owned(), first.id.clone(), "next"))
-                .unwrap_or(0),
-            via: "next".to_owned(),
+    let first = pb
+        .steps
+        .first()
+        .map(|f| ("start".to_owned(), f.id.clone(), None, "next"));
+    let drawn = crate::playbook::graph::edges(pb)
+        .into_iter()
+        .map(|(from, to, label, failure)| {
+            let via = match (failure, &label) {
+                (true, _) => "on_failure",
+                (false, Some(_)) => "option",
+                (false, None) => "next",
+            };
+            (pb.steps[from].id.clone(), target(to), label, via)
         });
-    }
-    for (from, to, label, failure) in crate::playbook::graph::edges(pb) {
-        let (from, to) = (pb.steps[from].id.clone(), target(to));
-        let via = if failure {
-            "on_failure"
-        } else if label.is_some() {
-            "option"
-        } else {
-            "next"
-        };
-        let taken = edges_taken.remove(&(from.clone(), to.clone(), via)).unwrap_or(0);
-        edges.push(PathEdge {
+    let mut edges: Vec<PathEdge> = first
+        .into_iter()
+        .chain(drawn)
+        .map(|(from, to, label, via)| PathEdge {
+            taken: taken.remove(&(from.clone(), to.clone(), false)).unwrap_or(0),
             from,
             to,
             label,
-            taken,
             via: via.to_owned(),
+        })
+        .collect();
+    // What is left was not an edge of the playbook as drawn: back-steps, and moves along an
+    // edge of a playbook version the case no longer follows.
+    for ((from, to, back), n) in taken {
+        edges.push(PathEdge {
+            from,
+            to,
+            label: None,
+            taken: n,
+            via: if back { "back" } else { "next" }.to_owned(),
         });
-    }
-    // Whatever is left was not an edge of the playbook as drawn: back-steps, and moves the
-    // playbook allows another way (a skip follows `next`, a failure may continue).
-    for ((from, to, via), taken) in edges_taken {
-        if let Some(e) = edges
-            .iter_mut()
-            .find(|e| e.from == from && e.to == to && via != "back")
-        {
-            e.taken += taken;
-        } else {
-            edges.push(PathEdge {
-                from,
-                to,
-                label: None,
-                taken,
-                via: via.to_owned(),
-            });
-        }
     }
 
     Report {
@@ -1083,49 +963,33 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         generated_by: format!("irp {}", env!("CARGO_PKG_VERSION")),
         summary: Summary {
-            case: opened.as_ref().map(|o| o.case.clone()).unwrap_or_default(),
+            case: record.opened.case.clone(),
             folder: record.dir.root.display().to_string(),
-            mode: opened
-                .as_ref()
-                .map_or(Mode::Rehearsal, |o| o.mode)
-                .as_str()
-                .to_owned(),
+            mode: record.opened.mode.as_str().to_owned(),
             playbook: PlaybookSummary {
-                id: opened.as_ref().map(|o| o.playbook.id.clone()).unwrap_or_default(),
-                title: opened
-                    .as_ref()
-                    .map(|o| o.playbook.title.clone())
-                    .unwrap_or_default(),
-                version: opened
-                    .as_ref()
-                    .map(|o| o.playbook.version.clone())
-                    .unwrap_or_default(),
-                sha256: opened
-                    .as_ref()
-                    .map(|o| o.playbook.sha256.clone())
-                    .unwrap_or_default(),
-                source: opened
-                    .as_ref()
-                    .map(|o| o.playbook.source.clone())
-                    .unwrap_or_default(),
+                id: record.opened.playbook.id.clone(),
+                title: record.opened.playbook.title.clone(),
+                version: record.opened.playbook.version.clone(),
+                sha256: record.opened.playbook.sha256.clone(),
+                source: record.opened.playbook.source.clone(),
                 changes,
             },
-            inputs: opened.as_ref().map(|o| o.inputs.clone()).unwrap_or_default(),
+            inputs: record.opened.inputs.clone(),
             participants: participants.into_values().collect(),
-            status: status.to_owned(),
+            status: status_of(&state).to_owned(),
             outcome,
             opened: at_text(opened_at),
             last_entry: at_text(last),
-            closed: closed_at.map(at_text),
-            duration_s: secs(closed_at.unwrap_or(last) - opened_at),
+            closed: closed.map(at_text),
+            duration_s: secs(closed.unwrap_or(last) - opened_at),
             paused_s: secs(paused),
             sessions,
         },
         integrity: record.integrity(),
         metrics: Metrics {
-            time_to_detect: detect,
-            time_to_contain: contain,
-            time_to_recover: recover,
+            time_to_detect: marks.detect,
+            time_to_contain: marks.contain,
+            time_to_recover: marks.recover,
             stages,
             phases,
             csf_functions,
@@ -1191,7 +1055,7 @@ fn action_detail(
     Detail::Action {
         intent: started.map(|s| s.intent.clone()),
         simulated: started.is_some_and(|s| s.simulated) || finished.is_some_and(|f| f.simulated),
-        outcome: finished.map(|f| outcome_text(f.outcome).to_owned()),
+        outcome: finished.map(|f| f.outcome.as_str().to_owned()),
         detail: finished.map(|f| f.detail.clone()),
         before: started.and_then(|s| s.before.clone()),
         request: started.and_then(|s| s.request.clone()),
@@ -1202,18 +1066,18 @@ fn action_detail(
 }
 
 fn rollback_detail(
-    r: &crate::engine::RollbackStarted,
+    started: Option<&crate::engine::RollbackStarted>,
     finished: Option<&crate::engine::RollbackFinished>,
 ) -> Detail {
     Detail::Rollback {
-        operation: Some(r.operation.clone()),
-        outcome: finished.map(|f| outcome_text(f.outcome).to_owned()),
+        operation: started.map(|r| r.operation.clone()),
+        outcome: finished.map(|f| f.outcome.as_str().to_owned()),
         detail: finished.map(|f| f.detail.clone()),
-        restore: r.restore.clone(),
-        current: r.current.clone(),
+        restore: started.and_then(|r| r.restore.clone()),
+        current: started.and_then(|r| r.current.clone()),
         after: finished.and_then(|f| f.after.clone()),
-        calls: r.calls.clone(),
-        simulated: r.simulated,
+        calls: started.map(|r| r.calls.clone()).unwrap_or_default(),
+        simulated: started.is_some_and(|r| r.simulated) || finished.is_some_and(|f| f.simulated),
     }
 }
 
@@ -1287,13 +1151,7 @@ pub fn step_kind_text(pb: &Playbook, id: &str) -> String {
 /// The schema of the JSON report, pretty-printed with a trailing newline, exactly as checked in
 /// at `schemas/report.schema.json`.
 pub fn schema_text() -> String {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .for_serialize()
-        .into_generator()
-        .into_root_schema_for::<Report>();
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    crate::journal::schema_text::<Report>()
 }
 
 /// One line per case for `irp cases`.
@@ -1320,26 +1178,14 @@ impl CaseLine {
         let last = scan.entries.last()?;
         let state = State::replay(scan.entries.iter().map(|e| &e.event));
         let opened = state.opened.as_ref()?;
-        let closed = scan
-            .entries
-            .iter()
-            .rev()
-            .find(|e| matches!(e.event, Event::CaseClosed { .. }))
-            .map(|e| e.at);
-        let status = if state.closed.is_some() {
-            "closed"
-        } else if state.paused.is_some() {
-            "paused"
-        } else {
-            "open"
-        };
+        let closed = closed_at(&scan.entries);
         Some(CaseLine {
             folder: dir.display().to_string(),
             case: opened.case.clone(),
             playbook: format!("{} {}", opened.playbook.id, opened.playbook.version),
             mode: opened.mode.as_str().to_owned(),
             opened: at_text(first.at),
-            status: status.to_owned(),
+            status: status_of(&state).to_owned(),
             duration_s: secs(closed.unwrap_or(last.at) - first.at),
             problem: scan.corruption.map(|c| c.to_string()),
         })
@@ -1353,12 +1199,11 @@ pub fn list_cases(root: &Path) -> std::io::Result<Vec<CaseLine>> {
         return Ok(CaseLine::read(root).into_iter().collect());
     }
     let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(root)?
+    let dirs: Vec<_> = std::fs::read_dir(root)?
         .filter_map(Result::ok)
         .map(|d| d.path())
         .filter(|p| p.join(CaseDir::JOURNAL).is_file())
         .collect();
-    dirs.sort();
     for d in dirs {
         if let Some(line) = CaseLine::read(&d) {
             out.push(line);

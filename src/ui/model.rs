@@ -227,7 +227,7 @@ pub struct Model {
     pub opened_at: Option<DateTime<Utc>>,
     /// Time spent on each step so far (all visits).
     pub durations: BTreeMap<String, chrono::Duration>,
-    entered: Option<(String, DateTime<Utc>)>,
+    visits: engine::VisitClock,
     pub queries: BTreeMap<String, QueryRun>,
     pub actions: BTreeMap<String, ActionRun>,
     pub now: DateTime<Utc>,
@@ -280,7 +280,7 @@ impl Model {
             journal: Vec::new(),
             opened_at: None,
             durations: BTreeMap::new(),
-            entered: None,
+            visits: engine::VisitClock::default(),
             queries: BTreeMap::new(),
             actions: BTreeMap::new(),
             now,
@@ -515,15 +515,11 @@ impl Model {
             }
             _ => {}
         }
-        // Time on a step runs from entering it to leaving it (a pause included: the case was
-        // on that step).
-        let now_at = self.state.current_step().map(str::to_owned);
-        let same = self.entered.as_ref().map(|(s, _)| Some(s)) == Some(now_at.as_ref());
-        if !same {
-            if let Some((step, since)) = self.entered.take() {
-                *self.durations.entry(step).or_insert_with(chrono::Duration::zero) += e.at - since;
-            }
-            self.entered = now_at.map(|s| (s, e.at));
+        if let Some(v) = self.visits.observe(&self.state, e.at) {
+            *self
+                .durations
+                .entry(v.step)
+                .or_insert_with(chrono::Duration::zero) += v.to - v.from;
         }
     }
 
@@ -537,11 +533,11 @@ impl Model {
     /// Time spent on a step, the current visit included.
     pub fn duration_of(&self, id: &str) -> Option<chrono::Duration> {
         let mut d = self.durations.get(id).copied();
-        if let Some((s, since)) = &self.entered
+        if let Some((s, since)) = self.visits.open()
             && s == id
         {
             d = Some(
-                d.unwrap_or_else(chrono::Duration::zero) + (self.now - *since).max(chrono::Duration::zero()),
+                d.unwrap_or_else(chrono::Duration::zero) + (self.now - since).max(chrono::Duration::zero()),
             );
         }
         d

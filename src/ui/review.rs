@@ -19,7 +19,7 @@ use crate::engine::Event;
 use crate::journal::Entry;
 use crate::playbook::context::TableNaming;
 use crate::playbook::model::Playbook;
-use crate::report::{CaseRecord, kind_class, step_of};
+use crate::report::{CaseRecord, kind_class};
 
 /// Which entries the timeline shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,16 +80,10 @@ struct Facts {
 pub struct Review {
     entries: Arc<Vec<Entry>>,
     facts: Vec<Facts>,
-    lines: Arc<Vec<JournalLine>>,
-    shown: Arc<Vec<usize>>,
+    /// Every entry's line, the ones the filter shows, the cursor, the chain's status: handed to
+    /// the model after each move (the model is rebuilt when the cursor goes back).
+    timeline: Timeline,
     filter: Filter,
-    filter_text: String,
-    cursor: usize,
-    chain: String,
-    chain_ok: bool,
-    info: CaseInfo,
-    playbook: Arc<Playbook>,
-    theme: Theme,
     pub model: Model,
     quitting: bool,
 }
@@ -102,71 +96,62 @@ impl Review {
         let facts = entries
             .iter()
             .map(|e| Facts {
-                stage: step_of(&e.event)
+                stage: e
+                    .event
+                    .step()
                     .and_then(|s| playbook.step(s))
                     .map(|s| playbook.stages[s.stage].id.clone()),
                 kind: kind_class(&e.event),
                 decision: matches!(e.event, Event::Decided(_)),
             })
             .collect();
-        let lines = Arc::new(
-            entries
-                .iter()
-                .map(|e| JournalLine {
-                    seq: e.seq,
-                    at: e.at,
-                    actor: e.actor.clone(),
-                    text: crate::case::headless::describe(&e.event),
-                })
-                .collect::<Vec<_>>(),
-        );
-        let integrity = record.integrity();
+        let lines = entries
+            .iter()
+            .map(|e| JournalLine {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor.clone(),
+                text: crate::case::headless::describe(&e.event),
+            })
+            .collect::<Vec<_>>();
+        let head = record.scan.head();
         let (chain_ok, chain) = match (&record.problem, &record.scan.torn) {
             (Some(p), _) => (false, format!("chain DAMAGED at seq {}: {}", p.seq, p.what)),
             (None, Some(t)) => (true, format!("chain verified · torn tail of {} bytes", t.len())),
             (None, None) => (
                 true,
-                format!(
-                    "chain verified · head {}",
-                    &integrity.head[..12.min(integrity.head.len())]
-                ),
+                format!("chain verified · head {}", &head[..12.min(head.len())]),
             ),
         };
-        let opened = entries.first().and_then(|e| match &e.event {
-            Event::CaseOpened(o) => Some(o.clone()),
-            _ => None,
-        });
         let info = CaseInfo {
-            case: opened.as_ref().map(|o| o.case.clone()).unwrap_or_default(),
+            case: record.opened.case.clone(),
             folder: record.dir.root.display().to_string(),
-            mode: opened.as_ref().map(|o| o.mode),
+            mode: Some(record.opened.mode),
             live_target: None,
             backend: None,
             review: true,
         };
-        let shown = Arc::new((0..entries.len()).collect::<Vec<_>>());
         let last = entries.len().saturating_sub(1);
         let model = Model::new(
-            info.clone(),
-            playbook.clone(),
+            info,
+            playbook,
             TableNaming::default(),
             &[],
             entries.first().map_or_else(chrono::Utc::now, |e| e.at),
             theme,
         );
         let mut r = Review {
+            timeline: Timeline {
+                shown: Arc::new((0..lines.len()).collect()),
+                lines: Arc::new(lines),
+                cursor: 0,
+                chain,
+                chain_ok,
+                filter: String::new(),
+            },
             entries,
             facts,
-            lines,
-            shown,
             filter: Filter::default(),
-            filter_text: String::new(),
-            cursor: 0,
-            chain,
-            chain_ok,
-            info,
-            playbook,
-            theme,
             model,
             quitting: false,
         };
@@ -176,11 +161,11 @@ impl Review {
 
     /// The entry the case is shown at.
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.timeline.cursor
     }
 
     pub fn entry(&self) -> Option<&Entry> {
-        self.entries.get(self.cursor)
+        self.entries.get(self.timeline.cursor)
     }
 
     pub fn filter(&self) -> &Filter {
@@ -191,12 +176,12 @@ impl Review {
     fn rebuild(&mut self, index: usize) {
         let end = (index + 1).min(self.entries.len());
         let mut m = Model::new(
-            self.info.clone(),
-            self.playbook.clone(),
+            self.model.info.clone(),
+            self.model.playbook.clone(),
             TableNaming::default(),
             &self.entries[..end],
             self.model.now,
-            self.theme,
+            self.model.theme,
         );
         // What is loaded stays loaded: files do not change with the cursor.
         m.size = self.model.size;
@@ -206,18 +191,18 @@ impl Review {
         m.screen = self.model.screen;
         m.status = self.model.status.take();
         self.model = m;
-        self.cursor = index.min(self.entries.len().saturating_sub(1));
+        self.timeline.cursor = index.min(self.entries.len().saturating_sub(1));
     }
 
     /// Moves the cursor to entry `index` and shows the case as it stood then.
     pub fn go(&mut self, index: usize) -> Vec<Cmd> {
         let index = index.min(self.entries.len().saturating_sub(1));
-        if index > self.cursor {
-            for e in &self.entries[self.cursor + 1..=index] {
+        if index > self.timeline.cursor {
+            for e in &self.entries[self.timeline.cursor + 1..=index] {
                 self.model.apply(e);
             }
-            self.cursor = index;
-        } else if index < self.cursor {
+            self.timeline.cursor = index;
+        } else if index < self.timeline.cursor {
             self.rebuild(index);
         }
         self.show()
@@ -226,23 +211,18 @@ impl Review {
     /// After a move (and once after opening): the step on screen is the one the entry is about (or where the case stood),
     /// the clock is the entry's time, and the timeline is drawn around the cursor.
     pub fn show(&mut self) -> Vec<Cmd> {
-        let Some(e) = self.entries.get(self.cursor) else {
+        let Some(e) = self.entries.get(self.timeline.cursor) else {
             return Vec::new();
         };
         let at = e.at;
-        let about = step_of(&e.event)
-            .filter(|s| self.playbook.step(s).is_some())
+        let about = e
+            .event
+            .step()
+            .filter(|s| self.model.playbook.step(s).is_some())
             .map(str::to_owned)
             .or_else(|| self.model.state.current_step().map(str::to_owned));
         self.model.pinned = about;
-        self.model.timeline = Some(Timeline {
-            lines: self.lines.clone(),
-            shown: self.shown.clone(),
-            cursor: self.cursor,
-            chain: self.chain.clone(),
-            chain_ok: self.chain_ok,
-            filter: self.filter_text.clone(),
-        });
+        self.model.timeline = Some(self.timeline.clone());
         let status = self.model.status.take();
         let cmds = model::update(&mut self.model, Msg::Tick(at));
         self.model.status = status;
@@ -259,23 +239,28 @@ impl Review {
     /// The shown entry after (or before) the cursor that `pred` accepts.
     fn find(&self, forward: bool, pred: impl Fn(usize) -> bool) -> Option<usize> {
         if forward {
-            self.shown.iter().copied().find(|&i| i > self.cursor && pred(i))
+            self.timeline
+                .shown
+                .iter()
+                .copied()
+                .find(|&i| i > self.timeline.cursor && pred(i))
         } else {
-            self.shown
+            self.timeline
+                .shown
                 .iter()
                 .rev()
                 .copied()
-                .find(|&i| i < self.cursor && pred(i))
+                .find(|&i| i < self.timeline.cursor && pred(i))
         }
     }
 
     fn jump(&mut self, action: Action) -> Vec<Cmd> {
-        let stage_here = self.facts.get(self.cursor).and_then(|f| f.stage.clone());
+        let stage_here = self.facts.get(self.timeline.cursor).and_then(|f| f.stage.clone());
         let target = match action {
             Action::NextEntry => self.find(true, |_| true),
             Action::PreviousEntry => self.find(false, |_| true),
-            Action::FirstEntry => self.shown.first().copied(),
-            Action::LastEntry => self.shown.last().copied(),
+            Action::FirstEntry => self.timeline.shown.first().copied(),
+            Action::LastEntry => self.timeline.shown.last().copied(),
             Action::NextDecision => self.find(true, |i| self.facts[i].decision),
             Action::PreviousDecision => self.find(false, |i| self.facts[i].decision),
             Action::NextStage => self.find(true, |i| {
@@ -289,7 +274,7 @@ impl Review {
                 before.map(|b| {
                     let stage = self.facts[b].stage.clone();
                     let mut start = b;
-                    for &j in self.shown.iter().rev().filter(|&&j| j < b) {
+                    for &j in self.timeline.shown.iter().rev().filter(|&&j| j < b) {
                         match &self.facts[j].stage {
                             Some(s) if Some(s) == stage.as_ref() => start = j,
                             Some(_) => break,
@@ -319,7 +304,7 @@ impl Review {
     }
 
     fn apply_filter(&mut self, text: &str) -> Vec<Cmd> {
-        let filter = match Filter::parse(text, &self.playbook) {
+        let filter = match Filter::parse(text, &self.model.playbook) {
             Ok(f) => f,
             Err(e) => {
                 self.say(true, e);
@@ -350,7 +335,7 @@ impl Review {
         let here = shown
             .iter()
             .copied()
-            .find(|&i| i >= self.cursor)
+            .find(|&i| i >= self.timeline.cursor)
             .or_else(|| shown.last().copied())
             .unwrap_or(0);
         self.say(
@@ -367,10 +352,10 @@ impl Review {
             },
         );
         self.filter = filter;
-        text.trim().clone_into(&mut self.filter_text);
-        self.shown = Arc::new(shown);
+        text.trim().clone_into(&mut self.timeline.filter);
+        self.timeline.shown = Arc::new(shown);
         let mut cmds = self.go(here);
-        if here == self.cursor {
+        if here == self.timeline.cursor {
             cmds.extend(self.show());
         }
         cmds
@@ -428,7 +413,8 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
         let stage = p.items.get(p.cursor).cloned();
         r.model.picker = None;
         let first = stage.and_then(|st| {
-            r.shown
+            r.timeline
+                .shown
                 .iter()
                 .copied()
                 .find(|&i| r.facts[i].stage.as_deref() == Some(st.as_str()))
@@ -465,11 +451,13 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
         Action::PickStage => {
             // The stages the shown entries touch, in the playbook's order.
             let items: Vec<String> = r
+                .model
                 .playbook
                 .stages
                 .iter()
                 .filter(|st| {
-                    r.shown
+                    r.timeline
+                        .shown
                         .iter()
                         .any(|&i| r.facts[i].stage.as_deref() == Some(st.id.as_str()))
                 })
@@ -478,7 +466,7 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
             if items.is_empty() {
                 r.say(false, "no entry shown belongs to a stage");
             } else {
-                let here = r.facts.get(r.cursor).and_then(|f| f.stage.clone());
+                let here = r.facts.get(r.timeline.cursor).and_then(|f| f.stage.clone());
                 let cursor = items.iter().position(|s| Some(s) == here.as_ref()).unwrap_or(0);
                 r.model.picker = Some(model::Picker {
                     items,
@@ -491,7 +479,7 @@ fn key(r: &mut Review, k: KeyEvent) -> Vec<Cmd> {
         Action::FilterTimeline => {
             r.model.input = Some(model::Input {
                 purpose: Purpose::TimelineFilter,
-                text: r.filter_text.clone(),
+                text: r.timeline.filter.clone(),
                 observable: crate::engine::Observable::Text,
             });
             Vec::new()
