@@ -1403,3 +1403,70 @@ proptest::proptest! {
         proptest::prop_assert_eq!(notes, vec![note.as_str()]);
     }
 }
+
+#[test]
+fn what_is_not_a_case_is_named_and_an_unwritable_output_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A journal with no complete entry.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("journal.jsonl"), b"{\"v\":1,\"seq\":0").unwrap();
+    let out = report(&empty, "md");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("holds no complete journal entry"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("irp journal CASE"), "{}", stderr(&out));
+    // A chain that does not start with the case's opening (the reader refuses it at seq 0).
+    let odd = tmp.path().join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    let (_, line) = irp::journal::entry::encode(
+        0,
+        uuid::Uuid::nil(),
+        base(),
+        "x",
+        irp::engine::Event::Unpaused {},
+        irp::journal::GENESIS,
+    )
+    .unwrap();
+    std::fs::write(odd.join("journal.jsonl"), line).unwrap();
+    let out = report(&odd, "json");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("damaged at seq 0 (line 1): the first entry must be `case_opened`, found `unpaused`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("irp verify CASE"), "{}", stderr(&out));
+    // A report that cannot be written says where and what to do; nothing half-written is left.
+    let case = tmp.path().join("case");
+    fixture_case(&case, false);
+    let out = irp()
+        .args(["report", case.to_str().unwrap(), "-o"])
+        .arg(tmp.path().join("no-such-folder/report.md"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+    assert!(!tmp.path().join("no-such-folder").exists());
+    // `irp cases` marks a damaged journal as such, and lists one damaged from its first entry.
+    let path = case.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[12] = lines[12].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = irp().args(["cases"]).arg(tmp.path()).output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("review-drill")).unwrap();
+    assert!(line.contains("DAMAGED") && line.contains("live"), "{line}");
+    let odd_line = text.lines().find(|l| l.contains("/odd")).unwrap();
+    assert!(odd_line.contains("DAMAGED"), "{odd_line}");
+    assert!(
+        !text.contains("/empty"),
+        "a start cut short is not a case yet:\n{text}"
+    );
+}

@@ -336,8 +336,8 @@ pub enum ReportError {
     Read { path: String, error: String },
     #[error("{0} holds no complete journal entry: there is no case to report on")]
     Empty(String),
-    #[error("{path} is not a case journal: its first entry is `{kind}`, not `case_opened`")]
-    NotACase { path: String, kind: &'static str },
+    #[error("{path} is damaged at {what}: there is no intact entry to report on")]
+    DamagedFromStart { path: String, what: String },
     #[error("the playbook snapshot `{path}` cannot be loaded: {error}")]
     Playbook { path: String, error: String },
 }
@@ -348,8 +348,9 @@ impl ReportError {
             ReportError::Read { .. } => {
                 vec!["give a case folder (the one `irp run --case-dir` created) or its journal.jsonl".to_owned()]
             }
-            ReportError::Empty(_) | ReportError::NotACase { .. } => {
-                vec!["`irp journal CASE` shows what the file holds".to_owned()]
+            ReportError::Empty(_) => vec!["`irp journal CASE` shows what the file holds".to_owned()],
+            ReportError::DamagedFromStart { .. } => {
+                vec!["`irp verify CASE` names the damage; `irp journal CASE --json` shows the bytes".to_owned()]
             }
             ReportError::Playbook { .. } => vec![
                 "`irp verify CASE` checks the snapshot against its hash; `irp journal CASE` still shows every entry"
@@ -380,16 +381,18 @@ impl CaseRecord {
             error: e.to_string(),
         })?;
         let scan = crate::journal::store::scan(&bytes);
-        let opened = match scan.entries.first().map(|e| &e.event) {
-            None => return Err(ReportError::Empty(journal.display().to_string())),
-            Some(Event::CaseOpened(o)) => o.clone(),
-            Some(other) => {
-                return Err(ReportError::NotACase {
-                    path: journal.display().to_string(),
-                    kind: other.kind(),
-                });
-            }
+        // The reader accepts a first entry only if it is the case's opening.
+        let Some(Event::CaseOpened(opened)) = scan.entries.first().map(|e| &e.event) else {
+            let path = journal.display().to_string();
+            return Err(match &scan.corruption {
+                Some(c) => ReportError::DamagedFromStart {
+                    path,
+                    what: c.to_string(),
+                },
+                None => ReportError::Empty(path),
+            });
         };
+        let opened = opened.clone();
         let problem = scan
             .corruption
             .clone()
@@ -1174,8 +1177,20 @@ impl CaseLine {
     pub fn read(dir: &Path) -> Option<CaseLine> {
         let bytes = std::fs::read(dir.join(CaseDir::JOURNAL)).ok()?;
         let scan = crate::journal::store::scan(&bytes);
-        let first = scan.entries.first()?;
-        let last = scan.entries.last()?;
+        let (Some(first), Some(last)) = (scan.entries.first(), scan.entries.last()) else {
+            // Nothing intact: damaged from its first entry (listed, so it is not overlooked),
+            // or a start cut short (not a case yet).
+            return scan.corruption.map(|c| CaseLine {
+                folder: dir.display().to_string(),
+                case: "-".to_owned(),
+                playbook: "-".to_owned(),
+                mode: "-".to_owned(),
+                opened: String::new(),
+                status: "open".to_owned(),
+                duration_s: 0.0,
+                problem: Some(c.to_string()),
+            });
+        };
         let state = State::replay(scan.entries.iter().map(|e| &e.event));
         let opened = state.opened.as_ref()?;
         let closed = closed_at(&scan.entries);
