@@ -172,66 +172,67 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     }
     o.push_str("</table>\n");
     if !s.inputs.is_empty() {
-        o.push_str("<table><tr><th>Input</th><th>Value</th></tr>\n");
-        for (k, v) in &s.inputs {
-            let v = match v {
-                serde_json::Value::String(x) => x.clone(),
-                other => other.to_string(),
-            };
-            let _ = writeln!(o, "<tr><td>{}</td><td><code>{}</code></td></tr>", esc(k), esc(&v));
-        }
-        o.push_str("</table>\n");
+        table(
+            &mut o,
+            &["Input", "Value"],
+            s.inputs.iter().map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(x) => x.clone(),
+                    other => other.to_string(),
+                };
+                vec![esc(k), format!("<code>{}</code>", esc(&v))]
+            }),
+        );
     }
 
     // Metrics.
     let m = &r.metrics;
-    o.push_str("<h2 id=\"metrics\">Metrics</h2>\n<table><tr><th>Measure</th><th>From opening</th><th>At</th><th>Marked by</th></tr>\n");
-    for (name, ms) in [
-        ("Time to detect", &m.time_to_detect),
-        ("Time to contain", &m.time_to_contain),
-        ("Time to recover", &m.time_to_recover),
-    ] {
-        match ms {
-            Some(x) => {
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{} (seq {})</td></tr>",
-                    duration_text(x.seconds),
-                    esc(&second_text(&x.at)),
-                    esc(&x.what),
-                    x.seq
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{name}</td><td>—</td><td>—</td><td class=\"muted\">not reached</td></tr>"
-                );
-            }
-        }
-    }
-    o.push_str("</table>\n<h3>By NIST SP 800-61 r2 phase</h3>\n<table><tr><th>Phase</th><th>Time</th><th>Stages</th></tr>\n");
-    for p in &m.phases {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.title),
-            duration_text(p.seconds),
-            esc(&p.stages.join(", "))
-        );
-    }
-    o.push_str("</table>\n<h3>By NIST CSF 2.0 function</h3>\n<table><tr><th>Function</th><th>Time</th><th>Stages</th></tr>\n");
-    for f in &m.csf_functions {
-        let _ = writeln!(
-            o,
-            "<tr><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
-            esc(&f.name),
-            esc(&f.function),
-            duration_text(f.seconds),
-            esc(&f.stages.join(", "))
-        );
-    }
-    o.push_str("</table>\n<h3>By stage and step</h3>\n<table><tr><th>Stage / step</th><th>Kind</th><th>CSF</th><th>Visits</th><th>Time</th><th>Status</th></tr>\n");
+    o.push_str("<h2 id=\"metrics\">Metrics</h2>\n");
+    table(
+        &mut o,
+        &["Measure", "From opening", "At", "Marked by"],
+        [
+            ("Time to detect", &m.time_to_detect),
+            ("Time to contain", &m.time_to_contain),
+            ("Time to recover", &m.time_to_recover),
+        ]
+        .into_iter()
+        .map(|(name, ms)| match ms {
+            Some(x) => vec![
+                name.to_owned(),
+                duration_text(x.seconds),
+                esc(&second_text(&x.at)),
+                format!("{} (seq {})", esc(&x.what), x.seq),
+            ],
+            None => vec![
+                name.to_owned(),
+                "—".to_owned(),
+                "—".to_owned(),
+                "<span class=\"muted\">not reached</span>".to_owned(),
+            ],
+        }),
+    );
+    o.push_str("<h3>By NIST SP 800-61 r2 phase</h3>\n");
+    table(
+        &mut o,
+        &["Phase", "Time", "Stages"],
+        m.phases
+            .iter()
+            .map(|p| vec![esc(&p.title), duration_text(p.seconds), esc(&p.stages.join(", "))]),
+    );
+    o.push_str("<h3>By NIST CSF 2.0 function</h3>\n");
+    table(
+        &mut o,
+        &["Function", "Time", "Stages"],
+        m.csf_functions.iter().map(|f| {
+            vec![
+                format!("{} ({})", esc(&f.name), esc(&f.function)),
+                duration_text(f.seconds),
+                esc(&f.stages.join(", ")),
+            ]
+        }),
+    );
+    o.push_str("<h3>By stage and step</h3>\n<table><tr><th>Stage / step</th><th>Kind</th><th>CSF</th><th>Visits</th><th>Time</th><th>Status</th></tr>\n");
     for st in &m.stages {
         let _ = writeln!(
             o,
@@ -266,24 +267,22 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
             "<p>None: the case followed the playbook without skips, re-runs, back-steps or failures.</p>\n",
         );
     } else {
-        o.push_str(
-            "<table><tr><th>Seq</th><th>At</th><th>Who</th><th>Kind</th><th>Step</th><th>Detail</th></tr>\n",
+        table(
+            &mut o,
+            &["Seq", "At", "Who", "Kind", "Step", "Detail"],
+            m.deviations.iter().map(|d| {
+                vec![
+                    d.seq.to_string(),
+                    esc(&second_text(&d.at)),
+                    esc(&d.actor),
+                    esc(&d.kind),
+                    d.step
+                        .as_deref()
+                        .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
+                    esc(&d.detail),
+                ]
+            }),
         );
-        for d in &m.deviations {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                d.seq,
-                esc(&second_text(&d.at)),
-                esc(&d.actor),
-                esc(&d.kind),
-                d.step
-                    .as_deref()
-                    .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
-                esc(&d.detail)
-            );
-        }
-        o.push_str("</table>\n");
     }
 
     // Evidence.
@@ -291,24 +290,23 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     if r.evidence.is_empty() {
         o.push_str("<p>No evidence was recorded.</p>\n");
     } else {
-        o.push_str("<table><tr><th>Type</th><th>Value</th><th>First seen</th><th>Step</th><th>Stage</th><th>Times</th><th>Notes</th></tr>\n");
-        for e in &r.evidence {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{} (seq {})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&e.observable),
-                esc(&e.value),
-                esc(&second_text(&e.first_seen)),
-                e.seq,
-                e.step
-                    .as_deref()
-                    .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
-                esc(e.stage.as_deref().unwrap_or("—")),
-                e.count,
-                esc(&e.notes.join("; "))
-            );
-        }
-        o.push_str("</table>\n");
+        table(
+            &mut o,
+            &["Type", "Value", "First seen", "Step", "Stage", "Times", "Notes"],
+            r.evidence.iter().map(|e| {
+                vec![
+                    esc(&e.observable),
+                    format!("<code>{}</code>", esc(&e.value)),
+                    format!("{} (seq {})", esc(&second_text(&e.first_seen)), e.seq),
+                    e.step
+                        .as_deref()
+                        .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
+                    esc(e.stage.as_deref().unwrap_or("—")),
+                    e.count.to_string(),
+                    esc(&e.notes.join("; ")),
+                ]
+            }),
+        );
     }
 
     // The path.
@@ -366,23 +364,41 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         o.push_str("</div>\n");
     }
     if !s.sessions.is_empty() {
-        o.push_str("<h2 id=\"sessions\">Sessions</h2>\n<table><tr><th>Seq</th><th>At</th><th>Who</th><th>Command</th><th>Host</th><th>irp</th></tr>\n");
-        for x in &s.sessions {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                x.seq,
-                esc(&second_text(&x.at)),
-                esc(&x.actor),
-                esc(&x.command),
-                esc(&x.host),
-                esc(&x.irp)
-            );
-        }
-        o.push_str("</table>\n");
+        o.push_str("<h2 id=\"sessions\">Sessions</h2>\n");
+        table(
+            &mut o,
+            &["Seq", "At", "Who", "Command", "Host", "irp"],
+            s.sessions.iter().map(|x| {
+                vec![
+                    x.seq.to_string(),
+                    esc(&second_text(&x.at)),
+                    esc(&x.actor),
+                    esc(&x.command),
+                    esc(&x.host),
+                    esc(&x.irp),
+                ]
+            }),
+        );
     }
     o.push_str("</body>\n</html>\n");
     o
+}
+
+/// A table: the header, then a row per item; cells are HTML already escaped by the caller.
+fn table(o: &mut String, head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    o.push_str("<table><tr>");
+    for h in head {
+        let _ = write!(o, "<th>{h}</th>");
+    }
+    o.push_str("</tr>\n");
+    for row in rows {
+        o.push_str("<tr>");
+        for cell in row {
+            let _ = write!(o, "<td>{cell}</td>");
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n");
 }
 
 fn detail(o: &mut String, d: &Detail) {

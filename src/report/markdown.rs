@@ -178,64 +178,73 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         );
     }
     if !s.inputs.is_empty() {
-        o.push_str("\n**Inputs**\n\n| Input | Value |\n|---|---|\n");
-        for (k, v) in &s.inputs {
-            let v = match v {
-                serde_json::Value::String(x) => x.clone(),
-                other => other.to_string(),
-            };
-            let _ = writeln!(o, "| {} | {} |", text(k), code(&v));
-        }
+        o.push_str("\n**Inputs**\n\n");
+        table(
+            &mut o,
+            &["Input", "Value"],
+            s.inputs.iter().map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(x) => x.clone(),
+                    other => other.to_string(),
+                };
+                vec![text(k), code(&v)]
+            }),
+        );
     }
 
     let m = &r.metrics;
-    o.push_str("\n## Metrics\n\n| Measure | From opening | At | Marked by |\n|---|---|---|---|\n");
-    for (name, ms) in [
-        ("Time to detect", &m.time_to_detect),
-        ("Time to contain", &m.time_to_contain),
-        ("Time to recover", &m.time_to_recover),
-    ] {
-        match ms {
-            Some(x) => {
-                let _ = writeln!(
-                    o,
-                    "| {name} | {} | {} | {} (seq {}) |",
-                    duration_text(x.seconds),
-                    second_text(&x.at),
-                    text(&x.what),
-                    x.seq
-                );
-            }
-            None => {
-                let _ = writeln!(o, "| {name} | — | — | not reached |");
-            }
+    o.push_str("\n## Metrics\n\n");
+    table(
+        &mut o,
+        &["Measure", "From opening", "At", "Marked by"],
+        [
+            ("Time to detect", &m.time_to_detect),
+            ("Time to contain", &m.time_to_contain),
+            ("Time to recover", &m.time_to_recover),
+        ]
+        .into_iter()
+        .map(|(name, ms)| match ms {
+            Some(x) => vec![
+                name.to_owned(),
+                duration_text(x.seconds),
+                second_text(&x.at),
+                format!("{} (seq {})", text(&x.what), x.seq),
+            ],
+            None => vec![
+                name.to_owned(),
+                "—".to_owned(),
+                "—".to_owned(),
+                "not reached".to_owned(),
+            ],
+        }),
+    );
+    let stages = |ids: &[String]| {
+        if ids.is_empty() {
+            "—".to_owned()
+        } else {
+            ids.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
         }
-    }
-    o.push_str("\n### By NIST SP 800-61 r2 phase\n\n| Phase | Time | Stages |\n|---|---|---|\n");
-    for p in &m.phases {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} |",
-            p.title,
-            duration_text(p.seconds),
-            p.stages.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
-        );
-    }
-    o.push_str("\n### By NIST CSF 2.0 function\n\n| Function | Time | Stages |\n|---|---|---|\n");
-    for f in &m.csf_functions {
-        let _ = writeln!(
-            o,
-            "| {} ({}) | {} | {} |",
-            f.name,
-            f.function,
-            duration_text(f.seconds),
-            if f.stages.is_empty() {
-                "—".to_owned()
-            } else {
-                f.stages.iter().map(|x| code(x)).collect::<Vec<_>>().join(", ")
-            }
-        );
-    }
+    };
+    o.push_str("\n### By NIST SP 800-61 r2 phase\n\n");
+    table(
+        &mut o,
+        &["Phase", "Time", "Stages"],
+        m.phases
+            .iter()
+            .map(|p| vec![p.title.clone(), duration_text(p.seconds), stages(&p.stages)]),
+    );
+    o.push_str("\n### By NIST CSF 2.0 function\n\n");
+    table(
+        &mut o,
+        &["Function", "Time", "Stages"],
+        m.csf_functions.iter().map(|f| {
+            vec![
+                format!("{} ({})", f.name, f.function),
+                duration_text(f.seconds),
+                stages(&f.stages),
+            ]
+        }),
+    );
     o.push_str("\n### By stage and step\n\n| Stage / step | Kind | CSF | Visits | Time | Status |\n|---|---|---|---|---|---|\n");
     for st in &m.stages {
         let _ = writeln!(
@@ -268,42 +277,41 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     if m.deviations.is_empty() {
         o.push_str("None: the case followed the playbook without skips, re-runs, back-steps or failures.\n");
     } else {
-        o.push_str("| Seq | At | Who | Kind | Step | Detail |\n|---|---|---|---|---|---|\n");
-        for d in &m.deviations {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                d.seq,
-                second_text(&d.at),
-                text(&d.actor),
-                d.kind,
-                d.step.as_deref().map_or_else(|| "—".to_owned(), code),
-                text(&d.detail)
-            );
-        }
+        table(
+            &mut o,
+            &["Seq", "At", "Who", "Kind", "Step", "Detail"],
+            m.deviations.iter().map(|d| {
+                vec![
+                    d.seq.to_string(),
+                    second_text(&d.at),
+                    text(&d.actor),
+                    d.kind.clone(),
+                    d.step.as_deref().map_or_else(|| "—".to_owned(), code),
+                    text(&d.detail),
+                ]
+            }),
+        );
     }
 
     o.push_str("\n## Evidence and indicators\n\n");
     if r.evidence.is_empty() {
         o.push_str("No evidence was recorded.\n");
     } else {
-        o.push_str(
-            "| Type | Value | First seen | Step | Stage | Times | Notes |\n|---|---|---|---|---|---|---|\n",
+        table(
+            &mut o,
+            &["Type", "Value", "First seen", "Step", "Stage", "Times", "Notes"],
+            r.evidence.iter().map(|e| {
+                vec![
+                    e.observable.clone(),
+                    code(&e.value),
+                    format!("{} (seq {})", second_text(&e.first_seen), e.seq),
+                    e.step.as_deref().map_or_else(|| "—".to_owned(), code),
+                    opt(e.stage.as_deref()),
+                    e.count.to_string(),
+                    e.notes.iter().map(|n| text(n)).collect::<Vec<_>>().join("; "),
+                ]
+            }),
         );
-        for e in &r.evidence {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} (seq {}) | {} | {} | {} | {} |",
-                e.observable,
-                code(&e.value),
-                second_text(&e.first_seen),
-                e.seq,
-                e.step.as_deref().map_or_else(|| "—".to_owned(), code),
-                opt(e.stage.as_deref()),
-                e.count,
-                e.notes.iter().map(|n| text(n)).collect::<Vec<_>>().join("; ")
-            );
-        }
     }
 
     o.push_str("\n## Path through the playbook\n\n");
@@ -344,21 +352,33 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         detail(&mut o, &t.detail);
     }
     if !s.sessions.is_empty() {
-        o.push_str("\n## Sessions\n\n| Seq | At | Who | Command | Host | irp |\n|---|---|---|---|---|---|\n");
-        for x in &s.sessions {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                x.seq,
-                second_text(&x.at),
-                text(&x.actor),
-                text(&x.command),
-                text(&x.host),
-                text(&x.irp)
-            );
-        }
+        o.push_str("\n## Sessions\n\n");
+        table(
+            &mut o,
+            &["Seq", "At", "Who", "Command", "Host", "irp"],
+            s.sessions.iter().map(|x| {
+                vec![
+                    x.seq.to_string(),
+                    second_text(&x.at),
+                    text(&x.actor),
+                    text(&x.command),
+                    text(&x.host),
+                    text(&x.irp),
+                ]
+            }),
+        );
     }
     o
+}
+
+/// A GitHub-flavoured table: the header, then a row per item; cells are Markdown already
+/// escaped by the caller.
+fn table(o: &mut String, head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let _ = writeln!(o, "| {} |", head.join(" | "));
+    let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
+    for row in rows {
+        let _ = writeln!(o, "| {} |", row.join(" | "));
+    }
 }
 
 fn detail(o: &mut String, d: &Detail) {
