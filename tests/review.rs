@@ -431,6 +431,25 @@ pub fn fixture_case(case: &Path, torn: bool) {
     }
 }
 
+/// The fixed case in a fresh folder (the folder goes when the first value is dropped).
+fn fixture(torn: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    fixture_case(&case, torn);
+    (tmp, case)
+}
+
+/// Changes one character of entry `seq`'s payload (an actor of alice's): its hash no longer
+/// matches.
+fn damage(case: &Path, seq: usize) {
+    let path = case.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert!(lines[seq].contains("\"actor\":\"alice\""), "{}", lines[seq]);
+    lines[seq] = lines[seq].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
 /// What differs between machines and runs: the host and process in `session_started` (and so
 /// the hash chain's head), and where the case and the repository are.
 fn normalise(text: &str, case: &Path) -> String {
@@ -457,9 +476,7 @@ fn report(case: &Path, format: &str) -> std::process::Output {
 
 #[test]
 fn reports_in_every_format_match_their_snapshots_and_say_what_happened() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, true);
+    let (_tmp, case) = fixture(true);
     let mut json_text = String::new();
     for (format, file) in [
         ("md", "report.md"),
@@ -650,9 +667,7 @@ fn the_report_json_fits_its_schema_and_the_schema_is_checked_in() {
     let Some(python) = crate::common::required_tool("IRP_PYTHON", "a Python with jsonschema") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (tmp, case) = fixture(false);
     let json: serde_json::Value = serde_json::from_str(&stdout(&report(&case, "json"))).unwrap();
     let lines = tmp.path().join("report.jsonl");
     std::fs::write(&lines, format!("{}\n", serde_json::to_string(&json).unwrap())).unwrap();
@@ -672,16 +687,8 @@ fn the_report_json_fits_its_schema_and_the_schema_is_checked_in() {
 
 #[test]
 fn a_damaged_journal_is_reported_as_damaged_and_the_report_still_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
-    let path = case.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    // Change one character inside entry 12's payload: its hash no longer matches.
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    assert!(lines[12].contains("\"actor\":\"alice\""), "{}", lines[12]);
-    lines[12] = lines[12].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (tmp, case) = fixture(false);
+    damage(&case, 12);
     let file = tmp.path().join("report.html");
     let out = irp()
         .args(["report", case.to_str().unwrap(), "--format", "html", "-o"])
@@ -824,9 +831,7 @@ fn the_html_report_renders_in_headless_chromium_without_console_errors() {
     let Some(chrome) = crate::common::required_tool("IRP_CHROMIUM", "Chromium") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (tmp, case) = fixture(false);
     let page = tmp.path().join("report.html");
     let out = irp()
         .args(["report", case.to_str().unwrap(), "--format", "html", "-o"])
@@ -888,9 +893,7 @@ fn the_html_report_renders_in_headless_chromium_without_console_errors() {
 
 #[test]
 fn review_without_a_terminal_refuses_and_points_at_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (_tmp, case) = fixture(false);
     let out = irp()
         .args(["review", case.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
@@ -1011,9 +1014,7 @@ fn folder_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn review_shows_the_case_as_it_stood_at_each_entry() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, true);
+    let (_tmp, case) = fixture(true);
     let mut r = Rev::open(&case);
     let last = r.record.scan.entries.len() - 1;
     assert_eq!(r.review.cursor(), last, "the review opens at the last entry");
@@ -1144,9 +1145,7 @@ fn review_shows_the_case_as_it_stood_at_each_entry() {
 
 #[test]
 fn review_filters_the_timeline_by_stage_kind_and_actor() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (_tmp, case) = fixture(false);
     let mut r = Rev::open(&case);
     let total = r.record.scan.entries.len();
     let filter = |r: &mut Rev, text: &str| {
@@ -1204,9 +1203,7 @@ fn review_filters_the_timeline_by_stage_kind_and_actor() {
 
 #[test]
 fn review_cannot_run_or_record_anything_whatever_is_pressed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (_tmp, case) = fixture(false);
     let before = folder_bytes(&case);
     let mut r = Rev::open(&case);
     // A responder's move is refused and said, whichever scope it belongs to.
@@ -1262,14 +1259,8 @@ fn review_cannot_run_or_record_anything_whatever_is_pressed() {
 
 #[test]
 fn a_damaged_case_is_reviewed_up_to_the_damage_and_a_missing_snapshot_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
-    let path = case.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines[20] = lines[20].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (_tmp, case) = fixture(false);
+    damage(&case, 20);
     let r = Rev::open(&case);
     assert_eq!(r.record.scan.entries.len(), 20, "the entries before the damage");
     let s = r.screen();
@@ -1292,9 +1283,7 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
     else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let case = tmp.path().join("case");
-    fixture_case(&case, false);
+    let (tmp, case) = fixture(false);
     let md = stdout(&report(&case, "md"));
     // The fenced block after "```mermaid", up to its closing fence.
     let start = md.find("```mermaid\n").expect("a mermaid block") + "```mermaid\n".len();
@@ -1453,11 +1442,7 @@ fn what_is_not_a_case_is_named_and_an_unwritable_output_is_said() {
     assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
     assert!(!tmp.path().join("no-such-folder").exists());
     // `irp cases` marks a damaged journal as such, and lists one damaged from its first entry.
-    let path = case.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines[12] = lines[12].replacen("\"actor\":\"alice\"", "\"actor\":\"mallory\"", 1);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    damage(&case, 12);
     let out = irp().args(["cases"]).arg(tmp.path()).output().unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
