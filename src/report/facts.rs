@@ -27,6 +27,29 @@ pub struct Facts<'a> {
     pub block: Option<(&'static str, &'a str)>,
 }
 
+impl<'a> Facts<'a> {
+    /// `outcome: X — detail`, when there is an outcome.
+    fn outcome(&mut self, outcome: Option<&'a str>, detail: Option<&'a str>) {
+        if let Some(x) = outcome {
+            self.lines.push(vec![
+                words("outcome: "),
+                Piece::Text(x),
+                words(" — "),
+                or_dash(detail),
+            ]);
+        }
+    }
+
+    /// A line per stored file that is there.
+    fn files(&mut self, files: &[(&'static str, &'a Option<ArtifactRef>)]) {
+        for (name, a) in files {
+            if let Some(a) = a {
+                self.lines.push(vec![words(*name), Piece::File(a)]);
+            }
+        }
+    }
+}
+
 fn words(s: impl Into<String>) -> Piece<'static> {
     Piece::Words(s.into())
 }
@@ -148,23 +171,12 @@ pub fn facts(d: &Detail) -> Facts<'_> {
                     words(if *simulated { " (simulated)" } else { "" }),
                 ]);
             }
-            if let Some(x) = outcome {
-                f.lines.push(vec![
-                    words("outcome: "),
-                    Piece::Text(x),
-                    words(" — "),
-                    or_dash(detail.as_deref()),
-                ]);
-            }
-            for (name, a) in [
+            f.outcome(outcome.as_deref(), detail.as_deref());
+            f.files(&[
                 ("before-state: ", before),
                 ("request: ", request),
                 ("after-state: ", after),
-            ] {
-                if let Some(a) = a {
-                    f.lines.push(vec![words(name), Piece::File(a)]);
-                }
-            }
+            ]);
             if !request_ids.is_empty() {
                 f.lines
                     .push(vec![words("request ids: "), Piece::Code(request_ids.join(", "))]);
@@ -191,23 +203,12 @@ pub fn facts(d: &Detail) -> Facts<'_> {
             for c in calls {
                 f.lines.push(vec![words("call: "), Piece::Text(c)]);
             }
-            for (name, a) in [
+            f.files(&[
                 ("state restored: ", restore),
                 ("state before the rollback: ", current),
                 ("state after: ", after),
-            ] {
-                if let Some(a) = a {
-                    f.lines.push(vec![words(name), Piece::File(a)]);
-                }
-            }
-            if let Some(x) = outcome {
-                f.lines.push(vec![
-                    words("outcome: "),
-                    Piece::Text(x),
-                    words(" — "),
-                    or_dash(detail.as_deref()),
-                ]);
-            }
+            ]);
+            f.outcome(outcome.as_deref(), detail.as_deref());
         }
         Detail::Note { text } => f.block = Some(("text", text)),
         Detail::Evidence { note: Some(n), .. } => f.lines.push(vec![words("note: "), Piece::Text(n)]),

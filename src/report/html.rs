@@ -336,15 +336,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         stage_svg(&mut o, r, st);
     }
     for t in &r.timeline {
-        let class = match &t.detail {
-            Detail::Query { .. } => "query",
-            Detail::Decision { .. } => "decision",
-            Detail::Action { .. } => "action",
-            Detail::Rollback { .. } => "rollback",
-            Detail::Note { .. } => "note",
-            Detail::Evidence { .. } => "evidence",
-            Detail::Other => "other",
-        };
+        let class = t.detail.class();
         let place = match (&t.step, &t.stage) {
             (Some(s), Some(st)) => format!(" · <code>{}</code> in {}", esc(s), esc(st)),
             (Some(s), None) => format!(" · <code>{}</code>", esc(s)),
@@ -441,7 +433,7 @@ const KIND_COLOURS: [(&str, &str); 7] = [
     ("rollback", "#7a3fb3"),
     ("note", "#6b6b6b"),
     ("evidence", "#1f8a4c"),
-    ("step", "#444444"),
+    ("other", "#444444"),
 ];
 
 fn colour_of(kind: &str) -> &'static str {
@@ -532,15 +524,7 @@ fn stage_svg(o: &mut String, r: &Report, st: &StageMetric) {
         }
         for t in marks.iter().filter(|t| t.step.as_deref() == Some(s.id.as_str())) {
             if let Some(at) = time(&t.at) {
-                let kind = match &t.detail {
-                    Detail::Query { .. } => "query",
-                    Detail::Decision { .. } => "decision",
-                    Detail::Action { .. } => "action",
-                    Detail::Rollback { .. } => "rollback",
-                    Detail::Note { .. } => "note",
-                    Detail::Evidence { .. } => "evidence",
-                    Detail::Other => "step",
-                };
+                let kind = t.detail.class();
                 let _ = writeln!(
                     o,
                     "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\"><title>seq {} {}: {}</title></circle>",

@@ -281,6 +281,22 @@ pub enum Detail {
     Other,
 }
 
+impl Detail {
+    /// What kind of item it is, for styling: `query`, `decision`, `action`, `rollback`, `note`,
+    /// `evidence` or `other`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Detail::Query { .. } => "query",
+            Detail::Decision { .. } => "decision",
+            Detail::Action { .. } => "action",
+            Detail::Rollback { .. } => "rollback",
+            Detail::Note { .. } => "note",
+            Detail::Evidence { .. } => "evidence",
+            Detail::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Ioc {
     #[serde(rename = "type")]
@@ -397,10 +413,16 @@ impl CaseRecord {
             .corruption
             .clone()
             .or_else(|| crate::journal::check_files(&dir, &scan.entries));
-        let state = State::replay(scan.entries.iter().map(|e| &e.event));
-        let snapshot = state
-            .playbook_snapshot
-            .unwrap_or_else(|| CaseDir::SNAPSHOT.to_owned());
+        // The playbook the case follows now: the last one accepted, or the one it opened with.
+        let snapshot = scan
+            .entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::PlaybookChanged(c) => Some(c.snapshot.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| opened.playbook.snapshot.clone());
         let loaded = dir.inside(&snapshot).map(|p| crate::files::load_playbook(&p));
         let playbook = match loaded {
             Some(crate::playbook::Loaded {
