@@ -82,7 +82,6 @@ pub struct ActionRun {
     pub outcome: Outcome,
     pub detail: String,
     pub simulated: bool,
-    pub has_before: bool,
     /// The call as journaled.
     pub intent: crate::engine::Intent,
     pub before: Option<ArtifactRef>,
@@ -465,7 +464,6 @@ impl Model {
                         outcome: Outcome::Unknown,
                         detail: "running".to_owned(),
                         simulated: a.simulated,
-                        has_before: a.before.is_some(),
                         intent: a.intent.clone(),
                         before: a.before.clone(),
                         after: None,

@@ -594,7 +594,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                             None => {}
                         }
                     }
-                } else if run.has_before && run.outcome == Outcome::Succeeded && !run.simulated {
+                } else if run.before.is_some() && run.outcome == Outcome::Succeeded && !run.simulated {
                     lines.push(Line::styled(
                         format!(
                             "Rollback: the before-state is stored; `irp rollback {} --step {id} --live` puts it back",
