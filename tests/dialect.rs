@@ -573,6 +573,50 @@ fn row_groups_are_skipped_on_nested_statistics_without_changing_answers() {
     });
 }
 
+/// Filters on time alone are applied after decoding; a filter on anything else is pushed into the
+/// Parquet decoder (docs/performance.md, fifth round). Either way the answers are those of an
+/// engine that never pushes filters down.
+#[test]
+fn only_filters_beyond_time_are_pushed_into_the_decoder() {
+    runtime().block_on(async {
+        let (dir, _) = shared_lake();
+        let pushing = LocalEngine::open(dir, Options::default()).await.unwrap();
+        let never = LocalEngine::open(
+            dir,
+            Options {
+                pushdown_filters: false,
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
+        let window = "time_dt >= TIMESTAMP '2000-01-01 00:00:00' AND eventday >= '20000101'";
+        let pushed_rows = |text: &str| {
+            text.split("pushdown_rows_matched=")
+                .skip(1)
+                .map(|t| t.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0"))
+                .map(|n| n.parse::<u64>().unwrap_or(0))
+                .sum::<u64>()
+        };
+        for (filter, pushed) in [
+            (window.to_owned(), false),
+            (format!("{window} AND api.operation = 'GetObject'"), true),
+            ("actor.user.type = 'IAMUser'".to_owned(), true),
+        ] {
+            let sql = format!(
+                "SELECT actor.user.uid AS principal, count(*) AS n FROM {S3} WHERE {filter} GROUP BY 1 ORDER BY 2 DESC, 1"
+            );
+            let a = rows(&pushing, &sql).await.unwrap();
+            assert!(!a.is_empty(), "{sql}");
+            assert_eq!(a, rows(&never, &sql).await.unwrap(), "{sql}");
+            let plan = rows(&pushing, &format!("EXPLAIN ANALYZE {sql}")).await.unwrap();
+            let text: String = plan.iter().map(|r| r["plan"].as_str().unwrap_or_default()).collect();
+            assert!(text.contains("pushdown_rows_matched="), "{text}");
+            assert_eq!(pushed_rows(&text) > 0, pushed, "{filter}\n{text}");
+        }
+    });
+}
+
 // The pieces underneath, on their own.
 
 #[test]
