@@ -210,16 +210,15 @@ impl LocalEngine {
 /// the other columns of the rows it drops.
 fn filters_beyond_time(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    const SORTED_OR_PARTITION: [&str; 5] = ["time", "time_dt", "region", "accountid", "eventday"];
+    let after_decoding = |name: &str| ["time", "time_dt"].contains(&name) || PARTITIONS.contains(&name);
     let mut beyond = false;
     // Visiting cannot fail: the closure only reads.
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            beyond |= scan.filters.iter().any(|f| {
-                f.column_refs()
-                    .iter()
-                    .any(|c| !SORTED_OR_PARTITION.contains(&c.name.as_str()))
-            });
+            beyond |= scan
+                .filters
+                .iter()
+                .any(|f| f.column_refs().iter().any(|c| !after_decoding(c.name.as_str())));
         }
         Ok(if beyond {
             TreeNodeRecursion::Stop
