@@ -2,7 +2,7 @@
 //! playbook language itself (`playbook`) never touches the file system.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::playbook::node::{MAX_FILE_BYTES, decode_utf8};
 use crate::playbook::{Diagnostic, Loaded, Pos, load_str};
@@ -64,4 +64,70 @@ fn io_diag(path: &Path, e: &std::io::Error) -> Diagnostic {
         _ => None,
     };
     Diagnostic::error(Pos::UNKNOWN, format!("cannot read file: {e}")).with_hint_opt(hint)
+}
+
+/// How deep `playbook_files` looks below a folder.
+const MAX_DEPTH: usize = 8;
+
+/// The playbook files a path names: itself, or the YAML files below a folder (sorted, hidden
+/// ones skipped). A playbook's companion folder (`x/` beside `x.yaml`, holding its scenarios,
+/// tests and answers) holds no playbooks and is not searched.
+pub fn playbook_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let d = Diagnostic::error(Pos::UNKNOWN, format!("cannot read: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            d.with_hint("check the path; it does not exist")
+        } else {
+            d
+        }
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    walk(path, 0, &mut files);
+    files.sort();
+    if files.is_empty() {
+        return Err(
+            Diagnostic::error(Pos::UNKNOWN, "no playbooks (*.yaml, *.yml) in this folder")
+                .with_hint("name playbook files with a .yaml or .yml extension"),
+        );
+    }
+    Ok(files)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            let companion = ["yaml", "yml"]
+                .iter()
+                .any(|ext| path.with_extension(ext).is_file());
+            if !companion {
+                walk(&path, depth + 1, files);
+            }
+        } else if is_yaml(&path) {
+            files.push(path);
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod journal;
 pub mod lake;
 pub mod playbook;
 pub mod query;
+pub mod rehearse;
 pub mod report;
 pub mod ui;
 

@@ -87,9 +87,56 @@ impl OneOrMany {
 pub struct EvidenceAnswer {
     #[serde(rename = "type")]
     pub observable: String,
-    pub value: String,
+    /// The value to record…
+    #[serde(default)]
+    pub value: Option<String>,
+    /// …or the capture whose value(s) to record, one entry per item of a list (nothing while
+    /// the capture has no value).
+    #[serde(default)]
+    pub capture: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+impl EvidenceAnswer {
+    /// The values this answer records, given the case's captures.
+    pub fn values(&self, captures: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+        fn texts(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Array(items) => items.iter().for_each(|i| texts(i, out)),
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) if s.is_empty() => {}
+                serde_json::Value::String(s) => out.push(s.clone()),
+                other => out.push(other.to_string()),
+            }
+        }
+        match (&self.value, &self.capture) {
+            (Some(v), _) => vec![v.clone()],
+            (None, Some(c)) => {
+                let mut out = Vec::new();
+                if let Some(v) = captures.get(c) {
+                    texts(v, &mut out);
+                }
+                out
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+/// Every piece of evidence the answers for one step record, in order, given the captures.
+pub fn evidence_values(
+    list: &[EvidenceAnswer],
+    captures: &BTreeMap<String, serde_json::Value>,
+) -> Vec<(Observable, String, Option<String>)> {
+    list.iter()
+        .flat_map(|e| {
+            let o = Observable::parse(&e.observable).unwrap_or(Observable::Text);
+            e.values(captures)
+                .into_iter()
+                .map(move |v| (o, v, e.note.clone()))
+        })
+        .collect()
 }
 
 impl Answers {
@@ -204,9 +251,26 @@ impl Answers {
                 problems.push(format!("step `{id}`: `skip` needs a reason"));
             }
             for e in &a.evidence {
+                match (&e.value, &e.capture) {
+                    (Some(_), Some(_)) | (None, None) => problems.push(format!(
+                        "step `{id}`: evidence takes one of `value` and `capture`"
+                    )),
+                    (None, Some(c)) if !pb.captures().any(|name| name == c) => {
+                        let hint = did_you_mean(c, pb.captures())
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default();
+                        problems.push(format!(
+                            "step `{id}`: evidence `capture: {c}` names no capture of playbook `{}`{hint}",
+                            pb.id
+                        ));
+                    }
+                    _ => {}
+                }
                 match Observable::parse(&e.observable) {
                     Some(o) => {
-                        if let Err(err) = crate::engine::check_observable(o, &e.value) {
+                        if let Some(value) = &e.value
+                            && let Err(err) = crate::engine::check_observable(o, value)
+                        {
                             problems.push(format!("step `{id}`: evidence {err}"));
                         }
                     }

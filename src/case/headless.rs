@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use super::actions::{self, Executor};
 use super::answers::{Answers, SUGGESTED};
 use super::{CaseError, Session};
-use crate::engine::{self, ArtifactRef, Command, Event, Execution, Intent, Observable, Outcome, Position};
+use crate::engine::{self, ArtifactRef, Command, Event, Execution, Intent, Outcome, Position};
 use crate::playbook::model::{ActionKind, StepKind};
 use crate::playbook::raw::Confirm;
 
@@ -27,6 +27,10 @@ pub trait QueryRunner {
         sql: &str,
         watch: Watch<'_>,
     ) -> Result<QueryResult, QueryFailure>;
+
+    /// Files were added to the data the backend reads (a rehearsal's inject landed); the next
+    /// query must see them.
+    fn lake_changed(&mut self) {}
 }
 
 /// A driver's view of a query while it runs, and its way to stop it.
@@ -149,9 +153,25 @@ const MAX_VISITS: u32 = 1_000;
 pub fn drive(
     session: &mut Session,
     answers: &Answers,
+    backend: Option<&mut dyn QueryRunner>,
+    executor: &mut Executor,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), Stop> {
+    drive_with(session, answers, backend, executor, report, &mut |_, _| Ok(false))
+}
+
+/// Something that happens between moves, outside the playbook: a rehearsal's injects landing.
+/// It says whether it changed the data the queries read.
+pub type Between<'a> = dyn FnMut(&mut Session, &mut dyn FnMut(&StepLine)) -> Result<bool, Stop> + 'a;
+
+/// [`drive`], calling `between` before every move.
+pub fn drive_with(
+    session: &mut Session,
+    answers: &Answers,
     mut backend: Option<&mut dyn QueryRunner>,
     executor: &mut Executor,
     report: &mut dyn FnMut(&StepLine),
+    between: &mut Between<'_>,
 ) -> Result<(), Stop> {
     // A query step that failed before this run (a throttled Athena, a wrong workgroup fixed
     // since) runs again; one that fails during this run stops it, so nothing loops.
@@ -159,6 +179,11 @@ pub fn drive(
     loop {
         if session.state.closed.is_some() {
             return Ok(());
+        }
+        if between(session, report)?
+            && let Some(b) = backend.as_deref_mut()
+        {
+            b.lake_changed();
         }
         if session.state.paused.is_some() {
             exec(session, &Command::Unpause, report)?;
@@ -230,14 +255,14 @@ fn step(
             return exec(session, &Command::AddNote { text: text.clone() }, report);
         }
         let done = session.state.evidence_in(id, st.visits);
-        if let Some(e) = a.evidence.get(done) {
-            let observable = Observable::parse(&e.observable).unwrap_or(Observable::Text);
+        let evidence = super::answers::evidence_values(&a.evidence, &session.state.captures);
+        if let Some((observable, value, note)) = evidence.into_iter().nth(done) {
             return exec(
                 session,
                 &Command::AddEvidence {
                     observable,
-                    value: e.value.clone(),
-                    note: e.note.clone(),
+                    value,
+                    note,
                 },
                 report,
             );
@@ -344,7 +369,21 @@ fn step(
                     ),
                 }
             })?;
-            let typed = answer.and_then(|a| a.confirm.as_deref());
+            // A confirmation may be written as a template over the case's values (what the
+            // screen would show), so one answers file serves every seed of a scenario.
+            let typed: Option<String> = match answer.and_then(|a| a.confirm.as_deref()) {
+                Some(c) if c.contains("{{") => {
+                    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+                    Some(
+                        crate::playbook::template::render_text(c, &ctx).map_err(|e| Stop::StepFailed {
+                            step: id.to_owned(),
+                            error: format!("the answers' `confirm` cannot be rendered: {}", e.message),
+                        })?,
+                    )
+                }
+                other => other.map(str::to_owned),
+            };
+            let typed = typed.as_deref();
             let ActionKind::Manual { items } = &action.kind else {
                 let timeout = session.playbook.steps[index].timeout;
                 let step = actions::ActionStep {
@@ -627,6 +666,8 @@ pub fn describe(event: &Event) -> String {
         Event::EvidenceAdded(e) => format!("evidence {}: {}", e.observable.as_str(), e.value),
         Event::Paused { reason } => format!("paused: {reason}"),
         Event::Unpaused {} => "carried on".to_owned(),
+        Event::ExerciseSet(x) => format!("exercise: {} (seed {})", x.title, x.seed),
+        Event::InjectLanded(i) => format!("inject landed: {}", i.title),
         other => other.kind().replace('_', " "),
     }
 }

@@ -43,6 +43,10 @@ impl QueryRunner for LocalRunner {
         "local"
     }
 
+    fn lake_changed(&mut self) {
+        self.engine.forget_listings();
+    }
+
     fn run(
         &mut self,
         session: &Session,

@@ -125,6 +125,8 @@ pub fn summary(e: &Entry) -> String {
         Event::Paused { reason } => reason.clone(),
         Event::Unpaused {} => String::new(),
         Event::CaseClosed { summary } => summary.clone(),
+        Event::ExerciseSet(x) => format!("{} (seed {}) on {}", x.scenario, x.seed, x.lake),
+        Event::InjectLanded(i) => format!("{} · {} event(s) · {}", i.name, i.events, i.title),
     };
     escape_controls(&s)
 }

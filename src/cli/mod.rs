@@ -9,12 +9,14 @@ mod journal;
 mod lake;
 pub mod output;
 mod query;
+mod rehearse;
 mod report;
 mod resume;
 mod review;
 mod rollback;
 mod run;
 mod schema;
+mod test;
 mod validate;
 mod verify;
 
@@ -67,6 +69,10 @@ pub enum Command {
     Lake(lake::LakeArgs),
     /// Run Athena SQL on the embedded engine over a local lake, or on Amazon Athena.
     Query(query::QueryArgs),
+    /// A game-day rehearsal: the scenario's lake, the playbook walked on it, injects, a score.
+    Rehearse(rehearse::RehearseArgs),
+    /// Run the test cases playbooks declare (scripted rehearsals with expectations).
+    Test(test::TestArgs),
 }
 
 /// An error at the edge: what to print and which exit code it means.
@@ -113,6 +119,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Cases(args) => cases::cmd_cases(out, &args),
         Command::Lake(args) => lake::cmd_lake(out, &args),
         Command::Query(args) => query::cmd_query(out, &args),
+        Command::Rehearse(args) => rehearse::cmd_rehearse(out, &args),
+        Command::Test(args) => test::cmd_test(out, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -302,7 +302,10 @@ pub fn settings_of(
 }
 
 /// The playbook at `path` if it is valid; otherwise its diagnostics are printed.
-fn valid_playbook(out: Output, path: &std::path::Path) -> Result<crate::playbook::model::Playbook, CliError> {
+pub fn valid_playbook(
+    out: Output,
+    path: &std::path::Path,
+) -> Result<crate::playbook::model::Playbook, CliError> {
     let loaded = crate::files::load_playbook(path);
     let failed = loaded.has_errors();
     loaded.playbook.filter(|_| !failed).ok_or_else(|| {
@@ -423,7 +426,31 @@ pub fn drive(
         Some(b) => Some(b.as_mut() as &mut dyn headless::QueryRunner),
         None => None,
     };
-    match headless::drive(session, answers, backend, executor, &mut print) {
+    let exercise = match crate::rehearse::brief_of(session) {
+        Some(Ok(brief)) => session
+            .state
+            .exercise
+            .as_ref()
+            .map(|x| (brief, std::path::PathBuf::from(&x.lake))),
+        Some(Err(e)) => {
+            return Err(CliError::user(
+                e,
+                "`irp verify CASE` checks the case's files against its journal",
+            ));
+        }
+        None => None,
+    };
+    let mut between = |s: &mut Session, report: &mut dyn FnMut(&headless::StepLine)| match &exercise {
+        Some((brief, lake)) => {
+            let landed = crate::rehearse::land_due(s, brief, lake, report)?;
+            for text in &landed {
+                out.status(&format!("INJECT: {text}"));
+            }
+            Ok(!landed.is_empty())
+        }
+        None => Ok(false),
+    };
+    match headless::drive_with(session, answers, backend, executor, &mut print, &mut between) {
         Ok(()) => Ok(()),
         Err(stop) => Err(CliError::Stopped {
             message: format!("{stop}; the case is saved and can be resumed"),

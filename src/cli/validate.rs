@@ -7,7 +7,7 @@ use clap::Args;
 use super::{CliError, Output};
 use crate::files::load_playbook;
 use crate::playbook::model::StepKind;
-use crate::playbook::{Diagnostic, Playbook, Pos};
+use crate::playbook::{Diagnostic, Playbook};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -20,12 +20,11 @@ pub struct ValidateArgs {
 }
 
 /// How deep folder search goes; playbook trees are shallow.
-const MAX_DEPTH: usize = 8;
 
 pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
     let mut results = Vec::new();
     for path in &args.paths {
-        match collect(path) {
+        match crate::files::playbook_files(path) {
             Ok(files) => {
                 for f in files {
                     let loaded = load_playbook(&f);
@@ -87,60 +86,6 @@ pub fn summary(pb: &Playbook) -> String {
         count(|k| matches!(k, StepKind::Note(_))),
         pb.inputs.len()
     )
-}
-
-/// The files a path names: itself, or the YAML files below a folder (sorted, hidden ones skipped).
-fn collect(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        let d = Diagnostic::error(Pos::UNKNOWN, format!("cannot read: {e}"));
-        if e.kind() == std::io::ErrorKind::NotFound {
-            d.with_hint("check the path; it does not exist")
-        } else {
-            d
-        }
-    })?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    walk(path, 0, &mut files);
-    files.sort();
-    if files.is_empty() {
-        return Err(
-            Diagnostic::error(Pos::UNKNOWN, "no playbooks (*.yaml, *.yml) in this folder")
-                .with_hint("name playbook files with a .yaml or .yml extension"),
-        );
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&path, depth + 1, files);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
-            files.push(path);
-        }
-    }
 }
 
 fn json_result(path: &Path, pb: Option<&Playbook>, diags: &[Diagnostic]) -> serde_json::Value {

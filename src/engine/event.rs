@@ -87,6 +87,11 @@ pub enum Event {
     CaseClosed {
         summary: String,
     },
+    /// A rehearsal's exercise: the scenario it runs on, and its brief (the truth and the
+    /// expected path, stored as an artifact) that the score is computed against.
+    ExerciseSet(ExerciseSet),
+    /// A facilitator's inject landed: new events were written into the exercise's lake.
+    InjectLanded(InjectLanded),
 }
 
 impl Event {
@@ -121,6 +126,8 @@ impl Event {
             Event::Paused { .. } => "paused",
             Event::Unpaused {} => "unpaused",
             Event::CaseClosed { .. } => "case_closed",
+            Event::ExerciseSet(_) => "exercise_set",
+            Event::InjectLanded(_) => "inject_landed",
         }
     }
 
@@ -154,7 +161,9 @@ impl Event {
             | Event::AwsIdentity(_)
             | Event::Paused { .. }
             | Event::Unpaused {}
-            | Event::CaseClosed { .. } => None,
+            | Event::CaseClosed { .. }
+            | Event::ExerciseSet(_)
+            | Event::InjectLanded(_) => None,
         }
     }
 
@@ -168,6 +177,33 @@ impl Event {
                 | Event::AwsIdentity(_)
         )
     }
+}
+
+/// The exercise a rehearsal runs: recorded once, before the first step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExerciseSet {
+    /// The scenario's id (its file name without `.yaml`).
+    pub scenario: String,
+    pub title: String,
+    /// The generator's seed (0 for a lake that was not generated).
+    pub seed: u64,
+    /// The lake the queries read, as given.
+    pub lake: String,
+    /// The scenario resolved against the lake: truth, expected decisions, targets, injects.
+    pub brief: ArtifactRef,
+}
+
+/// An inject that landed in the exercise's lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InjectLanded {
+    pub name: String,
+    pub title: String,
+    /// What the facilitator announces.
+    pub text: String,
+    /// Events written.
+    pub events: u64,
+    /// The file written, relative to the lake.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

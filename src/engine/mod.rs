@@ -142,6 +142,10 @@ pub enum Command {
     Close {
         summary: String,
     },
+    /// Record a rehearsal's exercise (once, before the first step).
+    SetExercise(ExerciseSet),
+    /// Record an inject that landed in the exercise's lake.
+    LandInject(InjectLanded),
 }
 
 /// What the engine needs from outside that is not in the state: the time (for `now` in
@@ -219,6 +223,8 @@ pub enum EngineError {
     NotVisited(String),
     #[error("the {0} is empty")]
     Empty(&'static str),
+    #[error("{0}")]
+    Exercise(&'static str),
     #[error("{observable} `{value}`: {problem}")]
     BadObservable {
         observable: &'static str,
@@ -295,6 +301,21 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
                 return Err(EngineError::NotPaused);
             }
             Ok(Event::Unpaused {})
+        }
+        Command::SetExercise(x) => {
+            if state.exercise.is_some() {
+                return Err(EngineError::Exercise("the case already has its exercise"));
+            }
+            if !matches!(state.position, Position::NotStarted) {
+                return Err(EngineError::Exercise("the exercise is set before the first step"));
+            }
+            Ok(Event::ExerciseSet(x.clone()))
+        }
+        Command::LandInject(i) => {
+            if state.exercise.is_none() {
+                return Err(EngineError::Exercise("injects land only in an exercise"));
+            }
+            Ok(Event::InjectLanded(i.clone()))
         }
         Command::Close { summary } => {
             if summary.trim().is_empty() {
@@ -762,6 +783,8 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         | Command::Pause { .. }
         | Command::Unpause
         | Command::Close { .. }
+        | Command::SetExercise(_)
+        | Command::LandInject(_)
         | Command::StartRollback(_)
         | Command::FinishRollback { .. } => Err(EngineError::AlreadyOpened),
     }

@@ -26,6 +26,10 @@ pub struct State {
     pub captures: BTreeMap<String, serde_json::Value>,
     pub notes: Vec<Note>,
     pub evidence: Vec<Evidence>,
+    /// A rehearsal's exercise, once set.
+    pub exercise: Option<super::event::ExerciseSet>,
+    /// The injects that have landed, by name.
+    pub injects: Vec<String>,
     /// Number of events applied (the next entry's seq).
     pub applied: u64,
 }
@@ -296,6 +300,8 @@ impl State {
                 self.closed = Some(summary.clone());
                 self.paused = None;
             }
+            Event::ExerciseSet(x) => self.exercise = Some(x.clone()),
+            Event::InjectLanded(i) => self.injects.push(i.name.clone()),
         }
     }
 

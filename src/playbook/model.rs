@@ -49,6 +49,14 @@ impl Playbook {
         out
     }
 
+    /// The names of every query step's captures, in playbook order.
+    pub fn captures(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().flat_map(|s| match &s.kind {
+            StepKind::Query(q) => q.captures.keys().map(String::as_str).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+    }
+
     pub fn count_kind(&self, pred: impl Fn(&StepKind) -> bool) -> usize {
         self.steps.iter().filter(|s| pred(&s.kind)).count()
     }

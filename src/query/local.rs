@@ -165,6 +165,14 @@ impl LocalEngine {
         Ok(LocalEngine { ctx, tables, options })
     }
 
+    /// Forgets the file listings the session keeps, so files added to the lake since (a
+    /// rehearsal's injects) are read by the next query.
+    pub fn forget_listings(&self) {
+        if let Some(cache) = self.ctx.runtime_env().cache_manager.get_list_files_cache() {
+            cache.clear();
+        }
+    }
+
     /// Plans and starts a query; rows arrive as a stream of Arrow batches.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let limit = self.options.memory_limit;

@@ -44,6 +44,10 @@ pub struct Report {
     /// The observables recorded as evidence, one row per type and value.
     pub evidence: Vec<Ioc>,
     pub path: PathTaken,
+    /// A rehearsal's score against its exercise (`None` for a case that is not an exercise).
+    pub score: Option<crate::rehearse::Score>,
+    /// Why the exercise's score could not be worked out (its brief is missing or changed).
+    pub exercise_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -774,6 +778,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 deviation("pause", state.current_step(), reason.clone());
                 Detail::Other
             }
+            Event::ExerciseSet(_) | Event::InjectLanded(_) => Detail::Other,
             Event::Unpaused {} | Event::CaseClosed { .. } => {
                 if let Some(since) = paused_since.take() {
                     paused += e.at - since;
@@ -983,7 +988,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         });
     }
 
-    Report {
+    let mut report = Report {
         report_version: VERSION,
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         generated_by: format!("irp {}", env!("CARGO_PKG_VERSION")),
@@ -1028,7 +1033,15 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             edges,
             reached_end: matches!(state.position, crate::engine::Position::End) || state.closed.is_some(),
         },
+        score: None,
+        exercise_problem: None,
+    };
+    match crate::rehearse::score_of(record, &report) {
+        Some(Ok(score)) => report.score = Some(score),
+        Some(Err(problem)) => report.exercise_problem = Some(problem),
+        None => {}
     }
+    report
 }
 
 /// A milestone at entry `e`, timed from the case's opening.

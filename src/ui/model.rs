@@ -627,6 +627,10 @@ fn worker(m: &mut Model, reply: Reply) {
                         c.difference
                     )),
                     Event::CaseClosed { .. } => m.say("the case is closed; q quits"),
+                    Event::InjectLanded(i) => {
+                        m.say(format!("INJECT: {}", i.title));
+                        m.popup = Some((format!("INJECT · {}", i.title), i.text.clone()));
+                    }
                     _ => {}
                 }
             }
@@ -657,6 +661,9 @@ fn worker(m: &mut Model, reply: Reply) {
         }
         Reply::Text { path, text } => {
             m.texts.insert(path, text);
+        }
+        Reply::Score(lines) => {
+            m.popup = Some(("Rehearsal score".to_owned(), lines.join("\n")));
         }
         Reply::Idle => {
             m.in_flight.pop_front();

@@ -121,7 +121,12 @@ pub fn view(m: &Model, f: &mut Frame) {
         f.render_widget(Paragraph::new(items).block(boxed(title, t)), rect);
     }
     if let Some((title, value)) = &m.popup {
-        let rect = centered(area, 76, area.height.saturating_sub(4).min(20));
+        let lines = u16::try_from(value.lines().count()).unwrap_or(u16::MAX);
+        let rect = centered(
+            area,
+            76,
+            area.height.saturating_sub(4).min(lines.saturating_add(2).max(20)),
+        );
         f.render_widget(Clear, rect);
         f.render_widget(
             Paragraph::new(value.clone())

@@ -71,6 +71,8 @@ pub enum Reply {
     },
     /// The request is finished; the worker waits for the next.
     Idle,
+    /// A closed exercise's score, as lines of text.
+    Score(Vec<String>),
 }
 
 /// The handle the UI keeps: the request queue and the running query's stop flag.
@@ -100,11 +102,18 @@ pub fn spawn(
         .name("irp-case".to_owned())
         .spawn(move || {
             w.start();
-            while let Ok(req) = rx.recv() {
-                if left.load(Ordering::Relaxed) && !matches!(req, Request::Record(_)) {
-                    continue;
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                    Ok(req) => {
+                        if left.load(Ordering::Relaxed) && !matches!(req, Request::Record(_)) {
+                            continue;
+                        }
+                        w.serve(req);
+                    }
+                    // An exercise's injects land by the clock too, between moves.
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => w.tick(),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                w.serve(req);
             }
             w.session
         })
@@ -128,6 +137,10 @@ pub struct Worker {
     cancel: Arc<AtomicBool>,
     /// Entries already sent to the UI.
     reported: usize,
+    /// A rehearsal's exercise: its brief and the lake its injects land in.
+    exercise: Option<(crate::rehearse::Brief, std::path::PathBuf)>,
+    /// Whether the closed exercise's score was sent.
+    scored: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -146,6 +159,22 @@ impl Worker {
         replies: UnboundedSender<Reply>,
     ) -> Worker {
         let reported = session.entries.len();
+        let exercise = match crate::rehearse::brief_of(&session) {
+            Some(Ok(brief)) => session
+                .state
+                .exercise
+                .as_ref()
+                .map(|x| (brief, std::path::PathBuf::from(&x.lake))),
+            Some(Err(error)) => {
+                let _ = replies.send(Reply::Problem {
+                    error: format!("{error}; injects will not land and there will be no score"),
+                    hints: vec!["`irp verify CASE` checks the case's files".to_owned()],
+                });
+                None
+            }
+            None => None,
+        };
+        let scored = session.state.closed.is_some();
         Worker {
             session,
             backend,
@@ -153,6 +182,37 @@ impl Worker {
             replies,
             cancel: Arc::new(AtomicBool::new(false)),
             reported,
+            exercise,
+            scored,
+        }
+    }
+
+    /// Between moves: lands the exercise's injects that are due, and sends the score once the
+    /// exercise is closed.
+    pub fn tick(&mut self) {
+        let Some((brief, lake)) = &self.exercise else {
+            return;
+        };
+        self.reported = self.session.entries.len();
+        let result = crate::rehearse::land_due(&mut self.session, brief, lake, &mut |_| {});
+        if result.as_ref().is_ok_and(|landed| !landed.is_empty())
+            && let Some(b) = self.backend.as_mut()
+        {
+            b.lake_changed();
+        }
+        self.report(result.map(|_| ()));
+        if self.session.state.closed.is_some() && !self.scored {
+            self.scored = true;
+            let now = self.session.env().now;
+            let reply = match crate::rehearse::score_case(&self.session.dir.root, now) {
+                Ok(Some(score)) => Reply::Score(score.lines()),
+                Ok(None) => return,
+                Err(error) => Reply::Problem {
+                    error: format!("the score cannot be worked out: {error}"),
+                    hints: Vec::new(),
+                },
+            };
+            let _ = self.replies.send(reply);
         }
     }
 
@@ -191,6 +251,7 @@ impl Worker {
     /// Carries out one request, reports what it recorded and found, then `Idle`.
     pub fn serve(&mut self, req: Request) {
         self.handle(req);
+        self.tick();
         let _ = self.replies.send(Reply::Idle);
     }
 

@@ -1,0 +1,189 @@
+//! The lakes rehearsals run on: generated once per scenario, seed and end day into a cache
+//! folder and reused; copied (as hard links) into a working lake of its own when the exercise
+//! has injects, so an inject never changes the cached lake another rehearsal reads.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+
+use super::scenario::{Inject, LakeSpec};
+use crate::engine::InjectLanded;
+use crate::lake::cloudtrail::{Mapped, NotMapped, Record, map_record};
+use crate::lake::generate::{self, Config, Scenario as Generator};
+use crate::lake::ocsf::{api_activity_schema, to_batch};
+use crate::lake::{PartitionWriter, partition_dir};
+
+/// irp's cache folder: `IRP_CACHE`, else `$XDG_CACHE_HOME/irp`, else `~/.cache/irp`.
+pub fn cache_root() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("IRP_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("irp")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("irp")))
+        .unwrap_or_else(|| std::env::temp_dir().join("irp-cache"))
+}
+
+/// The generator settings a scenario's lake is made with; without an `end`, the lake ends
+/// yesterday.
+pub fn config(spec: &LakeSpec, generator: Generator, seed: u64, today: NaiveDate) -> Config {
+    Config {
+        scenario: generator,
+        days: spec.days,
+        events: spec.events,
+        seed,
+        regions: spec
+            .regions
+            .clone()
+            .unwrap_or_else(|| vec!["us-east-1".to_owned()]),
+        accounts: spec
+            .accounts
+            .clone()
+            .unwrap_or_else(|| vec!["111122223333".to_owned()]),
+        // Yesterday: the lake is the past, and today belongs to the exercise (its injects).
+        end: spec.end.unwrap_or(today - chrono::Duration::days(1)),
+        threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+    }
+}
+
+/// The cache folder of a generated lake: one per set of generator settings.
+pub fn cached_dir(root: &Path, cfg: &Config) -> PathBuf {
+    root.join("lakes").join(format!(
+        "{}-d{}-e{}-s{}-{}-{}-{}",
+        cfg.scenario.as_str(),
+        cfg.days,
+        cfg.events,
+        cfg.seed,
+        cfg.end.format("%Y%m%d"),
+        cfg.regions.join("+"),
+        cfg.accounts.join("+"),
+    ))
+}
+
+/// The lake for `cfg`, generated into the cache unless it is there already. Generation goes to
+/// a temporary folder renamed into place at the end, so a lake in the cache is always whole.
+/// Returns the folder and whether it was reused.
+pub fn cached_lake(
+    root: &Path,
+    cfg: &Config,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(PathBuf, bool), String> {
+    let dir = cached_dir(root, cfg);
+    if dir.join("truth.json").is_file() {
+        return Ok((dir, true));
+    }
+    let parent = dir.parent().unwrap_or(root);
+    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.partial-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    generate::generate(&tmp, cfg, progress).map_err(|e| format!("cannot generate the lake: {e}"))?;
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok((dir, false)),
+        // Another rehearsal made the same lake meanwhile: theirs is as good.
+        Err(_) if dir.join("truth.json").is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok((dir, true))
+        }
+        Err(e) => Err(format!("cannot move the lake into {}: {e}", dir.display())),
+    }
+}
+
+/// A lake of the exercise's own for injects to land in: `from`'s files hard-linked (copied where
+/// links are not possible) into `to`.
+pub fn working_copy(from: &Path, to: &Path) -> Result<(), String> {
+    let err = |p: &Path, e: std::io::Error| format!("cannot copy the lake to {}: {e}", p.display());
+    std::fs::create_dir_all(to).map_err(|e| err(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| err(from, e))?.flatten() {
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let ft = entry.file_type().map_err(|e| err(&src, e))?;
+        if ft.is_dir() {
+            working_copy(&src, &dst)?;
+        } else if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(|e| err(&dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes an inject's events into `lake` as they would arrive at `now`, each record mapped to
+/// OCSF as the CloudTrail importer maps it, into one new file per partition
+/// (`part-inject-<name>.zstd.parquet`). Returns what the journal records.
+pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLanded, String> {
+    let mut rows: Vec<Mapped> = Vec::with_capacity(inject.events.len());
+    for (i, record) in inject.events.iter().enumerate() {
+        let mut record = record.clone();
+        let Some(obj) = record.as_object_mut() else {
+            return Err(format!(
+                "inject `{}`: event {} is not a record",
+                inject.name,
+                i + 1
+            ));
+        };
+        let offset = obj.remove("offsetSeconds").and_then(|v| v.as_i64()).unwrap_or(0);
+        let at = now + chrono::Duration::seconds(offset);
+        obj.insert(
+            "eventTime".into(),
+            at.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+        );
+        obj.insert(
+            "eventID".into(),
+            format!("inject-{}-{}-{}", inject.name, at.timestamp_millis(), i + 1).into(),
+        );
+        obj.entry("eventVersion").or_insert_with(|| "1.09".into());
+        obj.entry("eventType").or_insert_with(|| "AwsApiCall".into());
+        obj.entry("awsRegion")
+            .or_insert_with(|| inject.region.clone().into());
+        obj.entry("recipientAccountId")
+            .or_insert_with(|| inject.account.clone().into());
+        let text = serde_json::to_string(&record).unwrap_or_default();
+        let parsed: Record<'_> = serde_json::from_str(&text)
+            .map_err(|e| format!("inject `{}`: event {}: {e}", inject.name, i + 1))?;
+        match map_record(&parsed) {
+            Ok(m) => rows.push(m),
+            Err(NotMapped::Bad(why)) => {
+                return Err(format!("inject `{}`: event {}: {why}", inject.name, i + 1));
+            }
+            Err(NotMapped::NoTable(why)) => {
+                return Err(format!(
+                    "inject `{}`: event {} has no Security Lake table ({why})",
+                    inject.name,
+                    i + 1
+                ));
+            }
+        }
+    }
+    rows.sort_by_key(|m| m.event.time);
+    // One file per partition the events fall in.
+    let mut groups: std::collections::BTreeMap<PathBuf, Vec<crate::lake::ocsf::ApiEvent>> =
+        std::collections::BTreeMap::new();
+    for m in rows {
+        let day = DateTime::<Utc>::from_timestamp_millis(m.event.time)
+            .unwrap_or(now)
+            .date_naive();
+        let dir = partition_dir(lake, m.table, &m.event.region, &m.event.accountid, day);
+        groups.entry(dir).or_default().push(m.event);
+    }
+    let mut files = Vec::new();
+    let mut count = 0;
+    for (dir, events) in groups {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(format!("part-inject-{}.zstd.parquet", inject.name));
+        let schema = api_activity_schema();
+        let batch = to_batch(&events).map_err(|e| format!("inject `{}`: {e}", inject.name))?;
+        let mut w = PartitionWriter::create(&path, &schema).map_err(|e| e.to_string())?;
+        w.write(&batch).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+        count += events.len() as u64;
+        files.push(path.strip_prefix(lake).unwrap_or(&path).display().to_string());
+    }
+    Ok(InjectLanded {
+        name: inject.name.clone(),
+        title: inject.title.clone(),
+        text: inject.announce.clone(),
+        events: count,
+        file: files.join(", "),
+    })
+}

@@ -1,0 +1,230 @@
+//! Game-day rehearsals: a playbook walked on a lake with an injected incident, its actions
+//! simulated, the facilitator's injects landing as it runs, and a score at the end against the
+//! scenario's truth and expected path. Also playbook tests (`irp test`), which are scripted
+//! rehearsals with expectations.
+//!
+//! - `scenario`: the scenario files beside a playbook, resolved against a lake into a brief;
+//! - `lake`: the cached generated lakes, working copies, and injects landing in them;
+//! - `score`: the score of a case against its brief;
+//! - `playtest`: the test cases a playbook declares, and their runner.
+
+pub mod lake;
+pub mod playtest;
+pub mod scenario;
+pub mod score;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::case::Session;
+use crate::case::headless::{StepLine, Stop, exec};
+use crate::engine::{Command, Event, ExerciseSet};
+use crate::playbook::Playbook;
+pub use scenario::{Brief, Scenario};
+pub use score::Score;
+
+/// An exercise ready to open: the scenario resolved against its lake.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub scenario: Scenario,
+    pub brief: Brief,
+    /// The lake as generated or given (the exercise's working copy is made from it).
+    pub lake: PathBuf,
+    /// The playbook's inputs the scenario sets, as `name=value`.
+    pub inputs: Vec<(String, String)>,
+    /// Whether a cached lake was reused.
+    pub reused: bool,
+    /// What `{{ … }}` references in the scenario and its tests resolve against.
+    pub env: serde_json::Value,
+}
+
+/// What a rehearsal asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    /// A scenario id beside the playbook, or a path; the playbook's default when `None`.
+    pub scenario: Option<&'a str>,
+    pub seed: Option<u64>,
+    /// A lake to use instead of the scenario's generated one (an imported real lake).
+    pub lake: Option<&'a Path>,
+}
+
+/// Finds and loads the scenario, generates (or reuses) its lake, and resolves it.
+pub fn prepare(
+    playbook_path: &Path,
+    pb: &Playbook,
+    req: &Request<'_>,
+    today: NaiveDate,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Prepared, Vec<String>> {
+    let path = scenario::find(playbook_path, req.scenario).map_err(|e| vec![e])?;
+    let scenario = Scenario::load(&path, pb)?;
+    let spec = &scenario.file.lake;
+    let seed = req.seed.unwrap_or(spec.seed);
+    let (lake, reused, window, region, account) = match req.lake {
+        Some(dir) => {
+            let window = lake_window(dir).map_err(|e| vec![e])?;
+            let (region, account) = first_partition(dir);
+            (dir.to_owned(), true, window, region, account)
+        }
+        None => {
+            let cfg = lake::config(spec, scenario.generator, seed, today);
+            let (dir, reused) =
+                lake::cached_lake(&lake::cache_root(), &cfg, progress).map_err(|e| vec![e])?;
+            let first = cfg.end - chrono::Duration::days(i64::from(cfg.days) - 1);
+            (
+                dir,
+                reused,
+                (first, cfg.end),
+                cfg.regions[0].clone(),
+                cfg.accounts[0].clone(),
+            )
+        }
+    };
+    let truth = std::fs::read(lake.join("truth.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let (brief, inputs) = scenario
+        .resolve(&truth, window, seed, &region, &account)
+        .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    Ok(Prepared {
+        env: scenario::env(&truth, window, &region, &account),
+        scenario,
+        brief,
+        lake,
+        inputs,
+        reused,
+    })
+}
+
+/// The first and last `eventday` partitions in a lake.
+pub fn lake_window(lake: &Path) -> Result<(NaiveDate, NaiveDate), String> {
+    let mut days = Vec::new();
+    let mut stack = vec![lake.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(day) = name.strip_prefix("eventday=") {
+                if let Ok(day) = NaiveDate::parse_from_str(day, "%Y%m%d") {
+                    days.push(day);
+                }
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    match (days.iter().min(), days.iter().max()) {
+        (Some(a), Some(b)) => Ok((*a, *b)),
+        _ => Err(format!(
+            "{} holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)",
+            lake.display()
+        )),
+    }
+}
+
+/// The region and account of the lake's first partition (where injects land by default).
+fn first_partition(lake: &Path) -> (String, String) {
+    let pick = |dir: &Path, prefix: &str| -> Option<(String, PathBuf)> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+        names.sort();
+        names.into_iter().find_map(|p| {
+            let n = p.file_name()?.to_string_lossy().into_owned();
+            n.strip_prefix(prefix).map(|v| (v.to_owned(), p.clone()))
+        })
+    };
+    let found = crate::playbook::table::LogicalTable::ALL.iter().find_map(|t| {
+        let (region, rdir) = pick(&lake.join(t.as_str()), "region=")?;
+        let (account, _) = pick(&rdir, "accountid=")?;
+        Some((region, account))
+    });
+    found.unwrap_or_else(|| ("us-east-1".to_owned(), "111122223333".to_owned()))
+}
+
+/// Records the exercise in a new rehearsal case: the brief as an artifact, then `exercise_set`.
+pub fn begin(session: &mut Session, prepared: &Prepared, lake: &Path) -> Result<(), Stop> {
+    let bytes = serde_json::to_vec_pretty(&prepared.brief).unwrap_or_default();
+    let brief = session.write_artifact("exercise", "json", &bytes)?;
+    let cmd = Command::SetExercise(ExerciseSet {
+        scenario: prepared.brief.scenario.clone(),
+        title: prepared.brief.title.clone(),
+        seed: prepared.brief.seed,
+        lake: lake.display().to_string(),
+        brief,
+    });
+    exec(session, &cmd, &mut |_| {})
+}
+
+/// The exercise's brief, read back from the case (checked against the hash the journal holds).
+pub fn brief_of(session: &Session) -> Option<Result<Brief, String>> {
+    let x = session.state.exercise.as_ref()?;
+    Some(read_brief(&session.dir, x))
+}
+
+fn read_brief(dir: &crate::journal::CaseDir, x: &ExerciseSet) -> Result<Brief, String> {
+    let bytes = crate::case::read_artifact(dir, &x.brief).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("the exercise's brief cannot be read: {e}"))
+}
+
+/// Lands every inject that is due and has not landed: those whose time since the case opened
+/// has come, and those whose step the case has entered. Each is written into `lake`, then
+/// journaled.
+pub fn land_due(
+    session: &mut Session,
+    brief: &Brief,
+    lake: &Path,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<Vec<String>, Stop> {
+    if session.state.closed.is_some() {
+        return Ok(Vec::new());
+    }
+    let now = session.env().now;
+    let opened = session.entries.first().map_or(now, |e| e.at);
+    let mut landed = Vec::new();
+    for inject in &brief.injects {
+        if session.state.injects.contains(&inject.name) {
+            continue;
+        }
+        let due = inject
+            .at_s
+            .is_some_and(|s| now >= opened + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)))
+            || inject
+                .at_step
+                .as_ref()
+                .is_some_and(|s| session.state.path.contains(s));
+        if !due {
+            continue;
+        }
+        let event = lake::land(lake, inject, now).map_err(|error| Stop::StepFailed {
+            step: format!("inject {}", inject.name),
+            error,
+        })?;
+        landed.push(event.text.clone());
+        exec(session, &Command::LandInject(event), report)?;
+    }
+    Ok(landed)
+}
+
+/// The score of the case in `dir` if it is an exercise; `now` stamps the report it is worked
+/// out from.
+pub fn score_case(dir: &Path, now: DateTime<Utc>) -> Result<Option<Score>, String> {
+    let record = crate::report::CaseRecord::read(dir).map_err(|e| e.to_string())?;
+    let report = crate::report::build(&record, now);
+    match (report.score, report.exercise_problem) {
+        (_, Some(problem)) => Err(problem),
+        (score, None) => Ok(score),
+    }
+}
+
+/// The exercise's score for a report being built: `None` when the case is not an exercise.
+pub fn score_of(
+    record: &crate::report::CaseRecord,
+    report: &crate::report::Report,
+) -> Option<Result<Score, String>> {
+    let x = record.scan.entries.iter().find_map(|e| match &e.event {
+        Event::ExerciseSet(x) => Some(x),
+        _ => None,
+    })?;
+    Some(read_brief(&record.dir, x).map(|brief| score::score(report, &record.playbook, &brief)))
+}

@@ -1,0 +1,568 @@
+//! Scenario files: the exercise a rehearsal runs. A scenario sits beside its playbook
+//! (`playbooks/<playbook>/scenarios/<name>.yaml`) and says which lake to generate (the incident
+//! and its noise come from the generator), the playbook's inputs, the truth a good responder
+//! should find, the decisions a good responder takes, time targets, and the facilitator's
+//! injects. Values may name the generated lake's `truth.json` as `{{ truth.path.to.value }}` and
+//! the lake's window as `{{ lake.start }}` / `{{ lake.end }}`, so one file serves every seed.
+//!
+//! Loading a scenario checks it against the playbook (inputs, decision steps and options,
+//! inject steps); resolving it against a lake gives the [`Brief`] the score is computed from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Observable;
+use crate::lake::generate::Scenario as Generator;
+use crate::playbook::model::{Playbook, StepKind};
+
+/// A scenario file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// The scenario `irp rehearse` takes when `--scenario` is not given (one per playbook).
+    #[serde(default)]
+    pub default: bool,
+    pub lake: LakeSpec,
+    /// The playbook's inputs for the exercise (lists as YAML lists or comma-separated).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    pub truth: TruthSpec,
+    #[serde(default)]
+    pub expected: Expected,
+    #[serde(default)]
+    pub targets: Targets,
+    #[serde(default)]
+    pub injects: Vec<InjectSpec>,
+}
+
+/// The lake an exercise runs on: generated (cached, reused) unless `--lake` gives one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSpec {
+    /// The generator's scenario: `s3-exfiltration`, `benign`, …
+    pub generator: String,
+    #[serde(default = "default_days")]
+    pub days: u32,
+    #[serde(default = "default_events")]
+    pub events: u64,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The lake's last day; yesterday when left out (the playbook's relative windows then cover
+    /// it, and today is the exercise's own: injects land in it).
+    #[serde(default)]
+    pub end: Option<NaiveDate>,
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub accounts: Option<Vec<String>>,
+}
+
+fn default_days() -> u32 {
+    7
+}
+fn default_events() -> u64 {
+    60_000
+}
+fn default_seed() -> u64 {
+    1
+}
+
+/// What a good responder should find.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruthSpec {
+    /// Whether there is an incident to find (a benign scenario must end with "no incident").
+    pub incident: bool,
+    /// Per evidence type (`ip`, `arn`, `access_key_id`, `account_id`, `bucket`, `object_key`,
+    /// `user_agent`), the values that are part of the incident. A type listed with no values
+    /// means anything recorded as that type is a false positive.
+    #[serde(default)]
+    pub findings: BTreeMap<String, serde_json::Value>,
+    /// The first and last malicious events (RFC 3339).
+    #[serde(default)]
+    pub first_event: Option<String>,
+    #[serde(default)]
+    pub last_event: Option<String>,
+}
+
+/// The path a good responder takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// Decision step id → the option a good responder chooses.
+    #[serde(default)]
+    pub decisions: BTreeMap<String, String>,
+}
+
+/// Time targets from the case's opening, e.g. `contain: 30m`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub first_finding: Option<String>,
+    #[serde(default)]
+    pub contain: Option<String>,
+    #[serde(default)]
+    pub recover: Option<String>,
+}
+
+/// An inject: events the facilitator has land in the lake while the exercise runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectSpec {
+    pub name: String,
+    pub title: String,
+    /// What the responder is told when it lands (default: the title).
+    #[serde(default)]
+    pub announce: Option<String>,
+    /// Lands this long after the case opened (`10m`)…
+    #[serde(default)]
+    pub at: Option<String>,
+    /// …or when this step is first entered (deterministic, for scripted rehearsals).
+    #[serde(default)]
+    pub at_step: Option<String>,
+    /// The events, as CloudTrail records (`eventName`, `eventSource`, `userIdentity`,
+    /// `sourceIPAddress`, `requestParameters`…; templates allowed in any text). irp sets
+    /// `eventTime` (when the inject lands, plus `offsetSeconds` if the record has it),
+    /// `eventID` and, when missing, `awsRegion` and `recipientAccountId`, then maps each record
+    /// to OCSF as `irp lake import cloudtrail` does.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// A scenario resolved against a lake: what the journal stores (as the exercise's brief) and
+/// the score reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Brief {
+    pub scenario: String,
+    pub title: String,
+    pub description: String,
+    pub seed: u64,
+    pub incident: bool,
+    /// Per evidence type, the values that are part of the incident.
+    pub findings: BTreeMap<String, Vec<String>>,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+    pub decisions: BTreeMap<String, String>,
+    pub targets: Targets,
+    pub injects: Vec<Inject>,
+}
+
+/// An inject with its values resolved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Inject {
+    pub name: String,
+    pub title: String,
+    pub announce: String,
+    /// Seconds after the case opened, or the step whose first entry lands it.
+    pub at_s: Option<u64>,
+    pub at_step: Option<String>,
+    pub region: String,
+    pub account: String,
+    /// CloudTrail records, templates resolved.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// A scenario file, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file name without `.yaml`.
+    pub id: String,
+    pub path: PathBuf,
+    pub file: ScenarioFile,
+    pub generator: Generator,
+}
+
+/// Where a playbook's companion files live: `playbooks/x.yaml` → `playbooks/x/`.
+pub fn companion_dir(playbook: &Path) -> PathBuf {
+    let stem = playbook.file_stem().unwrap_or_default();
+    playbook.with_file_name(stem)
+}
+
+/// The scenario files beside a playbook, sorted by name.
+pub fn scenario_files(playbook: &Path) -> Vec<PathBuf> {
+    yaml_files(&companion_dir(playbook).join("scenarios"))
+}
+
+/// The YAML files in a folder, sorted (none when it does not exist).
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Finds the scenario `name` (an id beside the playbook, or a path) or the playbook's default.
+pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
+    let files = scenario_files(playbook);
+    let ids = || {
+        files
+            .iter()
+            .filter_map(|p| p.file_stem().map(|s| format!("`{}`", s.to_string_lossy())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") || n.contains('/') => Ok(PathBuf::from(n)),
+        Some(n) => files
+            .iter()
+            .find(|p| p.file_stem().is_some_and(|s| s == n))
+            .cloned()
+            .ok_or_else(|| {
+                if files.is_empty() {
+                    format!(
+                        "`{n}` is not a scenario: {} has none",
+                        companion_dir(playbook).join("scenarios").display()
+                    )
+                } else {
+                    format!("`{n}` is not a scenario of this playbook (scenarios: {})", ids())
+                }
+            }),
+        None => {
+            let defaults: Vec<&PathBuf> = files
+                .iter()
+                .filter(|p| load_file(p).is_ok_and(|f| f.default))
+                .collect();
+            match defaults.as_slice() {
+                [one] => Ok((*one).clone()),
+                [] if files.len() == 1 => Ok(files[0].clone()),
+                [] if files.is_empty() => Err(format!(
+                    "the playbook has no scenarios (looked in {})",
+                    companion_dir(playbook).join("scenarios").display()
+                )),
+                _ => Err(format!(
+                    "say which scenario with `--scenario` (scenarios: {})",
+                    ids()
+                )),
+            }
+        }
+    }
+}
+
+fn load_file(path: &Path) -> Result<ScenarioFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options()).map_err(|e| {
+        let d = crate::playbook::node::yaml_error(&text, &e);
+        d.display(path).to_string()
+    })
+}
+
+impl Scenario {
+    /// Reads a scenario file and checks it against the playbook; every problem is one message.
+    pub fn load(path: &Path, pb: &Playbook) -> Result<Scenario, Vec<String>> {
+        let file = load_file(path).map_err(|e| vec![e])?;
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        let generator = <Generator as clap::ValueEnum>::from_str(&file.lake.generator, false)
+            .map_err(|_| {
+                let names: Vec<&str> = <Generator as clap::ValueEnum>::value_variants()
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect();
+                problems.push(format!(
+                    "`lake.generator: {}` is not a generator scenario (generators: {})",
+                    file.lake.generator,
+                    names.join(", ")
+                ));
+            })
+            .unwrap_or(Generator::Benign);
+        for name in file.inputs.keys() {
+            if !pb.inputs.contains_key(name) {
+                problems.push(format!("`inputs.{name}` is not an input of playbook `{}`", pb.id));
+            }
+        }
+        for t in file.truth.findings.keys() {
+            if Observable::parse(t).is_none_or(|o| o == Observable::Text) {
+                problems.push(format!(
+                    "`truth.findings.{t}` is not an evidence type that can be scored (types: ip, arn, access_key_id, account_id, bucket, object_key, user_agent)"
+                ));
+            }
+        }
+        for (step, option) in &file.expected.decisions {
+            match pb.step(step).map(|s| &s.kind) {
+                Some(StepKind::Decision(d)) => {
+                    if !d.options.iter().any(|o| o.id == *option) {
+                        let ids: Vec<String> = d.options.iter().map(|o| format!("`{}`", o.id)).collect();
+                        problems.push(format!(
+                            "`expected.decisions.{step}: {option}`: the decision has no such option (options: {})",
+                            ids.join(", ")
+                        ));
+                    }
+                }
+                Some(_) => problems.push(format!(
+                    "`expected.decisions.{step}`: step `{step}` is not a decision"
+                )),
+                None => problems.push(format!(
+                    "`expected.decisions.{step}`: playbook `{}` has no step `{step}`",
+                    pb.id
+                )),
+            }
+        }
+        for (what, d) in [
+            ("first_finding", &file.targets.first_finding),
+            ("contain", &file.targets.contain),
+            ("recover", &file.targets.recover),
+        ] {
+            if let Some(d) = d
+                && let Err(e) = crate::playbook::value::parse_duration(d)
+            {
+                problems.push(format!("`targets.{what}`: {e}"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, inject) in file.injects.iter().enumerate() {
+            let at = format!("`injects[{i}]` (`{}`)", inject.name);
+            if !names.insert(inject.name.as_str()) {
+                problems.push(format!("{at}: another inject has this name"));
+            }
+            if inject.name.is_empty()
+                || !inject
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                problems.push(format!("{at}: a name is lowercase letters, digits and `-`"));
+            }
+            match (&inject.at, &inject.at_step) {
+                (Some(d), None) => {
+                    if let Err(e) = crate::playbook::value::parse_duration(d) {
+                        problems.push(format!("{at}: `at`: {e}"));
+                    }
+                }
+                (None, Some(step)) => {
+                    if pb.step(step).is_none() {
+                        problems.push(format!(
+                            "{at}: `at_step`: playbook `{}` has no step `{step}`",
+                            pb.id
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "{at}: give exactly one of `at` (e.g. `10m`) and `at_step`"
+                )),
+            }
+            for (j, record) in inject.events.iter().enumerate() {
+                if !record.is_object()
+                    || record.get("eventName").is_none()
+                    || record.get("eventSource").is_none()
+                {
+                    problems.push(format!(
+                        "{at}: `events[{j}]` is not a CloudTrail record (a mapping with at least `eventName` and `eventSource`)"
+                    ));
+                }
+            }
+            if inject.events.is_empty() {
+                problems.push(format!("{at}: an inject needs at least one event"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Scenario {
+                id,
+                path: path.to_owned(),
+                file,
+                generator,
+            })
+        } else {
+            Err(problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect())
+        }
+    }
+
+    /// Resolves the scenario against a lake's `truth.json` (`null` for a lake with none) and
+    /// window; returns the brief and the playbook inputs as `name=value` pairs.
+    pub fn resolve(
+        &self,
+        truth: &serde_json::Value,
+        window: (NaiveDate, NaiveDate),
+        seed: u64,
+        region: &str,
+        account: &str,
+    ) -> Result<(Brief, Vec<(String, String)>), String> {
+        let env = env(truth, window, region, account);
+        let f = &self.file;
+        let mut inputs = Vec::new();
+        for (name, v) in &f.inputs {
+            let value = resolve_value(v, &env).map_err(|e| format!("`inputs.{name}`: {e}"))?;
+            inputs.push((name.clone(), input_text(&value)));
+        }
+        let mut findings = BTreeMap::new();
+        for (t, v) in &f.truth.findings {
+            let value = resolve_value(v, &env).map_err(|e| format!("`truth.findings.{t}`: {e}"))?;
+            let mut list = strings(&value);
+            list.sort();
+            list.dedup();
+            findings.insert(t.clone(), list);
+        }
+        let text = |v: &Option<String>, what: &str| -> Result<Option<String>, String> {
+            v.as_ref()
+                .map(|s| resolve_text(s, &env).map_err(|e| format!("`truth.{what}`: {e}")))
+                .transpose()
+        };
+        let mut injects = Vec::new();
+        for i in &f.injects {
+            let mut events = Vec::new();
+            for e in &i.events {
+                events.push(resolve_value(e, &env).map_err(|err| format!("inject `{}`: {err}", i.name))?);
+            }
+            injects.push(Inject {
+                name: i.name.clone(),
+                title: i.title.clone(),
+                announce: i.announce.clone().unwrap_or_else(|| i.title.clone()),
+                at_s: i
+                    .at
+                    .as_deref()
+                    .and_then(|d| crate::playbook::value::parse_duration(d).ok())
+                    .map(|d| d.as_secs()),
+                at_step: i.at_step.clone(),
+                region: region.to_owned(),
+                account: account.to_owned(),
+                events,
+            });
+        }
+        let brief = Brief {
+            scenario: self.id.clone(),
+            title: f.title.clone(),
+            description: f.description.clone(),
+            seed,
+            incident: f.truth.incident,
+            findings,
+            first_event: text(&f.truth.first_event, "first_event")?,
+            last_event: text(&f.truth.last_event, "last_event")?,
+            decisions: f.expected.decisions.clone(),
+            targets: f.targets.clone(),
+            injects,
+        };
+        Ok((brief, inputs))
+    }
+}
+
+/// What `{{ … }}` references can name: the lake's `truth.json` and its window.
+pub fn env(
+    truth: &serde_json::Value,
+    window: (NaiveDate, NaiveDate),
+    region: &str,
+    account: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "truth": truth,
+        "lake": {
+            "first_day": window.0.to_string(),
+            "last_day": window.1.to_string(),
+            "start": format!("{}T00:00:00Z", window.0),
+            "end": format!("{}T00:00:00Z", window.1.succ_opt().unwrap_or(window.1)),
+            "region": region,
+            "account": account,
+        },
+    })
+}
+
+/// A value with its `{{ … }}` references resolved. A string that is one reference takes the
+/// referenced value whole (a list stays a list); a list whose items resolve to lists is
+/// flattened.
+pub fn resolve_value(v: &serde_json::Value, env: &serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => match whole_reference(s) {
+            Some(path) => lookup(env, path),
+            None => resolve_text(s, env).map(Value::String),
+        },
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, item) in m {
+                out.insert(k.clone(), resolve_value(item, env)?);
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match resolve_value(item, env)? {
+                    Value::Array(inner) => out.extend(inner),
+                    other => out.push(other),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+fn whole_reference(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
+}
+
+/// Text with every `{{ path }}` replaced by the value's text.
+fn resolve_text(s: &str, env: &serde_json::Value) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("`{s}` opens `{{{{` without closing it"))?;
+        let value = lookup(env, after[..end].trim())?;
+        out.push_str(&input_text(&value));
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The value at a dotted path (`truth.incident_details.ips`) in `env`.
+fn lookup(env: &serde_json::Value, path: &str) -> Result<serde_json::Value, String> {
+    let mut v = env;
+    for part in path.split('.') {
+        v = match v {
+            serde_json::Value::Object(m) => m.get(part),
+            serde_json::Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            if path.starts_with("truth.") && env.get("truth").is_none_or(serde_json::Value::is_null) {
+                format!("`{{{{ {path} }}}}` reads the generator's truth, and this lake has no truth.json")
+            } else {
+                format!("`{{{{ {path} }}}}` names nothing (at `{part}`)")
+            }
+        })?;
+    }
+    Ok(v.clone())
+}
+
+/// A value as an input's text: lists comma-separated.
+fn input_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(_) => strings(v).join(","),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A value as a list of texts (a scalar is a list of one; null is empty).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().flat_map(strings).collect(),
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::String(s) if s.is_empty() => Vec::new(),
+        other => vec![input_text(other)],
+    }
+}

@@ -1,0 +1,518 @@
+//! The score of a rehearsal: the case as the report reads it, against the exercise's brief.
+//!
+//! Out of 100 points:
+//! - **conclusion** (30): the case concluded "incident" (it entered a containment, eradication
+//!   and recovery stage) exactly when the scenario has one;
+//! - **findings** (30): evidence recorded against the truth, per evidence type the scenario
+//!   scores: the F1 of precision and recall over all of them (a benign scenario with nothing
+//!   recorded scores in full);
+//! - **decisions** (25): the share of the expected decisions taken as expected (one not reached
+//!   counts as missed);
+//! - **time** (15): the share of the time targets met (first correct finding, containment,
+//!   recovery); in full when the scenario sets none.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::scenario::Brief;
+use crate::playbook::Playbook;
+use crate::playbook::raw::Phase;
+use crate::report::{Detail, Milestone, Report, duration_text};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Score {
+    pub scenario: String,
+    pub title: String,
+    pub seed: u64,
+    /// Whether the case is closed (a score before that is provisional).
+    pub closed: bool,
+    /// 0–100.
+    pub points: u32,
+    pub parts: Vec<Part>,
+    pub conclusion: Conclusion,
+    pub findings: Vec<FindingScore>,
+    /// Over every scored type; `None` when nothing was recorded.
+    pub precision: Option<f64>,
+    /// Over every scored type; `None` when the truth holds nothing.
+    pub recall: Option<f64>,
+    pub decisions: Vec<DecisionScore>,
+    pub times: Vec<TimeScore>,
+    /// Deviations from the playbook (skips, back-steps, pauses…), with their reasons.
+    pub deviations: Vec<String>,
+    /// What to practise next, most important first.
+    pub practise: Vec<String>,
+    /// Injects that landed, in order.
+    pub injects: Vec<String>,
+}
+
+/// One part of the points.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Part {
+    pub name: String,
+    pub points: u32,
+    pub out_of: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct Conclusion {
+    /// `incident` or `no incident`.
+    pub expected: String,
+    /// What the case concluded; `open` while it is not closed and never reached containment.
+    pub reached: String,
+    pub correct: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct FindingScore {
+    /// The evidence type (`ip`, `arn`, …).
+    pub observable: String,
+    pub expected: Vec<String>,
+    /// Recorded and part of the truth.
+    pub correct: Vec<String>,
+    /// Part of the truth, never recorded.
+    pub missed: Vec<String>,
+    /// Recorded, not part of the truth.
+    pub wrong: Vec<String>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct DecisionScore {
+    pub step: String,
+    pub expected: String,
+    /// The last option chosen there, if the case reached it.
+    pub chosen: Option<String>,
+    pub rationale: Option<String>,
+    /// `as expected`, `differs` or `not reached`.
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TimeScore {
+    /// `first correct finding`, `containment` or `recovery`.
+    pub what: String,
+    pub seconds: Option<f64>,
+    pub target_s: Option<f64>,
+    /// `None` when there is no target.
+    pub met: Option<bool>,
+    pub detail: Option<String>,
+}
+
+/// Scores the case `report` describes against `brief`.
+pub fn score(report: &Report, pb: &Playbook, brief: &Brief) -> Score {
+    let opened = parse(&report.summary.opened);
+
+    // Conclusion: did the case go into containment?
+    let contained = report.path.steps.iter().any(|s| {
+        pb.step(s)
+            .is_some_and(|st| pb.stages[st.stage].phase == Phase::ContainmentEradicationRecovery)
+    });
+    let closed = report.summary.closed.is_some();
+    let reached = if contained {
+        "incident"
+    } else if closed {
+        "no incident"
+    } else {
+        "open"
+    };
+    let expected = if brief.incident { "incident" } else { "no incident" };
+    let conclusion = Conclusion {
+        expected: expected.to_owned(),
+        reached: reached.to_owned(),
+        correct: reached == expected,
+    };
+
+    // Findings, per scored type.
+    let mut recorded: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for ioc in &report.evidence {
+        recorded
+            .entry(ioc.observable.as_str())
+            .or_default()
+            .insert(ioc.value.as_str());
+    }
+    let mut findings = Vec::new();
+    let (mut all_correct, mut all_recorded, mut all_expected) = (0usize, 0usize, 0usize);
+    for (observable, truth) in &brief.findings {
+        let got = recorded.get(observable.as_str()).cloned().unwrap_or_default();
+        let truth_set: BTreeSet<&str> = truth.iter().map(String::as_str).collect();
+        let correct: Vec<String> = got.intersection(&truth_set).map(|s| (*s).to_owned()).collect();
+        let missed: Vec<String> = truth_set.difference(&got).map(|s| (*s).to_owned()).collect();
+        let wrong: Vec<String> = got.difference(&truth_set).map(|s| (*s).to_owned()).collect();
+        all_correct += correct.len();
+        all_recorded += got.len();
+        all_expected += truth_set.len();
+        findings.push(FindingScore {
+            observable: observable.clone(),
+            expected: truth.clone(),
+            precision: ratio(correct.len(), got.len()),
+            recall: ratio(correct.len(), truth_set.len()),
+            correct,
+            missed,
+            wrong,
+        });
+    }
+    let precision = ratio(all_correct, all_recorded);
+    let recall = ratio(all_correct, all_expected);
+    let f1 = match (precision, recall) {
+        (None, None) => 1.0,
+        (Some(p), Some(r)) if p + r > 0.0 => 2.0 * p * r / (p + r),
+        _ => 0.0,
+    };
+
+    // Decisions: the last choice made at each expected step.
+    let mut chosen: BTreeMap<&str, (&str, Option<&str>)> = BTreeMap::new();
+    for item in &report.timeline {
+        if let (
+            Some(step),
+            Detail::Decision {
+                option, rationale, ..
+            },
+        ) = (&item.step, &item.detail)
+        {
+            chosen.insert(step.as_str(), (option.as_str(), rationale.as_deref()));
+        }
+    }
+    let decisions: Vec<DecisionScore> = brief
+        .decisions
+        .iter()
+        .map(|(step, want)| {
+            let got = chosen.get(step.as_str());
+            DecisionScore {
+                step: step.clone(),
+                expected: want.clone(),
+                chosen: got.map(|(o, _)| (*o).to_owned()),
+                rationale: got.and_then(|(_, r)| r.map(str::to_owned)),
+                verdict: match got {
+                    Some((o, _)) if o == want => "as expected",
+                    Some(_) => "differs",
+                    None => "not reached",
+                }
+                .to_owned(),
+            }
+        })
+        .collect();
+    let as_expected = decisions.iter().filter(|d| d.verdict == "as expected").count();
+
+    // Times against the targets.
+    let first_finding = opened.and_then(|o| {
+        report
+            .evidence
+            .iter()
+            .filter(|i| {
+                brief
+                    .findings
+                    .get(&i.observable)
+                    .is_some_and(|t| t.contains(&i.value))
+            })
+            .filter_map(|i| parse(&i.first_seen).map(|at| (at, i)))
+            .min_by_key(|(at, _)| *at)
+            .map(|(at, i)| (seconds(at - o), format!("{} {}", i.observable, i.value)))
+    });
+    let target = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|d| crate::playbook::value::parse_duration(d).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    let milestone = |m: &Option<Milestone>| m.as_ref().map(|m| (m.seconds, m.what.clone()));
+    let times: Vec<TimeScore> = [
+        // With nothing to find there is no time to the first finding to meet.
+        (
+            "first correct finding",
+            first_finding,
+            target(&brief.targets.first_finding).filter(|_| all_expected > 0),
+        ),
+        (
+            "containment",
+            milestone(&report.metrics.time_to_contain),
+            target(&brief.targets.contain),
+        ),
+        (
+            "recovery",
+            milestone(&report.metrics.time_to_recover),
+            target(&brief.targets.recover),
+        ),
+    ]
+    .into_iter()
+    .map(|(what, got, target_s)| TimeScore {
+        what: what.to_owned(),
+        seconds: got.as_ref().map(|g| g.0),
+        target_s,
+        met: target_s.map(|t| got.as_ref().is_some_and(|g| g.0 <= t)),
+        detail: got.map(|g| g.1),
+    })
+    .collect();
+    let targets = times.iter().filter(|t| t.met.is_some()).count();
+    let met = times.iter().filter(|t| t.met == Some(true)).count();
+
+    let parts = vec![
+        part("conclusion", if conclusion.correct { 1.0 } else { 0.0 }, 30),
+        part("findings", f1, 30),
+        part(
+            "decisions",
+            if decisions.is_empty() {
+                1.0
+            } else {
+                as_expected as f64 / decisions.len() as f64
+            },
+            25,
+        ),
+        part(
+            "time",
+            if targets == 0 {
+                1.0
+            } else {
+                met as f64 / targets as f64
+            },
+            15,
+        ),
+    ];
+    let points = parts.iter().map(|p| p.points).sum();
+
+    let deviations: Vec<String> = report
+        .metrics
+        .deviations
+        .iter()
+        .map(|d| {
+            format!(
+                "{}{}: {}",
+                d.kind.replace('_', " "),
+                d.step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default(),
+                d.detail
+            )
+        })
+        .collect();
+    let injects = report
+        .timeline
+        .iter()
+        .filter(|t| t.kind == "inject_landed")
+        .map(|t| t.text.clone())
+        .collect();
+    let practise = practise(report, &conclusion, &findings, &decisions, &times);
+    Score {
+        scenario: brief.scenario.clone(),
+        title: brief.title.clone(),
+        seed: brief.seed,
+        closed,
+        points,
+        parts,
+        conclusion,
+        findings,
+        precision,
+        recall,
+        decisions,
+        times,
+        deviations,
+        practise,
+        injects,
+    }
+}
+
+/// What to practise next: the conclusion, decisions, findings and times that fell short, each
+/// with where in the case the answer was to be had. At most six items.
+fn practise(
+    report: &Report,
+    conclusion: &Conclusion,
+    findings: &[FindingScore],
+    decisions: &[DecisionScore],
+    times: &[TimeScore],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !conclusion.correct {
+        let first_wrong = decisions.iter().find(|d| d.verdict == "differs");
+        out.push(format!(
+            "Telling an incident from normal activity: the case concluded `{}`, the scenario was `{}`{}.",
+            conclusion.reached,
+            conclusion.expected,
+            first_wrong
+                .map(|d| format!(
+                    "; the path turned at `{}` (chose `{}`, expected `{}`)",
+                    d.step,
+                    d.chosen.as_deref().unwrap_or("-"),
+                    d.expected
+                ))
+                .unwrap_or_default()
+        ));
+    }
+    for d in decisions.iter().filter(|d| d.verdict == "differs") {
+        out.push(format!(
+            "The decision at `{}`: chose `{}`{}, a good responder chooses `{}`; read the evidence the step's suggestion rests on.",
+            d.step,
+            d.chosen.as_deref().unwrap_or("-"),
+            d.rationale
+                .as_deref()
+                .map(|r| format!(" (\"{r}\")"))
+                .unwrap_or_default(),
+            d.expected
+        ));
+    }
+    for f in findings {
+        if !f.missed.is_empty() {
+            let held = where_captured(report, &f.missed);
+            out.push(format!(
+                "Recording what the queries find: {} {} {} not recorded as evidence{}.",
+                f.observable.replace('_', " "),
+                list(&f.missed),
+                if f.missed.len() == 1 { "was" } else { "were" },
+                held.map(|s| format!("; step `{s}` had it in its results"))
+                    .unwrap_or_default()
+            ));
+        }
+        if !f.wrong.is_empty() {
+            out.push(format!(
+                "Checking before recording: {} {} {} not part of the incident.",
+                f.observable.replace('_', " "),
+                list(&f.wrong),
+                if f.wrong.len() == 1 { "is" } else { "are" }
+            ));
+        }
+    }
+    for t in times.iter().filter(|t| t.met == Some(false)) {
+        out.push(match t.seconds {
+            Some(s) => format!(
+                "Speed to {}: {} against a target of {}.",
+                t.what,
+                duration_text(s),
+                duration_text(t.target_s.unwrap_or_default())
+            ),
+            None => format!("Reaching {}: the case never got there.", t.what),
+        });
+    }
+    for d in decisions.iter().filter(|d| d.verdict == "not reached") {
+        out.push(format!("Getting to `{}`: the case never reached it.", d.step));
+    }
+    out.truncate(6);
+    out
+}
+
+/// The first step whose captures held any of `values`.
+fn where_captured(report: &Report, values: &[String]) -> Option<String> {
+    report.timeline.iter().find_map(|t| match &t.detail {
+        Detail::Query { captures, .. } if captures.values().any(|v| values.iter().any(|x| holds(v, x))) => {
+            t.step.clone()
+        }
+        _ => None,
+    })
+}
+
+fn holds(v: &serde_json::Value, x: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => s == x,
+        serde_json::Value::Array(a) => a.iter().any(|i| holds(i, x)),
+        _ => false,
+    }
+}
+
+fn list(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0..=1 scaled to 0..=out_of
+fn part(name: &str, share: f64, out_of: u32) -> Part {
+    Part {
+        name: name.to_owned(),
+        points: (share.clamp(0.0, 1.0) * f64::from(out_of)).round() as u32,
+        out_of,
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // counts of evidence
+fn ratio(n: usize, d: usize) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+fn parse(at: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[allow(clippy::cast_precision_loss)] // milliseconds of a case
+fn seconds(d: chrono::TimeDelta) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+impl Score {
+    /// The score as text, for the terminal and the CLI.
+    pub fn lines(&self) -> Vec<String> {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        let mut out = vec![
+            format!("Score: {}/100 — {} (seed {})", self.points, self.title, self.seed),
+            self.parts
+                .iter()
+                .map(|p| format!("{} {}/{}", p.name, p.points, p.out_of))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            format!(
+                "Conclusion: {} (the scenario: {}){}",
+                self.conclusion.reached,
+                self.conclusion.expected,
+                if self.conclusion.correct { "" } else { "  ✗" }
+            ),
+            format!(
+                "Findings: precision {}, recall {}",
+                pct(self.precision),
+                pct(self.recall)
+            ),
+        ];
+        for f in &self.findings {
+            out.push(format!(
+                "  {:<14} {}/{} found, {} wrong (precision {}, recall {})",
+                f.observable,
+                f.correct.len(),
+                f.expected.len(),
+                f.wrong.len(),
+                pct(f.precision),
+                pct(f.recall)
+            ));
+        }
+        if !self.decisions.is_empty() {
+            out.push("Decisions:".to_owned());
+            for d in &self.decisions {
+                out.push(format!(
+                    "  {:<28} {:<12} chose {} (expected {})",
+                    d.step,
+                    d.verdict,
+                    d.chosen.as_deref().unwrap_or("-"),
+                    d.expected
+                ));
+            }
+        }
+        out.push("Times:".to_owned());
+        for t in &self.times {
+            out.push(format!(
+                "  {:<22} {}{}",
+                t.what,
+                t.seconds.map_or_else(|| "not reached".to_owned(), duration_text),
+                match (t.target_s, t.met) {
+                    (Some(target), Some(met)) => format!(
+                        " (target {}{})",
+                        duration_text(target),
+                        if met { ", met" } else { ", missed" }
+                    ),
+                    _ => String::new(),
+                }
+            ));
+        }
+        if !self.deviations.is_empty() {
+            out.push("Deviations:".to_owned());
+            out.extend(self.deviations.iter().map(|d| format!("  {d}")));
+        }
+        if !self.injects.is_empty() {
+            out.push("Injects:".to_owned());
+            out.extend(self.injects.iter().map(|d| format!("  {d}")));
+        }
+        if !self.practise.is_empty() {
+            out.push("Practise next:".to_owned());
+            out.extend(self.practise.iter().map(|p| format!("  - {p}")));
+        }
+        out
+    }
+}
