@@ -30,6 +30,7 @@ mod journal;
 mod lake;
 mod playbooks;
 mod query;
+mod rehearse;
 mod review;
 mod schema;
 mod templates;

@@ -1,7 +1,8 @@
-//! The terminal UI end to end, in a real terminal: `irp run` on the shipped S3 playbook over a
-//! generated lake inside tmux, driven with `send-keys` from the first step to the closed case
-//! (queries, decisions, a skipped step with its reason, a note, simulated actions), asserting on
-//! `capture-pane` at each stage, then `irp verify` on the journal. `scripts/test` installs tmux;
+//! The terminal UI end to end, in a real terminal: `irp rehearse` on the shipped S3 playbook (the
+//! README's first command: its default scenario, the lake generated into the cache) inside tmux,
+//! driven with `send-keys` from the first step to the closed case (queries, decisions, a skipped
+//! step with its reason, a note, simulated actions, the inject's announcement) and the score
+//! screen, asserting on `capture-pane` at each stage, then `irp verify` on the journal. `scripts/test` installs tmux;
 //! without it the test says it was skipped, and under CI that is a failure.
 
 use std::collections::BTreeMap;
@@ -160,21 +161,19 @@ fn gate_word(screen: &str) -> Option<String> {
 }
 
 #[test]
-fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed_case() {
-    let (lake, truth) = crate::query::shared_lake();
+fn a_responder_rehearses_the_s3_playbook_in_a_real_terminal_from_first_step_to_the_score() {
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
-    let known = truth.known_readers["acme-customer-exports"].join(",");
+    let cache = tmp.path().join("cache");
     let irp = env!("CARGO_BIN_EXE_irp");
     let script = format!(
-        "cd {repo} && {irp} run playbooks/s3-unintended-data-access.yaml --case-dir {case} --lake {lake} \
-         -i bucket=acme-customer-exports -i bucket_account=111122223333 -i region=us-east-1 \
-         -i known_principals={known}; echo IRP-EXIT=$?; sleep 600",
+        "cd {repo} && {irp} rehearse playbooks/s3-unintended-data-access.yaml --case-dir {case}; \
+         echo IRP-EXIT=$?; sleep 600",
         repo = shell(&crate::common::repo()),
         case = shell(&case),
-        lake = shell(lake),
     );
-    let Some(tmux) = Tmux::start("e2e", &script, &["IRP_SEED=e2e", "NO_COLOR="]) else {
+    let cache_env = format!("IRP_CACHE={}", cache.display());
+    let Some(tmux) = Tmux::start("e2e", &script, &["IRP_SEED=e2e", "NO_COLOR=", &cache_env]) else {
         return;
     };
     let pb =
@@ -222,11 +221,20 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
 
     let mut seen_phases = Vec::new();
     let mut skipped = false;
+    let mut injected = false;
     let mut queries = 0;
     let mut actions = 0;
     for _ in 0..400 {
         if screen.contains("The case is closed.") {
             break;
+        }
+        if screen.contains("INJECT · ") {
+            // The facilitator's inject, announced when it lands; any key closes it.
+            assert!(screen.contains("second access key"), "{screen}");
+            injected = true;
+            tmux.keys(&["Escape"]);
+            screen = tmux.wait("the announcement closed", |s| !s.contains("INJECT · "));
+            continue;
         }
         for phase in [
             "Preparation",
@@ -248,6 +256,18 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
             tmux.settle(&screen);
             tmux.text("drill finished: key deactivated in rehearsal, bucket closed");
             tmux.keys(&["Enter"]);
+            // The score, on screen as soon as the case closes.
+            screen = tmux.wait("the score", |s| s.contains("Rehearsal score"));
+            assert!(screen.contains("Score: ") && screen.contains("/100"), "{screen}");
+            assert!(
+                screen.contains("Conclusion: incident (the scenario: incident)"),
+                "{screen}"
+            );
+            assert!(
+                screen.contains("second access key"),
+                "the inject is in the score:\n{screen}"
+            );
+            tmux.keys(&["Escape"]);
             screen = tmux.wait("the closed case", |s| s.contains("The case is closed."));
             break;
         }
@@ -368,13 +388,17 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
         "every NIST phase was on screen"
     );
     assert!(
-        skipped && queries >= 10 && actions >= 10,
-        "queries {queries}, actions {actions}"
+        skipped && injected && queries >= 10 && actions >= 10,
+        "queries {queries}, actions {actions}, inject announced {injected}"
     );
     tmux.keys(&["q"]);
     let end = tmux.wait("irp to exit", |s| s.contains("IRP-EXIT="));
     assert!(end.contains("IRP-EXIT=0"), "{end}");
     assert!(end.contains("case closed; `irp verify"), "{end}");
+    assert!(
+        end.contains("Score: ") && end.contains("Findings: precision"),
+        "{end}"
+    );
 
     // The journal: intact, and holding what was done on screen.
     let verify = run(&["verify", case.to_str().unwrap()]);
@@ -382,6 +406,8 @@ fn a_responder_runs_the_s3_playbook_in_a_real_terminal_from_first_step_to_closed
     let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
     let kinds: Vec<&str> = scan.entries.iter().map(|e| e.event.kind()).collect();
     for k in [
+        "exercise_set",
+        "inject_landed",
         "note_added",
         "step_skipped",
         "decided",

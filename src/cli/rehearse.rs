@@ -27,7 +27,7 @@ pub struct RehearseArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Run on this lake instead of generating the scenario's (e.g. one imported from real
-    /// CloudTrail logs with `irp lake import`). Its `truth.json`, if any, feeds the scenario.
+    /// `CloudTrail` logs with `irp lake import`). Its `truth.json`, if any, feeds the scenario.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
     /// The folder for the case (default: a new folder under the cache's `cases/`).
@@ -60,12 +60,11 @@ pub struct RehearseArgs {
 
 pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
     let pb = valid_playbook(out, &args.playbook)?;
-    let answers = match (&args.answers, args.headless) {
-        (Some(path), true) => Some(Answers::load(path, &pb).map_err(answers_error)?),
-        _ => {
-            ui_preflight()?;
-            None
-        }
+    let answers = if let (Some(path), true) = (&args.answers, args.headless) {
+        Some(Answers::load(path, &pb).map_err(answers_error)?)
+    } else {
+        ui_preflight()?;
+        None
     };
     let ctx = session_context(
         args.actor.as_deref(),
@@ -163,9 +162,7 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
 
 /// Prints the score of a closed exercise (text, or JSON with `--json`).
 fn show_score(out: Output, case_dir: &std::path::Path, json: bool) -> Result<(), CliError> {
-    let now = crate::clock::Clock::from_env()
-        .map(|c| c.now())
-        .unwrap_or_else(|_| chrono::Utc::now());
+    let now = crate::clock::Clock::from_env().map_or_else(|_| chrono::Utc::now(), |c| c.now());
     match crate::rehearse::score_case(case_dir, now) {
         Ok(Some(score)) if !score.closed => {
             out.status(&format!(

@@ -57,10 +57,12 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
     let (mut passed, mut failed, mut without) = (0, 0, Vec::new());
     for path in &playbooks {
         let loaded = crate::files::load_playbook(path);
-        let Some(pb) = loaded
-            .playbook
-            .filter(|_| !loaded.diagnostics.iter().any(|d| d.is_error()))
-        else {
+        let Some(pb) = loaded.playbook.filter(|_| {
+            !loaded
+                .diagnostics
+                .iter()
+                .any(crate::playbook::Diagnostic::is_error)
+        }) else {
             for d in &loaded.diagnostics {
                 out.diagnostic(path, d);
             }

@@ -19,8 +19,6 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
-/// How deep folder search goes; playbook trees are shallow.
-
 pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
     let mut results = Vec::new();
     for path in &args.paths {

@@ -109,7 +109,7 @@ pub fn working_copy(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// Writes an inject's events into `lake` as they would arrive at `now`, each record mapped to
-/// OCSF as the CloudTrail importer maps it, into one new file per partition
+/// OCSF as the `CloudTrail` importer maps it, into one new file per partition
 /// (`part-inject-<name>.zstd.parquet`). Returns what the journal records.
 pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLanded, String> {
     let mut rows: Vec<Mapped> = Vec::with_capacity(inject.events.len());

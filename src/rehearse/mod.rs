@@ -61,25 +61,21 @@ pub fn prepare(
     let scenario = Scenario::load(&path, pb)?;
     let spec = &scenario.file.lake;
     let seed = req.seed.unwrap_or(spec.seed);
-    let (lake, reused, window, region, account) = match req.lake {
-        Some(dir) => {
-            let window = lake_window(dir).map_err(|e| vec![e])?;
-            let (region, account) = first_partition(dir);
-            (dir.to_owned(), true, window, region, account)
-        }
-        None => {
-            let cfg = lake::config(spec, scenario.generator, seed, today);
-            let (dir, reused) =
-                lake::cached_lake(&lake::cache_root(), &cfg, progress).map_err(|e| vec![e])?;
-            let first = cfg.end - chrono::Duration::days(i64::from(cfg.days) - 1);
-            (
-                dir,
-                reused,
-                (first, cfg.end),
-                cfg.regions[0].clone(),
-                cfg.accounts[0].clone(),
-            )
-        }
+    let (lake, reused, window, region, account) = if let Some(dir) = req.lake {
+        let window = lake_window(dir).map_err(|e| vec![e])?;
+        let (region, account) = first_partition(dir);
+        (dir.to_owned(), true, window, region, account)
+    } else {
+        let cfg = lake::config(spec, scenario.generator, seed, today);
+        let (dir, reused) = lake::cached_lake(&lake::cache_root(), &cfg, progress).map_err(|e| vec![e])?;
+        let first = cfg.end - chrono::Duration::days(i64::from(cfg.days) - 1);
+        (
+            dir,
+            reused,
+            (first, cfg.end),
+            cfg.regions[0].clone(),
+            cfg.accounts[0].clone(),
+        )
     };
     let truth = std::fs::read(lake.join("truth.json"))
         .ok()

@@ -233,13 +233,13 @@ fn check(expect: &Expect, prepared: &Prepared, case: &Path, pb: &Playbook, outco
         problems.push(format!("the case's journal does not verify: {p:?}"));
     }
     let state = crate::engine::State::replay(record.scan.entries.iter().map(|e| &e.event));
-    if let Some(want) = &expect.path {
-        if *want != state.path {
-            problems.push(format!(
-                "the path differs (- expected, + taken):\n{}",
-                diff(want, &state.path)
-            ));
-        }
+    if let Some(want) = &expect.path
+        && *want != state.path
+    {
+        problems.push(format!(
+            "the path differs (- expected, + taken):\n{}",
+            diff(want, &state.path)
+        ));
     }
     for (name, want) in &expect.captures {
         let want = match super::scenario::resolve_value(want, &prepared.env) {

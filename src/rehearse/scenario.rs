@@ -127,7 +127,7 @@ pub struct InjectSpec {
     /// …or when this step is first entered (deterministic, for scripted rehearsals).
     #[serde(default)]
     pub at_step: Option<String>,
-    /// The events, as CloudTrail records (`eventName`, `eventSource`, `userIdentity`,
+    /// The events, as `CloudTrail` records (`eventName`, `eventSource`, `userIdentity`,
     /// `sourceIPAddress`, `requestParameters`…; templates allowed in any text). irp sets
     /// `eventTime` (when the inject lands, plus `offsetSeconds` if the record has it),
     /// `eventID` and, when missing, `awsRegion` and `recipientAccountId`, then maps each record
@@ -164,7 +164,7 @@ pub struct Inject {
     pub at_step: Option<String>,
     pub region: String,
     pub account: String,
-    /// CloudTrail records, templates resolved.
+    /// `CloudTrail` records, templates resolved.
     pub events: Vec<serde_json::Value>,
 }
 
@@ -214,7 +214,14 @@ pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
             .join(", ")
     };
     match name {
-        Some(n) if n.ends_with(".yaml") || n.ends_with(".yml") || n.contains('/') => Ok(PathBuf::from(n)),
+        Some(n)
+            if n.contains('/')
+                || Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml")) =>
+        {
+            Ok(PathBuf::from(n))
+        }
         Some(n) => files
             .iter()
             .find(|p| p.file_stem().is_some_and(|s| s == n))

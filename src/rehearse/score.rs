@@ -253,22 +253,10 @@ pub fn score(report: &Report, pb: &Playbook, brief: &Brief) -> Score {
         part("findings", f1, 30),
         part(
             "decisions",
-            if decisions.is_empty() {
-                1.0
-            } else {
-                as_expected as f64 / decisions.len() as f64
-            },
+            ratio(as_expected, decisions.len()).unwrap_or(1.0),
             25,
         ),
-        part(
-            "time",
-            if targets == 0 {
-                1.0
-            } else {
-                met as f64 / targets as f64
-            },
-            15,
-        ),
+        part("time", ratio(met, targets).unwrap_or(1.0), 15),
     ];
     let points = parts.iter().map(|p| p.points).sum();
 
@@ -423,7 +411,7 @@ fn part(name: &str, share: f64, out_of: u32) -> Part {
     }
 }
 
-#[allow(clippy::cast_precision_loss)] // counts of evidence
+#[allow(clippy::cast_precision_loss)] // small counts
 fn ratio(n: usize, d: usize) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }
@@ -514,5 +502,107 @@ impl Score {
             out.extend(self.practise.iter().map(|p| format!("  - {p}")));
         }
         out
+    }
+}
+
+/// One table of the score as plain text, for the report writers to escape and lay out.
+#[derive(Debug, Clone)]
+pub struct ScoreTable {
+    pub title: &'static str,
+    pub head: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Score {
+    /// The headline: points, conclusion, precision and recall.
+    pub fn headline(&self) -> String {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        format!(
+            "{}/100 on scenario `{}` (seed {}){}: concluded {} where the scenario is {}; findings precision {}, recall {}.",
+            self.points,
+            self.scenario,
+            self.seed,
+            if self.closed {
+                ""
+            } else {
+                ", provisional (the case is not closed)"
+            },
+            self.conclusion.reached,
+            self.conclusion.expected,
+            pct(self.precision),
+            pct(self.recall)
+        )
+    }
+
+    /// The score's tables: points by part, findings by type, decisions, times.
+    pub fn tables(&self) -> Vec<ScoreTable> {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        vec![
+            ScoreTable {
+                title: "Points",
+                head: vec!["Part", "Points", "Out of"],
+                rows: self
+                    .parts
+                    .iter()
+                    .map(|p| vec![p.name.clone(), p.points.to_string(), p.out_of.to_string()])
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Findings against the truth",
+                head: vec!["Type", "Found", "Missed", "Wrong", "Precision", "Recall"],
+                rows: self
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.observable.clone(),
+                            f.correct.join(", "),
+                            f.missed.join(", "),
+                            f.wrong.join(", "),
+                            pct(f.precision),
+                            pct(f.recall),
+                        ]
+                    })
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Decisions against the expected path",
+                head: vec!["Step", "Expected", "Chosen", "Verdict", "Rationale"],
+                rows: self
+                    .decisions
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.step.clone(),
+                            d.expected.clone(),
+                            d.chosen.clone().unwrap_or_default(),
+                            d.verdict.clone(),
+                            d.rationale.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Times against the targets",
+                head: vec!["Milestone", "Time", "Target", "Met"],
+                rows: self
+                    .times
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.what.clone(),
+                            t.seconds.map_or_else(|| "not reached".to_owned(), duration_text),
+                            t.target_s.map(duration_text).unwrap_or_default(),
+                            match t.met {
+                                Some(true) => "yes",
+                                Some(false) => "no",
+                                None => "",
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect(),
+            },
+        ]
     }
 }

@@ -185,6 +185,33 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         );
     }
 
+    if let Some(score) = &r.score {
+        o.push_str("<h2 id=\"score\">Rehearsal score</h2>\n");
+        let _ = writeln!(o, "<p><strong>{}</strong></p>", esc(&score.headline()));
+        for t in score.tables() {
+            let _ = writeln!(o, "<h3>{}</h3>", esc(t.title));
+            table(
+                &mut o,
+                &t.head,
+                t.rows.iter().map(|r| r.iter().map(|c| esc(c)).collect()),
+            );
+        }
+        if !score.practise.is_empty() {
+            o.push_str("<h3>What to practise next</h3>\n<ul>\n");
+            for p in &score.practise {
+                let _ = writeln!(o, "<li>{}</li>", esc(p));
+            }
+            o.push_str("</ul>\n");
+        }
+    }
+    if let Some(problem) = &r.exercise_problem {
+        let _ = writeln!(
+            o,
+            "<p class=\"badge bad\">The rehearsal cannot be scored: {}</p>",
+            esc(problem)
+        );
+    }
+
     // Metrics.
     let m = &r.metrics;
     o.push_str("<h2 id=\"metrics\">Metrics</h2>\n");

@@ -193,6 +193,28 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     }
 
     let m = &r.metrics;
+    if let Some(score) = &r.score {
+        o.push_str("\n## Rehearsal score\n\n");
+        let _ = writeln!(o, "{}\n", text(&score.headline()));
+        for t in score.tables() {
+            let _ = writeln!(o, "**{}**\n", t.title);
+            table(
+                &mut o,
+                &t.head,
+                t.rows.iter().map(|r| r.iter().map(|c| text(c)).collect()),
+            );
+            o.push('\n');
+        }
+        if !score.practise.is_empty() {
+            o.push_str("**What to practise next**\n\n");
+            for p in &score.practise {
+                let _ = writeln!(o, "- {}", text(p));
+            }
+        }
+    }
+    if let Some(problem) = &r.exercise_problem {
+        let _ = writeln!(o, "\n**The rehearsal cannot be scored:** {}", text(problem));
+    }
     o.push_str("\n## Metrics\n\n");
     table(
         &mut o,

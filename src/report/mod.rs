@@ -778,7 +778,6 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 deviation("pause", state.current_step(), reason.clone());
                 Detail::Other
             }
-            Event::ExerciseSet(_) | Event::InjectLanded(_) => Detail::Other,
             Event::Unpaused {} | Event::CaseClosed { .. } => {
                 if let Some(since) = paused_since.take() {
                     paused += e.at - since;
@@ -815,6 +814,8 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 Detail::Other
             }
             Event::CaseOpened(_)
+            | Event::ExerciseSet(_)
+            | Event::InjectLanded(_)
             | Event::ActionConfirmed(_)
             | Event::AwsIdentity(_)
             | Event::ChecklistItemDone { .. } => Detail::Other,

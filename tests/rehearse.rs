@@ -1,0 +1,432 @@
+//! Rehearsals and playbook tests: `irp rehearse` generates the scenario's lake into the cache and
+//! reuses it, records the exercise and its injects, and scores the case against the truth and the
+//! expected path; `irp test` runs the shipped playbooks' test cases and shows a diff when one
+//! fails; scenario and answers files that do not fit the playbook are refused with every problem.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{irp, repo, run, stderr, stdout};
+
+const S3: &str = "playbooks/s3-unintended-data-access.yaml";
+const RESPONDER: &str = "playbooks/s3-unintended-data-access/answers/responder.yaml";
+const CARELESS: &str = "playbooks/s3-unintended-data-access/answers/careless.yaml";
+
+/// `irp` with its own cache and a pinned clock (the lake ends the day before).
+fn irp_in(cache: &Path, args: &[&str]) -> Output {
+    irp()
+        .env("IRP_CACHE", cache)
+        .env("IRP_NOW", "2026-11-28T09:00:00Z")
+        .env("IRP_SEED", "rehearse")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn headless(cache: &Path, case: &Path, answers: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "rehearse",
+        S3,
+        "--case-dir",
+        case.to_str().unwrap(),
+        "--headless",
+        "--answers",
+        answers,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    irp_in(cache, &args)
+}
+
+/// The score: the last line of a `--json` rehearsal.
+fn score_of(out: &Output) -> serde_json::Value {
+    let text = stdout(out);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}{}", stderr(out)))
+}
+
+fn truth(cache: &Path) -> serde_json::Value {
+    let lakes: Vec<PathBuf> = std::fs::read_dir(cache.join("lakes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("truth.json").is_file())
+        .collect();
+    assert_eq!(lakes.len(), 1, "{lakes:?}");
+    serde_json::from_slice(&std::fs::read(lakes[0].join("truth.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_headless_rehearsal_finds_the_truth_exactly_and_the_report_carries_the_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let case = tmp.path().join("case");
+    let out = headless(&cache, &case, RESPONDER, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("(generated)"), "{}", stderr(&out));
+    let score = score_of(&out);
+    assert_eq!(score["points"], 100, "{score:#}");
+    assert_eq!(score["precision"], 1.0);
+    assert_eq!(score["recall"], 1.0);
+    assert_eq!(score["conclusion"]["reached"], "incident");
+    let truth = truth(&cache);
+    let inc = &truth["incident_details"];
+    let found: Vec<(&str, &serde_json::Value)> = score["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["observable"].as_str().unwrap(), &f["correct"]))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("access_key_id", &serde_json::json!([inc["access_key_id"]])),
+            ("arn", &serde_json::json!([inc["principal"]])),
+            ("ip", &inc["ips"]),
+        ]
+    );
+    assert!(score["practise"].as_array().unwrap().is_empty(), "{score:#}");
+    assert_eq!(score["injects"].as_array().unwrap().len(), 1);
+
+    // The journal: the exercise first, the inject landed before the query that sees it.
+    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let kinds: Vec<&str> = scan.entries.iter().map(|e| e.event.kind()).collect();
+    assert_eq!(kinds[2], "exercise_set", "{kinds:?}");
+    let landed = kinds.iter().position(|k| *k == "inject_landed").unwrap();
+    assert!(matches!(&scan.entries[landed + 1].event,
+        irp::engine::Event::QuerySubmitted(q) if q.step == "suspect-activity"));
+    // The inject went into the exercise's own copy of the lake, never into the cached one.
+    let irp::engine::Event::ExerciseSet(x) = &scan.entries[2].event else {
+        unreachable!()
+    };
+    let work = PathBuf::from(&x.lake);
+    assert!(work.starts_with(cache.join("lakes/work")), "{}", work.display());
+    let injected = |lake: &Path| {
+        walk(lake)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("part-inject-second-access-key"))
+            .count()
+    };
+    assert_eq!(injected(&work), 1);
+    let cached: PathBuf = std::fs::read_dir(cache.join("lakes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("truth.json").is_file())
+        .unwrap();
+    assert_eq!(injected(&cached), 0);
+
+    // The report shows the same score in every format.
+    let json = run(&["report", case.to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["score"], score);
+    let md = stdout(&run(&["report", case.to_str().unwrap(), "--format", "md"]));
+    assert!(
+        md.contains("## Rehearsal score") && md.contains("100/100 on scenario"),
+        "{md}"
+    );
+    let html = stdout(&run(&["report", case.to_str().unwrap(), "--format", "html"]));
+    assert!(html.contains("<h2 id=\"score\">Rehearsal score</h2>"));
+
+    // A second rehearsal of the same scenario reuses the cached lake.
+    let again = headless(&cache, &tmp.path().join("case2"), RESPONDER, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("(cached)"), "{}", stderr(&again));
+    assert_eq!(score_of(&again)["points"], 100);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn careless_answers_score_lower_for_the_reasons_the_score_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = headless(&cache, &tmp.path().join("case"), CARELESS, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let score = score_of(&out);
+    let truth = truth(&cache);
+    assert!(score["points"].as_u64().unwrap() <= 40, "{score:#}");
+    assert_eq!(score["conclusion"]["correct"], false);
+    assert_eq!(score["precision"], 0.0);
+    assert_eq!(score["recall"], 0.0);
+    let decision = score["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["step"] == "principal-known")
+        .unwrap();
+    assert_eq!(decision["verdict"], "differs");
+    assert_eq!(
+        decision["rationale"],
+        "the data owner says svc-reporting is allowed"
+    );
+    let ip = score["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["observable"] == "ip")
+        .unwrap();
+    assert_eq!(ip["wrong"], serde_json::json!(["198.51.100.10"]));
+    assert_eq!(ip["missed"], truth["incident_details"]["ips"]);
+    let practise = score["practise"].to_string();
+    for word in [
+        "Telling an incident from normal activity",
+        "`principal-known`",
+        "`198.51.100.10`",
+        "step `reads-by-principal` had it in its results",
+    ] {
+        assert!(practise.contains(word), "{word}: {practise}");
+    }
+    // The parts say where the points went.
+    let parts: Vec<(String, u64)> = score["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["points"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(parts[0], ("conclusion".to_owned(), 0));
+    assert_eq!(parts[1], ("findings".to_owned(), 0));
+}
+
+#[test]
+fn the_benign_scenario_concludes_no_incident_with_nothing_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = headless(
+        &tmp.path().join("cache"),
+        &tmp.path().join("case"),
+        RESPONDER,
+        &["--scenario", "benign"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let score = score_of(&out);
+    assert_eq!(score["conclusion"]["reached"], "no incident");
+    assert_eq!(score["points"], 100, "{score:#}");
+    assert_eq!(score["precision"], serde_json::Value::Null);
+    assert!(
+        stdout(&out).contains("\"step\":\"close-benign\""),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn irp_test_passes_the_shipped_playbooks_and_a_failing_case_shows_its_diff() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = irp_in(&cache, &["test", "playbooks/"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for case in ["benign", "careless", "exfiltration"] {
+        assert!(
+            text.contains(&format!("ok   s3-unintended-data-access / {case}")),
+            "{text}"
+        );
+    }
+    // Passing cases leave nothing behind but the cached lakes.
+    assert!(!cache.join("test-cases").exists() || walk(&cache.join("test-cases")).is_empty());
+    assert!(!cache.join("lakes/work").exists() || walk(&cache.join("lakes/work")).is_empty());
+
+    // A copy of the playbook whose test expects another path and another capture.
+    let pbs = tmp.path().join("pbs");
+    let companion = pbs.join("s3-unintended-data-access");
+    std::fs::create_dir_all(companion.join("tests")).unwrap();
+    std::fs::copy(repo().join(S3), pbs.join("s3-unintended-data-access.yaml")).unwrap();
+    for sub in ["scenarios", "answers"] {
+        std::fs::create_dir_all(companion.join(sub)).unwrap();
+        for e in std::fs::read_dir(repo().join("playbooks/s3-unintended-data-access").join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), companion.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::write(
+        companion.join("tests/wrong.yaml"),
+        "title: expects what does not happen\nscenario: benign\nanswers: ../answers/responder.yaml\n\
+         expect:\n  conclusion: incident\n  path: [open-case, mgmt-coverage, suspect-activity, data-coverage]\n\
+         \x20 captures:\n    suspect_keys: [AKIANOTTHEREATALL000]\n",
+    )
+    .unwrap();
+    let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL s3-unintended-data-access / wrong"), "{text}");
+    assert!(text.contains("the path differs (- expected, + taken)"), "{text}");
+    assert!(text.contains("  - suspect-activity"), "{text}");
+    assert!(
+        text.contains("      mgmt-coverage"),
+        "kept lines are shown: {text}"
+    );
+    assert!(text.contains("  + coverage-ok"), "{text}");
+    assert!(
+        text.contains("capture `suspect_keys`:") && text.contains("- [\"AKIANOTTHEREATALL000\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the conclusion:\n       - incident\n       + no incident"),
+        "{text}"
+    );
+    assert!(text.contains("1 failed"), "{text}");
+    // The failed case is kept, and can be reviewed.
+    let kept = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("the case: "))
+        .unwrap();
+    assert!(run(&["verify", kept]).status.success());
+}
+
+#[test]
+fn a_scenario_that_does_not_fit_the_playbook_is_refused_with_every_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        r"title: bad
+lake: { generator: s3-exfiltraton }
+inputs: { buckit: x }
+truth:
+  incident: true
+  findings: { ipaddress: [1.2.3.4], text: [x] }
+expected:
+  decisions: { principal-known: maybe, open-case: x, nowhere: y }
+targets: { contain: soon }
+injects:
+  - name: Bad Name
+    title: t
+    at: 10m
+    at_step: open-case
+    events: [{ eventName: X }]
+",
+    )
+    .unwrap();
+    let case = tmp.path().join("case");
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            S3,
+            "--scenario",
+            bad.to_str().unwrap(),
+            "--headless",
+            "--answers",
+            RESPONDER,
+            "--case-dir",
+            case.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for want in [
+        "`lake.generator: s3-exfiltraton` is not a generator scenario (generators: s3-exfiltration, benign)",
+        "`inputs.buckit` is not an input of playbook `s3-unintended-data-access`",
+        "`truth.findings.ipaddress` is not an evidence type",
+        "`truth.findings.text` is not an evidence type",
+        "`expected.decisions.principal-known: maybe`: the decision has no such option (options: `unknown`, `all-known`)",
+        "`expected.decisions.open-case`: step `open-case` is not a decision",
+        "`expected.decisions.nowhere`: playbook `s3-unintended-data-access` has no step `nowhere`",
+        "`targets.contain`: `soon` is not a duration",
+        "a name is lowercase letters, digits and `-`",
+        "give exactly one of `at` (e.g. `10m`) and `at_step`",
+        "`events[0]` is not a CloudTrail record",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    assert!(!case.exists(), "nothing is created");
+    // An unknown scenario name lists the playbook's scenarios.
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            S3,
+            "--scenario",
+            "nope",
+            "--headless",
+            "--answers",
+            RESPONDER,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration`)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_lake_without_truth_cannot_feed_a_scenario_that_reads_it() {
+    let (lake, _) = crate::query::shared_lake();
+    let tmp = tempfile::tempdir().unwrap();
+    // A copy of the lake without its truth.json, as an imported lake is.
+    let copy = tmp.path().join("lake");
+    irp::rehearse::lake::working_copy(lake, &copy).unwrap();
+    std::fs::remove_file(copy.join("truth.json")).unwrap();
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            S3,
+            "--lake",
+            copy.to_str().unwrap(),
+            "--headless",
+            "--answers",
+            RESPONDER,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("reads the generator's truth, and this lake has no truth.json"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn answers_that_record_evidence_from_a_capture_must_name_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let answers = tmp.path().join("a.yaml");
+    std::fs::write(
+        &answers,
+        "steps:\n  principal-known:\n    choose: suggested\n    evidence:\n      - { type: arn, capture: unknown_principal }\n      - { type: ip }\n      - { type: ip, value: 1.2.3.4, capture: suspect_ips }\n",
+    )
+    .unwrap();
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            S3,
+            "--headless",
+            "--answers",
+            answers.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("evidence `capture: unknown_principal` names no capture of playbook `s3-unintended-data-access` (did you mean `unknown_principals`?)"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("evidence takes one of `value` and `capture`").count(),
+        2,
+        "{err}"
+    );
+}
