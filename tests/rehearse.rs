@@ -430,3 +430,64 @@ fn answers_that_record_evidence_from_a_capture_must_name_one() {
         "{err}"
     );
 }
+
+#[test]
+fn the_otrf_sample_imported_is_investigated_by_the_ec2_playbook_headless() {
+    let Some(dir) = crate::common::shared_data("samples/otrf") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let sample = dir.join("ec2_proxy_s3_exfiltration_2020-09-14011940.json");
+    let out = run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        sample.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let case = tmp.path().join("case");
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            "playbooks/ec2-instance-credential-exfiltration.yaml",
+            "--scenario",
+            "otrf-cloudgoat",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--case-dir",
+            case.to_str().unwrap(),
+            "--headless",
+            "--answers",
+            "playbooks/ec2-instance-credential-exfiltration/answers/responder.yaml",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // The stolen credential, the attacker's address and the bucket, captured by the queries.
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let captures: std::collections::BTreeMap<String, serde_json::Value> = crate::query::captures_of(&scan);
+    assert_eq!(
+        captures["suspect_keys"],
+        serde_json::json!(["ASIA5FLZVX4OPVKKVBMX"])
+    );
+    assert_eq!(captures["suspect_ips"], serde_json::json!(["1.2.3.4"]));
+    assert_eq!(
+        captures["accessed_buckets"],
+        serde_json::json!(["mordors3stack-s3bucket-llp2yingx64a"])
+    );
+    assert_eq!(captures["suspect_instance"], "i-0317f6c6b66ae9c40");
+    assert_eq!(
+        captures["suspect_role"],
+        "MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0"
+    );
+    // The IAM user browsing the console from the same address is not a suspect.
+    assert!(!captures["suspect_principals"].to_string().contains("pedro"));
+    let score = score_of(&out);
+    assert_eq!(score["precision"], 1.0, "{score:#}");
+    assert_eq!(score["recall"], 1.0);
+    assert_eq!(score["conclusion"]["reached"], "incident");
+}

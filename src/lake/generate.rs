@@ -22,6 +22,8 @@ use super::rng::Rng;
 use super::{LakeError, PartitionWriter, ROW_GROUP_ROWS, partition_dir};
 use crate::playbook::table::LogicalTable;
 
+mod more;
+
 /// The scenarios the generator knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,6 +33,13 @@ pub enum Scenario {
     S3Exfiltration,
     /// Background activity only: a playbook must conclude there is no incident.
     Benign,
+    /// A person's access key used from a new IP: discovery, a new user with a key, a login
+    /// profile and administrator rights, a role assumed and its trust policy opened to an outside
+    /// account, secrets and parameters read, logging stopped.
+    CredentialCompromise,
+    /// An application server's instance-profile credentials, stolen through its metadata
+    /// service (IMDSv1), used from outside AWS: discovery, then a bucket listed and read.
+    InstanceCredentialExfiltration,
 }
 
 impl Scenario {
@@ -38,6 +47,8 @@ impl Scenario {
         match self {
             Scenario::S3Exfiltration => "s3-exfiltration",
             Scenario::Benign => "benign",
+            Scenario::CredentialCompromise => "credential-compromise",
+            Scenario::InstanceCredentialExfiltration => "instance-credential-exfiltration",
         }
     }
 }
@@ -105,6 +116,30 @@ pub struct Incident {
     pub operations: BTreeMap<String, u64>,
     /// The Security Hub (`GuardDuty`) finding the incident raised, in `sh_findings`.
     pub finding_uid: String,
+    /// The generator scenario.
+    pub kind: &'static str,
+    /// The user the attacker created, its access key, and the secrets and parameters read
+    /// (`credential-compromise`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_access_key: Option<String>,
+    /// The role the attacker assumed, the session key it got, and the role whose trust policy
+    /// was opened (`credential-compromise`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumed_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The instance whose credentials were stolen and its role (`instance-credential-exfiltration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// The instance's own private IP (where its credentials are normally used from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -380,42 +415,65 @@ const OFFICE: [u32; 24] = [
     2, 1, 1, 1, 1, 2, 4, 8, 12, 14, 15, 15, 14, 15, 16, 16, 15, 13, 10, 7, 5, 4, 3, 2,
 ];
 
-/// The incident as a plan: who, which bucket, when, how many reads.
+/// The incident as a plan: which scenario, who, which bucket, when, how many reads.
 struct Plan {
+    kind: Scenario,
     victim: usize,
     bucket: usize,
     region: String,
+    account: String,
     start_ms: i64,
     reads: u64,
-    /// The `GuardDuty` finding the attacker's Tor exit IP raises.
+    /// The `GuardDuty` finding the incident raises.
     finding_uid: String,
+    /// The incident day's key (`YYYYMMDD` + account + region), as partitions name it.
+    day_key: String,
+    /// The access key the attacker creates, and the role session key it gets
+    /// (`credential-compromise`).
+    new_key: String,
+    session_key: String,
 }
 
 fn plan(cfg: &Config, world: &World) -> Option<Plan> {
-    if cfg.scenario != Scenario::S3Exfiltration {
-        return None;
-    }
+    let (victim_name, bucket_name, at) = match cfg.scenario {
+        Scenario::Benign => return None,
+        Scenario::S3Exfiltration => ("svc-reporting", "acme-customer-exports", (2, 13, 7)),
+        Scenario::CredentialCompromise => ("dave", "acme-finance-reports", (3, 41, 12)),
+        Scenario::InstanceCredentialExfiltration => ("AppServerRole", "acme-finance-reports", (1, 27, 45)),
+    };
     let mut rng = Rng::derived(cfg.seed, "incident");
-    let victim = world.principals.iter().position(|p| p.name == "svc-reporting")?;
-    let account = &world.principals[victim].account;
+    let victim = world.principals.iter().position(|p| p.name == victim_name)?;
+    let account = world.principals[victim].account.clone();
     let bucket = world
         .buckets
         .iter()
-        .position(|b| b.name == "acme-customer-exports" && b.account == *account)?;
+        .position(|b| b.name == bucket_name && b.account == account)?;
     // Two days before the end (or the first day of a short lake), at night UTC.
     let back = if cfg.days >= 3 { 2 } else { i64::from(cfg.days) - 1 };
     let day = cfg.end - Duration::days(back);
-    let start = day.and_hms_opt(2, 13, 7)?.and_utc()
+    let start = day.and_hms_opt(at.0, at.1, at.2)?.and_utc()
         + Duration::milliseconds(i64::try_from(rng.below(1000)).unwrap_or(0));
-    let reads = (cfg.events / 3_000).clamp(1_200, 4_000);
+    let reads = match cfg.scenario {
+        Scenario::InstanceCredentialExfiltration => (cfg.events / 20_000).clamp(40, 400),
+        _ => (cfg.events / 3_000).clamp(1_200, 4_000),
+    };
     let finding_uid = rng.text(b"0123456789abcdef", 32);
+    let region = cfg.regions[0].clone();
+    let day_key = format!("{}{account}{region}", day.format("%Y%m%d"));
+    let new_key = format!("AKIA{}", rng.text(UPPER_DIGITS, 16));
+    let session_key = format!("ASIA{}", rng.text(UPPER_DIGITS, 16));
     Some(Plan {
+        kind: cfg.scenario,
         victim,
         bucket,
-        region: cfg.regions[0].clone(),
+        region,
+        account,
         start_ms: start.timestamp_millis(),
         reads,
         finding_uid,
+        day_key,
+        new_key,
+        session_key,
     })
 }
 
@@ -912,6 +970,67 @@ fn background_finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> 
 /// The finding the attacker's Tor exit IP raises, twenty minutes in.
 fn incident_finding(world: &World, plan: &Plan) -> Finding {
     let victim = &world.principals[plan.victim];
+    match plan.kind {
+        Scenario::CredentialCompromise => {
+            return Finding {
+                time: plan.start_ms + 25 * 60_000,
+                uid: plan.finding_uid.clone(),
+                title: format!("Anomalous API calls were made by IAM user {}.", victim.name),
+                desc: format!(
+                    "APIs commonly used for persistence (CreateUser, CreateAccessKey, AttachUserPolicy) were invoked from {} using access key {} of IAM user {}.",
+                    more::CREDENTIAL_ATTACKER_IP,
+                    victim.key,
+                    victim.name
+                ),
+                finding_type: "TTPs/Persistence/Persistence:IAMUser-AnomalousBehavior".to_owned(),
+                severity_id: 3,
+                resource_type: "AwsIamAccessKey".to_owned(),
+                resource_uid: victim.key.clone(),
+                observables: vec![
+                    (
+                        "src_endpoint.ip",
+                        "IP Address",
+                        2,
+                        more::CREDENTIAL_ATTACKER_IP.to_owned(),
+                    ),
+                    ("actor.user.name", "User Name", 4, victim.name.clone()),
+                ],
+                account: plan.account.clone(),
+                region: plan.region.clone(),
+            };
+        }
+        Scenario::InstanceCredentialExfiltration => {
+            let (session, key) = more::role_session(&plan.day_key);
+            return Finding {
+                time: plan.start_ms + 15 * 60_000,
+                uid: plan.finding_uid.clone(),
+                title: format!(
+                    "Credentials for instance role {} used from a remote AWS account or external IP.",
+                    victim.name
+                ),
+                desc: format!(
+                    "Credentials that were created exclusively for an EC2 instance using instance role {} have been used from external IP address {} (session {session}).",
+                    victim.name,
+                    more::INSTANCE_ATTACKER_IP
+                ),
+                finding_type:
+                    "TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS"
+                        .to_owned(),
+                severity_id: 4,
+                resource_type: "AwsIamAccessKey".to_owned(),
+                resource_uid: key,
+                observables: vec![(
+                    "src_endpoint.ip",
+                    "IP Address",
+                    2,
+                    more::INSTANCE_ATTACKER_IP.to_owned(),
+                )],
+                account: plan.account.clone(),
+                region: plan.region.clone(),
+            };
+        }
+        Scenario::S3Exfiltration | Scenario::Benign => {}
+    }
     Finding {
         time: plan.start_ms + 20 * 60_000,
         uid: plan.finding_uid.clone(),
@@ -938,6 +1057,16 @@ fn incident_finding(world: &World, plan: &Plan) -> Finding {
 
 /// The incident's events in one partition, in time order.
 fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut Rng) -> Vec<ApiEvent> {
+    match plan.kind {
+        Scenario::CredentialCompromise if source == LogicalTable::CloudTrailMgmt => {
+            return more::credential_compromise(world, plan, rng);
+        }
+        Scenario::CredentialCompromise => return Vec::new(),
+        Scenario::InstanceCredentialExfiltration => {
+            return more::instance_credentials(world, plan, source, rng);
+        }
+        Scenario::S3Exfiltration | Scenario::Benign => {}
+    }
     let victim = &world.principals[plan.victim];
     let bucket = &world.buckets[plan.bucket];
     let region = plan.region.as_str();
@@ -1158,7 +1287,7 @@ pub fn generate(
         last_day: cfg.end.to_string(),
         incident_details: plan
             .as_ref()
-            .map(|p| incident_truth(&world, p, first_malicious.as_ref())),
+            .map(|p| incident_truth(cfg.seed, &world, p, first_malicious.as_ref())),
         known_readers: known_readers(&world),
     };
     let text = serde_json::to_string_pretty(&truth).unwrap_or_default() + "\n";
@@ -1215,22 +1344,108 @@ fn check(cfg: &Config) -> Result<(), LakeError> {
     Ok(())
 }
 
-fn incident_truth(world: &World, plan: &Plan, first: Option<&(ApiEvent, &'static str)>) -> Incident {
+/// The incident's events in every source, made again with the streams `write_part` used.
+fn incident_all(seed: u64, world: &World, plan: &Plan) -> Vec<ApiEvent> {
+    let day = DateTime::<Utc>::from_timestamp_millis(plan.start_ms)
+        .unwrap_or_default()
+        .date_naive();
+    let mut all = Vec::new();
+    for source in [LogicalTable::CloudTrailMgmt, LogicalTable::S3Data] {
+        let label = format!("{source}/{}/{}/{day}", plan.region, plan.account);
+        let mut irng = Rng::derived(seed, &format!("incident/{label}"));
+        all.extend(incident_events(world, plan, source, &mut irng));
+    }
+    all.sort_by_key(|e| e.time);
+    all
+}
+
+fn incident_truth(
+    seed: u64,
+    world: &World,
+    plan: &Plan,
+    first: Option<&(ApiEvent, &'static str)>,
+) -> Incident {
     let victim = &world.principals[plan.victim];
     let bucket = &world.buckets[plan.bucket];
-    let end = plan.start_ms + 4 * 60_000 + i64::try_from(plan.reads).unwrap_or(0) * 800 + 5 * 60_000;
+    let mut end = plan.start_ms + 4 * 60_000 + i64::try_from(plan.reads).unwrap_or(0) * 800 + 5 * 60_000;
     let mut operations = BTreeMap::new();
-    operations.insert("GetCallerIdentity".to_owned(), 1);
-    operations.insert("ListBuckets".to_owned(), 1);
-    operations.insert("ListObjects".to_owned(), 5);
-    operations.insert("GetObject".to_owned(), plan.reads);
-    operations.insert("PutBucketPolicy".to_owned(), 1);
+    let (mut principal, mut key, ips, user_agent) = (
+        victim.arn.clone(),
+        victim.key.clone(),
+        vec![ATTACKER_IP.to_owned()],
+        ATTACKER_UA.to_owned(),
+    );
+    let mut extra = Incident {
+        kind: plan.kind.as_str(),
+        created_user: None,
+        created_access_key: None,
+        assumed_role: None,
+        session_key: None,
+        secrets: Vec::new(),
+        instance_id: None,
+        role_name: None,
+        instance_ip: None,
+        ..Incident::empty()
+    };
+    let ips = match plan.kind {
+        Scenario::S3Exfiltration | Scenario::Benign => {
+            operations.insert("GetCallerIdentity".to_owned(), 1);
+            operations.insert("ListBuckets".to_owned(), 1);
+            operations.insert("ListObjects".to_owned(), 5);
+            operations.insert("GetObject".to_owned(), plan.reads);
+            operations.insert("PutBucketPolicy".to_owned(), 1);
+            ips
+        }
+        Scenario::CredentialCompromise | Scenario::InstanceCredentialExfiltration => {
+            let events = incident_all(seed, world, plan);
+            for e in &events {
+                *operations.entry(e.operation.clone()).or_insert(0) += 1;
+            }
+            end = events.last().map_or(end, |e| e.time);
+            if plan.kind == Scenario::CredentialCompromise {
+                extra.created_user = Some(format!(
+                    "arn:aws:iam::{}:user/{}",
+                    plan.account,
+                    more::CREATED_USER
+                ));
+                extra.created_access_key = Some(plan.new_key.clone());
+                extra.assumed_role = Some(format!(
+                    "arn:aws:iam::{}:role/{}",
+                    plan.account,
+                    more::ASSUMED_ROLE
+                ));
+                extra.session_key = Some(plan.session_key.clone());
+                extra.secrets = more::SECRETS
+                    .iter()
+                    .chain(more::PARAMETERS.iter())
+                    .map(|s| (*s).to_owned())
+                    .collect();
+                vec![more::CREDENTIAL_ATTACKER_IP.to_owned()]
+            } else {
+                let (session, session_key) = more::role_session(&plan.day_key);
+                principal = format!(
+                    "arn:aws:sts::{}:assumed-role/{}/{session}",
+                    plan.account, victim.name
+                );
+                key = session_key;
+                extra.instance_id = Some(session);
+                extra.role_name = Some(victim.name.clone());
+                extra.instance_ip = victim.ips.first().cloned();
+                vec![more::INSTANCE_ATTACKER_IP.to_owned()]
+            }
+        }
+    };
+    let user_agent = match plan.kind {
+        Scenario::CredentialCompromise => more::CREDENTIAL_ATTACKER_UA.to_owned(),
+        Scenario::InstanceCredentialExfiltration => more::INSTANCE_ATTACKER_UA.to_owned(),
+        _ => user_agent,
+    };
     Incident {
-        principal: victim.arn.clone(),
+        principal,
         user_name: victim.name.clone(),
-        access_key_id: victim.key.clone(),
-        ips: vec![ATTACKER_IP.to_owned()],
-        user_agent: ATTACKER_UA.to_owned(),
+        access_key_id: key,
+        ips,
+        user_agent,
         bucket: bucket.name.clone(),
         bucket_account: bucket.account.clone(),
         region: plan.region.clone(),
@@ -1253,6 +1468,43 @@ fn incident_truth(world: &World, plan: &Plan, first: Option<&(ApiEvent, &'static
         ),
         operations,
         finding_uid: plan.finding_uid.clone(),
+        ..extra
+    }
+}
+
+impl Incident {
+    /// An incident with nothing filled in (the base `incident_truth` fills).
+    fn empty() -> Incident {
+        Incident {
+            principal: String::new(),
+            user_name: String::new(),
+            access_key_id: String::new(),
+            ips: Vec::new(),
+            user_agent: String::new(),
+            bucket: String::new(),
+            bucket_account: String::new(),
+            region: String::new(),
+            external_account: String::new(),
+            window_start: String::new(),
+            window_end: String::new(),
+            first_event: FirstEvent {
+                uid: String::new(),
+                source: "cloud_trail_mgmt",
+                operation: String::new(),
+                time: String::new(),
+            },
+            operations: BTreeMap::new(),
+            finding_uid: String::new(),
+            kind: "",
+            created_user: None,
+            created_access_key: None,
+            assumed_role: None,
+            session_key: None,
+            secrets: Vec::new(),
+            instance_id: None,
+            role_name: None,
+            instance_ip: None,
+        }
     }
 }
 
@@ -1278,7 +1530,7 @@ fn write_part(
         .map(|_| day_start + i64::try_from(rng.below(86_400_000)).unwrap_or(0))
         .collect();
     times.sort_unstable();
-    let in_scope = |p: &&Plan| p.region == part.region && world.principals[p.victim].account == part.account;
+    let in_scope = |p: &&Plan| p.region == part.region && p.account == part.account;
     let in_day = |t: i64| t >= day_start && t < day_start + 86_400_000;
     let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
     let path = partition_dir(dir, part.source, &part.region, &part.account, part.day)
@@ -1287,7 +1539,7 @@ fn write_part(
     let mut sink = Sink { path, progress };
     match part.source {
         LogicalTable::S3Data | LogicalTable::CloudTrailMgmt | LogicalTable::LambdaExecution => {
-            let injected: Vec<ApiEvent> = plan
+            let mut injected: Vec<ApiEvent> = plan
                 .filter(in_scope)
                 .map(|p| incident_events(world, p, part.source, &mut irng))
                 .unwrap_or_default()
@@ -1295,6 +1547,10 @@ fn write_part(
                 .filter(|e| in_day(e.time))
                 .collect();
             let first = injected.first().cloned();
+            if part.source == LogicalTable::CloudTrailMgmt && part.events > 0 {
+                injected.extend(more::iac_events(cfg.seed, &label, day_start, region, account));
+                injected.sort_by_key(|e| e.time);
+            }
             let source = part.source;
             let rows = sink.write(
                 times,

@@ -59,14 +59,22 @@ pub fn prepare(
 ) -> Result<Prepared, Vec<String>> {
     let path = scenario::find(playbook_path, req.scenario).map_err(|e| vec![e])?;
     let scenario = Scenario::load(&path, pb)?;
-    let spec = &scenario.file.lake;
-    let seed = req.seed.unwrap_or(spec.seed);
+    let seed = req
+        .seed
+        .or_else(|| scenario.file.lake.as_ref().map(|l| l.seed))
+        .unwrap_or(0);
     let (lake, reused, window, region, account) = if let Some(dir) = req.lake {
         let window = lake_window(dir).map_err(|e| vec![e])?;
         let (region, account) = first_partition(dir);
         (dir.to_owned(), true, window, region, account)
     } else {
-        let cfg = lake::config(spec, scenario.generator, seed, today);
+        let (Some(spec), Some(generator)) = (&scenario.file.lake, scenario.generator) else {
+            return Err(vec![format!(
+                "{}: the scenario has no `lake:` to generate; it runs on a lake you give with `--lake DIR`",
+                path.display()
+            )]);
+        };
+        let cfg = lake::config(spec, generator, seed, today);
         let (dir, reused) = lake::cached_lake(&lake::cache_root(), &cfg, progress).map_err(|e| vec![e])?;
         let first = cfg.end - chrono::Duration::days(i64::from(cfg.days) - 1);
         (

@@ -28,7 +28,10 @@ pub struct ScenarioFile {
     /// The scenario `irp rehearse` takes when `--scenario` is not given (one per playbook).
     #[serde(default)]
     pub default: bool,
-    pub lake: LakeSpec,
+    /// The lake to generate; a scenario without one runs only on a lake given with `--lake`
+    /// (one imported from real logs, whose truth the scenario states itself).
+    #[serde(default)]
+    pub lake: Option<LakeSpec>,
     /// The playbook's inputs for the exercise (lists as YAML lists or comma-separated).
     #[serde(default)]
     pub inputs: BTreeMap<String, serde_json::Value>,
@@ -175,7 +178,7 @@ pub struct Scenario {
     pub id: String,
     pub path: PathBuf,
     pub file: ScenarioFile,
-    pub generator: Generator,
+    pub generator: Option<Generator>,
 }
 
 /// Where a playbook's companion files live: `playbooks/x.yaml` → `playbooks/x/`.
@@ -274,19 +277,21 @@ impl Scenario {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut problems = Vec::new();
-        let generator = <Generator as clap::ValueEnum>::from_str(&file.lake.generator, false)
-            .map_err(|_| {
-                let names: Vec<&str> = <Generator as clap::ValueEnum>::value_variants()
-                    .iter()
-                    .map(|g| g.as_str())
-                    .collect();
-                problems.push(format!(
-                    "`lake.generator: {}` is not a generator scenario (generators: {})",
-                    file.lake.generator,
-                    names.join(", ")
-                ));
-            })
-            .unwrap_or(Generator::Benign);
+        let generator = file.lake.as_ref().and_then(|lake| {
+            <Generator as clap::ValueEnum>::from_str(&lake.generator, false)
+                .map_err(|_| {
+                    let names: Vec<&str> = <Generator as clap::ValueEnum>::value_variants()
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect();
+                    problems.push(format!(
+                        "`lake.generator: {}` is not a generator scenario (generators: {})",
+                        lake.generator,
+                        names.join(", ")
+                    ));
+                })
+                .ok()
+        });
         for name in file.inputs.keys() {
             if !pb.inputs.contains_key(name) {
                 problems.push(format!("`inputs.{name}` is not an input of playbook `{}`", pb.id));

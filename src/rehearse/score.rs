@@ -337,25 +337,31 @@ fn practise(
             d.expected
         ));
     }
+    // One item per evidence type: what was missed (and where it was to be had), what was
+    // recorded that is not part of the incident.
     for f in findings {
+        let what = f.observable.replace('_', " ");
+        let mut parts = Vec::new();
         if !f.missed.is_empty() {
             let held = where_captured(report, &f.missed);
-            out.push(format!(
-                "Recording what the queries find: {} {} {} not recorded as evidence{}.",
-                f.observable.replace('_', " "),
+            parts.push(format!(
+                "{} {} not recorded as evidence{}",
                 list(&f.missed),
                 if f.missed.len() == 1 { "was" } else { "were" },
-                held.map(|s| format!("; step `{s}` had it in its results"))
+                held.map(|s| format!(" (step `{s}` had it in its results)"))
                     .unwrap_or_default()
             ));
         }
         if !f.wrong.is_empty() {
-            out.push(format!(
-                "Checking before recording: {} {} {} not part of the incident.",
-                f.observable.replace('_', " "),
+            parts.push(format!(
+                "{} {} recorded but {} not part of the incident",
                 list(&f.wrong),
+                if f.wrong.len() == 1 { "was" } else { "were" },
                 if f.wrong.len() == 1 { "is" } else { "are" }
             ));
+        }
+        if !parts.is_empty() {
+            out.push(format!("Findings of type {what}: {}.", parts.join("; ")));
         }
     }
     for t in times.iter().filter(|t| t.met == Some(false)) {
