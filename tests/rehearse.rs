@@ -334,7 +334,7 @@ injects:
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for want in [
-        "`lake.generator: s3-exfiltraton` is not a generator scenario (generators: s3-exfiltration, benign)",
+        "`lake.generator: s3-exfiltraton` is not a generator scenario (generators: s3-exfiltration, benign, credential-compromise, instance-credential-exfiltration)",
         "`inputs.buckit` is not an input of playbook `s3-unintended-data-access`",
         "`truth.findings.ipaddress` is not an evidence type",
         "`truth.findings.text` is not an evidence type",
@@ -490,4 +490,108 @@ fn the_otrf_sample_imported_is_investigated_by_the_ec2_playbook_headless() {
     assert_eq!(score["precision"], 1.0, "{score:#}");
     assert_eq!(score["recall"], 1.0);
     assert_eq!(score["conclusion"]["reached"], "incident");
+}
+
+#[test]
+fn a_drill_with_an_endpoint_sends_the_confirmed_actions_there_and_scores_them() {
+    let Some((endpoint, _lock)) = crate::athena::moto() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = format!(
+        "drill-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000_000
+    );
+    // The bucket exists on moto; the playbook and its scenario are copied beside each other.
+    let rt = crate::query::runtime();
+    rt.block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    });
+    let pbs = tmp.path().join("pbs");
+    std::fs::create_dir_all(pbs.join("bucket-drill/scenarios")).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/drill/bucket-drill.yaml"),
+        pbs.join("bucket-drill.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        pbs.join("bucket-drill/scenarios/exfiltration.yaml"),
+        format!(
+            "title: drill\nlake: {{ generator: s3-exfiltration, days: 3, events: 20000, seed: 2 }}\n\
+             inputs: {{ bucket: {bucket}, start_time: \"{{{{ lake.start }}}}\" }}\n\
+             truth:\n  incident: true\n  findings: {{ ip: \"{{{{ truth.incident_details.ips }}}}\" }}\n\
+             expected: {{ decisions: {{ triage: contain }} }}\n"
+        ),
+    )
+    .unwrap();
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "steps:\n  triage:\n    choose: suggested\n    evidence: [{ type: ip, capture: bulk_ips }]\n  block: { confirm: \"{{ bucket }}\" }\n",
+    )
+    .unwrap();
+    let case = tmp.path().join("case");
+    let out = crate::athena::aws_irp()
+        .env("IRP_CACHE", tmp.path().join("cache"))
+        .env("IRP_NOW", "2026-11-28T09:00:00Z")
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
+        .args(["rehearse"])
+        .arg(pbs.join("bucket-drill.yaml"))
+        .args(["--case-dir", case.to_str().unwrap(), "--headless", "--answers"])
+        .arg(&answers)
+        .args(["--endpoint-url", &endpoint, "--region", "us-east-1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let score = score_of(&out);
+    assert_eq!(score["points"], 100, "{score:#}");
+    // A live case against the endpoint: who the calls were made as, then real (not simulated) calls.
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    let identity = scan
+        .entries
+        .iter()
+        .find_map(|e| match &e.event {
+            irp::engine::Event::AwsIdentity(i) => Some(i.clone()),
+            _ => None,
+        })
+        .expect("the drill records who its calls are made as");
+    assert_eq!(identity.endpoint.as_deref(), Some(endpoint.as_str()));
+    assert!(scan.entries.iter().any(|e| matches!(&e.event,
+        irp::engine::Event::ActionStarted(a) if a.step == "block" && !a.simulated)));
+    // The change is on moto.
+    rt.block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        let block = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
+        let conf = block.public_access_block_configuration().unwrap();
+        assert_eq!(conf.block_public_acls(), Some(true));
+    });
 }

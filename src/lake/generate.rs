@@ -38,7 +38,7 @@ pub enum Scenario {
     /// account, secrets and parameters read, logging stopped.
     CredentialCompromise,
     /// An application server's instance-profile credentials, stolen through its metadata
-    /// service (IMDSv1), used from outside AWS: discovery, then a bucket listed and read.
+    /// service (`IMDSv1`), used from outside AWS: discovery, then a bucket listed and read.
     InstanceCredentialExfiltration,
 }
 

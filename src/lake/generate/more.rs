@@ -3,14 +3,14 @@
 //! - `credential-compromise`: a person's access key used from a new IP, with discovery,
 //!   persistence (a new user with a key, a login profile and administrator rights), lateral
 //!   movement (a role assumed, its trust policy opened to an outside account), harvesting
-//!   (secrets and parameters) and logging tampering (StopLogging, PutEventSelectors,
-//!   DeleteFlowLogs).
+//!   (secrets and parameters) and logging tampering (`StopLogging`, `PutEventSelectors`,
+//!   `DeleteFlowLogs`).
 //! - `instance-credential-exfiltration`: an application server's instance-profile session used
-//!   from outside AWS with the credentials IMDSv1 handed out: discovery, then one bucket listed
+//!   from outside AWS with the credentials `IMDSv1` handed out: discovery, then one bucket listed
 //!   and read.
 //! - Infrastructure as code, in every lake: a CI runner's Terraform run (role and policy changes,
 //!   now and then a service user with an access key) from the NAT gateway's public IP, and
-//!   CloudFormation creating roles and Lambda permissions. The identity playbooks must not take
+//!   `CloudFormation` creating roles and Lambda permissions. The identity playbooks must not take
 //!   it for an attack.
 
 use super::{ApiEvent, Plan, Resource, World, base, identify};
@@ -185,10 +185,10 @@ pub fn credential_compromise(world: &World, plan: &Plan, rng: &mut Rng) -> Vec<A
         r#"{{"roleName":"{ASSUMED_ROLE}","policyDocument":"{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":[\"arn:aws:iam::{account}:root\",\"arn:aws:iam::999988887777:root\"]}},\"Action\":\"sts:AssumeRole\"}}]}}"}}"#
     ));
     push(e);
-    for (i, secret) in SECRETS.iter().enumerate() {
+    for (i, secret) in (0_i64..).zip(SECRETS.iter()) {
         let mut e = event(
             plan,
-            t0 + (840 + 20 * i as i64) * s,
+            t0 + (840 + 20 * i) * s,
             "GetSecretValue",
             "secretsmanager.amazonaws.com",
             rng,
@@ -327,7 +327,7 @@ pub fn instance_credentials(
 }
 
 /// The infrastructure-as-code activity of one day in one account and region: one Terraform run
-/// from the CI runner (behind the NAT gateway) and one CloudFormation stack update, at office
+/// from the CI runner (behind the NAT gateway) and one `CloudFormation` stack update, at office
 /// hours. Deterministic from its own random stream, so it does not change the rest of the lake.
 pub fn iac_events(seed: u64, label: &str, day_start: i64, region: &str, account: &str) -> Vec<ApiEvent> {
     let mut rng = Rng::derived(seed, &format!("iac/{label}"));
