@@ -595,3 +595,80 @@ fn a_drill_with_an_endpoint_sends_the_confirmed_actions_there_and_scores_them() 
         assert_eq!(conf.block_public_acls(), Some(true));
     });
 }
+
+#[test]
+fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_follows_the_close() {
+    use irp::ui::worker::{Reply, Request, Worker};
+    let (lake, _) = crate::query::shared_lake();
+    let tmp = tempfile::tempdir().unwrap();
+    let pb_path = repo().join("tests/fixtures/drill/inject-drill.yaml");
+    let pb = irp::files::load_playbook(&pb_path).playbook.unwrap();
+    let req = irp::rehearse::Request {
+        scenario: Some("clock"),
+        seed: None,
+        lake: Some(lake),
+    };
+    let prepared = irp::rehearse::prepare(&pb_path, &pb, &req, chrono::NaiveDate::MIN, &|_, _| {}).unwrap();
+    let ctx = irp::case::Context {
+        actor: "facilitated".to_owned(),
+        clock: irp::clock::Clock::System,
+        ids: irp::clock::Ids::Seeded("clock-inject".to_owned()),
+        command: "rehearse".to_owned(),
+    };
+    let case = tmp.path().join("case");
+    let session =
+        irp::rehearse::playtest::exercise(&pb_path, &prepared, &case, ctx, irp::engine::Mode::Rehearsal)
+            .unwrap();
+    let work = PathBuf::from(&session.state.exercise.as_ref().unwrap().lake);
+    let backend = irp::case::local::LocalRunner::open(&work, irp::query::local::Options::default()).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut worker = Worker::new(
+        session,
+        Some(Box::new(backend)),
+        irp::case::actions::Executor::Rehearsal,
+        tx,
+    );
+    worker.start();
+    let landed = |replies: &[Reply]| {
+        replies.iter().any(|r| matches!(r, Reply::Recorded(entries)
+            if entries.iter().any(|e| matches!(&e.event, irp::engine::Event::InjectLanded(i) if i.name == "new-key"))))
+    };
+    let mut drain = || {
+        let mut out = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            out.push(r);
+        }
+        out
+    };
+    worker.serve(Request::Record(irp::engine::Command::Start));
+    worker.serve(Request::RunQuery {
+        step: "before".to_owned(),
+    });
+    assert!(!landed(&drain()), "not due yet");
+    // Two seconds after the opening the inject is due; the worker lands it between moves (the
+    // UI's worker looks every second), and the next query reads the new file although the
+    // engine listed the lake's files before it was there.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    worker.tick();
+    let replies = drain();
+    assert!(landed(&replies), "{replies:?}");
+    worker.serve(Request::RunQuery {
+        step: "after".to_owned(),
+    });
+    drain();
+    let captures = &worker.session().state.captures;
+    assert_eq!(captures["n_before"], 0, "{captures:?}");
+    assert_eq!(captures["n_after"], 1, "the landed inject is read: {captures:?}");
+    // Closing the exercise sends the score.
+    worker.serve(Request::Record(irp::engine::Command::Close {
+        summary: "drill over".to_owned(),
+    }));
+    let replies = drain();
+    let score = replies.iter().find_map(|r| match r {
+        Reply::Score(lines) => Some(lines.join("\n")),
+        _ => None,
+    });
+    let score = score.unwrap_or_else(|| panic!("no score in {replies:?}"));
+    assert!(score.contains("Score: ") && score.contains("Injects:"), "{score}");
+    let _ = std::fs::remove_dir_all(&work);
+}
