@@ -264,6 +264,26 @@ fn irp_test_passes_the_shipped_playbooks_and_a_failing_case_shows_its_diff() {
          \x20 captures:\n    suspect_keys: [AKIANOTTHEREATALL000]\n",
     )
     .unwrap();
+    // `irp validate` checks the companion files without running them.
+    std::fs::write(
+        companion.join("tests/typo.yaml"),
+        "title: typos\nscenario: benignn\nanswers: ../answers/nope.yaml\n\
+         expect:\n  conclusion: maybe\n  path: [open-case, opne-case]\n  captures: { suspect_key: [] }\n",
+    )
+    .unwrap();
+    let out = run(&["validate", pbs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for want in [
+        "typo.yaml: error: `scenario: benignn` is not a scenario of playbook `s3-unintended-data-access`",
+        "`answers: ../answers/nope.yaml`: there is no such file",
+        "`expect.path`: playbook `s3-unintended-data-access` has no step `opne-case`",
+        "`expect.captures.suspect_key`: playbook `s3-unintended-data-access` has no such capture",
+        "`expect.conclusion: maybe` is `incident` or `no incident`",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+    std::fs::remove_file(companion.join("tests/typo.yaml")).unwrap();
     let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);

@@ -26,7 +26,21 @@ pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
             Ok(files) => {
                 for f in files {
                     let loaded = load_playbook(&f);
+                    let valid = !loaded.diagnostics.iter().any(Diagnostic::is_error);
+                    let companions = match (&loaded.playbook, valid) {
+                        (Some(pb), true) => crate::rehearse::playtest::check_companions(&f, pb),
+                        _ => Vec::new(),
+                    };
                     results.push((f, loaded.playbook, loaded.diagnostics));
+                    // A scenario, answers file or test case that does not fit its playbook is
+                    // an error of its own file.
+                    for (file, problems) in companions {
+                        let diags = problems
+                            .into_iter()
+                            .map(|p| Diagnostic::error(crate::playbook::Pos::UNKNOWN, p))
+                            .collect();
+                        results.push((file, None, diags));
+                    }
                 }
             }
             Err(d) => results.push((path.clone(), None, vec![d])),

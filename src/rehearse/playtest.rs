@@ -85,6 +85,87 @@ pub fn test_files(playbook: &Path) -> Vec<PathBuf> {
     super::scenario::yaml_files(&super::scenario::companion_dir(playbook).join("tests"))
 }
 
+/// Checks the files in a playbook's companion folder against it, without running anything:
+/// every scenario (`scenarios/`), answers file (`answers/`) and test case (`tests/`, whose
+/// scenario must exist and whose answers file must fit). Returns the problems per file.
+pub fn check_companions(playbook: &Path, pb: &Playbook) -> Vec<(PathBuf, Vec<String>)> {
+    let dir = super::scenario::companion_dir(playbook);
+    let mut out = Vec::new();
+    let strip = |path: &Path, problems: Vec<String>| -> Vec<String> {
+        let prefix = format!("{}: ", path.display());
+        problems
+            .into_iter()
+            .map(|p| p.strip_prefix(&prefix).map(str::to_owned).unwrap_or(p))
+            .collect()
+    };
+    let scenarios = super::scenario::scenario_files(playbook);
+    for path in &scenarios {
+        if let Err(problems) = super::Scenario::load(path, pb) {
+            out.push((path.clone(), strip(path, problems)));
+        }
+    }
+    for path in super::scenario::yaml_files(&dir.join("answers")) {
+        if let Err(problems) = Answers::load(&path, pb) {
+            out.push((path.clone(), strip(&path, problems)));
+        }
+    }
+    for path in test_files(playbook) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                out.push((path.clone(), vec![format!("cannot read: {e}")]));
+                continue;
+            }
+        };
+        let file: TestFile =
+            match serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options()) {
+                Ok(f) => f,
+                Err(e) => {
+                    let d = crate::playbook::node::yaml_error(&text, &e);
+                    out.push((path.clone(), vec![d.message]));
+                    continue;
+                }
+            };
+        let mut problems = Vec::new();
+        if !scenarios
+            .iter()
+            .any(|p| p.file_stem().is_some_and(|s| s == file.scenario.as_str()))
+        {
+            problems.push(format!(
+                "`scenario: {}` is not a scenario of playbook `{}`",
+                file.scenario, pb.id
+            ));
+        }
+        let answers = path.parent().unwrap_or(Path::new(".")).join(&file.answers);
+        if !answers.is_file() {
+            problems.push(format!("`answers: {}`: there is no such file", file.answers));
+        }
+        if let Some(steps) = &file.expect.path {
+            for id in steps.iter().filter(|id| pb.step(id).is_none()) {
+                problems.push(format!("`expect.path`: playbook `{}` has no step `{id}`", pb.id));
+            }
+        }
+        for name in file.expect.captures.keys() {
+            if !pb.captures().any(|c| c == name) {
+                problems.push(format!(
+                    "`expect.captures.{name}`: playbook `{}` has no such capture",
+                    pb.id
+                ));
+            }
+        }
+        if let Some(c) = &file.expect.conclusion
+            && c != "incident"
+            && c != "no incident"
+        {
+            problems.push(format!("`expect.conclusion: {c}` is `incident` or `no incident`"));
+        }
+        if !problems.is_empty() {
+            out.push((path.clone(), problems));
+        }
+    }
+    out
+}
+
 /// Runs one test case in `work` (a folder of its own is made there for the case).
 pub fn run(
     playbook_path: &Path,
