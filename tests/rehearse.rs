@@ -512,6 +512,23 @@ fn the_otrf_sample_imported_is_investigated_by_the_ec2_playbook_headless() {
     assert_eq!(score["conclusion"]["reached"], "incident");
 }
 
+/// An S3 client of moto's, for setting a drill up and reading its result separately from irp.
+async fn moto_s3(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 #[test]
 fn a_drill_with_an_endpoint_sends_the_confirmed_actions_there_and_scores_them() {
     let Some((endpoint, _lock)) = crate::athena::moto() else {
@@ -529,19 +546,7 @@ fn a_drill_with_an_endpoint_sends_the_confirmed_actions_there_and_scores_them() 
     // The bucket exists on moto; the playbook and its scenario are copied beside each other.
     let rt = crate::query::runtime();
     rt.block_on(async {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = moto_s3(&endpoint).await;
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
     });
     let pbs = tmp.path().join("pbs");
@@ -597,19 +602,7 @@ fn a_drill_with_an_endpoint_sends_the_confirmed_actions_there_and_scores_them() 
         irp::engine::Event::ActionStarted(a) if a.step == "block" && !a.simulated)));
     // The change is on moto.
     rt.block_on(async {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = moto_s3(&endpoint).await;
         let block = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
         let conf = block.public_access_block_configuration().unwrap();
         assert_eq!(conf.block_public_acls(), Some(true));

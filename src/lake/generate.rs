@@ -525,6 +525,18 @@ fn object_key(rng: &mut Rng) -> String {
     )
 }
 
+/// Makes `e` a call with user `p`'s access key from `ip` with `agent`: how a stolen key looks.
+fn as_user(e: &mut ApiEvent, p: &Principal, ip: &str, agent: &str) {
+    e.user_type = "IAMUser".into();
+    e.user_name = Some(p.name.clone());
+    e.user_uid = Some(p.arn.clone());
+    e.user_uid_alt = Some(format!("AIDA{}", &p.key[4..]));
+    e.user_account = Some(p.account.clone());
+    e.credential_uid = Some(p.key.clone());
+    e.src_ip = Some(ip.to_owned());
+    e.user_agent = Some(agent.to_owned());
+}
+
 /// Fills the identity fields of an event for principal `p`.
 fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
     match p.kind {
@@ -1071,16 +1083,7 @@ fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut R
     let bucket = &world.buckets[plan.bucket];
     let region = plan.region.as_str();
     let account = victim.account.as_str();
-    let attacker = |e: &mut ApiEvent| {
-        e.user_type = "IAMUser".into();
-        e.user_name = Some(victim.name.clone());
-        e.user_uid = Some(victim.arn.clone());
-        e.user_uid_alt = Some(format!("AIDA{}", &victim.key[4..]));
-        e.user_account = Some(account.to_owned());
-        e.credential_uid = Some(victim.key.clone());
-        e.src_ip = Some(ATTACKER_IP.to_owned());
-        e.user_agent = Some(ATTACKER_UA.to_owned());
-    };
+    let attacker = |e: &mut ApiEvent| as_user(e, victim, ATTACKER_IP, ATTACKER_UA);
     let mut out = Vec::new();
     let t0 = plan.start_ms;
     match source {

@@ -13,7 +13,7 @@
 //!   `CloudFormation` creating roles and Lambda permissions. The identity playbooks must not take
 //!   it for an attack.
 
-use super::{ApiEvent, Plan, Resource, World, base, identify};
+use super::{ApiEvent, Plan, Resource, World, as_user, base, identify};
 use crate::lake::ocsf::{NewSession, TargetUser};
 use crate::lake::rng::Rng;
 
@@ -54,16 +54,7 @@ fn event(plan: &Plan, t: i64, op: &str, service: &str, rng: &mut Rng) -> ApiEven
 pub fn credential_compromise(world: &World, plan: &Plan, rng: &mut Rng) -> Vec<ApiEvent> {
     let victim = &world.principals[plan.victim];
     let account = plan.account.as_str();
-    let as_victim = |e: &mut ApiEvent| {
-        e.user_type = "IAMUser".into();
-        e.user_name = Some(victim.name.clone());
-        e.user_uid = Some(victim.arn.clone());
-        e.user_uid_alt = Some(format!("AIDA{}", &victim.key[4..]));
-        e.user_account = Some(account.to_owned());
-        e.credential_uid = Some(victim.key.clone());
-        e.src_ip = Some(CREDENTIAL_ATTACKER_IP.to_owned());
-        e.user_agent = Some(CREDENTIAL_ATTACKER_UA.to_owned());
-    };
+    let as_victim = |e: &mut ApiEvent| as_user(e, victim, CREDENTIAL_ATTACKER_IP, CREDENTIAL_ATTACKER_UA);
     let role_arn = format!("arn:aws:iam::{account}:role/{ASSUMED_ROLE}");
     let session_arn = format!("arn:aws:sts::{account}:assumed-role/{ASSUMED_ROLE}/maintenance");
     let as_session = |e: &mut ApiEvent| {
