@@ -195,6 +195,9 @@ pub fn score(report: &Report, pb: &Playbook, brief: &Brief) -> Score {
             }
         })
         .collect();
+    // In the playbook's order, as the responder met them.
+    let mut decisions = decisions;
+    decisions.sort_by_key(|d| pb.step_index(&d.step));
     let as_expected = decisions.iter().filter(|d| d.verdict == "as expected").count();
 
     // Times against the targets.
