@@ -685,3 +685,81 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
     assert!(score.contains("Score: ") && score.contains("Injects:"), "{score}");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+#[test]
+fn a_changed_brief_is_named_and_the_rehearsal_is_not_scored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let out = headless(
+        &tmp.path().join("cache"),
+        &case,
+        RESPONDER,
+        &["--scenario", "benign"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let brief = walk(&case.join("artifacts"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("-exercise.json"))
+        .unwrap();
+    // Someone makes the exercise look easier after the fact.
+    let text = std::fs::read_to_string(&brief).unwrap();
+    std::fs::write(&brief, text.replace("\"incident\": false", "\"incident\": true")).unwrap();
+    let out = run(&["report", case.to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["score"], serde_json::Value::Null);
+    assert!(
+        report["exercise_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("exercise.json")),
+        "{:#}",
+        report["exercise_problem"]
+    );
+    assert!(!run(&["verify", case.to_str().unwrap()]).status.success());
+}
+
+#[test]
+fn an_inject_that_cannot_be_mapped_stops_the_rehearsal_with_its_name_and_the_case_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pbs = tmp.path().join("pbs");
+    std::fs::create_dir_all(pbs.join("s3-unintended-data-access/scenarios")).unwrap();
+    std::fs::copy(repo().join(S3), pbs.join("s3-unintended-data-access.yaml")).unwrap();
+    let scenario = std::fs::read_to_string(
+        repo().join("playbooks/s3-unintended-data-access/scenarios/exfiltration.yaml"),
+    )
+    .unwrap();
+    // A DynamoDB data event: CloudTrail has it, Security Lake has no table for it.
+    let broken = scenario.replace(
+        "      - offsetSeconds: -3600\n        eventSource: iam.amazonaws.com",
+        "      - eventCategory: Data\n        eventSource: dynamodb.amazonaws.com\n        eventName: GetItem\n      - offsetSeconds: -3600\n        eventSource: iam.amazonaws.com",
+    );
+    assert_ne!(broken, scenario);
+    std::fs::write(
+        pbs.join("s3-unintended-data-access/scenarios/exfiltration.yaml"),
+        broken,
+    )
+    .unwrap();
+    let case = tmp.path().join("case");
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            pbs.join("s3-unintended-data-access.yaml").to_str().unwrap(),
+            "--case-dir",
+            case.to_str().unwrap(),
+            "--headless",
+            "--answers",
+            RESPONDER,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("inject second-access-key") && err.contains("event 1 has no Security Lake table"),
+        "{err}"
+    );
+    assert!(err.contains("the case is saved and can be resumed"), "{err}");
+    // Nothing half-landed: no file, no entry; the journal verifies.
+    assert!(run(&["verify", case.to_str().unwrap()]).status.success());
+    let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
+    assert!(scan.entries.iter().all(|e| e.event.kind() != "inject_landed"));
+}

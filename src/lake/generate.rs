@@ -1378,18 +1378,10 @@ fn incident_truth(
         vec![ATTACKER_IP.to_owned()],
         ATTACKER_UA.to_owned(),
     );
-    let mut extra = Incident {
-        kind: plan.kind.as_str(),
-        created_user: None,
-        created_access_key: None,
-        assumed_role: None,
-        session_key: None,
-        secrets: Vec::new(),
-        instance_id: None,
-        role_name: None,
-        instance_ip: None,
-        ..Incident::empty()
-    };
+    // What only some scenarios have.
+    let (mut created_user, mut created_access_key, mut assumed_role, mut session_key) =
+        (None, None, None, None);
+    let (mut secrets, mut instance_id, mut role_name, mut instance_ip) = (Vec::new(), None, None, None);
     let ips = match plan.kind {
         Scenario::S3Exfiltration | Scenario::Benign => {
             operations.insert("GetCallerIdentity".to_owned(), 1);
@@ -1406,34 +1398,34 @@ fn incident_truth(
             }
             end = events.last().map_or(end, |e| e.time);
             if plan.kind == Scenario::CredentialCompromise {
-                extra.created_user = Some(format!(
+                created_user = Some(format!(
                     "arn:aws:iam::{}:user/{}",
                     plan.account,
                     more::CREATED_USER
                 ));
-                extra.created_access_key = Some(plan.new_key.clone());
-                extra.assumed_role = Some(format!(
+                created_access_key = Some(plan.new_key.clone());
+                assumed_role = Some(format!(
                     "arn:aws:iam::{}:role/{}",
                     plan.account,
                     more::ASSUMED_ROLE
                 ));
-                extra.session_key = Some(plan.session_key.clone());
-                extra.secrets = more::SECRETS
+                session_key = Some(plan.session_key.clone());
+                secrets = more::SECRETS
                     .iter()
                     .chain(more::PARAMETERS.iter())
                     .map(|s| (*s).to_owned())
                     .collect();
                 vec![more::CREDENTIAL_ATTACKER_IP.to_owned()]
             } else {
-                let (session, session_key) = more::role_session(&plan.day_key);
+                let (session, role_key) = more::role_session(&plan.day_key);
                 principal = format!(
                     "arn:aws:sts::{}:assumed-role/{}/{session}",
                     plan.account, victim.name
                 );
-                key = session_key;
-                extra.instance_id = Some(session);
-                extra.role_name = Some(victim.name.clone());
-                extra.instance_ip = victim.ips.first().cloned();
+                key = role_key;
+                instance_id = Some(session);
+                role_name = Some(victim.name.clone());
+                instance_ip = victim.ips.first().cloned();
                 vec![more::INSTANCE_ATTACKER_IP.to_owned()]
             }
         }
@@ -1471,43 +1463,15 @@ fn incident_truth(
         ),
         operations,
         finding_uid: plan.finding_uid.clone(),
-        ..extra
-    }
-}
-
-impl Incident {
-    /// An incident with nothing filled in (the base `incident_truth` fills).
-    fn empty() -> Incident {
-        Incident {
-            principal: String::new(),
-            user_name: String::new(),
-            access_key_id: String::new(),
-            ips: Vec::new(),
-            user_agent: String::new(),
-            bucket: String::new(),
-            bucket_account: String::new(),
-            region: String::new(),
-            external_account: String::new(),
-            window_start: String::new(),
-            window_end: String::new(),
-            first_event: FirstEvent {
-                uid: String::new(),
-                source: "cloud_trail_mgmt",
-                operation: String::new(),
-                time: String::new(),
-            },
-            operations: BTreeMap::new(),
-            finding_uid: String::new(),
-            kind: "",
-            created_user: None,
-            created_access_key: None,
-            assumed_role: None,
-            session_key: None,
-            secrets: Vec::new(),
-            instance_id: None,
-            role_name: None,
-            instance_ip: None,
-        }
+        kind: plan.kind.as_str(),
+        created_user,
+        created_access_key,
+        assumed_role,
+        session_key,
+        secrets,
+        instance_id,
+        role_name,
+        instance_ip,
     }
 }
 
