@@ -1381,7 +1381,7 @@ fn incident_truth(
     // What only some scenarios have.
     let (mut created_user, mut created_access_key, mut assumed_role, mut session_key) =
         (None, None, None, None);
-    let (mut secrets, mut instance_id, mut role_name, mut instance_ip) = (Vec::new(), None, None, None);
+    let (mut secrets, mut instance_id, mut role_name, mut own_ip) = (Vec::new(), None, None, None);
     let ips = match plan.kind {
         Scenario::S3Exfiltration | Scenario::Benign => {
             operations.insert("GetCallerIdentity".to_owned(), 1);
@@ -1425,7 +1425,7 @@ fn incident_truth(
                 key = role_key;
                 instance_id = Some(session);
                 role_name = Some(victim.name.clone());
-                instance_ip = victim.ips.first().cloned();
+                own_ip = victim.ips.first().cloned();
                 vec![more::INSTANCE_ATTACKER_IP.to_owned()]
             }
         }
@@ -1471,7 +1471,7 @@ fn incident_truth(
         secrets,
         instance_id,
         role_name,
-        instance_ip,
+        instance_ip: own_ip,
     }
 }
 
