@@ -629,6 +629,7 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
         command: "rehearse".to_owned(),
     };
     let case = tmp.path().join("case");
+    let opened = std::time::Instant::now();
     let session =
         irp::rehearse::playtest::exercise(&pb_path, &prepared, &case, ctx, irp::engine::Mode::Rehearsal)
             .unwrap();
@@ -657,11 +658,15 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
     worker.serve(Request::RunQuery {
         step: "before".to_owned(),
     });
-    assert!(!landed(&drain()), "not due yet");
-    // Two seconds after the opening the inject is due; the worker lands it between moves (the
+    // On a machine so slow that five seconds have passed already, the inject is rightly due.
+    let early = opened.elapsed() < std::time::Duration::from_millis(4_500);
+    if early {
+        assert!(!landed(&drain()), "not due yet");
+    }
+    // Five seconds after the opening the inject is due; the worker lands it between moves (the
     // UI's worker looks every second), and the next query reads the new file although the
     // engine listed the lake's files before it was there.
-    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    std::thread::sleep(std::time::Duration::from_millis(5_200).saturating_sub(opened.elapsed()));
     worker.tick();
     let replies = drain();
     assert!(landed(&replies), "{replies:?}");
@@ -670,7 +675,9 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
     });
     drain();
     let captures = &worker.session().state.captures;
-    assert_eq!(captures["n_before"], 0, "{captures:?}");
+    if early {
+        assert_eq!(captures["n_before"], 0, "{captures:?}");
+    }
     assert_eq!(captures["n_after"], 1, "the landed inject is read: {captures:?}");
     // Closing the exercise sends the score.
     worker.serve(Request::Record(irp::engine::Command::Close {

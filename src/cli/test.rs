@@ -81,7 +81,21 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
             without.push(pb.id.clone());
         }
         for test in tests {
-            let ctx = session_context(None, Some("irp-test"), "test")?;
+            let mut ctx = session_context(None, Some("irp-test"), "test")?;
+            // A test case runs at noon (UTC) of the day, unless `IRP_NOW` says otherwise: the
+            // lake ends the day before, so "the last 30 minutes" and the injects' times never
+            // depend on when the suite happens to run.
+            if matches!(ctx.clock, crate::clock::Clock::System) {
+                let noon = ctx
+                    .clock
+                    .now()
+                    .date_naive()
+                    .and_hms_opt(12, 0, 0)
+                    .map(|t| t.and_utc());
+                if let Some(noon) = noon {
+                    ctx.clock = crate::clock::Clock::Fixed(noon);
+                }
+            }
             let today = ctx.clock.now().date_naive();
             let outcome = playtest::run(path, &pb, &test, &work, ctx, today);
             if args.json {
