@@ -271,6 +271,11 @@ fn irp_test_passes_the_shipped_playbooks_and_a_failing_case_shows_its_diff() {
          expect:\n  conclusion: maybe\n  path: [open-case, opne-case]\n  captures: { suspect_key: [] }\n",
     )
     .unwrap();
+    std::fs::write(
+        companion.join("tests/broken.yaml"),
+        "title: x\nscenario: [unclosed\n",
+    )
+    .unwrap();
     let out = run(&["validate", pbs.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -280,10 +285,12 @@ fn irp_test_passes_the_shipped_playbooks_and_a_failing_case_shows_its_diff() {
         "`expect.path`: playbook `s3-unintended-data-access` has no step `opne-case`",
         "`expect.captures.suspect_key`: playbook `s3-unintended-data-access` has no such capture",
         "`expect.conclusion: maybe` is `incident` or `no incident`",
+        "broken.yaml:2:11: error: invalid YAML",
     ] {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
     std::fs::remove_file(companion.join("tests/typo.yaml")).unwrap();
+    std::fs::remove_file(companion.join("tests/broken.yaml")).unwrap();
     let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -386,6 +393,47 @@ injects:
     assert!(
         stderr(&out)
             .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration`)"),
+        "{}",
+        stderr(&out)
+    );
+    // A scenario of real logs has no lake to generate.
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            "playbooks/ec2-instance-credential-exfiltration.yaml",
+            "--scenario",
+            "otrf-cloudgoat",
+            "--headless",
+            "--answers",
+            "playbooks/ec2-instance-credential-exfiltration/answers/responder.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "the scenario has no `lake:` to generate; it runs on a lake you give with `--lake DIR`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A playbook without scenarios says where it looked.
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "steps: {}\n").unwrap();
+    let out = irp_in(
+        &tmp.path().join("cache"),
+        &[
+            "rehearse",
+            "tests/fixtures/cases/contain.yaml",
+            "--headless",
+            "--answers",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("the playbook has no scenarios (looked in tests/fixtures/cases/contain/scenarios)"),
         "{}",
         stderr(&out)
     );

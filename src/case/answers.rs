@@ -101,24 +101,12 @@ pub struct EvidenceAnswer {
 impl EvidenceAnswer {
     /// The values this answer records, given the case's captures.
     pub fn values(&self, captures: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
-        fn texts(v: &serde_json::Value, out: &mut Vec<String>) {
-            match v {
-                serde_json::Value::Array(items) => items.iter().for_each(|i| texts(i, out)),
-                serde_json::Value::Null => {}
-                serde_json::Value::String(s) if s.is_empty() => {}
-                serde_json::Value::String(s) => out.push(s.clone()),
-                other => out.push(other.to_string()),
-            }
-        }
         match (&self.value, &self.capture) {
             (Some(v), _) => vec![v.clone()],
-            (None, Some(c)) => {
-                let mut out = Vec::new();
-                if let Some(v) = captures.get(c) {
-                    texts(v, &mut out);
-                }
-                out
-            }
+            (None, Some(c)) => captures
+                .get(c)
+                .map(crate::playbook::value::texts)
+                .unwrap_or_default(),
             (None, None) => Vec::new(),
         }
     }

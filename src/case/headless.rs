@@ -625,6 +625,7 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         Event::StepCompleted { step, .. } => (Some(step.clone()), "step", "done".to_owned()),
         Event::StepSkipped { step, reason, .. } => (Some(step.clone()), "step", format!("skipped: {reason}")),
         Event::CaseClosed { summary } => (None, "case", format!("closed: {summary}")),
+        Event::InjectLanded(i) => (None, "inject", format!("landed: {}", i.title)),
         _ => return None,
     };
     Some(StepLine {
@@ -667,7 +668,6 @@ pub fn describe(event: &Event) -> String {
         Event::Paused { reason } => format!("paused: {reason}"),
         Event::Unpaused {} => "carried on".to_owned(),
         Event::ExerciseSet(x) => format!("exercise: {} (seed {})", x.title, x.seed),
-        Event::InjectLanded(i) => format!("inject landed: {}", i.title),
         other => other.kind().replace('_', " "),
     }
 }

@@ -426,29 +426,12 @@ pub fn drive(
         Some(b) => Some(b.as_mut() as &mut dyn headless::QueryRunner),
         None => None,
     };
-    let exercise = match crate::rehearse::brief_of(session) {
-        Some(Ok(brief)) => session
-            .state
-            .exercise
-            .as_ref()
-            .map(|x| (brief, std::path::PathBuf::from(&x.lake))),
-        Some(Err(e)) => {
-            return Err(CliError::user(
-                e,
-                "`irp verify CASE` checks the case's files against its journal",
-            ));
-        }
-        None => None,
-    };
-    let mut between = |s: &mut Session, report: &mut dyn FnMut(&headless::StepLine)| match &exercise {
-        Some((brief, lake)) => {
-            let landed = crate::rehearse::land_due(s, brief, lake, report)?;
-            for text in &landed {
-                out.status(&format!("INJECT: {text}"));
-            }
-            Ok(!landed.is_empty())
-        }
-        None => Ok(false),
+    // A rehearsal's injects land between moves (each is printed as a line of its own).
+    let exercise = crate::rehearse::exercise_of(session)
+        .transpose()
+        .map_err(|e| CliError::user(e, "`irp verify CASE` checks the case's files against its journal"))?;
+    let mut between = |s: &mut Session, report: &mut dyn FnMut(&headless::StepLine)| {
+        exercise.as_ref().map_or(Ok(false), |x| x.land_due(s, report))
     };
     match headless::drive_with(session, answers, backend, executor, &mut print, &mut between) {
         Ok(()) => Ok(()),

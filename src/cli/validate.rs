@@ -34,11 +34,7 @@ pub fn cmd_validate(out: Output, args: &ValidateArgs) -> Result<(), CliError> {
                     results.push((f, loaded.playbook, loaded.diagnostics));
                     // A scenario, answers file or test case that does not fit its playbook is
                     // an error of its own file.
-                    for (file, problems) in companions {
-                        let diags = problems
-                            .into_iter()
-                            .map(|p| Diagnostic::error(crate::playbook::Pos::UNKNOWN, p))
-                            .collect();
+                    for (file, diags) in companions {
                         results.push((file, None, diags));
                     }
                 }

@@ -169,3 +169,15 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Object(_) => "a mapping",
     }
 }
+
+/// A JSON value as a list of texts: a list flattened, a scalar a list of one, null and the empty
+/// string nothing. How a capture or a scenario value becomes evidence values or a list input.
+pub fn texts(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().flat_map(texts).collect(),
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::String(s) if s.is_empty() => Vec::new(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        other => vec![other.to_string()],
+    }
+}

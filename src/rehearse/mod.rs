@@ -89,16 +89,17 @@ pub fn prepare(
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .unwrap_or(serde_json::Value::Null);
+    let env = scenario::env(&truth, window, &region, &account);
     let (brief, inputs) = scenario
-        .resolve(&truth, window, seed, &region, &account)
+        .resolve(&env, seed)
         .map_err(|e| vec![format!("{}: {e}", path.display())])?;
     Ok(Prepared {
-        env: scenario::env(&truth, window, &region, &account),
         scenario,
         brief,
         lake,
         inputs,
         reused,
+        env,
     })
 }
 
@@ -160,10 +161,21 @@ pub fn begin(session: &mut Session, prepared: &Prepared, lake: &Path) -> Result<
     exec(session, &cmd, &mut |_| {})
 }
 
-/// The exercise's brief, read back from the case (checked against the hash the journal holds).
-pub fn brief_of(session: &Session) -> Option<Result<Brief, String>> {
+/// A case's exercise as a driver needs it: the brief and the lake its injects land in.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    pub brief: Brief,
+    pub lake: PathBuf,
+}
+
+/// The case's exercise, if it is one: its brief read back from the case (checked against the
+/// hash the journal holds) and its lake.
+pub fn exercise_of(session: &Session) -> Option<Result<Exercise, String>> {
     let x = session.state.exercise.as_ref()?;
-    Some(read_brief(&session.dir, x))
+    Some(read_brief(&session.dir, x).map(|brief| Exercise {
+        brief,
+        lake: PathBuf::from(&x.lake),
+    }))
 }
 
 fn read_brief(dir: &crate::journal::CaseDir, x: &ExerciseSet) -> Result<Brief, String> {
@@ -171,43 +183,44 @@ fn read_brief(dir: &crate::journal::CaseDir, x: &ExerciseSet) -> Result<Brief, S
     serde_json::from_slice(&bytes).map_err(|e| format!("the exercise's brief cannot be read: {e}"))
 }
 
-/// Lands every inject that is due and has not landed: those whose time since the case opened
-/// has come, and those whose step the case has entered. Each is written into `lake`, then
-/// journaled.
-pub fn land_due(
-    session: &mut Session,
-    brief: &Brief,
-    lake: &Path,
-    report: &mut dyn FnMut(&StepLine),
-) -> Result<Vec<String>, Stop> {
-    if session.state.closed.is_some() {
-        return Ok(Vec::new());
-    }
-    let now = session.env().now;
-    let opened = session.entries.first().map_or(now, |e| e.at);
-    let mut landed = Vec::new();
-    for inject in &brief.injects {
-        if session.state.injects.contains(&inject.name) {
-            continue;
+impl Exercise {
+    /// Lands every inject that is due and has not landed: those whose time since the case
+    /// opened has come, and those whose step the case has entered. Each is written into the
+    /// lake, then journaled. Says whether any landed (the query backend must then look again).
+    pub fn land_due(&self, session: &mut Session, report: &mut dyn FnMut(&StepLine)) -> Result<bool, Stop> {
+        if session.state.closed.is_some() {
+            return Ok(false);
         }
-        let due = inject
-            .at_s
-            .is_some_and(|s| now >= opened + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)))
-            || inject
+        let now = session.env().now;
+        let opened = session.entries.first().map_or(now, |e| e.at);
+        let mut landed = false;
+        for inject in &self.brief.injects {
+            if session.state.injects.contains(&inject.name) {
+                continue;
+            }
+            // A time beyond what a clock can hold (only a hand-edited brief has one) never comes.
+            let due = inject.at_s.is_some_and(|s| {
+                i64::try_from(s)
+                    .ok()
+                    .and_then(chrono::Duration::try_seconds)
+                    .and_then(|d| opened.checked_add_signed(d))
+                    .is_some_and(|at| now >= at)
+            }) || inject
                 .at_step
                 .as_ref()
                 .is_some_and(|s| session.state.path.contains(s));
-        if !due {
-            continue;
+            if !due {
+                continue;
+            }
+            let event = lake::land(&self.lake, inject, now).map_err(|error| Stop::StepFailed {
+                step: format!("inject {}", inject.name),
+                error,
+            })?;
+            landed = true;
+            exec(session, &Command::LandInject(event), report)?;
         }
-        let event = lake::land(lake, inject, now).map_err(|error| Stop::StepFailed {
-            step: format!("inject {}", inject.name),
-            error,
-        })?;
-        landed.push(event.text.clone());
-        exec(session, &Command::LandInject(event), report)?;
+        Ok(landed)
     }
-    Ok(landed)
 }
 
 /// The score of the case in `dir` if it is an exercise; `now` stamps the report it is worked

@@ -13,7 +13,7 @@ use crate::case::headless::{self, StepLine};
 use crate::case::local::LocalRunner;
 use crate::case::{Context, Session};
 use crate::engine::Mode;
-use crate::playbook::Playbook;
+use crate::playbook::{Diagnostic, Playbook, Pos};
 
 /// A test case file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -88,18 +88,29 @@ pub fn test_files(playbook: &Path) -> Vec<PathBuf> {
 /// Checks the files in a playbook's companion folder against it, without running anything:
 /// every scenario (`scenarios/`), answers file (`answers/`) and test case (`tests/`, whose
 /// scenario must exist and whose answers file must fit). Returns the problems per file.
-pub fn check_companions(playbook: &Path, pb: &Playbook) -> Vec<(PathBuf, Vec<String>)> {
+pub fn check_companions(playbook: &Path, pb: &Playbook) -> Vec<(PathBuf, Vec<Diagnostic>)> {
     let dir = super::scenario::companion_dir(playbook);
     let mut out = Vec::new();
-    let strip = |path: &Path, problems: Vec<String>| -> Vec<String> {
+    // The loaders name the file in each message; the diagnostic is about that file already.
+    let strip = |path: &Path, problems: Vec<String>| -> Vec<Diagnostic> {
         let prefix = format!("{}: ", path.display());
         problems
             .into_iter()
-            .map(|p| p.strip_prefix(&prefix).map(str::to_owned).unwrap_or(p))
+            .map(|p| {
+                Diagnostic::error(
+                    Pos::UNKNOWN,
+                    p.strip_prefix(&prefix).map(str::to_owned).unwrap_or(p),
+                )
+            })
             .collect()
     };
     let scenarios = super::scenario::scenario_files(playbook);
     for path in &scenarios {
+        // A YAML problem keeps its line and column.
+        if let Err(d) = super::scenario::read_yaml_at::<super::scenario::ScenarioFile>(path) {
+            out.push((path.clone(), vec![d]));
+            continue;
+        }
         if let Err(problems) = super::Scenario::load(path, pb) {
             out.push((path.clone(), strip(path, problems)));
         }
@@ -110,22 +121,13 @@ pub fn check_companions(playbook: &Path, pb: &Playbook) -> Vec<(PathBuf, Vec<Str
         }
     }
     for path in test_files(playbook) {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                out.push((path.clone(), vec![format!("cannot read: {e}")]));
+        let file: TestFile = match super::scenario::read_yaml_at(&path) {
+            Ok(f) => f,
+            Err(d) => {
+                out.push((path.clone(), vec![d]));
                 continue;
             }
         };
-        let file: TestFile =
-            match serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options()) {
-                Ok(f) => f,
-                Err(e) => {
-                    let d = crate::playbook::node::yaml_error(&text, &e);
-                    out.push((path.clone(), vec![d.message]));
-                    continue;
-                }
-            };
         let mut problems = Vec::new();
         if !scenarios
             .iter()
@@ -160,7 +162,7 @@ pub fn check_companions(playbook: &Path, pb: &Playbook) -> Vec<(PathBuf, Vec<Str
             problems.push(format!("`expect.conclusion: {c}` is `incident` or `no incident`"));
         }
         if !problems.is_empty() {
-            out.push((path.clone(), problems));
+            out.push((path.clone(), strip(&path, problems)));
         }
     }
     out
@@ -210,16 +212,7 @@ fn run_inner(
     today: chrono::NaiveDate,
     outcome: &mut Outcome,
 ) -> Result<(), Vec<String>> {
-    let text = std::fs::read_to_string(test_path)
-        .map_err(|e| vec![format!("{}: cannot read: {e}", test_path.display())])?;
-    let file: TestFile = serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options())
-        .map_err(|e| {
-            vec![
-                crate::playbook::node::yaml_error(&text, &e)
-                    .display(test_path)
-                    .to_string(),
-            ]
-        })?;
+    let file: TestFile = super::scenario::read_yaml(test_path).map_err(|e| vec![e])?;
     outcome.title.clone_from(&file.title);
     let answers_path = test_path.parent().unwrap_or(Path::new(".")).join(&file.answers);
     let answers = Answers::load(&answers_path, pb)?;
@@ -236,7 +229,7 @@ fn run_inner(
         .as_ref()
         .map(|x| PathBuf::from(&x.lake))
         .filter(|l| *l != prepared.lake);
-    walk(session, &prepared, &answers).map_err(|e| vec![e])?;
+    walk(session, &answers).map_err(|e| vec![e])?;
     check(&file.expect, &prepared, case, pb, outcome);
     Ok(())
 }
@@ -276,19 +269,12 @@ pub fn working_lake(id: &str) -> PathBuf {
 }
 
 /// Walks the case headlessly to its end on the exercise's lake, injects landing as they fall due.
-fn walk(mut session: Session, prepared: &Prepared, answers: &Answers) -> Result<(), String> {
-    let lake = session
-        .state
-        .exercise
-        .as_ref()
-        .map_or_else(|| prepared.lake.clone(), |x| PathBuf::from(&x.lake));
-    let mut runner =
-        LocalRunner::open(&lake, crate::query::local::Options::default()).map_err(|e| e.to_string())?;
+fn walk(mut session: Session, answers: &Answers) -> Result<(), String> {
+    let exercise = super::exercise_of(&session).ok_or("the case has no exercise")??;
+    let mut runner = LocalRunner::open(&exercise.lake, crate::query::local::Options::default())
+        .map_err(|e| e.to_string())?;
     let mut executor = crate::case::actions::Executor::Rehearsal;
-    let brief = prepared.brief.clone();
-    let mut between = |s: &mut Session, report: &mut dyn FnMut(&StepLine)| {
-        super::land_due(s, &brief, &lake, report).map(|landed| !landed.is_empty())
-    };
+    let mut between = |s: &mut Session, report: &mut dyn FnMut(&StepLine)| exercise.land_due(s, report);
     headless::drive_with(
         &mut session,
         answers,

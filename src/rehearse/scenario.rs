@@ -261,11 +261,24 @@ pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
 }
 
 fn load_file(path: &Path) -> Result<ScenarioFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options()).map_err(|e| {
-        let d = crate::playbook::node::yaml_error(&text, &e);
-        d.display(path).to_string()
-    })
+    read_yaml(path)
+}
+
+/// A YAML file of the rehearsal formats (scenarios, test cases), read whole; the error names
+/// the file, and the line and column of a YAML problem.
+pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    read_yaml_at(path).map_err(|d| d.display(path).to_string())
+}
+
+/// As [`read_yaml`], the problem as a diagnostic with its position (for `irp validate`).
+pub(crate) fn read_yaml_at<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<T, crate::playbook::Diagnostic> {
+    use crate::playbook::{Diagnostic, Pos};
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::error(Pos::UNKNOWN, format!("cannot read: {e}")))?;
+    serde_saphyr::from_str_with_options(&text, crate::playbook::node::yaml_options())
+        .map_err(|e| crate::playbook::node::yaml_error(&text, &e))
 }
 
 impl Scenario {
@@ -396,41 +409,41 @@ impl Scenario {
         }
     }
 
-    /// Resolves the scenario against a lake's `truth.json` (`null` for a lake with none) and
-    /// window; returns the brief and the playbook inputs as `name=value` pairs.
+    /// Resolves the scenario against what [`env`] made of a lake; returns the brief and the
+    /// playbook inputs as `name=value` pairs.
     pub fn resolve(
         &self,
-        truth: &serde_json::Value,
-        window: (NaiveDate, NaiveDate),
+        env: &serde_json::Value,
         seed: u64,
-        region: &str,
-        account: &str,
     ) -> Result<(Brief, Vec<(String, String)>), String> {
-        let env = env(truth, window, region, account);
+        let text_at = |path: &str| lookup(env, path).map(|v| input_text(&v)).unwrap_or_default();
+        let (region, account) = (text_at("lake.region"), text_at("lake.account"));
+        let region = region.as_str();
+        let account = account.as_str();
         let f = &self.file;
         let mut inputs = Vec::new();
         for (name, v) in &f.inputs {
-            let value = resolve_value(v, &env).map_err(|e| format!("`inputs.{name}`: {e}"))?;
+            let value = resolve_value(v, env).map_err(|e| format!("`inputs.{name}`: {e}"))?;
             inputs.push((name.clone(), input_text(&value)));
         }
         let mut findings = BTreeMap::new();
         for (t, v) in &f.truth.findings {
-            let value = resolve_value(v, &env).map_err(|e| format!("`truth.findings.{t}`: {e}"))?;
-            let mut list = strings(&value);
+            let value = resolve_value(v, env).map_err(|e| format!("`truth.findings.{t}`: {e}"))?;
+            let mut list = crate::playbook::value::texts(&value);
             list.sort();
             list.dedup();
             findings.insert(t.clone(), list);
         }
         let text = |v: &Option<String>, what: &str| -> Result<Option<String>, String> {
             v.as_ref()
-                .map(|s| resolve_text(s, &env).map_err(|e| format!("`truth.{what}`: {e}")))
+                .map(|s| resolve_text(s, env).map_err(|e| format!("`truth.{what}`: {e}")))
                 .transpose()
         };
         let mut injects = Vec::new();
         for i in &f.injects {
             let mut events = Vec::new();
             for e in &i.events {
-                events.push(resolve_value(e, &env).map_err(|err| format!("inject `{}`: {err}", i.name))?);
+                events.push(resolve_value(e, env).map_err(|err| format!("inject `{}`: {err}", i.name))?);
             }
             injects.push(Inject {
                 name: i.name.clone(),
@@ -561,20 +574,5 @@ fn lookup(env: &serde_json::Value, path: &str) -> Result<serde_json::Value, Stri
 
 /// A value as an input's text: lists comma-separated.
 fn input_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(_) => strings(v).join(","),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// A value as a list of texts (a scalar is a list of one; null is empty).
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    match v {
-        serde_json::Value::Array(items) => items.iter().flat_map(strings).collect(),
-        serde_json::Value::Null => Vec::new(),
-        serde_json::Value::String(s) if s.is_empty() => Vec::new(),
-        other => vec![input_text(other)],
-    }
+    crate::playbook::value::texts(v).join(",")
 }

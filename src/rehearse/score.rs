@@ -388,19 +388,17 @@ fn practise(
 /// The first step whose captures held any of `values`.
 fn where_captured(report: &Report, values: &[String]) -> Option<String> {
     report.timeline.iter().find_map(|t| match &t.detail {
-        Detail::Query { captures, .. } if captures.values().any(|v| values.iter().any(|x| holds(v, x))) => {
+        Detail::Query { captures, .. }
+            if captures.values().any(|v| {
+                crate::playbook::value::texts(v)
+                    .iter()
+                    .any(|x| values.contains(x))
+            }) =>
+        {
             t.step.clone()
         }
         _ => None,
     })
-}
-
-fn holds(v: &serde_json::Value, x: &str) -> bool {
-    match v {
-        serde_json::Value::String(s) => s == x,
-        serde_json::Value::Array(a) => a.iter().any(|i| holds(i, x)),
-        _ => false,
-    }
 }
 
 fn list(values: &[String]) -> String {

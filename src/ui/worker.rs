@@ -138,7 +138,7 @@ pub struct Worker {
     /// Entries already sent to the UI.
     reported: usize,
     /// A rehearsal's exercise: its brief and the lake its injects land in.
-    exercise: Option<(crate::rehearse::Brief, std::path::PathBuf)>,
+    exercise: Option<crate::rehearse::Exercise>,
     /// Whether the closed exercise's score was sent.
     scored: bool,
 }
@@ -159,12 +159,8 @@ impl Worker {
         replies: UnboundedSender<Reply>,
     ) -> Worker {
         let reported = session.entries.len();
-        let exercise = match crate::rehearse::brief_of(&session) {
-            Some(Ok(brief)) => session
-                .state
-                .exercise
-                .as_ref()
-                .map(|x| (brief, std::path::PathBuf::from(&x.lake))),
+        let exercise = match crate::rehearse::exercise_of(&session) {
+            Some(Ok(x)) => Some(x),
             Some(Err(error)) => {
                 let _ = replies.send(Reply::Problem {
                     error: format!("{error}; injects will not land and there will be no score"),
@@ -190,12 +186,12 @@ impl Worker {
     /// Between moves: lands the exercise's injects that are due, and sends the score once the
     /// exercise is closed.
     pub fn tick(&mut self) {
-        let Some((brief, lake)) = &self.exercise else {
+        let Some(exercise) = &self.exercise else {
             return;
         };
         self.reported = self.session.entries.len();
-        let result = crate::rehearse::land_due(&mut self.session, brief, lake, &mut |_| {});
-        if result.as_ref().is_ok_and(|landed| !landed.is_empty())
+        let result = exercise.land_due(&mut self.session, &mut |_| {});
+        if result.as_ref().is_ok_and(|landed| *landed)
             && let Some(b) = self.backend.as_mut()
         {
             b.lake_changed();
