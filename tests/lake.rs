@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, TimestampMillisecondType};
 use chrono::NaiveDate;
 use irp::lake::generate::{self, Config, Scenario, Truth};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Encoding;
 
 use crate::common::{run, stderr, stdout};
 
@@ -147,6 +148,19 @@ fn the_lake_has_security_lakes_layout_and_columns() {
             time_col.statistics().is_some_and(|s| s.min_bytes_opt().is_some()),
             "time_dt has statistics"
         );
+        // Timestamps are delta-encoded, not dictionary-encoded (nearly every value is distinct).
+        for c in rg.columns() {
+            let path = c.column_path().string();
+            if irp::lake::TIME_COLUMNS.contains(&path.as_str()) {
+                let encodings: Vec<Encoding> = c.encodings().collect();
+                assert!(
+                    encodings.contains(&Encoding::DELTA_BINARY_PACKED)
+                        && !encodings.contains(&Encoding::RLE_DICTIONARY)
+                        && !encodings.contains(&Encoding::PLAIN),
+                    "{path} in {rel}: {encodings:?}"
+                );
+            }
+        }
         for batch in read(f) {
             let t = times(&batch);
             assert!(t.windows(2).all(|w| w[0] <= w[1]), "rows sorted by time in {rel}");
