@@ -492,6 +492,37 @@ fn json_comparisons_keep_their_answers_behind_the_substring_prefilter() {
         .await;
         assert_eq!(filtered["n"], parsed["n"]);
         assert!(filtered["n"].as_u64().unwrap() > 1000);
+        // The same four texts as a WHERE, where the prefilter runs: the escaped and the plain one.
+        let r = one(
+            &e,
+            r#"SELECT count(*) AS n FROM (VALUES ('{"b":"\u0061cme"}'), ('{"b":"x","c":"acme"}'),
+                      ('{"b":"acme"}'), ('{"n":5}')) AS t(j)
+               WHERE json_extract_scalar(j, '$.b') = 'acme' OR json_extract_scalar(j, '$.n') = '5'"#,
+        )
+        .await;
+        assert_eq!(r["n"], 3, "{r}");
+        let plan = rows(
+            &e,
+            &format!("EXPLAIN SELECT count(*) FROM {S3} WHERE json_extract_scalar(api.request.data, '$.bucketName') = 'b'"),
+        )
+        .await
+        .unwrap();
+        assert!(format!("{plan:?}").contains("irp_json_may_match"), "{plan:?}");
+        // Where a NULL (the path is missing) and a false differ, the comparison decides alone: no
+        // row has `$.nokey`, so NOT (… = 'zzz') is NULL for every row and keeps none.
+        let negated = one(
+            &e,
+            &format!("SELECT count(*) AS n FROM {S3} WHERE NOT (json_extract_scalar(api.request.data, '$.nokey') = 'zzz')"),
+        )
+        .await;
+        assert_eq!(negated["n"], 0);
+        let r = one(
+            &e,
+            r#"SELECT (json_extract_scalar('{"a":"x"}', '$.b') = 'zzz') IS NULL AS missing,
+                      CASE WHEN json_extract_scalar('{"a":"x"}', '$.b') = 'zzz' THEN 1 WHEN true THEN 2 END AS branch"#,
+        )
+        .await;
+        assert_eq!((&r["missing"], &r["branch"]), (&json!(true), &json!(2)), "{r}");
     });
 }
 
