@@ -291,12 +291,11 @@ impl VisitorMut for JsonPrefilters {
     }
 }
 
-/// `json_extract_scalar(j, path) = 'v'` → `CASE WHEN irp_json_may_match(j, 'v') THEN
-/// json_extract_scalar(j, path) = 'v' ELSE false END`: rows whose text cannot hold the value are
-/// rejected by a substring search before any JSON is parsed (see `irp_json_may_match`). The
-/// playbooks' bucket filters are of this form. One expression, not two conditions joined by
-/// `AND`: the Parquet decoder evaluates each condition of a `WHERE` on its own and would decode
-/// the JSON column once for each (data-coverage: 407 ms that way, 240 ms as one).
+/// `json_extract_scalar(j, path) = 'v'` → `(irp_json_may_match(j, 'v') AND json_extract_scalar(j,
+/// path) = 'v')`: rows whose text cannot hold the value are rejected by a substring search
+/// before any JSON is parsed (see `irp_json_may_match`). The playbooks' bucket filters are of
+/// this form. Where a false and a NULL differ this would change the answer, so only
+/// `JsonPrefilters` calls it.
 fn json_prefilter(expr: &Expr) -> Option<Expr> {
     let Expr::BinaryOp {
         left,
@@ -322,7 +321,7 @@ fn json_prefilter(expr: &Expr) -> Option<Expr> {
         return None;
     };
     reparse(&format!(
-        "CASE WHEN irp_json_may_match({json}, {}) THEN {expr} ELSE false END",
+        "(irp_json_may_match({json}, {}) AND {expr})",
         quoted(text)
     ))
     .ok()
