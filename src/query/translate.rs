@@ -291,11 +291,10 @@ impl VisitorMut for JsonPrefilters {
     }
 }
 
-/// `json_extract_scalar(j, path) = 'v'` → `(irp_json_may_match(j, 'v') AND json_extract_scalar(j,
-/// path) = 'v')`: rows whose text cannot hold the value are rejected by a substring search
-/// before any JSON is parsed (see `irp_json_may_match`). The playbooks' bucket filters are of
-/// this form. Where a false and a NULL differ this would change the answer, so only
-/// `JsonPrefilters` calls it.
+/// `json_extract_scalar(j, path) = 'v'` → `irp_json_scalar_is(j, path, 'v')`: rows whose text
+/// cannot hold the value are rejected by a substring search before any JSON is parsed (see
+/// `irp_json_scalar_is`). The playbooks' bucket filters are of this form. Where a false and a
+/// NULL differ this would change the answer, so only `JsonPrefilters` calls it.
 fn json_prefilter(expr: &Expr) -> Option<Expr> {
     let Expr::BinaryOp {
         left,
@@ -317,14 +316,13 @@ fn json_prefilter(expr: &Expr) -> Option<Expr> {
         return None;
     }
     let args = plain_args(call);
-    let Some([json, _]) = args.as_deref() else {
+    let Some([json, path @ Expr::Value(literal)]) = args.as_deref() else {
         return None;
     };
-    reparse(&format!(
-        "(irp_json_may_match({json}, {}) AND {expr})",
-        quoted(text)
-    ))
-    .ok()
+    if !matches!(literal.value, Value::SingleQuotedString(_)) {
+        return None;
+    }
+    reparse(&format!("irp_json_scalar_is({json}, {path}, {})", quoted(text))).ok()
 }
 
 /// A function's arguments, each `None` when it is not a plain expression (`name => value`, `*`).

@@ -202,33 +202,41 @@ impl ScalarUDFImpl for JsonUdf {
     }
 }
 
-/// `irp_json_may_match(text, value)`: false only when `json_extract_scalar(text, path) = value`
-/// cannot hold for any path: the value's text does not occur in the JSON and the JSON has no
-/// escape sequence (which could spell it differently). The translation layer puts it in front of
-/// such comparisons, so most rows are rejected by a substring search instead of a JSON parse.
-fn json_may_match() -> ScalarUDF {
+/// `irp_json_scalar_is(text, path, value)`: `json_extract_scalar(text, path) = value`, for the
+/// conditions of a `WHERE` or `HAVING` (where the translation layer puts it). A row whose text
+/// does not contain the value and has no escape sequence (which could spell it differently)
+/// cannot match and gives false without a parse; such a row would give false or NULL (path
+/// missing) as written, and both drop the row there. The others give exactly what the
+/// comparison gives. One function, not a prefilter joined to the comparison by `AND`: the
+/// Parquet decoder evaluates the conditions of an `AND` one after the other and decoded the JSON
+/// column once for each.
+fn json_scalar_is() -> ScalarUDF {
     let fun = Arc::new(
         |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let [json, value] = args else {
+            let text_of = |v: &ColumnarValue, what: &str| match v {
+                ColumnarValue::Scalar(
+                    ScalarValue::Utf8(Some(t))
+                    | ScalarValue::LargeUtf8(Some(t))
+                    | ScalarValue::Utf8View(Some(t)),
+                ) => Ok(t.clone()),
+                _ => Err(DataFusionError::Plan(format!(
+                    "irp_json_scalar_is takes a literal {what}"
+                ))),
+            };
+            let [json, path, value] = args else {
                 return Err(DataFusionError::Plan(
-                    "irp_json_may_match takes (json, value)".to_owned(),
+                    "irp_json_scalar_is takes (json, path, value)".to_owned(),
                 ));
             };
-            let ColumnarValue::Scalar(
-                ScalarValue::Utf8(Some(value))
-                | ScalarValue::LargeUtf8(Some(value))
-                | ScalarValue::Utf8View(Some(value)),
-            ) = value
-            else {
-                return Err(DataFusionError::Plan(
-                    "irp_json_may_match compares with a literal".to_owned(),
-                ));
-            };
+            let steps = parse_path(&text_of(path, "path")?).map_err(DataFusionError::Plan)?;
+            let value = text_of(value, "value")?;
             let finder = memchr::memmem::Finder::new(value.as_bytes());
             let test = |t: Option<&str>| {
-                t.map(|t| {
-                    finder.find(t.as_bytes()).is_some() || memchr::memchr(b'\\', t.as_bytes()).is_some()
-                })
+                let t = t?;
+                if finder.find(t.as_bytes()).is_none() && memchr::memchr(b'\\', t.as_bytes()).is_none() {
+                    return Some(false);
+                }
+                super::json_path::scalar_at(t, &steps).map(|s| s == value)
             };
             match json {
                 ColumnarValue::Scalar(s) => {
@@ -250,7 +258,7 @@ fn json_may_match() -> ScalarUDF {
                         v.iter().map(test).collect()
                     } else {
                         return Err(DataFusionError::Plan(format!(
-                            "irp_json_may_match reads text, not {}",
+                            "irp_json_scalar_is reads text, not {}",
                             a.data_type()
                         )));
                     };
@@ -260,8 +268,8 @@ fn json_may_match() -> ScalarUDF {
         },
     );
     create_udf(
-        "irp_json_may_match",
-        vec![DataType::Utf8View, DataType::Utf8],
+        "irp_json_scalar_is",
+        vec![DataType::Utf8View, DataType::Utf8, DataType::Utf8],
         DataType::Boolean,
         Volatility::Immutable,
         fun,
@@ -273,7 +281,7 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(JsonUdf::new("json_extract_scalar", true)),
         ScalarUDF::from(JsonUdf::new("json_extract", false)),
-        json_may_match(),
+        json_scalar_is(),
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
         ScalarUDF::from(DateAdd::new()),
