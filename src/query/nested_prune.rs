@@ -10,13 +10,17 @@
 //! file's footer (cached by path, size and modification time). For the conditions
 //! `struct.field… = / < / <= / > / >= 'text'` and `IN ('a', 'b')` it tests each row group's leaf
 //! statistics, and gives the file a `ParquetAccessPlan` that skips the row groups that cannot
-//! match. A file with no row group left is dropped from the scan. Only UTF-8 leaves are used, and
+//! match. For `=` and `IN` on a leaf whose every data page is dictionary-encoded, it also reads the
+//! leaf's dictionary (one small page, cached like the footers) and skips the row group when none
+//! of the values is in it, as `DuckDB` does: `api.operation = 'UpdateAssumeRolePolicy'` lies
+//! between the minimum and the maximum of nearly every row group, but is in few dictionaries.
+//! A file with no row group left is dropped from the scan. Only UTF-8 leaves are used, and
 //! only when their statistics have the unsigned (byte-wise) order that comparing text needs. In
 //! every other case the row group is read. The filters themselves still run on what is read, so a
 //! skipped row group is one whose rows the filters would all have rejected.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -33,8 +37,11 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::ExecutionPlan;
-use parquet::basic::{ColumnOrder, ConvertedType, LogicalType, SortOrder};
+use parquet::basic::{ColumnOrder, ConvertedType, Encoding, LogicalType, SortOrder};
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::file::statistics::Statistics;
 
 /// A condition on a text leaf that row-group statistics can refute.
@@ -56,6 +63,15 @@ struct Condition {
 }
 
 impl Test {
+    /// The values an `=` or `IN` accepts; None for a range.
+    fn values(&self) -> Option<Vec<&[u8]>> {
+        match self {
+            Test::Eq(v) => Some(vec![v.as_slice()]),
+            Test::In(vs) => Some(vs.iter().map(Vec::as_slice).collect()),
+            _ => None,
+        }
+    }
+
     /// Whether a row group whose values lie in `[min, max]` can hold a row that passes.
     fn can_match(&self, min: &[u8], max: &[u8]) -> bool {
         let inside = |v: &[u8]| min <= v && v <= max;
@@ -141,13 +157,22 @@ pub struct NestedPruning {
     inner: Arc<ListingTable>,
     /// Footers read so far: path → (size, modification time, metadata).
     footers: Mutex<HashMap<PathBuf, Footer>>,
+    /// Dictionaries read so far, by file (path, size, modification time), row group and leaf;
+    /// None for a column chunk that is not dictionary-encoded throughout.
+    dictionaries: Mutex<HashMap<DictionaryKey, Option<Dictionary>>>,
 }
+
+type DictionaryKey = (PathBuf, u64, chrono::DateTime<chrono::Utc>, usize, usize);
+
+/// The values of a column chunk's dictionary.
+type Dictionary = Arc<HashSet<Vec<u8>>>;
 
 impl NestedPruning {
     pub fn new(inner: Arc<ListingTable>) -> NestedPruning {
         NestedPruning {
             inner,
             footers: Mutex::new(HashMap::new()),
+            dictionaries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,6 +191,68 @@ impl NestedPruning {
             cache.insert(path.clone(), (size, modified, Arc::clone(&meta)));
         }
         Some(meta)
+    }
+
+    /// The values of one column chunk's dictionary, when every data page of the chunk is
+    /// dictionary-encoded (then no other value occurs in it); None when it is not, or cannot be
+    /// read (the row group is then read, as without this test).
+    fn dictionary(
+        &self,
+        path: &PathBuf,
+        file: &ObjectMeta,
+        group: usize,
+        leaf: usize,
+        chunk: &ColumnChunkMetaData,
+        rows: i64,
+    ) -> Option<Dictionary> {
+        let key = (path.clone(), file.size, file.last_modified, group, leaf);
+        if let Ok(cache) = self.dictionaries.lock()
+            && let Some(known) = cache.get(&key)
+        {
+            return known.clone();
+        }
+        let read = || -> Option<Dictionary> {
+            let all_dictionary = chunk.dictionary_page_offset().is_some()
+                && chunk.page_encoding_stats_mask().is_some_and(|mask| {
+                    mask.is_only(Encoding::RLE_DICTIONARY) || mask.is_only(Encoding::PLAIN_DICTIONARY)
+                });
+            if !all_dictionary {
+                return None;
+            }
+            let reader = Arc::new(std::fs::File::open(path).ok()?);
+            let mut pages =
+                SerializedPageReader::new(reader, chunk, usize::try_from(rows).ok()?, None).ok()?;
+            let Some(Page::DictionaryPage {
+                buf,
+                num_values,
+                encoding: Encoding::PLAIN | Encoding::PLAIN_DICTIONARY,
+                ..
+            }) = pages.get_next_page().ok()?
+            else {
+                return None;
+            };
+            // PLAIN byte arrays: a 4-byte little-endian length, then the bytes, for each value.
+            // The count comes from the file: each value takes at least its 4-byte length.
+            let count = usize::try_from(num_values).ok()?;
+            let mut values = HashSet::with_capacity(count.min(buf.len() / 4));
+            let mut rest: &[u8] = &buf;
+            for _ in 0..count {
+                let (len, tail) = rest.split_first_chunk::<4>()?;
+                let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+                if tail.len() < len {
+                    return None;
+                }
+                let (value, tail) = tail.split_at(len);
+                values.insert(value.to_vec());
+                rest = tail;
+            }
+            Some(Arc::new(values))
+        };
+        let found = read();
+        if let Ok(mut cache) = self.dictionaries.lock() {
+            cache.insert(key, found.clone());
+        }
+        found
     }
 
     /// The row groups of one file that can match, or None to read it all.
@@ -201,14 +288,21 @@ impl NestedPruning {
         let groups = meta.row_groups();
         let mut plan = ParquetAccessPlan::new_all(groups.len());
         for (g, rg) in groups.iter().enumerate() {
-            let refuted = leaves.iter().any(|(i, c)| match rg.column(*i).statistics() {
-                Some(stats @ Statistics::ByteArray(s)) if !stats.is_min_max_deprecated() => {
-                    match (s.min_bytes_opt(), s.max_bytes_opt()) {
-                        (Some(min), Some(max)) => !c.test.can_match(min, max),
-                        _ => false,
+            let refuted = leaves.iter().any(|(i, c)| {
+                let by_bounds = match rg.column(*i).statistics() {
+                    Some(stats @ Statistics::ByteArray(s)) if !stats.is_min_max_deprecated() => {
+                        match (s.min_bytes_opt(), s.max_bytes_opt()) {
+                            (Some(min), Some(max)) => !c.test.can_match(min, max),
+                            _ => false,
+                        }
                     }
-                }
-                _ => false,
+                    _ => false,
+                };
+                by_bounds
+                    || c.test.values().is_some_and(|values| {
+                        self.dictionary(path, file, g, *i, rg.column(*i), rg.num_rows())
+                            .is_some_and(|dict| values.iter().all(|v| !dict.contains(*v)))
+                    })
             });
             if refuted {
                 plan.skip(g);
