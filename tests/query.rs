@@ -404,6 +404,14 @@ fn json_extract_scalar_and_json_extract_follow_trino() {
         assert_eq!(r[0].get("v"), None, "invalid JSON gives NULL");
         let err = rows(&engine, "SELECT json_extract_scalar('{}', 'a.b') AS v").await.unwrap_err();
         assert!(err.to_string().contains("`a.b` is not a JSON path"), "{err}");
+        // The same in a WHERE, where the comparison runs behind the substring prefilter.
+        let err = rows(
+            &engine,
+            "SELECT count(*) AS n FROM (VALUES ('{}')) AS t(j) WHERE json_extract_scalar(j, 'a.b') = 'x'",
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("`a.b` is not a JSON path"), "{err}");
         // On the lake: the attacker's reads of the bucket, found through the request parameters.
         let r = rows(
             &engine,

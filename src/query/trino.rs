@@ -98,6 +98,16 @@ fn extract_json(v: &serde_json::Value) -> Option<String> {
     Some(v.to_string())
 }
 
+/// A text literal argument, of any Arrow string type.
+fn literal_text(v: &ColumnarValue) -> Option<&str> {
+    match v {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(t)) | ScalarValue::LargeUtf8(Some(t)) | ScalarValue::Utf8View(Some(t)),
+        ) => Some(t),
+        _ => None,
+    }
+}
+
 /// `json_extract_scalar` and `json_extract`. Text columns of any Arrow string type are read in
 /// place (no cast to `Utf8` first).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -160,12 +170,7 @@ impl ScalarUDFImpl for JsonUdf {
                 "{name} takes two arguments: (json, path)"
             )));
         };
-        let ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(path))
-            | ScalarValue::LargeUtf8(Some(path))
-            | ScalarValue::Utf8View(Some(path)),
-        ) = path
-        else {
+        let Some(path) = literal_text(path) else {
             return Err(DataFusionError::Plan(format!(
                 "the path of {name} must be a string literal such as '$.bucketName'"
             )));
@@ -213,15 +218,10 @@ impl ScalarUDFImpl for JsonUdf {
 fn json_scalar_is() -> ScalarUDF {
     let fun = Arc::new(
         |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let text_of = |v: &ColumnarValue, what: &str| match v {
-                ColumnarValue::Scalar(
-                    ScalarValue::Utf8(Some(t))
-                    | ScalarValue::LargeUtf8(Some(t))
-                    | ScalarValue::Utf8View(Some(t)),
-                ) => Ok(t.clone()),
-                _ => Err(DataFusionError::Plan(format!(
-                    "irp_json_scalar_is takes a literal {what}"
-                ))),
+            let text_of = |v: &ColumnarValue, what: &str| {
+                literal_text(v).map(str::to_owned).ok_or_else(|| {
+                    DataFusionError::Plan(format!("irp_json_scalar_is takes a literal {what}"))
+                })
             };
             let [json, path, value] = args else {
                 return Err(DataFusionError::Plan(
