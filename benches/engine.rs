@@ -267,6 +267,11 @@ fn main() {
     }
     let filter = std::env::var("IRP_BENCH_FILTER").unwrap_or_default();
     queries.retain(|(name, _)| name.contains(&filter));
+    // IRP_BENCH_SQL: one ad-hoc query instead (`{S3}` and `{MGMT}` stand for the two tables).
+    if let Ok(sql) = std::env::var("IRP_BENCH_SQL") {
+        let sql = sql.replace("{MGMT}", MGMT).replace("{S3}", S3);
+        queries = vec![("ad hoc".into(), sql)];
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

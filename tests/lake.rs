@@ -206,6 +206,28 @@ fn the_lake_has_security_lakes_layout_and_columns() {
         panic!()
     };
     assert!(kv.iter().all(|f| f.data_type() == &DataType::Utf8));
+    // What the writer fills in every row is required in the Parquet schema, so a leaf under
+    // required structs has one definition level instead of three; what some rows lack stays
+    // optional (the import tests write nulls into those).
+    let meta = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&found[0]).unwrap()).unwrap();
+    let parquet_schema = meta.metadata().file_metadata().schema_descr();
+    let column = |path: &str| {
+        (0..parquet_schema.num_columns())
+            .map(|i| parquet_schema.column(i))
+            .find(|c| c.path().string() == path)
+            .unwrap_or_else(|| panic!("{path} in the file"))
+    };
+    for (path, max_def) in [
+        ("api.operation", 0),
+        ("time_dt", 0),
+        ("actor.user.type", 0),
+        ("actor.user.uid", 1),
+        ("src_endpoint.ip", 1),
+        ("api.request.data", 1),
+        ("actor.session.issuer", 2),
+    ] {
+        assert_eq!(column(path).max_def_level(), max_def, "{path}");
+    }
 }
 
 #[test]

@@ -206,17 +206,54 @@ pub(super) fn utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRe
     Arc::new(values.collect::<StringArray>())
 }
 
-/// A struct column from named children (all nullable), with an optional validity.
-pub(super) fn structure(
-    children: Vec<(&str, ArrayRef)>,
-    nulls: Option<NullBuffer>,
-) -> Result<ArrayRef, ArrowError> {
-    let fields: Fields = children
-        .iter()
-        .map(|(n, a)| field(n, a.data_type().clone()))
-        .collect();
-    let arrays = children.into_iter().map(|(_, a)| a).collect();
+/// A column of a batch or a child of a struct column: its name, its values, and whether a row
+/// may lack it.
+pub(super) struct Child<'a> {
+    name: &'a str,
+    values: ArrayRef,
+    nullable: bool,
+}
+
+impl Child<'_> {
+    fn field(&self) -> Field {
+        Field::new(self.name, self.values.data_type().clone(), self.nullable)
+    }
+}
+
+/// A child that every row has: the code that builds it fills it for every event. The file declares
+/// it required, so Parquet stores no definition level for it, and a field under required structs
+/// (`actor.user.uid`, `src_endpoint.ip`, `api.operation`) is read without rebuilding the
+/// validity of each struct above it (docs/lake.md, "Required and optional fields"). Arrow checks
+/// the claim: a null in a required child fails the batch instead of reaching the file.
+pub(super) fn req(name: &str, values: ArrayRef) -> Child<'_> {
+    Child {
+        name,
+        values,
+        nullable: false,
+    }
+}
+
+/// A child that some rows lack.
+pub(super) fn opt(name: &str, values: ArrayRef) -> Child<'_> {
+    Child {
+        name,
+        values,
+        nullable: true,
+    }
+}
+
+/// A struct column from its children, with an optional validity.
+pub(super) fn structure(children: Vec<Child<'_>>, nulls: Option<NullBuffer>) -> Result<ArrayRef, ArrowError> {
+    let fields: Fields = children.iter().map(Child::field).collect();
+    let arrays = children.into_iter().map(|c| c.values).collect();
     Ok(Arc::new(StructArray::try_new(fields, arrays, nulls)?))
+}
+
+/// A record batch from its columns.
+pub(super) fn batch(columns: Vec<Child<'_>>) -> Result<RecordBatch, ArrowError> {
+    let fields: Vec<Field> = columns.iter().map(Child::field).collect();
+    let arrays = columns.into_iter().map(|c| c.values).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
 /// A list column: `lengths[i]` items of `values` for row i.
@@ -240,27 +277,27 @@ pub fn api_activity_schema() -> SchemaRef {
 pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     let e = events;
     let s = |f: fn(&ApiEvent) -> Option<&str>| utf8(e.iter().map(f));
-    let feature = structure(vec![("name", s(|x| Some(x.feature.as_ref())))], None)?;
+    let feature = structure(vec![req("name", s(|x| Some(x.feature.as_ref())))], None)?;
     let product = structure(
         vec![
-            (
+            req(
                 "version",
                 s(|x| Some(x.event_version.as_deref().unwrap_or("1.09"))),
             ),
-            ("name", s(|_| Some("CloudTrail"))),
-            ("vendor_name", s(|_| Some("AWS"))),
-            ("feature", feature),
+            req("name", s(|_| Some("CloudTrail"))),
+            req("vendor_name", s(|_| Some("AWS"))),
+            req("feature", feature),
         ],
         None,
     )?;
     let profiles_values = utf8(e.iter().flat_map(|_| [Some("cloud"), Some("datetime")]));
     let metadata = structure(
         vec![
-            ("product", product),
-            ("event_code", s(|x| Some(x.event_code.as_ref()))),
-            ("uid", s(|x| Some(x.uid.as_str()))),
-            ("profiles", list(profiles_values, e.iter().map(|_| 2))?),
-            ("version", s(|_| Some("1.1.0"))),
+            req("product", product),
+            req("event_code", s(|x| Some(x.event_code.as_ref()))),
+            req("uid", s(|x| Some(x.uid.as_str()))),
+            req("profiles", list(profiles_values, e.iter().map(|_| 2))?),
+            req("version", s(|_| Some("1.1.0"))),
         ],
         None,
     )?;
@@ -273,34 +310,34 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     );
     let cloud = structure(
         vec![
-            ("region", s(|x| Some(x.cloud_region.as_str()))),
-            ("provider", s(|_| Some("AWS"))),
+            req("region", s(|x| Some(x.cloud_region.as_str()))),
+            req("provider", s(|_| Some("AWS"))),
         ],
         None,
     )?;
     let response = structure(
         vec![
-            ("error", s(|x| x.error.as_deref())),
-            ("message", s(|x| x.error_message.as_deref())),
-            ("data", s(|x| x.response_data.as_deref())),
+            opt("error", s(|x| x.error.as_deref())),
+            opt("message", s(|x| x.error_message.as_deref())),
+            opt("data", s(|x| x.response_data.as_deref())),
         ],
         None,
     )?;
     let api = structure(
         vec![
-            ("response", response),
-            ("operation", s(|x| Some(x.operation.as_str()))),
-            ("version", s(|x| x.api_version.as_deref())),
-            (
+            req("response", response),
+            req("operation", s(|x| Some(x.operation.as_str()))),
+            opt("version", s(|x| x.api_version.as_deref())),
+            req(
                 "service",
-                structure(vec![("name", s(|x| Some(x.service.as_str())))], None)?,
+                structure(vec![req("name", s(|x| Some(x.service.as_str())))], None)?,
             ),
-            (
+            req(
                 "request",
                 structure(
                     vec![
-                        ("data", s(|x| x.request_data.as_deref())),
-                        (
+                        opt("data", s(|x| x.request_data.as_deref())),
+                        opt(
                             "uid",
                             s(|x| Some(x.request_uid.as_str()).filter(|u| !u.is_empty())),
                         ),
@@ -311,24 +348,24 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
         ],
         None,
     )?;
-    let dst_endpoint = structure(vec![("svc_name", s(|x| x.dst_svc_name.as_deref()))], None)?;
+    let dst_endpoint = structure(vec![opt("svc_name", s(|x| x.dst_svc_name.as_deref()))], None)?;
     let user = structure(
         vec![
-            ("type", s(|x| Some(x.user_type.as_ref()))),
-            ("name", s(|x| x.user_name.as_deref())),
-            ("uid_alt", s(|x| x.user_uid_alt.as_deref())),
-            ("uid", s(|x| x.user_uid.as_deref())),
-            (
+            req("type", s(|x| Some(x.user_type.as_ref()))),
+            opt("name", s(|x| x.user_name.as_deref())),
+            opt("uid_alt", s(|x| x.user_uid_alt.as_deref())),
+            opt("uid", s(|x| x.user_uid.as_deref())),
+            req(
                 "account",
-                structure(vec![("uid", s(|x| x.user_account.as_deref()))], None)?,
+                structure(vec![opt("uid", s(|x| x.user_account.as_deref()))], None)?,
             ),
-            ("credential_uid", s(|x| x.credential_uid.as_deref())),
+            opt("credential_uid", s(|x| x.credential_uid.as_deref())),
         ],
         None,
     )?;
     let session = structure(
         vec![
-            (
+            opt(
                 "created_time_dt",
                 Arc::new(
                     e.iter()
@@ -337,11 +374,11 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
                         .with_timezone("UTC"),
                 ),
             ),
-            (
+            opt(
                 "is_mfa",
                 Arc::new(e.iter().map(|x| x.session_mfa).collect::<BooleanArray>()),
             ),
-            ("issuer", s(|x| x.session_issuer.as_deref())),
+            opt("issuer", s(|x| x.session_issuer.as_deref())),
         ],
         nulls_where(
             e.iter()
@@ -350,44 +387,44 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     )?;
     let actor = structure(
         vec![
-            ("user", user),
-            ("session", session),
-            ("invoked_by", s(|x| x.invoked_by.as_deref())),
-            (
+            req("user", user),
+            opt("session", session),
+            opt("invoked_by", s(|x| x.invoked_by.as_deref())),
+            req(
                 "idp",
-                structure(vec![("name", s(|x| x.idp_name.as_deref()))], None)?,
+                structure(vec![opt("name", s(|x| x.idp_name.as_deref()))], None)?,
             ),
         ],
         None,
     )?;
-    let http_request = structure(vec![("user_agent", s(|x| x.user_agent.as_deref()))], None)?;
+    let http_request = structure(vec![opt("user_agent", s(|x| x.user_agent.as_deref()))], None)?;
     let src_endpoint = structure(
         vec![
-            ("uid", s(|x| x.src_uid.as_deref())),
-            ("ip", s(|x| x.src_ip.as_deref())),
-            ("domain", s(|x| x.src_domain.as_deref())),
+            opt("uid", s(|x| x.src_uid.as_deref())),
+            opt("ip", s(|x| x.src_ip.as_deref())),
+            opt("domain", s(|x| x.src_domain.as_deref())),
         ],
         None,
     )?;
     let top_session = structure(
         vec![
-            ("uid", s(|x| ns(x).and_then(|n| n.uid.as_deref()))),
-            ("uid_alt", s(|x| ns(x).and_then(|n| n.uid_alt.as_deref()))),
-            (
+            opt("uid", s(|x| ns(x).and_then(|n| n.uid.as_deref()))),
+            opt("uid_alt", s(|x| ns(x).and_then(|n| n.uid_alt.as_deref()))),
+            opt(
                 "credential_uid",
                 s(|x| ns(x).map_or(x.credential_uid.as_deref(), |n| n.credential_uid.as_deref())),
             ),
-            (
+            opt(
                 "issuer",
                 s(|x| ns(x).map_or(x.session_issuer.as_deref(), |n| n.issuer.as_deref())),
             ),
         ],
         None,
     )?;
-    let policy = structure(vec![("uid", s(|x| x.policy_uid.as_deref()))], None)?;
+    let policy = structure(vec![opt("uid", s(|x| x.policy_uid.as_deref()))], None)?;
     let all_resources: Vec<&Resource> = e.iter().flat_map(|x| x.resources.iter()).collect();
     let owner_account = structure(
-        vec![(
+        vec![opt(
             "uid",
             utf8(all_resources.iter().map(|r| r.owner_account.as_deref())),
         )],
@@ -395,9 +432,9 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     )?;
     let resources_values = structure(
         vec![
-            ("uid", utf8(all_resources.iter().map(|r| Some(r.uid.as_str())))),
-            ("owner", structure(vec![("account", owner_account)], None)?),
-            ("type", utf8(all_resources.iter().map(|r| Some(r.kind.as_str())))),
+            req("uid", utf8(all_resources.iter().map(|r| Some(r.uid.as_str())))),
+            req("owner", structure(vec![req("account", owner_account)], None)?),
+            req("type", utf8(all_resources.iter().map(|r| Some(r.kind.as_str())))),
         ],
         None,
     )?;
@@ -407,9 +444,9 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     };
     let user_target = structure(
         vec![
-            ("uid_alt", s(|x| tu(x).and_then(|u| u.uid_alt.as_deref()))),
-            ("uid", s(|x| tu(x).and_then(|u| u.uid.as_deref()))),
-            ("name", s(|x| tu(x).and_then(|u| u.name.as_deref()))),
+            opt("uid_alt", s(|x| tu(x).and_then(|u| u.uid_alt.as_deref()))),
+            opt("uid", s(|x| tu(x).and_then(|u| u.uid.as_deref()))),
+            opt("name", s(|x| tu(x).and_then(|u| u.name.as_deref()))),
         ],
         None,
     )?;
@@ -418,10 +455,10 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
     let flat: Vec<&Observable<'_>> = observables_all.iter().flatten().collect();
     let observables_values = structure(
         vec![
-            ("name", utf8(flat.iter().map(|o| Some(o.name)))),
-            ("value", utf8(flat.iter().map(|o| Some(o.value)))),
-            ("type", utf8(flat.iter().map(|o| Some(o.kind)))),
-            (
+            req("name", utf8(flat.iter().map(|o| Some(o.name)))),
+            req("value", utf8(flat.iter().map(|o| Some(o.value)))),
+            req("type", utf8(flat.iter().map(|o| Some(o.kind)))),
+            req(
                 "type_id",
                 Arc::new(flat.iter().map(|o| Some(o.type_id)).collect::<Int32Array>()),
             ),
@@ -429,29 +466,29 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
         None,
     )?;
     let observables = list(observables_values, observables_all.iter().map(Vec::len))?;
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("metadata", metadata),
-        ("time", time),
-        ("time_dt", time_dt),
-        ("cloud", cloud),
-        ("api", api),
-        ("dst_endpoint", dst_endpoint),
-        ("actor", actor),
-        ("http_request", http_request),
-        ("src_endpoint", src_endpoint),
-        ("session", top_session),
-        ("policy", policy),
-        ("resources", resources),
-        ("class_name", s(|x| Some(x.class_name()))),
-        ("class_uid", int32(|x| x.class_uid)),
-        ("category_name", s(|x| Some(x.category().1))),
-        ("category_uid", int32(|x| x.category().0)),
-        ("severity_id", int32(|_| 1)),
-        ("severity", s(|_| Some("Informational"))),
-        ("user", user_target),
-        ("activity_name", s(|x| Some(x.activity_name()))),
-        ("activity_id", int32(|x| x.activity_id)),
-        (
+    let columns = vec![
+        req("metadata", metadata),
+        req("time", time),
+        req("time_dt", time_dt),
+        req("cloud", cloud),
+        req("api", api),
+        req("dst_endpoint", dst_endpoint),
+        req("actor", actor),
+        req("http_request", http_request),
+        req("src_endpoint", src_endpoint),
+        req("session", top_session),
+        req("policy", policy),
+        req("resources", resources),
+        req("class_name", s(|x| Some(x.class_name()))),
+        req("class_uid", int32(|x| x.class_uid)),
+        req("category_name", s(|x| Some(x.category().1))),
+        req("category_uid", int32(|x| x.category().0)),
+        req("severity_id", int32(|_| 1)),
+        req("severity", s(|_| Some("Informational"))),
+        req("user", user_target),
+        req("activity_name", s(|x| Some(x.activity_name()))),
+        req("activity_id", int32(|x| x.activity_id)),
+        req(
             "type_uid",
             Arc::new(
                 e.iter()
@@ -459,27 +496,22 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
                     .collect::<Int64Array>(),
             ),
         ),
-        (
+        req(
             "type_name",
             Arc::new(e.iter().map(|x| Some(x.type_name())).collect::<StringArray>()) as ArrayRef,
         ),
-        ("status", s(|x| Some(x.status()))),
-        (
+        req("status", s(|x| Some(x.status()))),
+        opt(
             "is_mfa",
             Arc::new(e.iter().map(|x| x.is_mfa).collect::<BooleanArray>()),
         ),
-        ("unmapped", unmapped),
-        ("accountid", s(|x| Some(x.accountid.as_str()))),
-        ("region", s(|x| Some(x.region.as_str()))),
-        ("asl_version", s(|_| Some("2.0"))),
-        ("observables", observables),
+        req("unmapped", unmapped),
+        req("accountid", s(|x| Some(x.accountid.as_str()))),
+        req("region", s(|x| Some(x.region.as_str()))),
+        req("asl_version", s(|_| Some("2.0"))),
+        req("observables", observables),
     ];
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| field(n, a.data_type().clone()))
-        .collect();
-    let arrays = columns.into_iter().map(|(_, a)| a).collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+    batch(columns)
 }
 
 fn ns(x: &ApiEvent) -> Option<&NewSession> {

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, Int64Array, TimestampMillisecondArray};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use super::ocsf::{field, list, string_map, structure, utf8};
+use super::ocsf::{Child, batch, list, opt, req, string_map, structure, utf8};
 
 /// Columns every source ends with: class, category, activity, severity, time, unmapped,
 /// partition-like columns and observables (`(name, type, type_id, value)`).
@@ -40,23 +40,26 @@ fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
 impl Common<'_> {
     fn metadata(&self) -> Result<ArrayRef, ArrowError> {
         let n = self.times.len();
-        let feature = structure(vec![("name", utf8((0..n).map(|_| Some(self.product.1))))], None)?;
+        let feature = structure(
+            vec![req("name", utf8((0..n).map(|_| Some(self.product.1))))],
+            None,
+        )?;
         let product = structure(
             vec![
-                ("name", utf8((0..n).map(|_| Some(self.product.0)))),
-                ("vendor_name", utf8((0..n).map(|_| Some("AWS")))),
-                ("feature", feature),
+                req("name", utf8((0..n).map(|_| Some(self.product.0)))),
+                req("vendor_name", utf8((0..n).map(|_| Some("AWS")))),
+                req("feature", feature),
             ],
             None,
         )?;
         structure(
             vec![
-                ("product", product),
-                (
+                req("product", product),
+                req(
                     "profiles",
                     list(utf8((0..n).map(|_| Some("cloud"))), (0..n).map(|_| 1))?,
                 ),
-                ("version", utf8((0..n).map(|_| Some("1.1.0")))),
+                req("version", utf8((0..n).map(|_| Some("1.1.0")))),
             ],
             None,
         )
@@ -65,47 +68,50 @@ impl Common<'_> {
     fn cloud(&self) -> Result<ArrayRef, ArrowError> {
         structure(
             vec![
-                (
+                req(
                     "account",
-                    structure(vec![("uid", utf8(self.accounts.iter().map(|a| Some(*a))))], None)?,
+                    structure(
+                        vec![req("uid", utf8(self.accounts.iter().map(|a| Some(*a))))],
+                        None,
+                    )?,
                 ),
-                ("region", utf8(self.regions.iter().map(|r| Some(*r)))),
-                ("provider", utf8(self.regions.iter().map(|_| Some("AWS")))),
+                req("region", utf8(self.regions.iter().map(|r| Some(*r)))),
+                req("provider", utf8(self.regions.iter().map(|_| Some("AWS")))),
             ],
             None,
         )
     }
 
     /// `metadata`, `time`, `time_dt`, `cloud` first; the rest after the source's own columns.
-    fn head(&self) -> Result<Vec<(&'static str, ArrayRef)>, ArrowError> {
+    fn head(&self) -> Result<Vec<Child<'static>>, ArrowError> {
         Ok(vec![
-            ("metadata", self.metadata()?),
-            ("time", i64s(self.times.iter().copied())),
-            ("time_dt", timestamps(self.times.iter().map(|t| Some(*t)))),
-            ("cloud", self.cloud()?),
+            req("metadata", self.metadata()?),
+            req("time", i64s(self.times.iter().copied())),
+            req("time_dt", timestamps(self.times.iter().map(|t| Some(*t)))),
+            req("cloud", self.cloud()?),
         ])
     }
 
-    fn tail(&self) -> Result<Vec<(&'static str, ArrayRef)>, ArrowError> {
+    fn tail(&self) -> Result<Vec<Child<'static>>, ArrowError> {
         let n = self.times.len();
         let flat: Vec<&(&str, &str, i32, String)> = self.observables.iter().flatten().collect();
         let observables = structure(
             vec![
-                ("name", utf8(flat.iter().map(|o| Some(o.0)))),
-                ("value", utf8(flat.iter().map(|o| Some(o.3.as_str())))),
-                ("type", utf8(flat.iter().map(|o| Some(o.1)))),
-                ("type_id", i32s(flat.iter().map(|o| o.2))),
+                req("name", utf8(flat.iter().map(|o| Some(o.0)))),
+                req("value", utf8(flat.iter().map(|o| Some(o.3.as_str())))),
+                req("type", utf8(flat.iter().map(|o| Some(o.1)))),
+                req("type_id", i32s(flat.iter().map(|o| o.2))),
             ],
             None,
         )?;
         Ok(vec![
-            ("class_name", utf8((0..n).map(|_| Some(self.class.1)))),
-            ("class_uid", i32s((0..n).map(|_| self.class.0))),
-            ("category_name", utf8((0..n).map(|_| Some(self.category.1)))),
-            ("category_uid", i32s((0..n).map(|_| self.category.0))),
-            ("activity_name", utf8(self.activity.iter().map(|a| Some(a.1)))),
-            ("activity_id", i32s(self.activity.iter().map(|a| a.0))),
-            (
+            req("class_name", utf8((0..n).map(|_| Some(self.class.1)))),
+            req("class_uid", i32s((0..n).map(|_| self.class.0))),
+            req("category_name", utf8((0..n).map(|_| Some(self.category.1)))),
+            req("category_uid", i32s((0..n).map(|_| self.category.0))),
+            req("activity_name", utf8(self.activity.iter().map(|a| Some(a.1)))),
+            req("activity_id", i32s(self.activity.iter().map(|a| a.0))),
+            req(
                 "type_uid",
                 i64s(
                     self.activity
@@ -113,11 +119,11 @@ impl Common<'_> {
                         .map(|a| i64::from(self.class.0) * 100 + i64::from(a.0)),
                 ),
             ),
-            ("unmapped", string_map(self.unmapped.iter().cloned())?),
-            ("accountid", utf8(self.accounts.iter().map(|a| Some(*a)))),
-            ("region", utf8(self.regions.iter().map(|r| Some(*r)))),
-            ("asl_version", utf8((0..n).map(|_| Some("2.0")))),
-            (
+            req("unmapped", string_map(self.unmapped.iter().cloned())?),
+            req("accountid", utf8(self.accounts.iter().map(|a| Some(*a)))),
+            req("region", utf8(self.regions.iter().map(|r| Some(*r)))),
+            req("asl_version", utf8((0..n).map(|_| Some("2.0")))),
+            req(
                 "observables",
                 list(observables, self.observables.iter().map(Vec::len))?,
             ),
@@ -125,18 +131,7 @@ impl Common<'_> {
     }
 }
 
-fn batch(columns: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| field(n, a.data_type().clone()))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-}
-
-fn severity(id: impl Iterator<Item = i32>) -> Vec<(&'static str, ArrayRef)> {
+fn severity(id: impl Iterator<Item = i32>) -> Vec<Child<'static>> {
     let ids: Vec<i32> = id.collect();
     let names = ids.iter().map(|i| {
         Some(match i {
@@ -149,8 +144,8 @@ fn severity(id: impl Iterator<Item = i32>) -> Vec<(&'static str, ArrayRef)> {
         })
     });
     vec![
-        ("severity_id", i32s(ids.iter().copied())),
-        ("severity", utf8(names)),
+        req("severity_id", i32s(ids.iter().copied())),
+        req("severity", utf8(names)),
     ]
 }
 
@@ -207,15 +202,15 @@ pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
             let on = |f: &Flow| (f.direction == 1) != local;
             structure(
                 vec![
-                    ("port", i32s(rows.iter().map(port))),
-                    ("ip", utf8(rows.iter().map(|r| Some(ip(r))))),
-                    ("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
-                    ("subnet_uid", utf8(rows.iter().map(|r| Some(r.subnet.as_str())))),
-                    (
+                    req("port", i32s(rows.iter().map(port))),
+                    req("ip", utf8(rows.iter().map(|r| Some(ip(r))))),
+                    req("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
+                    req("subnet_uid", utf8(rows.iter().map(|r| Some(r.subnet.as_str())))),
+                    opt(
                         "interface_uid",
                         utf8(rows.iter().map(|r| on(r).then_some(r.interface.as_str()))),
                     ),
-                    (
+                    opt(
                         "instance_uid",
                         utf8(
                             rows.iter()
@@ -228,21 +223,21 @@ pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
         };
     let mut cols = common.head()?;
     cols.extend([
-        ("start_time", i64s(rows.iter().map(|r| r.start))),
-        ("start_time_dt", timestamps(rows.iter().map(|r| Some(r.start)))),
-        ("end_time", i64s(rows.iter().map(|r| r.end))),
-        ("end_time_dt", timestamps(rows.iter().map(|r| Some(r.end)))),
-        ("src_endpoint", endpoint(|r| &r.src_ip, |r| r.src_port, false)?),
-        ("dst_endpoint", endpoint(|r| &r.dst_ip, |r| r.dst_port, true)?),
-        (
+        req("start_time", i64s(rows.iter().map(|r| r.start))),
+        req("start_time_dt", timestamps(rows.iter().map(|r| Some(r.start)))),
+        req("end_time", i64s(rows.iter().map(|r| r.end))),
+        req("end_time_dt", timestamps(rows.iter().map(|r| Some(r.end)))),
+        req("src_endpoint", endpoint(|r| &r.src_ip, |r| r.src_port, false)?),
+        req("dst_endpoint", endpoint(|r| &r.dst_ip, |r| r.dst_port, true)?),
+        req(
             "connection_info",
             structure(
                 vec![
-                    ("protocol_num", i32s(rows.iter().map(|r| r.protocol))),
-                    ("protocol_ver", utf8(rows.iter().map(|_| Some("IPv4")))),
-                    ("boundary", utf8(rows.iter().map(|_| Some("-")))),
-                    ("direction_id", i32s(rows.iter().map(|r| r.direction))),
-                    (
+                    req("protocol_num", i32s(rows.iter().map(|r| r.protocol))),
+                    req("protocol_ver", utf8(rows.iter().map(|_| Some("IPv4")))),
+                    req("boundary", utf8(rows.iter().map(|_| Some("-")))),
+                    req("direction_id", i32s(rows.iter().map(|r| r.direction))),
+                    req(
                         "direction",
                         utf8(
                             rows.iter()
@@ -253,28 +248,28 @@ pub fn flow_batch(rows: &[Flow]) -> Result<RecordBatch, ArrowError> {
                 None,
             )?,
         ),
-        (
+        req(
             "traffic",
             structure(
                 vec![
-                    ("packets", i64s(rows.iter().map(|r| r.packets))),
-                    ("bytes", i64s(rows.iter().map(|r| r.bytes))),
+                    req("packets", i64s(rows.iter().map(|r| r.packets))),
+                    req("bytes", i64s(rows.iter().map(|r| r.bytes))),
                 ],
                 None,
             )?,
         ),
-        (
+        req(
             "action_id",
             i32s(rows.iter().map(|r| if r.accepted { 1 } else { 2 })),
         ),
-        (
+        req(
             "action",
             utf8(
                 rows.iter()
                     .map(|r| Some(if r.accepted { "Allowed" } else { "Denied" })),
             ),
         ),
-        ("status_code", utf8(rows.iter().map(|_| Some("OK")))),
+        req("status_code", utf8(rows.iter().map(|_| Some("OK")))),
     ]);
     cols.extend(severity(rows.iter().map(|_| 1)));
     cols.extend(common.tail()?);
@@ -328,53 +323,53 @@ pub fn dns_batch(rows: &[Dns]) -> Result<RecordBatch, ArrowError> {
         .collect();
     let answers = structure(
         vec![
-            ("type", utf8(all.iter().map(|(r, _)| Some(r.qtype)))),
-            ("rdata", utf8(all.iter().map(|(_, a)| Some(a.as_str())))),
-            ("class", utf8(all.iter().map(|_| Some("IN")))),
+            req("type", utf8(all.iter().map(|(r, _)| Some(r.qtype)))),
+            req("rdata", utf8(all.iter().map(|(_, a)| Some(a.as_str())))),
+            req("class", utf8(all.iter().map(|_| Some("IN")))),
         ],
         None,
     )?;
     let mut cols = common.head()?;
     cols.extend([
-        (
+        req(
             "src_endpoint",
             structure(
                 vec![
-                    ("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
-                    ("ip", utf8(rows.iter().map(|r| Some(r.src_ip.as_str())))),
-                    ("port", i32s(rows.iter().map(|_| 53_000))),
-                    ("instance_uid", utf8(rows.iter().map(|r| r.instance.as_deref()))),
+                    req("vpc_uid", utf8(rows.iter().map(|r| Some(r.vpc.as_str())))),
+                    req("ip", utf8(rows.iter().map(|r| Some(r.src_ip.as_str())))),
+                    req("port", i32s(rows.iter().map(|_| 53_000))),
+                    opt("instance_uid", utf8(rows.iter().map(|r| r.instance.as_deref()))),
                 ],
                 None,
             )?,
         ),
-        (
+        req(
             "query",
             structure(
                 vec![
-                    ("hostname", utf8(rows.iter().map(|r| Some(r.hostname.as_str())))),
-                    ("type", utf8(rows.iter().map(|r| Some(r.qtype)))),
-                    ("class", utf8(rows.iter().map(|_| Some("IN")))),
+                    req("hostname", utf8(rows.iter().map(|r| Some(r.hostname.as_str())))),
+                    req("type", utf8(rows.iter().map(|r| Some(r.qtype)))),
+                    req("class", utf8(rows.iter().map(|_| Some("IN")))),
                 ],
                 None,
             )?,
         ),
-        ("answers", list(answers, rows.iter().map(|r| r.answers.len()))?),
-        ("rcode_id", i32s(rows.iter().map(|r| r.rcode))),
-        (
+        req("answers", list(answers, rows.iter().map(|r| r.answers.len()))?),
+        req("rcode_id", i32s(rows.iter().map(|r| r.rcode))),
+        req(
             "rcode",
             utf8(
                 rows.iter()
                     .map(|r| Some(if r.rcode == 0 { "NoError" } else { "NXDomain" })),
             ),
         ),
-        (
+        req(
             "connection_info",
             structure(
                 vec![
-                    ("protocol_name", utf8(rows.iter().map(|_| Some("UDP")))),
-                    ("direction_id", i32s(rows.iter().map(|_| 2))),
-                    ("direction", utf8(rows.iter().map(|_| Some("Outbound")))),
+                    req("protocol_name", utf8(rows.iter().map(|_| Some("UDP")))),
+                    req("direction_id", i32s(rows.iter().map(|_| 2))),
+                    req("direction", utf8(rows.iter().map(|_| Some("Outbound")))),
                 ],
                 None,
             )?,
@@ -421,42 +416,42 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
     };
     let resources = structure(
         vec![
-            ("type", utf8(rows.iter().map(|r| Some(r.resource_type.as_str())))),
-            ("uid", utf8(rows.iter().map(|r| Some(r.resource_uid.as_str())))),
-            ("region", utf8(rows.iter().map(|r| Some(r.region.as_str())))),
-            ("cloud_partition", utf8(rows.iter().map(|_| Some("aws")))),
+            req("type", utf8(rows.iter().map(|r| Some(r.resource_type.as_str())))),
+            req("uid", utf8(rows.iter().map(|r| Some(r.resource_uid.as_str())))),
+            req("region", utf8(rows.iter().map(|r| Some(r.region.as_str())))),
+            req("cloud_partition", utf8(rows.iter().map(|_| Some("aws")))),
         ],
         None,
     )?;
     let mut cols = common.head()?;
     cols.extend([
-        (
+        req(
             "finding_info",
             structure(
                 vec![
-                    ("uid", utf8(rows.iter().map(|r| Some(r.uid.as_str())))),
-                    ("title", utf8(rows.iter().map(|r| Some(r.title.as_str())))),
-                    ("desc", utf8(rows.iter().map(|r| Some(r.desc.as_str())))),
-                    (
+                    req("uid", utf8(rows.iter().map(|r| Some(r.uid.as_str())))),
+                    req("title", utf8(rows.iter().map(|r| Some(r.title.as_str())))),
+                    req("desc", utf8(rows.iter().map(|r| Some(r.desc.as_str())))),
+                    req(
                         "types",
                         list(
                             utf8(rows.iter().map(|r| Some(r.finding_type.as_str()))),
                             rows.iter().map(|_| 1),
                         )?,
                     ),
-                    ("created_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
-                    (
+                    req("created_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+                    req(
                         "first_seen_time_dt",
                         timestamps(rows.iter().map(|r| Some(r.time))),
                     ),
-                    ("last_seen_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+                    req("last_seen_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
                 ],
                 None,
             )?,
         ),
-        ("resources", list(resources, rows.iter().map(|_| 1))?),
-        ("status", utf8(rows.iter().map(|_| Some("New")))),
-        ("status_id", i32s(rows.iter().map(|_| 1))),
+        req("resources", list(resources, rows.iter().map(|_| 1))?),
+        req("status", utf8(rows.iter().map(|_| Some("New")))),
+        req("status_id", i32s(rows.iter().map(|_| 1))),
     ]);
     cols.extend(severity(rows.iter().map(|r| r.severity_id)));
     cols.extend(common.tail()?);
