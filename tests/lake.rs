@@ -230,6 +230,36 @@ fn the_lake_has_security_lakes_layout_and_columns() {
     }
 }
 
+/// A day's file is one row group past 65,536 rows (the generator hands the writer batches of
+/// that size), with page statistics and a page index to skip pages inside it.
+#[test]
+fn a_days_file_is_one_row_group_with_a_page_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let cfg = Config {
+        days: 1,
+        events: 160_000,
+        ..config(Scenario::Benign, 3, 2)
+    };
+    generate::generate(&lake, &cfg, &|_, _| {}).unwrap();
+    let s3 = files(&lake.join("s3_data"));
+    assert_eq!(s3.len(), 1);
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index(true);
+    let meta =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(std::fs::File::open(&s3[0]).unwrap(), options)
+            .unwrap()
+            .metadata()
+            .clone();
+    let rows = meta.file_metadata().num_rows();
+    assert!(
+        rows > 65_536,
+        "{rows} rows: enough for the old row group size to split"
+    );
+    assert_eq!(meta.num_row_groups(), 1, "{rows} rows in one row group");
+    let offsets = meta.offset_index().expect("a page index");
+    assert!(offsets[0].iter().all(|column| column.page_locations().len() >= 3));
+}
+
 #[test]
 fn the_injected_incident_is_what_the_truth_says() {
     let (tmp, truth) = generated(Scenario::S3Exfiltration, 11, 2);

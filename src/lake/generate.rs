@@ -19,7 +19,7 @@ use super::ocsf_other::{
     Dns, Finding, Flow, dns_batch, dns_schema, finding_batch, finding_schema, flow_batch, flow_schema,
 };
 use super::rng::Rng;
-use super::{LakeError, PartitionWriter, ROW_GROUP_ROWS, partition_dir};
+use super::{LakeError, PartitionWriter, partition_dir};
 use crate::playbook::table::LogicalTable;
 
 mod more;
@@ -161,6 +161,10 @@ pub struct Summary {
 
 /// The IP the stolen key is used from: in no background pool (TEST-NET ranges are used for the
 /// background; this one is outside them).
+/// Rows built and handed to the Parquet writer at a time (the writer gathers them into row
+/// groups of up to `ROW_GROUP_ROWS`).
+const BATCH_ROWS: usize = 65_536;
+
 const ATTACKER_IP: &str = "185.220.101.47";
 const ATTACKER_UA: &str =
     "aws-cli/2.13.25 Python/3.11.5 Linux/6.5.0-kali3-amd64 exe/x86_64.kali.2023 prompt/off command/s3.cp";
@@ -1601,7 +1605,7 @@ impl Sink<'_> {
         }
         injected.reverse(); // pop() takes the earliest
         let mut writer = PartitionWriter::create(&self.path, schema)?;
-        let mut chunk: Vec<R> = Vec::with_capacity(ROW_GROUP_ROWS.min(times.len() + injected.len()));
+        let mut chunk: Vec<R> = Vec::with_capacity(BATCH_ROWS.min(times.len() + injected.len()));
         let mut bg = times.into_iter().peekable();
         loop {
             let row = match (injected.last().map(time_of), bg.peek()) {
@@ -1612,7 +1616,7 @@ impl Sink<'_> {
             };
             let Some(row) = row else { break };
             chunk.push(row);
-            if chunk.len() == ROW_GROUP_ROWS {
+            if chunk.len() == BATCH_ROWS {
                 writer.write(&to_batch(&chunk)?)?;
                 (self.progress)(chunk.len() as u64);
                 chunk.clear();
