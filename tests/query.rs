@@ -832,3 +832,46 @@ fn from_iso8601_timestamp_follows_trino() {
         assert!(err.to_string().contains("`yesterday` is not an ISO 8601 timestamp"), "{err}");
     });
 }
+
+/// The engine's reads of Parquet byte ranges: the bytes asked for, in order; a range past the
+/// end of a file (a file cut short after the engine read its footer) and a missing file are
+/// errors that name the file, never short or padded data.
+#[test]
+fn the_lakes_byte_ranges_are_read_whole_or_fail_naming_the_file() {
+    use datafusion::object_store::ObjectStore;
+    use datafusion::object_store::path::Path as StorePath;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("part.parquet");
+    let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    std::fs::write(&file, &data).unwrap();
+    let store = irp::query::files::LakeFiles::new();
+    let location = StorePath::from_filesystem_path(&file).unwrap();
+    let rt = runtime();
+    let got = rt
+        .block_on(store.get_ranges(&location, &[5..9, 0..0, 9_000..10_000, 300..301]))
+        .unwrap();
+    assert_eq!(got[0].as_ref(), &data[5..9]);
+    assert!(got[1].is_empty());
+    assert_eq!(got[2].as_ref(), &data[9_000..10_000]);
+    assert_eq!(got[3].as_ref(), &data[300..301]);
+
+    let past = rt
+        .block_on(store.get_ranges(&location, &[9_990..10_010]))
+        .unwrap_err();
+    assert!(past.to_string().contains("part.parquet"), "{past}");
+    let huge = rt
+        .block_on(store.get_ranges(&location, &[0..u64::MAX]))
+        .unwrap_err();
+    assert!(huge.to_string().contains("10000 bytes"), "{huge}");
+
+    let missing = StorePath::from_filesystem_path(tmp.path())
+        .unwrap()
+        .child("gone.parquet");
+    let err = rt.block_on(store.get_ranges(&missing, &[0..1])).unwrap_err();
+    assert!(
+        matches!(err, datafusion::object_store::Error::NotFound { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("gone.parquet"), "{err}");
+}

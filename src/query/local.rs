@@ -21,6 +21,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::cache::cache_manager::{CachedFileMetadata, FileStatisticsCache};
 use datafusion::execution::cache::{Cache, TableScopedPath};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
@@ -135,6 +136,10 @@ impl LocalEngine {
             .build_arc()
             .map_err(|e| QueryError::from_df(&e, options.memory_limit))?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        ctx.register_object_store(
+            ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(super::files::LakeFiles::new()),
+        );
         for f in super::functions() {
             ctx.register_udf(f);
         }

@@ -2,6 +2,7 @@
 //! joins it later behind the same interface.
 
 pub mod athena;
+pub mod files;
 pub mod guard;
 pub mod ip;
 pub mod json_path;
