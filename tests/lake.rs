@@ -244,7 +244,8 @@ fn a_days_file_is_one_row_group_with_a_page_index() {
     generate::generate(&lake, &cfg, &|_, _| {}).unwrap();
     let s3 = files(&lake.join("s3_data"));
     assert_eq!(s3.len(), 1);
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index(true);
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
     let meta =
         ParquetRecordBatchReaderBuilder::try_new_with_options(std::fs::File::open(&s3[0]).unwrap(), options)
             .unwrap()
