@@ -159,12 +159,12 @@ pub struct Summary {
     pub truth: Truth,
 }
 
-/// The IP the stolen key is used from: in no background pool (TEST-NET ranges are used for the
-/// background; this one is outside them).
 /// Rows built and handed to the Parquet writer at a time (the writer gathers them into row
 /// groups of up to `ROW_GROUP_ROWS`).
 const BATCH_ROWS: usize = 65_536;
 
+/// The IP the stolen key is used from: in no background pool (TEST-NET ranges are used for the
+/// background; this one is outside them).
 const ATTACKER_IP: &str = "185.220.101.47";
 const ATTACKER_UA: &str =
     "aws-cli/2.13.25 Python/3.11.5 Linux/6.5.0-kali3-amd64 exe/x86_64.kali.2023 prompt/off command/s3.cp";
