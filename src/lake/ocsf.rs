@@ -198,10 +198,6 @@ impl ApiEvent {
     }
 }
 
-pub(super) fn field(name: &str, ty: DataType) -> Field {
-    Field::new(name, ty, true)
-}
-
 pub(super) fn utf8<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(values.collect::<StringArray>())
 }
@@ -258,7 +254,7 @@ pub(super) fn batch(columns: Vec<Child<'_>>) -> Result<RecordBatch, ArrowError> 
 
 /// A list column: `lengths[i]` items of `values` for row i.
 pub(super) fn list(values: ArrayRef, lengths: impl Iterator<Item = usize>) -> Result<ArrayRef, ArrowError> {
-    let item = Arc::new(field("element", values.data_type().clone()));
+    let item = Arc::new(Field::new("element", values.data_type().clone(), true));
     let offsets = OffsetBuffer::from_lengths(lengths);
     Ok(Arc::new(ListArray::try_new(item, offsets, values, None)?))
 }
