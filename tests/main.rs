@@ -34,6 +34,7 @@ mod rehearse;
 mod review;
 mod schema;
 mod templates;
+mod text_groups;
 mod ui;
 mod ui_tmux;
 mod values;

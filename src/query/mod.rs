@@ -9,6 +9,7 @@ pub mod json_path;
 pub mod lambda;
 pub mod local;
 pub mod nested_prune;
+pub mod text_groups;
 pub mod translate;
 pub mod trino;
 pub mod trino_time;
