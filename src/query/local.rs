@@ -41,9 +41,8 @@ pub struct Options {
     /// Security Lake source version of the table names (`_2_0`).
     pub source_version: (u32, u32),
     /// Evaluate filters while decoding Parquet (late materialisation): the filter's columns are
-    /// decoded first, the rest only for the rows that pass. Even when on, a query whose scans
-    /// filter on time and partitions alone filters after decoding (`filters_beyond_time`). See
-    /// docs/performance.md.
+    /// decoded first, the rest only for the rows that pass. Even when on, it is used only for a
+    /// query where it pays (`pushdown_pays`). See docs/performance.md.
     pub pushdown_filters: bool,
     /// Group by one text column through [`super::text_groups::TextGroupBy`], which caches each
     /// value by where it lives in the Parquet dictionary instead of hashing every row's bytes.
@@ -208,7 +207,7 @@ impl LocalEngine {
         }
         let mut state = state;
         let plan = state.optimize(&plan).map_err(err)?;
-        let pushdown = self.options.pushdown_filters && filters_beyond_time(&plan);
+        let pushdown = self.options.pushdown_filters && pushdown_pays(&plan);
         let parquet = &mut state.config_mut().options_mut().execution.parquet;
         parquet.pushdown_filters = pushdown;
         parquet.reorder_filters = pushdown;
@@ -227,32 +226,138 @@ impl LocalEngine {
     }
 }
 
-/// Whether any scan of the plan filters rows on more than time and partitions. Only then are
-/// filters evaluated while decoding Parquet. Files are sorted by time, so a time window is
-/// already cut to whole pages by the page index and nearly every row decoded passes it; building
-/// and applying a row mask then costs more than filtering afterwards (group-by principal in a
-/// window: about 50 ms with the mask, 40 ms without; docs/performance.md). A condition on
-/// anything else (an operation, a principal) is selective, and pushing it down spares decoding
-/// the other columns of the rows it drops.
-fn filters_beyond_time(plan: &LogicalPlan) -> bool {
+/// How much larger than the cheapest condition's leaves another leaf a scan reads must be for
+/// evaluating filters while decoding to pay (see `pushdown_pays`).
+const PUSHDOWN_RATIO: u64 = 16;
+
+/// Whether to evaluate filters while decoding Parquet (late materialisation): the leaves of the
+/// cheapest condition are decoded for every row, every other leaf only for the rows that pass.
+/// That pays when some other leaf the scan reads is much larger than the condition's, such as
+/// `api.request.data` beside `api.operation`: whole pages of it that hold no passing row are then
+/// never decompressed. When the other leaves are as small as the condition's (`src_endpoint.ip`
+/// beside `actor.user.uid`), the mask and the second pass cost more than they spare, and filtering
+/// after decoding is faster (docs/performance.md, "Eighth round"). A scan that filters on time and
+/// partitions alone never pays: files are sorted by time, so the page index already cuts a
+/// window to whole pages and nearly every row decoded passes. Sizes come from one footer of
+/// each table (`NestedPruning::leaf_sizes`); when a scan pays, the query is planned with pushdown
+/// (the setting is the session's, for all its scans).
+fn pushdown_pays(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    let after_decoding = |name: &str| ["time", "time_dt"].contains(&name) || PARTITIONS.contains(&name);
-    let mut beyond = false;
-    // Visiting cannot fail: the closure only reads.
+    let mut pays = false;
+    // Visiting cannot fail: the closures only read.
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            beyond |= scan
-                .filters
-                .iter()
-                .any(|f| f.column_refs().iter().any(|c| !after_decoding(c.name.as_str())));
+            pays |= scan_pays(plan, scan);
         }
-        Ok(if beyond {
+        Ok(if pays {
             TreeNodeRecursion::Stop
         } else {
             TreeNodeRecursion::Continue
         })
     });
-    beyond
+    pays
+}
+
+fn scan_pays(plan: &LogicalPlan, scan: &datafusion::logical_expr::TableScan) -> bool {
+    use datafusion::logical_expr::utils::split_conjunction;
+    let Some(sizes) = datafusion::datasource::source_as_provider(&scan.source)
+        .ok()
+        .and_then(|p| {
+            p.downcast_ref::<super::nested_prune::NestedPruning>()
+                .and_then(super::nested_prune::NestedPruning::leaf_sizes)
+        })
+    else {
+        return false;
+    };
+    let after_decoding = |name: &str| ["time", "time_dt"].contains(&name) || PARTITIONS.contains(&name);
+    let leaves_of = |e: &datafusion::prelude::Expr| {
+        let mut paths = Vec::new();
+        scan_paths(e, &scan.table_name, &mut paths);
+        let mut leaves: Vec<&str> = paths
+            .iter()
+            .flat_map(|p| {
+                let path = p.join(".");
+                sizes
+                    .keys()
+                    .filter(move |leaf| **leaf == path || leaf.starts_with(&format!("{path}.")))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        leaves
+    };
+    let size = |leaves: &[&str]| {
+        leaves
+            .iter()
+            .map(|l| sizes.get(*l).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let cheapest = scan
+        .filters
+        .iter()
+        .flat_map(|f| split_conjunction(f))
+        .filter(|c| {
+            c.column_refs()
+                .iter()
+                .any(|col| !after_decoding(col.name.as_str()))
+        })
+        .map(&leaves_of)
+        .min_by_key(|leaves| size(leaves));
+    let Some(cheapest) = cheapest else {
+        return false;
+    };
+    let mut read = Vec::new();
+    // Every leaf of this scan the plan reads: its filters, and what the nodes above take.
+    let _ = plan.apply_with_subqueries(|node| {
+        for e in node.expressions() {
+            read.extend(leaves_of(&e));
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    for f in &scan.filters {
+        read.extend(leaves_of(f));
+    }
+    let floor = size(&cheapest).max(1);
+    read.iter()
+        .filter(|leaf| !cheapest.contains(leaf))
+        .any(|leaf| sizes.get(*leaf).copied().unwrap_or(0) >= PUSHDOWN_RATIO * floor)
+}
+
+/// The paths (`["actor", "user", "uid"]`, or a whole column) that `expr` reads from the scan
+/// named `table`.
+fn scan_paths(
+    expr: &datafusion::prelude::Expr,
+    table: &datafusion::common::TableReference,
+    out: &mut Vec<Vec<String>>,
+) {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::prelude::Expr;
+    let column_of = |e: &Expr| -> Option<bool> {
+        let mut base = e;
+        while let Expr::ScalarFunction(f) = base
+            && f.name() == "get_field"
+        {
+            base = f.args.first()?;
+        }
+        match base {
+            Expr::Column(c) => Some(c.relation.as_ref() == Some(table)),
+            _ => None,
+        }
+    };
+    if let Some(ours) = column_of(expr)
+        && let Some(path) = super::nested_prune::leaf_path(expr)
+    {
+        if ours {
+            out.push(path);
+        }
+        return;
+    }
+    let _ = expr.apply_children(|child| {
+        scan_paths(child, table, out);
+        Ok(TreeNodeRecursion::Continue)
+    });
 }
 
 /// The sources in a lake and the regions each holds.

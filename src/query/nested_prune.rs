@@ -86,8 +86,9 @@ impl Test {
     }
 }
 
-/// `get_field(get_field(col, 'a'), 'b')` or `get_field(col, 'a', 'b')` as a path.
-fn leaf_path(expr: &Expr) -> Option<Vec<String>> {
+/// `get_field(get_field(col, 'a'), 'b')` or `get_field(col, 'a', 'b')` as a path; a bare column
+/// as a path of one.
+pub(crate) fn leaf_path(expr: &Expr) -> Option<Vec<String>> {
     match expr {
         Expr::Column(c) => Some(vec![c.name.clone()]),
         Expr::ScalarFunction(f) if f.name() == "get_field" => {
@@ -147,6 +148,19 @@ fn condition(expr: &Expr) -> Option<Condition> {
     }
 }
 
+/// The Parquet file with the greatest path under `dir` (folders by name, descending).
+fn latest_parquet(dir: &std::path::Path) -> Option<PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    entries.into_iter().rev().find_map(|path| {
+        if path.is_dir() {
+            latest_parquet(&path)
+        } else {
+            (path.extension().is_some_and(|e| e == "parquet")).then_some(path)
+        }
+    })
+}
+
 /// A file's footer as last read: its size and modification time (as the listing saw them) say
 /// whether it still holds.
 type Footer = (u64, chrono::DateTime<chrono::Utc>, Arc<ParquetMetaData>);
@@ -160,7 +174,13 @@ pub struct NestedPruning {
     /// Dictionaries read so far, by file (path, size, modification time), row group and leaf;
     /// None for a column chunk that is not dictionary-encoded throughout.
     dictionaries: Mutex<HashMap<DictionaryKey, Option<Dictionary>>>,
+    /// Each leaf's uncompressed bytes per row group, from one file's footer (see `leaf_sizes`).
+    sizes: Mutex<Option<LeafSizes>>,
 }
+
+/// Uncompressed bytes per row group of each Parquet leaf, by its dotted path
+/// (`actor.user.uid`, `resources.list.element.uid`).
+pub type LeafSizes = Arc<HashMap<String, u64>>;
 
 type DictionaryKey = (PathBuf, u64, chrono::DateTime<chrono::Utc>, usize, usize);
 
@@ -173,7 +193,42 @@ impl NestedPruning {
             inner,
             footers: Mutex::new(HashMap::new()),
             dictionaries: Mutex::new(HashMap::new()),
+            sizes: Mutex::new(None),
         }
+    }
+
+    /// How large each leaf of the table is: the mean uncompressed bytes per row group, from the
+    /// footer of the table's latest file (by path: the latest `eventday`), read once. Only the
+    /// proportions between leaves are used, which one day's file shows as well as all of them.
+    /// None when the table has no file yet or its footer cannot be read.
+    pub fn leaf_sizes(&self) -> Option<LeafSizes> {
+        if let Ok(sizes) = self.sizes.lock()
+            && let Some(known) = sizes.as_ref()
+        {
+            return Some(Arc::clone(known));
+        }
+        let root = self.inner.table_paths().first()?;
+        let dir = PathBuf::from(format!("/{}", root.prefix().as_ref()));
+        let file = latest_parquet(&dir)?;
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&std::fs::File::open(file).ok()?)
+            .ok()?;
+        let groups = meta.num_row_groups().max(1) as u64;
+        let mut sizes = HashMap::new();
+        for group in meta.row_groups() {
+            for chunk in group.columns() {
+                let size = u64::try_from(chunk.uncompressed_size()).unwrap_or(0);
+                *sizes.entry(chunk.column_path().string()).or_insert(0) += size;
+            }
+        }
+        for size in sizes.values_mut() {
+            *size /= groups;
+        }
+        let sizes = Arc::new(sizes);
+        if let Ok(mut known) = self.sizes.lock() {
+            *known = Some(Arc::clone(&sizes));
+        }
+        Some(sizes)
     }
 
     fn footer(&self, path: &PathBuf, file: &ObjectMeta) -> Option<Arc<ParquetMetaData>> {
