@@ -3,6 +3,10 @@
 //! views laid out to fool a cache by location — one offset read at two lengths, one value at
 //! two places, a buffer freed and its address reused by other bytes — when it stops grouping, and
 //! when the memory pool refuses it more.
+//!
+//! And comparisons of text with literals through `TextIn` (`src/query/text_in.rs`): the answers of
+//! `DataFusion`'s own, on hand-made values and on the lake, with filters pushed into the decoder
+//! and without.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use irp::query::local::{LocalEngine, Options};
 use irp::query::text_groups::TextGroupBy;
+use irp::query::text_in::TextComparisons;
 
 use crate::query::{S3, rows, runtime, shared_lake};
 
@@ -397,6 +402,146 @@ fn the_lakes_groups_are_those_of_datafusions_own_aggregation() {
                 .map(|r| r["plan"].as_str().unwrap_or_default().to_owned())
                 .collect();
             assert_eq!(plan.contains("TextGroupByExec"), taken, "{sql}\n{plan}");
+        }
+    });
+}
+
+// Comparing text with literals through `TextIn` (`src/query/text_in.rs`).
+
+/// A session with (or without) the text comparison rule.
+fn comparing(with_rule: bool) -> SessionContext {
+    let mut state = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_target_partitions(2))
+        .with_default_features();
+    if with_rule {
+        state = state.with_physical_optimizer_rule(Arc::new(TextComparisons));
+    }
+    SessionContext::new_with_state(state.build())
+}
+
+/// Values one length and prefix apart, a value at two places in a batch, more long values of one
+/// length and prefix than the table of views already compared has slots, NULLs, the empty
+/// string, twelve and thirteen bytes, quotes: every comparison answers as `DataFusion`'s own.
+#[test]
+fn text_comparisons_answer_as_datafusions_own() {
+    runtime().block_on(async {
+        let alice = "arn:aws:iam::111122223333:user/alice";
+        let twin = "arn:aws:iam::111122223333:user/alicf";
+        let mut values: Vec<Option<String>> = vec![
+            Some(alice.into()),
+            Some(twin.into()),
+            None,
+            Some(String::new()),
+            Some("twelve-bytes".into()),
+            Some("thirteen-byte".into()),
+            Some("it's".into()),
+            Some("GetObject".into()),
+            Some("GetObjectX".into()),
+        ];
+        // 600 distinct values of one length and one prefix, each twice: the 256-slot table
+        // of compared views collides and must recompute, not misremember.
+        for i in 0..600 {
+            let v = format!("arn:aws:iam::111122223333:user/u{i:04}");
+            values.push(Some(v.clone()));
+            values.push(Some(v));
+        }
+        let array = StringViewArray::from(values.iter().map(Option::as_deref).collect::<Vec<_>>());
+        // The same value at two places: `alice` again from a second buffer.
+        let batch = RecordBatch::try_new(schema(), vec![Arc::new(array) as ArrayRef]).unwrap();
+        let again = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(StringViewArray::from(vec![Some(alice), None, Some("GetObject")])) as ArrayRef],
+        )
+        .unwrap();
+        let conditions = [
+            format!("k = '{alice}'"),
+            format!("k <> '{alice}'"),
+            format!("'{twin}' = k"),
+            "k = 'arn:aws:iam::111122223333:user/u0417'".to_owned(),
+            "k = ''".to_owned(),
+            "k = 'twelve-bytes'".to_owned(),
+            "k = 'thirteen-byte'".to_owned(),
+            "k = 'it''s'".to_owned(),
+            "k = 'GetObject'".to_owned(),
+            "k IN ('GetObject', 'twelve-bytes', 'thirteen-byte', 'arn:aws:iam::111122223333:user/u0001')"
+                .to_owned(),
+            format!("k NOT IN ('GetObject', '{alice}', '', 'nothing-like-it-at-all')"),
+            "k IN ('a', 'b', 'c') OR k = 'GetObjectX'".to_owned(),
+        ];
+        for condition in conditions {
+            let sql = format!("SELECT k, count(*) AS n FROM t WHERE {condition} GROUP BY k");
+            let mut answers = Vec::new();
+            for with_rule in [true, false] {
+                let ctx = comparing(with_rule);
+                let table =
+                    MemTable::try_new(schema(), vec![vec![batch.clone()], vec![again.clone()]]).unwrap();
+                ctx.register_table("t", Arc::new(table)).unwrap();
+                let df = ctx.sql(&sql).await.unwrap();
+                let plan = datafusion::physical_plan::displayable(
+                    df.clone().create_physical_plan().await.unwrap().as_ref(),
+                )
+                .indent(true)
+                .to_string();
+                assert_eq!(plan.contains("irp_text_in("), with_rule, "{sql}\n{plan}");
+                answers.push(counts(&df.collect().await.unwrap()));
+            }
+            assert!(!answers[0].is_empty(), "{condition}");
+            assert_eq!(answers[0], answers[1], "{condition}");
+        }
+    });
+}
+
+/// On the lake, with filters pushed into the decoder and without: principals (NULL for AWS
+/// services), operations, IN lists long and short, negations.
+#[test]
+fn the_lakes_text_comparisons_answer_as_datafusions_own() {
+    runtime().block_on(async {
+        let (dir, _) = shared_lake();
+        let engine = async |text_comparisons: bool, pushdown_filters: bool| {
+            LocalEngine::open(
+                dir,
+                Options {
+                    text_comparisons,
+                    pushdown_filters,
+                    ..Options::default()
+                },
+            )
+            .await
+            .unwrap()
+        };
+        let theirs = engine(false, false).await;
+        let ours = [engine(true, true).await, engine(true, false).await];
+        let principal: String = rows(&theirs, &format!("SELECT max(actor.user.uid) AS p FROM {S3}"))
+            .await
+            .unwrap()[0]["p"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for condition in [
+            format!("actor.user.uid = '{principal}'"),
+            format!("actor.user.uid <> '{principal}'"),
+            "api.operation = 'GetObject'".to_owned(),
+            "api.operation IN ('PutObject', 'DeleteObject', 'HeadObject', 'ListObjects')".to_owned(),
+            format!("api.operation NOT IN ('GetObject', 'HeadObject', 'PutObject') AND actor.user.uid <> '{principal}'"),
+            format!("actor.user.uid IN ('{principal}', 'arn:aws:iam::111122223333:user/nobody', 'x')"),
+        ] {
+            for sql in [
+                format!("SELECT api.operation AS op, actor.user.uid AS who, count(*) AS n FROM {S3} WHERE {condition} GROUP BY 1, 2 ORDER BY 1, 2"),
+                format!("SELECT time_dt, api.request.data AS request FROM {S3} WHERE {condition} ORDER BY 1, 2 LIMIT 50"),
+            ] {
+                let expected = rows(&theirs, &sql).await.unwrap();
+                assert!(!expected.is_empty(), "{sql}");
+                for engine in &ours {
+                    assert_eq!(rows(engine, &sql).await.unwrap(), expected, "{sql}");
+                    let plan: String = rows(engine, &format!("EXPLAIN {sql}"))
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["plan"].as_str().unwrap_or_default().to_owned())
+                        .collect();
+                    assert!(plan.contains("irp_text_in("), "{sql}\n{plan}");
+                }
+            }
         }
     });
 }

@@ -48,6 +48,10 @@ pub struct Options {
     /// value by where it lives in the Parquet dictionary instead of hashing every row's bytes.
     /// Off, `DataFusion`'s own partial aggregation runs; the answers are the same.
     pub text_group_by: bool,
+    /// Compare text with literals in filters through [`super::text_in::TextComparisons`], which
+    /// answers each row from its string view where it can and compares the bytes of each distinct
+    /// view once. Off, `DataFusion`'s comparisons run; the answers are the same.
+    pub text_comparisons: bool,
 }
 
 impl Default for Options {
@@ -57,6 +61,7 @@ impl Default for Options {
             source_version: (2, 0),
             pushdown_filters: true,
             text_group_by: true,
+            text_comparisons: true,
         }
     }
 }
@@ -146,6 +151,9 @@ impl LocalEngine {
             .with_default_features();
         if options.text_group_by {
             state = state.with_physical_optimizer_rule(Arc::new(super::text_groups::TextGroupBy));
+        }
+        if options.text_comparisons {
+            state = state.with_physical_optimizer_rule(Arc::new(super::text_in::TextComparisons));
         }
         let ctx = SessionContext::new_with_state(state.build());
         ctx.register_object_store(

@@ -10,6 +10,7 @@ pub mod lambda;
 pub mod local;
 pub mod nested_prune;
 pub mod text_groups;
+pub mod text_in;
 pub mod translate;
 pub mod trino;
 pub mod trino_time;
