@@ -675,6 +675,28 @@ fn filters_are_pushed_into_the_decoder_only_where_it_pays() {
     });
 }
 
+/// An aggregate's `FILTER (WHERE …)` reads as Trino reads it: the aggregate sees only the rows
+/// where the condition is true (checked against `count_if` and a `WHERE`).
+#[test]
+fn aggregate_filters_follow_trino() {
+    runtime().block_on(async {
+        let e = engine().await;
+        let got = one(
+            &e,
+            &format!(
+                "SELECT count(*) FILTER (WHERE api.operation = 'GetObject') AS a, count_if(api.operation = 'GetObject') AS b, \
+                 max(time_dt) FILTER (WHERE api.operation = 'GetObject') AS c FROM {S3}"
+            ),
+        )
+        .await;
+        let direct = one(&e, &format!("SELECT count(*) AS a, max(time_dt) AS c FROM {S3} WHERE api.operation = 'GetObject'")).await;
+        assert!(got["a"].as_i64().unwrap() > 0, "{got}");
+        assert_eq!(got["a"], got["b"]);
+        assert_eq!(got["a"], direct["a"]);
+        assert_eq!(got["c"], direct["c"]);
+    });
+}
+
 // The pieces underneath, on their own.
 
 #[test]

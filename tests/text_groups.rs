@@ -244,6 +244,13 @@ fn an_address_reused_by_other_bytes_is_not_taken_for_the_old_value() {
     });
 }
 
+/// The counts of `distinct_values(values, …)`.
+fn each_three_times(values: usize) -> BTreeMap<Option<String>, i64> {
+    (0..values)
+        .map(|i| (Some(format!("value-number-{i:08}")), 3))
+        .collect()
+}
+
 /// Many distinct values, each three times, in batches of `rows`.
 fn distinct_values(values: usize, rows: usize) -> Vec<RecordBatch> {
     let all: Vec<String> = (0..values * 3)
@@ -296,9 +303,7 @@ async fn partial_sequentially(
 fn grouping_stops_when_nearly_every_row_is_new_and_answers_stay() {
     runtime().block_on(async {
         let values = 20_000;
-        let expected: BTreeMap<_, _> = (0..values)
-            .map(|i| (Some(format!("value-number-{i:08}")), 3i64))
-            .collect();
+        let expected = each_three_times(values);
         let mut config = SessionConfig::new().with_target_partitions(2);
         config
             .options_mut()
@@ -328,9 +333,7 @@ fn grouping_stops_when_nearly_every_row_is_new_and_answers_stay() {
 fn a_refusing_memory_pool_makes_the_stage_hand_on_early_or_fail_clearly() {
     runtime().block_on(async {
         let values = 20_000;
-        let expected: BTreeMap<_, _> = (0..values)
-            .map(|i| (Some(format!("value-number-{i:08}")), 3i64))
-            .collect();
+        let expected = each_three_times(values);
         let mut config = SessionConfig::new().with_target_partitions(2);
         // Never stop grouping: only the memory pool makes the stage emit.
         config
@@ -383,6 +386,7 @@ fn the_lakes_groups_are_those_of_datafusions_own_aggregation() {
             (format!("SELECT src_endpoint.ip AS k, count(*) AS n, array_agg(DISTINCT api.operation) AS ops FROM {S3} GROUP BY 1"), false),
             (format!("SELECT src_endpoint.ip AS k, count(*) AS n, sum(CASE WHEN api.operation = 'GetObject' THEN 1 ELSE 0 END) AS gets FROM {S3} GROUP BY 1 HAVING count(*) > 2"), true),
             (format!("SELECT lower(api.operation) AS k, count_if(actor.user.type = 'IAMUser') AS n FROM {S3} GROUP BY 1"), true),
+            (format!("SELECT api.operation AS k, count(*) FILTER (WHERE actor.user.type = 'IAMUser') AS n, max(src_endpoint.ip) FILTER (WHERE status = 'Failure') AS ip FROM {S3} GROUP BY 1"), true),
             (format!("SELECT r.uid AS k, count(*) AS n FROM {S3} CROSS JOIN UNNEST(resources) AS u(r) GROUP BY 1"), true),
             (format!("SELECT DISTINCT actor.user.uid AS k FROM {S3} WHERE api.operation = 'GetObject'"), true),
             (format!("SELECT actor.user.uid AS k, src_endpoint.ip AS ip, count(*) AS n FROM {S3} GROUP BY 1, 2"), false),

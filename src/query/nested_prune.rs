@@ -148,13 +148,15 @@ fn condition(expr: &Expr) -> Option<Condition> {
     }
 }
 
-/// The Parquet file with the greatest path under `dir` (folders by name, descending).
-fn latest_parquet(dir: &std::path::Path) -> Option<PathBuf> {
+/// The Parquet file with the greatest path under `dir` (folders by name, descending), at most
+/// `depth` folders down: a lake is three (`region=`, `accountid=`, `eventday=`), and a link that
+/// loops must not recurse forever.
+fn latest_parquet(dir: &std::path::Path, depth: usize) -> Option<PathBuf> {
     let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
     entries.sort();
     entries.into_iter().rev().find_map(|path| {
         if path.is_dir() {
-            latest_parquet(&path)
+            (depth > 0).then(|| latest_parquet(&path, depth - 1)).flatten()
         } else {
             (path.extension().is_some_and(|e| e == "parquet")).then_some(path)
         }
@@ -209,7 +211,7 @@ impl NestedPruning {
         }
         let root = self.inner.table_paths().first()?;
         let dir = PathBuf::from(format!("/{}", root.prefix().as_ref()));
-        let file = latest_parquet(&dir)?;
+        let file = latest_parquet(&dir, 8)?;
         let meta = ParquetMetaDataReader::new()
             .parse_and_finish(&std::fs::File::open(file).ok()?)
             .ok()?;

@@ -31,8 +31,8 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// Athena's SQL as sqlparser should read it: ANSI identifiers (so `user` in `actor.user.uid` is a
-/// name, not the `USER` function of the generic and `PostgreSQL` dialects) and Trino's lambdas
-/// (`x -> x > 1`, which ANSI would read as a JSON arrow operator).
+/// name, not the `USER` function of the generic and `PostgreSQL` dialects), Trino's lambdas
+/// (`x -> x > 1`, which ANSI would read as a JSON arrow operator) and aggregates' `FILTER`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Athena;
 
@@ -54,6 +54,11 @@ impl Dialect for Athena {
     }
 
     fn supports_lambda_functions(&self) -> bool {
+        true
+    }
+
+    /// `count(*) FILTER (WHERE …)`, as Trino has it.
+    fn supports_filter_during_aggregation(&self) -> bool {
         true
     }
 }
