@@ -130,6 +130,29 @@ fn tables_answer_to_security_lakes_names_and_match_the_truth() {
     });
 }
 
+/// A torn file in the lake (an interrupted copy, a full disk) is named when the engine opens, with
+/// what to do; `DataFusion` alone says only "Corrupt footer".
+#[test]
+fn a_torn_parquet_file_is_named_when_the_lake_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    lake(dir.path());
+    let day = dir
+        .path()
+        .join("s3_data/region=us-east-1/accountid=111122223333/eventday=20261126");
+    let file = std::fs::read_dir(&day).unwrap().flatten().next().unwrap().path();
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let err = runtime()
+        .block_on(LocalEngine::open(dir.path(), Options::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(
+        err.contains("not a readable Parquet file") && err.contains("move it out of the lake"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_query_over_the_memory_limit_fails_clearly() {
     let (dir, _) = shared_lake();

@@ -410,7 +410,10 @@ async fn listing_table(
                 .map(|p| ((*p).to_owned(), DataType::Utf8))
                 .collect(),
         );
-    let schema = options.infer_schema(&ctx.state(), &url).await?;
+    let schema = match options.infer_schema(&ctx.state(), &url).await {
+        Ok(schema) => schema,
+        Err(e) => return Err(unreadable_file(&dir).unwrap_or(e)),
+    };
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
@@ -422,6 +425,41 @@ async fn listing_table(
         .get_file_statistic_cache()
         .map(|c| Arc::new(FlatStatistics(c)) as Arc<FileStatisticsCache>);
     Ok(Arc::new(ListingTable::try_new(config)?.with_cache(cache)))
+}
+
+/// When a source's schema cannot be read, the first of its files whose Parquet footer cannot be
+/// read, named, with what to do: `DataFusion`'s own error ("Corrupt footer") does not say which
+/// of the lake's files it is.
+fn unreadable_file(dir: &Path) -> Option<datafusion::error::DataFusionError> {
+    fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                if depth > 0 {
+                    files(&path, depth - 1, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    // The lake's layout is three folders deep (region=, accountid=, eventday=).
+    files(dir, 8, &mut all);
+    all.sort();
+    all.into_iter().find_map(|path| {
+        let read = std::fs::File::open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&f).map_err(|e| e.to_string()));
+        read.err().map(|reason| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "{} is not a readable Parquet file ({reason}); move it out of the lake, or import or generate that day again",
+                path.display()
+            ))
+        })
+    })
 }
 
 /// The session's file-statistics cache, storing no minimum or maximum of a nested column (a
