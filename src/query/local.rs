@@ -285,9 +285,10 @@ fn scan_pays(plan: &LogicalPlan, scan: &datafusion::logical_expr::TableScan) -> 
             .iter()
             .flat_map(|p| {
                 let path = p.join(".");
+                let under = format!("{path}.");
                 sizes
                     .keys()
-                    .filter(move |leaf| **leaf == path || leaf.starts_with(&format!("{path}.")))
+                    .filter(move |leaf| **leaf == path || leaf.starts_with(&under))
                     .map(String::as_str)
                     .collect::<Vec<_>>()
             })

@@ -215,10 +215,16 @@ impl ExecutionPlan for TextGroupByExec {
             input,
             schema: self.schema(),
             key: Arc::clone(key),
-            arguments: self.agg.aggr_expr().iter().map(|a| a.expressions()).collect(),
-            filters: self.agg.filter_expr().to_vec(),
-            // As DataFusion's: a ratio of 1 or more can never be exceeded.
-            skip_possible: options.skip_partial_aggregation_probe_ratio_threshold < 1.0,
+            inputs: self
+                .agg
+                .aggr_expr()
+                .iter()
+                .zip(self.agg.filter_expr())
+                .map(|(a, filter)| AggregateInput {
+                    arguments: a.expressions(),
+                    filter: filter.clone(),
+                })
+                .collect(),
             accumulators,
             groups: TextGroups::default(),
             indices: Vec::new(),
@@ -254,13 +260,9 @@ struct TextGroupByStream {
     input: SendableRecordBatchStream,
     schema: SchemaRef,
     key: Arc<dyn PhysicalExpr>,
-    /// Each aggregate's argument expressions.
-    arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
-    /// Each aggregate's `FILTER (WHERE …)`.
-    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// What each aggregate reads.
+    inputs: Vec<AggregateInput>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// Whether the session lets the stage stop grouping.
-    skip_possible: bool,
     groups: TextGroups,
     /// The group of each row of the batch being aggregated.
     indices: Vec<usize>,
@@ -289,17 +291,8 @@ impl TextGroupByStream {
         })?;
         self.groups.assign(key, &mut self.indices);
         let num_groups = self.groups.len();
-        for ((acc, arguments), filter) in self
-            .accumulators
-            .iter_mut()
-            .zip(&self.arguments)
-            .zip(&self.filters)
-        {
-            let values = arguments
-                .iter()
-                .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
-                .collect::<Result<Vec<_>>>()?;
-            let filter = filter_of(filter.as_ref(), batch)?;
+        for (acc, input) in self.accumulators.iter_mut().zip(&self.inputs) {
+            let (values, filter) = input.evaluate(batch)?;
             acc.update_batch(&values, &self.indices, filter.as_ref(), num_groups)?;
         }
         if self.reservation.try_resize(self.size()).is_err() {
@@ -312,8 +305,9 @@ impl TextGroupByStream {
         }
         self.rows_seen += batch.num_rows();
         #[allow(clippy::cast_precision_loss)] // a ratio of counts: 52 bits are plenty
-        if self.skip_possible
-            && self.rows_seen >= self.probe_rows
+        // A ratio of 1 or more (DataFusion's way to turn this off) is never exceeded: there are
+        // never more groups than rows.
+        if self.rows_seen >= self.probe_rows
             && self.groups.len() as f64 / self.rows_seen as f64 > self.probe_ratio
         {
             self.skipping = true;
@@ -327,12 +321,8 @@ impl TextGroupByStream {
     /// The rows of `batch`, each as its own group's partial state.
     fn as_states(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut columns = vec![self.key.evaluate(batch)?.into_array(batch.num_rows())?];
-        for ((acc, arguments), filter) in self.accumulators.iter().zip(&self.arguments).zip(&self.filters) {
-            let values = arguments
-                .iter()
-                .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
-                .collect::<Result<Vec<_>>>()?;
-            let filter = filter_of(filter.as_ref(), batch)?;
+        for (acc, input) in self.accumulators.iter().zip(&self.inputs) {
+            let (values, filter) = input.evaluate(batch)?;
             columns.extend(acc.convert_to_state(&values, filter.as_ref())?);
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
@@ -357,14 +347,29 @@ impl TextGroupByStream {
     }
 }
 
-fn filter_of(filter: Option<&Arc<dyn PhysicalExpr>>, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
-    let Some(filter) = filter else {
-        return Ok(None);
-    };
-    let mask = filter.evaluate(batch)?.into_array(batch.num_rows())?;
-    mask.as_boolean_opt().cloned().map(Some).ok_or_else(|| {
-        internal_datafusion_err!("TextGroupByExec: an aggregate's FILTER is {}", mask.data_type())
-    })
+/// An aggregate's argument expressions and its `FILTER (WHERE …)`.
+struct AggregateInput {
+    arguments: Vec<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+impl AggregateInput {
+    /// The aggregate's arguments over `batch`, and which rows its filter keeps.
+    fn evaluate(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Option<BooleanArray>)> {
+        let values = self
+            .arguments
+            .iter()
+            .map(|e| e.evaluate(batch)?.into_array(batch.num_rows()))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(filter) = &self.filter else {
+            return Ok((values, None));
+        };
+        let mask = filter.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = mask.as_boolean_opt().cloned().ok_or_else(|| {
+            internal_datafusion_err!("TextGroupByExec: an aggregate's FILTER is {}", mask.data_type())
+        })?;
+        Ok((values, Some(mask)))
+    }
 }
 
 impl Stream for TextGroupByStream {

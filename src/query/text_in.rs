@@ -69,17 +69,21 @@ impl Hash for TextIn {
 
 impl fmt::Display for TextIn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quoted: Vec<String> = self
-            .values
-            .iter()
-            .map(|v| format!("'{}'", v.replace('\'', "''")))
-            .collect();
+        let quoted = self.quoted();
         let not = if self.negated { "NOT " } else { "" };
         write!(f, "{not}irp_text_in({}, {})", self.arg, quoted.join(", "))
     }
 }
 
 impl TextIn {
+    /// The values as SQL literals.
+    fn quoted(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .map(|v| format!("'{}'", v.replace('\'', "''")))
+            .collect()
+    }
+
     /// The comparison `expr` stands for, when it is one this expression computes: text against
     /// non-NULL text literals.
     fn of(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<TextIn> {
@@ -321,11 +325,7 @@ impl PhysicalExpr for TextIn {
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.arg.fmt_sql(f)?;
-        let quoted: Vec<String> = self
-            .values
-            .iter()
-            .map(|v| format!("'{}'", v.replace('\'', "''")))
-            .collect();
+        let quoted = self.quoted();
         match (quoted.as_slice(), self.negated) {
             ([one], false) => write!(f, " = {one}"),
             ([one], true) => write!(f, " <> {one}"),
