@@ -321,9 +321,11 @@ fn main() {
     }
     let mut duck = Duck::start(&python, &lake);
 
-    println!("| query | rows | rounds | irp median (ms) | DuckDB median (ms) | irp / DuckDB |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    let mut worst: f64 = 0.0;
+    println!(
+        "| query | rows | rounds | irp median (ms) | DuckDB median (ms) | irp / DuckDB | first {MIN_ROUNDS} rounds |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let (mut worst, mut worst_first): (f64, f64) = (0.0, 0.0);
     for (name, sql) in &queries {
         let dsql = duckdb_sql(sql);
         // Warm-up: both engines once (file metadata and OS cache).
@@ -332,12 +334,12 @@ fn main() {
         let (irp_rows, duck_rows) = match (&warm_irp, &warm_duck) {
             (Ok((_, a)), Ok((_, b))) => (*a, *b),
             (Err(e), _) => {
-                println!("| {name} | irp failed: {e} | | | | |");
+                println!("| {name} | irp failed: {e} | | | | | |");
                 continue;
             }
             (_, Err(e)) => {
                 println!(
-                    "| {name} | DuckDB failed: {} | | | | |",
+                    "| {name} | DuckDB failed: {} | | | | | |",
                     e.lines().next().unwrap_or("")
                 );
                 continue;
@@ -359,6 +361,9 @@ fn main() {
             }
         }
         let rounds = a.len();
+        // The issue's measure, the median of the first 5 rounds, beside that of all rounds.
+        let first = median(a[..MIN_ROUNDS].to_vec()) / median(b[..MIN_ROUNDS].to_vec());
+        worst_first = worst_first.max(first);
         let (ma, mb) = (median(a), median(b));
         let ratio = ma / mb;
         worst = worst.max(ratio);
@@ -367,10 +372,11 @@ fn main() {
         } else {
             format!("**{irp_rows} vs DuckDB {duck_rows}**")
         };
-        println!("| {name} | {rows} | {rounds} | {ma:.1} | {mb:.1} | {ratio:.2} |");
+        println!("| {name} | {rows} | {rounds} | {ma:.1} | {mb:.1} | {ratio:.2} | {first:.2} |");
     }
     println!(
-        "\nworst ratio: {worst:.2} ({} queries, median of {MIN_ROUNDS}-{MAX_ROUNDS} rounds after a warm-up)",
+        "\nworst ratio: {worst:.2} ({} queries, median of {MIN_ROUNDS}-{MAX_ROUNDS} rounds after a warm-up); \
+         of the first {MIN_ROUNDS} rounds: {worst_first:.2}",
         queries.len()
     );
 }
