@@ -130,15 +130,9 @@ impl TextIn {
             // One value: a test without branches per row, which the compiler vectorises; a long
             // value's candidates (its length and first four bytes) are then compared one by one.
             let word = match matcher.single {
-                Some(Single::Short { mask, view: value }) => chunk
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |w, (bit, &view)| w | u64::from(view & mask == value) << bit),
+                Some(Single::Short { mask, view: value }) => bits(chunk, |view| view & mask == value),
                 Some(Single::Long { head }) => {
-                    let mut candidates = chunk
-                        .iter()
-                        .enumerate()
-                        .fold(0u64, |w, (bit, &view)| w | u64::from(view as u64 == head) << bit);
+                    let mut candidates = bits(chunk, |view| view as u64 == head);
                     let mut word = 0u64;
                     while candidates != 0 {
                         let bit = candidates.trailing_zeros();
@@ -147,15 +141,22 @@ impl TextIn {
                     }
                     word
                 }
-                None => chunk
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |w, (bit, &view)| w | u64::from(matcher.test(view)) << bit),
+                None => bits(chunk, |view| matcher.test(view)),
             };
             words.push(word);
         }
         BooleanBuffer::new(Buffer::from_vec(words), 0, views.len())
     }
+}
+
+/// Bit `n` set when `test` holds for the `n`th of up to 64 views.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn bits(chunk: &[u128], mut test: impl FnMut(u128) -> bool) -> u64 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0u64, |word, (bit, &view)| word | u64::from(test(view)) << bit)
 }
 
 #[derive(Clone, Copy)]
@@ -230,8 +231,9 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// With several values: most rows end at the length, which no value has. Inlined into the loop: as a call per
-    /// row it took twice the time of `DataFusion`'s comparison (docs/performance.md).
+    /// With several values: most rows end at the length, which no value has. Inlined into the
+    /// loop: as a call per row it took twice the time of `DataFusion`'s comparison
+    /// (docs/performance.md).
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn test(&mut self, view: u128) -> bool {
