@@ -24,7 +24,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use irp::query::athena::{Athena, AthenaSettings};
+use irp::query::backend::athena::{Athena, AthenaSettings};
 use serde_json::json;
 
 const ROWS: usize = 100_000;

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use irp::lake::generate::{self, Config, Scenario};
-use irp::query::local::{LocalEngine, Options};
+use irp::query::backend::local::{LocalEngine, Options};
 
 /// Rounds per query: at least `MIN_ROUNDS`, then more while both engines together have taken
 /// less than `ROUND_BUDGET`, up to `MAX_ROUNDS`. A 20 ms query moves 10–30% between runs on a

@@ -1,14 +1,29 @@
 //! irp: executable incident-response playbooks.
 //!
-//! Module map (dependency direction: `cli` -> `files` -> `playbook`, `action`):
+//! Module map, lowest first; a module uses only those above it (`docs/development.md` has the
+//! table of which may use which, and a test holds the code to it):
+//! - `clock`: the clock and the id source, pinned by `IRP_NOW` / `IRP_SEED`.
+//! - `cloud`: the AWS configuration (standard credential chain, region, endpoint) the Athena
+//!   backend and the actions load.
+//! - `action`: the catalogue of containment operations playbooks name (parameters, effects,
+//!   IAM permissions) and their execution with the AWS SDK: before-state, change, check, restore.
 //! - `playbook`: the playbook language — YAML reader, shape check, validator, templates, schema,
 //!   graph. Pure: no file system, no clock, no async.
 //! - `files`: reading the files users give irp (size limits, UTF-8, helpful I/O errors).
-//! - `action`: the registry of typed AWS operations that playbook actions name, and their
-//!   execution with the AWS SDK.
-//! - `cloud`: the AWS configuration the Athena backend and the actions load.
+//! - `engine`: the case state machine — commands judged by `decide`, events folded by
+//!   `State::apply`, and the events in words. Pure.
+//! - `journal`: the case journal on disk — the hash-chained entry codec, the scan, the fsynced
+//!   writer, the lock.
+//! - `lake`: the local lake in Security Lake's layout: OCSF batches, the generator, `CloudTrail`
+//!   import.
+//! - `query`: running Athena SQL — the embedded engine and Athena backends, the Trino dialect
+//!   layer, the embedded engine's optimiser rules.
+//! - `case`: a case being worked on (`Session`), the moves every driver shares, the query-backend
+//!   port and its adapters, actions, and the headless driver.
+//! - `report`: post-incident review — the case record, the report model, Markdown and HTML.
+//! - `rehearse`: game-day rehearsals — scenarios, lakes, injects, scores — and playbook tests.
 //! - `ui`: the terminal UI (ratatui): a pure model and update, a view, and a worker thread that
-//!   owns the case session.
+//!   owns the case session; `irp review` reuses it read-only.
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;

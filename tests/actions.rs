@@ -1063,7 +1063,7 @@ fn a_kill_between_intent_and_result_resumes_into_the_outcome_unknown_prompt() {
 #[test]
 fn a_change_between_confirmation_and_call_voids_the_confirmation() {
     use irp::case::actions::{self, ActionStep, Executor};
-    use irp::case::headless::Stop;
+    use irp::case::moves::MoveError;
     let Some((endpoint, _lock)) = moto_for_library() else {
         return;
     };
@@ -1113,7 +1113,7 @@ fn a_change_between_confirmation_and_call_voids_the_confirmation() {
     )
     .unwrap();
     let conflict = actions::advance(&mut session, &mut executor, step, &mut |_| {}).unwrap_err();
-    let Stop::Conflict { difference, .. } = &conflict else {
+    let MoveError::Conflict { difference, .. } = &conflict else {
         panic!("{conflict}")
     };
     assert!(difference.contains("999999999999"), "{difference}");

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use irp::query::athena::{Athena, AthenaSettings};
+use irp::query::backend::athena::{Athena, AthenaSettings};
 use serde_json::{Value, json};
 
 use crate::common::{irp, required_tool, stderr, stdout};
@@ -472,7 +472,7 @@ fn the_client_request_token_never_runs_a_query_twice() {
         let cancel = AtomicBool::new(false);
         // A case id of this run's own: moto's server may outlive one test run.
         let case = uuid::Uuid::now_v7().to_string();
-        let token = irp::query::athena::request_token(&case, "reads-by-principal", "SELECT 1", 0);
+        let token = irp::query::backend::athena::request_token(&case, "reads-by-principal", "SELECT 1", 0);
         let a = athena
             .run("SELECT 1", &token, &cancel, &mut |_| {})
             .await
@@ -485,14 +485,14 @@ fn the_client_request_token_never_runs_a_query_twice() {
             a.query_id, b.query_id,
             "a retried start with the same token is the same query"
         );
-        let other = irp::query::athena::request_token(&case, "reads-by-principal", "SELECT 1", 1);
+        let other = irp::query::backend::athena::request_token(&case, "reads-by-principal", "SELECT 1", 1);
         assert_ne!(token, other);
         let c = athena
             .run("SELECT 1", &other, &cancel, &mut |_| {})
             .await
             .unwrap();
         assert_ne!(c.query_id, a.query_id);
-        let text = |r: &irp::query::athena::AthenaResult| {
+        let text = |r: &irp::query::backend::athena::AthenaResult| {
             let col =
                 arrow::compute::cast(r.batches[0].column(0), &arrow::datatypes::DataType::Utf8).unwrap();
             arrow::array::AsArray::as_string::<i32>(&col).value(0).to_owned()

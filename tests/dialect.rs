@@ -4,11 +4,11 @@
 //! hand on inline arrays, or checked against a second way of asking the lake.
 
 use chrono::TimeZone;
-use irp::query::ip::Cidr;
-use irp::query::json_path::scalar_at;
-use irp::query::local::{LocalEngine, Options};
-use irp::query::trino::{extract_scalar, parse_path, walk};
-use irp::query::trino_time::{months_between, mysql_to_chrono, parse_mysql};
+use irp::query::backend::local::{LocalEngine, Options};
+use irp::query::dialect::ip::Cidr;
+use irp::query::dialect::json_path::scalar_at;
+use irp::query::dialect::trino::{extract_scalar, parse_path, walk};
+use irp::query::dialect::trino_time::{months_between, mysql_to_chrono, parse_mysql};
 use serde_json::{Value, json};
 
 use crate::query::{S3, rows, runtime, shared_lake};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use irp::lake::import::{self, Options, Summary};
-use irp::query::local::{LocalEngine, Options as EngineOptions};
+use irp::query::backend::local::{LocalEngine, Options as EngineOptions};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -530,7 +530,7 @@ struct Replay {
     fail: bool,
 }
 
-impl irp::case::headless::QueryRunner for Replay {
+impl irp::case::backend::QueryRunner for Replay {
     fn name(&self) -> &'static str {
         "replay"
     }
@@ -540,8 +540,8 @@ impl irp::case::headless::QueryRunner for Replay {
         session: &Session,
         step: &str,
         sql: &str,
-        _watch: irp::case::headless::Watch<'_>,
-    ) -> Result<irp::case::headless::QueryResult, irp::case::headless::QueryFailure> {
+        _watch: irp::case::backend::Watch<'_>,
+    ) -> Result<irp::case::backend::QueryResult, irp::case::backend::QueryFailure> {
         assert!(
             sql.contains("'drill-bucket'"),
             "the inputs are rendered as literals: {sql}"
@@ -554,7 +554,7 @@ impl irp::case::headless::QueryRunner for Replay {
         let artifact = session
             .write_artifact(step, "json", &bytes)
             .map_err(|e| e.to_string())?;
-        Ok(irp::case::headless::QueryResult {
+        Ok(irp::case::backend::QueryResult {
             row_count: rows.len() as u64,
             rows,
             artifact: Some(artifact),
@@ -639,7 +639,7 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
             .contains("step `reads` failed: replay: HIVE_BAD_DATA"),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(irp::cli::exit_code(&err), 1);
     assert!(err.hints()[0].contains("skip: <reason>"));
     assert_eq!(session.state.current_step(), Some("reads"));
     // Without a backend, a query step stops the run and says how to go on.
@@ -651,7 +651,7 @@ fn a_failed_query_keeps_the_case_on_the_step_until_the_responder_acts() {
         err.to_string(),
         "step `reads` is a query and no query backend was given"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(irp::cli::exit_code(&err), 1);
     assert!(err.hints()[0].contains("skip: <reason>"), "{:?}", err.hints());
     assert_eq!(
         fresh.state.current_step(),

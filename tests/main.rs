@@ -33,6 +33,7 @@ mod query;
 mod rehearse;
 mod review;
 mod schema;
+mod structure;
 mod templates;
 mod text_groups;
 mod ui;

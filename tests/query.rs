@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures::StreamExt;
 use irp::lake::generate::{self, Config, Scenario, Truth};
-use irp::query::local::{LocalEngine, Options, QueryError};
+use irp::query::backend::local::{LocalEngine, Options, QueryError};
 
 use crate::common::{run, stderr, stdout};
 
@@ -868,7 +868,7 @@ fn the_lakes_byte_ranges_are_read_whole_or_fail_naming_the_file() {
     let file = tmp.path().join("part.parquet");
     let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     std::fs::write(&file, &data).unwrap();
-    let store = irp::query::files::LakeFiles::new();
+    let store = irp::query::backend::files::LakeFiles::new();
     let location = StorePath::from_filesystem_path(&file).unwrap();
     let rt = runtime();
     let got = rt

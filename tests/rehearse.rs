@@ -682,7 +682,8 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
         irp::rehearse::playtest::exercise(&pb_path, &prepared, &case, ctx, irp::engine::Mode::Rehearsal)
             .unwrap();
     let work = PathBuf::from(&session.state.exercise.as_ref().unwrap().lake);
-    let backend = irp::case::local::LocalRunner::open(&work, irp::query::local::Options::default()).unwrap();
+    let backend =
+        irp::case::backend::LocalRunner::open(&work, irp::query::backend::local::Options::default()).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut worker = Worker::new(
         session,

@@ -26,9 +26,9 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
-use irp::query::local::{LocalEngine, Options};
-use irp::query::text_groups::TextGroupBy;
-use irp::query::text_in::TextComparisons;
+use irp::query::backend::local::{LocalEngine, Options};
+use irp::query::rules::text_groups::TextGroupBy;
+use irp::query::rules::text_in::TextComparisons;
 
 use crate::query::{S3, rows, runtime, shared_lake};
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use irp::case::headless::{Progress, QueryRunner};
-use irp::case::local::LocalRunner;
+use irp::case::backend::LocalRunner;
+use irp::case::backend::{Progress, QueryRunner};
 use irp::case::{Context, Session};
 use irp::clock::{Clock, Ids};
 use irp::engine::{Command, Mode, Observable, Position};
@@ -60,7 +60,7 @@ impl Harness {
 
     fn with_mode(playbook: &str, inputs: &[(&str, &str)], lake: Option<&Path>, mode: Mode) -> Harness {
         let backend: Option<Box<dyn QueryRunner + Send>> = lake.map(|l| {
-            Box::new(LocalRunner::open(l, irp::query::local::Options::default()).unwrap())
+            Box::new(LocalRunner::open(l, irp::query::backend::local::Options::default()).unwrap())
                 as Box<dyn QueryRunner + Send>
         });
         Harness::with_backend(playbook, inputs, backend, mode)
@@ -506,7 +506,16 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     h.snapshot("action-read");
     h.press(KeyCode::Enter);
     assert_eq!(h.model.pinned.as_deref(), Some("evidence"));
-    assert!(h.model.actions["evidence"].detail.starts_with("simulated"));
+    assert!(
+        h.model
+            .state
+            .action_run("evidence")
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("simulated")
+    );
     h.snapshot("action-result");
     h.press(KeyCode::Enter);
     assert_eq!(h.at().as_deref(), Some("deny"));
@@ -548,9 +557,16 @@ fn actions_show_what_will_happen_and_wait_for_the_typed_confirmation() {
     h.type_text("yes");
     h.press(KeyCode::Enter);
     assert!(
-        h.model.actions["record"].detail.contains("would run"),
+        h.model
+            .state
+            .action_run("record")
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("would run"),
         "{:?}",
-        h.model.actions
+        h.model.state.action_run("record")
     );
     h.press(KeyCode::Enter);
     assert_eq!(h.model.state.position, Position::End);
@@ -642,7 +658,10 @@ fn a_query_can_be_cancelled_and_quitting_cancels_it() {
     assert_eq!(h.last_kind(), "query_cancelled");
     assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
     assert!(
-        h.model.queries["mgmt-coverage"]
+        h.model
+            .state
+            .query_run("mgmt-coverage")
+            .unwrap()
             .cancelled
             .as_deref()
             .unwrap()
@@ -846,15 +865,15 @@ fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
         return;
     };
     let region = "eu-north-1";
-    let settings = irp::query::athena::AthenaSettings {
+    let settings = irp::query::backend::athena::AthenaSettings {
         endpoint_url: Some(endpoint.clone()),
         region: Some(region.to_owned()),
         output_location: Some("s3://irp-results/".to_owned()),
         poll_first: std::time::Duration::from_millis(10),
         poll_max: std::time::Duration::from_millis(40),
-        ..irp::query::athena::AthenaSettings::default()
+        ..irp::query::backend::athena::AthenaSettings::default()
     };
-    let runner = irp::case::athena::AthenaRunner::open(settings, false).unwrap();
+    let runner = irp::case::backend::AthenaRunner::open(settings, false).unwrap();
     let mut h = Harness::with_backend(
         "tests/fixtures/cases/lake-drill.yaml",
         &[],
@@ -885,7 +904,7 @@ fn on_athena_the_ui_shows_the_querys_states_and_a_cancel_stops_it() {
     );
     assert!(h.progress.iter().all(|p| p.bytes_scanned.is_some()));
     assert!(
-        h.model.queries[&step].bytes_scanned.is_some(),
+        h.model.state.query_run(&step).unwrap().bytes_scanned().is_some(),
         "the execution's bytes are kept"
     );
     let table = h
@@ -950,7 +969,10 @@ fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
         if step == "mgmt-coverage" {
             assert_eq!(h.last_kind(), "query_cancelled");
             assert!(
-                h.model.queries[&step]
+                h.model
+                    .state
+                    .query_run(&step)
+                    .unwrap()
                     .cancelled
                     .as_deref()
                     .unwrap()
@@ -996,7 +1018,7 @@ fn a_result_that_changed_on_disk_or_is_not_parquet_is_refused_and_said_so() {
     h.press(KeyCode::Enter);
     h.press(KeyCode::Enter);
     h.ch('r');
-    let run = h.model.queries["mgmt-coverage"].clone();
+    let run = h.model.state.query_run("mgmt-coverage").unwrap().clone();
     let artifact = run.artifact.clone().unwrap();
     // Someone edits the stored result: the table is not shown from it, and the screen says why.
     let path = h.worker.session().dir.path(&artifact.path);

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::headless::{StepLine, Stop, exec, line_for};
+use super::moves::{MoveError, exec};
 use super::{CaseError, Session};
 use crate::action::aws::{self, ActionError, Aws, AwsSettings, Params, Snapshot};
 use crate::action::command;
 use crate::action::registry::find_operation;
-use crate::engine::{ArtifactRef, AwsIdentity, Command, Event, Intent, Outcome};
+use crate::engine::{ArtifactRef, AwsIdentity, Command, Intent, Outcome};
+use crate::engine::{StepLine, line_for};
 use crate::playbook::raw::Confirm;
 
 /// How actions run in this process.
@@ -68,17 +69,19 @@ impl Live {
         &mut self,
         session: &mut Session,
         report: &mut dyn FnMut(&StepLine),
-    ) -> Result<(), Stop> {
+    ) -> Result<(), MoveError> {
         if self.identity.is_some() {
             return Ok(());
         }
-        let id = self.block(self.aws.identity()).map_err(|e| Stop::StepFailed {
-            step: session.state.current_step().unwrap_or("").to_owned(),
-            error: format!(
-                "cannot tell who irp would act as, so nothing was called: {e} ({})",
-                e.hint()
-            ),
-        })?;
+        let id = self
+            .block(self.aws.identity())
+            .map_err(|e| MoveError::StepFailed {
+                step: session.state.current_step().unwrap_or("").to_owned(),
+                error: format!(
+                    "cannot tell who irp would act as, so nothing was called: {e} ({})",
+                    e.hint()
+                ),
+            })?;
         let entry = session.record_identity(AwsIdentity {
             account: id.account.clone(),
             arn: id.arn.clone(),
@@ -124,27 +127,27 @@ impl UnknownAnswer {
     }
 }
 
-fn failed(step: &str, what: &str, e: &ActionError) -> Stop {
-    Stop::StepFailed {
+fn failed(step: &str, what: &str, e: &ActionError) -> MoveError {
+    MoveError::StepFailed {
         step: step.to_owned(),
         error: format!("{what}: {e} ({})", e.hint()),
     }
 }
 
-fn json_artifact(session: &Session, step: &str, ext: &str, v: &Value) -> Result<ArtifactRef, Stop> {
+fn json_artifact(session: &Session, step: &str, ext: &str, v: &Value) -> Result<ArtifactRef, MoveError> {
     let bytes = serde_json::to_vec_pretty(v).unwrap_or_default();
     Ok(session.write_artifact(step, ext, &bytes)?)
 }
 
 /// The operation and checked parameters of an AWS intent.
-pub fn params_of<'a>(step: &str, intent: &'a Intent) -> Result<Option<Params<'a>>, Stop> {
+pub fn params_of<'a>(step: &str, intent: &'a Intent) -> Result<Option<Params<'a>>, MoveError> {
     let Intent::Aws {
         operation, params, ..
     } = intent
     else {
         return Ok(None);
     };
-    let op = find_operation(operation).ok_or_else(|| Stop::StepFailed {
+    let op = find_operation(operation).ok_or_else(|| MoveError::StepFailed {
         step: step.to_owned(),
         error: format!("`{operation}` is not an operation of this irp"),
     })?;
@@ -172,7 +175,7 @@ pub fn advance(
     executor: &mut Executor,
     step: ActionStep<'_>,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     let ActionStep {
         id,
         intent,
@@ -183,7 +186,7 @@ pub fn advance(
     let st = session.state.step(id).cloned().unwrap_or_default();
     let params = params_of(id, intent)?;
     let need_confirm = confirm != Confirm::None && !st.confirmed;
-    let confirmation_missing = || Stop::MissingAnswer {
+    let confirmation_missing = || MoveError::MissingAnswer {
         step: id.to_owned(),
         what: match confirm {
             Confirm::Typed => format!(
@@ -237,10 +240,10 @@ pub fn advance(
         let plan = aws::plan(&p, &seen, &now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
         let Some(typed) = typed else {
             // Without the answer, the stop shows what would be confirmed: the calls and the diff.
-            let Stop::MissingAnswer { step, what } = confirmation_missing() else {
+            let MoveError::MissingAnswer { step, what } = confirmation_missing() else {
                 return Err(confirmation_missing());
             };
-            return Err(Stop::MissingAnswer {
+            return Err(MoveError::MissingAnswer {
                 step,
                 what: format!("{what}, for this change:\n{}", describe_plan(&plan)),
             });
@@ -260,7 +263,7 @@ pub fn preview(
     id: &str,
     intent: &Intent,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<String, Stop> {
+) -> Result<String, MoveError> {
     let params = params_of(id, intent)?;
     let now = session.now_text();
     let live = match executor {
@@ -369,7 +372,7 @@ pub fn simulated_detail(intent: &Intent, params: Option<&Params<'_>>, now: &str,
             "simulated: would run {}",
             serde_json::to_string(argv).unwrap_or_default()
         ),
-        _ => super::headless::simulated_detail(intent),
+        _ => crate::engine::simulated_detail(intent),
     }
 }
 
@@ -381,7 +384,7 @@ fn read_evidence(
     intent: &Intent,
     p: &Params<'_>,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     exec(session, &start_cmd(id, intent, None, None), report)?;
     let cmd = match live.read(p) {
         Ok(state) => {
@@ -410,7 +413,7 @@ fn change(
     p: &Params<'_>,
     now: &str,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     let before = live
         .read(p)
         .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
@@ -427,7 +430,7 @@ fn change(
                 difference: difference.clone(),
             };
             exec(session, &cmd, report)?;
-            return Err(Stop::Conflict {
+            return Err(MoveError::Conflict {
                 step: id.to_owned(),
                 difference,
             });
@@ -502,7 +505,7 @@ fn run_command(
     intent: &Intent,
     timeout: Option<Duration>,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     let Intent::Command { argv } = intent else {
         return Ok(());
     };
@@ -539,14 +542,14 @@ pub fn settle_unknown(
     intent: &Intent,
     answer: Option<UnknownAnswer>,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     let what = match intent {
         Intent::Aws { api, target, .. } => format!("{api} on {}", target.as_deref().unwrap_or("?")),
         Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
         Intent::Manual { .. } => "the checklist".to_owned(),
     };
     let Some(answer) = answer else {
-        return Err(Stop::MissingAnswer {
+        return Err(MoveError::MissingAnswer {
             step: id.to_owned(),
             what: format!(
                 "the outcome of {what} is unknown (irp stopped between recording the intent and the result): answer `unknown: verify` to have irp read the resource and check{}, or `unknown: done` / `unknown: not_done` after checking yourself",
@@ -575,7 +578,7 @@ pub fn settle_unknown(
         },
         UnknownAnswer::Verify => {
             let (Some(p), Executor::Live(live)) = (params_of(id, intent)?, executor) else {
-                return Err(Stop::StepFailed {
+                return Err(MoveError::StepFailed {
                     step: id.to_owned(),
                     error: "`unknown: verify` reads the resource, which needs a live AWS action and `--live`; check yourself and answer `done` or `not_done`".to_owned(),
                 });
@@ -603,25 +606,18 @@ pub fn settle_unknown(
     exec(session, &cmd, report)
 }
 
-/// The `seen` state of the step's confirmation in this visit, if it stored one.
+/// The state the responder saw at the step's last confirmation, if it stored one.
 fn last_seen(session: &Session, id: &str) -> Option<ArtifactRef> {
-    session.entries.iter().rev().find_map(|e| match &e.event {
-        Event::ActionConfirmed(c) if c.step == id => Some(c.seen.clone()),
-        _ => None,
-    })?
+    session.state.step(id)?.seen.clone()
 }
 
 /// The before-state and the request of the step's last intent.
-fn last_intent_artifacts(session: &Session, id: &str) -> Result<(Option<Snapshot>, Value), Stop> {
-    let started = session.entries.iter().rev().find_map(|e| match &e.event {
-        Event::ActionStarted(a) if a.step == id => Some(a.clone()),
-        _ => None,
-    });
-    let Some(a) = started else {
+fn last_intent_artifacts(session: &Session, id: &str) -> Result<(Option<Snapshot>, Value), MoveError> {
+    let Some(run) = session.state.action_run(id) else {
         return Ok((None, Value::Null));
     };
-    let before = a.before.as_ref().map(|r| read_json(session, r)).transpose()?;
-    let request = a
+    let before = run.before.as_ref().map(|r| read_json(session, r)).transpose()?;
+    let request = run
         .request
         .as_ref()
         .map(|r| read_json(session, r))
@@ -631,10 +627,10 @@ fn last_intent_artifacts(session: &Session, id: &str) -> Result<(Option<Snapshot
 }
 
 /// A JSON artifact of the case, checked against the hash its entry recorded.
-pub fn read_json(session: &Session, r: &ArtifactRef) -> Result<Value, Stop> {
+pub fn read_json(session: &Session, r: &ArtifactRef) -> Result<Value, MoveError> {
     let bytes = session.read_artifact(r)?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        Stop::Case(CaseError::Io {
+        MoveError::Case(CaseError::Io {
             what: "cannot parse",
             path: session.dir.path(&r.path),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -665,48 +661,29 @@ fn rollback_source(
     session: &Session,
     step: &str,
 ) -> Result<(Intent, Option<ArtifactRef>, Option<ArtifactRef>), String> {
-    let mut started: Option<(u64, crate::engine::ActionStarted)> = None;
-    let mut done_after: Option<Option<ArtifactRef>> = None;
-    let mut rolled_back = false;
-    for e in &session.entries {
-        match &e.event {
-            Event::ActionStarted(a) if a.step == step => {
-                started = Some((e.seq, a.clone()));
-                done_after = None;
-                rolled_back = false;
-            }
-            Event::ActionFinished(f) if f.step == step && f.outcome == Outcome::Succeeded => {
-                done_after = Some(f.after.clone());
-            }
-            Event::ActionVerified(v) if v.step == step && v.in_place => done_after = Some(v.after.clone()),
-            Event::RollbackFinished(r) if r.step == step && r.outcome == Outcome::Succeeded => {
-                rolled_back = true;
-            }
-            _ => {}
-        }
-    }
-    let Some((seq, started)) = started else {
+    let Some(run) = session.state.action_run(step) else {
         return Err("its action never ran".to_owned());
     };
-    let Some(after) = done_after else {
+    let seq = run.started;
+    let Some(in_place) = &run.in_place else {
         return Err(format!(
             "its action (entry {seq}) did not succeed, so there is nothing to undo"
         ));
     };
-    if rolled_back {
+    if run.undone {
         return Err(format!("its action (entry {seq}) was rolled back already"));
     }
-    if let Intent::Aws { operation, .. } = &started.intent {
+    if let Intent::Aws { operation, .. } = &run.intent {
         if find_operation(operation).is_some_and(crate::action::AwsOperation::is_read_only) {
             return Err(format!("`{operation}` only reads; it changed nothing"));
         }
     } else {
         return Err("only AWS actions can be rolled back".to_owned());
     }
-    if !started.simulated && started.before.is_none() {
+    if !run.simulated && run.before.is_none() {
         return Err(format!("its action (entry {seq}) stored no before-state"));
     }
-    Ok((started.intent, started.before, after))
+    Ok((run.intent.clone(), run.before.clone(), in_place.after.clone()))
 }
 
 /// Works out the rollback of `step`'s last action: reads the resource now (live) and compares it
@@ -716,9 +693,9 @@ pub fn prepare_rollback(
     executor: &mut Executor,
     step: &str,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<RollbackPlan, Stop> {
+) -> Result<RollbackPlan, MoveError> {
     let nothing = |why: String| {
-        Stop::Case(CaseError::Engine(crate::engine::EngineError::NothingToRollBack {
+        MoveError::Case(CaseError::Engine(crate::engine::EngineError::NothingToRollBack {
             step: step.to_owned(),
             why,
         }))
@@ -768,12 +745,12 @@ pub fn run_rollback(
     typed: &str,
     overwrite_changes: bool,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), Stop> {
+) -> Result<(), MoveError> {
     let id = plan.step.as_str();
     if let Some(diff) = &plan.changed_since
         && !overwrite_changes
     {
-        return Err(Stop::Conflict {
+        return Err(MoveError::Conflict {
             step: id.to_owned(),
             difference: format!(
                 "the resource changed since the action; putting the before-state back would undo that too:\n{diff}"
@@ -818,7 +795,7 @@ pub fn run_rollback(
         };
         return exec(session, &cmd, report);
     };
-    let p = params_of(id, &plan.intent)?.ok_or_else(|| Stop::StepFailed {
+    let p = params_of(id, &plan.intent)?.ok_or_else(|| MoveError::StepFailed {
         step: id.to_owned(),
         error: "not an AWS action".to_owned(),
     })?;

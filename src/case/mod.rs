@@ -1,13 +1,14 @@
 //! A case being worked on: its folder, its lock, its journal and the engine's state, kept in step.
 //! `Session::execute` is the one path from a command to a recorded fact: the engine decides, the
-//! entry is written and fsynced, and only then is the state changed. Drivers (the headless runner
-//! now, the UI later) hold a `Session`.
+//! entry is written and fsynced, and only then is the state changed. Drivers (the headless runner,
+//! the UI's worker, rollback) hold a `Session`; the moves they share are in `moves`, the query
+//! backend port in `backend`.
 
 pub mod actions;
 pub mod answers;
-pub mod athena;
+pub mod backend;
 pub mod headless;
-pub mod local;
+pub mod moves;
 
 use std::path::{Path, PathBuf};
 

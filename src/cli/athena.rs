@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::CliError;
-use crate::query::athena::AthenaSettings;
+use crate::query::backend::athena::AthenaSettings;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct AthenaArgs {

@@ -165,6 +165,24 @@ fn session_context(
     })
 }
 
+/// The exit code of a run stopped by a move that could not be made: 3 when a headless run waits
+/// for an answer (a script can add it and resume), 1 otherwise.
+pub fn exit_code(stop: &crate::case::moves::MoveError) -> u8 {
+    match stop {
+        crate::case::moves::MoveError::MissingAnswer { .. } => 3,
+        _ => 1,
+    }
+}
+
+/// A run stopped by a move that could not be made, at the edge.
+fn stopped(stop: &crate::case::moves::MoveError, saved: &str) -> CliError {
+    CliError::Stopped {
+        message: format!("{stop}; {saved}"),
+        hints: stop.hints(),
+        code: exit_code(stop),
+    }
+}
+
 /// A case error at the edge: diagnostics for an invalid playbook, otherwise message and hints.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| case_error(out, e))`
 fn case_error(out: Output, e: crate::case::CaseError) -> CliError {

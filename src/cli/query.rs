@@ -14,8 +14,8 @@ use futures::StreamExt;
 
 use super::athena::{AthenaArgs, Unbounded, load_config};
 use super::{CliError, Output};
-use crate::query::athena::{Athena, Progress};
-use crate::query::local::{LocalEngine, Options, QueryError};
+use crate::query::backend::athena::{Athena, Progress};
+use crate::query::backend::local::{LocalEngine, Options, QueryError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -168,7 +168,7 @@ pub fn cmd_query(out: Output, args: &QueryArgs) -> Result<(), CliError> {
 fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError> {
     let config = load_config()?;
     let settings = args.athena.settings(&config.athena)?;
-    let unbounded = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
+    let unbounded = crate::query::dialect::guard::unbounded_lake_tables(sql).unwrap_or_default();
     if !unbounded.is_empty() {
         let what = format!(
             "the query reads {} with no bound on time_dt or eventday: Athena will scan the whole table",

@@ -11,7 +11,7 @@ use super::run::{answers_error, interactive, settings_of, ui_preflight, valid_pl
 use super::{CliError, Output, session_context};
 use crate::case::actions::Executor;
 use crate::case::answers::Answers;
-use crate::case::local::LocalRunner;
+use crate::case::backend::LocalRunner;
 use crate::engine::Mode;
 
 #[derive(Debug, Args)]
@@ -134,13 +134,14 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         .exercise
         .as_ref()
         .map_or_else(|| prepared.lake.clone(), |x| PathBuf::from(&x.lake));
-    let backend = LocalRunner::open(&lake, crate::query::local::Options::default()).map_err(|e| {
-        CliError::user(
-            e.to_string(),
-            "the lake is not readable; delete it from the cache to make it again",
-        )
-    })?;
-    let mut backend: Option<Box<dyn crate::case::headless::QueryRunner + Send>> = Some(Box::new(backend));
+    let backend =
+        LocalRunner::open(&lake, crate::query::backend::local::Options::default()).map_err(|e| {
+            CliError::user(
+                e.to_string(),
+                "the lake is not readable; delete it from the cache to make it again",
+            )
+        })?;
+    let mut backend: Option<Box<dyn crate::case::backend::QueryRunner + Send>> = Some(Box::new(backend));
     out.note(&format!("case {}", case_dir.display()));
     match answers {
         Some(answers) => {

@@ -36,7 +36,8 @@ pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
     })?;
     let clock = crate::clock::Clock::from_env()
         .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
-    let report = build(&record, clock.now());
+    let mut report = build(&record, clock.now());
+    crate::rehearse::attach_score(&record, &mut report);
     let text = match args.format {
         Format::Md => markdown::render(&report, &record.playbook),
         Format::Html => html::render(&report, &record.playbook),

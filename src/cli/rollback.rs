@@ -10,8 +10,9 @@ use clap::Args;
 
 use super::{CliError, Output, case_error, session_context};
 use crate::case::actions::{prepare_rollback, run_rollback};
-use crate::case::headless::{StepLine, Stop};
+use crate::case::moves::MoveError;
 use crate::case::{PlaybookChoice, Session};
+use crate::engine::StepLine;
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
@@ -43,12 +44,8 @@ pub struct RollbackArgs {
     pub actor: Option<String>,
 }
 
-fn stopped(stop: &Stop) -> CliError {
-    CliError::Stopped {
-        message: format!("{stop}; the case is saved"),
-        hints: stop.hints(),
-        code: 1,
-    }
+fn stopped(stop: &MoveError) -> CliError {
+    super::stopped(stop, "the case is saved")
 }
 
 pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {

@@ -9,9 +9,9 @@ use crate::action::aws::AwsSettings;
 use crate::case::Session;
 use crate::case::actions::Executor;
 use crate::case::answers::Answers;
-use crate::case::athena::AthenaRunner;
-use crate::case::headless;
-use crate::case::local::LocalRunner;
+use crate::case::backend::AthenaRunner;
+use crate::case::backend::LocalRunner;
+use crate::case::{backend, headless};
 use crate::engine::Mode;
 
 #[derive(Debug, Args)]
@@ -79,7 +79,7 @@ pub enum Backend {
 pub fn open_backend(
     drive: &DriveArgs,
     session: &mut Session,
-) -> Result<Option<Box<dyn headless::QueryRunner + Send>>, CliError> {
+) -> Result<Option<Box<dyn backend::QueryRunner + Send>>, CliError> {
     match (drive.backend, drive.lake.as_deref()) {
         (Some(Backend::Athena), _) => {
             let config = super::athena::load_config()?;
@@ -90,8 +90,8 @@ pub fn open_backend(
             Ok(Some(Box::new(runner)))
         }
         (Some(Backend::Local) | None, Some(lake)) => {
-            LocalRunner::open(lake, crate::query::local::Options::default())
-                .map(|r| Some(Box::new(r) as Box<dyn headless::QueryRunner + Send>))
+            LocalRunner::open(lake, crate::query::backend::local::Options::default())
+                .map(|r| Some(Box::new(r) as Box<dyn backend::QueryRunner + Send>))
                 .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`"))
         }
         (Some(Backend::Local), None) => Err(CliError::user(
@@ -195,7 +195,7 @@ pub fn ui_preflight() -> Result<(), CliError> {
 pub fn interactive(
     out: Output,
     session: Session,
-    backend: Option<Box<dyn headless::QueryRunner + Send>>,
+    backend: Option<Box<dyn backend::QueryRunner + Send>>,
     executor: Executor,
 ) -> Result<(), CliError> {
     let folder = session.dir.root.clone();
@@ -230,7 +230,7 @@ pub fn interactive(
 }
 
 /// One finished step: `seq kind step outcome`, or the line as JSON.
-pub fn print_line(out: Output, line: &headless::StepLine, json: bool) {
+pub fn print_line(out: Output, line: &crate::engine::StepLine, json: bool) {
     if json {
         out.data(&format!("{}\n", serde_json::to_string(line).unwrap_or_default()));
     } else {
@@ -342,7 +342,7 @@ fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
             })?;
         // Loads the AWS configuration only (for the region); nothing is sent to Athena.
         let athena = runtime
-            .block_on(crate::query::athena::Athena::connect(settings))
+            .block_on(crate::query::backend::athena::Athena::connect(settings))
             .map_err(|e| CliError::user(e.to_string(), e.hint()))?;
         env.naming = athena.naming();
     }
@@ -376,7 +376,7 @@ fn dry_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         let ctx = engine::template_context(&pb, &state, index, &env);
         match crate::playbook::template::render_sql(&q.sql, &ctx) {
             Ok(sql) => {
-                let unbounded = crate::query::guard::unbounded_lake_tables(&sql).unwrap_or_default();
+                let unbounded = crate::query::dialect::guard::unbounded_lake_tables(&sql).unwrap_or_default();
                 if !unbounded.is_empty() {
                     let _ = writeln!(
                         text,
@@ -417,28 +417,24 @@ pub fn drive(
     out: Output,
     session: &mut Session,
     answers: &Answers,
-    backend: &mut Option<Box<dyn headless::QueryRunner + Send>>,
+    backend: &mut Option<Box<dyn backend::QueryRunner + Send>>,
     executor: &mut Executor,
     json: bool,
 ) -> Result<(), CliError> {
-    let mut print = |line: &headless::StepLine| print_line(out, line, json);
-    let backend: Option<&mut dyn headless::QueryRunner> = match backend.as_mut() {
-        Some(b) => Some(b.as_mut() as &mut dyn headless::QueryRunner),
+    let mut print = |line: &crate::engine::StepLine| print_line(out, line, json);
+    let backend: Option<&mut dyn backend::QueryRunner> = match backend.as_mut() {
+        Some(b) => Some(b.as_mut() as &mut dyn backend::QueryRunner),
         None => None,
     };
     // A rehearsal's injects land between moves (each is printed as a line of its own).
     let exercise = crate::rehearse::exercise_of(session)
         .transpose()
         .map_err(|e| CliError::user(e, "`irp verify CASE` checks the case's files against its journal"))?;
-    let mut between = |s: &mut Session, report: &mut dyn FnMut(&headless::StepLine)| {
+    let mut between = |s: &mut Session, report: &mut dyn FnMut(&crate::engine::StepLine)| {
         exercise.as_ref().map_or(Ok(false), |x| x.land_due(s, report))
     };
     match headless::drive_with(session, answers, backend, executor, &mut print, &mut between) {
         Ok(()) => Ok(()),
-        Err(stop) => Err(CliError::Stopped {
-            message: format!("{stop}; the case is saved and can be resumed"),
-            hints: stop.hints(),
-            code: stop.exit_code(),
-        }),
+        Err(stop) => Err(super::stopped(&stop, "the case is saved and can be resumed")),
     }
 }

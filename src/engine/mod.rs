@@ -7,6 +7,7 @@
 //! responder last saw. An illegal command yields an error and changes nothing.
 
 mod context;
+pub mod describe;
 pub mod event;
 pub mod state;
 
@@ -18,8 +19,11 @@ pub use context::{
     SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion, suggestion_of,
     template_context,
 };
+pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;
-pub use state::{Position, State, StepState, StepStatus, Visit, VisitClock};
+pub use state::{
+    ActionRun, InPlace, Position, QueryRun, RollbackRun, State, StepState, StepStatus, Visit, VisitClock,
+};
 
 use crate::playbook::model::{ActionKind, FailurePolicy, Next, Playbook, StepKind};
 use crate::playbook::raw::Confirm;

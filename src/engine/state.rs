@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::event::{CaseOpened, Event, EvidenceAdded, Intent, NextStep, Outcome};
+use super::event::{ArtifactRef, CaseOpened, Event, EvidenceAdded, Execution, Intent, NextStep, Outcome};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
@@ -62,6 +62,111 @@ pub struct StepState {
     pub rollback_in_flight: bool,
     /// How the last rollback of the step's action ended.
     pub rolled_back: Option<Outcome>,
+    /// The step's last query run (kept when the case moves on; replaced when it runs again).
+    pub query: Option<QueryRun>,
+    /// How many times the step's query was submitted in the case.
+    pub query_runs: u32,
+    /// The step's last action run, with its rollback.
+    pub action: Option<ActionRun>,
+    /// The state of the resource the responder saw at the step's last confirmation.
+    pub seen: Option<ArtifactRef>,
+    /// The rationale of the step's last decision.
+    pub rationale: Option<String>,
+    /// The entry of the step's last failure: a `query_failed`, or an `action_finished` that did
+    /// not succeed.
+    pub failed_at: Option<u64>,
+}
+
+/// A run of a query step as the journal has it. Entries are named by seq, so a driver or a
+/// report that holds the entries reads their payloads there; the fields the screens show are
+/// copied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryRun {
+    /// The `query_submitted` entry; `None` for an ending the journal holds without one.
+    pub submitted: Option<u64>,
+    /// The SQL as sent.
+    pub sql: Option<String>,
+    pub backend: Option<String>,
+    /// The entry that ended the run: `query_succeeded`, `query_failed` or `query_cancelled`.
+    pub ended: Option<u64>,
+    /// The rows of a run that succeeded.
+    pub rows: Option<u64>,
+    /// The stored result of a run that succeeded.
+    pub artifact: Option<ArtifactRef>,
+    /// What the backend reported of the run (Athena).
+    pub execution: Option<Execution>,
+    /// Why the run failed.
+    pub error: Option<String>,
+    /// Why the run was cancelled.
+    pub cancelled: Option<String>,
+}
+
+impl QueryRun {
+    pub fn bytes_scanned(&self) -> Option<u64> {
+        self.execution.as_ref().map(|x| x.bytes_scanned)
+    }
+}
+
+/// A run of an action step: its intent, how it ended, whether it was verified, and its rollback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRun {
+    /// The `action_started` entry.
+    pub started: u64,
+    /// The call as journaled.
+    pub intent: Intent,
+    pub simulated: bool,
+    /// The before-state stored with the intent.
+    pub before: Option<ArtifactRef>,
+    /// The exact change worked out from the before-state (live AWS actions).
+    pub request: Option<ArtifactRef>,
+    /// The `action_finished` entry, once there is one.
+    pub finished: Option<u64>,
+    /// `None` while the action is in flight; a verification that finds it in place makes it
+    /// `Succeeded`.
+    pub outcome: Option<Outcome>,
+    /// The last word on it: the result's detail, or a verification's.
+    pub detail: Option<String>,
+    /// The state it left: the result's, or the one a verification read.
+    pub after: Option<ArtifactRef>,
+    /// Set once the action is known to be in place (it succeeded, or a verification found it
+    /// so), with the state read then: what a rollback undoes.
+    pub in_place: Option<InPlace>,
+    pub rollback: Option<RollbackRun>,
+    /// A rollback of this run succeeded.
+    pub undone: bool,
+}
+
+/// The action is in place: the entry that says so and the state it read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InPlace {
+    pub seq: u64,
+    pub after: Option<ArtifactRef>,
+}
+
+/// The last rollback of an action run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackRun {
+    /// The `rollback_started` entry.
+    pub started: u64,
+    pub operation: String,
+    /// The `rollback_finished` entry, once there is one.
+    pub finished: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub detail: Option<String>,
+    pub simulated: bool,
+}
+
+impl StepState {
+    /// The query run an ending entry (`seq`) closes: the open one, or, for an ending the journal
+    /// holds without a submission, a run of its own.
+    fn ending_run(&mut self, seq: u64) -> &mut QueryRun {
+        if self.query.as_ref().is_none_or(|r| r.ended.is_some()) {
+            self.query = Some(QueryRun::default());
+        }
+        let run = self.query.get_or_insert_with(QueryRun::default);
+        run.ended = Some(seq);
+        run
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +261,8 @@ impl State {
     }
 
     pub fn apply(&mut self, event: &Event) {
+        // Entries are applied in order from seq 0, so the count so far is this entry's seq.
+        let seq = self.applied;
         self.applied += 1;
         match event {
             Event::CaseOpened(o) => {
@@ -176,12 +283,23 @@ impl State {
                 let s = self.entry(&q.step);
                 s.status = StepStatus::Running;
                 s.running_query = Some(q.sql.clone());
+                s.query_runs += 1;
+                s.query = Some(QueryRun {
+                    submitted: Some(seq),
+                    sql: Some(q.sql.clone()),
+                    backend: Some(q.backend.clone()),
+                    ..QueryRun::default()
+                });
             }
             Event::QuerySucceeded(q) => {
                 let s = self.entry(&q.step);
                 s.running_query = None;
                 s.status = StepStatus::Done;
                 s.last_error = None;
+                let run = s.ending_run(seq);
+                run.rows = Some(q.rows);
+                run.artifact.clone_from(&q.artifact);
+                run.execution.clone_from(&q.execution);
                 self.captures
                     .extend(q.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
                 self.enter(q.next.as_deref());
@@ -191,6 +309,10 @@ impl State {
                 s.running_query = None;
                 s.status = StepStatus::Failed;
                 s.last_error = Some(q.error.clone());
+                s.failed_at = Some(seq);
+                let run = s.ending_run(seq);
+                run.error = Some(q.error.clone());
+                run.execution.clone_from(&q.execution);
                 if !q.stay {
                     self.enter(q.next.as_deref());
                 }
@@ -200,18 +322,38 @@ impl State {
                 s.running_query = None;
                 s.status = StepStatus::Failed;
                 s.last_error = Some(format!("cancelled: {reason}"));
+                s.ending_run(seq).cancelled = Some(reason.clone());
             }
             Event::Decided(d) => {
                 let s = self.entry(&d.step);
                 s.status = StepStatus::Done;
                 s.decided = Some(d.option.clone());
+                s.rationale.clone_from(&d.rationale);
                 self.enter(d.next.as_deref());
             }
-            Event::ActionConfirmed(a) => self.entry(&a.step).confirmed = true,
+            Event::ActionConfirmed(a) => {
+                let s = self.entry(&a.step);
+                s.confirmed = true;
+                s.seen.clone_from(&a.seen);
+            }
             Event::ActionStarted(a) => {
                 let s = self.entry(&a.step);
                 s.status = StepStatus::Running;
                 s.action_in_flight = Some(a.intent.clone());
+                s.action = Some(ActionRun {
+                    started: seq,
+                    intent: a.intent.clone(),
+                    simulated: a.simulated,
+                    before: a.before.clone(),
+                    request: a.request.clone(),
+                    finished: None,
+                    outcome: None,
+                    detail: None,
+                    after: None,
+                    in_place: None,
+                    rollback: None,
+                    undone: false,
+                });
             }
             Event::ActionFinished(a) => {
                 let s = self.entry(&a.step);
@@ -223,6 +365,19 @@ impl State {
                 } else {
                     s.status = StepStatus::Failed;
                     s.last_error = Some(a.detail.clone());
+                    s.failed_at = Some(seq);
+                }
+                if let Some(run) = &mut s.action {
+                    run.finished = Some(seq);
+                    run.outcome = Some(a.outcome);
+                    run.detail = Some(a.detail.clone());
+                    run.after.clone_from(&a.after);
+                    if a.outcome == Outcome::Succeeded {
+                        run.in_place = Some(InPlace {
+                            seq,
+                            after: a.after.clone(),
+                        });
+                    }
                 }
                 if !a.stay {
                     self.enter(a.next.as_deref());
@@ -236,6 +391,19 @@ impl State {
             Event::ActionVerified(v) => {
                 let s = self.entry(&v.step);
                 s.last_error = None;
+                if let Some(run) = &mut s.action {
+                    run.detail = Some(v.detail.clone());
+                    if v.after.is_some() {
+                        run.after.clone_from(&v.after);
+                    }
+                    if v.in_place {
+                        run.outcome = Some(Outcome::Succeeded);
+                        run.in_place = Some(InPlace {
+                            seq,
+                            after: v.after.clone(),
+                        });
+                    }
+                }
                 if v.in_place {
                     s.status = StepStatus::Done;
                     s.last_outcome = Some(Outcome::Succeeded);
@@ -251,11 +419,30 @@ impl State {
             Event::RollbackStarted(r) => {
                 let s = self.entry(&r.step);
                 s.rollback_in_flight = true;
+                if let Some(run) = &mut s.action {
+                    run.rollback = Some(RollbackRun {
+                        started: seq,
+                        operation: r.operation.clone(),
+                        finished: None,
+                        outcome: None,
+                        detail: None,
+                        simulated: r.simulated,
+                    });
+                }
             }
             Event::RollbackFinished(r) => {
                 let s = self.entry(&r.step);
                 s.rollback_in_flight = false;
                 s.rolled_back = Some(r.outcome);
+                if let Some(run) = &mut s.action {
+                    run.undone |= r.outcome == Outcome::Succeeded;
+                    if let Some(rb) = &mut run.rollback {
+                        rb.finished = Some(seq);
+                        rb.outcome = Some(r.outcome);
+                        rb.detail = Some(r.detail.clone());
+                        rb.simulated = r.simulated;
+                    }
+                }
             }
             Event::ChecklistItemDone { step, item, .. } => {
                 self.entry(step).checklist.insert(*item);
@@ -303,6 +490,16 @@ impl State {
             Event::ExerciseSet(x) => self.exercise = Some(x.clone()),
             Event::InjectLanded(i) => self.injects.push(i.name.clone()),
         }
+    }
+
+    /// The step's last query run, if any.
+    pub fn query_run(&self, id: &str) -> Option<&QueryRun> {
+        self.steps.get(id)?.query.as_ref()
+    }
+
+    /// The step's last action run, if any.
+    pub fn action_run(&self, id: &str) -> Option<&ActionRun> {
+        self.steps.get(id)?.action.as_ref()
     }
 
     fn entry(&mut self, step: &str) -> &mut StepState {

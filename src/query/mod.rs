@@ -1,40 +1,14 @@
-//! Query backends: `local`, the embedded engine over a local lake (Apache `DataFusion`). Athena
-//! joins it later behind the same interface.
+//! Running Athena SQL: the backends that run it, the dialect layer that lets the embedded engine
+//! read it as Athena (Trino) does, and the optimiser rules that make the embedded engine fast on
+//! Security Lake's nested OCSF columns.
+//!
+//! - `backend`: `local`, Apache `DataFusion` over a local lake in Security Lake's layout, and
+//!   `athena`, a query's life on Amazon Athena; `files`, how the embedded engine reads the lake.
+//! - `dialect`: the Athena dialect on `DataFusion` — parsing and rewriting the syntax tree
+//!   (`translate`), Trino's functions with Trino's semantics, and the scan guard.
+//! - `rules`: physical and logical optimiser rules of the embedded engine (nested-column pruning,
+//!   text group-by, text comparisons). Each keeps `DataFusion`'s answers and only changes speed.
 
-pub mod athena;
-pub mod files;
-pub mod guard;
-pub mod ip;
-pub mod json_path;
-pub mod lambda;
-pub mod local;
-pub mod nested_prune;
-pub mod text_groups;
-pub mod text_in;
-pub mod translate;
-pub mod trino;
-pub mod trino_time;
-
-/// Every function the translation layer adds to `DataFusion`, to register on a session.
-pub fn functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
-    let mut all = trino::functions();
-    all.extend(trino_time::functions());
-    all.extend(lambda::functions());
-    all.extend(ip::functions());
-    all
-}
-
-/// A function's result: a scalar when every argument was a scalar, else the array.
-pub(crate) fn columnar(
-    args: &[datafusion::logical_expr::ColumnarValue],
-    array: datafusion::arrow::array::ArrayRef,
-) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-    use datafusion::logical_expr::ColumnarValue;
-    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-        Ok(ColumnarValue::Scalar(
-            datafusion::common::ScalarValue::try_from_array(&array, 0)?,
-        ))
-    } else {
-        Ok(ColumnarValue::Array(array))
-    }
-}
+pub mod backend;
+pub mod dialect;
+pub mod rules;

@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::case::Session;
-use crate::case::headless::{StepLine, Stop, exec};
+use crate::case::moves::{MoveError, exec};
+use crate::engine::StepLine;
 use crate::engine::{Command, Event, ExerciseSet};
 use crate::playbook::Playbook;
+use crate::report::score::Score;
 pub use scenario::{Brief, Scenario};
-pub use score::Score;
 
 /// An exercise ready to open: the scenario resolved against its lake.
 #[derive(Debug, Clone)]
@@ -148,7 +149,7 @@ fn first_partition(lake: &Path) -> (String, String) {
 }
 
 /// Records the exercise in a new rehearsal case: the brief as an artifact, then `exercise_set`.
-pub fn begin(session: &mut Session, prepared: &Prepared, lake: &Path) -> Result<(), Stop> {
+pub fn begin(session: &mut Session, prepared: &Prepared, lake: &Path) -> Result<(), MoveError> {
     let bytes = serde_json::to_vec_pretty(&prepared.brief).unwrap_or_default();
     let brief = session.write_artifact("exercise", "json", &bytes)?;
     let cmd = Command::SetExercise(ExerciseSet {
@@ -187,7 +188,11 @@ impl Exercise {
     /// Lands every inject that is due and has not landed: those whose time since the case
     /// opened has come, and those whose step the case has entered. Each is written into the
     /// lake, then journaled. Says whether any landed (the query backend must then look again).
-    pub fn land_due(&self, session: &mut Session, report: &mut dyn FnMut(&StepLine)) -> Result<bool, Stop> {
+    pub fn land_due(
+        &self,
+        session: &mut Session,
+        report: &mut dyn FnMut(&StepLine),
+    ) -> Result<bool, MoveError> {
         if session.state.closed.is_some() {
             return Ok(false);
         }
@@ -212,7 +217,7 @@ impl Exercise {
             if !due {
                 continue;
             }
-            let event = lake::land(&self.lake, inject, now).map_err(|error| Stop::StepFailed {
+            let event = lake::land(&self.lake, inject, now).map_err(|error| MoveError::StepFailed {
                 step: format!("inject {}", inject.name),
                 error,
             })?;
@@ -227,21 +232,26 @@ impl Exercise {
 /// out from.
 pub fn score_case(dir: &Path, now: DateTime<Utc>) -> Result<Option<Score>, String> {
     let record = crate::report::CaseRecord::read(dir).map_err(|e| e.to_string())?;
-    let report = crate::report::build(&record, now);
+    let mut report = crate::report::build(&record, now);
+    attach_score(&record, &mut report);
     match (report.score, report.exercise_problem) {
         (_, Some(problem)) => Err(problem),
         (score, None) => Ok(score),
     }
 }
 
-/// The exercise's score for a report being built: `None` when the case is not an exercise.
-pub fn score_of(
-    record: &crate::report::CaseRecord,
-    report: &crate::report::Report,
-) -> Option<Result<Score, String>> {
-    let x = record.scan.entries.iter().find_map(|e| match &e.event {
+/// Scores a report built from `record` against its exercise's brief, read from the case folder,
+/// and attaches the score, or why there is none, to it. A case that is not an exercise gets
+/// neither. `report::build` never reads the brief: scoring is the rehearsal's business.
+pub fn attach_score(record: &crate::report::CaseRecord, report: &mut crate::report::Report) {
+    let Some(x) = record.scan.entries.iter().find_map(|e| match &e.event {
         Event::ExerciseSet(x) => Some(x),
         _ => None,
-    })?;
-    Some(read_brief(&record.dir, x).map(|brief| score::score(report, &record.playbook, &brief)))
+    }) else {
+        return;
+    };
+    match read_brief(&record.dir, x) {
+        Ok(brief) => report.score = Some(score::score(report, &record.playbook, &brief)),
+        Err(problem) => report.exercise_problem = Some(problem),
+    }
 }

@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use super::{Prepared, Request, Score};
 use crate::case::answers::Answers;
-use crate::case::headless::{self, StepLine};
-use crate::case::local::LocalRunner;
+use crate::case::backend::LocalRunner;
+use crate::case::headless;
 use crate::case::{Context, Session};
 use crate::engine::Mode;
+use crate::engine::StepLine;
 use crate::playbook::{Diagnostic, Playbook, Pos};
 
 /// A test case file as written.
@@ -271,7 +272,7 @@ pub fn working_lake(id: &str) -> PathBuf {
 /// Walks the case headlessly to its end on the exercise's lake, injects landing as they fall due.
 fn walk(mut session: Session, answers: &Answers) -> Result<(), String> {
     let exercise = super::exercise_of(&session).ok_or("the case has no exercise")??;
-    let mut runner = LocalRunner::open(&exercise.lake, crate::query::local::Options::default())
+    let mut runner = LocalRunner::open(&exercise.lake, crate::query::backend::local::Options::default())
         .map_err(|e| e.to_string())?;
     let mut executor = crate::case::actions::Executor::Rehearsal;
     let mut between = |s: &mut Session, report: &mut dyn FnMut(&StepLine)| exercise.land_due(s, report);

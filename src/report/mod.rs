@@ -8,6 +8,7 @@
 pub mod facts;
 pub mod html;
 pub mod markdown;
+pub mod score;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,7 +46,7 @@ pub struct Report {
     pub evidence: Vec<Ioc>,
     pub path: PathTaken,
     /// A rehearsal's score against its exercise (`None` for a case that is not an exercise).
-    pub score: Option<crate::rehearse::Score>,
+    pub score: Option<score::Score>,
     /// Why the exercise's score could not be worked out (its brief is missing or changed).
     pub exercise_problem: Option<String>,
 }
@@ -560,10 +561,6 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     let mut ioc_index: BTreeMap<(String, String), usize> = BTreeMap::new();
     // (from, to, a back-step?) → times taken.
     let mut taken: BTreeMap<(String, String, bool), u32> = BTreeMap::new();
-    let mut submitted: BTreeMap<String, (String, String, String)> = BTreeMap::new();
-    let mut started: BTreeMap<String, &crate::engine::ActionStarted> = BTreeMap::new();
-    let mut rollbacks: BTreeMap<String, &crate::engine::RollbackStarted> = BTreeMap::new();
-    let mut runs: BTreeMap<String, u32> = BTreeMap::new();
     let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
     let mut sessions = Vec::new();
     let mut changes = Vec::new();
@@ -617,10 +614,8 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 continue;
             }
             Event::QuerySubmitted(q) => {
-                submitted.insert(q.step.clone(), (q.sql.clone(), q.backend.clone(), at_text(e.at)));
-                let n = runs.entry(q.step.clone()).or_insert(0);
-                *n += 1;
-                if *n > 1 {
+                let n = state.step(&q.step).map_or(0, |s| s.query_runs);
+                if n > 1 {
                     deviation("rerun", Some(&q.step), format!("run {n} of the query"));
                 }
                 continue;
@@ -628,7 +623,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             Event::QuerySucceeded(q) => {
                 moved(&q.step, &q.next, false);
                 query_detail(
-                    submitted.remove(&q.step),
+                    submission(entries, &state, &q.step),
                     Some(q.rows),
                     q.artifact.clone(),
                     None,
@@ -642,7 +637,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                     moved(&q.step, &q.next, false);
                 }
                 query_detail(
-                    submitted.remove(&q.step),
+                    submission(entries, &state, &q.step),
                     None,
                     q.artifact.clone(),
                     Some(q.error.clone()),
@@ -653,7 +648,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             Event::QueryCancelled { step, reason } => {
                 deviation("query_cancelled", Some(step), reason.clone());
                 query_detail(
-                    submitted.remove(step),
+                    submission(entries, &state, step),
                     None,
                     None,
                     Some(format!("cancelled: {reason}")),
@@ -671,10 +666,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                     next: d.next.clone(),
                 }
             }
-            Event::ActionStarted(a) => {
-                started.insert(a.step.clone(), a);
-                action_detail(Some(a), None)
-            }
+            Event::ActionStarted(a) => action_detail(Some(a), None),
             Event::ActionFinished(a) => {
                 if !a.stay {
                     moved(&a.step, &a.next, false);
@@ -687,7 +679,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                         marks.finished(pb, &a.step, mark(format!("{} {how}", a.step)));
                     }
                 }
-                action_detail(started.get(&a.step).copied(), Some(a))
+                action_detail(action_started(entries, &state, &a.step), Some(a))
             }
             Event::ActionVerified(v) => {
                 if !v.stay {
@@ -698,7 +690,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                     marks.finished(pb, &v.step, mark(what));
                 }
                 Detail::Action {
-                    intent: started.get(&v.step).map(|s| s.intent.clone()),
+                    intent: state.action_run(&v.step).map(|run| run.intent.clone()),
                     simulated: false,
                     outcome: Some(if v.in_place { "in place" } else { "not in place" }.to_owned()),
                     detail: Some(v.detail.clone()),
@@ -714,7 +706,6 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 Detail::Other
             }
             Event::RollbackStarted(r) => {
-                rollbacks.insert(r.step.clone(), r);
                 deviation(
                     "rollback",
                     Some(&r.step),
@@ -722,7 +713,9 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 );
                 rollback_detail(Some(r), None)
             }
-            Event::RollbackFinished(f) => rollback_detail(rollbacks.get(&f.step).copied(), Some(f)),
+            Event::RollbackFinished(f) => {
+                rollback_detail(rollback_started(entries, &state, &f.step), Some(f))
+            }
             Event::StepCompleted { step, next } => {
                 moved(step, next, false);
                 marks.finished(pb, step, mark(format!("{step} done")));
@@ -827,7 +820,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             kind: e.event.kind().to_owned(),
             stage: step.as_deref().and_then(stage_of_step),
             step,
-            text: crate::case::headless::describe(&e.event),
+            text: crate::engine::describe(&e.event),
             detail,
         });
     }
@@ -989,7 +982,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         });
     }
 
-    let mut report = Report {
+    Report {
         report_version: VERSION,
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         generated_by: format!("irp {}", env!("CARGO_PKG_VERSION")),
@@ -1036,13 +1029,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         },
         score: None,
         exercise_problem: None,
-    };
-    match crate::rehearse::score_of(record, &report) {
-        Some(Ok(score)) => report.score = Some(score),
-        Some(Err(problem)) => report.exercise_problem = Some(problem),
-        None => {}
     }
-    report
 }
 
 /// A milestone at entry `e`, timed from the case's opening.
@@ -1058,6 +1045,49 @@ fn milestone(
         seq: e.seq,
         step,
         what,
+    }
+}
+
+/// The entry `seq` names, when the report holds it.
+fn entry_at(entries: &[crate::journal::Entry], seq: u64) -> Option<&crate::journal::Entry> {
+    entries.get(usize::try_from(seq).ok()?).filter(|e| e.seq == seq)
+}
+
+/// The submission of the step's query run that the entry being read ended: SQL, backend, time.
+fn submission(
+    entries: &[crate::journal::Entry],
+    state: &State,
+    step: &str,
+) -> Option<(String, String, String)> {
+    let e = entry_at(entries, state.query_run(step)?.submitted?)?;
+    match &e.event {
+        Event::QuerySubmitted(q) => Some((q.sql.clone(), q.backend.clone(), at_text(e.at))),
+        _ => None,
+    }
+}
+
+/// The intent of the step's last action run.
+fn action_started<'a>(
+    entries: &'a [crate::journal::Entry],
+    state: &State,
+    step: &str,
+) -> Option<&'a crate::engine::ActionStarted> {
+    match &entry_at(entries, state.action_run(step)?.started)?.event {
+        Event::ActionStarted(a) => Some(a),
+        _ => None,
+    }
+}
+
+/// The intent of the last rollback of the step's action.
+fn rollback_started<'a>(
+    entries: &'a [crate::journal::Entry],
+    state: &State,
+    step: &str,
+) -> Option<&'a crate::engine::RollbackStarted> {
+    let rollback = state.action_run(step)?.rollback.as_ref()?;
+    match &entry_at(entries, rollback.started)?.event {
+        Event::RollbackStarted(r) => Some(r),
+        _ => None,
     }
 }
 

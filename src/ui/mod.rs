@@ -34,7 +34,7 @@ use ratatui::backend::CrosstermBackend;
 
 use crate::case::Session;
 use crate::case::actions::Executor;
-use crate::case::headless::QueryRunner;
+use crate::case::backend::QueryRunner;
 use crate::clock::Clock;
 use model::{CaseInfo, Cmd, Model, Msg};
 use text::Theme;

@@ -13,7 +13,7 @@ use super::table::ResultTable;
 use super::text::Theme;
 use super::worker::{Reply, Request};
 use crate::case::actions::UnknownAnswer;
-use crate::case::headless::Progress;
+use crate::case::backend::Progress;
 use crate::engine::{self, ArtifactRef, Command, Env, Event, Mode, Observable, Outcome, Position, State};
 use crate::journal::entry::Entry;
 use crate::playbook::context::TableNaming;
@@ -61,33 +61,6 @@ pub struct JournalLine {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub text: String,
-}
-
-/// The last run of a query step.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueryRun {
-    pub sql: Option<String>,
-    pub submitted: Option<DateTime<Utc>>,
-    pub seq: Option<u64>,
-    pub rows: Option<u64>,
-    pub artifact: Option<ArtifactRef>,
-    pub error: Option<String>,
-    pub cancelled: Option<String>,
-    pub bytes_scanned: Option<u64>,
-}
-
-/// The last result of an action step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActionRun {
-    pub outcome: Outcome,
-    pub detail: String,
-    pub simulated: bool,
-    /// The call as journaled.
-    pub intent: crate::engine::Intent,
-    pub before: Option<ArtifactRef>,
-    pub after: Option<ArtifactRef>,
-    /// How a rollback of the action went, in words.
-    pub rollback: Option<String>,
 }
 
 /// A line or text the responder is typing, and what it is for.
@@ -227,8 +200,6 @@ pub struct Model {
     /// Time spent on each step so far (all visits).
     pub durations: BTreeMap<String, chrono::Duration>,
     visits: engine::VisitClock,
-    pub queries: BTreeMap<String, QueryRun>,
-    pub actions: BTreeMap<String, ActionRun>,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
     pub theme: Theme,
@@ -251,8 +222,6 @@ pub struct Model {
     pub previews: BTreeMap<(String, u32), Result<String, String>>,
     pub status: Option<Status>,
     pub quitting: bool,
-    /// The rationale of each step's last decision.
-    pub rationales: BTreeMap<String, Option<String>>,
     /// Stored state files (an action's before and after), by path, as loaded for review.
     pub texts: BTreeMap<String, Result<String, String>>,
     /// Review: the whole timeline and where the review stands in it.
@@ -280,8 +249,6 @@ impl Model {
             opened_at: None,
             durations: BTreeMap::new(),
             visits: engine::VisitClock::default(),
-            queries: BTreeMap::new(),
-            actions: BTreeMap::new(),
             now,
             size: (80, 24),
             theme,
@@ -300,7 +267,6 @@ impl Model {
             previews: BTreeMap::new(),
             status: None,
             quitting: false,
-            rationales: BTreeMap::new(),
             texts: BTreeMap::new(),
             timeline: None,
             shown: None,
@@ -405,7 +371,7 @@ impl Model {
 
     /// The SQL the viewed query step ran (as journaled), or would run now.
     pub fn sql_for(&self, id: &str) -> Result<String, String> {
-        if let Some(sql) = self.queries.get(id).and_then(|q| q.sql.clone()) {
+        if let Some(sql) = self.state.query_run(id).and_then(|q| q.sql.clone()) {
             return Ok(sql);
         }
         let index = self.playbook.step_index(id).ok_or("no such step")?;
@@ -416,7 +382,14 @@ impl Model {
         crate::playbook::template::render_sql(&q.sql, &ctx).map_err(|e| e.message)
     }
 
-    /// Applies a journal entry: the state, the journal lines, the per-step bookkeeping.
+    /// When entry `seq` was written, if the model has it.
+    pub fn at_of(&self, seq: u64) -> Option<DateTime<Utc>> {
+        let i = self.journal.binary_search_by_key(&seq, |l| l.seq).ok()?;
+        Some(self.journal[i].at)
+    }
+
+    /// Applies a journal entry: the state, the journal lines, the time on steps. What a step's
+    /// runs were is the state's (`StepState::query`, `StepState::action`).
     pub fn apply(&mut self, e: &Entry) {
         let looking = self.viewed().map(str::to_owned);
         self.state.apply(&e.event);
@@ -427,87 +400,11 @@ impl Model {
             seq: e.seq,
             at: e.at,
             actor: e.actor.clone(),
-            text: crate::case::headless::describe(&e.event),
+            text: crate::engine::describe(&e.event),
         });
         match &e.event {
-            Event::QuerySubmitted(q) => {
-                self.queries.insert(
-                    q.step.clone(),
-                    QueryRun {
-                        sql: Some(q.sql.clone()),
-                        submitted: Some(e.at),
-                        ..QueryRun::default()
-                    },
-                );
-            }
-            Event::QuerySucceeded(q) => {
-                let run = self.queries.entry(q.step.clone()).or_default();
-                run.seq = Some(e.seq);
-                run.rows = Some(q.rows);
-                run.artifact.clone_from(&q.artifact);
-                run.bytes_scanned = q.execution.as_ref().map(|x| x.bytes_scanned);
-                run.error = None;
-                self.pin_if(looking.as_deref(), &q.step);
-            }
-            Event::QueryFailed(q) => {
-                let run = self.queries.entry(q.step.clone()).or_default();
-                run.error = Some(q.error.clone());
-            }
-            Event::QueryCancelled { step, reason } => {
-                let run = self.queries.entry(step.clone()).or_default();
-                run.cancelled = Some(reason.clone());
-            }
-            Event::ActionStarted(a) => {
-                self.actions.insert(
-                    a.step.clone(),
-                    ActionRun {
-                        outcome: Outcome::Unknown,
-                        detail: "running".to_owned(),
-                        simulated: a.simulated,
-                        intent: a.intent.clone(),
-                        before: a.before.clone(),
-                        after: None,
-                        rollback: None,
-                    },
-                );
-            }
-            Event::ActionFinished(a) => {
-                if let Some(run) = self.actions.get_mut(&a.step) {
-                    run.outcome = a.outcome;
-                    run.detail.clone_from(&a.detail);
-                    run.after.clone_from(&a.after);
-                }
-                self.pin_if(looking.as_deref(), &a.step);
-            }
-            Event::ActionVerified(v) => {
-                if let Some(run) = self.actions.get_mut(&v.step) {
-                    if v.in_place {
-                        run.outcome = Outcome::Succeeded;
-                    }
-                    run.detail.clone_from(&v.detail);
-                    if v.after.is_some() {
-                        run.after.clone_from(&v.after);
-                    }
-                }
-            }
-            Event::RollbackStarted(r) => {
-                if let Some(run) = self.actions.get_mut(&r.step) {
-                    run.rollback = Some(format!("rollback of {} started", r.operation));
-                }
-            }
-            Event::RollbackFinished(r) => {
-                if let Some(run) = self.actions.get_mut(&r.step) {
-                    run.rollback = Some(format!(
-                        "rolled back{}: {:?}, {}",
-                        if r.simulated { " (simulated)" } else { "" },
-                        r.outcome,
-                        r.detail
-                    ));
-                }
-            }
-            Event::Decided(d) => {
-                self.rationales.insert(d.step.clone(), d.rationale.clone());
-            }
+            Event::QuerySucceeded(q) => self.pin_if(looking.as_deref(), &q.step),
+            Event::ActionFinished(a) => self.pin_if(looking.as_deref(), &a.step),
             Event::AwsIdentity(i) => {
                 self.info.live_target = Some(format!("{} {}", i.account, i.region));
             }
@@ -693,9 +590,10 @@ fn follow(m: &mut Model) {
     match m.kind(&id) {
         Some(StepKind::Query(_)) => {
             let want = m
-                .queries
-                .get(&id)
-                .and_then(|q| Some((q.seq?, q.artifact.clone()?)));
+                .state
+                .query_run(&id)
+                .filter(|q| q.rows.is_some())
+                .and_then(|q| Some((q.ended?, q.artifact.clone()?)));
             if let Some((seq, artifact)) = want {
                 let have = m.loaded.as_ref().is_some_and(|l| l.step == id && l.seq == seq);
                 let asked = m
@@ -719,8 +617,8 @@ fn follow(m: &mut Model) {
         Some(StepKind::Action(_)) if m.info.review => {
             // Review shows the stored states; it never works out what an action would do now.
             let files: Vec<ArtifactRef> = m
-                .actions
-                .get(&id)
+                .state
+                .action_run(&id)
                 .map(|r| r.before.iter().chain(r.after.iter()).cloned().collect())
                 .unwrap_or_default();
             for artifact in files {

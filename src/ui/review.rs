@@ -111,7 +111,7 @@ impl Review {
                 seq: e.seq,
                 at: e.at,
                 actor: e.actor.clone(),
-                text: crate::case::headless::describe(&e.event),
+                text: crate::engine::describe(&e.event),
             })
             .collect::<Vec<_>>();
         let head = record.scan.head();

@@ -435,7 +435,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     Span::styled("Chosen: ", t.bold()),
                     Span::raw(visible(chosen)),
                     Span::styled("  Rationale: ", t.bold()),
-                    match m.rationales.get(&id).cloned().flatten() {
+                    match st.and_then(|s| s.rationale.clone()) {
                         Some(r) => Span::raw(visible(&r)),
                         None => Span::styled("none given", t.dim()),
                     },
@@ -465,7 +465,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let st = m.state.step(&id).cloned().unwrap_or_default();
             let current = m.viewing_current();
             let index = m.playbook.step_index(&id).unwrap_or(0);
-            let intent = match (m.info.review, m.actions.get(&id)) {
+            let intent = match (m.info.review, m.state.action_run(&id)) {
                 // Review shows the call as it was journaled, not as it would render now.
                 (true, Some(run)) => Ok(run.intent.clone()),
                 _ => engine::render_intent(&m.playbook, &m.state, index, &m.env()),
@@ -548,7 +548,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     // Review shows what was done (below), not what would be.
                     None if m.info.review => {}
                     None => match &intent {
-                        Ok(i) => lines.push(Line::raw(visible(&crate::case::headless::simulated_detail(i)))),
+                        Ok(i) => lines.push(Line::raw(visible(&crate::engine::simulated_detail(i)))),
                         Err(e) => lines.push(Line::styled(visible(e), t.warn())),
                     },
                 }
@@ -567,18 +567,20 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 Span::raw(gate),
                 Span::styled(if st.confirmed { "  (confirmed)" } else { "" }, t.ok()),
             ]));
-            if let Some(run) = m.actions.get(&id) {
-                let style = match run.outcome {
+            if let Some(run) = m.state.action_run(&id) {
+                // An action in flight reads as unknown until its result is journaled.
+                let outcome = run.outcome.unwrap_or(Outcome::Unknown);
+                let style = match outcome {
                     Outcome::Succeeded => t.ok(),
                     Outcome::Failed => t.error(),
                     Outcome::Unknown => t.warn(),
                 };
                 lines.push(Line::from(vec![
                     Span::styled("Result: ", t.bold()),
-                    Span::styled(visible(&run.detail), style),
+                    Span::styled(visible(run.detail.as_deref().unwrap_or("running")), style),
                 ]));
                 if let Some(rb) = &run.rollback {
-                    lines.push(Line::styled(visible(rb), t.warn()));
+                    lines.push(Line::styled(visible(&rollback_text(rb)), t.warn()));
                 }
                 if m.info.review {
                     for (name, file) in [("Before", &run.before), ("After", &run.after)] {
@@ -599,7 +601,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                             None => {}
                         }
                     }
-                } else if run.before.is_some() && run.outcome == Outcome::Succeeded && !run.simulated {
+                } else if run.before.is_some() && outcome == Outcome::Succeeded && !run.simulated {
                     lines.push(Line::styled(
                         format!(
                             "Rollback: the before-state is stored; `irp rollback {} --step {id} --live` puts it back",
@@ -726,10 +728,15 @@ fn query_detail(
         )],
     };
     let st = m.state.step(id).cloned().unwrap_or_default();
-    let run = m.queries.get(id).cloned().unwrap_or_default();
+    let run = m.state.query_run(id).cloned().unwrap_or_default();
     let mut status: Vec<Span> = Vec::new();
     if st.running_query.is_some() {
-        let elapsed = run.submitted.map(|s| m.now - s).map(clock).unwrap_or_default();
+        let elapsed = run
+            .submitted
+            .and_then(|seq| m.at_of(seq))
+            .map(|s| m.now - s)
+            .map(clock)
+            .unwrap_or_default();
         let p = m
             .progress
             .as_ref()
@@ -753,7 +760,7 @@ fn query_detail(
         ));
     } else if let Some(rows) = run.rows {
         status.push(Span::styled(format!("{rows} rows"), t.ok()));
-        if let Some(b) = run.bytes_scanned {
+        if let Some(b) = run.bytes_scanned() {
             status.push(Span::raw(format!(" · {} scanned", bytes(b))));
         }
         if let Some((c, d)) = m.grid.sort
@@ -1157,4 +1164,16 @@ fn journal_screen(m: &Model, f: &mut Frame, area: Rect, offset: usize) {
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// How a step's last rollback stands, in words.
+fn rollback_text(rb: &engine::RollbackRun) -> String {
+    match rb.outcome {
+        None => format!("rollback of {} started", rb.operation),
+        Some(outcome) => format!(
+            "rolled back{}: {outcome:?}, {}",
+            if rb.simulated { " (simulated)" } else { "" },
+            rb.detail.as_deref().unwrap_or_default()
+        ),
+    }
 }

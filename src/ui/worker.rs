@@ -14,7 +14,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::table::ResultTable;
 use crate::case::Session;
 use crate::case::actions::{self, ActionStep, Executor, UnknownAnswer};
-use crate::case::headless::{Progress, QueryRunner, Stop, Watch, query_step, settle_leftover};
+use crate::case::backend::{Progress, QueryRunner, Watch};
+use crate::case::moves::{MoveError, query_step, settle_leftover};
 use crate::engine::{self, ArtifactRef, Command, Event, Outcome};
 use crate::journal::entry::Entry;
 use crate::playbook::model::{ActionKind, StepKind};
@@ -223,7 +224,7 @@ impl Worker {
     }
 
     /// Sends the entries recorded since the last report, then the problem, if any.
-    fn report(&mut self, result: Result<(), Stop>) {
+    fn report(&mut self, result: Result<(), MoveError>) {
         let new = self.session.entries[self.reported..].to_vec();
         self.reported = self.session.entries.len();
         if !new.is_empty() {
@@ -254,7 +255,7 @@ impl Worker {
     fn handle(&mut self, req: Request) {
         self.reported = self.session.entries.len();
         let result = match req {
-            Request::Record(cmd) => self.session.execute(&cmd).map(|_| ()).map_err(Stop::Case),
+            Request::Record(cmd) => self.session.execute(&cmd).map(|_| ()).map_err(MoveError::Case),
             Request::RunQuery { step } => self.run_query(&step),
             Request::Preview { step } => {
                 let text = self.preview(&step).map_err(|e| describe(&e).0);
@@ -273,9 +274,9 @@ impl Worker {
         self.report(result);
     }
 
-    fn run_query(&mut self, id: &str) -> Result<(), Stop> {
+    fn run_query(&mut self, id: &str) -> Result<(), MoveError> {
         let Some(backend) = self.backend.as_deref_mut() else {
-            return Err(Stop::NoBackend { step: id.to_owned() });
+            return Err(MoveError::NoBackend { step: id.to_owned() });
         };
         let replies = self.replies.clone();
         let step = id.to_owned();
@@ -303,12 +304,12 @@ impl Worker {
         result
     }
 
-    fn intent(&self, id: &str) -> Result<(usize, engine::Intent), Stop> {
+    fn intent(&self, id: &str) -> Result<(usize, engine::Intent), MoveError> {
         let s = &self.session;
         let index = s
             .playbook
             .step_index(id)
-            .ok_or_else(|| Stop::Case(engine::EngineError::UnknownStep(id.to_owned()).into()))?;
+            .ok_or_else(|| MoveError::Case(engine::EngineError::UnknownStep(id.to_owned()).into()))?;
         let intent = engine::render_intent(&s.playbook, &s.state, index, &s.env()).map_err(|m| {
             failed(
                 id,
@@ -320,15 +321,15 @@ impl Worker {
         Ok((index, intent))
     }
 
-    fn preview(&mut self, id: &str) -> Result<String, Stop> {
+    fn preview(&mut self, id: &str) -> Result<String, MoveError> {
         let (_, intent) = self.intent(id)?;
-        let mut report = |_: &crate::case::headless::StepLine| {};
+        let mut report = |_: &crate::engine::StepLine| {};
         actions::preview(&mut self.session, &mut self.executor, id, &intent, &mut report)
     }
 
     /// Confirms and runs an `aws` or `command` action, one recorded move at a time, until the
     /// step has its result (or a move fails, or the confirmation is refused).
-    fn act(&mut self, id: &str, typed: Option<&str>) -> Result<(), Stop> {
+    fn act(&mut self, id: &str, typed: Option<&str>) -> Result<(), MoveError> {
         let (index, intent) = self.intent(id)?;
         let StepKind::Action(action) = &self.session.playbook.steps[index].kind else {
             return Err(failed(id, "this step is not an action"));
@@ -338,7 +339,7 @@ impl Worker {
         }
         let confirm = action.confirm;
         let timeout = self.session.playbook.steps[index].timeout;
-        let mut report = |_: &crate::case::headless::StepLine| {};
+        let mut report = |_: &crate::engine::StepLine| {};
         // Each call makes one move (confirm, intent, result); a handful is enough for any action.
         for _ in 0..8 {
             if self.session.state.current_step() != Some(id) {
@@ -364,21 +365,17 @@ impl Worker {
         Ok(())
     }
 
-    fn settle(&mut self, id: &str, answer: UnknownAnswer) -> Result<(), Stop> {
+    fn settle(&mut self, id: &str, answer: UnknownAnswer) -> Result<(), MoveError> {
         let intent = self
             .session
-            .entries
-            .iter()
-            .rev()
-            .find_map(|e| match &e.event {
-                Event::ActionStarted(a) if a.step == id => Some(a.intent.clone()),
-                _ => None,
-            })
+            .state
+            .action_run(id)
+            .map(|run| run.intent.clone())
             .ok_or_else(|| failed(id, "this step has no action whose outcome is unknown"))?;
         if self.session.state.step(id).and_then(|s| s.last_outcome) != Some(Outcome::Unknown) {
             return Err(failed(id, "this step's outcome is known"));
         }
-        let mut report = |_: &crate::case::headless::StepLine| {};
+        let mut report = |_: &crate::engine::StepLine| {};
         actions::settle_unknown(
             &mut self.session,
             &mut self.executor,
@@ -390,21 +387,22 @@ impl Worker {
     }
 }
 
-fn failed(step: &str, error: &str) -> Stop {
-    Stop::StepFailed {
+fn failed(step: &str, error: &str) -> MoveError {
+    MoveError::StepFailed {
         step: step.to_owned(),
         error: error.to_owned(),
     }
 }
 
 /// A stop as the UI shows it: the message, and what to do.
-fn describe(stop: &Stop) -> (String, Vec<String>) {
+fn describe(stop: &MoveError) -> (String, Vec<String>) {
     let hints = match stop {
         // The headless hints speak of answers files; in the UI the step is in front of the
         // responder.
-        Stop::MissingAnswer { .. } | Stop::StepFailed { .. } | Stop::NoBackend { .. } | Stop::Loop { .. } => {
-            Vec::new()
-        }
+        MoveError::MissingAnswer { .. }
+        | MoveError::StepFailed { .. }
+        | MoveError::NoBackend { .. }
+        | MoveError::Loop { .. } => Vec::new(),
         other => other.hints(),
     };
     (stop.to_string(), hints)

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use futures::StreamExt;
 
-use super::Session;
+use crate::case::Session;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::headless::{Progress, QueryFailure, QueryResult, QueryRunner, Watch};
-use crate::query::local::{LocalEngine, Options, QueryError};
+use super::{Progress, QueryFailure, QueryResult, QueryRunner, Watch};
+use crate::query::backend::local::{LocalEngine, Options, QueryError};
 
 /// How many rows captures see; the artifact holds them all.
 pub const CAPTURE_ROWS: usize = 10_000;
@@ -86,7 +86,7 @@ impl QueryRunner for LocalRunner {
             };
             tokio::select! {
                 r = run => r,
-                () = cancelled => Err(super::headless::CANCELLED.to_owned()),
+                () = cancelled => Err(super::CANCELLED.to_owned()),
             }
         });
         let (rows, row_count) = result.inspect_err(|_| {

@@ -44,11 +44,11 @@ pub struct Options {
     /// decoded first, the rest only for the rows that pass. Even when on, it is used only for a
     /// query where it pays (`pushdown_pays`). See docs/performance.md.
     pub pushdown_filters: bool,
-    /// Group by one text column through [`super::text_groups::TextGroupBy`], which caches each
+    /// Group by one text column through [`crate::query::rules::text_groups::TextGroupBy`], which caches each
     /// value by where it lives in the Parquet dictionary instead of hashing every row's bytes.
     /// Off, `DataFusion`'s own partial aggregation runs; the answers are the same.
     pub text_group_by: bool,
-    /// Compare text with literals in filters through [`super::text_in::TextComparisons`], which
+    /// Compare text with literals in filters through [`crate::query::rules::text_in::TextComparisons`], which
     /// answers each row from its string view where it can and compares the bytes of each distinct
     /// view once. Off, `DataFusion`'s comparisons run; the answers are the same.
     pub text_comparisons: bool,
@@ -150,17 +150,19 @@ impl LocalEngine {
             .with_runtime_env(runtime)
             .with_default_features();
         if options.text_group_by {
-            state = state.with_physical_optimizer_rule(Arc::new(super::text_groups::TextGroupBy));
+            state =
+                state.with_physical_optimizer_rule(Arc::new(crate::query::rules::text_groups::TextGroupBy));
         }
         if options.text_comparisons {
-            state = state.with_physical_optimizer_rule(Arc::new(super::text_in::TextComparisons));
+            state =
+                state.with_physical_optimizer_rule(Arc::new(crate::query::rules::text_in::TextComparisons));
         }
         let ctx = SessionContext::new_with_state(state.build());
         ctx.register_object_store(
             ObjectStoreUrl::local_filesystem().as_ref(),
             Arc::new(super::files::LakeFiles::new()),
         );
-        for f in super::functions() {
+        for f in crate::query::dialect::functions() {
             ctx.register_udf(f);
         }
         let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -174,7 +176,7 @@ impl LocalEngine {
                     continue;
                 }
                 let base = listing_table(&ctx, lake, *source).await.map_err(df_err)?;
-                let base = Arc::new(super::nested_prune::NestedPruning::new(base));
+                let base = Arc::new(crate::query::rules::nested_prune::NestedPruning::new(base));
                 let view = ctx
                     .read_table(base)
                     .and_then(|df| df.filter(col("region").eq(lit(region.as_str()))))
@@ -203,8 +205,8 @@ impl LocalEngine {
         let limit = self.options.memory_limit;
         let err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, limit);
         let state = self.ctx.state();
-        let mut statement = super::translate::parse(sql).map_err(err)?;
-        super::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
+        let mut statement = crate::query::dialect::translate::parse(sql).map_err(err)?;
+        crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;
         if matches!(
             plan,
@@ -271,8 +273,8 @@ fn scan_pays(plan: &LogicalPlan, scan: &datafusion::logical_expr::TableScan) -> 
     let Some(sizes) = datafusion::datasource::source_as_provider(&scan.source)
         .ok()
         .and_then(|p| {
-            p.downcast_ref::<super::nested_prune::NestedPruning>()
-                .and_then(super::nested_prune::NestedPruning::leaf_sizes)
+            p.downcast_ref::<crate::query::rules::nested_prune::NestedPruning>()
+                .and_then(crate::query::rules::nested_prune::NestedPruning::leaf_sizes)
         })
     else {
         return false;
@@ -356,7 +358,7 @@ fn scan_paths(
         }
     };
     if let Some(ours) = column_of(expr)
-        && let Some(path) = super::nested_prune::leaf_path(expr)
+        && let Some(path) = crate::query::rules::nested_prune::leaf_path(expr)
     {
         if ours {
             out.push(path);

@@ -3,12 +3,12 @@
 //! Parquet artifact, the first rows feed the captures, and the query's id, state, reason, bytes
 //! scanned and timings go into the journal entry that ends the step's query.
 
-use super::Session;
-use super::headless::{CANCELLED, Progress, QueryFailure, QueryResult, QueryRunner, Watch};
-use super::local::ResultArtifact;
+use super::local_runner::ResultArtifact;
+use super::{CANCELLED, Progress, QueryFailure, QueryResult, QueryRunner, Watch};
+use crate::case::Session;
 use crate::engine::{Event, Execution};
 use crate::playbook::context::TableNaming;
-use crate::query::athena::{Athena, AthenaError, AthenaSettings, request_token};
+use crate::query::backend::athena::{Athena, AthenaError, AthenaSettings, request_token};
 
 #[derive(Debug)]
 pub struct AthenaRunner {
@@ -53,7 +53,7 @@ impl QueryRunner for AthenaRunner {
         watch: Watch<'_>,
     ) -> Result<QueryResult, QueryFailure> {
         if self.refuse_unbounded {
-            let tables = crate::query::guard::unbounded_lake_tables(sql).unwrap_or_default();
+            let tables = crate::query::dialect::guard::unbounded_lake_tables(sql).unwrap_or_default();
             if !tables.is_empty() {
                 return Err(QueryFailure {
                     error: format!(

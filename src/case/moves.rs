@@ -1,0 +1,172 @@
+//! The moves every driver makes on a case: record a command and report the line it finishes, run
+//! a query step on a backend, settle what a killed process left in flight. The headless driver,
+//! the UI's worker and rollback share them, and stop on one error type, [`MoveError`].
+
+use super::actions;
+use super::backend::{CANCELLED, QueryRunner, Watch};
+use super::{CaseError, Session};
+use crate::engine::{self, Command, Intent, Outcome, StepLine, line_for};
+use crate::playbook::model::StepKind;
+
+/// Why a move on a case could not be made. Every driver (headless, the UI's worker, rollback)
+/// stops on it; the case stays resumable in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("step `{step}` needs an answer: {what}")]
+    MissingAnswer { step: String, what: String },
+    #[error("step `{step}` is a query and no query backend was given")]
+    NoBackend { step: String },
+    #[error("step `{step}` failed: {error}")]
+    StepFailed { step: String, error: String },
+    #[error(
+        "step `{step}`: the resource changed since the action was confirmed, so the confirmation no longer holds:\n{difference}"
+    )]
+    Conflict { step: String, difference: String },
+    #[error("step `{step}` has been entered {visits} times; the answers send the case round a loop")]
+    Loop { step: String, visits: u32 },
+    #[error(transparent)]
+    Case(#[from] CaseError),
+}
+
+impl MoveError {
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            MoveError::MissingAnswer { step, .. } => vec![format!(
+                "add an answer for `{step}` to the answers file, then `irp resume CASE --headless --answers FILE`"
+            )],
+            MoveError::NoBackend { step } => vec![format!(
+                "answer `{step}` with `skip: <reason>` to go on without it, or run it where a query backend is available"
+            )],
+            MoveError::StepFailed { step, .. } => vec![format!(
+                "fix the cause and resume, or answer `{step}` with `skip: <reason>`"
+            )],
+            MoveError::Conflict { .. } => vec![
+                "someone else changed it: find out who, then resume to confirm again against the state as it is now".to_owned(),
+            ],
+            MoveError::Case(e) => e.hints(),
+            MoveError::Loop { .. } => vec!["give the decision a list of choices, one per visit".to_owned()],
+        }
+    }
+}
+
+/// Records one command and reports the line it finishes, if any.
+pub(crate) fn exec(
+    session: &mut Session,
+    cmd: &Command,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let entry = session.execute(cmd)?;
+    if let Some(line) = line_for(entry.seq, &entry.event) {
+        report(&line);
+    }
+    Ok(())
+}
+
+/// Runs query step `id`: renders its SQL with the case's values, journals the submission (then
+/// calls `submitted`), runs it on `backend` under `watch`, and journals how it ended: the result,
+/// the failure, or, when `watch`'s flag stopped it, the cancellation.
+pub fn query_step(
+    session: &mut Session,
+    backend: &mut dyn QueryRunner,
+    id: &str,
+    watch: Watch<'_>,
+    submitted: &mut dyn FnMut(&Session),
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let failed = |error: String| MoveError::StepFailed {
+        step: id.to_owned(),
+        error,
+    };
+    let index = session
+        .playbook
+        .step_index(id)
+        .ok_or_else(|| MoveError::Case(CaseError::Engine(engine::EngineError::UnknownStep(id.to_owned()))))?;
+    let StepKind::Query(q) = &session.playbook.steps[index].kind else {
+        return Err(failed("this step is not a query".to_owned()));
+    };
+    let env = session.env();
+    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+    let sql = crate::playbook::template::render_sql(&q.sql, &ctx)
+        .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
+    let submit = Command::SubmitQuery {
+        step: id.to_owned(),
+        sql: sql.clone(),
+        backend: backend.name().to_owned(),
+    };
+    exec(session, &submit, report)?;
+    submitted(session);
+    let started = std::time::Instant::now();
+    let cancel = watch.cancel;
+    let cmd = match backend.run(session, id, &sql, watch) {
+        Ok(r) => Command::QuerySucceeded {
+            step: id.to_owned(),
+            rows: r.rows,
+            row_count: r.row_count,
+            artifact: r.artifact,
+            execution: r.execution,
+        },
+        Err(_) if cancel.load(std::sync::atomic::Ordering::Relaxed) => Command::CancelQuery {
+            step: id.to_owned(),
+            reason: format!("{CANCELLED} after {:.1} s", started.elapsed().as_secs_f64()),
+        },
+        Err(f) => Command::QueryFailed {
+            step: id.to_owned(),
+            error: f.error,
+            artifact: None,
+            execution: f.execution,
+        },
+    };
+    exec(session, &cmd, report)
+}
+
+/// Settles what a process that died left in flight on step `id`, before anything else happens
+/// there: a query is recorded as cancelled (so it can run again; on Athena the same request token
+/// gets the same query back), an action's intent gets its result (simulated in a rehearsal;
+/// unknown in a live case, for the responder to verify). Says whether it recorded anything.
+pub fn settle_leftover(
+    session: &mut Session,
+    id: &str,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<bool, MoveError> {
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    if st.running_query.is_some() {
+        let cmd = Command::CancelQuery {
+            step: id.to_owned(),
+            reason: "irp stopped while the query ran; running it again".to_owned(),
+        };
+        exec(session, &cmd, report)?;
+        return Ok(true);
+    }
+    if let Some(intent) = st.action_in_flight {
+        settle_in_flight(session, id, &intent, report)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Finishes an action whose intent is recorded. In a rehearsal nothing outside irp runs, so the
+/// simulated result can always be recorded (again, after a crash). A live action whose outcome
+/// is not known is recorded as such for the responder to verify.
+fn settle_in_flight(
+    session: &mut Session,
+    id: &str,
+    intent: &Intent,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let live = session.state.is_live();
+    let (outcome, detail) = if live {
+        (
+            Outcome::Unknown,
+            "irp stopped between recording the intent and the result; check whether the change was made"
+                .to_owned(),
+        )
+    } else {
+        let params = actions::params_of(id, intent)?;
+        let now = session.now_text();
+        (
+            Outcome::Succeeded,
+            actions::simulated_detail(intent, params.as_ref(), &now, id),
+        )
+    };
+    exec(session, &actions::finish(id, outcome, detail), report)
+}

@@ -1,0 +1,268 @@
+//! The score of a rehearsal as the report shows it: the figures, and their text and tables.
+//! `rehearse::score` computes it against the exercise's brief; whoever read the brief attaches it
+//! to the report, so building a report never reads one.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration_text;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Score {
+    pub scenario: String,
+    pub title: String,
+    pub seed: u64,
+    /// Whether the case is closed (a score before that is provisional).
+    pub closed: bool,
+    /// 0–100.
+    pub points: u32,
+    pub parts: Vec<Part>,
+    pub conclusion: Conclusion,
+    pub findings: Vec<FindingScore>,
+    /// Over every scored type; `None` when nothing was recorded.
+    pub precision: Option<f64>,
+    /// Over every scored type; `None` when the truth holds nothing.
+    pub recall: Option<f64>,
+    pub decisions: Vec<DecisionScore>,
+    pub times: Vec<TimeScore>,
+    /// Deviations from the playbook (skips, back-steps, pauses…), with their reasons.
+    pub deviations: Vec<String>,
+    /// What to practise next, most important first.
+    pub practise: Vec<String>,
+    /// Injects that landed, in order.
+    pub injects: Vec<String>,
+}
+
+/// One part of the points.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Part {
+    pub name: String,
+    pub points: u32,
+    pub out_of: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct Conclusion {
+    /// `incident` or `no incident`.
+    pub expected: String,
+    /// What the case concluded; `open` while it is not closed and never reached containment.
+    pub reached: String,
+    pub correct: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct FindingScore {
+    /// The evidence type (`ip`, `arn`, …).
+    pub observable: String,
+    pub expected: Vec<String>,
+    /// Recorded and part of the truth.
+    pub correct: Vec<String>,
+    /// Part of the truth, never recorded.
+    pub missed: Vec<String>,
+    /// Recorded, not part of the truth.
+    pub wrong: Vec<String>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct DecisionScore {
+    pub step: String,
+    pub expected: String,
+    /// The last option chosen there, if the case reached it.
+    pub chosen: Option<String>,
+    pub rationale: Option<String>,
+    /// `as expected`, `differs` or `not reached`.
+    pub verdict: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TimeScore {
+    /// `first correct finding`, `containment` or `recovery`.
+    pub what: String,
+    pub seconds: Option<f64>,
+    pub target_s: Option<f64>,
+    /// `None` when there is no target.
+    pub met: Option<bool>,
+    pub detail: Option<String>,
+}
+
+impl Score {
+    /// The score as text, for the terminal and the CLI.
+    pub fn lines(&self) -> Vec<String> {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        let mut out = vec![
+            format!("Score: {}/100 — {} (seed {})", self.points, self.title, self.seed),
+            self.parts
+                .iter()
+                .map(|p| format!("{} {}/{}", p.name, p.points, p.out_of))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            format!(
+                "Conclusion: {} (the scenario: {}){}",
+                self.conclusion.reached,
+                self.conclusion.expected,
+                if self.conclusion.correct { "" } else { "  ✗" }
+            ),
+            format!(
+                "Findings: precision {}, recall {}",
+                pct(self.precision),
+                pct(self.recall)
+            ),
+        ];
+        for f in &self.findings {
+            out.push(format!(
+                "  {:<14} {}/{} found, {} wrong (precision {}, recall {})",
+                f.observable,
+                f.correct.len(),
+                f.expected.len(),
+                f.wrong.len(),
+                pct(f.precision),
+                pct(f.recall)
+            ));
+        }
+        if !self.decisions.is_empty() {
+            out.push("Decisions:".to_owned());
+            for d in &self.decisions {
+                out.push(format!(
+                    "  {:<28} {:<12} chose {} (expected {})",
+                    d.step,
+                    d.verdict,
+                    d.chosen.as_deref().unwrap_or("-"),
+                    d.expected
+                ));
+            }
+        }
+        out.push("Times:".to_owned());
+        for t in &self.times {
+            out.push(format!(
+                "  {:<22} {}{}",
+                t.what,
+                t.seconds.map_or_else(|| "not reached".to_owned(), duration_text),
+                match (t.target_s, t.met) {
+                    (Some(target), Some(met)) => format!(
+                        " (target {}{})",
+                        duration_text(target),
+                        if met { ", met" } else { ", missed" }
+                    ),
+                    _ => String::new(),
+                }
+            ));
+        }
+        if !self.deviations.is_empty() {
+            out.push("Deviations:".to_owned());
+            out.extend(self.deviations.iter().map(|d| format!("  {d}")));
+        }
+        if !self.injects.is_empty() {
+            out.push("Injects:".to_owned());
+            out.extend(self.injects.iter().map(|d| format!("  {d}")));
+        }
+        if !self.practise.is_empty() {
+            out.push("Practise next:".to_owned());
+            out.extend(self.practise.iter().map(|p| format!("  - {p}")));
+        }
+        out
+    }
+}
+
+/// One table of the score as plain text, for the report writers to escape and lay out.
+#[derive(Debug, Clone)]
+pub struct ScoreTable {
+    pub title: &'static str,
+    pub head: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Score {
+    /// The headline: points, conclusion, precision and recall.
+    pub fn headline(&self) -> String {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        format!(
+            "{}/100 on scenario `{}` (seed {}){}: concluded {} where the scenario is {}; findings precision {}, recall {}.",
+            self.points,
+            self.scenario,
+            self.seed,
+            if self.closed {
+                ""
+            } else {
+                ", provisional (the case is not closed)"
+            },
+            self.conclusion.reached,
+            self.conclusion.expected,
+            pct(self.precision),
+            pct(self.recall)
+        )
+    }
+
+    /// The score's tables: points by part, findings by type, decisions, times.
+    pub fn tables(&self) -> Vec<ScoreTable> {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        vec![
+            ScoreTable {
+                title: "Points",
+                head: vec!["Part", "Points", "Out of"],
+                rows: self
+                    .parts
+                    .iter()
+                    .map(|p| vec![p.name.clone(), p.points.to_string(), p.out_of.to_string()])
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Findings against the truth",
+                head: vec!["Type", "Found", "Missed", "Wrong", "Precision", "Recall"],
+                rows: self
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.observable.clone(),
+                            f.correct.join(", "),
+                            f.missed.join(", "),
+                            f.wrong.join(", "),
+                            pct(f.precision),
+                            pct(f.recall),
+                        ]
+                    })
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Decisions against the expected path",
+                head: vec!["Step", "Expected", "Chosen", "Verdict", "Rationale"],
+                rows: self
+                    .decisions
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.step.clone(),
+                            d.expected.clone(),
+                            d.chosen.clone().unwrap_or_default(),
+                            d.verdict.clone(),
+                            d.rationale.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            },
+            ScoreTable {
+                title: "Times against the targets",
+                head: vec!["Milestone", "Time", "Target", "Met"],
+                rows: self
+                    .times
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.what.clone(),
+                            t.seconds.map_or_else(|| "not reached".to_owned(), duration_text),
+                            t.target_s.map(duration_text).unwrap_or_default(),
+                            match t.met {
+                                Some(true) => "yes",
+                                Some(false) => "no",
+                                None => "",
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect(),
+            },
+        ]
+    }
+}
