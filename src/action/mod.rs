@@ -1,10 +1,12 @@
 //! Containment actions: the registry of typed AWS operations that playbooks name (`registry`),
-//! the exact change worked out from a before-state and its checks (`plan`, pure), its execution
-//! with the AWS SDK (`aws`: before-state, change, read-back, rollback), the policy documents they
-//! write (`policy`), and `command` actions run as argv lists (`command`).
+//! one file per family of operations (`ops/`: each resource's typed state, its read, and each
+//! change's plan, call, checks and restore), the entry points a case uses (`plan`, pure, and
+//! `aws`, the SDK clients), the policy documents they write (`policy`), and `command` actions run
+//! as argv lists (`command`).
 
 pub mod aws;
 pub mod command;
+pub mod ops;
 pub mod plan;
 pub mod policy;
 mod raw;

@@ -1,11 +1,14 @@
 //! The registry of typed AWS operations (see `docs/actions.md`). A playbook's `aws:` names one of
-//! these; the validator checks its parameters against `params`. Operation names are
+//! these; the validator checks its parameters against `params`. Each operation's spec lives in
+//! its family's file under `ops/` with its implementation; this file lists them. Operation names are
 //! `<service>.<verb_object>` in snake case; `api` is the AWS API call, `cloudtrail_event` the event
 //! name the call leaves in `CloudTrail` (which is what verification queries look for — e.g. S3's
 //! `PutPublicAccessBlock` is logged as `PutBucketPublicAccessBlock`).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+
+use super::ops::{self, ChangeOp, ReadOp};
 
 /// What an operation does to the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +152,23 @@ pub struct ParamSpec {
     pub description: &'static str,
 }
 
+/// How an operation runs: a read stored as evidence, or a change with its before-state, plan,
+/// checks and restore.
+#[derive(Clone, Copy)]
+pub enum Implementation {
+    Read(&'static dyn ReadOp),
+    Change(&'static dyn ChangeOp),
+}
+
+impl std::fmt::Debug for Implementation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Implementation::Read(_) => "Read",
+            Implementation::Change(_) => "Change",
+        })
+    }
+}
+
 /// A typed AWS operation a playbook can name.
 #[derive(Debug, Clone, Copy)]
 pub struct AwsOperation {
@@ -158,7 +178,6 @@ pub struct AwsOperation {
     pub api: &'static str,
     /// The event name this call leaves in `CloudTrail`.
     pub cloudtrail_event: &'static str,
-    pub effect: Effect,
     pub params: &'static [ParamSpec],
     /// At least one of these parameters must be given.
     pub require_any: &'static [&'static str],
@@ -171,6 +190,7 @@ pub struct AwsOperation {
     /// The IAM actions irp needs for it: the reads (before-state, verification), the change and
     /// its rollback.
     pub permissions: &'static [&'static str],
+    pub imp: Implementation,
 }
 
 impl AwsOperation {
@@ -178,12 +198,20 @@ impl AwsOperation {
         self.params.iter().find(|p| p.name == name)
     }
 
+    /// What it does to the account: a read changes nothing.
+    pub fn effect(&self) -> Effect {
+        match self.imp {
+            Implementation::Read(_) => Effect::ReadOnly,
+            Implementation::Change(_) => Effect::Destructive,
+        }
+    }
+
     pub fn is_read_only(&self) -> bool {
-        self.effect == Effect::ReadOnly
+        self.effect() == Effect::ReadOnly
     }
 }
 
-const fn p(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+pub(crate) const fn p(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
     ParamSpec {
         name,
         kind,
@@ -192,7 +220,7 @@ const fn p(name: &'static str, kind: ParamKind, description: &'static str) -> Pa
     }
 }
 
-const fn opt(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+pub(crate) const fn opt(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
     ParamSpec {
         name,
         kind,
@@ -201,12 +229,14 @@ const fn opt(name: &'static str, kind: ParamKind, description: &'static str) -> 
     }
 }
 
-const BUCKET: ParamSpec = p("bucket", ParamKind::BucketName, "the bucket");
-const ACCOUNT: ParamSpec = p("account_id", ParamKind::AccountId, "the account");
-const USER: ParamSpec = p("user_name", ParamKind::UserName, "the IAM user");
-const ROLE: ParamSpec = p("role_name", ParamKind::RoleName, "the IAM role");
+pub(crate) const BUCKET: ParamSpec = p("bucket", ParamKind::BucketName, "the bucket");
+pub(crate) const ACCOUNT: ParamSpec = p("account_id", ParamKind::AccountId, "the account");
+pub(crate) const USER: ParamSpec = p("user_name", ParamKind::UserName, "the IAM user");
+pub(crate) const ROLE: ParamSpec = p("role_name", ParamKind::RoleName, "the IAM role");
 
-const fn read(
+/// A read-only operation: its state is stored as evidence, and it runs without confirmation.
+#[allow(clippy::too_many_arguments)] // one per field of the spec, read in the registry's order
+pub(crate) const fn evidence(
     name: &'static str,
     summary: &'static str,
     api: &'static str,
@@ -214,412 +244,62 @@ const fn read(
     params: &'static [ParamSpec],
     target: &'static str,
     permissions: &'static [&'static str],
+    imp: &'static dyn ReadOp,
 ) -> AwsOperation {
     AwsOperation {
         name,
         summary,
         api,
         cloudtrail_event: event,
-        effect: Effect::ReadOnly,
         params,
         require_any: &[],
         target,
         before_state: None,
         rollback: None,
         permissions,
+        imp: Implementation::Read(imp),
     }
 }
 
-static OPERATIONS: &[AwsOperation] = &[
-    // Evidence: read-only, run without confirmation, output stored as evidence.
-    read(
-        "s3.get_bucket_policy",
-        "Read the bucket policy",
-        "s3:GetBucketPolicy",
-        "GetBucketPolicy",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketPolicy"],
-    ),
-    read(
-        "s3.get_bucket_policy_status",
-        "Read whether the bucket policy makes the bucket public",
-        "s3:GetBucketPolicyStatus",
-        "GetBucketPolicyStatus",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketPolicyStatus"],
-    ),
-    read(
-        "s3.get_bucket_acl",
-        "Read the bucket ACL",
-        "s3:GetBucketAcl",
-        "GetBucketAcl",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketAcl"],
-    ),
-    read(
-        "s3.get_public_access_block",
-        "Read the bucket's Block Public Access settings",
-        "s3:GetPublicAccessBlock",
-        "GetBucketPublicAccessBlock",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketPublicAccessBlock"],
-    ),
-    read(
-        "s3control.get_public_access_block",
-        "Read the account's Block Public Access settings",
-        "s3control:GetPublicAccessBlock",
-        "GetAccountPublicAccessBlock",
-        &[ACCOUNT],
-        "account_id",
-        &["s3:GetAccountPublicAccessBlock"],
-    ),
-    read(
-        "s3.get_bucket_ownership_controls",
-        "Read the bucket's object ownership setting",
-        "s3:GetBucketOwnershipControls",
-        "GetBucketOwnershipControls",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketOwnershipControls"],
-    ),
-    read(
-        "s3.get_bucket_replication",
-        "Read the bucket's replication rules",
-        "s3:GetBucketReplication",
-        "GetBucketReplication",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetReplicationConfiguration"],
-    ),
-    read(
-        "s3.get_bucket_notification_configuration",
-        "Read the bucket's event notifications",
-        "s3:GetBucketNotificationConfiguration",
-        "GetBucketNotification",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetBucketNotification"],
-    ),
-    read(
-        "s3.get_bucket_lifecycle_configuration",
-        "Read the bucket's lifecycle rules",
-        "s3:GetBucketLifecycleConfiguration",
-        "GetBucketLifecycle",
-        &[BUCKET],
-        "bucket",
-        &["s3:GetLifecycleConfiguration"],
-    ),
-    read(
-        "iam.list_access_keys",
-        "List a user's access keys",
-        "iam:ListAccessKeys",
-        "ListAccessKeys",
-        &[USER],
-        "user_name",
-        &["iam:ListAccessKeys"],
-    ),
-    read(
-        "iam.get_access_key_last_used",
-        "Read when and where an access key was last used",
-        "iam:GetAccessKeyLastUsed",
-        "GetAccessKeyLastUsed",
-        &[p("access_key_id", ParamKind::AccessKeyId, "the access key")],
-        "access_key_id",
-        &["iam:GetAccessKeyLastUsed"],
-    ),
-    read(
-        "iam.get_role",
-        "Read a role and its trust policy",
-        "iam:GetRole",
-        "GetRole",
-        &[ROLE],
-        "role_name",
-        &["iam:GetRole"],
-    ),
-    // Containment: credentials.
-    AwsOperation {
-        name: "iam.deactivate_access_key",
-        summary: "Deactivate (not delete) a long-term access key, keeping its id searchable in logs",
-        api: "iam:UpdateAccessKey",
-        cloudtrail_event: "UpdateAccessKey",
-        effect: Effect::Destructive,
-        params: &[
-            USER,
-            p(
-                "access_key_id",
-                ParamKind::AccessKeyId,
-                "the access key to deactivate",
-            ),
-        ],
-        require_any: &[],
-        target: "access_key_id",
-        before_state: Some("iam:ListAccessKeys"),
-        rollback: Some("iam:UpdateAccessKey with Status=Active"),
-        permissions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
-    },
-    AwsOperation {
-        name: "iam.put_user_deny_all_policy",
-        summary: "Attach an inline deny-all policy to a user (a console password cannot be deactivated)",
-        api: "iam:PutUserPolicy",
-        cloudtrail_event: "PutUserPolicy",
-        effect: Effect::Destructive,
-        params: &[
-            USER,
-            opt(
-                "policy_name",
-                ParamKind::Text,
-                "name of the inline policy (default irp-deny-all)",
-            ),
-        ],
-        require_any: &[],
-        target: "user_name",
-        before_state: Some("iam:ListUserPolicies"),
-        rollback: Some("iam:DeleteUserPolicy"),
-        permissions: &[
-            "iam:GetUser",
-            "iam:GetUserPolicy",
-            "iam:PutUserPolicy",
-            "iam:DeleteUserPolicy",
-        ],
-    },
-    AwsOperation {
-        name: "iam.delete_login_profile",
-        summary: "Remove a user's console password",
-        api: "iam:DeleteLoginProfile",
-        cloudtrail_event: "DeleteLoginProfile",
-        effect: Effect::Destructive,
-        params: &[USER],
-        require_any: &[],
-        target: "user_name",
-        before_state: Some("iam:GetLoginProfile"),
-        rollback: Some("iam:CreateLoginProfile with a new password that must be reset"),
-        permissions: &[
-            "iam:GetUser",
-            "iam:GetLoginProfile",
-            "iam:DeleteLoginProfile",
-            "iam:CreateLoginProfile",
-        ],
-    },
-    AwsOperation {
-        name: "iam.revoke_role_sessions",
-        summary: "Deny every session of a role issued before now (aws:TokenIssueTime), as the console's \"Revoke active sessions\"",
-        api: "iam:PutRolePolicy",
-        cloudtrail_event: "PutRolePolicy",
-        effect: Effect::Destructive,
-        params: &[ROLE],
-        require_any: &[],
-        target: "role_name",
-        before_state: Some("iam:GetRolePolicy AWSRevokeOlderSessions"),
-        rollback: Some("iam:DeleteRolePolicy AWSRevokeOlderSessions, or put back the saved one"),
-        permissions: &[
-            "iam:GetRole",
-            "iam:GetRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
-        ],
-    },
-    AwsOperation {
-        name: "iam.remove_role_trust_principal",
-        summary: "Remove a principal from a role's trust policy (sessions already issued stay valid: revoke them too)",
-        api: "iam:UpdateAssumeRolePolicy",
-        cloudtrail_event: "UpdateAssumeRolePolicy",
-        effect: Effect::Destructive,
-        params: &[
-            ROLE,
-            p(
-                "principal",
-                ParamKind::Text,
-                "the principal (ARN, account id or service) to remove",
-            ),
-        ],
-        require_any: &[],
-        target: "role_name",
-        before_state: Some("iam:GetRole"),
-        rollback: Some("iam:UpdateAssumeRolePolicy with the saved trust policy"),
-        permissions: &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
-    },
-    // Containment: the bucket.
-    AwsOperation {
-        name: "s3.put_public_access_block",
-        summary: "Turn on all four Block Public Access settings for the bucket",
-        api: "s3:PutPublicAccessBlock",
-        cloudtrail_event: "PutBucketPublicAccessBlock",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetPublicAccessBlock"),
-        rollback: Some(
-            "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
-        ),
-        permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
-    },
-    AwsOperation {
-        name: "s3control.put_public_access_block",
-        summary: "Turn on all four Block Public Access settings for the whole account",
-        api: "s3control:PutPublicAccessBlock",
-        cloudtrail_event: "PutAccountPublicAccessBlock",
-        effect: Effect::Destructive,
-        params: &[ACCOUNT],
-        require_any: &[],
-        target: "account_id",
-        before_state: Some("s3control:GetPublicAccessBlock"),
-        rollback: Some(
-            "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
-        ),
-        permissions: &["s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"],
-    },
-    AwsOperation {
-        name: "s3.add_bucket_policy_deny",
-        summary: "Add a Deny s3:* statement for principals, accounts or source IPs to the bucket policy, merged into the existing policy (never replacing it)",
-        api: "s3:PutBucketPolicy",
-        cloudtrail_event: "PutBucketPolicy",
-        effect: Effect::Destructive,
-        params: &[
-            BUCKET,
-            opt(
-                "principal_arns",
-                ParamKind::ArnList,
-                "principals to deny (aws:PrincipalArn)",
-            ),
-            opt(
-                "account_ids",
-                ParamKind::AccountIdList,
-                "accounts to deny (aws:PrincipalAccount)",
-            ),
-            opt(
-                "source_ips",
-                ParamKind::IpCidrList,
-                "source addresses to deny (aws:SourceIp)",
-            ),
-        ],
-        require_any: &["principal_arns", "account_ids", "source_ips"],
-        target: "bucket",
-        before_state: Some("s3:GetBucketPolicy"),
-        rollback: Some(
-            "s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none",
-        ),
-        permissions: &[
-            "s3:GetBucketPolicy",
-            "s3:PutBucketPolicy",
-            "s3:DeleteBucketPolicy",
-        ],
-    },
-    AwsOperation {
-        name: "s3.delete_bucket_policy",
-        summary: "Delete the bucket policy (may break legitimate cross-account access)",
-        api: "s3:DeleteBucketPolicy",
-        cloudtrail_event: "DeleteBucketPolicy",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketPolicy"),
-        rollback: Some("s3:PutBucketPolicy with the saved policy"),
-        permissions: &[
-            "s3:GetBucketPolicy",
-            "s3:DeleteBucketPolicy",
-            "s3:PutBucketPolicy",
-        ],
-    },
-    AwsOperation {
-        name: "s3.put_bucket_acl_private",
-        summary: "Set the bucket ACL to private (object ACLs are not changed)",
-        api: "s3:PutBucketAcl",
-        cloudtrail_event: "PutBucketAcl",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketAcl"),
-        rollback: Some("s3:PutBucketAcl with the saved access control policy"),
-        permissions: &["s3:GetBucketAcl", "s3:PutBucketAcl"],
-    },
-    AwsOperation {
-        name: "s3.enforce_bucket_owner",
-        summary: "Set object ownership to BucketOwnerEnforced, which disables every ACL on the bucket",
-        api: "s3:PutBucketOwnershipControls",
-        cloudtrail_event: "PutBucketOwnershipControls",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketOwnershipControls"),
-        rollback: Some(
-            "s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls",
-        ),
-        permissions: &["s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls"],
-    },
-    AwsOperation {
-        name: "ec2.require_imdsv2",
-        summary: "Require IMDSv2 session tokens on an instance (stops SSRF credential theft through IMDSv1)",
-        api: "ec2:ModifyInstanceMetadataOptions",
-        cloudtrail_event: "ModifyInstanceMetadataOptions",
-        effect: Effect::Destructive,
-        params: &[p("instance_id", ParamKind::InstanceId, "the instance")],
-        require_any: &[],
-        target: "instance_id",
-        before_state: Some("ec2:DescribeInstances (MetadataOptions)"),
-        rollback: Some("ec2:ModifyInstanceMetadataOptions with the saved HttpTokens setting"),
-        permissions: &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"],
-    },
-    // Eradication: persistence paths.
-    AwsOperation {
-        name: "s3.delete_bucket_replication",
-        summary: "Remove the bucket's replication rules (a path to copy data out)",
-        api: "s3:DeleteBucketReplication",
-        cloudtrail_event: "DeleteBucketReplication",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketReplication"),
-        rollback: Some("s3:PutBucketReplication with the saved configuration"),
-        permissions: &[
-            "s3:GetReplicationConfiguration",
-            "s3:PutReplicationConfiguration",
-            "iam:PassRole",
-        ],
-    },
-    AwsOperation {
-        name: "s3.clear_bucket_notifications",
-        summary: "Remove every event notification of the bucket (a path to trigger exfiltration)",
-        api: "s3:PutBucketNotificationConfiguration",
-        cloudtrail_event: "PutBucketNotification",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketNotificationConfiguration"),
-        rollback: Some("s3:PutBucketNotificationConfiguration with the saved configuration"),
-        permissions: &["s3:GetBucketNotification", "s3:PutBucketNotification"],
-    },
-    AwsOperation {
-        name: "s3.delete_bucket_lifecycle",
-        summary: "Remove the bucket's lifecycle rules (a path to destroy data early)",
-        api: "s3:DeleteBucketLifecycle",
-        cloudtrail_event: "DeleteBucketLifecycle",
-        effect: Effect::Destructive,
-        params: &[BUCKET],
-        require_any: &[],
-        target: "bucket",
-        before_state: Some("s3:GetBucketLifecycleConfiguration"),
-        rollback: Some("s3:PutBucketLifecycleConfiguration with the saved rules"),
-        permissions: &["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
-    },
+/// Every operation, in the order the docs list them. Adding one: its file under `ops/`, and its
+/// line here.
+static OPERATIONS: &[&AwsOperation] = &[
+    &ops::bucket_policy::GET,
+    &ops::bucket_policy::GET_STATUS,
+    &ops::bucket_acl::GET,
+    &ops::public_access_block::GET_BUCKET,
+    &ops::public_access_block::GET_ACCOUNT,
+    &ops::ownership::GET,
+    &ops::bucket_config::GET_REPLICATION,
+    &ops::bucket_config::GET_NOTIFICATIONS,
+    &ops::bucket_config::GET_LIFECYCLE,
+    &ops::access_key::LIST,
+    &ops::access_key::GET_LAST_USED,
+    &ops::role::GET,
+    &ops::access_key::DEACTIVATE,
+    &ops::user::DENY_ALL,
+    &ops::user::DELETE_LOGIN_PROFILE,
+    &ops::role::REVOKE_SESSIONS,
+    &ops::role::REMOVE_TRUSTED_PRINCIPAL,
+    &ops::public_access_block::BLOCK_BUCKET,
+    &ops::public_access_block::BLOCK_ACCOUNT,
+    &ops::bucket_policy::ADD_DENY,
+    &ops::bucket_policy::DELETE,
+    &ops::bucket_acl::MAKE_PRIVATE,
+    &ops::ownership::ENFORCE,
+    &ops::instance_metadata::REQUIRE_IMDSV2,
+    &ops::bucket_config::DELETE_REPLICATION,
+    &ops::bucket_config::CLEAR_NOTIFICATIONS,
+    &ops::bucket_config::DELETE_LIFECYCLE,
 ];
 
 /// Every registered operation, in registry order.
-pub fn operations() -> &'static [AwsOperation] {
+pub fn operations() -> &'static [&'static AwsOperation] {
     OPERATIONS
 }
 
 pub fn find_operation(name: &str) -> Option<&'static AwsOperation> {
-    OPERATIONS.iter().find(|op| op.name == name)
+    OPERATIONS.iter().copied().find(|op| op.name == name)
 }
 
 /// The registry as a Markdown table, for `docs/actions.md` (a test keeps the two equal).

@@ -26,7 +26,7 @@ fn label(pb: &Playbook, i: usize) -> String {
         StepKind::Query(q) => format!("query {}", q.table),
         StepKind::Decision(_) => "decision".to_owned(),
         StepKind::Action(a) => match &a.kind {
-            ActionKind::Aws { op, .. } if op.effect == Effect::ReadOnly => format!("evidence {}", op.name),
+            ActionKind::Aws { op, .. } if op.effect() == Effect::ReadOnly => format!("evidence {}", op.name),
             ActionKind::Aws { op, .. } => format!("ACTION {}", op.name),
             ActionKind::Command { .. } => "ACTION command".to_owned(),
             ActionKind::Manual { .. } => "manual checklist".to_owned(),
@@ -39,7 +39,7 @@ fn label(pb: &Playbook, i: usize) -> String {
 fn is_change(kind: &StepKind) -> bool {
     match kind {
         StepKind::Action(a) => match &a.kind {
-            ActionKind::Aws { op, .. } => op.effect != Effect::ReadOnly,
+            ActionKind::Aws { op, .. } => op.effect() != Effect::ReadOnly,
             ActionKind::Command { .. } => true,
             ActionKind::Manual { .. } => false,
         },

@@ -688,11 +688,11 @@ impl Validator<'_> {
                     None,
                 );
             }
-            let default = match op.effect {
+            let default = match op.effect() {
                 Effect::ReadOnly => Confirm::None,
                 Effect::Destructive => Confirm::Typed,
             };
-            if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect)
+            if let (Some(c), Effect::Destructive) = (&a.confirm, op.effect())
                 && c.value == Confirm::None
             {
                 self.err(

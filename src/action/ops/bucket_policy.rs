@@ -1,0 +1,356 @@
+//! The bucket policy: read it (and whether it makes the bucket public), add irp's deny statements
+//! to it, or delete it; a rollback puts the saved text back byte for byte.
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::RequestId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::Evidence;
+use super::{Change, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, classify, decode_policy, is_absent};
+use crate::action::plan::{Params, Plan};
+use crate::action::policy::{self, DenyTargets};
+use crate::action::registry::{AwsOperation, Implementation, evidence};
+use crate::action::registry::{BUCKET, ParamKind, opt};
+
+/// A bucket's policy as S3 returned it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BucketPolicy {
+    #[serde(default)]
+    pub bucket: String,
+    /// The policy, parsed; `None` when the bucket has none.
+    pub policy: Option<Value>,
+    /// The policy exactly as S3 returned it: what a rollback puts back.
+    pub text: Option<String>,
+}
+
+#[async_trait]
+impl Resource for BucketPolicy {
+    type State = BucketPolicy;
+
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<BucketPolicy, ActionError> {
+        let bucket = p.str("bucket");
+        match aws.s3.get_bucket_policy().bucket(&bucket).send().await {
+            Ok(out) => {
+                let text = out.policy().unwrap_or_default().to_owned();
+                Ok(BucketPolicy {
+                    policy: Some(decode_policy(&text)?),
+                    text: Some(text),
+                    bucket,
+                })
+            }
+            Err(e) if is_absent(&e, &["NoSuchBucketPolicy"]) => Ok(BucketPolicy {
+                bucket,
+                ..BucketPolicy::default()
+            }),
+            Err(e) => Err(classify(&e, "s3:GetBucketPolicy", &format!("bucket {bucket}"))),
+        }
+    }
+}
+
+impl BucketPolicy {
+    /// The policy, when the bucket has one.
+    fn existing(&self) -> Option<&Value> {
+        self.policy.as_ref().filter(|v| !v.is_null())
+    }
+
+    /// Puts this saved policy back: its text byte for byte, or no policy when there was none.
+    async fn put_back(&self, aws: &Aws, p: &Params<'_>) -> Result<Applied, ActionError> {
+        let bucket = p.str("bucket");
+        let b = format!("bucket {bucket}");
+        match &self.text {
+            None => {
+                let out = aws
+                    .s3
+                    .delete_bucket_policy()
+                    .bucket(&bucket)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "s3:DeleteBucketPolicy", &b))?;
+                Ok(Applied::one(
+                    format!("s3:DeleteBucketPolicy Bucket={bucket}"),
+                    out.request_id(),
+                ))
+            }
+            Some(text) => {
+                let out = aws
+                    .s3
+                    .put_bucket_policy()
+                    .bucket(&bucket)
+                    .policy(text)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, "s3:PutBucketPolicy", &b))?;
+                Ok(Applied::one(
+                    format!("s3:PutBucketPolicy Bucket={bucket} (saved policy)"),
+                    out.request_id(),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether the bucket policy makes the bucket public (evidence only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyStatus {
+    #[serde(default)]
+    pub bucket: String,
+    /// `false` when the bucket has no policy.
+    pub is_public: Option<bool>,
+}
+
+#[async_trait]
+impl Resource for PolicyStatus {
+    type State = PolicyStatus;
+
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<PolicyStatus, ActionError> {
+        let bucket = p.str("bucket");
+        let is_public = match aws.s3.get_bucket_policy_status().bucket(&bucket).send().await {
+            Ok(out) => out
+                .policy_status()
+                .and_then(aws_sdk_s3::types::PolicyStatus::is_public),
+            Err(e) if is_absent(&e, &["NoSuchBucketPolicy"]) => Some(false),
+            Err(e) => {
+                return Err(classify(
+                    &e,
+                    "s3:GetBucketPolicyStatus",
+                    &format!("bucket {bucket}"),
+                ));
+            }
+        };
+        Ok(PolicyStatus { bucket, is_public })
+    }
+}
+
+/// `s3.add_bucket_policy_deny`: a Deny statement merged into the existing policy.
+#[derive(Debug)]
+pub struct AddDeny;
+
+#[async_trait]
+impl Change for AddDeny {
+    type Resource = BucketPolicy;
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+        _now: &str,
+        tag: &str,
+    ) -> Result<Plan, ActionError> {
+        let targets = DenyTargets {
+            principal_arns: p.list("principal_arns"),
+            account_ids: p.list("account_ids"),
+            source_ips: p.list("source_ips"),
+        };
+        let (statements, notes) = policy::bucket_deny_statements(&p.str("bucket"), &targets, tag);
+        let existing = before.existing();
+        let merged = policy::merge_statements(existing, &statements).map_err(ActionError::Refused)?;
+        let mut plan = Plan::new(
+            format!(
+                "s3:PutBucketPolicy Bucket={} Policy=<the existing policy with {} statement(s) added>",
+                p.str("bucket"),
+                statements.len()
+            ),
+            policy::diff(existing, Some(&merged)),
+        );
+        plan.notes = notes;
+        if existing.is_some_and(|e| policy::has_statements(e, &statements)) {
+            plan.already = Some("the bucket policy already has irp's deny statements".to_owned());
+        }
+        plan.request = json!({ "policy": merged, "added": statements });
+        Ok(plan)
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        let bucket = p.str("bucket");
+        let merged = plan.request.get("policy").cloned().unwrap_or(Value::Null);
+        let out = aws
+            .s3
+            .put_bucket_policy()
+            .bucket(&bucket)
+            .policy(merged.to_string())
+            .send()
+            .await
+            .map_err(|e| classify(&e, "s3:PutBucketPolicy", &format!("bucket {bucket}")))?;
+        Ok(Applied::one(plan.call(), out.request_id()))
+    }
+
+    fn check_applied(
+        &self,
+        _p: &Params<'_>,
+        request: &Value,
+        before: Option<&BucketPolicy>,
+        after: &BucketPolicy,
+    ) -> Result<String, String> {
+        let added: Vec<Value> = request
+            .get("added")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        match after.existing() {
+            None => Err("the bucket has no policy".to_owned()),
+            Some(pol) if !policy::has_statements(pol, &added) => {
+                Err("the bucket policy lacks irp's deny statements".to_owned())
+            }
+            Some(pol) if !policy::keeps_statements(before.and_then(BucketPolicy::existing), pol) => {
+                Err("the bucket policy lost statements it had before".to_owned())
+            }
+            Some(pol) => Ok(format!(
+                "the bucket policy has irp's {} deny statement(s) and every statement it had before ({} in all)",
+                added.len(),
+                policy::statements(pol).len()
+            )),
+        }
+    }
+
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+    ) -> Result<Applied, ActionError> {
+        before.put_back(aws, p).await
+    }
+}
+
+/// `s3.delete_bucket_policy`.
+#[derive(Debug)]
+pub struct Delete;
+
+#[async_trait]
+impl Change for Delete {
+    type Resource = BucketPolicy;
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+        _now: &str,
+        _tag: &str,
+    ) -> Result<Plan, ActionError> {
+        let existing = before.existing();
+        let mut plan = Plan::new(
+            format!("s3:DeleteBucketPolicy Bucket={}", p.str("bucket")),
+            policy::diff(existing, None),
+        );
+        if existing.is_none() {
+            plan.already = Some("the bucket has no policy".to_owned());
+        }
+        Ok(plan)
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        let bucket = p.str("bucket");
+        let out = aws
+            .s3
+            .delete_bucket_policy()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| classify(&e, "s3:DeleteBucketPolicy", &format!("bucket {bucket}")))?;
+        Ok(Applied::one(plan.call(), out.request_id()))
+    }
+
+    fn check_applied(
+        &self,
+        _p: &Params<'_>,
+        _request: &Value,
+        _before: Option<&BucketPolicy>,
+        after: &BucketPolicy,
+    ) -> Result<String, String> {
+        if after.existing().is_none() {
+            Ok("the bucket has no policy".to_owned())
+        } else {
+            Err("the bucket still has a policy".to_owned())
+        }
+    }
+
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+    ) -> Result<Applied, ActionError> {
+        before.put_back(aws, p).await
+    }
+}
+
+/// `s3.get_bucket_policy`.
+pub static GET: AwsOperation = evidence(
+    "s3.get_bucket_policy",
+    "Read the bucket policy",
+    "s3:GetBucketPolicy",
+    "GetBucketPolicy",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPolicy"],
+    &Evidence::<BucketPolicy>::NEW,
+);
+
+/// `s3.get_bucket_policy_status`.
+pub static GET_STATUS: AwsOperation = evidence(
+    "s3.get_bucket_policy_status",
+    "Read whether the bucket policy makes the bucket public",
+    "s3:GetBucketPolicyStatus",
+    "GetBucketPolicyStatus",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPolicyStatus"],
+    &Evidence::<PolicyStatus>::NEW,
+);
+
+/// `s3.add_bucket_policy_deny`.
+pub static ADD_DENY: AwsOperation = AwsOperation {
+    name: "s3.add_bucket_policy_deny",
+    summary: "Add a Deny s3:* statement for principals, accounts or source IPs to the bucket policy, merged into the existing policy (never replacing it)",
+    api: "s3:PutBucketPolicy",
+    cloudtrail_event: "PutBucketPolicy",
+    params: &[
+        BUCKET,
+        opt(
+            "principal_arns",
+            ParamKind::ArnList,
+            "principals to deny (aws:PrincipalArn)",
+        ),
+        opt(
+            "account_ids",
+            ParamKind::AccountIdList,
+            "accounts to deny (aws:PrincipalAccount)",
+        ),
+        opt(
+            "source_ips",
+            ParamKind::IpCidrList,
+            "source addresses to deny (aws:SourceIp)",
+        ),
+    ],
+    require_any: &["principal_arns", "account_ids", "source_ips"],
+    target: "bucket",
+    before_state: Some("s3:GetBucketPolicy"),
+    rollback: Some("s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none"),
+    permissions: &[
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+    ],
+    imp: Implementation::Change(&AddDeny),
+};
+
+/// `s3.delete_bucket_policy`.
+pub static DELETE: AwsOperation = AwsOperation {
+    name: "s3.delete_bucket_policy",
+    summary: "Delete the bucket policy (may break legitimate cross-account access)",
+    api: "s3:DeleteBucketPolicy",
+    cloudtrail_event: "DeleteBucketPolicy",
+    params: &[BUCKET],
+    require_any: &[],
+    target: "bucket",
+    before_state: Some("s3:GetBucketPolicy"),
+    rollback: Some("s3:PutBucketPolicy with the saved policy"),
+    permissions: &[
+        "s3:GetBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutBucketPolicy",
+    ],
+    imp: Implementation::Change(&Delete),
+};

@@ -1,0 +1,162 @@
+//! An EC2 instance's metadata options: require `IMDSv2` session tokens (stops SSRF credential
+//! theft through `IMDSv1`), and put the saved options back.
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::RequestId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Change, Resource, or_none};
+use crate::action::aws::{ActionError, Applied, Aws, classify};
+use crate::action::plan::{Params, Plan};
+use crate::action::policy;
+use crate::action::registry::{AwsOperation, Implementation};
+use crate::action::registry::{ParamKind, p};
+
+/// An instance's metadata options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataOptions {
+    #[serde(default)]
+    pub instance_id: String,
+    /// `required` (`IMDSv2` only) or `optional`.
+    pub http_tokens: Option<String>,
+    pub http_endpoint: Option<String>,
+    pub http_put_response_hop_limit: Option<i32>,
+}
+
+#[async_trait]
+impl Resource for MetadataOptions {
+    type State = MetadataOptions;
+
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<MetadataOptions, ActionError> {
+        let id = p.str("instance_id");
+        let out = aws
+            .ec2
+            .describe_instances()
+            .instance_ids(&id)
+            .send()
+            .await
+            .map_err(|e| classify(&e, "ec2:DescribeInstances", &format!("instance {id}")))?;
+        let inst = out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .find(|i| i.instance_id() == Some(id.as_str()))
+            .ok_or_else(|| ActionError::NotFound {
+                what: format!("instance {id}"),
+                message: "DescribeInstances did not return it".to_owned(),
+            })?;
+        let m = inst.metadata_options();
+        Ok(MetadataOptions {
+            http_tokens: m.and_then(|m| m.http_tokens()).map(|t| t.as_str().to_owned()),
+            http_endpoint: m.and_then(|m| m.http_endpoint()).map(|e| e.as_str().to_owned()),
+            http_put_response_hop_limit: m
+                .and_then(aws_sdk_ec2::types::InstanceMetadataOptionsResponse::http_put_response_hop_limit),
+            instance_id: id,
+        })
+    }
+}
+
+/// `ec2.require_imdsv2`.
+#[derive(Debug)]
+pub struct RequireImdsV2;
+
+#[async_trait]
+impl Change for RequireImdsV2 {
+    type Resource = MetadataOptions;
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &MetadataOptions,
+        _now: &str,
+        _tag: &str,
+    ) -> Result<Plan, ActionError> {
+        let current = before.http_tokens.as_deref();
+        let mut plan = Plan::new(
+            format!(
+                "ec2:ModifyInstanceMetadataOptions InstanceId={} HttpTokens=required HttpEndpoint=enabled",
+                p.str("instance_id")
+            ),
+            policy::diff_lines(
+                &format!("http_tokens: {}", or_none(current)),
+                "http_tokens: required",
+            ),
+        );
+        if current == Some("required") {
+            plan.already = Some("the instance already requires IMDSv2".to_owned());
+        }
+        Ok(plan)
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        let out = aws
+            .ec2
+            .modify_instance_metadata_options()
+            .instance_id(p.str("instance_id"))
+            .http_tokens(aws_sdk_ec2::types::HttpTokensState::Required)
+            .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
+            .send()
+            .await
+            .map_err(|e| classify(&e, "ec2:ModifyInstanceMetadataOptions", "the instance"))?;
+        Ok(Applied::one(plan.call(), out.request_id()))
+    }
+
+    fn check_applied(
+        &self,
+        _p: &Params<'_>,
+        _request: &Value,
+        _before: Option<&MetadataOptions>,
+        after: &MetadataOptions,
+    ) -> Result<String, String> {
+        match after.http_tokens.as_deref() {
+            Some("required") => Ok("the instance requires IMDSv2 tokens".to_owned()),
+            other => Err(format!("http_tokens is {}", or_none(other))),
+        }
+    }
+
+    /// Every saved option is sent back: moto resets the ones a call leaves out.
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &MetadataOptions,
+    ) -> Result<Applied, ActionError> {
+        let id = p.str("instance_id");
+        let tokens = before.http_tokens.as_deref().unwrap_or("optional");
+        let out = aws
+            .ec2
+            .modify_instance_metadata_options()
+            .instance_id(&id)
+            .http_tokens(aws_sdk_ec2::types::HttpTokensState::from(tokens))
+            .set_http_endpoint(
+                before
+                    .http_endpoint
+                    .as_deref()
+                    .map(aws_sdk_ec2::types::InstanceMetadataEndpointState::from),
+            )
+            .set_http_put_response_hop_limit(before.http_put_response_hop_limit)
+            .send()
+            .await
+            .map_err(|e| classify(&e, "ec2:ModifyInstanceMetadataOptions", "the instance"))?;
+        Ok(Applied::one(
+            format!("ec2:ModifyInstanceMetadataOptions InstanceId={id} HttpTokens={tokens}"),
+            out.request_id(),
+        ))
+    }
+}
+
+/// `ec2.require_imdsv2`.
+pub static REQUIRE_IMDSV2: AwsOperation = AwsOperation {
+    name: "ec2.require_imdsv2",
+    summary: "Require IMDSv2 session tokens on an instance (stops SSRF credential theft through IMDSv1)",
+    api: "ec2:ModifyInstanceMetadataOptions",
+    cloudtrail_event: "ModifyInstanceMetadataOptions",
+    params: &[p("instance_id", ParamKind::InstanceId, "the instance")],
+    require_any: &[],
+    target: "instance_id",
+    before_state: Some("ec2:DescribeInstances (MetadataOptions)"),
+    rollback: Some("ec2:ModifyInstanceMetadataOptions with the saved HttpTokens setting"),
+    permissions: &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"],
+    imp: Implementation::Change(&RequireImdsV2),
+};

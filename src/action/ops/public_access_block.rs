@@ -1,0 +1,392 @@
+//! S3 Block Public Access, for one bucket (S3) or the whole account (S3 Control): read the four
+//! settings, turn them all on, put the saved ones back (or none, when there were none).
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::RequestId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Evidence;
+use super::{Change, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, classify, is_absent};
+use crate::action::plan::{Params, Plan};
+use crate::action::policy;
+use crate::action::registry::{ACCOUNT, BUCKET};
+use crate::action::registry::{AwsOperation, Implementation, evidence};
+
+/// The four settings. S3 and S3 Control each have their own SDK type for them.
+#[allow(clippy::struct_excessive_bools)] // the four settings S3 has, as S3 names them
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub block_public_acls: bool,
+    #[serde(default)]
+    pub ignore_public_acls: bool,
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
+}
+
+impl Settings {
+    pub const ALL_ON: Settings = Settings {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+}
+
+/// Reads the four settings off either SDK type.
+macro_rules! settings_of {
+    ($c:expr) => {
+        Settings {
+            block_public_acls: $c.block_public_acls().unwrap_or(false),
+            ignore_public_acls: $c.ignore_public_acls().unwrap_or(false),
+            block_public_policy: $c.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: $c.restrict_public_buckets().unwrap_or(false),
+        }
+    };
+}
+
+/// Builds either SDK type from the four settings.
+macro_rules! sdk_settings {
+    ($ty:ty, $s:expr) => {
+        <$ty>::builder()
+            .block_public_acls($s.block_public_acls)
+            .ignore_public_acls($s.ignore_public_acls)
+            .block_public_policy($s.block_public_policy)
+            .restrict_public_buckets($s.restrict_public_buckets)
+            .build()
+    };
+}
+
+/// A bucket's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BucketSettings {
+    #[serde(default)]
+    pub bucket: String,
+    /// `None` when the bucket has none.
+    pub configuration: Option<Settings>,
+}
+
+#[async_trait]
+impl Resource for BucketSettings {
+    type State = BucketSettings;
+
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<BucketSettings, ActionError> {
+        let bucket = p.str("bucket");
+        let configuration = match aws.s3.get_public_access_block().bucket(&bucket).send().await {
+            Ok(out) => out.public_access_block_configuration().map(|c| settings_of!(c)),
+            Err(e) if is_absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => None,
+            Err(e) => {
+                return Err(classify(
+                    &e,
+                    "s3:GetBucketPublicAccessBlock",
+                    &format!("bucket {bucket}"),
+                ));
+            }
+        };
+        Ok(BucketSettings {
+            bucket,
+            configuration,
+        })
+    }
+}
+
+/// The account's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountSettings {
+    #[serde(default)]
+    pub account_id: String,
+    /// `None` when the account has none.
+    pub configuration: Option<Settings>,
+}
+
+#[async_trait]
+impl Resource for AccountSettings {
+    type State = AccountSettings;
+
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<AccountSettings, ActionError> {
+        let account = p.str("account_id");
+        let configuration = match aws
+            .s3control
+            .get_public_access_block()
+            .account_id(&account)
+            .send()
+            .await
+        {
+            Ok(out) => out.public_access_block_configuration().map(|c| settings_of!(c)),
+            Err(e) if is_absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => None,
+            Err(e) => {
+                return Err(classify(
+                    &e,
+                    "s3:GetAccountPublicAccessBlock",
+                    &format!("account {account}"),
+                ));
+            }
+        };
+        Ok(AccountSettings {
+            account_id: account,
+            configuration,
+        })
+    }
+}
+
+/// The plan that turns every setting on, from `current`.
+fn all_on(current: Option<Settings>, call: String) -> Plan {
+    let all = serde_json::to_value(Settings::ALL_ON).unwrap_or(Value::Null);
+    let current_value = current.and_then(|c| serde_json::to_value(c).ok());
+    let mut plan = Plan::new(call, policy::diff(current_value.as_ref(), Some(&all)));
+    if current == Some(Settings::ALL_ON) {
+        plan.already = Some("all four Block Public Access settings are already on".to_owned());
+    }
+    plan.request = all;
+    plan
+}
+
+/// Whether every setting is on in `after`.
+fn check_all_on(after: Option<Settings>) -> Result<String, String> {
+    if after == Some(Settings::ALL_ON) {
+        Ok("all four Block Public Access settings are on".to_owned())
+    } else {
+        Err(format!(
+            "Block Public Access is {}",
+            serde_json::to_value(after).unwrap_or(Value::Null)
+        ))
+    }
+}
+
+const ALL_ON_ARGS: &str =
+    "BlockPublicAcls=true IgnorePublicAcls=true BlockPublicPolicy=true RestrictPublicBuckets=true";
+
+/// `s3.put_public_access_block`.
+#[derive(Debug)]
+pub struct BlockBucket;
+
+#[async_trait]
+impl Change for BlockBucket {
+    type Resource = BucketSettings;
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &BucketSettings,
+        _now: &str,
+        _tag: &str,
+    ) -> Result<Plan, ActionError> {
+        Ok(all_on(
+            before.configuration,
+            format!("s3:PutPublicAccessBlock Bucket={} {ALL_ON_ARGS}", p.str("bucket")),
+        ))
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        put_bucket(aws, &p.str("bucket"), Settings::ALL_ON, plan.call()).await
+    }
+
+    fn check_applied(
+        &self,
+        _p: &Params<'_>,
+        _request: &Value,
+        _before: Option<&BucketSettings>,
+        after: &BucketSettings,
+    ) -> Result<String, String> {
+        check_all_on(after.configuration)
+    }
+
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &BucketSettings,
+    ) -> Result<Applied, ActionError> {
+        let bucket = p.str("bucket");
+        let Some(saved) = before.configuration else {
+            let out = aws
+                .s3
+                .delete_public_access_block()
+                .bucket(&bucket)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "s3:PutBucketPublicAccessBlock", &format!("bucket {bucket}")))?;
+            return Ok(Applied::one(
+                format!("s3:DeletePublicAccessBlock Bucket={bucket}"),
+                out.request_id(),
+            ));
+        };
+        put_bucket(
+            aws,
+            &bucket,
+            saved,
+            format!("s3:PutPublicAccessBlock Bucket={bucket} (saved settings)"),
+        )
+        .await
+    }
+}
+
+async fn put_bucket(
+    aws: &Aws,
+    bucket: &str,
+    settings: Settings,
+    call: String,
+) -> Result<Applied, ActionError> {
+    let out = aws
+        .s3
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(sdk_settings!(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration,
+            settings
+        ))
+        .send()
+        .await
+        .map_err(|e| classify(&e, "s3:PutBucketPublicAccessBlock", &format!("bucket {bucket}")))?;
+    Ok(Applied::one(call, out.request_id()))
+}
+
+/// `s3control.put_public_access_block`.
+#[derive(Debug)]
+pub struct BlockAccount;
+
+#[async_trait]
+impl Change for BlockAccount {
+    type Resource = AccountSettings;
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &AccountSettings,
+        _now: &str,
+        _tag: &str,
+    ) -> Result<Plan, ActionError> {
+        Ok(all_on(
+            before.configuration,
+            format!(
+                "s3control:PutPublicAccessBlock AccountId={} {ALL_ON_ARGS}",
+                p.str("account_id")
+            ),
+        ))
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        put_account(aws, &p.str("account_id"), Settings::ALL_ON, plan.call()).await
+    }
+
+    fn check_applied(
+        &self,
+        _p: &Params<'_>,
+        _request: &Value,
+        _before: Option<&AccountSettings>,
+        after: &AccountSettings,
+    ) -> Result<String, String> {
+        check_all_on(after.configuration)
+    }
+
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &AccountSettings,
+    ) -> Result<Applied, ActionError> {
+        let account = p.str("account_id");
+        let Some(saved) = before.configuration else {
+            let out = aws
+                .s3control
+                .delete_public_access_block()
+                .account_id(&account)
+                .send()
+                .await
+                .map_err(|e| classify(&e, "s3:PutAccountPublicAccessBlock", "the account"))?;
+            return Ok(Applied::one(
+                format!("s3control:DeletePublicAccessBlock AccountId={account}"),
+                out.request_id(),
+            ));
+        };
+        put_account(
+            aws,
+            &account,
+            saved,
+            format!("s3control:PutPublicAccessBlock AccountId={account} (saved settings)"),
+        )
+        .await
+    }
+}
+
+async fn put_account(
+    aws: &Aws,
+    account: &str,
+    settings: Settings,
+    call: String,
+) -> Result<Applied, ActionError> {
+    let out = aws
+        .s3control
+        .put_public_access_block()
+        .account_id(account)
+        .public_access_block_configuration(sdk_settings!(
+            aws_sdk_s3control::types::PublicAccessBlockConfiguration,
+            settings
+        ))
+        .send()
+        .await
+        .map_err(|e| classify(&e, "s3:PutAccountPublicAccessBlock", "the account"))?;
+    Ok(Applied::one(call, out.request_id()))
+}
+
+/// `s3.get_public_access_block`.
+pub static GET_BUCKET: AwsOperation = evidence(
+    "s3.get_public_access_block",
+    "Read the bucket's Block Public Access settings",
+    "s3:GetPublicAccessBlock",
+    "GetBucketPublicAccessBlock",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPublicAccessBlock"],
+    &Evidence::<BucketSettings>::NEW,
+);
+
+/// `s3control.get_public_access_block`.
+pub static GET_ACCOUNT: AwsOperation = evidence(
+    "s3control.get_public_access_block",
+    "Read the account's Block Public Access settings",
+    "s3control:GetPublicAccessBlock",
+    "GetAccountPublicAccessBlock",
+    &[ACCOUNT],
+    "account_id",
+    &["s3:GetAccountPublicAccessBlock"],
+    &Evidence::<AccountSettings>::NEW,
+);
+
+/// `s3.put_public_access_block`.
+pub static BLOCK_BUCKET: AwsOperation = AwsOperation {
+    name: "s3.put_public_access_block",
+    summary: "Turn on all four Block Public Access settings for the bucket",
+    api: "s3:PutPublicAccessBlock",
+    cloudtrail_event: "PutBucketPublicAccessBlock",
+    params: &[BUCKET],
+    require_any: &[],
+    target: "bucket",
+    before_state: Some("s3:GetPublicAccessBlock"),
+    rollback: Some(
+        "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
+    ),
+    permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
+    imp: Implementation::Change(&BlockBucket),
+};
+
+/// `s3control.put_public_access_block`.
+pub static BLOCK_ACCOUNT: AwsOperation = AwsOperation {
+    name: "s3control.put_public_access_block",
+    summary: "Turn on all four Block Public Access settings for the whole account",
+    api: "s3control:PutPublicAccessBlock",
+    cloudtrail_event: "PutAccountPublicAccessBlock",
+    params: &[ACCOUNT],
+    require_any: &[],
+    target: "account_id",
+    before_state: Some("s3control:GetPublicAccessBlock"),
+    rollback: Some(
+        "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
+    ),
+    permissions: &["s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"],
+    imp: Implementation::Change(&BlockAccount),
+};
