@@ -1392,3 +1392,78 @@ fn a_throttled_change_fails_the_step_clearly_and_resume_tries_it_again() {
         .count();
     assert_eq!(confirmations, 1);
 }
+
+/// A live case written before the before-states were typed rolls back: its stored states are
+/// read into the typed ones, put back, and checked.
+#[test]
+fn a_case_from_before_the_typed_states_rolls_back_on_moto() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let (_dir, case) = crate::review::case_before_typed_states();
+    let bucket = "irp-typed-states-fixture";
+    let stored = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(case.join("artifacts").join(name)).unwrap()).unwrap()
+    };
+    let (before, after) = (stored("7-deny.before.json"), stored("8-deny.after.json"));
+    // The bucket as the case left it: the policy with irp's deny, every public access blocked.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        let _ = c.s3.create_bucket().bucket(bucket).send().await;
+        c.s3.put_bucket_policy()
+            .bucket(bucket)
+            .policy(after["text"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let all = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        c.s3.put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(all)
+            .send()
+            .await
+            .unwrap();
+    });
+    let rollback = |step: &str| {
+        aws_irp()
+            .arg("rollback")
+            .arg(&case)
+            .args(["--step", step, "--live", "--endpoint-url", &endpoint])
+            .args(["--region", "us-east-1", "--confirm", bucket])
+            .output()
+            .unwrap()
+    };
+    for step in ["deny", "block"] {
+        let out = rollback(step);
+        assert!(out.status.success(), "{step}: {}", stderr(&out));
+        let r = entry(&journal(&case), "rollback_finished", step).clone();
+        assert_eq!(r["payload"]["outcome"], "succeeded", "{r}");
+        assert!(
+            r["payload"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("as it was before the action"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        rt.block_on(bucket_policy(&endpoint, bucket)).unwrap(),
+        before["policy"]
+    );
+    let blocked = rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        c.s3.get_public_access_block().bucket(bucket).send().await.is_ok()
+    });
+    assert!(
+        !blocked,
+        "the bucket had no Block Public Access settings before the case"
+    );
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

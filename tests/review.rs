@@ -1459,3 +1459,67 @@ fn what_is_not_a_case_is_named_and_an_unwritable_output_is_said() {
         "a start cut short is not a case yet:\n{text}"
     );
 }
+
+/// A copy of the live case written by irp before the before-states were typed
+/// (`tests/fixtures/cases/live-before-typed-states`, from `contain.yaml` against moto).
+pub fn case_before_typed_states() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let from = repo().join("tests/fixtures/cases/live-before-typed-states");
+    for (path, bytes) in folder_bytes(&from) {
+        let to = case.join(Path::new(&path).strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, bytes).unwrap();
+    }
+    (dir, case)
+}
+
+#[test]
+fn a_case_from_before_the_typed_states_verifies_reports_and_reviews() {
+    let (_dir, case) = case_before_typed_states();
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The report reads every action's stored states and says how each ended.
+    let out = report(&case, "json");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finished: Vec<&serde_json::Value> = json["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "action_finished")
+        .collect();
+    assert_eq!(finished.len(), 4, "{finished:?}");
+    for t in &finished {
+        assert_eq!(t["detail"]["outcome"], "succeeded", "{t}");
+    }
+    let deny = finished.iter().find(|t| t["step"] == "deny").unwrap();
+    assert!(
+        deny["detail"]["before"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("deny.before.json")
+    );
+    assert!(
+        deny["detail"]["after"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("deny.after.json")
+    );
+    assert_eq!(deny["detail"]["intent"]["operation"], "s3.add_bucket_policy_deny");
+    let out = report(&case, "md");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("contained in the fixture run"));
+    // Review shows the deny as it stood: the call as journaled, its result, the stored before-state.
+    let mut r = Rev::open(&case);
+    let at = r.find("action_finished", "deny");
+    r.go(at);
+    let screen = r.screen();
+    assert!(screen.contains("Result:"), "{screen}");
+    assert!(
+        screen.contains("Before (artifacts/7-deny.before.json)"),
+        "{screen}"
+    );
+    assert!(screen.contains("\"Sid\": \"Partner\""), "{screen}");
+    assert!(r.asked.iter().all(|c| !matches!(c, Cmd::Quit)), "{:?}", r.asked);
+}
