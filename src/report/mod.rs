@@ -8,6 +8,7 @@
 pub mod facts;
 pub mod html;
 pub mod markdown;
+mod observe;
 pub mod score;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::engine::{ArtifactRef, CaseOpened, Event, Intent, Outcome, State, Visit, VisitClock};
+use crate::engine::{ArtifactRef, CaseOpened, Event, Intent, State, Visit};
 use crate::journal::{CaseDir, Scan};
 use crate::playbook::model::{ActionKind, Next, Playbook, StepKind};
 
@@ -521,322 +522,37 @@ fn closed_at(entries: &[crate::journal::Entry]) -> Option<DateTime<Utc>> {
         .map(|e| e.at)
 }
 
-/// The time-to milestones: the first evidence, and the last containment and recovery steps
-/// finished.
-#[derive(Default)]
-struct Milestones {
-    detect: Option<Milestone>,
-    contain: Option<Milestone>,
-    recover: Option<Milestone>,
-}
-
-impl Milestones {
-    /// A step finished at `m`: containment when it is an action tagged `RS.MI`/`RS.MI-01`,
-    /// recovery when tagged `RC.*` (its own categories, or its stage's).
-    fn finished(&mut self, pb: &Playbook, step: &str, m: Milestone) {
-        let Some(i) = pb.step_index(step) else { return };
-        let csf = csf_of(pb, i);
-        if matches!(pb.steps[i].kind, StepKind::Action(_)) && is_containment(csf) {
-            self.contain = Some(m.clone());
-        }
-        if is_recovery(csf) {
-            self.recover = Some(m);
-        }
-    }
-}
-
 /// Works the report out. `now` is the generation time (pinned by `IRP_NOW` in tests).
 pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     let pb = &record.playbook;
     let entries = &record.scan.entries;
-    let stage_of_step = |id: &str| pb.step(id).map(|s| pb.stages[s.stage].id.clone());
-
-    // One pass: state, visits, timeline, deviations, evidence, edges taken.
-    let mut state = State::default();
-    let mut clock = VisitClock::default();
-    let mut visits: BTreeMap<String, Vec<Visit>> = BTreeMap::new();
-    let mut timeline = Vec::with_capacity(entries.len());
-    let mut deviations = Vec::new();
-    let mut iocs: Vec<Ioc> = Vec::new();
-    let mut ioc_index: BTreeMap<(String, String), usize> = BTreeMap::new();
-    // (from, to, a back-step?) → times taken.
-    let mut taken: BTreeMap<(String, String, bool), u32> = BTreeMap::new();
-    let mut participants: BTreeMap<String, Participant> = BTreeMap::new();
-    let mut sessions = Vec::new();
-    let mut changes = Vec::new();
-    let mut paused_since: Option<DateTime<Utc>> = None;
-    let mut paused = chrono::Duration::zero();
-    let mut marks = Milestones::default();
     let opened_at = entries[0].at;
 
+    // One pass: the state after each entry, shown to each section's observer.
+    let mut state = State::default();
+    let mut people = observe::People::default();
+    let mut visits = observe::Visits::default();
+    let mut pauses = observe::Pauses::default();
+    let mut deviations = observe::Deviations::default();
+    let mut moves = observe::Moves::default();
+    let mut marks = observe::Milestones::default();
+    let mut evidence = observe::EvidenceTable::default();
+    let mut timeline = Vec::with_capacity(entries.len());
     for e in entries {
         state.apply(&e.event);
-        let p = participants
-            .entry(e.actor.clone())
-            .or_insert_with(|| Participant {
-                actor: e.actor.clone(),
-                entries: 0,
-                first: at_text(e.at),
-                last: at_text(e.at),
-            });
-        p.entries += 1;
-        p.last = at_text(e.at);
-        if let Some(v) = clock.observe(&state, e.at) {
-            visits.entry(v.step.clone()).or_default().push(v);
-        }
-
-        let step = e.event.step().map(str::to_owned);
-        let mut deviation = |kind: &str, step: Option<&str>, detail: String| {
-            deviations.push(Deviation {
-                seq: e.seq,
-                at: at_text(e.at),
-                actor: e.actor.clone(),
-                kind: kind.to_owned(),
-                step: step.map(str::to_owned),
-                detail,
-            });
-        };
-        let mut moved = |from: &str, next: &Option<String>, back: bool| {
-            let to = next.clone().unwrap_or_else(|| "end".to_owned());
-            *taken.entry((from.to_owned(), to, back)).or_insert(0) += 1;
-        };
-        let mark = |what: String| milestone(e, opened_at, e.event.step().map(str::to_owned), what);
-        let detail = match &e.event {
-            Event::SessionStarted(s) => {
-                sessions.push(SessionItem {
-                    seq: e.seq,
-                    at: at_text(e.at),
-                    actor: e.actor.clone(),
-                    command: s.command.clone(),
-                    host: s.host.clone(),
-                    irp: s.irp.clone(),
-                });
-                continue;
-            }
-            Event::QuerySubmitted(q) => {
-                let n = state.step(&q.step).map_or(0, |s| s.query_runs);
-                if n > 1 {
-                    deviation("rerun", Some(&q.step), format!("run {n} of the query"));
-                }
-                continue;
-            }
-            Event::QuerySucceeded(q) => {
-                moved(&q.step, &q.next, false);
-                query_detail(
-                    submission(entries, &state, &q.step),
-                    Some(q.rows),
-                    q.artifact.clone(),
-                    None,
-                    q.execution.as_ref(),
-                    &q.captures,
-                )
-            }
-            Event::QueryFailed(q) => {
-                deviation("query_failed", Some(&q.step), q.error.clone());
-                if !q.stay {
-                    moved(&q.step, &q.next, false);
-                }
-                query_detail(
-                    submission(entries, &state, &q.step),
-                    None,
-                    q.artifact.clone(),
-                    Some(q.error.clone()),
-                    q.execution.as_ref(),
-                    &BTreeMap::new(),
-                )
-            }
-            Event::QueryCancelled { step, reason } => {
-                deviation("query_cancelled", Some(step), reason.clone());
-                query_detail(
-                    submission(entries, &state, step),
-                    None,
-                    None,
-                    Some(format!("cancelled: {reason}")),
-                    None,
-                    &BTreeMap::new(),
-                )
-            }
-            Event::Decided(d) => {
-                moved(&d.step, &d.next, false);
-                Detail::Decision {
-                    option: d.option.clone(),
-                    label: d.label.clone(),
-                    suggested: d.suggested.clone(),
-                    rationale: d.rationale.clone(),
-                    next: d.next.clone(),
-                }
-            }
-            Event::ActionStarted(a) => action_detail(Some(a), None),
-            Event::ActionFinished(a) => {
-                if !a.stay {
-                    moved(&a.step, &a.next, false);
-                }
-                match a.outcome {
-                    Outcome::Failed => deviation("action_failed", Some(&a.step), a.detail.clone()),
-                    Outcome::Unknown => deviation("action_unknown", Some(&a.step), a.detail.clone()),
-                    Outcome::Succeeded => {
-                        let how = if a.simulated { "simulated" } else { "succeeded" };
-                        marks.finished(pb, &a.step, mark(format!("{} {how}", a.step)));
-                    }
-                }
-                action_detail(action_started(entries, &state, &a.step), Some(a))
-            }
-            Event::ActionVerified(v) => {
-                if !v.stay {
-                    moved(&v.step, &v.next, false);
-                }
-                if v.in_place {
-                    let what = format!("{} verified in place ({})", v.step, v.method);
-                    marks.finished(pb, &v.step, mark(what));
-                }
-                Detail::Action {
-                    intent: state.action_run(&v.step).map(|run| run.intent.clone()),
-                    simulated: false,
-                    outcome: Some(if v.in_place { "in place" } else { "not in place" }.to_owned()),
-                    detail: Some(v.detail.clone()),
-                    before: None,
-                    request: None,
-                    after: v.after.clone(),
-                    request_ids: Vec::new(),
-                    verification: None,
-                }
-            }
-            Event::ActionConflict(c) => {
-                deviation("action_conflict", Some(&c.step), c.difference.clone());
-                Detail::Other
-            }
-            Event::RollbackStarted(r) => {
-                deviation(
-                    "rollback",
-                    Some(&r.step),
-                    format!("rollback of {} on {} started", r.operation, r.target),
-                );
-                rollback_detail(Some(r), None)
-            }
-            Event::RollbackFinished(f) => {
-                rollback_detail(rollback_started(entries, &state, &f.step), Some(f))
-            }
-            Event::StepCompleted { step, next } => {
-                moved(step, next, false);
-                marks.finished(pb, step, mark(format!("{step} done")));
-                Detail::Other
-            }
-            Event::StepSkipped { step, reason, next } => {
-                moved(step, next, false);
-                deviation("skip", Some(step), reason.clone());
-                Detail::Other
-            }
-            Event::WentBack { from, to } => {
-                if let Some(from) = from {
-                    moved(from, &Some(to.clone()), true);
-                }
-                deviation(
-                    "back_step",
-                    Some(to),
-                    format!("from {} back to {to}", from.as_deref().unwrap_or("the end")),
-                );
-                Detail::Other
-            }
-            Event::NoteAdded { text: t, .. } => Detail::Note { text: t.clone() },
-            Event::EvidenceAdded(ev) => {
-                if marks.detect.is_none() {
-                    let what = format!("{} {} recorded", ev.observable.as_str(), ev.value);
-                    marks.detect = Some(mark(what));
-                }
-                let key = (ev.observable.as_str().to_owned(), ev.value.clone());
-                if let Some(&i) = ioc_index.get(&key) {
-                    iocs[i].count += 1;
-                    iocs[i].notes.extend(ev.note.clone());
-                } else {
-                    ioc_index.insert(key, iocs.len());
-                    iocs.push(Ioc {
-                        observable: ev.observable.as_str().to_owned(),
-                        value: ev.value.clone(),
-                        first_seen: at_text(e.at),
-                        seq: e.seq,
-                        step: ev.step.clone(),
-                        stage: ev.step.as_deref().and_then(stage_of_step),
-                        count: 1,
-                        notes: ev.note.iter().cloned().collect(),
-                    });
-                }
-                Detail::Evidence {
-                    observable: ev.observable.as_str().to_owned(),
-                    value: ev.value.clone(),
-                    note: ev.note.clone(),
-                }
-            }
-            Event::Paused { reason } => {
-                paused_since = Some(e.at);
-                deviation("pause", state.current_step(), reason.clone());
-                Detail::Other
-            }
-            Event::Unpaused {} | Event::CaseClosed { .. } => {
-                if let Some(since) = paused_since.take() {
-                    paused += e.at - since;
-                }
-                Detail::Other
-            }
-            Event::PlaybookChanged(c) => {
-                changes.push(c.version.clone());
-                deviation(
-                    "playbook_changed",
-                    state.current_step(),
-                    format!("the responder accepted playbook version {}", c.version),
-                );
-                Detail::Other
-            }
-            Event::LockTakenOver(h) => {
-                deviation(
-                    "lock_taken_over",
-                    None,
-                    format!("the previous holder (pid {} on {}) had died", h.pid, h.host),
-                );
-                Detail::Other
-            }
-            Event::TornTailSetAside(t) => {
-                deviation(
-                    "torn_tail",
-                    None,
-                    format!("{} bytes cut short by a crash set aside as {}", t.bytes, t.file),
-                );
-                Detail::Other
-            }
-            Event::Started { first } => {
-                moved("start", &Some(first.clone()), false);
-                Detail::Other
-            }
-            Event::CaseOpened(_)
-            | Event::ExerciseSet(_)
-            | Event::InjectLanded(_)
-            | Event::ActionConfirmed(_)
-            | Event::AwsIdentity(_)
-            | Event::ChecklistItemDone { .. } => Detail::Other,
-        };
-        timeline.push(TimelineItem {
-            seq: e.seq,
-            at: at_text(e.at),
-            actor: e.actor.clone(),
-            kind: e.event.kind().to_owned(),
-            stage: step.as_deref().and_then(stage_of_step),
-            step,
-            text: crate::engine::describe(&e.event),
-            detail,
-        });
+        people.observe(e);
+        visits.observe(&state, e);
+        pauses.observe(e);
+        deviations.observe(&state, e);
+        moves.observe(e);
+        marks.observe(pb, opened_at, e);
+        evidence.observe(pb, e);
+        timeline.extend(observe::timeline_item(pb, entries, &state, e));
     }
     let last = entries[entries.len() - 1].at;
-    if let Some((step, from)) = clock.open() {
-        // The case still stands on this step (or was closed on it): its visit runs to the last
-        // entry.
-        visits.entry(step.to_owned()).or_default().push(Visit {
-            step: step.to_owned(),
-            from,
-            to: last,
-        });
-    }
-    if let Some(since) = paused_since {
-        paused += last - since;
-    }
+    let visits = visits.finish(last);
+    let paused = pauses.finish(last);
+    let mut taken = moves.0;
     let closed = closed_at(entries);
     let outcome = match (&state.closed, &state.position) {
         (Some(summary), _) => summary.clone(),
@@ -996,10 +712,10 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 version: record.opened.playbook.version.clone(),
                 sha256: record.opened.playbook.sha256.clone(),
                 source: record.opened.playbook.source.clone(),
-                changes,
+                changes: people.changes,
             },
             inputs: record.opened.inputs.clone(),
-            participants: participants.into_values().collect(),
+            participants: people.participants.into_values().collect(),
             status: status_of(&state).to_owned(),
             outcome,
             opened: at_text(opened_at),
@@ -1007,7 +723,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             closed: closed.map(at_text),
             duration_s: secs(closed.unwrap_or(last) - opened_at),
             paused_s: secs(paused),
-            sessions,
+            sessions: people.sessions,
         },
         integrity: record.integrity(),
         metrics: Metrics {
@@ -1017,10 +733,10 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             stages,
             phases,
             csf_functions,
-            deviations,
+            deviations: deviations.0,
         },
         timeline,
-        evidence: iocs,
+        evidence: evidence.rows,
         path: PathTaken {
             steps: state.path.clone(),
             nodes,
@@ -1045,49 +761,6 @@ fn milestone(
         seq: e.seq,
         step,
         what,
-    }
-}
-
-/// The entry `seq` names, when the report holds it.
-fn entry_at(entries: &[crate::journal::Entry], seq: u64) -> Option<&crate::journal::Entry> {
-    entries.get(usize::try_from(seq).ok()?).filter(|e| e.seq == seq)
-}
-
-/// The submission of the step's query run that the entry being read ended: SQL, backend, time.
-fn submission(
-    entries: &[crate::journal::Entry],
-    state: &State,
-    step: &str,
-) -> Option<(String, String, String)> {
-    let e = entry_at(entries, state.query_run(step)?.submitted?)?;
-    match &e.event {
-        Event::QuerySubmitted(q) => Some((q.sql.clone(), q.backend.clone(), at_text(e.at))),
-        _ => None,
-    }
-}
-
-/// The intent of the step's last action run.
-fn action_started<'a>(
-    entries: &'a [crate::journal::Entry],
-    state: &State,
-    step: &str,
-) -> Option<&'a crate::engine::ActionStarted> {
-    match &entry_at(entries, state.action_run(step)?.started)?.event {
-        Event::ActionStarted(a) => Some(a),
-        _ => None,
-    }
-}
-
-/// The intent of the last rollback of the step's action.
-fn rollback_started<'a>(
-    entries: &'a [crate::journal::Entry],
-    state: &State,
-    step: &str,
-) -> Option<&'a crate::engine::RollbackStarted> {
-    let rollback = state.action_run(step)?.rollback.as_ref()?;
-    match &entry_at(entries, rollback.started)?.event {
-        Event::RollbackStarted(r) => Some(r),
-        _ => None,
     }
 }
 
