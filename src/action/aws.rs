@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
 use serde_json::Value;
 
 pub use super::plan::{
@@ -194,6 +195,23 @@ where
     } else {
         ActionError::Other(format!("{permission} failed: {text}"))
     }
+}
+
+/// The outcome of one change call: its error classified (`permission` is the IAM action it
+/// needs, `resource` what it acts on), or the call in words with the request id AWS gave it.
+pub(super) fn applied<O, E, R>(
+    sent: Result<O, SdkError<E, R>>,
+    permission: &str,
+    resource: &str,
+    call: String,
+) -> Result<Applied, ActionError>
+where
+    O: RequestId,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let out = sent.map_err(|e| classify(&e, permission, resource))?;
+    Ok(Applied::one(call, out.request_id()))
 }
 
 /// Whether the error says the thing read does not exist (no policy, no configuration…).

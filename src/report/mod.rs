@@ -551,7 +551,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     }
     let last = entries[entries.len() - 1].at;
     let visits = visits.finish(last);
-    let paused = pauses.finish(last);
+    let time_paused = pauses.finish(last);
     let mut taken = moves.0;
     let closed = closed_at(entries);
     let outcome = match (&state.closed, &state.position) {
@@ -722,7 +722,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             last_entry: at_text(last),
             closed: closed.map(at_text),
             duration_s: secs(closed.unwrap_or(last) - opened_at),
-            paused_s: secs(paused),
+            paused_s: secs(time_paused),
             sessions: people.sessions,
         },
         integrity: record.integrity(),

@@ -2,19 +2,19 @@
 //! delete it: its id stays searchable in the logs), and set its status back.
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, date};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, date};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::registry::{AwsOperation, Implementation, evidence};
 use crate::action::registry::{ParamKind, USER, p};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Key {
     pub id: Option<String>,
     /// `Active` or `Inactive`.
@@ -24,10 +24,9 @@ pub struct Key {
 
 /// A user's access keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Keys {
-    #[serde(default)]
     pub user_name: String,
-    #[serde(default)]
     pub keys: Vec<Key>,
 }
 
@@ -43,8 +42,6 @@ impl Keys {
 
 #[async_trait]
 impl Resource for Keys {
-    type State = Keys;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<Keys, ActionError> {
         let user = p.str("user_name");
         let out = aws
@@ -70,10 +67,22 @@ impl Resource for Keys {
     }
 }
 
+/// `iam.list_access_keys`.
+pub static LIST: AwsOperation = evidence(
+    "iam.list_access_keys",
+    "List a user's access keys",
+    "iam:ListAccessKeys",
+    "ListAccessKeys",
+    &[USER],
+    "user_name",
+    &["iam:ListAccessKeys"],
+    &Evidence::<Keys>::NEW,
+);
+
 /// When and where a key was last used (evidence only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LastUsed {
-    #[serde(default)]
     pub access_key_id: String,
     pub user_name: Option<String>,
     pub last_used: Option<String>,
@@ -83,8 +92,6 @@ pub struct LastUsed {
 
 #[async_trait]
 impl Resource for LastUsed {
-    type State = LastUsed;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<LastUsed, ActionError> {
         let key = p.str("access_key_id");
         let out = aws
@@ -105,22 +112,33 @@ impl Resource for LastUsed {
     }
 }
 
+/// `iam.get_access_key_last_used`.
+pub static GET_LAST_USED: AwsOperation = evidence(
+    "iam.get_access_key_last_used",
+    "Read when and where an access key was last used",
+    "iam:GetAccessKeyLastUsed",
+    "GetAccessKeyLastUsed",
+    &[p("access_key_id", ParamKind::AccessKeyId, "the access key")],
+    "access_key_id",
+    &["iam:GetAccessKeyLastUsed"],
+    &Evidence::<LastUsed>::NEW,
+);
+
 /// `iam.deactivate_access_key`.
 #[derive(Debug)]
 pub struct Deactivate;
 
 impl Deactivate {
     async fn set(aws: &Aws, p: &Params<'_>, status: &str, call: String) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .iam
             .update_access_key()
             .user_name(p.str("user_name"))
             .access_key_id(p.str("access_key_id"))
             .status(aws_sdk_iam::types::StatusType::from(status))
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:UpdateAccessKey", "the access key"))?;
-        Ok(Applied::one(call, out.request_id()))
+            .await;
+        applied(sent, "iam:UpdateAccessKey", "the access key", call)
     }
 }
 
@@ -160,13 +178,9 @@ impl Change for Deactivate {
         Self::set(aws, p, "Inactive", plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&Keys>,
-        after: &Keys,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Keys>) -> Result<String, String> {
+        let p = c.p;
+        let after = c.after;
         let key = p.str("access_key_id");
         match after.status(&key).as_deref() {
             Some("Inactive") => Ok(format!("access key {key} is Inactive")),
@@ -194,36 +208,13 @@ impl Change for Deactivate {
     }
 }
 
-/// `iam.list_access_keys`.
-pub static LIST: AwsOperation = evidence(
-    "iam.list_access_keys",
-    "List a user's access keys",
-    "iam:ListAccessKeys",
-    "ListAccessKeys",
-    &[USER],
-    "user_name",
-    &["iam:ListAccessKeys"],
-    &Evidence::<Keys>::NEW,
-);
-
-/// `iam.get_access_key_last_used`.
-pub static GET_LAST_USED: AwsOperation = evidence(
-    "iam.get_access_key_last_used",
-    "Read when and where an access key was last used",
-    "iam:GetAccessKeyLastUsed",
-    "GetAccessKeyLastUsed",
-    &[p("access_key_id", ParamKind::AccessKeyId, "the access key")],
-    "access_key_id",
-    &["iam:GetAccessKeyLastUsed"],
-    &Evidence::<LastUsed>::NEW,
-);
-
 /// `iam.deactivate_access_key`.
 pub static DEACTIVATE: AwsOperation = AwsOperation {
     name: "iam.deactivate_access_key",
-    summary: "Deactivate (not delete) a long-term access key, keeping its id searchable in logs",
     api: "iam:UpdateAccessKey",
     cloudtrail_event: "UpdateAccessKey",
+    target: "access_key_id",
+    summary: "Deactivate (not delete) a long-term access key, keeping its id searchable in logs",
     params: &[
         USER,
         p(
@@ -233,9 +224,8 @@ pub static DEACTIVATE: AwsOperation = AwsOperation {
         ),
     ],
     require_any: &[],
-    target: "access_key_id",
+    permissions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
     before_state: Some("iam:ListAccessKeys"),
     rollback: Some("iam:UpdateAccessKey with Status=Active"),
-    permissions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
     imp: Implementation::Change(&Deactivate),
 };

@@ -2,13 +2,12 @@
 //! document byte for byte).
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, stored_xml};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, stored_xml};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::raw::{Capture, ReplaceBody};
@@ -17,6 +16,7 @@ use crate::action::registry::{AwsOperation, Implementation, evidence};
 
 /// One grant of the ACL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Grant {
     /// The canonical user id, group URI or e-mail address.
     pub grantee: Option<String>,
@@ -27,12 +27,11 @@ pub struct Grant {
 
 /// A bucket's ACL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BucketAcl {
-    #[serde(default)]
     pub bucket: String,
     /// The owner's canonical user id.
     pub owner: Option<String>,
-    #[serde(default)]
     pub grants: Vec<Grant>,
     /// The document S3 returned, byte for byte: what a rollback puts back.
     pub xml: Option<String>,
@@ -40,8 +39,6 @@ pub struct BucketAcl {
 
 #[async_trait]
 impl Resource for BucketAcl {
-    type State = BucketAcl;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<BucketAcl, ActionError> {
         let bucket = p.str("bucket");
         let cap = Capture::default();
@@ -77,6 +74,18 @@ impl Resource for BucketAcl {
     }
 }
 
+/// `s3.get_bucket_acl`.
+pub static GET: AwsOperation = evidence(
+    "s3.get_bucket_acl",
+    "Read the bucket ACL",
+    "s3:GetBucketAcl",
+    "GetBucketAcl",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketAcl"],
+    &Evidence::<BucketAcl>::NEW,
+);
+
 /// `s3.put_bucket_acl_private`.
 #[derive(Debug)]
 pub struct MakePrivate;
@@ -111,24 +120,18 @@ impl Change for MakePrivate {
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let out = aws
+        let sent = aws
             .s3
             .put_bucket_acl()
             .bucket(&bucket)
             .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutBucketAcl", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+            .await;
+        applied(sent, "s3:PutBucketAcl", &format!("bucket {bucket}"), plan.call())
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&BucketAcl>,
-        after: &BucketAcl,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketAcl>) -> Result<String, String> {
+        let after = c.after;
         let grants = &after.grants;
         if grants.len() == 1
             && grants[0].grantee == after.owner
@@ -142,45 +145,34 @@ impl Change for MakePrivate {
 
     async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &BucketAcl) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let out = aws
+        let sent = aws
             .s3
             .put_bucket_acl()
             .bucket(&bucket)
             .customize()
             .interceptor(ReplaceBody(stored_xml(before.xml.as_deref())?))
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutBucketAcl", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(
+            .await;
+        applied(
+            sent,
+            "s3:PutBucketAcl",
+            &format!("bucket {bucket}"),
             format!("s3:PutBucketAcl Bucket={bucket} AccessControlPolicy=<saved document>"),
-            out.request_id(),
-        ))
+        )
     }
 }
-
-/// `s3.get_bucket_acl`.
-pub static GET: AwsOperation = evidence(
-    "s3.get_bucket_acl",
-    "Read the bucket ACL",
-    "s3:GetBucketAcl",
-    "GetBucketAcl",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketAcl"],
-    &Evidence::<BucketAcl>::NEW,
-);
 
 /// `s3.put_bucket_acl_private`.
 pub static MAKE_PRIVATE: AwsOperation = AwsOperation {
     name: "s3.put_bucket_acl_private",
-    summary: "Set the bucket ACL to private (object ACLs are not changed)",
     api: "s3:PutBucketAcl",
     cloudtrail_event: "PutBucketAcl",
+    target: "bucket",
+    summary: "Set the bucket ACL to private (object ACLs are not changed)",
     params: &[BUCKET],
     require_any: &[],
-    target: "bucket",
+    permissions: &["s3:GetBucketAcl", "s3:PutBucketAcl"],
     before_state: Some("s3:GetBucketAcl"),
     rollback: Some("s3:PutBucketAcl with the saved access control policy"),
-    permissions: &["s3:GetBucketAcl", "s3:PutBucketAcl"],
     imp: Implementation::Change(&MakePrivate),
 };

@@ -3,13 +3,12 @@
 //! read with its XML document kept byte for byte, removed, and put back from that document.
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, is_absent, stored_xml};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent, stored_xml};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::raw::{Capture, ReplaceBody};
@@ -47,6 +46,7 @@ fn check_removed<C: Configuration>(after: &C) -> Result<String, String> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReplicationRule {
     pub id: Option<String>,
     pub status: Option<String>,
@@ -55,16 +55,16 @@ pub struct ReplicationRule {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReplicationSummary {
     pub role: Option<String>,
-    #[serde(default)]
     pub rules: Vec<ReplicationRule>,
 }
 
 /// A bucket's replication configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Replication {
-    #[serde(default)]
     pub bucket: String,
     /// `None` when the bucket has none.
     pub summary: Option<ReplicationSummary>,
@@ -84,8 +84,6 @@ impl Configuration for Replication {
 
 #[async_trait]
 impl Resource for Replication {
-    type State = Replication;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<Replication, ActionError> {
         let bucket = p.str("bucket");
         let cap = Capture::default();
@@ -127,6 +125,18 @@ impl Resource for Replication {
     }
 }
 
+/// `s3.get_bucket_replication`.
+pub static GET_REPLICATION: AwsOperation = evidence(
+    "s3.get_bucket_replication",
+    "Read the bucket's replication rules",
+    "s3:GetBucketReplication",
+    "GetBucketReplication",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetReplicationConfiguration"],
+    &Evidence::<Replication>::NEW,
+);
+
 /// `s3.delete_bucket_replication`.
 #[derive(Debug)]
 pub struct DeleteReplication;
@@ -150,23 +160,17 @@ impl Change for DeleteReplication {
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let out = aws
-            .s3
-            .delete_bucket_replication()
-            .bucket(&bucket)
-            .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutReplicationConfiguration", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+        let sent = aws.s3.delete_bucket_replication().bucket(&bucket).send().await;
+        applied(
+            sent,
+            "s3:PutReplicationConfiguration",
+            &format!("bucket {bucket}"),
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&Replication>,
-        after: &Replication,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Replication>) -> Result<String, String> {
+        let after = c.after;
         check_removed(after)
     }
 
@@ -181,7 +185,7 @@ impl Change for DeleteReplication {
             .set_rules(Some(Vec::new()))
             .build()
             .map_err(|e| ActionError::Other(e.to_string()))?;
-        let out = aws
+        let sent = aws
             .s3
             .put_bucket_replication()
             .bucket(&bucket)
@@ -189,31 +193,52 @@ impl Change for DeleteReplication {
             .customize()
             .interceptor(ReplaceBody(stored_xml(before.xml.as_deref())?))
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutReplicationConfiguration", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(
+            .await;
+        applied(
+            sent,
+            "s3:PutReplicationConfiguration",
+            &format!("bucket {bucket}"),
             format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>"),
-            out.request_id(),
-        ))
+        )
     }
 }
 
+/// `s3.delete_bucket_replication`.
+pub static DELETE_REPLICATION: AwsOperation = AwsOperation {
+    name: "s3.delete_bucket_replication",
+    api: "s3:DeleteBucketReplication",
+    cloudtrail_event: "DeleteBucketReplication",
+    target: "bucket",
+    summary: "Remove the bucket's replication rules (a path to copy data out)",
+    params: &[BUCKET],
+    require_any: &[],
+    permissions: &[
+        "s3:GetReplicationConfiguration",
+        "s3:PutReplicationConfiguration",
+        "iam:PassRole",
+    ],
+    before_state: Some("s3:GetBucketReplication"),
+    rollback: Some("s3:PutBucketReplication with the saved configuration"),
+    imp: Implementation::Change(&DeleteReplication),
+};
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LifecycleRule {
     pub id: Option<String>,
     pub status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LifecycleSummary {
-    #[serde(default)]
     pub rules: Vec<LifecycleRule>,
 }
 
 /// A bucket's lifecycle rules.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Lifecycle {
-    #[serde(default)]
     pub bucket: String,
     /// `None` when the bucket has none.
     pub summary: Option<LifecycleSummary>,
@@ -233,8 +258,6 @@ impl Configuration for Lifecycle {
 
 #[async_trait]
 impl Resource for Lifecycle {
-    type State = Lifecycle;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<Lifecycle, ActionError> {
         let bucket = p.str("bucket");
         let cap = Capture::default();
@@ -274,6 +297,18 @@ impl Resource for Lifecycle {
     }
 }
 
+/// `s3.get_bucket_lifecycle_configuration`.
+pub static GET_LIFECYCLE: AwsOperation = evidence(
+    "s3.get_bucket_lifecycle_configuration",
+    "Read the bucket's lifecycle rules",
+    "s3:GetBucketLifecycleConfiguration",
+    "GetBucketLifecycle",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetLifecycleConfiguration"],
+    &Evidence::<Lifecycle>::NEW,
+);
+
 /// `s3.delete_bucket_lifecycle`.
 #[derive(Debug)]
 pub struct DeleteLifecycle;
@@ -291,23 +326,17 @@ impl Change for DeleteLifecycle {
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let out = aws
-            .s3
-            .delete_bucket_lifecycle()
-            .bucket(&bucket)
-            .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutLifecycleConfiguration", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+        let sent = aws.s3.delete_bucket_lifecycle().bucket(&bucket).send().await;
+        applied(
+            sent,
+            "s3:PutLifecycleConfiguration",
+            &format!("bucket {bucket}"),
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&Lifecycle>,
-        after: &Lifecycle,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Lifecycle>) -> Result<String, String> {
+        let after = c.after;
         check_removed(after)
     }
 
@@ -316,41 +345,54 @@ impl Change for DeleteLifecycle {
         if before.is_empty() {
             return Ok(Applied::nothing("the bucket had no lifecycle rules"));
         }
-        let out = aws
+        let sent = aws
             .s3
             .put_bucket_lifecycle_configuration()
             .bucket(&bucket)
             .customize()
             .interceptor(ReplaceBody(stored_xml(before.xml.as_deref())?))
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutLifecycleConfiguration", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(
+            .await;
+        applied(
+            sent,
+            "s3:PutLifecycleConfiguration",
+            &format!("bucket {bucket}"),
             format!(
                 "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
             ),
-            out.request_id(),
-        ))
+        )
     }
 }
 
+/// `s3.delete_bucket_lifecycle`.
+pub static DELETE_LIFECYCLE: AwsOperation = AwsOperation {
+    name: "s3.delete_bucket_lifecycle",
+    api: "s3:DeleteBucketLifecycle",
+    cloudtrail_event: "DeleteBucketLifecycle",
+    target: "bucket",
+    summary: "Remove the bucket's lifecycle rules (a path to destroy data early)",
+    params: &[BUCKET],
+    require_any: &[],
+    permissions: &["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
+    before_state: Some("s3:GetBucketLifecycleConfiguration"),
+    rollback: Some("s3:PutBucketLifecycleConfiguration with the saved rules"),
+    imp: Implementation::Change(&DeleteLifecycle),
+};
+
 /// How many notifications of each kind the bucket sends.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NotificationSummary {
-    #[serde(default)]
     pub topics: usize,
-    #[serde(default)]
     pub queues: usize,
-    #[serde(default)]
     pub lambda_functions: usize,
-    #[serde(default)]
     pub eventbridge: bool,
 }
 
 /// A bucket's event notifications.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Notifications {
-    #[serde(default)]
     pub bucket: String,
     pub summary: Option<NotificationSummary>,
     /// The document S3 returned, byte for byte.
@@ -371,8 +413,6 @@ impl Configuration for Notifications {
 
 #[async_trait]
 impl Resource for Notifications {
-    type State = Notifications;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<Notifications, ActionError> {
         let bucket = p.str("bucket");
         let cap = Capture::default();
@@ -398,6 +438,18 @@ impl Resource for Notifications {
     }
 }
 
+/// `s3.get_bucket_notification_configuration`.
+pub static GET_NOTIFICATIONS: AwsOperation = evidence(
+    "s3.get_bucket_notification_configuration",
+    "Read the bucket's event notifications",
+    "s3:GetBucketNotificationConfiguration",
+    "GetBucketNotification",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketNotification"],
+    &Evidence::<Notifications>::NEW,
+);
+
 /// `s3.clear_bucket_notifications`.
 #[derive(Debug)]
 pub struct ClearNotifications;
@@ -419,8 +471,12 @@ impl ClearNotifications {
             Some(body) => request.customize().interceptor(body).send().await,
             None => request.send().await,
         };
-        let out = sent.map_err(|e| classify(&e, "s3:PutBucketNotification", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(call, out.request_id()))
+        applied(
+            sent,
+            "s3:PutBucketNotification",
+            &format!("bucket {bucket}"),
+            call,
+        )
     }
 }
 
@@ -448,13 +504,8 @@ impl Change for ClearNotifications {
         Self::put(aws, &p.str("bucket"), None, plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&Notifications>,
-        after: &Notifications,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Notifications>) -> Result<String, String> {
+        let after = c.after;
         check_removed(after)
     }
 
@@ -476,87 +527,17 @@ impl Change for ClearNotifications {
     }
 }
 
-/// `s3.get_bucket_replication`.
-pub static GET_REPLICATION: AwsOperation = evidence(
-    "s3.get_bucket_replication",
-    "Read the bucket's replication rules",
-    "s3:GetBucketReplication",
-    "GetBucketReplication",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetReplicationConfiguration"],
-    &Evidence::<Replication>::NEW,
-);
-
-/// `s3.get_bucket_notification_configuration`.
-pub static GET_NOTIFICATIONS: AwsOperation = evidence(
-    "s3.get_bucket_notification_configuration",
-    "Read the bucket's event notifications",
-    "s3:GetBucketNotificationConfiguration",
-    "GetBucketNotification",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketNotification"],
-    &Evidence::<Notifications>::NEW,
-);
-
-/// `s3.get_bucket_lifecycle_configuration`.
-pub static GET_LIFECYCLE: AwsOperation = evidence(
-    "s3.get_bucket_lifecycle_configuration",
-    "Read the bucket's lifecycle rules",
-    "s3:GetBucketLifecycleConfiguration",
-    "GetBucketLifecycle",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetLifecycleConfiguration"],
-    &Evidence::<Lifecycle>::NEW,
-);
-
-/// `s3.delete_bucket_replication`.
-pub static DELETE_REPLICATION: AwsOperation = AwsOperation {
-    name: "s3.delete_bucket_replication",
-    summary: "Remove the bucket's replication rules (a path to copy data out)",
-    api: "s3:DeleteBucketReplication",
-    cloudtrail_event: "DeleteBucketReplication",
-    params: &[BUCKET],
-    require_any: &[],
-    target: "bucket",
-    before_state: Some("s3:GetBucketReplication"),
-    rollback: Some("s3:PutBucketReplication with the saved configuration"),
-    permissions: &[
-        "s3:GetReplicationConfiguration",
-        "s3:PutReplicationConfiguration",
-        "iam:PassRole",
-    ],
-    imp: Implementation::Change(&DeleteReplication),
-};
-
 /// `s3.clear_bucket_notifications`.
 pub static CLEAR_NOTIFICATIONS: AwsOperation = AwsOperation {
     name: "s3.clear_bucket_notifications",
-    summary: "Remove every event notification of the bucket (a path to trigger exfiltration)",
     api: "s3:PutBucketNotificationConfiguration",
     cloudtrail_event: "PutBucketNotification",
+    target: "bucket",
+    summary: "Remove every event notification of the bucket (a path to trigger exfiltration)",
     params: &[BUCKET],
     require_any: &[],
-    target: "bucket",
+    permissions: &["s3:GetBucketNotification", "s3:PutBucketNotification"],
     before_state: Some("s3:GetBucketNotificationConfiguration"),
     rollback: Some("s3:PutBucketNotificationConfiguration with the saved configuration"),
-    permissions: &["s3:GetBucketNotification", "s3:PutBucketNotification"],
     imp: Implementation::Change(&ClearNotifications),
-};
-
-/// `s3.delete_bucket_lifecycle`.
-pub static DELETE_LIFECYCLE: AwsOperation = AwsOperation {
-    name: "s3.delete_bucket_lifecycle",
-    summary: "Remove the bucket's lifecycle rules (a path to destroy data early)",
-    api: "s3:DeleteBucketLifecycle",
-    cloudtrail_event: "DeleteBucketLifecycle",
-    params: &[BUCKET],
-    require_any: &[],
-    target: "bucket",
-    before_state: Some("s3:GetBucketLifecycleConfiguration"),
-    rollback: Some("s3:PutBucketLifecycleConfiguration with the saved rules"),
-    permissions: &["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
-    imp: Implementation::Change(&DeleteLifecycle),
 };

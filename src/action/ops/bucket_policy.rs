@@ -2,13 +2,12 @@
 //! to it, or delete it; a rollback puts the saved text back byte for byte.
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, decode_policy, is_absent};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, decode_policy, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy::{self, DenyTargets};
 use crate::action::registry::{AwsOperation, Implementation, evidence};
@@ -16,8 +15,8 @@ use crate::action::registry::{BUCKET, ParamKind, opt};
 
 /// A bucket's policy as S3 returned it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BucketPolicy {
-    #[serde(default)]
     pub bucket: String,
     /// The policy, parsed; `None` when the bucket has none.
     pub policy: Option<Value>,
@@ -27,8 +26,6 @@ pub struct BucketPolicy {
 
 #[async_trait]
 impl Resource for BucketPolicy {
-    type State = BucketPolicy;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<BucketPolicy, ActionError> {
         let bucket = p.str("bucket");
         match aws.s3.get_bucket_policy().bucket(&bucket).send().await {
@@ -49,6 +46,18 @@ impl Resource for BucketPolicy {
     }
 }
 
+/// `s3.get_bucket_policy`.
+pub static GET: AwsOperation = evidence(
+    "s3.get_bucket_policy",
+    "Read the bucket policy",
+    "s3:GetBucketPolicy",
+    "GetBucketPolicy",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPolicy"],
+    &Evidence::<BucketPolicy>::NEW,
+);
+
 impl BucketPolicy {
     /// The policy, when the bucket has one.
     fn existing(&self) -> Option<&Value> {
@@ -61,31 +70,28 @@ impl BucketPolicy {
         let b = format!("bucket {bucket}");
         match &self.text {
             None => {
-                let out = aws
-                    .s3
-                    .delete_bucket_policy()
-                    .bucket(&bucket)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e, "s3:DeleteBucketPolicy", &b))?;
-                Ok(Applied::one(
+                let sent = aws.s3.delete_bucket_policy().bucket(&bucket).send().await;
+                applied(
+                    sent,
+                    "s3:DeleteBucketPolicy",
+                    &b,
                     format!("s3:DeleteBucketPolicy Bucket={bucket}"),
-                    out.request_id(),
-                ))
+                )
             }
             Some(text) => {
-                let out = aws
+                let sent = aws
                     .s3
                     .put_bucket_policy()
                     .bucket(&bucket)
                     .policy(text)
                     .send()
-                    .await
-                    .map_err(|e| classify(&e, "s3:PutBucketPolicy", &b))?;
-                Ok(Applied::one(
+                    .await;
+                applied(
+                    sent,
+                    "s3:PutBucketPolicy",
+                    &b,
                     format!("s3:PutBucketPolicy Bucket={bucket} (saved policy)"),
-                    out.request_id(),
-                ))
+                )
             }
         }
     }
@@ -93,8 +99,8 @@ impl BucketPolicy {
 
 /// Whether the bucket policy makes the bucket public (evidence only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyStatus {
-    #[serde(default)]
     pub bucket: String,
     /// `false` when the bucket has no policy.
     pub is_public: Option<bool>,
@@ -102,8 +108,6 @@ pub struct PolicyStatus {
 
 #[async_trait]
 impl Resource for PolicyStatus {
-    type State = PolicyStatus;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<PolicyStatus, ActionError> {
         let bucket = p.str("bucket");
         let is_public = match aws.s3.get_bucket_policy_status().bucket(&bucket).send().await {
@@ -122,6 +126,18 @@ impl Resource for PolicyStatus {
         Ok(PolicyStatus { bucket, is_public })
     }
 }
+
+/// `s3.get_bucket_policy_status`.
+pub static GET_STATUS: AwsOperation = evidence(
+    "s3.get_bucket_policy_status",
+    "Read whether the bucket policy makes the bucket public",
+    "s3:GetBucketPolicyStatus",
+    "GetBucketPolicyStatus",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPolicyStatus"],
+    &Evidence::<PolicyStatus>::NEW,
+);
 
 /// `s3.add_bucket_policy_deny`: a Deny statement merged into the existing policy.
 #[derive(Debug)]
@@ -165,24 +181,25 @@ impl Change for AddDeny {
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
         let merged = plan.request.get("policy").cloned().unwrap_or(Value::Null);
-        let out = aws
+        let sent = aws
             .s3
             .put_bucket_policy()
             .bucket(&bucket)
             .policy(merged.to_string())
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:PutBucketPolicy", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+            .await;
+        applied(
+            sent,
+            "s3:PutBucketPolicy",
+            &format!("bucket {bucket}"),
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        request: &Value,
-        before: Option<&BucketPolicy>,
-        after: &BucketPolicy,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Result<String, String> {
+        let request = c.request;
+        let before = c.before;
+        let after = c.after;
         let added: Vec<Value> = request
             .get("added")
             .and_then(Value::as_array)
@@ -214,6 +231,42 @@ impl Change for AddDeny {
     }
 }
 
+/// `s3.add_bucket_policy_deny`.
+pub static ADD_DENY: AwsOperation = AwsOperation {
+    name: "s3.add_bucket_policy_deny",
+    api: "s3:PutBucketPolicy",
+    cloudtrail_event: "PutBucketPolicy",
+    target: "bucket",
+    summary: "Add a Deny s3:* statement for principals, accounts or source IPs to the bucket policy, merged into the existing policy (never replacing it)",
+    params: &[
+        BUCKET,
+        opt(
+            "principal_arns",
+            ParamKind::ArnList,
+            "principals to deny (aws:PrincipalArn)",
+        ),
+        opt(
+            "account_ids",
+            ParamKind::AccountIdList,
+            "accounts to deny (aws:PrincipalAccount)",
+        ),
+        opt(
+            "source_ips",
+            ParamKind::IpCidrList,
+            "source addresses to deny (aws:SourceIp)",
+        ),
+    ],
+    require_any: &["principal_arns", "account_ids", "source_ips"],
+    permissions: &[
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+    ],
+    before_state: Some("s3:GetBucketPolicy"),
+    rollback: Some("s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none"),
+    imp: Implementation::Change(&AddDeny),
+};
+
 /// `s3.delete_bucket_policy`.
 #[derive(Debug)]
 pub struct Delete;
@@ -242,23 +295,17 @@ impl Change for Delete {
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let out = aws
-            .s3
-            .delete_bucket_policy()
-            .bucket(&bucket)
-            .send()
-            .await
-            .map_err(|e| classify(&e, "s3:DeleteBucketPolicy", &format!("bucket {bucket}")))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+        let sent = aws.s3.delete_bucket_policy().bucket(&bucket).send().await;
+        applied(
+            sent,
+            "s3:DeleteBucketPolicy",
+            &format!("bucket {bucket}"),
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&BucketPolicy>,
-        after: &BucketPolicy,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Result<String, String> {
+        let after = c.after;
         if after.existing().is_none() {
             Ok("the bucket has no policy".to_owned())
         } else {
@@ -276,81 +323,21 @@ impl Change for Delete {
     }
 }
 
-/// `s3.get_bucket_policy`.
-pub static GET: AwsOperation = evidence(
-    "s3.get_bucket_policy",
-    "Read the bucket policy",
-    "s3:GetBucketPolicy",
-    "GetBucketPolicy",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketPolicy"],
-    &Evidence::<BucketPolicy>::NEW,
-);
-
-/// `s3.get_bucket_policy_status`.
-pub static GET_STATUS: AwsOperation = evidence(
-    "s3.get_bucket_policy_status",
-    "Read whether the bucket policy makes the bucket public",
-    "s3:GetBucketPolicyStatus",
-    "GetBucketPolicyStatus",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketPolicyStatus"],
-    &Evidence::<PolicyStatus>::NEW,
-);
-
-/// `s3.add_bucket_policy_deny`.
-pub static ADD_DENY: AwsOperation = AwsOperation {
-    name: "s3.add_bucket_policy_deny",
-    summary: "Add a Deny s3:* statement for principals, accounts or source IPs to the bucket policy, merged into the existing policy (never replacing it)",
-    api: "s3:PutBucketPolicy",
-    cloudtrail_event: "PutBucketPolicy",
-    params: &[
-        BUCKET,
-        opt(
-            "principal_arns",
-            ParamKind::ArnList,
-            "principals to deny (aws:PrincipalArn)",
-        ),
-        opt(
-            "account_ids",
-            ParamKind::AccountIdList,
-            "accounts to deny (aws:PrincipalAccount)",
-        ),
-        opt(
-            "source_ips",
-            ParamKind::IpCidrList,
-            "source addresses to deny (aws:SourceIp)",
-        ),
-    ],
-    require_any: &["principal_arns", "account_ids", "source_ips"],
-    target: "bucket",
-    before_state: Some("s3:GetBucketPolicy"),
-    rollback: Some("s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none"),
-    permissions: &[
-        "s3:GetBucketPolicy",
-        "s3:PutBucketPolicy",
-        "s3:DeleteBucketPolicy",
-    ],
-    imp: Implementation::Change(&AddDeny),
-};
-
 /// `s3.delete_bucket_policy`.
 pub static DELETE: AwsOperation = AwsOperation {
     name: "s3.delete_bucket_policy",
-    summary: "Delete the bucket policy (may break legitimate cross-account access)",
     api: "s3:DeleteBucketPolicy",
     cloudtrail_event: "DeleteBucketPolicy",
+    target: "bucket",
+    summary: "Delete the bucket policy (may break legitimate cross-account access)",
     params: &[BUCKET],
     require_any: &[],
-    target: "bucket",
-    before_state: Some("s3:GetBucketPolicy"),
-    rollback: Some("s3:PutBucketPolicy with the saved policy"),
     permissions: &[
         "s3:GetBucketPolicy",
         "s3:DeleteBucketPolicy",
         "s3:PutBucketPolicy",
     ],
+    before_state: Some("s3:GetBucketPolicy"),
+    rollback: Some("s3:PutBucketPolicy with the saved policy"),
     imp: Implementation::Change(&Delete),
 };

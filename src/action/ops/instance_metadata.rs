@@ -2,12 +2,10 @@
 //! theft through `IMDSv1`), and put the saved options back.
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Change, Resource, or_none};
-use crate::action::aws::{ActionError, Applied, Aws, classify};
+use super::{Change, Check, Resource, or_none};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::registry::{AwsOperation, Implementation};
@@ -15,8 +13,8 @@ use crate::action::registry::{ParamKind, p};
 
 /// An instance's metadata options.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MetadataOptions {
-    #[serde(default)]
     pub instance_id: String,
     /// `required` (`IMDSv2` only) or `optional`.
     pub http_tokens: Option<String>,
@@ -26,8 +24,6 @@ pub struct MetadataOptions {
 
 #[async_trait]
 impl Resource for MetadataOptions {
-    type State = MetadataOptions;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<MetadataOptions, ActionError> {
         let id = p.str("instance_id");
         let out = aws
@@ -90,25 +86,24 @@ impl Change for RequireImdsV2 {
     }
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .ec2
             .modify_instance_metadata_options()
             .instance_id(p.str("instance_id"))
             .http_tokens(aws_sdk_ec2::types::HttpTokensState::Required)
             .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
             .send()
-            .await
-            .map_err(|e| classify(&e, "ec2:ModifyInstanceMetadataOptions", "the instance"))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+            .await;
+        applied(
+            sent,
+            "ec2:ModifyInstanceMetadataOptions",
+            "the instance",
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&MetadataOptions>,
-        after: &MetadataOptions,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, MetadataOptions>) -> Result<String, String> {
+        let after = c.after;
         match after.http_tokens.as_deref() {
             Some("required") => Ok("the instance requires IMDSv2 tokens".to_owned()),
             other => Err(format!("http_tokens is {}", or_none(other))),
@@ -124,7 +119,7 @@ impl Change for RequireImdsV2 {
     ) -> Result<Applied, ActionError> {
         let id = p.str("instance_id");
         let tokens = before.http_tokens.as_deref().unwrap_or("optional");
-        let out = aws
+        let sent = aws
             .ec2
             .modify_instance_metadata_options()
             .instance_id(&id)
@@ -137,26 +132,27 @@ impl Change for RequireImdsV2 {
             )
             .set_http_put_response_hop_limit(before.http_put_response_hop_limit)
             .send()
-            .await
-            .map_err(|e| classify(&e, "ec2:ModifyInstanceMetadataOptions", "the instance"))?;
-        Ok(Applied::one(
+            .await;
+        applied(
+            sent,
+            "ec2:ModifyInstanceMetadataOptions",
+            "the instance",
             format!("ec2:ModifyInstanceMetadataOptions InstanceId={id} HttpTokens={tokens}"),
-            out.request_id(),
-        ))
+        )
     }
 }
 
 /// `ec2.require_imdsv2`.
 pub static REQUIRE_IMDSV2: AwsOperation = AwsOperation {
     name: "ec2.require_imdsv2",
-    summary: "Require IMDSv2 session tokens on an instance (stops SSRF credential theft through IMDSv1)",
     api: "ec2:ModifyInstanceMetadataOptions",
     cloudtrail_event: "ModifyInstanceMetadataOptions",
+    target: "instance_id",
+    summary: "Require IMDSv2 session tokens on an instance (stops SSRF credential theft through IMDSv1)",
     params: &[p("instance_id", ParamKind::InstanceId, "the instance")],
     require_any: &[],
-    target: "instance_id",
+    permissions: &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"],
     before_state: Some("ec2:DescribeInstances (MetadataOptions)"),
     rollback: Some("ec2:ModifyInstanceMetadataOptions with the saved HttpTokens setting"),
-    permissions: &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"],
     imp: Implementation::Change(&RequireImdsV2),
 };

@@ -30,17 +30,25 @@ pub mod public_access_block;
 pub mod role;
 pub mod user;
 
-/// A resource irp reads: its stored state and the read that captures it.
+/// A resource irp reads: the state it stores (the type itself; field order is the stored JSON's
+/// order) and the read that captures it.
 #[async_trait]
-pub trait Resource: Send + Sync + 'static {
-    /// The state as stored. Field order is the stored JSON's order.
-    type State: Serialize + DeserializeOwned + Default + Send + Sync;
-
-    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Self::State, ActionError>;
+pub trait Resource: Serialize + DeserializeOwned + Default + Send + Sync + 'static {
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Self, ActionError>;
 }
 
 /// The state type of a change's resource.
-pub type StateOf<C> = <<C as Change>::Resource as Resource>::State;
+pub type StateOf<C> = <C as Change>::Resource;
+
+/// What the check that a change is in place reads: the parameters, the request as planned, the
+/// state before (when there is one) and the state now.
+#[derive(Debug)]
+pub struct Check<'a, 'p, S> {
+    pub p: &'a Params<'p>,
+    pub request: &'a Value,
+    pub before: Option<&'a S>,
+    pub after: &'a S,
+}
 
 /// A change to a resource, worked out from its before-state and undone by putting it back.
 #[async_trait]
@@ -60,14 +68,8 @@ pub trait Change: Send + Sync + 'static {
     /// Makes the change as planned.
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError>;
 
-    /// Whether the change (as planned: `request`) is in place in `after`.
-    fn check_applied(
-        &self,
-        p: &Params<'_>,
-        request: &Value,
-        before: Option<&StateOf<Self>>,
-        after: &StateOf<Self>,
-    ) -> Result<String, String>;
+    /// Whether the change (as planned: `c.request`) is in place in `c.after`.
+    fn check_applied(&self, c: &Check<'_, '_, StateOf<Self>>) -> Result<String, String>;
 
     /// Whether `after` is `before` again, as far as a rollback can make it so. By default the
     /// whole state, less its volatile fields (`plan::comparable`).
@@ -154,7 +156,13 @@ impl<C: Change> ChangeOp for C {
     ) -> Result<String, String> {
         let before = before.map(|b| typed::<StateOf<C>>(p, b)).transpose()?;
         let after = typed::<StateOf<C>>(p, after)?;
-        Change::check_applied(self, p, request, before.as_ref(), &after)
+        let check = Check {
+            p,
+            request,
+            before: before.as_ref(),
+            after: &after,
+        };
+        Change::check_applied(self, &check)
     }
 
     fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Result<String, String> {

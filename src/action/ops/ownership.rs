@@ -2,13 +2,11 @@
 //! rule back (or none).
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Resource, or_none};
-use crate::action::aws::{ActionError, Applied, Aws, classify, is_absent};
+use super::{Change, Check, Resource, or_none};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::registry::BUCKET;
@@ -18,8 +16,8 @@ const ENFORCED: &str = "BucketOwnerEnforced";
 
 /// A bucket's object ownership rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Ownership {
-    #[serde(default)]
     pub bucket: String,
     /// `None` when the bucket has no ownership controls.
     pub object_ownership: Option<String>,
@@ -27,8 +25,6 @@ pub struct Ownership {
 
 #[async_trait]
 impl Resource for Ownership {
-    type State = Ownership;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<Ownership, ActionError> {
         let bucket = p.str("bucket");
         let object_ownership = match aws
@@ -57,6 +53,18 @@ impl Resource for Ownership {
         })
     }
 }
+
+/// `s3.get_bucket_ownership_controls`.
+pub static GET: AwsOperation = evidence(
+    "s3.get_bucket_ownership_controls",
+    "Read the bucket's object ownership setting",
+    "s3:GetBucketOwnershipControls",
+    "GetBucketOwnershipControls",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketOwnershipControls"],
+    &Evidence::<Ownership>::NEW,
+);
 
 /// `s3.enforce_bucket_owner`.
 #[derive(Debug)]
@@ -90,13 +98,8 @@ impl Change for Enforce {
         put(aws, &p.str("bucket"), ENFORCED, plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&Ownership>,
-        after: &Ownership,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Ownership>) -> Result<String, String> {
+        let after = c.after;
         match after.object_ownership.as_deref() {
             Some(ENFORCED) => Ok(format!("object ownership is {ENFORCED}")),
             other => Err(format!("object ownership is {}", or_none(other))),
@@ -106,17 +109,18 @@ impl Change for Enforce {
     async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Ownership) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
         let Some(rule) = &before.object_ownership else {
-            let out = aws
+            let sent = aws
                 .s3
                 .delete_bucket_ownership_controls()
                 .bucket(&bucket)
                 .send()
-                .await
-                .map_err(|e| classify(&e, "s3:PutBucketOwnershipControls", &format!("bucket {bucket}")))?;
-            return Ok(Applied::one(
+                .await;
+            return applied(
+                sent,
+                "s3:PutBucketOwnershipControls",
+                &format!("bucket {bucket}"),
                 format!("s3:DeleteBucketOwnershipControls Bucket={bucket}"),
-                out.request_id(),
-            ));
+            );
         };
         put(
             aws,
@@ -128,6 +132,21 @@ impl Change for Enforce {
     }
 }
 
+/// `s3.enforce_bucket_owner`.
+pub static ENFORCE: AwsOperation = AwsOperation {
+    name: "s3.enforce_bucket_owner",
+    api: "s3:PutBucketOwnershipControls",
+    cloudtrail_event: "PutBucketOwnershipControls",
+    target: "bucket",
+    summary: "Set object ownership to BucketOwnerEnforced, which disables every ACL on the bucket",
+    params: &[BUCKET],
+    require_any: &[],
+    permissions: &["s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls"],
+    before_state: Some("s3:GetBucketOwnershipControls"),
+    rollback: Some("s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls"),
+    imp: Implementation::Change(&Enforce),
+};
+
 async fn put(aws: &Aws, bucket: &str, rule: &str, call: String) -> Result<Applied, ActionError> {
     let other = |e: aws_sdk_s3::error::BuildError| ActionError::Other(e.to_string());
     let rule = aws_sdk_s3::types::OwnershipControlsRule::builder()
@@ -138,40 +157,17 @@ async fn put(aws: &Aws, bucket: &str, rule: &str, call: String) -> Result<Applie
         .rules(rule)
         .build()
         .map_err(other)?;
-    let out = aws
+    let sent = aws
         .s3
         .put_bucket_ownership_controls()
         .bucket(bucket)
         .ownership_controls(controls)
         .send()
-        .await
-        .map_err(|e| classify(&e, "s3:PutBucketOwnershipControls", &format!("bucket {bucket}")))?;
-    Ok(Applied::one(call, out.request_id()))
+        .await;
+    applied(
+        sent,
+        "s3:PutBucketOwnershipControls",
+        &format!("bucket {bucket}"),
+        call,
+    )
 }
-
-/// `s3.get_bucket_ownership_controls`.
-pub static GET: AwsOperation = evidence(
-    "s3.get_bucket_ownership_controls",
-    "Read the bucket's object ownership setting",
-    "s3:GetBucketOwnershipControls",
-    "GetBucketOwnershipControls",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketOwnershipControls"],
-    &Evidence::<Ownership>::NEW,
-);
-
-/// `s3.enforce_bucket_owner`.
-pub static ENFORCE: AwsOperation = AwsOperation {
-    name: "s3.enforce_bucket_owner",
-    summary: "Set object ownership to BucketOwnerEnforced, which disables every ACL on the bucket",
-    api: "s3:PutBucketOwnershipControls",
-    cloudtrail_event: "PutBucketOwnershipControls",
-    params: &[BUCKET],
-    require_any: &[],
-    target: "bucket",
-    before_state: Some("s3:GetBucketOwnershipControls"),
-    rollback: Some("s3:PutBucketOwnershipControls with the saved rule, or s3:DeleteBucketOwnershipControls"),
-    permissions: &["s3:GetBucketOwnershipControls", "s3:PutBucketOwnershipControls"],
-    imp: Implementation::Change(&Enforce),
-};

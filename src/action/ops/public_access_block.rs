@@ -2,13 +2,12 @@
 //! settings, turn them all on, put the saved ones back (or none, when there were none).
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, is_absent};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
 use crate::action::registry::{ACCOUNT, BUCKET};
@@ -17,14 +16,11 @@ use crate::action::registry::{AwsOperation, Implementation, evidence};
 /// The four settings. S3 and S3 Control each have their own SDK type for them.
 #[allow(clippy::struct_excessive_bools)] // the four settings S3 has, as S3 names them
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
-    #[serde(default)]
     pub block_public_acls: bool,
-    #[serde(default)]
     pub ignore_public_acls: bool,
-    #[serde(default)]
     pub block_public_policy: bool,
-    #[serde(default)]
     pub restrict_public_buckets: bool,
 }
 
@@ -63,8 +59,8 @@ macro_rules! sdk_settings {
 
 /// A bucket's settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BucketSettings {
-    #[serde(default)]
     pub bucket: String,
     /// `None` when the bucket has none.
     pub configuration: Option<Settings>,
@@ -72,8 +68,6 @@ pub struct BucketSettings {
 
 #[async_trait]
 impl Resource for BucketSettings {
-    type State = BucketSettings;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<BucketSettings, ActionError> {
         let bucket = p.str("bucket");
         let configuration = match aws.s3.get_public_access_block().bucket(&bucket).send().await {
@@ -94,10 +88,22 @@ impl Resource for BucketSettings {
     }
 }
 
+/// `s3.get_public_access_block`.
+pub static GET_BUCKET: AwsOperation = evidence(
+    "s3.get_public_access_block",
+    "Read the bucket's Block Public Access settings",
+    "s3:GetPublicAccessBlock",
+    "GetBucketPublicAccessBlock",
+    &[BUCKET],
+    "bucket",
+    &["s3:GetBucketPublicAccessBlock"],
+    &Evidence::<BucketSettings>::NEW,
+);
+
 /// The account's settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccountSettings {
-    #[serde(default)]
     pub account_id: String,
     /// `None` when the account has none.
     pub configuration: Option<Settings>,
@@ -105,8 +111,6 @@ pub struct AccountSettings {
 
 #[async_trait]
 impl Resource for AccountSettings {
-    type State = AccountSettings;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<AccountSettings, ActionError> {
         let account = p.str("account_id");
         let configuration = match aws
@@ -132,6 +136,18 @@ impl Resource for AccountSettings {
         })
     }
 }
+
+/// `s3control.get_public_access_block`.
+pub static GET_ACCOUNT: AwsOperation = evidence(
+    "s3control.get_public_access_block",
+    "Read the account's Block Public Access settings",
+    "s3control:GetPublicAccessBlock",
+    "GetAccountPublicAccessBlock",
+    &[ACCOUNT],
+    "account_id",
+    &["s3:GetAccountPublicAccessBlock"],
+    &Evidence::<AccountSettings>::NEW,
+);
 
 /// The plan that turns every setting on, from `current`.
 fn all_on(current: Option<Settings>, call: String) -> Plan {
@@ -185,13 +201,8 @@ impl Change for BlockBucket {
         put_bucket(aws, &p.str("bucket"), Settings::ALL_ON, plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&BucketSettings>,
-        after: &BucketSettings,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketSettings>) -> Result<String, String> {
+        let after = c.after;
         check_all_on(after.configuration)
     }
 
@@ -203,17 +214,13 @@ impl Change for BlockBucket {
     ) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
         let Some(saved) = before.configuration else {
-            let out = aws
-                .s3
-                .delete_public_access_block()
-                .bucket(&bucket)
-                .send()
-                .await
-                .map_err(|e| classify(&e, "s3:PutBucketPublicAccessBlock", &format!("bucket {bucket}")))?;
-            return Ok(Applied::one(
+            let sent = aws.s3.delete_public_access_block().bucket(&bucket).send().await;
+            return applied(
+                sent,
+                "s3:PutBucketPublicAccessBlock",
+                &format!("bucket {bucket}"),
                 format!("s3:DeletePublicAccessBlock Bucket={bucket}"),
-                out.request_id(),
-            ));
+            );
         };
         put_bucket(
             aws,
@@ -225,13 +232,30 @@ impl Change for BlockBucket {
     }
 }
 
+/// `s3.put_public_access_block`.
+pub static BLOCK_BUCKET: AwsOperation = AwsOperation {
+    name: "s3.put_public_access_block",
+    api: "s3:PutPublicAccessBlock",
+    cloudtrail_event: "PutBucketPublicAccessBlock",
+    target: "bucket",
+    summary: "Turn on all four Block Public Access settings for the bucket",
+    params: &[BUCKET],
+    require_any: &[],
+    permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
+    before_state: Some("s3:GetPublicAccessBlock"),
+    rollback: Some(
+        "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
+    ),
+    imp: Implementation::Change(&BlockBucket),
+};
+
 async fn put_bucket(
     aws: &Aws,
     bucket: &str,
     settings: Settings,
     call: String,
 ) -> Result<Applied, ActionError> {
-    let out = aws
+    let sent = aws
         .s3
         .put_public_access_block()
         .bucket(bucket)
@@ -240,9 +264,13 @@ async fn put_bucket(
             settings
         ))
         .send()
-        .await
-        .map_err(|e| classify(&e, "s3:PutBucketPublicAccessBlock", &format!("bucket {bucket}")))?;
-    Ok(Applied::one(call, out.request_id()))
+        .await;
+    applied(
+        sent,
+        "s3:PutBucketPublicAccessBlock",
+        &format!("bucket {bucket}"),
+        call,
+    )
 }
 
 /// `s3control.put_public_access_block`.
@@ -273,13 +301,8 @@ impl Change for BlockAccount {
         put_account(aws, &p.str("account_id"), Settings::ALL_ON, plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&AccountSettings>,
-        after: &AccountSettings,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, AccountSettings>) -> Result<String, String> {
+        let after = c.after;
         check_all_on(after.configuration)
     }
 
@@ -291,17 +314,18 @@ impl Change for BlockAccount {
     ) -> Result<Applied, ActionError> {
         let account = p.str("account_id");
         let Some(saved) = before.configuration else {
-            let out = aws
+            let sent = aws
                 .s3control
                 .delete_public_access_block()
                 .account_id(&account)
                 .send()
-                .await
-                .map_err(|e| classify(&e, "s3:PutAccountPublicAccessBlock", "the account"))?;
-            return Ok(Applied::one(
+                .await;
+            return applied(
+                sent,
+                "s3:PutAccountPublicAccessBlock",
+                "the account",
                 format!("s3control:DeletePublicAccessBlock AccountId={account}"),
-                out.request_id(),
-            ));
+            );
         };
         put_account(
             aws,
@@ -313,13 +337,30 @@ impl Change for BlockAccount {
     }
 }
 
+/// `s3control.put_public_access_block`.
+pub static BLOCK_ACCOUNT: AwsOperation = AwsOperation {
+    name: "s3control.put_public_access_block",
+    api: "s3control:PutPublicAccessBlock",
+    cloudtrail_event: "PutAccountPublicAccessBlock",
+    target: "account_id",
+    summary: "Turn on all four Block Public Access settings for the whole account",
+    params: &[ACCOUNT],
+    require_any: &[],
+    permissions: &["s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"],
+    before_state: Some("s3control:GetPublicAccessBlock"),
+    rollback: Some(
+        "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
+    ),
+    imp: Implementation::Change(&BlockAccount),
+};
+
 async fn put_account(
     aws: &Aws,
     account: &str,
     settings: Settings,
     call: String,
 ) -> Result<Applied, ActionError> {
-    let out = aws
+    let sent = aws
         .s3control
         .put_public_access_block()
         .account_id(account)
@@ -328,65 +369,6 @@ async fn put_account(
             settings
         ))
         .send()
-        .await
-        .map_err(|e| classify(&e, "s3:PutAccountPublicAccessBlock", "the account"))?;
-    Ok(Applied::one(call, out.request_id()))
+        .await;
+    applied(sent, "s3:PutAccountPublicAccessBlock", "the account", call)
 }
-
-/// `s3.get_public_access_block`.
-pub static GET_BUCKET: AwsOperation = evidence(
-    "s3.get_public_access_block",
-    "Read the bucket's Block Public Access settings",
-    "s3:GetPublicAccessBlock",
-    "GetBucketPublicAccessBlock",
-    &[BUCKET],
-    "bucket",
-    &["s3:GetBucketPublicAccessBlock"],
-    &Evidence::<BucketSettings>::NEW,
-);
-
-/// `s3control.get_public_access_block`.
-pub static GET_ACCOUNT: AwsOperation = evidence(
-    "s3control.get_public_access_block",
-    "Read the account's Block Public Access settings",
-    "s3control:GetPublicAccessBlock",
-    "GetAccountPublicAccessBlock",
-    &[ACCOUNT],
-    "account_id",
-    &["s3:GetAccountPublicAccessBlock"],
-    &Evidence::<AccountSettings>::NEW,
-);
-
-/// `s3.put_public_access_block`.
-pub static BLOCK_BUCKET: AwsOperation = AwsOperation {
-    name: "s3.put_public_access_block",
-    summary: "Turn on all four Block Public Access settings for the bucket",
-    api: "s3:PutPublicAccessBlock",
-    cloudtrail_event: "PutBucketPublicAccessBlock",
-    params: &[BUCKET],
-    require_any: &[],
-    target: "bucket",
-    before_state: Some("s3:GetPublicAccessBlock"),
-    rollback: Some(
-        "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
-    ),
-    permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
-    imp: Implementation::Change(&BlockBucket),
-};
-
-/// `s3control.put_public_access_block`.
-pub static BLOCK_ACCOUNT: AwsOperation = AwsOperation {
-    name: "s3control.put_public_access_block",
-    summary: "Turn on all four Block Public Access settings for the whole account",
-    api: "s3control:PutPublicAccessBlock",
-    cloudtrail_event: "PutAccountPublicAccessBlock",
-    params: &[ACCOUNT],
-    require_any: &[],
-    target: "account_id",
-    before_state: Some("s3control:GetPublicAccessBlock"),
-    rollback: Some(
-        "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
-    ),
-    permissions: &["s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"],
-    imp: Implementation::Change(&BlockAccount),
-};

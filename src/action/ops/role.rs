@@ -3,13 +3,12 @@
 //! cut-off).
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Evidence;
-use super::{Change, Resource};
-use crate::action::aws::{ActionError, Applied, Aws, classify, decode_policy, is_absent};
+use super::{Change, Check, Resource};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, decode_policy, is_absent};
 use crate::action::plan::{Params, Plan, REVOKE_SESSIONS_POLICY};
 use crate::action::policy;
 use crate::action::registry::{AwsOperation, Implementation, evidence};
@@ -17,8 +16,8 @@ use crate::action::registry::{ParamKind, ROLE, p};
 
 /// A role and its trust policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RoleTrust {
-    #[serde(default)]
     pub role_name: String,
     pub arn: Option<String>,
     pub trust_policy: Option<Value>,
@@ -26,8 +25,6 @@ pub struct RoleTrust {
 
 #[async_trait]
 impl Resource for RoleTrust {
-    type State = RoleTrust;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<RoleTrust, ActionError> {
         let role = p.str("role_name");
         let out = aws
@@ -50,21 +47,32 @@ impl Resource for RoleTrust {
     }
 }
 
+/// `iam.get_role`.
+pub static GET: AwsOperation = evidence(
+    "iam.get_role",
+    "Read a role and its trust policy",
+    "iam:GetRole",
+    "GetRole",
+    &[ROLE],
+    "role_name",
+    &["iam:GetRole"],
+    &Evidence::<RoleTrust>::NEW,
+);
+
 /// `iam.remove_role_trust_principal`.
 #[derive(Debug)]
 pub struct RemoveTrustedPrincipal;
 
 impl RemoveTrustedPrincipal {
     async fn update(aws: &Aws, role: &str, document: String, call: String) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .iam
             .update_assume_role_policy()
             .role_name(role)
             .policy_document(document)
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:UpdateAssumeRolePolicy", "the role"))?;
-        Ok(Applied::one(call, out.request_id()))
+            .await;
+        applied(sent, "iam:UpdateAssumeRolePolicy", "the role", call)
     }
 }
 
@@ -118,13 +126,9 @@ impl Change for RemoveTrustedPrincipal {
         Self::update(aws, &p.str("role_name"), plan.request.to_string(), plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&RoleTrust>,
-        after: &RoleTrust,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, RoleTrust>) -> Result<String, String> {
+        let p = c.p;
+        let after = c.after;
         let principal = p.str("principal");
         let trust = after.trust_policy.clone().unwrap_or(Value::Null);
         if policy::names_principal(&trust, &principal) {
@@ -147,12 +151,33 @@ impl Change for RemoveTrustedPrincipal {
     }
 }
 
+/// `iam.remove_role_trust_principal`.
+pub static REMOVE_TRUSTED_PRINCIPAL: AwsOperation = AwsOperation {
+    name: "iam.remove_role_trust_principal",
+    api: "iam:UpdateAssumeRolePolicy",
+    cloudtrail_event: "UpdateAssumeRolePolicy",
+    target: "role_name",
+    summary: "Remove a principal from a role's trust policy (sessions already issued stay valid: revoke them too)",
+    params: &[
+        ROLE,
+        p(
+            "principal",
+            ParamKind::Text,
+            "the principal (ARN, account id or service) to remove",
+        ),
+    ],
+    require_any: &[],
+    permissions: &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
+    before_state: Some("iam:GetRole"),
+    rollback: Some("iam:UpdateAssumeRolePolicy with the saved trust policy"),
+    imp: Implementation::Change(&RemoveTrustedPrincipal),
+};
+
 /// The role's inline policy that revokes older sessions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SessionPolicy {
-    #[serde(default)]
     pub role_name: String,
-    #[serde(default)]
     pub policy_name: String,
     /// `None` when the role has no such policy.
     pub document: Option<Value>,
@@ -160,8 +185,6 @@ pub struct SessionPolicy {
 
 #[async_trait]
 impl Resource for SessionPolicy {
-    type State = SessionPolicy;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<SessionPolicy, ActionError> {
         let role = p.str("role_name");
         let document = match aws
@@ -198,16 +221,15 @@ impl RevokeSessions {
         document: String,
         (call, what): (String, &str),
     ) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .iam
             .put_role_policy()
             .role_name(role)
             .policy_name(REVOKE_SESSIONS_POLICY)
             .policy_document(document)
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:PutRolePolicy", what))?;
-        Ok(Applied::one(call, out.request_id()))
+            .await;
+        applied(sent, "iam:PutRolePolicy", what, call)
     }
 }
 
@@ -242,13 +264,9 @@ impl Change for RevokeSessions {
         Self::put(aws, &p.str("role_name"), doc, (plan.call(), "the role")).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        request: &Value,
-        _before: Option<&SessionPolicy>,
-        after: &SessionPolicy,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, SessionPolicy>) -> Result<String, String> {
+        let request = c.request;
+        let after = c.after;
         match &after.document {
             Some(d) if !request.is_null() && d == request => Ok(format!(
                 "{REVOKE_SESSIONS_POLICY} denies sessions issued before the cut-off"
@@ -270,74 +288,41 @@ impl Change for RevokeSessions {
     ) -> Result<Applied, ActionError> {
         let role = p.str("role_name");
         let Some(document) = before.document.as_ref().filter(|d| !d.is_null()) else {
-            let out = aws
+            let sent = aws
                 .iam
                 .delete_role_policy()
                 .role_name(&role)
                 .policy_name(REVOKE_SESSIONS_POLICY)
                 .send()
-                .await
-                .map_err(|e| classify(&e, "iam:DeleteRolePolicy", "the role's policy"))?;
-            return Ok(Applied::one(
+                .await;
+            return applied(
+                sent,
+                "iam:DeleteRolePolicy",
+                "the role's policy",
                 format!("iam:DeleteRolePolicy RoleName={role} PolicyName={REVOKE_SESSIONS_POLICY}"),
-                out.request_id(),
-            ));
+            );
         };
         let call = format!("iam:PutRolePolicy RoleName={role} (saved document)");
         Self::put(aws, &role, document.to_string(), (call, "the role's policy")).await
     }
 }
 
-/// `iam.get_role`.
-pub static GET: AwsOperation = evidence(
-    "iam.get_role",
-    "Read a role and its trust policy",
-    "iam:GetRole",
-    "GetRole",
-    &[ROLE],
-    "role_name",
-    &["iam:GetRole"],
-    &Evidence::<RoleTrust>::NEW,
-);
-
 /// `iam.revoke_role_sessions`.
 pub static REVOKE_SESSIONS: AwsOperation = AwsOperation {
     name: "iam.revoke_role_sessions",
-    summary: "Deny every session of a role issued before now (aws:TokenIssueTime), as the console's \"Revoke active sessions\"",
     api: "iam:PutRolePolicy",
     cloudtrail_event: "PutRolePolicy",
+    target: "role_name",
+    summary: "Deny every session of a role issued before now (aws:TokenIssueTime), as the console's \"Revoke active sessions\"",
     params: &[ROLE],
     require_any: &[],
-    target: "role_name",
-    before_state: Some("iam:GetRolePolicy AWSRevokeOlderSessions"),
-    rollback: Some("iam:DeleteRolePolicy AWSRevokeOlderSessions, or put back the saved one"),
     permissions: &[
         "iam:GetRole",
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
         "iam:DeleteRolePolicy",
     ],
+    before_state: Some("iam:GetRolePolicy AWSRevokeOlderSessions"),
+    rollback: Some("iam:DeleteRolePolicy AWSRevokeOlderSessions, or put back the saved one"),
     imp: Implementation::Change(&RevokeSessions),
-};
-
-/// `iam.remove_role_trust_principal`.
-pub static REMOVE_TRUSTED_PRINCIPAL: AwsOperation = AwsOperation {
-    name: "iam.remove_role_trust_principal",
-    summary: "Remove a principal from a role's trust policy (sessions already issued stay valid: revoke them too)",
-    api: "iam:UpdateAssumeRolePolicy",
-    cloudtrail_event: "UpdateAssumeRolePolicy",
-    params: &[
-        ROLE,
-        p(
-            "principal",
-            ParamKind::Text,
-            "the principal (ARN, account id or service) to remove",
-        ),
-    ],
-    require_any: &[],
-    target: "role_name",
-    before_state: Some("iam:GetRole"),
-    rollback: Some("iam:UpdateAssumeRolePolicy with the saved trust policy"),
-    permissions: &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
-    imp: Implementation::Change(&RemoveTrustedPrincipal),
 };

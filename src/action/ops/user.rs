@@ -2,12 +2,11 @@
 //! console password itself, removed and, on rollback, recreated with a reset required.
 
 use async_trait::async_trait;
-use aws_sdk_s3::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Change, Resource, or_none};
-use crate::action::aws::{ActionError, Applied, Aws, classify, date, decode_policy, is_absent};
+use super::{Change, Check, Resource, or_none};
+use crate::action::aws::{ActionError, Applied, Aws, applied, classify, date, decode_policy, is_absent};
 use crate::action::plan::{DENY_ALL_POLICY, Params, Plan};
 use crate::action::policy;
 use crate::action::registry::{AwsOperation, Implementation};
@@ -15,8 +14,8 @@ use crate::action::registry::{ParamKind, USER, opt};
 
 /// A user's inline policy of the name irp writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UserPolicy {
-    #[serde(default)]
     pub user_name: String,
     pub policy_name: Option<String>,
     /// `None` when the user has no inline policy of that name.
@@ -36,8 +35,6 @@ fn policy_name(p: &Params<'_>) -> String {
 
 #[async_trait]
 impl Resource for UserPolicy {
-    type State = UserPolicy;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<UserPolicy, ActionError> {
         let user = p.str("user_name");
         let name = policy_name(p);
@@ -77,16 +74,15 @@ impl DenyAll {
         document: String,
         call: String,
     ) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .iam
             .put_user_policy()
             .user_name(user)
             .policy_name(name)
             .policy_document(document)
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:PutUserPolicy", what))?;
-        Ok(Applied::one(call, out.request_id()))
+            .await;
+        applied(sent, "iam:PutUserPolicy", what, call)
     }
 }
 
@@ -117,13 +113,8 @@ impl Change for DenyAll {
         Self::put(aws, (&user, &name, "the user"), doc, plan.call()).await
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&UserPolicy>,
-        after: &UserPolicy,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, UserPolicy>) -> Result<String, String> {
+        let after = c.after;
         if after.document.as_ref() == Some(&policy::deny_all()) {
             Ok(format!(
                 "inline policy {} denies everything",
@@ -138,18 +129,19 @@ impl Change for DenyAll {
         let user = p.str("user_name");
         let name = before.policy_name.as_deref().unwrap_or(DENY_ALL_POLICY);
         let Some(document) = before.document() else {
-            let out = aws
+            let sent = aws
                 .iam
                 .delete_user_policy()
                 .user_name(&user)
                 .policy_name(name)
                 .send()
-                .await
-                .map_err(|e| classify(&e, "iam:DeleteUserPolicy", "the user's policy"))?;
-            return Ok(Applied::one(
+                .await;
+            return applied(
+                sent,
+                "iam:DeleteUserPolicy",
+                "the user's policy",
                 format!("iam:DeleteUserPolicy UserName={user} PolicyName={name}"),
-                out.request_id(),
-            ));
+            );
         };
         Self::put(
             aws,
@@ -161,17 +153,44 @@ impl Change for DenyAll {
     }
 }
 
+/// `iam.put_user_deny_all_policy`.
+pub static DENY_ALL: AwsOperation = AwsOperation {
+    name: "iam.put_user_deny_all_policy",
+    api: "iam:PutUserPolicy",
+    cloudtrail_event: "PutUserPolicy",
+    target: "user_name",
+    summary: "Attach an inline deny-all policy to a user (a console password cannot be deactivated)",
+    params: &[
+        USER,
+        opt(
+            "policy_name",
+            ParamKind::Text,
+            "name of the inline policy (default irp-deny-all)",
+        ),
+    ],
+    require_any: &[],
+    permissions: &[
+        "iam:GetUser",
+        "iam:GetUserPolicy",
+        "iam:PutUserPolicy",
+        "iam:DeleteUserPolicy",
+    ],
+    before_state: Some("iam:ListUserPolicies"),
+    rollback: Some("iam:DeleteUserPolicy"),
+    imp: Implementation::Change(&DenyAll),
+};
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     pub created: Option<String>,
-    #[serde(default)]
     pub password_reset_required: bool,
 }
 
 /// A user's console password (only whether there is one, and when it was made).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LoginProfile {
-    #[serde(default)]
     pub user_name: String,
     /// `None` when the user has no console password.
     pub login_profile: Option<Profile>,
@@ -179,8 +198,6 @@ pub struct LoginProfile {
 
 #[async_trait]
 impl Resource for LoginProfile {
-    type State = LoginProfile;
-
     async fn read(aws: &Aws, p: &Params<'_>) -> Result<LoginProfile, ActionError> {
         let user = p.str("user_name");
         let login_profile = match aws.iam.get_login_profile().user_name(&user).send().await {
@@ -228,23 +245,22 @@ impl Change for DeleteLoginProfile {
     }
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let out = aws
+        let sent = aws
             .iam
             .delete_login_profile()
             .user_name(p.str("user_name"))
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:DeleteLoginProfile", "the user's console password"))?;
-        Ok(Applied::one(plan.call(), out.request_id()))
+            .await;
+        applied(
+            sent,
+            "iam:DeleteLoginProfile",
+            "the user's console password",
+            plan.call(),
+        )
     }
 
-    fn check_applied(
-        &self,
-        _p: &Params<'_>,
-        _request: &Value,
-        _before: Option<&LoginProfile>,
-        after: &LoginProfile,
-    ) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, LoginProfile>) -> Result<String, String> {
+        let after = c.after;
         if after.login_profile.is_none() {
             Ok("the user has no console password".to_owned())
         } else {
@@ -269,23 +285,44 @@ impl Change for DeleteLoginProfile {
         let user = p.str("user_name");
         // The old password cannot be restored. A random one nobody knows, with a reset
         // required, brings console access back for an administrator to hand out.
-        let out = aws
+        let sent = aws
             .iam
             .create_login_profile()
             .user_name(&user)
             .password(random_password()?)
             .password_reset_required(true)
             .send()
-            .await
-            .map_err(|e| classify(&e, "iam:CreateLoginProfile", "the user"))?;
-        Ok(Applied::one(
+            .await;
+        applied(
+            sent,
+            "iam:CreateLoginProfile",
+            "the user",
             format!(
                 "iam:CreateLoginProfile UserName={user} Password=<random, not stored> PasswordResetRequired=true"
             ),
-            out.request_id(),
-        ))
+        )
     }
 }
+
+/// `iam.delete_login_profile`.
+pub static DELETE_LOGIN_PROFILE: AwsOperation = AwsOperation {
+    name: "iam.delete_login_profile",
+    api: "iam:DeleteLoginProfile",
+    cloudtrail_event: "DeleteLoginProfile",
+    target: "user_name",
+    summary: "Remove a user's console password",
+    params: &[USER],
+    require_any: &[],
+    permissions: &[
+        "iam:GetUser",
+        "iam:GetLoginProfile",
+        "iam:DeleteLoginProfile",
+        "iam:CreateLoginProfile",
+    ],
+    before_state: Some("iam:GetLoginProfile"),
+    rollback: Some("iam:CreateLoginProfile with a new password that must be reset"),
+    imp: Implementation::Change(&DeleteLoginProfile),
+};
 
 /// 32 random characters from every class IAM's password policies ask for; never stored.
 fn random_password() -> Result<String, ActionError> {
@@ -307,50 +344,3 @@ fn random_password() -> Result<String, ActionError> {
         })
         .collect())
 }
-
-/// `iam.put_user_deny_all_policy`.
-pub static DENY_ALL: AwsOperation = AwsOperation {
-    name: "iam.put_user_deny_all_policy",
-    summary: "Attach an inline deny-all policy to a user (a console password cannot be deactivated)",
-    api: "iam:PutUserPolicy",
-    cloudtrail_event: "PutUserPolicy",
-    params: &[
-        USER,
-        opt(
-            "policy_name",
-            ParamKind::Text,
-            "name of the inline policy (default irp-deny-all)",
-        ),
-    ],
-    require_any: &[],
-    target: "user_name",
-    before_state: Some("iam:ListUserPolicies"),
-    rollback: Some("iam:DeleteUserPolicy"),
-    permissions: &[
-        "iam:GetUser",
-        "iam:GetUserPolicy",
-        "iam:PutUserPolicy",
-        "iam:DeleteUserPolicy",
-    ],
-    imp: Implementation::Change(&DenyAll),
-};
-
-/// `iam.delete_login_profile`.
-pub static DELETE_LOGIN_PROFILE: AwsOperation = AwsOperation {
-    name: "iam.delete_login_profile",
-    summary: "Remove a user's console password",
-    api: "iam:DeleteLoginProfile",
-    cloudtrail_event: "DeleteLoginProfile",
-    params: &[USER],
-    require_any: &[],
-    target: "user_name",
-    before_state: Some("iam:GetLoginProfile"),
-    rollback: Some("iam:CreateLoginProfile with a new password that must be reset"),
-    permissions: &[
-        "iam:GetUser",
-        "iam:GetLoginProfile",
-        "iam:DeleteLoginProfile",
-        "iam:CreateLoginProfile",
-    ],
-    imp: Implementation::Change(&DeleteLoginProfile),
-};
