@@ -28,7 +28,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use futures::StreamExt;
-use irp::lake::generate::{self, Config, Scenario};
+use irp::lake::generate::{self, Config, Story};
 use irp::query::backend::local::{LocalEngine, Options};
 
 /// Rounds per query: at least `MIN_ROUNDS`, then more while both engines together have taken
@@ -253,7 +253,7 @@ fn main() {
     if !truth_file.exists() {
         let _ = std::fs::remove_dir_all(&lake);
         let cfg = Config {
-            scenario: Scenario::S3Exfiltration,
+            scenario: Story::S3Exfiltration,
             days: 30,
             events: 10_000_000,
             seed: 1,

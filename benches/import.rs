@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use irp::lake::generate::{self, Config, Scenario};
+use irp::lake::generate::{self, Config, Story};
 use irp::lake::import::{self, Options};
 use serde_json::{Map, Value, json};
 
@@ -178,7 +178,7 @@ fn make_input(data: &Path) {
     let _ = std::fs::remove_dir_all(data);
     let lake = data.join("lake");
     let cfg = Config {
-        scenario: Scenario::S3Exfiltration,
+        scenario: Story::S3Exfiltration,
         days: 7,
         events: 1_450_000,
         seed: 7,

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use irp::lake::import::{self, Options, Summary};
+use irp::lake::import::{self, Imported, Options};
 use irp::query::backend::local::{LocalEngine, Options as EngineOptions};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use crate::query::{S3, captures_of, json_rows, rows, rows_of, runtime};
 
 const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
 
-fn import_lib(paths: &[PathBuf], lake: &Path) -> Summary {
+fn import_lib(paths: &[PathBuf], lake: &Path) -> Imported {
     import::import(paths, lake, &Options { threads: 2 }, &|_| {}).unwrap()
 }
 
@@ -30,7 +30,7 @@ fn import_cli(path: &Path, lake: &Path) -> std::process::Output {
 }
 
 /// Every record is written, a duplicate, without a table, or a problem: nothing else.
-fn accounted(s: &Summary) {
+fn accounted(s: &Imported) {
     let no_table: u64 = s.no_table.values().sum();
     assert_eq!(
         s.records,

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimestampMillisecondType};
 use chrono::NaiveDate;
-use irp::lake::generate::{self, Config, Scenario, Truth};
+use irp::lake::generate::{self, Config, Story, Truth};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Encoding;
 
 use crate::common::{run, stderr, stdout};
 
-fn config(scenario: Scenario, seed: u64, threads: usize) -> Config {
+fn config(scenario: Story, seed: u64, threads: usize) -> Config {
     Config {
         scenario,
         days: 3,
@@ -97,7 +97,7 @@ fn times(batch: &RecordBatch) -> Vec<i64> {
         .to_vec()
 }
 
-fn generated(scenario: Scenario, seed: u64, threads: usize) -> (tempfile::TempDir, Truth) {
+fn generated(scenario: Story, seed: u64, threads: usize) -> (tempfile::TempDir, Truth) {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
     let summary = generate::generate(&lake, &config(scenario, seed, threads), &|_, _| {}).unwrap();
@@ -106,7 +106,7 @@ fn generated(scenario: Scenario, seed: u64, threads: usize) -> (tempfile::TempDi
 
 #[test]
 fn the_lake_has_security_lakes_layout_and_columns() {
-    let (tmp, _) = generated(Scenario::S3Exfiltration, 7, 2);
+    let (tmp, _) = generated(Story::S3Exfiltration, 7, 2);
     let lake = tmp.path().join("lake");
     let found = files(&lake);
     assert_eq!(found.len(), 18, "6 sources × 3 days");
@@ -239,7 +239,7 @@ fn a_days_file_is_one_row_group_with_a_page_index() {
     let cfg = Config {
         days: 1,
         events: 160_000,
-        ..config(Scenario::Benign, 3, 2)
+        ..config(Story::Benign, 3, 2)
     };
     generate::generate(&lake, &cfg, &|_, _| {}).unwrap();
     let s3 = files(&lake.join("s3_data"));
@@ -263,7 +263,7 @@ fn a_days_file_is_one_row_group_with_a_page_index() {
 
 #[test]
 fn the_injected_incident_is_what_the_truth_says() {
-    let (tmp, truth) = generated(Scenario::S3Exfiltration, 11, 2);
+    let (tmp, truth) = generated(Story::S3Exfiltration, 11, 2);
     let lake = tmp.path().join("lake");
     let inc = truth.incident_details.clone().unwrap();
     let written: serde_json::Value =
@@ -338,7 +338,7 @@ fn the_injected_incident_is_what_the_truth_says() {
 
 #[test]
 fn the_benign_lake_holds_no_incident() {
-    let (tmp, truth) = generated(Scenario::Benign, 11, 2);
+    let (tmp, truth) = generated(Story::Benign, 11, 2);
     assert!(!truth.incident && truth.incident_details.is_none());
     assert!(
         findings(&tmp.path().join("lake"))
@@ -374,9 +374,9 @@ fn the_same_seed_gives_the_same_lake_whatever_the_threads() {
             })
             .collect()
     };
-    let (a, ta) = generated(Scenario::S3Exfiltration, 5, 1);
-    let (b, tb) = generated(Scenario::S3Exfiltration, 5, 3);
-    let (c, _) = generated(Scenario::S3Exfiltration, 6, 2);
+    let (a, ta) = generated(Story::S3Exfiltration, 5, 1);
+    let (b, tb) = generated(Story::S3Exfiltration, 5, 3);
+    let (c, _) = generated(Story::S3Exfiltration, 6, 2);
     assert_eq!(ta, tb);
     assert_eq!(digest(&a.path().join("lake")), digest(&b.path().join("lake")));
     assert_ne!(digest(&a.path().join("lake")), digest(&c.path().join("lake")));

@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use futures::StreamExt;
-use irp::lake::generate::{self, Config, Scenario, Truth};
+use irp::lake::generate::{self, Config, Story, Truth};
 use irp::query::backend::local::{LocalEngine, Options, QueryError};
 
 use crate::common::{run, stderr, stdout};
 
 fn lake(dir: &Path) -> Truth {
     let cfg = Config {
-        scenario: Scenario::S3Exfiltration,
+        scenario: Story::S3Exfiltration,
         days: 3,
         events: 20_000,
         seed: 9,
@@ -347,7 +347,7 @@ pub(crate) async fn rows_of(engine: &LocalEngine, sql: &str) -> u64 {
 
 /// `irp run --backend local --lake`: the playbook's query runs on the lake, its result becomes
 /// a Parquet artifact the journal vouches for, and the suggestion follows the data.
-fn run_drill(scenario: Scenario) -> (tempfile::TempDir, String) {
+fn run_drill(scenario: Story) -> (tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lake");
     let cfg = Config {
@@ -383,7 +383,7 @@ fn run_drill(scenario: Scenario) -> (tempfile::TempDir, String) {
 
 #[test]
 fn a_playbook_query_runs_on_the_lake_and_the_suggestion_follows_the_data() {
-    let (tmp, out) = run_drill(Scenario::S3Exfiltration);
+    let (tmp, out) = run_drill(Story::S3Exfiltration);
     assert!(out.contains("chose `incident` (suggested)"), "{out}");
     let scan = irp::journal::store::read(&tmp.path().join("case/journal.jsonl")).unwrap();
     let q = scan
@@ -398,7 +398,7 @@ fn a_playbook_query_runs_on_the_lake_and_the_suggestion_follows_the_data() {
     let art = q.artifact.unwrap();
     assert!(art.path.ends_with("-bulk-readers.parquet"));
     assert!(tmp.path().join("case").join(&art.path).is_file());
-    let (_tmp, out) = run_drill(Scenario::Benign);
+    let (_tmp, out) = run_drill(Story::Benign);
     assert!(out.contains("chose `benign` (suggested)"), "{out}");
 }
 
@@ -567,7 +567,7 @@ fn element_at_follows_trino_on_maps_and_arrays() {
 /// (from the truth) as `known_principals`. Returns the truth, the captures, the case folder and
 /// the run's output.
 fn run_s3_playbook(
-    scenario: Scenario,
+    scenario: Story,
     tmp: &Path,
     with_known: bool,
     seed: u64,
@@ -667,7 +667,7 @@ fn artifact_rows(case: &Path, step: &str) -> Vec<serde_json::Value> {
 #[test]
 fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
     let tmp = tempfile::tempdir().unwrap();
-    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path(), true, 3);
+    let (truth, captures, case, out) = run_s3_playbook(Story::S3Exfiltration, tmp.path(), true, 3);
     let inc = truth.incident_details.unwrap();
     // The principal, the credential, the IPs: exactly the injected ones, nothing else.
     assert_eq!(
@@ -722,7 +722,7 @@ fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
 #[test]
 fn the_s3_playbook_runs_without_known_principals() {
     let tmp = tempfile::tempdir().unwrap();
-    let (truth, captures, case, out) = run_s3_playbook(Scenario::S3Exfiltration, tmp.path(), false, 1);
+    let (truth, captures, case, out) = run_s3_playbook(Story::S3Exfiltration, tmp.path(), false, 1);
     let inc = truth.incident_details.unwrap();
     let readers = artifact_rows(&case, "reads-by-principal");
     assert!(
@@ -743,7 +743,7 @@ fn the_s3_playbook_runs_without_known_principals() {
 #[test]
 fn the_s3_playbook_finds_nothing_on_a_benign_lake() {
     let tmp = tempfile::tempdir().unwrap();
-    let (truth, captures, _, out) = run_s3_playbook(Scenario::Benign, tmp.path(), true, 3);
+    let (truth, captures, _, out) = run_s3_playbook(Story::Benign, tmp.path(), true, 3);
     assert!(truth.incident_details.is_none());
     assert_eq!(captures["unknown_principals"], serde_json::json!([]), "{out}");
     assert_eq!(captures["unknown_accounts"], serde_json::json!([]));

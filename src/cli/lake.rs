@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
 use super::{CliError, Output};
-use crate::lake::generate::{self, Config, Scenario};
+use crate::lake::generate::{self, Config, Story};
 use crate::lake::import;
 
 #[derive(Debug, Args)]
@@ -61,7 +61,7 @@ pub struct GenerateArgs {
     pub dir: PathBuf,
     /// What happens in the lake.
     #[arg(long, value_enum, default_value = "s3-exfiltration")]
-    pub scenario: Scenario,
+    pub scenario: Story,
     /// Days of data, ending with `--end`.
     #[arg(long, default_value_t = 7)]
     pub days: u32,

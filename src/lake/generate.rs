@@ -24,10 +24,11 @@ use crate::playbook::table::LogicalTable;
 
 mod more;
 
-/// The scenarios the generator knows.
+/// The stories the generator tells: an incident (or none) in the background activity. The CLI
+/// names them `--scenario`; a rehearsal's scenario file (`rehearse::Scenario`) picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Scenario {
+pub enum Story {
     /// A stolen access key used from a new IP: `ListBuckets`, `ListObjects`, thousands of
     /// `GetObject` on one bucket, then a `PutBucketPolicy` granting an external account.
     S3Exfiltration,
@@ -42,20 +43,20 @@ pub enum Scenario {
     InstanceCredentialExfiltration,
 }
 
-impl Scenario {
+impl Story {
     pub fn as_str(self) -> &'static str {
         match self {
-            Scenario::S3Exfiltration => "s3-exfiltration",
-            Scenario::Benign => "benign",
-            Scenario::CredentialCompromise => "credential-compromise",
-            Scenario::InstanceCredentialExfiltration => "instance-credential-exfiltration",
+            Story::S3Exfiltration => "s3-exfiltration",
+            Story::Benign => "benign",
+            Story::CredentialCompromise => "credential-compromise",
+            Story::InstanceCredentialExfiltration => "instance-credential-exfiltration",
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub scenario: Scenario,
+    pub scenario: Story,
     pub days: u32,
     /// Background events in all, across sources, regions, accounts and days.
     pub events: u64,
@@ -152,7 +153,7 @@ pub struct FirstEvent {
 
 /// The outcome of a generation.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub struct Generated {
     pub files: u64,
     pub events: u64,
     pub bytes: u64,
@@ -420,8 +421,8 @@ const OFFICE: [u32; 24] = [
 ];
 
 /// The incident as a plan: which scenario, who, which bucket, when, how many reads.
-struct Plan {
-    kind: Scenario,
+struct IncidentPlan {
+    kind: Story,
     victim: usize,
     bucket: usize,
     region: String,
@@ -438,12 +439,12 @@ struct Plan {
     session_key: String,
 }
 
-fn plan(cfg: &Config, world: &World) -> Option<Plan> {
+fn plan(cfg: &Config, world: &World) -> Option<IncidentPlan> {
     let (victim_name, bucket_name, at) = match cfg.scenario {
-        Scenario::Benign => return None,
-        Scenario::S3Exfiltration => ("svc-reporting", "acme-customer-exports", (2, 13, 7)),
-        Scenario::CredentialCompromise => ("dave", "acme-finance-reports", (3, 41, 12)),
-        Scenario::InstanceCredentialExfiltration => ("AppServerRole", "acme-finance-reports", (1, 27, 45)),
+        Story::Benign => return None,
+        Story::S3Exfiltration => ("svc-reporting", "acme-customer-exports", (2, 13, 7)),
+        Story::CredentialCompromise => ("dave", "acme-finance-reports", (3, 41, 12)),
+        Story::InstanceCredentialExfiltration => ("AppServerRole", "acme-finance-reports", (1, 27, 45)),
     };
     let mut rng = Rng::derived(cfg.seed, "incident");
     let victim = world.principals.iter().position(|p| p.name == victim_name)?;
@@ -458,7 +459,7 @@ fn plan(cfg: &Config, world: &World) -> Option<Plan> {
     let start = day.and_hms_opt(at.0, at.1, at.2)?.and_utc()
         + Duration::milliseconds(i64::try_from(rng.below(1000)).unwrap_or(0));
     let reads = match cfg.scenario {
-        Scenario::InstanceCredentialExfiltration => (cfg.events / 20_000).clamp(40, 400),
+        Story::InstanceCredentialExfiltration => (cfg.events / 20_000).clamp(40, 400),
         _ => (cfg.events / 3_000).clamp(1_200, 4_000),
     };
     let finding_uid = rng.text(b"0123456789abcdef", 32);
@@ -466,7 +467,7 @@ fn plan(cfg: &Config, world: &World) -> Option<Plan> {
     let day_key = format!("{}{account}{region}", day.format("%Y%m%d"));
     let new_key = format!("AKIA{}", rng.text(UPPER_DIGITS, 16));
     let session_key = format!("ASIA{}", rng.text(UPPER_DIGITS, 16));
-    Some(Plan {
+    Some(IncidentPlan {
         kind: cfg.scenario,
         victim,
         bucket,
@@ -984,10 +985,10 @@ fn background_finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> 
 }
 
 /// The finding the attacker's Tor exit IP raises, twenty minutes in.
-fn incident_finding(world: &World, plan: &Plan) -> Finding {
+fn incident_finding(world: &World, plan: &IncidentPlan) -> Finding {
     let victim = &world.principals[plan.victim];
     match plan.kind {
-        Scenario::CredentialCompromise => {
+        Story::CredentialCompromise => {
             return Finding {
                 time: plan.start_ms + 25 * 60_000,
                 uid: plan.finding_uid.clone(),
@@ -1015,7 +1016,7 @@ fn incident_finding(world: &World, plan: &Plan) -> Finding {
                 region: plan.region.clone(),
             };
         }
-        Scenario::InstanceCredentialExfiltration => {
+        Story::InstanceCredentialExfiltration => {
             let (session, key) = more::role_session(&plan.day_key);
             return Finding {
                 time: plan.start_ms + 15 * 60_000,
@@ -1045,7 +1046,7 @@ fn incident_finding(world: &World, plan: &Plan) -> Finding {
                 region: plan.region.clone(),
             };
         }
-        Scenario::S3Exfiltration | Scenario::Benign => {}
+        Story::S3Exfiltration | Story::Benign => {}
     }
     Finding {
         time: plan.start_ms + 20 * 60_000,
@@ -1072,16 +1073,16 @@ fn incident_finding(world: &World, plan: &Plan) -> Finding {
 }
 
 /// The incident's events in one partition, in time order.
-fn incident_events(world: &World, plan: &Plan, source: LogicalTable, rng: &mut Rng) -> Vec<ApiEvent> {
+fn incident_events(world: &World, plan: &IncidentPlan, source: LogicalTable, rng: &mut Rng) -> Vec<ApiEvent> {
     match plan.kind {
-        Scenario::CredentialCompromise if source == LogicalTable::CloudTrailMgmt => {
+        Story::CredentialCompromise if source == LogicalTable::CloudTrailMgmt => {
             return more::credential_compromise(world, plan, rng);
         }
-        Scenario::CredentialCompromise => return Vec::new(),
-        Scenario::InstanceCredentialExfiltration => {
+        Story::CredentialCompromise => return Vec::new(),
+        Story::InstanceCredentialExfiltration => {
             return more::instance_credentials(world, plan, source, rng);
         }
-        Scenario::S3Exfiltration | Scenario::Benign => {}
+        Story::S3Exfiltration | Story::Benign => {}
     }
     let victim = &world.principals[plan.victim];
     let bucket = &world.buckets[plan.bucket];
@@ -1199,7 +1200,7 @@ pub fn generate(
     dir: &Path,
     cfg: &Config,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<Summary, LakeError> {
+) -> Result<Generated, LakeError> {
     check(cfg)?;
     if dir.exists()
         && std::fs::read_dir(dir)
@@ -1300,7 +1301,7 @@ pub fn generate(
     let text = serde_json::to_string_pretty(&truth).unwrap_or_default() + "\n";
     let path = dir.join("truth.json");
     std::fs::write(&path, text).map_err(|e| LakeError::io(&path, e))?;
-    Ok(Summary {
+    Ok(Generated {
         files,
         events,
         bytes,
@@ -1352,7 +1353,7 @@ fn check(cfg: &Config) -> Result<(), LakeError> {
 }
 
 /// The incident's events in every source, made again with the streams `write_part` used.
-fn incident_all(seed: u64, world: &World, plan: &Plan) -> Vec<ApiEvent> {
+fn incident_all(seed: u64, world: &World, plan: &IncidentPlan) -> Vec<ApiEvent> {
     let day = DateTime::<Utc>::from_timestamp_millis(plan.start_ms)
         .unwrap_or_default()
         .date_naive();
@@ -1369,7 +1370,7 @@ fn incident_all(seed: u64, world: &World, plan: &Plan) -> Vec<ApiEvent> {
 fn incident_truth(
     seed: u64,
     world: &World,
-    plan: &Plan,
+    plan: &IncidentPlan,
     first: Option<&(ApiEvent, &'static str)>,
 ) -> Incident {
     let victim = &world.principals[plan.victim];
@@ -1387,7 +1388,7 @@ fn incident_truth(
         (None, None, None, None);
     let (mut secrets, mut instance_id, mut role_name, mut own_ip) = (Vec::new(), None, None, None);
     let ips = match plan.kind {
-        Scenario::S3Exfiltration | Scenario::Benign => {
+        Story::S3Exfiltration | Story::Benign => {
             operations.insert("GetCallerIdentity".to_owned(), 1);
             operations.insert("ListBuckets".to_owned(), 1);
             operations.insert("ListObjects".to_owned(), 5);
@@ -1395,13 +1396,13 @@ fn incident_truth(
             operations.insert("PutBucketPolicy".to_owned(), 1);
             ips
         }
-        Scenario::CredentialCompromise | Scenario::InstanceCredentialExfiltration => {
+        Story::CredentialCompromise | Story::InstanceCredentialExfiltration => {
             let events = incident_all(seed, world, plan);
             for e in &events {
                 *operations.entry(e.operation.clone()).or_insert(0) += 1;
             }
             end = events.last().map_or(end, |e| e.time);
-            if plan.kind == Scenario::CredentialCompromise {
+            if plan.kind == Story::CredentialCompromise {
                 created_user = Some(format!(
                     "arn:aws:iam::{}:user/{}",
                     plan.account,
@@ -1435,8 +1436,8 @@ fn incident_truth(
         }
     };
     let user_agent = match plan.kind {
-        Scenario::CredentialCompromise => more::CREDENTIAL_ATTACKER_UA.to_owned(),
-        Scenario::InstanceCredentialExfiltration => more::INSTANCE_ATTACKER_UA.to_owned(),
+        Story::CredentialCompromise => more::CREDENTIAL_ATTACKER_UA.to_owned(),
+        Story::InstanceCredentialExfiltration => more::INSTANCE_ATTACKER_UA.to_owned(),
         _ => user_agent,
     };
     Incident {
@@ -1484,7 +1485,7 @@ fn write_part(
     dir: &Path,
     cfg: &Config,
     world: &World,
-    plan: Option<&Plan>,
+    plan: Option<&IncidentPlan>,
     part: &Part,
     progress: &dyn Fn(u64),
 ) -> Result<Written, LakeError> {
@@ -1501,7 +1502,7 @@ fn write_part(
         .map(|_| day_start + i64::try_from(rng.below(86_400_000)).unwrap_or(0))
         .collect();
     times.sort_unstable();
-    let in_scope = |p: &&Plan| p.region == part.region && p.account == part.account;
+    let in_scope = |p: &&IncidentPlan| p.region == part.region && p.account == part.account;
     let in_day = |t: i64| t >= day_start && t < day_start + 86_400_000;
     let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
     let path = partition_dir(dir, part.source, &part.region, &part.account, part.day)

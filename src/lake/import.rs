@@ -59,7 +59,7 @@ impl std::fmt::Display for Problem {
 
 /// What an import did.
 #[derive(Debug, Default, Clone)]
-pub struct Summary {
+pub struct Imported {
     pub files: u64,
     pub bytes: u64,
     /// Records found in the files (each is written, a duplicate, without table, or a problem).
@@ -76,7 +76,7 @@ pub struct Summary {
     pub problem_count: u64,
 }
 
-impl Summary {
+impl Imported {
     pub fn rows_written(&self) -> u64 {
         self.written.values().sum()
     }
@@ -98,7 +98,7 @@ struct Shared {
     buffers: HashMap<PartitionKey, Vec<ApiEvent>>,
     /// Events in `buffers`.
     buffered: usize,
-    summary: Summary,
+    summary: Imported,
 }
 
 /// Imports `paths` (files or folders, recursively) into the lake at `lake`. `progress` is called
@@ -109,7 +109,7 @@ pub fn import(
     lake: &Path,
     options: &Options,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Summary, LakeError> {
+) -> Result<Imported, LakeError> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {

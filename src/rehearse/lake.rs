@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use super::scenario::{Inject, LakeSpec};
 use crate::engine::InjectLanded;
 use crate::lake::cloudtrail::{Mapped, NotMapped, Record, map_record};
-use crate::lake::generate::{self, Config, Scenario as Generator};
+use crate::lake::generate::{self, Config, Story as Generator};
 use crate::lake::ocsf::{api_activity_schema, to_batch};
 use crate::lake::{PartitionWriter, partition_dir};
 

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Observable;
-use crate::lake::generate::Scenario as Generator;
+use crate::lake::generate::Story as Generator;
 use crate::playbook::model::{Playbook, StepKind};
 
 /// A scenario file as written.

@@ -13,7 +13,7 @@
 //!   `CloudFormation` creating roles and Lambda permissions. The identity playbooks must not take
 //!   it for an attack.
 
-use super::{ApiEvent, Plan, Resource, World, as_user, base, identify};
+use super::{ApiEvent, IncidentPlan, Resource, World, as_user, base, identify};
 use crate::lake::ocsf::{NewSession, TargetUser};
 use crate::lake::rng::Rng;
 
@@ -41,7 +41,7 @@ pub fn role_session(day_key: &str) -> (String, String) {
     (format!("i-0{}", &day_key[..8]), format!("ASIA{}", &day_key[..16]))
 }
 
-fn event(plan: &Plan, t: i64, op: &str, service: &str, rng: &mut Rng) -> ApiEvent {
+fn event(plan: &IncidentPlan, t: i64, op: &str, service: &str, rng: &mut Rng) -> ApiEvent {
     let feature = if service == "s3.amazonaws.com" && !matches!(op, "ListBuckets" | "GetCallerIdentity") {
         "Data"
     } else {
@@ -51,7 +51,7 @@ fn event(plan: &Plan, t: i64, op: &str, service: &str, rng: &mut Rng) -> ApiEven
 }
 
 /// The credential compromise's events in `source` (management events only).
-pub fn credential_compromise(world: &World, plan: &Plan, rng: &mut Rng) -> Vec<ApiEvent> {
+pub fn credential_compromise(world: &World, plan: &IncidentPlan, rng: &mut Rng) -> Vec<ApiEvent> {
     let victim = &world.principals[plan.victim];
     let account = plan.account.as_str();
     let as_victim = |e: &mut ApiEvent| as_user(e, victim, CREDENTIAL_ATTACKER_IP, CREDENTIAL_ATTACKER_UA);
@@ -241,7 +241,7 @@ pub fn credential_compromise(world: &World, plan: &Plan, rng: &mut Rng) -> Vec<A
 /// bucket listed and read in the S3 data source.
 pub fn instance_credentials(
     world: &World,
-    plan: &Plan,
+    plan: &IncidentPlan,
     source: crate::playbook::table::LogicalTable,
     rng: &mut Rng,
 ) -> Vec<ApiEvent> {
