@@ -221,7 +221,7 @@ pub fn check_applied(
     after: &Snapshot,
 ) -> Result<String, String> {
     match p.op().imp {
-        Implementation::Change(c) => c.check_applied(p, plan_request, before, after),
+        Implementation::Change(c) => c.check_applied(p, plan_request, before, after).into_result(),
         Implementation::Read(_) => Ok("read".to_owned()),
     }
 }
@@ -229,7 +229,7 @@ pub fn check_applied(
 /// Whether `after` is the stored `before` again (the check after a rollback).
 pub fn check_restored(p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Result<String, String> {
     match p.op().imp {
-        Implementation::Change(c) => c.check_restored(p, before, after),
+        Implementation::Change(c) => c.check_restored(p, before, after).into_result(),
         Implementation::Read(_) if comparable(before) == comparable(after) => {
             Ok("the resource is as it was before the action".to_owned())
         }

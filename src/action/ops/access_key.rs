@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, date};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -178,14 +178,14 @@ impl Change for Deactivate {
         Self::set(aws, p, "Inactive", plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, Keys>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Keys>) -> Verdict {
         let p = c.p;
         let after = c.after;
         let key = p.str("access_key_id");
         match after.status(&key).as_deref() {
-            Some("Inactive") => Ok(format!("access key {key} is Inactive")),
-            Some(s) => Err(format!("access key {key} is {s}, not Inactive")),
-            None => Err(format!("access key {key} is not listed for the user")),
+            Some("Inactive") => Verdict::Holds(format!("access key {key} is Inactive")),
+            Some(s) => Verdict::Fails(format!("access key {key} is {s}, not Inactive")),
+            None => Verdict::Fails(format!("access key {key} is not listed for the user")),
         }
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, stored_xml};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -130,16 +130,16 @@ impl Change for MakePrivate {
         applied(sent, "s3:PutBucketAcl", &format!("bucket {bucket}"), plan.call())
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, BucketAcl>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketAcl>) -> Verdict {
         let after = c.after;
         let grants = &after.grants;
         if grants.len() == 1
             && grants[0].grantee == after.owner
             && grants[0].permission.as_deref() == Some("FULL_CONTROL")
         {
-            Ok("the ACL grants only the owner FULL_CONTROL".to_owned())
+            Verdict::Holds("the ACL grants only the owner FULL_CONTROL".to_owned())
         } else {
-            Err(format!("the ACL still has {} grant(s)", grants.len()))
+            Verdict::Fails(format!("the ACL still has {} grant(s)", grants.len()))
         }
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent, stored_xml};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -37,11 +37,11 @@ fn removal<C: Configuration>(before: &C, call: String) -> Plan {
 }
 
 /// Whether the configuration is gone in `after`.
-fn check_removed<C: Configuration>(after: &C) -> Result<String, String> {
+fn check_removed<C: Configuration>(after: &C) -> Verdict {
     if after.is_empty() {
-        Ok("the configuration is gone".to_owned())
+        Verdict::Holds("the configuration is gone".to_owned())
     } else {
-        Err(format!("the configuration is still there: {}", after.summary()))
+        Verdict::Fails(format!("the configuration is still there: {}", after.summary()))
     }
 }
 
@@ -169,7 +169,7 @@ impl Change for DeleteReplication {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, Replication>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Replication>) -> Verdict {
         let after = c.after;
         check_removed(after)
     }
@@ -335,7 +335,7 @@ impl Change for DeleteLifecycle {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, Lifecycle>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Lifecycle>) -> Verdict {
         let after = c.after;
         check_removed(after)
     }
@@ -504,7 +504,7 @@ impl Change for ClearNotifications {
         Self::put(aws, &p.str("bucket"), None, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, Notifications>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Notifications>) -> Verdict {
         let after = c.after;
         check_removed(after)
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, decode_policy, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy::{self, DenyTargets};
@@ -196,7 +196,7 @@ impl Change for AddDeny {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Verdict {
         let request = c.request;
         let before = c.before;
         let after = c.after;
@@ -206,14 +206,14 @@ impl Change for AddDeny {
             .cloned()
             .unwrap_or_default();
         match after.existing() {
-            None => Err("the bucket has no policy".to_owned()),
+            None => Verdict::Fails("the bucket has no policy".to_owned()),
             Some(pol) if !policy::has_statements(pol, &added) => {
-                Err("the bucket policy lacks irp's deny statements".to_owned())
+                Verdict::Fails("the bucket policy lacks irp's deny statements".to_owned())
             }
             Some(pol) if !policy::keeps_statements(before.and_then(BucketPolicy::existing), pol) => {
-                Err("the bucket policy lost statements it had before".to_owned())
+                Verdict::Fails("the bucket policy lost statements it had before".to_owned())
             }
-            Some(pol) => Ok(format!(
+            Some(pol) => Verdict::Holds(format!(
                 "the bucket policy has irp's {} deny statement(s) and every statement it had before ({} in all)",
                 added.len(),
                 policy::statements(pol).len()
@@ -304,12 +304,12 @@ impl Change for Delete {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Verdict {
         let after = c.after;
         if after.existing().is_none() {
-            Ok("the bucket has no policy".to_owned())
+            Verdict::Holds("the bucket has no policy".to_owned())
         } else {
-            Err("the bucket still has a policy".to_owned())
+            Verdict::Fails("the bucket still has a policy".to_owned())
         }
     }
 

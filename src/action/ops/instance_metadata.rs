@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Change, Check, Resource, or_none};
+use super::{Change, Check, Resource, Verdict, or_none};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -102,11 +102,11 @@ impl Change for RequireImdsV2 {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, MetadataOptions>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, MetadataOptions>) -> Verdict {
         let after = c.after;
         match after.http_tokens.as_deref() {
-            Some("required") => Ok("the instance requires IMDSv2 tokens".to_owned()),
-            other => Err(format!("http_tokens is {}", or_none(other))),
+            Some("required") => Verdict::Holds("the instance requires IMDSv2 tokens".to_owned()),
+            other => Verdict::Fails(format!("http_tokens is {}", or_none(other))),
         }
     }
 

@@ -40,6 +40,23 @@ pub trait Resource: Serialize + DeserializeOwned + Default + Send + Sync + 'stat
 /// The state type of a change's resource.
 pub type StateOf<C> = <C as Change>::Resource;
 
+/// What a check found, in words either way: the change holds (it is in place), or it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Holds(String),
+    Fails(String),
+}
+
+impl Verdict {
+    /// As the case journals it: what holds, or what does not.
+    pub fn into_result(self) -> Result<String, String> {
+        match self {
+            Verdict::Holds(m) => Ok(m),
+            Verdict::Fails(m) => Err(m),
+        }
+    }
+}
+
 /// What the check that a change is in place reads: the parameters, the request as planned, the
 /// state before (when there is one) and the state now.
 #[derive(Debug)]
@@ -69,7 +86,7 @@ pub trait Change: Send + Sync + 'static {
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError>;
 
     /// Whether the change (as planned: `c.request`) is in place in `c.after`.
-    fn check_applied(&self, c: &Check<'_, '_, StateOf<Self>>) -> Result<String, String>;
+    fn check_applied(&self, c: &Check<'_, '_, StateOf<Self>>) -> Verdict;
 
     /// Whether `after` is `before` again, as far as a rollback can make it so. By default the
     /// whole state, less its volatile fields (`plan::comparable`).
@@ -123,8 +140,8 @@ pub trait ChangeOp: Send + Sync {
         request: &Value,
         before: Option<&Snapshot>,
         after: &Snapshot,
-    ) -> Result<String, String>;
-    fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Result<String, String>;
+    ) -> Verdict;
+    fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Verdict;
     async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Snapshot) -> Result<Applied, ActionError>;
 }
 
@@ -135,8 +152,7 @@ impl<C: Change> ChangeOp for C {
     }
 
     fn plan(&self, p: &Params<'_>, before: &Snapshot, now: &str, tag: &str) -> Result<Plan, ActionError> {
-        let before = typed::<StateOf<C>>(p, before).map_err(ActionError::Refused)?;
-        Change::plan(self, p, &before, now, tag)
+        Change::plan(self, p, &typed::<StateOf<C>>(p, before)?, now, tag)
     }
 
     fn plan_assumed(&self, p: &Params<'_>, now: &str, tag: &str) -> Result<Plan, ActionError> {
@@ -153,32 +169,40 @@ impl<C: Change> ChangeOp for C {
         request: &Value,
         before: Option<&Snapshot>,
         after: &Snapshot,
-    ) -> Result<String, String> {
-        let before = before.map(|b| typed::<StateOf<C>>(p, b)).transpose()?;
-        let after = typed::<StateOf<C>>(p, after)?;
-        let check = Check {
-            p,
-            request,
-            before: before.as_ref(),
-            after: &after,
-        };
-        Change::check_applied(self, &check)
+    ) -> Verdict {
+        let states = before
+            .map(|b| typed::<StateOf<C>>(p, b))
+            .transpose()
+            .and_then(|before| Ok((before, typed::<StateOf<C>>(p, after)?)));
+        match states {
+            Ok((before, after)) => Change::check_applied(
+                self,
+                &Check {
+                    p,
+                    request,
+                    before: before.as_ref(),
+                    after: &after,
+                },
+            ),
+            Err(e) => Verdict::Fails(e.to_string()),
+        }
     }
 
-    fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Result<String, String> {
-        let (b, a) = (typed::<StateOf<C>>(p, before)?, typed::<StateOf<C>>(p, after)?);
-        if self.is_restored(p, &b, &a) {
-            Ok("the resource is as it was before the action".to_owned())
-        } else {
-            Err(format!(
+    fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Verdict {
+        let restored = typed::<StateOf<C>>(p, before)
+            .and_then(|b| Ok(self.is_restored(p, &b, &typed::<StateOf<C>>(p, after)?)));
+        match restored {
+            Ok(true) => Verdict::Holds("the resource is as it was before the action".to_owned()),
+            Ok(false) => Verdict::Fails(format!(
                 "the resource differs from its stored before-state:\n{}",
                 state_diff(before, after)
-            ))
+            )),
+            Err(e) => Verdict::Fails(e.to_string()),
         }
     }
 
     async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Snapshot) -> Result<Applied, ActionError> {
-        let before = typed::<StateOf<C>>(p, before).map_err(ActionError::Refused)?;
+        let before = typed::<StateOf<C>>(p, before)?;
         Change::restore(self, aws, p, &before).await
     }
 }
@@ -188,13 +212,13 @@ fn to_snapshot<S: Serialize>(state: &S) -> Snapshot {
     serde_json::to_value(state).unwrap_or(Value::Null)
 }
 
-/// A stored state read into its type; a state of another shape is named.
-fn typed<S: DeserializeOwned>(p: &Params<'_>, snapshot: &Snapshot) -> Result<S, String> {
+/// A stored state read into its type; a state of another shape is refused, its operation named.
+fn typed<S: DeserializeOwned>(p: &Params<'_>, snapshot: &Snapshot) -> Result<S, ActionError> {
     S::deserialize(snapshot).map_err(|e| {
-        format!(
+        ActionError::Refused(format!(
             "the stored state is not the state `{}` keeps ({e}); was it written by hand?",
             p.op().name
-        )
+        ))
     })
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::Evidence;
-use super::{Change, Check, Resource, or_none};
+use super::{Change, Check, Resource, Verdict, or_none};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -98,11 +98,11 @@ impl Change for Enforce {
         put(aws, &p.str("bucket"), ENFORCED, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, Ownership>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, Ownership>) -> Verdict {
         let after = c.after;
         match after.object_ownership.as_deref() {
-            Some(ENFORCED) => Ok(format!("object ownership is {ENFORCED}")),
-            other => Err(format!("object ownership is {}", or_none(other))),
+            Some(ENFORCED) => Verdict::Holds(format!("object ownership is {ENFORCED}")),
+            other => Verdict::Fails(format!("object ownership is {}", or_none(other))),
         }
     }
 

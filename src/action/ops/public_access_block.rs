@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -162,11 +162,11 @@ fn all_on(current: Option<Settings>, call: String) -> Plan {
 }
 
 /// Whether every setting is on in `after`.
-fn check_all_on(after: Option<Settings>) -> Result<String, String> {
+fn check_all_on(after: Option<Settings>) -> Verdict {
     if after == Some(Settings::ALL_ON) {
-        Ok("all four Block Public Access settings are on".to_owned())
+        Verdict::Holds("all four Block Public Access settings are on".to_owned())
     } else {
-        Err(format!(
+        Verdict::Fails(format!(
             "Block Public Access is {}",
             serde_json::to_value(after).unwrap_or(Value::Null)
         ))
@@ -201,7 +201,7 @@ impl Change for BlockBucket {
         put_bucket(aws, &p.str("bucket"), Settings::ALL_ON, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, BucketSettings>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, BucketSettings>) -> Verdict {
         let after = c.after;
         check_all_on(after.configuration)
     }
@@ -301,7 +301,7 @@ impl Change for BlockAccount {
         put_account(aws, &p.str("account_id"), Settings::ALL_ON, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, AccountSettings>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, AccountSettings>) -> Verdict {
         let after = c.after;
         check_all_on(after.configuration)
     }

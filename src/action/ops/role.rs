@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Evidence;
-use super::{Change, Check, Resource};
+use super::{Change, Check, Resource, Verdict};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, decode_policy, is_absent};
 use crate::action::plan::{Params, Plan, REVOKE_SESSIONS_POLICY};
 use crate::action::policy;
@@ -126,15 +126,15 @@ impl Change for RemoveTrustedPrincipal {
         Self::update(aws, &p.str("role_name"), plan.request.to_string(), plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, RoleTrust>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, RoleTrust>) -> Verdict {
         let p = c.p;
         let after = c.after;
         let principal = p.str("principal");
         let trust = after.trust_policy.clone().unwrap_or(Value::Null);
         if policy::names_principal(&trust, &principal) {
-            Err(format!("the trust policy still names {principal}"))
+            Verdict::Fails(format!("the trust policy still names {principal}"))
         } else {
-            Ok(format!("the trust policy no longer names {principal}"))
+            Verdict::Holds(format!("the trust policy no longer names {principal}"))
         }
     }
 
@@ -264,17 +264,17 @@ impl Change for RevokeSessions {
         Self::put(aws, &p.str("role_name"), doc, (plan.call(), "the role")).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, SessionPolicy>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, SessionPolicy>) -> Verdict {
         let request = c.request;
         let after = c.after;
         match &after.document {
-            Some(d) if !request.is_null() && d == request => Ok(format!(
+            Some(d) if !request.is_null() && d == request => Verdict::Holds(format!(
                 "{REVOKE_SESSIONS_POLICY} denies sessions issued before the cut-off"
             )),
             Some(d) if request.is_null() && policy::is_revoke_older_sessions(d) => {
-                Ok(format!("{REVOKE_SESSIONS_POLICY} is in place"))
+                Verdict::Holds(format!("{REVOKE_SESSIONS_POLICY} is in place"))
             }
-            _ => Err(format!(
+            _ => Verdict::Fails(format!(
                 "the role has no {REVOKE_SESSIONS_POLICY} policy with the cut-off"
             )),
         }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Change, Check, Resource, or_none};
+use super::{Change, Check, Resource, Verdict, or_none};
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, date, decode_policy, is_absent};
 use crate::action::plan::{DENY_ALL_POLICY, Params, Plan};
 use crate::action::policy;
@@ -113,15 +113,15 @@ impl Change for DenyAll {
         Self::put(aws, (&user, &name, "the user"), doc, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, UserPolicy>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, UserPolicy>) -> Verdict {
         let after = c.after;
         if after.document.as_ref() == Some(&policy::deny_all()) {
-            Ok(format!(
+            Verdict::Holds(format!(
                 "inline policy {} denies everything",
                 or_none(after.policy_name.as_deref())
             ))
         } else {
-            Err("the user's inline policy is not the deny-all document".to_owned())
+            Verdict::Fails("the user's inline policy is not the deny-all document".to_owned())
         }
     }
 
@@ -259,12 +259,12 @@ impl Change for DeleteLoginProfile {
         )
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, LoginProfile>) -> Result<String, String> {
+    fn check_applied(&self, c: &Check<'_, '_, LoginProfile>) -> Verdict {
         let after = c.after;
         if after.login_profile.is_none() {
-            Ok("the user has no console password".to_owned())
+            Verdict::Holds("the user has no console password".to_owned())
         } else {
-            Err("the user still has a console password".to_owned())
+            Verdict::Fails("the user still has a console password".to_owned())
         }
     }
 
