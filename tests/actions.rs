@@ -416,6 +416,26 @@ fn read_only_operations_return_their_evidence_on_moto() {
     });
 }
 
+/// A stored state of another shape (a hand-edited artifact, a state of another operation) is
+/// refused with its operation named: never read as an empty state and acted on.
+#[test]
+fn a_stored_state_of_another_shape_is_refused_and_named() {
+    let op = find_operation("s3.add_bucket_policy_deny").unwrap();
+    let values = params(&[("bucket", json!("b-1")), ("account_ids", json!(["444455556666"]))]);
+    let p = Params::new(op, &values).unwrap();
+    let wrong = json!({ "bucket": "b-1", "policy": 5, "text": ["not", "text"] });
+    let named = |m: &str| m.contains("`s3.add_bucket_policy_deny`") && m.contains("written by hand");
+    let e = aws::plan(&p, &wrong, NOW, "contain").unwrap_err();
+    assert!(named(&e.to_string()), "{e}");
+    let good = json!({ "bucket": "b-1", "policy": null, "text": null });
+    let e = aws::check_applied(&p, &Value::Null, Some(&good), &wrong).unwrap_err();
+    assert!(named(&e), "{e}");
+    let e = aws::check_restored(&p, &wrong, &good).unwrap_err();
+    assert!(named(&e), "{e}");
+    // The same state, well formed, is read.
+    assert!(aws::plan(&p, &good, NOW, "contain").is_ok());
+}
+
 #[test]
 fn hostile_values_never_reach_a_call() {
     let op = find_operation("s3.add_bucket_policy_deny").unwrap();

@@ -552,8 +552,8 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
     let last = entries[entries.len() - 1].at;
     let visits = visits.finish(last);
     let time_paused = pauses.finish(last);
+    let closed = pauses.closed;
     let mut taken = moves.0;
-    let closed = closed_at(entries);
     let outcome = match (&state.closed, &state.position) {
         (Some(summary), _) => summary.clone(),
         (None, crate::engine::Position::At(s)) => format!("open, at step `{s}`"),

@@ -85,11 +85,12 @@ impl Visits {
     }
 }
 
-/// Time spent paused.
+/// Time spent paused, and when the case was closed.
 #[derive(Debug, Default)]
 pub(super) struct Pauses {
     since: Option<DateTime<Utc>>,
     total: chrono::Duration,
+    pub closed: Option<DateTime<Utc>>,
 }
 
 impl Pauses {
@@ -100,13 +101,16 @@ impl Pauses {
                 if let Some(since) = self.since.take() {
                     self.total += e.at - since;
                 }
+                if matches!(e.event, Event::CaseClosed { .. }) {
+                    self.closed = Some(e.at);
+                }
             }
             _ => {}
         }
     }
 
     /// The total; a pause still under way runs to `last`.
-    pub fn finish(self, last: DateTime<Utc>) -> chrono::Duration {
+    pub fn finish(&self, last: DateTime<Utc>) -> chrono::Duration {
         self.total
             + self
                 .since
