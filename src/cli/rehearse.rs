@@ -128,7 +128,7 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         }
     ));
     let mut session = crate::rehearse::playtest::exercise(&args.playbook, &prepared, &case_dir, ctx, mode)
-        .map_err(|e| CliError::user(e, "see docs/rehearsals.md"))?;
+        .map_err(|e| CliError::user(e.to_string(), "see docs/rehearsals.md"))?;
     let lake = session
         .state
         .exercise
@@ -190,6 +190,6 @@ fn show_score(out: Output, case_dir: &std::path::Path, json: bool) -> Result<(),
             Ok(())
         }
         Ok(None) => Ok(()),
-        Err(e) => Err(CliError::user(e, "`irp verify CASE` checks the case")),
+        Err(e) => Err(CliError::user(e.to_string(), "`irp verify CASE` checks the case")),
     }
 }

@@ -427,9 +427,12 @@ pub fn drive(
         None => None,
     };
     // A rehearsal's injects land between moves (each is printed as a line of its own).
-    let exercise = crate::rehearse::exercise_of(session)
-        .transpose()
-        .map_err(|e| CliError::user(e, "`irp verify CASE` checks the case's files against its journal"))?;
+    let exercise = crate::rehearse::exercise_of(session).transpose().map_err(|e| {
+        CliError::user(
+            e.to_string(),
+            "`irp verify CASE` checks the case's files against its journal",
+        )
+    })?;
     let mut between = |s: &mut Session, report: &mut dyn FnMut(&crate::engine::StepLine)| {
         exercise.as_ref().map_or(Ok(false), |x| x.land_due(s, report))
     };

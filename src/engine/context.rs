@@ -16,6 +16,42 @@ use crate::playbook::raw::{InputType, ParamValue};
 use crate::playbook::template::{self, SqlTimestamp, value_from_json};
 use crate::playbook::value::{TimeSpec, check_input_value};
 
+/// Why a value of the case cannot be worked out from the playbook's templates and the case's
+/// values: what was being worked out, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("step `{0}` is not an action")]
+    NotAnAction(String),
+    /// A template or expression (`text`) that cannot be rendered or evaluated.
+    #[error("`{text}`: {message}")]
+    Template { text: String, message: String },
+    /// A command's argv or a checklist item that cannot be rendered; the template's message
+    /// says where.
+    #[error("{0}")]
+    Text(String),
+    #[error("capture `{name}` (`{expr}`): {message}")]
+    Capture {
+        name: String,
+        expr: String,
+        message: String,
+    },
+    #[error("capture `{name}`: {why}")]
+    CaptureValue { name: String, why: Box<RenderError> },
+    #[error("part of the value is undefined (does the result have the column the expression reads?)")]
+    Undefined,
+    #[error("the value cannot be stored: {0}")]
+    Unstorable(String),
+}
+
+impl RenderError {
+    fn template(text: &str, e: template::TemplateError) -> RenderError {
+        RenderError::Template {
+            text: text.to_owned(),
+            message: e.message,
+        }
+    }
+}
+
 /// The template context for step `index`: inputs, captures, `case`, `now`, and for a query its
 /// tables, named as the environment's backend names them.
 pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -> Value {
@@ -54,7 +90,7 @@ pub fn evaluate_captures(
     index: usize,
     rows: &[serde_json::Value],
     env: &Env,
-) -> Result<BTreeMap<String, serde_json::Value>, String> {
+) -> Result<BTreeMap<String, serde_json::Value>, RenderError> {
     let StepKind::Query(q) = &pb.steps[index].kind else {
         return Ok(BTreeMap::new());
     };
@@ -63,9 +99,17 @@ pub fn evaluate_captures(
     let ctx = minijinja::context! { rows => rows_value, ..base };
     let mut out = BTreeMap::new();
     for (name, def) in &q.captures {
-        let v = template::eval_expression(template::bare_expression(&def.expr), &ctx)
-            .map_err(|e| format!("capture `{name}` (`{}`): {}", def.expr, e.message))?;
-        let json = to_json(&v).map_err(|e| format!("capture `{name}`: {e}"))?;
+        let v = template::eval_expression(template::bare_expression(&def.expr), &ctx).map_err(|e| {
+            RenderError::Capture {
+                name: name.clone(),
+                expr: def.expr.clone(),
+                message: e.message,
+            }
+        })?;
+        let json = to_json(&v).map_err(|e| RenderError::CaptureValue {
+            name: name.clone(),
+            why: Box::new(e),
+        })?;
         out.insert(name.clone(), json);
     }
     Ok(out)
@@ -74,18 +118,28 @@ pub fn evaluate_captures(
 /// The option a decision's `suggest` expressions point at: the first whose expression is true.
 /// `Ok(None)` when none is; an error when an expression cannot be evaluated (e.g. a capture it
 /// reads has no value because its query was skipped).
-pub fn suggestion(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Option<String>, String> {
+pub fn suggestion(
+    pb: &Playbook,
+    state: &State,
+    index: usize,
+    env: &Env,
+) -> Result<Option<String>, RenderError> {
     suggestion_of(&explain_suggestions(pb, state, index, env))
 }
 
 /// The suggestion the reasons give, in option order: the first option whose expression holds,
 /// unless an expression before it cannot be evaluated.
-pub fn suggestion_of(reasons: &[SuggestionReason]) -> Result<Option<String>, String> {
+pub fn suggestion_of(reasons: &[SuggestionReason]) -> Result<Option<String>, RenderError> {
     for r in reasons {
         match &r.value {
             Ok(true) => return Ok(Some(r.option.clone())),
             Ok(false) => {}
-            Err(e) => return Err(format!("`{}`: {e}", r.expr)),
+            Err(e) => {
+                return Err(RenderError::Template {
+                    text: r.expr.clone(),
+                    message: e.clone(),
+                });
+            }
         }
     }
     Ok(None)
@@ -170,12 +224,12 @@ fn identifiers(expr: &str) -> Vec<String> {
 }
 
 /// An action step rendered with the case's values: exactly what will be called.
-pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Intent, String> {
+pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Intent, RenderError> {
     let StepKind::Action(a) = &pb.steps[index].kind else {
-        return Err(format!("step `{}` is not an action", pb.steps[index].id));
+        return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
     };
     let ctx = template_context(pb, state, index, env);
-    let text = |s: &str| template::render_text(s, &ctx).map_err(|e| format!("`{s}`: {}", e.message));
+    let text = |s: &str| template::render_text(s, &ctx).map_err(|e| RenderError::template(s, e));
     match &a.kind {
         ActionKind::Aws { op, params } => {
             let mut out = BTreeMap::new();
@@ -189,7 +243,7 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
                         if single {
                             // `"{{ suspects }}"` for a list parameter: keep the list a list.
                             let v = template::eval_expression(template::bare_expression(s), &ctx)
-                                .map_err(|e| format!("`{s}`: {}", e.message))?;
+                                .map_err(|e| RenderError::template(s, e))?;
                             to_json(&v)?
                         } else {
                             serde_json::Value::String(text(s)?)
@@ -216,7 +270,7 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
             })
         }
         ActionKind::Command { argv } => Ok(Intent::Command {
-            argv: template::render_argv(argv, &ctx).map_err(|e| e.message)?,
+            argv: template::render_argv(argv, &ctx).map_err(|e| RenderError::Text(e.message))?,
         }),
         ActionKind::Manual { items } => Ok(Intent::Manual {
             items: items.iter().map(|i| text(i)).collect::<Result<_, _>>()?,
@@ -247,19 +301,16 @@ fn is_single_expression(s: &str) -> bool {
     t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1
 }
 
-fn to_json(v: &Value) -> Result<serde_json::Value, String> {
+fn to_json(v: &Value) -> Result<serde_json::Value, RenderError> {
     if let Some(ts) = v.downcast_object_ref::<SqlTimestamp>() {
         return Ok(serde_json::Value::String(
             ts.0.to_rfc3339_opts(SecondsFormat::Millis, true),
         ));
     }
     if has_undefined(v) {
-        return Err(
-            "part of the value is undefined (does the result have the column the expression reads?)"
-                .to_owned(),
-        );
+        return Err(RenderError::Undefined);
     }
-    serde_json::to_value(v).map_err(|e| format!("the value cannot be stored: {e}"))
+    serde_json::to_value(v).map_err(|e| RenderError::Unstorable(e.to_string()))
 }
 
 /// See `engine::resolve_inputs`.

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use context::{
-    SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion, suggestion_of,
-    template_context,
+    RenderError, SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion,
+    suggestion_of, template_context,
 };
 pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;
@@ -246,9 +246,9 @@ pub enum EngineError {
     #[error("the intent does not match step `{0}`: it must be the step's own action, rendered")]
     IntentMismatch(String),
     #[error(
-        "step `{step}` cannot be rendered: {message} (a value it reads has none: was the query that captures it skipped or failed?)"
+        "step `{step}` cannot be rendered: {why} (a value it reads has none: was the query that captures it skipped or failed?)"
     )]
-    Template { step: String, message: String },
+    Template { step: String, why: RenderError },
 }
 
 /// Judges `cmd` against `state`; the event it returns is what the driver records.
@@ -471,7 +471,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                     let (next, stay) = on_failure();
                     Ok(Event::QueryFailed(QueryFailed {
                         step: step_id.to_owned(),
-                        error: message,
+                        error: message.to_string(),
                         artifact: artifact.clone(),
                         next,
                         stay,
@@ -607,9 +607,9 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }
             // The intent must be exactly this step's action as rendered now: a driver cannot
             // record one call and make another.
-            let expected = render_intent(pb, state, index, env).map_err(|message| EngineError::Template {
+            let expected = render_intent(pb, state, index, env).map_err(|why| EngineError::Template {
                 step: step_id.to_owned(),
-                message,
+                why,
             })?;
             if *intent != expected {
                 return Err(EngineError::IntentMismatch(step_id.to_owned()));
@@ -728,7 +728,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             let text =
                 crate::playbook::template::render_text(text, &ctx).map_err(|e| EngineError::Template {
                     step: step_id.to_owned(),
-                    message: e.message,
+                    why: RenderError::Text(e.message),
                 })?;
             Ok(Event::ChecklistItemDone {
                 step: step_id.to_owned(),
@@ -885,9 +885,9 @@ pub fn confirmation_word(
     let step = &pb.steps[index].id;
     render_intent(pb, state, index, env)
         .map(|intent| intent.confirmation_word(step))
-        .map_err(|message| EngineError::Template {
+        .map_err(|why| EngineError::Template {
             step: step.clone(),
-            message,
+            why,
         })
 }
 

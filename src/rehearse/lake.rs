@@ -2,6 +2,7 @@
 //! folder and reused; copied (as hard links) into a working lake of its own when the exercise
 //! has injects, so an inject never changes the cached lake another rehearsal reads.
 
+use super::RehearseError;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -92,8 +93,11 @@ pub fn cached_lake(
 
 /// A lake of the exercise's own for injects to land in: `from`'s files hard-linked (copied where
 /// links are not possible) into `to`.
-pub fn working_copy(from: &Path, to: &Path) -> Result<(), String> {
-    let err = |p: &Path, e: std::io::Error| format!("cannot copy the lake to {}: {e}", p.display());
+pub fn working_copy(from: &Path, to: &Path) -> Result<(), RehearseError> {
+    let err = |p: &Path, source: std::io::Error| RehearseError::Copy {
+        path: p.to_owned(),
+        source,
+    };
     std::fs::create_dir_all(to).map_err(|e| err(to, e))?;
     for entry in std::fs::read_dir(from).map_err(|e| err(from, e))?.flatten() {
         let src = entry.path();

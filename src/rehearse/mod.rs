@@ -25,6 +25,53 @@ use crate::playbook::Playbook;
 use crate::report::score::Score;
 pub use scenario::{Brief, Scenario};
 
+/// Why a rehearsal or a playbook test cannot go on: what is missing or wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum RehearseError {
+    #[error("`{name}` is not a scenario: {} has none", .dir.display())]
+    NoScenarioNamed { name: String, dir: PathBuf },
+    #[error("`{name}` is not a scenario of this playbook (scenarios: {known})")]
+    UnknownScenario { name: String, known: String },
+    #[error("the playbook has no scenarios (looked in {})", .0.display())]
+    NoScenarios(PathBuf),
+    #[error("say which scenario with `--scenario` (scenarios: {0})")]
+    WhichScenario(String),
+    /// A scenario or test-case file that cannot be read, with the line and column of a YAML
+    /// problem.
+    #[error("{}", .diagnostic.display(.path))]
+    File {
+        path: PathBuf,
+        diagnostic: crate::playbook::Diagnostic,
+    },
+    #[error("`{0}` opens `{{{{` without closing it")]
+    Unclosed(String),
+    #[error("`{{{{ {0} }}}}` reads the generator's truth, and this lake has no truth.json")]
+    NoTruth(String),
+    #[error("`{{{{ {path} }}}}` names nothing (at `{at}`)")]
+    NamesNothing { path: String, at: String },
+    #[error("{} holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)", .0.display())]
+    NotALake(PathBuf),
+    #[error("cannot copy the lake to {}: {source}", .path.display())]
+    Copy { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Case(#[from] crate::case::CaseError),
+    #[error("the exercise's brief cannot be read: {0}")]
+    Brief(serde_json::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error("the case has no exercise")]
+    NoExercise,
+    #[error(transparent)]
+    Query(#[from] crate::query::backend::local::QueryError),
+    #[error(transparent)]
+    Move(#[from] MoveError),
+    #[error("the scripted rehearsal stopped: {0}")]
+    Stopped(MoveError),
+    /// The case's exercise cannot be scored (the report says why).
+    #[error("{0}")]
+    Unscored(String),
+}
+
 /// An exercise ready to open: the scenario resolved against its lake.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -58,14 +105,14 @@ pub fn prepare(
     today: NaiveDate,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Prepared, Vec<String>> {
-    let path = scenario::find(playbook_path, req.scenario).map_err(|e| vec![e])?;
+    let path = scenario::find(playbook_path, req.scenario).map_err(|e| vec![e.to_string()])?;
     let scenario = Scenario::load(&path, pb)?;
     let seed = req
         .seed
         .or_else(|| scenario.file.lake.as_ref().map(|l| l.seed))
         .unwrap_or(0);
     let (lake, reused, window, region, account) = if let Some(dir) = req.lake {
-        let window = lake_window(dir).map_err(|e| vec![e])?;
+        let window = lake_window(dir).map_err(|e| vec![e.to_string()])?;
         let (region, account) = first_partition(dir);
         (dir.to_owned(), true, window, region, account)
     } else {
@@ -105,7 +152,7 @@ pub fn prepare(
 }
 
 /// The first and last `eventday` partitions in a lake.
-pub fn lake_window(lake: &Path) -> Result<(NaiveDate, NaiveDate), String> {
+pub fn lake_window(lake: &Path) -> Result<(NaiveDate, NaiveDate), RehearseError> {
     let mut days = Vec::new();
     let mut stack = vec![lake.to_owned()];
     while let Some(d) = stack.pop() {
@@ -123,10 +170,7 @@ pub fn lake_window(lake: &Path) -> Result<(NaiveDate, NaiveDate), String> {
     }
     match (days.iter().min(), days.iter().max()) {
         (Some(a), Some(b)) => Ok((*a, *b)),
-        _ => Err(format!(
-            "{} holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)",
-            lake.display()
-        )),
+        _ => Err(RehearseError::NotALake(lake.to_owned())),
     }
 }
 
@@ -171,7 +215,7 @@ pub struct Exercise {
 
 /// The case's exercise, if it is one: its brief read back from the case (checked against the
 /// hash the journal holds) and its lake.
-pub fn exercise_of(session: &Session) -> Option<Result<Exercise, String>> {
+pub fn exercise_of(session: &Session) -> Option<Result<Exercise, RehearseError>> {
     let x = session.state.exercise.as_ref()?;
     Some(read_brief(&session.dir, x).map(|brief| Exercise {
         brief,
@@ -179,9 +223,9 @@ pub fn exercise_of(session: &Session) -> Option<Result<Exercise, String>> {
     }))
 }
 
-fn read_brief(dir: &crate::journal::CaseDir, x: &ExerciseSet) -> Result<Brief, String> {
-    let bytes = crate::case::read_artifact(dir, &x.brief).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the exercise's brief cannot be read: {e}"))
+fn read_brief(dir: &crate::journal::CaseDir, x: &ExerciseSet) -> Result<Brief, RehearseError> {
+    let bytes = crate::case::read_artifact(dir, &x.brief)?;
+    serde_json::from_slice(&bytes).map_err(RehearseError::Brief)
 }
 
 impl Exercise {
@@ -230,12 +274,12 @@ impl Exercise {
 
 /// The score of the case in `dir` if it is an exercise; `now` stamps the report it is worked
 /// out from.
-pub fn score_case(dir: &Path, now: DateTime<Utc>) -> Result<Option<Score>, String> {
-    let record = crate::report::CaseRecord::read(dir).map_err(|e| e.to_string())?;
+pub fn score_case(dir: &Path, now: DateTime<Utc>) -> Result<Option<Score>, RehearseError> {
+    let record = crate::report::CaseRecord::read(dir)?;
     let mut report = crate::report::build(&record, now);
     attach_score(&record, &mut report);
     match (report.score, report.exercise_problem) {
-        (_, Some(problem)) => Err(problem),
+        (_, Some(problem)) => Err(RehearseError::Unscored(problem)),
         (score, None) => Ok(score),
     }
 }
@@ -252,6 +296,6 @@ pub fn attach_score(record: &crate::report::CaseRecord, report: &mut crate::repo
     };
     match read_brief(&record.dir, x) {
         Ok(brief) => report.score = Some(score::score(report, &record.playbook, &brief)),
-        Err(problem) => report.exercise_problem = Some(problem),
+        Err(problem) => report.exercise_problem = Some(problem.to_string()),
     }
 }

@@ -2,6 +2,7 @@
 //! scenario, a seed and an answers file with the path, captures, conclusion and score the
 //! scripted rehearsal must give. `irp test` runs them headlessly on the embedded engine.
 
+use super::RehearseError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -213,7 +214,7 @@ fn run_inner(
     today: chrono::NaiveDate,
     outcome: &mut Outcome,
 ) -> Result<(), Vec<String>> {
-    let file: TestFile = super::scenario::read_yaml(test_path).map_err(|e| vec![e])?;
+    let file: TestFile = super::scenario::read_yaml(test_path).map_err(|e| vec![e.to_string()])?;
     outcome.title.clone_from(&file.title);
     let answers_path = test_path.parent().unwrap_or(Path::new(".")).join(&file.answers);
     let answers = Answers::load(&answers_path, pb)?;
@@ -223,14 +224,15 @@ fn run_inner(
         lake: None,
     };
     let prepared = super::prepare(playbook_path, pb, &req, today, &|_, _| {})?;
-    let session = exercise(playbook_path, &prepared, case, ctx, Mode::Rehearsal).map_err(|e| vec![e])?;
+    let session =
+        exercise(playbook_path, &prepared, case, ctx, Mode::Rehearsal).map_err(|e| vec![e.to_string()])?;
     outcome.lake = session
         .state
         .exercise
         .as_ref()
         .map(|x| PathBuf::from(&x.lake))
         .filter(|l| *l != prepared.lake);
-    walk(session, &answers).map_err(|e| vec![e])?;
+    walk(session, &answers).map_err(|e| vec![e.to_string()])?;
     check(&file.expect, &prepared, case, pb, outcome);
     Ok(())
 }
@@ -243,9 +245,8 @@ pub fn exercise(
     case: &Path,
     ctx: Context,
     mode: Mode,
-) -> Result<Session, String> {
-    let mut session =
-        Session::create(case, playbook_path, &prepared.inputs, mode, ctx).map_err(|e| e.to_string())?;
+) -> Result<Session, RehearseError> {
+    let mut session = Session::create(case, playbook_path, &prepared.inputs, mode, ctx)?;
     let lake = if prepared.brief.injects.is_empty() {
         prepared.lake.clone()
     } else {
@@ -260,7 +261,7 @@ pub fn exercise(
         super::lake::working_copy(&prepared.lake, &dir)?;
         dir
     };
-    super::begin(&mut session, prepared, &lake).map_err(|e| e.to_string())?;
+    super::begin(&mut session, prepared, &lake)?;
     Ok(session)
 }
 
@@ -270,10 +271,9 @@ pub fn working_lake(id: &str) -> PathBuf {
 }
 
 /// Walks the case headlessly to its end on the exercise's lake, injects landing as they fall due.
-fn walk(mut session: Session, answers: &Answers) -> Result<(), String> {
-    let exercise = super::exercise_of(&session).ok_or("the case has no exercise")??;
-    let mut runner = LocalRunner::open(&exercise.lake, crate::query::backend::local::Options::default())
-        .map_err(|e| e.to_string())?;
+fn walk(mut session: Session, answers: &Answers) -> Result<(), RehearseError> {
+    let exercise = super::exercise_of(&session).ok_or(RehearseError::NoExercise)??;
+    let mut runner = LocalRunner::open(&exercise.lake, crate::query::backend::local::Options::default())?;
     let mut executor = crate::case::actions::Executor::Rehearsal;
     let mut between = |s: &mut Session, report: &mut dyn FnMut(&StepLine)| exercise.land_due(s, report);
     headless::drive_with(
@@ -284,7 +284,7 @@ fn walk(mut session: Session, answers: &Answers) -> Result<(), String> {
         &mut |_| {},
         &mut between,
     )
-    .map_err(|stop| format!("the scripted rehearsal stopped: {stop}"))
+    .map_err(RehearseError::Stopped)
 }
 
 /// Compares the case with what the test expects; each difference is one problem.

@@ -8,6 +8,7 @@
 //! Loading a scenario checks it against the playbook (inputs, decision steps and options,
 //! inject steps); resolving it against a lake gives the [`Brief`] the score is computed from.
 
+use super::RehearseError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -207,7 +208,7 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Finds the scenario `name` (an id beside the playbook, or a path) or the playbook's default.
-pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
+pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, RehearseError> {
     let files = scenario_files(playbook);
     let ids = || {
         files
@@ -231,12 +232,15 @@ pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
             .cloned()
             .ok_or_else(|| {
                 if files.is_empty() {
-                    format!(
-                        "`{n}` is not a scenario: {} has none",
-                        companion_dir(playbook).join("scenarios").display()
-                    )
+                    RehearseError::NoScenarioNamed {
+                        name: n.to_owned(),
+                        dir: companion_dir(playbook).join("scenarios"),
+                    }
                 } else {
-                    format!("`{n}` is not a scenario of this playbook (scenarios: {})", ids())
+                    RehearseError::UnknownScenario {
+                        name: n.to_owned(),
+                        known: ids(),
+                    }
                 }
             }),
         None => {
@@ -247,27 +251,26 @@ pub fn find(playbook: &Path, name: Option<&str>) -> Result<PathBuf, String> {
             match defaults.as_slice() {
                 [one] => Ok((*one).clone()),
                 [] if files.len() == 1 => Ok(files[0].clone()),
-                [] if files.is_empty() => Err(format!(
-                    "the playbook has no scenarios (looked in {})",
-                    companion_dir(playbook).join("scenarios").display()
+                [] if files.is_empty() => Err(RehearseError::NoScenarios(
+                    companion_dir(playbook).join("scenarios"),
                 )),
-                _ => Err(format!(
-                    "say which scenario with `--scenario` (scenarios: {})",
-                    ids()
-                )),
+                _ => Err(RehearseError::WhichScenario(ids())),
             }
         }
     }
 }
 
-fn load_file(path: &Path) -> Result<ScenarioFile, String> {
+fn load_file(path: &Path) -> Result<ScenarioFile, RehearseError> {
     read_yaml(path)
 }
 
 /// A YAML file of the rehearsal formats (scenarios, test cases), read whole; the error names
 /// the file, and the line and column of a YAML problem.
-pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    read_yaml_at(path).map_err(|d| d.display(path).to_string())
+pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RehearseError> {
+    read_yaml_at(path).map_err(|diagnostic| RehearseError::File {
+        path: path.to_owned(),
+        diagnostic,
+    })
 }
 
 /// As [`read_yaml`], the problem as a diagnostic with its position (for `irp validate`).
@@ -284,7 +287,7 @@ pub(crate) fn read_yaml_at<T: serde::de::DeserializeOwned>(
 impl Scenario {
     /// Reads a scenario file and checks it against the playbook; every problem is one message.
     pub fn load(path: &Path, pb: &Playbook) -> Result<Scenario, Vec<String>> {
-        let file = load_file(path).map_err(|e| vec![e])?;
+        let file = load_file(path).map_err(|e| vec![e.to_string()])?;
         let id = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -500,7 +503,10 @@ pub fn env(
 /// A value with its `{{ … }}` references resolved. A string that is one reference takes the
 /// referenced value whole (a list stays a list); a list whose items resolve to lists is
 /// flattened.
-pub fn resolve_value(v: &serde_json::Value, env: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub fn resolve_value(
+    v: &serde_json::Value,
+    env: &serde_json::Value,
+) -> Result<serde_json::Value, RehearseError> {
     use serde_json::Value;
     match v {
         Value::String(s) => match whole_reference(s) {
@@ -535,7 +541,7 @@ fn whole_reference(s: &str) -> Option<&str> {
 }
 
 /// Text with every `{{ path }}` replaced by the value's text.
-fn resolve_text(s: &str, env: &serde_json::Value) -> Result<String, String> {
+fn resolve_text(s: &str, env: &serde_json::Value) -> Result<String, RehearseError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
@@ -543,7 +549,7 @@ fn resolve_text(s: &str, env: &serde_json::Value) -> Result<String, String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("`{s}` opens `{{{{` without closing it"))?;
+            .ok_or_else(|| RehearseError::Unclosed(s.to_owned()))?;
         let value = lookup(env, after[..end].trim())?;
         out.push_str(&input_text(&value));
         rest = &after[end + 2..];
@@ -553,7 +559,7 @@ fn resolve_text(s: &str, env: &serde_json::Value) -> Result<String, String> {
 }
 
 /// The value at a dotted path (`truth.incident_details.ips`) in `env`.
-fn lookup(env: &serde_json::Value, path: &str) -> Result<serde_json::Value, String> {
+fn lookup(env: &serde_json::Value, path: &str) -> Result<serde_json::Value, RehearseError> {
     let mut v = env;
     for part in path.split('.') {
         v = match v {
@@ -563,9 +569,12 @@ fn lookup(env: &serde_json::Value, path: &str) -> Result<serde_json::Value, Stri
         }
         .ok_or_else(|| {
             if path.starts_with("truth.") && env.get("truth").is_none_or(serde_json::Value::is_null) {
-                format!("`{{{{ {path} }}}}` reads the generator's truth, and this lake has no truth.json")
+                RehearseError::NoTruth(path.to_owned())
             } else {
-                format!("`{{{{ {path} }}}}` names nothing (at `{part}`)")
+                RehearseError::NamesNothing {
+                    path: path.to_owned(),
+                    at: part.to_owned(),
+                }
             }
         })?;
     }

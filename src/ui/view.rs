@@ -549,7 +549,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                     None if m.info.review => {}
                     None => match &intent {
                         Ok(i) => lines.push(Line::raw(visible(&crate::engine::simulated_detail(i)))),
-                        Err(e) => lines.push(Line::styled(visible(e), t.warn())),
+                        Err(e) => lines.push(Line::styled(visible(&e.to_string()), t.warn())),
                     },
                 }
             }
