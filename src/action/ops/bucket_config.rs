@@ -1,10 +1,14 @@
 //! A bucket's configurations that are paths out for an intruder: replication (copies data out),
 //! event notifications (trigger exfiltration) and lifecycle rules (destroy data early). Each is
-//! read with its XML document kept byte for byte, removed, and put back from that document.
+//! read with its XML document kept byte for byte, removed, and put back from that document: one
+//! [`Stored`] state and one [`Remove`] change serve the three, and each configuration says only
+//! its own calls ([`Document`]).
+
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::Evidence;
 use super::{Change, Check, Resource, Verdict};
@@ -15,33 +19,86 @@ use crate::action::raw::{Capture, ReplaceBody};
 use crate::action::registry::BUCKET;
 use crate::action::registry::{AwsOperation, Implementation, evidence};
 
-/// What the three configurations share: a summary to show, and whether there is any.
-pub trait Configuration {
-    /// The summary as shown in the diff.
-    fn summary(&self) -> Value;
-    fn is_empty(&self) -> bool;
+/// A bucket's configuration as stored: the summary shown in the diff (`None` when the bucket
+/// has none) and the document S3 returned, byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Stored<D> {
+    pub bucket: String,
+    pub summary: Option<D>,
+    pub xml: Option<String>,
 }
 
-fn value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
+/// One kind of configuration: its summary type, and the calls that read, remove and put it back.
+#[async_trait]
+pub trait Document: Serialize + DeserializeOwned + Default + PartialEq + Send + Sync + 'static {
+    /// What the removal is called in the plan.
+    fn removal(bucket: &str) -> String;
+    /// Why a restore has nothing to put back, where an empty configuration is left alone.
+    const NOTHING: Option<&'static str>;
 
-/// The plan that removes configuration `before` with `call`.
-fn removal<C: Configuration>(before: &C, call: String) -> Plan {
-    let summary = before.summary();
-    let mut plan = Plan::new(call, policy::diff(Some(&summary).filter(|s| !s.is_null()), None));
-    if before.is_empty() {
-        plan.already = Some("the bucket has no such configuration".to_owned());
+    /// Whether the bucket has no such configuration.
+    fn is_empty(stored: &Stored<Self>) -> bool {
+        stored.xml.is_none()
     }
-    plan
+
+    async fn read(aws: &Aws, bucket: String) -> Result<Stored<Self>, ActionError>;
+    async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError>;
+    /// Puts the stored document (`xml`) back.
+    async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError>;
 }
 
-/// Whether the configuration is gone in `after`.
-fn check_removed<C: Configuration>(after: &C) -> Verdict {
-    if after.is_empty() {
-        Verdict::Holds("the configuration is gone".to_owned())
-    } else {
-        Verdict::Fails(format!("the configuration is still there: {}", after.summary()))
+#[async_trait]
+impl<D: Document> Resource for Stored<D> {
+    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Stored<D>, ActionError> {
+        D::read(aws, p.str("bucket")).await
+    }
+}
+
+/// The change that removes a configuration, put back from its stored document.
+#[derive(Debug)]
+pub struct Remove<D>(PhantomData<D>);
+
+impl<D> Remove<D> {
+    /// The operation, as a constant the registry's statics can point to.
+    pub const NEW: Remove<D> = Remove(PhantomData);
+}
+
+#[async_trait]
+impl<D: Document> Change for Remove<D> {
+    type Resource = Stored<D>;
+
+    fn plan(&self, p: &Params<'_>, before: &Stored<D>, _now: &str, _tag: &str) -> Result<Plan, ActionError> {
+        let summary = serde_json::to_value(&before.summary).unwrap_or_default();
+        let mut plan = Plan::new(
+            D::removal(&p.str("bucket")),
+            policy::diff(Some(&summary).filter(|s| !s.is_null()), None),
+        );
+        if D::is_empty(before) {
+            plan.already = Some("the bucket has no such configuration".to_owned());
+        }
+        Ok(plan)
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        D::remove(aws, &p.str("bucket"), plan.call()).await
+    }
+
+    fn check_applied(&self, c: &Check<'_, '_, Stored<D>>) -> Verdict {
+        if D::is_empty(c.after) {
+            Verdict::Holds("the configuration is gone".to_owned())
+        } else {
+            let summary = serde_json::to_value(&c.after.summary).unwrap_or_default();
+            Verdict::Fails(format!("the configuration is still there: {summary}"))
+        }
+    }
+
+    async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Stored<D>) -> Result<Applied, ActionError> {
+        if let Some(why) = D::NOTHING.filter(|_| D::is_empty(before)) {
+            return Ok(Applied::nothing(why));
+        }
+        let xml = ReplaceBody(stored_xml(before.xml.as_deref())?);
+        D::put_back(aws, &p.str("bucket"), xml).await
     }
 }
 
@@ -54,6 +111,7 @@ pub struct ReplicationRule {
     pub destination: Option<String>,
 }
 
+/// A bucket's replication rules, as the diff shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReplicationSummary {
@@ -62,30 +120,17 @@ pub struct ReplicationSummary {
 }
 
 /// A bucket's replication configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Replication {
-    pub bucket: String,
-    /// `None` when the bucket has none.
-    pub summary: Option<ReplicationSummary>,
-    /// The document S3 returned, byte for byte.
-    pub xml: Option<String>,
-}
-
-impl Configuration for Replication {
-    fn summary(&self) -> Value {
-        value(&self.summary)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.xml.is_none()
-    }
-}
+pub type Replication = Stored<ReplicationSummary>;
 
 #[async_trait]
-impl Resource for Replication {
-    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Replication, ActionError> {
-        let bucket = p.str("bucket");
+impl Document for ReplicationSummary {
+    const NOTHING: Option<&'static str> = Some("the bucket had no replication");
+
+    fn removal(bucket: &str) -> String {
+        format!("s3:DeleteBucketReplication Bucket={bucket}")
+    }
+
+    async fn read(aws: &Aws, bucket: String) -> Result<Replication, ActionError> {
         let cap = Capture::default();
         let result = aws
             .s3
@@ -123,6 +168,40 @@ impl Resource for Replication {
             )),
         }
     }
+
+    async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
+        let sent = aws.s3.delete_bucket_replication().bucket(bucket).send().await;
+        applied(
+            sent,
+            "s3:PutReplicationConfiguration",
+            &format!("bucket {bucket}"),
+            call,
+        )
+    }
+
+    async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
+        // The SDK wants a configuration; the stored document replaces the body it builds.
+        let placeholder = aws_sdk_s3::types::ReplicationConfiguration::builder()
+            .role("placeholder")
+            .set_rules(Some(Vec::new()))
+            .build()
+            .map_err(|e| ActionError::Other(e.to_string()))?;
+        let sent = aws
+            .s3
+            .put_bucket_replication()
+            .bucket(bucket)
+            .replication_configuration(placeholder)
+            .customize()
+            .interceptor(xml)
+            .send()
+            .await;
+        applied(
+            sent,
+            "s3:PutReplicationConfiguration",
+            &format!("bucket {bucket}"),
+            format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>"),
+        )
+    }
 }
 
 /// `s3.get_bucket_replication`.
@@ -136,72 +215,6 @@ pub static GET_REPLICATION: AwsOperation = evidence(
     &["s3:GetReplicationConfiguration"],
     &Evidence::<Replication>::NEW,
 );
-
-/// `s3.delete_bucket_replication`.
-#[derive(Debug)]
-pub struct DeleteReplication;
-
-#[async_trait]
-impl Change for DeleteReplication {
-    type Resource = Replication;
-
-    fn plan(
-        &self,
-        p: &Params<'_>,
-        before: &Replication,
-        _now: &str,
-        _tag: &str,
-    ) -> Result<Plan, ActionError> {
-        Ok(removal(
-            before,
-            format!("s3:DeleteBucketReplication Bucket={}", p.str("bucket")),
-        ))
-    }
-
-    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        let sent = aws.s3.delete_bucket_replication().bucket(&bucket).send().await;
-        applied(
-            sent,
-            "s3:PutReplicationConfiguration",
-            &format!("bucket {bucket}"),
-            plan.call(),
-        )
-    }
-
-    fn check_applied(&self, c: &Check<'_, '_, Replication>) -> Verdict {
-        let after = c.after;
-        check_removed(after)
-    }
-
-    async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Replication) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        if before.is_empty() {
-            return Ok(Applied::nothing("the bucket had no replication"));
-        }
-        // The SDK wants a configuration; the stored document replaces the body it builds.
-        let placeholder = aws_sdk_s3::types::ReplicationConfiguration::builder()
-            .role("placeholder")
-            .set_rules(Some(Vec::new()))
-            .build()
-            .map_err(|e| ActionError::Other(e.to_string()))?;
-        let sent = aws
-            .s3
-            .put_bucket_replication()
-            .bucket(&bucket)
-            .replication_configuration(placeholder)
-            .customize()
-            .interceptor(ReplaceBody(stored_xml(before.xml.as_deref())?))
-            .send()
-            .await;
-        applied(
-            sent,
-            "s3:PutReplicationConfiguration",
-            &format!("bucket {bucket}"),
-            format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>"),
-        )
-    }
-}
 
 /// `s3.delete_bucket_replication`.
 pub static DELETE_REPLICATION: AwsOperation = AwsOperation {
@@ -219,7 +232,7 @@ pub static DELETE_REPLICATION: AwsOperation = AwsOperation {
     ],
     before_state: Some("s3:GetBucketReplication"),
     rollback: Some("s3:PutBucketReplication with the saved configuration"),
-    imp: Implementation::Change(&DeleteReplication),
+    imp: Implementation::Change(&Remove::<ReplicationSummary>::NEW),
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,37 +242,25 @@ pub struct LifecycleRule {
     pub status: Option<String>,
 }
 
+/// A bucket's lifecycle rules, as the diff shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LifecycleSummary {
     pub rules: Vec<LifecycleRule>,
 }
 
-/// A bucket's lifecycle rules.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Lifecycle {
-    pub bucket: String,
-    /// `None` when the bucket has none.
-    pub summary: Option<LifecycleSummary>,
-    /// The document S3 returned, byte for byte.
-    pub xml: Option<String>,
-}
-
-impl Configuration for Lifecycle {
-    fn summary(&self) -> Value {
-        value(&self.summary)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.xml.is_none()
-    }
-}
+/// A bucket's lifecycle configuration.
+pub type Lifecycle = Stored<LifecycleSummary>;
 
 #[async_trait]
-impl Resource for Lifecycle {
-    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Lifecycle, ActionError> {
-        let bucket = p.str("bucket");
+impl Document for LifecycleSummary {
+    const NOTHING: Option<&'static str> = Some("the bucket had no lifecycle rules");
+
+    fn removal(bucket: &str) -> String {
+        format!("s3:DeleteBucketLifecycle Bucket={bucket}")
+    }
+
+    async fn read(aws: &Aws, bucket: String) -> Result<Lifecycle, ActionError> {
         let cap = Capture::default();
         let result = aws
             .s3
@@ -295,6 +296,35 @@ impl Resource for Lifecycle {
             )),
         }
     }
+
+    async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
+        let sent = aws.s3.delete_bucket_lifecycle().bucket(bucket).send().await;
+        applied(
+            sent,
+            "s3:PutLifecycleConfiguration",
+            &format!("bucket {bucket}"),
+            call,
+        )
+    }
+
+    async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
+        let sent = aws
+            .s3
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .customize()
+            .interceptor(xml)
+            .send()
+            .await;
+        applied(
+            sent,
+            "s3:PutLifecycleConfiguration",
+            &format!("bucket {bucket}"),
+            format!(
+                "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
+            ),
+        )
+    }
 }
 
 /// `s3.get_bucket_lifecycle_configuration`.
@@ -310,61 +340,6 @@ pub static GET_LIFECYCLE: AwsOperation = evidence(
 );
 
 /// `s3.delete_bucket_lifecycle`.
-#[derive(Debug)]
-pub struct DeleteLifecycle;
-
-#[async_trait]
-impl Change for DeleteLifecycle {
-    type Resource = Lifecycle;
-
-    fn plan(&self, p: &Params<'_>, before: &Lifecycle, _now: &str, _tag: &str) -> Result<Plan, ActionError> {
-        Ok(removal(
-            before,
-            format!("s3:DeleteBucketLifecycle Bucket={}", p.str("bucket")),
-        ))
-    }
-
-    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        let sent = aws.s3.delete_bucket_lifecycle().bucket(&bucket).send().await;
-        applied(
-            sent,
-            "s3:PutLifecycleConfiguration",
-            &format!("bucket {bucket}"),
-            plan.call(),
-        )
-    }
-
-    fn check_applied(&self, c: &Check<'_, '_, Lifecycle>) -> Verdict {
-        let after = c.after;
-        check_removed(after)
-    }
-
-    async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Lifecycle) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        if before.is_empty() {
-            return Ok(Applied::nothing("the bucket had no lifecycle rules"));
-        }
-        let sent = aws
-            .s3
-            .put_bucket_lifecycle_configuration()
-            .bucket(&bucket)
-            .customize()
-            .interceptor(ReplaceBody(stored_xml(before.xml.as_deref())?))
-            .send()
-            .await;
-        applied(
-            sent,
-            "s3:PutLifecycleConfiguration",
-            &format!("bucket {bucket}"),
-            format!(
-                "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
-            ),
-        )
-    }
-}
-
-/// `s3.delete_bucket_lifecycle`.
 pub static DELETE_LIFECYCLE: AwsOperation = AwsOperation {
     name: "s3.delete_bucket_lifecycle",
     api: "s3:DeleteBucketLifecycle",
@@ -376,7 +351,7 @@ pub static DELETE_LIFECYCLE: AwsOperation = AwsOperation {
     permissions: &["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
     before_state: Some("s3:GetBucketLifecycleConfiguration"),
     rollback: Some("s3:PutBucketLifecycleConfiguration with the saved rules"),
-    imp: Implementation::Change(&DeleteLifecycle),
+    imp: Implementation::Change(&Remove::<LifecycleSummary>::NEW),
 };
 
 /// How many notifications of each kind the bucket sends.
@@ -390,31 +365,49 @@ pub struct NotificationSummary {
 }
 
 /// A bucket's event notifications.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Notifications {
-    pub bucket: String,
-    pub summary: Option<NotificationSummary>,
-    /// The document S3 returned, byte for byte.
-    pub xml: Option<String>,
-}
+pub type Notifications = Stored<NotificationSummary>;
 
-impl Configuration for Notifications {
-    fn summary(&self) -> Value {
-        value(&self.summary)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.summary
-            .as_ref()
-            .is_none_or(|s| *s == NotificationSummary::default())
-    }
+/// Sends `body` (an empty configuration, or the stored document) as the configuration.
+async fn put_notifications(
+    aws: &Aws,
+    bucket: &str,
+    body: Option<ReplaceBody>,
+    call: String,
+) -> Result<Applied, ActionError> {
+    let request = aws
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build());
+    let sent = match body {
+        Some(body) => request.customize().interceptor(body).send().await,
+        None => request.send().await,
+    };
+    applied(
+        sent,
+        "s3:PutBucketNotification",
+        &format!("bucket {bucket}"),
+        call,
+    )
 }
 
 #[async_trait]
-impl Resource for Notifications {
-    async fn read(aws: &Aws, p: &Params<'_>) -> Result<Notifications, ActionError> {
-        let bucket = p.str("bucket");
+impl Document for NotificationSummary {
+    /// An empty configuration is put back too (S3 always returns a document).
+    const NOTHING: Option<&'static str> = None;
+
+    fn removal(bucket: &str) -> String {
+        format!("s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration={{}}")
+    }
+
+    fn is_empty(stored: &Notifications) -> bool {
+        stored
+            .summary
+            .as_ref()
+            .is_none_or(|s| *s == NotificationSummary::default())
+    }
+
+    async fn read(aws: &Aws, bucket: String) -> Result<Notifications, ActionError> {
         let cap = Capture::default();
         let out = aws
             .s3
@@ -436,6 +429,20 @@ impl Resource for Notifications {
             xml: cap.text(),
         })
     }
+
+    async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
+        put_notifications(aws, bucket, None, call).await
+    }
+
+    async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
+        put_notifications(
+            aws,
+            bucket,
+            Some(xml),
+            format!("s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration=<saved document>"),
+        )
+        .await
+    }
 }
 
 /// `s3.get_bucket_notification_configuration`.
@@ -451,83 +458,6 @@ pub static GET_NOTIFICATIONS: AwsOperation = evidence(
 );
 
 /// `s3.clear_bucket_notifications`.
-#[derive(Debug)]
-pub struct ClearNotifications;
-
-impl ClearNotifications {
-    /// Sends `body` (an empty configuration, or the stored document) as the configuration.
-    async fn put(
-        aws: &Aws,
-        bucket: &str,
-        body: Option<ReplaceBody>,
-        call: String,
-    ) -> Result<Applied, ActionError> {
-        let request = aws
-            .s3
-            .put_bucket_notification_configuration()
-            .bucket(bucket)
-            .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build());
-        let sent = match body {
-            Some(body) => request.customize().interceptor(body).send().await,
-            None => request.send().await,
-        };
-        applied(
-            sent,
-            "s3:PutBucketNotification",
-            &format!("bucket {bucket}"),
-            call,
-        )
-    }
-}
-
-#[async_trait]
-impl Change for ClearNotifications {
-    type Resource = Notifications;
-
-    fn plan(
-        &self,
-        p: &Params<'_>,
-        before: &Notifications,
-        _now: &str,
-        _tag: &str,
-    ) -> Result<Plan, ActionError> {
-        Ok(removal(
-            before,
-            format!(
-                "s3:PutBucketNotificationConfiguration Bucket={} NotificationConfiguration={{}}",
-                p.str("bucket")
-            ),
-        ))
-    }
-
-    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        Self::put(aws, &p.str("bucket"), None, plan.call()).await
-    }
-
-    fn check_applied(&self, c: &Check<'_, '_, Notifications>) -> Verdict {
-        let after = c.after;
-        check_removed(after)
-    }
-
-    async fn restore(
-        &self,
-        aws: &Aws,
-        p: &Params<'_>,
-        before: &Notifications,
-    ) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        let body = ReplaceBody(stored_xml(before.xml.as_deref())?);
-        Self::put(
-            aws,
-            &bucket,
-            Some(body),
-            format!("s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration=<saved document>"),
-        )
-        .await
-    }
-}
-
-/// `s3.clear_bucket_notifications`.
 pub static CLEAR_NOTIFICATIONS: AwsOperation = AwsOperation {
     name: "s3.clear_bucket_notifications",
     api: "s3:PutBucketNotificationConfiguration",
@@ -539,5 +469,5 @@ pub static CLEAR_NOTIFICATIONS: AwsOperation = AwsOperation {
     permissions: &["s3:GetBucketNotification", "s3:PutBucketNotification"],
     before_state: Some("s3:GetBucketNotificationConfiguration"),
     rollback: Some("s3:PutBucketNotificationConfiguration with the saved configuration"),
-    imp: Implementation::Change(&ClearNotifications),
+    imp: Implementation::Change(&Remove::<NotificationSummary>::NEW),
 };

@@ -1,6 +1,8 @@
 //! S3 Block Public Access, for one bucket (S3) or the whole account (S3 Control): read the four
 //! settings, turn them all on, put the saved ones back (or none, when there were none).
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -176,59 +178,94 @@ fn check_all_on(after: Option<Settings>) -> Verdict {
 const ALL_ON_ARGS: &str =
     "BlockPublicAcls=true IgnorePublicAcls=true BlockPublicPolicy=true RestrictPublicBuckets=true";
 
-/// `s3.put_public_access_block`.
+/// Where the settings apply (a bucket, or the account): the state read there, the parameter
+/// that names it, and the calls that put and delete its settings.
+#[async_trait]
+pub trait Scope: Resource {
+    /// The parameter that names the bucket or the account.
+    const PARAM: &'static str;
+    fn configuration(&self) -> Option<Settings>;
+    /// The put call as plans and journals name it, for `id`.
+    fn put_call(id: &str) -> String;
+    async fn put(aws: &Aws, id: &str, settings: Settings, call: String) -> Result<Applied, ActionError>;
+    /// Removes the settings (the restore where there were none).
+    async fn delete(aws: &Aws, id: &str) -> Result<Applied, ActionError>;
+}
+
+/// The change that turns all four settings on in scope `S`.
 #[derive(Debug)]
-pub struct BlockBucket;
+pub struct Block<S>(PhantomData<S>);
+
+impl<S> Block<S> {
+    /// The operation, as a constant the registry's statics can point to.
+    pub const NEW: Block<S> = Block(PhantomData);
+}
 
 #[async_trait]
-impl Change for BlockBucket {
-    type Resource = BucketSettings;
+impl<S: Scope> Change for Block<S> {
+    type Resource = S;
 
-    fn plan(
-        &self,
-        p: &Params<'_>,
-        before: &BucketSettings,
-        _now: &str,
-        _tag: &str,
-    ) -> Result<Plan, ActionError> {
-        Ok(all_on(
-            before.configuration,
-            format!("s3:PutPublicAccessBlock Bucket={} {ALL_ON_ARGS}", p.str("bucket")),
-        ))
+    fn plan(&self, p: &Params<'_>, before: &S, _now: &str, _tag: &str) -> Result<Plan, ActionError> {
+        let call = format!("{} {ALL_ON_ARGS}", S::put_call(&p.str(S::PARAM)));
+        Ok(all_on(before.configuration(), call))
     }
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        put_bucket(aws, &p.str("bucket"), Settings::ALL_ON, plan.call()).await
+        S::put(aws, &p.str(S::PARAM), Settings::ALL_ON, plan.call()).await
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, BucketSettings>) -> Verdict {
-        let after = c.after;
-        check_all_on(after.configuration)
+    fn check_applied(&self, c: &Check<'_, '_, S>) -> Verdict {
+        check_all_on(c.after.configuration())
     }
 
-    async fn restore(
-        &self,
-        aws: &Aws,
-        p: &Params<'_>,
-        before: &BucketSettings,
-    ) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        let Some(saved) = before.configuration else {
-            let sent = aws.s3.delete_public_access_block().bucket(&bucket).send().await;
-            return applied(
-                sent,
-                "s3:PutBucketPublicAccessBlock",
-                &format!("bucket {bucket}"),
-                format!("s3:DeletePublicAccessBlock Bucket={bucket}"),
-            );
-        };
-        put_bucket(
-            aws,
-            &bucket,
-            saved,
-            format!("s3:PutPublicAccessBlock Bucket={bucket} (saved settings)"),
+    async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &S) -> Result<Applied, ActionError> {
+        let id = p.str(S::PARAM);
+        match before.configuration() {
+            Some(saved) => S::put(aws, &id, saved, format!("{} (saved settings)", S::put_call(&id))).await,
+            None => S::delete(aws, &id).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Scope for BucketSettings {
+    const PARAM: &'static str = "bucket";
+
+    fn configuration(&self) -> Option<Settings> {
+        self.configuration
+    }
+
+    fn put_call(bucket: &str) -> String {
+        format!("s3:PutPublicAccessBlock Bucket={bucket}")
+    }
+
+    async fn put(aws: &Aws, bucket: &str, settings: Settings, call: String) -> Result<Applied, ActionError> {
+        let sent = aws
+            .s3
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(sdk_settings!(
+                aws_sdk_s3::types::PublicAccessBlockConfiguration,
+                settings
+            ))
+            .send()
+            .await;
+        applied(
+            sent,
+            "s3:PutBucketPublicAccessBlock",
+            &format!("bucket {bucket}"),
+            call,
         )
-        .await
+    }
+
+    async fn delete(aws: &Aws, bucket: &str) -> Result<Applied, ActionError> {
+        let sent = aws.s3.delete_public_access_block().bucket(bucket).send().await;
+        applied(
+            sent,
+            "s3:PutBucketPublicAccessBlock",
+            &format!("bucket {bucket}"),
+            format!("s3:DeletePublicAccessBlock Bucket={bucket}"),
+        )
     }
 }
 
@@ -246,94 +283,48 @@ pub static BLOCK_BUCKET: AwsOperation = AwsOperation {
     rollback: Some(
         "s3:PutPublicAccessBlock with the saved settings, or s3:DeletePublicAccessBlock if there were none",
     ),
-    imp: Implementation::Change(&BlockBucket),
+    imp: Implementation::Change(&Block::<BucketSettings>::NEW),
 };
 
-async fn put_bucket(
-    aws: &Aws,
-    bucket: &str,
-    settings: Settings,
-    call: String,
-) -> Result<Applied, ActionError> {
-    let sent = aws
-        .s3
-        .put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(sdk_settings!(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration,
-            settings
-        ))
-        .send()
-        .await;
-    applied(
-        sent,
-        "s3:PutBucketPublicAccessBlock",
-        &format!("bucket {bucket}"),
-        call,
-    )
-}
-
-/// `s3control.put_public_access_block`.
-#[derive(Debug)]
-pub struct BlockAccount;
-
 #[async_trait]
-impl Change for BlockAccount {
-    type Resource = AccountSettings;
+impl Scope for AccountSettings {
+    const PARAM: &'static str = "account_id";
 
-    fn plan(
-        &self,
-        p: &Params<'_>,
-        before: &AccountSettings,
-        _now: &str,
-        _tag: &str,
-    ) -> Result<Plan, ActionError> {
-        Ok(all_on(
-            before.configuration,
-            format!(
-                "s3control:PutPublicAccessBlock AccountId={} {ALL_ON_ARGS}",
-                p.str("account_id")
-            ),
-        ))
+    fn configuration(&self) -> Option<Settings> {
+        self.configuration
     }
 
-    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        put_account(aws, &p.str("account_id"), Settings::ALL_ON, plan.call()).await
+    fn put_call(account: &str) -> String {
+        format!("s3control:PutPublicAccessBlock AccountId={account}")
     }
 
-    fn check_applied(&self, c: &Check<'_, '_, AccountSettings>) -> Verdict {
-        let after = c.after;
-        check_all_on(after.configuration)
+    async fn put(aws: &Aws, account: &str, settings: Settings, call: String) -> Result<Applied, ActionError> {
+        let sent = aws
+            .s3control
+            .put_public_access_block()
+            .account_id(account)
+            .public_access_block_configuration(sdk_settings!(
+                aws_sdk_s3control::types::PublicAccessBlockConfiguration,
+                settings
+            ))
+            .send()
+            .await;
+        applied(sent, "s3:PutAccountPublicAccessBlock", "the account", call)
     }
 
-    async fn restore(
-        &self,
-        aws: &Aws,
-        p: &Params<'_>,
-        before: &AccountSettings,
-    ) -> Result<Applied, ActionError> {
-        let account = p.str("account_id");
-        let Some(saved) = before.configuration else {
-            let sent = aws
-                .s3control
-                .delete_public_access_block()
-                .account_id(&account)
-                .send()
-                .await;
-            return applied(
-                sent,
-                "s3:PutAccountPublicAccessBlock",
-                "the account",
-                format!("s3control:DeletePublicAccessBlock AccountId={account}"),
-            );
-        };
-        put_account(
-            aws,
-            &account,
-            saved,
-            format!("s3control:PutPublicAccessBlock AccountId={account} (saved settings)"),
+    async fn delete(aws: &Aws, account: &str) -> Result<Applied, ActionError> {
+        let sent = aws
+            .s3control
+            .delete_public_access_block()
+            .account_id(account)
+            .send()
+            .await;
+        applied(
+            sent,
+            "s3:PutAccountPublicAccessBlock",
+            "the account",
+            format!("s3control:DeletePublicAccessBlock AccountId={account}"),
         )
-        .await
     }
 }
 
@@ -351,24 +342,5 @@ pub static BLOCK_ACCOUNT: AwsOperation = AwsOperation {
     rollback: Some(
         "s3control:PutPublicAccessBlock with the saved settings, or s3control:DeletePublicAccessBlock",
     ),
-    imp: Implementation::Change(&BlockAccount),
+    imp: Implementation::Change(&Block::<AccountSettings>::NEW),
 };
-
-async fn put_account(
-    aws: &Aws,
-    account: &str,
-    settings: Settings,
-    call: String,
-) -> Result<Applied, ActionError> {
-    let sent = aws
-        .s3control
-        .put_public_access_block()
-        .account_id(account)
-        .public_access_block_configuration(sdk_settings!(
-            aws_sdk_s3control::types::PublicAccessBlockConfiguration,
-            settings
-        ))
-        .send()
-        .await;
-    applied(sent, "s3:PutAccountPublicAccessBlock", "the account", call)
-}
