@@ -115,16 +115,15 @@ pub fn working_copy(from: &Path, to: &Path) -> Result<(), RehearseError> {
 /// Writes an inject's events into `lake` as they would arrive at `now`, each record mapped to
 /// OCSF as the `CloudTrail` importer maps it, into one new file per partition
 /// (`part-inject-<name>.zstd.parquet`). Returns what the journal records.
-pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLanded, String> {
+pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLanded, RehearseError> {
     let mut rows: Vec<Mapped> = Vec::with_capacity(inject.events.len());
     for (i, record) in inject.events.iter().enumerate() {
         let mut record = record.clone();
         let Some(obj) = record.as_object_mut() else {
-            return Err(format!(
-                "inject `{}`: event {} is not a record",
-                inject.name,
-                i + 1
-            ));
+            return Err(RehearseError::InjectNotRecord {
+                inject: inject.name.clone(),
+                event: i + 1,
+            });
         };
         let offset = obj.remove("offsetSeconds").and_then(|v| v.as_i64()).unwrap_or(0);
         let at = now + chrono::Duration::seconds(offset);
@@ -143,19 +142,26 @@ pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLa
         obj.entry("recipientAccountId")
             .or_insert_with(|| inject.account.clone().into());
         let text = serde_json::to_string(&record).unwrap_or_default();
-        let parsed: Record<'_> = serde_json::from_str(&text)
-            .map_err(|e| format!("inject `{}`: event {}: {e}", inject.name, i + 1))?;
+        let parsed: Record<'_> = serde_json::from_str(&text).map_err(|e| RehearseError::InjectEvent {
+            inject: inject.name.clone(),
+            event: i + 1,
+            why: e.to_string(),
+        })?;
         match map_record(&parsed) {
             Ok(m) => rows.push(m),
             Err(NotMapped::Bad(why)) => {
-                return Err(format!("inject `{}`: event {}: {why}", inject.name, i + 1));
+                return Err(RehearseError::InjectEvent {
+                    inject: inject.name.clone(),
+                    event: i + 1,
+                    why,
+                });
             }
             Err(NotMapped::NoTable(why)) => {
-                return Err(format!(
-                    "inject `{}`: event {} has no Security Lake table ({why})",
-                    inject.name,
-                    i + 1
-                ));
+                return Err(RehearseError::InjectNoTable {
+                    inject: inject.name.clone(),
+                    event: i + 1,
+                    why: why.to_owned(),
+                });
             }
         }
     }
@@ -173,13 +179,19 @@ pub fn land(lake: &Path, inject: &Inject, now: DateTime<Utc>) -> Result<InjectLa
     let mut files = Vec::new();
     let mut count = 0;
     for (dir, events) in groups {
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| RehearseError::Create {
+            path: dir.clone(),
+            source,
+        })?;
         let path = dir.join(format!("part-inject-{}.zstd.parquet", inject.name));
         let schema = api_activity_schema();
-        let batch = to_batch(&events).map_err(|e| format!("inject `{}`: {e}", inject.name))?;
-        let mut w = PartitionWriter::create(&path, &schema).map_err(|e| e.to_string())?;
-        w.write(&batch).map_err(|e| e.to_string())?;
-        w.finish().map_err(|e| e.to_string())?;
+        let batch = to_batch(&events).map_err(|why| RehearseError::InjectBatch {
+            inject: inject.name.clone(),
+            why,
+        })?;
+        let mut w = PartitionWriter::create(&path, &schema)?;
+        w.write(&batch)?;
+        w.finish()?;
         count += events.len() as u64;
         files.push(path.strip_prefix(lake).unwrap_or(&path).display().to_string());
     }

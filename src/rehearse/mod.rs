@@ -67,6 +67,30 @@ pub enum RehearseError {
     Move(#[from] MoveError),
     #[error("the scripted rehearsal stopped: {0}")]
     Stopped(MoveError),
+    /// An inject's event (1-based) that cannot be landed, and why.
+    #[error("inject `{inject}`: event {event}: {why}")]
+    InjectEvent {
+        inject: String,
+        event: usize,
+        why: String,
+    },
+    #[error("inject `{inject}`: event {event} is not a record")]
+    InjectNotRecord { inject: String, event: usize },
+    #[error("inject `{inject}`: event {event} has no Security Lake table ({why})")]
+    InjectNoTable {
+        inject: String,
+        event: usize,
+        why: String,
+    },
+    #[error("inject `{inject}`: {why}")]
+    InjectBatch {
+        inject: String,
+        why: arrow::error::ArrowError,
+    },
+    #[error("cannot create {}: {source}", .path.display())]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Lake(#[from] crate::lake::LakeError),
     /// The case's exercise cannot be scored (the report says why).
     #[error("{0}")]
     Unscored(String),
@@ -261,9 +285,9 @@ impl Exercise {
             if !due {
                 continue;
             }
-            let event = lake::land(&self.lake, inject, now).map_err(|error| MoveError::StepFailed {
+            let event = lake::land(&self.lake, inject, now).map_err(|e| MoveError::StepFailed {
                 step: format!("inject {}", inject.name),
-                error,
+                error: e.to_string(),
             })?;
             landed = true;
             exec(session, &Command::LandInject(event), report)?;
