@@ -980,7 +980,7 @@ fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
             );
             assert_eq!(h.at().as_deref(), Some("mgmt-coverage"));
             assert!(
-                h.model.state.step(&step).unwrap().running_query.is_none(),
+                h.model.state.step(&step).unwrap().running_query().is_none(),
                 "it can run again"
             );
         } else {

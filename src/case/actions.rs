@@ -183,9 +183,9 @@ pub fn advance(
         typed,
         timeout,
     } = step;
-    let st = session.state.step(id).cloned().unwrap_or_default();
+    let confirmed = session.state.step(id).is_some_and(|s| s.confirmed);
     let params = params_of(id, intent)?;
-    let need_confirm = confirm != Confirm::None && !st.confirmed;
+    let need_confirm = confirm != Confirm::None && !confirmed;
     let confirmation_missing = || MoveError::MissingAnswer {
         step: id.to_owned(),
         what: match confirm {

@@ -580,7 +580,7 @@ fn resume_playbook(
         state
             .steps
             .iter()
-            .filter(|(_, s)| s.action_in_flight.is_some() || s.running_query.is_some())
+            .filter(|(_, s)| s.action_in_flight().is_some() || s.running_query().is_some())
             .map(|(id, _)| id.as_str()),
     ) {
         if playbook.step(step).is_none() {

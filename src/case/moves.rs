@@ -128,8 +128,10 @@ pub fn settle_leftover(
     id: &str,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<bool, MoveError> {
-    let st = session.state.step(id).cloned().unwrap_or_default();
-    if st.running_query.is_some() {
+    let st = session.state.step(id);
+    let running = st.is_some_and(|s| s.running_query().is_some());
+    let in_flight = st.and_then(|s| s.action_in_flight().cloned());
+    if running {
         let cmd = Command::CancelQuery {
             step: id.to_owned(),
             reason: "irp stopped while the query ran; running it again".to_owned(),
@@ -137,7 +139,7 @@ pub fn settle_leftover(
         exec(session, &cmd, report)?;
         return Ok(true);
     }
-    if let Some(intent) = st.action_in_flight {
+    if let Some(intent) = in_flight {
         settle_in_flight(session, id, &intent, report)?;
         return Ok(true);
     }

@@ -346,7 +346,7 @@ fn in_flight(state: &State) -> Option<String> {
     state
         .steps
         .iter()
-        .find(|(_, s)| s.action_in_flight.is_some())
+        .find(|(_, s)| s.action_in_flight().is_some())
         .map(|(id, _)| id.clone())
 }
 
@@ -374,10 +374,10 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if let Some(current) = state.current_step()
                 && let Some(s) = state.step(current)
             {
-                if s.running_query.is_some() {
+                if s.running_query().is_some() {
                     return Err(EngineError::QueryRunning(current.to_owned()));
                 }
-                if s.action_in_flight.is_some() {
+                if s.action_in_flight().is_some() {
                     return Err(EngineError::ActionInFlight(current.to_owned()));
                 }
             }
@@ -409,7 +409,8 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         }
     }
     let step = &pb.steps[index];
-    let st = state.step(step_id).cloned().unwrap_or_default();
+    let empty = StepState::default();
+    let st = state.step(step_id).unwrap_or(&empty);
     let next_of = |n: Next| match n {
         Next::Step(i) => Some(pb.steps[i].id.clone()),
         Next::End => None,
@@ -431,7 +432,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if !matches!(step.kind, StepKind::Query(_)) {
                 return Err(wrong("query", "running a query"));
             }
-            if st.running_query.is_some() {
+            if st.running_query().is_some() {
                 return Err(EngineError::QueryRunning(step_id.to_owned()));
             }
             if sql.trim().is_empty() {
@@ -453,7 +454,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if !matches!(step.kind, StepKind::Query(_)) {
                 return Err(wrong("query", "a query result"));
             }
-            if st.running_query.is_none() {
+            if st.running_query().is_none() {
                 return Err(EngineError::NoQueryRunning(step_id.to_owned()));
             }
             match evaluate_captures(pb, state, index, rows, env) {
@@ -489,7 +490,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if !matches!(step.kind, StepKind::Query(_)) {
                 return Err(wrong("query", "a query failure"));
             }
-            if st.running_query.is_none() {
+            if st.running_query().is_none() {
                 return Err(EngineError::NoQueryRunning(step_id.to_owned()));
             }
             let (next, stay) = on_failure();
@@ -503,7 +504,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }))
         }
         Command::CancelQuery { reason, .. } => {
-            if st.running_query.is_none() {
+            if st.running_query().is_none() {
                 return Err(EngineError::NoQueryRunning(step_id.to_owned()));
             }
             Ok(Event::QueryCancelled {
@@ -549,7 +550,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if st.confirmed {
                 return Err(EngineError::AlreadyConfirmed(step_id.to_owned()));
             }
-            if st.action_in_flight.is_some() {
+            if st.action_in_flight().is_some() {
                 return Err(EngineError::ActionInFlight(step_id.to_owned()));
             }
             if st.last_outcome.is_some() {
@@ -590,7 +591,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             let StepKind::Action(a) = &step.kind else {
                 return Err(wrong("action", "starting an action"));
             };
-            if st.action_in_flight.is_some() {
+            if st.action_in_flight().is_some() {
                 return Err(EngineError::ActionInFlight(step_id.to_owned()));
             }
             if st.last_outcome == Some(Outcome::Succeeded) {
@@ -637,7 +638,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             outputs,
             ..
         } => {
-            if st.action_in_flight.is_none() {
+            if st.action_in_flight().is_none() {
                 return Err(EngineError::ActionNotStarted(step_id.to_owned()));
             }
             // An unknown outcome always keeps the case on the step: the responder verifies first.
@@ -665,7 +666,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             difference,
             ..
         } => {
-            if !st.confirmed || st.action_in_flight.is_some() || st.last_outcome.is_some() {
+            if !st.confirmed || st.action_in_flight().is_some() || st.last_outcome.is_some() {
                 return Err(EngineError::NotConfirmed(step_id.to_owned()));
             }
             Ok(Event::ActionConflict(ActionConflict {
@@ -766,10 +767,10 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if matches!(step.kind, StepKind::Decision(_)) {
                 return Err(EngineError::CannotSkipDecision);
             }
-            if st.running_query.is_some() {
+            if st.running_query().is_some() {
                 return Err(EngineError::QueryRunning(step_id.to_owned()));
             }
-            if st.action_in_flight.is_some() {
+            if st.action_in_flight().is_some() {
                 return Err(EngineError::ActionInFlight(step_id.to_owned()));
             }
             Ok(Event::StepSkipped {
@@ -808,8 +809,7 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
                     why: "it is not an AWS action".to_owned(),
                 });
             }
-            let st = state.step(&r.step).cloned().unwrap_or_default();
-            if st.rollback_in_flight {
+            if state.step(&r.step).is_some_and(|s| s.rollback_in_flight) {
                 return Err(EngineError::NothingToRollBack {
                     step: r.step.clone(),
                     why: "a rollback of it is in flight; record its result first".to_owned(),

@@ -48,11 +48,7 @@ pub struct StepState {
     /// How many times the step was entered.
     pub visits: u32,
     pub status: StepStatus,
-    /// The SQL of a query in flight.
-    pub running_query: Option<String>,
     pub confirmed: bool,
-    /// The intent of an action started and not finished.
-    pub action_in_flight: Option<Intent>,
     pub checklist: BTreeSet<usize>,
     pub last_error: Option<String>,
     pub last_outcome: Option<Outcome>,
@@ -157,6 +153,22 @@ pub struct RollbackRun {
 }
 
 impl StepState {
+    /// The SQL of the step's query in flight: submitted, not yet ended.
+    pub fn running_query(&self) -> Option<&str> {
+        self.query
+            .as_ref()
+            .filter(|r| r.ended.is_none())
+            .and_then(|r| r.sql.as_deref())
+    }
+
+    /// The intent of the step's action started and not yet finished.
+    pub fn action_in_flight(&self) -> Option<&Intent> {
+        self.action
+            .as_ref()
+            .filter(|r| r.finished.is_none())
+            .map(|r| &r.intent)
+    }
+
     /// The query run an ending entry (`seq`) closes: the open one, or, for an ending the journal
     /// holds without a submission, a run of its own.
     fn ending_run(&mut self, seq: u64) -> &mut QueryRun {
@@ -282,7 +294,6 @@ impl State {
             Event::QuerySubmitted(q) => {
                 let s = self.entry(&q.step);
                 s.status = StepStatus::Running;
-                s.running_query = Some(q.sql.clone());
                 s.query_runs += 1;
                 s.query = Some(QueryRun {
                     submitted: Some(seq),
@@ -293,7 +304,6 @@ impl State {
             }
             Event::QuerySucceeded(q) => {
                 let s = self.entry(&q.step);
-                s.running_query = None;
                 s.status = StepStatus::Done;
                 s.last_error = None;
                 let run = s.ending_run(seq);
@@ -306,7 +316,6 @@ impl State {
             }
             Event::QueryFailed(q) => {
                 let s = self.entry(&q.step);
-                s.running_query = None;
                 s.status = StepStatus::Failed;
                 s.last_error = Some(q.error.clone());
                 s.failed_at = Some(seq);
@@ -319,7 +328,6 @@ impl State {
             }
             Event::QueryCancelled { step, reason } => {
                 let s = self.entry(step);
-                s.running_query = None;
                 s.status = StepStatus::Failed;
                 s.last_error = Some(format!("cancelled: {reason}"));
                 s.ending_run(seq).cancelled = Some(reason.clone());
@@ -339,7 +347,6 @@ impl State {
             Event::ActionStarted(a) => {
                 let s = self.entry(&a.step);
                 s.status = StepStatus::Running;
-                s.action_in_flight = Some(a.intent.clone());
                 s.action = Some(ActionRun {
                     started: seq,
                     intent: a.intent.clone(),
@@ -357,7 +364,6 @@ impl State {
             }
             Event::ActionFinished(a) => {
                 let s = self.entry(&a.step);
-                s.action_in_flight = None;
                 s.last_outcome = Some(a.outcome);
                 if a.outcome == Outcome::Succeeded {
                     s.status = StepStatus::Done;
@@ -513,9 +519,7 @@ impl State {
                 let s = self.entry(id);
                 s.visits += 1;
                 s.status = StepStatus::Current;
-                s.running_query = None;
                 s.confirmed = false;
-                s.action_in_flight = None;
                 s.checklist.clear();
                 s.decided = None;
                 s.skip_reason = None;

@@ -683,7 +683,7 @@ fn key(m: &mut Model, k: KeyEvent, cmds: &mut Vec<Cmd>) {
 }
 
 fn quit(m: &mut Model, cmds: &mut Vec<Cmd>) {
-    if m.state.steps.values().any(|s| s.running_query.is_some()) {
+    if m.state.steps.values().any(|s| s.running_query().is_some()) {
         cmds.push(Cmd::CancelQuery);
     }
     m.quitting = true;
@@ -814,7 +814,7 @@ fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
             let running = m
                 .viewed()
                 .and_then(|id| m.state.step(id))
-                .is_some_and(|s| s.running_query.is_some());
+                .is_some_and(|s| s.running_query().is_some());
             if running {
                 cmds.push(Cmd::CancelQuery);
                 m.say("cancelling the query…");

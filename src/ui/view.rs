@@ -727,10 +727,9 @@ fn query_detail(
             t.warn(),
         )],
     };
-    let st = m.state.step(id).cloned().unwrap_or_default();
     let run = m.state.query_run(id).cloned().unwrap_or_default();
     let mut status: Vec<Span> = Vec::new();
-    if st.running_query.is_some() {
+    if m.state.step(id).is_some_and(|s| s.running_query().is_some()) {
         let elapsed = run
             .submitted
             .and_then(|seq| m.at_of(seq))
