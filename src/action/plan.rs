@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::aws::{ActionError, Snapshot};
+use super::ops::Verdict;
 use super::policy;
 use super::registry::{AwsOperation, Implementation};
 
@@ -229,13 +230,8 @@ pub fn check_applied(
 /// Whether `after` is the stored `before` again (the check after a rollback).
 pub fn check_restored(p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Result<String, String> {
     match p.op().imp {
-        Implementation::Change(c) => c.check_restored(p, before, after).into_result(),
-        Implementation::Read(_) if comparable(before) == comparable(after) => {
-            Ok("the resource is as it was before the action".to_owned())
-        }
-        Implementation::Read(_) => Err(format!(
-            "the resource differs from its stored before-state:\n{}",
-            state_diff(before, after)
-        )),
+        Implementation::Change(c) => c.check_restored(p, before, after),
+        Implementation::Read(_) => Verdict::restored(comparable(before) == comparable(after), before, after),
     }
+    .into_result()
 }

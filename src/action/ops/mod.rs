@@ -48,6 +48,19 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The check after a rollback: whether the resource is its stored `before` again, and
+    /// where it differs when it is not.
+    pub fn restored(same: bool, before: &Snapshot, after: &Snapshot) -> Verdict {
+        if same {
+            Verdict::Holds("the resource is as it was before the action".to_owned())
+        } else {
+            Verdict::Fails(format!(
+                "the resource differs from its stored before-state:\n{}",
+                state_diff(before, after)
+            ))
+        }
+    }
+
     /// As the case journals it: what holds, or what does not.
     pub fn into_result(self) -> Result<String, String> {
         match self {
@@ -192,11 +205,7 @@ impl<C: Change> ChangeOp for C {
         let restored = typed::<StateOf<C>>(p, before)
             .and_then(|b| Ok(self.is_restored(p, &b, &typed::<StateOf<C>>(p, after)?)));
         match restored {
-            Ok(true) => Verdict::Holds("the resource is as it was before the action".to_owned()),
-            Ok(false) => Verdict::Fails(format!(
-                "the resource differs from its stored before-state:\n{}",
-                state_diff(before, after)
-            )),
+            Ok(same) => Verdict::restored(same, before, after),
             Err(e) => Verdict::Fails(e.to_string()),
         }
     }
