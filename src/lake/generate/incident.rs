@@ -37,13 +37,21 @@ impl Attack {
             Story::InstanceCredentialExfiltration => Some(Attack::InstanceCredentials),
         }
     }
+
+    /// The story that tells this attack.
+    pub fn story(self) -> Story {
+        match self {
+            Attack::S3Exfiltration => Story::S3Exfiltration,
+            Attack::CredentialCompromise => Story::CredentialCompromise,
+            Attack::InstanceCredentials => Story::InstanceCredentialExfiltration,
+        }
+    }
 }
 
 /// The incident as a plan: which attack, who, which bucket, when, how many reads.
 #[derive(Debug)]
 pub struct IncidentPlan {
     pub attack: Attack,
-    pub story: Story,
     pub victim: usize,
     pub bucket: usize,
     pub region: String,
@@ -91,7 +99,6 @@ pub fn plan(cfg: &Config, world: &World) -> Option<IncidentPlan> {
     let session_key = format!("ASIA{}", rng.text(UPPER_DIGITS, 16));
     Some(IncidentPlan {
         attack,
-        story: cfg.scenario,
         victim,
         bucket,
         region,
@@ -181,7 +188,7 @@ pub fn truth(
         ),
         operations: told.operations,
         finding_uid: plan.finding_uid.clone(),
-        kind: plan.story.as_str(),
+        kind: plan.attack.story().as_str(),
         details: told.details,
     }
 }
