@@ -437,6 +437,68 @@ fn a_stored_state_of_another_shape_is_refused_and_named() {
 }
 
 #[test]
+fn a_configuration_removal_plans_checks_and_puts_back_nothing_it_did_not_find() {
+    let values = params(&[("bucket", json!("b-1"))]);
+    let none = json!({ "bucket": "b-1", "summary": null, "xml": null });
+    let some = json!({
+        "bucket": "b-1",
+        "summary": { "role": "arn:aws:iam::123456789012:role/r", "rules": [{ "id": "out", "status": "Enabled", "destination": "arn:aws:s3:::elsewhere" }] },
+        "xml": "<ReplicationConfiguration/>"
+    });
+    let op = find_operation("s3.delete_bucket_replication").unwrap();
+    let p = Params::new(op, &values).unwrap();
+    // Nothing to remove: the plan says so; something to remove: the diff shows it going.
+    let plan = aws::plan(&p, &none, NOW, "contain").unwrap();
+    assert_eq!(
+        plan.already.as_deref(),
+        Some("the bucket has no such configuration")
+    );
+    let plan = aws::plan(&p, &some, NOW, "contain").unwrap();
+    assert!(plan.already.is_none());
+    assert!(
+        plan.diff
+            .lines()
+            .any(|l| l.starts_with("- ") && l.contains("elsewhere")),
+        "{}",
+        plan.diff
+    );
+    assert_eq!(plan.calls, ["s3:DeleteBucketReplication Bucket=b-1"]);
+    // The check reads the state after the call.
+    assert_eq!(
+        aws::check_applied(&p, &plan.request, Some(&some), &none),
+        Ok("the configuration is gone".to_owned())
+    );
+    let e = aws::check_applied(&p, &plan.request, Some(&some), &some).unwrap_err();
+    assert!(
+        e.starts_with("the configuration is still there: ") && e.contains("elsewhere"),
+        "{e}"
+    );
+    // Notifications: a document with no notification in it is no configuration.
+    let op = find_operation("s3.clear_bucket_notifications").unwrap();
+    let p = Params::new(op, &values).unwrap();
+    let empty = json!({
+        "bucket": "b-1",
+        "summary": { "topics": 0, "queues": 0, "lambda_functions": 0, "eventbridge": false },
+        "xml": "<NotificationConfiguration/>"
+    });
+    assert!(aws::plan(&p, &empty, NOW, "contain").unwrap().already.is_some());
+    // Restoring a replication or lifecycle configuration the bucket did not have calls nothing:
+    // the endpoint below answers nobody, so any call would fail.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let a = Aws::connect(&settings("http://127.0.0.1:9")).await.unwrap();
+        for (name, why) in [
+            ("s3.delete_bucket_replication", "the bucket had no replication"),
+            ("s3.delete_bucket_lifecycle", "the bucket had no lifecycle rules"),
+        ] {
+            let p = Params::new(find_operation(name).unwrap(), &values).unwrap();
+            let done = a.restore(&p, &none).await.unwrap();
+            assert_eq!(done.calls, [format!("nothing: {why}")], "{name}");
+        }
+    });
+}
+
+#[test]
 fn hostile_values_never_reach_a_call() {
     let op = find_operation("s3.add_bucket_policy_deny").unwrap();
     for (name, value) in [

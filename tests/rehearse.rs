@@ -819,3 +819,49 @@ fn an_inject_that_cannot_be_mapped_stops_the_rehearsal_with_its_name_and_the_cas
     let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
     assert!(scan.entries.iter().all(|e| e.event.kind() != "inject_landed"));
 }
+
+#[test]
+fn scenario_lookups_and_references_that_fail_say_what_and_where() {
+    use irp::rehearse::scenario::{find, resolve_value};
+    use serde_json::json;
+    let tmp = tempfile::tempdir().unwrap();
+    // Two scenarios, neither the default: the responder must say which.
+    let pb = tmp.path().join("pb.yaml");
+    std::fs::create_dir_all(tmp.path().join("pb/scenarios")).unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(
+            tmp.path().join(format!("pb/scenarios/{name}.yaml")),
+            "default: false\n",
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        find(&pb, None).unwrap_err().to_string(),
+        "say which scenario with `--scenario` (scenarios: `a`, `b`)"
+    );
+    assert_eq!(
+        find(&pb, Some("c")).unwrap_err().to_string(),
+        "`c` is not a scenario of this playbook (scenarios: `a`, `b`)"
+    );
+    // References into the environment.
+    let env = json!({ "truth": { "incident_details": { "ips": ["192.0.2.1"] } } });
+    assert_eq!(
+        resolve_value(&json!("{{ truth.incident_details.ips }}"), &env).unwrap(),
+        json!(["192.0.2.1"])
+    );
+    assert_eq!(
+        resolve_value(&json!("ip {{ truth.incident_details.ipz }}"), &env)
+            .unwrap_err()
+            .to_string(),
+        "`{{ truth.incident_details.ipz }}` names nothing (at `ipz`)"
+    );
+    assert_eq!(
+        resolve_value(&json!("ip {{ truth"), &env)
+            .unwrap_err()
+            .to_string(),
+        "`ip {{ truth` opens `{{` without closing it"
+    );
+    // A folder with no partitions is not a lake.
+    let e = irp::rehearse::lake_window(tmp.path()).unwrap_err().to_string();
+    assert!(e.ends_with("holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)"), "{e}");
+}

@@ -68,3 +68,51 @@ fn typed_inputs() {
         "the regex engine has no catastrophic backtracking"
     );
 }
+
+#[test]
+fn a_wrong_value_says_what_is_wrong_and_what_to_write() {
+    let s = InputType::String;
+    let said = |v, ty, items| {
+        check_input_value(&v, ty, items, None, &[])
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        said(json!("x"), InputType::List, s),
+        "expected a list, found a string"
+    );
+    assert_eq!(
+        said(
+            json!(["111122223333", "x"]),
+            InputType::List,
+            InputType::AwsAccountId
+        ),
+        "item 2: `x` is not a 12-digit AWS account id"
+    );
+    assert_eq!(
+        said(json!("arn:aws"), InputType::Arn, s),
+        "`arn:aws` is not an ARN (`arn:partition:service:region:account:resource`)"
+    );
+    assert_eq!(
+        said(json!(true), InputType::Integer, s),
+        "expected a whole number, found a boolean"
+    );
+    assert_eq!(
+        TimeSpec::parse("yesterday").unwrap_err().to_string(),
+        "`yesterday` is not a timestamp; write RFC 3339 (`2026-11-01T00:00:00Z`), `now`, or `-7d`"
+    );
+    assert_eq!(
+        TimeSpec::parse("-7x").unwrap_err().to_string(),
+        "`-7x`: `7x` has no known unit; use s, m, h, d or w (e.g. `10m`)"
+    );
+    assert_eq!(
+        parse_duration("3651d").unwrap_err().to_string(),
+        "`3651d` is longer than ten years"
+    );
+    assert!(
+        compile_pattern("(")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid regular expression: ")
+    );
+}
