@@ -45,15 +45,7 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         ),
         Event::QuerySucceeded(q) => (Some(q.step.clone()), "query", format!("{} rows", q.rows)),
         Event::QueryFailed(q) => (Some(q.step.clone()), "query", format!("failed: {}", q.error)),
-        Event::ActionFinished(a) => (
-            Some(a.step.clone()),
-            "action",
-            match a.outcome {
-                Outcome::Succeeded => a.detail.clone(),
-                Outcome::Failed => format!("failed: {}", a.detail),
-                Outcome::Unknown => format!("outcome unknown: {}", a.detail),
-            },
-        ),
+        Event::ActionFinished(a) => (Some(a.step.clone()), "action", outcome_text(a.outcome, &a.detail)),
         Event::ActionConflict(c) => (
             Some(c.step.clone()),
             "action",
@@ -85,11 +77,7 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         Event::RollbackFinished(r) => (
             Some(r.step.clone()),
             "rollback",
-            match r.outcome {
-                Outcome::Succeeded => r.detail.clone(),
-                Outcome::Failed => format!("failed: {}", r.detail),
-                Outcome::Unknown => format!("outcome unknown: {}", r.detail),
-            },
+            outcome_text(r.outcome, &r.detail),
         ),
         Event::StepCompleted { step, .. } => (Some(step.clone()), "step", "done".to_owned()),
         Event::StepSkipped { step, reason, .. } => (Some(step.clone()), "step", format!("skipped: {reason}")),
@@ -103,6 +91,15 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         kind,
         outcome,
     })
+}
+
+/// How an action or a rollback ended, with its detail.
+fn outcome_text(outcome: Outcome, detail: &str) -> String {
+    match outcome {
+        Outcome::Succeeded => detail.to_owned(),
+        Outcome::Failed => format!("failed: {detail}"),
+        Outcome::Unknown => format!("outcome unknown: {detail}"),
+    }
 }
 
 /// An entry in words, for the journal lines.
