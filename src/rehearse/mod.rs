@@ -91,9 +91,6 @@ pub enum RehearseError {
     Create { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Lake(#[from] crate::lake::LakeError),
-    /// The case's exercise cannot be scored (the report says why).
-    #[error("{0}")]
-    Unscored(String),
 }
 
 /// An exercise ready to open: the scenario resolved against its lake.
@@ -300,26 +297,29 @@ impl Exercise {
 /// out from.
 pub fn score_case(dir: &Path, now: DateTime<Utc>) -> Result<Option<Score>, RehearseError> {
     let record = crate::report::CaseRecord::read(dir)?;
-    let mut report = crate::report::build(&record, now);
-    attach_score(&record, &mut report);
-    match (report.score, report.exercise_problem) {
-        (_, Some(problem)) => Err(RehearseError::Unscored(problem)),
-        (score, None) => Ok(score),
-    }
+    let Some(brief) = brief_of(&record).transpose()? else {
+        return Ok(None);
+    };
+    let report = crate::report::build(&record, now);
+    Ok(Some(score::score(&report, &record.playbook, &brief)))
 }
 
 /// Scores a report built from `record` against its exercise's brief, read from the case folder,
 /// and attaches the score, or why there is none, to it. A case that is not an exercise gets
 /// neither. `report::build` never reads the brief: scoring is the rehearsal's business.
 pub fn attach_score(record: &crate::report::CaseRecord, report: &mut crate::report::Report) {
-    let Some(x) = record.scan.entries.iter().find_map(|e| match &e.event {
+    match brief_of(record) {
+        Some(Ok(brief)) => report.score = Some(score::score(report, &record.playbook, &brief)),
+        Some(Err(problem)) => report.exercise_problem = Some(problem.to_string()),
+        None => {}
+    }
+}
+
+/// The brief of the case's exercise, if it is one.
+fn brief_of(record: &crate::report::CaseRecord) -> Option<Result<Brief, RehearseError>> {
+    let x = record.scan.entries.iter().find_map(|e| match &e.event {
         Event::ExerciseSet(x) => Some(x),
         _ => None,
-    }) else {
-        return;
-    };
-    match read_brief(&record.dir, x) {
-        Ok(brief) => report.score = Some(score::score(report, &record.playbook, &brief)),
-        Err(problem) => report.exercise_problem = Some(problem.to_string()),
-    }
+    })?;
+    Some(read_brief(&record.dir, x))
 }
