@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Evidence;
 use super::{Change, Check, Resource, Verdict};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId;
+
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent, stored_xml};
 use crate::action::plan::{Params, Plan};
 use crate::action::policy;
@@ -36,6 +39,12 @@ pub trait Document: Serialize + DeserializeOwned + Default + PartialEq + Send + 
     fn removal(bucket: &str) -> String;
     /// Why a restore has nothing to put back, where an empty configuration is left alone.
     const NOTHING: Option<&'static str>;
+    /// The permission the read needs.
+    const READ: &'static str;
+    /// The permission the removal and the restore need.
+    const WRITE: &'static str;
+    /// The error codes by which S3 says the bucket has no such configuration.
+    const ABSENT: &'static [&'static str] = &[];
 
     /// Whether the bucket has no such configuration.
     fn is_empty(stored: &Stored<Self>) -> bool {
@@ -46,6 +55,49 @@ pub trait Document: Serialize + DeserializeOwned + Default + PartialEq + Send + 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError>;
     /// Puts the stored document (`xml`) back.
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError>;
+
+    /// The outcome of a call that wrote this configuration of `bucket`.
+    fn written<O, E, R>(
+        bucket: &str,
+        sent: Result<O, SdkError<E, R>>,
+        call: String,
+    ) -> Result<Applied, ActionError>
+    where
+        O: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
+    }
+}
+
+impl<D: Document> Stored<D> {
+    /// The state a read found: the summary of what S3 returned and the document `cap` kept, or
+    /// no configuration where S3 says there is none.
+    fn from_read<O, E, R>(
+        bucket: String,
+        cap: &Capture,
+        sent: Result<O, SdkError<E, R>>,
+        summary: impl FnOnce(O) -> Option<D>,
+    ) -> Result<Self, ActionError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match sent {
+            Ok(out) => Ok(Stored {
+                summary: summary(out),
+                xml: cap.text(),
+                bucket,
+            }),
+            Err(e) if is_absent(&e, D::ABSENT) => Ok(Stored {
+                bucket,
+                summary: None,
+                xml: None,
+            }),
+            Err(e) => Err(classify(&e, D::READ, &format!("bucket {bucket}"))),
+        }
+    }
 }
 
 #[async_trait]
@@ -125,6 +177,9 @@ pub type Replication = Stored<ReplicationSummary>;
 #[async_trait]
 impl Document for ReplicationSummary {
     const NOTHING: Option<&'static str> = Some("the bucket had no replication");
+    const READ: &'static str = "s3:GetReplicationConfiguration";
+    const WRITE: &'static str = "s3:PutReplicationConfiguration";
+    const ABSENT: &'static [&'static str] = &["ReplicationConfigurationNotFoundError"];
 
     fn removal(bucket: &str) -> String {
         format!("s3:DeleteBucketReplication Bucket={bucket}")
@@ -132,7 +187,7 @@ impl Document for ReplicationSummary {
 
     async fn read(aws: &Aws, bucket: String) -> Result<Replication, ActionError> {
         let cap = Capture::default();
-        let result = aws
+        let sent = aws
             .s3
             .get_bucket_replication()
             .bucket(&bucket)
@@ -140,43 +195,25 @@ impl Document for ReplicationSummary {
             .interceptor(cap.clone())
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(Replication {
-                summary: out.replication_configuration().map(|c| ReplicationSummary {
-                    role: Some(c.role().to_owned()),
-                    rules: c
-                        .rules()
-                        .iter()
-                        .map(|r| ReplicationRule {
-                            id: r.id().map(str::to_owned),
-                            status: Some(r.status().as_str().to_owned()),
-                            destination: r.destination().map(|d| d.bucket().to_owned()),
-                        })
-                        .collect(),
-                }),
-                xml: cap.text(),
-                bucket,
-            }),
-            Err(e) if is_absent(&e, &["ReplicationConfigurationNotFoundError"]) => Ok(Replication {
-                bucket,
-                ..Replication::default()
-            }),
-            Err(e) => Err(classify(
-                &e,
-                "s3:GetReplicationConfiguration",
-                &format!("bucket {bucket}"),
-            )),
-        }
+        Stored::from_read(bucket, &cap, sent, |out| {
+            out.replication_configuration().map(|c| ReplicationSummary {
+                role: Some(c.role().to_owned()),
+                rules: c
+                    .rules()
+                    .iter()
+                    .map(|r| ReplicationRule {
+                        id: r.id().map(str::to_owned),
+                        status: Some(r.status().as_str().to_owned()),
+                        destination: r.destination().map(|d| d.bucket().to_owned()),
+                    })
+                    .collect(),
+            })
+        })
     }
 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
         let sent = aws.s3.delete_bucket_replication().bucket(bucket).send().await;
-        applied(
-            sent,
-            "s3:PutReplicationConfiguration",
-            &format!("bucket {bucket}"),
-            call,
-        )
+        Self::written(bucket, sent, call)
     }
 
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
@@ -195,12 +232,9 @@ impl Document for ReplicationSummary {
             .interceptor(xml)
             .send()
             .await;
-        applied(
-            sent,
-            "s3:PutReplicationConfiguration",
-            &format!("bucket {bucket}"),
-            format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>"),
-        )
+        let call =
+            format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>");
+        Self::written(bucket, sent, call)
     }
 }
 
@@ -255,6 +289,9 @@ pub type Lifecycle = Stored<LifecycleSummary>;
 #[async_trait]
 impl Document for LifecycleSummary {
     const NOTHING: Option<&'static str> = Some("the bucket had no lifecycle rules");
+    const READ: &'static str = "s3:GetLifecycleConfiguration";
+    const WRITE: &'static str = "s3:PutLifecycleConfiguration";
+    const ABSENT: &'static [&'static str] = &["NoSuchLifecycleConfiguration"];
 
     fn removal(bucket: &str) -> String {
         format!("s3:DeleteBucketLifecycle Bucket={bucket}")
@@ -262,7 +299,7 @@ impl Document for LifecycleSummary {
 
     async fn read(aws: &Aws, bucket: String) -> Result<Lifecycle, ActionError> {
         let cap = Capture::default();
-        let result = aws
+        let sent = aws
             .s3
             .get_bucket_lifecycle_configuration()
             .bucket(&bucket)
@@ -270,41 +307,23 @@ impl Document for LifecycleSummary {
             .interceptor(cap.clone())
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(Lifecycle {
-                summary: Some(LifecycleSummary {
-                    rules: out
-                        .rules()
-                        .iter()
-                        .map(|r| LifecycleRule {
-                            id: r.id().map(str::to_owned),
-                            status: Some(r.status().as_str().to_owned()),
-                        })
-                        .collect(),
-                }),
-                xml: cap.text(),
-                bucket,
-            }),
-            Err(e) if is_absent(&e, &["NoSuchLifecycleConfiguration"]) => Ok(Lifecycle {
-                bucket,
-                ..Lifecycle::default()
-            }),
-            Err(e) => Err(classify(
-                &e,
-                "s3:GetLifecycleConfiguration",
-                &format!("bucket {bucket}"),
-            )),
-        }
+        Stored::from_read(bucket, &cap, sent, |out| {
+            Some(LifecycleSummary {
+                rules: out
+                    .rules()
+                    .iter()
+                    .map(|r| LifecycleRule {
+                        id: r.id().map(str::to_owned),
+                        status: Some(r.status().as_str().to_owned()),
+                    })
+                    .collect(),
+            })
+        })
     }
 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
         let sent = aws.s3.delete_bucket_lifecycle().bucket(bucket).send().await;
-        applied(
-            sent,
-            "s3:PutLifecycleConfiguration",
-            &format!("bucket {bucket}"),
-            call,
-        )
+        Self::written(bucket, sent, call)
     }
 
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
@@ -316,14 +335,10 @@ impl Document for LifecycleSummary {
             .interceptor(xml)
             .send()
             .await;
-        applied(
-            sent,
-            "s3:PutLifecycleConfiguration",
-            &format!("bucket {bucket}"),
-            format!(
-                "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
-            ),
-        )
+        let call = format!(
+            "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
+        );
+        Self::written(bucket, sent, call)
     }
 }
 
@@ -383,18 +398,15 @@ async fn put_notifications(
         Some(body) => request.customize().interceptor(body).send().await,
         None => request.send().await,
     };
-    applied(
-        sent,
-        "s3:PutBucketNotification",
-        &format!("bucket {bucket}"),
-        call,
-    )
+    NotificationSummary::written(bucket, sent, call)
 }
 
 #[async_trait]
 impl Document for NotificationSummary {
     /// An empty configuration is put back too (S3 always returns a document).
     const NOTHING: Option<&'static str> = None;
+    const READ: &'static str = "s3:GetBucketNotification";
+    const WRITE: &'static str = "s3:PutBucketNotification";
 
     fn removal(bucket: &str) -> String {
         format!("s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration={{}}")
@@ -409,24 +421,21 @@ impl Document for NotificationSummary {
 
     async fn read(aws: &Aws, bucket: String) -> Result<Notifications, ActionError> {
         let cap = Capture::default();
-        let out = aws
+        let sent = aws
             .s3
             .get_bucket_notification_configuration()
             .bucket(&bucket)
             .customize()
             .interceptor(cap.clone())
             .send()
-            .await
-            .map_err(|e| classify(&e, "s3:GetBucketNotification", &format!("bucket {bucket}")))?;
-        Ok(Notifications {
-            bucket,
-            summary: Some(NotificationSummary {
+            .await;
+        Stored::from_read(bucket, &cap, sent, |out| {
+            Some(NotificationSummary {
                 topics: out.topic_configurations().len(),
                 queues: out.queue_configurations().len(),
                 lambda_functions: out.lambda_function_configurations().len(),
                 eventbridge: out.event_bridge_configuration().is_some(),
-            }),
-            xml: cap.text(),
+            })
         })
     }
 
@@ -435,13 +444,10 @@ impl Document for NotificationSummary {
     }
 
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
-        put_notifications(
-            aws,
-            bucket,
-            Some(xml),
-            format!("s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration=<saved document>"),
-        )
-        .await
+        let call = format!(
+            "s3:PutBucketNotificationConfiguration Bucket={bucket} NotificationConfiguration=<saved document>"
+        );
+        put_notifications(aws, bucket, Some(xml), call).await
     }
 }
 

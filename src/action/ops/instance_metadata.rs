@@ -53,6 +53,27 @@ impl Resource for MetadataOptions {
     }
 }
 
+impl MetadataOptions {
+    /// Sets the instance's options to these (an option that is `None` is left as it is).
+    async fn send(&self, aws: &Aws, call: String) -> Result<Applied, ActionError> {
+        use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataEndpointState};
+        let sent = aws
+            .ec2
+            .modify_instance_metadata_options()
+            .instance_id(&self.instance_id)
+            .set_http_tokens(self.http_tokens.as_deref().map(HttpTokensState::from))
+            .set_http_endpoint(
+                self.http_endpoint
+                    .as_deref()
+                    .map(InstanceMetadataEndpointState::from),
+            )
+            .set_http_put_response_hop_limit(self.http_put_response_hop_limit)
+            .send()
+            .await;
+        applied(sent, "ec2:ModifyInstanceMetadataOptions", "the instance", call)
+    }
+}
+
 /// `ec2.require_imdsv2`.
 #[derive(Debug)]
 pub struct RequireImdsV2;
@@ -86,20 +107,13 @@ impl Change for RequireImdsV2 {
     }
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let sent = aws
-            .ec2
-            .modify_instance_metadata_options()
-            .instance_id(p.str("instance_id"))
-            .http_tokens(aws_sdk_ec2::types::HttpTokensState::Required)
-            .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
-            .send()
-            .await;
-        applied(
-            sent,
-            "ec2:ModifyInstanceMetadataOptions",
-            "the instance",
-            plan.call(),
-        )
+        let wanted = MetadataOptions {
+            instance_id: p.str("instance_id"),
+            http_tokens: Some("required".to_owned()),
+            http_endpoint: Some("enabled".to_owned()),
+            http_put_response_hop_limit: None,
+        };
+        wanted.send(aws, plan.call()).await
     }
 
     fn check_applied(&self, c: &Check<'_, '_, MetadataOptions>) -> Verdict {
@@ -117,28 +131,17 @@ impl Change for RequireImdsV2 {
         p: &Params<'_>,
         before: &MetadataOptions,
     ) -> Result<Applied, ActionError> {
-        let id = p.str("instance_id");
         let tokens = before.http_tokens.as_deref().unwrap_or("optional");
-        let sent = aws
-            .ec2
-            .modify_instance_metadata_options()
-            .instance_id(&id)
-            .http_tokens(aws_sdk_ec2::types::HttpTokensState::from(tokens))
-            .set_http_endpoint(
-                before
-                    .http_endpoint
-                    .as_deref()
-                    .map(aws_sdk_ec2::types::InstanceMetadataEndpointState::from),
-            )
-            .set_http_put_response_hop_limit(before.http_put_response_hop_limit)
-            .send()
-            .await;
-        applied(
-            sent,
-            "ec2:ModifyInstanceMetadataOptions",
-            "the instance",
-            format!("ec2:ModifyInstanceMetadataOptions InstanceId={id} HttpTokens={tokens}"),
-        )
+        let call = format!(
+            "ec2:ModifyInstanceMetadataOptions InstanceId={} HttpTokens={tokens}",
+            p.str("instance_id")
+        );
+        let restored = MetadataOptions {
+            instance_id: p.str("instance_id"),
+            http_tokens: Some(tokens.to_owned()),
+            ..before.clone()
+        };
+        restored.send(aws, call).await
     }
 }
 
