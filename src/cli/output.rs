@@ -45,6 +45,12 @@ impl Output {
         }
     }
 
+    /// A status line that stays off stdout when stdout carries JSON: `note` with `--json`,
+    /// `status` without.
+    pub fn status_beside(&self, json: bool, text: &str) {
+        if json { self.note(text) } else { self.status(text) }
+    }
+
     /// Something the user should know that is not the data asked for (a repair, a takeover):
     /// stderr, so `--json` output stays clean; suppressed by `--quiet`.
     pub fn note(&self, text: &str) {

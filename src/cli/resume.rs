@@ -60,13 +60,8 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         Some(p) => Some(Answers::load(p, &session.playbook).map_err(answers_error)?),
         None => None,
     };
-    let status = if args.drive.json {
-        Output::note
-    } else {
-        Output::status
-    };
-    status(
-        &out,
+    out.status_beside(
+        args.drive.json,
         &format!(
             "case {} resumed at {} ({} entries)",
             session.state.opened.as_ref().map_or("", |o| o.case.as_str()),
@@ -79,7 +74,7 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         ),
     );
     if session.state.closed.is_some() {
-        status(&out, "the case is closed; nothing left to do");
+        out.status_beside(args.drive.json, "the case is closed; nothing left to do");
         return Ok(());
     }
     let mode = session

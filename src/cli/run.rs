@@ -133,13 +133,8 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     let mut executor = executor_for(&args.drive, mode)?;
     let mut session =
         Session::create(case_dir, &args.playbook, &args.inputs, mode, ctx).map_err(|e| case_error(out, e))?;
-    let status = if args.drive.json {
-        Output::note
-    } else {
-        Output::status
-    };
-    status(
-        &out,
+    out.status_beside(
+        args.drive.json,
         &format!(
             "case {} opened in {} ({} {}, {})",
             session.state.opened.as_ref().map_or("", |o| o.case.as_str()),

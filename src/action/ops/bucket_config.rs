@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::Evidence;
 use super::{Change, Check, Resource, Verdict};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::RequestId;
 
 use crate::action::aws::{ActionError, Applied, Aws, applied, classify, is_absent, stored_xml};
 use crate::action::plan::{Params, Plan};
@@ -55,20 +54,6 @@ pub trait Document: Serialize + DeserializeOwned + Default + PartialEq + Send + 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError>;
     /// Puts the stored document (`xml`) back.
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError>;
-
-    /// The outcome of a call that wrote this configuration of `bucket`.
-    fn written<O, E, R>(
-        bucket: &str,
-        sent: Result<O, SdkError<E, R>>,
-        call: String,
-    ) -> Result<Applied, ActionError>
-    where
-        O: RequestId,
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
-    }
 }
 
 impl<D: Document> Stored<D> {
@@ -213,7 +198,7 @@ impl Document for ReplicationSummary {
 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
         let sent = aws.s3.delete_bucket_replication().bucket(bucket).send().await;
-        Self::written(bucket, sent, call)
+        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
     }
 
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
@@ -234,7 +219,7 @@ impl Document for ReplicationSummary {
             .await;
         let call =
             format!("s3:PutBucketReplication Bucket={bucket} ReplicationConfiguration=<saved document>");
-        Self::written(bucket, sent, call)
+        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
     }
 }
 
@@ -323,7 +308,7 @@ impl Document for LifecycleSummary {
 
     async fn remove(aws: &Aws, bucket: &str, call: String) -> Result<Applied, ActionError> {
         let sent = aws.s3.delete_bucket_lifecycle().bucket(bucket).send().await;
-        Self::written(bucket, sent, call)
+        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
     }
 
     async fn put_back(aws: &Aws, bucket: &str, xml: ReplaceBody) -> Result<Applied, ActionError> {
@@ -338,7 +323,7 @@ impl Document for LifecycleSummary {
         let call = format!(
             "s3:PutBucketLifecycleConfiguration Bucket={bucket} LifecycleConfiguration=<saved document>"
         );
-        Self::written(bucket, sent, call)
+        applied(sent, Self::WRITE, &format!("bucket {bucket}"), call)
     }
 }
 
@@ -398,7 +383,12 @@ async fn put_notifications(
         Some(body) => request.customize().interceptor(body).send().await,
         None => request.send().await,
     };
-    NotificationSummary::written(bucket, sent, call)
+    applied(
+        sent,
+        NotificationSummary::WRITE,
+        &format!("bucket {bucket}"),
+        call,
+    )
 }
 
 #[async_trait]

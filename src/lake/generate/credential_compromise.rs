@@ -5,7 +5,7 @@
 
 use super::Details;
 use super::background::as_user;
-use super::incident::{IncidentPlan, Told, event, replayed};
+use super::incident::{self, IncidentPlan, Told, event, replayed};
 use super::world::World;
 use crate::lake::ocsf::{ApiEvent, NewSession, Resource, TargetUser};
 use crate::lake::ocsf_other::Finding;
@@ -30,22 +30,14 @@ pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
     let victim = &world.principals[plan.victim];
     Finding {
         time: plan.start_ms + 25 * 60_000,
-        uid: plan.finding_uid.clone(),
         title: format!("Anomalous API calls were made by IAM user {}.", victim.name),
         desc: format!(
             "APIs commonly used for persistence (CreateUser, CreateAccessKey, AttachUserPolicy) were invoked from {} using access key {} of IAM user {}.",
             ATTACKER_IP, victim.key, victim.name
         ),
         finding_type: "TTPs/Persistence/Persistence:IAMUser-AnomalousBehavior".to_owned(),
-        severity_id: 3,
-        resource_type: "AwsIamAccessKey".to_owned(),
-        resource_uid: victim.key.clone(),
-        observables: vec![
-            ("src_endpoint.ip", "IP Address", 2, ATTACKER_IP.to_owned()),
-            ("actor.user.name", "User Name", 4, victim.name.clone()),
-        ],
         account: plan.account.clone(),
-        region: plan.region.clone(),
+        ..incident::on_access_key(world, plan, ATTACKER_IP)
     }
 }
 

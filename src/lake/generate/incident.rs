@@ -227,3 +227,25 @@ pub fn event(plan: &IncidentPlan, t: i64, op: &str, service: &str, rng: &mut Rng
     };
     base(t, &plan.region, &plan.account, feature, op, service, rng)
 }
+
+/// A finding on the victim's access key, used from `ip`: the resource and observables the IAM
+/// user findings share. The caller names the finding (time, title, description, type).
+pub fn on_access_key(world: &World, plan: &IncidentPlan, ip: &str) -> Finding {
+    let victim = &world.principals[plan.victim];
+    Finding {
+        time: plan.start_ms,
+        uid: plan.finding_uid.clone(),
+        title: String::new(),
+        desc: String::new(),
+        finding_type: String::new(),
+        severity_id: 3,
+        resource_type: "AwsIamAccessKey".to_owned(),
+        resource_uid: victim.key.clone(),
+        observables: vec![
+            ("src_endpoint.ip", "IP Address", 2, ip.to_owned()),
+            ("actor.user.name", "User Name", 4, victim.name.clone()),
+        ],
+        account: victim.account.clone(),
+        region: plan.region.clone(),
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Details;
 use super::background::{as_user, base, s3_resources};
-use super::incident::{EXTERNAL_ACCOUNT, IncidentPlan, Told};
+use super::incident::{self, EXTERNAL_ACCOUNT, IncidentPlan, Told};
 use super::world::World;
 use crate::lake::ocsf::ApiEvent;
 use crate::lake::ocsf_other::Finding;
@@ -29,7 +29,6 @@ pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
     let victim = &world.principals[plan.victim];
     Finding {
         time: plan.start_ms + 20 * 60_000,
-        uid: plan.finding_uid.clone(),
         title: format!(
             "API GetObject was invoked from a Tor exit node IP address by {}.",
             victim.name
@@ -39,15 +38,7 @@ pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
             victim.key, victim.name
         ),
         finding_type: "TTPs/Initial Access/UnauthorizedAccess:IAMUser-TorIPCaller".to_owned(),
-        severity_id: 3,
-        resource_type: "AwsIamAccessKey".to_owned(),
-        resource_uid: victim.key.clone(),
-        observables: vec![
-            ("src_endpoint.ip", "IP Address", 2, ATTACKER_IP.to_owned()),
-            ("actor.user.name", "User Name", 4, victim.name.clone()),
-        ],
-        account: victim.account.clone(),
-        region: plan.region.clone(),
+        ..incident::on_access_key(world, plan, ATTACKER_IP)
     }
 }
 
