@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::aws::{ActionError, Snapshot};
-use super::ops::Verdict;
+use super::ops::{Check, Verdict};
 use super::policy;
 use super::registry::{AwsOperation, Implementation};
 
@@ -222,7 +222,15 @@ pub fn check_applied(
     after: &Snapshot,
 ) -> Result<String, String> {
     match p.op().imp {
-        Implementation::Change(c) => c.check_applied(p, plan_request, before, after).into_result(),
+        Implementation::Change(c) => {
+            let check = Check {
+                p,
+                request: plan_request,
+                before,
+                after,
+            };
+            c.check_applied(&check).into_result()
+        }
         Implementation::Read(_) => Ok("read".to_owned()),
     }
 }

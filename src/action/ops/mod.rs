@@ -147,13 +147,7 @@ pub trait ChangeOp: Send + Sync {
     /// The plan against the state the change expects, for a rehearsal.
     fn plan_assumed(&self, p: &Params<'_>, now: &str, tag: &str) -> Result<Plan, ActionError>;
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError>;
-    fn check_applied(
-        &self,
-        p: &Params<'_>,
-        request: &Value,
-        before: Option<&Snapshot>,
-        after: &Snapshot,
-    ) -> Verdict;
+    fn check_applied(&self, c: &Check<'_, '_, Snapshot>) -> Verdict;
     fn check_restored(&self, p: &Params<'_>, before: &Snapshot, after: &Snapshot) -> Verdict;
     async fn restore(&self, aws: &Aws, p: &Params<'_>, before: &Snapshot) -> Result<Applied, ActionError>;
 }
@@ -176,23 +170,18 @@ impl<C: Change> ChangeOp for C {
         Change::apply(self, aws, p, plan).await
     }
 
-    fn check_applied(
-        &self,
-        p: &Params<'_>,
-        request: &Value,
-        before: Option<&Snapshot>,
-        after: &Snapshot,
-    ) -> Verdict {
-        let states = before
-            .map(|b| typed::<StateOf<C>>(p, b))
+    fn check_applied(&self, c: &Check<'_, '_, Snapshot>) -> Verdict {
+        let states = c
+            .before
+            .map(|b| typed::<StateOf<C>>(c.p, b))
             .transpose()
-            .and_then(|before| Ok((before, typed::<StateOf<C>>(p, after)?)));
+            .and_then(|before| Ok((before, typed::<StateOf<C>>(c.p, c.after)?)));
         match states {
             Ok((before, after)) => Change::check_applied(
                 self,
                 &Check {
-                    p,
-                    request,
+                    p: c.p,
+                    request: c.request,
                     before: before.as_ref(),
                     after: &after,
                 },
