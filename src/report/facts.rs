@@ -216,3 +216,90 @@ pub fn facts(d: &Detail) -> Facts<'_> {
     }
     f
 }
+
+/// A table cell: pieces, as on a fact line.
+pub type Cell<'a> = Vec<Piece<'a>>;
+
+/// A table the formats share: its header and its rows, each format escaping the cells its way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table<'a> {
+    pub head: &'static [&'static str],
+    pub rows: Vec<Vec<Cell<'a>>>,
+}
+
+/// A step id as code, or a dash.
+fn step_cell(step: Option<&str>) -> Cell<'static> {
+    vec![step.map_or_else(|| words("—"), |s| Piece::Code(s.to_owned()))]
+}
+
+/// The deviations, one row each.
+pub fn deviations(list: &[super::Deviation]) -> Table<'_> {
+    Table {
+        head: &["Seq", "At", "Who", "Kind", "Step", "Detail"],
+        rows: list
+            .iter()
+            .map(|d| {
+                vec![
+                    vec![words(d.seq.to_string())],
+                    vec![words(super::second_text(&d.at))],
+                    vec![Piece::Text(&d.actor)],
+                    vec![words(d.kind.as_str())],
+                    step_cell(d.step.as_deref()),
+                    vec![Piece::Text(&d.detail)],
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The evidence, one row per observable.
+pub fn evidence(list: &[super::Ioc]) -> Table<'_> {
+    Table {
+        head: &["Type", "Value", "First seen", "Step", "Stage", "Times", "Notes"],
+        rows: list
+            .iter()
+            .map(|e| {
+                let mut notes = Vec::new();
+                for (i, n) in e.notes.iter().enumerate() {
+                    if i > 0 {
+                        notes.push(words("; "));
+                    }
+                    notes.push(Piece::Text(n));
+                }
+                vec![
+                    vec![words(e.observable.as_str())],
+                    vec![Piece::Code(e.value.clone())],
+                    vec![words(format!(
+                        "{} (seq {})",
+                        super::second_text(&e.first_seen),
+                        e.seq
+                    ))],
+                    step_cell(e.step.as_deref()),
+                    vec![e.stage.as_deref().map_or_else(|| words("—"), Piece::Text)],
+                    vec![words(e.count.to_string())],
+                    notes,
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The processes that worked on the case.
+pub fn sessions(list: &[super::SessionItem]) -> Table<'_> {
+    Table {
+        head: &["Seq", "At", "Who", "Command", "Host", "irp"],
+        rows: list
+            .iter()
+            .map(|x| {
+                vec![
+                    vec![words(x.seq.to_string())],
+                    vec![words(super::second_text(&x.at))],
+                    vec![Piece::Text(&x.actor)],
+                    vec![Piece::Text(&x.command)],
+                    vec![Piece::Text(&x.host)],
+                    vec![Piece::Text(&x.irp)],
+                ]
+            })
+            .collect(),
+    }
+}

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::facts::Piece;
+use super::facts::{self, Piece, Table};
 use super::{Detail, Report, StageMetric, duration_text, second_text};
 use crate::playbook::model::Playbook;
 
@@ -294,22 +294,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
             "<p>None: the case followed the playbook without skips, re-runs, back-steps or failures.</p>\n",
         );
     } else {
-        table(
-            &mut o,
-            &["Seq", "At", "Who", "Kind", "Step", "Detail"],
-            m.deviations.iter().map(|d| {
-                vec![
-                    d.seq.to_string(),
-                    esc(&second_text(&d.at)),
-                    esc(&d.actor),
-                    esc(&d.kind),
-                    d.step
-                        .as_deref()
-                        .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
-                    esc(&d.detail),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::deviations(&m.deviations));
     }
 
     // Evidence.
@@ -317,23 +302,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     if r.evidence.is_empty() {
         o.push_str("<p>No evidence was recorded.</p>\n");
     } else {
-        table(
-            &mut o,
-            &["Type", "Value", "First seen", "Step", "Stage", "Times", "Notes"],
-            r.evidence.iter().map(|e| {
-                vec![
-                    esc(&e.observable),
-                    format!("<code>{}</code>", esc(&e.value)),
-                    format!("{} (seq {})", esc(&second_text(&e.first_seen)), e.seq),
-                    e.step
-                        .as_deref()
-                        .map_or_else(|| "—".to_owned(), |x| format!("<code>{}</code>", esc(x))),
-                    esc(e.stage.as_deref().unwrap_or("—")),
-                    e.count.to_string(),
-                    esc(&e.notes.join("; ")),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::evidence(&r.evidence));
     }
 
     // The path.
@@ -384,20 +353,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     }
     if !s.sessions.is_empty() {
         o.push_str("<h2 id=\"sessions\">Sessions</h2>\n");
-        table(
-            &mut o,
-            &["Seq", "At", "Who", "Command", "Host", "irp"],
-            s.sessions.iter().map(|x| {
-                vec![
-                    x.seq.to_string(),
-                    esc(&second_text(&x.at)),
-                    esc(&x.actor),
-                    esc(&x.command),
-                    esc(&x.host),
-                    esc(&x.irp),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::sessions(&s.sessions));
     }
     o.push_str("</body>\n</html>\n");
     o
@@ -420,30 +376,52 @@ fn table(o: &mut String, head: &[&str], rows: impl IntoIterator<Item = Vec<Strin
     o.push_str("</table>\n");
 }
 
+/// A table the formats share.
+fn shared_table(o: &mut String, t: &Table<'_>) {
+    table(
+        o,
+        t.head,
+        t.rows.iter().map(|row| {
+            row.iter()
+                .map(|cell| {
+                    let mut out = String::new();
+                    pieces(&mut out, cell);
+                    out
+                })
+                .collect()
+        }),
+    );
+}
+
+/// Pieces of a fact line or a cell, escaped.
+fn pieces(o: &mut String, line: &[Piece<'_>]) {
+    for p in line {
+        match p {
+            Piece::Words(w) => o.push_str(&esc(w)),
+            Piece::Text(t) => o.push_str(&esc(t)),
+            Piece::Code(c) => {
+                let _ = write!(o, "<code>{}</code>", esc(c));
+            }
+            Piece::File(a) => {
+                let _ = write!(
+                    o,
+                    "<code>{}</code> ({} bytes, SHA-256 <code>{}</code>)",
+                    esc(&a.path),
+                    a.bytes,
+                    esc(&a.sha256)
+                );
+            }
+        }
+    }
+}
+
 fn detail(o: &mut String, d: &Detail) {
     let f = super::facts::facts(d);
     if !f.lines.is_empty() {
         o.push_str("<ul class=\"facts\">");
         for line in &f.lines {
             o.push_str("<li>");
-            for p in line {
-                match p {
-                    Piece::Words(w) => o.push_str(&esc(w)),
-                    Piece::Text(t) => o.push_str(&esc(t)),
-                    Piece::Code(c) => {
-                        let _ = write!(o, "<code>{}</code>", esc(c));
-                    }
-                    Piece::File(a) => {
-                        let _ = write!(
-                            o,
-                            "<code>{}</code> ({} bytes, SHA-256 <code>{}</code>)",
-                            esc(&a.path),
-                            a.bytes,
-                            esc(&a.sha256)
-                        );
-                    }
-                }
-            }
+            pieces(o, line);
             o.push_str("</li>");
         }
         o.push_str("</ul>\n");

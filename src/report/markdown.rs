@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::facts::Piece;
+use super::facts::{self, Piece, Table};
 use super::{Detail, Report, duration_text, second_text};
 use crate::playbook::model::{Next, Playbook};
 
@@ -92,10 +92,6 @@ fn longest_run(s: &str, c: char) -> usize {
         }
     }
     best
-}
-
-fn opt(v: Option<&str>) -> String {
-    v.map_or_else(|| "—".to_owned(), text)
 }
 
 pub fn render(r: &Report, pb: &Playbook) -> String {
@@ -299,41 +295,14 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     if m.deviations.is_empty() {
         o.push_str("None: the case followed the playbook without skips, re-runs, back-steps or failures.\n");
     } else {
-        table(
-            &mut o,
-            &["Seq", "At", "Who", "Kind", "Step", "Detail"],
-            m.deviations.iter().map(|d| {
-                vec![
-                    d.seq.to_string(),
-                    second_text(&d.at),
-                    text(&d.actor),
-                    d.kind.clone(),
-                    d.step.as_deref().map_or_else(|| "—".to_owned(), code),
-                    text(&d.detail),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::deviations(&m.deviations));
     }
 
     o.push_str("\n## Evidence and indicators\n\n");
     if r.evidence.is_empty() {
         o.push_str("No evidence was recorded.\n");
     } else {
-        table(
-            &mut o,
-            &["Type", "Value", "First seen", "Step", "Stage", "Times", "Notes"],
-            r.evidence.iter().map(|e| {
-                vec![
-                    e.observable.clone(),
-                    code(&e.value),
-                    format!("{} (seq {})", second_text(&e.first_seen), e.seq),
-                    e.step.as_deref().map_or_else(|| "—".to_owned(), code),
-                    opt(e.stage.as_deref()),
-                    e.count.to_string(),
-                    e.notes.iter().map(|n| text(n)).collect::<Vec<_>>().join("; "),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::evidence(&r.evidence));
     }
 
     o.push_str("\n## Path through the playbook\n\n");
@@ -375,20 +344,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     }
     if !s.sessions.is_empty() {
         o.push_str("\n## Sessions\n\n");
-        table(
-            &mut o,
-            &["Seq", "At", "Who", "Command", "Host", "irp"],
-            s.sessions.iter().map(|x| {
-                vec![
-                    x.seq.to_string(),
-                    second_text(&x.at),
-                    text(&x.actor),
-                    text(&x.command),
-                    text(&x.host),
-                    text(&x.irp),
-                ]
-            }),
-        );
+        shared_table(&mut o, &facts::sessions(&s.sessions));
     }
     o
 }
@@ -403,28 +359,45 @@ fn table(o: &mut String, head: &[&str], rows: impl IntoIterator<Item = Vec<Strin
     }
 }
 
+/// A table the formats share.
+fn shared_table(o: &mut String, t: &Table<'_>) {
+    table(
+        o,
+        t.head,
+        t.rows
+            .iter()
+            .map(|row| row.iter().map(|cell| pieces(cell)).collect()),
+    );
+}
+
+/// Pieces of a fact line or a cell, escaped.
+fn pieces(line: &[Piece<'_>]) -> String {
+    let mut out = String::new();
+    for p in line {
+        match p {
+            // irp's own words hold no markup.
+            Piece::Words(w) => out.push_str(w),
+            Piece::Text(t) => out.push_str(&text(t)),
+            Piece::Code(c) => out.push_str(&code(c)),
+            Piece::File(a) => {
+                let _ = write!(
+                    out,
+                    "{} ({} bytes, SHA-256 {})",
+                    code(&a.path),
+                    a.bytes,
+                    code(&a.sha256)
+                );
+            }
+        }
+    }
+    out
+}
+
 fn detail(o: &mut String, d: &Detail) {
     const IN: &str = "  ";
     let f = super::facts::facts(d);
     for line in &f.lines {
-        let mut out = String::new();
-        for p in line {
-            match p {
-                // irp's own words hold no markup.
-                Piece::Words(w) => out.push_str(w),
-                Piece::Text(t) => out.push_str(&text(t)),
-                Piece::Code(c) => out.push_str(&code(c)),
-                Piece::File(a) => {
-                    let _ = write!(
-                        out,
-                        "{} ({} bytes, SHA-256 {})",
-                        code(&a.path),
-                        a.bytes,
-                        code(&a.sha256)
-                    );
-                }
-            }
-        }
+        let out = pieces(line);
         let _ = writeln!(o, "{IN}- {out}");
     }
     if let Some((lang, body)) = f.block {

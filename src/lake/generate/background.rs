@@ -57,14 +57,8 @@ pub fn as_user(e: &mut ApiEvent, p: &Principal, ip: &str, agent: &str) {
 pub fn identify(e: &mut ApiEvent, p: &Principal, day_key: &str, rng: &mut Rng) {
     match p.kind {
         Kind::User => {
-            e.user_type = "IAMUser".into();
-            e.user_name = Some(p.name.clone());
-            e.user_uid = Some(p.arn.clone());
-            e.user_uid_alt = Some(format!("AIDA{}", &p.key[4..]));
-            e.user_account = Some(p.account.clone());
-            e.credential_uid = Some(p.key.clone());
-            e.src_ip = Some(rng.pick(&p.ips).clone());
-            e.user_agent = Some(p.user_agent.to_owned());
+            let ip: &String = rng.pick(&p.ips);
+            as_user(e, p, ip, p.user_agent);
         }
         Kind::Role => {
             let session = format!("i-0{}", &day_key[..8]);
@@ -109,17 +103,28 @@ pub fn s3_resources(bucket: &Bucket, key: Option<&str>) -> Vec<Resource> {
     out
 }
 
+/// One partition's day: where its background events happen, and the key that names the day's
+/// sessions and role credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Day<'a> {
+    pub world: &'a World,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub key: &'a str,
+}
+
+impl<'a> Day<'a> {
+    /// Who acts at `time`: a principal of the day's account, people by the office rhythm.
+    fn principal(&self, time: i64, rng: &mut Rng) -> &'a Principal {
+        pick_principal(self.world, self.account, time, rng)
+    }
+}
+
 /// A background S3 data event at `time`.
-pub fn s3_event(
-    world: &World,
-    time: i64,
-    region: &str,
-    account: &str,
-    day_key: &str,
-    rng: &mut Rng,
-) -> ApiEvent {
-    let p = pick_principal(world, account, time, rng);
-    let bucket = &world.buckets[*rng.pick(&p.buckets)];
+pub fn s3_event(day: &Day<'_>, time: i64, rng: &mut Rng) -> ApiEvent {
+    let (region, account) = (day.region, day.account);
+    let p = day.principal(time, rng);
+    let bucket = &day.world.buckets[*rng.pick(&p.buckets)];
     #[allow(clippy::items_after_statements)] // the table sits where it is used
     const OPS: [&str; 7] = [
         "GetObject",
@@ -133,7 +138,7 @@ pub fn s3_event(
     let op = OPS[rng.weighted(&[52, 15, 16, 10, 3, 2, 2])];
     let key = (op != "ListObjects").then(|| object_key(rng));
     let mut e = base(time, region, account, "Data", op, "s3.amazonaws.com", rng);
-    identify(&mut e, p, day_key, rng);
+    identify(&mut e, p, day.key, rng);
     e.request_data = Some(match &key {
         Some(k) => format!(
             r#"{{"bucketName":"{}","Host":"{}.s3.{region}.amazonaws.com","key":"{k}"}}"#,
@@ -177,15 +182,9 @@ pub fn s3_event(
 }
 
 /// A background management event at `time`.
-pub fn mgmt_event(
-    world: &World,
-    time: i64,
-    region: &str,
-    account: &str,
-    day_key: &str,
-    rng: &mut Rng,
-) -> ApiEvent {
-    let p = pick_principal(world, account, time, rng);
+pub fn mgmt_event(day: &Day<'_>, time: i64, rng: &mut Rng) -> ApiEvent {
+    let (world, region, account) = (day.world, day.region, day.account);
+    let p = day.principal(time, rng);
     #[allow(clippy::items_after_statements)] // the table sits where it is used
     const OPS: [(&str, &str, i32, i32); 12] = [
         ("ListBuckets", "s3.amazonaws.com", 6003, 2),
@@ -208,7 +207,7 @@ pub fn mgmt_event(
     }
     let (op, service, class_uid, activity) = OPS[i];
     let mut e = base(time, region, account, "Management", op, service, rng);
-    identify(&mut e, p, day_key, rng);
+    identify(&mut e, p, day.key, rng);
     e.class_uid = class_uid;
     e.activity_id = activity;
     if op == "ConsoleLogin" {
@@ -335,14 +334,8 @@ const HOSTNAMES: &[&str] = &[
 ];
 
 /// A background Lambda data event (`Invoke`).
-pub fn lambda_event(
-    world: &World,
-    time: i64,
-    region: &str,
-    account: &str,
-    day_key: &str,
-    rng: &mut Rng,
-) -> ApiEvent {
+pub fn lambda_event(day: &Day<'_>, time: i64, rng: &mut Rng) -> ApiEvent {
+    let (world, region, account) = (day.world, day.region, day.account);
     let function = rng.pick(LAMBDA_FUNCTIONS);
     let arn = format!("arn:aws:lambda:{region}:{account}:function:{function}");
     let mut e = base(
@@ -359,7 +352,7 @@ pub fn lambda_event(
         .iter()
         .find(|p| p.account == account && p.name == "LambdaIngestRole")
         .unwrap_or(&world.principals[0]);
-    identify(&mut e, role, day_key, rng);
+    identify(&mut e, role, day.key, rng);
     let invoker = rng.pick(INVOKERS);
     e.invoked_by = Some((*invoker).to_owned());
     e.src_ip = None;

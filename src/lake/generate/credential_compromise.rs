@@ -5,7 +5,7 @@
 
 use super::Details;
 use super::background::as_user;
-use super::incident::{self, IncidentPlan, Told, event, replayed};
+use super::incident::{self, Actor, IncidentPlan, Told, event, replayed};
 use super::world::World;
 use crate::lake::ocsf::{ApiEvent, NewSession, Resource, TargetUser};
 use crate::lake::ocsf_other::Finding;
@@ -231,13 +231,9 @@ pub fn events(world: &World, plan: &IncidentPlan, rng: &mut Rng) -> Vec<ApiEvent
 /// What the truth says of the incident: the user and key the attacker created, the role it
 /// assumed with its session key, and the secrets and parameters it read.
 pub fn told(seed: u64, world: &World, plan: &IncidentPlan) -> Told {
-    let victim = &world.principals[plan.victim];
     let (operations, end_ms) = replayed(seed, world, plan);
     Told {
-        principal: victim.arn.clone(),
-        access_key_id: victim.key.clone(),
-        ips: vec![ATTACKER_IP.to_owned()],
-        user_agent: ATTACKER_UA.to_owned(),
+        actor: Actor::victims_key(world, plan, ATTACKER_IP, ATTACKER_UA),
         operations,
         end_ms,
         details: Details::CredentialCompromise {

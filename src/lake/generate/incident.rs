@@ -112,17 +112,36 @@ pub fn plan(cfg: &Config, world: &World) -> Option<IncidentPlan> {
     })
 }
 
-/// What a story tells of its incident beyond the plan: who acted, from where, what they did,
-/// when it ended, and what only this story has.
+/// What a story tells of its incident beyond the plan: who acted, what they did, when it ended,
+/// and what only this story has.
 #[derive(Debug)]
 pub struct Told {
+    pub actor: Actor,
+    pub operations: BTreeMap<String, u64>,
+    pub end_ms: i64,
+    pub details: Details,
+}
+
+/// Who the attacker acted as, and from where.
+#[derive(Debug)]
+pub struct Actor {
     pub principal: String,
     pub access_key_id: String,
     pub ips: Vec<String>,
     pub user_agent: String,
-    pub operations: BTreeMap<String, u64>,
-    pub end_ms: i64,
-    pub details: Details,
+}
+
+impl Actor {
+    /// The victim's own access key, used from `ip` with `user_agent`.
+    pub fn victims_key(world: &World, plan: &IncidentPlan, ip: &str, user_agent: &str) -> Actor {
+        let victim = &world.principals[plan.victim];
+        Actor {
+            principal: victim.arn.clone(),
+            access_key_id: victim.key.clone(),
+            ips: vec![ip.to_owned()],
+            user_agent: user_agent.to_owned(),
+        }
+    }
 }
 
 /// The incident's events in one partition's `source`, in time order.
@@ -161,11 +180,11 @@ pub fn truth(
     let victim = &world.principals[plan.victim];
     let bucket = &world.buckets[plan.bucket];
     Incident {
-        principal: told.principal,
+        principal: told.actor.principal,
         user_name: victim.name.clone(),
-        access_key_id: told.access_key_id,
-        ips: told.ips,
-        user_agent: told.user_agent,
+        access_key_id: told.actor.access_key_id,
+        ips: told.actor.ips,
+        user_agent: told.actor.user_agent,
         bucket: bucket.name.clone(),
         bucket_account: bucket.account.clone(),
         region: plan.region.clone(),

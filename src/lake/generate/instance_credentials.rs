@@ -4,7 +4,7 @@
 
 use super::Details;
 use super::background::{identify, s3_resources};
-use super::incident::{IncidentPlan, Told, event, replayed, role_session};
+use super::incident::{Actor, IncidentPlan, Told, event, replayed, role_session};
 use super::world::World;
 use crate::lake::ocsf::ApiEvent;
 use crate::lake::ocsf_other::Finding;
@@ -123,13 +123,15 @@ pub fn told(seed: u64, world: &World, plan: &IncidentPlan) -> Told {
     let (operations, end_ms) = replayed(seed, world, plan);
     let (session, role_key) = role_session(&plan.day_key);
     Told {
-        principal: format!(
-            "arn:aws:sts::{}:assumed-role/{}/{session}",
-            plan.account, victim.name
-        ),
-        access_key_id: role_key,
-        ips: vec![ATTACKER_IP.to_owned()],
-        user_agent: ATTACKER_UA.to_owned(),
+        actor: Actor {
+            principal: format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session}",
+                plan.account, victim.name
+            ),
+            access_key_id: role_key,
+            ips: vec![ATTACKER_IP.to_owned()],
+            user_agent: ATTACKER_UA.to_owned(),
+        },
         operations,
         end_ms,
         details: Details::InstanceCredentials {

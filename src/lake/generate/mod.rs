@@ -407,6 +407,12 @@ fn write_part(
                 injected.sort_by_key(|e| e.time);
             }
             let source = part.source;
+            let day = background::Day {
+                world,
+                region,
+                account,
+                key: &day_key,
+            };
             let rows = sink.write(
                 times,
                 injected,
@@ -414,13 +420,9 @@ fn write_part(
                 &api_activity_schema(),
                 to_batch,
                 |t| match source {
-                    LogicalTable::S3Data => {
-                        background::s3_event(world, t, region, account, &day_key, &mut rng)
-                    }
-                    LogicalTable::LambdaExecution => {
-                        background::lambda_event(world, t, region, account, &day_key, &mut rng)
-                    }
-                    _ => background::mgmt_event(world, t, region, account, &day_key, &mut rng),
+                    LogicalTable::S3Data => background::s3_event(&day, t, &mut rng),
+                    LogicalTable::LambdaExecution => background::lambda_event(&day, t, &mut rng),
+                    _ => background::mgmt_event(&day, t, &mut rng),
                 },
             )?;
             Ok((rows, u64::from(rows > 0), first))

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Details;
 use super::background::{as_user, base, s3_resources};
-use super::incident::{self, EXTERNAL_ACCOUNT, IncidentPlan, Told};
+use super::incident::{self, Actor, EXTERNAL_ACCOUNT, IncidentPlan, Told};
 use super::world::World;
 use crate::lake::ocsf::ApiEvent;
 use crate::lake::ocsf_other::Finding;
@@ -144,7 +144,6 @@ pub fn events(world: &World, plan: &IncidentPlan, source: LogicalTable, rng: &mu
 
 /// What the truth says of the incident.
 pub fn told(world: &World, plan: &IncidentPlan) -> Told {
-    let victim = &world.principals[plan.victim];
     let operations = BTreeMap::from([
         ("GetCallerIdentity".to_owned(), 1),
         ("ListBuckets".to_owned(), 1),
@@ -153,10 +152,7 @@ pub fn told(world: &World, plan: &IncidentPlan) -> Told {
         ("PutBucketPolicy".to_owned(), 1),
     ]);
     Told {
-        principal: victim.arn.clone(),
-        access_key_id: victim.key.clone(),
-        ips: vec![ATTACKER_IP.to_owned()],
-        user_agent: ATTACKER_UA.to_owned(),
+        actor: Actor::victims_key(world, plan, ATTACKER_IP, ATTACKER_UA),
         operations,
         end_ms: end_ms(plan),
         details: Details::S3Exfiltration {},
