@@ -174,6 +174,29 @@ fn unnamed_columns_are_named_as_athena_names_them() {
         let mut keys: Vec<&String> = r[0].as_object().unwrap().keys().collect();
         keys.sort();
         assert_eq!(keys, ["_col2", "eventday", "operation", "uid"], "{r:?}");
+        // The validator reads the same names off the SQL alone (record captures are checked
+        // against them), for plain, aliased, quoted and unioned selects too.
+        for (sql, want) in [
+            (
+                format!("SELECT t.api.operation, actor.user.uid, count(*), eventday FROM {S3} t GROUP BY 1, 2, 4"),
+                vec!["operation", "uid", "_col2", "eventday"],
+            ),
+            (
+                format!("SELECT api.operation AS Op, \"CaseKept\", Eventday FROM (SELECT api, 1 AS \"CaseKept\", eventday FROM {S3}) x"),
+                vec!["op", "CaseKept", "eventday"],
+            ),
+            (
+                format!("SELECT eventday AS d FROM {S3} UNION ALL SELECT eventday AS e FROM {S3}"),
+                vec!["d"],
+            ),
+        ] {
+            let predicted = irp::playbook::sql::result_columns(&sql).expect("the columns are known");
+            assert_eq!(predicted, want, "{sql}");
+            let r = rows(&e, &format!("{sql} LIMIT 1")).await.unwrap();
+            let got: Vec<&String> = r[0].as_object().unwrap().keys().collect();
+            assert_eq!(got, want, "the engine names the columns as predicted: {sql}");
+        }
+        assert_eq!(irp::playbook::sql::result_columns(&format!("SELECT * FROM {S3}")), None);
         // ORDER BY a nested field of a DISTINCT select.
         let r = rows(
             &e,

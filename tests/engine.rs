@@ -757,3 +757,118 @@ fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
     assert_eq!(st.step("contain-key").unwrap().status, StepStatus::Done);
     assert_eq!(st.position, Position::At(s("block")));
 }
+
+/// A playbook whose query keeps the keys it finds as records, and a note that reads them.
+fn records_playbook() -> Playbook {
+    let src = r"
+irp: 1
+id: records
+title: Records
+version: 1.0.0
+inputs:
+  bucket: { type: string, example: b }
+stages:
+  - id: detect
+    title: Detect
+    phase: detection-and-analysis
+    steps:
+      - id: reads
+        title: Keys created
+        query:
+          table: cloud_trail_mgmt
+          sql: SELECT user_name, access_key_id, time FROM {{ table }}
+          capture:
+            created_keys:
+              fields: [user_name, access_key_id]
+              example: [{ user_name: alice, access_key_id: AKIAEXAMPLE }]
+      - id: done
+        title: Done
+        note: '{% for k in created_keys %}{{ k.user_name }}={{ k.access_key_id }} {% endfor %}'
+";
+    let loaded = irp::playbook::load_str(src);
+    loaded
+        .playbook
+        .unwrap_or_else(|| panic!("valid: {:?}", loaded.diagnostics))
+}
+
+fn query_result(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>, row_count: u64) -> Event {
+    apply(
+        pb,
+        st,
+        &Command::SubmitQuery {
+            step: s("reads"),
+            sql: s("SELECT 1"),
+            backend: s("test"),
+        },
+    )
+    .unwrap();
+    apply(
+        pb,
+        st,
+        &Command::QuerySucceeded {
+            step: s("reads"),
+            rows,
+            row_count,
+            artifact: None,
+            execution: None,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_record_capture_keeps_each_rows_values_together_once() {
+    let pb = records_playbook();
+    let mut st = started(&pb);
+    let rows = vec![
+        serde_json::json!({"user_name": "backup-svc", "access_key_id": "AKIA1", "time": 1}),
+        serde_json::json!({"user_name": "ops-admin", "access_key_id": "AKIA2", "time": 2}),
+        // The same key seen again: one record, in the order first seen.
+        serde_json::json!({"user_name": "backup-svc", "access_key_id": "AKIA1", "time": 3}),
+        serde_json::json!({"user_name": "ops-admin", "access_key_id": null, "time": 4}),
+    ];
+    let Event::QuerySucceeded(q) = query_result(&pb, &mut st, rows, 4) else {
+        panic!("the query succeeds");
+    };
+    assert_eq!(
+        q.captures["created_keys"],
+        serde_json::json!([
+            {"user_name": "backup-svc", "access_key_id": "AKIA1"},
+            {"user_name": "ops-admin", "access_key_id": "AKIA2"},
+            {"user_name": "ops-admin", "access_key_id": null},
+        ])
+    );
+    let irp::playbook::model::StepKind::Note(note) = &pb.steps[1].kind else {
+        panic!("the second step is a note");
+    };
+    let ctx = engine::template_context(&pb, &st, 1, &env());
+    let text = irp::playbook::template::render_text(note, &ctx).unwrap();
+    assert_eq!(text, "backup-svc=AKIA1 ops-admin=AKIA2 ops-admin= ");
+}
+
+#[test]
+fn a_record_capture_without_its_column_or_with_rows_cut_off_fails_the_step() {
+    let pb = records_playbook();
+    let mut st = started(&pb);
+    let rows = vec![serde_json::json!({"user_name": "backup-svc", "key": "AKIA1"})];
+    let Event::QueryFailed(f) = query_result(&pb, &mut st, rows, 1) else {
+        panic!("a missing column fails the step");
+    };
+    assert_eq!(
+        f.error,
+        "capture `created_keys` (`fields: [user_name, access_key_id]`): the result has no column `access_key_id` (its columns: user_name, key)"
+    );
+    // Only a prefix of the result kept: the records would miss some, so the step fails.
+    let mut st = started(&pb);
+    let rows = vec![serde_json::json!({"user_name": "a", "access_key_id": "AKIA1"})];
+    let Event::QueryFailed(f) = query_result(&pb, &mut st, rows, 20_000) else {
+        panic!("a cut-off result fails the step");
+    };
+    assert!(
+        f.error
+            .contains("the result has 20000 rows and irp keeps the first 1 for captures")
+            && f.error.contains("GROUP BY user_name, access_key_id"),
+        "{}",
+        f.error
+    );
+}

@@ -11,7 +11,7 @@ use super::event::Intent;
 use super::state::State;
 use crate::playbook::context::{input_value, insert_tables};
 use crate::playbook::diag::did_you_mean;
-use crate::playbook::model::{ActionKind, Playbook, StepKind};
+use crate::playbook::model::{ActionKind, CaptureRule, Playbook, StepKind};
 use crate::playbook::raw::{InputType, ParamValue};
 use crate::playbook::template::{self, SqlTimestamp, value_from_json};
 use crate::playbook::value::{TimeSpec, check_input_value};
@@ -89,6 +89,7 @@ pub fn evaluate_captures(
     state: &State,
     index: usize,
     rows: &[serde_json::Value],
+    row_count: u64,
     env: &Env,
 ) -> Result<BTreeMap<String, serde_json::Value>, RenderError> {
     let StepKind::Query(q) = &pb.steps[index].kind else {
@@ -99,20 +100,65 @@ pub fn evaluate_captures(
     let ctx = minijinja::context! { rows => rows_value, ..base };
     let mut out = BTreeMap::new();
     for (name, def) in &q.captures {
-        let v = template::eval_expression(template::bare_expression(&def.expr), &ctx).map_err(|e| {
-            RenderError::Capture {
-                name: name.clone(),
-                expr: def.expr.clone(),
-                message: e.message,
-            }
-        })?;
-        let json = to_json(&v).map_err(|e| RenderError::CaptureValue {
+        let failed = |message: String| RenderError::Capture {
             name: name.clone(),
-            why: Box::new(e),
-        })?;
+            expr: def.rule.text(),
+            message,
+        };
+        let json = match &def.rule {
+            CaptureRule::Expr(expr) => {
+                let v = template::eval_expression(expr, &ctx).map_err(|e| failed(e.message))?;
+                to_json(&v).map_err(|e| RenderError::CaptureValue {
+                    name: name.clone(),
+                    why: Box::new(e),
+                })?
+            }
+            CaptureRule::Records(fields) => records(rows, row_count, fields).map_err(failed)?,
+        };
         out.insert(name.clone(), json);
     }
     Ok(out)
+}
+
+/// The records of a capture with `fields`: one per distinct row, in row order, each with the
+/// row's values of `fields`. A field the rows do not have is an error that names their columns;
+/// so is a result of `row_count` rows of which only a prefix (`rows`) was kept, since a list that
+/// actions run over must not miss any.
+fn records(
+    rows: &[serde_json::Value],
+    row_count: u64,
+    fields: &[String],
+) -> Result<serde_json::Value, String> {
+    if (rows.len() as u64) < row_count {
+        return Err(format!(
+            "the result has {row_count} rows and irp keeps the first {} for captures, so the records would miss some: group the query by the fields (`GROUP BY {}`) so that each record is one row",
+            rows.len(),
+            fields.join(", ")
+        ));
+    }
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for row in rows {
+        let Some(row) = row.as_object() else {
+            return Err("a row of the result is not a record".to_owned());
+        };
+        let mut record = serde_json::Map::new();
+        for f in fields {
+            let Some(v) = row.get(f) else {
+                let columns: Vec<&str> = row.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "the result has no column `{f}` (its columns: {})",
+                    columns.join(", ")
+                ));
+            };
+            record.insert(f.clone(), v.clone());
+        }
+        let record = serde_json::Value::Object(record);
+        if seen.insert(record.to_string()) {
+            out.push(record);
+        }
+    }
+    Ok(serde_json::Value::Array(out))
 }
 
 /// The option a decision's `suggest` expressions point at: the first whose expression is true.

@@ -457,7 +457,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if st.running_query().is_none() {
                 return Err(EngineError::NoQueryRunning(step_id.to_owned()));
             }
-            match evaluate_captures(pb, state, index, rows, env) {
+            match evaluate_captures(pb, state, index, rows, *row_count, env) {
                 Ok(captures) => Ok(Event::QuerySucceeded(QuerySucceeded {
                     step: step_id.to_owned(),
                     rows: *row_count,

@@ -9,6 +9,7 @@ pub mod node;
 pub mod raw;
 pub mod schema;
 pub mod shape;
+pub mod sql;
 pub mod table;
 pub mod template;
 pub mod validate;

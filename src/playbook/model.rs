@@ -156,9 +156,28 @@ pub struct QueryStep {
 
 #[derive(Debug, Clone)]
 pub struct CaptureDef {
-    pub expr: String,
+    pub rule: CaptureRule,
     pub example: Option<serde_json::Value>,
     pub description: Option<String>,
+}
+
+/// How a capture is worked out from a query's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaptureRule {
+    /// A template expression over `rows` (without `{{ }}`).
+    Expr(String),
+    /// A list of records: one per distinct row, each with these columns of it, in row order.
+    Records(Vec<String>),
+}
+
+impl CaptureRule {
+    /// The capture as the playbook states it: the expression, or `fields: [a, b]`.
+    pub fn text(&self) -> String {
+        match self {
+            CaptureRule::Expr(e) => e.clone(),
+            CaptureRule::Records(fields) => format!("fields: [{}]", fields.join(", ")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -254,8 +254,8 @@ pub struct Query {
     /// Athena (Trino) SQL. Every `{{ value }}` is rendered as an escaped SQL literal; identifiers
     /// only through the `ident` filter.
     pub sql: Sp<String>,
-    /// Named values computed from the result (`rows`) for later steps: an expression, or
-    /// `{ expr, example, description }`.
+    /// Named values computed from the result (`rows`) for later steps: an expression,
+    /// `{ expr, example, description }`, or a list of records `{ fields, example, description }`.
     #[serde(default)]
     pub capture: IndexMap<String, Sp<Capture>>,
 }
@@ -266,16 +266,23 @@ pub struct Query {
 pub enum Capture {
     /// A template expression over `rows` (a list of row mappings), e.g. `rows | map(attribute='ip') | list`.
     Expr(String),
-    /// An expression with a sample value and a description.
+    /// An expression, or a list of records, with a sample value and a description.
     Full(CaptureSpec),
 }
 
-/// An expression with a sample value and a description.
+/// An expression or a list of records (exactly one of `expr` and `fields`), with a sample value
+/// and a description.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureSpec {
     /// A template expression over `rows`.
-    pub expr: String,
+    #[serde(default)]
+    pub expr: Option<String>,
+    /// Columns of the result taken together: the capture is a list of records, one per distinct
+    /// row, each with these fields (`item.<field>` in a `for_each` step), so values that belong
+    /// together stay together.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
     /// A realistic sample of the captured value, used to render later templates in `irp validate`.
     #[serde(default)]
     pub example: Option<serde_json::Value>,

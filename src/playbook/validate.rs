@@ -10,11 +10,12 @@ use indexmap::IndexMap;
 use super::context::{BUILTINS, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
 use super::diag::{Diagnostic, Pos, did_you_mean};
 use super::model::{
-    ActionKind, ActionStep, CaptureDef, DecisionOption, DecisionStep, FailurePolicy, InputSpec, Next,
-    Playbook, QueryStep, SeverityGuide, Stage, Step, StepKind,
+    ActionKind, ActionStep, CaptureDef, CaptureRule, DecisionOption, DecisionStep, FailurePolicy, InputSpec,
+    Next, Playbook, QueryStep, SeverityGuide, Stage, Step, StepKind,
 };
 use super::node::Sp;
 use super::raw::{self, Confirm, InputType, ParamValue};
+use super::sql;
 use super::table::LogicalTable;
 use super::template::{self, TemplateError};
 use super::value::{check_input_value, compile_pattern, parse_duration};
@@ -549,28 +550,137 @@ impl Validator<'_> {
                     Some("use lowercase letters, digits and `_`, starting with a letter".to_owned()),
                 );
             }
-            let def = match &cap.value {
-                raw::Capture::Expr(e) => CaptureDef {
-                    expr: e.clone(),
-                    example: None,
-                    description: None,
-                },
-                raw::Capture::Full(f) => CaptureDef {
-                    expr: f.expr.clone(),
-                    example: f.example.clone(),
-                    description: f.description.clone(),
-                },
-            };
-            let expr = template::bare_expression(&def.expr).to_owned();
-            r.template(&expr, cap.pos, "capture", TemplateKind::Capture);
             r.captures.push((name.clone(), cap.pos));
-            captures.insert(name.clone(), CaptureDef { expr, ..def });
+            let (rule, example, description) = match &cap.value {
+                raw::Capture::Expr(e) => (Some(expr_rule(e)), None, None),
+                raw::Capture::Full(f) => {
+                    let rule = match (&f.expr, &f.fields) {
+                        (Some(e), None) => Some(expr_rule(e)),
+                        (None, Some(fields)) => self.record_fields(name, fields, cap.pos),
+                        (Some(_), Some(_)) => {
+                            self.err(
+                                cap.pos,
+                                format!("capture `{name}` has both `expr` and `fields`"),
+                                Some(CAPTURE_FORMS.to_owned()),
+                            );
+                            None
+                        }
+                        (None, None) => {
+                            self.err(
+                                cap.pos,
+                                format!("capture `{name}` has neither `expr` nor `fields`"),
+                                Some(CAPTURE_FORMS.to_owned()),
+                            );
+                            None
+                        }
+                    };
+                    (rule, f.example.clone(), f.description.clone())
+                }
+            };
+            let Some(rule) = rule else { continue };
+            match &rule {
+                CaptureRule::Expr(expr) => r.template(expr, cap.pos, "capture", TemplateKind::Capture),
+                CaptureRule::Records(fields) => {
+                    if let Some(ex) = &example {
+                        self.check_record_example(name, fields, ex, cap.pos);
+                    }
+                }
+            }
+            captures.insert(
+                name.clone(),
+                CaptureDef {
+                    rule,
+                    example,
+                    description,
+                },
+            );
         }
         QueryStep {
             table: tables.first().copied().unwrap_or(LogicalTable::CloudTrailMgmt),
             tables,
             sql: q.sql.value.clone(),
             captures,
+        }
+    }
+
+    /// The fields of a record capture: at least one, each named once.
+    fn record_fields(&mut self, name: &str, fields: &[String], pos: Pos) -> Option<CaptureRule> {
+        if fields.is_empty() {
+            self.err(
+                pos,
+                format!("capture `{name}` takes no field"),
+                Some(
+                    "list the result's columns the records keep, e.g. `fields: [user_name, access_key_id]`"
+                        .to_owned(),
+                ),
+            );
+            return None;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for f in fields {
+            if f.trim().is_empty() {
+                self.err(pos, format!("capture `{name}` has an empty field name"), None);
+                return None;
+            }
+            if seen.contains(&f.as_str()) {
+                self.err(pos, format!("capture `{name}` takes field `{f}` twice"), None);
+                return None;
+            }
+            seen.push(f);
+        }
+        Some(CaptureRule::Records(fields.to_vec()))
+    }
+
+    /// A record capture's example: a list of mappings with exactly the capture's fields.
+    fn check_record_example(&mut self, name: &str, fields: &[String], example: &serde_json::Value, pos: Pos) {
+        let fits = example.as_array().is_some_and(|records| {
+            records.iter().all(|r| {
+                r.as_object()
+                    .is_some_and(|o| o.len() == fields.len() && fields.iter().all(|f| o.contains_key(f)))
+            })
+        });
+        if !fits {
+            self.err(
+                pos,
+                format!(
+                    "the example of capture `{name}` is not a list of records with the fields {}",
+                    fields.join(", ")
+                ),
+                Some(format!(
+                    "write it as `example: [{{{}}}]`",
+                    fields
+                        .iter()
+                        .map(|f| format!("{f}: …"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+    }
+
+    /// The record captures of a query against the columns its SQL (`sql`, rendered) returns,
+    /// where they can be known without the tables.
+    fn check_record_columns(&mut self, q: &QueryStep, sql: &str, captures: &[(String, Pos)]) {
+        let Some(columns) = sql::result_columns(sql) else {
+            return;
+        };
+        for (name, pos) in captures {
+            let Some(CaptureDef {
+                rule: CaptureRule::Records(fields),
+                ..
+            }) = q.captures.get(name)
+            else {
+                continue;
+            };
+            for f in fields.iter().filter(|f| !columns.contains(f)) {
+                let hint = did_you_mean(f, columns.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("the query returns {}", columns.join(", ")));
+                self.err(
+                    *pos,
+                    format!("capture `{name}` takes field `{f}`, which the query does not return"),
+                    Some(hint),
+                );
+            }
         }
     }
 
@@ -936,6 +1046,7 @@ impl Validator<'_> {
                 }
             }
             let mut sample = None;
+            let mut columns_to_check = None;
             for t in &r.templates {
                 let parsed = match t.kind {
                     TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, false),
@@ -994,7 +1105,11 @@ impl Validator<'_> {
                         .all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
                     if sampled {
                         let rendered = match t.kind {
-                            TemplateKind::Sql => template::render_sql(&t.text, ctx).map(drop),
+                            TemplateKind::Sql => template::render_sql(&t.text, ctx).map(|sql| {
+                                if let StepKind::Query(q) = &pb.steps[i].kind {
+                                    columns_to_check = Some((q, sql));
+                                }
+                            }),
                             TemplateKind::Text => template::render_text(&t.text, ctx).map(drop),
                             _ => template::eval_expression(&t.text, ctx).map(drop),
                         };
@@ -1011,6 +1126,9 @@ impl Validator<'_> {
                         }
                     }
                 }
+            }
+            if let Some((q, sql)) = columns_to_check {
+                self.check_record_columns(q, &sql, &r.captures);
             }
         }
     }
@@ -1101,6 +1219,15 @@ fn ancestors(preds: &[Vec<usize>], target: usize) -> HashSet<usize> {
 }
 
 /// Ids: lowercase letters, digits and dashes, starting with a letter or digit.
+/// The two forms of a capture, for a hint.
+const CAPTURE_FORMS: &str =
+    "give `expr` for a value worked out from the rows, or `fields` for a list of records";
+
+/// An expression capture, without its `{{ }}`.
+fn expr_rule(expr: &str) -> CaptureRule {
+    CaptureRule::Expr(template::bare_expression(expr).to_owned())
+}
+
 pub fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64

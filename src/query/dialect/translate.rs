@@ -27,41 +27,8 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 
 use super::lambda;
 use super::trino::ROW_FIELD;
-use datafusion::sql::sqlparser::dialect::Dialect;
+use crate::playbook::sql::{Athena, implicit_name, normalized};
 use datafusion::sql::sqlparser::parser::Parser;
-
-/// Athena's SQL as sqlparser should read it: ANSI identifiers (so `user` in `actor.user.uid` is a
-/// name, not the `USER` function of the generic and `PostgreSQL` dialects), Trino's lambdas
-/// (`x -> x > 1`, which ANSI would read as a JSON arrow operator) and aggregates' `FILTER`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Athena;
-
-impl Dialect for Athena {
-    fn is_identifier_start(&self, ch: char) -> bool {
-        ch.is_ascii_alphabetic() || ch == '_'
-    }
-
-    fn is_identifier_part(&self, ch: char) -> bool {
-        ch.is_ascii_alphanumeric() || ch == '_'
-    }
-
-    fn require_interval_qualifier(&self) -> bool {
-        true
-    }
-
-    fn supports_nested_comments(&self) -> bool {
-        true
-    }
-
-    fn supports_lambda_functions(&self) -> bool {
-        true
-    }
-
-    /// `count(*) FILTER (WHERE …)`, as Trino has it.
-    fn supports_filter_during_aggregation(&self) -> bool {
-        true
-    }
-}
 
 /// Parses one statement of Athena SQL.
 pub fn parse(sql: &str) -> Result<DfStatement, datafusion::error::DataFusionError> {
@@ -666,14 +633,6 @@ fn rewrite_select_unnests(select: &mut Select) -> Result<Vec<(Ident, Ident)>, St
     Ok(renames)
 }
 
-fn normalized(ident: &Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_ascii_lowercase()
-    }
-}
-
 /// `u.x.f` → `t.x.f` for each rename `(u, t)`.
 fn rename_qualifier(expr: &mut Expr, renames: &[(Ident, Ident)]) {
     if let Expr::CompoundIdentifier(parts) = expr
@@ -788,16 +747,11 @@ fn athena_names(select: &mut Select) {
         })
         .collect();
     for (i, item) in select.projection.iter_mut().enumerate() {
-        let SelectItem::UnnamedExpr(expr) = item else {
+        let Some(name) = implicit_name(i, item) else {
             continue;
         };
-        let name = match expr {
-            Expr::Identifier(_) => continue,
-            Expr::CompoundIdentifier(parts) => match parts.last() {
-                Some(last) => last.clone(),
-                None => continue,
-            },
-            _ => Ident::new(format!("_col{i}")),
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
         };
         let key = normalized(&name);
         if taken.contains(&key) {
