@@ -453,6 +453,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         simulated: true,
         before: None,
         request: None,
+        item: None,
     };
     assert_eq!(
         refused(&pb, &st, &start),
@@ -465,6 +466,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
             step: s("contain-key"),
             typed: Some(s("yes")),
             seen: None,
+            items: None,
         },
     );
     assert!(
@@ -478,6 +480,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
             step: s("contain-key"),
             typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
             seen: None,
+            items: None,
         },
     )
     .unwrap();
@@ -488,6 +491,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
             step: s("contain-key"),
             typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
             seen: None,
+            items: None,
         },
     );
     assert_eq!(e, EngineError::AlreadyConfirmed(s("contain-key")));
@@ -505,6 +509,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
             simulated: true,
             before: None,
             request: None,
+            item: None,
         },
     );
     assert_eq!(e, EngineError::IntentMismatch(s("contain-key")));
@@ -530,6 +535,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
+        item: None,
     };
     let Event::ActionFinished(f) = apply(&pb, &mut st, &finish).unwrap() else {
         panic!()
@@ -546,6 +552,7 @@ fn actions_need_the_typed_confirmation_once_and_the_exact_intent() {
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
+        item: None,
     };
     apply(&pb, &mut st, &ok).unwrap();
     assert_eq!(st.position, Position::At(s("block")));
@@ -699,6 +706,7 @@ fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
         step: s("contain-key"),
         typed: Some(s("AKIAIOSFODNN7EXAMPLE")),
         seen: None,
+        items: None,
     };
     let start = Command::StartAction {
         step: s("contain-key"),
@@ -706,6 +714,7 @@ fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
         simulated: true,
         before: None,
         request: None,
+        item: None,
     };
     let finish = |outcome| Command::FinishAction {
         step: s("contain-key"),
@@ -715,6 +724,7 @@ fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
+        item: None,
     };
     let verify = |in_place| Command::VerifyAction {
         step: s("contain-key"),
@@ -722,6 +732,7 @@ fn an_unknown_outcome_keeps_the_case_on_the_step_until_it_is_verified() {
         in_place,
         detail: s("checked the console"),
         after: None,
+        item: None,
     };
     // Nothing to verify while the outcome is known.
     assert_eq!(
@@ -871,4 +882,264 @@ fn a_record_capture_without_its_column_or_with_rows_cut_off_fails_the_step() {
         "{}",
         f.error
     );
+}
+
+/// A playbook that finds created keys and deactivates each on its own user.
+fn for_each_playbook() -> Playbook {
+    let src = r"
+irp: 1
+id: items
+title: Items
+version: 1.0.0
+inputs:
+  bucket: { type: string, example: b }
+stages:
+  - id: contain
+    title: Contain
+    phase: containment-eradication-recovery
+    steps:
+      - id: reads
+        title: Keys created
+        query:
+          table: cloud_trail_mgmt
+          sql: SELECT user_name, access_key_id FROM {{ table }}
+          capture:
+            created_keys:
+              fields: [user_name, access_key_id]
+              example: [{ user_name: alice, access_key_id: AKIAEXAMPLE0000000001 }]
+      - id: deactivate
+        title: Deactivate every created key
+        action:
+          for_each: created_keys
+          aws: iam.deactivate_access_key
+          params:
+            user_name: '{{ item.user_name }}'
+            access_key_id: '{{ item.access_key_id }}'
+      - id: done
+        title: Done
+        note: Contained.
+";
+    let loaded = irp::playbook::load_str(src);
+    loaded
+        .playbook
+        .unwrap_or_else(|| panic!("valid: {:?}", loaded.diagnostics))
+}
+
+fn keys(n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| serde_json::json!({"user_name": format!("intruder-{i}"), "access_key_id": format!("AKIAEXAMPLE00000000{i:02}")}))
+        .collect()
+}
+
+fn item_start(pb: &Playbook, st: &State, item: usize) -> Command {
+    let index = pb.step_index("deactivate").unwrap();
+    Command::StartAction {
+        step: s("deactivate"),
+        item: Some(item),
+        intent: engine::render_item_intent(pb, st, index, item, &env()).unwrap(),
+        simulated: true,
+        before: None,
+        request: None,
+    }
+}
+
+fn item_finish(item: usize, outcome: Outcome) -> Command {
+    Command::FinishAction {
+        step: s("deactivate"),
+        item: Some(item),
+        outcome,
+        detail: format!("item {item}"),
+        after: None,
+        request_ids: vec![],
+        verification: None,
+        outputs: vec![],
+    }
+}
+
+#[test]
+fn a_for_each_step_runs_each_item_on_its_own_and_settles_when_all_are() {
+    let pb = for_each_playbook();
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(3), 3);
+    assert_eq!(st.current_step(), Some("deactivate"));
+    // Each item renders with its own record: the key stays on its own user.
+    let index = pb.step_index("deactivate").unwrap();
+    let Intent::Aws { params, target, .. } = engine::render_item_intent(&pb, &st, index, 2, &env()).unwrap()
+    else {
+        panic!("an aws intent");
+    };
+    assert_eq!(params["user_name"], "intruder-2");
+    assert_eq!(target.as_deref(), Some("AKIAEXAMPLE0000000002"));
+    // Nothing runs before the confirmation, which counts the items by what they are.
+    assert_eq!(
+        refused(&pb, &st, &item_start(&pb, &st, 0)),
+        EngineError::NotConfirmed(s("deactivate"))
+    );
+    let confirm = |typed: &str, items: Option<engine::ItemChoice>| Command::ConfirmAction {
+        step: s("deactivate"),
+        typed: Some(typed.to_owned()),
+        seen: None,
+        items,
+    };
+    assert_eq!(
+        refused(&pb, &st, &confirm("AKIAEXAMPLE0000000000", None)),
+        EngineError::ConfirmationMismatch {
+            step: s("deactivate"),
+            expected: s("3 access keys")
+        }
+    );
+    // Leaving an item out takes a reason.
+    let no_reason = engine::ItemChoice {
+        chosen: vec![],
+        left_out: vec![engine::LeftOut {
+            item: 1,
+            reason: " ".into(),
+        }],
+    };
+    assert!(matches!(
+        refused(&pb, &st, &confirm("2 access keys", Some(no_reason))),
+        EngineError::BadChoice { .. }
+    ));
+    let Event::ActionConfirmed(c) = apply(&pb, &mut st, &confirm("3 access keys", None)).unwrap() else {
+        panic!("confirmed");
+    };
+    assert_eq!(
+        c.items.as_ref().map(|c| (c.total, c.items.clone())),
+        Some((3, vec![0, 1, 2]))
+    );
+    // One item at a time; a failure does not undo the others or stop them.
+    let start = item_start(&pb, &st, 0);
+    apply(&pb, &mut st, &start).unwrap();
+    assert_eq!(
+        refused(&pb, &st, &item_start(&pb, &st, 1)),
+        EngineError::ActionInFlight(s("deactivate"))
+    );
+    apply(&pb, &mut st, &item_finish(0, Outcome::Succeeded)).unwrap();
+    let start = item_start(&pb, &st, 1);
+    apply(&pb, &mut st, &start).unwrap();
+    apply(&pb, &mut st, &item_finish(1, Outcome::Failed)).unwrap();
+    assert_eq!(
+        refused(&pb, &st, &item_start(&pb, &st, 0)),
+        EngineError::ActionDone(s("deactivate"))
+    );
+    let start = item_start(&pb, &st, 2);
+    apply(&pb, &mut st, &start).unwrap();
+    let Event::ActionFinished(last) = apply(&pb, &mut st, &item_finish(2, Outcome::Succeeded)).unwrap()
+    else {
+        panic!("finished");
+    };
+    // Every item settled, one failed: `on_failure: ask` keeps the case on the step.
+    assert!(last.stay, "{last:?}");
+    assert_eq!(st.current_step(), Some("deactivate"));
+    let step = st.step("deactivate").unwrap();
+    assert!(step.item_done(0) && !step.item_done(1) && step.item_done(2));
+    // The failed item runs again under the same confirmation; then the case moves on.
+    let start = item_start(&pb, &st, 1);
+    apply(&pb, &mut st, &start).unwrap();
+    let Event::ActionFinished(last) = apply(&pb, &mut st, &item_finish(1, Outcome::Succeeded)).unwrap()
+    else {
+        panic!("finished");
+    };
+    assert!(!last.stay);
+    assert_eq!(st.current_step(), Some("done"));
+}
+
+#[test]
+fn a_for_each_step_with_items_left_out_or_none_to_act_on_says_so() {
+    let pb = for_each_playbook();
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(3), 3);
+    let choice = engine::ItemChoice {
+        chosen: vec![0, 2],
+        left_out: vec![engine::LeftOut {
+            item: 1,
+            reason: "the break-glass user's key".into(),
+        }],
+    };
+    apply(
+        &pb,
+        &mut st,
+        &Command::ConfirmAction {
+            step: s("deactivate"),
+            typed: Some(s("2 access keys")),
+            seen: None,
+            items: Some(choice),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        refused(&pb, &st, &item_start(&pb, &st, 1)),
+        EngineError::ItemNotChosen { item: 1, .. }
+    ));
+    for i in [0, 2] {
+        let start = item_start(&pb, &st, i);
+        apply(&pb, &mut st, &start).unwrap();
+        apply(&pb, &mut st, &item_finish(i, Outcome::Succeeded)).unwrap();
+    }
+    assert_eq!(
+        st.current_step(),
+        Some("done"),
+        "the chosen items settle the step"
+    );
+    // An empty list: nothing to do, journaled, and the case moves on.
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, vec![], 0);
+    let nothing = Command::NothingToDo {
+        step: s("deactivate"),
+    };
+    let e = apply(&pb, &mut st, &nothing).unwrap();
+    assert_eq!(
+        e,
+        Event::ActionNothingToDo {
+            step: s("deactivate"),
+            list: s("created_keys"),
+            next: Some(s("done")),
+        }
+    );
+    // A list with items cannot be called empty.
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(1), 1);
+    assert_eq!(
+        refused(&pb, &st, &nothing),
+        EngineError::ItemsToDo(s("deactivate"))
+    );
+}
+
+#[test]
+fn an_unknown_item_outcome_is_settled_before_anything_else_runs() {
+    let pb = for_each_playbook();
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(2), 2);
+    apply(
+        &pb,
+        &mut st,
+        &Command::ConfirmAction {
+            step: s("deactivate"),
+            typed: Some(s("2 access keys")),
+            seen: None,
+            items: None,
+        },
+    )
+    .unwrap();
+    let start = item_start(&pb, &st, 0);
+    apply(&pb, &mut st, &start).unwrap();
+    apply(&pb, &mut st, &item_finish(0, Outcome::Unknown)).unwrap();
+    assert_eq!(
+        refused(&pb, &st, &item_start(&pb, &st, 0)),
+        EngineError::OutcomeUnknown(s("deactivate"))
+    );
+    let verify = |in_place: bool| Command::VerifyAction {
+        step: s("deactivate"),
+        item: Some(0),
+        method: s("responder"),
+        in_place,
+        detail: s("checked"),
+        after: None,
+    };
+    apply(&pb, &mut st, &verify(true)).unwrap();
+    assert!(st.step("deactivate").unwrap().item_done(0));
+    let start = item_start(&pb, &st, 1);
+    apply(&pb, &mut st, &start).unwrap();
+    apply(&pb, &mut st, &item_finish(1, Outcome::Succeeded)).unwrap();
+    assert_eq!(st.current_step(), Some("done"));
 }

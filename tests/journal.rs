@@ -86,6 +86,7 @@ fn event() -> impl Strategy<Value = Event> {
                 simulated: true,
                 before: None,
                 request: None,
+                item: None,
             })
         }),
         (0usize..8, text()).prop_map(|(i, value)| Event::EvidenceAdded(engine::EvidenceAdded {
@@ -147,6 +148,7 @@ fn command() -> impl Strategy<Value = Command> {
             step,
             typed: Some("AKIAIOSFODNN7EXAMPLE".into()),
             seen: None,
+            items: None,
         }),
         step.clone().prop_map(|step| Command::SubmitQuery {
             step,

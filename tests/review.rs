@@ -161,6 +161,7 @@ fn action(
             simulated: false,
             before: Some(before),
             request: None,
+            item: None,
         },
     );
     s.set_clock(at(t.0, t.1 + 5));
@@ -180,6 +181,7 @@ fn action(
             },
             verification: (outcome == Outcome::Succeeded).then(|| "read back: Status Inactive".to_owned()),
             outputs: Vec::new(),
+            item: None,
         },
     );
 }
@@ -288,6 +290,7 @@ pub fn fixture_case(case: &Path, torn: bool) {
                 step: "deactivate-key".into(),
                 typed: Some("AKIAIOSFODNN7EXAMPLE".into()),
                 seen: None,
+                items: None,
             },
         );
         action(
@@ -308,6 +311,7 @@ pub fn fixture_case(case: &Path, torn: bool) {
                 step: "block".into(),
                 typed: Some("yes".into()),
                 seen: None,
+                items: None,
             },
         );
         action(
@@ -407,6 +411,7 @@ pub fn fixture_case(case: &Path, torn: bool) {
             calls: vec!["iam:UpdateAccessKey Status=Active".into()],
             overwrites_changes: false,
             simulated: false,
+            item: None,
         }),
     );
     s.set_clock(at(55, 10));
@@ -420,6 +425,7 @@ pub fn fixture_case(case: &Path, torn: bool) {
             detail: "access key AKIAIOSFODNN7EXAMPLE is Active again".into(),
             after: Some(after),
             request_ids: vec!["77777777-8888-9999-aaaa-bbbbccccdddd".into()],
+            item: None,
         },
     );
     drop(s);

@@ -763,6 +763,7 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
                 step: "block".to_owned(),
                 typed: Some("yes".to_owned()),
                 seen: None,
+                items: None,
             });
         }
         assert_eq!(h.at().as_deref(), Some(step));
@@ -775,6 +776,7 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
             simulated: false,
             before: None,
             request: None,
+            item: None,
         });
         h.record_behind(Command::FinishAction {
             step: step.to_owned(),
@@ -784,6 +786,7 @@ fn an_action_whose_outcome_is_unknown_is_settled_with_v_d_or_n() {
             request_ids: Vec::new(),
             verification: None,
             outputs: Vec::new(),
+            item: None,
         });
         assert_eq!(
             h.model.scopes()[0],
@@ -959,6 +962,7 @@ fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
                     simulated: true,
                     before: None,
                     request: None,
+                    item: None,
                 })
                 .unwrap();
             }

@@ -45,6 +45,21 @@ impl ParamKind {
         )
     }
 
+    /// What one value and several are called, as a responder counts them (`3 access keys`).
+    pub fn noun(self) -> (&'static str, &'static str) {
+        match self {
+            ParamKind::BucketName => ("bucket", "buckets"),
+            ParamKind::AccountId | ParamKind::AccountIdList => ("account", "accounts"),
+            ParamKind::UserName => ("user", "users"),
+            ParamKind::RoleName => ("role", "roles"),
+            ParamKind::AccessKeyId => ("access key", "access keys"),
+            ParamKind::InstanceId => ("instance", "instances"),
+            ParamKind::Arn | ParamKind::ArnList => ("principal", "principals"),
+            ParamKind::IpCidrList => ("address", "addresses"),
+            ParamKind::Text => ("item", "items"),
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             ParamKind::BucketName => "an S3 bucket name",

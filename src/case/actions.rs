@@ -209,6 +209,7 @@ pub fn advance(
                 simulated: true,
                 before: None,
                 request: None,
+                item: None,
             };
             exec(session, &start, report)?;
             let detail = simulated_detail(intent, params.as_ref(), &now, id);
@@ -310,6 +311,7 @@ fn confirm_cmd(id: &str, typed: &str, seen: Option<ArtifactRef>) -> Command {
         step: id.to_owned(),
         typed: Some(typed.to_owned()),
         seen,
+        items: None,
     }
 }
 
@@ -323,6 +325,7 @@ pub(crate) fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
+        item: None,
     }
 }
 
@@ -358,6 +361,7 @@ fn start_cmd(
         simulated: false,
         before,
         request,
+        item: None,
     }
 }
 
@@ -397,6 +401,7 @@ fn read_evidence(
                 request_ids: Vec::new(),
                 verification: None,
                 outputs: Vec::new(),
+                item: None,
             }
         }
         Err(e) => finish(id, Outcome::Failed, format!("{e} ({})", e.hint())),
@@ -428,6 +433,7 @@ fn change(
                 seen: Some(seen_ref),
                 now: now_ref,
                 difference: difference.clone(),
+                item: None,
             };
             exec(session, &cmd, report)?;
             return Err(MoveError::Conflict {
@@ -481,6 +487,7 @@ fn change(
                 request_ids: applied.request_ids,
                 verification: Some(verification),
                 outputs: Vec::new(),
+                item: None,
             }
         }
         Err(e) => Command::FinishAction {
@@ -494,6 +501,7 @@ fn change(
             request_ids: applied.request_ids,
             verification: None,
             outputs: Vec::new(),
+            item: None,
         },
     };
     exec(session, &cmd, report)
@@ -526,6 +534,7 @@ fn run_command(
                 request_ids: Vec::new(),
                 verification: None,
                 outputs: vec![stdout, stderr],
+                item: None,
             }
         }
         Err(e) => finish(id, Outcome::Failed, e),
@@ -575,6 +584,7 @@ pub fn settle_unknown(
                 }
             ),
             after: None,
+            item: None,
         },
         UnknownAnswer::Verify => {
             let (Some(p), Executor::Live(live)) = (params_of(id, intent)?, executor) else {
@@ -600,6 +610,7 @@ pub fn settle_unknown(
                 in_place,
                 detail,
                 after: Some(after),
+                item: None,
             }
         }
     };
@@ -765,6 +776,7 @@ pub fn run_rollback(
             detail: "irp stopped during the rollback; it runs again now".to_owned(),
             after: None,
             request_ids: Vec::new(),
+            item: None,
         };
         exec(session, &cmd, report)?;
     }
@@ -783,6 +795,7 @@ pub fn run_rollback(
         calls: plan.calls.clone(),
         overwrites_changes: plan.changed_since.is_some(),
         simulated: !live,
+        item: None,
     });
     exec(session, &start, report)?;
     let Executor::Live(live) = executor else {
@@ -792,6 +805,7 @@ pub fn run_rollback(
             detail: format!("simulated: would call {}", plan.calls.join("; ")),
             after: None,
             request_ids: Vec::new(),
+            item: None,
         };
         return exec(session, &cmd, report);
     };
@@ -807,6 +821,7 @@ pub fn run_rollback(
             detail: format!("{e} ({})", e.hint()),
             after: None,
             request_ids: Vec::new(),
+            item: None,
         },
         Ok(applied) => match live.read(&p) {
             Ok(after) => {
@@ -821,6 +836,7 @@ pub fn run_rollback(
                     detail: format!("{}; verified: {check}", applied.calls.join("; ")),
                     after: Some(after_ref),
                     request_ids: applied.request_ids,
+                    item: None,
                 }
             }
             Err(e) => Command::FinishRollback {
@@ -832,6 +848,7 @@ pub fn run_rollback(
                 ),
                 after: None,
                 request_ids: applied.request_ids,
+                item: None,
             },
         },
     };

@@ -256,6 +256,7 @@ fn step(
                     step: id.to_owned(),
                     typed: Some(typed.to_owned()),
                     seen: None,
+                    items: None,
                 };
                 return exec(session, &cmd, report);
             }

@@ -55,6 +55,11 @@ pub fn cmd_journal(out: Output, args: &JournalArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// ` · item N` for an entry about one item of a `for_each` step.
+fn item_text(item: Option<usize>) -> String {
+    item.map(|i| format!(" · item {i}")).unwrap_or_default()
+}
+
 /// One short line saying what an entry records. Values from logs or answers are shown with
 /// control characters escaped, so a hostile string cannot rewrite the terminal.
 pub fn summary(e: &Entry) -> String {
@@ -78,18 +83,46 @@ pub fn summary(e: &Entry) -> String {
             format!("{step} · {reason}")
         }
         Event::Decided(d) => format!("{} · `{}` → {}", d.step, d.option, target(d.next.as_deref())),
-        Event::ActionConfirmed(a) => format!("{} · {}", a.step, a.confirmation),
+        Event::ActionConfirmed(a) => match &a.items {
+            Some(c) => format!(
+                "{} · {} · items {:?} of {}{}",
+                a.step,
+                a.confirmation,
+                c.items,
+                c.total,
+                if c.left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {} left out", c.left_out.len())
+                }
+            ),
+            None => format!("{} · {}", a.step, a.confirmation),
+        },
+        Event::ActionNothingToDo { step, list, next } => {
+            format!(
+                "{step} · `{list}` is empty: nothing to do → {}",
+                target(next.as_deref())
+            )
+        }
         Event::ActionStarted(a) => format!(
-            "{} · {}{}",
+            "{}{} · {}{}",
             a.step,
+            item_text(a.item),
             serde_json::to_string(&a.intent).unwrap_or_default(),
             if a.simulated { " (simulated)" } else { "" }
         ),
-        Event::ActionFinished(a) => format!("{} · {:?} · {}", a.step, a.outcome, a.detail),
-        Event::ActionConflict(c) => format!("{} · the resource changed since the confirmation", c.step),
+        Event::ActionFinished(a) => {
+            format!("{}{} · {:?} · {}", a.step, item_text(a.item), a.outcome, a.detail)
+        }
+        Event::ActionConflict(c) => format!(
+            "{}{} · the resource changed since the confirmation",
+            c.step,
+            item_text(c.item)
+        ),
         Event::ActionVerified(v) => format!(
-            "{} · {} · {} · {}",
+            "{}{} · {} · {} · {}",
             v.step,
+            item_text(v.item),
             v.method,
             if v.in_place { "in place" } else { "not in place" },
             v.detail

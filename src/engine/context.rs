@@ -11,7 +11,7 @@ use super::event::Intent;
 use super::state::State;
 use crate::playbook::context::{input_value, insert_tables};
 use crate::playbook::diag::did_you_mean;
-use crate::playbook::model::{ActionKind, CaptureRule, Playbook, StepKind};
+use crate::playbook::model::{ActionKind, ActionStep, CaptureRule, Playbook, StepKind};
 use crate::playbook::raw::{InputType, ParamValue};
 use crate::playbook::template::{self, SqlTimestamp, value_from_json};
 use crate::playbook::value::{TimeSpec, check_input_value};
@@ -22,6 +22,10 @@ use crate::playbook::value::{TimeSpec, check_input_value};
 pub enum RenderError {
     #[error("step `{0}` is not an action")]
     NotAnAction(String),
+    #[error("step `{0}` does not run over a list (`for_each`)")]
+    NotAList(String),
+    #[error("the list `{name}` the step runs over cannot be read: {why}")]
+    NoList { name: String, why: String },
     /// A template or expression (`text`) that cannot be rendered or evaluated.
     #[error("`{text}`: {message}")]
     Template { text: String, message: String },
@@ -274,8 +278,55 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
     let StepKind::Action(a) = &pb.steps[index].kind else {
         return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
     };
-    let ctx = template_context(pb, state, index, env);
-    let text = |s: &str| template::render_text(s, &ctx).map_err(|e| RenderError::template(s, e));
+    intent_in(a, &template_context(pb, state, index, env))
+}
+
+/// The list a `for_each` step runs over, as the case captured it.
+pub fn item_list(pb: &Playbook, state: &State, index: usize) -> Result<Vec<serde_json::Value>, RenderError> {
+    let StepKind::Action(a) = &pb.steps[index].kind else {
+        return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
+    };
+    let Some(name) = &a.for_each else {
+        return Err(RenderError::NotAList(pb.steps[index].id.clone()));
+    };
+    match state.captures.get(name) {
+        Some(serde_json::Value::Array(items)) => Ok(items.clone()),
+        Some(serde_json::Value::Null) | None => Err(RenderError::NoList {
+            name: name.clone(),
+            why: "it has no value".to_owned(),
+        }),
+        Some(other) => Err(RenderError::NoList {
+            name: name.clone(),
+            why: format!("it is not a list: {other}"),
+        }),
+    }
+}
+
+/// Item `item` of a `for_each` step rendered with the case's values: exactly what will be called
+/// for it.
+pub fn render_item_intent(
+    pb: &Playbook,
+    state: &State,
+    index: usize,
+    item: usize,
+    env: &Env,
+) -> Result<Intent, RenderError> {
+    let StepKind::Action(a) = &pb.steps[index].kind else {
+        return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
+    };
+    let list = item_list(pb, state, index)?;
+    let value = list.get(item).ok_or_else(|| RenderError::NoList {
+        name: a.for_each.clone().unwrap_or_default(),
+        why: format!("it has {} items, not an item {item}", list.len()),
+    })?;
+    let base = template_context(pb, state, index, env);
+    let ctx = minijinja::context! { item => value_from_json(value), index => item, ..base };
+    intent_in(a, &ctx)
+}
+
+/// An action rendered in a template context.
+fn intent_in(a: &ActionStep, ctx: &Value) -> Result<Intent, RenderError> {
+    let text = |s: &str| template::render_text(s, ctx).map_err(|e| RenderError::template(s, e));
     match &a.kind {
         ActionKind::Aws { op, params } => {
             let mut out = BTreeMap::new();
@@ -288,7 +339,7 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
                             op.param(name).is_some_and(|p| p.kind.is_list()) && is_single_expression(s);
                         if single {
                             // `"{{ suspects }}"` for a list parameter: keep the list a list.
-                            let v = template::eval_expression(template::bare_expression(s), &ctx)
+                            let v = template::eval_expression(template::bare_expression(s), ctx)
                                 .map_err(|e| RenderError::template(s, e))?;
                             to_json(&v)?
                         } else {
@@ -316,7 +367,7 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
             })
         }
         ActionKind::Command { argv } => Ok(Intent::Command {
-            argv: template::render_argv(argv, &ctx).map_err(|e| RenderError::Text(e.message))?,
+            argv: template::render_argv(argv, ctx).map_err(|e| RenderError::Text(e.message))?,
         }),
         ActionKind::Manual { items } => Ok(Intent::Manual {
             items: items.iter().map(|i| text(i)).collect::<Result<_, _>>()?,

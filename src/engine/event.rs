@@ -40,6 +40,13 @@ pub enum Event {
     },
     Decided(Decided),
     ActionConfirmed(ActionConfirmed),
+    /// A `for_each` step's list was empty: nothing to act on, said rather than skipped.
+    ActionNothingToDo {
+        step: String,
+        /// The capture the step runs over.
+        list: String,
+        next: NextStep,
+    },
     /// The action's intent, durable before anything runs.
     ActionStarted(ActionStarted),
     ActionFinished(ActionFinished),
@@ -110,6 +117,7 @@ impl Event {
             Event::QueryCancelled { .. } => "query_cancelled",
             Event::Decided(_) => "decided",
             Event::ActionConfirmed(_) => "action_confirmed",
+            Event::ActionNothingToDo { .. } => "action_nothing_to_do",
             Event::ActionStarted(_) => "action_started",
             Event::ActionFinished(_) => "action_finished",
             Event::ActionConflict(_) => "action_conflict",
@@ -144,6 +152,7 @@ impl Event {
             | Event::StepSkipped { step, .. } => Some(step),
             Event::Decided(d) => Some(&d.step),
             Event::ActionConfirmed(a) => Some(&a.step),
+            Event::ActionNothingToDo { step, .. } => Some(step),
             Event::ActionStarted(a) => Some(&a.step),
             Event::ActionFinished(a) => Some(&a.step),
             Event::ActionConflict(a) => Some(&a.step),
@@ -362,9 +371,32 @@ pub struct ActionConfirmed {
     /// What the responder typed (for `typed`).
     pub typed: Option<String>,
     /// The state of the resource the responder saw when confirming (live AWS actions). If it
-    /// differs when the call is about to be made, the confirmation is void.
+    /// differs when the call is about to be made, the confirmation is void. For a `for_each`
+    /// step, the state of each chosen item (`{"items": {"<index>": {state, plan}}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<ArtifactRef>,
+    /// For a `for_each` step: the items confirmed, and those left out with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Chosen>,
+}
+
+/// The items of a `for_each` step the responder confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Chosen {
+    /// How many items the list held when the responder confirmed.
+    pub total: usize,
+    /// The items to act on, by index (from 0).
+    pub items: Vec<usize>,
+    /// The items left out, each with the responder's reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// An item of a `for_each` step the responder chose not to act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeftOut {
+    pub item: usize,
+    pub reason: String,
 }
 
 /// Exactly what an action does, rendered: the operation and its parameters, or the argv.
@@ -404,6 +436,10 @@ impl Intent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionStarted {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     pub intent: Intent,
     /// True when nothing outside irp is called (rehearsal).
     pub simulated: bool,
@@ -418,6 +454,10 @@ pub struct ActionStarted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionFinished {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     pub outcome: Outcome,
     pub detail: String,
     pub simulated: bool,
@@ -439,6 +479,10 @@ pub struct ActionFinished {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionConflict {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     /// The state the confirmation was given on.
     pub seen: Option<ArtifactRef>,
     /// The state now.
@@ -450,6 +494,10 @@ pub struct ActionConflict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionVerified {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     /// `read` (irp read the resource) or `responder` (the responder checked).
     pub method: String,
     /// Whether the change is in place.
@@ -475,6 +523,10 @@ pub struct AwsIdentity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackStarted {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     /// The operation being undone.
     pub operation: String,
     /// The resource, as the responder typed it to confirm.
@@ -495,6 +547,10 @@ pub struct RollbackStarted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackFinished {
     pub step: String,
+    /// The item of a `for_each` step (its index in the list, from 0); absent for a step that
+    /// acts once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
     pub outcome: Outcome,
     pub detail: String,
     pub after: Option<ArtifactRef>,

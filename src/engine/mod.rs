@@ -9,6 +9,7 @@
 mod context;
 pub mod describe;
 pub mod event;
+pub mod items;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -16,8 +17,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use context::{
-    RenderError, SuggestionReason, evaluate_captures, explain_suggestions, render_intent, suggestion,
-    suggestion_of, template_context,
+    RenderError, SuggestionReason, evaluate_captures, explain_suggestions, item_list, render_intent,
+    render_item_intent, suggestion, suggestion_of, template_context,
 };
 pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;
@@ -27,6 +28,15 @@ pub use state::{
 
 use crate::playbook::model::{ActionKind, FailurePolicy, Next, Playbook, StepKind};
 use crate::playbook::raw::Confirm;
+
+/// The items of a `for_each` step a confirmation covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ItemChoice {
+    /// The items to act on, by index; empty with `left_out` empty means every item.
+    pub chosen: Vec<usize>,
+    /// Items left out, each with the responder's reason.
+    pub left_out: Vec<LeftOut>,
+}
 
 /// What a driver asks of the engine. Step commands name the step they are meant for, so a command
 /// issued for a step the case has since left is refused rather than applied to the wrong step.
@@ -72,10 +82,18 @@ pub enum Command {
         typed: Option<String>,
         /// The state of the resource shown with the confirmation (live AWS actions).
         seen: Option<ArtifactRef>,
+        /// For a `for_each` step: the items chosen and those left out (`None`: every item).
+        items: Option<ItemChoice>,
+    },
+    /// A `for_each` step whose list is empty: record that there is nothing to act on.
+    NothingToDo {
+        step: String,
     },
     /// Record the intent of an action; a driver runs the action only once this is durable.
     StartAction {
         step: String,
+        /// The item of a `for_each` step.
+        item: Option<usize>,
         intent: Intent,
         simulated: bool,
         before: Option<ArtifactRef>,
@@ -83,6 +101,8 @@ pub enum Command {
     },
     FinishAction {
         step: String,
+        /// The item of a `for_each` step.
+        item: Option<usize>,
         outcome: Outcome,
         detail: String,
         after: Option<ArtifactRef>,
@@ -93,6 +113,8 @@ pub enum Command {
     /// The resource is not as it was when the action was confirmed: void the confirmation.
     Conflict {
         step: String,
+        /// The item of a `for_each` step.
+        item: Option<usize>,
         seen: Option<ArtifactRef>,
         now: ArtifactRef,
         difference: String,
@@ -100,6 +122,8 @@ pub enum Command {
     /// Settle an action whose outcome is unknown.
     VerifyAction {
         step: String,
+        /// The item of a `for_each` step.
+        item: Option<usize>,
         method: String,
         in_place: bool,
         detail: String,
@@ -110,6 +134,8 @@ pub enum Command {
     StartRollback(RollbackStarted),
     FinishRollback {
         step: String,
+        /// The item of a `for_each` step.
+        item: Option<usize>,
         outcome: Outcome,
         detail: String,
         after: Option<ArtifactRef>,
@@ -245,6 +271,18 @@ pub enum EngineError {
     NothingToRollBack { step: String, why: String },
     #[error("the intent does not match step `{0}`: it must be the step's own action, rendered")]
     IntentMismatch(String),
+    #[error("step `{0}` runs over a list: name the item (`item`, from 0)")]
+    ItemRequired(String),
+    #[error("step `{0}` acts once: it has no items")]
+    NoItems(String),
+    #[error("step `{step}` has {total} items: there is no item {item}")]
+    NoListItem { step: String, item: usize, total: usize },
+    #[error("step `{step}`: item {item} was not confirmed")]
+    ItemNotChosen { step: String, item: usize },
+    #[error("step `{0}` has items to act on: there is something to do")]
+    ItemsToDo(String),
+    #[error("step `{step}`: {why}")]
+    BadChoice { step: String, why: String },
     #[error(
         "step `{step}` cannot be rendered: {why} (a value it reads has none: was the query that captures it skipped or failed?)"
     )]
@@ -427,6 +465,43 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         FailurePolicy::Continue => (next_of(step.next), false),
         FailurePolicy::Goto(g) => (Some(pb.steps[g].id.clone()), false),
     };
+    if let StepKind::Action(a) = &step.kind
+        && a.for_each.is_some()
+        && matches!(
+            cmd,
+            Command::ConfirmAction { .. }
+                | Command::StartAction { .. }
+                | Command::FinishAction { .. }
+                | Command::Conflict { .. }
+                | Command::VerifyAction { .. }
+                | Command::NothingToDo { .. }
+        )
+    {
+        return items::ItemStep {
+            pb,
+            state,
+            index,
+            step,
+            action: a,
+            st,
+            env,
+            next: next_of(step.next),
+            on_failure: on_failure(),
+        }
+        .decide(cmd);
+    }
+    let item_given = match cmd {
+        Command::StartAction { item, .. }
+        | Command::FinishAction { item, .. }
+        | Command::Conflict { item, .. }
+        | Command::VerifyAction { item, .. } => item.is_some(),
+        Command::ConfirmAction { items, .. } => items.is_some(),
+        Command::NothingToDo { .. } => true,
+        _ => false,
+    };
+    if item_given {
+        return Err(EngineError::NoItems(step_id.to_owned()));
+    }
     match cmd {
         Command::SubmitQuery { sql, backend, .. } => {
             if !matches!(step.kind, StepKind::Query(_)) {
@@ -563,6 +638,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                     confirmation: "yes".to_owned(),
                     typed: None,
                     seen: seen.clone(),
+                    items: None,
                 })),
                 Confirm::Typed => {
                     let expected = confirmation_word(pb, state, index, env)?;
@@ -577,6 +653,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                         confirmation: "typed".to_owned(),
                         typed: typed.clone(),
                         seen: seen.clone(),
+                        items: None,
                     }))
                 }
             }
@@ -627,6 +704,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 simulated: *simulated,
                 before: before.clone(),
                 request: request.clone(),
+                item: None,
             }))
         }
         Command::FinishAction {
@@ -658,6 +736,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 request_ids: request_ids.clone(),
                 verification: verification.clone(),
                 outputs: outputs.clone(),
+                item: None,
             }))
         }
         Command::Conflict {
@@ -674,6 +753,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 seen: seen.clone(),
                 now: now.clone(),
                 difference: difference.clone(),
+                item: None,
             }))
         }
         Command::VerifyAction {
@@ -702,6 +782,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 after: after.clone(),
                 next,
                 stay,
+                item: None,
             }))
         }
         Command::CheckItem { item, .. } => {
@@ -780,6 +861,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             })
         }
         // Case-level commands are judged in `decide` and never reach here.
+        Command::NothingToDo { .. } => Err(EngineError::NoItems(step_id.to_owned())),
         Command::Open(_)
         | Command::Start
         | Command::GoBack { .. }
@@ -831,6 +913,7 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
         }
         Command::FinishRollback {
             step,
+            item,
             outcome,
             detail,
             after,
@@ -849,6 +932,7 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
                 after: after.clone(),
                 request_ids: request_ids.clone(),
                 simulated: !state.is_live(),
+                item: *item,
             }))
         }
         _ => Err(EngineError::AlreadyOpened),
@@ -868,6 +952,7 @@ fn command_step(cmd: &Command) -> &str {
         | Command::Conflict { step, .. }
         | Command::VerifyAction { step, .. }
         | Command::CheckItem { step, .. }
+        | Command::NothingToDo { step }
         | Command::Complete { step }
         | Command::Skip { step, .. } => step,
         _ => "",

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::event::{ArtifactRef, CaseOpened, Event, EvidenceAdded, Execution, Intent, NextStep, Outcome};
+use super::event::{
+    ArtifactRef, CaseOpened, Chosen, Event, EvidenceAdded, Execution, Intent, NextStep, Outcome,
+};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
@@ -71,6 +73,12 @@ pub struct StepState {
     /// The entry of the step's last failure: a `query_failed`, or an `action_finished` that did
     /// not succeed.
     pub failed_at: Option<u64>,
+    /// A `for_each` step: the items of the last confirmation.
+    pub chosen: Option<Chosen>,
+    /// A `for_each` step: each item's last run, by index.
+    pub items: BTreeMap<usize, ActionRun>,
+    /// A `for_each` step whose list was empty.
+    pub nothing_to_do: bool,
 }
 
 /// A run of a query step as the journal has it. Entries are named by seq, so a driver or a
@@ -161,12 +169,44 @@ impl StepState {
             .and_then(|r| r.sql.as_deref())
     }
 
-    /// The intent of the step's action started and not yet finished.
+    /// The intent of the step's action started and not yet finished (of any item, for a
+    /// `for_each` step).
     pub fn action_in_flight(&self) -> Option<&Intent> {
         self.action
-            .as_ref()
-            .filter(|r| r.finished.is_none())
+            .iter()
+            .chain(self.items.values())
+            .find(|r| r.finished.is_none())
             .map(|r| &r.intent)
+    }
+
+    /// The item of a `for_each` step started and not yet finished.
+    pub fn item_in_flight(&self) -> Option<usize> {
+        self.items
+            .iter()
+            .find(|(_, r)| r.finished.is_none())
+            .map(|(i, _)| *i)
+    }
+
+    /// The run of `item`, or the step's own run when `item` is `None`.
+    pub fn run(&self, item: Option<usize>) -> Option<&ActionRun> {
+        match item {
+            Some(i) => self.items.get(&i),
+            None => self.action.as_ref(),
+        }
+    }
+
+    fn run_mut(&mut self, item: Option<usize>) -> Option<&mut ActionRun> {
+        match item {
+            Some(i) => self.items.get_mut(&i),
+            None => self.action.as_mut(),
+        }
+    }
+
+    /// Whether item `i`'s action is in place (succeeded, or verified so).
+    pub fn item_done(&self, i: usize) -> bool {
+        self.items
+            .get(&i)
+            .is_some_and(|r| r.outcome == Some(Outcome::Succeeded))
     }
 
     /// The query run an ending entry (`seq`) closes: the open one, or, for an ending the journal
@@ -343,11 +383,19 @@ impl State {
                 let s = self.entry(&a.step);
                 s.confirmed = true;
                 s.seen.clone_from(&a.seen);
+                s.chosen.clone_from(&a.items);
+            }
+            Event::ActionNothingToDo { step, next, .. } => {
+                let s = self.entry(step);
+                s.status = StepStatus::Done;
+                s.nothing_to_do = true;
+                s.last_error = None;
+                self.enter(next.as_deref());
             }
             Event::ActionStarted(a) => {
                 let s = self.entry(&a.step);
                 s.status = StepStatus::Running;
-                s.action = Some(ActionRun {
+                let run = ActionRun {
                     started: seq,
                     intent: a.intent.clone(),
                     simulated: a.simulated,
@@ -360,20 +408,34 @@ impl State {
                     in_place: None,
                     rollback: None,
                     undone: false,
-                });
+                };
+                match a.item {
+                    Some(i) => {
+                        s.items.insert(i, run);
+                    }
+                    None => s.action = Some(run),
+                }
             }
             Event::ActionFinished(a) => {
                 let s = self.entry(&a.step);
-                s.last_outcome = Some(a.outcome);
+                if a.item.is_none() || !a.stay {
+                    s.last_outcome = Some(a.outcome);
+                }
                 if a.outcome == Outcome::Succeeded {
-                    s.status = StepStatus::Done;
-                    s.last_error = None;
+                    s.status = if a.item.is_some() && a.stay {
+                        StepStatus::Current
+                    } else {
+                        StepStatus::Done
+                    };
+                    if a.item.is_none() {
+                        s.last_error = None;
+                    }
                 } else {
                     s.status = StepStatus::Failed;
                     s.last_error = Some(a.detail.clone());
                     s.failed_at = Some(seq);
                 }
-                if let Some(run) = &mut s.action {
+                if let Some(run) = s.run_mut(a.item) {
                     run.finished = Some(seq);
                     run.outcome = Some(a.outcome);
                     run.detail = Some(a.detail.clone());
@@ -392,12 +454,13 @@ impl State {
             Event::ActionConflict(c) => {
                 let s = self.entry(&c.step);
                 s.confirmed = false;
+                s.chosen = None;
                 s.status = StepStatus::Current;
             }
             Event::ActionVerified(v) => {
                 let s = self.entry(&v.step);
                 s.last_error = None;
-                if let Some(run) = &mut s.action {
+                if let Some(run) = s.run_mut(v.item) {
                     run.detail = Some(v.detail.clone());
                     if v.after.is_some() {
                         run.after.clone_from(&v.after);
@@ -408,9 +471,22 @@ impl State {
                             seq,
                             after: v.after.clone(),
                         });
+                    } else if v.item.is_some() {
+                        // Not in place: the item's call did not take; it may run again.
+                        run.outcome = Some(Outcome::Failed);
                     }
                 }
-                if v.in_place {
+                if v.item.is_some() {
+                    // An item verified: the step is settled when the verification moves on.
+                    s.status = if v.stay {
+                        StepStatus::Current
+                    } else {
+                        StepStatus::Done
+                    };
+                    if !v.stay {
+                        s.last_outcome = Some(Outcome::Succeeded);
+                    }
+                } else if v.in_place {
                     s.status = StepStatus::Done;
                     s.last_outcome = Some(Outcome::Succeeded);
                 } else {
@@ -425,7 +501,7 @@ impl State {
             Event::RollbackStarted(r) => {
                 let s = self.entry(&r.step);
                 s.rollback_in_flight = true;
-                if let Some(run) = &mut s.action {
+                if let Some(run) = s.run_mut(r.item) {
                     run.rollback = Some(RollbackRun {
                         started: seq,
                         operation: r.operation.clone(),
@@ -440,7 +516,7 @@ impl State {
                 let s = self.entry(&r.step);
                 s.rollback_in_flight = false;
                 s.rolled_back = Some(r.outcome);
-                if let Some(run) = &mut s.action {
+                if let Some(run) = s.run_mut(r.item) {
                     run.undone |= r.outcome == Outcome::Succeeded;
                     if let Some(rb) = &mut run.rollback {
                         rb.finished = Some(seq);

@@ -160,6 +160,7 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             Event::SessionStarted(_)
             | Event::LockTakenOver(_)
             | Event::Started { .. }
+            | Event::ActionNothingToDo { .. }
             | Event::QuerySubmitted(_)
             | Event::QueryCancelled { .. }
             | Event::Decided(_)

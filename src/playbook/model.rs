@@ -199,6 +199,8 @@ pub struct DecisionOption {
 pub struct ActionStep {
     pub confirm: Confirm,
     pub kind: ActionKind,
+    /// The list capture the action runs over, once per item (`item`, `index` in its templates).
+    pub for_each: Option<String>,
 }
 
 #[derive(Debug, Clone)]

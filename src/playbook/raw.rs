@@ -339,6 +339,11 @@ pub struct Action {
     /// operations, `yes` otherwise, `none` for read-only evidence operations).
     #[serde(default)]
     pub confirm: Option<Sp<Confirm>>,
+    /// Run the action once per item of this list capture (for example a capture with `fields`),
+    /// with `item` (and `index`, from 0) in its templates. Every item is confirmed, run, verified
+    /// and journaled on its own; an empty list is recorded as nothing to do.
+    #[serde(default)]
+    pub for_each: Option<Sp<String>>,
 }
 
 /// A parameter value of an `aws` action.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::context::{BUILTINS, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
+use super::context::{BUILTINS, ITEM_VARS, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
 use super::diag::{Diagnostic, Pos, did_you_mean};
 use super::model::{
     ActionKind, ActionStep, CaptureDef, CaptureRule, DecisionOption, DecisionStep, FailurePolicy, InputSpec,
@@ -69,6 +69,8 @@ struct StepRefs {
     goto: Option<Sp<String>>,
     templates: Vec<TemplateUse>,
     captures: Vec<(String, Pos)>,
+    /// The capture a `for_each` action runs over.
+    for_each: Option<Sp<String>>,
 }
 
 impl StepRefs {
@@ -430,6 +432,7 @@ impl Validator<'_> {
             goto: None,
             templates: Vec::new(),
             captures: Vec::new(),
+            for_each: None,
         };
         if let Some(role) = &step.role
             && !roles.contains_key(&role.value)
@@ -725,6 +728,24 @@ impl Validator<'_> {
     }
 
     fn action(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
+        let step = self.action_kind(a, r);
+        if let Some(f) = &a.for_each {
+            if matches!(step.kind, ActionKind::Manual { .. }) {
+                self.err(
+                    f.pos,
+                    "`for_each` runs an `aws` or `command` action per item; a checklist is ticked once",
+                    Some("list the items in the checklist's text, or make the action an `aws` or `command` one".to_owned()),
+                );
+            }
+            r.for_each = Some(f.clone());
+        }
+        ActionStep {
+            for_each: a.for_each.as_ref().map(|f| f.value.clone()),
+            ..step
+        }
+    }
+
+    fn action_kind(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
         let present = [a.aws.is_some(), a.command.is_some(), a.manual.is_some()]
             .iter()
             .filter(|x| **x)
@@ -753,6 +774,7 @@ impl Validator<'_> {
                 return ActionStep {
                     confirm: Confirm::Typed,
                     kind: ActionKind::Manual { items: Vec::new() },
+                    for_each: None,
                 };
             };
             let mut params = IndexMap::new();
@@ -817,6 +839,7 @@ impl Validator<'_> {
             return ActionStep {
                 confirm: confirm_given.unwrap_or(default),
                 kind: ActionKind::Aws { op, params },
+                for_each: None,
             };
         }
         if let Some(cmd) = &a.command {
@@ -862,6 +885,7 @@ impl Validator<'_> {
                 kind: ActionKind::Command {
                     argv: cmd.value.iter().map(|a| a.value.clone()).collect(),
                 },
+                for_each: None,
             };
         }
         let items = a.manual.as_ref().map(|m| {
@@ -882,6 +906,7 @@ impl Validator<'_> {
             kind: ActionKind::Manual {
                 items: items.unwrap_or_default(),
             },
+            for_each: None,
         }
     }
 
@@ -1047,7 +1072,15 @@ impl Validator<'_> {
             }
             let mut sample = None;
             let mut columns_to_check = None;
+            let item = r.for_each.as_ref().and_then(|f| {
+                let shape = self.for_each_items(pb, f, &captured_by, &before);
+                scope.extend(ITEM_VARS.iter().map(|v| (*v).to_owned()));
+                shape
+            });
             for t in &r.templates {
+                if let Some(shape) = &item {
+                    self.check_item_fields(t, shape, r.for_each.as_ref().map_or("", |f| &f.value));
+                }
                 let parsed = match t.kind {
                     TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, false),
                     TemplateKind::Expr | TemplateKind::Capture => template::parse_expression(&t.text),
@@ -1080,6 +1113,8 @@ impl Validator<'_> {
                             "`{var}` is captured by step `{}`, which does not come before this step",
                             pb.steps[*j].id
                         )
+                    } else if ITEM_VARS.contains(&var.as_str()) {
+                        format!("`{var}` is only available in the templates of a `for_each` action")
                     } else if var == ROWS {
                         "`rows` is only available in a query's `capture` expressions".to_owned()
                     } else if SQL_BUILTINS.contains(&var.as_str()) {
@@ -1099,7 +1134,13 @@ impl Validator<'_> {
                 }
                 // Render with the sample values, to catch what only shows at run time.
                 if sound && !missing && t.kind != TemplateKind::Capture {
-                    let ctx = sample.get_or_insert_with(|| sample_context(pb, i, now, &naming));
+                    let ctx = sample.get_or_insert_with(|| {
+                        let ctx = sample_context(pb, i, now, &naming);
+                        match item.as_ref().and_then(ItemShape::sample) {
+                            Some(x) => minijinja::context! { item => x, index => 0, ..ctx },
+                            None => ctx,
+                        }
+                    });
                     let sampled = vars
                         .iter()
                         .all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
@@ -1129,6 +1170,101 @@ impl Validator<'_> {
             }
             if let Some((q, sql)) = columns_to_check {
                 self.check_record_columns(q, &sql, &r.captures);
+            }
+        }
+    }
+
+    /// What a `for_each` runs over: a list capture of a step before this one. `None` (after an
+    /// error) when it is not one, or when its items cannot be known.
+    fn for_each_items(
+        &mut self,
+        pb: &Playbook,
+        f: &Sp<String>,
+        captured_by: &HashMap<String, (usize, Pos)>,
+        before: &HashSet<usize>,
+    ) -> Option<ItemShape> {
+        let name = &f.value;
+        let Some((j, _)) = captured_by.get(name).filter(|(j, _)| before.contains(j)) else {
+            let hint = if captured_by.contains_key(name) {
+                format!("`{name}` is captured by a step that does not come before this one")
+            } else {
+                did_you_mean(name, captured_by.keys().map(String::as_str))
+                    .unwrap_or_else(|| "name a list capture of an earlier query".to_owned())
+            };
+            self.err(
+                f.pos,
+                format!("`for_each` names `{name}`, which no earlier query captures"),
+                Some(hint),
+            );
+            return None;
+        };
+        let StepKind::Query(q) = &pb.steps[*j].kind else {
+            return None;
+        };
+        let def = q.captures.get(name)?;
+        let example = def.example.as_ref();
+        match (&def.rule, example) {
+            (CaptureRule::Records(fields), _) => Some(ItemShape::Record {
+                fields: fields.clone(),
+                example: example
+                    .and_then(|e| e.as_array())
+                    .and_then(|a| a.first())
+                    .cloned(),
+            }),
+            (CaptureRule::Expr(_), Some(serde_json::Value::Array(items))) => Some(match items.first() {
+                Some(serde_json::Value::Object(o)) => ItemShape::Record {
+                    fields: o.keys().cloned().collect(),
+                    example: items.first().cloned(),
+                },
+                first => ItemShape::Value(first.cloned()),
+            }),
+            (CaptureRule::Expr(_), Some(other)) => {
+                self.err(
+                    f.pos,
+                    format!("`for_each` runs over `{name}`, which is not a list (its example is {other})"),
+                    Some("capture a list: `fields: [...]`, or an expression ending in `| list`".to_owned()),
+                );
+                None
+            }
+            (CaptureRule::Expr(_), None) => {
+                self.err(
+                    f.pos,
+                    format!("`for_each` runs over `{name}`, whose items irp cannot know"),
+                    Some(format!(
+                        "give capture `{name}` an `example` list (or capture records with `fields`), so that the items the action reads can be checked"
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// Every `item.<field>` a template of a `for_each` step reads must be a field of the items.
+    fn check_item_fields(&mut self, t: &TemplateUse, shape: &ItemShape, list: &str) {
+        let parsed = match t.kind {
+            TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, true),
+            TemplateKind::Expr | TemplateKind::Capture => return,
+        };
+        let Ok(vars) = parsed else { return };
+        let mut read: Vec<&String> = vars.iter().filter(|v| v.starts_with("item.")).collect();
+        read.sort();
+        for var in read {
+            let field = var["item.".len()..].split('.').next().unwrap_or_default();
+            let problem = match shape {
+                ItemShape::Record { fields, .. } if !fields.iter().any(|f| f == field) => Some((
+                    format!("`{var}`: the items of `{list}` have no field `{field}`"),
+                    did_you_mean(field, fields.iter().map(String::as_str))
+                        .unwrap_or_else(|| format!("their fields: {}", fields.join(", "))),
+                )),
+                ItemShape::Value(_) => Some((
+                    format!("`{var}`: the items of `{list}` are values, not records"),
+                    "read the item itself as `item`, or capture records with `fields`".to_owned(),
+                )),
+                ItemShape::Record { .. } => None,
+            };
+            if let Some((msg, hint)) = problem {
+                let pos = self.variable_pos(t, var);
+                self.err(pos, msg, Some(hint));
             }
         }
     }
@@ -1219,6 +1355,28 @@ fn ancestors(preds: &[Vec<usize>], target: usize) -> HashSet<usize> {
 }
 
 /// Ids: lowercase letters, digits and dashes, starting with a letter or digit.
+/// What the items of a `for_each` list are, as far as the playbook says.
+enum ItemShape {
+    /// Records with these fields (from `fields`, or the example's first item).
+    Record {
+        fields: Vec<String>,
+        example: Option<serde_json::Value>,
+    },
+    /// Plain values.
+    Value(Option<serde_json::Value>),
+}
+
+impl ItemShape {
+    /// The item the sample renders use: the example's first.
+    fn sample(&self) -> Option<minijinja::Value> {
+        match self {
+            ItemShape::Record { example, .. } | ItemShape::Value(example) => {
+                example.as_ref().map(template::value_from_json)
+            }
+        }
+    }
+}
+
 /// The two forms of a capture, for a hint.
 const CAPTURE_FORMS: &str =
     "give `expr` for a value worked out from the rows, or `fields` for a list of records";

@@ -1140,6 +1140,7 @@ fn submit(m: &mut Model) {
                         step,
                         typed: Some(text),
                         seen: None,
+                        items: None,
                     },
                 );
             } else {
