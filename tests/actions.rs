@@ -1549,3 +1549,148 @@ fn a_case_from_before_the_typed_states_rolls_back_on_moto() {
     let out = irp().arg("verify").arg(&case).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A trail in which the stolen key `AKIAEXAMPLESTOLEN001` created each `(user, key)`.
+fn trail_of_created_keys(created: &[(String, String)]) -> String {
+    let records: Vec<Value> = created
+        .iter()
+        .enumerate()
+        .map(|(i, (user, key))| {
+            json!({
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEVICTIM001", "arn": "arn:aws:iam::123456789012:user/victim", "accountId": "123456789012", "accessKeyId": "AKIAEXAMPLESTOLEN001", "userName": "victim"},
+                "eventTime": format!("2026-11-20T09:1{i}:00Z"),
+                "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0",
+                "requestParameters": {"userName": user},
+                "responseElements": {"accessKey": {"accessKeyId": key, "status": "Active", "userName": user}},
+                "requestID": format!("00000000-0000-4000-8000-00000000000{i}"),
+                "eventID": format!("00000000-0000-4000-8000-00000000010{i}"),
+                "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true,
+                "recipientAccountId": "123456789012", "eventCategory": "Management"
+            })
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+#[test]
+fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_failed() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let users: Vec<String> = (0..3).map(|i| unique(&format!("intruder{i}-"))).collect();
+    let created: Vec<(String, String)> = rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        let mut out = Vec::new();
+        for u in &users {
+            c.iam.create_user().user_name(u).send().await.unwrap();
+            let k = c.iam.create_access_key().user_name(u).send().await.unwrap();
+            out.push((u.clone(), k.access_key().unwrap().access_key_id().to_owned()));
+        }
+        // The second key is deleted behind the case's back: its item must fail on its own.
+        c.iam
+            .delete_access_key()
+            .user_name(&out[1].0)
+            .access_key_id(&out[1].1)
+            .send()
+            .await
+            .unwrap();
+        out
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.json");
+    std::fs::write(&trail, trail_of_created_keys(&created)).unwrap();
+    let lake = dir.path().join("lake");
+    let out = irp()
+        .args(["lake", "import", "cloudtrail"])
+        .arg(&trail)
+        .arg("--lake")
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        "steps:\n  deactivate-created-keys: { confirm: 3 access keys, items: all }\n",
+    );
+    let case = dir.path().join("case");
+    let out = aws_irp()
+        .arg("run")
+        .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
+        .arg("--case-dir")
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
+        .args([
+            "--live",
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&answers)
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
+        .output()
+        .unwrap();
+    // Two keys contained, one failed and named: the step stops for the responder.
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("item 1: ") && err.contains(&created[1].1),
+        "the failed item is named with its key: {err}"
+    );
+    let statuses: Vec<Option<String>> = rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        let mut out = Vec::new();
+        for (u, k) in &created {
+            let keys = c.iam.list_access_keys().user_name(u).send().await.unwrap();
+            out.push(
+                keys.access_key_metadata()
+                    .iter()
+                    .find(|m| m.access_key_id() == Some(k.as_str()))
+                    .and_then(|m| m.status().map(|s| s.as_str().to_owned())),
+            );
+        }
+        out
+    });
+    assert_eq!(
+        statuses,
+        [Some("Inactive".to_owned()), None, Some("Inactive".to_owned())],
+        "each key deactivated on its own user"
+    );
+    // The journal holds one intent and one result per item; the two done are verified.
+    let entries = journal(&case);
+    let finished: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "action_finished")
+        .collect();
+    let by_item = |i: u64| {
+        finished
+            .iter()
+            .find(|e| e["payload"]["item"] == i)
+            .unwrap_or_else(|| panic!("no result for item {i}"))
+    };
+    for i in [0, 2] {
+        assert_eq!(by_item(i)["payload"]["outcome"], "succeeded");
+        assert!(
+            by_item(i)["payload"]["verification"]
+                .as_str()
+                .is_some_and(|v| v.contains("Inactive")),
+            "{}",
+            by_item(i)
+        );
+    }
+    assert_eq!(by_item(1)["payload"]["outcome"], "failed");
+    let started = entries.iter().filter(|e| e["kind"] == "action_started").count();
+    assert_eq!(started, 3, "one intent per item");
+    let confirmed = entry(&entries, "action_confirmed", "deactivate-created-keys");
+    assert_eq!(confirmed["payload"]["items"]["items"], json!([0, 1, 2]));
+    let out = irp().arg("verify").arg(&case).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

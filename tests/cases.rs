@@ -378,3 +378,88 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
         "nothing was confirmed: {journal}"
     );
 }
+
+/// The `for_each` drill on a lake imported from its CloudTrail file.
+fn for_each_run(dir: &Path, answers: &str) -> std::process::Output {
+    let lake = dir.join("lake");
+    if !lake.exists() {
+        let out = run(&[
+            "lake",
+            "import",
+            "cloudtrail",
+            "tests/fixtures/cases/for-each.cloudtrail.json",
+            "--lake",
+            lake.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let path = dir.join("answers.yaml");
+    std::fs::write(&path, answers).unwrap();
+    irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .args(["run", "tests/fixtures/cases/for-each.yaml", "--case-dir"])
+        .arg(dir.join("case"))
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "-i",
+            "suspect_key=AKIAEXAMPLESTOLEN001",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_for_each_rehearsal_lists_the_items_confirms_them_by_count_and_journals_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Without a confirmation, the stop lists every item with what would happen to it.
+    let out = for_each_run(tmp.path(), "steps: {}\n");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("a typed confirmation (`confirm: 3 access keys`)")
+            && err.contains("item 0: iam:UpdateAccessKey on AKIAEXAMPLECREATED01")
+            && err.contains("item 2: iam:UpdateAccessKey on AKIAEXAMPLECREATED03")
+            && !err.contains("AKIAEXAMPLEROUTINE01"),
+        "{err}"
+    );
+    // The count must be the count of the items chosen.
+    let answers = "steps:\n  deactivate-created-keys:\n    confirm: 3 access keys\n    exclude: [{ item: 2, reason: \"break-glass user: watched, kept for recovery\" }]\n";
+    let resume = |answers: &str| {
+        let p = tmp.path().join("resume.yaml");
+        std::fs::write(&p, answers).unwrap();
+        irp()
+            .args(["resume"])
+            .arg(tmp.path().join("case"))
+            .args(["--headless", "--answers"])
+            .arg(&p)
+            .arg("--lake")
+            .arg(tmp.path().join("lake"))
+            .output()
+            .unwrap()
+    };
+    let out = resume(answers);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("`2 access keys`"), "{}", stderr(&out));
+    let out = resume(&answers.replace("3 access keys", "2 access keys"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("item 0: simulated: would call")
+            && printed.contains("UserName=backup-svc AccessKeyId=AKIAEXAMPLECREATED01")
+            && printed.contains("UserName=ops-admin AccessKeyId=AKIAEXAMPLECREATED02")
+            && !printed.contains("AKIAEXAMPLECREATED03"),
+        "each key on its own user, the excluded one untouched: {printed}"
+    );
+    let journal = stdout(&run(&["journal", tmp.path().join("case").to_str().unwrap()]));
+    assert!(journal.contains("items [0, 1] of 3 · 1 left out"), "{journal}");
+    assert_eq!(journal.matches("action_started").count(), 2, "{journal}");
+    assert!(
+        run(&["verify", tmp.path().join("case").to_str().unwrap()])
+            .status
+            .success()
+    );
+}

@@ -127,14 +127,19 @@ impl UnknownAnswer {
     }
 }
 
-fn failed(step: &str, what: &str, e: &ActionError) -> MoveError {
+pub(super) fn failed(step: &str, what: &str, e: &ActionError) -> MoveError {
     MoveError::StepFailed {
         step: step.to_owned(),
         error: format!("{what}: {e} ({})", e.hint()),
     }
 }
 
-fn json_artifact(session: &Session, step: &str, ext: &str, v: &Value) -> Result<ArtifactRef, MoveError> {
+pub(super) fn json_artifact(
+    session: &Session,
+    step: &str,
+    ext: &str,
+    v: &Value,
+) -> Result<ArtifactRef, MoveError> {
     let bytes = serde_json::to_vec_pretty(v).unwrap_or_default();
     Ok(session.write_artifact(step, ext, &bytes)?)
 }
@@ -154,6 +159,20 @@ pub fn params_of<'a>(step: &str, intent: &'a Intent) -> Result<Option<Params<'a>
     Params::new(op, params)
         .map(Some)
         .map_err(|e| failed(step, "the action was not run", &e))
+}
+
+/// What an action move is for: a step, and the item of a `for_each` step.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub id: &'a str,
+    pub item: Option<usize>,
+}
+
+impl<'a> Target<'a> {
+    /// A step that acts once.
+    pub fn step(id: &'a str) -> Self {
+        Target { id, item: None }
+    }
 }
 
 /// An action step as the driver hands it over.
@@ -223,7 +242,7 @@ pub fn advance(
             let typed = typed.ok_or_else(confirmation_missing)?;
             return exec(session, &confirm_cmd(id, typed, None), report);
         }
-        return run_command(session, id, intent, timeout, report);
+        return run_command(session, Target::step(id), intent, timeout, report);
     };
     live.ensure_identity(session, report)?;
     if p.op().is_read_only() {
@@ -231,7 +250,7 @@ pub fn advance(
             let typed = typed.ok_or_else(confirmation_missing)?;
             return exec(session, &confirm_cmd(id, typed, None), report);
         }
-        return read_evidence(session, live, id, intent, &p, report);
+        return read_evidence(session, live, Target::step(id), intent, &p, report);
     }
     if need_confirm {
         // What the responder confirms: the resource as it is now and the change irp will make.
@@ -252,7 +271,7 @@ pub fn advance(
         let seen_ref = json_artifact(session, id, "seen.json", &json!({ "state": seen, "plan": plan }))?;
         return exec(session, &confirm_cmd(id, typed, Some(seen_ref)), report);
     }
-    change(session, live, id, intent, &p, &now, report)
+    change(session, live, Target::step(id), intent, &p, &now, report)
 }
 
 /// What confirming an `aws` or `command` step will do, in words, for the responder to read before
@@ -317,15 +336,20 @@ fn confirm_cmd(id: &str, typed: &str, seen: Option<ArtifactRef>) -> Command {
 
 /// The result of an action with nothing but its outcome and detail.
 pub(crate) fn finish(id: &str, outcome: Outcome, detail: String) -> Command {
+    finish_for(Target::step(id), outcome, detail)
+}
+
+/// The result of an action (of one item) with nothing but its outcome and detail.
+pub(crate) fn finish_for(t: Target<'_>, outcome: Outcome, detail: String) -> Command {
     Command::FinishAction {
-        step: id.to_owned(),
+        step: t.id.to_owned(),
         outcome,
         detail,
         after: None,
         request_ids: Vec::new(),
         verification: None,
         outputs: Vec::new(),
-        item: None,
+        item: t.item,
     }
 }
 
@@ -349,19 +373,19 @@ pub fn describe_plan(plan: &aws::Plan) -> String {
 }
 
 /// The intent of a real action (`before` and `request` for AWS changes).
-fn start_cmd(
-    id: &str,
+pub(super) fn start_cmd(
+    t: Target<'_>,
     intent: &Intent,
     before: Option<ArtifactRef>,
     request: Option<ArtifactRef>,
 ) -> Command {
     Command::StartAction {
-        step: id.to_owned(),
+        step: t.id.to_owned(),
         intent: intent.clone(),
         simulated: false,
         before,
         request,
-        item: None,
+        item: t.item,
     }
 }
 
@@ -381,39 +405,39 @@ pub fn simulated_detail(intent: &Intent, params: Option<&Params<'_>>, now: &str,
 }
 
 /// A read-only operation: the output is the evidence, stored as an artifact.
-fn read_evidence(
+pub(super) fn read_evidence(
     session: &mut Session,
     live: &Live,
-    id: &str,
+    t: Target<'_>,
     intent: &Intent,
     p: &Params<'_>,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
-    exec(session, &start_cmd(id, intent, None, None), report)?;
+    exec(session, &start_cmd(t, intent, None, None), report)?;
     let cmd = match live.read(p) {
         Ok(state) => {
-            let evidence = json_artifact(session, id, "evidence.json", &state)?;
+            let evidence = json_artifact(session, t.id, "evidence.json", &state)?;
             Command::FinishAction {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 outcome: Outcome::Succeeded,
                 detail: format!("{} read; stored as evidence in {}", p.op().api, evidence.path),
                 after: Some(evidence),
                 request_ids: Vec::new(),
                 verification: None,
                 outputs: Vec::new(),
-                item: None,
+                item: t.item,
             }
         }
-        Err(e) => finish(id, Outcome::Failed, format!("{e} ({})", e.hint())),
+        Err(e) => finish_for(t, Outcome::Failed, format!("{e} ({})", e.hint())),
     };
     exec(session, &cmd, report)
 }
 
 /// The confirmed change: re-read, compare with what was confirmed, intent, call, verify.
-fn change(
+pub(super) fn change(
     session: &mut Session,
     live: &Live,
-    id: &str,
+    t: Target<'_>,
     intent: &Intent,
     p: &Params<'_>,
     now: &str,
@@ -421,38 +445,45 @@ fn change(
 ) -> Result<(), MoveError> {
     let before = live
         .read(p)
-        .map_err(|e| failed(id, "cannot read the resource before the change", &e))?;
-    if let Some(seen_ref) = last_seen(session, id) {
+        .map_err(|e| failed(t.id, "cannot read the resource before the change", &e))?;
+    if let Some(seen_ref) = last_seen(session, t.id) {
         let seen = read_json(session, &seen_ref)?;
-        let seen_state = seen.get("state").cloned().unwrap_or(Value::Null);
-        if aws::comparable(&seen_state) != aws::comparable(&before) {
+        // A `for_each` step's confirmation stored each item's state under its index (none for
+        // an item that could not be read then: there is nothing to compare it with).
+        let seen_state = match t.item {
+            Some(i) => seen.pointer(&format!("/items/{i}/state")).cloned(),
+            None => Some(seen.get("state").cloned().unwrap_or(Value::Null)),
+        };
+        if let Some(seen_state) = seen_state
+            && aws::comparable(&seen_state) != aws::comparable(&before)
+        {
             let difference = aws::state_diff(&seen_state, &before);
-            let now_ref = json_artifact(session, id, "now.json", &before)?;
+            let now_ref = json_artifact(session, t.id, "now.json", &before)?;
             let cmd = Command::Conflict {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 seen: Some(seen_ref),
                 now: now_ref,
                 difference: difference.clone(),
-                item: None,
+                item: t.item,
             };
             exec(session, &cmd, report)?;
             return Err(MoveError::Conflict {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 difference,
             });
         }
     }
-    let plan = aws::plan(p, &before, now, id).map_err(|e| failed(id, "the change cannot be made", &e))?;
-    let before_ref = json_artifact(session, id, "before.json", &before)?;
+    let plan = aws::plan(p, &before, now, t.id).map_err(|e| failed(t.id, "the change cannot be made", &e))?;
+    let before_ref = json_artifact(session, t.id, "before.json", &before)?;
     let request_ref = json_artifact(
         session,
-        id,
+        t.id,
         "request.json",
         &serde_json::to_value(&plan).unwrap_or(Value::Null),
     )?;
     exec(
         session,
-        &start_cmd(id, intent, Some(before_ref), Some(request_ref)),
+        &start_cmd(t, intent, Some(before_ref), Some(request_ref)),
         report,
     )?;
     let applied = match &plan.already {
@@ -465,13 +496,13 @@ fn change(
     let applied = match applied {
         Ok(a) => a,
         Err(e) => {
-            let cmd = finish(id, Outcome::Failed, format!("{e} ({})", e.hint()));
+            let cmd = finish_for(t, Outcome::Failed, format!("{e} ({})", e.hint()));
             return exec(session, &cmd, report);
         }
     };
     let cmd = match live.read(p) {
         Ok(after) => {
-            let after_ref = json_artifact(session, id, "after.json", &after)?;
+            let after_ref = json_artifact(session, t.id, "after.json", &after)?;
             let (outcome, verification) = match aws::check_applied(p, &plan.request, Some(&before), &after) {
                 Ok(v) => (Outcome::Succeeded, v),
                 Err(v) => (
@@ -480,18 +511,18 @@ fn change(
                 ),
             };
             Command::FinishAction {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 outcome,
                 detail: format!("{}; verified: {verification}", applied.calls.join("; ")),
                 after: Some(after_ref),
                 request_ids: applied.request_ids,
                 verification: Some(verification),
                 outputs: Vec::new(),
-                item: None,
+                item: t.item,
             }
         }
         Err(e) => Command::FinishAction {
-            step: id.to_owned(),
+            step: t.id.to_owned(),
             outcome: Outcome::Unknown,
             detail: format!(
                 "{} returned, but reading the resource back failed ({e}); verify it",
@@ -501,15 +532,15 @@ fn change(
             request_ids: applied.request_ids,
             verification: None,
             outputs: Vec::new(),
-            item: None,
+            item: t.item,
         },
     };
     exec(session, &cmd, report)
 }
 
-fn run_command(
+pub(super) fn run_command(
     session: &mut Session,
-    id: &str,
+    t: Target<'_>,
     intent: &Intent,
     timeout: Option<Duration>,
     report: &mut dyn FnMut(&StepLine),
@@ -517,13 +548,13 @@ fn run_command(
     let Intent::Command { argv } = intent else {
         return Ok(());
     };
-    exec(session, &start_cmd(id, intent, None, None), report)?;
+    exec(session, &start_cmd(t, intent, None, None), report)?;
     let cmd = match command::run(argv, timeout.unwrap_or(command::DEFAULT_TIMEOUT)) {
         Ok(ran) => {
-            let stdout = session.write_artifact(id, "stdout", &ran.stdout)?;
-            let stderr = session.write_artifact(id, "stderr", &ran.stderr)?;
+            let stdout = session.write_artifact(t.id, "stdout", &ran.stdout)?;
+            let stderr = session.write_artifact(t.id, "stderr", &ran.stderr)?;
             Command::FinishAction {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 outcome: if ran.succeeded() {
                     Outcome::Succeeded
                 } else {
@@ -534,10 +565,10 @@ fn run_command(
                 request_ids: Vec::new(),
                 verification: None,
                 outputs: vec![stdout, stderr],
-                item: None,
+                item: t.item,
             }
         }
-        Err(e) => finish(id, Outcome::Failed, e),
+        Err(e) => finish_for(t, Outcome::Failed, e),
     };
     exec(session, &cmd, report)
 }
@@ -547,7 +578,7 @@ fn run_command(
 pub fn settle_unknown(
     session: &mut Session,
     executor: &mut Executor,
-    id: &str,
+    t: Target<'_>,
     intent: &Intent,
     answer: Option<UnknownAnswer>,
     report: &mut dyn FnMut(&StepLine),
@@ -559,7 +590,7 @@ pub fn settle_unknown(
     };
     let Some(answer) = answer else {
         return Err(MoveError::MissingAnswer {
-            step: id.to_owned(),
+            step: t.id.to_owned(),
             what: format!(
                 "the outcome of {what} is unknown (irp stopped between recording the intent and the result): answer `unknown: verify` to have irp read the resource and check{}, or `unknown: done` / `unknown: not_done` after checking yourself",
                 if matches!(intent, Intent::Aws { .. }) {
@@ -572,7 +603,7 @@ pub fn settle_unknown(
     };
     let cmd = match answer {
         UnknownAnswer::Done | UnknownAnswer::NotDone => Command::VerifyAction {
-            step: id.to_owned(),
+            step: t.id.to_owned(),
             method: "responder".to_owned(),
             in_place: answer == UnknownAnswer::Done,
             detail: format!(
@@ -584,33 +615,33 @@ pub fn settle_unknown(
                 }
             ),
             after: None,
-            item: None,
+            item: t.item,
         },
         UnknownAnswer::Verify => {
-            let (Some(p), Executor::Live(live)) = (params_of(id, intent)?, executor) else {
+            let (Some(p), Executor::Live(live)) = (params_of(t.id, intent)?, executor) else {
                 return Err(MoveError::StepFailed {
-                    step: id.to_owned(),
+                    step: t.id.to_owned(),
                     error: "`unknown: verify` reads the resource, which needs a live AWS action and `--live`; check yourself and answer `done` or `not_done`".to_owned(),
                 });
             };
             live.ensure_identity(session, report)?;
-            let (before, request) = last_intent_artifacts(session, id)?;
+            let (before, request) = last_intent_artifacts(session, t)?;
             let now = live
                 .read(&p)
-                .map_err(|e| failed(id, "cannot read the resource to verify", &e))?;
-            let after = json_artifact(session, id, "verify.json", &now)?;
+                .map_err(|e| failed(t.id, "cannot read the resource to verify", &e))?;
+            let after = json_artifact(session, t.id, "verify.json", &now)?;
             let planned = request.get("request").cloned().unwrap_or(Value::Null);
             let (in_place, detail) = match aws::check_applied(&p, &planned, before.as_ref(), &now) {
                 Ok(v) => (true, format!("read back: {v}")),
                 Err(v) => (false, format!("read back: {v}; the change was not made")),
             };
             Command::VerifyAction {
-                step: id.to_owned(),
+                step: t.id.to_owned(),
                 method: "read".to_owned(),
                 in_place,
                 detail,
                 after: Some(after),
-                item: None,
+                item: t.item,
             }
         }
     };
@@ -623,8 +654,8 @@ fn last_seen(session: &Session, id: &str) -> Option<ArtifactRef> {
 }
 
 /// The before-state and the request of the step's last intent.
-fn last_intent_artifacts(session: &Session, id: &str) -> Result<(Option<Snapshot>, Value), MoveError> {
-    let Some(run) = session.state.action_run(id) else {
+fn last_intent_artifacts(session: &Session, t: Target<'_>) -> Result<(Option<Snapshot>, Value), MoveError> {
+    let Some(run) = session.state.step(t.id).and_then(|s| s.run(t.item)) else {
         return Ok((None, Value::Null));
     };
     let before = run.before.as_ref().map(|r| read_json(session, r)).transpose()?;

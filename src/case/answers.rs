@@ -56,6 +56,51 @@ pub struct StepAnswer {
     /// `verify` (irp reads the resource), `done` or `not_done` (the responder checked).
     #[serde(default)]
     pub unknown: Option<String>,
+    /// For a `for_each` action: `all` (the default), or the items to act on, by index from 0.
+    /// The others still to act on must then be listed under `exclude` with a reason.
+    #[serde(default)]
+    pub items: Option<ItemsAnswer>,
+    /// For a `for_each` action: items left out, each with the responder's reason.
+    #[serde(default)]
+    pub exclude: Vec<ExcludeAnswer>,
+}
+
+/// Which items of a `for_each` action the responder confirms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ItemsAnswer {
+    /// `all`.
+    All(String),
+    /// The items, by index from 0.
+    Some(Vec<usize>),
+}
+
+/// An item left out of a `for_each` action, with the reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeAnswer {
+    pub item: usize,
+    pub reason: String,
+}
+
+impl StepAnswer {
+    /// The items the answer confirms, as the engine takes them.
+    pub fn item_choice(&self) -> crate::engine::ItemChoice {
+        crate::engine::ItemChoice {
+            chosen: match &self.items {
+                Some(ItemsAnswer::Some(list)) => list.clone(),
+                Some(ItemsAnswer::All(_)) | None => Vec::new(),
+            },
+            left_out: self
+                .exclude
+                .iter()
+                .map(|e| crate::engine::LeftOut {
+                    item: e.item,
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +259,21 @@ impl Answers {
                             ));
                         }
                     }
+                    if action.for_each.is_none() && (a.items.is_some() || !a.exclude.is_empty()) {
+                        problems.push(format!(
+                            "the action of step `{id}` acts once; `items` and `exclude` are for `for_each` actions"
+                        ));
+                    }
+                    if let Some(ItemsAnswer::All(word)) = &a.items
+                        && word != "all"
+                    {
+                        problems.push(format!(
+                            "step `{id}`: `items: {word}` is not an answer (use `all`, or a list of item numbers from 0)"
+                        ));
+                    }
+                    if a.exclude.iter().any(|e| e.reason.trim().is_empty()) {
+                        problems.push(format!("step `{id}`: each `exclude` item needs a reason"));
+                    }
                     if a.confirm.is_some() && action.confirm == Confirm::None {
                         problems.push(format!(
                             "the action of step `{id}` asks for no confirmation; remove `confirm`"
@@ -221,6 +281,9 @@ impl Answers {
                     }
                 }
                 StepKind::Query(_) | StepKind::Note(_) => {
+                    if a.items.is_some() || !a.exclude.is_empty() {
+                        not_for("items");
+                    }
                     if a.choose.is_some() {
                         not_for("choose");
                     }

@@ -126,13 +126,32 @@ fn step(
     if settle_leftover(session, id, report)? {
         return Ok(());
     }
+    let is_for_each = matches!(
+        session.playbook.step(id).map(|s| &s.kind),
+        Some(StepKind::Action(a)) if a.for_each.is_some()
+    );
+    if is_for_each {
+        let unknown = answer
+            .and_then(|a| a.unknown.as_deref())
+            .and_then(actions::UnknownAnswer::parse);
+        if super::items::settle_unknown_item(session, executor, id, unknown, report)? {
+            return Ok(());
+        }
+    }
     if st.last_outcome == Some(Outcome::Unknown)
         && let Some(run) = &st.action
     {
         let unknown = answer
             .and_then(|a| a.unknown.as_deref())
             .and_then(actions::UnknownAnswer::parse);
-        return actions::settle_unknown(session, executor, id, &run.intent, unknown, report);
+        return actions::settle_unknown(
+            session,
+            executor,
+            actions::Target::step(id),
+            &run.intent,
+            unknown,
+            report,
+        );
     }
     let failed = matches!(st.status, engine::StepStatus::Failed);
     if let Some(reason) = answer.and_then(|a| a.skip.clone()) {
@@ -203,6 +222,33 @@ fn step(
                 progress: &mut |_| {},
             };
             query_step(session, backend, id, watch, &mut |_| {}, report)
+        }
+        StepKind::Action(action) if action.for_each.is_some() => {
+            let env = session.env();
+            let typed = match answer.and_then(|a| a.confirm.as_deref()) {
+                Some(c) if c.contains("{{") => {
+                    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+                    Some(crate::playbook::template::render_text(c, &ctx).map_err(|e| {
+                        MoveError::StepFailed {
+                            step: id.to_owned(),
+                            error: format!("the answers' `confirm` cannot be rendered: {}", e.message),
+                        }
+                    })?)
+                }
+                other => other.map(str::to_owned),
+            };
+            let choice = answer
+                .map(super::answers::StepAnswer::item_choice)
+                .unwrap_or_default();
+            let step = super::items::ItemsStep {
+                id,
+                index,
+                action: &action,
+                typed: typed.as_deref(),
+                choice: &choice,
+                timeout: session.playbook.steps[index].timeout,
+            };
+            super::items::advance(session, executor, step, report)
         }
         StepKind::Action(action) => {
             // Render first: an action whose values are missing must not be confirmed or run.

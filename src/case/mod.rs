@@ -8,6 +8,7 @@ pub mod actions;
 pub mod answers;
 pub mod backend;
 pub mod headless;
+pub mod items;
 pub mod moves;
 
 use std::path::{Path, PathBuf};

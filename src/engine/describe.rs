@@ -27,6 +27,11 @@ pub fn simulated_detail(intent: &Intent) -> String {
     }
 }
 
+/// `item 2: ` for an entry about one item of a `for_each` step.
+fn item_prefix(item: Option<usize>) -> String {
+    item.map(|i| format!("item {i}: ")).unwrap_or_default()
+}
+
 /// The output line for an entry that finishes a step (or the case), if it does.
 pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
     let (step, kind, outcome) = match event {
@@ -45,7 +50,16 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         ),
         Event::QuerySucceeded(q) => (Some(q.step.clone()), "query", format!("{} rows", q.rows)),
         Event::QueryFailed(q) => (Some(q.step.clone()), "query", format!("failed: {}", q.error)),
-        Event::ActionFinished(a) => (Some(a.step.clone()), "action", outcome_text(a.outcome, &a.detail)),
+        Event::ActionFinished(a) => (
+            Some(a.step.clone()),
+            "action",
+            format!("{}{}", item_prefix(a.item), outcome_text(a.outcome, &a.detail)),
+        ),
+        Event::ActionNothingToDo { step, list, .. } => (
+            Some(step.clone()),
+            "action",
+            format!("nothing to do: `{list}` is empty"),
+        ),
         Event::ActionConflict(c) => (
             Some(c.step.clone()),
             "action",
@@ -55,7 +69,8 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
             Some(v.step.clone()),
             "action",
             format!(
-                "{}: {}",
+                "{}{}: {}",
+                item_prefix(v.item),
                 if v.in_place { "verified" } else { "not in place" },
                 v.detail
             ),

@@ -147,12 +147,12 @@ impl Event {
             Event::QuerySucceeded(q) => Some(&q.step),
             Event::QueryFailed(q) => Some(&q.step),
             Event::QueryCancelled { step, .. }
+            | Event::ActionNothingToDo { step, .. }
             | Event::ChecklistItemDone { step, .. }
             | Event::StepCompleted { step, .. }
             | Event::StepSkipped { step, .. } => Some(step),
             Event::Decided(d) => Some(&d.step),
             Event::ActionConfirmed(a) => Some(&a.step),
-            Event::ActionNothingToDo { step, .. } => Some(step),
             Event::ActionStarted(a) => Some(&a.step),
             Event::ActionFinished(a) => Some(&a.step),
             Event::ActionConflict(a) => Some(&a.step),

@@ -202,6 +202,19 @@ impl StepState {
         }
     }
 
+    /// Whether every confirmed item of a `for_each` step has a known outcome (true when nothing
+    /// was confirmed: the step acts on every item and the engine says when it is settled).
+    pub fn items_settled(&self) -> bool {
+        self.chosen.as_ref().is_none_or(|c| {
+            c.items.iter().all(|i| {
+                self.items
+                    .get(i)
+                    .and_then(|r| r.outcome)
+                    .is_some_and(|o| o != Outcome::Unknown)
+            })
+        })
+    }
+
     /// Whether item `i`'s action is in place (succeeded, or verified so).
     pub fn item_done(&self, i: usize) -> bool {
         self.items
@@ -418,23 +431,6 @@ impl State {
             }
             Event::ActionFinished(a) => {
                 let s = self.entry(&a.step);
-                if a.item.is_none() || !a.stay {
-                    s.last_outcome = Some(a.outcome);
-                }
-                if a.outcome == Outcome::Succeeded {
-                    s.status = if a.item.is_some() && a.stay {
-                        StepStatus::Current
-                    } else {
-                        StepStatus::Done
-                    };
-                    if a.item.is_none() {
-                        s.last_error = None;
-                    }
-                } else {
-                    s.status = StepStatus::Failed;
-                    s.last_error = Some(a.detail.clone());
-                    s.failed_at = Some(seq);
-                }
                 if let Some(run) = s.run_mut(a.item) {
                     run.finished = Some(seq);
                     run.outcome = Some(a.outcome);
@@ -445,6 +441,44 @@ impl State {
                             seq,
                             after: a.after.clone(),
                         });
+                    }
+                }
+                if a.item.is_none() || !a.stay {
+                    s.last_outcome = Some(a.outcome);
+                }
+                if a.outcome != Outcome::Succeeded {
+                    s.failed_at = Some(seq);
+                }
+                match (a.item, a.outcome) {
+                    (None, Outcome::Succeeded) => {
+                        s.status = StepStatus::Done;
+                        s.last_error = None;
+                    }
+                    (None, Outcome::Failed | Outcome::Unknown) | (Some(_), Outcome::Unknown) => {
+                        s.status = StepStatus::Failed;
+                        s.last_error = Some(a.detail.clone());
+                    }
+                    (Some(_), _) => {
+                        // An item: the step goes on while items remain; once every chosen item
+                        // is settled it is done, or failed naming the items that failed.
+                        let failed: Vec<String> = s
+                            .items
+                            .iter()
+                            .filter(|(i, r)| {
+                                r.outcome == Some(Outcome::Failed)
+                                    && s.chosen.as_ref().is_none_or(|c| c.items.contains(i))
+                            })
+                            .map(|(i, r)| format!("item {i}: {}", r.detail.as_deref().unwrap_or("failed")))
+                            .collect();
+                        if !s.items_settled() || (failed.is_empty() && a.stay) {
+                            s.status = StepStatus::Current;
+                        } else if failed.is_empty() {
+                            s.status = StepStatus::Done;
+                            s.last_error = None;
+                        } else {
+                            s.status = StepStatus::Failed;
+                            s.last_error = Some(failed.join("; "));
+                        }
                     }
                 }
                 if !a.stay {

@@ -379,7 +379,7 @@ impl Worker {
         actions::settle_unknown(
             &mut self.session,
             &mut self.executor,
-            id,
+            actions::Target::step(id),
             &intent,
             Some(answer),
             &mut report,

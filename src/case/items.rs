@@ -1,0 +1,274 @@
+//! The moves of a `for_each` action step, one at a time as every driver makes them: nothing to
+//! do for an empty list; the confirmation of the items chosen (in a live case, with each item's
+//! state and the change irp would make to it); then each chosen item in turn, through the same
+//! calls, checks and journal entries as a step that acts once, with the item named on each.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Map, json};
+
+use super::Session;
+use super::actions::{
+    self, Executor, Target, change, describe_plan, finish_for, json_artifact, params_of, read_evidence,
+    run_command, simulated_detail,
+};
+use super::moves::{MoveError, exec};
+use crate::action::aws;
+use crate::engine::items::{count_of, pending};
+use crate::engine::{self, Command, Intent, ItemChoice, Outcome, StepLine};
+use crate::playbook::model::ActionStep;
+use crate::playbook::raw::Confirm;
+
+/// A `for_each` step as the driver hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemsStep<'a> {
+    pub id: &'a str,
+    pub index: usize,
+    pub action: &'a ActionStep,
+    /// What the responder typed to confirm (`3 access keys`), if given.
+    pub typed: Option<&'a str>,
+    /// The items chosen and left out; empty means every item still to act on.
+    pub choice: &'a ItemChoice,
+    /// The step's timeout (commands).
+    pub timeout: Option<Duration>,
+}
+
+/// The items of the step, each rendered: what will be called for it.
+pub fn intents(session: &Session, id: &str, index: usize) -> Result<Vec<Intent>, MoveError> {
+    let env = session.env();
+    let not_rendered = |why: engine::RenderError| MoveError::StepFailed {
+        step: id.to_owned(),
+        error: format!("the action cannot be rendered: {why}"),
+    };
+    let list = engine::item_list(&session.playbook, &session.state, index).map_err(not_rendered)?;
+    (0..list.len())
+        .map(|i| {
+            engine::render_item_intent(&session.playbook, &session.state, index, i, &env).map_err(|why| {
+                MoveError::StepFailed {
+                    step: id.to_owned(),
+                    error: format!("item {i} of the action cannot be rendered: {why}"),
+                }
+            })
+        })
+        .collect()
+}
+
+/// What an item's intent acts on, in a few words.
+fn target_text(intent: &Intent) -> String {
+    match intent {
+        Intent::Aws { api, target, .. } => format!("{api} on {}", target.as_deref().unwrap_or("?")),
+        Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
+        Intent::Manual { items } => items.join("; "),
+    }
+}
+
+/// The items a confirmation takes, as the engine will judge them: every item still to act on,
+/// less those left out, or the list given.
+fn chosen(open: &[usize], choice: &ItemChoice) -> Vec<usize> {
+    if choice.chosen.is_empty() {
+        open.iter()
+            .copied()
+            .filter(|i| !choice.left_out.iter().any(|l| l.item == *i))
+            .collect()
+    } else {
+        choice.chosen.clone()
+    }
+}
+
+/// One move on a `for_each` action step.
+pub fn advance(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ItemsStep<'_>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let id = step.id;
+    let intents = intents(session, id, step.index)?;
+    if intents.is_empty() {
+        return exec(session, &Command::NothingToDo { step: id.to_owned() }, report);
+    }
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    if step.action.confirm != Confirm::None && !st.confirmed {
+        return confirm(session, executor, step, &intents, &st, report);
+    }
+    let acted: Vec<usize> = match (&st.chosen, step.action.confirm) {
+        (Some(c), Confirm::Yes | Confirm::Typed) => c.items.clone(),
+        _ => (0..intents.len()).collect(),
+    };
+    let outcome = |i: &usize| st.items.get(i).and_then(|r| r.outcome);
+    let next = acted
+        .iter()
+        .find(|i| outcome(i).is_none())
+        .or_else(|| acted.iter().find(|i| outcome(i) == Some(Outcome::Failed)));
+    let Some(&i) = next else {
+        return Err(MoveError::StepFailed {
+            step: id.to_owned(),
+            error: "every chosen item is settled".to_owned(),
+        });
+    };
+    run_item(session, executor, step, i, &intents[i], report)
+}
+
+/// The confirmation of the items chosen: in a live case each item's state is read and its
+/// change worked out first, stored with the confirmation, and shown when the answer is missing.
+fn confirm(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ItemsStep<'_>,
+    intents: &[Intent],
+    st: &engine::StepState,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let id = step.id;
+    let open = pending(st, intents.len());
+    let chosen = chosen(&open, step.choice);
+    let word = count_of(step.action, chosen.len());
+    let now = session.now_text();
+    let mut preview = String::new();
+    let mut seen = Map::new();
+    for &i in &chosen {
+        let Some(intent) = intents.get(i) else { continue };
+        let _ = writeln!(preview, "  item {i}: {}", target_text(intent));
+        if let (Executor::Live(live), Some(p)) = (&mut *executor, params_of(id, intent)?)
+            && !p.op().is_read_only()
+        {
+            live.ensure_identity(session, report)?;
+            // An item that cannot be read or changed now is shown as such, not a reason to stop:
+            // its call will fail on its own, named, and the other items still run.
+            match live.read(&p) {
+                Ok(state) => match aws::plan(&p, &state, &now, id) {
+                    Ok(plan) => {
+                        for line in describe_plan(&plan).lines() {
+                            let _ = writeln!(preview, "  {line}");
+                        }
+                        seen.insert(i.to_string(), json!({ "state": state, "plan": plan }));
+                    }
+                    Err(e) => {
+                        let why = format!("cannot be changed: {e} ({})", e.hint());
+                        let _ = writeln!(preview, "    {why}");
+                        seen.insert(i.to_string(), json!({ "state": state, "problem": why }));
+                    }
+                },
+                Err(e) => {
+                    let why = format!("cannot be read: {e} ({})", e.hint());
+                    let _ = writeln!(preview, "    {why}");
+                    seen.insert(i.to_string(), json!({ "problem": why }));
+                }
+            }
+        }
+    }
+    for l in &step.choice.left_out {
+        let _ = writeln!(preview, "  item {} left out: {}", l.item, l.reason);
+    }
+    let Some(typed) = step.typed else {
+        let what = match step.action.confirm {
+            Confirm::Typed => format!("a typed confirmation (`confirm: {word}`)"),
+            _ => "a confirmation (`confirm: yes`)".to_owned(),
+        };
+        return Err(MoveError::MissingAnswer {
+            step: id.to_owned(),
+            what: format!(
+                "{what}, for these items (`items:` and `exclude:` choose them):\n{}",
+                preview.trim_end()
+            ),
+        });
+    };
+    let seen = if seen.is_empty() {
+        None
+    } else {
+        Some(json_artifact(
+            session,
+            id,
+            "seen.json",
+            &json!({ "items": seen }),
+        )?)
+    };
+    let cmd = Command::ConfirmAction {
+        step: id.to_owned(),
+        typed: Some(typed.to_owned()),
+        seen,
+        items: Some(step.choice.clone()),
+    };
+    exec(session, &cmd, report)
+}
+
+/// Item `i`: simulated in a rehearsal; for real in a live case, as a step that acts once is.
+fn run_item(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ItemsStep<'_>,
+    i: usize,
+    intent: &Intent,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let t = Target {
+        id: step.id,
+        item: Some(i),
+    };
+    let params = params_of(step.id, intent)?;
+    let now = session.now_text();
+    let live = match executor {
+        Executor::Rehearsal => {
+            let start = Command::StartAction {
+                step: step.id.to_owned(),
+                item: Some(i),
+                intent: intent.clone(),
+                simulated: true,
+                before: None,
+                request: None,
+            };
+            exec(session, &start, report)?;
+            let detail = simulated_detail(intent, params.as_ref(), &now, step.id);
+            return exec(session, &finish_for(t, Outcome::Succeeded, detail), report);
+        }
+        Executor::Live(live) => live,
+    };
+    let Some(p) = params else {
+        return run_command(session, t, intent, step.timeout, report);
+    };
+    live.ensure_identity(session, report)?;
+    let seq = session.state.applied;
+    let ran = if p.op().is_read_only() {
+        read_evidence(session, live, t, intent, &p, report)
+    } else {
+        change(session, live, t, intent, &p, &now, report)
+    };
+    match ran {
+        // Stopped before its intent was recorded (the item cannot be read, or the change cannot
+        // be worked out): the item fails on its own, named, and the others still run.
+        Err(MoveError::StepFailed { error, .. }) if session.state.applied == seq => {
+            let start = Command::StartAction {
+                step: step.id.to_owned(),
+                item: Some(i),
+                intent: intent.clone(),
+                simulated: false,
+                before: None,
+                request: None,
+            };
+            exec(session, &start, report)?;
+            exec(session, &finish_for(t, Outcome::Failed, error), report)
+        }
+        other => other,
+    }
+}
+
+/// Settles an item whose outcome is unknown, as `actions::settle_unknown` does for a step.
+pub fn settle_unknown_item(
+    session: &mut Session,
+    executor: &mut Executor,
+    id: &str,
+    answer: Option<actions::UnknownAnswer>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<bool, MoveError> {
+    let Some((i, intent)) = session.state.step(id).and_then(|s| {
+        s.items
+            .iter()
+            .find(|(_, r)| r.outcome == Some(Outcome::Unknown))
+            .map(|(i, r)| (*i, r.intent.clone()))
+    }) else {
+        return Ok(false);
+    };
+    let t = Target { id, item: Some(i) };
+    actions::settle_unknown(session, executor, t, &intent, answer, report).map(|()| true)
+}
