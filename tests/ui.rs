@@ -1045,3 +1045,50 @@ fn a_result_that_changed_on_disk_or_is_not_parquet_is_refused_and_said_so() {
     assert!(err.contains("changed"), "{err}");
     assert!(h.screen(160, 48).contains("changed"), "the reason is on screen");
 }
+
+#[test]
+fn a_for_each_action_lists_its_items_and_is_confirmed_by_their_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = crate::common::run(&[
+        "lake",
+        "import",
+        "cloudtrail",
+        "tests/fixtures/cases/for-each.cloudtrail.json",
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let mut h = Harness::new(
+        "tests/fixtures/cases/for-each.yaml",
+        &[("suspect_key", "AKIAEXAMPLESTOLEN001")],
+        Some(&lake),
+    );
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("created-keys"));
+    h.ch('r');
+    assert_eq!(h.at().as_deref(), Some("deactivate-created-keys"));
+    // Leave the results for the action.
+    h.press(KeyCode::Enter);
+    assert_eq!(h.model.pinned, None);
+    // Every item with its call, counted in the step list, and the count as the gate.
+    h.snapshot("items-before");
+    h.press(KeyCode::Enter);
+    let Some(Purpose::Confirm { word, .. }) = h.model.input.as_ref().map(|i| i.purpose.clone()) else {
+        panic!("{:?}", h.model.input)
+    };
+    assert_eq!(word, "3 access keys");
+    h.type_text("3 access keys");
+    h.press(KeyCode::Enter);
+    let kinds = h.kinds();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "action_finished").count(),
+        3,
+        "{kinds:?}"
+    );
+    let st = h.model.state.step("deactivate-created-keys").unwrap();
+    assert!((0..3).all(|i| st.item_done(i)));
+    h.snapshot("items-done");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("done"));
+}

@@ -90,7 +90,7 @@ pub fn advance(
     }
     let st = session.state.step(id).cloned().unwrap_or_default();
     if step.action.confirm != Confirm::None && !st.confirmed {
-        return confirm(session, executor, step, &intents, &st, report);
+        return confirm(session, executor, step, report);
     }
     let acted: Vec<usize> = match (&st.chosen, step.action.confirm) {
         (Some(c), Confirm::Yes | Confirm::Typed) => c.items.clone(),
@@ -110,23 +110,36 @@ pub fn advance(
     run_item(session, executor, step, i, &intents[i], report)
 }
 
-/// The confirmation of the items chosen: in a live case each item's state is read and its
-/// change worked out first, stored with the confirmation, and shown when the answer is missing.
-fn confirm(
+/// What confirming the items chosen will do, item by item, and each item's state as read now
+/// (live changes only: `{"<index>": {state, plan}}`, or `{problem}` for an item that cannot be
+/// read or changed now; such an item is shown as such, not a reason to stop: its call fails on
+/// its own, named, and the other items still run).
+pub fn preview(
     session: &mut Session,
     executor: &mut Executor,
     step: ItemsStep<'_>,
-    intents: &[Intent],
-    st: &engine::StepState,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(), MoveError> {
+) -> Result<(String, Map<String, serde_json::Value>), MoveError> {
     let id = step.id;
-    let open = pending(st, intents.len());
+    let intents = intents(session, id, step.index)?;
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    let open = pending(&st, intents.len());
     let chosen = chosen(&open, step.choice);
-    let word = count_of(step.action, chosen.len());
     let now = session.now_text();
     let mut preview = String::new();
     let mut seen = Map::new();
+    let live = matches!(executor, Executor::Live(_));
+    let _ = writeln!(
+        preview,
+        "{}: {} of {} item(s) to act on",
+        if live {
+            "LIVE: this changes the AWS account"
+        } else {
+            "rehearsal: nothing outside irp is called"
+        },
+        chosen.len(),
+        intents.len()
+    );
     for &i in &chosen {
         let Some(intent) = intents.get(i) else { continue };
         let _ = writeln!(preview, "  item {i}: {}", target_text(intent));
@@ -134,8 +147,6 @@ fn confirm(
             && !p.op().is_read_only()
         {
             live.ensure_identity(session, report)?;
-            // An item that cannot be read or changed now is shown as such, not a reason to stop:
-            // its call will fail on its own, named, and the other items still run.
             match live.read(&p) {
                 Ok(state) => match aws::plan(&p, &state, &now, id) {
                     Ok(plan) => {
@@ -161,6 +172,23 @@ fn confirm(
     for l in &step.choice.left_out {
         let _ = writeln!(preview, "  item {} left out: {}", l.item, l.reason);
     }
+    Ok((preview.trim_end().to_owned(), seen))
+}
+
+/// The confirmation of the items chosen, with each item's state as read now (live changes).
+fn confirm(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ItemsStep<'_>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<(), MoveError> {
+    let id = step.id;
+    let st = session.state.step(id).cloned().unwrap_or_default();
+    let total = engine::item_list(&session.playbook, &session.state, step.index)
+        .map(|l| l.len())
+        .unwrap_or_default();
+    let word = count_of(step.action, chosen(&pending(&st, total), step.choice).len());
+    let (preview, seen) = preview(session, executor, step, report)?;
     let Some(typed) = step.typed else {
         let what = match step.action.confirm {
             Confirm::Typed => format!("a typed confirmation (`confirm: {word}`)"),
@@ -168,10 +196,7 @@ fn confirm(
         };
         return Err(MoveError::MissingAnswer {
             step: id.to_owned(),
-            what: format!(
-                "{what}, for these items (`items:` and `exclude:` choose them):\n{}",
-                preview.trim_end()
-            ),
+            what: format!("{what}, for these items (`items:` and `exclude:` choose them):\n{preview}"),
         });
     };
     let seen = if seen.is_empty() {
@@ -191,6 +216,16 @@ fn confirm(
         items: Some(step.choice.clone()),
     };
     exec(session, &cmd, report)
+}
+
+/// The typed confirmation of a `for_each` step as it stands: the count of the items still to
+/// act on, less those left out, by what they are (`3 access keys`).
+pub fn confirmation_word(session: &Session, step: ItemsStep<'_>) -> String {
+    let st = session.state.step(step.id).cloned().unwrap_or_default();
+    let total = engine::item_list(&session.playbook, &session.state, step.index)
+        .map(|l| l.len())
+        .unwrap_or_default();
+    count_of(step.action, chosen(&pending(&st, total), step.choice).len())
 }
 
 /// Item `i`: simulated in a rehearsal; for real in a live case, as a step that acts once is.

@@ -936,13 +936,15 @@ fn primary(m: &mut Model) {
             );
         }
         StepKind::Action(a) => {
-            if st.last_outcome == Some(Outcome::Unknown) {
+            let item_unknown = st.items.values().any(|r| r.outcome == Some(Outcome::Unknown));
+            if st.last_outcome == Some(Outcome::Unknown) || item_unknown {
                 m.complain("the last run's outcome is unknown: V has irp check, D you checked it was done, N it was not");
                 return;
             }
             let manual = matches!(a.kind, ActionKind::Manual { .. });
             if a.confirm != Confirm::None && !st.confirmed {
                 let word = match a.confirm {
+                    Confirm::Typed if a.for_each.is_some() => item_count_word(m, &id, &a),
                     Confirm::Typed => {
                         match engine::render_intent(&m.playbook, &m.state, index_of(m, &id), &m.env()) {
                             Ok(intent) => intent.confirmation_word(&id),
@@ -1292,4 +1294,12 @@ pub fn guess_observable(v: &str) -> Observable {
     } else {
         Observable::Text
     }
+}
+
+/// What confirming a `for_each` step asks the responder to type: the count of the items still
+/// to act on, by what they are (`3 access keys`).
+pub fn item_count_word(m: &Model, id: &str, a: &crate::playbook::model::ActionStep) -> String {
+    let total = engine::item_list(&m.playbook, &m.state, index_of(m, id)).map_or(0, |l| l.len());
+    let st = m.state.step(id).cloned().unwrap_or_default();
+    engine::items::count_of(a, engine::items::pending(&st, total).len())
 }

@@ -287,7 +287,16 @@ fn steps(m: &Model, f: &mut Frame, area: Rect) {
             let st = m.state.step(&s.id);
             let status = st.map(|x| x.status).unwrap_or_default();
             let visited = st.is_some_and(|x| x.visits > 0);
-            let dur = m.duration_of(&s.id).map(clock).unwrap_or_default();
+            let mut dur = m.duration_of(&s.id).map(clock).unwrap_or_default();
+            // A `for_each` step counts its items in place: `2/3`.
+            if let (StepKind::Action(a), Some(st)) = (&s.kind, st)
+                && a.for_each.is_some()
+                && let Ok(list) = engine::item_list(&m.playbook, &m.state, i)
+                && st.visits > 0
+            {
+                let done = (0..list.len()).filter(|j| st.item_done(*j)).count();
+                dur = format!("{done}/{} {dur}", list.len()).trim_end().to_owned();
+            }
             let title_w = width.saturating_sub(4 + dur.len());
             let title: String = visible(&s.title).chars().take(title_w).collect();
             let pad = width.saturating_sub(3 + title.chars().count() + dur.len());
@@ -470,7 +479,19 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 (true, Some(run)) => Ok(run.intent.clone()),
                 _ => engine::render_intent(&m.playbook, &m.state, index, &m.env()),
             };
-            if let ActionKind::Manual { items } = &a.kind {
+            if a.for_each.is_some() {
+                lines.extend(item_lines(m, index, &st, t));
+                let preview = if m.info.review {
+                    None
+                } else {
+                    m.previews.get(&(id.clone(), st.visits))
+                };
+                match preview {
+                    Some(Ok(p)) => lines.extend(p.lines().take(1).map(|l| Line::styled(visible(l), t.dim()))),
+                    Some(Err(e)) => lines.push(Line::styled(visible(e), t.warn())),
+                    None => {}
+                }
+            } else if let ActionKind::Manual { items } = &a.kind {
                 let items = match &intent {
                     Ok(engine::Intent::Manual { items }) => items.clone(),
                     _ => items.clone(),
@@ -557,6 +578,10 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let gate = match a.confirm {
                 Confirm::None => "none".to_owned(),
                 Confirm::Yes => "type `yes`".to_owned(),
+                Confirm::Typed if a.for_each.is_some() => match (&st.chosen, st.confirmed) {
+                    (Some(c), true) => format!("`{}`", engine::items::count_of(a, c.items.len())),
+                    _ => format!("type `{}`", super::model::item_count_word(m, &id, a)),
+                },
                 Confirm::Typed => match &intent {
                     Ok(i) => format!("type `{}`", i.confirmation_word(&id)),
                     Err(_) => "typed (the resource name)".to_owned(),
@@ -1175,4 +1200,70 @@ fn rollback_text(rb: &engine::RollbackRun) -> String {
             rb.detail.as_deref().unwrap_or_default()
         ),
     }
+}
+
+/// A `for_each` step's items: each one's call, and how it stands (`✓` in place, `✗` failed,
+/// `?` unknown, `…` running, `·` to do, `-` left out).
+fn item_lines(
+    m: &Model,
+    index: usize,
+    st: &crate::engine::StepState,
+    t: super::text::Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let list = match engine::item_list(&m.playbook, &m.state, index) {
+        Ok(list) => list,
+        Err(e) => {
+            lines.push(Line::styled(visible(&e.to_string()), t.warn()));
+            return lines;
+        }
+    };
+    let done = (0..list.len()).filter(|i| st.item_done(*i)).count();
+    lines.push(Line::styled(
+        format!("Items: {done}/{} in place", list.len()),
+        t.heading(),
+    ));
+    if list.is_empty() {
+        lines.push(Line::raw("the list is empty: nothing to act on"));
+    }
+    let left_out = |i: usize| {
+        st.chosen
+            .as_ref()
+            .and_then(|c| c.left_out.iter().find(|l| l.item == i))
+            .map(|l| l.reason.clone())
+    };
+    for i in 0..list.len() {
+        let run = st.items.get(&i);
+        let (glyph, style) = match run.map(|r| (r.finished.is_some(), r.outcome)) {
+            Some((_, Some(Outcome::Succeeded))) => ("✓", t.ok()),
+            Some((_, Some(Outcome::Failed))) => ("✗", t.error()),
+            Some((_, Some(Outcome::Unknown))) => ("?", t.warn()),
+            Some((false, None)) => ("…", t.warn()),
+            _ if left_out(i).is_some() => ("-", t.dim()),
+            _ => ("·", t.dim()),
+        };
+        let what = match run {
+            Some(r) => Ok(r.intent.clone()),
+            None => engine::render_item_intent(&m.playbook, &m.state, index, i, &m.env()),
+        };
+        let what = match what {
+            Ok(engine::Intent::Aws { api, target, .. }) => {
+                format!("{api} on {}", target.as_deref().unwrap_or("?"))
+            }
+            Ok(engine::Intent::Command { argv }) => serde_json::to_string(&argv).unwrap_or_default(),
+            Ok(engine::Intent::Manual { items }) => items.join("; "),
+            Err(e) => e.to_string(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {glyph} "), style),
+            Span::raw(format!("{i:>3}  {}", visible(&what))),
+        ]));
+        let note = left_out(i)
+            .map(|r| format!("left out: {r}"))
+            .or_else(|| run.and_then(|r| r.detail.clone()));
+        if let Some(note) = note {
+            lines.push(Line::styled(format!("        {}", visible(&note)), t.dim()));
+        }
+    }
+    lines
 }

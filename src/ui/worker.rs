@@ -15,6 +15,7 @@ use super::table::ResultTable;
 use crate::case::Session;
 use crate::case::actions::{self, ActionStep, Executor, UnknownAnswer};
 use crate::case::backend::{Progress, QueryRunner, Watch};
+use crate::case::items;
 use crate::case::moves::{MoveError, query_step, settle_leftover};
 use crate::engine::{self, ArtifactRef, Command, Event, Outcome};
 use crate::journal::entry::Entry;
@@ -321,7 +322,30 @@ impl Worker {
         Ok((index, intent))
     }
 
+    /// The step's action, when it runs once per item of a list.
+    fn for_each(&self, id: &str) -> Option<(usize, crate::playbook::model::ActionStep)> {
+        let index = self.session.playbook.step_index(id)?;
+        match &self.session.playbook.steps[index].kind {
+            StepKind::Action(a) if a.for_each.is_some() => Some((index, a.clone())),
+            _ => None,
+        }
+    }
+
     fn preview(&mut self, id: &str) -> Result<String, MoveError> {
+        if let Some((index, action)) = self.for_each(id) {
+            let choice = engine::ItemChoice::default();
+            let step = items::ItemsStep {
+                id,
+                index,
+                action: &action,
+                typed: None,
+                choice: &choice,
+                timeout: None,
+            };
+            let mut report = |_: &crate::engine::StepLine| {};
+            return items::preview(&mut self.session, &mut self.executor, step, &mut report)
+                .map(|(text, _)| text);
+        }
         let (_, intent) = self.intent(id)?;
         let mut report = |_: &crate::engine::StepLine| {};
         actions::preview(&mut self.session, &mut self.executor, id, &intent, &mut report)
@@ -330,6 +354,9 @@ impl Worker {
     /// Confirms and runs an `aws` or `command` action, one recorded move at a time, until the
     /// step has its result (or a move fails, or the confirmation is refused).
     fn act(&mut self, id: &str, typed: Option<&str>) -> Result<(), MoveError> {
+        if let Some((index, action)) = self.for_each(id) {
+            return self.act_items(id, index, &action, typed);
+        }
         let (index, intent) = self.intent(id)?;
         let StepKind::Action(action) = &self.session.playbook.steps[index].kind else {
             return Err(failed(id, "this step is not an action"));
@@ -365,7 +392,67 @@ impl Worker {
         Ok(())
     }
 
+    /// Confirms every item still to act on and runs each in turn, one recorded move at a time,
+    /// until the step is settled (or a move fails, or the confirmation is refused).
+    fn act_items(
+        &mut self,
+        id: &str,
+        index: usize,
+        action: &crate::playbook::model::ActionStep,
+        typed: Option<&str>,
+    ) -> Result<(), MoveError> {
+        let choice = engine::ItemChoice::default();
+        let timeout = self.session.playbook.steps[index].timeout;
+        let mut report = |_: &crate::engine::StepLine| {};
+        let total =
+            engine::item_list(&self.session.playbook, &self.session.state, index).map_or(0, |l| l.len());
+        // A confirmation, then an intent and a result per item.
+        for _ in 0..2 + 2 * total {
+            if self.session.state.current_step() != Some(id) {
+                return Ok(());
+            }
+            let st = self.session.state.step(id).cloned().unwrap_or_default();
+            if st.status == engine::StepStatus::Failed
+                || st.items.values().any(|r| r.outcome == Some(Outcome::Unknown))
+            {
+                return Ok(());
+            }
+            let step = items::ItemsStep {
+                id,
+                index,
+                action,
+                typed,
+                choice: &choice,
+                timeout,
+            };
+            let before = self.session.entries.len();
+            items::advance(&mut self.session, &mut self.executor, step, &mut report)?;
+            let new = &self.session.entries[before..];
+            if new.is_empty() || new.iter().any(|e| matches!(e.event, Event::ActionConflict(_))) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     fn settle(&mut self, id: &str, answer: UnknownAnswer) -> Result<(), MoveError> {
+        if self.for_each(id).is_some() {
+            let mut report = |_: &crate::engine::StepLine| {};
+            return items::settle_unknown_item(
+                &mut self.session,
+                &mut self.executor,
+                id,
+                Some(answer),
+                &mut report,
+            )
+            .and_then(|settled| {
+                if settled {
+                    Ok(())
+                } else {
+                    Err(failed(id, "no item of this step has an unknown outcome"))
+                }
+            });
+        }
         let intent = self
             .session
             .state
