@@ -295,7 +295,11 @@ fn steps(m: &Model, f: &mut Frame, area: Rect) {
                 && st.visits > 0
             {
                 let done = (0..list.len()).filter(|j| st.item_done(*j)).count();
-                dur = format!("{done}/{} {dur}", list.len()).trim_end().to_owned();
+                dur = if dur.is_empty() {
+                    format!("{done}/{}", list.len())
+                } else {
+                    format!("{done}/{} {dur}", list.len())
+                };
             }
             let title_w = width.saturating_sub(4 + dur.len());
             let title: String = visible(&s.title).chars().take(title_w).collect();
