@@ -379,7 +379,7 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
     );
 }
 
-/// The `for_each` drill on a lake imported from its CloudTrail file.
+/// The `for_each` drill on a lake imported from its `CloudTrail` file.
 fn for_each_run(dir: &Path, answers: &str) -> std::process::Output {
     let lake = dir.join("lake");
     if !lake.exists() {
