@@ -1691,6 +1691,56 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
     assert_eq!(started, 3, "one intent per item");
     let confirmed = entry(&entries, "action_confirmed", "deactivate-created-keys");
     assert_eq!(confirmed["payload"]["items"]["items"], json!([0, 1, 2]));
+    // Each item rolls back on its own; without `--item` the items in place are named.
+    let rollback = |extra: &[&str]| {
+        aws_irp()
+            .arg("rollback")
+            .arg(&case)
+            .args([
+                "--step",
+                "deactivate-created-keys",
+                "--live",
+                "--endpoint-url",
+                &endpoint,
+            ])
+            .args(["--region", "us-east-1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = rollback(&["--confirm", &created[0].1]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("--item N` (items in place: 0, 2)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rollback(&["--item", "0", "--confirm", &created[0].1]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status_of = |i: usize| {
+        rt.block_on(async {
+            let c = sdk(&endpoint).await;
+            let keys = c
+                .iam
+                .list_access_keys()
+                .user_name(&created[i].0)
+                .send()
+                .await
+                .unwrap();
+            keys.access_key_metadata()
+                .iter()
+                .find(|m| m.access_key_id() == Some(created[i].1.as_str()))
+                .and_then(|m| m.status().map(|s| s.as_str().to_owned()))
+        })
+    };
+    assert_eq!(status_of(0).as_deref(), Some("Active"), "item 0 restored");
+    assert_eq!(status_of(2).as_deref(), Some("Inactive"), "item 2 untouched");
+    let out = rollback(&["--item", "0", "--confirm", &created[0].1]);
+    assert!(stderr(&out).contains("rolled back already"), "{}", stderr(&out));
+    let entries = journal(&case);
+    let finished = entry(&entries, "rollback_finished", "deactivate-created-keys");
+    assert_eq!(finished["payload"]["item"], 0);
+    assert_eq!(finished["payload"]["outcome"], "succeeded");
     let out = irp().arg("verify").arg(&case).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }

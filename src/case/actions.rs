@@ -684,6 +684,8 @@ pub fn read_json(session: &Session, r: &ArtifactRef) -> Result<Value, MoveError>
 #[derive(Debug, Clone)]
 pub struct RollbackPlan {
     pub step: String,
+    /// The item of a `for_each` step.
+    pub item: Option<usize>,
     pub operation: String,
     /// The resource; the responder types it to confirm.
     pub target: String,
@@ -702,9 +704,40 @@ pub struct RollbackPlan {
 fn rollback_source(
     session: &Session,
     step: &str,
+    item: Option<usize>,
 ) -> Result<(Intent, Option<ArtifactRef>, Option<ArtifactRef>), String> {
-    let Some(run) = session.state.action_run(step) else {
-        return Err("its action never ran".to_owned());
+    let for_each = session.playbook.step(step).is_some_and(
+        |s| matches!(&s.kind, crate::playbook::model::StepKind::Action(a) if a.for_each.is_some()),
+    );
+    let st = session.state.step(step);
+    match (for_each, item) {
+        (true, None) => {
+            let done: Vec<String> = st
+                .map(|s| {
+                    s.items
+                        .iter()
+                        .filter(|(_, r)| r.in_place.is_some() && !r.undone)
+                        .map(|(i, _)| i.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(format!(
+                "it runs once per item: name one with `--item N` (items in place: {})",
+                if done.is_empty() {
+                    "none".to_owned()
+                } else {
+                    done.join(", ")
+                }
+            ));
+        }
+        (false, Some(_)) => return Err("it acts once: it has no items, drop `--item`".to_owned()),
+        _ => {}
+    }
+    let Some(run) = st.and_then(|s| s.run(item)) else {
+        return Err(match item {
+            Some(i) => format!("its item {i} never ran"),
+            None => "its action never ran".to_owned(),
+        });
     };
     let seq = run.started;
     let Some(in_place) = &run.in_place else {
@@ -734,6 +767,7 @@ pub fn prepare_rollback(
     session: &mut Session,
     executor: &mut Executor,
     step: &str,
+    item: Option<usize>,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<RollbackPlan, MoveError> {
     let nothing = |why: String| {
@@ -742,12 +776,13 @@ pub fn prepare_rollback(
             why,
         }))
     };
-    let (intent, restore, after) = rollback_source(session, step).map_err(nothing)?;
+    let (intent, restore, after) = rollback_source(session, step, item).map_err(nothing)?;
     let p =
         params_of(step, &intent)?.ok_or_else(|| nothing("only AWS actions can be rolled back".to_owned()))?;
     let op = p.op();
     let mut plan = RollbackPlan {
         step: step.to_owned(),
+        item,
         operation: op.name.to_owned(),
         target: p.target(),
         calls: vec![op.rollback.unwrap_or("—").to_owned()],
@@ -800,14 +835,20 @@ pub fn run_rollback(
         });
     }
     // A rollback cut short by a crash is recorded as such before it runs again.
-    if session.state.step(id).is_some_and(|s| s.rollback_in_flight) {
+    if let Some(st) = session.state.step(id).filter(|s| s.rollback_in_flight) {
+        // The item whose rollback was cut short (none for a step that acts once).
+        let cut = st
+            .items
+            .iter()
+            .find(|(_, r)| r.rollback.as_ref().is_some_and(|rb| rb.finished.is_none()))
+            .map(|(i, _)| *i);
         let cmd = Command::FinishRollback {
             step: id.to_owned(),
             outcome: Outcome::Unknown,
             detail: "irp stopped during the rollback; it runs again now".to_owned(),
             after: None,
             request_ids: Vec::new(),
-            item: None,
+            item: cut,
         };
         exec(session, &cmd, report)?;
     }
@@ -826,7 +867,7 @@ pub fn run_rollback(
         calls: plan.calls.clone(),
         overwrites_changes: plan.changed_since.is_some(),
         simulated: !live,
-        item: None,
+        item: plan.item,
     });
     exec(session, &start, report)?;
     let Executor::Live(live) = executor else {
@@ -836,7 +877,7 @@ pub fn run_rollback(
             detail: format!("simulated: would call {}", plan.calls.join("; ")),
             after: None,
             request_ids: Vec::new(),
-            item: None,
+            item: plan.item,
         };
         return exec(session, &cmd, report);
     };
@@ -852,7 +893,7 @@ pub fn run_rollback(
             detail: format!("{e} ({})", e.hint()),
             after: None,
             request_ids: Vec::new(),
-            item: None,
+            item: plan.item,
         },
         Ok(applied) => match live.read(&p) {
             Ok(after) => {
@@ -867,7 +908,7 @@ pub fn run_rollback(
                     detail: format!("{}; verified: {check}", applied.calls.join("; ")),
                     after: Some(after_ref),
                     request_ids: applied.request_ids,
-                    item: None,
+                    item: plan.item,
                 }
             }
             Err(e) => Command::FinishRollback {
@@ -879,7 +920,7 @@ pub fn run_rollback(
                 ),
                 after: None,
                 request_ids: applied.request_ids,
-                item: None,
+                item: plan.item,
             },
         },
     };

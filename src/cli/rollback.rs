@@ -1,4 +1,5 @@
-//! `irp rollback CASE --step ID`: puts back the before-state a step's AWS action stored. The
+//! `irp rollback CASE --step ID [--item N]`: puts back the before-state a step's AWS action (or
+//! one item of a `for_each` step) stored. The
 //! responder confirms by typing the resource name (`--confirm NAME`, or at the prompt on a
 //! terminal); if the resource changed since the action, the difference is shown and the rollback
 //! runs only with `--overwrite-changes`. A closed case can be rolled back too.
@@ -21,6 +22,9 @@ pub struct RollbackArgs {
     /// The action step whose change to undo.
     #[arg(long)]
     pub step: String,
+    /// For a step that ran once per item (`for_each`): the item whose change to undo (from 0).
+    #[arg(long, value_name = "N")]
+    pub item: Option<usize>,
     /// The confirmation: the name of the resource being restored (asked for on a terminal).
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
@@ -65,11 +69,12 @@ pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {
     );
     let mut executor = super::run::executor(mode, args.live, &settings)?;
     let mut print = |line: &StepLine| super::run::print_line(out, line, false);
-    let plan =
-        prepare_rollback(&mut session, &mut executor, &args.step, &mut print).map_err(|s| stopped(&s))?;
+    let plan = prepare_rollback(&mut session, &mut executor, &args.step, args.item, &mut print)
+        .map_err(|s| stopped(&s))?;
     out.status(&format!(
-        "rollback of `{}` ({} on {}): {}",
+        "rollback of `{}`{} ({} on {}): {}",
         plan.step,
+        plan.item.map(|i| format!(" item {i}")).unwrap_or_default(),
         plan.operation,
         plan.target,
         plan.calls.join("; ")

@@ -891,6 +891,13 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
                     why: "it is not an AWS action".to_owned(),
                 });
             }
+            let for_each = matches!(&step.kind, StepKind::Action(a) if a.for_each.is_some());
+            if for_each && r.item.is_none() {
+                return Err(EngineError::ItemRequired(r.step.clone()));
+            }
+            if !for_each && r.item.is_some() {
+                return Err(EngineError::NoItems(r.step.clone()));
+            }
             if state.step(&r.step).is_some_and(|s| s.rollback_in_flight) {
                 return Err(EngineError::NothingToRollBack {
                     step: r.step.clone(),
