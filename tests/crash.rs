@@ -153,3 +153,153 @@ fn killed_runs_resume_to_the_same_case() {
     }
     eprintln!("crash test: {mid_run} of {rounds} kills landed mid-case");
 }
+
+/// Kills that must land inside the `for_each` step (after its confirmation, before its last item
+/// is settled).
+const ITEM_KILLS: usize = 20;
+
+#[test]
+fn kills_inside_a_three_item_step_resume_with_each_item_done_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let out = irp()
+        .args([
+            "lake",
+            "import",
+            "cloudtrail",
+            "tests/fixtures/cases/for-each.cloudtrail.json",
+            "--lake",
+        ])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(
+        &answers,
+        "steps:\n  deactivate-created-keys: { confirm: 3 access keys }\n",
+    )
+    .unwrap();
+    let run = |root: &Path| {
+        let mut cmd = irp();
+        base(&mut cmd)
+            .args(["run", "tests/fixtures/cases/for-each.yaml", "--case-dir"])
+            .arg(root)
+            .arg("--lake")
+            .arg(&lake)
+            .args([
+                "-i",
+                "suspect_key=AKIAEXAMPLESTOLEN001",
+                "--headless",
+                "--answers",
+            ])
+            .arg(&answers);
+        cmd
+    };
+    let resume = |root: &Path| {
+        let mut cmd = irp();
+        base(&mut cmd)
+            .arg("resume")
+            .arg(root)
+            .arg("--lake")
+            .arg(&lake)
+            .args(["--headless", "--answers"])
+            .arg(&answers);
+        cmd
+    };
+    // Kills are aimed at the step: the journal is watched for its confirmation, then the process
+    // is killed at a random instant within the time the step took in an uninterrupted run.
+    let journal_of = |root: &Path| root.join(CaseDir::JOURNAL);
+    let wait_for = |root: &Path, needle: &str, child: &mut std::process::Child| -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(journal_of(root)).is_ok_and(|j| j.contains(needle)) {
+                return true;
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return std::fs::read_to_string(journal_of(root)).is_ok_and(|j| j.contains(needle));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        false
+    };
+    let reference_root = tmp.path().join("reference");
+    let mut child = run(&reference_root).spawn().unwrap();
+    assert!(wait_for(&reference_root, "action_confirmed", &mut child));
+    let step_started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let full = step_started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The step's entries (a kill during the query adds a cancellation and a new run before it).
+    let of_step = |entries: &[Entry]| {
+        content(entries)
+            .into_iter()
+            .filter(|(_, p)| p["step"] == "deactivate-created-keys")
+            .collect::<Vec<_>>()
+    };
+    let reference = of_step(&read(&reference_root).entries);
+    assert_eq!(
+        reference.len(),
+        7,
+        "a confirmation, then an intent and a result per item"
+    );
+    let seed = std::env::var("IRP_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15_u64);
+    let mut rng = Rng(seed);
+    let window = full.as_micros() as u64 + 1;
+    let (mut inside, mut rounds) = (0, 0);
+    while inside < ITEM_KILLS {
+        assert!(
+            rounds < 100,
+            "only {inside} of {rounds} kills landed in the step (seed {seed})"
+        );
+        let root = tmp.path().join(format!("case-{rounds}"));
+        rounds += 1;
+        let mut child = run(&root).spawn().unwrap();
+        if wait_for(&root, "action_confirmed", &mut child) {
+            std::thread::sleep(Duration::from_micros(rng.next() % window));
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let before = read(&root);
+        let kinds: Vec<&str> = before.entries.iter().map(|e| e.event.kind()).collect();
+        let confirmed = kinds.contains(&"action_confirmed");
+        let finished = kinds.iter().filter(|k| **k == "action_finished").count();
+        if confirmed && finished < 3 {
+            inside += 1;
+        }
+        let out = if before.entries.is_empty() {
+            run(&root).output().unwrap()
+        } else {
+            resume(&root).output().unwrap()
+        };
+        assert!(
+            out.status.success(),
+            "round {rounds} (seed {seed}): {}",
+            stderr(&out)
+        );
+        assert!(irp().arg("verify").arg(&root).output().unwrap().status.success());
+        let after = read(&root);
+        // Each item started once and finished once, in place; the case is the uninterrupted one.
+        for item in 0..3_u64 {
+            let count = |kind: &str| {
+                after
+                    .entries
+                    .iter()
+                    .filter(|e| e.event.kind() == kind)
+                    .filter(|e| serde_json::to_value(&e.event).unwrap()["payload"]["item"] == item)
+                    .count()
+            };
+            assert_eq!(
+                (count("action_started"), count("action_finished")),
+                (1, 1),
+                "round {rounds} (seed {seed}): item {item}"
+            );
+        }
+        assert_eq!(of_step(&after.entries), reference, "round {rounds} (seed {seed})");
+        assert!(after.entries.iter().any(|e| e.event.kind() == "case_closed"));
+    }
+    eprintln!("crash test: {inside} of {rounds} kills landed inside the for_each step");
+}

@@ -41,8 +41,13 @@ pub fn drive_with(
     report: &mut dyn FnMut(&StepLine),
     between: &mut Between<'_>,
 ) -> Result<(), MoveError> {
+    // What a killed process left in flight is settled first, as part of what came before.
+    if let Some(id) = session.state.current_step().map(str::to_owned) {
+        settle_leftover(session, &id, report)?;
+    }
     // A query step that failed before this run (a throttled Athena, a wrong workgroup fixed
-    // since) runs again; one that fails during this run stops it, so nothing loops.
+    // since, a query cut short by a kill) runs again; one that fails during this run stops it,
+    // so nothing loops.
     let first_seq = session.entries.len() as u64;
     loop {
         if session.state.closed.is_some() {
@@ -162,7 +167,12 @@ fn step(
         return exec(session, &cmd, report);
     }
     // Whether the step's last failure was recorded before this run started.
-    let failed_before = st.failed_at.map(|seq| seq < first_seq);
+    let cancelled_at = st
+        .query
+        .as_ref()
+        .filter(|q| q.cancelled.is_some())
+        .and_then(|q| q.ended);
+    let failed_before = st.failed_at.max(cancelled_at).map(|seq| seq < first_seq);
     let is_action = matches!(
         session.playbook.step(id).map(|s| &s.kind),
         Some(StepKind::Action(_))

@@ -130,7 +130,7 @@ pub fn settle_leftover(
 ) -> Result<bool, MoveError> {
     let st = session.state.step(id);
     let running = st.is_some_and(|s| s.running_query().is_some());
-    let in_flight = st.and_then(|s| s.action_in_flight().cloned());
+    let in_flight = st.and_then(|s| s.action_in_flight().cloned().map(|i| (i, s.item_in_flight())));
     if running {
         let cmd = Command::CancelQuery {
             step: id.to_owned(),
@@ -139,8 +139,8 @@ pub fn settle_leftover(
         exec(session, &cmd, report)?;
         return Ok(true);
     }
-    if let Some(intent) = in_flight {
-        settle_in_flight(session, id, &intent, report)?;
+    if let Some((intent, item)) = in_flight {
+        settle_in_flight(session, actions::Target { id, item }, &intent, report)?;
         return Ok(true);
     }
     Ok(false)
@@ -151,10 +151,11 @@ pub fn settle_leftover(
 /// is not known is recorded as such for the responder to verify.
 fn settle_in_flight(
     session: &mut Session,
-    id: &str,
+    t: actions::Target<'_>,
     intent: &Intent,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
+    let id = t.id;
     let live = session.state.is_live();
     let (outcome, detail) = if live {
         (
@@ -170,5 +171,5 @@ fn settle_in_flight(
             actions::simulated_detail(intent, params.as_ref(), &now, id),
         )
     };
-    exec(session, &actions::finish(id, outcome, detail), report)
+    exec(session, &actions::finish_for(t, outcome, detail), report)
 }
