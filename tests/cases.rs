@@ -462,4 +462,20 @@ fn a_for_each_rehearsal_lists_the_items_confirms_them_by_count_and_journals_each
             .status
             .success()
     );
+    // The report's timeline gives each item's result with the call it was for.
+    let case = tmp.path().join("case");
+    let report = stdout(&run(&["report", case.to_str().unwrap(), "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let users: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "action_finished")
+        .map(|t| {
+            t["detail"]["intent"]["params"]["user_name"]
+                .as_str()
+                .unwrap_or("?")
+        })
+        .collect();
+    assert_eq!(users, ["backup-svc", "ops-admin"]);
 }

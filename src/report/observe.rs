@@ -333,9 +333,12 @@ pub(super) fn timeline_item(
             next: d.next.clone(),
         },
         Event::ActionStarted(a) => action_detail(Some(a), None),
-        Event::ActionFinished(a) => action_detail(action_started(entries, state, &a.step), Some(a)),
+        Event::ActionFinished(a) => action_detail(action_started(entries, state, &a.step, a.item), Some(a)),
         Event::ActionVerified(v) => Detail::Action {
-            intent: state.action_run(&v.step).map(|run| run.intent.clone()),
+            intent: state
+                .step(&v.step)
+                .and_then(|s| s.run(v.item))
+                .map(|run| run.intent.clone()),
             simulated: false,
             outcome: Some(if v.in_place { "in place" } else { "not in place" }.to_owned()),
             detail: Some(v.detail.clone()),
@@ -346,7 +349,9 @@ pub(super) fn timeline_item(
             verification: None,
         },
         Event::RollbackStarted(r) => rollback_detail(Some(r), None),
-        Event::RollbackFinished(f) => rollback_detail(rollback_started(entries, state, &f.step), Some(f)),
+        Event::RollbackFinished(f) => {
+            rollback_detail(rollback_started(entries, state, &f.step, f.item), Some(f))
+        }
         Event::NoteAdded { text, .. } => Detail::Note { text: text.clone() },
         Event::EvidenceAdded(ev) => Detail::Evidence {
             observable: ev.observable.as_str().to_owned(),
@@ -382,17 +387,27 @@ fn submission(entries: &[Entry], state: &State, step: &str) -> Option<(String, S
     }
 }
 
-/// The intent of the step's last action run.
-fn action_started<'a>(entries: &'a [Entry], state: &State, step: &str) -> Option<&'a ActionStarted> {
-    match &entry_at(entries, state.action_run(step)?.started)?.event {
+/// The intent of the step's last action run (of `item`, for a `for_each` step).
+fn action_started<'a>(
+    entries: &'a [Entry],
+    state: &State,
+    step: &str,
+    item: Option<usize>,
+) -> Option<&'a ActionStarted> {
+    match &entry_at(entries, state.step(step)?.run(item)?.started)?.event {
         Event::ActionStarted(a) => Some(a),
         _ => None,
     }
 }
 
-/// The intent of the last rollback of the step's action.
-fn rollback_started<'a>(entries: &'a [Entry], state: &State, step: &str) -> Option<&'a RollbackStarted> {
-    let rollback = state.action_run(step)?.rollback.as_ref()?;
+/// The intent of the last rollback of the step's action (of `item`, for a `for_each` step).
+fn rollback_started<'a>(
+    entries: &'a [Entry],
+    state: &State,
+    step: &str,
+    item: Option<usize>,
+) -> Option<&'a RollbackStarted> {
+    let rollback = state.step(step)?.run(item)?.rollback.as_ref()?;
     match &entry_at(entries, rollback.started)?.event {
         Event::RollbackStarted(r) => Some(r),
         _ => None,
