@@ -234,19 +234,7 @@ fn step(
             query_step(session, backend, id, watch, &mut |_| {}, report)
         }
         StepKind::Action(action) if action.for_each.is_some() => {
-            let env = session.env();
-            let typed = match answer.and_then(|a| a.confirm.as_deref()) {
-                Some(c) if c.contains("{{") => {
-                    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
-                    Some(crate::playbook::template::render_text(c, &ctx).map_err(|e| {
-                        MoveError::StepFailed {
-                            step: id.to_owned(),
-                            error: format!("the answers' `confirm` cannot be rendered: {}", e.message),
-                        }
-                    })?)
-                }
-                other => other.map(str::to_owned),
-            };
+            let typed = typed_answer(session, id, index, answer)?;
             let choice = answer
                 .map(super::answers::StepAnswer::item_choice)
                 .unwrap_or_default();
@@ -271,20 +259,7 @@ fn step(
                     ),
                 }
             })?;
-            // A confirmation may be written as a template over the case's values (what the
-            // screen would show), so one answers file serves every seed of a scenario.
-            let typed: Option<String> = match answer.and_then(|a| a.confirm.as_deref()) {
-                Some(c) if c.contains("{{") => {
-                    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
-                    Some(crate::playbook::template::render_text(c, &ctx).map_err(|e| {
-                        MoveError::StepFailed {
-                            step: id.to_owned(),
-                            error: format!("the answers' `confirm` cannot be rendered: {}", e.message),
-                        }
-                    })?)
-                }
-                other => other.map(str::to_owned),
-            };
+            let typed = typed_answer(session, id, index, answer)?;
             let typed = typed.as_deref();
             let ActionKind::Manual { items } = &action.kind else {
                 let timeout = session.playbook.steps[index].timeout;
@@ -334,5 +309,28 @@ fn step(
                 None => exec(session, &Command::Complete { step: id.to_owned() }, report),
             }
         }
+    }
+}
+
+/// The answers' confirmation of an action step. It may be written as a template over the
+/// case's values (what the screen would show), so one answers file serves every seed of a
+/// scenario.
+fn typed_answer(
+    session: &Session,
+    id: &str,
+    index: usize,
+    answer: Option<&super::answers::StepAnswer>,
+) -> Result<Option<String>, MoveError> {
+    match answer.and_then(|a| a.confirm.as_deref()) {
+        Some(c) if c.contains("{{") => {
+            let ctx = engine::template_context(&session.playbook, &session.state, index, &session.env());
+            crate::playbook::template::render_text(c, &ctx)
+                .map(Some)
+                .map_err(|e| MoveError::StepFailed {
+                    step: id.to_owned(),
+                    error: format!("the answers' `confirm` cannot be rendered: {}", e.message),
+                })
+        }
+        other => Ok(other.map(str::to_owned)),
     }
 }

@@ -183,11 +183,7 @@ fn confirm(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
     let id = step.id;
-    let st = session.state.step(id).cloned().unwrap_or_default();
-    let total = engine::item_list(&session.playbook, &session.state, step.index)
-        .map(|l| l.len())
-        .unwrap_or_default();
-    let word = count_of(step.action, chosen(&pending(&st, total), step.choice).len());
+    let word = confirmation_word(session, step);
     let (preview, seen) = preview(session, executor, step, report)?;
     let Some(typed) = step.typed else {
         let what = match step.action.confirm {
