@@ -1691,6 +1691,43 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
     assert_eq!(started, 3, "one intent per item");
     let confirmed = entry(&entries, "action_confirmed", "deactivate-created-keys");
     assert_eq!(confirmed["payload"]["items"]["items"], json!([0, 1, 2]));
+    // A resume runs the failed item again (and only it), under the same confirmation.
+    let out = aws_irp()
+        .arg("resume")
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "--live",
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&answers)
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the key is still gone: {}",
+        stderr(&out)
+    );
+    let entries = journal(&case);
+    let starts_of = |i: u64| {
+        entries
+            .iter()
+            .filter(|e| e["kind"] == "action_started" && e["payload"]["item"] == i)
+            .count()
+    };
+    assert_eq!((starts_of(0), starts_of(1), starts_of(2)), (1, 2, 1));
+    assert_eq!(
+        entries.iter().filter(|e| e["kind"] == "action_confirmed").count(),
+        1
+    );
     // Each item rolls back on its own; without `--item` the items in place are named.
     let rollback = |extra: &[&str]| {
         aws_irp()

@@ -406,13 +406,17 @@ impl Worker {
         let mut report = |_: &crate::engine::StepLine| {};
         let total =
             engine::item_list(&self.session.playbook, &self.session.state, index).map_or(0, |l| l.len());
-        // A confirmation, then an intent and a result per item.
+        // A confirmation, then an intent and a result per item. Asked on a step whose items are
+        // settled with failures, it runs the failed ones again; it stops when they are settled
+        // again, or when an outcome is unknown.
+        let start = self.session.entries.len();
         for _ in 0..2 + 2 * total {
             if self.session.state.current_step() != Some(id) {
                 return Ok(());
             }
             let st = self.session.state.step(id).cloned().unwrap_or_default();
-            if st.status == engine::StepStatus::Failed
+            let moved = self.session.entries.len() > start;
+            if (moved && st.status == engine::StepStatus::Failed)
                 || st.items.values().any(|r| r.outcome == Some(Outcome::Unknown))
             {
                 return Ok(());
