@@ -167,12 +167,7 @@ fn step(
         return exec(session, &cmd, report);
     }
     // Whether the step's last failure was recorded before this run started.
-    let cancelled_at = st
-        .query
-        .as_ref()
-        .filter(|q| q.cancelled.is_some())
-        .and_then(|q| q.ended);
-    let failed_before = st.failed_at.max(cancelled_at).map(|seq| seq < first_seq);
+    let failed_before = st.failed_at.map(|seq| seq < first_seq);
     let is_action = matches!(
         session.playbook.step(id).map(|s| &s.kind),
         Some(StepKind::Action(_))

@@ -34,24 +34,25 @@ pub struct ItemsStep<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// The items of the step, each rendered: what will be called for it.
-pub fn intents(session: &Session, id: &str, index: usize) -> Result<Vec<Intent>, MoveError> {
-    let env = session.env();
-    let not_rendered = |why: engine::RenderError| MoveError::StepFailed {
+/// Why a step's items cannot be worked out, as the stop says it.
+fn not_rendered(id: &str, why: &engine::RenderError) -> MoveError {
+    MoveError::StepFailed {
         step: id.to_owned(),
         error: format!("the action cannot be rendered: {why}"),
-    };
-    let list = engine::item_list(&session.playbook, &session.state, index).map_err(not_rendered)?;
-    (0..list.len())
-        .map(|i| {
-            engine::render_item_intent(&session.playbook, &session.state, index, i, &env).map_err(|why| {
-                MoveError::StepFailed {
-                    step: id.to_owned(),
-                    error: format!("item {i} of the action cannot be rendered: {why}"),
-                }
-            })
-        })
-        .collect()
+    }
+}
+
+/// The items of the step, each rendered: what will be called for it.
+pub fn intents(session: &Session, id: &str, index: usize) -> Result<Vec<Intent>, MoveError> {
+    engine::render_item_intents(&session.playbook, &session.state, index, &session.env())
+        .map_err(|why| not_rendered(id, &why))
+}
+
+/// How many items the step's list holds now.
+fn item_count(session: &Session, id: &str, index: usize) -> Result<usize, MoveError> {
+    engine::item_list(&session.playbook, &session.state, index)
+        .map(<[_]>::len)
+        .map_err(|why| not_rendered(id, &why))
 }
 
 /// What an item's intent acts on, in a few words.
@@ -84,8 +85,8 @@ pub fn advance(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
     let id = step.id;
-    let intents = intents(session, id, step.index)?;
-    if intents.is_empty() {
+    let total = item_count(session, id, step.index)?;
+    if total == 0 {
         return exec(session, &Command::NothingToDo { step: id.to_owned() }, report);
     }
     let st = session.state.step(id).cloned().unwrap_or_default();
@@ -94,7 +95,7 @@ pub fn advance(
     }
     let acted: Vec<usize> = match (&st.chosen, step.action.confirm) {
         (Some(c), Confirm::Yes | Confirm::Typed) => c.items.clone(),
-        _ => (0..intents.len()).collect(),
+        _ => (0..total).collect(),
     };
     let outcome = |i: &usize| st.items.get(i).and_then(|r| r.outcome);
     let next = acted
@@ -107,7 +108,10 @@ pub fn advance(
             error: "every chosen item is settled".to_owned(),
         });
     };
-    run_item(session, executor, step, i, &intents[i], report)
+    // Only the item that runs is rendered: a move on a long list stays one item's work.
+    let intent = engine::render_item_intent(&session.playbook, &session.state, step.index, i, &session.env())
+        .map_err(|why| not_rendered(id, &why))?;
+    run_item(session, executor, step, i, &intent, report)
 }
 
 /// What confirming the items chosen will do, item by item, and each item's state as read now
@@ -217,10 +221,8 @@ fn confirm(
 /// The typed confirmation of a `for_each` step as it stands: the count of the items still to
 /// act on, less those left out, by what they are (`3 access keys`).
 pub fn confirmation_word(session: &Session, step: ItemsStep<'_>) -> String {
+    let total = item_count(session, step.id, step.index).unwrap_or_default();
     let st = session.state.step(step.id).cloned().unwrap_or_default();
-    let total = engine::item_list(&session.playbook, &session.state, step.index)
-        .map(|l| l.len())
-        .unwrap_or_default();
     count_of(step.action, chosen(&pending(&st, total), step.choice).len())
 }
 

@@ -282,7 +282,11 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
 }
 
 /// The list a `for_each` step runs over, as the case captured it.
-pub fn item_list(pb: &Playbook, state: &State, index: usize) -> Result<Vec<serde_json::Value>, RenderError> {
+pub fn item_list<'s>(
+    pb: &Playbook,
+    state: &'s State,
+    index: usize,
+) -> Result<&'s [serde_json::Value], RenderError> {
     let StepKind::Action(a) = &pb.steps[index].kind else {
         return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
     };
@@ -290,7 +294,7 @@ pub fn item_list(pb: &Playbook, state: &State, index: usize) -> Result<Vec<serde
         return Err(RenderError::NotAList(pb.steps[index].id.clone()));
     };
     match state.captures.get(name) {
-        Some(serde_json::Value::Array(items)) => Ok(items.clone()),
+        Some(serde_json::Value::Array(items)) => Ok(items),
         Some(serde_json::Value::Null) | None => Err(RenderError::NoList {
             name: name.clone(),
             why: "it has no value".to_owned(),
@@ -311,16 +315,49 @@ pub fn render_item_intent(
     item: usize,
     env: &Env,
 ) -> Result<Intent, RenderError> {
+    let list = item_list(pb, state, index)?;
+    let value = list.get(item).ok_or_else(|| RenderError::NoList {
+        name: for_each_of(pb, index),
+        why: format!("it has {} items, not an item {item}", list.len()),
+    })?;
+    item_intent(pb, index, &template_context(pb, state, index, env), item, value)
+}
+
+/// Every item of a `for_each` step rendered, in order, with the case's context built once.
+pub fn render_item_intents(
+    pb: &Playbook,
+    state: &State,
+    index: usize,
+    env: &Env,
+) -> Result<Vec<Intent>, RenderError> {
+    let list = item_list(pb, state, index)?;
+    let base = template_context(pb, state, index, env);
+    list.iter()
+        .enumerate()
+        .map(|(i, value)| item_intent(pb, index, &base, i, value))
+        .collect()
+}
+
+/// The capture a `for_each` step runs over.
+fn for_each_of(pb: &Playbook, index: usize) -> String {
+    match &pb.steps[index].kind {
+        StepKind::Action(a) => a.for_each.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Item `i` (`value`) of step `index` rendered in the step's context `base`.
+fn item_intent(
+    pb: &Playbook,
+    index: usize,
+    base: &Value,
+    i: usize,
+    value: &serde_json::Value,
+) -> Result<Intent, RenderError> {
     let StepKind::Action(a) = &pb.steps[index].kind else {
         return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
     };
-    let list = item_list(pb, state, index)?;
-    let value = list.get(item).ok_or_else(|| RenderError::NoList {
-        name: a.for_each.clone().unwrap_or_default(),
-        why: format!("it has {} items, not an item {item}", list.len()),
-    })?;
-    let base = template_context(pb, state, index, env);
-    let ctx = minijinja::context! { item => value_from_json(value), index => item, ..base };
+    let ctx = minijinja::context! { item => value_from_json(value), index => i, ..base.clone() };
     intent_in(a, &ctx)
 }
 

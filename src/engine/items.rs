@@ -65,7 +65,7 @@ impl ItemStep<'_> {
 
     fn list_len(&self) -> Result<usize, EngineError> {
         item_list(self.pb, self.state, self.index)
-            .map(|l| l.len())
+            .map(<[_]>::len)
             .map_err(|why| self.template(why))
     }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 pub use context::{
     RenderError, SuggestionReason, evaluate_captures, explain_suggestions, item_list, render_intent,
-    render_item_intent, suggestion, suggestion_of, template_context,
+    render_item_intent, render_item_intents, suggestion, suggestion_of, template_context,
 };
 pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;

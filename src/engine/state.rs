@@ -70,8 +70,8 @@ pub struct StepState {
     pub seen: Option<ArtifactRef>,
     /// The rationale of the step's last decision.
     pub rationale: Option<String>,
-    /// The entry of the step's last failure: a `query_failed`, or an `action_finished` that did
-    /// not succeed.
+    /// The entry of the step's last failure: a `query_failed`, a `query_cancelled`, or an
+    /// `action_finished` that did not succeed.
     pub failed_at: Option<u64>,
     /// A `for_each` step: the items of the last confirmation.
     pub chosen: Option<Chosen>,
@@ -383,6 +383,7 @@ impl State {
                 let s = self.entry(step);
                 s.status = StepStatus::Failed;
                 s.last_error = Some(format!("cancelled: {reason}"));
+                s.failed_at = Some(seq);
                 s.ending_run(seq).cancelled = Some(reason.clone());
             }
             Event::Decided(d) => {

@@ -664,7 +664,12 @@ impl Validator<'_> {
     /// The record captures of a query against the columns its SQL (`sql`, rendered) returns,
     /// where they can be known without the tables.
     fn check_record_columns(&mut self, q: &QueryStep, sql: &str, captures: &[(String, Pos)]) {
-        let Some(columns) = sql::result_columns(sql) else {
+        // The SQL is parsed only for a query that has record captures to check.
+        let has_records = q
+            .captures
+            .values()
+            .any(|c| matches!(c.rule, CaptureRule::Records(_)));
+        let Some(columns) = has_records.then(|| sql::result_columns(sql)).flatten() else {
             return;
         };
         for (name, pos) in captures {

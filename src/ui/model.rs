@@ -1299,7 +1299,7 @@ pub fn guess_observable(v: &str) -> Observable {
 /// What confirming a `for_each` step asks the responder to type: the count of the items still
 /// to act on, by what they are (`3 access keys`).
 pub fn item_count_word(m: &Model, id: &str, a: &crate::playbook::model::ActionStep) -> String {
-    let total = engine::item_list(&m.playbook, &m.state, index_of(m, id)).map_or(0, |l| l.len());
+    let total = engine::item_list(&m.playbook, &m.state, index_of(m, id)).map_or(0, <[_]>::len);
     let st = m.state.step(id).cloned().unwrap_or_default();
     engine::items::count_of(a, engine::items::pending(&st, total).len())
 }

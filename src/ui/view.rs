@@ -1236,6 +1236,8 @@ fn item_lines(
             .and_then(|c| c.left_out.iter().find(|l| l.item == i))
             .map(|l| l.reason.clone())
     };
+    // Rendered once per frame: the items not yet run show the call they would make.
+    let rendered = engine::render_item_intents(&m.playbook, &m.state, index, &m.env());
     for i in 0..list.len() {
         let run = st.items.get(&i);
         let (glyph, style) = match run.map(|r| (r.finished.is_some(), r.outcome)) {
@@ -1246,17 +1248,17 @@ fn item_lines(
             _ if left_out(i).is_some() => ("-", t.dim()),
             _ => ("·", t.dim()),
         };
-        let what = match run {
-            Some(r) => Ok(r.intent.clone()),
-            None => engine::render_item_intent(&m.playbook, &m.state, index, i, &m.env()),
-        };
-        let what = match what {
-            Ok(engine::Intent::Aws { api, target, .. }) => {
+        let what = match run.map(|r| &r.intent).or_else(|| rendered.as_ref().ok()?.get(i)) {
+            Some(engine::Intent::Aws { api, target, .. }) => {
                 format!("{api} on {}", target.as_deref().unwrap_or("?"))
             }
-            Ok(engine::Intent::Command { argv }) => serde_json::to_string(&argv).unwrap_or_default(),
-            Ok(engine::Intent::Manual { items }) => items.join("; "),
-            Err(e) => e.to_string(),
+            Some(engine::Intent::Command { argv }) => serde_json::to_string(argv).unwrap_or_default(),
+            Some(engine::Intent::Manual { items }) => items.join("; "),
+            None => rendered
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         };
         lines.push(Line::from(vec![
             Span::styled(format!(" {glyph} "), style),

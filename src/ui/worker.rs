@@ -405,7 +405,7 @@ impl Worker {
         let timeout = self.session.playbook.steps[index].timeout;
         let mut report = |_: &crate::engine::StepLine| {};
         let total =
-            engine::item_list(&self.session.playbook, &self.session.state, index).map_or(0, |l| l.len());
+            engine::item_list(&self.session.playbook, &self.session.state, index).map_or(0, <[_]>::len);
         // A confirmation, then an intent and a result per item. Asked on a step whose items are
         // settled with failures, it runs the failed ones again; it stops when they are settled
         // again, or when an outcome is unknown.
