@@ -1645,20 +1645,23 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
         err.contains("item 1: ") && err.contains(&created[1].1),
         "the failed item is named with its key: {err}"
     );
-    let statuses: Vec<Option<String>> = rt.block_on(async {
-        let c = sdk(&endpoint).await;
-        let mut out = Vec::new();
-        for (u, k) in &created {
-            let keys = c.iam.list_access_keys().user_name(u).send().await.unwrap();
-            out.push(
-                keys.access_key_metadata()
-                    .iter()
-                    .find(|m| m.access_key_id() == Some(k.as_str()))
-                    .and_then(|m| m.status().map(|s| s.as_str().to_owned())),
-            );
-        }
-        out
-    });
+    let status_of = |i: usize| {
+        rt.block_on(async {
+            let c = sdk(&endpoint).await;
+            let keys = c
+                .iam
+                .list_access_keys()
+                .user_name(&created[i].0)
+                .send()
+                .await
+                .unwrap();
+            keys.access_key_metadata()
+                .iter()
+                .find(|m| m.access_key_id() == Some(created[i].1.as_str()))
+                .and_then(|m| m.status().map(|s| s.as_str().to_owned()))
+        })
+    };
+    let statuses: Vec<Option<String>> = (0..3).map(status_of).collect();
     assert_eq!(
         statuses,
         [Some("Inactive".to_owned()), None, Some("Inactive".to_owned())],
@@ -1754,22 +1757,6 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
     );
     let out = rollback(&["--item", "0", "--confirm", &created[0].1]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let status_of = |i: usize| {
-        rt.block_on(async {
-            let c = sdk(&endpoint).await;
-            let keys = c
-                .iam
-                .list_access_keys()
-                .user_name(&created[i].0)
-                .send()
-                .await
-                .unwrap();
-            keys.access_key_metadata()
-                .iter()
-                .find(|m| m.access_key_id() == Some(created[i].1.as_str()))
-                .and_then(|m| m.status().map(|s| s.as_str().to_owned()))
-        })
-    };
     assert_eq!(status_of(0).as_deref(), Some("Active"), "item 0 restored");
     assert_eq!(status_of(2).as_deref(), Some("Inactive"), "item 2 untouched");
     let out = rollback(&["--item", "0", "--confirm", &created[0].1]);

@@ -381,18 +381,7 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
 
 /// The `for_each` drill on a lake imported from its `CloudTrail` file.
 fn for_each_run(dir: &Path, answers: &str) -> std::process::Output {
-    let lake = dir.join("lake");
-    if !lake.exists() {
-        let out = run(&[
-            "lake",
-            "import",
-            "cloudtrail",
-            "tests/fixtures/cases/for-each.cloudtrail.json",
-            "--lake",
-            lake.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    let lake = crate::common::for_each_lake(dir);
     let path = dir.join("answers.yaml");
     std::fs::write(&path, answers).unwrap();
     irp()

@@ -21,6 +21,27 @@ pub fn run(args: &[&str]) -> Output {
     irp().args(args).output().expect("irp runs")
 }
 
+/// The `for_each` drill's lake (`tests/fixtures/cases/for-each.cloudtrail.json`, imported) in
+/// `dir/lake`, imported once.
+pub fn for_each_lake(dir: &std::path::Path) -> std::path::PathBuf {
+    let lake = dir.join("lake");
+    if !lake.exists() {
+        let out = irp()
+            .args([
+                "lake",
+                "import",
+                "cloudtrail",
+                "tests/fixtures/cases/for-each.cloudtrail.json",
+                "--lake",
+            ])
+            .arg(&lake)
+            .output()
+            .expect("irp runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    lake
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

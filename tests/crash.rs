@@ -161,19 +161,7 @@ const ITEM_KILLS: usize = 20;
 #[test]
 fn kills_inside_a_three_item_step_resume_with_each_item_done_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let lake = tmp.path().join("lake");
-    let out = irp()
-        .args([
-            "lake",
-            "import",
-            "cloudtrail",
-            "tests/fixtures/cases/for-each.cloudtrail.json",
-            "--lake",
-        ])
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let lake = crate::common::for_each_lake(tmp.path());
     let answers = tmp.path().join("answers.yaml");
     std::fs::write(
         &answers,

@@ -70,29 +70,8 @@ fn started(pb: &Playbook) -> State {
 }
 
 fn run_query(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>) -> Event {
-    apply(
-        pb,
-        st,
-        &Command::SubmitQuery {
-            step: s("reads"),
-            sql: s("SELECT 1"),
-            backend: s("test"),
-        },
-    )
-    .unwrap();
     let count = rows.len() as u64;
-    apply(
-        pb,
-        st,
-        &Command::QuerySucceeded {
-            step: s("reads"),
-            rows,
-            row_count: count,
-            artifact: None,
-            execution: None,
-        },
-    )
-    .unwrap()
+    query_result(pb, st, rows, count)
 }
 
 #[test]
@@ -802,6 +781,7 @@ stages:
         .unwrap_or_else(|| panic!("valid: {:?}", loaded.diagnostics))
 }
 
+/// Runs the `reads` query; `row_count` may exceed the rows kept (a result cut to a prefix).
 fn query_result(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>, row_count: u64) -> Event {
     apply(
         pb,
@@ -1142,4 +1122,56 @@ fn an_unknown_item_outcome_is_settled_before_anything_else_runs() {
     apply(&pb, &mut st, &start).unwrap();
     apply(&pb, &mut st, &item_finish(1, Outcome::Succeeded)).unwrap();
     assert_eq!(st.current_step(), Some("done"));
+}
+
+#[test]
+fn item_commands_on_the_wrong_step_or_item_are_refused_and_named() {
+    let pb = for_each_playbook();
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(2), 2);
+    let confirm = |items: Option<engine::ItemChoice>| Command::ConfirmAction {
+        step: s("deactivate"),
+        typed: Some(s("2 access keys")),
+        seen: None,
+        items,
+    };
+    // An item named twice, or one the list does not hold.
+    let twice = engine::ItemChoice {
+        chosen: vec![0, 1],
+        left_out: vec![engine::LeftOut {
+            item: 1,
+            reason: "kept".into(),
+        }],
+    };
+    assert!(matches!(
+        refused(&pb, &st, &confirm(Some(twice))),
+        EngineError::BadChoice { why, .. } if why == "item 1 is named twice"
+    ));
+    apply(&pb, &mut st, &confirm(None)).unwrap();
+    let mut start = item_start(&pb, &st, 0);
+    if let Command::StartAction { item, .. } = &mut start {
+        *item = Some(5);
+    }
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::NoListItem {
+            step: s("deactivate"),
+            item: 5,
+            total: 2
+        }
+    );
+    if let Command::StartAction { item, .. } = &mut start {
+        *item = None;
+    }
+    assert_eq!(
+        refused(&pb, &st, &start),
+        EngineError::ItemRequired(s("deactivate"))
+    );
+    // A step that acts once takes no item and has no list to be empty.
+    let drill = drill();
+    let st = started(&drill);
+    assert_eq!(
+        refused(&drill, &st, &Command::NothingToDo { step: s("reads") }),
+        EngineError::NoItems(s("reads"))
+    );
 }

@@ -1049,16 +1049,7 @@ fn a_result_that_changed_on_disk_or_is_not_parquet_is_refused_and_said_so() {
 #[test]
 fn a_for_each_action_lists_its_items_and_is_confirmed_by_their_count() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let out = crate::common::run(&[
-        "lake",
-        "import",
-        "cloudtrail",
-        "tests/fixtures/cases/for-each.cloudtrail.json",
-        "--lake",
-        lake.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    let lake = crate::common::for_each_lake(dir.path());
     let mut h = Harness::new(
         "tests/fixtures/cases/for-each.yaml",
         &[("suspect_key", "AKIAEXAMPLESTOLEN001")],
