@@ -771,6 +771,9 @@ stages:
             created_keys:
               fields: [user_name, access_key_id]
               example: [{ user_name: alice, access_key_id: AKIAEXAMPLE }]
+            later_creators:
+              fields: [user_name]
+              where: row.access_key_id and row.time > 1
       - id: done
         title: Done
         note: '{% for k in created_keys %}{{ k.user_name }}={{ k.access_key_id }} {% endfor %}'
@@ -829,6 +832,11 @@ fn a_record_capture_keeps_each_rows_values_together_once() {
             {"user_name": "ops-admin", "access_key_id": null},
         ])
     );
+    // `where` keeps the rows it holds for, then the same distinct records in row order.
+    assert_eq!(
+        q.captures["later_creators"],
+        serde_json::json!([{"user_name": "ops-admin"}, {"user_name": "backup-svc"}])
+    );
     let irp::playbook::model::StepKind::Note(note) = &pb.steps[1].kind else {
         panic!("the second step is a note");
     };
@@ -848,6 +856,17 @@ fn a_record_capture_without_its_column_or_with_rows_cut_off_fails_the_step() {
     assert_eq!(
         f.error,
         "capture `created_keys` (`fields: [user_name, access_key_id]`): the result has no column `access_key_id` (its columns: user_name, key)"
+    );
+    // A column `where` reads and the result lacks fails the step too: an unknown column must not
+    // quietly empty a list that actions run over.
+    let mut st = started(&pb);
+    let rows = vec![serde_json::json!({"user_name": "a", "access_key_id": "AKIA1"})];
+    let Event::QueryFailed(f) = query_result(&pb, &mut st, rows, 1) else {
+        panic!("a column `where` reads is missing");
+    };
+    assert_eq!(
+        f.error,
+        "capture `later_creators` (`fields: [user_name] where: row.access_key_id and row.time > 1`): `where` reads `row.time`: the result has no column `time` (its columns: user_name, access_key_id)"
     );
     // Only a prefix of the result kept: the records would miss some, so the step fails.
     let mut st = started(&pb);

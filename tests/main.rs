@@ -30,6 +30,7 @@ mod journal;
 mod lake;
 mod playbooks;
 mod query;
+mod real_logs;
 mod rehearse;
 mod review;
 mod schema;

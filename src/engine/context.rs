@@ -9,7 +9,7 @@ use minijinja::Value;
 use super::Env;
 use super::event::Intent;
 use super::state::State;
-use crate::playbook::context::{input_value, insert_tables};
+use crate::playbook::context::{ROW, input_value, insert_tables};
 use crate::playbook::diag::did_you_mean;
 use crate::playbook::model::{ActionKind, ActionStep, CaptureRule, Playbook, StepKind};
 use crate::playbook::raw::{InputType, ParamValue};
@@ -101,7 +101,7 @@ pub fn evaluate_captures(
     };
     let base = template_context(pb, state, index, env);
     let rows_value = Value::from(rows.iter().map(value_from_json).collect::<Vec<_>>());
-    let ctx = minijinja::context! { rows => rows_value, ..base };
+    let ctx = minijinja::context! { rows => rows_value, ..base.clone() };
     let mut out = BTreeMap::new();
     for (name, def) in &q.captures {
         let failed = |message: String| RenderError::Capture {
@@ -117,19 +117,75 @@ pub fn evaluate_captures(
                     why: Box::new(e),
                 })?
             }
-            CaptureRule::Records(fields) => records(rows, row_count, fields).map_err(failed)?,
+            CaptureRule::Records { fields, filter } => {
+                let kept = match filter {
+                    Some(f) => rows_where(rows, f, &base).map_err(failed)?,
+                    None => rows.iter().collect(),
+                };
+                records(rows, &kept, row_count, fields).map_err(failed)?
+            }
         };
         out.insert(name.clone(), json);
     }
     Ok(out)
 }
 
-/// The records of a capture with `fields`: one per distinct row, in row order, each with the
-/// row's values of `fields`. A field the rows do not have is an error that names their columns;
-/// so is a result of `row_count` rows of which only a prefix (`rows`) was kept, since a list that
-/// actions run over must not miss any.
+/// A column `names` holds that the result's rows (all of the same columns) lack.
+struct MissingColumn {
+    column: String,
+    columns: Vec<String>,
+}
+
+impl std::fmt::Display for MissingColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the result has no column `{}` (its columns: {})",
+            self.column,
+            self.columns.join(", ")
+        )
+    }
+}
+
+fn missing_column(rows: &[serde_json::Value], names: &[String]) -> Option<MissingColumn> {
+    let first = rows.first()?.as_object()?;
+    let column = names.iter().find(|c| !first.contains_key(c.as_str()))?;
+    Some(MissingColumn {
+        column: column.clone(),
+        columns: first.keys().cloned().collect(),
+    })
+}
+
+/// The rows a record capture's `where` holds for, each read as `row` beside the case's
+/// variables. A column the condition reads that the result does not have is an error naming the
+/// result's columns: an unknown column must not quietly empty the list an action runs over.
+fn rows_where<'r>(
+    rows: &'r [serde_json::Value],
+    filter: &str,
+    base: &Value,
+) -> Result<Vec<&'r serde_json::Value>, String> {
+    let read = template::attributes_read(filter, ROW).map_err(|e| e.message)?;
+    if let Some(e) = missing_column(rows, &read) {
+        return Err(format!("`where` reads `row.{}`: {e}", e.column));
+    }
+    let cond = template::Condition::compile(filter).map_err(|e| e.message)?;
+    let mut kept = Vec::new();
+    for row in rows {
+        let ctx = minijinja::context! { row => value_from_json(row), ..base.clone() };
+        if cond.holds(ctx).map_err(|e| format!("`where`: {}", e.message))? {
+            kept.push(row);
+        }
+    }
+    Ok(kept)
+}
+
+/// The records of a capture with `fields`: one per distinct row of `kept` (all the rows, or
+/// those a `where` holds for), in row order, each with the row's values of `fields`. A field the
+/// rows do not have is an error that names their columns; so is a result of `row_count` rows of
+/// which only a prefix (`rows`) was kept, since a list that actions run over must not miss any.
 fn records(
     rows: &[serde_json::Value],
+    kept: &[&serde_json::Value],
     row_count: u64,
     fields: &[String],
 ) -> Result<serde_json::Value, String> {
@@ -140,22 +196,18 @@ fn records(
             fields.join(", ")
         ));
     }
+    if let Some(e) = missing_column(rows, fields) {
+        return Err(e.to_string());
+    }
     let mut out: Vec<serde_json::Value> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for row in rows {
+    for row in kept {
         let Some(row) = row.as_object() else {
             return Err("a row of the result is not a record".to_owned());
         };
         let mut record = serde_json::Map::new();
         for f in fields {
-            let Some(v) = row.get(f) else {
-                let columns: Vec<&str> = row.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "the result has no column `{f}` (its columns: {})",
-                    columns.join(", ")
-                ));
-            };
-            record.insert(f.clone(), v.clone());
+            record.insert(f.clone(), row.get(f).cloned().unwrap_or(serde_json::Value::Null));
         }
         let record = serde_json::Value::Object(record);
         if seen.insert(record.to_string()) {

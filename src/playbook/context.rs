@@ -19,13 +19,15 @@ pub const BUILTINS: &[&str] = &["case", "now"];
 pub const SQL_BUILTINS: &[&str] = &["table", "tables"];
 /// The variable a capture expression reads the query result from.
 pub const ROWS: &str = "rows";
+/// The variable a record capture's `where` reads one row of the result from.
+pub const ROW: &str = "row";
 
 /// The variables a `for_each` action's templates read its item by.
 pub const ITEM_VARS: &[&str] = &["item", "index"];
 
 /// Names irp provides, which inputs and captures cannot take.
 pub fn is_reserved(name: &str) -> bool {
-    BUILTINS.contains(&name) || SQL_BUILTINS.contains(&name) || name == ROWS || ITEM_VARS.contains(&name)
+    BUILTINS.contains(&name) || SQL_BUILTINS.contains(&name) || name == ROWS || name == ROW || ITEM_VARS.contains(&name)
 }
 
 /// Where a backend finds Security Lake tables.

@@ -166,8 +166,13 @@ pub struct CaptureDef {
 pub enum CaptureRule {
     /// A template expression over `rows` (without `{{ }}`).
     Expr(String),
-    /// A list of records: one per distinct row, each with these columns of it, in row order.
-    Records(Vec<String>),
+    /// A list of records: one per distinct row (of those `filter` holds for), each with these
+    /// columns of it, in row order.
+    Records {
+        fields: Vec<String>,
+        /// A boolean expression over `row` (without `{{ }}`).
+        filter: Option<String>,
+    },
 }
 
 impl CaptureRule {
@@ -175,7 +180,11 @@ impl CaptureRule {
     pub fn text(&self) -> String {
         match self {
             CaptureRule::Expr(e) => e.clone(),
-            CaptureRule::Records(fields) => format!("fields: [{}]", fields.join(", ")),
+            CaptureRule::Records { fields, filter: None } => format!("fields: [{}]", fields.join(", ")),
+            CaptureRule::Records {
+                fields,
+                filter: Some(f),
+            } => format!("fields: [{}] where: {f}", fields.join(", ")),
         }
     }
 }

@@ -270,8 +270,8 @@ pub enum Capture {
     Full(CaptureSpec),
 }
 
-/// An expression or a list of records (exactly one of `expr` and `fields`), with a sample value
-/// and a description.
+/// An expression or a list of records (exactly one of `expr` and `fields`, the records perhaps
+/// of the rows `where` holds for), with a sample value and a description.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureSpec {
@@ -283,6 +283,10 @@ pub struct CaptureSpec {
     /// together stay together.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// With `fields`: a condition on each row (`row.<column>`), so that only the rows it holds
+    /// for become records, e.g. `row.operation == 'CreateAccessKey' and row.status == 'Success'`.
+    #[serde(default, rename = "where")]
+    pub filter: Option<String>,
     /// A realistic sample of the captured value, used to render later templates in `irp validate`.
     #[serde(default)]
     pub example: Option<serde_json::Value>,

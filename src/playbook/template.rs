@@ -257,6 +257,54 @@ pub fn parse_expression(src: &str) -> Result<HashSet<String>, TemplateError> {
     Ok(expr.undeclared_variables(false))
 }
 
+/// The attributes of `var` an expression reads: `row.status and row.ip` → `status`, `ip`.
+pub fn attributes_read(src: &str, var: &str) -> Result<Vec<String>, TemplateError> {
+    let expr = text_env()
+        .compile_expression(src)
+        .map_err(|e| to_template_error(src, &e))?;
+    let prefix = format!("{var}.");
+    let mut out: Vec<String> = expr
+        .undeclared_variables(true)
+        .into_iter()
+        .filter_map(|v| {
+            v.strip_prefix(&prefix)
+                .map(|rest| rest.split('.').next().unwrap_or_default().to_owned())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A boolean expression compiled once and evaluated for many contexts (a `where` per row).
+pub struct Condition<'s> {
+    src: &'s str,
+    expr: minijinja::Expression<'s, 's>,
+}
+
+impl std::fmt::Debug for Condition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Condition").field("src", &self.src).finish_non_exhaustive()
+    }
+}
+
+impl<'s> Condition<'s> {
+    pub fn compile(src: &'s str) -> Result<Self, TemplateError> {
+        let expr = text_env()
+            .compile_expression(src)
+            .map_err(|e| to_template_error(src, &e))?;
+        Ok(Condition { src, expr })
+    }
+
+    /// Whether the expression is true in `ctx`.
+    pub fn holds(&self, ctx: Value) -> Result<bool, TemplateError> {
+        self.expr
+            .eval(ctx)
+            .map(|v| v.is_true())
+            .map_err(|e| to_template_error(self.src, &e))
+    }
+}
+
 /// Renders SQL: every interpolated value is a literal (see the module doc).
 pub fn render_sql(src: &str, ctx: &Value) -> Result<String, TemplateError> {
     sql_env()

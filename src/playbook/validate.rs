@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::context::{BUILTINS, ITEM_VARS, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
+use super::context::{BUILTINS, ITEM_VARS, ROW, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
 use super::diag::{Diagnostic, Pos, did_you_mean};
 use super::model::{
     ActionKind, ActionStep, CaptureDef, CaptureRule, DecisionOption, DecisionStep, FailurePolicy, InputSpec,
@@ -99,6 +99,8 @@ enum TemplateKind {
     Expr,
     /// A capture expression: may read `rows`.
     Capture,
+    /// A record capture's `where`: may read `row`.
+    RowFilter,
 }
 
 impl Validator<'_> {
@@ -558,8 +560,17 @@ impl Validator<'_> {
                 raw::Capture::Expr(e) => (Some(expr_rule(e)), None, None),
                 raw::Capture::Full(f) => {
                     let rule = match (&f.expr, &f.fields) {
-                        (Some(e), None) => Some(expr_rule(e)),
-                        (None, Some(fields)) => self.record_fields(name, fields, cap.pos),
+                        (Some(e), None) => {
+                            if f.filter.is_some() {
+                                self.err(
+                                    cap.pos,
+                                    format!("capture `{name}` has `where` without `fields`"),
+                                    Some("`where` picks the rows a record capture keeps; an `expr` filters with `selectattr`".to_owned()),
+                                );
+                            }
+                            Some(expr_rule(e))
+                        }
+                        (None, Some(fields)) => self.record_fields(name, fields, f.filter.as_deref(), cap.pos),
                         (Some(_), Some(_)) => {
                             self.err(
                                 cap.pos,
@@ -583,9 +594,12 @@ impl Validator<'_> {
             let Some(rule) = rule else { continue };
             match &rule {
                 CaptureRule::Expr(expr) => r.template(expr, cap.pos, "capture", TemplateKind::Capture),
-                CaptureRule::Records(fields) => {
+                CaptureRule::Records { fields, filter } => {
                     if let Some(ex) = &example {
                         self.check_record_example(name, fields, ex, cap.pos);
+                    }
+                    if let Some(filter) = filter {
+                        r.template(filter, cap.pos, "capture's `where`", TemplateKind::RowFilter);
                     }
                 }
             }
@@ -607,7 +621,7 @@ impl Validator<'_> {
     }
 
     /// The fields of a record capture: at least one, each named once.
-    fn record_fields(&mut self, name: &str, fields: &[String], pos: Pos) -> Option<CaptureRule> {
+    fn record_fields(&mut self, name: &str, fields: &[String], filter: Option<&str>, pos: Pos) -> Option<CaptureRule> {
         if fields.is_empty() {
             self.err(
                 pos,
@@ -631,7 +645,10 @@ impl Validator<'_> {
             }
             seen.push(f);
         }
-        Some(CaptureRule::Records(fields.to_vec()))
+        Some(CaptureRule::Records {
+            fields: fields.to_vec(),
+            filter: filter.map(|f| template::bare_expression(f).to_owned()),
+        })
     }
 
     /// A record capture's example: a list of mappings with exactly the capture's fields.
@@ -668,18 +685,31 @@ impl Validator<'_> {
         let has_records = q
             .captures
             .values()
-            .any(|c| matches!(c.rule, CaptureRule::Records(_)));
+            .any(|c| matches!(c.rule, CaptureRule::Records { .. }));
         let Some(columns) = has_records.then(|| sql::result_columns(sql)).flatten() else {
             return;
         };
         for (name, pos) in captures {
             let Some(CaptureDef {
-                rule: CaptureRule::Records(fields),
+                rule: CaptureRule::Records { fields, filter },
                 ..
             }) = q.captures.get(name)
             else {
                 continue;
             };
+            let read = filter
+                .as_deref()
+                .and_then(|f| template::attributes_read(f, ROW).ok())
+                .unwrap_or_default();
+            for f in read.iter().filter(|f| !columns.contains(f)) {
+                let hint = did_you_mean(f, columns.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("the query returns {}", columns.join(", ")));
+                self.err(
+                    *pos,
+                    format!("the `where` of capture `{name}` reads `row.{f}`, which the query does not return"),
+                    Some(hint),
+                );
+            }
             for f in fields.iter().filter(|f| !columns.contains(f)) {
                 let hint = did_you_mean(f, columns.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("the query returns {}", columns.join(", ")));
@@ -1088,7 +1118,9 @@ impl Validator<'_> {
                 }
                 let parsed = match t.kind {
                     TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, false),
-                    TemplateKind::Expr | TemplateKind::Capture => template::parse_expression(&t.text),
+                    TemplateKind::Expr | TemplateKind::Capture | TemplateKind::RowFilter => {
+                        template::parse_expression(&t.text)
+                    }
                 };
                 let vars = match parsed {
                     Ok(v) => v,
@@ -1108,7 +1140,8 @@ impl Validator<'_> {
                 for var in names {
                     let ok = scope.contains(var)
                         || (t.kind == TemplateKind::Sql && SQL_BUILTINS.contains(&var.as_str()))
-                        || (t.kind == TemplateKind::Capture && var == ROWS);
+                        || (t.kind == TemplateKind::Capture && var == ROWS)
+                        || (t.kind == TemplateKind::RowFilter && var == ROW);
                     if ok {
                         continue;
                     }
@@ -1122,6 +1155,8 @@ impl Validator<'_> {
                         format!("`{var}` is only available in the templates of a `for_each` action")
                     } else if var == ROWS {
                         "`rows` is only available in a query's `capture` expressions".to_owned()
+                    } else if var == ROW {
+                        "`row` is only available in a record capture's `where`".to_owned()
                     } else if SQL_BUILTINS.contains(&var.as_str()) {
                         format!("`{var}` is only available in a query's `sql`")
                     } else {
@@ -1138,7 +1173,7 @@ impl Validator<'_> {
                     self.check_table_refs(t, q);
                 }
                 // Render with the sample values, to catch what only shows at run time.
-                if sound && !missing && t.kind != TemplateKind::Capture {
+                if sound && !missing && !matches!(t.kind, TemplateKind::Capture | TemplateKind::RowFilter) {
                     let ctx = sample.get_or_insert_with(|| {
                         let ctx = sample_context(pb, i, now, &naming);
                         match item.as_ref().and_then(ItemShape::sample) {
@@ -1209,7 +1244,7 @@ impl Validator<'_> {
         let def = q.captures.get(name)?;
         let example = def.example.as_ref();
         match (&def.rule, example) {
-            (CaptureRule::Records(fields), _) => Some(ItemShape::Record {
+            (CaptureRule::Records { fields, .. }, _) => Some(ItemShape::Record {
                 fields: fields.clone(),
                 example: example
                     .and_then(|e| e.as_array())
@@ -1248,7 +1283,7 @@ impl Validator<'_> {
     fn check_item_fields(&mut self, t: &TemplateUse, shape: &ItemShape, list: &str) {
         let parsed = match t.kind {
             TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, true),
-            TemplateKind::Expr | TemplateKind::Capture => return,
+            TemplateKind::Expr | TemplateKind::Capture | TemplateKind::RowFilter => return,
         };
         let Ok(vars) = parsed else { return };
         let mut read: Vec<&String> = vars.iter().filter(|v| v.starts_with("item.")).collect();

@@ -1,0 +1,156 @@
+//! The shipped playbooks on real `CloudTrail` (not the generator's): each Stratus Red Team
+//! detonation in `../shared/data/samples/stratus-detonation/` imported into its own lake with
+//! `irp lake import cloudtrail`, and the playbook walked on it by the scripted good responder.
+//! What must hold is what a responder needs: every credential and every backdoor the logs show is
+//! contained, each on its own resource.
+//!
+//! The samples are anonymised: regions are made up (`ap-isob-central-3r`) and addresses are
+//! zero-padded (`075.050.255.67`, not an address). Before the import, each event is given the
+//! region the playbook is asked about and the address the padded one stands for; nothing else of
+//! the event changes.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::{irp, shared_data, stderr};
+
+/// One detonation's file, de-anonymised as the module says, imported into `dir/lake`; returns
+/// the account and the access key its events were made with.
+fn import_detonation(dir: &Path, name: &str) -> Option<(String, String)> {
+    let samples = shared_data("samples/stratus-detonation")?;
+    let text = std::fs::read_to_string(samples.join(format!("{name}.json"))).unwrap();
+    let mut events: Vec<Value> = serde_json::from_str(&text).unwrap();
+    for e in &mut events {
+        e["awsRegion"] = "us-east-1".into();
+        if let Some(ip) = e["sourceIPAddress"].as_str().filter(|s| s.split('.').count() == 4) {
+            let unpadded: Vec<String> = ip
+                .split('.')
+                .map(|o| o.parse::<u8>().map_or_else(|_| o.to_owned(), |n| n.to_string()))
+                .collect();
+            e["sourceIPAddress"] = unpadded.join(".").into();
+        }
+    }
+    let account = events[0]["recipientAccountId"].as_str().unwrap().to_owned();
+    let key = events[0]["userIdentity"]["accessKeyId"].as_str().unwrap().to_owned();
+    let file = dir.join("events.json");
+    std::fs::write(&file, serde_json::to_string(&events).unwrap()).unwrap();
+    let out = irp()
+        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
+        .arg(dir.join("lake"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    Some((account, key))
+}
+
+/// The IAM playbook walked on the lake by the scripted good responder; the journal's entries.
+fn walk_iam(dir: &Path, account: &str, key: &str) -> Vec<Value> {
+    let out = irp()
+        .env("IRP_NOW", "2024-08-02T00:00:00Z")
+        .args(["run", "playbooks/iam-credential-compromise.yaml", "--case-dir"])
+        .arg(dir.join("case"))
+        .arg("--lake")
+        .arg(dir.join("lake"))
+        .args(["-i", &format!("account={account}"), "-i", "region=us-east-1"])
+        .args(["-i", &format!("access_key_id={key}"), "-i", "start_time=-7d"])
+        .args(["--headless", "--answers"])
+        .arg("playbooks/iam-credential-compromise/answers/responder.yaml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::read_to_string(dir.join("case/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The parameters of every item a step acted on, in order.
+fn acted_on(journal: &[Value], step: &str) -> Vec<Value> {
+    journal
+        .iter()
+        .filter(|e| e["kind"] == "action_started" && e["payload"]["step"] == step)
+        .map(|e| e["payload"]["intent"]["params"].clone())
+        .collect()
+}
+
+/// Whether a step was journaled as having nothing to act on.
+fn nothing_to_do(journal: &[Value], step: &str) -> bool {
+    journal
+        .iter()
+        .any(|e| e["kind"] == "action_nothing_to_do" && e["payload"]["step"] == step)
+}
+
+#[test]
+fn the_iam_playbook_contains_the_admin_user_its_key_and_the_stolen_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(tmp.path(), "aws.persistence.iam-create-admin-user") else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    assert_eq!(
+        acted_on(&j, "deactivate-key"),
+        [serde_json::json!({ "user_name": "christophe", "access_key_id": key })]
+    );
+    assert_eq!(
+        acted_on(&j, "deactivate-created-key"),
+        [serde_json::json!({ "user_name": "malicious-iam-user", "access_key_id": "AKIAXAFZN8JEPF6L682H" })]
+    );
+    assert_eq!(
+        acted_on(&j, "deny-created-user"),
+        [serde_json::json!({ "user_name": "malicious-iam-user" })]
+    );
+    assert!(nothing_to_do(&j, "delete-created-login"), "no console password was set");
+}
+
+#[test]
+fn the_iam_playbook_deactivates_a_key_added_to_a_user_that_already_existed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(tmp.path(), "aws.persistence.iam-backdoor-user") else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    assert_eq!(
+        acted_on(&j, "deactivate-created-key"),
+        [serde_json::json!({
+            "user_name": "stratus-red-team-backdoor-u-user",
+            "access_key_id": "AKIAL80DWDVKKM0UXEER"
+        })]
+    );
+    assert!(nothing_to_do(&j, "deny-created-user"), "no user was created");
+}
+
+#[test]
+fn the_iam_playbook_deletes_a_console_password_set_on_an_existing_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(tmp.path(), "aws.persistence.iam-create-user-login-profile")
+    else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    assert_eq!(
+        acted_on(&j, "delete-created-login"),
+        [serde_json::json!({ "user_name": "stratus-red-team-login-profile-user" })]
+    );
+    assert!(nothing_to_do(&j, "deactivate-created-key"));
+}
+
+#[test]
+fn the_iam_playbook_removes_the_outside_account_from_a_backdoored_trust_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(tmp.path(), "aws.persistence.iam-backdoor-role") else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    // No role was assumed, and the trust policy is still reached and put right.
+    assert!(acted_on(&j, "revoke-role-sessions").is_empty());
+    assert_eq!(
+        acted_on(&j, "remove-trust"),
+        [serde_json::json!({
+            "role_name": "stratus-red-team-backdoor-r-role",
+            "principal": "arn:aws:iam::193672423079:root"
+        })]
+    );
+}
