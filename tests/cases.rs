@@ -371,7 +371,7 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
         err.contains("step `deactivate-key` failed: the action cannot be rendered"),
         "{err}"
     );
-    assert!(err.contains("suspect_user_name"), "{err}");
+    assert!(err.contains("the list `stolen_user_keys` the step runs over cannot be read: it has no value"), "{err}");
     let journal = stdout(&run(&["journal", root.to_str().unwrap()]));
     assert!(
         !journal.contains("action_confirmed     deactivate-key"),

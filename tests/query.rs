@@ -677,7 +677,11 @@ fn the_s3_playbook_finds_the_injected_incident_on_a_generated_lake() {
     );
     assert_eq!(captures["suspect_keys"], serde_json::json!([inc.access_key_id]));
     assert_eq!(captures["suspect_ips"], serde_json::json!(inc.ips));
-    assert_eq!(captures["suspect_user_name"], inc.user_name.as_str());
+    assert_eq!(captures["suspect_user_names"], serde_json::json!([inc.user_name]));
+    assert_eq!(
+        captures["stolen_user_keys"],
+        serde_json::json!([{ "principal_name": inc.user_name, "access_key": inc.access_key_id }])
+    );
     assert_eq!(captures["unknown_accounts"], serde_json::json!([]));
     // The bulk read and the policy that grants the external account.
     assert!(captures["burst_minutes"].as_u64().unwrap() >= 1, "{captures:?}");

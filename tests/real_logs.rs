@@ -60,15 +60,20 @@ fn walk_iam(dir: &Path, account: &str, key: &str) -> Vec<Value> {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::read_to_string(dir.join("case/journal.jsonl"))
+    journal_entries(&dir.join("case"))
+}
+
+/// A case's journal entries, as JSON.
+pub fn journal_entries(case: &Path) -> Vec<Value> {
+    std::fs::read_to_string(case.join("journal.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
-/// The parameters of every item a step acted on, in order.
-fn acted_on(journal: &[Value], step: &str) -> Vec<Value> {
+/// The parameters of every item (or the one call) a step acted on, in order.
+pub fn acted_on(journal: &[Value], step: &str) -> Vec<Value> {
     journal
         .iter()
         .filter(|e| e["kind"] == "action_started" && e["payload"]["step"] == step)
@@ -153,4 +158,56 @@ fn the_iam_playbook_removes_the_outside_account_from_a_backdoored_trust_policy()
             "principal": "arn:aws:iam::193672423079:root"
         })]
     );
+}
+
+/// The S3 playbook on OTRF's `cloud_breach_s3` (an SSRF leaks an instance profile's session,
+/// which lists and reads the bucket): the role's sessions are revoked and the instance made to
+/// require IMDSv2, each named from the logs.
+#[test]
+fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() {
+    let Some(otrf) = shared_data("samples/otrf") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = irp()
+        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
+        .arg(tmp.path().join("lake"))
+        .arg(&otrf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The good responder's answers; the bucket was not public, which no query suggests (an
+    // absence of evidence), so that answer is the responder's own.
+    let answers = std::fs::read_to_string(
+        crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
+    )
+    .unwrap()
+    .replace("public-path: { choose: suggested }", "public-path: { choose: not-public }");
+    assert!(answers.contains("not-public"), "the responder's answers changed shape");
+    let answers_file = tmp.path().join("answers.yaml");
+    std::fs::write(&answers_file, answers).unwrap();
+    let out = irp()
+        .env("IRP_NOW", "2020-09-15T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(tmp.path().join("case"))
+        .arg("--lake")
+        .arg(tmp.path().join("lake"))
+        .args(["-i", "bucket=mordors3stack-s3bucket-llp2yingx64a", "-i", "bucket_account=123456789123"])
+        .args(["-i", "region=us-east-1", "-i", "start_time=2020-09-13T00:00:00Z"])
+        .args(["-i", "end_time=2020-09-15T00:00:00Z", "--headless", "--answers"])
+        .arg(&answers_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = journal_entries(&tmp.path().join("case"));
+    assert_eq!(
+        acted_on(&j, "revoke-role-sessions"),
+        [serde_json::json!({ "role_name": "MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0" })]
+    );
+    assert_eq!(
+        acted_on(&j, "require-imdsv2"),
+        [serde_json::json!({ "instance_id": "i-0317f6c6b66ae9c40" })]
+    );
+    // No user key was used: the user path is not taken.
+    assert!(acted_on(&j, "deactivate-key").is_empty());
 }

@@ -547,10 +547,20 @@ fn the_otrf_sample_imported_is_investigated_by_the_ec2_playbook_headless() {
         captures["accessed_buckets"],
         serde_json::json!(["mordors3stack-s3bucket-llp2yingx64a"])
     );
-    assert_eq!(captures["suspect_instance"], "i-0317f6c6b66ae9c40");
+    assert_eq!(captures["suspect_instances"], serde_json::json!(["i-0317f6c6b66ae9c40"]));
     assert_eq!(
-        captures["suspect_role"],
-        "MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0"
+        captures["suspect_roles"],
+        serde_json::json!(["MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0"])
+    );
+    // Containment acts on that instance and that role, each once.
+    let journal = crate::real_logs::journal_entries(&case);
+    assert_eq!(
+        crate::real_logs::acted_on(&journal, "require-imdsv2"),
+        [serde_json::json!({ "instance_id": "i-0317f6c6b66ae9c40" })]
+    );
+    assert_eq!(
+        crate::real_logs::acted_on(&journal, "revoke-sessions"),
+        [serde_json::json!({ "role_name": "MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0" })]
     );
     // The IAM user browsing the console from the same address is not a suspect.
     assert!(!captures["suspect_principals"].to_string().contains("pedro"));
