@@ -381,6 +381,12 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
 
 /// The `for_each` drill on a lake imported from its `CloudTrail` file.
 fn for_each_run(dir: &Path, answers: &str) -> std::process::Output {
+    for_each_run_with(dir, answers, &[])
+}
+
+/// The drill with more inputs (`-i name=value` each).
+fn for_each_run_with(dir: &Path, answers: &str, inputs: &[&str]) -> std::process::Output {
+    std::fs::create_dir_all(dir).unwrap();
     let lake = crate::common::for_each_lake(dir);
     let path = dir.join("answers.yaml");
     std::fs::write(&path, answers).unwrap();
@@ -393,12 +399,51 @@ fn for_each_run(dir: &Path, answers: &str) -> std::process::Output {
         .args([
             "-i",
             "suspect_key=AKIAEXAMPLESTOLEN001",
-            "--headless",
-            "--answers",
         ])
+        .args(inputs.iter().flat_map(|i| ["-i", i]))
+        .args(["--headless", "--answers"])
         .arg(&path)
         .output()
         .unwrap()
+}
+
+#[test]
+fn a_protected_principal_is_left_out_unless_its_item_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let protect = ["protected_principals=arn:aws:iam::111122223333:user/break-glass"];
+    // The preview marks it and leaves it out; the count asked for is of the others.
+    let out = for_each_run_with(tmp.path(), "steps: {}\n", &protect);
+    let err = stderr(&out);
+    assert!(
+        err.contains("(`confirm: 2 access keys`)")
+            && err.contains("item 2 left out: protected: `break-glass` is named in input `protected_principals`"),
+        "{err}"
+    );
+    // Confirmed as shown: two keys deactivated, the third journaled as left out, and why.
+    let answers = "steps:\n  deactivate-created-keys: { confirm: 2 access keys }\n";
+    let out = for_each_run_with(&tmp.path().join("default"), answers, &protect);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let case = tmp.path().join("default/case");
+    let journal = crate::real_logs::journal_entries(&case);
+    let acted: Vec<String> = crate::real_logs::acted_on(&journal, "deactivate-created-keys")
+        .iter()
+        .map(|p| p["user_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(acted, ["backup-svc", "ops-admin"]);
+    let confirmed = journal
+        .iter()
+        .find(|e| e["kind"] == "action_confirmed")
+        .unwrap();
+    assert_eq!(
+        confirmed["payload"]["items"]["left_out"],
+        serde_json::json!([{ "item": 2, "reason": "protected: `break-glass` is named in input `protected_principals`" }])
+    );
+    // Named among the items to act on, it is acted on like the others.
+    let answers = "steps:\n  deactivate-created-keys: { confirm: 3 access keys, items: [0, 1, 2] }\n";
+    let out = for_each_run_with(&tmp.path().join("named"), answers, &protect);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let journal = crate::real_logs::journal_entries(&tmp.path().join("named/case"));
+    assert_eq!(crate::real_logs::acted_on(&journal, "deactivate-created-keys").len(), 3);
 }
 
 #[test]

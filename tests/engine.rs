@@ -1044,6 +1044,66 @@ fn a_for_each_step_runs_each_item_on_its_own_and_settles_when_all_are() {
 }
 
 #[test]
+fn the_identity_irp_acts_as_is_left_out_of_a_confirmation_unless_named() {
+    let pb = for_each_playbook();
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(3), 3);
+    // The case acts as a session of the role `intruder-1` (a user of the same name is the same
+    // principal by name, as the preview shows it).
+    st.apply(&Event::AwsIdentity(engine::AwsIdentity {
+        account: s("111122223333"),
+        arn: s("arn:aws:sts::111122223333:assumed-role/intruder-1/responder"),
+        user_id: s("AROAEXAMPLE:responder"),
+        region: s("us-east-1"),
+        endpoint: None,
+    }));
+    let index = pb.step_index("deactivate").unwrap();
+    let intents = engine::render_item_intents(&pb, &st, index, &env()).unwrap();
+    let protected = engine::items::protected_items(&pb, &st, &intents);
+    assert_eq!(
+        protected.keys().copied().collect::<Vec<_>>(),
+        [1],
+        "{protected:?}"
+    );
+    assert!(protected[&1].contains("the identity irp acts as (arn:aws:sts::111122223333:assumed-role/intruder-1/responder)"));
+    // Every item by default: refused, since that would take the protected one.
+    let all = Command::ConfirmAction {
+        step: s("deactivate"),
+        typed: Some(s("3 access keys")),
+        seen: None,
+        items: Some(engine::ItemChoice::default()),
+    };
+    match refused(&pb, &st, &all) {
+        EngineError::BadChoice { why, .. } => assert!(why.starts_with("item 1 is protected"), "{why}"),
+        other => panic!("refused for another reason: {other:?}"),
+    }
+    // Left out with its reason: accepted. Named among the items: accepted too.
+    let left_out = Command::ConfirmAction {
+        step: s("deactivate"),
+        typed: Some(s("2 access keys")),
+        seen: None,
+        items: Some(engine::ItemChoice {
+            chosen: vec![],
+            left_out: vec![engine::LeftOut {
+                item: 1,
+                reason: protected[&1].clone(),
+            }],
+        }),
+    };
+    assert!(engine::decide(&pb, &st, &left_out, &env()).is_ok());
+    let named = Command::ConfirmAction {
+        step: s("deactivate"),
+        typed: Some(s("3 access keys")),
+        seen: None,
+        items: Some(engine::ItemChoice {
+            chosen: vec![0, 1, 2],
+            left_out: vec![],
+        }),
+    };
+    assert!(engine::decide(&pb, &st, &named, &env()).is_ok());
+}
+
+#[test]
 fn a_for_each_step_with_items_left_out_or_none_to_act_on_says_so() {
     let pb = for_each_playbook();
     let mut st = started(&pb);

@@ -15,8 +15,8 @@ use super::actions::{
 };
 use super::moves::{MoveError, exec};
 use crate::action::aws;
-use crate::engine::items::{count_of, pending};
-use crate::engine::{self, Command, Intent, ItemChoice, Outcome, StepLine};
+use crate::engine::items::{count_of, pending, protected_items};
+use crate::engine::{self, Command, Intent, ItemChoice, LeftOut, Outcome, StepLine};
 use crate::playbook::model::ActionStep;
 use crate::playbook::raw::Confirm;
 
@@ -62,6 +62,40 @@ fn target_text(intent: &Intent) -> String {
         Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
         Intent::Manual { items } => items.join("; "),
     }
+}
+
+/// The responder's choice with every protected item still to act on left out (with why),
+/// unless the responder named the items to act on and it among them. In a live case that
+/// changes something, the identity irp acts as is learnt first, since it is protected too.
+pub fn effective_choice(
+    session: &mut Session,
+    executor: &mut Executor,
+    step: ItemsStep<'_>,
+    report: &mut dyn FnMut(&StepLine),
+) -> Result<ItemChoice, MoveError> {
+    let id = step.id;
+    let intents = intents(session, id, step.index)?;
+    if let (Executor::Live(live), Some(intent)) = (&mut *executor, intents.first())
+        && params_of(id, intent)?.is_some_and(|p| !p.op().is_read_only())
+    {
+        live.ensure_identity(session, report)?;
+    }
+    Ok(protect(session, step, &intents))
+}
+
+/// `step.choice` with the protected items left out, as `effective_choice` says.
+fn protect(session: &Session, step: ItemsStep<'_>, intents: &[Intent]) -> ItemChoice {
+    let mut choice = step.choice.clone();
+    let st = session.state.step(step.id).cloned().unwrap_or_default();
+    let open = pending(&st, intents.len());
+    for (i, why) in protected_items(&session.playbook, &session.state, intents) {
+        let named = choice.chosen.contains(&i) || choice.left_out.iter().any(|l| l.item == i);
+        if open.contains(&i) && !named {
+            choice.left_out.push(LeftOut { item: i, reason: why });
+        }
+    }
+    choice.left_out.sort_by_key(|l| l.item);
+    choice
 }
 
 /// The items a confirmation takes, as the engine will judge them: every item still to act on,
@@ -125,10 +159,12 @@ pub fn preview(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(String, Map<String, serde_json::Value>), MoveError> {
     let id = step.id;
+    let choice = effective_choice(session, executor, step, report)?;
     let intents = intents(session, id, step.index)?;
+    let protected = protected_items(&session.playbook, &session.state, &intents);
     let st = session.state.step(id).cloned().unwrap_or_default();
     let open = pending(&st, intents.len());
-    let chosen = chosen(&open, step.choice);
+    let chosen = chosen(&open, &choice);
     let now = session.now_text();
     let mut preview = String::new();
     let mut seen = Map::new();
@@ -147,6 +183,9 @@ pub fn preview(
     for &i in &chosen {
         let Some(intent) = intents.get(i) else { continue };
         let _ = writeln!(preview, "  item {i}: {}", target_text(intent));
+        if let Some(why) = protected.get(&i) {
+            let _ = writeln!(preview, "    {why}; named, so acted on");
+        }
         if let (Executor::Live(live), Some(p)) = (&mut *executor, params_of(id, intent)?)
             && !p.op().is_read_only()
         {
@@ -173,8 +212,14 @@ pub fn preview(
             }
         }
     }
-    for l in &step.choice.left_out {
+    for l in &choice.left_out {
         let _ = writeln!(preview, "  item {} left out: {}", l.item, l.reason);
+    }
+    if choice.left_out.iter().any(|l| protected.contains_key(&l.item)) {
+        let _ = writeln!(
+            preview,
+            "  a protected item is acted on only when named: list the items to act on under `items:`, it among them"
+        );
     }
     Ok((preview.trim_end().to_owned(), seen))
 }
@@ -187,8 +232,8 @@ fn confirm(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
     let id = step.id;
-    let word = confirmation_word(session, step);
     let (preview, seen) = preview(session, executor, step, report)?;
+    let word = confirmation_word(session, step);
     let Some(typed) = step.typed else {
         let what = match step.action.confirm {
             Confirm::Typed => format!("a typed confirmation (`confirm: {word}`)"),
@@ -213,7 +258,7 @@ fn confirm(
         step: id.to_owned(),
         typed: Some(typed.to_owned()),
         seen,
-        items: Some(step.choice.clone()),
+        items: Some(protect(session, step, &intents(session, id, step.index)?)),
     };
     exec(session, &cmd, report)
 }
@@ -221,9 +266,12 @@ fn confirm(
 /// The typed confirmation of a `for_each` step as it stands: the count of the items still to
 /// act on, less those left out, by what they are (`3 access keys`).
 pub fn confirmation_word(session: &Session, step: ItemsStep<'_>) -> String {
-    let total = item_count(session, step.id, step.index).unwrap_or_default();
+    let Ok(intents) = intents(session, step.id, step.index) else {
+        return count_of(step.action, 0);
+    };
     let st = session.state.step(step.id).cloned().unwrap_or_default();
-    count_of(step.action, chosen(&pending(&st, total), step.choice).len())
+    let choice = protect(session, step, &intents);
+    count_of(step.action, chosen(&pending(&st, intents.len()), &choice).len())
 }
 
 /// Item `i`: simulated in a rehearsal; for real in a live case, as a step that acts once is.

@@ -4,12 +4,12 @@
 //! chosen item is: it moves on when all are in place, and follows `on_failure` when one failed.
 //! One item runs at a time, so a process killed mid-step leaves at most one outcome unknown.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::context::{RenderError, item_list, render_item_intent};
+use super::context::{RenderError, item_list, render_item_intent, render_item_intents};
 use super::event::{ActionConfirmed, ActionConflict, ActionFinished, ActionStarted, ActionVerified, Chosen};
 use super::state::{State, StepState};
-use super::{Command, EngineError, Env, Event, ItemChoice, Outcome};
+use super::{Command, EngineError, Env, Event, Intent, ItemChoice, Outcome};
 use crate::playbook::model::{ActionKind, ActionStep, Playbook, Step};
 use crate::playbook::raw::Confirm;
 
@@ -22,6 +22,89 @@ pub fn count_of(a: &ActionStep, n: usize) -> String {
         ActionKind::Manual { .. } => ("item", "items"),
     };
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A principal a `for_each` confirmation leaves out unless its item is named: the identity irp
+/// acts as, and the values of `protected` inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Protected {
+    /// The names it goes by: as given, and the user or role name of an ARN.
+    names: Vec<String>,
+    why: String,
+}
+
+/// The names a principal goes by: the value, and for an IAM user or role ARN its name (an
+/// assumed-role session's ARN gives its role).
+fn principal_names(value: &str) -> Vec<String> {
+    let mut names = vec![value.to_owned()];
+    let resource = value
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.splitn(5, ':').nth(4));
+    if let Some(resource) = resource {
+        let parts: Vec<&str> = resource.split('/').collect();
+        let name = match parts.as_slice() {
+            ["assumed-role", role, ..] => Some(*role),
+            ["user" | "role", .., last] => Some(*last),
+            _ => None,
+        };
+        names.extend(name.filter(|n| !n.is_empty()).map(str::to_owned));
+    }
+    names
+}
+
+/// Every protected principal of the case.
+fn protected_principals(pb: &Playbook, state: &State) -> Vec<Protected> {
+    let mut out = Vec::new();
+    if let Some(arn) = &state.aws_identity {
+        out.push(Protected {
+            names: principal_names(arn),
+            why: format!("the identity irp acts as ({arn})"),
+        });
+    }
+    let inputs = state.opened.as_ref().map(|o| &o.inputs);
+    for (name, spec) in pb.inputs.iter().filter(|(_, s)| s.protected) {
+        let value = inputs.and_then(|i| i.get(name)).or(spec.default.as_ref());
+        let values: Vec<&str> = match value {
+            Some(serde_json::Value::String(s)) => vec![s.as_str()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(serde_json::Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for v in values.into_iter().map(str::trim).filter(|v| !v.is_empty()) {
+            out.push(Protected {
+                names: principal_names(v),
+                why: format!("named in input `{name}`"),
+            });
+        }
+    }
+    out
+}
+
+/// The items whose call would act on a protected principal, each with why: a parameter (or an
+/// argument) that names one. A confirmation leaves them out unless it names them.
+pub fn protected_items(pb: &Playbook, state: &State, intents: &[Intent]) -> BTreeMap<usize, String> {
+    let protected = protected_principals(pb, state);
+    let mut out = BTreeMap::new();
+    if protected.is_empty() {
+        return out;
+    }
+    for (i, intent) in intents.iter().enumerate() {
+        let values: Vec<&str> = match intent {
+            Intent::Aws { params, .. } => params.values().filter_map(serde_json::Value::as_str).collect(),
+            Intent::Command { argv } => argv.iter().skip(1).map(String::as_str).collect(),
+            Intent::Manual { .. } => Vec::new(),
+        };
+        let hit = values.iter().find_map(|v| {
+            let names = principal_names(v);
+            protected
+                .iter()
+                .find(|p| p.names.iter().any(|n| names.contains(n)))
+                .map(|p| format!("protected: `{v}` is {}", p.why))
+        });
+        if let Some(why) = hit {
+            out.insert(i, why);
+        }
+    }
+    out
 }
 
 /// The items a confirmation may choose from: those not yet in place.
@@ -146,6 +229,7 @@ impl ItemStep<'_> {
                     return Err(EngineError::ActionDone(id));
                 }
                 let chosen = self.choose(&open, items.as_ref())?;
+                self.check_protected(&chosen, items.as_ref())?;
                 let confirmation = match self.action.confirm {
                     Confirm::None => return Err(EngineError::NoConfirmationNeeded(id)),
                     Confirm::Yes => "yes",
@@ -301,6 +385,26 @@ impl ItemStep<'_> {
 
     /// The items a confirmation covers: every open item by default; a choice must name each open
     /// item once, chosen or left out with a reason, and choose at least one.
+    /// A confirmation that lets the items run by default (no list named) must leave every
+    /// protected item out: acting on one takes naming it.
+    fn check_protected(&self, chosen: &Chosen, choice: Option<&ItemChoice>) -> Result<(), EngineError> {
+        if choice.is_some_and(|c| !c.chosen.is_empty()) {
+            return Ok(());
+        }
+        let intents = render_item_intents(self.pb, self.state, self.index, self.env)
+            .map_err(|why| self.template(why))?;
+        let protected = protected_items(self.pb, self.state, &intents);
+        match chosen.items.iter().find_map(|i| protected.get(i).map(|why| (i, why))) {
+            Some((i, why)) => Err(EngineError::BadChoice {
+                step: self.id(),
+                why: format!(
+                    "item {i} is {why}: leave it out with a reason, or name the items to act on, it among them"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn choose(&self, open: &[usize], choice: Option<&ItemChoice>) -> Result<Chosen, EngineError> {
         let id = self.id();
         let Some(choice) = choice.filter(|c| !c.chosen.is_empty() || !c.left_out.is_empty()) else {

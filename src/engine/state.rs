@@ -32,6 +32,8 @@ pub struct State {
     pub exercise: Option<super::event::ExerciseSet>,
     /// The injects that have landed, by name.
     pub injects: Vec<String>,
+    /// The identity a live case's AWS calls are made as (its ARN, as STS reported it).
+    pub aws_identity: Option<String>,
     /// Number of events applied (the next entry's seq).
     pub applied: u64,
 }
@@ -339,10 +341,8 @@ impl State {
                 self.playbook_sha256.clone_from(&c.new_sha256);
                 self.playbook_snapshot = Some(c.snapshot.clone());
             }
-            Event::SessionStarted(_)
-            | Event::LockTakenOver(_)
-            | Event::TornTailSetAside(_)
-            | Event::AwsIdentity(_) => {}
+            Event::AwsIdentity(a) => self.aws_identity = Some(a.arn.clone()),
+            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_) => {}
             Event::Started { first } => self.enter(Some(first)),
             Event::QuerySubmitted(q) => {
                 let s = self.entry(&q.step);

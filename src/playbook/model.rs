@@ -81,6 +81,8 @@ pub struct InputSpec {
     pub description: Option<String>,
     /// Allowed values of an enum input.
     pub values: Vec<String>,
+    /// The value names principals `for_each` actions leave out unless named.
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -121,6 +121,11 @@ pub struct Input {
     /// The type of each item of a `list` input (default `string`).
     #[serde(default)]
     pub items: Option<Sp<InputType>>,
+    /// The value names principals (users or roles, by name or ARN) that must never be contained
+    /// by accident, such as break-glass and automation roles: a `for_each` action leaves out
+    /// every item that acts on one unless the responder names that item (`string` and `list`).
+    #[serde(default)]
+    pub protected: Option<Sp<bool>>,
 }
 
 /// NIST SP 800-61 r2 incident response life-cycle phase.

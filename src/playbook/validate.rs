@@ -393,6 +393,18 @@ impl Validator<'_> {
                     }
                 }
             });
+            let protected = input.protected.as_ref().is_some_and(|p| {
+                let names = matches!(ty, InputType::String | InputType::Arn)
+                    || (ty == InputType::List && matches!(items, InputType::String | InputType::Arn));
+                if p.value && !names {
+                    self.err(
+                        p.pos,
+                        format!("`protected` input `{name}` does not hold principal names"),
+                        Some("give it `type: string`, `type: arn`, or `type: list` of those".to_owned()),
+                    );
+                }
+                p.value && names
+            });
             for (what, val) in [("default", &input.default), ("example", &input.example)] {
                 if let Some(val) = val
                     && let Err(e) = check_input_value(&val.value, ty, items, pattern.as_ref(), &values)
@@ -415,6 +427,7 @@ impl Validator<'_> {
                     example: input.example.as_ref().map(|d| d.value.clone()),
                     description: input.description.clone(),
                     values,
+                    protected,
                 },
             );
         }

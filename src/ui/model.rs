@@ -1297,9 +1297,11 @@ pub fn guess_observable(v: &str) -> Observable {
 }
 
 /// What confirming a `for_each` step asks the responder to type: the count of the items still
-/// to act on, by what they are (`3 access keys`).
+/// to act on, less the protected ones (left out unless named), by what they are (`3 access keys`).
 pub fn item_count_word(m: &Model, id: &str, a: &crate::playbook::model::ActionStep) -> String {
-    let total = engine::item_list(&m.playbook, &m.state, index_of(m, id)).map_or(0, <[_]>::len);
+    let intents = engine::render_item_intents(&m.playbook, &m.state, index_of(m, id), &m.env()).unwrap_or_default();
+    let protected = engine::items::protected_items(&m.playbook, &m.state, &intents);
     let st = m.state.step(id).cloned().unwrap_or_default();
-    engine::items::count_of(a, engine::items::pending(&st, total).len())
+    let open = engine::items::pending(&st, intents.len());
+    engine::items::count_of(a, open.iter().filter(|i| !protected.contains_key(i)).count())
 }

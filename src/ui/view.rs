@@ -1238,6 +1238,11 @@ fn item_lines(
     };
     // Rendered once per frame: the items not yet run show the call they would make.
     let rendered = engine::render_item_intents(&m.playbook, &m.state, index, &m.env());
+    let protected = rendered
+        .as_ref()
+        .map(|r| engine::items::protected_items(&m.playbook, &m.state, r))
+        .unwrap_or_default();
+    let unconfirmed = !st.confirmed;
     for i in 0..list.len() {
         let run = st.items.get(&i);
         let (glyph, style) = match run.map(|r| (r.finished.is_some(), r.outcome)) {
@@ -1246,6 +1251,7 @@ fn item_lines(
             Some((_, Some(Outcome::Unknown))) => ("?", t.warn()),
             Some((false, None)) => ("…", t.warn()),
             _ if left_out(i).is_some() => ("-", t.dim()),
+            _ if unconfirmed && protected.contains_key(&i) => ("-", t.warn()),
             _ => ("·", t.dim()),
         };
         let what = match run.map(|r| &r.intent).or_else(|| rendered.as_ref().ok()?.get(i)) {
@@ -1266,6 +1272,10 @@ fn item_lines(
         ]));
         let note = left_out(i)
             .map(|r| format!("left out: {r}"))
+            .or_else(|| {
+                let why = protected.get(&i).filter(|_| unconfirmed && run.is_none())?;
+                Some(format!("{why}: left out unless chosen"))
+            })
             .or_else(|| run.and_then(|r| r.detail.clone()));
         if let Some(note) = note {
             lines.push(Line::styled(format!("        {}", visible(&note)), t.dim()));
