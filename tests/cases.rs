@@ -371,7 +371,10 @@ fn an_action_whose_values_are_missing_stops_before_confirmation() {
         err.contains("step `deactivate-key` failed: the action cannot be rendered"),
         "{err}"
     );
-    assert!(err.contains("the list `stolen_user_keys` the step runs over cannot be read: it has no value"), "{err}");
+    assert!(
+        err.contains("the list `stolen_user_keys` the step runs over cannot be read: it has no value"),
+        "{err}"
+    );
     let journal = stdout(&run(&["journal", root.to_str().unwrap()]));
     assert!(
         !journal.contains("action_confirmed     deactivate-key"),
@@ -396,10 +399,7 @@ fn for_each_run_with(dir: &Path, answers: &str, inputs: &[&str]) -> std::process
         .arg(dir.join("case"))
         .arg("--lake")
         .arg(&lake)
-        .args([
-            "-i",
-            "suspect_key=AKIAEXAMPLESTOLEN001",
-        ])
+        .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
         .args(inputs.iter().flat_map(|i| ["-i", i]))
         .args(["--headless", "--answers"])
         .arg(&path)
@@ -416,7 +416,9 @@ fn a_protected_principal_is_left_out_unless_its_item_is_named() {
     let err = stderr(&out);
     assert!(
         err.contains("(`confirm: 2 access keys`)")
-            && err.contains("item 2 left out: protected: `break-glass` is named in input `protected_principals`"),
+            && err.contains(
+                "item 2 left out: protected: `break-glass` is named in input `protected_principals`"
+            ),
         "{err}"
     );
     // Confirmed as shown: two keys deactivated, the third journaled as left out, and why.
@@ -430,10 +432,7 @@ fn a_protected_principal_is_left_out_unless_its_item_is_named() {
         .map(|p| p["user_name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(acted, ["backup-svc", "ops-admin"]);
-    let confirmed = journal
-        .iter()
-        .find(|e| e["kind"] == "action_confirmed")
-        .unwrap();
+    let confirmed = journal.iter().find(|e| e["kind"] == "action_confirmed").unwrap();
     assert_eq!(
         confirmed["payload"]["items"]["left_out"],
         serde_json::json!([{ "item": 2, "reason": "protected: `break-glass` is named in input `protected_principals`" }])
@@ -443,7 +442,10 @@ fn a_protected_principal_is_left_out_unless_its_item_is_named() {
     let out = for_each_run_with(&tmp.path().join("named"), answers, &protect);
     assert!(out.status.success(), "{}", stderr(&out));
     let journal = crate::real_logs::journal_entries(&tmp.path().join("named/case"));
-    assert_eq!(crate::real_logs::acted_on(&journal, "deactivate-created-keys").len(), 3);
+    assert_eq!(
+        crate::real_logs::acted_on(&journal, "deactivate-created-keys").len(),
+        3
+    );
 }
 
 #[test]

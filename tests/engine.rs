@@ -1065,7 +1065,11 @@ fn the_identity_irp_acts_as_is_left_out_of_a_confirmation_unless_named() {
         [1],
         "{protected:?}"
     );
-    assert!(protected[&1].contains("the identity irp acts as (arn:aws:sts::111122223333:assumed-role/intruder-1/responder)"));
+    assert!(
+        protected[&1].contains(
+            "the identity irp acts as (arn:aws:sts::111122223333:assumed-role/intruder-1/responder)"
+        )
+    );
     // Every item by default: refused, since that would take the protected one.
     let all = Command::ConfirmAction {
         step: s("deactivate"),

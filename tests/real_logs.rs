@@ -23,7 +23,10 @@ fn import_detonation(dir: &Path, name: &str) -> Option<(String, String)> {
     let mut events: Vec<Value> = serde_json::from_str(&text).unwrap();
     for e in &mut events {
         e["awsRegion"] = "us-east-1".into();
-        if let Some(ip) = e["sourceIPAddress"].as_str().filter(|s| s.split('.').count() == 4) {
+        if let Some(ip) = e["sourceIPAddress"]
+            .as_str()
+            .filter(|s| s.split('.').count() == 4)
+        {
             let unpadded: Vec<String> = ip
                 .split('.')
                 .map(|o| o.parse::<u8>().map_or_else(|_| o.to_owned(), |n| n.to_string()))
@@ -32,7 +35,10 @@ fn import_detonation(dir: &Path, name: &str) -> Option<(String, String)> {
         }
     }
     let account = events[0]["recipientAccountId"].as_str().unwrap().to_owned();
-    let key = events[0]["userIdentity"]["accessKeyId"].as_str().unwrap().to_owned();
+    let key = events[0]["userIdentity"]["accessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let file = dir.join("events.json");
     std::fs::write(&file, serde_json::to_string(&events).unwrap()).unwrap();
     let out = irp()
@@ -107,7 +113,10 @@ fn the_iam_playbook_contains_the_admin_user_its_key_and_the_stolen_key() {
         acted_on(&j, "deny-created-user"),
         [serde_json::json!({ "user_name": "malicious-iam-user" })]
     );
-    assert!(nothing_to_do(&j, "delete-created-login"), "no console password was set");
+    assert!(
+        nothing_to_do(&j, "delete-created-login"),
+        "no console password was set"
+    );
 }
 
 #[test]
@@ -162,7 +171,7 @@ fn the_iam_playbook_removes_the_outside_account_from_a_backdoored_trust_policy()
 
 /// The S3 playbook on OTRF's `cloud_breach_s3` (an SSRF leaks an instance profile's session,
 /// which lists and reads the bucket): the role's sessions are revoked and the instance made to
-/// require IMDSv2, each named from the logs.
+/// require `IMDSv2`, each named from the logs.
 #[test]
 fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() {
     let Some(otrf) = shared_data("samples/otrf") else {
@@ -182,8 +191,14 @@ fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() 
         crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
     )
     .unwrap()
-    .replace("public-path: { choose: suggested }", "public-path: { choose: not-public }");
-    assert!(answers.contains("not-public"), "the responder's answers changed shape");
+    .replace(
+        "public-path: { choose: suggested }",
+        "public-path: { choose: not-public }",
+    );
+    assert!(
+        answers.contains("not-public"),
+        "the responder's answers changed shape"
+    );
     let answers_file = tmp.path().join("answers.yaml");
     std::fs::write(&answers_file, answers).unwrap();
     let out = irp()
@@ -192,7 +207,12 @@ fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() 
         .arg(tmp.path().join("case"))
         .arg("--lake")
         .arg(tmp.path().join("lake"))
-        .args(["-i", "bucket=mordors3stack-s3bucket-llp2yingx64a", "-i", "bucket_account=123456789123"])
+        .args([
+            "-i",
+            "bucket=mordors3stack-s3bucket-llp2yingx64a",
+            "-i",
+            "bucket_account=123456789123",
+        ])
         .args(["-i", "region=us-east-1", "-i", "start_time=2020-09-13T00:00:00Z"])
         .args(["-i", "end_time=2020-09-15T00:00:00Z", "--headless", "--answers"])
         .arg(&answers_file)

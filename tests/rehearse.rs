@@ -547,7 +547,10 @@ fn the_otrf_sample_imported_is_investigated_by_the_ec2_playbook_headless() {
         captures["accessed_buckets"],
         serde_json::json!(["mordors3stack-s3bucket-llp2yingx64a"])
     );
-    assert_eq!(captures["suspect_instances"], serde_json::json!(["i-0317f6c6b66ae9c40"]));
+    assert_eq!(
+        captures["suspect_instances"],
+        serde_json::json!(["i-0317f6c6b66ae9c40"])
+    );
     assert_eq!(
         captures["suspect_roles"],
         serde_json::json!(["MordorNginxStack-BankingWAFRole-9S3E0UAE1MM0"])

@@ -1083,3 +1083,65 @@ fn a_for_each_action_lists_its_items_and_is_confirmed_by_their_count() {
     h.press(KeyCode::Enter);
     assert_eq!(h.at().as_deref(), Some("done"));
 }
+
+#[test]
+fn items_are_left_out_with_a_reason_and_a_protected_one_is_chosen_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = crate::common::for_each_lake(dir.path());
+    let mut h = Harness::new(
+        "tests/fixtures/cases/for-each.yaml",
+        &[
+            ("suspect_key", "AKIAEXAMPLESTOLEN001"),
+            ("protected_principals", "break-glass"),
+        ],
+        Some(&lake),
+    );
+    h.press(KeyCode::Enter);
+    h.ch('r');
+    h.press(KeyCode::Enter);
+    assert_eq!(h.at().as_deref(), Some("deactivate-created-keys"));
+    // The protected user's key is marked and left out: the count asked for is of the others.
+    let screen = h.screen(160, 48);
+    assert!(
+        screen.contains(
+            "protected: `break-glass` is named in input `protected_principals`: left out unless chosen"
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("type `2 access keys`"), "{screen}");
+    // Item 1 left out, with a reason typed in the box.
+    h.press(KeyCode::Down);
+    h.ch(' ');
+    assert!(
+        matches!(
+            h.model.input.as_ref().map(|i| &i.purpose),
+            Some(Purpose::LeaveOut { item: 1, .. })
+        ),
+        "{:?}",
+        h.model.input
+    );
+    h.type_text("the owner rotates it today");
+    h.press(KeyCode::Enter);
+    // Item 2, the protected one, chosen all the same.
+    h.press(KeyCode::Down);
+    h.ch(' ');
+    let screen = h.screen(160, 48);
+    assert!(
+        screen.contains("left out: the owner rotates it today"),
+        "{screen}"
+    );
+    assert!(screen.contains("chosen all the same"), "{screen}");
+    h.press(KeyCode::Enter);
+    let Some(Purpose::Confirm { word, .. }) = h.model.input.as_ref().map(|i| i.purpose.clone()) else {
+        panic!("{:?}", h.model.input)
+    };
+    assert_eq!(word, "2 access keys");
+    h.type_text("2 access keys");
+    h.press(KeyCode::Enter);
+    let st = h.model.state.step("deactivate-created-keys").unwrap();
+    let chosen = st.chosen.clone().unwrap();
+    assert_eq!(chosen.items, [0, 2]);
+    assert_eq!(chosen.left_out.len(), 1);
+    assert_eq!(chosen.left_out[0].reason, "the owner rotates it today");
+    assert!(st.item_done(0) && st.item_done(2) && !st.item_done(1));
+}

@@ -15,8 +15,8 @@ use super::actions::{
 };
 use super::moves::{MoveError, exec};
 use crate::action::aws;
-use crate::engine::items::{count_of, pending, protected_items};
-use crate::engine::{self, Command, Intent, ItemChoice, LeftOut, Outcome, StepLine};
+use crate::engine::items::{chosen_items as chosen, count_of, pending, protected_items, with_protection};
+use crate::engine::{self, Command, Intent, ItemChoice, Outcome, StepLine};
 use crate::playbook::model::ActionStep;
 use crate::playbook::raw::Confirm;
 
@@ -85,30 +85,10 @@ pub fn effective_choice(
 
 /// `step.choice` with the protected items left out, as `effective_choice` says.
 fn protect(session: &Session, step: ItemsStep<'_>, intents: &[Intent]) -> ItemChoice {
-    let mut choice = step.choice.clone();
     let st = session.state.step(step.id).cloned().unwrap_or_default();
     let open = pending(&st, intents.len());
-    for (i, why) in protected_items(&session.playbook, &session.state, intents) {
-        let named = choice.chosen.contains(&i) || choice.left_out.iter().any(|l| l.item == i);
-        if open.contains(&i) && !named {
-            choice.left_out.push(LeftOut { item: i, reason: why });
-        }
-    }
-    choice.left_out.sort_by_key(|l| l.item);
-    choice
-}
-
-/// The items a confirmation takes, as the engine will judge them: every item still to act on,
-/// less those left out, or the list given.
-fn chosen(open: &[usize], choice: &ItemChoice) -> Vec<usize> {
-    if choice.chosen.is_empty() {
-        open.iter()
-            .copied()
-            .filter(|i| !choice.left_out.iter().any(|l| l.item == *i))
-            .collect()
-    } else {
-        choice.chosen.clone()
-    }
+    let protected = protected_items(&session.playbook, &session.state, intents);
+    with_protection(step.choice, &open, &protected)
 }
 
 /// One move on a `for_each` action step.

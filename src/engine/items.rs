@@ -107,6 +107,40 @@ pub fn protected_items(pb: &Playbook, state: &State, intents: &[Intent]) -> BTre
     out
 }
 
+/// `choice` as a confirmation sends it: every protected item still to act on (`open`) that the
+/// responder neither named among the items nor left out is left out, with why.
+pub fn with_protection(
+    choice: &ItemChoice,
+    open: &[usize],
+    protected: &BTreeMap<usize, String>,
+) -> ItemChoice {
+    let mut choice = choice.clone();
+    for (i, why) in protected {
+        let named = choice.chosen.contains(i) || choice.left_out.iter().any(|l| l.item == *i);
+        if open.contains(i) && !named {
+            choice.left_out.push(super::LeftOut {
+                item: *i,
+                reason: why.clone(),
+            });
+        }
+    }
+    choice.left_out.sort_by_key(|l| l.item);
+    choice
+}
+
+/// The items a confirmation takes, as the engine judges them: every item still to act on less
+/// those left out, or the list given.
+pub fn chosen_items(open: &[usize], choice: &ItemChoice) -> Vec<usize> {
+    if choice.chosen.is_empty() {
+        open.iter()
+            .copied()
+            .filter(|i| !choice.left_out.iter().any(|l| l.item == *i))
+            .collect()
+    } else {
+        choice.chosen.clone()
+    }
+}
+
 /// The items a confirmation may choose from: those not yet in place.
 pub fn pending(st: &StepState, total: usize) -> Vec<usize> {
     (0..total).filter(|i| !st.item_done(*i)).collect()
@@ -394,7 +428,11 @@ impl ItemStep<'_> {
         let intents = render_item_intents(self.pb, self.state, self.index, self.env)
             .map_err(|why| self.template(why))?;
         let protected = protected_items(self.pb, self.state, &intents);
-        match chosen.items.iter().find_map(|i| protected.get(i).map(|why| (i, why))) {
+        match chosen
+            .items
+            .iter()
+            .find_map(|i| protected.get(i).map(|why| (i, why)))
+        {
             Some((i, why)) => Err(EngineError::BadChoice {
                 step: self.id(),
                 why: format!(

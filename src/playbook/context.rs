@@ -27,7 +27,11 @@ pub const ITEM_VARS: &[&str] = &["item", "index"];
 
 /// Names irp provides, which inputs and captures cannot take.
 pub fn is_reserved(name: &str) -> bool {
-    BUILTINS.contains(&name) || SQL_BUILTINS.contains(&name) || name == ROWS || name == ROW || ITEM_VARS.contains(&name)
+    BUILTINS.contains(&name)
+        || SQL_BUILTINS.contains(&name)
+        || name == ROWS
+        || name == ROW
+        || ITEM_VARS.contains(&name)
 }
 
 /// Where a backend finds Security Lake tables.

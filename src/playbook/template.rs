@@ -284,7 +284,9 @@ pub struct Condition<'s> {
 
 impl std::fmt::Debug for Condition<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Condition").field("src", &self.src).finish_non_exhaustive()
+        f.debug_struct("Condition")
+            .field("src", &self.src)
+            .finish_non_exhaustive()
     }
 }
 

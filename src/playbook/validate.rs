@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
-use super::context::{BUILTINS, ITEM_VARS, ROW, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context};
+use super::context::{
+    BUILTINS, ITEM_VARS, ROW, ROWS, SQL_BUILTINS, TableNaming, is_reserved, sample_context,
+};
 use super::diag::{Diagnostic, Pos, did_you_mean};
 use super::model::{
     ActionKind, ActionStep, CaptureDef, CaptureRule, DecisionOption, DecisionStep, FailurePolicy, InputSpec,
@@ -583,7 +585,9 @@ impl Validator<'_> {
                             }
                             Some(expr_rule(e))
                         }
-                        (None, Some(fields)) => self.record_fields(name, fields, f.filter.as_deref(), cap.pos),
+                        (None, Some(fields)) => {
+                            self.record_fields(name, fields, f.filter.as_deref(), cap.pos)
+                        }
                         (Some(_), Some(_)) => {
                             self.err(
                                 cap.pos,
@@ -634,7 +638,13 @@ impl Validator<'_> {
     }
 
     /// The fields of a record capture: at least one, each named once.
-    fn record_fields(&mut self, name: &str, fields: &[String], filter: Option<&str>, pos: Pos) -> Option<CaptureRule> {
+    fn record_fields(
+        &mut self,
+        name: &str,
+        fields: &[String],
+        filter: Option<&str>,
+        pos: Pos,
+    ) -> Option<CaptureRule> {
         if fields.is_empty() {
             self.err(
                 pos,
@@ -719,7 +729,9 @@ impl Validator<'_> {
                     .unwrap_or_else(|| format!("the query returns {}", columns.join(", ")));
                 self.err(
                     *pos,
-                    format!("the `where` of capture `{name}` reads `row.{f}`, which the query does not return"),
+                    format!(
+                        "the `where` of capture `{name}` reads `row.{f}`, which the query does not return"
+                    ),
                     Some(hint),
                 );
             }

@@ -107,6 +107,8 @@ pub enum Scope {
     Decision,
     /// A manual action's checklist.
     Checklist,
+    /// A `for_each` action's items, before its confirmation.
+    Items,
     /// An action whose outcome is unknown (irp stopped between intent and result).
     Unknown,
     /// A text box (a note, a reason, a confirmation, a filter); other keys type.
@@ -125,6 +127,7 @@ impl Scope {
             Scope::Results => "Results table",
             Scope::Decision => "Decisions",
             Scope::Checklist => "Checklists",
+            Scope::Items => "Items of an action that runs for each (before confirming)",
             Scope::Unknown => "Action with an unknown outcome",
             Scope::TextBox => "In a text box (other keys type)",
             Scope::List => "In the journal, this list and the go-back list (other keys close them)",
@@ -322,6 +325,16 @@ pub const KEYMAP: &[Binding] = &[
         Scope::Checklist,
         Action::ToggleItem,
         "tick the item (journaled; a tick is not taken back)",
+    ),
+    special(KeyCode::Up, Scope::Items, Action::Up, "previous item"),
+    key('k', Scope::Items, Action::Up, "previous item"),
+    special(KeyCode::Down, Scope::Items, Action::Down, "next item"),
+    key('j', Scope::Items, Action::Down, "next item"),
+    key(
+        ' ',
+        Scope::Items,
+        Action::ToggleItem,
+        "leave the item out (a reason is asked), take it back, or choose a protected one",
     ),
     key(
         'V',

@@ -2,7 +2,7 @@
 //! terminal, no clock (the time comes in `Msg::Tick`), no I/O; the worker does the moves the
 //! commands ask for and its replies come back as messages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -82,6 +82,11 @@ pub enum Purpose {
     Pause,
     Rationale,
     Filter,
+    /// Why an item of a `for_each` step is left out.
+    LeaveOut {
+        step: String,
+        item: usize,
+    },
     /// `word` is what must be typed (`yes` for `confirm: yes`).
     Confirm {
         step: String,
@@ -102,6 +107,9 @@ impl Purpose {
             Purpose::Pause => "Pause the case: why? (Enter: pause · Esc: cancel)".to_owned(),
             Purpose::Rationale => "Rationale for the choice (Enter: keep · Esc: cancel)".to_owned(),
             Purpose::Filter => "Filter rows containing (Enter: apply · Esc: cancel)".to_owned(),
+            Purpose::LeaveOut { item, .. } => {
+                format!("Leave item {item} out: why? (Enter: leave out · Esc: cancel)")
+            }
             Purpose::Confirm { word, .. } => {
                 format!("Type `{word}` to confirm (Enter: confirm · Esc: cancel)")
             }
@@ -218,7 +226,10 @@ pub struct Model {
     pub grid: Grid,
     pub decision_cursor: usize,
     pub rationale: String,
+    /// The cursor on a checklist's items, or on a `for_each` step's.
     pub checklist_cursor: usize,
+    /// The items of the current `for_each` step as the responder picks them.
+    pub pick: ItemPick,
     pub previews: BTreeMap<(String, u32), Result<String, String>>,
     pub status: Option<Status>,
     pub quitting: bool,
@@ -264,6 +275,7 @@ impl Model {
             decision_cursor: 0,
             rationale: String::new(),
             checklist_cursor: 0,
+            pick: ItemPick::default(),
             previews: BTreeMap::new(),
             status: None,
             quitting: false,
@@ -330,6 +342,11 @@ impl Model {
                     out.push(Scope::Unknown);
                 } else if matches!(a.kind, ActionKind::Manual { .. }) {
                     out.push(Scope::Checklist);
+                } else if a.for_each.is_some()
+                    && a.confirm != Confirm::None
+                    && !st.is_some_and(|s| s.confirmed)
+                {
+                    out.push(Scope::Items);
                 }
             }
             _ => {}
@@ -581,6 +598,7 @@ fn follow(m: &mut Model) {
         m.status = None;
         m.rationale.clear();
         m.checklist_cursor = 0;
+        m.pick = ItemPick::default();
         m.decision_cursor = suggested_index(m).unwrap_or(0);
         if m.loaded.as_ref().map(|l| &l.step) != viewed.as_ref() {
             m.grid = Grid::default();
@@ -858,6 +876,7 @@ fn act(m: &mut Model, action: Action, cmds: &mut Vec<Cmd>) {
                 m.complain("this result has no time column with counts to chart");
             }
         }
+        Action::ToggleItem if matches!(m.scopes().first(), Some(Scope::Items)) => toggle_pick(m),
         Action::ToggleItem => {
             let Some(id) = m.state.current_step().map(str::to_owned) else {
                 return;
@@ -978,9 +997,11 @@ fn primary(m: &mut Model) {
                 }
                 return;
             }
+            let items = item_choice(m, &id);
             m.send(Request::Act {
                 step: id,
                 typed: None,
+                items,
             });
         }
     }
@@ -1121,6 +1142,13 @@ fn submit(m: &mut Model) {
                 },
             );
         }
+        Purpose::LeaveOut { step, item } => {
+            if text.is_empty() {
+                m.complain("an item is left out with a reason; it stays chosen");
+            } else if m.state.current_step() == Some(step.as_str()) {
+                m.pick.left_out.insert(item, text);
+            }
+        }
         Purpose::Skip { step } => record(m, Command::Skip { step, reason: text }),
         Purpose::Pause => record(m, Command::Pause { reason: text }),
         Purpose::Close => record(m, Command::Close { summary: text }),
@@ -1146,9 +1174,11 @@ fn submit(m: &mut Model) {
                     },
                 );
             } else {
+                let items = item_choice(m, &step);
                 m.send(Request::Act {
                     step,
                     typed: Some(text),
+                    items,
                 });
             }
         }
@@ -1171,12 +1201,15 @@ fn navigate(m: &mut Model, action: Action) {
         }
         return;
     }
-    if matches!(m.scopes().first(), Some(Scope::Checklist)) {
+    if matches!(m.scopes().first(), Some(Scope::Checklist | Scope::Items)) {
         let n = m
             .viewed()
             .and_then(|id| match m.kind(id) {
                 Some(StepKind::Action(a)) => match &a.kind {
                     ActionKind::Manual { items } => Some(items.len()),
+                    _ if a.for_each.is_some() => engine::item_list(&m.playbook, &m.state, index_of(m, id))
+                        .ok()
+                        .map(<[_]>::len),
                     _ => None,
                 },
                 _ => None,
@@ -1299,9 +1332,83 @@ pub fn guess_observable(v: &str) -> Observable {
 /// What confirming a `for_each` step asks the responder to type: the count of the items still
 /// to act on, less the protected ones (left out unless named), by what they are (`3 access keys`).
 pub fn item_count_word(m: &Model, id: &str, a: &crate::playbook::model::ActionStep) -> String {
-    let intents = engine::render_item_intents(&m.playbook, &m.state, index_of(m, id), &m.env()).unwrap_or_default();
+    let (open, protected) = open_and_protected(m, id);
+    let choice = engine::items::with_protection(&m.pick.choice(&open, &protected), &open, &protected);
+    engine::items::count_of(a, engine::items::chosen_items(&open, &choice).len())
+}
+
+/// The items of a `for_each` step still to act on, and those that are protected (with why).
+pub fn open_and_protected(m: &Model, id: &str) -> (Vec<usize>, BTreeMap<usize, String>) {
+    let intents =
+        engine::render_item_intents(&m.playbook, &m.state, index_of(m, id), &m.env()).unwrap_or_default();
     let protected = engine::items::protected_items(&m.playbook, &m.state, &intents);
     let st = m.state.step(id).cloned().unwrap_or_default();
-    let open = engine::items::pending(&st, intents.len());
-    engine::items::count_of(a, open.iter().filter(|i| !protected.contains_key(i)).count())
+    (engine::items::pending(&st, intents.len()), protected)
+}
+
+/// The items the responder picked for step `id` (every item still to act on by default).
+fn item_choice(m: &Model, id: &str) -> engine::ItemChoice {
+    let (open, protected) = open_and_protected(m, id);
+    m.pick.choice(&open, &protected)
+}
+
+/// Space on an item: leave it out (asking why), take it back, or choose a protected one.
+fn toggle_pick(m: &mut Model) {
+    let Some(id) = m.state.current_step().map(str::to_owned) else {
+        return;
+    };
+    if !can_move(m) {
+        return;
+    }
+    let i = m.checklist_cursor;
+    let (open, protected) = open_and_protected(m, &id);
+    if !open.contains(&i) {
+        m.complain("this item is done; only the items still to act on can be chosen");
+    } else if m.pick.left_out.remove(&i).is_some() {
+        m.say(format!("item {i} is chosen again"));
+    } else if protected.contains_key(&i) {
+        if m.pick.named.remove(&i) {
+            m.say(format!("item {i} is protected and left out again"));
+        } else {
+            m.pick.named.insert(i);
+            m.say(format!("item {i} is protected, and chosen all the same"));
+        }
+    } else {
+        open_input(m, Purpose::LeaveOut { step: id, item: i }, String::new());
+    }
+}
+
+/// The items of the current `for_each` step as the responder picks them before confirming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPick {
+    /// Items left out, with the responder's reason.
+    pub left_out: BTreeMap<usize, String>,
+    /// Protected items the responder chose all the same.
+    pub named: BTreeSet<usize>,
+}
+
+impl ItemPick {
+    /// The confirmation's choice: every item still to act on (`open`) less those left out, the
+    /// protected ones only when chosen (which takes naming every item acted on).
+    pub fn choice(&self, open: &[usize], protected: &BTreeMap<usize, String>) -> engine::ItemChoice {
+        let left_out = self
+            .left_out
+            .iter()
+            .filter(|(i, _)| open.contains(i))
+            .map(|(i, r)| engine::LeftOut {
+                item: *i,
+                reason: r.clone(),
+            })
+            .collect();
+        let chosen = if self.named.is_empty() {
+            Vec::new()
+        } else {
+            open.iter()
+                .copied()
+                .filter(|i| !self.left_out.contains_key(i))
+                .filter(|i| !protected.contains_key(i) || self.named.contains(i))
+                .collect()
+        };
+        engine::ItemChoice { chosen, left_out }
+    }
 }

@@ -1230,7 +1230,12 @@ fn item_lines(
     if list.is_empty() {
         lines.push(Line::raw("the list is empty: nothing to act on"));
     }
+    // Before the confirmation the items are as the responder picks them; after, as confirmed.
+    let picking = m.scopes().first() == Some(&super::keymap::Scope::Items);
     let left_out = |i: usize| {
+        if picking {
+            return m.pick.left_out.get(&i).cloned();
+        }
         st.chosen
             .as_ref()
             .and_then(|c| c.left_out.iter().find(|l| l.item == i))
@@ -1251,7 +1256,7 @@ fn item_lines(
             Some((_, Some(Outcome::Unknown))) => ("?", t.warn()),
             Some((false, None)) => ("…", t.warn()),
             _ if left_out(i).is_some() => ("-", t.dim()),
-            _ if unconfirmed && protected.contains_key(&i) => ("-", t.warn()),
+            _ if unconfirmed && protected.contains_key(&i) && !m.pick.named.contains(&i) => ("-", t.warn()),
             _ => ("·", t.dim()),
         };
         let what = match run.map(|r| &r.intent).or_else(|| rendered.as_ref().ok()?.get(i)) {
@@ -1266,15 +1271,29 @@ fn item_lines(
                 .map(ToString::to_string)
                 .unwrap_or_default(),
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {glyph} "), style),
+        let pointer = if picking && i == m.checklist_cursor {
+            "›"
+        } else {
+            " "
+        };
+        let mut line = Line::from(vec![
+            Span::raw(pointer),
+            Span::styled(format!("{glyph} "), style),
             Span::raw(format!("{i:>3}  {}", visible(&what))),
-        ]));
+        ]);
+        if picking && i == m.checklist_cursor {
+            line = line.style(t.selected());
+        }
+        lines.push(line);
         let note = left_out(i)
             .map(|r| format!("left out: {r}"))
             .or_else(|| {
                 let why = protected.get(&i).filter(|_| unconfirmed && run.is_none())?;
-                Some(format!("{why}: left out unless chosen"))
+                Some(if m.pick.named.contains(&i) {
+                    format!("{why}: chosen all the same")
+                } else {
+                    format!("{why}: left out unless chosen (Space)")
+                })
             })
             .or_else(|| run.and_then(|r| r.detail.clone()));
         if let Some(note) = note {

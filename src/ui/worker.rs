@@ -30,8 +30,13 @@ pub enum Request {
     RunQuery { step: String },
     /// Work out what confirming the action step will do.
     Preview { step: String },
-    /// Confirm (with what the responder typed) and run the action step to its result.
-    Act { step: String, typed: Option<String> },
+    /// Confirm (with what the responder typed, and for a `for_each` step the items picked) and
+    /// run the action step to its result.
+    Act {
+        step: String,
+        typed: Option<String>,
+        items: engine::ItemChoice,
+    },
     /// Settle an action whose outcome is unknown.
     Settle { step: String, answer: UnknownAnswer },
     /// Read a stored result for the table.
@@ -263,7 +268,7 @@ impl Worker {
                 let _ = self.replies.send(Reply::Preview { step, text });
                 Ok(())
             }
-            Request::Act { step, typed } => self.act(&step, typed.as_deref()),
+            Request::Act { step, typed, items } => self.act(&step, typed.as_deref(), &items),
             Request::Settle { step, answer } => self.settle(&step, answer),
             Request::LoadResult { .. } | Request::LoadText { .. } => {
                 if let Some(reply) = load(&self.session.dir, req) {
@@ -353,9 +358,9 @@ impl Worker {
 
     /// Confirms and runs an `aws` or `command` action, one recorded move at a time, until the
     /// step has its result (or a move fails, or the confirmation is refused).
-    fn act(&mut self, id: &str, typed: Option<&str>) -> Result<(), MoveError> {
+    fn act(&mut self, id: &str, typed: Option<&str>, items: &engine::ItemChoice) -> Result<(), MoveError> {
         if let Some((index, action)) = self.for_each(id) {
-            return self.act_items(id, index, &action, typed);
+            return self.act_items(id, index, &action, typed, items);
         }
         let (index, intent) = self.intent(id)?;
         let StepKind::Action(action) = &self.session.playbook.steps[index].kind else {
@@ -400,8 +405,8 @@ impl Worker {
         index: usize,
         action: &crate::playbook::model::ActionStep,
         typed: Option<&str>,
+        choice: &engine::ItemChoice,
     ) -> Result<(), MoveError> {
-        let choice = engine::ItemChoice::default();
         let timeout = self.session.playbook.steps[index].timeout;
         let mut report = |_: &crate::engine::StepLine| {};
         let total =
@@ -426,7 +431,7 @@ impl Worker {
                 index,
                 action,
                 typed,
-                choice: &choice,
+                choice,
                 timeout,
             };
             let before = self.session.entries.len();
