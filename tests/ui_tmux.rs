@@ -154,6 +154,23 @@ fn shown_step(screen: &str) -> Option<(String, String)> {
 }
 
 /// The word the confirmation gate asks for, from "Confirmation: type `X`".
+/// Whether an action's screen shows it ended: its result, or every item of a `for_each` step
+/// settled (or nothing to do), or a failure.
+fn acted(s: &str) -> bool {
+    s.contains("Result: ") || s.contains("failed") || (s.contains("Items: ") && s.contains("— finished"))
+}
+
+/// Whether it ended as a rehearsal's action should: simulated, every item in place.
+fn simulated(s: &str) -> bool {
+    if s.contains("Result: simulated") {
+        return true;
+    }
+    let Some(i) = s.find("Items: ") else { return false };
+    let counts = s[i + "Items: ".len()..].split(' ').next().unwrap_or_default();
+    let (done, total) = counts.split_once('/').unwrap_or_default();
+    !s.contains("failed") && done == total
+}
+
 fn gate_word(screen: &str) -> Option<String> {
     let i = screen.find("Confirmation: type `")?;
     let rest = &screen[i + "Confirmation: type `".len()..];
@@ -354,19 +371,21 @@ fn a_responder_rehearses_the_s3_playbook_in_a_real_terminal_from_first_step_to_t
                     tmux.wait("the confirmation gate", |s| s.contains("to confirm (Enter"));
                     tmux.text(&word);
                     tmux.keys(&["Enter"]);
-                    let s = tmux.wait("the action's result", |s| {
-                        s.contains("Result: simulated") || s.contains("failed")
-                    });
-                    assert!(s.contains("Result: simulated"), "{s}");
+                    let s = tmux.wait("the action's result", acted);
+                    assert!(simulated(&s), "{s}");
                     actions += 1;
                     screen = s;
                     continue;
+                } else if screen.contains("the list is empty") {
+                    // Nothing to act on: Enter journals it and the case moves on.
+                    tmux.keys(&["Enter"]);
+                    let here = format!("action `{id}`");
+                    screen = tmux.wait("the next step", |s| !s.contains(&here));
+                    continue;
                 } else {
                     tmux.keys(&["Enter"]);
-                    let s = tmux.wait("the action's result", |s| {
-                        s.contains("Result: ") || s.contains("failed")
-                    });
-                    assert!(s.contains("Result: simulated"), "{s}");
+                    let s = tmux.wait("the action's result", acted);
+                    assert!(simulated(&s), "{s}");
                     actions += 1;
                     screen = s;
                     continue;

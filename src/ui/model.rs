@@ -961,7 +961,10 @@ fn primary(m: &mut Model) {
                 return;
             }
             let manual = matches!(a.kind, ActionKind::Manual { .. });
-            if a.confirm != Confirm::None && !st.confirmed {
+            // An empty list has nothing to confirm: Enter journals that there was nothing to do.
+            let nothing = a.for_each.is_some()
+                && engine::item_list(&m.playbook, &m.state, index_of(m, &id)).is_ok_and(<[_]>::is_empty);
+            if a.confirm != Confirm::None && !st.confirmed && !nothing {
                 let word = match a.confirm {
                     Confirm::Typed if a.for_each.is_some() => item_count_word(m, &id, &a),
                     Confirm::Typed => {

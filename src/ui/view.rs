@@ -582,6 +582,11 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let gate = match a.confirm {
                 Confirm::None => "none".to_owned(),
                 Confirm::Yes => "type `yes`".to_owned(),
+                _ if a.for_each.is_some()
+                    && engine::item_list(&m.playbook, &m.state, index).is_ok_and(<[_]>::is_empty) =>
+                {
+                    "none: the list is empty (Enter journals that there is nothing to do)".to_owned()
+                }
                 Confirm::Typed if a.for_each.is_some() => match (&st.chosen, st.confirmed) {
                     (Some(c), true) => format!("`{}`", engine::items::count_of(a, c.items.len())),
                     _ => format!("type `{}`", super::model::item_count_word(m, &id, a)),
