@@ -514,4 +514,21 @@ fn a_for_each_rehearsal_lists_the_items_confirms_them_by_count_and_journals_each
         })
         .collect();
     assert_eq!(users, ["backup-svc", "ops-admin"]);
+    // The step's row in the metrics counts its items, in JSON and in the Markdown table.
+    let step = report["metrics"]["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "deactivate-created-keys")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        step["items"],
+        serde_json::json!({ "total": 3, "in_place": 2, "failed": 0, "unknown": 0, "left_out": 1 })
+    );
+    let markdown = stdout(&run(&["report", case.to_str().unwrap()]));
+    assert!(
+        markdown.contains("| done (2/3 in place, 1 left out) |"),
+        "{markdown}"
+    );
 }

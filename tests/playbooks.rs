@@ -229,6 +229,20 @@ fn graphs_draw_every_step() {
             pb.stages.len(),
             "stages are clusters"
         );
+        // An action that runs for each item of a list says over which.
+        for s in &pb.steps {
+            if let StepKind::Action(a) = &s.kind
+                && let Some(list) = &a.for_each
+            {
+                assert!(
+                    mermaid.contains(&format!("{}<br/>[", s.title))
+                        && mermaid.contains(&format!(", for each of {list}]")),
+                    "{}: {}",
+                    path.display(),
+                    s.id
+                );
+            }
+        }
         let dot = render(&pb, GraphFormat::Dot);
         assert_eq!(dot.matches("subgraph cluster_").count(), pb.stages.len());
         assert_eq!(dot.matches("shape=diamond").count(), decisions);

@@ -25,12 +25,20 @@ fn label(pb: &Playbook, i: usize) -> String {
     let kind = match &s.kind {
         StepKind::Query(q) => format!("query {}", q.table),
         StepKind::Decision(_) => "decision".to_owned(),
-        StepKind::Action(a) => match &a.kind {
-            ActionKind::Aws { op, .. } if op.effect() == Effect::ReadOnly => format!("evidence {}", op.name),
-            ActionKind::Aws { op, .. } => format!("ACTION {}", op.name),
-            ActionKind::Command { .. } => "ACTION command".to_owned(),
-            ActionKind::Manual { .. } => "manual checklist".to_owned(),
-        },
+        StepKind::Action(a) => {
+            let what = match &a.kind {
+                ActionKind::Aws { op, .. } if op.effect() == Effect::ReadOnly => {
+                    format!("evidence {}", op.name)
+                }
+                ActionKind::Aws { op, .. } => format!("ACTION {}", op.name),
+                ActionKind::Command { .. } => "ACTION command".to_owned(),
+                ActionKind::Manual { .. } => "manual checklist".to_owned(),
+            };
+            match &a.for_each {
+                Some(list) => format!("{what}, for each of {list}"),
+                None => what,
+            }
+        }
         StepKind::Note(_) => "note".to_owned(),
     };
     format!("{}\n[{kind}]", s.title)

@@ -284,7 +284,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
                 } else {
                     duration_text(x.seconds)
                 },
-                esc(&x.status)
+                esc(&super::ItemCounts::status(&x.status, x.items.as_ref()))
             );
         }
     }

@@ -287,7 +287,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
                 } else {
                     duration_text(x.seconds)
                 },
-                x.status
+                super::ItemCounts::status(&x.status, x.items.as_ref())
             );
         }
     }

@@ -12,13 +12,14 @@ mod observe;
 pub mod score;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::engine::{ArtifactRef, CaseOpened, Event, Intent, State, Visit};
+use crate::engine::{ArtifactRef, CaseOpened, Event, Intent, Outcome, State, Visit};
 use crate::journal::{CaseDir, Scan};
 use crate::playbook::model::{ActionKind, Next, Playbook, StepKind};
 
@@ -175,8 +176,80 @@ pub struct StepMetric {
     pub seconds: f64,
     /// `pending` (never reached), `done`, `failed`, `skipped`, `current`, `running`.
     pub status: String,
+    /// A `for_each` action's items, once it was confirmed or found nothing to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemCounts>,
     /// When the case stood on the step: one span per visit.
     pub spans: Vec<Span>,
+}
+
+/// How the items of a `for_each` step stand.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ItemCounts {
+    /// Items the list held when the step was confirmed (0: nothing to do).
+    pub total: usize,
+    pub in_place: usize,
+    pub failed: usize,
+    /// Outcome unknown (a process stopped between the call and its result).
+    pub unknown: usize,
+    /// Left out at the confirmation, each with a reason in the journal.
+    pub left_out: usize,
+}
+
+impl ItemCounts {
+    fn of(st: &crate::engine::StepState) -> Option<ItemCounts> {
+        let count = |o: Outcome| st.items.values().filter(|r| r.outcome == Some(o)).count();
+        match &st.chosen {
+            Some(c) => Some(ItemCounts {
+                total: c.total,
+                in_place: (0..c.total).filter(|i| st.item_done(*i)).count(),
+                failed: count(Outcome::Failed),
+                unknown: count(Outcome::Unknown),
+                left_out: c.left_out.len(),
+            }),
+            None if st.nothing_to_do => Some(ItemCounts {
+                total: 0,
+                in_place: 0,
+                failed: 0,
+                unknown: 0,
+                left_out: 0,
+            }),
+            None if !st.items.is_empty() => Some(ItemCounts {
+                total: st.items.len(),
+                in_place: st.items.keys().filter(|i| st.item_done(**i)).count(),
+                failed: count(Outcome::Failed),
+                unknown: count(Outcome::Unknown),
+                left_out: 0,
+            }),
+            None => None,
+        }
+    }
+
+    /// `2/3 in place, 1 left out`, or `nothing to do`.
+    pub fn text(&self) -> String {
+        if self.total == 0 {
+            return "nothing to do".to_owned();
+        }
+        let mut t = format!("{}/{} in place", self.in_place, self.total);
+        for (n, what) in [
+            (self.failed, "failed"),
+            (self.unknown, "unknown"),
+            (self.left_out, "left out"),
+        ] {
+            if n > 0 {
+                let _ = write!(t, ", {n} {what}");
+            }
+        }
+        t
+    }
+
+    /// The step's status with its items: `done (2/3 in place, 1 left out)`.
+    pub fn status(status: &str, items: Option<&ItemCounts>) -> String {
+        match items {
+            Some(i) => format!("{status} ({})", i.text()),
+            None => status.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -589,6 +662,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                             .step(&s.id)
                             .map_or("pending", |x| x.status.as_str())
                             .to_owned(),
+                        items: state.step(&s.id).and_then(ItemCounts::of),
                         spans: mine
                             .iter()
                             .map(|v| Span {
