@@ -1559,13 +1559,13 @@ fn trail_of_created_keys(created: &[(String, String)]) -> String {
             json!({
                 "eventVersion": "1.09",
                 "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEVICTIM001", "arn": "arn:aws:iam::123456789012:user/victim", "accountId": "123456789012", "accessKeyId": "AKIAEXAMPLESTOLEN001", "userName": "victim"},
-                "eventTime": format!("2026-11-20T09:1{i}:00Z"),
+                "eventTime": format!("2026-11-20T09:{:02}:{:02}Z", 10 + i / 60, i % 60),
                 "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "awsRegion": "us-east-1",
                 "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0",
                 "requestParameters": {"userName": user},
                 "responseElements": {"accessKey": {"accessKeyId": key, "status": "Active", "userName": user}},
-                "requestID": format!("00000000-0000-4000-8000-00000000000{i}"),
-                "eventID": format!("00000000-0000-4000-8000-00000000010{i}"),
+                "requestID": format!("00000000-0000-4000-8000-{i:012}"),
+                "eventID": format!("00000000-0000-4000-8001-{i:012}"),
                 "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true,
                 "recipientAccountId": "123456789012", "eventCategory": "Management"
             })
@@ -1767,4 +1767,112 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
     assert_eq!(finished["payload"]["outcome"], "succeeded");
     let out = irp().arg("verify").arg(&case).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// IAM's answer when it throttles a caller (the query protocol's error document).
+fn throttled() -> String {
+    "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+     <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>irp-test</RequestId></ErrorResponse>"
+        .to_owned()
+}
+
+/// A list of 40 created keys contained live while IAM throttles one call in three: the SDK's
+/// retries (exponential backoff with jitter on each throttled call) carry every item through,
+/// each on its own user, one item at a time, and the journal has one result per item.
+#[test]
+fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
+    let Some((endpoint, _lock)) = moto() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let n = 40;
+    let created: Vec<(String, String)> = rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        let mut out = Vec::new();
+        for i in 0..n {
+            let u = unique(&format!("paced{i}-"));
+            c.iam.create_user().user_name(&u).send().await.unwrap();
+            let k = c.iam.create_access_key().user_name(&u).send().await.unwrap();
+            out.push((u, k.access_key().unwrap().access_key_id().to_owned()));
+        }
+        out
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.json");
+    std::fs::write(&trail, trail_of_created_keys(&created)).unwrap();
+    let lake = dir.path().join("lake");
+    let out = irp()
+        .args(["lake", "import", "cloudtrail"])
+        .arg(&trail)
+        .arg("--lake")
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let throttles = Arc::new(AtomicUsize::new(0));
+    let counted = throttles.clone();
+    let (through, _) = proxy(&endpoint, move |i, _| {
+        if i % 3 == 2 {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Rule::Respond("400 Bad Request", throttled())
+        } else {
+            Rule::Forward
+        }
+    });
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        &format!("steps:\n  deactivate-created-keys: {{ confirm: {n} access keys }}\n"),
+    );
+    let case = dir.path().join("case");
+    let started = std::time::Instant::now();
+    let out = aws_irp()
+        .arg("run")
+        .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
+        .arg("--case-dir")
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
+        .args(["--live", "--endpoint-url", &through, "--region", "us-east-1"])
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let throttled = throttles.load(Ordering::SeqCst);
+    assert!(throttled >= n, "IAM throttled {throttled} calls");
+    // Every key inactive on its own user, read back from moto directly.
+    let inactive = rt.block_on(async {
+        let c = sdk(&endpoint).await;
+        let mut count = 0;
+        for (u, k) in &created {
+            let keys = c.iam.list_access_keys().user_name(u).send().await.unwrap();
+            count += keys
+                .access_key_metadata()
+                .iter()
+                .filter(|m| m.access_key_id() == Some(k.as_str()))
+                .filter(|m| m.status().map(|s| s.as_str()) == Some("Inactive"))
+                .count();
+        }
+        count
+    });
+    assert_eq!(inactive, n);
+    let entries = journal(&case);
+    let succeeded = entries
+        .iter()
+        .filter(|e| e["kind"] == "action_finished" && e["payload"]["outcome"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, n, "one result per item");
+    // The progress a responder watches: one line per item as it ends.
+    let printed = stdout(&out);
+    assert!(
+        (0..n).all(|i| printed.contains(&format!(" item {i}: "))),
+        "{printed}"
+    );
+    eprintln!(
+        "{n} items through {throttled} throttled calls in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -230,12 +230,17 @@ impl Worker {
     }
 
     /// Sends the entries recorded since the last report, then the problem, if any.
-    fn report(&mut self, result: Result<(), MoveError>) {
+    /// Sends the entries recorded since the last report.
+    fn flush(&mut self) {
         let new = self.session.entries[self.reported..].to_vec();
         self.reported = self.session.entries.len();
         if !new.is_empty() {
             let _ = self.replies.send(Reply::Recorded(new));
         }
+    }
+
+    fn report(&mut self, result: Result<(), MoveError>) {
+        self.flush();
         if let Err(e) = result {
             let (error, hints) = describe(&e);
             let _ = self.replies.send(Reply::Problem { error, hints });
@@ -440,6 +445,9 @@ impl Worker {
             if new.is_empty() || new.iter().any(|e| matches!(e.event, Event::ActionConflict(_))) {
                 return Ok(());
             }
+            // Each item's entries reach the screen as they are made: a long list shows its
+            // progress (`Items: 37/200 in place`) while it runs.
+            self.flush();
         }
         Ok(())
     }
