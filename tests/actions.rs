@@ -1809,8 +1809,8 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let throttles = Arc::new(AtomicUsize::new(0));
-    let counted = throttles.clone();
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let counted = refusals.clone();
     let (through, _) = proxy(&endpoint, move |i, _| {
         if i % 3 == 2 {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -1841,7 +1841,7 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let throttled = throttles.load(Ordering::SeqCst);
+    let throttled = refusals.load(Ordering::SeqCst);
     assert!(throttled >= n, "IAM throttled {throttled} calls");
     // Every key inactive on its own user, read back from moto directly.
     let inactive = rt.block_on(async {
@@ -1853,7 +1853,7 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
                 .access_key_metadata()
                 .iter()
                 .filter(|m| m.access_key_id() == Some(k.as_str()))
-                .filter(|m| m.status().map(|s| s.as_str()) == Some("Inactive"))
+                .filter(|m| m.status().map(aws_sdk_iam::types::StatusType::as_str) == Some("Inactive"))
                 .count();
         }
         count

@@ -1258,3 +1258,81 @@ fn item_commands_on_the_wrong_step_or_item_are_refused_and_named() {
         EngineError::NoItems(s("reads"))
     );
 }
+
+/// A checklist over a list: its lines once per item, ticked as one checklist.
+#[test]
+fn a_checklist_with_for_each_repeats_its_lines_for_every_item() {
+    let src = r"
+irp: 1
+id: checklist-items
+title: Checklist items
+version: 1.0.0
+inputs:
+  bucket: { type: string, example: b }
+stages:
+  - id: contain
+    title: Contain
+    phase: containment-eradication-recovery
+    steps:
+      - id: reads
+        title: Instances
+        query:
+          table: cloud_trail_mgmt
+          sql: SELECT user_name, access_key_id FROM {{ table }}
+          capture:
+            created_keys:
+              fields: [user_name, access_key_id]
+              example: [{ user_name: alice, access_key_id: AKIAEXAMPLE0000000001 }]
+      - id: tell-owners
+        title: Tell each key's owner
+        action:
+          for_each: created_keys
+          manual:
+            - 'Tell the owner of {{ item.user_name }} that {{ item.access_key_id }} is off'
+            - 'Record when {{ item.user_name }} was told (item {{ index }})'
+      - id: done
+        title: Done
+        note: Contained.
+";
+    let loaded = irp::playbook::load_str(src);
+    let pb = loaded
+        .playbook
+        .unwrap_or_else(|| panic!("valid: {:?}", loaded.diagnostics));
+    let mut st = started(&pb);
+    query_result(&pb, &mut st, keys(2), 2);
+    let index = pb.step_index("tell-owners").unwrap();
+    let lines = engine::checklist(&pb, &st, index, &env()).unwrap();
+    assert_eq!(
+        lines,
+        [
+            "Tell the owner of intruder-0 that AKIAEXAMPLE0000000000 is off",
+            "Record when intruder-0 was told (item 0)",
+            "Tell the owner of intruder-1 that AKIAEXAMPLE0000000001 is off",
+            "Record when intruder-1 was told (item 1)",
+        ]
+    );
+    let complete = Command::Complete {
+        step: s("tell-owners"),
+    };
+    assert!(matches!(
+        refused(&pb, &st, &complete),
+        EngineError::ChecklistOpen { left: 4, .. }
+    ));
+    for (item, line) in lines.iter().enumerate() {
+        let e = apply(
+            &pb,
+            &mut st,
+            &Command::CheckItem {
+                step: s("tell-owners"),
+                item,
+            },
+        )
+        .unwrap();
+        let Event::ChecklistItemDone { text, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(&text, line);
+    }
+    apply(&pb, &mut st, &complete).unwrap();
+    assert_eq!(st.current_step(), Some("done"));
+}

@@ -706,9 +706,10 @@ fn rollback_source(
     step: &str,
     item: Option<usize>,
 ) -> Result<(Intent, Option<ArtifactRef>, Option<ArtifactRef>), String> {
-    let for_each = session.playbook.step(step).is_some_and(
-        |s| matches!(&s.kind, crate::playbook::model::StepKind::Action(a) if a.for_each.is_some()),
-    );
+    let for_each = session
+        .playbook
+        .step(step)
+        .is_some_and(|s| matches!(&s.kind, crate::playbook::model::StepKind::Action(a) if a.runs_per_item()));
     let st = session.state.step(step);
     match (for_each, item) {
         (true, None) => {

@@ -259,7 +259,7 @@ impl Answers {
                             ));
                         }
                     }
-                    if action.for_each.is_none() && (a.items.is_some() || !a.exclude.is_empty()) {
+                    if !action.runs_per_item() && (a.items.is_some() || !a.exclude.is_empty()) {
                         problems.push(format!(
                             "the action of step `{id}` acts once; `items` and `exclude` are for `for_each` actions"
                         ));

@@ -11,7 +11,7 @@ use super::backend::{QueryRunner, Watch};
 use super::moves::{MoveError, exec, query_step, settle_leftover};
 use super::{CaseError, Session};
 use crate::engine::{self, Command, Outcome, Position, StepLine};
-use crate::playbook::model::{ActionKind, StepKind};
+use crate::playbook::model::StepKind;
 use crate::playbook::raw::Confirm;
 
 /// The most visits a step may get in one case before the run calls it a loop.
@@ -133,7 +133,7 @@ fn step(
     }
     let is_for_each = matches!(
         session.playbook.step(id).map(|s| &s.kind),
-        Some(StepKind::Action(a)) if a.for_each.is_some()
+        Some(StepKind::Action(a)) if a.runs_per_item()
     );
     if is_for_each {
         let unknown = answer
@@ -228,7 +228,7 @@ fn step(
             };
             query_step(session, backend, id, watch, &mut |_| {}, report)
         }
-        StepKind::Action(action) if action.for_each.is_some() => {
+        StepKind::Action(action) if action.runs_per_item() => {
             let typed = typed_answer(session, id, index, answer)?;
             let choice = answer
                 .map(super::answers::StepAnswer::item_choice)
@@ -256,7 +256,7 @@ fn step(
             })?;
             let typed = typed_answer(session, id, index, answer)?;
             let typed = typed.as_deref();
-            let ActionKind::Manual { items } = &action.kind else {
+            let engine::Intent::Manual { items } = &intent else {
                 let timeout = session.playbook.steps[index].timeout;
                 let step = actions::ActionStep {
                     id,

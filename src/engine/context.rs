@@ -330,7 +330,25 @@ pub fn render_intent(pb: &Playbook, state: &State, index: usize, env: &Env) -> R
     let StepKind::Action(a) = &pb.steps[index].kind else {
         return Err(RenderError::NotAnAction(pb.steps[index].id.clone()));
     };
+    if a.for_each.is_some() && !a.runs_per_item() {
+        // A checklist over a list: its lines once per item, in the list's order.
+        let mut items = Vec::new();
+        for intent in render_item_intents(pb, state, index, env)? {
+            if let Intent::Manual { items: lines } = intent {
+                items.extend(lines);
+            }
+        }
+        return Ok(Intent::Manual { items });
+    }
     intent_in(a, &template_context(pb, state, index, env))
+}
+
+/// A manual action's checklist, each line rendered (once per item of its list, with `for_each`).
+pub fn checklist(pb: &Playbook, state: &State, index: usize, env: &Env) -> Result<Vec<String>, RenderError> {
+    match render_intent(pb, state, index, env)? {
+        Intent::Manual { items } => Ok(items),
+        _ => Err(RenderError::NotAnAction(pb.steps[index].id.clone())),
+    }
 }
 
 /// The list a `for_each` step runs over, as the case captured it.

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use context::{
-    RenderError, SuggestionReason, evaluate_captures, explain_suggestions, item_list, render_intent,
-    render_item_intent, render_item_intents, suggestion, suggestion_of, template_context,
+    RenderError, SuggestionReason, checklist, evaluate_captures, explain_suggestions, item_list,
+    render_intent, render_item_intent, render_item_intents, suggestion, suggestion_of, template_context,
 };
 pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;
@@ -466,7 +466,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         FailurePolicy::Goto(g) => (Some(pb.steps[g].id.clone()), false),
     };
     if let StepKind::Action(a) = &step.kind
-        && a.for_each.is_some()
+        && a.runs_per_item()
         && matches!(
             cmd,
             Command::ConfirmAction { .. }
@@ -789,12 +789,16 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             let StepKind::Action(a) = &step.kind else {
                 return Err(wrong("manual action", "ticking a checklist item"));
             };
-            let ActionKind::Manual { items } = &a.kind else {
+            if !matches!(a.kind, ActionKind::Manual { .. }) {
                 return Err(wrong("manual action", "ticking a checklist item"));
-            };
+            }
             if a.confirm != Confirm::None && !st.confirmed {
                 return Err(EngineError::NotConfirmed(step_id.to_owned()));
             }
+            let items = checklist(pb, state, index, env).map_err(|why| EngineError::Template {
+                step: step_id.to_owned(),
+                why,
+            })?;
             let text = items.get(*item).ok_or(EngineError::NoSuchItem {
                 step: step_id.to_owned(),
                 item: *item,
@@ -806,16 +810,10 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                     item: *item,
                 });
             }
-            let ctx = template_context(pb, state, index, env);
-            let text =
-                crate::playbook::template::render_text(text, &ctx).map_err(|e| EngineError::Template {
-                    step: step_id.to_owned(),
-                    why: RenderError::Text(e.message),
-                })?;
             Ok(Event::ChecklistItemDone {
                 step: step_id.to_owned(),
                 item: *item,
-                text,
+                text: text.clone(),
             })
         }
         Command::Complete { .. } => match &step.kind {
@@ -824,9 +822,10 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 next: next_of(step.next),
             }),
             StepKind::Action(a) if matches!(a.kind, ActionKind::Manual { .. }) => {
-                let ActionKind::Manual { items } = &a.kind else {
-                    return Err(wrong("note or manual action", "completing"));
-                };
+                let items = checklist(pb, state, index, env).map_err(|why| EngineError::Template {
+                    step: step_id.to_owned(),
+                    why,
+                })?;
                 let left = items.len() - st.checklist.len().min(items.len());
                 if left > 0 {
                     return Err(EngineError::ChecklistOpen {
@@ -891,7 +890,7 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
                     why: "it is not an AWS action".to_owned(),
                 });
             }
-            let for_each = matches!(&step.kind, StepKind::Action(a) if a.for_each.is_some());
+            let for_each = matches!(&step.kind, StepKind::Action(a) if a.runs_per_item());
             if for_each && r.item.is_none() {
                 return Err(EngineError::ItemRequired(r.step.clone()));
             }

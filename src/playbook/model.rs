@@ -214,6 +214,15 @@ pub struct ActionStep {
     pub for_each: Option<String>,
 }
 
+impl ActionStep {
+    /// Whether the action runs once per item, each with its own intent, result and rollback
+    /// (`aws` and `command` with `for_each`). A checklist with `for_each` is one checklist whose
+    /// lines repeat for every item, ticked as any checklist is.
+    pub fn runs_per_item(&self) -> bool {
+        self.for_each.is_some() && !matches!(self.kind, ActionKind::Manual { .. })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ActionKind {
     Aws {

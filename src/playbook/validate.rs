@@ -790,13 +790,6 @@ impl Validator<'_> {
     fn action(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
         let step = self.action_kind(a, r);
         if let Some(f) = &a.for_each {
-            if matches!(step.kind, ActionKind::Manual { .. }) {
-                self.err(
-                    f.pos,
-                    "`for_each` runs an `aws` or `command` action per item; a checklist is ticked once",
-                    Some("list the items in the checklist's text, or make the action an `aws` or `command` one".to_owned()),
-                );
-            }
             r.for_each = Some(f.clone());
         }
         ActionStep {
@@ -1138,9 +1131,12 @@ impl Validator<'_> {
                 shape
             });
             for t in &r.templates {
+                // A template that reads a field the items lack is reported once, not rendered.
+                let errors = self.diags.len();
                 if let Some(shape) = &item {
                     self.check_item_fields(t, shape, r.for_each.as_ref().map_or("", |f| &f.value));
                 }
+                let fields_ok = self.diags.len() == errors;
                 let parsed = match t.kind {
                     TemplateKind::Sql | TemplateKind::Text => template::parse_template(&t.text, false),
                     TemplateKind::Expr | TemplateKind::Capture | TemplateKind::RowFilter => {
@@ -1198,7 +1194,11 @@ impl Validator<'_> {
                     self.check_table_refs(t, q);
                 }
                 // Render with the sample values, to catch what only shows at run time.
-                if sound && !missing && !matches!(t.kind, TemplateKind::Capture | TemplateKind::RowFilter) {
+                if sound
+                    && fields_ok
+                    && !missing
+                    && !matches!(t.kind, TemplateKind::Capture | TemplateKind::RowFilter)
+                {
                     let ctx = sample.get_or_insert_with(|| {
                         let ctx = sample_context(pb, i, now, &naming);
                         match item.as_ref().and_then(ItemShape::sample) {

@@ -342,9 +342,7 @@ impl Model {
                     out.push(Scope::Unknown);
                 } else if matches!(a.kind, ActionKind::Manual { .. }) {
                     out.push(Scope::Checklist);
-                } else if a.for_each.is_some()
-                    && a.confirm != Confirm::None
-                    && !st.is_some_and(|s| s.confirmed)
+                } else if a.runs_per_item() && a.confirm != Confirm::None && !st.is_some_and(|s| s.confirmed)
                 {
                     out.push(Scope::Items);
                 }
@@ -962,11 +960,11 @@ fn primary(m: &mut Model) {
             }
             let manual = matches!(a.kind, ActionKind::Manual { .. });
             // An empty list has nothing to confirm: Enter journals that there was nothing to do.
-            let nothing = a.for_each.is_some()
+            let nothing = a.runs_per_item()
                 && engine::item_list(&m.playbook, &m.state, index_of(m, &id)).is_ok_and(<[_]>::is_empty);
             if a.confirm != Confirm::None && !st.confirmed && !nothing {
                 let word = match a.confirm {
-                    Confirm::Typed if a.for_each.is_some() => item_count_word(m, &id, &a),
+                    Confirm::Typed if a.runs_per_item() => item_count_word(m, &id, &a),
                     Confirm::Typed => {
                         match engine::render_intent(&m.playbook, &m.state, index_of(m, &id), &m.env()) {
                             Ok(intent) => intent.confirmation_word(&id),
@@ -990,7 +988,8 @@ fn primary(m: &mut Model) {
                 return;
             }
             if manual {
-                let ActionKind::Manual { items } = &a.kind else {
+                let Ok(items) = engine::checklist(&m.playbook, &m.state, index_of(m, &id), &m.env()) else {
+                    m.complain("the checklist cannot be rendered: a value it reads has none");
                     return;
                 };
                 if st.checklist.len() < items.len() {
@@ -1209,8 +1208,12 @@ fn navigate(m: &mut Model, action: Action) {
             .viewed()
             .and_then(|id| match m.kind(id) {
                 Some(StepKind::Action(a)) => match &a.kind {
-                    ActionKind::Manual { items } => Some(items.len()),
-                    _ if a.for_each.is_some() => engine::item_list(&m.playbook, &m.state, index_of(m, id))
+                    ActionKind::Manual { .. } => {
+                        engine::checklist(&m.playbook, &m.state, index_of(m, id), &m.env())
+                            .ok()
+                            .map(|c| c.len())
+                    }
+                    _ if a.runs_per_item() => engine::item_list(&m.playbook, &m.state, index_of(m, id))
                         .ok()
                         .map(<[_]>::len),
                     _ => None,

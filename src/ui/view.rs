@@ -290,7 +290,7 @@ fn steps(m: &Model, f: &mut Frame, area: Rect) {
             let mut dur = m.duration_of(&s.id).map(clock).unwrap_or_default();
             // A `for_each` step counts its items in place: `2/3`.
             if let (StepKind::Action(a), Some(st)) = (&s.kind, st)
-                && a.for_each.is_some()
+                && a.runs_per_item()
                 && let Ok(list) = engine::item_list(&m.playbook, &m.state, i)
                 && st.visits > 0
             {
@@ -483,7 +483,7 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                 (true, Some(run)) => Ok(run.intent.clone()),
                 _ => engine::render_intent(&m.playbook, &m.state, index, &m.env()),
             };
-            if a.for_each.is_some() {
+            if a.runs_per_item() {
                 lines.extend(item_lines(m, index, &st, t));
                 let preview = if m.info.review {
                     None
@@ -582,12 +582,12 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
             let gate = match a.confirm {
                 Confirm::None => "none".to_owned(),
                 Confirm::Yes => "type `yes`".to_owned(),
-                _ if a.for_each.is_some()
+                _ if a.runs_per_item()
                     && engine::item_list(&m.playbook, &m.state, index).is_ok_and(<[_]>::is_empty) =>
                 {
                     "none: the list is empty (Enter journals that there is nothing to do)".to_owned()
                 }
-                Confirm::Typed if a.for_each.is_some() => match (&st.chosen, st.confirmed) {
+                Confirm::Typed if a.runs_per_item() => match (&st.chosen, st.confirmed) {
                     (Some(c), true) => format!("`{}`", engine::items::count_of(a, c.items.len())),
                     _ => format!("type `{}`", super::model::item_count_word(m, &id, a)),
                 },

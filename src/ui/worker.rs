@@ -336,7 +336,7 @@ impl Worker {
     fn for_each(&self, id: &str) -> Option<(usize, crate::playbook::model::ActionStep)> {
         let index = self.session.playbook.step_index(id)?;
         match &self.session.playbook.steps[index].kind {
-            StepKind::Action(a) if a.for_each.is_some() => Some((index, a.clone())),
+            StepKind::Action(a) if a.runs_per_item() => Some((index, a.clone())),
             _ => None,
         }
     }
