@@ -1551,6 +1551,22 @@ fn a_case_from_before_the_typed_states_rolls_back_on_moto() {
 }
 
 /// A trail in which the stolen key `AKIAEXAMPLESTOLEN001` created each `(user, key)`.
+/// A lake in `dir` imported from the trail of `created` (users and their keys).
+fn created_keys_lake(dir: &Path, created: &[(String, String)]) -> PathBuf {
+    let trail = dir.join("trail.json");
+    std::fs::write(&trail, trail_of_created_keys(created)).unwrap();
+    let lake = dir.join("lake");
+    let out = irp()
+        .args(["lake", "import", "cloudtrail"])
+        .arg(&trail)
+        .arg("--lake")
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    lake
+}
+
 fn trail_of_created_keys(created: &[(String, String)]) -> String {
     let records: Vec<Value> = created
         .iter()
@@ -1600,17 +1616,7 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
         out
     });
     let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail.json");
-    std::fs::write(&trail, trail_of_created_keys(&created)).unwrap();
-    let lake = dir.path().join("lake");
-    let out = irp()
-        .args(["lake", "import", "cloudtrail"])
-        .arg(&trail)
-        .arg("--lake")
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let lake = created_keys_lake(dir.path(), &created);
     let answers = write_answers(
         dir.path(),
         "a.yaml",
@@ -1798,17 +1804,7 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
         out
     });
     let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail.json");
-    std::fs::write(&trail, trail_of_created_keys(&created)).unwrap();
-    let lake = dir.path().join("lake");
-    let out = irp()
-        .args(["lake", "import", "cloudtrail"])
-        .arg(&trail)
-        .arg("--lake")
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let lake = created_keys_lake(dir.path(), &created);
     let refusals = Arc::new(AtomicUsize::new(0));
     let counted = refusals.clone();
     let (through, _) = proxy(&endpoint, move |i, _| {
