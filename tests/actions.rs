@@ -1551,6 +1551,26 @@ fn a_case_from_before_the_typed_states_rolls_back_on_moto() {
 }
 
 /// A trail in which the stolen key `AKIAEXAMPLESTOLEN001` created each `(user, key)`.
+/// The `for_each` drill run live and headless against `endpoint`: `verb` adds the command and
+/// its case (`run …`, `resume CASE`), then the lake, the endpoint and the answers follow.
+fn for_each_live(
+    endpoint: &str,
+    lake: &Path,
+    answers: &Path,
+    verb: impl FnOnce(&mut std::process::Command) -> &mut std::process::Command,
+) -> std::process::Output {
+    let mut cmd = aws_irp();
+    verb(&mut cmd)
+        .arg("--lake")
+        .arg(lake)
+        .args(["--live", "--endpoint-url", endpoint, "--region", "us-east-1"])
+        .args(["--headless", "--answers"])
+        .arg(answers)
+        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
+        .output()
+        .unwrap()
+}
+
 /// A lake in `dir` imported from the trail of `created` (users and their keys).
 fn created_keys_lake(dir: &Path, created: &[(String, String)]) -> PathBuf {
     let trail = dir.join("trail.json");
@@ -1623,27 +1643,13 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
         "steps:\n  deactivate-created-keys: { confirm: 3 access keys, items: all }\n",
     );
     let case = dir.path().join("case");
-    let out = aws_irp()
-        .arg("run")
-        .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
-        .arg("--case-dir")
-        .arg(&case)
-        .arg("--lake")
-        .arg(&lake)
-        .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
-        .args([
-            "--live",
-            "--endpoint-url",
-            &endpoint,
-            "--region",
-            "us-east-1",
-            "--headless",
-            "--answers",
-        ])
-        .arg(&answers)
-        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
-        .output()
-        .unwrap();
+    let out = for_each_live(&endpoint, &lake, &answers, |c| {
+        c.arg("run")
+            .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
+            .arg("--case-dir")
+            .arg(&case)
+            .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
+    });
     // Two keys contained, one failed and named: the step stops for the responder.
     assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
@@ -1701,24 +1707,7 @@ fn for_each_contains_every_created_key_on_its_own_user_and_names_the_one_that_fa
     let confirmed = entry(&entries, "action_confirmed", "deactivate-created-keys");
     assert_eq!(confirmed["payload"]["items"]["items"], json!([0, 1, 2]));
     // A resume runs the failed item again (and only it), under the same confirmation.
-    let out = aws_irp()
-        .arg("resume")
-        .arg(&case)
-        .arg("--lake")
-        .arg(&lake)
-        .args([
-            "--live",
-            "--endpoint-url",
-            &endpoint,
-            "--region",
-            "us-east-1",
-            "--headless",
-            "--answers",
-        ])
-        .arg(&answers)
-        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
-        .output()
-        .unwrap();
+    let out = for_each_live(&endpoint, &lake, &answers, |c| c.arg("resume").arg(&case));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -1822,20 +1811,13 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
     );
     let case = dir.path().join("case");
     let started = std::time::Instant::now();
-    let out = aws_irp()
-        .arg("run")
-        .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
-        .arg("--case-dir")
-        .arg(&case)
-        .arg("--lake")
-        .arg(&lake)
-        .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
-        .args(["--live", "--endpoint-url", &through, "--region", "us-east-1"])
-        .args(["--headless", "--answers"])
-        .arg(&answers)
-        .env("IRP_AWS_RETRY_BACKOFF_MS", "10")
-        .output()
-        .unwrap();
+    let out = for_each_live(&through, &lake, &answers, |c| {
+        c.arg("run")
+            .arg(repo().join("tests/fixtures/cases/for-each.yaml"))
+            .arg("--case-dir")
+            .arg(&case)
+            .args(["-i", "suspect_key=AKIAEXAMPLESTOLEN001"])
+    });
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let throttled = refusals.load(Ordering::SeqCst);
     assert!(throttled >= n, "IAM throttled {throttled} calls");

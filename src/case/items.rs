@@ -64,31 +64,18 @@ fn target_text(intent: &Intent) -> String {
     }
 }
 
-/// The responder's choice with every protected item still to act on left out (with why),
-/// unless the responder named the items to act on and it among them. In a live case that
-/// changes something, the identity irp acts as is learnt first, since it is protected too.
-pub fn effective_choice(
-    session: &mut Session,
-    executor: &mut Executor,
-    step: ItemsStep<'_>,
-    report: &mut dyn FnMut(&StepLine),
-) -> Result<ItemChoice, MoveError> {
-    let id = step.id;
-    let intents = intents(session, id, step.index)?;
-    if let (Executor::Live(live), Some(intent)) = (&mut *executor, intents.first())
-        && params_of(id, intent)?.is_some_and(|p| !p.op().is_read_only())
-    {
-        live.ensure_identity(session, report)?;
-    }
-    Ok(protect(session, step, &intents))
-}
-
-/// `step.choice` with the protected items left out, as `effective_choice` says.
-fn protect(session: &Session, step: ItemsStep<'_>, intents: &[Intent]) -> ItemChoice {
-    let st = session.state.step(step.id).cloned().unwrap_or_default();
-    let open = pending(&st, intents.len());
-    let protected = protected_items(&session.playbook, &session.state, intents);
-    with_protection(step.choice, &open, &protected)
+/// What confirming a `for_each` step would do, as `preview` works it out once.
+#[derive(Debug)]
+pub struct Preview {
+    /// Each item chosen with its call (and, live, its state and plan); those left out and why.
+    pub text: String,
+    /// Live changes only: `{"<index>": {state, plan}}`, or `{problem}`.
+    pub seen: Map<String, serde_json::Value>,
+    /// The responder's choice with every protected item still to act on left out (with why),
+    /// unless the responder named the items to act on and it among them.
+    pub choice: ItemChoice,
+    /// How many items the confirmation takes.
+    pub chosen: usize,
 }
 
 /// One move on a `for_each` action step.
@@ -137,13 +124,20 @@ pub fn preview(
     executor: &mut Executor,
     step: ItemsStep<'_>,
     report: &mut dyn FnMut(&StepLine),
-) -> Result<(String, Map<String, serde_json::Value>), MoveError> {
+) -> Result<Preview, MoveError> {
     let id = step.id;
-    let choice = effective_choice(session, executor, step, report)?;
     let intents = intents(session, id, step.index)?;
+    // In a live case that changes something, the identity irp acts as is learnt first: it is
+    // protected too.
+    if let (Executor::Live(live), Some(intent)) = (&mut *executor, intents.first())
+        && params_of(id, intent)?.is_some_and(|p| !p.op().is_read_only())
+    {
+        live.ensure_identity(session, report)?;
+    }
     let protected = protected_items(&session.playbook, &session.state, &intents);
     let st = session.state.step(id).cloned().unwrap_or_default();
     let open = pending(&st, intents.len());
+    let choice = with_protection(step.choice, &open, &protected);
     let chosen = chosen(&open, &choice);
     let now = session.now_text();
     let mut preview = String::new();
@@ -201,7 +195,12 @@ pub fn preview(
             "  a protected item is acted on only when named: list the items to act on under `items:`, it among them"
         );
     }
-    Ok((preview.trim_end().to_owned(), seen))
+    Ok(Preview {
+        text: preview.trim_end().to_owned(),
+        seen,
+        chosen: chosen.len(),
+        choice,
+    })
 }
 
 /// The confirmation of the items chosen, with each item's state as read now (live changes).
@@ -212,8 +211,13 @@ fn confirm(
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
     let id = step.id;
-    let (preview, seen) = preview(session, executor, step, report)?;
-    let word = confirmation_word(session, step);
+    let Preview {
+        text: preview,
+        seen,
+        choice,
+        chosen,
+    } = preview(session, executor, step, report)?;
+    let word = count_of(step.action, chosen);
     let Some(typed) = step.typed else {
         let what = match step.action.confirm {
             Confirm::Typed => format!("a typed confirmation (`confirm: {word}`)"),
@@ -238,20 +242,9 @@ fn confirm(
         step: id.to_owned(),
         typed: Some(typed.to_owned()),
         seen,
-        items: Some(protect(session, step, &intents(session, id, step.index)?)),
+        items: Some(choice),
     };
     exec(session, &cmd, report)
-}
-
-/// The typed confirmation of a `for_each` step as it stands: the count of the items still to
-/// act on, less those left out, by what they are (`3 access keys`).
-pub fn confirmation_word(session: &Session, step: ItemsStep<'_>) -> String {
-    let Ok(intents) = intents(session, step.id, step.index) else {
-        return count_of(step.action, 0);
-    };
-    let st = session.state.step(step.id).cloned().unwrap_or_default();
-    let choice = protect(session, step, &intents);
-    count_of(step.action, chosen(&pending(&st, intents.len()), &choice).len())
 }
 
 /// Item `i`: simulated in a rehearsal; for real in a live case, as a step that acts once is.

@@ -164,11 +164,10 @@ fn rows_where<'r>(
     filter: &str,
     base: &Value,
 ) -> Result<Vec<&'r serde_json::Value>, String> {
-    let read = template::attributes_read(filter, ROW).map_err(|e| e.message)?;
-    if let Some(e) = missing_column(rows, &read) {
+    let cond = template::Condition::compile(filter).map_err(|e| e.message)?;
+    if let Some(e) = missing_column(rows, &cond.attributes(ROW)) {
         return Err(format!("`where` reads `row.{}`: {e}", e.column));
     }
-    let cond = template::Condition::compile(filter).map_err(|e| e.message)?;
     let mut kept = Vec::new();
     for row in rows {
         let ctx = minijinja::context! { row => value_from_json(row), ..base.clone() };

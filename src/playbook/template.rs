@@ -257,23 +257,9 @@ pub fn parse_expression(src: &str) -> Result<HashSet<String>, TemplateError> {
     Ok(expr.undeclared_variables(false))
 }
 
-/// The attributes of `var` an expression reads: `row.status and row.ip` → `status`, `ip`.
+/// The attributes of `var` an expression reads: `row.status and row.ip` → `ip`, `status`.
 pub fn attributes_read(src: &str, var: &str) -> Result<Vec<String>, TemplateError> {
-    let expr = text_env()
-        .compile_expression(src)
-        .map_err(|e| to_template_error(src, &e))?;
-    let prefix = format!("{var}.");
-    let mut out: Vec<String> = expr
-        .undeclared_variables(true)
-        .into_iter()
-        .filter_map(|v| {
-            v.strip_prefix(&prefix)
-                .map(|rest| rest.split('.').next().unwrap_or_default().to_owned())
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Condition::compile(src).map(|c| c.attributes(var))
 }
 
 /// A boolean expression compiled once and evaluated for many contexts (a `where` per row).
@@ -296,6 +282,23 @@ impl<'s> Condition<'s> {
             .compile_expression(src)
             .map_err(|e| to_template_error(src, &e))?;
         Ok(Condition { src, expr })
+    }
+
+    /// The attributes of `var` the expression reads, sorted, each once.
+    pub fn attributes(&self, var: &str) -> Vec<String> {
+        let prefix = format!("{var}.");
+        let mut out: Vec<String> = self
+            .expr
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|v| {
+                v.strip_prefix(&prefix)
+                    .map(|rest| rest.split('.').next().unwrap_or_default().to_owned())
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Whether the expression is true in `ctx`.

@@ -353,8 +353,7 @@ impl Worker {
                 timeout: None,
             };
             let mut report = |_: &crate::engine::StepLine| {};
-            return items::preview(&mut self.session, &mut self.executor, step, &mut report)
-                .map(|(text, _)| text);
+            return items::preview(&mut self.session, &mut self.executor, step, &mut report).map(|p| p.text);
         }
         let (_, intent) = self.intent(id)?;
         let mut report = |_: &crate::engine::StepLine| {};
