@@ -89,6 +89,7 @@ fn write_case(root: &Path, playbook: &Path) {
                 step: step.into(),
                 sql: format!("SELECT src_endpoint.ip AS ip, count(*) AS n FROM t WHERE run = {i} GROUP BY 1"),
                 backend: "local".into(),
+                not_collected: Vec::new(),
             }));
             events.push(Event::QuerySucceeded(QuerySucceeded {
                 step: step.into(),

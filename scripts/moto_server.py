@@ -8,6 +8,12 @@ lacks, patched into its own Athena backend (everything else is moto's own):
 - A query can fail: a query whose text holds `/* moto:fail REASON */` goes QUEUED -> RUNNING ->
   FAILED with REASON as its StateChangeReason. moto has no FAILED transition.
 - Statistics: a query holding `/* moto:scanned N */` reports N bytes scanned (moto reports 0).
+- Missing tables: a query naming `"database"."table"` where moto's Glue catalog (same account
+  and region) has the database but not the table fails as Athena fails it:
+  `TABLE_NOT_FOUND: line L:C: Table 'awsdatacatalog.database.table' does not exist`; a database
+  the catalog lacks gives `SCHEMA_NOT_FOUND`. Only when the catalog holds at least one database
+  (tests that never touch Glue run as before). moto does not execute Athena SQL at all, so it
+  never answers either by itself.
 
 And one S3 behaviour: GetBucketNotificationConfiguration on a bucket with no notifications
 answers `<NotificationConfiguration/>`, as S3 does; moto answers an empty
@@ -24,12 +30,14 @@ import sys
 import time
 
 from moto.athena import models, responses
+from moto.glue.models import glue_backends
 from moto.s3 import responses as s3_responses
 from moto.server import ThreadedMotoServer
 
 PAGE_MAX = 1000
 FAIL = re.compile(r"/\*\s*moto:fail\s+(.*?)\s*\*/", re.S)
 SCANNED = re.compile(r"/\*\s*moto:scanned\s+(\d+)\s*\*/")
+QUALIFIED = re.compile(r'"([A-Za-z0-9_]+)"\s*\.\s*"([A-Za-z0-9_]+)"')
 
 # --- ClientRequestToken --------------------------------------------------------------------
 _tokens = {}
@@ -42,9 +50,31 @@ def start_query_execution(self):
     if token and key in _tokens:
         return json.dumps({"QueryExecutionId": _tokens[key]})
     out = _start(self)
-    if token and isinstance(out, str):
-        _tokens[key] = json.loads(out)["QueryExecutionId"]
+    if isinstance(out, str):
+        exec_id = json.loads(out)["QueryExecutionId"]
+        if token:
+            _tokens[key] = exec_id
+        reason = missing_in_glue(self.current_account, self.region, self._get_param("QueryString") or "")
+        if reason:
+            self.athena_backend.executions[exec_id].catalog_failure = reason
     return out
+
+
+def missing_in_glue(account, region, query):
+    """Athena's reason for a query on a table the Glue catalog lacks, or None."""
+    databases = glue_backends[account][region].databases
+    if not databases:
+        return None
+    for m in QUALIFIED.finditer(query):
+        database, table = m.group(1), m.group(2)
+        line = query.count("\n", 0, m.start()) + 1
+        column = m.start() - (query.rfind("\n", 0, m.start()) + 1) + 1
+        if database not in databases:
+            return f"SCHEMA_NOT_FOUND: line {line}:{column}: Schema '{database}' does not exist"
+        if table not in databases[database].tables:
+            return (f"TABLE_NOT_FOUND: line {line}:{column}: "
+                    f"Table 'awsdatacatalog.{database}.{table}' does not exist")
+    return None
 
 
 responses.AthenaResponse.start_query_execution = start_query_execution
@@ -56,9 +86,10 @@ _advance = models.Execution.advance
 def advance(self):
     _advance(self)
     m = FAIL.search(self.query or "")
-    if m and self.status == "SUCCEEDED":
+    reason = m.group(1) if m else getattr(self, "catalog_failure", None)
+    if reason and self.status == "SUCCEEDED":
         self.status = "FAILED"
-        self.reason = m.group(1)
+        self.reason = reason
 
 
 models.Execution.advance = advance

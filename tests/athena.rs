@@ -43,7 +43,7 @@ pub(crate) fn moto_for_library() -> Option<(String, MutexGuard<'static, ()>)> {
 
 /// A plain HTTP/1.1 request to moto (its control API, or an Athena call moto does not check
 /// the signature of). Returns the status and the body.
-fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) fn http(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let host = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).unwrap();
     let mut req = format!(

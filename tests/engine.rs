@@ -225,6 +225,7 @@ fn illegal_commands_are_refused_and_change_nothing() {
             step: s("reads"),
             sql: s("SELECT 1"),
             backend: s("t"),
+            not_collected: Vec::new(),
         },
     )
     .unwrap();
@@ -235,6 +236,7 @@ fn illegal_commands_are_refused_and_change_nothing() {
             step: s("reads"),
             sql: s("SELECT 1"),
             backend: s("t"),
+            not_collected: Vec::new(),
         },
     );
     assert_eq!(e, EngineError::QueryRunning(s("reads")));
@@ -793,6 +795,7 @@ fn query_result(pb: &Playbook, st: &mut State, rows: Vec<serde_json::Value>, row
             step: s("reads"),
             sql: s("SELECT 1"),
             backend: s("test"),
+            not_collected: Vec::new(),
         },
     )
     .unwrap();

@@ -153,7 +153,8 @@ fn command() -> impl Strategy<Value = Command> {
         step.clone().prop_map(|step| Command::SubmitQuery {
             step,
             sql: "SELECT 1".into(),
-            backend: "test".into()
+            backend: "test".into(),
+            not_collected: Vec::new(),
         }),
         (step.clone(), 0u64..500).prop_map(|(step, n)| Command::QuerySucceeded {
             step,

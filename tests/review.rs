@@ -85,6 +85,7 @@ fn query(
             step: step.into(),
             sql,
             backend: "athena".into(),
+            not_collected: Vec::new(),
         },
     );
     s.set_clock(end);

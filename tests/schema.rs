@@ -97,6 +97,7 @@ fn journal_entries_conform_to_the_journal_entry_schema() {
             step: "reads".into(),
             sql: "SELECT 1".into(),
             backend: "t".into(),
+            not_collected: Vec::new(),
         })
         .unwrap();
         s.execute(&irp::engine::Command::CancelQuery {
@@ -108,6 +109,7 @@ fn journal_entries_conform_to_the_journal_entry_schema() {
             step: "reads".into(),
             sql: "SELECT 1".into(),
             backend: "t".into(),
+            not_collected: Vec::new(),
         })
         .unwrap();
         s.execute(&irp::engine::Command::QueryFailed {

@@ -678,6 +678,7 @@ fn a_query_can_be_cancelled_and_quitting_cancels_it() {
             step: "data-coverage".to_owned(),
             sql: "SELECT 1".to_owned(),
             backend: "local".to_owned(),
+            not_collected: Vec::new(),
         }));
     h.press(KeyCode::Esc);
     h.ch('c');
@@ -951,6 +952,7 @@ fn a_case_left_mid_move_by_a_dead_process_opens_ready_to_go_on() {
                     step: "mgmt-coverage".to_owned(),
                     sql: "SELECT 1".to_owned(),
                     backend: "local".to_owned(),
+                    not_collected: Vec::new(),
                 })
                 .unwrap();
             } else {

@@ -7,6 +7,7 @@ use super::backend::{CANCELLED, QueryRunner, Watch};
 use super::{CaseError, Session};
 use crate::engine::{self, Command, Intent, Outcome, StepLine, line_for};
 use crate::playbook::model::StepKind;
+use crate::playbook::table::LogicalTable;
 
 /// Why a move on a case could not be made. Every driver (headless, the UI's worker, rollback)
 /// stops on it; the case stays resumable in every case.
@@ -84,39 +85,117 @@ pub fn query_step(
     let StepKind::Query(q) = &session.playbook.steps[index].kind else {
         return Err(failed("this step is not a query".to_owned()));
     };
-    let env = session.env();
-    let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
-    let sql = crate::playbook::template::render_sql(&q.sql, &ctx)
-        .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
-    let submit = Command::SubmitQuery {
-        step: id.to_owned(),
-        sql: sql.clone(),
-        backend: backend.name().to_owned(),
+    // A source the backend has no table for is not collected. The primary table missing, the
+    // step has nothing to read; another table missing, the query reads it as empty.
+    let naming = session.naming().clone();
+    let database = naming.database();
+    let physical = |t: LogicalTable| t.table_name(&naming.region, naming.source_version);
+    let no_table = |backend: &dyn QueryRunner, tables: &[LogicalTable], said: bool| {
+        format!(
+            "the {} backend {} table {} in {database}: the source is not enabled (Security Lake creates a source's table when it is)",
+            backend.name(),
+            if said { "says there is no" } else { "has no" },
+            tables.iter().map(|t| physical(*t)).collect::<Vec<_>>().join(", ")
+        )
     };
-    exec(session, &submit, report)?;
-    submitted(session);
-    let started = std::time::Instant::now();
-    let cancel = watch.cancel;
-    let cmd = match backend.run(session, id, &sql, watch) {
-        Ok(r) => Command::QuerySucceeded {
+    let mut absent: Vec<LogicalTable> = q
+        .tables
+        .iter()
+        .copied()
+        .filter(|t| backend.has_table(&database, &physical(*t)) == Some(false))
+        .collect();
+    let primary = q.table;
+    let tables = q.tables.clone();
+    let Watch { cancel, progress } = watch;
+    // Each round either ends the step or finds one more table missing (Athena), so there are at
+    // most as many rounds as tables.
+    loop {
+        if absent.contains(&primary) {
+            let cmd = Command::SourceNotCollected {
+                step: id.to_owned(),
+                tables: absent.iter().map(|t| t.as_str().to_owned()).collect(),
+                reason: no_table(&*backend, &absent, false),
+                execution: None,
+            };
+            return exec(session, &cmd, report);
+        }
+        let mut env = session.env();
+        env.naming.absent.clone_from(&absent);
+        let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
+        let sql = crate::playbook::template::render_sql(&session_sql(session, index), &ctx)
+            .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
+        let submit = Command::SubmitQuery {
             step: id.to_owned(),
-            rows: r.rows,
-            row_count: r.row_count,
-            artifact: r.artifact,
-            execution: r.execution,
-        },
-        Err(_) if cancel.load(std::sync::atomic::Ordering::Relaxed) => Command::CancelQuery {
-            step: id.to_owned(),
-            reason: format!("{CANCELLED} after {:.1} s", started.elapsed().as_secs_f64()),
-        },
-        Err(f) => Command::QueryFailed {
-            step: id.to_owned(),
-            error: f.error,
-            artifact: None,
-            execution: f.execution,
-        },
-    };
-    exec(session, &cmd, report)
+            sql: sql.clone(),
+            backend: backend.name().to_owned(),
+            not_collected: absent.iter().map(|t| t.as_str().to_owned()).collect(),
+        };
+        exec(session, &submit, report)?;
+        submitted(session);
+        let started = std::time::Instant::now();
+        let watch = Watch {
+            cancel,
+            progress: &mut *progress,
+        };
+        let cmd = match backend.run(session, id, &sql, watch) {
+            Ok(r) => Command::QuerySucceeded {
+                step: id.to_owned(),
+                rows: r.rows,
+                row_count: r.row_count,
+                artifact: r.artifact,
+                execution: r.execution,
+            },
+            Err(_) if cancel.load(std::sync::atomic::Ordering::Relaxed) => Command::CancelQuery {
+                step: id.to_owned(),
+                reason: format!("{CANCELLED} after {:.1} s", started.elapsed().as_secs_f64()),
+            },
+            Err(f) => match f
+                .missing_table
+                .as_deref()
+                .and_then(|m| tables.iter().find(|t| physical(**t) == m && !absent.contains(t)))
+            {
+                // Athena: the table does not exist. Its database does (a wrong database or
+                // region is a `SCHEMA_NOT_FOUND`, a failure the responder fixes).
+                Some(t) if *t == primary => Command::SourceNotCollected {
+                    step: id.to_owned(),
+                    tables: std::iter::once(t)
+                        .chain(&absent)
+                        .map(|t| t.as_str().to_owned())
+                        .collect(),
+                    reason: no_table(&*backend, &[*t], true),
+                    execution: f.execution.map(|x| *x),
+                },
+                Some(t) => {
+                    // Another table: the query runs again, reading it as empty.
+                    absent.push(*t);
+                    let cmd = Command::CancelQuery {
+                        step: id.to_owned(),
+                        reason: format!(
+                            "{}; running the query again with it read as empty",
+                            no_table(&*backend, &[*t], true)
+                        ),
+                    };
+                    exec(session, &cmd, report)?;
+                    continue;
+                }
+                None => Command::QueryFailed {
+                    step: id.to_owned(),
+                    error: f.error,
+                    artifact: None,
+                    execution: f.execution.map(|x| *x),
+                },
+            },
+        };
+        return exec(session, &cmd, report);
+    }
+}
+
+/// The SQL template of query step `index`.
+fn session_sql(session: &Session, index: usize) -> String {
+    match &session.playbook.steps[index].kind {
+        StepKind::Query(q) => q.sql.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Settles what a process that died left in flight on step `id`, before anything else happens

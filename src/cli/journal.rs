@@ -79,6 +79,13 @@ pub fn summary(e: &Entry) -> String {
         Event::QuerySubmitted(q) => format!("{} · {}", q.step, q.backend),
         Event::QuerySucceeded(q) => format!("{} · {} rows → {}", q.step, q.rows, target(q.next.as_deref())),
         Event::QueryFailed(q) => format!("{} · {}", q.step, q.error),
+        Event::SourceNotCollected(n) => format!(
+            "{} · {} not collected: {} → {}",
+            n.step,
+            n.tables.join(", "),
+            n.reason,
+            target(n.next.as_deref())
+        ),
         Event::QueryCancelled { step, reason } | Event::StepSkipped { step, reason, .. } => {
             format!("{step} · {reason}")
         }

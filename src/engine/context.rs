@@ -81,6 +81,10 @@ pub fn template_context(pb: &Playbook, state: &State, index: usize, env: &Env) -
         case.insert("id".to_owned(), Value::from(o.case.as_str()));
         case.insert("mode".to_owned(), Value::from(o.mode.as_str()));
     }
+    case.insert(
+        "not_collected".to_owned(),
+        Value::from(state.not_collected.keys().cloned().collect::<Vec<_>>()),
+    );
     case.insert("playbook".to_owned(), Value::from(pb.id.as_str()));
     vars.insert("case".to_owned(), Value::from(case));
     Value::from(vars)

@@ -50,6 +50,11 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         ),
         Event::QuerySucceeded(q) => (Some(q.step.clone()), "query", format!("{} rows", q.rows)),
         Event::QueryFailed(q) => (Some(q.step.clone()), "query", format!("failed: {}", q.error)),
+        Event::SourceNotCollected(n) => (
+            Some(n.step.clone()),
+            "query",
+            format!("not collected: {} ({})", n.tables.join(", "), n.reason),
+        ),
         Event::ActionFinished(a) => (
             Some(a.step.clone()),
             "action",

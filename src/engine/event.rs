@@ -38,6 +38,10 @@ pub enum Event {
         step: String,
         reason: String,
     },
+    /// A query step's source is not collected: the backend has no such table, or the lake holds
+    /// no events of it for this case (a coverage check found none, and this step found none
+    /// either). The step's captures take the values of an empty result.
+    SourceNotCollected(SourceNotCollected),
     Decided(Decided),
     ActionConfirmed(ActionConfirmed),
     /// A `for_each` step's list was empty: nothing to act on, said rather than skipped.
@@ -115,6 +119,7 @@ impl Event {
             Event::QuerySucceeded(_) => "query_succeeded",
             Event::QueryFailed(_) => "query_failed",
             Event::QueryCancelled { .. } => "query_cancelled",
+            Event::SourceNotCollected(_) => "source_not_collected",
             Event::Decided(_) => "decided",
             Event::ActionConfirmed(_) => "action_confirmed",
             Event::ActionNothingToDo { .. } => "action_nothing_to_do",
@@ -146,6 +151,7 @@ impl Event {
             Event::QuerySubmitted(q) => Some(&q.step),
             Event::QuerySucceeded(q) => Some(&q.step),
             Event::QueryFailed(q) => Some(&q.step),
+            Event::SourceNotCollected(s) => Some(&s.step),
             Event::QueryCancelled { step, .. }
             | Event::ActionNothingToDo { step, .. }
             | Event::ChecklistItemDone { step, .. }
@@ -307,6 +313,10 @@ pub struct QuerySubmitted {
     /// The SQL exactly as sent.
     pub sql: String,
     pub backend: String,
+    /// Tables of the step the backend has no table for (sources not collected): the SQL reads
+    /// each as an empty relation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_collected: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -320,6 +330,45 @@ pub struct QuerySucceeded {
     /// What the backend reported of the run; absent for the embedded engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<Execution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceNotCollected {
+    pub step: String,
+    /// The logical tables (`s3_data`) the step found not collected.
+    pub tables: Vec<String>,
+    pub found: NotCollected,
+    /// What was found, in words: the table the backend lacks, or the window and scope with no
+    /// events.
+    pub reason: String,
+    /// The empty result, when the query ran.
+    pub artifact: Option<ArtifactRef>,
+    /// The step's captures, evaluated against an empty result.
+    pub captures: BTreeMap<String, serde_json::Value>,
+    pub next: NextStep,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
+}
+
+/// How a source was found not collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotCollected {
+    /// The lake or the Athena catalog has no such table: the source is not enabled (Security
+    /// Lake creates a source's table when it is).
+    NoTable,
+    /// The table exists but a coverage check found no events in it for the case's account,
+    /// region and window (or this step, after such a check, found none either).
+    NoEvents,
+}
+
+impl NotCollected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotCollected::NoTable => "no_table",
+            NotCollected::NoEvents => "no_events",
+        }
+    }
 }
 
 /// A query's run as its backend reports it (Athena), for the record and for review.

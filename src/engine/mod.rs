@@ -23,7 +23,8 @@ pub use context::{
 pub use describe::{StepLine, describe, line_for, simulated_detail};
 pub use event::*;
 pub use state::{
-    ActionRun, InPlace, Position, QueryRun, RollbackRun, State, StepState, StepStatus, Visit, VisitClock,
+    ActionRun, InPlace, NotCollectedAt, Position, QueryRun, RollbackRun, State, StepState, StepStatus, Visit,
+    VisitClock,
 };
 
 use crate::playbook::model::{ActionKind, FailurePolicy, Next, Playbook, StepKind};
@@ -49,6 +50,8 @@ pub enum Command {
         step: String,
         sql: String,
         backend: String,
+        /// Tables of the step the backend has no table for, read as empty relations.
+        not_collected: Vec<String>,
     },
     /// The query's result: `rows` (as JSON objects) feed the captures; `row_count` may be larger
     /// than `rows.len()` when the backend kept only a prefix in memory.
@@ -69,6 +72,14 @@ pub enum Command {
     CancelQuery {
         step: String,
         reason: String,
+    },
+    /// The backend has no table for some of the step's sources (`tables`, logical names): the
+    /// query did not run, or Athena answered that the table does not exist.
+    SourceNotCollected {
+        step: String,
+        tables: Vec<String>,
+        reason: String,
+        execution: Option<Execution>,
     },
     /// Choose a decision option by id (or by its label).
     Decide {
@@ -225,6 +236,8 @@ pub enum EngineError {
     QueryRunning(String),
     #[error("no query of step `{0}` is running")]
     NoQueryRunning(String),
+    #[error("step `{step}` does not read {}: a source not collected must be one of its tables", tables.join(", "))]
+    NotTheStepsTables { step: String, tables: Vec<String> },
     #[error("the action of step `{0}` is already confirmed")]
     AlreadyConfirmed(String),
     #[error("the action of step `{0}` needs confirmation first")]
@@ -503,7 +516,12 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         return Err(EngineError::NoItems(step_id.to_owned()));
     }
     match cmd {
-        Command::SubmitQuery { sql, backend, .. } => {
+        Command::SubmitQuery {
+            sql,
+            backend,
+            not_collected,
+            ..
+        } => {
             if !matches!(step.kind, StepKind::Query(_)) {
                 return Err(wrong("query", "running a query"));
             }
@@ -517,6 +535,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 step: step_id.to_owned(),
                 sql: sql.clone(),
                 backend: backend.clone(),
+                not_collected: not_collected.clone(),
             }))
         }
         Command::QuerySucceeded {
@@ -531,6 +550,24 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }
             if st.running_query().is_none() {
                 return Err(EngineError::NoQueryRunning(step_id.to_owned()));
+            }
+            if *row_count == 0
+                && let Some((tables, reason)) = empty_source(pb, state, index)
+            {
+                return Ok(not_collected(
+                    evaluate_captures(pb, state, index, &[], 0, env),
+                    SourceNotCollected {
+                        step: step_id.to_owned(),
+                        tables,
+                        found: NotCollected::NoEvents,
+                        reason,
+                        artifact: artifact.clone(),
+                        captures: BTreeMap::new(),
+                        next: next_of(step.next),
+                        execution: execution.clone(),
+                    },
+                    on_failure(),
+                ));
             }
             match evaluate_captures(pb, state, index, rows, *row_count, env) {
                 Ok(captures) => Ok(Event::QuerySucceeded(QuerySucceeded {
@@ -577,6 +614,36 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
                 stay,
                 execution: execution.clone(),
             }))
+        }
+        Command::SourceNotCollected {
+            tables,
+            reason,
+            execution,
+            ..
+        } => {
+            let StepKind::Query(q) = &step.kind else {
+                return Err(wrong("query", "a source that is not collected"));
+            };
+            if tables.is_empty() || tables.iter().any(|t| !q.tables.iter().any(|l| l.as_str() == t)) {
+                return Err(EngineError::NotTheStepsTables {
+                    step: step_id.to_owned(),
+                    tables: tables.clone(),
+                });
+            }
+            Ok(not_collected(
+                evaluate_captures(pb, state, index, &[], 0, env),
+                SourceNotCollected {
+                    step: step_id.to_owned(),
+                    tables: tables.clone(),
+                    found: NotCollected::NoTable,
+                    reason: reason.clone(),
+                    artifact: None,
+                    captures: BTreeMap::new(),
+                    next: next_of(step.next),
+                    execution: execution.clone(),
+                },
+                on_failure(),
+            ))
         }
         Command::CancelQuery { reason, .. } => {
             if st.running_query().is_none() {
@@ -945,12 +1012,69 @@ fn rollback_command(pb: &Playbook, state: &State, cmd: &Command) -> Result<Event
     }
 }
 
+/// The event for a query step whose source is not collected: `event` with the captures of an
+/// empty result, or the step's failure when a capture cannot take an empty result.
+fn not_collected(
+    captures: Result<BTreeMap<String, serde_json::Value>, RenderError>,
+    mut event: SourceNotCollected,
+    (next, stay): (NextStep, bool),
+) -> Event {
+    match captures {
+        Ok(captures) => {
+            event.captures = captures;
+            Event::SourceNotCollected(event)
+        }
+        Err(message) => Event::QueryFailed(QueryFailed {
+            step: event.step,
+            error: message.to_string(),
+            artifact: event.artifact,
+            next,
+            stay,
+            execution: event.execution,
+        }),
+    }
+}
+
+/// For a query step that found no rows: the tables it reads that are not collected for this
+/// case, and why. A coverage check's tables are (it looked for their events and found none);
+/// so is its primary table when an earlier coverage check found no events in it. An empty result
+/// of a step whose primary table has events is an answer, whatever its other tables.
+fn empty_source(pb: &Playbook, state: &State, index: usize) -> Option<(Vec<String>, String)> {
+    let step = &pb.steps[index];
+    let StepKind::Query(q) = &step.kind else {
+        return None;
+    };
+    let names: Vec<String> = q.tables.iter().map(|t| t.as_str().to_owned()).collect();
+    if q.coverage {
+        return Some((
+            names.clone(),
+            format!(
+                "the coverage check found no {} events for the case's account, region and window",
+                names.join(" or ")
+            ),
+        ));
+    }
+    let primary = q.table.as_str();
+    let at = state
+        .not_collected
+        .get(primary)
+        .filter(|at| at.found == NotCollected::NoEvents)?;
+    Some((
+        vec![primary.to_owned()],
+        format!(
+            "no rows, as expected: {primary} was found not collected at step `{}` ({})",
+            at.step, at.reason
+        ),
+    ))
+}
+
 fn command_step(cmd: &Command) -> &str {
     match cmd {
         Command::SubmitQuery { step, .. }
         | Command::QuerySucceeded { step, .. }
         | Command::QueryFailed { step, .. }
         | Command::CancelQuery { step, .. }
+        | Command::SourceNotCollected { step, .. }
         | Command::Decide { step, .. }
         | Command::ConfirmAction { step, .. }
         | Command::StartAction { step, .. }

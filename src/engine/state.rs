@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::event::{
-    ArtifactRef, CaseOpened, Chosen, Event, EvidenceAdded, Execution, Intent, NextStep, Outcome,
+    ArtifactRef, CaseOpened, Chosen, Event, EvidenceAdded, Execution, Intent, NextStep, NotCollected, Outcome,
 };
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +34,8 @@ pub struct State {
     pub injects: Vec<String>,
     /// The identity a live case's AWS calls are made as (its ARN, as STS reported it).
     pub aws_identity: Option<String>,
+    /// The sources (logical tables) found not collected for this case, with where and why.
+    pub not_collected: BTreeMap<String, NotCollectedAt>,
     /// Number of events applied (the next entry's seq).
     pub applied: u64,
 }
@@ -105,6 +107,16 @@ pub struct QueryRun {
     pub error: Option<String>,
     /// Why the run was cancelled.
     pub cancelled: Option<String>,
+    /// Why the step read nothing: its source is not collected (`source_not_collected`).
+    pub not_collected: Option<String>,
+}
+
+/// Where a source was found not collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCollectedAt {
+    pub step: String,
+    pub found: NotCollected,
+    pub reason: String,
 }
 
 impl QueryRun {
@@ -345,6 +357,15 @@ impl State {
             Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_) => {}
             Event::Started { first } => self.enter(Some(first)),
             Event::QuerySubmitted(q) => {
+                for t in &q.not_collected {
+                    self.not_collected
+                        .entry(t.clone())
+                        .or_insert_with(|| NotCollectedAt {
+                            step: q.step.clone(),
+                            found: NotCollected::NoTable,
+                            reason: "the backend has no such table; the query read it as empty".to_owned(),
+                        });
+                }
                 let s = self.entry(&q.step);
                 s.status = StepStatus::Running;
                 s.query_runs += 1;
@@ -355,7 +376,34 @@ impl State {
                     ..QueryRun::default()
                 });
             }
+            Event::SourceNotCollected(n) => {
+                let s = self.entry(&n.step);
+                s.status = StepStatus::Done;
+                s.last_error = None;
+                let run = s.ending_run(seq);
+                run.rows = Some(0);
+                run.artifact.clone_from(&n.artifact);
+                run.execution.clone_from(&n.execution);
+                run.not_collected = Some(n.reason.clone());
+                for t in &n.tables {
+                    self.not_collected
+                        .entry(t.clone())
+                        .or_insert_with(|| NotCollectedAt {
+                            step: n.step.clone(),
+                            found: n.found,
+                            reason: n.reason.clone(),
+                        });
+                }
+                self.captures
+                    .extend(n.captures.iter().map(|(k, v)| (k.clone(), v.clone())));
+                self.enter(n.next.as_deref());
+            }
             Event::QuerySucceeded(q) => {
+                // The coverage check that found no events found some when run again (the
+                // window widened, or delivery caught up). A missing table stays missing: the
+                // rows came from the step's other tables.
+                self.not_collected
+                    .retain(|_, at| at.step != q.step || at.found == NotCollected::NoTable);
                 let s = self.entry(&q.step);
                 s.status = StepStatus::Done;
                 s.last_error = None;

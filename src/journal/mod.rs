@@ -134,6 +134,7 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
             Event::QuerySucceeded(q) => art(&q.artifact),
             Event::QueryFailed(q) => art(&q.artifact),
+            Event::SourceNotCollected(n) => art(&n.artifact),
             Event::ActionConfirmed(a) => art(&a.seen),
             Event::ActionStarted(a) => {
                 art(&a.before);

@@ -43,6 +43,9 @@ pub struct TableNaming {
     /// The database, when it is not `amazon_security_lake_glue_db_<region>` (a Lake Formation
     /// resource link in a subscriber account, say).
     pub database: Option<String>,
+    /// Tables the backend does not have (sources not collected): a query's other tables
+    /// (`tables:`) among them read as empty relations with its primary table's columns.
+    pub absent: Vec<LogicalTable>,
 }
 
 impl Default for TableNaming {
@@ -51,6 +54,7 @@ impl Default for TableNaming {
             region: "us-east-1".to_owned(),
             source_version: (2, 0),
             database: None,
+            absent: Vec::new(),
         }
     }
 }
@@ -58,12 +62,20 @@ impl Default for TableNaming {
 impl TableNaming {
     /// `"amazon_security_lake_glue_db_us_east_1"."amazon_security_lake_table_us_east_1_<src>_2_0"`.
     pub fn qualified(&self, table: LogicalTable) -> Value {
-        let db = self
-            .database
+        self.ident(table)
+            .map_or_else(|| Value::from(()), Value::from_object)
+    }
+
+    /// The database the tables are in.
+    pub fn database(&self) -> String {
+        self.database
             .clone()
-            .unwrap_or_else(|| LogicalTable::database_name(&self.region));
+            .unwrap_or_else(|| LogicalTable::database_name(&self.region))
+    }
+
+    fn ident(&self, table: LogicalTable) -> Option<SqlIdent> {
         let name = table.table_name(&self.region, self.source_version);
-        SqlIdent::quoted_parts(&[&db, &name]).map_or_else(|| Value::from(()), Value::from_object)
+        SqlIdent::quoted_parts(&[&self.database(), &name])
     }
 }
 
@@ -114,6 +126,7 @@ pub fn sample_context(pb: &Playbook, step: usize, now: DateTime<Utc>, naming: &T
             Value::from("00000000-0000-7000-8000-000000000000"),
         ),
         ("mode".to_owned(), Value::from("rehearsal")),
+        ("not_collected".to_owned(), Value::from(Vec::<String>::new())),
         ("playbook".to_owned(), Value::from(pb.id.as_str())),
     ]
     .into_iter()
@@ -128,7 +141,17 @@ pub fn insert_tables(vars: &mut BTreeMap<String, Value>, q: &QueryStep, naming: 
     let tables: BTreeMap<String, Value> = q
         .tables
         .iter()
-        .map(|t| (t.as_str().to_owned(), naming.qualified(*t)))
+        .map(|t| {
+            let v = if *t != q.table && naming.absent.contains(t) {
+                naming.ident(q.table).map_or_else(
+                    || Value::from(()),
+                    |p| Value::from_object(SqlIdent::empty_like(&p)),
+                )
+            } else {
+                naming.qualified(*t)
+            };
+            (t.as_str().to_owned(), v)
+        })
         .collect();
     vars.insert("tables".to_owned(), Value::from(tables));
 }

@@ -153,6 +153,8 @@ pub struct QueryStep {
     /// Every table the query may read (`{{ tables.<name> }}`), the primary one included.
     pub tables: Vec<LogicalTable>,
     pub sql: String,
+    /// No rows means the table is not collected for this case (`coverage: true`).
+    pub coverage: bool,
     pub captures: IndexMap<String, CaptureDef>,
 }
 

@@ -259,6 +259,11 @@ pub struct Query {
     /// Athena (Trino) SQL. Every `{{ value }}` is rendered as an escaped SQL literal; identifiers
     /// only through the `ident` filter.
     pub sql: Sp<String>,
+    /// The query checks that its table holds events for the case (one row per day with events,
+    /// say): when it returns no rows, the table is recorded as not collected for this case
+    /// (`source_not_collected`), and later steps on it that find nothing say so.
+    #[serde(default)]
+    pub coverage: bool,
     /// Named values computed from the result (`rows`) for later steps: an expression,
     /// `{ expr, example, description }`, or a list of records `{ fields, example, description }`.
     #[serde(default)]

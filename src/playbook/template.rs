@@ -57,6 +57,13 @@ impl SqlIdent {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// An empty relation with the columns of table `like`: what a query reads in place of a
+    /// table that is not collected (`(SELECT * FROM "db"."t" WHERE false)`). Built from a
+    /// checked identifier only.
+    pub fn empty_like(like: &SqlIdent) -> SqlIdent {
+        SqlIdent(format!("(SELECT * FROM {} WHERE false)", like.0))
+    }
 }
 
 impl Object for SqlIdent {

@@ -633,6 +633,7 @@ impl Validator<'_> {
             table: tables.first().copied().unwrap_or(LogicalTable::CloudTrailMgmt),
             tables,
             sql: q.sql.value.clone(),
+            coverage: q.coverage,
             captures,
         }
     }

@@ -83,6 +83,7 @@ pub fn facts(d: &Detail) -> Facts<'_> {
             bytes_scanned,
             artifact,
             error,
+            not_collected,
             captures,
             ..
         } => {
@@ -122,6 +123,9 @@ pub fn facts(d: &Detail) -> Facts<'_> {
             }
             if let Some(e) = error {
                 f.lines.push(vec![words("error: "), Piece::Text(e)]);
+            }
+            if let Some(n) = not_collected {
+                f.lines.push(vec![words("not collected: "), Piece::Text(n)]);
             }
             for (k, v) in captures {
                 f.lines.push(vec![

@@ -318,6 +318,9 @@ pub enum Detail {
         bytes_scanned: Option<u64>,
         artifact: Option<ArtifactRef>,
         error: Option<String>,
+        /// The step's source is not collected (`source_not_collected`): which, and why.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        not_collected: Option<String>,
         captures: BTreeMap<String, serde_json::Value>,
     },
     Decision {
@@ -860,6 +863,7 @@ fn query_detail(
         bytes_scanned: execution.map(|x| x.bytes_scanned),
         artifact,
         error,
+        not_collected: None,
         captures: captures.clone(),
     }
 }
@@ -903,6 +907,7 @@ pub fn kind_class(event: &Event) -> &'static str {
         Event::QuerySubmitted(_)
         | Event::QuerySucceeded(_)
         | Event::QueryFailed(_)
+        | Event::SourceNotCollected(_)
         | Event::QueryCancelled { .. } => "query",
         Event::Decided(_) => "decision",
         Event::ActionConfirmed(_)

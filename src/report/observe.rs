@@ -133,6 +133,11 @@ impl Deviations {
                 ("rerun", Some(&q.step), format!("run {n} of the query"))
             }
             Event::QueryFailed(q) => ("query_failed", Some(&q.step), q.error.clone()),
+            Event::SourceNotCollected(n) => (
+                "source_not_collected",
+                Some(&n.step),
+                format!("{}: {}", n.tables.join(", "), n.reason),
+            ),
             Event::QueryCancelled { step, reason } => ("query_cancelled", Some(step), reason.clone()),
             Event::ActionFinished(a) => match a.outcome {
                 Outcome::Failed => ("action_failed", Some(&a.step), a.detail.clone()),
@@ -192,6 +197,7 @@ impl Moves {
                 return;
             }
             Event::QuerySucceeded(q) => (&q.step, &q.next, false),
+            Event::SourceNotCollected(n) => (&n.step, &n.next, false),
             Event::QueryFailed(q) if !q.stay => (&q.step, &q.next, false),
             Event::Decided(d) => (&d.step, &d.next, false),
             Event::ActionFinished(a) if !a.stay => (&a.step, &a.next, false),
@@ -317,6 +323,20 @@ pub(super) fn timeline_item(
             q.execution.as_ref(),
             &BTreeMap::new(),
         ),
+        Event::SourceNotCollected(n) => {
+            let mut d = query_detail(
+                submission(entries, state, &n.step),
+                Some(0),
+                n.artifact.clone(),
+                None,
+                n.execution.as_ref(),
+                &n.captures,
+            );
+            if let Detail::Query { not_collected, .. } = &mut d {
+                *not_collected = Some(format!("{}: {}", n.tables.join(", "), n.reason));
+            }
+            d
+        }
         Event::QueryCancelled { step, reason } => query_detail(
             submission(entries, state, step),
             None,

@@ -419,6 +419,7 @@ impl Model {
         });
         match &e.event {
             Event::QuerySucceeded(q) => self.pin_if(looking.as_deref(), &q.step),
+            Event::SourceNotCollected(n) => self.pin_if(looking.as_deref(), &n.step),
             Event::ActionFinished(a) => self.pin_if(looking.as_deref(), &a.step),
             Event::AwsIdentity(i) => {
                 self.info.live_target = Some(format!("{} {}", i.account, i.region));
@@ -521,6 +522,16 @@ fn worker(m: &mut Model, reply: Reply) {
             if let Some(last) = entries.last() {
                 match &last.event {
                     Event::QueryFailed(q) => m.complain(format!("query failed: {}", q.error)),
+                    Event::SourceNotCollected(n) => m.say(format!(
+                        "`{}`: {} not collected, nothing to read{}",
+                        n.step,
+                        n.tables.join(", "),
+                        if m.pinned.as_deref() == Some(n.step.as_str()) {
+                            "; Enter goes on to the next step"
+                        } else {
+                            ""
+                        }
+                    )),
                     Event::QuerySucceeded(q) => m.say(format!(
                         "{} rows from `{}`{}",
                         q.rows,

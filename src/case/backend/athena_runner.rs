@@ -61,6 +61,7 @@ impl QueryRunner for AthenaRunner {
                         tables.join(", ")
                     ),
                     execution: None,
+                    missing_table: None,
                 });
             }
         }
@@ -112,9 +113,14 @@ impl QueryRunner for AthenaRunner {
                     run_ms: u64::try_from(p.elapsed.as_millis()).unwrap_or(u64::MAX),
                     fetch_ms: 0,
                 });
+                let missing_table = match &e {
+                    AthenaError::Failed { reason, .. } => missing_table(reason),
+                    _ => None,
+                };
                 return Err(QueryFailure {
                     error: format!("{e} ({})", e.hint()),
-                    execution,
+                    execution: execution.map(Box::new),
+                    missing_table,
                 });
             }
         };
@@ -128,7 +134,8 @@ impl QueryRunner for AthenaRunner {
         };
         let failed = |error: String| QueryFailure {
             error,
-            execution: Some(execution.clone()),
+            execution: Some(Box::new(execution.clone())),
+            missing_table: None,
         };
         let (rel, path) = session
             .artifact_path(step, "parquet")
@@ -152,4 +159,14 @@ impl QueryRunner for AthenaRunner {
             execution: Some(execution),
         })
     }
+}
+
+/// The table a `TABLE_NOT_FOUND` failure names, without catalog and database:
+/// `TABLE_NOT_FOUND: line 3:6: Table 'awsdatacatalog.db.t' does not exist` gives `t`.
+/// A missing schema or catalog is not a missing source (the settings name the wrong database).
+pub fn missing_table(reason: &str) -> Option<String> {
+    let rest = &reason[reason.find("TABLE_NOT_FOUND")?..];
+    let quoted = rest.split('\'').nth(1)?;
+    let name = quoted.rsplit('.').next()?.trim_matches('"');
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }

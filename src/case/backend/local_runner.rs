@@ -47,6 +47,10 @@ impl QueryRunner for LocalRunner {
         self.engine.forget_listings();
     }
 
+    fn has_table(&mut self, database: &str, table: &str) -> Option<bool> {
+        Some(self.engine.has_table(database, table))
+    }
+
     fn run(
         &mut self,
         session: &Session,

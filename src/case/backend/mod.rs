@@ -32,6 +32,13 @@ pub trait QueryRunner {
     /// Files were added to the data the backend reads (a rehearsal's inject landed); the next
     /// query must see them.
     fn lake_changed(&mut self) {}
+
+    /// Whether the backend has table `table` of database `database`: `Some(false)` when it
+    /// knows it has not (the source is not collected), `None` when it cannot tell without
+    /// running a query (a query on a missing table then fails with `missing_table` set).
+    fn has_table(&mut self, _database: &str, _table: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// A driver's view of a query while it runs, and its way to stop it.
@@ -73,7 +80,10 @@ pub struct QueryResult {
 #[derive(Debug, Clone)]
 pub struct QueryFailure {
     pub error: String,
-    pub execution: Option<Execution>,
+    pub execution: Option<Box<Execution>>,
+    /// The table the backend said does not exist (Athena's `TABLE_NOT_FOUND`), by its name
+    /// without database.
+    pub missing_table: Option<String>,
 }
 
 impl From<String> for QueryFailure {
@@ -81,6 +91,7 @@ impl From<String> for QueryFailure {
         QueryFailure {
             error,
             execution: None,
+            missing_table: None,
         }
     }
 }

@@ -211,6 +211,7 @@ impl Athena {
             region: self.region.clone(),
             source_version: self.settings.source_version,
             database: Some(self.database()),
+            absent: Vec::new(),
         }
     }
 

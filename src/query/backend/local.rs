@@ -200,6 +200,14 @@ impl LocalEngine {
         }
     }
 
+    /// Whether the lake has table `table` of database `database` (a source it holds files of,
+    /// in that region).
+    pub fn has_table(&self, database: &str, table: &str) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.split_once('.') == Some((database, table)))
+    }
+
     /// Plans and starts a query; rows arrive as a stream of Arrow batches.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let limit = self.options.memory_limit;
