@@ -34,6 +34,7 @@ mod real_logs;
 mod rehearse;
 mod review;
 mod schema;
+mod sources;
 mod structure;
 mod templates;
 mod text_groups;

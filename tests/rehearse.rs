@@ -365,7 +365,7 @@ injects:
         "`inputs.buckit` is not an input of playbook `s3-unintended-data-access`",
         "`truth.findings.ipaddress` is not an evidence type",
         "`truth.findings.text` is not an evidence type",
-        "`expected.decisions.principal-known: maybe`: the decision has no such option (options: `unknown`, `all-known`)",
+        "`expected.decisions.principal-known: maybe`: the decision has no such option (options: `unknown`, `all-known`, `reads-unknown`)",
         "`expected.decisions.open-case`: step `open-case` is not a decision",
         "`expected.decisions.nowhere`: playbook `s3-unintended-data-access` has no step `nowhere`",
         "`targets.contain`: `soon` is not a duration",
