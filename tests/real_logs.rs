@@ -231,3 +231,105 @@ fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() 
     // No user key was used: the user path is not taken.
     assert!(acted_on(&j, "deactivate-key").is_empty());
 }
+
+/// Panther's labelled `CopyObject` events: `CloudTrail` logs a copy under its destination
+/// bucket, with the bucket read in `x-amz-copy-source`. The S3 playbook asked about the victim
+/// bucket finds the copy out of it (to an outside bucket) as a read by the role session; the
+/// copy within one bucket is not a read of the outside one. The fixtures write 14-digit account
+/// ids and a placeholder key; before the import they are given a 12-digit account and a key of
+/// the right form, and nothing else changes.
+#[test]
+fn the_s3_playbook_counts_a_copy_out_of_the_bucket_as_a_read_of_it() {
+    let Some(panther) = shared_data("samples/panther-labeled") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(panther.join("selected_cloudtrail_rule_tests.jsonl")).unwrap();
+    let copies: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["log"].clone())
+        .filter(|e| e["eventName"] == "CopyObject")
+        .map(|e| {
+            let t = e
+                .to_string()
+                .replace("12948575929274", "129485759292")
+                .replace("AKIA-MOCKACCESSKEYID-1", "AKIAMOCKACCESSKEYID1");
+            serde_json::from_str(&t).unwrap()
+        })
+        .collect();
+    assert_eq!(copies.len(), 2, "the fixture's CopyObject events");
+    let file = tmp.path().join("copies.json");
+    std::fs::write(&file, serde_json::json!({ "Records": copies }).to_string()).unwrap();
+    let lake = tmp.path().join("lake");
+    let out = irp()
+        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
+        .arg(&lake)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // As on the OTRF capture: nothing shows the bucket public, so that answer is the responder's.
+    let answers = std::fs::read_to_string(
+        crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "public-path: { choose: suggested }",
+        "public-path: { choose: not-public }",
+    );
+    let answers_file = tmp.path().join("answers.yaml");
+    std::fs::write(&answers_file, answers).unwrap();
+    let case = tmp.path().join("case");
+    let out = irp()
+        .env("IRP_NOW", "2024-01-16T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "-i",
+            "bucket=ransomware-test-victim-1764604156",
+            "-i",
+            "bucket_account=129485759292",
+        ])
+        .args([
+            "-i",
+            "region=us-east-1",
+            "-i",
+            "start_time=2024-01-14T00:00:00Z",
+            "--headless",
+        ])
+        .arg("--answers")
+        .arg(&answers_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = journal_entries(&case);
+    let coverage = j
+        .iter()
+        .find(|e| e["payload"]["step"] == "data-coverage" && e["kind"] == "query_succeeded")
+        .expect("the copy is an event of the bucket");
+    assert_eq!(coverage["payload"]["rows"], 1);
+    let reads = j
+        .iter()
+        .find(|e| e["payload"]["step"] == "reads-by-principal" && e["kind"] == "query_succeeded")
+        .unwrap();
+    let principals = &reads["payload"]["captures"]["unknown_principals"];
+    assert_eq!(principals.as_array().unwrap().len(), 1, "{principals}");
+    assert!(
+        principals[0]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sts::129485759292:assumed-role/sample-role-keen-cohen/"),
+        "{principals}"
+    );
+    assert_eq!(
+        reads["payload"]["captures"]["suspect_keys"],
+        serde_json::json!(["AKIAMOCKACCESSKEYID1"])
+    );
+    // The role whose session made the copy has its sessions revoked.
+    assert_eq!(
+        acted_on(&j, "revoke-role-sessions"),
+        [serde_json::json!({ "role_name": "sample-role-keen-cohen" })]
+    );
+}
