@@ -698,3 +698,146 @@ proptest! {
         prop_assert_eq!(listing(&lake), before);
     }
 }
+
+/// The golden pairs' rules over the generator's rows: the generator writes `CloudTrail` records
+/// and its rows are mapped as an import maps them, so every class and operation it writes must
+/// come out as AWS's validation suite expects. For an operation with a golden pair: its class,
+/// activity, category, type and (for calls that succeeded on both sides) status. For every row:
+/// the type is the class and activity's, and each actor field is null, or set, wherever it is
+/// null, or set, in every golden row of the same caller type (an assumed role has no
+/// `actor.user.name` and has a session issuer; a service has no ARN).
+#[test]
+fn generated_rows_follow_the_golden_pairs() {
+    let Some(dir) = shared_data("samples/securitylake-golden-pairs") else {
+        return;
+    };
+    let golden: Vec<Value> = ["account_change", "api_activity", "authentication"]
+        .iter()
+        .flat_map(|class| std::fs::read_dir(dir.join(class)).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .flat_map(|p| lake_rows_of(&p))
+        .collect();
+    assert_eq!(golden.len(), 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for scenario in [
+        "credential-compromise",
+        "s3-exfiltration",
+        "instance-credential-exfiltration",
+    ] {
+        let lake = tmp.path().join(scenario);
+        let out = run(&[
+            "lake",
+            "generate",
+            lake.to_str().unwrap(),
+            "--scenario",
+            scenario,
+            "--events",
+            "20000",
+            "--days",
+            "3",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        for table in ["cloud_trail_mgmt", "s3_data", "lambda_execution"] {
+            rows.extend(lake_rows(&lake.join(table)));
+        }
+    }
+    const ACTOR: [&str; 8] = [
+        "actor.user.name",
+        "actor.user.uid",
+        "actor.user.uid_alt",
+        "actor.user.account.uid",
+        "actor.user.credential_uid",
+        "actor.session.issuer",
+        "actor.session.created_time_dt",
+        "actor.invoked_by",
+    ];
+    let mut problems = std::collections::BTreeSet::new();
+    let mut paired = std::collections::BTreeSet::new();
+    let mut classes = std::collections::BTreeSet::new();
+    for r in &rows {
+        let op = at(r, "api.operation").as_str().unwrap_or_default().to_owned();
+        let class = at(r, "class_uid").as_i64().unwrap();
+        let activity = at(r, "activity_id").as_i64().unwrap();
+        classes.insert(class);
+        let mut bad = |what: String| {
+            problems.insert(format!("{op}: {what}"));
+        };
+        if at(r, "type_uid").as_i64() != Some(class * 100 + activity) {
+            bad(format!(
+                "type_uid {} for class {class}, activity {activity}",
+                at(r, "type_uid")
+            ));
+        }
+        let category = if class == 6003 { 6 } else { 3 };
+        if at(r, "category_uid").as_i64() != Some(category) {
+            bad(format!("category_uid {}", at(r, "category_uid")));
+        }
+        if let Some(g) = golden
+            .iter()
+            .find(|g| at(g, "api.operation") == at(r, "api.operation"))
+        {
+            paired.insert(op.clone());
+            for f in [
+                "class_uid",
+                "class_name",
+                "activity_id",
+                "activity_name",
+                "category_uid",
+                "type_uid",
+            ] {
+                if at(g, f) != at(r, f) {
+                    bad(format!("{f}: golden {}, generated {}", at(g, f), at(r, f)));
+                }
+            }
+            if at(g, "api.response.error").is_null() && at(r, "api.response.error").is_null() {
+                if at(g, "status") != at(r, "status") {
+                    bad(format!(
+                        "status: golden {}, generated {}",
+                        at(g, "status"),
+                        at(r, "status")
+                    ));
+                }
+                for f in ["user.uid", "session.credential_uid"] {
+                    if at(g, f).is_null() != at(r, f).is_null() {
+                        bad(format!("{f}: golden {}, generated {}", at(g, f), at(r, f)));
+                    }
+                }
+            }
+        }
+        let kind = at(r, "actor.user.type");
+        let same: Vec<&Value> = golden
+            .iter()
+            .filter(|g| at(g, "actor.user.type") == kind)
+            .collect();
+        if same.is_empty() {
+            continue;
+        }
+        for f in ACTOR {
+            if same.iter().all(|g| at(g, f).is_null()) && !at(r, f).is_null() {
+                bad(format!("{f} is set for a {kind} caller; AWS leaves it empty"));
+            }
+            if same.iter().all(|g| !at(g, f).is_null()) && at(r, f).is_null() {
+                bad(format!("{f} is empty for a {kind} caller; AWS sets it"));
+            }
+        }
+    }
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        [3001, 3002, 6003],
+        "the classes the generator writes"
+    );
+    assert!(
+        ["AssumeRole", "ConsoleLogin", "CreateUser"]
+            .iter()
+            .all(|op| paired.contains(*op)),
+        "operations compared with their golden pair: {paired:?}"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} generated rows; compared with golden pairs: {paired:?}\n{}",
+        rows.len(),
+        problems.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}

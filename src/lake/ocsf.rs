@@ -406,14 +406,13 @@ pub fn to_batch(events: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
         vec![
             opt("uid", s(|x| ns(x).and_then(|n| n.uid.as_deref()))),
             opt("uid_alt", s(|x| ns(x).and_then(|n| n.uid_alt.as_deref()))),
+            // Only the session an event created (Authentication); the caller's own is
+            // `actor.session`, as AWS's mapping has it.
             opt(
                 "credential_uid",
-                s(|x| ns(x).map_or(x.credential_uid.as_deref(), |n| n.credential_uid.as_deref())),
+                s(|x| ns(x).and_then(|n| n.credential_uid.as_deref())),
             ),
-            opt(
-                "issuer",
-                s(|x| ns(x).map_or(x.session_issuer.as_deref(), |n| n.issuer.as_deref())),
-            ),
+            opt("issuer", s(|x| ns(x).and_then(|n| n.issuer.as_deref()))),
         ],
         None,
     )?;

@@ -48,7 +48,8 @@ pub fn config(spec: &LakeSpec, generator: Generator, seed: u64, today: NaiveDate
 /// The cache folder of a generated lake: one per set of generator settings.
 pub fn cached_dir(root: &Path, cfg: &Config) -> PathBuf {
     root.join("lakes").join(format!(
-        "{}-d{}-e{}-s{}-{}-{}-{}",
+        "g{}-{}-d{}-e{}-s{}-{}-{}-{}",
+        crate::lake::generate::FORMAT,
         cfg.scenario.as_str(),
         cfg.days,
         cfg.events,

@@ -236,12 +236,30 @@ pub fn mgmt_event(day: &Day<'_>, time: i64, rng: &mut Rng) -> ApiEvent {
         }
         "AssumeRole" => {
             let role = rng.pick(ROLES);
+            let session = format!("session-{}", rng.below(100_000));
+            // What STS answers: the new session's key and its ARN.
+            e.response_data = Some(format!(
+                r#"{{"credentials":{{"accessKeyId":"ASIA{}","sessionToken":"<redacted>","expiration":"in an hour"}},"assumedRoleUser":{{"assumedRoleId":"AROA{}:{session}","arn":"arn:aws:sts::{account}:assumed-role/{role}/{session}"}}}}"#,
+                rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
+                rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17),
+            ));
+            e.resources = vec![Resource {
+                uid: format!("arn:aws:iam::{account}:role/{role}"),
+                owner_account: Some(account.to_owned()),
+                kind: "AWS::IAM::Role".to_owned(),
+            }];
             format!(
-                r#"{{"roleArn":"arn:aws:iam::{account}:role/{role}","roleSessionName":"session-{}","durationSeconds":3600}}"#,
-                rng.below(100_000)
+                r#"{{"roleArn":"arn:aws:iam::{account}:role/{role}","roleSessionName":"{session}","durationSeconds":3600}}"#
             )
         }
-        "CreateAccessKey" => format!(r#"{{"userName":"{}"}}"#, rng.pick(SERVICE_USERS)),
+        "CreateAccessKey" => {
+            let user = rng.pick(SERVICE_USERS);
+            e.response_data = Some(format!(
+                r#"{{"accessKey":{{"userName":"{user}","accessKeyId":"AKIA{}","status":"Active"}}}}"#,
+                rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
+            ));
+            format!(r#"{{"userName":"{user}"}}"#)
+        }
         "DescribeInstances" => r#"{"instancesSet":{},"filterSet":{}}"#.to_owned(),
         "Decrypt" => r#"{"encryptionAlgorithm":"SYMMETRIC_DEFAULT"}"#.to_owned(),
         _ => "{}".to_owned(),

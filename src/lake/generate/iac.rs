@@ -95,12 +95,7 @@ pub fn events(seed: u64, label: &str, day_start: i64, region: &str, account: &st
         e.user_agent = Some(TERRAFORM_UA.to_owned());
         (e.class_uid, e.activity_id) = (3001, if op.starts_with("Create") { 1 } else { 99 });
         e.request_data = Some(request);
-        if op == "CreateAccessKey" {
-            e.response_data = Some(format!(
-                r#"{{"accessKey":{{"accessKeyId":"AKIA{}","status":"Active"}}}}"#,
-                rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-            ));
-        }
+        e.response_data = response(op, e.request_data.as_deref(), account, &mut rng);
         e.unmapped = vec![
             ("readOnly".into(), "false".to_owned()),
             ("managementEvent".into(), "true".to_owned()),
@@ -125,14 +120,18 @@ pub fn events(seed: u64, label: &str, day_start: i64, region: &str, account: &st
         e.user_uid = Some(format!(
             "arn:aws:sts::{account}:assumed-role/CloudFormationExecutionRole/AWSCloudFormation"
         ));
+        e.user_uid_alt = Some("AROACFNEXECUTION0000:AWSCloudFormation".to_owned());
         e.user_account = Some(account.to_owned());
         e.credential_uid = Some(format!("ASIA{}", rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)));
         e.session_issuer = Some(format!("arn:aws:iam::{account}:role/CloudFormationExecutionRole"));
+        e.session_created = Some(cfn_at - 30_000);
+        e.session_mfa = Some(false);
         e.invoked_by = Some("cloudformation.amazonaws.com".to_owned());
         e.src_domain = Some("cloudformation.amazonaws.com".to_owned());
         e.user_agent = Some("cloudformation.amazonaws.com".to_owned());
         (e.class_uid, e.activity_id) = (3001, 1);
         e.request_data = Some(request);
+        e.response_data = response(op, e.request_data.as_deref(), account, &mut rng);
         e.unmapped = vec![
             ("readOnly".into(), "false".to_owned()),
             ("managementEvent".into(), "true".to_owned()),
@@ -142,4 +141,33 @@ pub fn events(seed: u64, label: &str, day_start: i64, region: &str, account: &st
     }
     out.sort_by_key(|e| e.time);
     out
+}
+
+/// What IAM answers a create call with: the user, role or key it made (the ARN and id a
+/// `CloudTrail` record carries in `responseElements`).
+fn response(op: &str, request: Option<&str>, account: &str, rng: &mut Rng) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_str(request?).ok()?;
+    let id = rng.text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17);
+    match op {
+        "CreateUser" => {
+            let user = request.get("userName")?.as_str()?;
+            Some(format!(
+                r#"{{"user":{{"path":"/","userName":"{user}","userId":"AIDA{id}","arn":"arn:aws:iam::{account}:user/{user}"}}}}"#
+            ))
+        }
+        "CreateRole" => {
+            let role = request.get("roleName")?.as_str()?;
+            Some(format!(
+                r#"{{"role":{{"path":"/","roleName":"{role}","roleId":"AROA{id}","arn":"arn:aws:iam::{account}:role/{role}"}}}}"#
+            ))
+        }
+        "CreateAccessKey" => {
+            let user = request.get("userName")?.as_str()?;
+            Some(format!(
+                r#"{{"accessKey":{{"userName":"{user}","accessKeyId":"AKIA{}","status":"Active"}}}}"#,
+                &id[..16]
+            ))
+        }
+        _ => None,
+    }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use self::incident::IncidentPlan;
 use self::world::World;
-use super::ocsf::{ApiEvent, api_activity_schema, to_batch};
+use super::ocsf::{ApiEvent, api_activity_schema};
 use super::ocsf_other::{
     Finding, dns_batch, dns_schema, finding_batch, finding_schema, flow_batch, flow_schema,
 };
@@ -29,6 +29,7 @@ mod iac;
 mod incident;
 mod instance_credentials;
 mod s3_exfiltration;
+pub mod trail;
 mod world;
 use crate::playbook::table::LogicalTable;
 
@@ -320,6 +321,11 @@ pub fn generate(
     })
 }
 
+/// The version of what the generator writes: caches of generated lakes are keyed by it, so a
+/// change to the events the same settings give must bump it (2: every row is mapped from the
+/// `CloudTrail` record of its call, as an import maps it).
+pub const FORMAT: u32 = 2;
+
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
 pub const MAX_EVENTS: u64 = 10_000_000_000;
@@ -418,7 +424,7 @@ fn write_part(
                 injected,
                 |e| e.time,
                 &api_activity_schema(),
-                to_batch,
+                |drafts: &[ApiEvent]| trail::batch(source, drafts),
                 |t| match source {
                     LogicalTable::S3Data => background::s3_event(&day, t, &mut rng),
                     LogicalTable::LambdaExecution => background::lambda_event(&day, t, &mut rng),
@@ -485,7 +491,7 @@ impl Sink<'_> {
         mut injected: Vec<R>,
         time_of: fn(&R) -> i64,
         schema: &arrow::datatypes::SchemaRef,
-        to_batch: fn(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
+        to_batch: impl Fn(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
         mut make: impl FnMut(i64) -> R,
     ) -> Result<u64, LakeError> {
         if times.is_empty() && injected.is_empty() {
