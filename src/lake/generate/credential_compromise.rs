@@ -24,6 +24,9 @@ const SECRETS: [&str; 3] = [
 ];
 const PARAMETERS: [&str; 2] = ["/prod/app/jwt-secret", "/prod/app/smtp-password"];
 const TRAIL: &str = "org-trail";
+/// Where the owner's one-off Terraform run comes from: a build agent the key has not been used
+/// from before.
+pub const OWNER_TOOL_IP: &str = "198.51.100.77";
 
 /// The finding the persistence calls raise, twenty-five minutes in.
 pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
@@ -226,6 +229,48 @@ pub fn events(world: &World, plan: &IncidentPlan, rng: &mut Rng) -> Vec<ApiEvent
         ];
     }
     out
+}
+
+/// The owner's own one-off Terraform run with the key, from a build agent it is not usually used
+/// from, ninety minutes before the attack: reads and a role change a playbook must set apart (by
+/// the tool's user agent), not take for the intruder's. Not part of the incident (its truth and
+/// operations leave it out).
+pub fn owner_tool_run(world: &World, plan: &IncidentPlan, rng: &mut Rng) -> Vec<ApiEvent> {
+    let victim = &world.principals[plan.victim];
+    let t0 = plan.start_ms - 90 * 60_000;
+    [
+        (0, "GetCallerIdentity", "sts.amazonaws.com", "{}".to_owned()),
+        (
+            4,
+            "GetRole",
+            "iam.amazonaws.com",
+            r#"{"roleName":"reporting-task-role"}"#.to_owned(),
+        ),
+        (
+            6,
+            "GetSecretValue",
+            "secretsmanager.amazonaws.com",
+            r#"{"secretId":"ci/terraform-state-key"}"#.to_owned(),
+        ),
+        (
+            9,
+            "PutRolePolicy",
+            "iam.amazonaws.com",
+            r#"{"roleName":"reporting-task-role","policyName":"reporting-s3-read"}"#.to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(dt, op, service, request)| {
+        let mut e = event(plan, t0 + dt * 1_000, op, service, rng);
+        as_user(&mut e, victim, OWNER_TOOL_IP, super::iac::TERRAFORM_UA);
+        e.request_data = Some(request);
+        e.unmapped = vec![
+            ("readOnly".into(), op.starts_with("Get").to_string()),
+            ("managementEvent".into(), "true".to_owned()),
+        ];
+        e
+    })
+    .collect()
 }
 
 /// What the truth says of the incident: the user and key the attacker created, the role it

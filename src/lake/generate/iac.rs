@@ -9,7 +9,7 @@ use crate::lake::rng::Rng;
 
 /// The NAT gateway the CI runner's Terraform calls come from.
 pub const NAT_IP: &str = "52.94.133.7";
-const TERRAFORM_UA: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.6.6 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/iam#1.28.5";
+pub const TERRAFORM_UA: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.6.6 (+https://www.terraform.io) terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/iam#1.28.5";
 
 /// The infrastructure-as-code activity of one day in one account and region: one Terraform run
 /// from the CI runner (behind the NAT gateway) and one `CloudFormation` stack update, at office

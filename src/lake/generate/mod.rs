@@ -323,8 +323,9 @@ pub fn generate(
 
 /// The version of what the generator writes: caches of generated lakes are keyed by it, so a
 /// change to the events the same settings give must bump it (2: every row is mapped from the
-/// `CloudTrail` record of its call, as an import maps it).
-pub const FORMAT: u32 = 2;
+/// `CloudTrail` record of its call, as an import maps it; 3: the owner's one-off Terraform run in
+/// `credential-compromise`).
+pub const FORMAT: u32 = 3;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
@@ -408,6 +409,18 @@ fn write_part(
                 .filter(|e| in_day(e.time))
                 .collect();
             let first = injected.first().cloned();
+            if part.source == LogicalTable::CloudTrailMgmt
+                && let Some(p) = plan.filter(in_scope)
+                && p.attack == incident::Attack::CredentialCompromise
+            {
+                let mut orng = Rng::derived(cfg.seed, &format!("owner-run/{label}"));
+                injected.extend(
+                    credential_compromise::owner_tool_run(world, p, &mut orng)
+                        .into_iter()
+                        .filter(|e| in_day(e.time)),
+                );
+                injected.sort_by_key(|e| e.time);
+            }
             if part.source == LogicalTable::CloudTrailMgmt && part.events > 0 {
                 injected.extend(iac::events(cfg.seed, &label, day_start, region, account));
                 injected.sort_by_key(|e| e.time);
