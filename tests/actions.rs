@@ -151,6 +151,35 @@ fn every_operation_captures_changes_verifies_and_restores_on_moto() {
         let separate: Value = serde_json::from_str(separate.policy().unwrap()).unwrap();
         assert_eq!(separate, existing, "the rollback put the policy back exactly");
 
+        // An intruder's grants to an outside account come out of the Allow statements; the
+        // partner's grant and the Deny stay; the rollback puts the text back byte for byte.
+        let opened = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")},
+            {"Sid": "Intruder", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::999988887777:root", "arn:aws:iam::999988887777:user/x"]}, "Action": "s3:*", "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]},
+            {"Sid": "Mixed", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::999988887777:role/r", "arn:aws:iam::111122223333:role/reader"]}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")},
+            {"Sid": "DenyIntruderWrites", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+        ]});
+        let opened_text = serde_json::to_string_pretty(&opened).unwrap();
+        c.s3.put_bucket_policy().bucket(bucket).policy(&opened_text).send().await.unwrap();
+        let grants_p = params(&[("bucket", json!(bucket)), ("account", json!("999988887777"))]);
+        let (_, after, _) = cycle(&a, "s3.remove_bucket_policy_account", &grants_p).await;
+        let left: Vec<Value> = policy::statements(&after["policy"]);
+        let sids: Vec<&str> = left.iter().filter_map(|s| s["Sid"].as_str()).collect();
+        assert_eq!(sids, ["Partner", "Mixed", "DenyIntruderWrites"], "{}", after["policy"]);
+        assert_eq!(left[1]["Principal"]["AWS"], "arn:aws:iam::111122223333:role/reader");
+        assert!(!policy::grants_account(&after["policy"], "999988887777"));
+        let separate = c.s3.get_bucket_policy().bucket(bucket).send().await.unwrap();
+        assert_eq!(separate.policy().unwrap(), opened_text, "the rollback put the text back byte for byte");
+        // A policy whose only grants are the account's is deleted, and comes back.
+        let only = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "999988887777"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+        ]});
+        c.s3.put_bucket_policy().bucket(bucket).policy(only.to_string()).send().await.unwrap();
+        let (_, after, restored) = cycle(&a, "s3.remove_bucket_policy_account", &grants_p).await;
+        assert!(after["policy"].is_null(), "{after}");
+        assert_eq!(restored["policy"], only);
+        c.s3.put_bucket_policy().bucket(bucket).policy(&existing_text).send().await.unwrap();
+
         let (before, after, _) = cycle(&a, "s3.delete_bucket_policy", &bucket_p).await;
         assert!(after["policy"].is_null() && !before["policy"].is_null());
         assert!(c.s3.get_bucket_policy().bucket(bucket).send().await.is_ok(), "restored");

@@ -798,6 +798,34 @@ fn regexp_extract_follows_trino() {
     });
 }
 
+/// Trino's `regexp_extract_all`: every match (or group) as an array; empty when nothing
+/// matches; NULL for NULL. As a bucket policy's outside accounts are read.
+#[test]
+fn regexp_extract_all_follows_trino() {
+    let (dir, _) = shared_lake();
+    runtime().block_on(async {
+        let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::999988887777:root","arn:aws:iam::444455556666:role/r"]}}]}"#;
+        let r = rows(
+            &engine,
+            &format!(
+                "SELECT regexp_extract_all('{policy}', 'arn:aws:iam::([0-9]{{12}}):', 1) AS accounts, \
+                 cardinality(regexp_extract_all('none', '[0-9]+')) AS none, \
+                 regexp_extract_all(CAST(NULL AS varchar), '[0-9]+') AS null_in, \
+                 array_join(regexp_extract_all('a1b22c333', '[0-9]+'), ',') AS joined"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0]["accounts"], serde_json::json!(["999988887777", "444455556666"]));
+        assert_eq!(r[0]["none"], 0);
+        assert_eq!(r[0].get("null_in"), None, "NULL in, NULL out");
+        assert_eq!(r[0]["joined"], "1,22,333");
+        let err = rows(&engine, "SELECT regexp_extract_all('a', '(a)', 2)").await.unwrap_err();
+        assert!(err.to_string().contains("regexp_extract_all: `(a)` has no group 2"), "{err}");
+    });
+}
+
 #[test]
 fn date_add_follows_trino() {
     let (dir, _) = shared_lake();

@@ -217,6 +217,82 @@ pub fn remove_principal(doc: &Value, principal: &str) -> Result<(Value, usize), 
     Ok((out, removed))
 }
 
+/// Whether a principal value belongs to account `account`: the id itself, or an IAM or STS ARN
+/// in it (its root, a user, a role, a role session).
+pub fn of_account(value: &str, account: &str) -> bool {
+    value == account || {
+        let parts: Vec<&str> = value.split(':').collect();
+        parts.len() == 6 && parts[0] == "arn" && matches!(parts[2], "iam" | "sts") && parts[4] == account
+    }
+}
+
+/// The bucket policy without any principal of account `account` in its `Allow` statements (a
+/// statement left with no principal is dropped), and how many mentions were removed; `None` for
+/// the document when no statement is left (the policy is to be deleted). `Deny` statements are
+/// never touched: removing an account from one would open what it closes.
+pub fn remove_account_grants(doc: &Value, account: &str) -> Result<(Option<Value>, usize), String> {
+    let mut removed = 0;
+    let mut kept = Vec::new();
+    for mut s in statements(doc) {
+        let allow = s.get("Effect").and_then(Value::as_str) == Some("Allow");
+        let mut empty = false;
+        if allow && let Some(Value::Object(p)) = s.get_mut("Principal") {
+            for v in p.values_mut() {
+                match v {
+                    Value::String(x) if of_account(x, account) => {
+                        removed += 1;
+                        *v = Value::Null;
+                    }
+                    Value::Array(list) => {
+                        let n = list.len();
+                        list.retain(|x| !x.as_str().is_some_and(|x| of_account(x, account)));
+                        removed += n - list.len();
+                        if list.is_empty() {
+                            *v = Value::Null;
+                        } else if list.len() == 1 {
+                            *v = list[0].clone();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            p.retain(|_, v| !v.is_null());
+            empty = p.is_empty();
+        }
+        if !empty {
+            kept.push(s);
+        }
+    }
+    if removed == 0 {
+        return Err(format!(
+            "no Allow statement of the policy names account {account}"
+        ));
+    }
+    if kept.is_empty() {
+        return Ok((None, removed));
+    }
+    let mut out = doc.clone();
+    out["Statement"] = Value::Array(kept);
+    Ok((Some(out), removed))
+}
+
+/// Whether an `Allow` statement of the policy still names a principal of account `account`.
+pub fn grants_account(doc: &Value, account: &str) -> bool {
+    statements(doc).iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && match s.get("Principal") {
+                Some(Value::Object(p)) => p.values().any(|v| match v {
+                    Value::String(x) => of_account(x, account),
+                    Value::Array(list) => list
+                        .iter()
+                        .any(|x| x.as_str().is_some_and(|x| of_account(x, account))),
+                    _ => false,
+                }),
+                _ => false,
+            }
+    })
+}
+
 /// Whether `principal` is still named anywhere in the trust policy.
 pub fn names_principal(doc: &Value, principal: &str) -> bool {
     statements(doc).iter().any(|s| match s.get("Principal") {

@@ -299,6 +299,7 @@ static OPERATIONS: &[&AwsOperation] = &[
     &ops::public_access_block::BLOCK_BUCKET,
     &ops::public_access_block::BLOCK_ACCOUNT,
     &ops::bucket_policy::ADD_DENY,
+    &ops::bucket_policy::REMOVE_ACCOUNT,
     &ops::bucket_policy::DELETE,
     &ops::bucket_acl::MAKE_PRIVATE,
     &ops::ownership::ENFORCE,

@@ -11,7 +11,7 @@ use crate::action::aws::{ActionError, Applied, Aws, applied, classify, decode_po
 use crate::action::plan::{Params, Plan};
 use crate::action::policy::{self, DenyTargets};
 use crate::action::registry::{AwsOperation, Implementation, evidence};
-use crate::action::registry::{BUCKET, ParamKind, opt};
+use crate::action::registry::{BUCKET, ParamKind, opt, p};
 
 /// A bucket's policy as S3 returned it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -265,6 +265,141 @@ pub static ADD_DENY: AwsOperation = AwsOperation {
     before_state: Some("s3:GetBucketPolicy"),
     rollback: Some("s3:PutBucketPolicy with the saved policy, or s3:DeleteBucketPolicy if there was none"),
     imp: Implementation::Change(&AddDeny),
+};
+
+/// `s3.remove_bucket_policy_account`.
+#[derive(Debug)]
+pub struct RemoveAccount;
+
+#[async_trait]
+impl Change for RemoveAccount {
+    type Resource = BucketPolicy;
+
+    fn assumed(&self, p: &Params<'_>) -> BucketPolicy {
+        let bucket = p.str("bucket");
+        BucketPolicy {
+            policy: Some(json!({ "Version": "2012-10-17", "Statement": [
+                { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:root", p.str("account")) },
+                  "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*") },
+                { "Sid": "(the policy's other statements)" }
+            ]})),
+            bucket,
+            ..BucketPolicy::default()
+        }
+    }
+
+    fn plan(
+        &self,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+        _now: &str,
+        _tag: &str,
+    ) -> Result<Plan, ActionError> {
+        let bucket = p.str("bucket");
+        let account = p.str("account");
+        let Some(existing) = before.existing() else {
+            let mut plan = Plan::empty();
+            plan.already = Some("the bucket has no policy: it grants no account anything".to_owned());
+            return Ok(plan);
+        };
+        match policy::remove_account_grants(existing, &account) {
+            Ok((Some(doc), n)) => {
+                let mut plan = Plan::new(
+                    format!(
+                        "s3:PutBucketPolicy Bucket={bucket} Policy=<the policy without the {n} grant(s) to account {account}>"
+                    ),
+                    policy::diff(Some(existing), Some(&doc)),
+                );
+                plan.request = json!({ "policy": doc });
+                Ok(plan)
+            }
+            Ok((None, n)) => {
+                let mut plan = Plan::new(
+                    format!(
+                        "s3:DeleteBucketPolicy Bucket={bucket} (its only statements were the {n} grant(s) to account {account})"
+                    ),
+                    policy::diff(Some(existing), None),
+                );
+                plan.request = json!({ "policy": null });
+                Ok(plan)
+            }
+            Err(_) => {
+                let mut plan = Plan::empty();
+                plan.already = Some(format!(
+                    "no Allow statement of the bucket policy names account {account}"
+                ));
+                Ok(plan)
+            }
+        }
+    }
+
+    async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
+        let bucket = p.str("bucket");
+        let b = format!("bucket {bucket}");
+        if let Some(doc) = plan.request.get("policy").filter(|v| !v.is_null()) {
+            let sent = aws
+                .s3
+                .put_bucket_policy()
+                .bucket(&bucket)
+                .policy(doc.to_string())
+                .send()
+                .await;
+            applied(sent, "s3:PutBucketPolicy", &b, plan.call())
+        } else {
+            let sent = aws.s3.delete_bucket_policy().bucket(&bucket).send().await;
+            applied(sent, "s3:DeleteBucketPolicy", &b, plan.call())
+        }
+    }
+
+    fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Verdict {
+        let account = c.p.str("account");
+        match c.after.existing() {
+            None => Verdict::Holds("the bucket has no policy: no account is granted anything".to_owned()),
+            Some(pol) if policy::grants_account(pol, &account) => {
+                Verdict::Fails(format!("the bucket policy still grants account {account}"))
+            }
+            Some(pol) => Verdict::Holds(format!(
+                "no Allow statement of the bucket policy names account {account} ({} statement(s) left)",
+                policy::statements(pol).len()
+            )),
+        }
+    }
+
+    async fn restore(
+        &self,
+        aws: &Aws,
+        p: &Params<'_>,
+        before: &BucketPolicy,
+    ) -> Result<Applied, ActionError> {
+        before.put_back(aws, p).await
+    }
+}
+
+/// `s3.remove_bucket_policy_account`.
+pub static REMOVE_ACCOUNT: AwsOperation = AwsOperation {
+    name: "s3.remove_bucket_policy_account",
+    api: "s3:PutBucketPolicy",
+    cloudtrail_event: "PutBucketPolicy",
+    // What is taken away is the account's access (the confirmation names it, or counts accounts).
+    target: "account",
+    summary: "Remove every grant to an account from the bucket policy's Allow statements (its root, users, roles and sessions; a statement left with no principal is dropped, and a policy left with none is deleted); Deny statements are kept",
+    params: &[
+        BUCKET,
+        p(
+            "account",
+            ParamKind::AccountId,
+            "the account whose grants to remove",
+        ),
+    ],
+    require_any: &[],
+    permissions: &[
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+    ],
+    before_state: Some("s3:GetBucketPolicy"),
+    rollback: Some("s3:PutBucketPolicy with the saved policy"),
+    imp: Implementation::Change(&RemoveAccount),
 };
 
 /// `s3.delete_bucket_policy`.

@@ -18,6 +18,8 @@ use crate::playbook::table::LogicalTable;
 
 /// The account the attacker's bucket policy or trust policy grants access to.
 pub const EXTERNAL_ACCOUNT: &str = "999988887777";
+/// A second outside account the `s3-exfiltration` intruder's bucket policy lets in (a role of it).
+pub const SECOND_EXTERNAL_ACCOUNT: &str = "777766665555";
 
 /// The attacks the stories inject (every story but `benign`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! `s3-exfiltration`: a stolen access key used from a Tor exit node: `GetCallerIdentity` and
 //! `ListBuckets`, five pages of `ListObjects` and thousands of `GetObject` on one bucket, then a
-//! `PutBucketPolicy` that grants an external account.
+//! `PutBucketPolicy` that grants two external accounts (one's root, the other's role).
 
 use std::collections::BTreeMap;
 
 use super::Details;
 use super::background::{as_user, base, s3_resources};
-use super::incident::{self, Actor, EXTERNAL_ACCOUNT, IncidentPlan, Told};
+use super::incident::{self, Actor, EXTERNAL_ACCOUNT, IncidentPlan, SECOND_EXTERNAL_ACCOUNT, Told};
 use super::world::World;
 use crate::lake::ocsf::ApiEvent;
 use crate::lake::ocsf_other::Finding;
@@ -91,7 +91,7 @@ pub fn events(world: &World, plan: &IncidentPlan, source: LogicalTable, rng: &mu
             e.activity_id = 3;
             e.resources = s3_resources(bucket, None);
             e.request_data = Some(format!(
-                r#"{{"bucketName":"{0}","bucketPolicy":{{"Version":"2012-10-17","Statement":[{{"Sid":"Replication","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{EXTERNAL_ACCOUNT}:root"}},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{0}","arn:aws:s3:::{0}/*"]}}]}},"Host":"{0}.s3.{region}.amazonaws.com","policy":""}}"#,
+                r#"{{"bucketName":"{0}","bucketPolicy":{{"Version":"2012-10-17","Statement":[{{"Sid":"Replication","Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{EXTERNAL_ACCOUNT}:root","arn:aws:iam::{SECOND_EXTERNAL_ACCOUNT}:role/loader"]}},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::{0}","arn:aws:s3:::{0}/*"]}}]}},"Host":"{0}.s3.{region}.amazonaws.com","policy":""}}"#,
                 bucket.name
             ));
             out.push(e);

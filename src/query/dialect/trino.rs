@@ -284,6 +284,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         json_scalar_is(),
         ScalarUDF::from(ElementAt::new()),
         ScalarUDF::from(RegexpExtract::new()),
+        ScalarUDF::from(RegexpExtract::all()),
         ScalarUDF::from(DateAdd::new()),
         from_iso8601_timestamp("from_iso8601_timestamp", false),
         from_iso8601_timestamp("irp_try_from_iso8601_timestamp", true),
@@ -408,15 +409,18 @@ impl ScalarUDFImpl for ElementAt {
 }
 
 /// Trino's `regexp_extract(string, pattern [, group])`: the first match (or its group), NULL when
-/// nothing matches. The pattern must be a literal; Rust's regex syntax covers the Java patterns
-/// playbooks use (no look-around or back-references, which are refused with an error naming them).
+/// nothing matches; and `regexp_extract_all(string, pattern [, group])`: every match (or its
+/// group), an empty array when nothing matches. The pattern must be a literal; Rust's regex syntax
+/// covers the Java patterns playbooks use (no look-around or back-references, which are refused
+/// with an error naming them).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RegexpExtract {
     signature: Signature,
+    all: bool,
 }
 
 impl RegexpExtract {
-    pub fn new() -> RegexpExtract {
+    fn with(all: bool) -> RegexpExtract {
         RegexpExtract {
             signature: Signature::one_of(
                 vec![
@@ -425,6 +429,25 @@ impl RegexpExtract {
                 ],
                 Volatility::Immutable,
             ),
+            all,
+        }
+    }
+
+    /// `regexp_extract`.
+    pub fn new() -> RegexpExtract {
+        RegexpExtract::with(false)
+    }
+
+    /// `regexp_extract_all`.
+    pub fn all() -> RegexpExtract {
+        RegexpExtract::with(true)
+    }
+
+    fn name(&self) -> &'static str {
+        if self.all {
+            "regexp_extract_all"
+        } else {
+            "regexp_extract"
         }
     }
 }
@@ -437,7 +460,7 @@ impl Default for RegexpExtract {
 
 impl ScalarUDFImpl for RegexpExtract {
     fn name(&self) -> &'static str {
-        "regexp_extract"
+        RegexpExtract::name(self)
     }
 
     fn signature(&self) -> &Signature {
@@ -445,7 +468,11 @@ impl ScalarUDFImpl for RegexpExtract {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(if self.all {
+            DataType::new_list(DataType::Utf8, true)
+        } else {
+            DataType::Utf8
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
@@ -456,32 +483,49 @@ impl ScalarUDFImpl for RegexpExtract {
             }
             _ => None,
         };
-        let pattern = args.args.get(1).and_then(literal).ok_or_else(|| {
-            DataFusionError::Plan("the pattern of regexp_extract must be a string literal".to_owned())
-        })?;
+        let f = RegexpExtract::name(self);
+        let pattern =
+            args.args.get(1).and_then(literal).ok_or_else(|| {
+                DataFusionError::Plan(format!("the pattern of {f} must be a string literal"))
+            })?;
         let group = match args.args.get(2) {
             Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(g)))) => usize::try_from(*g)
-                .map_err(|_| DataFusionError::Plan(format!("regexp_extract group {g} is negative")))?,
+                .map_err(|_| DataFusionError::Plan(format!("{f} group {g} is negative")))?,
             Some(_) => {
-                return Err(DataFusionError::Plan(
-                    "the group of regexp_extract must be a number literal".to_owned(),
-                ));
+                return Err(DataFusionError::Plan(format!(
+                    "the group of {f} must be a number literal"
+                )));
             }
             None => 0,
         };
         let re = regex::Regex::new(&pattern).map_err(|e| {
             DataFusionError::Plan(format!(
-                "regexp_extract: `{pattern}` is not a pattern this engine supports: {e}"
+                "{f}: `{pattern}` is not a pattern this engine supports: {e}"
             ))
         })?;
         if group > re.captures_len() - 1 {
             return Err(DataFusionError::Plan(format!(
-                "regexp_extract: `{pattern}` has no group {group}"
+                "{f}: `{pattern}` has no group {group}"
             )));
         }
         let input = args.args[0].to_array(rows)?;
         let input = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
         let input = input.as_string::<i32>();
+        if self.all {
+            let mut out =
+                datafusion::arrow::array::ListBuilder::new(datafusion::arrow::array::StringBuilder::new());
+            for i in 0..rows {
+                if input.is_null(i) {
+                    out.append_null();
+                    continue;
+                }
+                for c in re.captures_iter(input.value(i)) {
+                    out.values().append_option(c.get(group).map(|m| m.as_str()));
+                }
+                out.append(true);
+            }
+            return Ok(ColumnarValue::Array(Arc::new(out.finish())));
+        }
         let out: StringArray = (0..rows)
             .map(|i| {
                 if input.is_null(i) {
