@@ -333,3 +333,78 @@ fn the_s3_playbook_counts_a_copy_out_of_the_bucket_as_a_read_of_it() {
         [serde_json::json!({ "role_name": "sample-role-keen-cohen" })]
     );
 }
+
+/// The EC2 playbook on Stratus Red Team's steal-instance-credentials detonation: the instance
+/// session used from the operator's machine is found and contained (`IMDSv2` on the instance, the
+/// role's sessions revoked). Again with the session's address made private, as a call through a
+/// VPC endpoint or an anonymised log shows it: a session used from an address its role's
+/// instances do not use is stolen whether that address is public or not.
+#[test]
+fn the_ec2_playbook_contains_a_stolen_instance_session_from_a_public_or_a_private_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, _)) =
+        import_detonation(tmp.path(), "aws.credential-access.ec2-steal-instance-credentials")
+    else {
+        return;
+    };
+    for private in [false, true] {
+        let lake = if private {
+            // The detonation's events with every instance-session call's address made private.
+            let text = std::fs::read_to_string(tmp.path().join("events.json")).unwrap();
+            let mut events: Vec<Value> = serde_json::from_str(&text).unwrap();
+            for e in &mut events {
+                if e["userIdentity"]["type"] == "AssumedRole" {
+                    e["sourceIPAddress"] = "10.0.3.17".into();
+                }
+            }
+            let file = tmp.path().join("private.json");
+            std::fs::write(&file, serde_json::to_string(&events).unwrap()).unwrap();
+            let lake = tmp.path().join("private-lake");
+            let out = irp()
+                .args(["lake", "import", "cloudtrail", "-q", "--lake"])
+                .arg(&lake)
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            lake
+        } else {
+            tmp.path().join("lake")
+        };
+        let case = tmp.path().join(format!("case-{private}"));
+        let out = irp()
+            .env("IRP_NOW", "2024-08-03T00:00:00Z")
+            .args([
+                "run",
+                "playbooks/ec2-instance-credential-exfiltration.yaml",
+                "--case-dir",
+            ])
+            .arg(&case)
+            .arg("--lake")
+            .arg(&lake)
+            .args([
+                "-i",
+                &format!("account={account}"),
+                "-i",
+                "region=us-east-1",
+                "-i",
+                "start_time=-7d",
+            ])
+            .args(["--headless", "--answers"])
+            .arg("playbooks/ec2-instance-credential-exfiltration/answers/responder.yaml")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "private={private}: {}", stderr(&out));
+        let j = journal_entries(&case);
+        assert_eq!(
+            acted_on(&j, "require-imdsv2"),
+            [serde_json::json!({ "instance_id": "i-786a3A8B5C0d92eF4" })],
+            "private={private}"
+        );
+        assert_eq!(
+            acted_on(&j, "revoke-sessions"),
+            [serde_json::json!({ "role_name": "stratus-red-team-ec2-steal-credentials-role" })],
+            "private={private}"
+        );
+    }
+}
