@@ -501,10 +501,16 @@ fn actor(id: &Identity<'_>, e: &mut ApiEvent, unmapped: &mut Vec<(Cow<'static, s
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.timestamp_millis());
     e.session_mfa = id.attributes.text("mfaAuthenticated").map(|v| v == "true");
-    let rest = |prefix: &str, r: &Record<'_>, mapped: &[&str], out: &mut Vec<_>| {
+    // One key buffer for every leftover (most are common keys, kept as static text).
+    let mut key = String::with_capacity(64);
+    let mut rest = |prefix: &str, r: &Record<'_>, mapped: &[&str], out: &mut Vec<_>| {
         for (k, raw) in &r.fields {
             if !mapped.contains(&k.as_ref()) {
-                flatten_raw(&format!("{prefix}.{k}"), raw, out);
+                key.clear();
+                key.push_str(prefix);
+                key.push('.');
+                key.push_str(k);
+                flatten_raw(&key, raw, out);
             }
         }
     };

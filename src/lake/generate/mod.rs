@@ -324,8 +324,8 @@ pub fn generate(
 /// The version of what the generator writes: caches of generated lakes are keyed by it, so a
 /// change to the events the same settings give must bump it (2: every row is mapped from the
 /// `CloudTrail` record of its call, as an import maps it; 3: the owner's one-off Terraform run in
-/// `credential-compromise`).
-pub const FORMAT: u32 = 3;
+/// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account).
+pub const FORMAT: u32 = 4;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
@@ -350,9 +350,13 @@ fn check(cfg: &Config) -> Result<(), LakeError> {
         ));
     }
     for a in &cfg.accounts {
-        if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) || a == incident::EXTERNAL_ACCOUNT {
+        if a.len() != 12
+            || !a.chars().all(|c| c.is_ascii_digit())
+            || a == incident::EXTERNAL_ACCOUNT
+            || a == incident::SECOND_EXTERNAL_ACCOUNT
+        {
             return Err(LakeError::Invalid(format!(
-                "`{a}` is not a 12-digit AWS account id (or is the scenario's external account)"
+                "`{a}` is not a 12-digit AWS account id (or is one of the scenarios' external accounts)"
             )));
         }
     }
@@ -437,7 +441,10 @@ fn write_part(
                 injected,
                 |e| e.time,
                 &api_activity_schema(),
-                |drafts: &[ApiEvent]| trail::batch(source, drafts),
+                {
+                    let mut mapper = trail::Mapper::new(source);
+                    move |drafts: &[ApiEvent]| mapper.batch(drafts)
+                },
                 |t| match source {
                     LogicalTable::S3Data => background::s3_event(&day, t, &mut rng),
                     LogicalTable::LambdaExecution => background::lambda_event(&day, t, &mut rng),
@@ -504,7 +511,7 @@ impl Sink<'_> {
         mut injected: Vec<R>,
         time_of: fn(&R) -> i64,
         schema: &arrow::datatypes::SchemaRef,
-        to_batch: impl Fn(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
+        mut to_batch: impl FnMut(&[R]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
         mut make: impl FnMut(i64) -> R,
     ) -> Result<u64, LakeError> {
         if times.is_empty() && injected.is_empty() {

@@ -13,190 +13,276 @@
 
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::background::iso;
 use crate::lake::cloudtrail::{NotMapped, Record, map_record};
 use crate::lake::ocsf::{ApiEvent, to_batch};
 use crate::playbook::table::LogicalTable;
 
-/// The `CloudTrail` record of a drafted call.
-pub fn record(e: &ApiEvent) -> Value {
-    let mut m = Map::with_capacity(20);
-    let text = |s: &str| Value::String(s.to_owned());
-    m.insert(
-        "eventVersion".into(),
-        text(e.event_version.as_deref().unwrap_or("1.09")),
-    );
-    m.insert("userIdentity".into(), identity(e));
-    m.insert("eventTime".into(), text(&iso(e.time)));
-    m.insert("eventSource".into(), text(&e.service));
-    m.insert("eventName".into(), text(&e.operation));
-    m.insert("awsRegion".into(), text(&e.cloud_region));
-    if let Some(from) = e.src_ip.as_deref().or(e.src_domain.as_deref()) {
-        m.insert("sourceIPAddress".into(), text(from));
-    }
-    if let Some(a) = &e.user_agent {
-        m.insert("userAgent".into(), text(a));
-    }
-    if let Some(code) = &e.error {
-        m.insert("errorCode".into(), text(code));
-    }
-    if let Some(msg) = &e.error_message {
-        m.insert("errorMessage".into(), text(msg));
-    }
-    m.insert("requestParameters".into(), json(e.request_data.as_deref()));
-    let response = match (&e.response_data, e.operation.as_str(), e.status_text.as_deref()) {
-        (Some(r), _, _) => json(Some(r)),
-        // A console sign-in says how it went in its response.
-        (None, "ConsoleLogin", Some(outcome)) => serde_json::json!({ "ConsoleLogin": outcome }),
-        (None, _, _) => Value::Null,
-    };
-    m.insert("responseElements".into(), response);
-    if let Some(v) = &e.api_version {
-        m.insert("apiVersion".into(), text(v));
-    }
-    m.insert("requestID".into(), text(&e.request_uid));
-    m.insert("eventID".into(), text(&e.uid));
-    if !e.resources.is_empty() {
-        let resources = e
-            .resources
-            .iter()
-            .map(|r| {
-                let mut o = Map::new();
-                if let Some(a) = &r.owner_account {
-                    o.insert("accountId".into(), text(a));
-                }
-                o.insert("type".into(), text(&r.kind));
-                o.insert("ARN".into(), text(&r.uid));
-                Value::Object(o)
-            })
-            .collect();
-        m.insert("resources".into(), Value::Array(resources));
-    }
-    m.insert("eventType".into(), text(&e.event_code));
-    m.insert("recipientAccountId".into(), text(&e.accountid));
-    if let Some(v) = &e.src_uid {
-        m.insert("vpcEndpointId".into(), text(v));
-    }
-    m.insert("eventCategory".into(), text(&e.feature));
-    let mut extra = Map::new();
-    if let Some(mfa) = e.is_mfa {
-        extra.insert("MFAUsed".into(), text(if mfa { "Yes" } else { "No" }));
-    }
-    if let Some(to) = &e.dst_svc_name {
-        extra.insert("LoginTo".into(), text(to));
-    }
-    for (k, v) in &e.unmapped {
-        // Written by the record itself (`recipientAccountId`, `eventCategory`) or kept as
-        // they are (`readOnly`, `managementEvent`, `additionalEventData.*`).
-        match k.split_once('.') {
-            Some(("additionalEventData", rest)) => {
-                extra.insert(rest.to_owned(), scalar(v));
-            }
-            Some(_) => {}
-            None if m.contains_key(k.as_ref()) => {}
-            None => {
-                m.insert(k.to_string(), scalar(v));
-            }
-        }
-    }
-    if !extra.is_empty() {
-        m.insert("additionalEventData".into(), Value::Object(extra));
-    }
-    Value::Object(m)
+/// The `CloudTrail` record of a drafted call, as JSON text.
+pub fn record(e: &ApiEvent) -> String {
+    let mut out = Vec::with_capacity(1024);
+    write_record(e, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// `userIdentity` of a drafted call.
-fn identity(e: &ApiEvent) -> Value {
-    let mut id = Map::new();
-    let text = |s: &str| Value::String(s.to_owned());
-    id.insert("type".into(), text(&e.user_type));
-    if let Some(v) = &e.user_uid_alt {
-        id.insert("principalId".into(), text(v));
+/// Writes the `CloudTrail` record of a drafted call into `out` (cleared first). Serialized from
+/// borrowed fields, so a record costs one buffer, reused across a partition.
+pub fn write_record(e: &ApiEvent, out: &mut Vec<u8>) {
+    out.clear();
+    let leftover = |key: &str| e.unmapped.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let mut extra: Vec<(&str, Scalar<'_>)> = Vec::new();
+    if let Some(mfa) = e.is_mfa {
+        extra.push(("MFAUsed", Scalar(if mfa { "Yes" } else { "No" }, true)));
     }
-    if let Some(v) = &e.user_uid {
-        id.insert("arn".into(), text(v));
+    if let Some(to) = &e.dst_svc_name {
+        extra.push(("LoginTo", Scalar(to, true)));
     }
-    if let Some(v) = &e.user_account {
-        id.insert("accountId".into(), text(v));
-    }
-    if let Some(v) = &e.credential_uid {
-        id.insert("accessKeyId".into(), text(v));
-    }
-    // Only a user's identity carries its name; a role session's is its issuer's.
-    if e.user_type == "IAMUser"
-        && let Some(v) = &e.user_name
-    {
-        id.insert("userName".into(), text(v));
-    }
-    if e.session_issuer.is_some() || e.session_created.is_some() {
-        let mut ctx = Map::new();
-        if let Some(issuer) = &e.session_issuer {
-            let mut i = Map::new();
-            i.insert("type".into(), text("Role"));
-            if let Some(alt) = &e.user_uid_alt {
-                i.insert(
-                    "principalId".into(),
-                    text(alt.split_once(':').map_or(alt.as_str(), |(p, _)| p)),
-                );
-            }
-            i.insert("arn".into(), text(issuer));
-            if let Some(a) = &e.user_account {
-                i.insert("accountId".into(), text(a));
-            }
-            let name = e
-                .user_name
-                .clone()
-                .unwrap_or_else(|| issuer.rsplit('/').next().unwrap_or_default().to_owned());
-            i.insert("userName".into(), Value::String(name));
-            ctx.insert("sessionIssuer".into(), Value::Object(i));
+    for (k, v) in &e.unmapped {
+        if let Some(rest) = k.strip_prefix("additionalEventData.") {
+            extra.push((rest, Scalar(v, false)));
         }
-        let mut attributes = Map::new();
-        if let Some(t) = e.session_created {
-            attributes.insert("creationDate".into(), text(&iso(t - t % 1000)));
-        }
-        attributes.insert(
-            "mfaAuthenticated".into(),
-            text(if e.session_mfa == Some(true) {
+    }
+    let console = e.response_data.is_none() && e.operation == "ConsoleLogin" && e.status_text.is_some();
+    let created = e.session_created.map(|t| iso(t - t % 1000));
+    let issuer_id = e
+        .user_uid_alt
+        .as_deref()
+        .map(|alt| alt.split_once(':').map_or(alt, |(p, _)| p));
+    let issuer_name = e.user_name.clone().or_else(|| {
+        e.session_issuer
+            .as_deref()
+            .map(|i| i.rsplit('/').next().unwrap_or_default().to_owned())
+    });
+    let session = (e.session_issuer.is_some() || e.session_created.is_some()).then(|| SessionContext {
+        session_issuer: e.session_issuer.as_deref().map(|arn| Issuer {
+            kind: "Role",
+            principal_id: issuer_id,
+            arn,
+            account_id: e.user_account.as_deref(),
+            user_name: issuer_name.as_deref(),
+        }),
+        attributes: Attributes {
+            creation_date: created.as_deref(),
+            mfa_authenticated: if e.session_mfa == Some(true) {
                 "true"
             } else {
                 "false"
-            }),
-        );
-        ctx.insert("attributes".into(), Value::Object(attributes));
-        id.insert("sessionContext".into(), Value::Object(ctx));
-    }
-    if let Some(v) = &e.invoked_by {
-        id.insert("invokedBy".into(), text(v));
-    }
-    if let Some(v) = &e.idp_name {
-        id.insert("identityProvider".into(), text(v));
-    }
-    Value::Object(id)
+            },
+        },
+        ec2_role_delivery: leftover("userIdentity.sessionContext.ec2RoleDelivery"),
+    });
+    let record = Rec {
+        event_version: e.event_version.as_deref().unwrap_or("1.09"),
+        user_identity: Identity {
+            kind: &e.user_type,
+            principal_id: e.user_uid_alt.as_deref(),
+            arn: e.user_uid.as_deref(),
+            account_id: e.user_account.as_deref(),
+            access_key_id: e.credential_uid.as_deref(),
+            // Only a user's identity carries its name; a role session's is its issuer's.
+            user_name: e.user_name.as_deref().filter(|_| e.user_type == "IAMUser"),
+            session_context: session,
+            invoked_by: e.invoked_by.as_deref(),
+            identity_provider: e.idp_name.as_deref(),
+        },
+        event_time: iso(e.time),
+        event_source: &e.service,
+        event_name: &e.operation,
+        aws_region: &e.cloud_region,
+        source_ip_address: e.src_ip.as_deref().or(e.src_domain.as_deref()),
+        user_agent: e.user_agent.as_deref(),
+        error_code: e.error.as_deref(),
+        error_message: e.error_message.as_deref(),
+        request_parameters: raw(e.request_data.as_deref()),
+        response_elements: raw(e.response_data.as_deref()),
+        console_login: console.then_some(Console {
+            console_login: e.status_text.as_deref().unwrap_or_default(),
+        }),
+        api_version: e.api_version.as_deref(),
+        request_id: &e.request_uid,
+        event_id: &e.uid,
+        resources: e
+            .resources
+            .iter()
+            .map(|r| Res {
+                account_id: r.owner_account.as_deref(),
+                kind: &r.kind,
+                arn: &r.uid,
+            })
+            .collect(),
+        event_type: &e.event_code,
+        read_only: leftover("readOnly").map(|v| v == "true"),
+        management_event: leftover("managementEvent").map(|v| v == "true"),
+        recipient_account_id: &e.accountid,
+        vpc_endpoint_id: e.src_uid.as_deref(),
+        event_category: &e.feature,
+        additional_event_data: (!extra.is_empty()).then_some(Extra(&extra)),
+    };
+    // Writing to a Vec cannot fail, and every field serializes.
+    let _ = serde_json::to_writer(&mut *out, &record);
 }
 
-/// JSON text as a value (`null` when absent or not JSON).
-fn json(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
+/// JSON text as it is (`None` when absent or not JSON).
+fn raw(text: Option<&str>) -> Option<&RawValue> {
+    text.and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
 }
 
-/// A flattened leftover's text as the JSON value it was: a boolean, a number or a string.
-fn scalar(v: &str) -> Value {
-    match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => v
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(v.to_owned()), Value::from),
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rec<'a> {
+    event_version: &'a str,
+    user_identity: Identity<'a>,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress", skip_serializing_if = "Option::is_none")]
+    source_ip_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_elements: Option<&'a RawValue>,
+    /// A console sign-in says how it went in its response.
+    #[serde(rename = "responseElements", skip_serializing_if = "Option::is_none")]
+    console_login: Option<Console<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<&'a str>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<Res<'a>>,
+    event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    management_event: Option<bool>,
+    recipient_account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpc_endpoint_id: Option<&'a str>,
+    event_category: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<Extra<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+#[expect(clippy::struct_field_names, reason = "CloudTrail's own key names")]
+struct Identity<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_context: Option<SessionContext<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoked_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity_provider: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_issuer: Option<Issuer<'a>>,
+    attributes: Attributes<'a>,
+    #[serde(rename = "ec2RoleDelivery", skip_serializing_if = "Option::is_none")]
+    ec2_role_delivery: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issuer<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    arn: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Attributes<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    creation_date: Option<&'a str>,
+    mfa_authenticated: &'a str,
+}
+
+#[derive(Serialize)]
+struct Console<'a> {
+    #[serde(rename = "ConsoleLogin")]
+    console_login: &'a str,
+}
+
+#[derive(Serialize)]
+struct Res<'a> {
+    #[serde(rename = "accountId", skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+/// A flattened leftover's text, written as the JSON value it was: a boolean, a number or a
+/// string (`true` in the second field: always a string).
+struct Scalar<'a>(&'a str, bool);
+
+impl Serialize for Scalar<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            _ if self.1 => s.serialize_str(self.0),
+            "true" => s.serialize_bool(true),
+            "false" => s.serialize_bool(false),
+            v => match v.parse::<i64>() {
+                Ok(n) => s.serialize_i64(n),
+                Err(_) => s.serialize_str(v),
+            },
+        }
+    }
+}
+
+/// `additionalEventData`: its keys in the order written.
+struct Extra<'a>(&'a [(&'a str, Scalar<'a>)]);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
 /// The lake row of a drafted call in `table`: its record, mapped as an imported one is.
-pub fn mapped(e: &ApiEvent, table: LogicalTable) -> Result<ApiEvent, String> {
-    let text = record(e).to_string();
-    let r: Record<'_> = serde_json::from_str(&text).map_err(|err| err.to_string())?;
+/// `buf` holds the record's text (reused from one call to the next).
+pub fn mapped(e: &ApiEvent, table: LogicalTable, buf: &mut Vec<u8>) -> Result<ApiEvent, String> {
+    write_record(e, buf);
+    let r: Record<'_> = serde_json::from_slice(buf).map_err(|err| err.to_string())?;
     match map_record(&r) {
         Ok(m) if m.table == table => {
             let mut row = m.event;
@@ -214,12 +300,33 @@ pub fn mapped(e: &ApiEvent, table: LogicalTable) -> Result<ApiEvent, String> {
     }
 }
 
-/// The batch of drafted calls of one table, each row mapped from its record.
-pub fn batch(table: LogicalTable, drafts: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
-    let rows = drafts
-        .iter()
-        .map(|e| mapped(e, table))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|why| ArrowError::InvalidArgumentError(format!("a generated event does not map: {why}")))?;
-    to_batch(&rows)
+/// Maps the drafted calls of one table, batch after batch, reusing its buffers (the record's
+/// text, the rows) so a partition's batches do not each allocate anew.
+#[derive(Debug)]
+pub struct Mapper {
+    table: LogicalTable,
+    text: Vec<u8>,
+    rows: Vec<ApiEvent>,
+}
+
+impl Mapper {
+    pub fn new(table: LogicalTable) -> Mapper {
+        Mapper {
+            table,
+            text: Vec::with_capacity(2048),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The batch of `drafts`, each row mapped from its record.
+    pub fn batch(&mut self, drafts: &[ApiEvent]) -> Result<RecordBatch, ArrowError> {
+        self.rows.clear();
+        for e in drafts {
+            let row = mapped(e, self.table, &mut self.text).map_err(|why| {
+                ArrowError::InvalidArgumentError(format!("a generated event does not map: {why}"))
+            })?;
+            self.rows.push(row);
+        }
+        to_batch(&self.rows)
+    }
 }
