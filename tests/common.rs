@@ -42,6 +42,17 @@ pub fn for_each_lake(dir: &std::path::Path) -> std::path::PathBuf {
     lake
 }
 
+/// `irp lake import cloudtrail -q --lake LAKE SRC`, which must succeed.
+pub fn import_cloudtrail(src: &Path, lake: &Path) {
+    let out = irp()
+        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
+        .arg(lake)
+        .arg(src)
+        .output()
+        .expect("irp runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

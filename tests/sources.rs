@@ -5,14 +5,12 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use irp::engine::{
-    self, CaseOpened, Command, EngineError, Env, Event, Mode, NotCollected, PlaybookRef, State,
-};
+use irp::engine::{self, Command, EngineError, Event, NotCollected, State};
 use irp::playbook::Playbook;
 use serde_json::{Value, json};
 
 use crate::common::{irp, shared_data, stderr};
+use crate::engine::env;
 use crate::real_logs::journal_entries;
 
 const PLAYBOOK: &str = r#"
@@ -77,15 +75,6 @@ fn playbook() -> Playbook {
     loaded.playbook.expect("the drill is valid")
 }
 
-fn env() -> Env {
-    Env {
-        now: DateTime::parse_from_rfc3339("2026-11-28T03:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-        naming: irp::playbook::context::TableNaming::default(),
-    }
-}
-
 fn apply(pb: &Playbook, st: &mut State, cmd: &Command) -> Result<Event, EngineError> {
     let e = engine::decide(pb, st, cmd, &env())?;
     st.apply(&e);
@@ -94,21 +83,7 @@ fn apply(pb: &Playbook, st: &mut State, cmd: &Command) -> Result<Event, EngineEr
 
 fn started(pb: &Playbook) -> State {
     let mut st = State::default();
-    let inputs = engine::resolve_inputs(pb, &[("bucket".into(), "b".into())], env().now).unwrap();
-    let open = Command::Open(CaseOpened {
-        case: "01900000-0000-7000-8000-000000000000".into(),
-        mode: Mode::Rehearsal,
-        playbook: PlaybookRef {
-            id: pb.id.clone(),
-            title: pb.title.clone(),
-            version: pb.version.clone(),
-            sha256: "0".repeat(64),
-            snapshot: "playbook.yaml".into(),
-            source: "sources.yaml".into(),
-        },
-        inputs,
-    });
-    apply(pb, &mut st, &open).unwrap();
+    apply(pb, &mut st, &crate::engine::opened(pb)).unwrap();
     apply(pb, &mut st, &Command::Start).unwrap();
     st
 }
@@ -269,25 +244,34 @@ fn management_only_lake(dir: &Path) -> std::path::PathBuf {
     crate::common::for_each_lake(dir)
 }
 
-fn run_headless(dir: &Path, lake: &Path, case: &str) -> (std::process::Output, Vec<Value>) {
+/// `irp run` of the drill playbook headless into `dir/case` (its answers take the coverage
+/// decision's suggestion), with `backend`'s flags; `cmd` is `irp` with its environment.
+fn run_drill(
+    mut cmd: std::process::Command,
+    dir: &Path,
+    case: &str,
+    backend: &[&str],
+) -> std::process::Output {
     let playbook = dir.join("sources.yaml");
     std::fs::write(&playbook, PLAYBOOK).unwrap();
     let answers = dir.join("answers.yaml");
     std::fs::write(&answers, "steps:\n  coverage-ok: { choose: suggested }\n").unwrap();
-    let out = irp()
-        .env("IRP_NOW", "2026-11-28T12:00:00Z")
-        .arg("run")
+    cmd.arg("run")
         .arg(&playbook)
         .arg("--case-dir")
         .arg(dir.join(case))
-        .arg("--lake")
-        .arg(lake)
         .args(["-i", "bucket=b", "--headless", "--answers"])
         .arg(&answers)
+        .args(backend)
         .output()
-        .unwrap();
-    let journal = journal_entries(&dir.join(case));
-    (out, journal)
+        .unwrap()
+}
+
+fn run_headless(dir: &Path, lake: &Path, case: &str) -> (std::process::Output, Vec<Value>) {
+    let mut cmd = irp();
+    cmd.env("IRP_NOW", "2026-11-28T12:00:00Z");
+    let out = run_drill(cmd, dir, case, &["--lake", lake.to_str().unwrap()]);
+    (out, journal_entries(&dir.join(case)))
 }
 
 fn kinds_of(journal: &[Value], step: &str) -> Vec<String> {
@@ -373,13 +357,7 @@ fn every_shipped_playbook_concludes_on_management_events_only() {
     let file = tmp.path().join("mgmt.json");
     std::fs::write(&file, mgmt.join("\n")).unwrap();
     let lake = tmp.path().join("lake");
-    let out = irp()
-        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
-        .arg(&lake)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    crate::common::import_cloudtrail(&file, &lake);
     assert!(!lake.join("s3_data").exists());
     let common = [
         "-i",
@@ -488,29 +466,18 @@ fn on_athena_a_table_not_found_is_a_source_not_collected() {
         &json!({ "DatabaseName": db, "TableInput": { "Name": "amazon_security_lake_table_ap_south_2_cloud_trail_mgmt_2_0" } }),
     );
     let dir = tempfile::tempdir().unwrap();
-    let playbook = dir.path().join("sources.yaml");
-    std::fs::write(&playbook, PLAYBOOK).unwrap();
-    let answers = dir.path().join("answers.yaml");
-    std::fs::write(&answers, "steps:\n  coverage-ok: { choose: suggested }\n").unwrap();
+    let athena = [
+        "--backend",
+        "athena",
+        "--endpoint-url",
+        &endpoint,
+        "--region",
+        region,
+        "--output-location",
+        "s3://irp-results/",
+    ];
     let case = dir.path().join("case");
-    let out = crate::athena::aws_irp()
-        .arg("run")
-        .arg(&playbook)
-        .arg("--case-dir")
-        .arg(&case)
-        .args(["-i", "bucket=b", "--headless", "--answers"])
-        .arg(&answers)
-        .args([
-            "--backend",
-            "athena",
-            "--endpoint-url",
-            &endpoint,
-            "--region",
-            region,
-        ])
-        .args(["--output-location", "s3://irp-results/"])
-        .output()
-        .unwrap();
+    let out = run_drill(crate::athena::aws_irp(), dir.path(), "case", &athena);
     assert!(out.status.success(), "{}", stderr(&out));
     let j = journal_entries(&case);
     assert_eq!(
@@ -548,29 +515,8 @@ fn on_athena_a_table_not_found_is_a_source_not_collected() {
     assert_eq!(j.last().unwrap()["kind"], "case_closed");
     // A wrong database is a failure the responder fixes, never "not collected".
     let case2 = dir.path().join("case2");
-    let out = crate::athena::aws_irp()
-        .arg("run")
-        .arg(&playbook)
-        .arg("--case-dir")
-        .arg(&case2)
-        .args(["-i", "bucket=b", "--headless", "--answers"])
-        .arg(&answers)
-        .args([
-            "--backend",
-            "athena",
-            "--endpoint-url",
-            &endpoint,
-            "--region",
-            region,
-        ])
-        .args([
-            "--output-location",
-            "s3://irp-results/",
-            "--database",
-            "no_such_db",
-        ])
-        .output()
-        .unwrap();
+    let wrong_database = [&athena[..], &["--database", "no_such_db"]].concat();
+    let out = run_drill(crate::athena::aws_irp(), dir.path(), "case2", &wrong_database);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("SCHEMA_NOT_FOUND"), "{}", stderr(&out));
     assert!(

@@ -169,24 +169,38 @@ fn same_principal(value: &str, principal: &str) -> bool {
         || root(principal).is_some_and(|a| a == value)
 }
 
-/// The trust policy without `principal`, and how many mentions were removed. A statement left
-/// with no principal is dropped; removing the last statement is refused (a trust policy must
-/// allow someone; delete the role instead).
-pub fn remove_principal(doc: &Value, principal: &str) -> Result<(Value, usize), String> {
+/// Which statements a principal is looked for in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Statements {
+    All,
+    /// `Allow` statements only: taking a principal out of a `Deny` would open what it closes.
+    Allow,
+}
+
+impl Statements {
+    fn holds(self, s: &Value) -> bool {
+        self == Statements::All || s.get("Effect").and_then(Value::as_str) == Some("Allow")
+    }
+}
+
+/// The statements of `doc` without the principals `matches` holds for (in the statements `which`
+/// takes in), a statement left with no principal dropped, and how many mentions were removed.
+fn strip_principals(doc: &Value, which: Statements, matches: &dyn Fn(&str) -> bool) -> (Vec<Value>, usize) {
     let mut removed = 0;
     let mut kept = Vec::new();
     for mut s in statements(doc) {
         let mut empty = false;
-        if let Some(Value::Object(p)) = s.get_mut("Principal") {
+        let looked_in = which.holds(&s);
+        if looked_in && let Some(Value::Object(p)) = s.get_mut("Principal") {
             for v in p.values_mut() {
                 match v {
-                    Value::String(x) if same_principal(x, principal) => {
+                    Value::String(x) if matches(x) => {
                         removed += 1;
                         *v = Value::Null;
                     }
                     Value::Array(list) => {
                         let n = list.len();
-                        list.retain(|x| !x.as_str().is_some_and(|x| same_principal(x, principal)));
+                        list.retain(|x| !x.as_str().is_some_and(matches));
                         removed += n - list.len();
                         if list.is_empty() {
                             *v = Value::Null;
@@ -204,6 +218,36 @@ pub fn remove_principal(doc: &Value, principal: &str) -> Result<(Value, usize), 
             kept.push(s);
         }
     }
+    (kept, removed)
+}
+
+/// Whether a statement `which` takes in names a principal `matches` holds for.
+fn names(doc: &Value, which: Statements, matches: &dyn Fn(&str) -> bool) -> bool {
+    statements(doc).iter().any(|s| {
+        which.holds(s)
+            && match s.get("Principal") {
+                Some(Value::Object(p)) => p.values().any(|v| match v {
+                    Value::String(x) => matches(x),
+                    Value::Array(list) => list.iter().any(|x| x.as_str().is_some_and(matches)),
+                    _ => false,
+                }),
+                _ => false,
+            }
+    })
+}
+
+/// `doc` with `kept` as its statements.
+fn with_statements(doc: &Value, kept: Vec<Value>) -> Value {
+    let mut out = doc.clone();
+    out["Statement"] = Value::Array(kept);
+    out
+}
+
+/// The trust policy without `principal`, and how many mentions were removed. A statement left
+/// with no principal is dropped; removing the last statement is refused (a trust policy must
+/// allow someone; delete the role instead).
+pub fn remove_principal(doc: &Value, principal: &str) -> Result<(Value, usize), String> {
+    let (kept, removed) = strip_principals(doc, Statements::All, &|x| same_principal(x, principal));
     if removed == 0 {
         return Err(format!("`{principal}` is not a principal of the trust policy"));
     }
@@ -212,9 +256,7 @@ pub fn remove_principal(doc: &Value, principal: &str) -> Result<(Value, usize), 
             "`{principal}` is the only principal of the trust policy; removing it would leave a policy that trusts no one (IAM refuses that): delete or replace the role instead"
         ));
     }
-    let mut out = doc.clone();
-    out["Statement"] = Value::Array(kept);
-    Ok((out, removed))
+    Ok((with_statements(doc, kept), removed))
 }
 
 /// Whether a principal value belongs to account `account`: the id itself, or an IAM or STS ARN
@@ -231,80 +273,23 @@ pub fn of_account(value: &str, account: &str) -> bool {
 /// the document when no statement is left (the policy is to be deleted). `Deny` statements are
 /// never touched: removing an account from one would open what it closes.
 pub fn remove_account_grants(doc: &Value, account: &str) -> Result<(Option<Value>, usize), String> {
-    let mut removed = 0;
-    let mut kept = Vec::new();
-    for mut s in statements(doc) {
-        let allow = s.get("Effect").and_then(Value::as_str) == Some("Allow");
-        let mut empty = false;
-        if allow && let Some(Value::Object(p)) = s.get_mut("Principal") {
-            for v in p.values_mut() {
-                match v {
-                    Value::String(x) if of_account(x, account) => {
-                        removed += 1;
-                        *v = Value::Null;
-                    }
-                    Value::Array(list) => {
-                        let n = list.len();
-                        list.retain(|x| !x.as_str().is_some_and(|x| of_account(x, account)));
-                        removed += n - list.len();
-                        if list.is_empty() {
-                            *v = Value::Null;
-                        } else if list.len() == 1 {
-                            *v = list[0].clone();
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            p.retain(|_, v| !v.is_null());
-            empty = p.is_empty();
-        }
-        if !empty {
-            kept.push(s);
-        }
-    }
+    let (kept, removed) = strip_principals(doc, Statements::Allow, &|x| of_account(x, account));
     if removed == 0 {
         return Err(format!(
             "no Allow statement of the policy names account {account}"
         ));
     }
-    if kept.is_empty() {
-        return Ok((None, removed));
-    }
-    let mut out = doc.clone();
-    out["Statement"] = Value::Array(kept);
-    Ok((Some(out), removed))
+    Ok(((!kept.is_empty()).then(|| with_statements(doc, kept)), removed))
 }
 
 /// Whether an `Allow` statement of the policy still names a principal of account `account`.
 pub fn grants_account(doc: &Value, account: &str) -> bool {
-    statements(doc).iter().any(|s| {
-        s.get("Effect").and_then(Value::as_str) == Some("Allow")
-            && match s.get("Principal") {
-                Some(Value::Object(p)) => p.values().any(|v| match v {
-                    Value::String(x) => of_account(x, account),
-                    Value::Array(list) => list
-                        .iter()
-                        .any(|x| x.as_str().is_some_and(|x| of_account(x, account))),
-                    _ => false,
-                }),
-                _ => false,
-            }
-    })
+    names(doc, Statements::Allow, &|x| of_account(x, account))
 }
 
 /// Whether `principal` is still named anywhere in the trust policy.
 pub fn names_principal(doc: &Value, principal: &str) -> bool {
-    statements(doc).iter().any(|s| match s.get("Principal") {
-        Some(Value::Object(p)) => p.values().any(|v| match v {
-            Value::String(x) => same_principal(x, principal),
-            Value::Array(list) => list
-                .iter()
-                .any(|x| x.as_str().is_some_and(|x| same_principal(x, principal))),
-            _ => false,
-        }),
-        _ => false,
-    })
+    names(doc, Statements::All, &|x| same_principal(x, principal))
 }
 
 /// A line diff of two JSON documents, pretty-printed: `-` removed, `+` added, two spaces kept.

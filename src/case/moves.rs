@@ -106,6 +106,7 @@ pub fn query_step(
         .collect();
     let primary = q.table;
     let tables = q.tables.clone();
+    let template = q.sql.clone();
     let Watch { cancel, progress } = watch;
     // Each round either ends the step or finds one more table missing (Athena), so there are at
     // most as many rounds as tables.
@@ -122,7 +123,7 @@ pub fn query_step(
         let mut env = session.env();
         env.naming.absent.clone_from(&absent);
         let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
-        let sql = crate::playbook::template::render_sql(&session_sql(session, index), &ctx)
+        let sql = crate::playbook::template::render_sql(&template, &ctx)
             .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
         let submit = Command::SubmitQuery {
             step: id.to_owned(),
@@ -187,14 +188,6 @@ pub fn query_step(
             },
         };
         return exec(session, &cmd, report);
-    }
-}
-
-/// The SQL template of query step `index`.
-fn session_sql(session: &Session, index: usize) -> String {
-    match &session.playbook.steps[index].kind {
-        StepKind::Query(q) => q.sql.clone(),
-        _ => String::new(),
     }
 }
 

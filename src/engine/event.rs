@@ -362,15 +362,6 @@ pub enum NotCollected {
     NoEvents,
 }
 
-impl NotCollected {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotCollected::NoTable => "no_table",
-            NotCollected::NoEvents => "no_events",
-        }
-    }
-}
-
 /// A query's run as its backend reports it (Athena), for the record and for review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Execution {

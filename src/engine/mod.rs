@@ -1044,15 +1044,13 @@ fn empty_source(pb: &Playbook, state: &State, index: usize) -> Option<(Vec<Strin
     let StepKind::Query(q) = &step.kind else {
         return None;
     };
-    let names: Vec<String> = q.tables.iter().map(|t| t.as_str().to_owned()).collect();
     if q.coverage {
-        return Some((
-            names.clone(),
-            format!(
-                "the coverage check found no {} events for the case's account, region and window",
-                names.join(" or ")
-            ),
-        ));
+        let names: Vec<String> = q.tables.iter().map(|t| t.as_str().to_owned()).collect();
+        let reason = format!(
+            "the coverage check found no {} events for the case's account, region and window",
+            names.join(" or ")
+        );
+        return Some((names, reason));
     }
     let primary = q.table.as_str();
     let at = state

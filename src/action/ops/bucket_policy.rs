@@ -67,32 +67,36 @@ impl BucketPolicy {
     /// Puts this saved policy back: its text byte for byte, or no policy when there was none.
     async fn put_back(&self, aws: &Aws, p: &Params<'_>) -> Result<Applied, ActionError> {
         let bucket = p.str("bucket");
-        let b = format!("bucket {bucket}");
-        match &self.text {
-            None => {
-                let sent = aws.s3.delete_bucket_policy().bucket(&bucket).send().await;
-                applied(
-                    sent,
-                    "s3:DeleteBucketPolicy",
-                    &b,
-                    format!("s3:DeleteBucketPolicy Bucket={bucket}"),
-                )
-            }
-            Some(text) => {
-                let sent = aws
-                    .s3
-                    .put_bucket_policy()
-                    .bucket(&bucket)
-                    .policy(text)
-                    .send()
-                    .await;
-                applied(
-                    sent,
-                    "s3:PutBucketPolicy",
-                    &b,
-                    format!("s3:PutBucketPolicy Bucket={bucket} (saved policy)"),
-                )
-            }
+        let call = match &self.text {
+            None => format!("s3:DeleteBucketPolicy Bucket={bucket}"),
+            Some(_) => format!("s3:PutBucketPolicy Bucket={bucket} (saved policy)"),
+        };
+        set_policy(aws, &bucket, self.text.as_deref(), call).await
+    }
+}
+
+/// Sets the bucket's policy to `text`, or deletes it for `None`.
+async fn set_policy(
+    aws: &Aws,
+    bucket: &str,
+    text: Option<&str>,
+    call: String,
+) -> Result<Applied, ActionError> {
+    let b = format!("bucket {bucket}");
+    match text {
+        None => {
+            let sent = aws.s3.delete_bucket_policy().bucket(bucket).send().await;
+            applied(sent, "s3:DeleteBucketPolicy", &b, call)
+        }
+        Some(text) => {
+            let sent = aws
+                .s3
+                .put_bucket_policy()
+                .bucket(bucket)
+                .policy(text)
+                .send()
+                .await;
+            applied(sent, "s3:PutBucketPolicy", &b, call)
         }
     }
 }
@@ -302,53 +306,33 @@ impl Change for RemoveAccount {
             plan.already = Some("the bucket has no policy: it grants no account anything".to_owned());
             return Ok(plan);
         };
-        match policy::remove_account_grants(existing, &account) {
-            Ok((Some(doc), n)) => {
-                let mut plan = Plan::new(
-                    format!(
-                        "s3:PutBucketPolicy Bucket={bucket} Policy=<the policy without the {n} grant(s) to account {account}>"
-                    ),
-                    policy::diff(Some(existing), Some(&doc)),
-                );
-                plan.request = json!({ "policy": doc });
-                Ok(plan)
-            }
-            Ok((None, n)) => {
-                let mut plan = Plan::new(
-                    format!(
-                        "s3:DeleteBucketPolicy Bucket={bucket} (its only statements were the {n} grant(s) to account {account})"
-                    ),
-                    policy::diff(Some(existing), None),
-                );
-                plan.request = json!({ "policy": null });
-                Ok(plan)
-            }
-            Err(_) => {
-                let mut plan = Plan::empty();
-                plan.already = Some(format!(
-                    "no Allow statement of the bucket policy names account {account}"
-                ));
-                Ok(plan)
-            }
-        }
+        let Ok((doc, n)) = policy::remove_account_grants(existing, &account) else {
+            let mut plan = Plan::empty();
+            plan.already = Some(format!(
+                "no Allow statement of the bucket policy names account {account}"
+            ));
+            return Ok(plan);
+        };
+        let call = match &doc {
+            Some(_) => format!(
+                "s3:PutBucketPolicy Bucket={bucket} Policy=<the policy without the {n} grant(s) to account {account}>"
+            ),
+            None => format!(
+                "s3:DeleteBucketPolicy Bucket={bucket} (its only statements were the {n} grant(s) to account {account})"
+            ),
+        };
+        let mut plan = Plan::new(call, policy::diff(Some(existing), doc.as_ref()));
+        plan.request = json!({ "policy": doc });
+        Ok(plan)
     }
 
     async fn apply(&self, aws: &Aws, p: &Params<'_>, plan: &Plan) -> Result<Applied, ActionError> {
-        let bucket = p.str("bucket");
-        let b = format!("bucket {bucket}");
-        if let Some(doc) = plan.request.get("policy").filter(|v| !v.is_null()) {
-            let sent = aws
-                .s3
-                .put_bucket_policy()
-                .bucket(&bucket)
-                .policy(doc.to_string())
-                .send()
-                .await;
-            applied(sent, "s3:PutBucketPolicy", &b, plan.call())
-        } else {
-            let sent = aws.s3.delete_bucket_policy().bucket(&bucket).send().await;
-            applied(sent, "s3:DeleteBucketPolicy", &b, plan.call())
-        }
+        let doc = plan
+            .request
+            .get("policy")
+            .filter(|v| !v.is_null())
+            .map(Value::to_string);
+        set_policy(aws, &p.str("bucket"), doc.as_deref(), plan.call()).await
     }
 
     fn check_applied(&self, c: &Check<'_, '_, BucketPolicy>) -> Verdict {

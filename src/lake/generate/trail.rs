@@ -21,13 +21,6 @@ use crate::lake::cloudtrail::{NotMapped, Record, map_record};
 use crate::lake::ocsf::{ApiEvent, to_batch};
 use crate::playbook::table::LogicalTable;
 
-/// The `CloudTrail` record of a drafted call, as JSON text.
-pub fn record(e: &ApiEvent) -> String {
-    let mut out = Vec::with_capacity(1024);
-    write_record(e, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// Writes the `CloudTrail` record of a drafted call into `out` (cleared first). Serialized from
 /// borrowed fields, so a record costs one buffer, reused across a partition.
 pub fn write_record(e: &ApiEvent, out: &mut Vec<u8>) {
@@ -284,16 +277,14 @@ pub fn mapped(e: &ApiEvent, table: LogicalTable, buf: &mut Vec<u8>) -> Result<Ap
     write_record(e, buf);
     let r: Record<'_> = serde_json::from_slice(buf).map_err(|err| err.to_string())?;
     match map_record(&r) {
-        Ok(m) if m.table == table => {
-            let mut row = m.event;
-            // The partition the generator writes it to.
-            row.accountid.clone_from(&e.accountid);
-            row.region.clone_from(&e.region);
-            Ok(row)
+        // The record names the partition (`recipientAccountId`, `awsRegion`): the row lands
+        // where the generator writes it.
+        Ok(m) if m.table == table && m.event.accountid == e.accountid && m.event.region == e.region => {
+            Ok(m.event)
         }
         Ok(m) => Err(format!(
-            "{} {}: the mapping puts it in {}, the generator in {table}",
-            e.service, e.operation, m.table
+            "{} {}: the mapping puts it in {} of {} {}, the generator in {table} of {} {}",
+            e.service, e.operation, m.table, m.event.accountid, m.event.region, e.accountid, e.region
         )),
         Err(NotMapped::NoTable(why)) => Err(format!("{} {}: {why}", e.service, e.operation)),
         Err(NotMapped::Bad(why)) => Err(format!("{} {}: {why}", e.service, e.operation)),
