@@ -41,20 +41,14 @@ fn import_detonation(dir: &Path, name: &str) -> Option<(String, String)> {
         .to_owned();
     let file = dir.join("events.json");
     std::fs::write(&file, serde_json::to_string(&events).unwrap()).unwrap();
-    let out = irp()
-        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
-        .arg(dir.join("lake"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    crate::common::import_cloudtrail(&file, &dir.join("lake"));
     Some((account, key))
 }
 
 /// The IAM playbook walked on the lake by the scripted good responder; the journal's entries.
 fn walk_iam(dir: &Path, account: &str, key: &str) -> Vec<Value> {
     let out = irp()
-        .env("IRP_NOW", "2024-08-02T00:00:00Z")
+        .env("IRP_NOW", "2024-08-03T00:00:00Z")
         .args(["run", "playbooks/iam-credential-compromise.yaml", "--case-dir"])
         .arg(dir.join("case"))
         .arg("--lake")
@@ -85,6 +79,26 @@ pub fn acted_on(journal: &[Value], step: &str) -> Vec<Value> {
         .filter(|e| e["kind"] == "action_started" && e["payload"]["step"] == step)
         .map(|e| e["payload"]["intent"]["params"].clone())
         .collect()
+}
+
+/// The S3 playbook's good responder, written into `dir`, answering that the bucket was not
+/// public: no query suggests it (an absence of evidence), so that answer is the responder's own.
+fn s3_answers_not_public(dir: &Path) -> std::path::PathBuf {
+    let answers = std::fs::read_to_string(
+        crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "public-path: { choose: suggested }",
+        "public-path: { choose: not-public }",
+    );
+    assert!(
+        answers.contains("not-public"),
+        "the responder's answers changed shape"
+    );
+    let file = dir.join("answers.yaml");
+    std::fs::write(&file, answers).unwrap();
+    file
 }
 
 /// Whether a step was journaled as having nothing to act on.
@@ -169,6 +183,64 @@ fn the_iam_playbook_removes_the_outside_account_from_a_backdoored_trust_policy()
     );
 }
 
+/// Stratus's organizations-leave detonation: the session the stolen key opened tries to take the
+/// account out of its organization and is denied. Nothing was turned off, so logging is left as it
+/// is, and the failed attempt is captured and shown at that decision.
+#[test]
+fn the_iam_playbook_reports_a_failed_attempt_to_leave_the_organization() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(tmp.path(), "aws.defense-evasion.organizations-leave")
+    else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    let tampering = j
+        .iter()
+        .find(|e| e["payload"]["step"] == "tampering" && e["kind"] == "query_succeeded")
+        .unwrap();
+    assert_eq!(
+        tampering["payload"]["captures"]["tampering_attempts"],
+        serde_json::json!(["LeaveOrganization"])
+    );
+    assert_eq!(
+        tampering["payload"]["captures"]["tampering_ops"],
+        serde_json::json!([])
+    );
+    let decided = j
+        .iter()
+        .find(|e| e["kind"] == "decided" && e["payload"]["step"] == "logging-contain")
+        .unwrap();
+    assert_eq!(decided["payload"]["option"], "logging-intact");
+}
+
+/// Stratus's secretsmanager-retrieve-secrets detonation: every one of the 20 secrets the stolen
+/// key read is captured for rotation, and none is set apart as a tool's read (the detonation's
+/// user agent is not an infrastructure-as-code tool's).
+#[test]
+fn the_iam_playbook_lists_every_secret_the_stolen_key_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((account, key)) = import_detonation(
+        tmp.path(),
+        "aws.credential-access.secretsmanager-retrieve-secrets",
+    ) else {
+        return;
+    };
+    let j = walk_iam(tmp.path(), &account, &key);
+    let harvesting = &j
+        .iter()
+        .find(|e| e["payload"]["step"] == "harvesting" && e["kind"] == "query_succeeded")
+        .unwrap()["payload"]["captures"];
+    assert_eq!(harvesting["harvest_calls"], 20);
+    let secrets = harvesting["secrets_read"].as_array().unwrap();
+    assert_eq!(secrets.len(), 20, "{secrets:?}");
+    assert!(secrets.iter().all(|s| {
+        s.as_str()
+            .unwrap()
+            .contains(":secret:stratus-red-team-retrieve-secret-")
+    }));
+    assert_eq!(harvesting["tool_reads"], serde_json::json!([]));
+}
+
 /// The S3 playbook on OTRF's `cloud_breach_s3` (an SSRF leaks an instance profile's session,
 /// which lists and reads the bucket): the role's sessions are revoked and the instance made to
 /// require `IMDSv2`, each named from the logs.
@@ -178,29 +250,8 @@ fn the_s3_playbook_contains_the_instance_profile_session_that_read_the_bucket() 
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = irp()
-        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
-        .arg(tmp.path().join("lake"))
-        .arg(&otrf)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    // The good responder's answers; the bucket was not public, which no query suggests (an
-    // absence of evidence), so that answer is the responder's own.
-    let answers = std::fs::read_to_string(
-        crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
-    )
-    .unwrap()
-    .replace(
-        "public-path: { choose: suggested }",
-        "public-path: { choose: not-public }",
-    );
-    assert!(
-        answers.contains("not-public"),
-        "the responder's answers changed shape"
-    );
-    let answers_file = tmp.path().join("answers.yaml");
-    std::fs::write(&answers_file, answers).unwrap();
+    crate::common::import_cloudtrail(&otrf, &tmp.path().join("lake"));
+    let answers_file = s3_answers_not_public(tmp.path());
     let out = irp()
         .env("IRP_NOW", "2020-09-15T00:00:00Z")
         .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
@@ -261,24 +312,8 @@ fn the_s3_playbook_counts_a_copy_out_of_the_bucket_as_a_read_of_it() {
     let file = tmp.path().join("copies.json");
     std::fs::write(&file, serde_json::json!({ "Records": copies }).to_string()).unwrap();
     let lake = tmp.path().join("lake");
-    let out = irp()
-        .args(["lake", "import", "cloudtrail", "-q", "--lake"])
-        .arg(&lake)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    // As on the OTRF capture: nothing shows the bucket public, so that answer is the responder's.
-    let answers = std::fs::read_to_string(
-        crate::common::repo().join("playbooks/s3-unintended-data-access/answers/responder.yaml"),
-    )
-    .unwrap()
-    .replace(
-        "public-path: { choose: suggested }",
-        "public-path: { choose: not-public }",
-    );
-    let answers_file = tmp.path().join("answers.yaml");
-    std::fs::write(&answers_file, answers).unwrap();
+    crate::common::import_cloudtrail(&file, &lake);
+    let answers_file = s3_answers_not_public(tmp.path());
     let case = tmp.path().join("case");
     let out = irp()
         .env("IRP_NOW", "2024-01-16T00:00:00Z")
@@ -360,13 +395,7 @@ fn the_ec2_playbook_contains_a_stolen_instance_session_from_a_public_or_a_privat
             let file = tmp.path().join("private.json");
             std::fs::write(&file, serde_json::to_string(&events).unwrap()).unwrap();
             let lake = tmp.path().join("private-lake");
-            let out = irp()
-                .args(["lake", "import", "cloudtrail", "-q", "--lake"])
-                .arg(&lake)
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", stderr(&out));
+            crate::common::import_cloudtrail(&file, &lake);
             lake
         } else {
             tmp.path().join("lake")
@@ -407,4 +436,73 @@ fn the_ec2_playbook_contains_a_stolen_instance_session_from_a_public_or_a_privat
             "private={private}"
         );
     }
+}
+
+/// The S3 playbook on Panther's labelled `PutBucketPolicy` events (a grant to `"*"`, a grant to
+/// a service, a denied attempt): the policy changes that can expose the bucket are counted, no
+/// outside account is read out of `"*"` or a service principal, and with no credential of the
+/// account's to stop the case goes to Block Public Access. The fixtures share one event id and
+/// name `us-west-2`; before the import each is given its own id and the region the playbook is
+/// asked about, and nothing else changes.
+#[test]
+fn the_s3_playbook_blocks_public_access_after_a_public_bucket_policy() {
+    let Some(panther) = shared_data("samples/panther-labeled") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(panther.join("selected_cloudtrail_rule_tests.jsonl")).unwrap();
+    let policies: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["log"].clone())
+        .filter(|e| e["eventName"] == "PutBucketPolicy" && e["recipientAccountId"] == "123456789012")
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["awsRegion"] = "us-east-1".into();
+            e["eventID"] = format!("panther-{i}").into();
+            e
+        })
+        .collect();
+    assert_eq!(policies.len(), 4, "the fixture's PutBucketPolicy events");
+    let file = tmp.path().join("policies.json");
+    std::fs::write(&file, serde_json::json!({ "Records": policies }).to_string()).unwrap();
+    let lake = tmp.path().join("lake");
+    crate::common::import_cloudtrail(&file, &lake);
+    let case = tmp.path().join("case");
+    let out = irp()
+        .env("IRP_NOW", "2019-01-02T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["-i", "bucket=example-bucket", "-i", "bucket_account=123456789012"])
+        .args([
+            "-i",
+            "region=us-east-1",
+            "-i",
+            "start_time=2018-12-30T00:00:00Z",
+            "--headless",
+        ])
+        .args([
+            "--answers",
+            "playbooks/s3-unintended-data-access/answers/responder.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = journal_entries(&case);
+    let changes = j
+        .iter()
+        .find(|e| e["payload"]["step"] == "access-control-changes" && e["kind"] == "query_succeeded")
+        .unwrap();
+    // The public grant and the service's grant succeeded; the denied attempt is not counted.
+    assert_eq!(changes["payload"]["captures"]["exposure_changes"], 2);
+    assert_eq!(
+        changes["payload"]["captures"]["granted_accounts"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        acted_on(&j, "block-public-access"),
+        [serde_json::json!({ "bucket": "example-bucket" })]
+    );
+    assert!(acted_on(&j, "remove-policy-grants").is_empty());
 }
