@@ -150,7 +150,16 @@ fn irp_import(logs: &Path, work: &Path) -> f64 {
     let lake = work.join("lake");
     let _ = std::fs::remove_dir_all(&lake);
     let started = Instant::now();
-    let s = import::import(&[logs.to_owned()], &lake, &Options { threads: THREADS }, &|_| {}).unwrap();
+    let s = import::import(
+        &[logs.to_owned()],
+        &lake,
+        &Options {
+            threads: THREADS,
+            ..Options::default()
+        },
+        &|_| {},
+    )
+    .unwrap();
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(s.rows_written(), RECORDS as u64, "{s:?}");
     assert_eq!(s.problem_count, 0, "{:?}", s.problems);

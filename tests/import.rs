@@ -15,7 +15,16 @@ use crate::query::{S3, captures_of, json_rows, rows, rows_of, runtime};
 const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
 
 fn import_lib(paths: &[PathBuf], lake: &Path) -> Imported {
-    import::import(paths, lake, &Options { threads: 2 }, &|_| {}).unwrap()
+    import::import(
+        paths,
+        lake,
+        &Options {
+            threads: 2,
+            ..Options::default()
+        },
+        &|_| {},
+    )
+    .unwrap()
 }
 
 /// `irp lake import cloudtrail PATH --lake LAKE`.

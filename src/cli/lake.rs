@@ -53,6 +53,14 @@ pub struct CloudtrailArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Take every record to be from this region: for published logs whose regions an
+    /// anonymiser made up (the raw record in `unmapped` keeps what it said).
+    #[arg(long, value_name = "REGION")]
+    pub set_region: Option<String>,
+    /// Read a source address such as `075.050.255.67` (zero-padded by an anonymiser) as the
+    /// IPv4 address it spells instead of as a domain name.
+    #[arg(long)]
+    pub zero_padded_ipv4: bool,
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +121,15 @@ fn cmd_import_cloudtrail(out: Output, args: &CloudtrailArgs) -> Result<(), CliEr
     let total: u64 = args.paths.iter().map(|p| dir_size(p)).sum();
     let bar = out.progress(total, "bytes");
     let started = Instant::now();
-    let summary = import::import(&args.paths, &lake, &import::Options { threads }, &|done| {
+    let normalise = import::Normalise {
+        region: args.set_region.clone(),
+        zero_padded_ipv4: args.zero_padded_ipv4,
+    };
+    normalise
+        .check()
+        .map_err(|e| CliError::user(format!("--set-region: {e}"), "give a region such as us-east-1"))?;
+    let options = import::Options { threads, normalise };
+    let summary = import::import(&args.paths, &lake, &options, &|done| {
         bar.set_position(done);
     })
     .map_err(|e| {

@@ -83,9 +83,67 @@ impl Imported {
 }
 
 /// Options of an import.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub threads: usize,
+    pub normalise: Normalise,
+}
+
+/// Repairs for logs an anonymiser rewrote before publishing them (the Stratus Red Team
+/// detonation logs, say): made-up region names and zero-padded addresses such as
+/// `075.050.255.67`. `CloudTrail` writes neither, so both are off unless asked for; the raw record
+/// kept in `unmapped` stays as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalise {
+    /// Every record is taken to be from this region (its `region` partition and `cloud.region`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A source address of four dot-separated decimal numbers with leading zeros is read as the
+    /// IPv4 address they spell (`075.050.255.67` is 75.50.255.67), not as a domain.
+    #[serde(default)]
+    pub zero_padded_ipv4: bool,
+}
+
+impl Normalise {
+    /// Checks the settings: the region must be a region name.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.region {
+            Some(r) if !cloudtrail::valid_region(r) => Err(format!(
+                "`{r}` is not a region name (4 to 32 lower-case letters, digits and dashes)"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies the repairs to a mapped row.
+    pub fn apply(&self, e: &mut ApiEvent) {
+        if let Some(r) = &self.region {
+            e.region.clone_from(r);
+            e.cloud_region.clone_from(r);
+        }
+        if self.zero_padded_ipv4
+            && e.src_ip.is_none()
+            && let Some(ip) = e.src_domain.as_deref().and_then(zero_padded_ipv4)
+        {
+            e.src_ip = Some(ip.to_string());
+            e.src_domain = None;
+        }
+    }
+}
+
+/// `075.050.255.67` → 75.50.255.67: four decimal numbers of one to three digits, each at most 255.
+fn zero_padded_ipv4(text: &str) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split('.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = part.parse().ok()?;
+    }
+    parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
 }
 
 type PartitionKey = (LogicalTable, String, String, i32);
@@ -110,13 +168,7 @@ pub fn import(
     options: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Imported, LakeError> {
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    for p in paths {
-        collect(p, &mut files, &mut problems);
-    }
-    files.sort();
-    files.dedup();
+    let (files, problems) = input_files(paths);
     std::fs::create_dir_all(lake).map_err(|e| LakeError::io(lake, e))?;
     let shared = Mutex::new(Shared::default());
     {
@@ -131,7 +183,7 @@ pub fn import(
         let i = next.fetch_add(1, Ordering::Relaxed);
         files
             .get(i)
-            .map(|path| import_file(path, lake, &shared, &read_bytes, progress))
+            .map(|path| import_file(path, lake, &options.normalise, &shared, &read_bytes, progress))
     })?;
     // What is left in the buffers, written on every core.
     let rest = Mutex::new(lock(&shared).buffers.drain().collect::<Vec<_>>());
@@ -183,6 +235,18 @@ impl Shared {
             self.summary.problems.push(p);
         }
     }
+}
+
+/// The files an import of `paths` reads, sorted, and the paths that cannot be read.
+pub fn input_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        collect(p, &mut files, &mut problems);
+    }
+    files.sort();
+    files.dedup();
+    (files, problems)
 }
 
 /// Files under `path`: every `.json`, `.json.gz`, `.jsonl`, `.ndjson` (and their `.gz`) in a
@@ -241,6 +305,7 @@ fn is_log_name(p: &Path) -> bool {
 fn import_file(
     path: &Path,
     lake: &Path,
+    normalise: &Normalise,
     shared: &Mutex<Shared>,
     read_bytes: &AtomicUsize,
     progress: &(dyn Fn(u64) + Sync),
@@ -259,7 +324,8 @@ fn import_file(
     // the buffers.
     let keyed: Vec<(PartitionKey, u128, ApiEvent)> = std::mem::take(&mut file.events)
         .into_iter()
-        .map(|(table, e)| {
+        .map(|(table, mut e)| {
+            normalise.apply(&mut e);
             let key = (table, e.region.clone(), e.accountid.clone(), day_number(e.time));
             (key, id_hash(&e.uid), e)
         })
@@ -744,4 +810,27 @@ fn write_chunk(
     *s.summary.written.entry(table.as_str()).or_default() += rows;
     s.summary.files_written += 1;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zero_padded_ipv4;
+
+    #[test]
+    fn zero_padded_addresses_read_as_the_ipv4_they_spell() {
+        assert_eq!(zero_padded_ipv4("075.050.255.67"), Some([75, 50, 255, 67].into()));
+        assert_eq!(zero_padded_ipv4("08.1.250.216"), Some([8, 1, 250, 216].into()));
+        for not in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "a.b.c.d",
+            "0001.2.3.4",
+            "1..2.3",
+            "s3.amazonaws.com",
+            "",
+        ] {
+            assert_eq!(zero_padded_ipv4(not), None, "{not}");
+        }
+    }
 }
