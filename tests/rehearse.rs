@@ -392,18 +392,20 @@ injects:
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
-            .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration`)"),
+            .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration`, `otrf-cloudgoat`)"),
         "{}",
         stderr(&out)
     );
-    // A scenario of real logs has no lake to generate.
+    // A scenario with no `lake:` runs only on a lake given.
+    let lakeless = tmp.path().join("lakeless.yaml");
+    std::fs::write(&lakeless, "title: t\ntruth: { incident: false }\n").unwrap();
     let out = irp_in(
         &tmp.path().join("cache"),
         &[
             "rehearse",
             "playbooks/ec2-instance-credential-exfiltration.yaml",
             "--scenario",
-            "otrf-cloudgoat",
+            lakeless.to_str().unwrap(),
             "--headless",
             "--answers",
             "playbooks/ec2-instance-credential-exfiltration/answers/responder.yaml",
@@ -877,4 +879,143 @@ fn scenario_lookups_and_references_that_fail_say_what_and_where() {
     // A folder with no partitions is not a lake.
     let e = irp::rehearse::lake_window(tmp.path()).unwrap_err().to_string();
     assert!(e.ends_with("holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)"), "{e}");
+}
+
+/// A scenario on real logs: `lake.import` names the files (relative to the scenario), the
+/// anonymiser's repairs are applied, the lake is imported once into the cache, and `irp test`
+/// scores the case; without the files the case is skipped loudly, and `--strict` fails it.
+#[test]
+fn a_scenario_on_imported_logs_is_scored_and_skipped_loudly_without_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let pbs = tmp.path().join("pbs");
+    let companion = pbs.join("iam-credential-compromise");
+    for sub in ["scenarios", "tests", "answers"] {
+        std::fs::create_dir_all(companion.join(sub)).unwrap();
+    }
+    std::fs::copy(
+        repo().join("playbooks/iam-credential-compromise.yaml"),
+        pbs.join("iam-credential-compromise.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("playbooks/iam-credential-compromise/answers/responder.yaml"),
+        companion.join("answers/responder.yaml"),
+    )
+    .unwrap();
+    // Two calls as an anonymiser publishes them: a made-up region, a zero-padded address.
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let call = |id: &str, name: &str, request: &str, response: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","eventID":"{id}","eventTime":"2024-08-01T13:33:28Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"ap-isob-central-3r","sourceIPAddress":"075.050.255.067","userAgent":"stratus-red-team","recipientAccountId":"229654561268","eventType":"AwsApiCall","managementEvent":true,"readOnly":false,"requestParameters":{request},"responseElements":{response},"userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::229654561268:user/christophe","accountId":"229654561268","principalId":"AIDAZ49AHUAJ9OEK73O5","accessKeyId":"AKIAOZUDECYXYM4ONAN4","userName":"christophe"}}}}"#
+        )
+    };
+    std::fs::write(
+        logs.join("detonation.json"),
+        format!(
+            "[{},{}]",
+            call("e1", "CreateUser", r#"{"userName":"backdoor"}"#, "null"),
+            call(
+                "e2",
+                "CreateAccessKey",
+                r#"{"userName":"backdoor"}"#,
+                r#"{"accessKey":{"accessKeyId":"AKIAXAFZN8JEPF6L682H","status":"Active","userName":"backdoor"}}"#
+            )
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        companion.join("scenarios/real.yaml"),
+        r#"title: a detonation, from its logs
+lake:
+  import: ["../../../logs/detonation.json"]
+  normalise: { region: us-east-1, zero_padded_ipv4: true }
+inputs:
+  account: "229654561268"
+  region: us-east-1
+  access_key_id: AKIAOZUDECYXYM4ONAN4
+  start_time: 2024-07-25T00:00:00Z
+  end_time: 2024-08-02T00:00:00Z
+truth:
+  incident: true
+  findings:
+    arn: ["arn:aws:iam::229654561268:user/christophe"]
+    access_key_id: [AKIAOZUDECYXYM4ONAN4, AKIAXAFZN8JEPF6L682H]
+    ip: [75.50.255.67]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        companion.join("tests/real.yaml"),
+        "title: found and contained\nscenario: real\nanswers: ../answers/responder.yaml\n\
+         expect:\n  conclusion: incident\n  captures:\n    suspect_ips: [75.50.255.67]\n    created_users: [backdoor]\n\
+         \x20 score: { precision: 1.0, recall: 1.0 }\n",
+    )
+    .unwrap();
+    let out = run(&["validate", pbs.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("ok   iam-credential-compromise / real"),
+        "{}",
+        stdout(&out)
+    );
+    // Imported once, into the cache, marked whole.
+    let imported: Vec<PathBuf> = std::fs::read_dir(cache.join("lakes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("imported.txt").is_file())
+        .collect();
+    assert_eq!(imported.len(), 1, "{imported:?}");
+
+    // Without the logs: skipped, saying why; `--strict` makes it a failure.
+    std::fs::remove_dir_all(&logs).unwrap();
+    let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("SKIP iam-credential-compromise / real: the scenario imports")
+            && text.contains("logs/detonation.json, and it is not there"),
+        "{text}"
+    );
+    assert!(text.contains("1 SKIPPED"), "{text}");
+    let out = irp_in(&cache, &["test", pbs.to_str().unwrap(), "--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAIL iam-credential-compromise / real"));
+
+    // A lake is generated or imported, and the generator's settings do not go with logs.
+    std::fs::write(
+        companion.join("scenarios/real.yaml"),
+        "title: t\nlake: { import: [x.json], generator: benign, days: 3 }\ntruth: { incident: false }\n",
+    )
+    .unwrap();
+    let out = run(&["validate", pbs.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("`lake:` has both `generator:` and `import:`"),
+        "{err}"
+    );
+    std::fs::write(
+        companion.join("scenarios/real.yaml"),
+        "title: t\nlake: { import: [x.json], days: 3, normalise: { region: Nowhere } }\ntruth: { incident: false }\n",
+    )
+    .unwrap();
+    let err = stderr(&run(&["validate", pbs.to_str().unwrap()]));
+    assert!(
+        err.contains("`lake.days` applies to generated lakes only"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`lake.normalise.region`: `Nowhere` is not a region name"),
+        "{err}"
+    );
+    // A misspelt key is named as such (the schema error lists `events`, a field of `lake:`).
+    std::fs::write(
+        companion.join("scenarios/real.yaml"),
+        "title: t\nlake: { imports: [x.json] }\ntruth: { incident: false }\n",
+    )
+    .unwrap();
+    let err = stderr(&run(&["validate", pbs.to_str().unwrap()]));
+    assert!(err.contains("unknown field `imports`"), "{err}");
 }

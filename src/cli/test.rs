@@ -23,6 +23,10 @@ pub struct TestArgs {
     /// One JSON object per test case instead of text.
     #[arg(long)]
     pub json: bool,
+    /// A case that cannot run (its scenario's real logs are not on this machine) fails instead
+    /// of being skipped: for CI, where the logs must be there.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
@@ -54,7 +58,7 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
             "check the folder",
         )
     })?;
-    let (mut passed, mut failed, mut without) = (0, 0, Vec::new());
+    let (mut passed, mut failed, mut skipped, mut without) = (0, 0, 0, Vec::new());
     for path in &playbooks {
         let loaded = crate::files::load_playbook(path);
         let Some(pb) = loaded.playbook.filter(|_| {
@@ -103,6 +107,13 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
                     "{}\n",
                     serde_json::to_string(&outcome).unwrap_or_default()
                 ));
+            } else if let Some(why) = &outcome.skipped {
+                out.status(&format!(
+                    "{} {} / {}: {why}",
+                    if args.strict { "FAIL" } else { "SKIP" },
+                    outcome.playbook,
+                    outcome.test
+                ));
             } else {
                 out.status(&format!(
                     "{} {} / {} ({:.1} s){}",
@@ -123,7 +134,14 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
                     out.status(&format!("     the case: {}", outcome.case.display()));
                 }
             }
-            if outcome.passed {
+            if outcome.skipped.is_some() {
+                if args.strict {
+                    failed += 1;
+                } else {
+                    skipped += 1;
+                }
+                let _ = std::fs::remove_dir_all(&outcome.case);
+            } else if outcome.passed {
                 passed += 1;
                 if args.keep.is_none() {
                     let _ = std::fs::remove_dir_all(&outcome.case);
@@ -140,7 +158,14 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
         let _ = std::fs::remove_dir_all(&work);
     }
     if !args.json {
-        out.status(&format!("{passed} passed, {failed} failed"));
+        if skipped > 0 {
+            out.status(&format!(
+                "{passed} passed, {failed} failed, {skipped} SKIPPED (their real logs are not on this machine; \
+                 `--strict` makes that a failure)"
+            ));
+        } else {
+            out.status(&format!("{passed} passed, {failed} failed"));
+        }
     }
     if !without.is_empty() {
         out.note(&format!(

@@ -263,6 +263,18 @@ pub fn yaml_error(src: &str, e: &serde_saphyr::Error) -> Diagnostic {
 
 /// Budget breaches in words, with the limit that was hit.
 fn budget_message(lower: &str) -> Option<(String, &'static str)> {
+    // A schema error lists the expected fields, which may be named `events` or `nodes`.
+    if [
+        "unknown field",
+        "missing field",
+        "invalid type",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
+    {
+        return None;
+    }
     let nested = "a playbook never nests this deep; is this file generated or hostile?";
     let found = if lower.contains("recursion limit") || lower.contains("depth") {
         (format!("nesting deeper than {MAX_DEPTH} levels"), nested)

@@ -11,6 +11,7 @@ use super::scenario::{Inject, LakeSpec};
 use crate::engine::InjectLanded;
 use crate::lake::cloudtrail::{Mapped, NotMapped, Record, map_record};
 use crate::lake::generate::{self, Config, Story as Generator};
+use crate::lake::import::{self, Normalise};
 use crate::lake::ocsf::{api_activity_schema, to_batch};
 use crate::lake::{PartitionWriter, partition_dir};
 
@@ -91,6 +92,93 @@ pub fn cached_lake(
         Err(e) => Err(format!("cannot move the lake into {}: {e}", dir.display())),
     }
 }
+
+/// The lake real `CloudTrail` logs make, imported into the cache unless they are there already:
+/// one folder per content (the files' bytes, their names and the repairs asked for), so the
+/// scenarios that import the same files share one lake. Returns the folder and whether it was
+/// reused.
+pub fn imported_lake(
+    root: &Path,
+    paths: &[PathBuf],
+    normalise: &Normalise,
+) -> Result<(PathBuf, bool), String> {
+    use sha2::Digest;
+    let (files, problems) = import::input_files(paths);
+    if let Some(p) = problems.first() {
+        return Err(p.to_string());
+    }
+    if files.is_empty() {
+        return Err(format!(
+            "no CloudTrail files (.json, .jsonl, .ndjson, optionally .gz) under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut digest = sha2::Sha256::new();
+    digest.update(format!("format {}\n", crate::lake::generate::FORMAT));
+    digest.update(serde_json::to_vec(normalise).unwrap_or_default());
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        digest.update(format!("\n{name} {}\n", bytes.len()));
+        digest.update(&bytes);
+    }
+    let hex = crate::journal::entry::hex(&digest.finalize()[..8]);
+    let dir = root
+        .join("lakes")
+        .join(format!("i{}-{hex}", crate::lake::generate::FORMAT));
+    let done = dir.join(IMPORTED);
+    if done.is_file() {
+        return Ok((dir, true));
+    }
+    let parent = dir.parent().unwrap_or(root);
+    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.partial-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let options = import::Options {
+        threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        normalise: normalise.clone(),
+    };
+    let summary = import::import(&files, &tmp, &options, &|_| {})
+        .map_err(|e| format!("cannot import the scenario's logs: {e}"))?;
+    if let Some(p) = summary.problems.first() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(format!(
+            "the scenario's logs do not import cleanly ({} problem(s)); the first: {p}",
+            summary.problem_count
+        ));
+    }
+    let note = format!(
+        "{} record(s) from {} file(s): {}\n",
+        summary.records,
+        summary.files,
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::fs::write(tmp.join(IMPORTED), note)
+        .map_err(|e| format!("cannot write into {}: {e}", tmp.display()))?;
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok((dir, false)),
+        Err(_) if done.is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok((dir, true))
+        }
+        Err(e) => Err(format!("cannot move the lake into {}: {e}", dir.display())),
+    }
+}
+
+/// The file that marks an imported lake in the cache as whole (what was imported).
+const IMPORTED: &str = "imported.txt";
 
 /// A lake of the exercise's own for injects to land in: `from`'s files hard-linked (copied where
 /// links are not possible) into `to`.

@@ -51,6 +51,8 @@ pub enum RehearseError {
     NamesNothing { path: String, at: String },
     #[error("{} holds no eventday= partitions: it is not a lake (make one with `irp lake generate` or `irp lake import`)", .0.display())]
     NotALake(PathBuf),
+    #[error("the scenario imports {}, and it is not there (real logs the repository does not hold: see docs/rehearsals.md, \"Scenarios on real logs\")", .0.display())]
+    MissingLogs(PathBuf),
     #[error("cannot copy the lake to {}: {source}", .path.display())]
     Copy { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -136,6 +138,20 @@ pub fn prepare(
         let window = lake_window(dir).map_err(|e| vec![e.to_string()])?;
         let (region, account) = first_partition(dir);
         (dir.to_owned(), true, window, region, account)
+    } else if let Some(spec) = scenario.file.lake.as_ref().filter(|l| !l.import.is_empty()) {
+        let paths = spec.import_paths(&path);
+        if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+            return Err(vec![format!(
+                "{}: {}",
+                path.display(),
+                RehearseError::MissingLogs(missing.clone())
+            )]);
+        }
+        let (dir, reused) =
+            lake::imported_lake(&lake::cache_root(), &paths, &spec.normalise).map_err(|e| vec![e])?;
+        let window = lake_window(&dir).map_err(|e| vec![e.to_string()])?;
+        let (region, account) = first_partition(&dir);
+        (dir, reused, window, region, account)
     } else {
         let (Some(spec), Some(generator)) = (&scenario.file.lake, scenario.generator) else {
             return Err(vec![format!(

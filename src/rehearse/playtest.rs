@@ -72,6 +72,9 @@ pub struct Outcome {
     pub test: String,
     pub title: String,
     pub passed: bool,
+    /// Why the case did not run: the real logs its scenario imports are not on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// What did not match, each with its diff.
     pub problems: Vec<String>,
     pub score: Option<Score>,
@@ -190,6 +193,7 @@ pub fn run(
         test,
         title: String::new(),
         passed: false,
+        skipped: None,
         problems: Vec::new(),
         score: None,
         case: case.clone(),
@@ -200,7 +204,7 @@ pub fn run(
         Ok(()) => {}
         Err(problems) => outcome.problems.extend(problems),
     }
-    outcome.passed = outcome.problems.is_empty();
+    outcome.passed = outcome.problems.is_empty() && outcome.skipped.is_none();
     outcome.seconds = started.elapsed().as_secs_f64();
     outcome
 }
@@ -218,6 +222,10 @@ fn run_inner(
     outcome.title.clone_from(&file.title);
     let answers_path = test_path.parent().unwrap_or(Path::new(".")).join(&file.answers);
     let answers = Answers::load(&answers_path, pb)?;
+    if let Some(missing) = missing_logs(playbook_path, &file.scenario) {
+        outcome.skipped = Some(super::RehearseError::MissingLogs(missing).to_string());
+        return Ok(());
+    }
     let req = Request {
         scenario: Some(&file.scenario),
         seed: file.seed,
@@ -235,6 +243,13 @@ fn run_inner(
     walk(session, &answers).map_err(|e| vec![e.to_string()])?;
     check(&file.expect, &prepared, case, pb, outcome);
     Ok(())
+}
+
+/// The first file or folder of real logs the scenario imports that is not on this machine.
+fn missing_logs(playbook_path: &Path, scenario: &str) -> Option<PathBuf> {
+    let path = super::scenario::find(playbook_path, Some(scenario)).ok()?;
+    let file: super::scenario::ScenarioFile = super::scenario::read_yaml(&path).ok()?;
+    file.lake?.import_paths(&path).into_iter().find(|p| !p.exists())
 }
 
 /// Opens a rehearsal case for the exercise (with a working copy of the lake when it has

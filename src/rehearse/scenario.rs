@@ -45,12 +45,21 @@ pub struct ScenarioFile {
     pub injects: Vec<InjectSpec>,
 }
 
-/// The lake an exercise runs on: generated (cached, reused) unless `--lake` gives one.
+/// The lake an exercise runs on, unless `--lake` gives one: generated (`generator:`), or real
+/// `CloudTrail` logs imported (`import:`); either is made once into the cache and reused.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LakeSpec {
     /// The generator's scenario: `s3-exfiltration`, `benign`, …
-    pub generator: String,
+    #[serde(default)]
+    pub generator: Option<String>,
+    /// Real `CloudTrail` files or folders (relative to the scenario file), imported as
+    /// `irp lake import cloudtrail` imports them.
+    #[serde(default)]
+    pub import: Vec<String>,
+    /// Repairs of anonymised logs applied while importing (`region`, `zero_padded_ipv4`).
+    #[serde(default)]
+    pub normalise: crate::lake::import::Normalise,
     #[serde(default = "default_days")]
     pub days: u32,
     #[serde(default = "default_events")]
@@ -65,6 +74,52 @@ pub struct LakeSpec {
     pub regions: Option<Vec<String>>,
     #[serde(default)]
     pub accounts: Option<Vec<String>>,
+}
+
+impl LakeSpec {
+    /// The files and folders to import, resolved against the scenario file's folder.
+    pub fn import_paths(&self, scenario: &Path) -> Vec<PathBuf> {
+        let dir = scenario.parent().unwrap_or(Path::new("."));
+        self.import.iter().map(|p| dir.join(p)).collect()
+    }
+
+    /// What is wrong with the spec as written: it generates or imports, and the settings of the
+    /// one do not go with the other.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.generator, self.import.is_empty()) {
+            (None, true) => {
+                out.push("`lake:` needs `generator:` (a generated lake) or `import:` (real logs)".to_owned())
+            }
+            (Some(_), false) => out.push(
+                "`lake:` has both `generator:` and `import:`; a lake is generated or imported".to_owned(),
+            ),
+            (Some(_), true) => {
+                if self.normalise != crate::lake::import::Normalise::default() {
+                    out.push("`lake.normalise` applies to imported logs only".to_owned());
+                }
+            }
+            (None, false) => {
+                let generated = [
+                    ("days", self.days != default_days()),
+                    ("events", self.events != default_events()),
+                    ("seed", self.seed != default_seed()),
+                    ("end", self.end.is_some()),
+                    ("regions", self.regions.is_some()),
+                    ("accounts", self.accounts.is_some()),
+                ];
+                for (key, _) in generated.iter().filter(|(_, set)| *set) {
+                    out.push(format!(
+                        "`lake.{key}` applies to generated lakes only; an imported lake is what its logs hold"
+                    ));
+                }
+                if let Err(e) = self.normalise.check() {
+                    out.push(format!("`lake.normalise.region`: {e}"));
+                }
+            }
+        }
+        out
+    }
 }
 
 fn default_days() -> u32 {
@@ -293,21 +348,27 @@ impl Scenario {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut problems = Vec::new();
-        let generator = file.lake.as_ref().and_then(|lake| {
-            <Generator as clap::ValueEnum>::from_str(&lake.generator, false)
-                .map_err(|_| {
-                    let names: Vec<&str> = <Generator as clap::ValueEnum>::value_variants()
-                        .iter()
-                        .map(|g| g.as_str())
-                        .collect();
-                    problems.push(format!(
-                        "`lake.generator: {}` is not a generator scenario (generators: {})",
-                        lake.generator,
-                        names.join(", ")
-                    ));
-                })
-                .ok()
-        });
+        if let Some(lake) = &file.lake {
+            problems.extend(lake.problems());
+        }
+        let generator = file
+            .lake
+            .as_ref()
+            .and_then(|lake| lake.generator.as_deref())
+            .and_then(|name| {
+                <Generator as clap::ValueEnum>::from_str(name, false)
+                    .map_err(|_| {
+                        let names: Vec<&str> = <Generator as clap::ValueEnum>::value_variants()
+                            .iter()
+                            .map(|g| g.as_str())
+                            .collect();
+                        problems.push(format!(
+                            "`lake.generator: {name}` is not a generator scenario (generators: {})",
+                            names.join(", ")
+                        ));
+                    })
+                    .ok()
+            });
         for name in file.inputs.keys() {
             if !pb.inputs.contains_key(name) {
                 problems.push(format!("`inputs.{name}` is not an input of playbook `{}`", pb.id));
