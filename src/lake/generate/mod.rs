@@ -321,11 +321,33 @@ pub fn generate(
     })
 }
 
+/// Where `CloudTrail` delivers the calls to global services (IAM, Organizations), whatever region
+/// the caller named.
+pub const GLOBAL_REGION: &str = "us-east-1";
+
+/// Services whose management events are delivered in [`GLOBAL_REGION`]. (STS answers in each
+/// region: its calls stay where they were made, as the SDKs' regional endpoints make them.)
+pub const GLOBAL_SERVICES: [&str; 2] = ["iam.amazonaws.com", "organizations.amazonaws.com"];
+
+/// The incident's call as the partition of `region` holds it: a global service's call only in
+/// [`GLOBAL_REGION`] (its region set to it), any other call only in its own region.
+fn delivered_in(mut e: ApiEvent, region: &str) -> Option<ApiEvent> {
+    if GLOBAL_SERVICES.contains(&e.service.as_str()) {
+        if region != GLOBAL_REGION {
+            return None;
+        }
+        GLOBAL_REGION.clone_into(&mut e.region);
+        GLOBAL_REGION.clone_into(&mut e.cloud_region);
+    }
+    (e.region == region).then_some(e)
+}
+
 /// The version of what the generator writes: caches of generated lakes are keyed by it, so a
 /// change to the events the same settings give must bump it (2: every row is mapped from the
 /// `CloudTrail` record of its call, as an import maps it; 3: the owner's one-off Terraform run in
-/// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account).
-pub const FORMAT: u32 = 4;
+/// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account; 5: the
+/// incident's calls to IAM and Organizations are delivered in us-east-1).
+pub const FORMAT: u32 = 5;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
@@ -396,9 +418,25 @@ fn write_part(
         .map(|_| day_start + i64::try_from(rng.below(86_400_000)).unwrap_or(0))
         .collect();
     times.sort_unstable();
-    let in_scope = |p: &&IncidentPlan| p.region == part.region && p.account == part.account;
+    // The incident's partitions: its region's, and us-east-1's management events, where
+    // `CloudTrail` delivers the calls to global services whatever region the caller named.
+    let in_scope = |p: &&IncidentPlan| {
+        p.account == part.account
+            && (p.region == part.region
+                || (part.source == LogicalTable::CloudTrailMgmt && part.region == GLOBAL_REGION))
+    };
     let in_day = |t: i64| t >= day_start && t < day_start + 86_400_000;
-    let mut irng = Rng::derived(cfg.seed, &format!("incident/{label}"));
+    // Drawn as in the incident region's partition, so the calls split between it and us-east-1
+    // are one story.
+    let incident_label =
+        |p: &IncidentPlan| format!("{}/{}/{}/{}", part.source, p.region, part.account, part.day);
+    let mut irng = Rng::derived(
+        cfg.seed,
+        &format!(
+            "incident/{}",
+            plan.filter(in_scope).map_or(label.clone(), incident_label)
+        ),
+    );
     let path = partition_dir(dir, part.source, &part.region, &part.account, part.day)
         .join("part-00000.zstd.parquet");
     let (region, account) = (part.region.as_str(), part.account.as_str());
@@ -411,17 +449,19 @@ fn write_part(
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|e| in_day(e.time))
+                .filter_map(|e| delivered_in(e, region))
                 .collect();
             let first = injected.first().cloned();
             if part.source == LogicalTable::CloudTrailMgmt
                 && let Some(p) = plan.filter(in_scope)
                 && p.attack == incident::Attack::CredentialCompromise
             {
-                let mut orng = Rng::derived(cfg.seed, &format!("owner-run/{label}"));
+                let mut orng = Rng::derived(cfg.seed, &format!("owner-run/{}", incident_label(p)));
                 injected.extend(
                     credential_compromise::owner_tool_run(world, p, &mut orng)
                         .into_iter()
-                        .filter(|e| in_day(e.time)),
+                        .filter(|e| in_day(e.time))
+                        .filter_map(|e| delivered_in(e, region)),
                 );
                 injected.sort_by_key(|e| e.time);
             }
