@@ -850,3 +850,52 @@ fn generated_rows_follow_the_golden_pairs() {
         problems.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// A lake is read as Security Lake with us-east-1 as its rollup region: us-east-1's tables hold
+/// every region's rows (a lake of eu-west-1 logs alone included), each other region's tables its
+/// own. Before, a case on a lake without us-east-1 partitions found no table at all, and every
+/// step read "not collected".
+#[test]
+fn the_us_east_1_tables_roll_up_every_region() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = |id: &str, region: &str| {
+        json!({
+            "eventVersion": "1.09", "eventID": id, "eventTime": "2024-08-01T13:33:28Z",
+            "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+            "awsRegion": region, "sourceIPAddress": "203.0.113.9", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "managementEvent": true, "readOnly": true,
+            "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave",
+                              "accountId": "111122223333", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
+        })
+    };
+    let count = |lake: &Path, region: &str| {
+        let db = format!("amazon_security_lake_glue_db_{}", region.replace('-', "_"));
+        let table = format!(
+            "amazon_security_lake_table_{}_cloud_trail_mgmt_2_0",
+            region.replace('-', "_")
+        );
+        runtime().block_on(async {
+            let engine = LocalEngine::open(lake, EngineOptions::default()).await.unwrap();
+            assert!(engine.has_table(&db, &table), "{db}.{table}");
+            rows_of(&engine, &format!("SELECT count(*) AS n FROM {db}.{table}")).await
+        })
+    };
+    // eu-west-1 logs alone: the us-east-1 tables exist and hold them.
+    let only = tmp.path().join("only.json");
+    std::fs::write(&only, json!([record("a", "eu-west-1")]).to_string()).unwrap();
+    import_lib(&[only], &tmp.path().join("eu"));
+    assert_eq!(count(&tmp.path().join("eu"), "us-east-1"), 1);
+    assert_eq!(count(&tmp.path().join("eu"), "eu-west-1"), 1);
+    // Three regions: us-east-1's tables hold all three, the others their own.
+    let three = tmp.path().join("three.json");
+    std::fs::write(
+        &three,
+        json!([record("b", "eu-west-1"), record("c", "us-east-1"), record("d", "ap-south-1")]).to_string(),
+    )
+    .unwrap();
+    import_lib(&[three], &tmp.path().join("all"));
+    let lake = tmp.path().join("all");
+    assert_eq!(count(&lake, "us-east-1"), 3);
+    assert_eq!(count(&lake, "eu-west-1"), 1);
+    assert_eq!(count(&lake, "ap-south-1"), 1);
+}

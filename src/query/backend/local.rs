@@ -7,7 +7,8 @@
 //! Each table is the source's folder read as one listing table with the Hive partitions
 //! `region`, `accountid` and `eventday` (so a bound on any of them skips whole folders), seen
 //! through a view that keeps the table's own region. `time_dt` bounds prune row groups and pages
-//! by the Parquet statistics the lake writes.
+//! by the Parquet statistics the lake writes. The lake is read as rolling up into us-east-1
+//! ([`ROLLUP_REGION`]): us-east-1's tables hold every region, as a rollup region's do.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +34,13 @@ use crate::playbook::table::LogicalTable;
 pub const CATALOG: &str = "awsdatacatalog";
 /// The partition folders of a lake source, in path order.
 pub const PARTITIONS: [&str; 3] = ["region", "accountid", "eventday"];
+
+/// The region a local lake is read as rolling up into, as Security Lake's rollup region: its
+/// tables hold every region's partitions (the `region` column tells them apart), each other
+/// region's tables only its own. Local cases name the tables of this region, so a case for any
+/// region finds its events, and the calls `CloudTrail` delivers in us-east-1 (IAM,
+/// Organizations) beside them.
+pub const ROLLUP_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -121,6 +129,7 @@ impl LocalEngine {
         }
         let regions: Vec<String> = {
             let mut all: Vec<String> = sources.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+            all.push(ROLLUP_REGION.to_owned());
             all.sort();
             all.dedup();
             all
@@ -171,17 +180,21 @@ impl LocalEngine {
         for region in &regions {
             let db = LogicalTable::database_name(region);
             let schema = Arc::new(MemorySchemaProvider::new());
+            let rollup = region == ROLLUP_REGION;
             for (source, source_regions) in &sources {
-                if !source_regions.contains(region) {
+                if !rollup && !source_regions.contains(region) {
                     continue;
                 }
                 let base = listing_table(&ctx, lake, *source).await.map_err(df_err)?;
                 let base = Arc::new(crate::query::rules::nested_prune::NestedPruning::new(base));
-                let view = ctx
-                    .read_table(base)
-                    .and_then(|df| df.filter(col("region").eq(lit(region.as_str()))))
-                    .map_err(df_err)?
-                    .into_view();
+                let view = if rollup {
+                    ctx.read_table(base)
+                } else {
+                    ctx.read_table(base)
+                        .and_then(|df| df.filter(col("region").eq(lit(region.as_str()))))
+                }
+                .map_err(df_err)?
+                .into_view();
                 let name = source.table_name(region, options.source_version);
                 schema.register_table(name.clone(), view).map_err(df_err)?;
                 tables.push(format!("{db}.{name}"));
