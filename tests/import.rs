@@ -890,7 +890,12 @@ fn the_us_east_1_tables_roll_up_every_region() {
     let three = tmp.path().join("three.json");
     std::fs::write(
         &three,
-        json!([record("b", "eu-west-1"), record("c", "us-east-1"), record("d", "ap-south-1")]).to_string(),
+        json!([
+            record("b", "eu-west-1"),
+            record("c", "us-east-1"),
+            record("d", "ap-south-1")
+        ])
+        .to_string(),
     )
     .unwrap();
     import_lib(&[three], &tmp.path().join("all"));

@@ -23,6 +23,7 @@ mod engine;
 
 mod actions;
 mod athena;
+mod finding;
 mod fixtures;
 mod hostile;
 mod import;

@@ -101,6 +101,13 @@ fn rendered_queries() -> serde_json::Value {
             let sql = sql.unwrap_or_else(|e| panic!("{}:{step}: {e}", pb.id));
             items.push(serde_json::json!({ "playbook": pb.id, "step": step, "sql": sql }));
         }
+        // The query that reads a finding into the inputs, before the case opens.
+        if let Some(sql) =
+            irp::playbook::context::finding_sql(&pb, "a0331de80ec86a6c577fe6dc230b97f9", &naming, now())
+        {
+            let sql = sql.unwrap_or_else(|e| panic!("{}: from_finding: {e}", pb.id));
+            items.push(serde_json::json!({ "playbook": pb.id, "step": "from_finding", "sql": sql }));
+        }
     }
     serde_json::Value::Array(items)
 }

@@ -392,7 +392,7 @@ injects:
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
-            .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration`, `otrf-cloudgoat`)"),
+            .contains("`nope` is not a scenario of this playbook (scenarios: `benign`, `exfiltration-from-finding`, `exfiltration`, `otrf-cloudgoat`)"),
         "{}",
         stderr(&out)
     );

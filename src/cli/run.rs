@@ -13,6 +13,7 @@ use crate::case::backend::AthenaRunner;
 use crate::case::backend::LocalRunner;
 use crate::case::{backend, headless};
 use crate::engine::Mode;
+use crate::playbook::context::TableNaming;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -80,26 +81,90 @@ pub fn open_backend(
     drive: &DriveArgs,
     session: &mut Session,
 ) -> Result<Option<Box<dyn backend::QueryRunner + Send>>, CliError> {
+    let (runner, naming) = open_runner(drive)?;
+    if let Some(naming) = naming {
+        session.set_naming(naming);
+    }
+    Ok(runner)
+}
+
+type Runner = Box<dyn backend::QueryRunner + Send>;
+
+/// The backend the flags ask for, and how it names the tables when that is not the default.
+fn open_runner(drive: &DriveArgs) -> Result<(Option<Runner>, Option<TableNaming>), CliError> {
     match (drive.backend, drive.lake.as_deref()) {
         (Some(Backend::Athena), _) => {
             let config = super::athena::load_config()?;
             let refuse = config.athena.unbounded == Some(super::athena::Unbounded::Refuse);
             let runner = AthenaRunner::open(drive.athena.settings(&config.athena)?, refuse)
                 .map_err(|e| CliError::user(e, "see docs/backends.md for the Athena settings"))?;
-            session.set_naming(runner.naming());
-            Ok(Some(Box::new(runner)))
+            let naming = runner.naming();
+            Ok((Some(Box::new(runner)), Some(naming)))
         }
         (Some(Backend::Local) | None, Some(lake)) => {
             LocalRunner::open(lake, crate::query::backend::local::Options::default())
-                .map(|r| Some(Box::new(r) as Box<dyn backend::QueryRunner + Send>))
+                .map(|r| (Some(Box::new(r) as Runner), None))
                 .map_err(|e| CliError::user(e.to_string(), "generate a lake with `irp lake generate DIR`"))
         }
         (Some(Backend::Local), None) => Err(CliError::user(
             "the local backend needs a lake",
             "give `--lake DIR` (make one with `irp lake generate DIR`)",
         )),
-        (None, None) => Ok(None),
+        (None, None) => Ok((None, None)),
     }
+}
+
+/// What a new case opens with.
+struct Opening {
+    runner: Option<Runner>,
+    naming: Option<TableNaming>,
+    inputs: crate::case::finding::Inputs,
+    note: Option<String>,
+}
+
+/// A new case's backend and inputs: with `-i finding_id=…` and a playbook that reads findings
+/// (`from_finding`), the finding fills the inputs not given; the note says so for the journal.
+fn open_with_finding(
+    drive: &DriveArgs,
+    pb: &crate::playbook::Playbook,
+    given: &[(String, String)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Opening, CliError> {
+    let (mut runner, naming) = open_runner(drive)?;
+    let names = naming.clone().unwrap_or_default();
+    let mut read = |sql: &str| match runner.as_mut() {
+        Some(r) => r.rows(sql),
+        None => Err("no query backend was given to read it from".to_owned()),
+    };
+    match crate::case::finding::fill(pb, given, &names, now, &mut read) {
+        None => Ok(Opening {
+            runner,
+            naming,
+            inputs: given.to_vec(),
+            note: None,
+        }),
+        Some(Ok(filled)) => Ok(Opening {
+            runner,
+            naming,
+            inputs: filled.inputs,
+            note: Some(filled.note),
+        }),
+        Some(Err(e)) => Err(CliError::user(
+            format!("cannot open the case from the finding: {e}"),
+            "give `--lake DIR` or `--backend athena` to read sh_findings, or the inputs themselves with -i",
+        )),
+    }
+}
+
+/// Journals where the inputs came from, right after the opening.
+fn note_finding(out: Output, session: &mut Session, note: Option<String>) -> Result<(), CliError> {
+    if let Some(text) = note {
+        out.status(&text);
+        session
+            .execute(&crate::engine::Command::AddNote { text })
+            .map_err(|e| case_error(out, e))?;
+    }
+    Ok(())
 }
 
 pub fn parse_input(s: &str) -> Result<(String, String), String> {
@@ -131,8 +196,17 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     };
     // Connect first (no call is made yet): a live case needs a region before it opens.
     let mut executor = executor_for(&args.drive, mode)?;
+    let Opening {
+        runner: mut backend,
+        naming,
+        inputs,
+        note,
+    } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let mut session =
-        Session::create(case_dir, &args.playbook, &args.inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+        Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    if let Some(naming) = naming {
+        session.set_naming(naming);
+    }
     out.status_beside(
         args.drive.json,
         &format!(
@@ -148,7 +222,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
             },
         ),
     );
-    let mut backend = open_backend(&args.drive, &mut session)?;
+    note_finding(out, &mut session, note)?;
     drive(
         out,
         &mut session,
@@ -162,7 +236,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
 /// `irp run` without `--headless`: the case opens and the terminal UI walks it.
 fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> Result<(), CliError> {
     ui_preflight()?;
-    valid_playbook(out, &args.playbook)?;
+    let pb = valid_playbook(out, &args.playbook)?;
     let ctx = session_context(args.drive.actor.as_deref(), None, "run")?;
     let mode = if args.drive.live {
         Mode::Live
@@ -170,9 +244,18 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
         Mode::Rehearsal
     };
     let executor = executor_for(&args.drive, mode)?;
+    let Opening {
+        runner: backend,
+        naming,
+        inputs,
+        note,
+    } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let mut session =
-        Session::create(case_dir, &args.playbook, &args.inputs, mode, ctx).map_err(|e| case_error(out, e))?;
-    let backend = open_backend(&args.drive, &mut session)?;
+        Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    if let Some(naming) = naming {
+        session.set_naming(naming);
+    }
+    note_finding(out, &mut session, note)?;
     interactive(out, session, backend, executor)
 }
 

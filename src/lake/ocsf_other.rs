@@ -390,8 +390,9 @@ pub struct Finding {
     /// e.g. `TTPs/Initial Access/UnauthorizedAccess:IAMUser-TorIPCaller`.
     pub finding_type: String,
     pub severity_id: i32,
-    pub resource_type: String,
-    pub resource_uid: String,
+    /// The resources it names, `(type, uid)`, as Security Hub's `Resources` (`AwsIamAccessKey`,
+    /// `AwsS3Bucket`, `AwsEc2Instance`).
+    pub resources: Vec<(String, String)>,
     /// Extra observables (`(name, type, type_id, value)`).
     pub observables: Vec<(&'static str, &'static str, i32, String)>,
     pub account: String,
@@ -414,12 +415,13 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
         unmapped: rows.iter().map(|_| vec![("ProductName", "GuardDuty")]).collect(),
         observables: rows.iter().map(|r| r.observables.clone()).collect(),
     };
+    let each = || rows.iter().flat_map(|r| r.resources.iter().map(move |x| (r, x)));
     let resources = structure(
         vec![
-            req("type", utf8(rows.iter().map(|r| Some(r.resource_type.as_str())))),
-            req("uid", utf8(rows.iter().map(|r| Some(r.resource_uid.as_str())))),
-            req("region", utf8(rows.iter().map(|r| Some(r.region.as_str())))),
-            req("cloud_partition", utf8(rows.iter().map(|_| Some("aws")))),
+            req("type", utf8(each().map(|(_, (t, _))| Some(t.as_str())))),
+            req("uid", utf8(each().map(|(_, (_, u))| Some(u.as_str())))),
+            req("region", utf8(each().map(|(r, _)| Some(r.region.as_str())))),
+            req("cloud_partition", utf8(each().map(|_| Some("aws")))),
         ],
         None,
     )?;
@@ -449,7 +451,10 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
                 None,
             )?,
         ),
-        req("resources", list(resources, rows.iter().map(|_| 1))?),
+        req(
+            "resources",
+            list(resources, rows.iter().map(|r| r.resources.len()))?,
+        ),
         req("status", utf8(rows.iter().map(|_| Some("New")))),
         req("status_id", i32s(rows.iter().map(|_| 1))),
     ]);

@@ -175,3 +175,30 @@ pub fn sample_queries(
         })
         .collect()
 }
+
+/// The input a case opened from a finding names it by.
+pub const FINDING_ID: &str = "finding_id";
+
+/// The SQL that reads finding `finding_id` into the inputs: the playbook's `from_finding.sql`
+/// with `finding_id` (an input, so escaped as every input is) and `table` (Security Lake's
+/// `sh_findings`, named as the backend names it). `None` when the playbook has no `from_finding`.
+pub fn finding_sql(
+    pb: &Playbook,
+    finding_id: &str,
+    naming: &TableNaming,
+    now: DateTime<Utc>,
+) -> Option<Result<String, super::template::TemplateError>> {
+    let sql = pb.from_finding.as_ref()?;
+    let raw = serde_json::Value::from(finding_id);
+    let id = pb
+        .inputs
+        .get(FINDING_ID)
+        .map_or_else(|| value_from_json(&raw), |spec| input_value(spec, &raw, now));
+    let vars: BTreeMap<String, Value> = [
+        (FINDING_ID.to_owned(), id),
+        ("table".to_owned(), naming.qualified(LogicalTable::ShFindings)),
+    ]
+    .into_iter()
+    .collect();
+    Some(super::template::render_sql(sql, &Value::from(vars)))
+}

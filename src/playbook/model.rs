@@ -22,6 +22,8 @@ pub struct Playbook {
     pub severity: Vec<SeverityGuide>,
     pub roles: IndexMap<String, String>,
     pub inputs: IndexMap<String, InputSpec>,
+    /// The SQL that reads a finding into the inputs (`from_finding.sql`).
+    pub from_finding: Option<String>,
     pub stages: Vec<Stage>,
     /// All steps of all stages, in file order; `Stage::steps` ranges index into it.
     pub steps: Vec<Step>,

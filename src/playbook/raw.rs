@@ -43,8 +43,23 @@ pub struct Playbook {
     /// Typed inputs asked for when a case starts; templates refer to them by name.
     #[serde(default)]
     pub inputs: IndexMap<String, Sp<Input>>,
+    /// How a case opens from a `GuardDuty` or Security Hub finding (`-i finding_id=…`): a query
+    /// on `sh_findings` (`{{ table }}`) for the finding (`{{ finding_id }}`), each of whose
+    /// columns is named after an input and fills it, unless the responder gave it.
+    #[serde(default)]
+    pub from_finding: Option<Sp<FromFinding>>,
     /// The stages, in order. Each is tagged with its NIST SP 800-61 r2 phase.
     pub stages: Vec<Stage>,
+}
+
+/// The query that reads a finding into the inputs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromFinding {
+    /// Athena SQL over `{{ table }}` (Security Lake's `sh_findings`), bound to
+    /// `{{ finding_id }}`; each column named after an input fills that input (the first
+    /// non-empty value; a list input takes every distinct value).
+    pub sql: Sp<String>,
 }
 
 /// The framework that stage phases are named after.

@@ -266,9 +266,13 @@ impl Validator<'_> {
                 .map(|(k, v)| (k.clone(), v.value.clone()))
                 .collect(),
             inputs,
+            from_finding: raw.from_finding.as_ref().map(|f| f.value.sql.value.clone()),
             stages,
             steps,
         };
+        if let Some(f) = &raw.from_finding {
+            self.check_from_finding(&pb, f);
+        }
         if pb.steps.is_empty() {
             return None;
         }
@@ -699,6 +703,68 @@ impl Validator<'_> {
                         .join(", ")
                 )),
             );
+        }
+    }
+
+    /// `from_finding`: the playbook has a `finding_id` text input, the SQL renders, and each
+    /// column it returns (where that can be known without the tables) is another input.
+    fn check_from_finding(&mut self, pb: &Playbook, f: &Sp<raw::FromFinding>) {
+        use crate::playbook::context::FINDING_ID;
+        match pb.inputs.get(FINDING_ID) {
+            None => {
+                self.err(
+                    f.pos,
+                    format!(
+                        "`from_finding` needs an input `{FINDING_ID}` (the finding to open the case from)"
+                    ),
+                    Some(format!(
+                        "declare `{FINDING_ID}: {{ type: string, default: \"\" }}` under `inputs:`"
+                    )),
+                );
+                return;
+            }
+            Some(spec) if spec.ty != raw::InputType::String => {
+                self.err(
+                    f.pos,
+                    format!("input `{FINDING_ID}` must be of type string"),
+                    None,
+                );
+                return;
+            }
+            Some(_) => {}
+        }
+        let naming = TableNaming::default();
+        let sql = match crate::playbook::context::finding_sql(pb, "sample", &naming, chrono::Utc::now()) {
+            Some(Ok(sql)) => sql,
+            Some(Err(e)) => {
+                self.err(
+                    f.value.sql.pos,
+                    format!("`from_finding.sql` fails to render: {}", e.message),
+                    Some(format!(
+                        "it may read only `{{{{ {FINDING_ID} }}}}` and `{{{{ table }}}}`"
+                    )),
+                );
+                return;
+            }
+            None => return,
+        };
+        if !f.value.sql.value.contains(FINDING_ID) {
+            self.err(
+                f.value.sql.pos,
+                format!("`from_finding.sql` does not read `{{{{ {FINDING_ID} }}}}`"),
+                Some("bind the query to the finding the case is opened from".to_owned()),
+            );
+        }
+        for column in sql::result_columns(&sql).unwrap_or_default() {
+            if column == FINDING_ID || !pb.inputs.contains_key(&column) {
+                self.err(
+                    f.value.sql.pos,
+                    format!(
+                        "`from_finding.sql` returns column `{column}`, which is not an input it can fill"
+                    ),
+                    Some("name each column after the input it fills (`AS account`)".to_owned()),
+                );
+            }
         }
     }
 

@@ -108,6 +108,8 @@ pub struct Prepared {
     pub reused: bool,
     /// What `{{ … }}` references in the scenario and its tests resolve against.
     pub env: serde_json::Value,
+    /// Where the inputs came from, when the scenario opens the case from a finding.
+    pub finding_note: Option<String>,
 }
 
 /// What a rehearsal asks for.
@@ -178,6 +180,12 @@ pub fn prepare(
     let (brief, inputs) = scenario
         .resolve(&env, seed)
         .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    let (inputs, finding_note) = from_finding(pb, inputs, &lake, today).map_err(|e| {
+        vec![format!(
+            "{}: cannot open the case from the finding: {e}",
+            path.display()
+        )]
+    })?;
     Ok(Prepared {
         scenario,
         brief,
@@ -185,7 +193,37 @@ pub fn prepare(
         inputs,
         reused,
         env,
+        finding_note,
     })
+}
+
+/// The scenario's inputs, completed from the finding they name (`finding_id`) when the playbook
+/// reads findings; and the note that says so.
+fn from_finding(
+    pb: &Playbook,
+    inputs: Vec<(String, String)>,
+    lake: &Path,
+    today: NaiveDate,
+) -> Result<(crate::case::finding::Inputs, Option<String>), String> {
+    use crate::case::backend::QueryRunner;
+    let names_finding = inputs
+        .iter()
+        .any(|(k, v)| k == crate::playbook::context::FINDING_ID && !v.trim().is_empty());
+    if pb.from_finding.is_none() || !names_finding {
+        return Ok((inputs, None));
+    }
+    let mut runner =
+        crate::case::backend::LocalRunner::open(lake, crate::query::backend::local::Options::default())
+            .map_err(|e| e.to_string())?;
+    let now = today
+        .and_hms_opt(12, 0, 0)
+        .map_or_else(chrono::Utc::now, |t| t.and_utc());
+    let naming = crate::playbook::context::TableNaming::default();
+    match crate::case::finding::fill(pb, &inputs, &naming, now, &mut |sql| runner.rows(sql)) {
+        Some(Ok(filled)) => Ok((filled.inputs, Some(filled.note))),
+        Some(Err(e)) => Err(e),
+        None => Ok((inputs, None)),
+    }
 }
 
 /// The first and last `eventday` partitions in a lake.

@@ -277,6 +277,9 @@ pub fn exercise(
         dir
     };
     super::begin(&mut session, prepared, &lake)?;
+    if let Some(text) = &prepared.finding_note {
+        session.execute(&crate::engine::Command::AddNote { text: text.clone() })?;
+    }
     Ok(session)
 }
 

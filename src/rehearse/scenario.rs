@@ -89,11 +89,13 @@ impl LakeSpec {
         let mut out = Vec::new();
         match (&self.generator, self.import.is_empty()) {
             (None, true) => {
-                out.push("`lake:` needs `generator:` (a generated lake) or `import:` (real logs)".to_owned())
+                out.push("`lake:` needs `generator:` (a generated lake) or `import:` (real logs)".to_owned());
             }
-            (Some(_), false) => out.push(
-                "`lake:` has both `generator:` and `import:`; a lake is generated or imported".to_owned(),
-            ),
+            (Some(_), false) => {
+                out.push(
+                    "`lake:` has both `generator:` and `import:`; a lake is generated or imported".to_owned(),
+                );
+            }
             (Some(_), true) => {
                 if self.normalise != crate::lake::import::Normalise::default() {
                     out.push("`lake.normalise` applies to imported logs only".to_owned());

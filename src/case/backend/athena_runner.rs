@@ -45,6 +45,21 @@ impl QueryRunner for AthenaRunner {
         "athena"
     }
 
+    fn rows(&mut self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let token = request_token("before-opening", "from-finding", sql, 0);
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let result = self
+            .runtime
+            .block_on(self.athena.run(sql, &token, &cancel, &mut |_| {}))
+            .map_err(|e| format!("{e} ({})", e.hint()))?;
+        let mut rows = Vec::new();
+        for batch in &result.batches {
+            rows.extend(super::local_runner::to_json_rows(batch)?);
+        }
+        rows.truncate(super::ROWS_OUTSIDE_A_STEP);
+        Ok(rows)
+    }
+
     fn run(
         &mut self,
         session: &Session,

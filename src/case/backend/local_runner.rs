@@ -51,6 +51,23 @@ impl QueryRunner for LocalRunner {
         Some(self.engine.has_table(database, table))
     }
 
+    fn rows(&mut self, sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let engine = &self.engine;
+        self.runtime.block_on(async {
+            let mut stream = engine.execute(sql).await.map_err(|e| e.to_string())?;
+            let mut rows = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| engine.stream_error(&e).to_string())?;
+                rows.extend(to_json_rows(&batch)?);
+                if rows.len() >= super::ROWS_OUTSIDE_A_STEP {
+                    rows.truncate(super::ROWS_OUTSIDE_A_STEP);
+                    break;
+                }
+            }
+            Ok(rows)
+        })
+    }
+
     fn run(
         &mut self,
         session: &Session,
@@ -151,7 +168,7 @@ impl ResultArtifact {
     }
 }
 
-fn to_json_rows(
+pub(super) fn to_json_rows(
     batch: &datafusion::arrow::record_batch::RecordBatch,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut buf = Vec::new();

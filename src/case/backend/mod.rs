@@ -39,7 +39,19 @@ pub trait QueryRunner {
     fn has_table(&mut self, _database: &str, _table: &str) -> Option<bool> {
         None
     }
+
+    /// Runs `sql` outside any step, before a case opens (to read the finding it is opened
+    /// from), and returns its first rows as JSON objects; nothing is kept.
+    fn rows(&mut self, _sql: &str) -> Result<Vec<serde_json::Value>, String> {
+        Err(format!(
+            "the {} backend cannot read a finding before the case opens",
+            self.name()
+        ))
+    }
 }
+
+/// Rows read outside a step: the first this many.
+pub const ROWS_OUTSIDE_A_STEP: usize = 100;
 
 /// A driver's view of a query while it runs, and its way to stop it.
 pub struct Watch<'a> {

@@ -505,8 +505,10 @@ pub fn finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> Finding
         desc: format!("{title} The instance {instance} is involved."),
         finding_type: kind.to_owned(),
         severity_id: severity,
-        resource_type: "AwsEc2Instance".to_owned(),
-        resource_uid: format!("arn:aws:ec2:{region}:{account}:instance/{instance}"),
+        resources: vec![(
+            "AwsEc2Instance".to_owned(),
+            format!("arn:aws:ec2:{region}:{account}:instance/{instance}"),
+        )],
         observables: vec![("resources.uid", "Resource UID", 10, instance)],
         account: account.to_owned(),
         region: region.to_owned(),

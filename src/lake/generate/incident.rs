@@ -260,8 +260,7 @@ pub fn on_access_key(world: &World, plan: &IncidentPlan, ip: &str) -> Finding {
         desc: String::new(),
         finding_type: String::new(),
         severity_id: 3,
-        resource_type: "AwsIamAccessKey".to_owned(),
-        resource_uid: victim.key.clone(),
+        resources: vec![("AwsIamAccessKey".to_owned(), victim.key.clone())],
         observables: vec![
             ("src_endpoint.ip", "IP Address", 2, ip.to_owned()),
             ("actor.user.name", "User Name", 4, victim.name.clone()),

@@ -34,8 +34,7 @@ pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
             "TTPs/Initial Access/UnauthorizedAccess:IAMUser-InstanceCredentialExfiltration.OutsideAWS"
                 .to_owned(),
         severity_id: 4,
-        resource_type: "AwsIamAccessKey".to_owned(),
-        resource_uid: key,
+        resources: vec![("AwsIamAccessKey".to_owned(), key)],
         observables: vec![("src_endpoint.ip", "IP Address", 2, ATTACKER_IP.to_owned())],
         account: plan.account.clone(),
         region: plan.region.clone(),

@@ -346,8 +346,9 @@ fn delivered_in(mut e: ApiEvent, region: &str) -> Option<ApiEvent> {
 /// change to the events the same settings give must bump it (2: every row is mapped from the
 /// `CloudTrail` record of its call, as an import maps it; 3: the owner's one-off Terraform run in
 /// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account; 5: the
-/// incident's calls to IAM and Organizations are delivered in us-east-1).
-pub const FORMAT: u32 = 5;
+/// incident's calls to IAM and Organizations are delivered in us-east-1; 6: the S3 finding names the
+/// bucket among its resources).
+pub const FORMAT: u32 = 6;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.

@@ -37,7 +37,15 @@ pub fn finding(world: &World, plan: &IncidentPlan) -> Finding {
             "API GetObject was invoked from Tor exit node IP address {ATTACKER_IP} using access key {} of IAM user {}.",
             victim.key, victim.name
         ),
-        finding_type: "TTPs/Initial Access/UnauthorizedAccess:IAMUser-TorIPCaller".to_owned(),
+        // GuardDuty's S3 protection finding names the bucket beside the key.
+        finding_type: "TTPs/Initial Access/UnauthorizedAccess:S3-TorIPCaller".to_owned(),
+        resources: vec![
+            ("AwsIamAccessKey".to_owned(), victim.key.clone()),
+            (
+                "AwsS3Bucket".to_owned(),
+                format!("arn:aws:s3:::{}", world.buckets[plan.bucket].name),
+            ),
+        ],
         ..incident::on_access_key(world, plan, ATTACKER_IP)
     }
 }
