@@ -158,3 +158,65 @@ fn a_from_finding_query_that_cannot_fill_inputs_is_refused_by_validate() {
         "{err}"
     );
 }
+
+/// AWS's own mapping of a Security Hub finding (a Macie finding on an S3 bucket, from AWS's OCSF
+/// validation samples, `tests/fixtures/findings/`), in a lake as Security Lake writes it: the
+/// file carries `region` and `accountid` columns of its own beside the folders. The S3
+/// playbook's `from_finding` reads the bucket among the finding's resources and its region; the
+/// sample's anonymised account and bucket (`arn:aws:EXAMPLE`) do not fit the inputs, which stops
+/// with both named, and given values take their place.
+#[test]
+fn the_s3_playbook_reads_a_finding_as_security_lake_maps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let part = lake.join("sh_findings/region=us-east-2/accountid=123456789012/eventday=20230304");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::copy(
+        crate::common::repo().join("tests/fixtures/findings/macie_discovery.ocsf.parquet"),
+        part.join("part-00000.zstd.parquet"),
+    )
+    .unwrap();
+    let s3 = |case: &Path, extra: &[&str]| {
+        let mut cmd = irp();
+        cmd.args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+            .arg(case)
+            .arg("--lake")
+            .arg(&lake)
+            .args(["-i", "finding_id=3ca5234aa7bc4f19ce1afdb1c1648998"])
+            .args([
+                "-i",
+                "start_time=2023-03-01T00:00:00Z",
+                "-i",
+                "end_time=2023-03-05T00:00:00Z",
+            ])
+            .args([
+                "--headless",
+                "--answers",
+                "playbooks/s3-unintended-data-access/answers/responder.yaml",
+            ]);
+        for i in extra {
+            cmd.args(["-i", i]);
+        }
+        cmd.output().unwrap()
+    };
+    let case = tmp.path().join("case");
+    let out = s3(&case, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("filled bucket_account, region, bucket, and the inputs do not fit")
+            && err.contains("input `bucket`: `arn:aws:EXAMPLE` does not match the pattern")
+            && err.contains("input `bucket_account`: `arn:aws:EXAMPLE` is not a 12-digit AWS account id"),
+        "{err}"
+    );
+    assert!(!case.exists(), "nothing is created");
+    let out = s3(&case, &["bucket=cdk-staging", "bucket_account=123456789012"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let j = journal_entries(&case);
+    assert_eq!(j[0]["payload"]["inputs"]["region"], "us-east-2");
+    let note = j.iter().find(|e| e["kind"] == "note_added").unwrap()["payload"]["text"].clone();
+    assert_eq!(
+        note,
+        "Opened from finding 3ca5234aa7bc4f19ce1afdb1c1648998: region=us-east-2 filled from it. Given values kept where the finding differs (bucket_account: given 123456789012, the finding says arn:aws:EXAMPLE; bucket: given cdk-staging, the finding says arn:aws:EXAMPLE)."
+    );
+}

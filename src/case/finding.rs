@@ -50,7 +50,21 @@ pub fn fill(
             )));
         }
     };
-    Some(rows(&sql).and_then(|rows| fill_from_rows(pb, given, id, &rows)))
+    Some(
+        rows(&sql)
+            .and_then(|rows| fill_from_rows(pb, given, id, &rows))
+            .and_then(|filled| {
+                // What the finding says must fit the inputs as what a responder types must.
+                match crate::engine::resolve_inputs(pb, &filled.inputs, now) {
+                    Err(problems) if !filled.filled.is_empty() => Err(format!(
+                        "finding `{id}` filled {}, and the inputs do not fit: {}; give them with -i",
+                        filled.filled.join(", "),
+                        problems.join("; ")
+                    )),
+                    _ => Ok(filled),
+                }
+            }),
+    )
 }
 
 fn fill_from_rows(

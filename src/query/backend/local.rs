@@ -438,6 +438,17 @@ async fn listing_table(
         Ok(schema) => schema,
         Err(e) => return Err(unreadable_file(&dir).unwrap_or(e)),
     };
+    // Files Security Lake writes carry `region` and `accountid` columns of their own beside the
+    // folders' partitions (copies of its bucket do); the folders' values are the ones read.
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| !PARTITIONS.contains(&f.name().as_str()))
+            .cloned()
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ));
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
