@@ -170,6 +170,36 @@ fn every_operation_captures_changes_verifies_and_restores_on_moto() {
         assert!(!policy::grants_account(&after["policy"], "999988887777"));
         let separate = c.s3.get_bucket_policy().bucket(bucket).send().await.unwrap();
         assert_eq!(separate.policy().unwrap(), opened_text, "the rollback put the text back byte for byte");
+        // The verification names every principal from outside the accounts given, and passes
+        // once they are gone; a Deny, and `*` narrowed by a condition, let no one in.
+        let verify = find_operation("s3.verify_bucket_policy_accounts").unwrap();
+        let trusted = params(&[("bucket", json!(bucket)), ("accounts", json!(["111122223333"]))]);
+        let err = a
+            .read_state(&Params::new(verify, &trusted).unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "the policy of bucket {bucket} still lets in principals from outside 111122223333: arn:aws:iam::999988887777:role/r, arn:aws:iam::999988887777:root, arn:aws:iam::999988887777:user/x"
+            )),
+            "{err}"
+        );
+        let closed = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")},
+            {"Sid": "Endpoint", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*"), "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}},
+            {"Sid": "DenyIntruderWrites", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+        ]});
+        c.s3.put_bucket_policy().bucket(bucket).policy(closed.to_string()).send().await.unwrap();
+        let state = a.read_state(&Params::new(verify, &trusted).unwrap()).await.unwrap();
+        assert_eq!(state["policy"], closed);
+        // `*` without a condition is anyone.
+        let public = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}
+        ]});
+        c.s3.put_bucket_policy().bucket(bucket).policy(public.to_string()).send().await.unwrap();
+        let err = a.read_state(&Params::new(verify, &trusted).unwrap()).await.unwrap_err().to_string();
+        assert!(err.contains("still lets in a principal from outside 111122223333: *"), "{err}");
         // A policy whose only grants are the account's is deleted, and comes back.
         let only = json!({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "999988887777"}, "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}

@@ -287,6 +287,45 @@ pub fn grants_account(doc: &Value, account: &str) -> bool {
     names(doc, Statements::Allow, &|x| of_account(x, account))
 }
 
+/// The principals an `Allow` statement of the bucket policy lets in from outside `accounts`: an
+/// IAM or STS principal (or bare account id) of another account, and `*` in a statement without
+/// a `Condition` (one with a condition, `aws:SourceVpce` say, is narrowed by it). Service and
+/// federated principals are not accounts and are left out. Sorted, each once.
+pub fn outside_grants(doc: &Value, accounts: &[String]) -> Vec<String> {
+    let inside = |v: &str| accounts.iter().any(|a| of_account(v, a));
+    let mut out = Vec::new();
+    for s in statements(doc) {
+        if !Statements::Allow.holds(&s) {
+            continue;
+        }
+        let conditioned = s.get("Condition").is_some_and(|c| !c.is_null());
+        let mut values: Vec<String> = Vec::new();
+        match s.get("Principal") {
+            Some(Value::String(x)) => values.push(x.clone()),
+            Some(Value::Object(p)) => {
+                if let Some(v) = p.get("AWS") {
+                    match v {
+                        Value::String(x) => values.push(x.clone()),
+                        Value::Array(list) => {
+                            values.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        for v in values {
+            let outside = if v == "*" { !conditioned } else { !inside(&v) };
+            if outside && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Whether `principal` is still named anywhere in the trust policy.
 pub fn names_principal(doc: &Value, principal: &str) -> bool {
     names(doc, Statements::All, &|x| same_principal(x, principal))
@@ -339,4 +378,38 @@ pub fn diff_lines(old: &str, new: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outside_grants;
+    use serde_json::json;
+
+    #[test]
+    fn outside_grants_are_other_accounts_and_unconditioned_stars_in_allow_statements() {
+        let doc = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "444455556666",
+                "arn:aws:sts::999988887777:assumed-role/r/s"]}, "Action": "s3:GetObject"},
+            {"Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject"},
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}},
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:ListBucket"},
+            {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::777766665555:root"}, "Action": "s3:*"}
+        ]});
+        assert_eq!(
+            outside_grants(&doc, &["111122223333".to_owned()]),
+            ["*", "444455556666", "arn:aws:sts::999988887777:assumed-role/r/s"]
+        );
+        assert_eq!(
+            outside_grants(
+                &doc,
+                &[
+                    "111122223333".to_owned(),
+                    "444455556666".to_owned(),
+                    "999988887777".to_owned()
+                ]
+            ),
+            ["*"]
+        );
+    }
 }

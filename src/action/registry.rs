@@ -281,6 +281,7 @@ pub(crate) const fn evidence(
 static OPERATIONS: &[&AwsOperation] = &[
     &ops::bucket_policy::GET,
     &ops::bucket_policy::GET_STATUS,
+    &ops::bucket_policy::VERIFY_ACCOUNTS,
     &ops::bucket_acl::GET,
     &ops::public_access_block::GET_BUCKET,
     &ops::public_access_block::GET_ACCOUNT,

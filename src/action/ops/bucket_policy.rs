@@ -58,6 +58,56 @@ pub static GET: AwsOperation = evidence(
     &Evidence::<BucketPolicy>::NEW,
 );
 
+/// `s3.verify_bucket_policy_accounts`: reads the bucket policy and fails, naming them, when an
+/// `Allow` statement still lets in a principal from outside the accounts given.
+#[derive(Debug)]
+pub struct VerifyAccounts;
+
+#[async_trait]
+impl super::ReadOp for VerifyAccounts {
+    async fn read(&self, aws: &Aws, p: &Params<'_>) -> Result<crate::action::aws::Snapshot, ActionError> {
+        let state = BucketPolicy::read(aws, p).await?;
+        let accounts = p.list("accounts");
+        let outside = state
+            .existing()
+            .map(|pol| policy::outside_grants(pol, &accounts))
+            .unwrap_or_default();
+        if outside.is_empty() {
+            return Ok(serde_json::to_value(&state).unwrap_or(Value::Null));
+        }
+        Err(ActionError::Refused(format!(
+            "the policy of bucket {} still lets in {} from outside {}: {}; remove them (`s3.remove_bucket_policy_account`, or by hand) or, if they are meant to be there, add them to `trusted_accounts` and verify again",
+            state.bucket,
+            if outside.len() == 1 {
+                "a principal"
+            } else {
+                "principals"
+            },
+            accounts.join(", "),
+            outside.join(", ")
+        )))
+    }
+}
+
+/// `s3.verify_bucket_policy_accounts`.
+pub static VERIFY_ACCOUNTS: AwsOperation = evidence(
+    "s3.verify_bucket_policy_accounts",
+    "Check that no Allow statement of the bucket policy lets in a principal from outside the accounts given (another account's IAM or STS principal, or `*` without a condition); fails naming each one left",
+    "s3:GetBucketPolicy",
+    "GetBucketPolicy",
+    &[
+        BUCKET,
+        p(
+            "accounts",
+            ParamKind::AccountIdList,
+            "the accounts the policy may let in (the bucket's own and the trusted ones)",
+        ),
+    ],
+    "bucket",
+    &["s3:GetBucketPolicy"],
+    &VerifyAccounts,
+);
+
 impl BucketPolicy {
     /// The policy, when the bucket has one.
     fn existing(&self) -> Option<&Value> {
