@@ -525,3 +525,73 @@ fn on_athena_a_table_not_found_is_a_source_not_collected() {
             .any(|e| e["kind"] == "source_not_collected")
     );
 }
+
+/// Bucket ACL changes in the three forms `CloudTrail` logs them (a canned ACL, a grant header,
+/// the request's grants): the S3 playbook names whom each let in, without the owner's own id,
+/// counts them as exposure, and makes the ACL private.
+#[test]
+fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let owner = "a".repeat(64);
+    let outsider = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+    let acl = |id: &str, request: serde_json::Value| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T10:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": "PutBucketAcl", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false, "requestParameters": request,
+            "responseElements": null,
+            "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave", "accountId": "111122223333",
+                              "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
+        })
+    };
+    let records = serde_json::json!({ "Records": [
+        acl("a1", serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["public-read"] })),
+        acl("a2", serde_json::json!({ "bucketName": "corp-exports", "acl": [""],
+            "x-amz-grant-read": [format!("id={outsider}, uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers")] })),
+        acl("a3", serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "AccessControlPolicy": {
+            "AccessControlList": { "Grant": [
+                { "Grantee": { "xsi:type": "CanonicalUser", "ID": owner }, "Permission": "FULL_CONTROL" },
+                { "Grantee": { "xsi:type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers" }, "Permission": "READ" }
+            ] },
+            "Owner": { "ID": owner } } })),
+    ]});
+    let file = tmp.path().join("acl.json");
+    std::fs::write(&file, records.to_string()).unwrap();
+    let lake = tmp.path().join("lake");
+    crate::common::import_cloudtrail(&file, &lake);
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-11-21T00:00:00Z")
+        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["-i", "bucket=corp-exports", "-i", "bucket_account=111122223333", "-i", "region=us-east-1"])
+        .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
+        .arg("playbooks/s3-unintended-data-access/answers/responder.yaml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let j = crate::real_logs::journal_entries(&case);
+    let changes = j
+        .iter()
+        .find(|e| e["payload"]["step"] == "access-control-changes" && e["kind"] == "query_succeeded")
+        .unwrap();
+    let mut grants: Vec<&str> = changes["payload"]["captures"]["acl_grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    grants.sort_unstable();
+    assert_eq!(
+        grants,
+        [outsider, "groups/global/AllUsers", "groups/global/AuthenticatedUsers", "public-read"]
+    );
+    assert_eq!(changes["payload"]["captures"]["exposure_changes"], 3);
+    assert_eq!(
+        crate::real_logs::acted_on(&j, "acl-private"),
+        [serde_json::json!({ "bucket": "corp-exports" })]
+    );
+}
