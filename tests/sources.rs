@@ -567,7 +567,14 @@ fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
         .arg(&case)
         .arg("--lake")
         .arg(&lake)
-        .args(["-i", "bucket=corp-exports", "-i", "bucket_account=111122223333", "-i", "region=us-east-1"])
+        .args([
+            "-i",
+            "bucket=corp-exports",
+            "-i",
+            "bucket_account=111122223333",
+            "-i",
+            "region=us-east-1",
+        ])
         .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
         .arg("playbooks/s3-unintended-data-access/answers/responder.yaml")
         .output()
@@ -587,7 +594,12 @@ fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
     grants.sort_unstable();
     assert_eq!(
         grants,
-        [outsider, "groups/global/AllUsers", "groups/global/AuthenticatedUsers", "public-read"]
+        [
+            outsider,
+            "groups/global/AllUsers",
+            "groups/global/AuthenticatedUsers",
+            "public-read"
+        ]
     );
     assert_eq!(changes["payload"]["captures"]["exposure_changes"], 3);
     assert_eq!(
