@@ -462,6 +462,10 @@ fn read_only_operations_return_their_evidence_on_moto() {
                 "role_name" => params(&[("role_name", json!("irp-evidence-role"))]),
                 other => panic!("no fixture for {other}"),
             };
+            let mut values = values;
+            if op.param("accounts").is_some() {
+                values.insert("accounts".to_owned(), json!([ACCOUNT]));
+            }
             let p = Params::new(op, &values).unwrap();
             let out = a.read_state(&p).await.unwrap_or_else(|e| panic!("{}: {e}", op.name));
             assert!(out.is_object(), "{}: {out}", op.name);
