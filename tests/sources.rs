@@ -545,7 +545,13 @@ fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
                               "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
         })
     };
+    // A canned private ACL closes the bucket: not exposure, nobody let in.
+    let private = acl(
+        "a4",
+        serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["private"] }),
+    );
     let records = serde_json::json!({ "Records": [
+        private,
         acl("a1", serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["public-read"] })),
         acl("a2", serde_json::json!({ "bucketName": "corp-exports", "acl": [""],
             "x-amz-grant-read": [format!("id={outsider}, uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers")] })),
