@@ -613,3 +613,63 @@ fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
         [serde_json::json!({ "bucket": "corp-exports" })]
     );
 }
+
+/// A trust policy that opens a role to several outside principals (another account's root, a
+/// role of a second account, a bare account id) is contained principal by principal, exactly.
+#[test]
+fn the_iam_playbook_removes_every_outside_principal_a_trust_policy_let_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = serde_json::json!({ "Version": "2012-10-17", "Statement": [
+        { "Effect": "Allow", "Principal": { "AWS": ["arn:aws:iam::111122223333:root",
+            "arn:aws:iam::999988887777:root", "arn:aws:iam::444455556666:role/ops"] }, "Action": "sts:AssumeRole" },
+        { "Effect": "Allow", "Principal": { "AWS": "777766665555" }, "Action": "sts:AssumeRole" },
+        { "Effect": "Allow", "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" }
+    ]});
+    let call = |id: &str, name: &str, request: serde_json::Value| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T10:00:00Z",
+            "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "recipientAccountId": "111122223333",
+            "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false, "requestParameters": request,
+            "responseElements": null,
+            "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave", "accountId": "111122223333",
+                              "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
+        })
+    };
+    let records = serde_json::json!({ "Records": [
+        call("t1", "UpdateAssumeRolePolicy", serde_json::json!({ "roleName": "AdminRole", "policyDocument": doc.to_string() })),
+    ]});
+    let file = tmp.path().join("trust.json");
+    std::fs::write(&file, records.to_string()).unwrap();
+    let lake = tmp.path().join("lake");
+    crate::common::import_cloudtrail(&file, &lake);
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-11-21T00:00:00Z")
+        .args(["run", "playbooks/iam-credential-compromise.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "-i",
+            "account=111122223333",
+            "-i",
+            "region=us-east-1",
+            "-i",
+            "access_key_id=AKIAIOSFODNN7EXAMPLE",
+        ])
+        .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
+        .arg("playbooks/iam-credential-compromise/answers/responder.yaml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let j = crate::real_logs::journal_entries(&case);
+    assert_eq!(
+        crate::real_logs::acted_on(&j, "remove-trust"),
+        [
+            serde_json::json!({ "role_name": "AdminRole", "principal": "arn:aws:iam::444455556666:role/ops" }),
+            serde_json::json!({ "role_name": "AdminRole", "principal": "arn:aws:iam::777766665555:root" }),
+            serde_json::json!({ "role_name": "AdminRole", "principal": "arn:aws:iam::999988887777:root" }),
+        ]
+    );
+}
