@@ -673,3 +673,70 @@ fn the_iam_playbook_removes_every_outside_principal_a_trust_policy_let_in() {
         ]
     );
 }
+
+/// A lake that does not collect us-east-1 holds none of the calls `CloudTrail` delivers there
+/// (IAM, Organizations): the IAM playbook's coverage step says so (`global_days` is 0 beside the
+/// region's own days), so an empty persistence step is not read as "nothing created".
+#[test]
+fn without_us_east_1_the_iam_playbook_says_global_calls_are_not_collected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let out = crate::common::run(&[
+        "lake",
+        "generate",
+        lake.to_str().unwrap(),
+        "--scenario",
+        "credential-compromise",
+        "--events",
+        "12000",
+        "--days",
+        "3",
+        "--end",
+        "2026-12-06",
+        "--regions",
+        "eu-west-1",
+    ]);
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lake.join("truth.json")).unwrap()).unwrap();
+    let key = truth["incident_details"]["access_key_id"].as_str().unwrap();
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-12-07T00:00:00Z")
+        .args(["run", "playbooks/iam-credential-compromise.yaml", "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args([
+            "-i",
+            "account=111122223333",
+            "-i",
+            "region=eu-west-1",
+            "-i",
+            &format!("access_key_id={key}"),
+        ])
+        .args([
+            "--headless",
+            "--answers",
+            "playbooks/iam-credential-compromise/answers/responder.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let j = crate::real_logs::journal_entries(&case);
+    let captures = |step: &str| {
+        j.iter()
+            .find(|e| e["payload"]["step"] == step && e["kind"] == "query_succeeded")
+            .map(|e| e["payload"]["captures"].clone())
+            .unwrap()
+    };
+    let coverage = captures("coverage");
+    assert!(coverage["mgmt_days"].as_u64().unwrap() > 0, "{coverage}");
+    assert_eq!(coverage["global_days"], 0, "{coverage}");
+    // The intruder's region-bound calls are still followed (its role session and tampering).
+    assert_eq!(
+        captures("lateral-movement")["assumed_roles"],
+        serde_json::json!(["AdminRole"])
+    );
+    assert_eq!(captures("persistence")["persistence_ops"], serde_json::json!([]));
+}
