@@ -175,7 +175,7 @@ pub(crate) fn aws_irp() -> std::process::Command {
 }
 
 /// `irp query --backend athena` against moto.
-fn athena_query(endpoint: &str, region: &str, args: &[&str]) -> std::process::Command {
+pub(crate) fn athena_query(endpoint: &str, region: &str, args: &[&str]) -> std::process::Command {
     let mut cmd = aws_irp();
     cmd.args([
         "query",

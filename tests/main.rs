@@ -31,6 +31,7 @@ mod journal;
 mod lake;
 mod playbooks;
 mod query;
+mod read_only;
 mod real_logs;
 mod rehearse;
 mod review;

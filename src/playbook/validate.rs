@@ -1277,15 +1277,27 @@ impl Validator<'_> {
                         .iter()
                         .all(|v| ctx.get_attr(v).is_ok_and(|x| !x.is_undefined()));
                     if sampled {
+                        let mut not_a_read = None;
                         let rendered = match t.kind {
                             TemplateKind::Sql => template::render_sql(&t.text, ctx).map(|sql| {
                                 if let StepKind::Query(q) = &pb.steps[i].kind {
+                                    not_a_read = crate::query::dialect::read_only::check(&sql).err();
                                     columns_to_check = Some((q, sql));
                                 }
                             }),
                             TemplateKind::Text => template::render_text(&t.text, ctx).map(drop),
                             _ => template::eval_expression(&t.text, ctx).map(drop),
                         };
+                        if let Some(e) = not_a_read {
+                            self.err(
+                                t.pos,
+                                format!("{} is not a read statement: {e}", t.what),
+                                Some(
+                                    "a query step only reads; export or change data outside the playbook"
+                                        .to_owned(),
+                                ),
+                            );
+                        }
                         if let Err(e) = rendered {
                             let pos = self.template_pos(t, &e);
                             self.err(

@@ -94,6 +94,8 @@ pub enum AthenaError {
     },
     #[error("Athena cannot find {what}: {message}")]
     NotFound { what: String, message: String },
+    #[error("not sent to Athena: {0}")]
+    NotARead(crate::query::dialect::read_only::NotARead),
     #[error("the query failed{}: {reason}", position.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default())]
     Failed {
         query_id: String,
@@ -130,6 +132,7 @@ impl AthenaError {
                 "check the Security Lake names: `--region` (or `region`/`rollup_region` in the config file) names the tables, `--database` the database or its Lake Formation resource link, `--catalog` the catalog; and that this account subscribes to the source".to_owned()
             }
             AthenaError::Failed { .. } => "fix the SQL and re-run the step".to_owned(),
+            AthenaError::NotARead(_) => "write the step as one read (SELECT, WITH … SELECT); export or change data outside irp".to_owned(),
             AthenaError::Cancelled { .. } => "re-run the step when you are ready".to_owned(),
             AthenaError::TimedOut { .. } => "narrow the time range, or raise the step's timeout".to_owned(),
             AthenaError::Unavailable(_) => "wait a minute and re-run the step; the case is kept".to_owned(),
@@ -232,6 +235,8 @@ impl Athena {
         cancel: &AtomicBool,
         progress: &mut (dyn FnMut(&Progress) + Send),
     ) -> Result<AthenaResult, AthenaError> {
+        // Only reads reach Athena: no UNLOAD, CREATE TABLE AS, DROP or INSERT.
+        crate::query::dialect::read_only::check(sql).map_err(AthenaError::NotARead)?;
         let started = Instant::now();
         let mut start = self
             .client
