@@ -7,6 +7,7 @@ pub mod graph;
 pub mod model;
 pub mod node;
 pub mod raw;
+pub mod read_only;
 pub mod schema;
 pub mod shape;
 pub mod sql;

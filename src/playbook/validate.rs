@@ -1281,7 +1281,7 @@ impl Validator<'_> {
                         let rendered = match t.kind {
                             TemplateKind::Sql => template::render_sql(&t.text, ctx).map(|sql| {
                                 if let StepKind::Query(q) = &pb.steps[i].kind {
-                                    not_a_read = crate::query::dialect::read_only::check(&sql).err();
+                                    not_a_read = crate::playbook::read_only::check(&sql).err();
                                     columns_to_check = Some((q, sql));
                                 }
                             }),

@@ -95,7 +95,7 @@ pub enum AthenaError {
     #[error("Athena cannot find {what}: {message}")]
     NotFound { what: String, message: String },
     #[error("not sent to Athena: {0}")]
-    NotARead(crate::query::dialect::read_only::NotARead),
+    NotARead(crate::playbook::read_only::NotARead),
     #[error("the query failed{}: {reason}", position.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default())]
     Failed {
         query_id: String,
@@ -236,7 +236,7 @@ impl Athena {
         progress: &mut (dyn FnMut(&Progress) + Send),
     ) -> Result<AthenaResult, AthenaError> {
         // Only reads reach Athena: no UNLOAD, CREATE TABLE AS, DROP or INSERT.
-        crate::query::dialect::read_only::check(sql).map_err(AthenaError::NotARead)?;
+        crate::playbook::read_only::check(sql).map_err(AthenaError::NotARead)?;
         let started = Instant::now();
         let mut start = self
             .client

@@ -228,7 +228,7 @@ impl LocalEngine {
         let state = self.ctx.state();
         let mut statement = crate::query::dialect::translate::parse(sql).map_err(err)?;
         // Only reads: nothing a query says may write, create, drop or reach outside the lake.
-        crate::query::dialect::read_only::check_parsed(sql, &statement)
+        crate::playbook::read_only::check_parsed(sql, &statement)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;

@@ -7,7 +7,6 @@ pub mod guard;
 pub mod ip;
 pub mod json_path;
 pub mod lambda;
-pub mod read_only;
 pub mod translate;
 pub mod trino;
 pub mod trino_time;

@@ -10,7 +10,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Query, SetExpr, Statement};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::playbook::sql::Athena;
+use super::sql::Athena;
 
 /// Why a query is not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,12 +25,30 @@ pub struct NotARead {
 
 /// Checks that `sql` is one read statement.
 pub fn check(sql: &str) -> Result<(), NotARead> {
-    let statement = super::translate::parse(sql).map_err(|e| NotARead {
+    let statement = parse(sql).map_err(|e| NotARead {
         what: format!("the query cannot be read as one statement ({e}), so irp cannot tell it only reads"),
         position: None,
         parse: true,
     })?;
     check_parsed(sql, &statement)
+}
+
+/// One statement of Athena SQL, read as the embedded engine reads it.
+fn parse(sql: &str) -> Result<DfStatement, String> {
+    let mut statements = datafusion::sql::parser::DFParserBuilder::new(sql)
+        .with_dialect(&Athena)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| e.to_string())?;
+    if statements.len() != 1 {
+        return Err(format!(
+            "{} statements; one statement at a time",
+            statements.len()
+        ));
+    }
+    statements
+        .pop_front()
+        .ok_or_else(|| "the query is empty".to_owned())
 }
 
 /// Checks a statement already parsed from `sql`.
