@@ -79,6 +79,29 @@ fn typed_values_render_as_sql_literals() {
     assert_eq!(render_text("{{ ts }}", &c).unwrap(), "2026-03-01T10:20:30.500Z");
 }
 
+/// A negative number after a `-` of the template text would make `--`, a comment that swallows
+/// the rest of the line (a time bound, a filter): negative numbers are parenthesised.
+#[test]
+fn negative_numbers_never_turn_the_rest_of_a_line_into_a_comment() {
+    use datafusion::sql::sqlparser::parser::Parser;
+    let c = ctx(&[
+        ("n", Value::from(-5)),
+        ("x", Value::from(-1.5)),
+        ("list", Value::from(vec![Value::from(-1), Value::from(2)])),
+    ]);
+    let sql = render_sql(
+        "SELECT a FROM t WHERE b = 10-{{ n }} AND c = 2-{{ x }} AND d IN {{ list }} AND e = 1",
+        &c,
+    )
+    .unwrap();
+    assert_eq!(
+        sql,
+        "SELECT a FROM t WHERE b = 10-(-5) AND c = 2-(-1.5) AND d IN ((-1), 2) AND e = 1"
+    );
+    let parsed = Parser::parse_sql(&irp::playbook::sql::Athena, &sql).unwrap();
+    assert!(parsed[0].to_string().ends_with("e = 1"), "{}", parsed[0]);
+}
+
 #[test]
 fn what_has_no_literal_form_is_an_error_not_a_guess() {
     let map = Value::from(std::collections::BTreeMap::from([(

@@ -116,11 +116,14 @@ pub fn sql_literal(value: &Value) -> Result<String, Error> {
         ValueKind::Undefined => Err(Error::new(ErrorKind::UndefinedError, "undefined value in SQL")),
         ValueKind::None => Ok("NULL".to_owned()),
         ValueKind::Bool => Ok(if value.is_true() { "TRUE" } else { "FALSE" }.to_owned()),
+        // A negative number is parenthesised: after a `-` in the template text, `-5` would make
+        // `--5`, a comment that swallows the rest of the line.
         ValueKind::Number => {
             if let Some(i) = value.as_i64() {
-                return Ok(i.to_string());
+                return Ok(if i < 0 { format!("({i})") } else { i.to_string() });
             }
             match f64::try_from(value.clone()) {
+                Ok(x) if x.is_finite() && x.is_sign_negative() => Ok(format!("({x:?})")),
                 Ok(x) if x.is_finite() => Ok(format!("{x:?}")),
                 _ => Err(Error::new(
                     ErrorKind::InvalidOperation,
