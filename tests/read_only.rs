@@ -132,3 +132,47 @@ fn athena_is_never_sent_a_statement_that_is_not_a_read() {
         );
     }
 }
+
+/// A placeholder inside a comment or a quoted string is refused: a newline in the value ends the
+/// comment, and a quoted placeholder renders a literal inside a literal.
+#[test]
+fn validate_refuses_a_placeholder_where_no_value_may_stand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/drill/bucket-drill.yaml")).unwrap();
+    let start = text.find("sql: |\n").unwrap() + "sql: |\n".len();
+    let indent: String = text[start..].chars().take_while(|c| *c == ' ').collect();
+    for (line, said) in [
+        (
+            "-- bucket {{ bucket }}",
+            "a placeholder inside a `--` comment (line 1 of the SQL)",
+        ),
+        ("/* {{ bucket }} */", "a placeholder inside a `/* */` comment"),
+        (
+            "-- it's fine here\n{0}/* and '{{ start_time }}' */",
+            "a `/* */` comment (line 2",
+        ),
+    ] {
+        let line = line.replace("{0}", &indent);
+        let hostile = format!("{}{indent}{line}\n{}", &text[..start], &text[start..]);
+        let pb = tmp.path().join("pb.yaml");
+        std::fs::write(&pb, hostile).unwrap();
+        let err = stderr(&run(&["validate", pb.to_str().unwrap()]));
+        assert!(err.contains(said), "{line}: {err}");
+    }
+    // Inside a string literal.
+    let quoted = text.replacen("time_dt >= {{ start_time }}", "time_dt >= '{{ start_time }}'", 1);
+    assert_ne!(quoted, text, "the drill's SQL reads the start time");
+    let pb = tmp.path().join("pb.yaml");
+    std::fs::write(&pb, quoted).unwrap();
+    let err = stderr(&run(&["validate", pb.to_str().unwrap()]));
+    assert!(err.contains("a placeholder inside a quoted string"), "{err}");
+    // A Jinja comment is the template's own and may say anything.
+    let commented = format!(
+        "{}{indent}{{# {{{{ bucket }}}} in a template comment #}}\n{}",
+        &text[..start],
+        &text[start..]
+    );
+    std::fs::write(&pb, commented).unwrap();
+    let out = run(&["validate", pb.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

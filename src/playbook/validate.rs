@@ -1260,6 +1260,19 @@ impl Validator<'_> {
                 {
                     self.check_table_refs(t, q);
                 }
+                if t.kind == TemplateKind::Sql
+                    && let Some((line, place)) = placeholder_out_of_place(&t.text)
+                {
+                    self.err(
+                        t.pos,
+                        format!("{} has a placeholder inside {place} (line {line} of the SQL)", t.what),
+                        Some(
+                            "write placeholders where a value may stand, bare: `AND bucket = {{ bucket }}`; \
+                             escaping cannot protect a value inside a comment (a newline ends it) or a quoted string"
+                                .to_owned(),
+                        ),
+                    );
+                }
                 // Render with the sample values, to catch what only shows at run time.
                 if sound
                     && fields_ok
@@ -1556,4 +1569,70 @@ fn suggest_id(s: &str) -> String {
     }
     let out = out.trim_end_matches('-').to_owned();
     if out.is_empty() { "my-step".to_owned() } else { out }
+}
+
+/// The first `{{ … }}` or `{% … %}` of SQL template text that sits inside a `--` or `/* */`
+/// comment, a quoted string or a quoted identifier, where no escaping can keep a value in its
+/// place; its 1-based line and what it is inside.
+fn placeholder_out_of_place(text: &str) -> Option<(usize, &'static str)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Code,
+        LineComment,
+        BlockComment,
+        Str,
+        Ident,
+    }
+    let b = text.as_bytes();
+    let (mut state, mut line, mut i) = (In::Code, 1, 0);
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c == b'\n' {
+            line += 1;
+        }
+        // A Jinja comment is the template's own: never rendered, never in the SQL.
+        if state != In::Code || c != b'{' || next != Some(b'#') {
+            if c == b'{' && matches!(next, Some(b'{' | b'%')) && state != In::Code {
+                return Some((
+                    line,
+                    match state {
+                        In::LineComment => "a `--` comment",
+                        In::BlockComment => "a `/* */` comment",
+                        In::Str => "a quoted string",
+                        _ => "a quoted identifier",
+                    },
+                ));
+            }
+        } else if let Some(end) = text[i..].find("#}") {
+            line += text[i..i + end].matches('\n').count();
+            i += end + 2;
+            continue;
+        }
+        state = match (state, c, next) {
+            (In::Code, b'-', Some(b'-')) => {
+                i += 1;
+                In::LineComment
+            }
+            (In::Code, b'/', Some(b'*')) => {
+                i += 1;
+                In::BlockComment
+            }
+            (In::Code, b'\'', _) => In::Str,
+            (In::Code, b'"', _) => In::Ident,
+            (In::BlockComment, b'*', Some(b'/')) => {
+                i += 1;
+                In::Code
+            }
+            // A doubled quote stays inside.
+            (In::Str, b'\'', Some(b'\'')) | (In::Ident, b'"', Some(b'"')) => {
+                i += 1;
+                state
+            }
+            (In::Str, b'\'', _) | (In::Ident, b'"', _) | (In::LineComment, b'\n', _) => In::Code,
+            (s, _, _) => s,
+        };
+        i += 1;
+    }
+    None
 }
