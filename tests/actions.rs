@@ -1917,3 +1917,70 @@ fn a_long_list_is_paced_through_throttling_and_every_item_is_contained() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A command sees an explicit environment: no AWS credentials or profile of the responder's, a
+/// scratch `HOME`, the metadata service off; and a descendant that leaves the process group and
+/// keeps the pipes open does not keep irp waiting.
+#[test]
+fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descendant() {
+    use irp::action::command;
+    // The environment a command gets, printed by the command itself: only the allowed names,
+    // though this test process has many more (cargo's, and AWS settings when moto runs).
+    let env = command::run(&["env".to_owned()], std::time::Duration::from_secs(5)).unwrap();
+    let text = String::from_utf8_lossy(&env.stdout).into_owned();
+    let allowed: Vec<&str> = command::PASSED_ENV
+        .iter()
+        .copied()
+        .chain(["HOME", "AWS_EC2_METADATA_DISABLED"])
+        .collect();
+    for line in text.lines() {
+        let name = line.split('=').next().unwrap_or_default();
+        assert!(allowed.contains(&name), "`{name}` reached the command:\n{text}");
+    }
+    assert!(
+        std::env::vars().any(|(k, _)| !allowed.contains(&k.as_str())),
+        "the test process has variables a command must not see"
+    );
+    assert!(text.contains("AWS_EC2_METADATA_DISABLED=true"), "{text}");
+    let home = text
+        .lines()
+        .find_map(|l| l.strip_prefix("HOME="))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(home.contains("irp-command-home-"), "{text}");
+    assert_ne!(Some(home.as_str()), std::env::var("HOME").ok().as_deref());
+    assert!(
+        !std::path::Path::new(&home).exists(),
+        "the scratch home is removed"
+    );
+    // A grandchild in a session of its own keeps the output open for a minute.
+    let started = std::time::Instant::now();
+    let ran = command::run(
+        &["setsid".to_owned(), "sleep".to_owned(), "60".to_owned()],
+        std::time::Duration::from_millis(300),
+    )
+    .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "irp waited {:?} for a descendant's pipes",
+        started.elapsed()
+    );
+    let _ = ran;
+    let started = std::time::Instant::now();
+    let ran = command::run(
+        &[
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "setsid sleep 60 & echo started".to_owned(),
+        ],
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(ran.succeeded(), "{}", ran.summary());
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "started\n");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "irp waited {:?} after the command ended",
+        started.elapsed()
+    );
+}

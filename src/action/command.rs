@@ -1,6 +1,7 @@
 //! `command` actions: a program and its arguments as a list, run without a shell, with a timeout,
 //! its standard output and error kept up to a cap. The exit code decides success. The program
-//! runs in its own process group so a timeout stops everything it started.
+//! runs in its own process group so a timeout stops everything it started, in an explicit
+//! environment (no credentials of the responder's), and irp never waits on its pipes for long.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
@@ -57,12 +58,35 @@ impl Ran {
     }
 }
 
-/// Runs `argv` (never through a shell) with `timeout`.
+/// The variables a command sees from irp's own environment; nothing else is passed on (no AWS
+/// credentials or profile, no tokens). `HOME` is a scratch folder of the command's own, so the
+/// AWS CLI's files and SSO caches under the responder's home are out of reach, and the instance
+/// metadata service is switched off for AWS tools.
+pub const PASSED_ENV: [&str; 5] = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+
+/// How long the output is read after the command ends or is stopped: what a descendant that
+/// keeps the pipes open writes later is not waited for.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Runs `argv` (never through a shell) with `timeout`, in an explicit environment
+/// ([`PASSED_ENV`], a scratch `HOME`).
 pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
     let (program, rest) = argv.split_first().ok_or("the command is empty")?;
     let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(rest)
+    let home = ScratchHome::new().map_err(|e| format!("cannot make a scratch home for `{program}`: {e}"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(rest).env_clear();
+    for name in PASSED_ENV {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    }
+    let mut child = cmd
+        .env("HOME", &home.0)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,8 +94,8 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
         .spawn()
         .map_err(|e| format!("cannot start `{program}`: {e}"))?;
     let pgid = child.id();
-    let out = child.stdout.take().map(|s| std::thread::spawn(move || capped(s)));
-    let err = child.stderr.take().map(|s| std::thread::spawn(move || capped(s)));
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
     let mut timed_out = false;
     let status = loop {
         match child.try_wait() {
@@ -87,11 +111,13 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
             Err(e) => return Err(format!("waiting for `{program}`: {e}")),
         }
     };
-    let join = |h: Option<std::thread::JoinHandle<(Vec<u8>, u64)>>| {
-        h.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    let (stdout, d_out) = join(out);
-    let (stderr, d_err) = join(err);
+    // The group again: a descendant left running after the command ended still holds the pipes.
+    kill_group(pgid);
+    let deadline = Instant::now() + DRAIN;
+    let take = |r: Option<Reader>| r.map(|r| r.take(deadline)).unwrap_or_default();
+    let (stdout, d_out) = take(out);
+    let (stderr, d_err) = take(err);
+    drop(home);
     Ok(Ran {
         code: status.code(),
         timed_out,
@@ -109,19 +135,71 @@ fn kill_group(pgid: u32) {
     }
 }
 
-fn capped(mut r: impl Read) -> (Vec<u8>, u64) {
-    let mut kept = Vec::new();
-    let mut dropped = 0u64;
+/// An empty folder for the command's `HOME`, removed when it is dropped.
+struct ScratchHome(std::path::PathBuf);
+
+impl ScratchHome {
+    fn new() -> std::io::Result<ScratchHome> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("irp-command-home-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        Ok(ScratchHome(dir))
+    }
+}
+
+impl Drop for ScratchHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A stream read on a thread of its own into a shared buffer, so the caller can stop waiting for
+/// it (a descendant in another process group, `setsid`, may keep it open for ever).
+struct Reader {
+    shared: std::sync::Arc<std::sync::Mutex<(Vec<u8>, u64)>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+fn reader(r: impl Read + Send + 'static) -> Reader {
+    let shared = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), 0u64)));
+    let (tx, done) = std::sync::mpsc::channel();
+    let into = std::sync::Arc::clone(&shared);
+    std::thread::spawn(move || {
+        capped(r, &into);
+        let _ = tx.send(());
+    });
+    Reader { shared, done }
+}
+
+impl Reader {
+    /// What was read by the end of the stream, or by `deadline` if it stays open.
+    fn take(self, deadline: Instant) -> (Vec<u8>, u64) {
+        let _ = self
+            .done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        let mut g = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (std::mem::take(&mut g.0), g.1)
+    }
+}
+
+fn capped(mut r: impl Read, into: &std::sync::Mutex<(Vec<u8>, u64)>) {
     let mut buf = [0u8; 8192];
     loop {
         match r.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = OUTPUT_CAP.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-                dropped += (n - n.min(room)) as u64;
+                let mut g = into.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let room = OUTPUT_CAP.saturating_sub(g.0.len());
+                g.0.extend_from_slice(&buf[..n.min(room)]);
+                g.1 += (n - n.min(room)) as u64;
             }
         }
     }
-    (kept, dropped)
 }
