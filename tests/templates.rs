@@ -158,6 +158,31 @@ fn argv_elements_stay_one_argument_each() {
     assert_eq!(argv, ["dig", "example.com; rm -rf / #", "+short", "a b\nc"]);
 }
 
+/// A value that starts with `-` would be an option of the program (`-f/etc/passwd`,
+/// `--output=…`): refused unless the playbook's argv puts a literal `--` before it.
+#[test]
+fn a_value_that_looks_like_an_option_is_refused_unless_after_double_dash() {
+    let c = ctx(&[("pattern", Value::from("-f/etc/passwd")), ("n", Value::from(-1))]);
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let e = render_argv(&s(&["grep", "{{ pattern }}", "log.txt"]), &c).unwrap_err();
+    assert!(
+        e.message
+            .contains("argument 1 would be `-f/etc/passwd`, which the program reads as an option"),
+        "{e}"
+    );
+    assert!(
+        render_argv(&s(&["head", "-n", "{{ n }}"]), &c).is_err(),
+        "a negative number too"
+    );
+    assert_eq!(
+        render_argv(&s(&["grep", "-v", "--", "{{ pattern }}", "log.txt"]), &c).unwrap(),
+        ["grep", "-v", "--", "-f/etc/passwd", "log.txt"]
+    );
+    // A value of `--` is not the playbook's own `--`.
+    let dd = ctx(&[("a", Value::from("--")), ("b", Value::from("-x"))]);
+    assert!(render_argv(&s(&["tool", "{{ a }}", "{{ b }}"]), &dd).is_err());
+}
+
 #[test]
 fn hostile_templates_stop_on_their_fuel() {
     let started = std::time::Instant::now();

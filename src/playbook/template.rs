@@ -335,8 +335,30 @@ pub fn render_text(src: &str, ctx: &Value) -> Result<String, TemplateError> {
 }
 
 /// Renders an argv list: element by element, each result exactly one argument.
+/// A value that would start with `-` is refused unless the playbook's argv puts a literal `--`
+/// before it: the program would read it as an option (`--output=/etc/…`, `-o`).
 pub fn render_argv(argv: &[String], ctx: &Value) -> Result<Vec<String>, TemplateError> {
-    argv.iter().map(|a| render_text(a, ctx)).collect()
+    let mut after_double_dash = false;
+    let mut out = Vec::with_capacity(argv.len());
+    for (i, a) in argv.iter().enumerate() {
+        let templated = a.contains("{{") || a.contains("{%");
+        let rendered = render_text(a, ctx)?;
+        if templated && !after_double_dash && i > 0 && rendered.starts_with('-') {
+            return Err(TemplateError {
+                line: 1,
+                col: 1,
+                message: format!(
+                    "argument {i} would be `{}`, which the program reads as an option: a value may start with `-` only after a `--` in the playbook's argv",
+                    rendered.chars().take(40).collect::<String>()
+                ),
+            });
+        }
+        if !templated && a == "--" {
+            after_double_dash = true;
+        }
+        out.push(rendered);
+    }
+    Ok(out)
 }
 
 /// Evaluates an expression (captures, suggestions).

@@ -45,6 +45,67 @@ const SHELLS: &[&str] = &[
     "pwsh",
 ];
 
+/// Why `program` with `args` would run code given inline (a shell string, `python -c`, a wrapper
+/// that runs another program), if it would.
+fn runs_inline_code(program: &str, args: &[&str]) -> Option<String> {
+    let lower = program.to_ascii_lowercase();
+    // A short-flag bundle (`-lc`, `-ec`) holding one of `letters`.
+    let bundle = |letters: &[char]| {
+        args.iter().any(|a| {
+            a.starts_with('-') && !a.starts_with("--") && a[1..].chars().any(|c| letters.contains(&c))
+        })
+    };
+    let long = |names: &[&str]| {
+        args.iter().any(|a| {
+            names
+                .iter()
+                .any(|n| a.eq_ignore_ascii_case(n) || a.starts_with(&format!("{n}=")))
+        })
+    };
+    if SHELLS.contains(&lower.as_str()) {
+        let powershell = lower.starts_with("powershell") || lower.starts_with("pwsh");
+        return (bundle(&['c'])
+            || args.contains(&"/c")
+            || args.contains(&"/C")
+            || (powershell && long(&["-Command", "-EncodedCommand", "-c", "-e", "-ec"])))
+        .then(|| format!("`{program}` with a command string"));
+    }
+    if WRAPPERS.contains(&lower.as_str()) {
+        return Some(format!(
+            "`{program}` runs another program (or a remote shell) from its arguments"
+        ));
+    }
+    let interpreter = |name: &str| {
+        lower == name
+            || lower
+                .strip_prefix(name)
+                .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    };
+    let inline = if interpreter("python") {
+        bundle(&['c'])
+    } else if interpreter("perl") {
+        bundle(&['e', 'E'])
+    } else if interpreter("ruby") || interpreter("lua") {
+        bundle(&['e'])
+    } else if interpreter("node") || interpreter("nodejs") || interpreter("deno") || interpreter("bun") {
+        bundle(&['e', 'p']) || long(&["--eval", "--print"]) || args.contains(&"eval")
+    } else if interpreter("php") {
+        bundle(&['r'])
+    } else if interpreter("awk") || interpreter("gawk") || interpreter("mawk") {
+        // Its first operand is a program, and `system()` runs a shell.
+        true
+    } else {
+        false
+    };
+    inline.then(|| format!("`{program}` with code in its arguments"))
+}
+
+/// Programs that run another program, or a shell on another machine, from their arguments.
+const WRAPPERS: &[&str] = &[
+    "env", "ssh", "xargs", "sudo", "doas", "nohup", "timeout", "nice", "setsid", "busybox", "exec", "script",
+    "su", "runuser", "chroot", "stdbuf", "watch", "parallel",
+];
+
 /// Validates a raw playbook. `src` is the file's text (for positions inside templates).
 pub fn validate(raw: &raw::Playbook, src: &str) -> (Option<Playbook>, Vec<Diagnostic>) {
     let mut v = Validator {
@@ -979,13 +1040,13 @@ impl Validator<'_> {
                     );
                 }
                 let base = program.value.rsplit('/').next().unwrap_or_default();
-                if SHELLS.contains(&base)
-                    && cmd
-                        .value
-                        .iter()
-                        .any(|a| a.value == "-c" || a.value == "/c" || a.value == "-Command")
-                {
-                    self.err(program.pos, "a command may not be a shell string", Some("call the program directly with one list element per argument; a shell would re-split values".to_owned()));
+                let args: Vec<&str> = cmd.value.iter().skip(1).map(|a| a.value.as_str()).collect();
+                if let Some(why) = runs_inline_code(base, &args) {
+                    self.err(
+                        program.pos,
+                        format!("a command may not run code given inline: {why}"),
+                        Some("call the program directly with one list element per argument; an interpreter or a wrapper would re-read values as code".to_owned()),
+                    );
                 }
             }
             for arg in &cmd.value {
