@@ -90,15 +90,30 @@ pub fn check_snapshot(path: &Path, actual: &str) {
     );
 }
 
+/// Says loudly that a test was skipped and why: on standard error (which the harness hides for a
+/// passing test) and as a line of `IRP_SKIP_LOG`, which `scripts/test` prints after the suite.
+/// Under CI a skip is a failure.
+pub fn skipped(msg: &str) {
+    assert!(!is_ci(), "{msg}: under CI this is a failure");
+    eprintln!("SKIPPED: {msg}");
+    if let Some(log) = std::env::var_os("IRP_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            let _ = writeln!(f, "{test}: {msg}");
+        }
+    }
+}
+
 /// A tool the test needs from outside the repository (set up by `scripts/test`). Missing: the
 /// test says loudly that it was skipped, and under CI that is a failure.
 pub fn required_tool(env_var: &str, what: &str) -> Option<String> {
     match std::env::var(env_var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            let msg = format!("{what} is not available ({env_var} is not set; scripts/test sets it up)");
-            assert!(!is_ci(), "{msg}: under CI this is a failure");
-            eprintln!("SKIPPED: {msg}");
+            skipped(&format!(
+                "{what} is not available ({env_var} is not set; scripts/test sets it up)"
+            ));
             None
         }
     }
@@ -114,11 +129,9 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
     if dir.exists() {
         return Some(dir);
     }
-    let msg = format!(
+    skipped(&format!(
         "the shared sample data {} is not there (a clone of the repository alone has no ../shared)",
         dir.display()
-    );
-    assert!(!is_ci(), "{msg}: under CI this is a failure");
-    eprintln!("SKIPPED: {msg}");
+    ));
     None
 }

@@ -172,7 +172,7 @@ fn a_fifo_named_like_a_playbook() {
         .status()
         .is_ok_and(|s| s.success());
     if !made {
-        eprintln!("SKIPPED: mkfifo is not available");
+        crate::common::skipped("mkfifo is not available");
         return;
     }
     one_clear_error(&path, "not a regular file");
