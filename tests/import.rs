@@ -904,3 +904,45 @@ fn the_us_east_1_tables_roll_up_every_region() {
     assert_eq!(count(&lake, "eu-west-1"), 1);
     assert_eq!(count(&lake, "ap-south-1"), 1);
 }
+
+/// A file that decompresses past the cap (a gzip bomb, in miniature) is a problem of that file,
+/// skipped before it is held whole; the other files are imported.
+#[test]
+fn a_file_that_decompresses_past_the_cap_is_skipped_as_a_problem() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // 4 MB of spaces in about 4 KB of gzip.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 4 << 20]).unwrap();
+    std::fs::write(logs.join("bomb.json.gz"), gz.finish().unwrap()).unwrap();
+    let good = json!({ "Records": [{
+        "eventVersion": "1.09", "eventID": "g1", "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity", "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9", "recipientAccountId": "111122223333", "eventType": "AwsApiCall",
+        "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave",
+                          "accountId": "111122223333", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
+    }]});
+    std::fs::write(logs.join("good.json"), good.to_string()).unwrap();
+    let summary = import::import(
+        &[logs],
+        &tmp.path().join("lake"),
+        &Options {
+            threads: 2,
+            max_file_bytes: 1 << 20,
+            ..Options::default()
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.rows_written(), 1, "{summary:?}");
+    assert_eq!(summary.problem_count, 1, "{summary:?}");
+    let p = &summary.problems[0];
+    assert!(p.file.ends_with("bomb.json.gz"), "{p}");
+    assert!(
+        p.message
+            .contains("decompresses to more than 1 MB; the file was skipped"),
+        "{p}"
+    );
+}

@@ -128,7 +128,11 @@ fn cmd_import_cloudtrail(out: Output, args: &CloudtrailArgs) -> Result<(), CliEr
     normalise
         .check()
         .map_err(|e| CliError::user(format!("--set-region: {e}"), "give a region such as us-east-1"))?;
-    let options = import::Options { threads, normalise };
+    let options = import::Options {
+        threads,
+        normalise,
+        ..import::Options::default()
+    };
     let summary = import::import(&args.paths, &lake, &options, &|done| {
         bar.set_position(done);
     })

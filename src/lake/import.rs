@@ -87,7 +87,14 @@ impl Imported {
 pub struct Options {
     pub threads: usize,
     pub normalise: Normalise,
+    /// The most bytes one file may hold once decompressed (0: [`MAX_FILE_BYTES`]); a file past it
+    /// is reported as a problem and skipped, so a decompression bomb cannot exhaust memory.
+    pub max_file_bytes: u64,
 }
+
+/// The most bytes one input file may hold, decompressed: far above a `CloudTrail` delivery file
+/// (a few MB), and a bound on what one import worker holds in memory.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// Repairs for logs an anonymiser rewrote before publishing them (the Stratus Red Team
 /// detonation logs, say): made-up region names and zero-padded addresses such as
@@ -183,7 +190,7 @@ pub fn import(
         let i = next.fetch_add(1, Ordering::Relaxed);
         files
             .get(i)
-            .map(|path| import_file(path, lake, &options.normalise, &shared, &read_bytes, progress))
+            .map(|path| import_file(path, lake, options, &shared, &read_bytes, progress))
     })?;
     // What is left in the buffers, written on every core.
     let rest = Mutex::new(lock(&shared).buffers.drain().collect::<Vec<_>>());
@@ -305,13 +312,18 @@ fn is_log_name(p: &Path) -> bool {
 fn import_file(
     path: &Path,
     lake: &Path,
-    normalise: &Normalise,
+    options: &Options,
     shared: &Mutex<Shared>,
     read_bytes: &AtomicUsize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), LakeError> {
     let mut problems = Vec::new();
-    let (data, raw_len) = read_input(path, &mut problems);
+    let max_file_bytes = match options.max_file_bytes {
+        0 => MAX_FILE_BYTES,
+        n => n,
+    };
+    let normalise = &options.normalise;
+    let (data, raw_len) = read_input(path, max_file_bytes, &mut problems);
     let mut file = FileResult::default();
     scan(&data, &mut |item| match item {
         Item::Value(raw, offset) => file.value(raw, offset, &data),
@@ -395,9 +407,22 @@ fn import_file(
 
 /// The bytes of a file, gunzipped when it is gzip (by its magic bytes). A truncated or corrupt
 /// gzip stream keeps what was decoded before the damage and reports the rest.
-fn read_input(path: &Path, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
+fn read_input(path: &Path, max: u64, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
+    let too_big = |what: &str| Problem {
+        file: path.to_owned(),
+        line: None,
+        message: format!(
+            "{what} more than {} MB; the file was skipped (a CloudTrail delivery file is a few MB: split an export into smaller files, or check the file is not a decompression bomb)",
+            max >> 20
+        ),
+    };
     let mut raw = Vec::new();
-    if let Err(e) = File::open(path).and_then(|mut f| f.read_to_end(&mut raw)) {
+    let read = File::open(path).and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut raw));
+    if read.is_ok() && raw.len() as u64 > max {
+        problems.push(too_big("it holds"));
+        return (Vec::new(), 0);
+    }
+    if let Err(e) = read {
         problems.push(Problem {
             file: path.to_owned(),
             line: None,
@@ -409,7 +434,14 @@ fn read_input(path: &Path, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
     if raw.starts_with(&[0x1f, 0x8b]) {
         // A hint only: a large archive grows the buffer as it is read.
         let mut out = Vec::with_capacity(len.saturating_mul(8).min(1 << 28));
-        if let Err(e) = flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out) {
+        let decoded = flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .take(max.saturating_add(1))
+            .read_to_end(&mut out);
+        if out.len() as u64 > max {
+            problems.push(too_big("it decompresses to"));
+            return (Vec::new(), len);
+        }
+        if let Err(e) = decoded {
             problems.push(Problem {
                 file: path.to_owned(),
                 line: None,

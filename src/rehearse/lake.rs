@@ -145,6 +145,7 @@ pub fn imported_lake(
     let options = import::Options {
         threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         normalise: normalise.clone(),
+        ..import::Options::default()
     };
     let summary = import::import(&files, &tmp, &options, &|_| {})
         .map_err(|e| format!("cannot import the scenario's logs: {e}"))?;
