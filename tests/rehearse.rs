@@ -1018,4 +1018,33 @@ truth:
     .unwrap();
     let err = stderr(&run(&["validate", pbs.to_str().unwrap()]));
     assert!(err.contains("unknown field `imports`"), "{err}");
+    // Logs that do not import cleanly stop the case, naming the first problem; nothing is cached.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("bad.json"), r#"[{"eventSource": "iam.amazonaws.com"}]"#).unwrap();
+    std::fs::write(
+        companion.join("scenarios/real.yaml"),
+        "title: t\nlake: { import: [\"../../../bad\"] }\ninputs: { account: \"229654561268\", region: us-east-1 }\n\
+         truth: { incident: true }\n",
+    )
+    .unwrap();
+    let out = irp_in(&cache, &["test", pbs.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL iam-credential-compromise / real")
+            && text.contains("the scenario's logs do not import cleanly (1 problem(s)); the first:")
+            && text.contains("no `eventName`"),
+        "{text}"
+    );
+    let partial = std::fs::read_dir(cache.join("lakes"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".partial-")
+        })
+        .count();
+    assert_eq!(partial, 0, "a failed import leaves nothing in the cache");
 }

@@ -70,10 +70,26 @@ pub fn cached_lake(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<(PathBuf, bool), String> {
     let dir = cached_dir(root, cfg);
-    if dir.join("truth.json").is_file() {
-        return Ok((dir, true));
+    build_once(&dir, "truth.json", |tmp| {
+        generate::generate(tmp, cfg, progress)
+            .map(drop)
+            .map_err(|e| format!("cannot generate the lake: {e}"))
+    })
+}
+
+/// The cache folder `dir`, built by `build` unless it is whole already (it holds `marker`). The
+/// build goes to a temporary folder renamed into place at the end, so a lake in the cache is
+/// always whole; a failed build leaves nothing. Returns the folder and whether it was reused.
+fn build_once(
+    dir: &Path,
+    marker: &str,
+    build: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(PathBuf, bool), String> {
+    let done = dir.join(marker);
+    if done.is_file() {
+        return Ok((dir.to_owned(), true));
     }
-    let parent = dir.parent().unwrap_or(root);
+    let parent = dir.parent().unwrap_or(dir);
     std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     let tmp = parent.join(format!(
         ".{}.partial-{}",
@@ -81,13 +97,16 @@ pub fn cached_lake(
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    generate::generate(&tmp, cfg, progress).map_err(|e| format!("cannot generate the lake: {e}"))?;
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok((dir, false)),
+    if let Err(e) = build(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    match std::fs::rename(&tmp, dir) {
+        Ok(()) => Ok((dir.to_owned(), false)),
         // Another rehearsal made the same lake meanwhile: theirs is as good.
-        Err(_) if dir.join("truth.json").is_file() => {
+        Err(_) if done.is_file() => {
             let _ = std::fs::remove_dir_all(&tmp);
-            Ok((dir, true))
+            Ok((dir.to_owned(), true))
         }
         Err(e) => Err(format!("cannot move the lake into {}: {e}", dir.display())),
     }
@@ -130,52 +149,30 @@ pub fn imported_lake(
     let dir = root
         .join("lakes")
         .join(format!("i{}-{hex}", crate::lake::generate::FORMAT));
-    let done = dir.join(IMPORTED);
-    if done.is_file() {
-        return Ok((dir, true));
-    }
-    let parent = dir.parent().unwrap_or(root);
-    std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.partial-{}",
-        dir.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let options = import::Options {
-        threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-        normalise: normalise.clone(),
-        ..import::Options::default()
-    };
-    let summary = import::import(&files, &tmp, &options, &|_| {})
-        .map_err(|e| format!("cannot import the scenario's logs: {e}"))?;
-    if let Some(p) = summary.problems.first() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(format!(
-            "the scenario's logs do not import cleanly ({} problem(s)); the first: {p}",
-            summary.problem_count
-        ));
-    }
-    let note = format!(
-        "{} record(s) from {} file(s): {}\n",
-        summary.records,
-        summary.files,
-        files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    std::fs::write(tmp.join(IMPORTED), note)
-        .map_err(|e| format!("cannot write into {}: {e}", tmp.display()))?;
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok((dir, false)),
-        Err(_) if done.is_file() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok((dir, true))
+    build_once(&dir, IMPORTED, |tmp| {
+        let options = import::Options {
+            threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            normalise: normalise.clone(),
+            ..import::Options::default()
+        };
+        let summary = import::import(&files, tmp, &options, &|_| {})
+            .map_err(|e| format!("cannot import the scenario's logs: {e}"))?;
+        if let Some(p) = summary.problems.first() {
+            return Err(format!(
+                "the scenario's logs do not import cleanly ({} problem(s)); the first: {p}",
+                summary.problem_count
+            ));
         }
-        Err(e) => Err(format!("cannot move the lake into {}: {e}", dir.display())),
-    }
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let note = format!(
+            "{} record(s) from {} file(s): {}\n",
+            summary.records,
+            summary.files,
+            names.join(", ")
+        );
+        std::fs::write(tmp.join(IMPORTED), note)
+            .map_err(|e| format!("cannot write into {}: {e}", tmp.display()))
+    })
 }
 
 /// The file that marks an imported lake in the cache as whole (what was imported).
