@@ -526,6 +526,48 @@ fn on_athena_a_table_not_found_is_a_source_not_collected() {
     );
 }
 
+/// A call by dave's access key from 203.0.113.9 on 2026-11-20, as `CloudTrail` logs it.
+fn dave_call(id: &str, source: &str, name: &str, request: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "recipientAccountId": "111122223333",
+        "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false, "requestParameters": request,
+        "responseElements": null,
+        "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave", "accountId": "111122223333",
+                          "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
+    })
+}
+
+/// `records` imported into a lake and walked by `playbook`'s good responder (the case opened
+/// with `inputs`, the window from 2026-11-19); the case's journal.
+fn walk_records(
+    tmp: &std::path::Path,
+    records: &[serde_json::Value],
+    playbook: &str,
+    inputs: &[&str],
+) -> Vec<serde_json::Value> {
+    let file = tmp.join("records.json");
+    std::fs::write(&file, serde_json::json!({ "Records": records }).to_string()).unwrap();
+    let lake = tmp.join("lake");
+    crate::common::import_cloudtrail(&file, &lake);
+    let case = tmp.join("case");
+    let mut cmd = crate::common::irp();
+    cmd.env("IRP_NOW", "2026-11-21T00:00:00Z")
+        .args(["run", &format!("playbooks/{playbook}.yaml"), "--case-dir"])
+        .arg(&case)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
+        .arg(format!("playbooks/{playbook}/answers/responder.yaml"));
+    for i in inputs {
+        cmd.args(["-i", i]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    crate::real_logs::journal_entries(&case)
+}
+
 /// Bucket ACL changes in the three forms `CloudTrail` logs them (a canned ACL, a grant header,
 /// the request's grants): the S3 playbook names whom each let in, without the owner's own id,
 /// counts them as exposure, and makes the ACL private.
@@ -534,59 +576,44 @@ fn the_s3_playbook_names_whom_a_bucket_acl_change_let_in() {
     let tmp = tempfile::tempdir().unwrap();
     let owner = "a".repeat(64);
     let outsider = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
-    let acl = |id: &str, request: serde_json::Value| {
-        serde_json::json!({
-            "eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T10:00:00Z",
-            "eventSource": "s3.amazonaws.com", "eventName": "PutBucketAcl", "awsRegion": "us-east-1",
-            "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "recipientAccountId": "111122223333",
-            "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false, "requestParameters": request,
-            "responseElements": null,
-            "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave", "accountId": "111122223333",
-                              "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
-        })
-    };
+    let acl =
+        |id: &str, request: serde_json::Value| dave_call(id, "s3.amazonaws.com", "PutBucketAcl", &request);
     // A canned private ACL closes the bucket: not exposure, nobody let in.
     let private = acl(
         "a4",
         serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["private"] }),
     );
-    let records = serde_json::json!({ "Records": [
+    let records = [
         private,
-        acl("a1", serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["public-read"] })),
-        acl("a2", serde_json::json!({ "bucketName": "corp-exports", "acl": [""],
-            "x-amz-grant-read": [format!("id={outsider}, uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers")] })),
-        acl("a3", serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "AccessControlPolicy": {
+        acl(
+            "a1",
+            serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "x-amz-acl": ["public-read"] }),
+        ),
+        acl(
+            "a2",
+            serde_json::json!({ "bucketName": "corp-exports", "acl": [""],
+            "x-amz-grant-read": [format!("id={outsider}, uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers")] }),
+        ),
+        acl(
+            "a3",
+            serde_json::json!({ "bucketName": "corp-exports", "acl": [""], "AccessControlPolicy": {
             "AccessControlList": { "Grant": [
                 { "Grantee": { "xsi:type": "CanonicalUser", "ID": owner }, "Permission": "FULL_CONTROL" },
                 { "Grantee": { "xsi:type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers" }, "Permission": "READ" }
             ] },
-            "Owner": { "ID": owner } } })),
-    ]});
-    let file = tmp.path().join("acl.json");
-    std::fs::write(&file, records.to_string()).unwrap();
-    let lake = tmp.path().join("lake");
-    crate::common::import_cloudtrail(&file, &lake);
-    let case = tmp.path().join("case");
-    let out = crate::common::irp()
-        .env("IRP_NOW", "2026-11-21T00:00:00Z")
-        .args(["run", "playbooks/s3-unintended-data-access.yaml", "--case-dir"])
-        .arg(&case)
-        .arg("--lake")
-        .arg(&lake)
-        .args([
-            "-i",
+            "Owner": { "ID": owner } } }),
+        ),
+    ];
+    let j = walk_records(
+        tmp.path(),
+        &records,
+        "s3-unintended-data-access",
+        &[
             "bucket=corp-exports",
-            "-i",
             "bucket_account=111122223333",
-            "-i",
             "region=us-east-1",
-        ])
-        .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
-        .arg("playbooks/s3-unintended-data-access/answers/responder.yaml")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", crate::common::stderr(&out));
-    let j = crate::real_logs::journal_entries(&case);
+        ],
+    );
     let changes = j
         .iter()
         .find(|e| e["payload"]["step"] == "access-control-changes" && e["kind"] == "query_succeeded")
@@ -625,45 +652,22 @@ fn the_iam_playbook_removes_every_outside_principal_a_trust_policy_let_in() {
         { "Effect": "Allow", "Principal": { "AWS": "777766665555" }, "Action": "sts:AssumeRole" },
         { "Effect": "Allow", "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" }
     ]});
-    let call = |id: &str, name: &str, request: serde_json::Value| {
-        serde_json::json!({
-            "eventVersion": "1.09", "eventID": id, "eventTime": "2026-11-20T10:00:00Z",
-            "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "us-east-1",
-            "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "recipientAccountId": "111122223333",
-            "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false, "requestParameters": request,
-            "responseElements": null,
-            "userIdentity": { "type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/dave", "accountId": "111122223333",
-                              "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "userName": "dave" }
-        })
-    };
-    let records = serde_json::json!({ "Records": [
-        call("t1", "UpdateAssumeRolePolicy", serde_json::json!({ "roleName": "AdminRole", "policyDocument": doc.to_string() })),
-    ]});
-    let file = tmp.path().join("trust.json");
-    std::fs::write(&file, records.to_string()).unwrap();
-    let lake = tmp.path().join("lake");
-    crate::common::import_cloudtrail(&file, &lake);
-    let case = tmp.path().join("case");
-    let out = crate::common::irp()
-        .env("IRP_NOW", "2026-11-21T00:00:00Z")
-        .args(["run", "playbooks/iam-credential-compromise.yaml", "--case-dir"])
-        .arg(&case)
-        .arg("--lake")
-        .arg(&lake)
-        .args([
-            "-i",
+    let records = [dave_call(
+        "t1",
+        "iam.amazonaws.com",
+        "UpdateAssumeRolePolicy",
+        &serde_json::json!({ "roleName": "AdminRole", "policyDocument": doc.to_string() }),
+    )];
+    let j = walk_records(
+        tmp.path(),
+        &records,
+        "iam-credential-compromise",
+        &[
             "account=111122223333",
-            "-i",
             "region=us-east-1",
-            "-i",
             "access_key_id=AKIAIOSFODNN7EXAMPLE",
-        ])
-        .args(["-i", "start_time=2026-11-19T00:00:00Z", "--headless", "--answers"])
-        .arg("playbooks/iam-credential-compromise/answers/responder.yaml")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", crate::common::stderr(&out));
-    let j = crate::real_logs::journal_entries(&case);
+        ],
+    );
     assert_eq!(
         crate::real_logs::acted_on(&j, "remove-trust"),
         [
