@@ -232,13 +232,6 @@ impl LocalEngine {
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;
-        if matches!(
-            plan,
-            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)
-        ) {
-            let df = self.ctx.execute_logical_plan(plan).await.map_err(err)?;
-            return df.execute_stream().await.map_err(err);
-        }
         let mut state = state;
         let plan = state.optimize(&plan).map_err(err)?;
         let pushdown = self.options.pushdown_filters && pushdown_pays(&plan);
