@@ -80,6 +80,71 @@ fn the_embedded_engine_refuses_every_statement_that_is_not_a_read() {
     }
 }
 
+/// A read can still reach outside the lake: another database, another catalog, a table function.
+#[test]
+fn the_embedded_engine_refuses_reads_outside_the_security_lake_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = crate::common::for_each_lake(tmp.path());
+    for (sql, said) in [
+        (
+            "SELECT * FROM information_schema.tables",
+            "`information_schema.tables` is not a table the query may read",
+        ),
+        (
+            "SELECT * FROM generate_series(1, 3)",
+            "the table function `generate_series` reads outside the tables",
+        ),
+        (
+            "SELECT * FROM \"lambda:cmdb\".default.assets",
+            "is in catalog `lambda:cmdb`, not the Security Lake catalog",
+        ),
+        (
+            "USING EXTERNAL FUNCTION f(x VARCHAR) RETURNS VARCHAR LAMBDA 'fn' SELECT f('a')",
+            "`USING EXTERNAL FUNCTION` calls a Lambda function",
+        ),
+        (
+            "WITH x AS (SELECT 1 AS a) SELECT a FROM x CROSS JOIN other_db.secrets",
+            "`other_db.secrets` is not a table the query may read",
+        ),
+    ] {
+        let out = local_query(&lake, sql);
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let err = stderr(&out);
+        assert!(err.contains(said), "{sql}: {err}");
+    }
+    for read in [
+        "SELECT count(*) AS n FROM amazon_security_lake_glue_db_us_east_1.amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
+        "SELECT count(*) AS n FROM awsdatacatalog.amazon_security_lake_glue_db_us_east_1.amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
+        "SELECT count(*) AS n FROM (SELECT 1 AS a) AS d CROSS JOIN UNNEST(ARRAY[1, 2]) AS u(x)",
+    ] {
+        let out = local_query(&lake, read);
+        assert!(out.status.success(), "{read}: {}", stderr(&out));
+    }
+}
+
+/// A step reads only the tables it declares, even among the Security Lake's.
+#[test]
+fn validate_refuses_a_query_step_reading_a_table_it_does_not_declare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/drill/bucket-drill.yaml")).unwrap();
+    let undeclared = text.replacen(
+        "FROM {{ table }}",
+        "FROM {{ table }} CROSS JOIN amazon_security_lake_glue_db_us_east_1.amazon_security_lake_table_us_east_1_vpc_flow_2_0",
+        1,
+    );
+    assert_ne!(undeclared, text, "the drill's query reads {{{{ table }}}}");
+    let pb = tmp.path().join("pb.yaml");
+    std::fs::write(&pb, undeclared).unwrap();
+    let out = run(&["validate", pb.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("amazon_security_lake_table_us_east_1_vpc_flow_2_0` is not a table the query may read")
+            && err.contains("declare another table in the step's `tables:`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn validate_refuses_a_query_step_that_is_not_a_read() {
     let tmp = tempfile::tempdir().unwrap();
@@ -104,10 +169,7 @@ fn validate_refuses_a_query_step_that_is_not_a_read() {
     let out = run(&["validate", pb.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("is not a read statement: `COPY … TO` writes files"),
-        "{err}"
-    );
+    assert!(err.contains("is refused: `COPY … TO` writes files"), "{err}");
 }
 
 #[test]
@@ -120,6 +182,10 @@ fn athena_is_never_sent_a_statement_that_is_not_a_read() {
         "CREATE TABLE t AS SELECT 1",
         "DROP TABLE amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
         "INSERT INTO t VALUES (1)",
+        "SELECT * FROM \"lambda:cmdb\".default.assets",
+        "SELECT * FROM TABLE(system.query(query => 'SELECT 1'))",
+        "SELECT * FROM other_db.accounts",
+        "USING EXTERNAL FUNCTION f(x VARCHAR) RETURNS VARCHAR LAMBDA 'fn' SELECT f('a')",
     ] {
         let out = crate::athena::athena_query(&endpoint, "us-east-1", &[sql])
             .output()
@@ -127,7 +193,9 @@ fn athena_is_never_sent_a_statement_that_is_not_a_read() {
         assert_eq!(out.status.code(), Some(1), "{sql}");
         let err = stderr(&out);
         assert!(
-            err.contains("not sent to Athena") && err.contains("irp runs only reads"),
+            err.contains("not sent to Athena")
+                && (err.contains("irp runs only reads")
+                    || err.contains("reads only the Security Lake tables")),
             "{sql}: {err}"
         );
     }

@@ -125,6 +125,11 @@ pub fn query_step(
         let ctx = engine::template_context(&session.playbook, &session.state, index, &env);
         let sql = crate::playbook::template::render_sql(&template, &ctx)
             .map_err(|e| failed(format!("the SQL cannot be rendered: {}", e.message)))?;
+        // The step reads only the tables it declares, whatever its template rendered.
+        let reach = crate::playbook::read_only::Reach::tables(
+            tables.iter().map(|t| (database.clone(), physical(*t))),
+        );
+        crate::playbook::read_only::check_reach(&sql, &reach).map_err(|e| failed(e.to_string()))?;
         let submit = Command::SubmitQuery {
             step: id.to_owned(),
             sql: sql.clone(),

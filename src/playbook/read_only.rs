@@ -7,7 +7,9 @@
 //! `SHOW` / `DESCRIBE` family. Anything else is refused with its position, before planning.
 
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{Query, SetExpr, Statement};
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::sql::Athena;
@@ -115,6 +117,235 @@ fn judge_body(body: &SetExpr) -> Result<(), String> {
     }
 }
 
+/// What a query may read: tables of the Security Lake database(s), or exactly the tables a
+/// step declares. A read can still reach outside the lake: a table of another database or of a
+/// federated catalog (Athena's Lambda connectors), a table function (`TABLE(system.query(…))`,
+/// `generate_series`, a file URL), or an external function (`USING EXTERNAL FUNCTION … LAMBDA`).
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// The `(database, table)` pairs a query may read, compared without case.
+    pub tables: Vec<(String, String)>,
+    /// Databases any table of which may be read (Athena's Security Lake database, for `irp query`).
+    pub databases: Vec<String>,
+    /// The catalog a three-part name may name (Athena's `AwsDataCatalog`); none: no three-part names.
+    pub catalog: Option<String>,
+    /// The database a one-part name that is not a `WITH` name resolves to.
+    pub default_database: Option<String>,
+}
+
+impl Reach {
+    /// Exactly `tables`, each `(database, table)`.
+    pub fn tables(tables: impl IntoIterator<Item = (String, String)>) -> Reach {
+        Reach {
+            tables: tables.into_iter().collect(),
+            ..Reach::default()
+        }
+    }
+
+    fn allows(&self, database: &str, table: &str) -> bool {
+        self.databases.iter().any(|d| d.eq_ignore_ascii_case(database))
+            || self
+                .tables
+                .iter()
+                .any(|(d, t)| d.eq_ignore_ascii_case(database) && t.eq_ignore_ascii_case(table))
+    }
+
+    fn names(&self) -> String {
+        let mut names: Vec<String> = self.tables.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+        names.extend(self.databases.iter().map(|d| format!("{d}.*")));
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+/// Why a read reaches outside what it may read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what}: a query reads only the Security Lake tables it names ({allowed}); declare another table in the step's `tables:`, never another database, catalog or function that reads elsewhere"
+)]
+pub struct OutOfReach {
+    pub what: String,
+    pub allowed: String,
+}
+
+/// Checks that `sql` is one read statement that reads only what `reach` allows.
+pub fn check_reach(sql: &str, reach: &Reach) -> Result<(), ReachError> {
+    check_external_function(sql, reach).map_err(ReachError::OutOfReach)?;
+    let statement = parse(sql).map_err(|e| {
+        ReachError::NotARead(NotARead {
+            what: format!(
+                "the query cannot be read as one statement ({e}), so irp cannot tell it only reads"
+            ),
+            position: None,
+            parse: true,
+        })
+    })?;
+    check_parsed(sql, &statement).map_err(ReachError::NotARead)?;
+    check_statement_reach(&statement, reach).map_err(ReachError::OutOfReach)
+}
+
+/// A query refused before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReachError {
+    #[error(transparent)]
+    NotARead(NotARead),
+    #[error(transparent)]
+    OutOfReach(OutOfReach),
+}
+
+/// Refuses Athena's `USING EXTERNAL FUNCTION` (a Lambda function or a `SageMaker` model), which
+/// the parser does not read: before parsing, so the refusal says what it is.
+pub fn check_external_function(sql: &str, reach: &Reach) -> Result<(), OutOfReach> {
+    if external_function(sql) {
+        return Err(OutOfReach {
+            what: "`USING EXTERNAL FUNCTION` calls a Lambda function or a SageMaker model".to_owned(),
+            allowed: reach.names(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the statement starts with Athena's `USING EXTERNAL FUNCTION`.
+fn external_function(sql: &str) -> bool {
+    let Ok(tokens) = Tokenizer::new(&Athena, sql).tokenize() else {
+        return false;
+    };
+    let words: Vec<String> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .take(3)
+        .map(|t| match t {
+            Token::Word(w) => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    words == ["USING", "EXTERNAL", "FUNCTION"]
+}
+
+/// Checks every relation a parsed read names against `reach`.
+pub fn check_statement_reach(statement: &DfStatement, reach: &Reach) -> Result<(), OutOfReach> {
+    let stmt = match statement {
+        DfStatement::Statement(stmt) => stmt.as_ref(),
+        DfStatement::Explain(explain) => return check_statement_reach(&explain.statement, reach),
+        _ => return Ok(()),
+    };
+    let mut with_names = Vec::new();
+    visit_queries(stmt, |q: &Query| {
+        if let Some(with) = &q.with {
+            with_names.extend(
+                with.cte_tables
+                    .iter()
+                    .map(|c| c.alias.name.value.to_ascii_lowercase()),
+            );
+        }
+    });
+    let out = |what: String| OutOfReach {
+        what,
+        allowed: reach.names(),
+    };
+    let mut refused = None;
+    visit_table_factors(stmt, |factor: &TableFactor| {
+        let verdict = match factor {
+            // The dialect reads `UNNEST(array)` as a table function: it reads the row's own array.
+            TableFactor::Table {
+                name, args: Some(_), ..
+            } if name.0.len() == 1
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest")) =>
+            {
+                Ok(())
+            }
+            TableFactor::Table {
+                name, args: Some(_), ..
+            }
+            | TableFactor::Function { name, .. } => Err(out(format!(
+                "the table function `{name}` reads outside the tables"
+            ))),
+            TableFactor::Table { name, .. } => judge_name(name, &with_names, reach).map_err(out),
+            TableFactor::TableFunction { expr, .. } => Err(out(format!(
+                "the table function `{expr}` reads outside the tables"
+            ))),
+            _ => Ok(()),
+        };
+        match verdict {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                refused = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    });
+    refused.map_or(Ok(()), Err)
+}
+
+/// Visits a statement's queries and table factors with two closures.
+struct Walk<Q, T> {
+    query: Q,
+    factor: T,
+}
+
+impl<Q: FnMut(&Query), T: FnMut(&TableFactor) -> ControlFlow<()>> Visitor for Walk<Q, T> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        (self.query)(query);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        (self.factor)(factor)
+    }
+}
+
+fn visit_queries(stmt: &Statement, f: impl FnMut(&Query)) {
+    let _ = stmt.visit(&mut Walk {
+        query: f,
+        factor: |_: &TableFactor| ControlFlow::Continue(()),
+    });
+}
+
+fn visit_table_factors(stmt: &Statement, f: impl FnMut(&TableFactor) -> ControlFlow<()>) {
+    let _ = stmt.visit(&mut Walk {
+        query: |_: &Query| {},
+        factor: f,
+    });
+}
+
+fn judge_name(name: &ObjectName, with_names: &[String], reach: &Reach) -> Result<(), String> {
+    let parts: Vec<Option<&str>> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.as_str()))
+        .collect();
+    let outside = || format!("`{name}` is not a table the query may read");
+    let parts: Vec<&str> = parts.into_iter().collect::<Option<_>>().ok_or_else(outside)?;
+    match parts.as_slice() {
+        [one] if with_names.iter().any(|w| w.eq_ignore_ascii_case(one)) => Ok(()),
+        [one] => match &reach.default_database {
+            Some(db) if reach.allows(db, one) => Ok(()),
+            _ => Err(outside()),
+        },
+        [db, table] if reach.allows(db, table) => Ok(()),
+        [catalog, db, table]
+            if reach
+                .catalog
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(catalog))
+                && reach.allows(db, table) =>
+        {
+            Ok(())
+        }
+        [catalog, _, _] => Err(format!(
+            "`{name}` is in catalog `{catalog}`, not the Security Lake catalog"
+        )),
+        _ => Err(outside()),
+    }
+}
+
 /// The first two words of a statement, to name it.
 fn words(text: &str) -> String {
     text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
@@ -171,5 +402,51 @@ mod tests {
         assert!(e.parse && e.to_string().contains("one statement"), "{e}");
         let e = check("UNLOAD (SELECT 1) TO 's3://b/x' WITH (format = 'JSON')").unwrap_err();
         assert!(e.to_string().contains("irp runs only reads"), "{e}");
+    }
+
+    #[test]
+    fn a_step_reads_only_its_declared_tables_and_its_with_names() {
+        use super::{Reach, ReachError, check_reach};
+        let reach = Reach::tables([("db".to_owned(), "cloud_trail".to_owned())]);
+        for ok in [
+            "SELECT * FROM db.cloud_trail",
+            "SELECT * FROM \"DB\".\"Cloud_Trail\" AS t CROSS JOIN UNNEST(t.resources) AS u(r)",
+            "WITH a AS (SELECT * FROM db.cloud_trail) SELECT * FROM a JOIN a AS b ON true",
+            "SELECT (SELECT count(*) FROM db.cloud_trail) AS n",
+            "SHOW TABLES",
+        ] {
+            assert_eq!(check_reach(ok, &reach), Ok(()), "{ok}");
+        }
+        for (refused, said) in [
+            ("SELECT * FROM db.s3_data", "`db.s3_data` is not a table"),
+            ("SELECT * FROM cloud_trail", "`cloud_trail` is not a table"),
+            (
+                "SELECT * FROM awsdatacatalog.db.cloud_trail",
+                "is in catalog `awsdatacatalog`",
+            ),
+            (
+                "SELECT * FROM db.cloud_trail WHERE x IN (SELECT y FROM other.t)",
+                "`other.t`",
+            ),
+            ("EXPLAIN SELECT * FROM other.t", "`other.t`"),
+            ("SELECT * FROM range(10)", "the table function `range`"),
+        ] {
+            match check_reach(refused, &reach) {
+                Err(ReachError::OutOfReach(e)) => assert!(e.to_string().contains(said), "{refused}: {e}"),
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+        let athena = Reach {
+            databases: vec!["db".to_owned()],
+            catalog: Some("AwsDataCatalog".to_owned()),
+            default_database: Some("db".to_owned()),
+            ..Reach::default()
+        };
+        assert_eq!(
+            check_reach("SELECT * FROM awsdatacatalog.db.anything", &athena),
+            Ok(())
+        );
+        assert_eq!(check_reach("SELECT * FROM anything", &athena), Ok(()));
+        assert!(check_reach("SELECT * FROM \"lambda:x\".db.t", &athena).is_err());
     }
 }

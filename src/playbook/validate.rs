@@ -1355,7 +1355,14 @@ impl Validator<'_> {
                         let rendered = match t.kind {
                             TemplateKind::Sql => template::render_sql(&t.text, ctx).map(|sql| {
                                 if let StepKind::Query(q) = &pb.steps[i].kind {
-                                    not_a_read = crate::playbook::read_only::check(&sql).err();
+                                    let reach =
+                                        crate::playbook::read_only::Reach::tables(q.tables.iter().map(|t| {
+                                            (
+                                                naming.database(),
+                                                t.table_name(&naming.region, naming.source_version),
+                                            )
+                                        }));
+                                    not_a_read = crate::playbook::read_only::check_reach(&sql, &reach).err();
                                     columns_to_check = Some((q, sql));
                                 }
                             }),
@@ -1365,9 +1372,9 @@ impl Validator<'_> {
                         if let Some(e) = not_a_read {
                             self.err(
                                 t.pos,
-                                format!("{} is not a read statement: {e}", t.what),
+                                format!("{} is refused: {e}", t.what),
                                 Some(
-                                    "a query step only reads; export or change data outside the playbook"
+                                    "a query step only reads the tables it declares in `tables:`; export, change or join other data outside the playbook"
                                         .to_owned(),
                                 ),
                             );

@@ -95,7 +95,7 @@ pub enum AthenaError {
     #[error("Athena cannot find {what}: {message}")]
     NotFound { what: String, message: String },
     #[error("not sent to Athena: {0}")]
-    NotARead(crate::playbook::read_only::NotARead),
+    NotARead(crate::playbook::read_only::ReachError),
     #[error("the query failed{}: {reason}", position.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default())]
     Failed {
         query_id: String,
@@ -132,6 +132,7 @@ impl AthenaError {
                 "check the Security Lake names: `--region` (or `region`/`rollup_region` in the config file) names the tables, `--database` the database or its Lake Formation resource link, `--catalog` the catalog; and that this account subscribes to the source".to_owned()
             }
             AthenaError::Failed { .. } => "fix the SQL and re-run the step".to_owned(),
+            AthenaError::NotARead(crate::playbook::read_only::ReachError::OutOfReach(_)) => "read only tables of the Security Lake database (a step declares them in `tables:`); join other data outside irp".to_owned(),
             AthenaError::NotARead(_) => "write the step as one read (SELECT, WITH … SELECT); export or change data outside irp".to_owned(),
             AthenaError::Cancelled { .. } => "re-run the step when you are ready".to_owned(),
             AthenaError::TimedOut { .. } => "narrow the time range, or raise the step's timeout".to_owned(),
@@ -226,6 +227,18 @@ impl Athena {
             .unwrap_or_else(|| crate::playbook::table::LogicalTable::database_name(&self.region))
     }
 
+    /// What a query may read: tables of the Security Lake database, in its catalog. Another
+    /// database, a federated catalog (a Lambda connector), a table function and an external
+    /// function are refused before anything is sent.
+    pub fn reach(&self) -> crate::playbook::read_only::Reach {
+        crate::playbook::read_only::Reach {
+            tables: Vec::new(),
+            databases: vec![self.database()],
+            catalog: Some(self.settings.catalog.clone()),
+            default_database: Some(self.database()),
+        }
+    }
+
     /// Runs `sql` to the end. `token` makes the start idempotent (the same token never starts
     /// a second query); `cancel` stops the query when set; `progress` sees every poll.
     pub async fn run(
@@ -236,7 +249,7 @@ impl Athena {
         progress: &mut (dyn FnMut(&Progress) + Send),
     ) -> Result<AthenaResult, AthenaError> {
         // Only reads reach Athena: no UNLOAD, CREATE TABLE AS, DROP or INSERT.
-        crate::playbook::read_only::check(sql).map_err(AthenaError::NotARead)?;
+        crate::playbook::read_only::check_reach(sql, &self.reach()).map_err(AthenaError::NotARead)?;
         let started = Instant::now();
         let mut start = self
             .client

@@ -221,14 +221,44 @@ impl LocalEngine {
             .any(|t| t.split_once('.') == Some((database, table)))
     }
 
+    /// What a query on this lake may read: its Security Lake tables, nothing else of the session
+    /// (no `information_schema`, no table function).
+    pub fn reach(&self) -> crate::playbook::read_only::Reach {
+        let mut databases: Vec<String> = self
+            .tables
+            .iter()
+            .filter_map(|t| t.split_once('.').map(|(db, _)| db.to_owned()))
+            .collect();
+        databases.dedup();
+        crate::playbook::read_only::Reach {
+            tables: Vec::new(),
+            databases,
+            catalog: Some(CATALOG.to_owned()),
+            default_database: self
+                .ctx
+                .state()
+                .config()
+                .options()
+                .catalog
+                .default_schema
+                .clone()
+                .into(),
+        }
+    }
+
     /// Plans and starts a query; rows arrive as a stream of Arrow batches.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let limit = self.options.memory_limit;
         let err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, limit);
         let state = self.ctx.state();
+        let reach = self.reach();
+        crate::playbook::read_only::check_external_function(sql, &reach)
+            .map_err(|e| QueryError::Engine(e.to_string()))?;
         let mut statement = crate::query::dialect::translate::parse(sql).map_err(err)?;
         // Only reads: nothing a query says may write, create, drop or reach outside the lake.
         crate::playbook::read_only::check_parsed(sql, &statement)
+            .map_err(|e| QueryError::Engine(e.to_string()))?;
+        crate::playbook::read_only::check_statement_reach(&statement, &reach)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;
