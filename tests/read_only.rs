@@ -219,6 +219,22 @@ fn validate_refuses_a_placeholder_where_no_value_may_stand() {
             "-- it's fine here\n{0}/* and '{{ start_time }}' */",
             "a `/* */` comment (line 2",
         ),
+        (
+            "x{{ bucket }}",
+            "a placeholder glued to the text or value beside it (line 1",
+        ),
+        (
+            "{{ bucket }}{{ bucket }}",
+            "a placeholder glued to the text or value beside it",
+        ),
+        (
+            "{{ bucket }}.5",
+            "a placeholder glued to the text or value beside it",
+        ),
+        (
+            "-- the bucket\n{0}{{- bucket }}",
+            "a placeholder trimming the line break that ends a `--` comment",
+        ),
     ] {
         let line = line.replace("{0}", &indent);
         let hostile = format!("{}{indent}{line}\n{}", &text[..start], &text[start..]);

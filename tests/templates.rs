@@ -103,6 +103,16 @@ fn negative_numbers_never_turn_the_rest_of_a_line_into_a_comment() {
 }
 
 #[test]
+fn a_list_of_timestamps_renders_as_a_list_of_timestamp_literals() {
+    let t = |s: &str| Value::from_object(SqlTimestamp(s.parse().unwrap()));
+    let list = Value::from(vec![t("2026-03-01T10:20:30Z"), t("2026-03-02T00:00:00Z")]);
+    assert_eq!(
+        render_sql("x IN {{ v }}", &ctx(&[("v", list)])).unwrap(),
+        "x IN (TIMESTAMP '2026-03-01 10:20:30.000', TIMESTAMP '2026-03-02 00:00:00.000')"
+    );
+}
+
+#[test]
 fn what_has_no_literal_form_is_an_error_not_a_guess() {
     let map = Value::from(std::collections::BTreeMap::from([(
         "k".to_owned(),
@@ -192,4 +202,331 @@ fn hostile_templates_stop_on_their_fuel() {
     );
     assert!(r.is_err());
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+/// A value of any type irp renders into SQL, hostile where it can be.
+#[derive(Debug, Clone)]
+enum Rendered {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Time(i64),
+    List(Vec<Rendered>),
+}
+
+impl Rendered {
+    fn value(&self) -> Value {
+        match self {
+            Rendered::Str(s) => Value::from(s.as_str()),
+            Rendered::Int(i) => Value::from(*i),
+            Rendered::Float(x) => Value::from(*x),
+            Rendered::Bool(b) => Value::from(*b),
+            Rendered::Null => Value::from(()),
+            Rendered::Time(secs) => Value::from_object(SqlTimestamp(
+                chrono::DateTime::from_timestamp(*secs, 0).unwrap_or_default(),
+            )),
+            Rendered::List(items) => Value::from(items.iter().map(Rendered::value).collect::<Vec<_>>()),
+        }
+    }
+
+    /// A harmless value of the same type (and length): what the template was written for.
+    fn benign(&self) -> Rendered {
+        match self {
+            Rendered::Str(_) => Rendered::Str("a".to_owned()),
+            Rendered::Int(_) => Rendered::Int(1),
+            Rendered::Float(_) => Rendered::Float(1.5),
+            Rendered::Bool(_) => Rendered::Bool(true),
+            Rendered::Null => Rendered::Null,
+            Rendered::Time(_) => Rendered::Time(1_700_000_000),
+            Rendered::List(items) => Rendered::List(items.iter().map(Rendered::benign).collect()),
+        }
+    }
+}
+
+fn hostile_scalar() -> impl proptest::strategy::Strategy<Value = Rendered> {
+    use proptest::prelude::*;
+    let alphabet = prop::sample::select(vec![
+        "'",
+        "''",
+        "\"",
+        "\\",
+        "\n",
+        "\r",
+        "-",
+        "--",
+        "/*",
+        "*/",
+        "/",
+        "*",
+        ";",
+        "$$",
+        "{",
+        "}",
+        "%",
+        "#",
+        "\u{0}",
+        "\u{2028}",
+        " ",
+        "a",
+        "Z",
+        "0",
+        "9",
+        ".",
+        "(",
+        ")",
+        ",",
+        "OR 1=1",
+        "UNION SELECT",
+    ]);
+    prop_oneof![
+        prop::collection::vec(alphabet, 0..8).prop_map(|parts| Rendered::Str(parts.concat())),
+        any::<i64>().prop_map(Rendered::Int),
+        prop_oneof![Just(-1i64), Just(-5), Just(i64::MIN), Just(0), Just(i64::MAX)].prop_map(Rendered::Int),
+        any::<f64>().prop_map(Rendered::Float),
+        prop_oneof![
+            Just(-0.0f64),
+            Just(-2.5e-7),
+            Just(-1e300),
+            Just(1e5),
+            Just(5e-324)
+        ]
+        .prop_map(Rendered::Float),
+        any::<bool>().prop_map(Rendered::Bool),
+        Just(Rendered::Null),
+        (0i64..4_102_444_800).prop_map(Rendered::Time),
+    ]
+}
+
+fn hostile_value() -> impl proptest::strategy::Strategy<Value = Rendered> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => hostile_scalar(),
+        1 => prop::collection::vec(hostile_scalar(), 0..4).prop_map(Rendered::List),
+    ]
+}
+
+/// Template text beside a placeholder, as an author might write it (or as a hostile one would):
+/// a few fragments of anything, then what usually stands before a value.
+fn left_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let before = prop::sample::select(vec![
+        "",
+        " ",
+        "x = ",
+        "x - ",
+        "x-",
+        "-",
+        "- ",
+        "(",
+        "x IN ",
+        "-- c\n  ",
+        "x <> -- c\n",
+        "ARRAY[",
+        "CAST(",
+        "x || ",
+        "NOT ",
+        "x <",
+        "x",
+        "1",
+        ".",
+        "'s'",
+        "\"q\"",
+        "-- c\n",
+        "/* c */",
+        "{{ w }}",
+        "{{ w }} ",
+        "x +{# n #}",
+        "x -{% if true %}",
+        "x {% if true %}",
+    ]);
+    (noise(), before).prop_map(|(n, b)| format!("{n}{b}"))
+}
+
+/// What usually stands after a value, then a few fragments of anything.
+fn right_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let after = prop::sample::select(vec![
+        "",
+        " ",
+        ")",
+        "]",
+        " AS varchar)",
+        "-1",
+        "- 1",
+        " = x",
+        "\n-- c\n",
+        "/* c */",
+        "*2",
+        ".5",
+        "x",
+        "'s'",
+        "\"q\"",
+        "{{ w }}",
+        " {{ w }}",
+        "{% if true %}x{% endif %}",
+        "{# n #}x",
+    ]);
+    (after, noise()).prop_map(|(a, n)| format!("{a}{n}"))
+}
+
+fn noise() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let fragment = prop::sample::select(vec![
+        " ", "x", "-", "+", "*", "/", "(", ")", ",", "=", "||", "\n", "-- c\n", "/* c */", "'s'", "1",
+        " AND ", " OR ",
+    ]);
+    prop::collection::vec(fragment, 0..3).prop_map(|parts| parts.concat())
+}
+
+/// The statement with every rendered value blanked: bottom up, a literal (string, number,
+/// TRUE/FALSE, NULL, timestamp) is a blank, and so are a negated blank and a blank in
+/// parentheses (irp writes `(-5)` and `(1e300)`; a value's own sign or parentheses never change
+/// what the statement does).
+fn sql_shape(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator, Value as SqlValue, VisitMut, VisitorMut};
+    use std::ops::ControlFlow;
+    struct Blank;
+    fn is_blank(e: &Expr) -> bool {
+        matches!(e, Expr::Value(v) if matches!(&v.value, SqlValue::Placeholder(p) if p == "?"))
+    }
+    impl VisitorMut for Blank {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let blank = match e {
+                Expr::Value(_) | Expr::TypedString(_) => true,
+                Expr::UnaryOp {
+                    op: UnaryOperator::Minus,
+                    expr,
+                } => is_blank(expr),
+                Expr::Nested(inner) => is_blank(inner),
+                _ => false,
+            };
+            if blank {
+                *e = Expr::value(SqlValue::Placeholder("?".to_owned()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statements =
+        datafusion::sql::sqlparser::parser::Parser::parse_sql(&irp::playbook::sql::Athena, sql).ok()?;
+    if statements.len() != 1 {
+        return None;
+    }
+    let _ = statements.visit(&mut Blank);
+    Some(statements[0].to_string())
+}
+
+/// Values of every type, hostile, beside hostile template text: a template `irp validate` accepts
+/// renders to the same statement with any value as with the value it was written for, in irp's
+/// own parser (every case, shrunk on failure) and in sqlglot's Athena parser (a parser nobody on
+/// this project wrote, all cases at once).
+#[test]
+fn no_value_beside_any_accepted_template_text_changes_the_statement() {
+    use proptest::test_runner::{Config, TestRunner};
+    use std::cell::RefCell;
+    let pairs = RefCell::new(Vec::new());
+    let refused = RefCell::new(0u32);
+    // A fixed seed: the same cases on every run, so a failure here is reproducible.
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 6000,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let strategy = (left_text(), right_text(), any_trim(), hostile_value());
+    // One template and one value: refused by the validator, or the same statement as with the
+    // value the template was written for (the pair is kept for sqlglot).
+    let check = |template: &str, value: &Rendered| -> Result<(), String> {
+        if irp::playbook::validate::placeholder_out_of_place(template).is_some() {
+            *refused.borrow_mut() += 1;
+            return Ok(());
+        }
+        let render = |v: &Rendered| render_sql(template, &ctx(&[("v", v.value()), ("w", Value::from("b"))]));
+        let (Ok(good), Ok(bad)) = (render(&value.benign()), render(value)) else {
+            return Ok(());
+        };
+        let Some(shape) = sql_shape(&good) else {
+            return Ok(());
+        };
+        if Some(&shape) != sql_shape(&bad).as_ref() {
+            return Err(format!(
+                "template {template:?} with {value:?} renders {bad:?}, not the shape of {good:?}"
+            ));
+        }
+        pairs.borrow_mut().push(serde_json::json!({
+            "playbook": "property", "step": template, "sql": good, "twin": bad,
+        }));
+        Ok(())
+    };
+    // Hazards met before, always tried.
+    for (template, value) in [
+        ("SELECT a FROM t WHERE x -{{ v }}", Rendered::Int(-5)),
+        ("SELECT a FROM t WHERE x -{{ v }}", Rendered::Float(-2.5)),
+        ("SELECT a FROM t WHERE x = {{ v }}-1", Rendered::Float(1e5)),
+        ("SELECT a FROM t WHERE NOT {{ v }}-1", Rendered::Float(2.1e208)),
+        (
+            "SELECT a FROM t WHERE x IN {{ v }}",
+            Rendered::List(vec![Rendered::Int(-1), Rendered::Time(0)]),
+        ),
+        (
+            "SELECT a FROM t WHERE x = {{ v }}\n-- c",
+            Rendered::Str("a\nOR 1=1".to_owned()),
+        ),
+    ] {
+        check(template, &value).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let result = runner.run(&strategy, |(left, right, (tl, tr), value)| {
+        let template = format!(
+            "SELECT a FROM t WHERE {left}{{{{{} v {}}}}}{right}{}",
+            if tl { "-" } else { "" },
+            if tr { "-" } else { "" },
+            if left.contains("{% if") { "{% endif %}" } else { "" }
+        );
+        check(&template, &value).map_err(proptest::test_runner::TestCaseError::fail)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let pairs = pairs.into_inner();
+    let refused = refused.into_inner();
+    // Enough cases reach both checks, and enough are refused, for neither to pass vacuously.
+    assert!(pairs.len() >= 300, "only {} cases parsed", pairs.len());
+    assert!(refused >= 100, "only {refused} templates were refused");
+    let Some(python) = crate::common::required_tool("IRP_PYTHON", "a Python with sqlglot") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pairs.json");
+    std::fs::write(&file, serde_json::to_string(&pairs).unwrap()).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(crate::common::repo().join("scripts/sqlglot_check.py"))
+        .args(["--same-shape", "--skip-unparsed"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", crate::common::stdout(&out), crate::common::stderr(&out));
+    assert!(
+        out.status.success(),
+        "a value changed a statement's shape in sqlglot:\n{text}"
+    );
+    let checked: usize = text
+        .split("checked ")
+        .nth(1)
+        .and_then(|t| t.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        checked * 2 >= pairs.len(),
+        "sqlglot read too few of the {} pairs: {text}",
+        pairs.len()
+    );
+}
+
+fn any_trim() -> impl proptest::strategy::Strategy<Value = (bool, bool)> {
+    use proptest::prelude::*;
+    (prop::bool::weighted(0.2), prop::bool::weighted(0.2))
 }

@@ -122,9 +122,17 @@ pub fn sql_literal(value: &Value) -> Result<String, Error> {
             if let Some(i) = value.as_i64() {
                 return Ok(if i < 0 { format!("({i})") } else { i.to_string() });
             }
+            // An exponent is parenthesised too: parsers disagree on `1e5-1` (sqlglot reads one
+            // number, Trino a subtraction).
             match f64::try_from(value.clone()) {
-                Ok(x) if x.is_finite() && x.is_sign_negative() => Ok(format!("({x:?})")),
-                Ok(x) if x.is_finite() => Ok(format!("{x:?}")),
+                Ok(x) if x.is_finite() => {
+                    let text = format!("{x:?}");
+                    Ok(if x.is_sign_negative() || text.contains('e') {
+                        format!("({text})")
+                    } else {
+                        text
+                    })
+                }
                 _ => Err(Error::new(
                     ErrorKind::InvalidOperation,
                     "a number without a SQL literal form",
@@ -135,7 +143,9 @@ pub fn sql_literal(value: &Value) -> Result<String, Error> {
         ValueKind::Seq | ValueKind::Iterable => {
             let mut items = Vec::new();
             for item in value.try_iter()? {
-                if matches!(item.kind(), ValueKind::Seq | ValueKind::Iterable | ValueKind::Map) {
+                let typed = item.downcast_object_ref::<SqlTimestamp>().is_some()
+                    || item.downcast_object_ref::<SqlIdent>().is_some();
+                if !typed && matches!(item.kind(), ValueKind::Seq | ValueKind::Iterable | ValueKind::Map) {
                     return Err(Error::new(
                         ErrorKind::InvalidOperation,
                         "a list inside a list cannot be rendered into SQL",

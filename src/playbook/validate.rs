@@ -1326,10 +1326,11 @@ impl Validator<'_> {
                 {
                     self.err(
                         t.pos,
-                        format!("{} has a placeholder inside {place} (line {line} of the SQL)", t.what),
+                        format!("{} has a placeholder {place} (line {line} of the SQL)", t.what),
                         Some(
-                            "write placeholders where a value may stand, bare: `AND bucket = {{ bucket }}`; \
-                             escaping cannot protect a value inside a comment (a newline ends it) or a quoted string"
+                            "write placeholders where a value may stand, bare and apart: `AND bucket = {{ bucket }}`; \
+                             escaping cannot protect a value inside a comment (a newline ends it) or a quoted string, \
+                             nor one glued to a name, a number, a quote or another value"
                                 .to_owned(),
                         ),
                     );
@@ -1639,10 +1640,13 @@ fn suggest_id(s: &str) -> String {
     if out.is_empty() { "my-step".to_owned() } else { out }
 }
 
-/// The first `{{ … }}` or `{% … %}` of SQL template text that sits inside a `--` or `/* */`
-/// comment, a quoted string or a quoted identifier, where no escaping can keep a value in its
-/// place; its 1-based line and what it is inside.
-fn placeholder_out_of_place(text: &str) -> Option<(usize, &'static str)> {
+/// The first `{{ … }}` or `{% … %}` of SQL template text that sits where no escaping can keep a
+/// value in its place: inside a `--` or `/* */` comment, a quoted string or a quoted identifier
+/// (a newline in the value ends the comment; a literal inside a literal), or a `{{ … }}` glued to
+/// a word, a number, a quote, a dot or another value (`col{{ n }}` makes `col5` a name but
+/// `col(-5)` a call; `'a'{{ s }}` merges two literals into one). Returns its 1-based line and
+/// where it is, worded to follow "a placeholder".
+pub fn placeholder_out_of_place(text: &str) -> Option<(usize, &'static str)> {
     #[derive(Clone, Copy, PartialEq)]
     enum In {
         Code,
@@ -1659,23 +1663,44 @@ fn placeholder_out_of_place(text: &str) -> Option<(usize, &'static str)> {
         if c == b'\n' {
             line += 1;
         }
-        // A Jinja comment is the template's own: never rendered, never in the SQL.
-        if state != In::Code || c != b'{' || next != Some(b'#') {
-            if c == b'{' && matches!(next, Some(b'{' | b'%')) && state != In::Code {
+        if c == b'{' && matches!(next, Some(b'{' | b'%' | b'#')) {
+            // `{{-` (and `{%-`, `{#-`) trims the line break that ends a `--` comment, pulling
+            // what follows into it.
+            if state == In::Code && b.get(i + 2) == Some(&b'-') {
+                let before = text[..i].trim_end();
+                if text[before.len()..i].contains('\n')
+                    && before.rsplit('\n').next().is_some_and(|l| l.contains("--"))
+                {
+                    return Some((line, "trimming the line break that ends a `--` comment"));
+                }
+            }
+            if state != In::Code && next != Some(b'#') {
                 return Some((
                     line,
                     match state {
-                        In::LineComment => "a `--` comment",
-                        In::BlockComment => "a `/* */` comment",
-                        In::Str => "a quoted string",
-                        _ => "a quoted identifier",
+                        In::LineComment => "inside a `--` comment",
+                        In::BlockComment => "inside a `/* */` comment",
+                        In::Str => "inside a quoted string",
+                        _ => "inside a quoted identifier",
                     },
                 ));
             }
-        } else if let Some(end) = text[i..].find("#}") {
-            line += text[i..i + end].matches('\n').count();
-            i += end + 2;
-            continue;
+            // A tag's own text (its quotes and dashes) is the template's, not the SQL's.
+            let close = match next {
+                Some(b'{') => "}}",
+                Some(b'%') => "%}",
+                _ => "#}",
+            };
+            if state == In::Code || next == Some(b'#') {
+                let len = text[i + 2..].find(close)?;
+                let end = i + 2 + len + 2;
+                if next == Some(b'{') && state == In::Code && glued(text, i, end) {
+                    return Some((line, "glued to the text or value beside it"));
+                }
+                line += text[i..end].matches('\n').count();
+                i = end;
+                continue;
+            }
         }
         state = match (state, c, next) {
             (In::Code, b'-', Some(b'-')) => {
@@ -1703,4 +1728,52 @@ fn placeholder_out_of_place(text: &str) -> Option<(usize, &'static str)> {
         i += 1;
     }
     None
+}
+
+/// Whether the `{{ … }}` at `start..end` of `text` touches a word, a number, a quote, a dot or
+/// another `{{ … }}` in the rendered SQL: `{% … %}` and `{# … #}` tags render nothing, and
+/// `{{-` / `-}}` trim the whitespace beside them.
+fn glued(text: &str, start: usize, end: usize) -> bool {
+    let sticks = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '\'' | '"' | '.' | '}');
+    let trim_left = text[start + 2..].starts_with('-');
+    let trim_right = text[..end - 2].ends_with('-');
+    // Back over tags and (when trimmed) whitespace.
+    let mut before = &text[..start];
+    loop {
+        if trim_left {
+            before = before.trim_end();
+        }
+        let tag = ["%}", "#}"].iter().find(|t| before.ends_with(**t)).and_then(|t| {
+            let open = if *t == "%}" { "{%" } else { "{#" };
+            before.rfind(open)
+        });
+        match tag {
+            Some(open) => before = &before[..open],
+            None => break,
+        }
+    }
+    // `}` before is only another value's `}}`.
+    let left = before
+        .chars()
+        .next_back()
+        .is_some_and(|c| sticks(c) && (c != '}' || before.ends_with("}}")));
+    let mut after = &text[end..];
+    loop {
+        if trim_right {
+            after = after.trim_start();
+        }
+        let tag = ["{%", "{#"]
+            .iter()
+            .find(|t| after.starts_with(**t))
+            .and_then(|t| {
+                let close = if *t == "{%" { "%}" } else { "#}" };
+                after.find(close).map(|n| n + 2)
+            });
+        match tag {
+            Some(n) => after = &after[n..],
+            None => break,
+        }
+    }
+    let right = after.starts_with("{{") || after.chars().next().is_some_and(|c| c != '}' && sticks(c));
+    left || right
 }
