@@ -125,7 +125,8 @@ fn judge_body(body: &SetExpr) -> Result<(), String> {
 pub struct Reach {
     /// The `(database, table)` pairs a query may read, compared without case.
     pub tables: Vec<(String, String)>,
-    /// Databases any table of which may be read (Athena's Security Lake database, for `irp query`).
+    /// Databases any table of which may be read (Athena's Security Lake database, for `irp query`);
+    /// a name ending in `*` is a prefix (`amazon_security_lake_glue_db_*`: every region's).
     pub databases: Vec<String>,
     /// The catalog a three-part name may name (Athena's `AwsDataCatalog`); none: no three-part names.
     pub catalog: Option<String>,
@@ -143,11 +144,14 @@ impl Reach {
     }
 
     fn allows(&self, database: &str, table: &str) -> bool {
-        self.databases.iter().any(|d| d.eq_ignore_ascii_case(database))
-            || self
-                .tables
-                .iter()
-                .any(|(d, t)| d.eq_ignore_ascii_case(database) && t.eq_ignore_ascii_case(table))
+        let lower = database.to_ascii_lowercase();
+        self.databases.iter().any(|d| match d.strip_suffix('*') {
+            Some(prefix) => lower.starts_with(&prefix.to_ascii_lowercase()),
+            None => d.eq_ignore_ascii_case(database),
+        }) || self
+            .tables
+            .iter()
+            .any(|(d, t)| d.eq_ignore_ascii_case(database) && t.eq_ignore_ascii_case(table))
     }
 
     fn names(&self) -> String {
@@ -448,5 +452,14 @@ mod tests {
         );
         assert_eq!(check_reach("SELECT * FROM anything", &athena), Ok(()));
         assert!(check_reach("SELECT * FROM \"lambda:x\".db.t", &athena).is_err());
+        let regions = Reach {
+            databases: vec!["amazon_security_lake_glue_db_*".to_owned()],
+            ..Reach::default()
+        };
+        assert_eq!(
+            check_reach("SELECT * FROM amazon_security_lake_glue_db_eu_west_1.t", &regions),
+            Ok(())
+        );
+        assert!(check_reach("SELECT * FROM amazon_security_lake_glue.t", &regions).is_err());
     }
 }

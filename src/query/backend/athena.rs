@@ -227,13 +227,15 @@ impl Athena {
             .unwrap_or_else(|| crate::playbook::table::LogicalTable::database_name(&self.region))
     }
 
-    /// What a query may read: tables of the Security Lake database, in its catalog. Another
+    /// What a query may read: tables of the Security Lake databases, in its catalog. Another
     /// database, a federated catalog (a Lambda connector), a table function and an external
     /// function are refused before anything is sent.
     pub fn reach(&self) -> crate::playbook::read_only::Reach {
         crate::playbook::read_only::Reach {
             tables: Vec::new(),
-            databases: vec![self.database()],
+            // Every region's Security Lake database (a rollup region's case reads another
+            // region's tables), and the configured one (a Lake Formation resource link).
+            databases: vec![self.database(), "amazon_security_lake_glue_db_*".to_owned()],
             catalog: Some(self.settings.catalog.clone()),
             default_database: Some(self.database()),
         }
