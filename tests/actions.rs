@@ -1984,3 +1984,61 @@ fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descen
         started.elapsed()
     );
 }
+
+/// Whether process `pid` is still running (a zombie is not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| !r.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Every descendant dies with the command: in another session (`setsid`), with its environment
+/// cleared, at the timeout or when the command ends on its own; irp returns within a second of
+/// the timeout.
+#[test]
+fn no_descendant_of_a_command_outlives_it() {
+    let sh = |script: &str| vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let pids = |ran: &irp::action::command::Ran| -> Vec<u32> {
+        String::from_utf8_lossy(&ran.stdout)
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    for (script, timeout, timed_out) in [
+        // At the timeout: a grandchild in a session of its own, and one with no environment (so
+        // without the run's mark), both below a shell that is still running.
+        (
+            "setsid sleep 61 & echo $!; env -i setsid sleep 62 & echo $!; sleep 30",
+            700,
+            true,
+        ),
+        // The command ends at once; what it left running is killed too.
+        (
+            "setsid sleep 63 & echo $!; (setsid sleep 64 & echo $!) ; echo done",
+            10_000,
+            false,
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let ran = irp::action::command::run(&sh(script), std::time::Duration::from_millis(timeout)).unwrap();
+        let took = started.elapsed();
+        assert_eq!(ran.timed_out, timed_out, "{script}: {}", ran.summary());
+        if timed_out {
+            assert!(
+                took < std::time::Duration::from_millis(timeout + 1000),
+                "{script}: irp returned {took:?} after starting, the timeout being {timeout} ms"
+            );
+        }
+        let found = pids(&ran);
+        assert_eq!(
+            found.len(),
+            2,
+            "{script}: {}",
+            String::from_utf8_lossy(&ran.stdout)
+        );
+        for pid in found {
+            assert!(!running(pid), "{script}: descendant {pid} outlived the command");
+        }
+    }
+}

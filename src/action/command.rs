@@ -1,7 +1,10 @@
 //! `command` actions: a program and its arguments as a list, run without a shell, with a timeout,
 //! its standard output and error kept up to a cap. The exit code decides success. The program
-//! runs in its own process group so a timeout stops everything it started, in an explicit
-//! environment (no credentials of the responder's), and irp never waits on its pipes for long.
+//! runs in its own process group, and every descendant is found (the process tree, a mark in the
+//! environment, irp adopting orphans as a child subreaper) and killed when the command ends or
+//! times out, so nothing it started outlives the step. It runs in an explicit environment (no
+//! credentials of the responder's unless the step names them), and irp never waits on its pipes
+//! for long.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
@@ -84,9 +87,14 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin");
     }
+    // Orphans of the command (a `setsid` grandchild whose parent exited) are re-parented to irp
+    // rather than to init, and every descendant carries the run's mark, so none is lost.
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    let mark = home.mark();
     let mut child = cmd
         .env("HOME", &home.0)
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(MARK_VAR, &mark)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -97,22 +105,36 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
     let out = child.stdout.take().map(reader);
     let err = child.stderr.take().map(reader);
     let mut timed_out = false;
+    let mut seen = Descendants::new(pgid);
+    let mut polls = 0u32;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= timeout => {
                 timed_out = true;
+                seen.look(&mark);
                 kill_group(pgid);
+                seen.kill_all(&mark);
                 break child
                     .wait()
                     .map_err(|e| format!("waiting for `{program}`: {e}"))?;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                // Every tenth of a second, note the command's descendants, so one that drops
+                // the mark (a cleared environment) is still known when the time comes.
+                if polls % 10 == 0 {
+                    seen.look(&mark);
+                }
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
             Err(e) => return Err(format!("waiting for `{program}`: {e}")),
         }
     };
-    // The group again: a descendant left running after the command ended still holds the pipes.
+    // Everything the command left behind: its group, and every descendant in another group or
+    // session (`setsid`), which would otherwise outlive the step and hold the pipes.
     kill_group(pgid);
+    seen.kill_all(&mark);
     let deadline = Instant::now() + DRAIN;
     let take = |r: Option<Reader>| r.map(|r| r.take(deadline)).unwrap_or_default();
     let (stdout, d_out) = take(out);
@@ -135,6 +157,122 @@ fn kill_group(pgid: u32) {
     }
 }
 
+/// The variable that marks every process of one command run (its value is unique to the run).
+pub const MARK_VAR: &str = "IRP_COMMAND_RUN";
+
+/// The processes of one command run, found in `/proc`: the command, everything below it in the
+/// process tree, and every process whose environment carries the run's mark. Each is kept with
+/// its start time, so a process id the system has since given to another process is never hit.
+struct Descendants {
+    root: u32,
+    known: std::collections::BTreeMap<u32, u64>,
+}
+
+impl Descendants {
+    fn new(root: u32) -> Descendants {
+        Descendants {
+            root,
+            known: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Adds what is in the tree below the command, below a known process, or marked, now.
+    fn look(&mut self, mark: &str) {
+        let procs = processes();
+        let wanted = format!("{MARK_VAR}={mark}");
+        for p in &procs {
+            if p.pid == self.root || carries(p.pid, &wanted) {
+                self.known.insert(p.pid, p.start);
+            }
+        }
+        // Down the tree from every known process, until nothing new is found.
+        loop {
+            let before = self.known.len();
+            for p in &procs {
+                if self.known.contains_key(&p.ppid) && !self.known.contains_key(&p.pid) {
+                    self.known.insert(p.pid, p.start);
+                }
+            }
+            if self.known.len() == before {
+                break;
+            }
+        }
+    }
+
+    /// Kills every known process still running (the same process: same id, same start), and
+    /// reaps those re-parented to irp. Looks again after each round, for forks in flight.
+    fn kill_all(&mut self, mark: &str) {
+        let me = rustix::process::getpid().as_raw_nonzero().get().unsigned_abs();
+        for _ in 0..4 {
+            self.look(mark);
+            let alive: Vec<Proc> = processes()
+                .into_iter()
+                .filter(|p| self.known.get(&p.pid) == Some(&p.start) && p.pid != self.root)
+                .collect();
+            if alive.iter().all(|p| p.zombie) {
+                for p in alive.iter().filter(|p| p.ppid == me) {
+                    reap(p.pid);
+                }
+                return;
+            }
+            for p in &alive {
+                if let Some(pid) = i32::try_from(p.pid).ok().and_then(rustix::process::Pid::from_raw) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            for p in alive.iter().filter(|p| p.ppid == me) {
+                reap(p.pid);
+            }
+        }
+    }
+}
+
+/// One process as `/proc/<pid>/stat` says.
+#[derive(Debug, Clone)]
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    /// Clock ticks after boot.
+    start: u64,
+    zombie: bool,
+}
+
+/// Every process `/proc` shows (the others' too: only those found through the tree or the mark
+/// are ever touched).
+fn processes() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid …`: comm may hold spaces and parentheses; it ends at the last `)`.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        Some(Proc {
+            pid,
+            zombie: fields.first() == Some(&"Z"),
+            ppid: fields.get(1)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    })
+    .collect()
+}
+
+/// Whether process `pid`'s environment holds `wanted` (`NAME=value`); unreadable is no.
+fn carries(pid: u32, wanted: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+}
+
+/// Collects the exit of a killed process that irp adopted, so no zombie is left.
+fn reap(pid: u32) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+    }
+}
+
 /// An empty folder for the command's `HOME`, removed when it is dropped.
 struct ScratchHome(std::path::PathBuf);
 
@@ -148,6 +286,14 @@ impl ScratchHome {
         let dir = std::env::temp_dir().join(format!("irp-command-home-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir)?;
         Ok(ScratchHome(dir))
+    }
+
+    /// A value unique to this run (the folder's name is).
+    fn mark(&self) -> String {
+        self.0
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 }
 
