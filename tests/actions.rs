@@ -1341,6 +1341,7 @@ fn a_command_action_is_timed_out_and_its_output_capped() {
     use irp::action::command;
     let ran = command::run(
         &["sleep".to_owned(), "5".to_owned()],
+        &[],
         std::time::Duration::from_millis(200),
     )
     .unwrap();
@@ -1357,6 +1358,7 @@ fn a_command_action_is_timed_out_and_its_output_capped() {
             (command::OUTPUT_CAP + 10).to_string(),
             "/dev/zero".to_owned(),
         ],
+        &[],
         std::time::Duration::from_secs(10),
     )
     .unwrap();
@@ -1364,10 +1366,11 @@ fn a_command_action_is_timed_out_and_its_output_capped() {
     assert_eq!(big.stdout.len(), command::OUTPUT_CAP);
     assert_eq!(big.dropped.0, 10);
     assert!(big.summary().contains("10 more dropped"), "{}", big.summary());
-    let failed = command::run(&["false".to_owned()], std::time::Duration::from_secs(5)).unwrap();
+    let failed = command::run(&["false".to_owned()], &[], std::time::Duration::from_secs(5)).unwrap();
     assert_eq!(failed.code, Some(1));
     let e = command::run(
         &["/nonexistent/tool".to_owned()],
+        &[],
         std::time::Duration::from_secs(5),
     )
     .unwrap_err();
@@ -1926,7 +1929,7 @@ fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descen
     use irp::action::command;
     // The environment a command gets, printed by the command itself: only the allowed names,
     // though this test process has many more (cargo's, and AWS settings when moto runs).
-    let env = command::run(&["env".to_owned()], std::time::Duration::from_secs(5)).unwrap();
+    let env = command::run(&["env".to_owned()], &[], std::time::Duration::from_secs(5)).unwrap();
     let text = String::from_utf8_lossy(&env.stdout).into_owned();
     let allowed: Vec<&str> = command::PASSED_ENV
         .iter()
@@ -1957,6 +1960,7 @@ fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descen
     let started = std::time::Instant::now();
     let ran = command::run(
         &["setsid".to_owned(), "sleep".to_owned(), "60".to_owned()],
+        &[],
         std::time::Duration::from_millis(300),
     )
     .unwrap();
@@ -1973,6 +1977,7 @@ fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descen
             "-c".to_owned(),
             "setsid sleep 60 & echo started".to_owned(),
         ],
+        &[],
         std::time::Duration::from_secs(10),
     )
     .unwrap();
@@ -2021,7 +2026,8 @@ fn no_descendant_of_a_command_outlives_it() {
         ),
     ] {
         let started = std::time::Instant::now();
-        let ran = irp::action::command::run(&sh(script), std::time::Duration::from_millis(timeout)).unwrap();
+        let ran =
+            irp::action::command::run(&sh(script), &[], std::time::Duration::from_millis(timeout)).unwrap();
         let took = started.elapsed();
         assert_eq!(ran.timed_out, timed_out, "{script}: {}", ran.summary());
         if timed_out {
@@ -2040,5 +2046,139 @@ fn no_descendant_of_a_command_outlives_it() {
         for pid in found {
             assert!(!running(pid), "{script}: descendant {pid} outlived the command");
         }
+    }
+}
+
+/// Credentials reach a command only when the step names them, and what the command prints of
+/// them is replaced before the output is kept, with a journaled note.
+#[test]
+fn credentials_reach_a_command_only_by_name_and_never_its_stored_output() {
+    let Some((endpoint, _lock)) = crate::athena::moto() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("pb.yaml");
+    std::fs::write(
+        &pb,
+        r#"irp: 1
+id: env-drill
+title: Command environment drill
+version: "1"
+framework: nist-800-61r2
+stages:
+  - id: contain
+    title: Contain
+    phase: containment-eradication-recovery
+    steps:
+      - id: unnamed
+        title: A command that names no variable
+        action:
+          command: [printenv]
+      - id: named
+        title: A command that names the credentials it needs
+        action:
+          command: [printenv, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, DRILL_TOKEN]
+          env: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, DRILL_TOKEN, NOT_THERE]
+"#,
+    )
+    .unwrap();
+    let answers = write_answers(
+        dir.path(),
+        "a.yaml",
+        "steps:\n  unnamed: { confirm: \"yes\" }\n  named: { confirm: \"yes\" }\n",
+    );
+    let (key, secret, token) = (
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "drill-token-value-123",
+    );
+    let case = dir.path().join("case");
+    let out = aws_irp()
+        .arg("run")
+        .arg(&pb)
+        .arg("--case-dir")
+        .arg(&case)
+        .args([
+            "--live",
+            "--endpoint-url",
+            &endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&answers)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("DRILL_TOKEN", token)
+        .env_remove("NOT_THERE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries = journal(&case);
+    let read = |step: &str| {
+        let done = entry(&entries, "action_finished", step);
+        std::fs::read_to_string(case.join(done["payload"]["outputs"][0]["path"].as_str().unwrap())).unwrap()
+    };
+    // Unnamed: the command's environment is the allow-list and irp's own variables, no credential.
+    let unnamed = read("unnamed");
+    assert!(unnamed.contains("PATH="), "{unnamed}");
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("DRILL_TOKEN", token),
+    ] {
+        assert!(
+            !unnamed.contains(name) && !unnamed.contains(value),
+            "{name} reached the command:\n{unnamed}"
+        );
+    }
+    // Named: the command saw them (printenv printed three lines and succeeded), and the stored
+    // output has none of their values.
+    let named = read("named");
+    assert_eq!(
+        named,
+        "[redacted AWS_ACCESS_KEY_ID]\n[redacted AWS_SECRET_ACCESS_KEY]\n[redacted DRILL_TOKEN]\n"
+    );
+    let confirmed = entry(&entries, "action_started", "named");
+    assert_eq!(
+        confirmed["payload"]["intent"]["env"],
+        json!([
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "DRILL_TOKEN",
+            "NOT_THERE"
+        ])
+    );
+    let detail = entry(&entries, "action_finished", "named")["payload"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DRILL_TOKEN"] {
+        assert!(
+            detail.contains(&format!(
+                "the value of {name} was found 1 time in the output and replaced"
+            )),
+            "{detail}"
+        );
+    }
+    assert!(
+        detail.contains("not set in irp's environment, so not passed: NOT_THERE"),
+        "{detail}"
+    );
+    let journal_text = std::fs::read_to_string(case.join("journal.jsonl")).unwrap();
+    for value in [key, secret, token] {
+        assert!(
+            !journal_text.contains(value),
+            "a credential value is in the journal"
+        );
+    }
+    for f in std::fs::read_dir(case.join("artifacts")).unwrap() {
+        let text = std::fs::read(f.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            !text.contains(secret) && !text.contains(token),
+            "a credential value is in an artifact"
+        );
     }
 }

@@ -82,7 +82,10 @@ fn event() -> impl Strategy<Value = Event> {
         (text(), proptest::collection::vec(text(), 0..4)).prop_map(|(step, argv)| {
             Event::ActionStarted(engine::ActionStarted {
                 step,
-                intent: engine::Intent::Command { argv },
+                intent: engine::Intent::Command {
+                    argv,
+                    env: Vec::new(),
+                },
                 simulated: true,
                 before: None,
                 request: None,

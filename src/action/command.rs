@@ -6,6 +6,7 @@
 //! credentials of the responder's unless the step names them), and irp never waits on its pipes
 //! for long.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
@@ -26,6 +27,20 @@ pub struct Ran {
     /// Bytes beyond the cap, per stream.
     pub dropped: (u64, u64),
     pub elapsed: Duration,
+    /// Credential values found in the output and replaced before it was kept.
+    pub redacted: Vec<Redaction>,
+    /// Variables the step names that irp's environment does not have.
+    pub unset: Vec<String>,
+}
+
+/// A credential value found in a command's output and replaced by `[redacted NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// The variable whose value it is.
+    pub name: String,
+    /// `output` or `errors`.
+    pub stream: &'static str,
+    pub count: usize,
 }
 
 impl Ran {
@@ -50,8 +65,28 @@ impl Ran {
                 String::new()
             }
         };
+        let mut redacted = String::new();
+        for r in &self.redacted {
+            let _ = write!(
+                redacted,
+                "; the value of {} was found {} time{} in the {} and replaced by `[redacted {}]` before it was kept",
+                r.name,
+                r.count,
+                if r.count == 1 { "" } else { "s" },
+                r.stream,
+                r.name
+            );
+        }
+        let unset = if self.unset.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not set in irp's environment, so not passed: {}",
+                self.unset.join(", ")
+            )
+        };
         format!(
-            "{ended} in {:.1}s, {} bytes of output, {} of errors{}{}",
+            "{ended} in {:.1}s, {} bytes of output, {} of errors{}{}{unset}{redacted}",
             self.elapsed.as_secs_f64(),
             self.stdout.len(),
             self.stderr.len(),
@@ -71,9 +106,79 @@ pub const PASSED_ENV: [&str; 5] = ["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
 /// keeps the pipes open writes later is not waited for.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// The variables whose values are credentials wherever they come from: a command's output is
+/// searched for their values (irp's own, passed or not) and they are replaced before it is kept.
+pub const CREDENTIAL_VARS: [&str; 4] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+
+/// Variables irp sets itself, which a step cannot name.
+pub const SET_BY_IRP: [&str; 3] = ["HOME", "AWS_EC2_METADATA_DISABLED", MARK_VAR];
+
+/// Values shorter than this are not searched for (they would match by chance).
+const SHORTEST_SECRET: usize = 8;
+
+/// Whether a variable's name says its value is a secret (searched for in the output when the
+/// step passes it).
+fn secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    CREDENTIAL_VARS.contains(&upper.as_str())
+        || ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY"]
+            .iter()
+            .any(|w| upper.contains(w))
+}
+
+/// The credential values irp knows: its environment's AWS credentials, and the values of the
+/// variables the step passes whose names say secret.
+fn known_secrets(env: &[String]) -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<&str> = CREDENTIAL_VARS.to_vec();
+    names.extend(env.iter().map(String::as_str).filter(|n| secret_name(n)));
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let v = std::env::var_os(n)?;
+            let v = v.as_encoded_bytes().to_vec();
+            (v.len() >= SHORTEST_SECRET).then(|| (n.to_owned(), v))
+        })
+        .collect()
+}
+
+/// Replaces every occurrence of each secret in `buf` by `[redacted NAME]`; the counts per name.
+fn redact(buf: &mut Vec<u8>, secrets: &[(String, Vec<u8>)]) -> Vec<(String, usize)> {
+    let mut counts = Vec::new();
+    // Longest first, so a value that contains another is replaced whole.
+    let mut order: Vec<&(String, Vec<u8>)> = secrets.iter().collect();
+    order.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (name, value) in order {
+        let mut out = Vec::with_capacity(buf.len());
+        let (mut i, mut n) = (0, 0);
+        while i < buf.len() {
+            if buf[i..].starts_with(value) {
+                out.extend_from_slice(format!("[redacted {name}]").as_bytes());
+                i += value.len();
+                n += 1;
+            } else {
+                out.push(buf[i]);
+                i += 1;
+            }
+        }
+        if n > 0 {
+            *buf = out;
+            counts.push((name.clone(), n));
+        }
+    }
+    counts
+}
+
 /// Runs `argv` (never through a shell) with `timeout`, in an explicit environment
-/// ([`PASSED_ENV`], a scratch `HOME`).
-pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
+/// ([`PASSED_ENV`], the variables `env` names, a scratch `HOME`), and returns its output with
+/// every credential value irp knows replaced.
+pub fn run(argv: &[String], env: &[String], timeout: Duration) -> Result<Ran, String> {
     let (program, rest) = argv.split_first().ok_or("the command is empty")?;
     let started = Instant::now();
     let home = ScratchHome::new().map_err(|e| format!("cannot make a scratch home for `{program}`: {e}"))?;
@@ -86,6 +191,20 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
     }
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    }
+    let mut unset = Vec::new();
+    for name in env {
+        if SET_BY_IRP.contains(&name.as_str()) {
+            return Err(format!(
+                "`{name}` is set by irp and cannot be passed to a command"
+            ));
+        }
+        match std::env::var_os(name) {
+            Some(v) => {
+                cmd.env(name, v);
+            }
+            None => unset.push(name.clone()),
+        }
     }
     // Orphans of the command (a `setsid` grandchild whose parent exited) are re-parented to irp
     // rather than to init, and every descendant carries the run's mark, so none is lost.
@@ -122,7 +241,7 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
             Ok(None) => {
                 // Every tenth of a second, note the command's descendants, so one that drops
                 // the mark (a cleared environment) is still known when the time comes.
-                if polls % 10 == 0 {
+                if polls.is_multiple_of(10) {
                     seen.look(&mark);
                 }
                 polls += 1;
@@ -137,9 +256,16 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
     seen.kill_all(&mark);
     let deadline = Instant::now() + DRAIN;
     let take = |r: Option<Reader>| r.map(|r| r.take(deadline)).unwrap_or_default();
-    let (stdout, d_out) = take(out);
-    let (stderr, d_err) = take(err);
+    let (mut stdout, d_out) = take(out);
+    let (mut stderr, d_err) = take(err);
     drop(home);
+    let secrets = known_secrets(env);
+    let mut redacted = Vec::new();
+    for (buf, stream) in [(&mut stdout, "output"), (&mut stderr, "errors")] {
+        for (name, count) in redact(buf, &secrets) {
+            redacted.push(Redaction { name, stream, count });
+        }
+    }
     Ok(Ran {
         code: status.code(),
         timed_out,
@@ -147,6 +273,8 @@ pub fn run(argv: &[String], timeout: Duration) -> Result<Ran, String> {
         stderr,
         dropped: (d_out, d_err),
         elapsed: started.elapsed(),
+        redacted,
+        unset,
     })
 }
 

@@ -296,10 +296,7 @@ pub fn preview(
         Executor::Live(live) => live,
     };
     let Some(p) = params else {
-        return Ok(format!(
-            "LIVE: runs {} on this machine",
-            serde_json::to_string(&intent_argv(intent)).unwrap_or_default()
-        ));
+        return Ok(format!("LIVE: runs {} on this machine", command_line(intent)));
     };
     if p.op().is_read_only() {
         return Ok(format!(
@@ -318,10 +315,11 @@ pub fn preview(
     ))
 }
 
-fn intent_argv(intent: &Intent) -> Vec<String> {
+/// The command and the names of the responder's variables it sees, as confirmed.
+fn command_line(intent: &Intent) -> String {
     match intent {
-        Intent::Command { argv } => argv.clone(),
-        _ => Vec::new(),
+        Intent::Command { argv, env } => crate::engine::event::command_words(argv, env),
+        _ => String::new(),
     }
 }
 
@@ -396,9 +394,9 @@ pub fn simulated_detail(intent: &Intent, params: Option<&Params<'_>>, now: &str,
             "simulated: would call {}",
             aws::simulated_calls(p, now, step).join("; ")
         ),
-        (Intent::Command { argv }, _) => format!(
+        (Intent::Command { argv, env }, _) => format!(
             "simulated: would run {}",
-            serde_json::to_string(argv).unwrap_or_default()
+            crate::engine::event::command_words(argv, env)
         ),
         _ => crate::engine::simulated_detail(intent),
     }
@@ -545,11 +543,11 @@ pub(super) fn run_command(
     timeout: Option<Duration>,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<(), MoveError> {
-    let Intent::Command { argv } = intent else {
+    let Intent::Command { argv, env } = intent else {
         return Ok(());
     };
     exec(session, &start_cmd(t, intent, None, None), report)?;
-    let cmd = match command::run(argv, timeout.unwrap_or(command::DEFAULT_TIMEOUT)) {
+    let cmd = match command::run(argv, env, timeout.unwrap_or(command::DEFAULT_TIMEOUT)) {
         Ok(ran) => {
             let stdout = session.write_artifact(t.id, "stdout", &ran.stdout)?;
             let stderr = session.write_artifact(t.id, "stderr", &ran.stderr)?;
@@ -585,7 +583,7 @@ pub fn settle_unknown(
 ) -> Result<(), MoveError> {
     let what = match intent {
         Intent::Aws { api, target, .. } => format!("{api} on {}", target.as_deref().unwrap_or("?")),
-        Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
+        Intent::Command { argv, .. } => serde_json::to_string(argv).unwrap_or_default(),
         Intent::Manual { .. } => "the checklist".to_owned(),
     };
     let Some(answer) = answer else {

@@ -59,7 +59,7 @@ fn item_count(session: &Session, id: &str, index: usize) -> Result<usize, MoveEr
 fn target_text(intent: &Intent) -> String {
     match intent {
         Intent::Aws { api, target, .. } => format!("{api} on {}", target.as_deref().unwrap_or("?")),
-        Intent::Command { argv } => serde_json::to_string(argv).unwrap_or_default(),
+        Intent::Command { argv, .. } => serde_json::to_string(argv).unwrap_or_default(),
         Intent::Manual { items } => items.join("; "),
     }
 }

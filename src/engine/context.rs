@@ -476,8 +476,9 @@ fn intent_in(a: &ActionStep, ctx: &Value) -> Result<Intent, RenderError> {
                 target,
             })
         }
-        ActionKind::Command { argv } => Ok(Intent::Command {
+        ActionKind::Command { argv, env } => Ok(Intent::Command {
             argv: template::render_argv(argv, ctx).map_err(|e| RenderError::Text(e.message))?,
+            env: env.clone(),
         }),
         ActionKind::Manual { items } => Ok(Intent::Manual {
             items: items.iter().map(|i| text(i)).collect::<Result<_, _>>()?,

@@ -19,10 +19,9 @@ pub fn simulated_detail(intent: &Intent) -> String {
             "simulated: would call {api}{}",
             target.as_deref().map(|t| format!(" on {t}")).unwrap_or_default()
         ),
-        Intent::Command { argv } => format!(
-            "simulated: would run {}",
-            serde_json::to_string(argv).unwrap_or_default()
-        ),
+        Intent::Command { argv, env } => {
+            format!("simulated: would run {}", super::event::command_words(argv, env))
+        }
         Intent::Manual { .. } => "checklist".to_owned(),
     }
 }

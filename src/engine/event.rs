@@ -452,10 +452,24 @@ pub enum Intent {
     },
     Command {
         argv: Vec<String>,
+        /// The names of the responder's variables the command sees (never their values).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env: Vec<String>,
     },
     Manual {
         items: Vec<String>,
     },
+}
+
+/// A command as the responder confirms it: the argv, and the names of the variables of the
+/// responder's environment it sees, if any.
+pub fn command_words(argv: &[String], env: &[String]) -> String {
+    let argv = serde_json::to_string(argv).unwrap_or_default();
+    if env.is_empty() {
+        argv
+    } else {
+        format!("{argv} with {} from the responder's environment", env.join(", "))
+    }
 }
 
 impl Intent {
@@ -464,7 +478,7 @@ impl Intent {
     pub fn confirmation_word(&self, step: &str) -> String {
         match self {
             Intent::Aws { target: Some(t), .. } => t.clone(),
-            Intent::Command { argv } => argv
+            Intent::Command { argv, .. } => argv
                 .first()
                 .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
                 .unwrap_or_default(),

@@ -90,7 +90,7 @@ pub fn protected_items(pb: &Playbook, state: &State, intents: &[Intent]) -> BTre
     for (i, intent) in intents.iter().enumerate() {
         let values: Vec<&str> = match intent {
             Intent::Aws { params, .. } => params.values().filter_map(serde_json::Value::as_str).collect(),
-            Intent::Command { argv } => argv.iter().skip(1).map(String::as_str).collect(),
+            Intent::Command { argv, .. } => argv.iter().skip(1).map(String::as_str).collect(),
             Intent::Manual { .. } => Vec::new(),
         };
         let hit = values.iter().find_map(|v| {

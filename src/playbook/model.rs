@@ -235,6 +235,8 @@ pub enum ActionKind {
     },
     Command {
         argv: Vec<String>,
+        /// Variables of the responder's environment passed on by name (`env:`).
+        env: Vec<String>,
     },
     Manual {
         items: Vec<String>,

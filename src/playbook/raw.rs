@@ -361,6 +361,12 @@ pub struct Action {
     /// element may use templates and stays one argument whatever its value.
     #[serde(default)]
     pub command: Option<Sp<Vec<Sp<String>>>>,
+    /// Variables of the responder's environment the `command` sees, by name, besides `PATH`,
+    /// `LANG`, `LC_ALL`, `LC_CTYPE` and `TZ` (for example `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`). Nothing else of it reaches
+    /// a command: no credentials unless named here, and the confirmation shows the names.
+    #[serde(default)]
+    pub env: Option<Sp<Vec<Sp<String>>>>,
     /// A checklist the responder ticks item by item.
     #[serde(default)]
     pub manual: Option<Sp<Vec<Sp<String>>>>,

@@ -926,6 +926,43 @@ impl Validator<'_> {
         }
     }
 
+    /// The names a command's `env` passes on: variable names, each once, none that irp sets.
+    fn command_env(&mut self, a: &Sp<raw::Action>) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for name in a.env.iter().flat_map(|e| e.value.iter()) {
+            let n = &name.value;
+            let plain = n
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                self.err(
+                    name.pos,
+                    format!("`{n}` is not a variable name"),
+                    Some("name a variable of the responder's environment: letters, digits and `_`, e.g. `AWS_REGION`".to_owned()),
+                );
+            } else if crate::action::command::SET_BY_IRP.contains(&n.as_str()) {
+                self.err(
+                    name.pos,
+                    format!("`{n}` is set by irp for every command"),
+                    Some("leave it out: a command's `HOME` is a scratch folder, and the instance metadata service is off".to_owned()),
+                );
+            } else if crate::action::command::PASSED_ENV.contains(&n.as_str()) {
+                self.err(
+                    name.pos,
+                    format!("`{n}` is passed to every command already"),
+                    Some("leave it out".to_owned()),
+                );
+            } else if names.contains(n) {
+                self.err(name.pos, format!("`{n}` is named twice"), None);
+            } else {
+                names.push(n.clone());
+            }
+        }
+        names
+    }
+
     fn action_kind(&mut self, a: &Sp<raw::Action>, r: &mut StepRefs) -> ActionStep {
         let present = [a.aws.is_some(), a.command.is_some(), a.manual.is_some()]
             .iter()
@@ -942,6 +979,16 @@ impl Validator<'_> {
                 Some("a `command` takes its arguments in the list itself".to_owned()),
             );
         }
+        if let Some(env) = &a.env
+            && a.command.is_none()
+        {
+            self.err(
+                env.pos,
+                "`env` is only for `command` actions",
+                Some("an `aws` action uses irp's own credentials; a checklist runs nothing".to_owned()),
+            );
+        }
+        let env = self.command_env(a);
         let confirm_given = a.confirm.as_ref().map(|c| c.value);
         if let Some(op_name) = &a.aws {
             let Some(op) = action::find_operation(&op_name.value) else {
@@ -1065,6 +1112,7 @@ impl Validator<'_> {
                 confirm: confirm_given.unwrap_or(Confirm::Yes),
                 kind: ActionKind::Command {
                     argv: cmd.value.iter().map(|a| a.value.clone()).collect(),
+                    env,
                 },
                 for_each: None,
             };

@@ -552,12 +552,9 @@ fn detail(m: &Model, f: &mut Frame, area: Rect) {
                             ]));
                         }
                     }
-                    Ok(engine::Intent::Command { argv }) => lines.push(Line::from(vec![
+                    Ok(engine::Intent::Command { argv, env }) => lines.push(Line::from(vec![
                         Span::styled("argv       ", t.dim()),
-                        Span::styled(
-                            visible(&serde_json::to_string(argv).unwrap_or_default()),
-                            t.bold(),
-                        ),
+                        Span::styled(visible(&crate::engine::event::command_words(argv, env)), t.bold()),
                     ])),
                     _ => {}
                 }
@@ -1268,7 +1265,7 @@ fn item_lines(
             Some(engine::Intent::Aws { api, target, .. }) => {
                 format!("{api} on {}", target.as_deref().unwrap_or("?"))
             }
-            Some(engine::Intent::Command { argv }) => serde_json::to_string(argv).unwrap_or_default(),
+            Some(engine::Intent::Command { argv, .. }) => serde_json::to_string(argv).unwrap_or_default(),
             Some(engine::Intent::Manual { items }) => items.join("; "),
             None => rendered
                 .as_ref()
