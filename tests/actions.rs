@@ -1934,7 +1934,7 @@ fn a_command_runs_without_the_responders_credentials_and_never_hangs_on_a_descen
     let allowed: Vec<&str> = command::PASSED_ENV
         .iter()
         .copied()
-        .chain(["HOME", "AWS_EC2_METADATA_DISABLED"])
+        .chain(command::SET_BY_IRP)
         .collect();
     for line in text.lines() {
         let name = line.split('=').next().unwrap_or_default();
