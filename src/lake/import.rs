@@ -21,11 +21,11 @@ use arrow::array::{Array, AsArray};
 use chrono::DateTime;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::cloudtrail::{self, NotMapped, Record};
 use super::ocsf::{ApiEvent, api_activity_schema, to_batch};
+use super::split::{self, Piece};
 use super::{LakeError, PartitionWriter, partition_dir};
 use crate::playbook::table::LogicalTable;
 
@@ -87,14 +87,23 @@ impl Imported {
 pub struct Options {
     pub threads: usize,
     pub normalise: Normalise,
-    /// The most bytes one file may hold once decompressed (0: [`MAX_FILE_BYTES`]); a file past it
-    /// is reported as a problem and skipped, so a decompression bomb cannot exhaust memory.
+    /// The most bytes read from one file, decompressed (0: [`MAX_FILE_BYTES`]); reading stops
+    /// there with a problem for that file, so a decompression bomb cannot run for ever. Files are
+    /// read as streams, so memory does not grow with this.
     pub max_file_bytes: u64,
+    /// The most event ids held for de-duplication across partitions (0: [`MAX_IDS`]).
+    pub max_ids: usize,
 }
 
-/// The most bytes one input file may hold, decompressed: far above a `CloudTrail` delivery file
-/// (a few MB), and a bound on what one import worker holds in memory.
-pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Event ids held for de-duplication (16 bytes each in a set: about 100 MB). Past it, the
+/// partitions used least recently are written out and their ids dropped, to be read back from
+/// their files if they come up again; only one partition's (a region, account and day of one
+/// table) must fit.
+pub const MAX_IDS: usize = 4_000_000;
+
+/// The most bytes read from one input file, decompressed: far above a `CloudTrail` delivery file
+/// (a few MB) or a day's export.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// Repairs for logs an anonymiser rewrote before publishing them (the Stratus Red Team
 /// detonation logs, say): made-up region names and zero-padded addresses such as
@@ -157,9 +166,12 @@ type PartitionKey = (LogicalTable, String, String, i32);
 
 #[derive(Default)]
 struct Shared {
-    seen: HashSet<u128>,
-    /// Partitions whose existing files' ids are in `seen`.
-    loaded: HashSet<PartitionKey>,
+    /// The ids of each partition held: its files' and this import's.
+    seen: HashMap<PartitionKey, PartitionIds>,
+    /// Ids held across all partitions.
+    ids: usize,
+    /// Counts deliveries, to tell the partitions used least recently.
+    clock: u64,
     buffers: HashMap<PartitionKey, Vec<ApiEvent>>,
     /// Events in `buffers`.
     buffered: usize,
@@ -236,6 +248,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// A chunk of partition `key` is taken out to be written.
+    fn writing(&mut self, key: &PartitionKey) {
+        if let Some(p) = self.seen.get_mut(key) {
+            p.writing += 1;
+        }
+    }
+
+    /// A chunk of partition `key` is written.
+    fn written(&mut self, key: &PartitionKey) {
+        if let Some(p) = self.seen.get_mut(key) {
+            p.writing = p.writing.saturating_sub(1);
+        }
+        self.forget_if_written(key);
+    }
+
+    /// Forgets the ids of partition `key` when it is to be evicted and all of it is on disk
+    /// (nothing buffered, nothing being written), where they are read back from if needed.
+    fn forget_if_written(&mut self, key: &PartitionKey) {
+        let buffered = self.buffers.get(key).is_some_and(|b| !b.is_empty());
+        if let Some(p) = self.seen.get(key)
+            && p.evict
+            && p.writing == 0
+            && !buffered
+            && let Some(p) = self.seen.remove(key)
+        {
+            self.ids -= p.ids.len();
+        }
+    }
+
     fn problem(&mut self, p: Problem) {
         self.summary.problem_count += 1;
         if self.summary.problems.len() < MAX_PROBLEMS {
@@ -317,24 +358,128 @@ fn import_file(
     read_bytes: &AtomicUsize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), LakeError> {
-    let mut problems = Vec::new();
     let max_file_bytes = match options.max_file_bytes {
         0 => MAX_FILE_BYTES,
         n => n,
     };
-    let normalise = &options.normalise;
-    let (data, raw_len) = read_input(path, max_file_bytes, &mut problems);
-    let mut file = FileResult::default();
-    scan(&data, &mut |item| match item {
-        Item::Value(raw, offset) => file.value(raw, offset, &data),
-        Item::Problem(offset, message) => file.problem(offset, message, &data),
+    let problem = |message: String| Problem {
+        file: path.to_owned(),
+        line: None,
+        message,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            lock(shared).problem(problem(format!("cannot read: {e}")));
+            return Ok(());
+        }
+    };
+    // Raw bytes read, for the progress and the summary.
+    let raw = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut reader = std::io::BufReader::with_capacity(
+        1 << 18,
+        Counting {
+            inner: file,
+            read: std::sync::Arc::clone(&raw),
+        },
+    );
+    let gzip = std::io::BufRead::fill_buf(&mut reader).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b]));
+    let src: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut result = FileResult::default();
+    let mut failed = None;
+    let (end, decoded, error) = split::split(src, max_file_bytes, &mut |piece| {
+        let ok = match piece {
+            Piece::Value { text, line, record } => result.value(text, line, record),
+            Piece::Problem { line, message } => {
+                result.problems.push((Some(line), message));
+                true
+            }
+        };
+        // Bounded memory: a file's events go to the partitions' buffers a batch at a time.
+        if result.events.len() >= BATCH && failed.is_none() {
+            let events = std::mem::take(&mut result.events);
+            if let Err(e) = deliver(lake, options, shared, events) {
+                failed = Some(e);
+            }
+        }
+        ok
     });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    deliver(lake, options, shared, std::mem::take(&mut result.events))?;
+    let raw_len = raw.load(Ordering::Relaxed);
     let done = read_bytes.fetch_add(raw_len, Ordering::Relaxed) + raw_len;
     progress(done as u64);
+    let mut s = lock(shared);
+    s.summary.bytes += raw_len as u64;
+    s.summary.records += result.records;
+    match (end, error) {
+        (split::End::Cap, _) => s.problem(problem(format!(
+            "it {} more than {} MB; reading stopped there, the records before were imported (a CloudTrail delivery file is a few MB: split an export into smaller files, or check the file is not a decompression bomb)",
+            if gzip { "decompresses to" } else { "holds" },
+            max_file_bytes >> 20
+        ))),
+        (_, Some(e)) if gzip => s.problem(problem(format!(
+            "the gzip stream is damaged or cut short after {decoded} bytes ({e}); the records before \
+             the damage were read, a record cut in half is reported below"
+        ))),
+        (_, Some(e)) => s.problem(problem(format!("cannot read after {decoded} bytes: {e}"))),
+        _ => {}
+    }
+    for (line, message) in result.problems {
+        s.problem(Problem {
+            file: path.to_owned(),
+            line,
+            message,
+        });
+    }
+    for (reason, n) in result.no_table {
+        *s.summary.no_table.entry(reason).or_default() += n;
+    }
+    Ok(())
+}
 
+/// Events handed from a file to the partitions' buffers at a time.
+const BATCH: usize = 8_192;
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<AtomicUsize>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Hands events to their partitions' buffers, skipping those already seen, and writes out
+/// what is full.
+fn deliver(
+    lake: &Path,
+    options: &Options,
+    shared: &Mutex<Shared>,
+    events: Vec<(LogicalTable, ApiEvent)>,
+) -> Result<(), LakeError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let normalise = &options.normalise;
+    let max_ids = match options.max_ids {
+        0 => MAX_IDS,
+        n => n,
+    };
     // Keys and digests are worked out before taking the lock, which guards only the sets and
     // the buffers.
-    let keyed: Vec<(PartitionKey, u128, ApiEvent)> = std::mem::take(&mut file.events)
+    let keyed: Vec<(PartitionKey, u128, ApiEvent)> = events
         .into_iter()
         .map(|(table, mut e)| {
             normalise.apply(&mut e);
@@ -345,37 +490,39 @@ fn import_file(
     let mut full = Vec::new();
     {
         let mut s = lock(shared);
-        s.summary.bytes += raw_len as u64;
-        s.summary.records += file.records;
-        for p in problems {
-            s.problem(p);
-        }
-        for (line, message) in file.problems {
-            s.problem(Problem {
-                file: path.to_owned(),
-                line,
-                message,
-            });
-        }
-        for (reason, n) in file.no_table {
-            *s.summary.no_table.entry(reason).or_default() += n;
-        }
         for (key, hash, e) in keyed {
-            if !s.loaded.contains(&key) {
+            s.clock += 1;
+            let clock = s.clock;
+            if !s.seen.contains_key(&key) {
                 let dir = partition_dir(lake, key.0, &key.1, &key.2, day_of(e.time));
-                let ids = existing_ids(&dir)?;
-                s.seen.extend(ids);
-                s.loaded.insert(key.clone());
+                let ids: HashSet<u128> = existing_ids(&dir)?.into_iter().collect();
+                s.ids += ids.len();
+                s.seen.insert(
+                    key.clone(),
+                    PartitionIds {
+                        ids,
+                        last_use: clock,
+                        writing: 0,
+                        evict: false,
+                    },
+                );
             }
-            if !s.seen.insert(hash) {
+            let Some(part) = s.seen.get_mut(&key) else {
+                continue;
+            };
+            part.last_use = clock;
+            part.evict = false;
+            if !part.ids.insert(hash) {
                 s.summary.duplicates += 1;
                 continue;
             }
+            s.ids += 1;
             let buffer = s.buffers.entry(key.clone()).or_default();
             buffer.push(e);
             if buffer.len() >= CHUNK_ROWS {
                 let events = std::mem::take(buffer);
                 s.buffered -= events.len() - 1;
+                s.writing(&key);
                 full.push((key, events));
             } else {
                 s.buffered += 1;
@@ -393,9 +540,34 @@ fn import_file(
             };
             let events = s.buffers.remove(&key).unwrap_or_default();
             s.buffered -= events.len();
+            s.writing(&key);
             full.push((key, events));
             if s.buffered <= MAX_BUFFERED / 2 {
                 break;
+            }
+        }
+        // Bounded de-duplication: past the budget of ids held, the partitions used least
+        // recently are written out and forgotten; their ids are read back from their files if
+        // they come up again.
+        if s.ids > max_ids {
+            let mut order: Vec<(u64, PartitionKey)> =
+                s.seen.iter().map(|(k, p)| (p.last_use, k.clone())).collect();
+            order.sort();
+            let mut freed = 0;
+            for (_, key) in order {
+                if s.ids - freed <= max_ids / 2 {
+                    break;
+                }
+                if let Some(events) = s.buffers.remove(&key) {
+                    s.buffered -= events.len();
+                    s.writing(&key);
+                    full.push((key.clone(), events));
+                }
+                if let Some(part) = s.seen.get_mut(&key) {
+                    part.evict = true;
+                    freed += part.ids.len();
+                }
+                s.forget_if_written(&key);
             }
         }
     }
@@ -405,197 +577,14 @@ fn import_file(
     Ok(())
 }
 
-/// The bytes of a file, gunzipped when it is gzip (by its magic bytes). A truncated or corrupt
-/// gzip stream keeps what was decoded before the damage and reports the rest.
-fn read_input(path: &Path, max: u64, problems: &mut Vec<Problem>) -> (Vec<u8>, usize) {
-    let too_big = |what: &str| Problem {
-        file: path.to_owned(),
-        line: None,
-        message: format!(
-            "{what} more than {} MB; the file was skipped (a CloudTrail delivery file is a few MB: split an export into smaller files, or check the file is not a decompression bomb)",
-            max >> 20
-        ),
-    };
-    let mut raw = Vec::new();
-    let read = File::open(path).and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut raw));
-    if read.is_ok() && raw.len() as u64 > max {
-        problems.push(too_big("it holds"));
-        return (Vec::new(), 0);
-    }
-    if let Err(e) = read {
-        problems.push(Problem {
-            file: path.to_owned(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        });
-        return (Vec::new(), 0);
-    }
-    let len = raw.len();
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        // A hint only: a large archive grows the buffer as it is read.
-        let mut out = Vec::with_capacity(len.saturating_mul(8).min(1 << 28));
-        let decoded = flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .take(max.saturating_add(1))
-            .read_to_end(&mut out);
-        if out.len() as u64 > max {
-            problems.push(too_big("it decompresses to"));
-            return (Vec::new(), len);
-        }
-        if let Err(e) = decoded {
-            problems.push(Problem {
-                file: path.to_owned(),
-                line: None,
-                message: format!(
-                    "the gzip stream is damaged or cut short after {} bytes ({e}); the records before \
-                     the damage were read, a record cut in half is reported below",
-                    out.len()
-                ),
-            });
-        }
-        return (out, len);
-    }
-    (raw, len)
-}
-
-enum Item<'a> {
-    Value(&'a RawValue, usize),
-    Problem(usize, String),
-}
-
-/// Walks the JSON values of a file: one document (`{"Records":[…]}`, `{"Events":[…]}` or an array)
-/// or a sequence of documents (NDJSON, concatenated objects). A document cut short salvages the
-/// records before the cut; a malformed line is reported and reading resumes at the next line
-/// that starts an object.
-fn scan<'a>(data: &'a [u8], sink: &mut dyn FnMut(Item<'a>)) {
-    let mut pos = skip_ws(data, 0, false);
-    while pos < data.len() {
-        let mut de = serde_json::Deserializer::from_slice(&data[pos..]);
-        match <&RawValue>::deserialize(&mut de) {
-            Ok(raw) => {
-                sink(Item::Value(raw, pos));
-                pos = skip_ws(data, end_of(data, raw), false);
-            }
-            Err(e) => {
-                if let Some(start) = array_start(data, pos) {
-                    // A document that does not parse as a whole: take its records one by one.
-                    scan_array(data, start, sink);
-                    return;
-                }
-                sink(Item::Problem(pos, format!("not JSON: {e}")));
-                match next_object_line(data, pos) {
-                    Some(p) => pos = p,
-                    None => return,
-                }
-            }
-        }
-    }
-}
-
-/// The elements of an array starting after `[` at `pos`, until `]` or the end of the data.
-fn scan_array<'a>(data: &'a [u8], mut pos: usize, sink: &mut dyn FnMut(Item<'a>)) {
-    loop {
-        pos = skip_ws(data, pos, true);
-        if pos >= data.len() {
-            sink(Item::Problem(
-                pos.min(data.len().saturating_sub(1)),
-                "the file ends inside its list of records (cut short?); the records before were read"
-                    .to_owned(),
-            ));
-            return;
-        }
-        if data[pos] == b']' {
-            return;
-        }
-        let mut de = serde_json::Deserializer::from_slice(&data[pos..]);
-        match <&RawValue>::deserialize(&mut de) {
-            Ok(raw) => {
-                sink(Item::Value(raw, pos));
-                pos = end_of(data, raw);
-            }
-            Err(e) if e.is_eof() => {
-                sink(Item::Problem(
-                    pos,
-                    "the file ends in the middle of this record (cut short?); the records before were read"
-                        .to_owned(),
-                ));
-                return;
-            }
-            Err(e) => {
-                sink(Item::Problem(pos, format!("not JSON: {e}")));
-                match next_object_line(data, pos) {
-                    Some(p) => pos = p,
-                    None => return,
-                }
-            }
-        }
-    }
-}
-
-/// Where the array of records starts when the data at `pos` opens one: `[`, or an object whose
-/// first key is `Records` or `Events` holding an array.
-fn array_start(data: &[u8], pos: usize) -> Option<usize> {
-    match data.get(pos)? {
-        b'[' => Some(pos + 1),
-        b'{' => {
-            let p = skip_ws(data, pos + 1, false);
-            let rest = &data[p..];
-            let key_len = if rest.starts_with(b"\"Records\"") {
-                9
-            } else if rest.starts_with(b"\"Events\"") {
-                8
-            } else {
-                return None;
-            };
-            let p = skip_ws(data, p + key_len, false);
-            if data.get(p) != Some(&b':') {
-                return None;
-            }
-            let p = skip_ws(data, p + 1, false);
-            (data.get(p) == Some(&b'[')).then_some(p + 1)
-        }
-        _ => None,
-    }
-}
-
-fn skip_ws(data: &[u8], mut pos: usize, commas: bool) -> usize {
-    while let Some(&b) = data.get(pos) {
-        if b.is_ascii_whitespace() || (commas && b == b',') {
-            pos += 1;
-        } else {
-            break;
-        }
-    }
-    pos
-}
-
-/// The first line after `pos` whose first non-blank character opens an object.
-fn next_object_line(data: &[u8], pos: usize) -> Option<usize> {
-    let mut p = pos;
-    loop {
-        let nl = memchr::memchr(b'\n', &data[p..])? + p + 1;
-        let start = nl
-            + data[nl..]
-                .iter()
-                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r'))
-                .count();
-        if data.get(start) == Some(&b'{') {
-            return Some(start);
-        }
-        p = nl;
-        if p >= data.len() {
-            return None;
-        }
-    }
-}
-
-/// The offset of a value parsed from `data` (it borrows from it).
-fn offset_in(data: &[u8], raw: &RawValue) -> usize {
-    (raw.get().as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
-}
-
-/// The offset just after a value parsed from `data`.
-fn end_of(data: &[u8], raw: &RawValue) -> usize {
-    offset_in(data, raw) + raw.get().len()
+/// The ids of one partition seen so far (in its files and in this import).
+struct PartitionIds {
+    ids: HashSet<u128>,
+    last_use: u64,
+    /// Chunks of it being written now.
+    writing: usize,
+    /// To be forgotten once nothing of it is in memory only.
+    evict: bool,
 }
 
 /// What one file gave.
@@ -605,70 +594,77 @@ struct FileResult {
     events: Vec<(LogicalTable, ApiEvent)>,
     no_table: BTreeMap<&'static str, u64>,
     problems: Vec<(Option<u64>, String)>,
-    lines: LineCounter,
 }
 
 impl FileResult {
-    fn problem(&mut self, offset: usize, message: String, data: &[u8]) {
-        let line = self.lines.line(data, offset);
+    fn problem(&mut self, line: u64, message: String) {
         self.problems.push((Some(line), message));
     }
 
-    /// A top-level value: a document holding records, or a record.
-    fn value(&mut self, raw: &RawValue, offset: usize, data: &[u8]) {
-        let text = raw.get();
-        if text.starts_with('[') {
-            self.array(raw, data);
-            return;
-        }
-        let record = match serde_json::from_str::<Record<'_>>(text) {
+    /// A piece of the file: a record of a document's list (`record`), or a top-level value (a
+    /// record, or a document holding records). Whether it parsed as JSON.
+    fn value(&mut self, text: &[u8], line: u64, record: bool) -> bool {
+        let Ok(text) = std::str::from_utf8(text) else {
+            if record {
+                self.records += 1;
+            }
+            self.problem(line, "not UTF-8 text".to_owned());
+            return !record;
+        };
+        let parsed = match serde_json::from_str::<Record<'_>>(text) {
             Ok(r) => r,
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                if record {
+                    self.records += 1;
+                }
+                self.problem(line, format!("not JSON: {e}"));
+                return false;
+            }
             Err(e) => {
                 self.records += 1;
-                self.problem(offset, format!("not a JSON object: {e}"), data);
-                return;
+                self.problem(line, format!("not a JSON object: {e}"));
+                return true;
             }
         };
-        for key in ["Records", "Events"] {
-            if let Some(list) = record.get(key)
-                && list.get().starts_with('[')
-            {
-                self.array(list, data);
-                return;
+        if !record {
+            for key in ["Records", "Events"] {
+                if let Some(list) = parsed.get(key)
+                    && list.get().starts_with('[')
+                {
+                    self.array(list, line);
+                    return true;
+                }
             }
         }
         self.records += 1;
-        self.record(&record, text, offset, data);
+        self.record(&parsed, text, line);
+        true
     }
 
-    fn array(&mut self, raw: &RawValue, data: &[u8]) {
+    /// A list of records inside a top-level value read whole.
+    fn array(&mut self, raw: &RawValue, line: u64) {
         match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
             Ok(items) => {
                 for item in items {
                     self.records += 1;
-                    let offset = offset_in(data, item);
                     match serde_json::from_str::<Record<'_>>(item.get()) {
-                        Ok(r) => self.record(&r, item.get(), offset, data),
-                        Err(e) => self.problem(offset, format!("not a JSON object: {e}"), data),
+                        Ok(r) => self.record(&r, item.get(), line),
+                        Err(e) => self.problem(line, format!("not a JSON object: {e}")),
                     }
                 }
             }
-            Err(e) => self.problem(offset_in(data, raw), format!("not JSON: {e}"), data),
+            Err(e) => self.problem(line, format!("not JSON: {e}")),
         }
     }
 
     /// One record, as it is or wrapped (`lookup-events` entries, Elasticsearch hits).
-    fn record(&mut self, record: &Record<'_>, text: &str, offset: usize, data: &[u8]) {
+    fn record(&mut self, record: &Record<'_>, text: &str, line: u64) {
         // `aws cloudtrail lookup-events`: the event is a JSON string in `CloudTrailEvent`.
         if let Some(inner) = record.text("CloudTrailEvent") {
             let inner = inner.into_owned();
             match serde_json::from_str::<Record<'_>>(&inner) {
-                Ok(r) => self.map(&r, &inner, offset, data),
-                Err(e) => self.problem(
-                    offset,
-                    format!("`CloudTrailEvent` is not a JSON object: {e}"),
-                    data,
-                ),
+                Ok(r) => self.map(&r, &inner, line),
+                Err(e) => self.problem(line, format!("`CloudTrailEvent` is not a JSON object: {e}")),
             }
             return;
         }
@@ -677,15 +673,15 @@ impl FileResult {
             && record.get("eventName").is_none()
         {
             match serde_json::from_str::<Record<'_>>(source.get()) {
-                Ok(r) => self.map(&r, source.get(), offset, data),
-                Err(e) => self.problem(offset, format!("`_source` is not a JSON object: {e}"), data),
+                Ok(r) => self.map(&r, source.get(), line),
+                Err(e) => self.problem(line, format!("`_source` is not a JSON object: {e}")),
             }
             return;
         }
-        self.map(record, text, offset, data);
+        self.map(record, text, line);
     }
 
-    fn map(&mut self, record: &Record<'_>, text: &str, offset: usize, data: &[u8]) {
+    fn map(&mut self, record: &Record<'_>, text: &str, line: u64) {
         match cloudtrail::map_record(record) {
             Ok(mut m) => {
                 if m.event.uid.is_empty() {
@@ -696,27 +692,8 @@ impl FileResult {
                 self.events.push((m.table, m.event));
             }
             Err(NotMapped::NoTable(reason)) => *self.no_table.entry(reason).or_default() += 1,
-            Err(NotMapped::Bad(message)) => self.problem(offset, message, data),
+            Err(NotMapped::Bad(message)) => self.problem(line, message),
         }
-    }
-}
-
-/// Line numbers of byte offsets, counted forward from the last one asked.
-#[derive(Default)]
-struct LineCounter {
-    offset: usize,
-    line: u64,
-}
-
-impl LineCounter {
-    fn line(&mut self, data: &[u8], offset: usize) -> u64 {
-        let offset = offset.min(data.len());
-        if offset < self.offset {
-            *self = LineCounter::default();
-        }
-        self.line += memchr::memchr_iter(b'\n', &data[self.offset..offset]).count() as u64;
-        self.offset = offset;
-        self.line + 1
     }
 }
 
@@ -841,6 +818,7 @@ fn write_chunk(
     let mut s = lock(shared);
     *s.summary.written.entry(table.as_str()).or_default() += rows;
     s.summary.files_written += 1;
+    s.written(key);
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod import;
 pub mod ocsf;
 pub mod ocsf_other;
 mod rng;
+mod split;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
