@@ -217,31 +217,50 @@ fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError
                 bytes(p.bytes_scanned)
             ));
         };
-        let run = athena.run(sql, &token, &cancel, &mut report);
-        tokio::pin!(run);
-        let result = tokio::select! {
-            r = &mut run => r,
-            () = interrupted() => {
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                run.await
+        // Each page goes to the output as it arrives: a result of any size is never held.
+        let mut begun = false;
+        let mut write_error = None;
+        let result = {
+            let mut page = |batch: datafusion::arrow::record_batch::RecordBatch| {
+                let written = (|| {
+                    if !begun {
+                        sink.begin(batch.schema())?;
+                        begun = true;
+                    }
+                    sink.write(&batch)
+                })();
+                written.map_err(|e| {
+                    write_error = Some(e.clone());
+                    e
+                })
+            };
+            let run = athena.run_paged(sql, &token, &cancel, &mut report, &mut page);
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => r,
+                () = interrupted() => {
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    run.await
+                }
             }
         };
         progress.finish_and_clear();
-        let result = result.map_err(|e| CliError::user(e.to_string(), e.hint()))?;
-        let written = (|| {
-            sink.begin(result.schema.clone())?;
-            for b in &result.batches {
-                sink.write(b)?;
-            }
-            Ok::<(), String>(())
-        })();
-        match written {
-            Ok(()) => sink.finish()?,
+        if let Some(e) = write_error {
+            sink.abandon();
+            return Err(CliError::user(e, "check the output file's folder and free space"));
+        }
+        let result = match result {
+            Ok(r) => r,
             Err(e) => {
                 sink.abandon();
-                return Err(CliError::user(e, "check the output file's folder and free space"));
+                return Err(CliError::user(e.to_string(), e.hint()));
             }
+        };
+        if !begun && let Err(e) = sink.begin(result.schema.clone()) {
+            sink.abandon();
+            return Err(CliError::user(e, "check the output file's folder and free space"));
         }
+        sink.finish()?;
         out.note(&format!(
             "{} rows; query {} ran {:.2} s, {} scanned (${:.4}), results fetched in {:.2} s",
             result.rows,

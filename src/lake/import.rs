@@ -32,9 +32,45 @@ use crate::playbook::table::LogicalTable;
 /// Rows per file written (a partition with more gets several files, each sorted by time).
 const CHUNK_ROWS: usize = 65_536;
 
-/// Events held in memory across all partitions: past this, the largest buffers are written out
-/// (as smaller files) so that memory stays bounded whatever the input's size.
-const MAX_BUFFERED: usize = 4 * CHUNK_ROWS;
+/// The most one partition's buffer holds (its events' approximate size) before it is written.
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// What the buffers hold in memory across all partitions (the events' approximate size): past
+/// this, the largest buffers are written out (as smaller files) so that memory stays bounded
+/// whatever the input's size.
+const MAX_BUFFERED_BYTES: usize = 96 << 20;
+
+/// About how much memory an event takes: the struct, the text it holds, and the allocator's own
+/// bytes for each string (about 32).
+fn approx_bytes(e: &ApiEvent) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 32);
+    std::mem::size_of::<ApiEvent>()
+        + e.uid.len()
+        + e.operation.len()
+        + e.request_uid.len()
+        + e.service.len()
+        + opt(&e.request_data)
+        + opt(&e.response_data)
+        + opt(&e.error_message)
+        + opt(&e.user_agent)
+        + opt(&e.user_uid)
+        + opt(&e.user_uid_alt)
+        + opt(&e.user_name)
+        + opt(&e.user_account)
+        + opt(&e.credential_uid)
+        + opt(&e.src_ip)
+        + opt(&e.src_domain)
+        + e.unmapped.iter().map(|(_, v)| v.len() + 64).sum::<usize>()
+        + e.resources.len() * 192
+        + 256
+}
+
+/// One partition's events waiting to be written, and their approximate size.
+#[derive(Default)]
+struct Buffer {
+    events: Vec<ApiEvent>,
+    bytes: usize,
+}
 
 /// At most this many problems are kept with their text (all are counted).
 const MAX_PROBLEMS: usize = 1_000;
@@ -95,11 +131,11 @@ pub struct Options {
     pub max_ids: usize,
 }
 
-/// Event ids held for de-duplication (16 bytes each in a set: about 100 MB). Past it, the
+/// Event ids held for de-duplication (16 bytes each, about 25 in a set: about 50 MB). Past it, the
 /// partitions used least recently are written out and their ids dropped, to be read back from
 /// their files if they come up again; only one partition's (a region, account and day of one
 /// table) must fit.
-pub const MAX_IDS: usize = 4_000_000;
+pub const MAX_IDS: usize = 2_000_000;
 
 /// The most bytes read from one input file, decompressed: far above a `CloudTrail` delivery file
 /// (a few MB) or a day's export.
@@ -172,8 +208,8 @@ struct Shared {
     ids: usize,
     /// Counts deliveries, to tell the partitions used least recently.
     clock: u64,
-    buffers: HashMap<PartitionKey, Vec<ApiEvent>>,
-    /// Events in `buffers`.
+    buffers: HashMap<PartitionKey, Buffer>,
+    /// The approximate size of the events in `buffers`.
     buffered: usize,
     summary: Imported,
 }
@@ -205,7 +241,13 @@ pub fn import(
             .map(|path| import_file(path, lake, options, &shared, &read_bytes, progress))
     })?;
     // What is left in the buffers, written on every core.
-    let rest = Mutex::new(lock(&shared).buffers.drain().collect::<Vec<_>>());
+    let rest = Mutex::new(
+        lock(&shared)
+            .buffers
+            .drain()
+            .map(|(k, b)| (k, b.events))
+            .collect::<Vec<_>>(),
+    );
     on_workers(options.threads, || {
         let (key, events) = lock(&rest).pop()?;
         Some(write_chunk(lake, &key, events, &shared))
@@ -266,7 +308,7 @@ impl Shared {
     /// Forgets the ids of partition `key` when it is to be evicted and all of it is on disk
     /// (nothing buffered, nothing being written), where they are read back from if needed.
     fn forget_if_written(&mut self, key: &PartitionKey) {
-        let buffered = self.buffers.get(key).is_some_and(|b| !b.is_empty());
+        let buffered = self.buffers.get(key).is_some_and(|b| !b.events.is_empty());
         if let Some(p) = self.seen.get(key)
             && p.evict
             && p.writing == 0
@@ -445,7 +487,7 @@ fn import_file(
 }
 
 /// Events handed from a file to the partitions' buffers at a time.
-const BATCH: usize = 8_192;
+const BATCH: usize = 2_048;
 
 /// Counts the bytes read through it.
 struct Counting<R> {
@@ -517,32 +559,33 @@ fn deliver(
                 continue;
             }
             s.ids += 1;
+            let size = approx_bytes(&e);
+            s.buffered += size;
             let buffer = s.buffers.entry(key.clone()).or_default();
-            buffer.push(e);
-            if buffer.len() >= CHUNK_ROWS {
-                let events = std::mem::take(buffer);
-                s.buffered -= events.len() - 1;
+            buffer.events.push(e);
+            buffer.bytes += size;
+            if buffer.events.len() >= CHUNK_ROWS || buffer.bytes >= CHUNK_BYTES {
+                let taken = std::mem::take(buffer);
+                s.buffered -= taken.bytes;
                 s.writing(&key);
-                full.push((key, events));
-            } else {
-                s.buffered += 1;
+                full.push((key, taken.events));
             }
         }
         // Bounded memory: write out the largest buffers until half the budget is left.
-        while s.buffered > MAX_BUFFERED {
+        while s.buffered > MAX_BUFFERED_BYTES {
             let Some(key) = s
                 .buffers
                 .iter()
-                .max_by_key(|(_, v)| v.len())
+                .max_by_key(|(_, b)| b.bytes)
                 .map(|(k, _)| k.clone())
             else {
                 break;
             };
-            let events = s.buffers.remove(&key).unwrap_or_default();
-            s.buffered -= events.len();
+            let taken = s.buffers.remove(&key).unwrap_or_default();
+            s.buffered -= taken.bytes;
             s.writing(&key);
-            full.push((key, events));
-            if s.buffered <= MAX_BUFFERED / 2 {
+            full.push((key, taken.events));
+            if s.buffered <= MAX_BUFFERED_BYTES / 2 {
                 break;
             }
         }
@@ -558,10 +601,10 @@ fn deliver(
                 if s.ids - freed <= max_ids / 2 {
                     break;
                 }
-                if let Some(events) = s.buffers.remove(&key) {
-                    s.buffered -= events.len();
+                if let Some(taken) = s.buffers.remove(&key) {
+                    s.buffered -= taken.bytes;
                     s.writing(&key);
-                    full.push((key.clone(), events));
+                    full.push((key.clone(), taken.events));
                 }
                 if let Some(part) = s.seen.get_mut(&key) {
                     part.evict = true;
@@ -789,13 +832,9 @@ fn write_chunk(
     if events.is_empty() {
         return Ok(());
     }
-    // Sorted through an index: an event is large, so each moves once, not at every sort step.
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by(|&a, &b| (events[a].time, &events[a].uid).cmp(&(events[b].time, &events[b].uid)));
-    let events: Vec<ApiEvent> = order
-        .into_iter()
-        .map(|i| std::mem::take(&mut events[i]))
-        .collect();
+    // Sorted in place through cached keys: an event is large, so each moves about once, and no
+    // second vector of events is made (memory stays that of the buffer).
+    events.sort_by_cached_key(|e| (e.time, e.uid.clone()));
     let (table, region, account, _) = key;
     let dir = partition_dir(lake, *table, region, account, day_of(events[0].time));
     std::fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
@@ -807,7 +846,7 @@ fn write_chunk(
     let path = dir.join(&name);
     let schema = api_activity_schema();
     let mut writer = PartitionWriter::create(&tmp, &schema)?;
-    for chunk in events.chunks(8_192) {
+    for chunk in events.chunks(4_096) {
         writer.write(&to_batch(chunk)?)?;
     }
     let rows = writer.finish()?;

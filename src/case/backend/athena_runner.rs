@@ -106,17 +106,40 @@ impl QueryRunner for AthenaRunner {
             Some(t) => self.athena.with_timeout(Some(t)),
             None => self.athena.clone(),
         };
-        let outcome = self.runtime.block_on(athena.run(sql, &token, cancel, &mut |p| {
-            progress(&Progress {
-                state: p.state.clone(),
-                rows: 0,
-                bytes_scanned: Some(p.bytes_scanned),
-            });
-            last = Some(p.clone());
-        }));
+        // The result goes into the Parquet artifact page by page as Athena hands it over, so
+        // a result of any size is never held whole.
+        let (rel, path) = session.artifact_path(step, "parquet").map_err(|e| QueryFailure {
+            error: e.to_string(),
+            execution: None,
+            missing_table: None,
+        })?;
+        let mut artifact: Option<ResultArtifact> = None;
+        let outcome = self.runtime.block_on(athena.run_paged(
+            sql,
+            &token,
+            cancel,
+            &mut |p| {
+                progress(&Progress {
+                    state: p.state.clone(),
+                    rows: 0,
+                    bytes_scanned: Some(p.bytes_scanned),
+                });
+                last = Some(p.clone());
+            },
+            &mut |batch| {
+                let into = match &mut artifact {
+                    Some(a) => a,
+                    None => artifact.insert(ResultArtifact::create(&path, batch.schema())?),
+                };
+                into.push(&batch)
+            },
+        ));
         let result = match outcome {
             Ok(r) => r,
             Err(e) => {
+                // A partial result no entry vouches for is not kept.
+                drop(artifact);
+                let _ = std::fs::remove_file(&path);
                 let execution = last.map(|p| Execution {
                     query_id: p.query_id,
                     state: p.state,
@@ -152,17 +175,11 @@ impl QueryRunner for AthenaRunner {
             execution: Some(Box::new(execution.clone())),
             missing_table: None,
         };
-        let (rel, path) = session
-            .artifact_path(step, "parquet")
-            .map_err(|e| failed(e.to_string()))?;
-        let write = || {
-            let mut artifact = ResultArtifact::create(&path, result.schema.clone())?;
-            for batch in &result.batches {
-                artifact.push(batch)?;
-            }
-            artifact.finish()
+        let finish = || match artifact {
+            Some(a) => a.finish(),
+            None => ResultArtifact::create(&path, result.schema.clone())?.finish(),
         };
-        let (rows, _) = write().map_err(|e| {
+        let (rows, _) = finish().map_err(|e| {
             let _ = std::fs::remove_file(&path);
             failed(e)
         })?;

@@ -241,14 +241,38 @@ impl Athena {
         }
     }
 
-    /// Runs `sql` to the end. `token` makes the start idempotent (the same token never starts
-    /// a second query); `cancel` stops the query when set; `progress` sees every poll.
+    /// Runs `sql` to the end and keeps every page in `batches`: for results known to be small.
+    /// `token` makes the start idempotent (the same token never starts a second query);
+    /// `cancel` stops the query when set; `progress` sees every poll.
     pub async fn run(
         &self,
         sql: &str,
         token: &str,
         cancel: &AtomicBool,
         progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<AthenaResult, AthenaError> {
+        let mut batches = Vec::new();
+        let mut result = self
+            .run_paged(sql, token, cancel, progress, &mut |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .await?;
+        result.batches = batches;
+        Ok(result)
+    }
+
+    /// Runs `sql` to the end and hands each page of results to `page` as it arrives (an empty
+    /// batch at least, with the result's columns), so a result of any size goes to a file
+    /// without being held; `batches` of the result is empty. An error from `page` stops the
+    /// fetch and is returned as `AthenaError::Result`.
+    pub async fn run_paged(
+        &self,
+        sql: &str,
+        token: &str,
+        cancel: &AtomicBool,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        page: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
     ) -> Result<AthenaResult, AthenaError> {
         // Only reads reach Athena: no UNLOAD, CREATE TABLE AS, DROP or INSERT.
         crate::playbook::read_only::check_reach(sql, &self.reach()).map_err(AthenaError::NotARead)?;
@@ -341,13 +365,13 @@ impl Athena {
         };
         let run_time = started.elapsed();
         let fetched = Instant::now();
-        let (schema, batches, rows, convert_time) = self.fetch(&id, dml).await?;
+        let (schema, rows, convert_time) = self.fetch(&id, dml, page).await?;
         #[allow(clippy::cast_precision_loss)]
         let cost_usd = bytes_scanned as f64 / 1e12 * self.settings.price_per_tb;
         Ok(AthenaResult {
             query_id: id,
             schema,
-            batches,
+            batches: Vec::new(),
             rows,
             bytes_scanned,
             cost_usd,
@@ -368,15 +392,16 @@ impl Athena {
             .await;
     }
 
-    /// Pages through the results. The first row of a DML result is the header.
+    /// Pages through the results, each converted and handed to `page` before the next is
+    /// asked for. The first row of a DML result is the header.
     async fn fetch(
         &self,
         id: &str,
         dml: bool,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>, u64, Duration), AthenaError> {
+        page: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
+    ) -> Result<(SchemaRef, u64, Duration), AthenaError> {
         let mut next: Option<String> = None;
         let mut schema: Option<(SchemaRef, Vec<String>)> = None;
-        let mut batches = Vec::new();
         let mut rows = 0u64;
         let mut first = true;
         let mut converting = Duration::ZERO;
@@ -403,25 +428,25 @@ impl Athena {
             let (sch, types) = schema
                 .as_ref()
                 .ok_or_else(|| AthenaError::Result("no columns".to_owned()))?;
-            let page = rs.rows();
-            let page = if first && dml && !page.is_empty() {
-                &page[1..]
+            let got = rs.rows();
+            let got = if first && dml && !got.is_empty() {
+                &got[1..]
             } else {
-                page
+                got
             };
             first = false;
             let started = Instant::now();
-            let batch = convert(sch, types, page, rows)?;
+            let batch = convert(sch, types, got, rows)?;
             converting += started.elapsed();
             rows += batch.num_rows() as u64;
-            batches.push(batch);
+            page(batch).map_err(AthenaError::Result)?;
             match out.next_token() {
                 Some(t) if !t.is_empty() => next = Some(t.to_owned()),
                 _ => break,
             }
         }
         let (sch, _) = schema.ok_or_else(|| AthenaError::Result("no result set".to_owned()))?;
-        Ok((sch, batches, rows, converting))
+        Ok((sch, rows, converting))
     }
 }
 
