@@ -37,7 +37,7 @@ fn irp() -> &'static str {
 }
 
 /// Runs `cmd` under GNU time; its peak RSS in MB and seconds, and its output.
-fn measured(cmd: Command) -> (f64, f64, std::process::Output) {
+fn measured(cmd: &Command) -> (f64, f64, std::process::Output) {
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
     let mut timed = Command::new("/usr/bin/time");
@@ -50,7 +50,11 @@ fn measured(cmd: Command) -> (f64, f64, std::process::Output) {
     }
     let out = timed.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().rev().find(|l| l.starts_with("IRP-PEAK ")).expect("GNU time's line");
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("IRP-PEAK "))
+        .expect("GNU time's line");
     let mut f = line.split_whitespace().skip(1);
     let kb: f64 = f.next().unwrap().parse().unwrap();
     let secs: f64 = f.next().unwrap().parse().unwrap();
@@ -112,8 +116,10 @@ fn record(out: &mut String, n: usize) {
         ("Management", true)
     };
     // Thirty days, in order within a file.
-    let secs = 1_764_547_200 + (n as i64 * 30 * 86_400 / FOLDER_RECORDS as i64);
-    let time = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ");
+    let secs = 1_764_547_200 + i64::try_from(n * 30 * 86_400 / FOLDER_RECORDS).unwrap();
+    let time = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ");
     let _ = write!(
         out,
         r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","principalId":"AIDA{n:016}","arn":"arn:aws:iam::{account}:user/user{u}","accountId":"{account}","accessKeyId":"AKIA{n:016}","userName":"user{u}"}},"eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"{region}","sourceIPAddress":"198.51.{a}.{b}","userAgent":"aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64","requestParameters":{{"bucketName":"bucket-{u}","key":"reports/2026/{n}.csv","Host":"bucket-{u}.s3.amazonaws.com"}},"responseElements":null,"additionalEventData":{{"SignatureVersion":"SigV4","CipherSuite":"TLS_AES_128_GCM_SHA256","bytesTransferredIn":0,"bytesTransferredOut":{n}}},"requestID":"R{n:020}","eventID":"{n:08x}-0000-4000-8000-{n:012x}","readOnly":true,"resources":[{{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::bucket-{u}/reports/2026/{n}.csv"}}],"eventType":"AwsApiCall","managementEvent":{management},"recipientAccountId":"{account}","eventCategory":"{category}","tlsDetails":{{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"bucket-{u}.s3.amazonaws.com"}},"padding":"{pad}"}}"#,
@@ -159,10 +165,21 @@ fn folder_size(dir: &Path) -> u64 {
 fn import(input: &Path, lake: &Path) -> (f64, f64, String) {
     let _ = std::fs::remove_dir_all(lake);
     let mut cmd = Command::new(irp());
-    cmd.args(["lake", "import", "cloudtrail"]).arg(input).arg("--lake").arg(lake);
-    let (mb, secs, out) = measured(cmd);
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let summary = said.lines().find(|l| l.contains("records")).unwrap_or_default().to_owned();
+    cmd.args(["lake", "import", "cloudtrail"])
+        .arg(input)
+        .arg("--lake")
+        .arg(lake);
+    let (mb, secs, out) = measured(&cmd);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = said
+        .lines()
+        .find(|l| l.contains("records"))
+        .unwrap_or_default()
+        .to_owned();
     (mb, secs, summary)
 }
 
@@ -195,7 +212,10 @@ fn athena(dir: &Path, endpoint: &str) -> (f64, f64, u64) {
         );
     }
     body.push_str(r#"],"column_info":[{"Name":"principal","Label":"principal","Type":"varchar"},{"Name":"ip","Label":"ip","Type":"varchar"},{"Name":"n","Label":"n","Type":"bigint"}]}]}"#);
-    eprintln!("queueing {ATHENA_ROWS} rows ({:.0} MB of JSON) in moto", body.len() as f64 / 1e6);
+    eprintln!(
+        "queueing {ATHENA_ROWS} rows ({:.0} MB of JSON) in moto",
+        body.len() as f64 / 1e6
+    );
     post(endpoint, "/moto-api/static/athena/query-results", body.as_bytes());
     drop(body);
     let work = dir.join("athena");
@@ -230,14 +250,23 @@ stages:
         .arg(&pb)
         .arg("--case-dir")
         .arg(work.join("case"))
-        .args(["--backend", "athena", "--endpoint-url", endpoint, "--region", "us-east-1", "--headless", "--answers"])
+        .args([
+            "--backend",
+            "athena",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--headless",
+            "--answers",
+        ])
         .arg(work.join("a.yaml"))
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("IRP_CONFIG", "/nonexistent/config.toml");
-    let (mb, secs, out) = measured(cmd);
+    let (mb, secs, out) = measured(&cmd);
     let journal = std::fs::read_to_string(work.join("case/journal.jsonl")).unwrap_or_default();
     let rows = journal
         .lines()
@@ -334,7 +363,9 @@ fn main() {
                 format!("{rows} rows"),
             );
         }
-        Err(_) => eprintln!("IRP_MOTO_ENDPOINT is not set (scripts/bench-memory starts moto): the Athena case is not run"),
+        Err(_) => eprintln!(
+            "IRP_MOTO_ENDPOINT is not set (scripts/bench-memory starts moto): the Athena case is not run"
+        ),
     }
     for line in &table {
         println!("{line}");

@@ -229,10 +229,7 @@ fn athena_query(out: Output, args: &QueryArgs, sql: &str) -> Result<(), CliError
                     }
                     sink.write(&batch)
                 })();
-                written.map_err(|e| {
-                    write_error = Some(e.clone());
-                    e
-                })
+                written.inspect_err(|e| write_error = Some(e.clone()))
             };
             let run = athena.run_paged(sql, &token, &cancel, &mut report, &mut page);
             tokio::pin!(run);
