@@ -71,6 +71,8 @@ fn write_case(root: &Path, playbook: &Path) {
             host: "bench".into(),
             irp: "0.1.0".into(),
             command: "run".into(),
+            clock: Some("fixed".into()),
+            ids: Some("seeded".into()),
         }),
         Event::Started {
             first: "open-case".into(),

@@ -21,6 +21,14 @@ impl Clock {
         }
     }
 
+    /// What the journal records as the clock's source.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Clock::System => "system",
+            Clock::Fixed(_) => "fixed",
+        }
+    }
+
     /// `IRP_NOW` (RFC 3339) pins the clock; otherwise the system clock.
     pub fn from_env() -> Result<Clock, String> {
         match std::env::var("IRP_NOW") {
@@ -45,6 +53,14 @@ impl Ids {
         match std::env::var("IRP_SEED") {
             Ok(s) if !s.trim().is_empty() => Ids::Seeded(s.trim().to_owned()),
             _ => Ids::Random,
+        }
+    }
+
+    /// What the journal records as the ids' source.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Ids::Random => "random",
+            Ids::Seeded(_) => "seeded",
         }
     }
 

@@ -2182,3 +2182,44 @@ stages:
         );
     }
 }
+
+/// A live case's journal must say when things really happened: a clock or ids pinned for tests
+/// are refused before anything is written (no AWS call is needed to see it).
+#[test]
+fn a_live_case_refuses_a_pinned_clock_or_seed_and_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let answers = write_answers(dir.path(), "a.yaml", "steps: {}\n");
+    for (var, value) in [("IRP_NOW", "2026-11-28T03:00:00Z"), ("IRP_SEED", "fixed")] {
+        let case = dir.path().join(format!("case-{var}"));
+        let out = aws_irp()
+            .env_remove("IRP_NOW")
+            .env_remove("IRP_SEED")
+            .env(var, value)
+            .arg("run")
+            .arg(contain_playbook())
+            .arg("--case-dir")
+            .arg(&case)
+            .args([
+                "--live",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--region",
+                "us-east-1",
+                "--headless",
+                "-i",
+                "bucket=drill-bucket",
+                "--answers",
+            ])
+            .arg(&answers)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{var}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{var} is set"))
+                && err.contains("a live case's journal must say when things really happened"),
+            "{err}"
+        );
+        assert!(!case.exists(), "{var}: a case folder was made");
+    }
+}

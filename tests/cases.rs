@@ -532,3 +532,58 @@ fn a_for_each_rehearsal_lists_the_items_confirms_them_by_count_and_journals_each
         "{markdown}"
     );
 }
+
+/// Each session says where its times and ids came from, and `irp verify` reports entries whose
+/// time goes backwards (here a resume on a clock an hour behind), while the chain stays intact.
+#[test]
+fn the_clock_source_is_journaled_and_a_clock_that_goes_backwards_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
+        .unwrap();
+    let partial = tmp.path().join("partial.yaml");
+    std::fs::write(
+        &partial,
+        full.replace("  contain-key: { confirm: AKIAIOSFODNN7EXAMPLE }\n", ""),
+    )
+    .unwrap();
+    let root = tmp.path().join("case");
+    let out = headless(&root, &partial, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = irp()
+        .env("IRP_NOW", "2026-11-28T02:00:00Z")
+        .env_remove("IRP_SEED")
+        .args(["resume"])
+        .arg(&root)
+        .args(["--headless", "--answers"])
+        .arg(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let journal = std::fs::read_to_string(root.join("journal.jsonl")).unwrap();
+    let sessions: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "session_started")
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0]["payload"]["clock"], "fixed");
+    assert_eq!(sessions[0]["payload"]["ids"], "seeded");
+    assert_eq!(sessions[1]["payload"]["clock"], "fixed");
+    assert_eq!(sessions[1]["payload"]["ids"], "random");
+    let resumed_at = sessions[1]["seq"].as_u64().unwrap();
+    let out = irp().arg("verify").arg(&root).output().unwrap();
+    assert!(out.status.success(), "the chain is intact: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "warning: seq {resumed_at} is recorded at 2026-11-28T02:00:00.000Z, 3600.0 s before seq"
+        )) && err.contains("the clock went backwards or was set"),
+        "{err}"
+    );
+    let out = irp().args(["verify", "--json"]).arg(&root).output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let backwards = v["clock_backwards"].as_array().unwrap();
+    assert!(!backwards.is_empty(), "{v}");
+    assert_eq!(backwards[0]["seq"], resumed_at);
+    assert_eq!(backwards[0]["by_ms"], 3_600_000);
+}

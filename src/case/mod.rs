@@ -309,6 +309,8 @@ impl Session {
             host: host_name(),
             irp: env!("CARGO_PKG_VERSION").to_owned(),
             command: self.ctx.command.clone(),
+            clock: Some(self.ctx.clock.source().to_owned()),
+            ids: Some(self.ctx.ids.source().to_owned()),
         });
         self.record(&self.ctx.actor.clone(), started)?;
         Ok(())

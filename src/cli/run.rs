@@ -340,13 +340,37 @@ pub fn executor(mode: Mode, live: bool, settings: &AwsSettings) -> Result<Execut
             "this is a live case: its actions change the AWS account, and irp does that only when told so on the command line",
             "resume it with `--live` (and the same `--profile`/`--region`/`--endpoint-url`)",
         )),
-        (Mode::Live, true) => Executor::live(settings).map_err(|e| {
-            CliError::user(
-                format!("cannot set up the AWS calls: {e}"),
-                "see docs/actions.md for the settings a live case needs",
-            )
-        }),
+        (Mode::Live, true) => {
+            refuse_pinned_clock()?;
+            Executor::live(settings).map_err(|e| {
+                CliError::user(
+                    format!("cannot set up the AWS calls: {e}"),
+                    "see docs/actions.md for the settings a live case needs",
+                )
+            })
+        }
     }
+}
+
+/// A live case records when things really happened: a clock or ids pinned for tests and
+/// reproducible rehearsals (`IRP_NOW`, `IRP_SEED`) are refused before anything is written.
+fn refuse_pinned_clock() -> Result<(), CliError> {
+    let pinned: Vec<&str> = ["IRP_NOW", "IRP_SEED"]
+        .into_iter()
+        .filter(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::user(
+        format!(
+            "{} {} set: {} the clock or the ids for tests and reproducible rehearsals, and a live case's journal must say when things really happened",
+            pinned.join(" and "),
+            if pinned.len() == 1 { "is" } else { "are" },
+            if pinned.len() == 1 { "it pins" } else { "they pin" }
+        ),
+        format!("unset {} for a live case", pinned.join(" and ")),
+    ))
 }
 
 /// The AWS settings of actions: the same `--profile`, `--region` and `--endpoint-url` as Athena's.

@@ -271,6 +271,13 @@ pub struct SessionStarted {
     pub irp: String,
     /// `run`, `resume`, …
     pub command: String,
+    /// Where the times of the following entries come from: `system`, or `fixed` (`IRP_NOW`,
+    /// which a live case refuses). Absent in entries written before irp recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
+    /// Where the entries' ids come from: `random`, or `seeded` (`IRP_SEED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
