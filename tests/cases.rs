@@ -587,3 +587,53 @@ fn the_clock_source_is_journaled_and_a_clock_that_goes_backwards_is_reported() {
     assert_eq!(backwards[0]["seq"], resumed_at);
     assert_eq!(backwards[0]["by_ms"], 3_600_000);
 }
+
+/// Every file under `dir`, with its bytes.
+fn folder_bytes(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// `irp run --case-dir` on a case whose journal cannot be read (a flipped byte in its first line:
+/// a bit flip, tampering, or a newer irp's format) refuses, and changes no byte of the folder:
+/// not the journal, the playbook snapshot, the inputs, the artifacts or the lock file.
+#[test]
+fn run_on_a_damaged_case_changes_no_byte_of_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let answers = crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml");
+    let out = headless(&root, &answers, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let journal = root.join("journal.jsonl");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    // `{"v":1,…`: the `v` of the first key becomes `V`.
+    assert_eq!(&bytes[..3], b"{\"v");
+    bytes[2] = b'V';
+    std::fs::write(&journal, &bytes).unwrap();
+    let before = folder_bytes(&root);
+    assert!(
+        before.len() > 3,
+        "the case has its snapshot, inputs and artifacts"
+    );
+    let out = headless(&root, &answers, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds a case whose journal cannot be read (line 1:")
+            && err.contains("irp opens no case over it and changes nothing there")
+            && err.contains("open the new case in another folder"),
+        "{err}"
+    );
+    assert_eq!(folder_bytes(&root), before, "a byte of the damaged case changed");
+}

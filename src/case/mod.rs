@@ -67,6 +67,8 @@ pub enum CaseError {
     Inputs(Vec<String>),
     #[error("{} already holds a case", .0.display())]
     CaseExists(PathBuf),
+    #[error("{} holds a case whose journal cannot be read ({}); irp opens no case over it and changes nothing there", path.display(), what)]
+    DamagedCase { path: PathBuf, what: String },
     #[error("{} is not empty and is not a case folder (it holds `{}`)", .0.display(), .1)]
     NotCaseFolder(PathBuf, String),
     #[error("{} holds no case (no journal entries)", .0.display())]
@@ -106,6 +108,13 @@ impl CaseError {
     pub fn hints(&self) -> Vec<String> {
         match self {
             CaseError::CaseExists(p) => vec![format!("continue it with `irp resume {}`", p.display())],
+            CaseError::DamagedCase { path, .. } => vec![
+                format!(
+                    "keep the folder as it is (it is evidence); `irp verify {}` says what is wrong",
+                    path.display()
+                ),
+                "open the new case in another folder".to_owned(),
+            ],
             CaseError::NotCaseFolder(..) => vec!["give `--case-dir` a new or empty folder".to_owned()],
             CaseError::NoCase(p) => vec![format!(
                 "start a case there with `irp run PLAYBOOK --case-dir {}`",
@@ -167,6 +176,11 @@ impl Session {
         let now = ctx.clock.now();
         let resolved = engine::resolve_inputs(&playbook, inputs, now).map_err(CaseError::Inputs)?;
         let dir = CaseDir::new(root);
+        // A journal with a complete line is a case, readable or not (a bit flip, tampering, a
+        // newer irp's format): refused before anything there is touched, the lock file
+        // included. Only a journal cut short in its first line (a start killed mid-write) is
+        // taken over below.
+        refuse_existing_case(&dir)?;
         prepare_folder(&dir)?;
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         // A journal left by a start that was cut short holds no complete entry; its bytes are set
@@ -472,6 +486,37 @@ fn load(path: &Path) -> Result<(Playbook, String), CaseError> {
 
 /// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
 /// that was cut short; never into a folder with someone else's files.
+/// Refuses a folder whose journal holds a complete line: a case, readable or not.
+fn refuse_existing_case(dir: &CaseDir) -> Result<(), CaseError> {
+    let path = dir.journal();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(CaseError::Io {
+                what: "cannot read",
+                path,
+                source,
+            });
+        }
+    };
+    let scan = journal::store::scan(&bytes);
+    if !scan.entries.is_empty() {
+        return Err(CaseError::CaseExists(dir.root.clone()));
+    }
+    if bytes.contains(&b'\n') {
+        let what = scan.corruption.map_or_else(
+            || "its first line is not an entry".to_owned(),
+            |c| format!("line {}: {}", c.line, c.what),
+        );
+        return Err(CaseError::DamagedCase {
+            path: dir.root.clone(),
+            what,
+        });
+    }
+    Ok(())
+}
+
 fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
     let root = &dir.root;
     match std::fs::read_dir(root) {
