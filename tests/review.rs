@@ -461,15 +461,15 @@ fn damage(case: &Path, seq: usize) {
 /// the hash chain's head), and where the case and the repository are.
 fn normalise(text: &str, case: &Path) -> String {
     let scan = irp::journal::store::read(&case.join("journal.jsonl")).unwrap();
-    let mut out = text.to_owned();
+    // The paths first: a short host name (`vm`) can be part of a random temporary folder name.
+    let mut out = text.replace(&case.display().to_string(), "[case]");
+    out = out.replace(&repo().canonicalize().unwrap().display().to_string(), "[repo]");
+    out = out.replace(scan.head(), "[head]");
     for e in &scan.entries {
         if let irp::engine::Event::SessionStarted(s) = &e.event {
             out = out.replace(&s.host, "[host]");
         }
     }
-    out = out.replace(scan.head(), "[head]");
-    out = out.replace(&repo().canonicalize().unwrap().display().to_string(), "[repo]");
-    out = out.replace(&case.display().to_string(), "[case]");
     out
 }
 
