@@ -399,7 +399,11 @@ impl Session {
     pub fn artifact_path(&self, step: &str, ext: &str) -> Result<(String, PathBuf), CaseError> {
         let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
         let folder = self.dir.path(CaseDir::ARTIFACTS);
-        std::fs::create_dir_all(&folder).map_err(io("cannot create", &folder))?;
+        if !folder.is_dir() {
+            std::fs::create_dir_all(&folder).map_err(io("cannot create", &folder))?;
+            // The new folder's name is durable in the case folder before anything in it is.
+            journal::sync_dir(&self.dir.root).map_err(io("cannot sync", &self.dir.root))?;
+        }
         let path = self.dir.path(&rel);
         Ok((rel, path))
     }

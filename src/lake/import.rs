@@ -837,7 +837,7 @@ fn write_chunk(
     events.sort_by_cached_key(|e| (e.time, e.uid.clone()));
     let (table, region, account, _) = key;
     let dir = partition_dir(lake, *table, region, account, day_of(events[0].time));
-    std::fs::create_dir_all(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    create_dirs_durably(&dir)?;
     let digest = events
         .iter()
         .fold(0u128, |acc, e| acc.wrapping_add(id_hash(&e.uid)));
@@ -854,10 +854,36 @@ fn write_chunk(
         .and_then(|f| f.sync_all())
         .map_err(|e| LakeError::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| LakeError::io(&path, e))?;
+    // The rename is durable in the partition's folder before the import reports the rows.
+    File::open(&dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| LakeError::io(&dir, e))?;
     let mut s = lock(shared);
     *s.summary.written.entry(table.as_str()).or_default() += rows;
     s.summary.files_written += 1;
     s.written(key);
+    Ok(())
+}
+
+/// Creates `dir` and the folders above it that are missing, each made durable in its parent.
+fn create_dirs_durably(dir: &Path) -> Result<(), LakeError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        missing.push(d.to_owned());
+        at = d.parent();
+    }
+    std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(parent)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| LakeError::io(parent, e))?;
+        }
+    }
     Ok(())
 }
 
