@@ -18,18 +18,23 @@ fn headless(root: &Path, answers: &Path, extra: &[&str]) -> std::process::Output
         .unwrap()
 }
 
-#[test]
-fn a_missing_answer_stops_with_exit_3_and_the_case_resumes() {
-    let tmp = tempfile::tempdir().unwrap();
+/// The drill's answers without the typed confirmation of `contain-key`: a run stops there.
+fn partial_answers(dir: &Path) -> std::path::PathBuf {
     let full = std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
         .unwrap();
-    // Without the typed confirmation of `contain-key`.
-    let partial = tmp.path().join("partial.yaml");
+    let partial = dir.join("partial.yaml");
     std::fs::write(
         &partial,
         full.replace("  contain-key: { confirm: AKIAIOSFODNN7EXAMPLE }\n", ""),
     )
     .unwrap();
+    partial
+}
+
+#[test]
+fn a_missing_answer_stops_with_exit_3_and_the_case_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let partial = partial_answers(tmp.path());
     let root = tmp.path().join("case");
     let out = headless(&root, &partial, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -538,14 +543,7 @@ fn a_for_each_rehearsal_lists_the_items_confirms_them_by_count_and_journals_each
 #[test]
 fn the_clock_source_is_journaled_and_a_clock_that_goes_backwards_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    let full = std::fs::read_to_string(crate::common::repo().join("tests/fixtures/cases/drill.answers.yaml"))
-        .unwrap();
-    let partial = tmp.path().join("partial.yaml");
-    std::fs::write(
-        &partial,
-        full.replace("  contain-key: { confirm: AKIAIOSFODNN7EXAMPLE }\n", ""),
-    )
-    .unwrap();
+    let partial = partial_answers(tmp.path());
     let root = tmp.path().join("case");
     let out = headless(&root, &partial, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -590,19 +588,13 @@ fn the_clock_source_is_journaled_and_a_clock_that_goes_backwards_is_reported() {
 
 /// Every file under `dir`, with its bytes.
 fn folder_bytes(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    crate::common::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
 }
 
 /// `irp run --case-dir` on a case whose journal cannot be read (a flipped byte in its first line:

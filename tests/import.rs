@@ -9,7 +9,7 @@ use irp::query::backend::local::{LocalEngine, Options as EngineOptions};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::common::{irp, run, shared_data, stderr, stdout};
+use crate::common::{files_under, irp, run, shared_data, stderr, stdout};
 use crate::query::{S3, captures_of, json_rows, rows, rows_of, runtime};
 
 const MGMT: &str = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
@@ -58,24 +58,6 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect()
-}
-
-/// Every file below a folder, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn at<'v>(row: &'v Value, path: &str) -> &'v Value {

@@ -231,7 +231,7 @@ pub fn run(argv: &[String], env: &[String], timeout: Duration) -> Result<Ran, St
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= timeout => {
                 timed_out = true;
-                seen.look(&mark);
+                let _ = seen.look(&mark);
                 kill_group(pgid);
                 seen.kill_all(&mark);
                 break child
@@ -242,7 +242,7 @@ pub fn run(argv: &[String], env: &[String], timeout: Duration) -> Result<Ran, St
                 // Every tenth of a second, note the command's descendants, so one that drops
                 // the mark (a cleared environment) is still known when the time comes.
                 if polls.is_multiple_of(10) {
-                    seen.look(&mark);
+                    let _ = seen.look(&mark);
                 }
                 polls += 1;
                 std::thread::sleep(Duration::from_millis(10));
@@ -304,12 +304,13 @@ impl Descendants {
         }
     }
 
-    /// Adds what is in the tree below the command, below a known process, or marked, now.
-    fn look(&mut self, mark: &str) {
+    /// Adds what is in the tree below the command, below a known process, or marked, now;
+    /// returns the processes it saw. Only processes not known yet have their environment read.
+    fn look(&mut self, mark: &str) -> Vec<Proc> {
         let procs = processes();
         let wanted = format!("{MARK_VAR}={mark}");
         for p in &procs {
-            if p.pid == self.root || carries(p.pid, &wanted) {
+            if self.known.get(&p.pid) != Some(&p.start) && (p.pid == self.root || carries(p.pid, &wanted)) {
                 self.known.insert(p.pid, p.start);
             }
         }
@@ -325,6 +326,7 @@ impl Descendants {
                 break;
             }
         }
+        procs
     }
 
     /// Kills every known process still running (the same process: same id, same start), and
@@ -332,8 +334,8 @@ impl Descendants {
     fn kill_all(&mut self, mark: &str) {
         let me = rustix::process::getpid().as_raw_nonzero().get().unsigned_abs();
         for _ in 0..4 {
-            self.look(mark);
-            let alive: Vec<Proc> = processes()
+            let alive: Vec<Proc> = self
+                .look(mark)
                 .into_iter()
                 .filter(|p| self.known.get(&p.pid) == Some(&p.start) && p.pid != self.root)
                 .collect();
@@ -376,7 +378,7 @@ fn processes() -> Vec<Proc> {
         let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // `pid (comm) state ppid …`: comm may hold spaces and parentheses; it ends at the last `)`.
-        let rest = &stat[stat.rfind(')')? + 2..];
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
         let fields: Vec<&str> = rest.split(' ').collect();
         Some(Proc {
             pid,

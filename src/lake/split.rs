@@ -200,7 +200,7 @@ fn step(
         // object at its first column is a torn line: handed over as it is (to be reported), and
         // reading goes on at that line.
         if *mode == Mode::Top
-            && let Some(nl) = find(&w.buf[start..], b"\n{")
+            && let Some(nl) = memchr::memmem::find(&w.buf[start..], b"\n{")
         {
             let line = w.line_at(start);
             sink(Piece::Value {
@@ -360,11 +360,6 @@ fn string_end(data: &[u8], mut pos: usize) -> Option<usize> {
             return Some(q + 1);
         }
     }
-}
-
-/// Where `needle` first occurs in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
 }
 
 /// Skips the rest of an object whose list was read, `depth` levels deep; just after its `}`.

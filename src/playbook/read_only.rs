@@ -27,12 +27,18 @@ pub struct NotARead {
 
 /// Checks that `sql` is one read statement.
 pub fn check(sql: &str) -> Result<(), NotARead> {
+    parse_read(sql).map(drop)
+}
+
+/// `sql` parsed as one statement and judged a read.
+fn parse_read(sql: &str) -> Result<DfStatement, NotARead> {
     let statement = parse(sql).map_err(|e| NotARead {
         what: format!("the query cannot be read as one statement ({e}), so irp cannot tell it only reads"),
         position: None,
         parse: true,
     })?;
-    check_parsed(sql, &statement)
+    check_parsed(sql, &statement)?;
+    Ok(statement)
 }
 
 /// One statement of Athena SQL, read as the embedded engine reads it.
@@ -178,16 +184,7 @@ pub struct OutOfReach {
 /// Checks that `sql` is one read statement that reads only what `reach` allows.
 pub fn check_reach(sql: &str, reach: &Reach) -> Result<(), ReachError> {
     check_external_function(sql, reach).map_err(ReachError::OutOfReach)?;
-    let statement = parse(sql).map_err(|e| {
-        ReachError::NotARead(NotARead {
-            what: format!(
-                "the query cannot be read as one statement ({e}), so irp cannot tell it only reads"
-            ),
-            position: None,
-            parse: true,
-        })
-    })?;
-    check_parsed(sql, &statement).map_err(ReachError::NotARead)?;
+    let statement = parse_read(sql).map_err(ReachError::NotARead)?;
     check_statement_reach(&statement, reach).map_err(ReachError::OutOfReach)
 }
 

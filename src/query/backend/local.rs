@@ -104,6 +104,8 @@ pub struct LocalEngine {
     /// The tables registered, as `database.table`.
     pub tables: Vec<String>,
     options: Options,
+    /// What a query may read (worked out once, from the tables registered).
+    reach: crate::playbook::read_only::Reach,
 }
 
 impl std::fmt::Debug for LocalEngine {
@@ -202,7 +204,24 @@ impl LocalEngine {
             catalog.register_schema(&db, schema).map_err(df_err)?;
         }
         ctx.register_catalog(CATALOG, catalog);
-        Ok(LocalEngine { ctx, tables, options })
+        let mut databases: Vec<String> = tables
+            .iter()
+            .filter_map(|t| t.split_once('.').map(|(db, _)| db.to_owned()))
+            .collect();
+        databases.sort();
+        databases.dedup();
+        let reach = crate::playbook::read_only::Reach {
+            tables: Vec::new(),
+            databases,
+            catalog: Some(CATALOG.to_owned()),
+            default_database: Some(default_db),
+        };
+        Ok(LocalEngine {
+            ctx,
+            tables,
+            options,
+            reach,
+        })
     }
 
     /// Forgets the file listings the session keeps, so files added to the lake since (a
@@ -223,27 +242,8 @@ impl LocalEngine {
 
     /// What a query on this lake may read: its Security Lake tables, nothing else of the session
     /// (no `information_schema`, no table function).
-    pub fn reach(&self) -> crate::playbook::read_only::Reach {
-        let mut databases: Vec<String> = self
-            .tables
-            .iter()
-            .filter_map(|t| t.split_once('.').map(|(db, _)| db.to_owned()))
-            .collect();
-        databases.dedup();
-        crate::playbook::read_only::Reach {
-            tables: Vec::new(),
-            databases,
-            catalog: Some(CATALOG.to_owned()),
-            default_database: self
-                .ctx
-                .state()
-                .config()
-                .options()
-                .catalog
-                .default_schema
-                .clone()
-                .into(),
-        }
+    pub fn reach(&self) -> &crate::playbook::read_only::Reach {
+        &self.reach
     }
 
     /// Plans and starts a query; rows arrive as a stream of Arrow batches.
@@ -251,14 +251,14 @@ impl LocalEngine {
         let limit = self.options.memory_limit;
         let err = |e: datafusion::error::DataFusionError| QueryError::from_df(&e, limit);
         let state = self.ctx.state();
-        let reach = self.reach();
-        crate::playbook::read_only::check_external_function(sql, &reach)
+        let reach = &self.reach;
+        crate::playbook::read_only::check_external_function(sql, reach)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         let mut statement = crate::query::dialect::translate::parse(sql).map_err(err)?;
         // Only reads: nothing a query says may write, create, drop or reach outside the lake.
         crate::playbook::read_only::check_parsed(sql, &statement)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
-        crate::playbook::read_only::check_statement_reach(&statement, &reach)
+        crate::playbook::read_only::check_statement_reach(&statement, reach)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
         let plan = state.statement_to_plan(statement).await.map_err(err)?;
