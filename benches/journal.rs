@@ -25,6 +25,10 @@ const APPENDS: usize = 2_000;
 const RUNS: usize = 5;
 
 fn ctx() -> Context {
+    ctx_signed(None)
+}
+
+fn ctx_signed(signer: Option<std::sync::Arc<irp::journal::sign::Signer>>) -> Context {
     Context {
         actor: "bench".into(),
         clock: Clock::Fixed(
@@ -34,6 +38,7 @@ fn ctx() -> Context {
         ),
         ids: Ids::Seeded("bench".into()),
         command: "bench".into(),
+        signer,
     }
 }
 
@@ -66,6 +71,48 @@ fn main() {
     );
     let events: Vec<Event> = session.entries.iter().map(|e| e.event.clone()).collect();
     drop(session);
+
+    // 1b. The same appends, each entry signed first (its signature written and fdatasync'd
+    //     before the entry): ed25519 in-process, and ECDSA P-256 (an agent's signature costs an
+    //     agent round trip on top).
+    for name in ["alice", "bob"] {
+        let key = tmp.path().join(name);
+        std::fs::copy(repo.join("tests/fixtures/keys").join(name), &key).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let signer = irp::journal::sign::Signer::from_setting(key.to_str().unwrap()).unwrap();
+        let what = signer.describe();
+        let root = tmp.path().join(format!("signed-{name}"));
+        let mut session = Session::create(
+            &root,
+            &drill,
+            &inputs,
+            Mode::Rehearsal,
+            ctx_signed(Some(signer.into())),
+        )
+        .unwrap();
+        let start = Instant::now();
+        for i in 0..APPENDS {
+            let text = format!("note {i}: looked at the console");
+            session.execute(&Command::AddNote { text }).unwrap();
+        }
+        let with_signing = start.elapsed();
+        let sign_only = {
+            let signer = irp::journal::sign::Signer::from_setting(key.to_str().unwrap()).unwrap();
+            let start = Instant::now();
+            for e in &session.entries[..APPENDS.min(session.entries.len())] {
+                std::hint::black_box(signer.sign_entry(e.seq, &e.hash).unwrap());
+            }
+            start.elapsed() / u32::try_from(APPENDS.min(session.entries.len())).unwrap()
+        };
+        println!(
+            "signed append+2 fsyncs ({}): {APPENDS} entries in {:.2?} = {:.2} ms each (unsigned {:.2} ms); signing alone {:.1?} per entry",
+            what.split(' ').next().unwrap_or(""),
+            with_signing,
+            with_signing.as_secs_f64() * 1000.0 / APPENDS as f64,
+            elapsed.as_secs_f64() * 1000.0 / APPENDS as f64,
+            sign_only
+        );
+    }
 
     // 2. A 100,000-entry journal of the same case, written in one go (the cost of fsync per
     //    entry is measured above).

@@ -97,6 +97,7 @@ fn model(dir: &std::path::Path) -> Model {
         clock: Clock::Fixed(now()),
         ids: Ids::Seeded("bench".into()),
         command: "bench".into(),
+        signer: None,
     };
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let inputs = [

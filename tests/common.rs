@@ -13,8 +13,53 @@ pub fn irp() -> Command {
     cmd.current_dir(repo())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .env_remove("RUST_BACKTRACE");
+        .env_remove("RUST_BACKTRACE")
+        // No signing key and no agent of the developer's: a test that signs says so.
+        .env_remove("IRP_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK");
     cmd
+}
+
+/// A test key of `tests/fixtures/keys/` (test-only), copied with mode 0600 (git checks it out
+/// readable by others, which irp refuses, as OpenSSH does); its `.pub` beside it.
+pub fn test_key(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("irp-test-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join(name);
+    if !key.exists() {
+        let src = repo().join("tests/fixtures/keys").join(name);
+        let tmp = dir.join(format!("{name}.{:?}.part", std::thread::current().id()));
+        std::fs::copy(&src, &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::copy(src.with_extension("pub"), dir.join(format!("{name}.pub"))).unwrap();
+        std::fs::rename(&tmp, &key).unwrap();
+    }
+    key
+}
+
+/// An `allowed_signers` line for a test key: `principal <its public key>`.
+pub fn allowed_line(principal: &str, name: &str) -> String {
+    let public =
+        std::fs::read_to_string(repo().join("tests/fixtures/keys").join(format!("{name}.pub"))).unwrap();
+    format!("{principal} {}\n", public.trim())
+}
+
+/// A program from OpenSSH (`ssh-keygen`, `ssh-agent`, `ssh-add`), or `None` (said loudly; a
+/// failure under CI) when it is not installed.
+pub fn openssh(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        skipped(&format!(
+            "OpenSSH's {program} is not installed (Debian: openssh-client)"
+        ));
+    }
+    found
 }
 
 pub fn run(args: &[&str]) -> Output {

@@ -16,9 +16,12 @@ const KILLS: usize = 50;
 const MAX_ROUNDS: usize = 600;
 const ANSWERS: &str = "tests/fixtures/cases/drill.answers.yaml";
 
+/// Every run and resume signs its entries: a kill between signing an entry and writing it must
+/// leave a case whose every entry is signed.
 fn base(cmd: &mut std::process::Command) -> &mut std::process::Command {
     cmd.env("IRP_NOW", "2026-11-28T03:00:00Z")
         .env("IRP_SEED", "crash")
+        .env("IRP_SIGNING_KEY", crate::common::test_key("alice"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
 }
@@ -71,6 +74,12 @@ impl Rng {
 #[test]
 fn killed_runs_resume_to_the_same_case() {
     let tmp = tempfile::tempdir().unwrap();
+    let allowed = tmp.path().join("allowed_signers");
+    std::fs::write(
+        &allowed,
+        crate::common::allowed_line("alice@example.org", "alice"),
+    )
+    .unwrap();
     let reference_root = tmp.path().join("reference");
     let started = Instant::now();
     let out = run_cmd(&reference_root).output().unwrap();
@@ -125,7 +134,13 @@ fn killed_runs_resume_to_the_same_case() {
             "round {round} (seed {seed}): {}",
             stderr(&out)
         );
-        let verify = irp().arg("verify").arg(&root).output().unwrap();
+        let verify = irp()
+            .arg("verify")
+            .arg(&root)
+            .arg("--allowed-signers")
+            .arg(&allowed)
+            .output()
+            .unwrap();
         assert!(
             verify.status.success(),
             "round {round} (seed {seed}): {}",

@@ -28,6 +28,7 @@ pub(crate) fn ctx(actor: &str) -> Context {
         ),
         ids: Ids::Seeded("journal-tests".to_owned()),
         command: "test".to_owned(),
+        signer: None,
     }
 }
 

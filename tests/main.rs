@@ -20,6 +20,7 @@ mod cases;
 mod crash;
 mod dialect;
 mod engine;
+mod evidence;
 
 mod actions;
 mod athena;

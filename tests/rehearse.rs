@@ -690,6 +690,7 @@ fn in_the_ui_an_inject_lands_by_the_clock_the_next_query_sees_it_and_the_score_f
         clock: irp::clock::Clock::System,
         ids: irp::clock::Ids::Seeded("clock-inject".to_owned()),
         command: "rehearse".to_owned(),
+        signer: None,
     };
     let case = tmp.path().join("case");
     let opened = std::time::Instant::now();

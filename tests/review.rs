@@ -31,6 +31,7 @@ fn ctx(actor: &str, clock: Clock) -> Context {
         clock,
         ids: Ids::Seeded("review-tests".to_owned()),
         command: if actor == "alice" { "run" } else { "resume" }.to_owned(),
+        signer: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn ctx() -> Context {
         clock: Clock::Fixed(now()),
         ids: Ids::Seeded("ui".to_owned()),
         command: "run".to_owned(),
+        signer: None,
     }
 }
 

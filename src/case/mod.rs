@@ -37,6 +37,8 @@ pub struct Context {
     pub ids: Ids,
     /// The subcommand, recorded in `session_started`.
     pub command: String,
+    /// The responder's key, when entries are signed (`--signing-key`).
+    pub signer: Option<std::sync::Arc<journal::sign::Signer>>,
 }
 
 /// How `resume` treats the playbook file.
@@ -97,6 +99,8 @@ pub enum CaseError {
     IncompatibleChange(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Sign(#[from] journal::sign::SignError),
 }
 
 fn short(hash: &str) -> &str {
@@ -135,6 +139,7 @@ impl CaseError {
                 "`--accept-playbook-change` continues with the file as it is now (the change is journaled)"
                     .to_owned(),
             ],
+            CaseError::Sign(e) => e.hints(),
             CaseError::IncompatibleChange(_) => {
                 vec!["resume with `--use-snapshot`, or restore the step in the playbook".to_owned()]
             }
@@ -181,6 +186,9 @@ impl Session {
         // included. Only a journal cut short in its first line (a start killed mid-write) is
         // taken over below.
         refuse_existing_case(&dir)?;
+        if let Some(signer) = &ctx.signer {
+            signer.check_outside(root)?;
+        }
         prepare_folder(&dir)?;
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         // A journal left by a start that was cut short holds no complete entry; its bytes are set
@@ -202,8 +210,9 @@ impl Session {
         let inputs_text = serde_json::to_vec_pretty(&resolved).unwrap_or_default();
         journal::write_durably(&dir.path(CaseDir::INPUTS), &inputs_text)
             .map_err(io("cannot write", &dir.path(CaseDir::INPUTS)))?;
-        let writer = Writer::open(&journal_path, &journal::Scan::default())
+        let mut writer = Writer::open(&journal_path, &journal::Scan::default())
             .map_err(io("cannot create", &journal_path))?;
+        start_signing(&dir, &ctx, &mut writer)?;
         journal::sync_dir(root).map_err(io("cannot sync", root))?;
         let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
         let opened = CaseOpened {
@@ -277,7 +286,8 @@ impl Session {
         let scan = journal::store::Scan { torn: None, ..scan };
         let folded = State::replay(scan.entries.iter().map(|e| &e.event));
         let (playbook, change) = resume_playbook(&dir, &folded, choice, scan.entries.len() as u64)?;
-        let writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
+        let mut writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
+        start_signing(&dir, &ctx, &mut writer)?;
         let mut session = Session {
             dir,
             playbook,
@@ -491,6 +501,17 @@ fn load(path: &Path) -> Result<(Playbook, String), CaseError> {
 /// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
 /// that was cut short; never into a folder with someone else's files.
 /// Refuses a folder whose journal holds a complete line: a case, readable or not.
+/// Signs the entries `writer` writes, when the responder gave a key.
+fn start_signing(dir: &CaseDir, ctx: &Context, writer: &mut Writer) -> Result<(), CaseError> {
+    if let Some(signer) = &ctx.signer {
+        signer.check_outside(&dir.root)?;
+        let path = dir.path(CaseDir::SIGNATURES);
+        let sigs = journal::sign::SigWriter::open(&path, signer.clone()).map_err(io("cannot open", &path))?;
+        writer.sign_with(sigs);
+    }
+    Ok(())
+}
+
 fn refuse_existing_case(dir: &CaseDir) -> Result<(), CaseError> {
     let path = dir.journal();
     let bytes = match std::fs::read(&path) {

@@ -141,6 +141,7 @@ fn session_context(
     flag: Option<&str>,
     answers: Option<&str>,
     command: &str,
+    signer: Option<std::sync::Arc<crate::journal::sign::Signer>>,
 ) -> Result<crate::case::Context, CliError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let actor = flag
@@ -162,7 +163,28 @@ fn session_context(
         clock,
         ids: crate::clock::Ids::from_env(),
         command: command.to_owned(),
+        signer,
     })
+}
+
+/// The responder's signing key, from `--signing-key` or else `IRP_SIGNING_KEY` (none: the
+/// entries are not signed).
+fn signer(flag: Option<&str>) -> Result<Option<std::sync::Arc<crate::journal::sign::Signer>>, CliError> {
+    flag.map(str::to_owned)
+        .or_else(|| {
+            std::env::var("IRP_SIGNING_KEY")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .map(|setting| {
+            crate::journal::sign::Signer::from_setting(&setting)
+                .map(std::sync::Arc::new)
+                .map_err(|e| CliError::User {
+                    message: format!("cannot sign the journal: {e}"),
+                    hints: e.hints(),
+                })
+        })
+        .transpose()
 }
 
 /// The exit code of a run stopped by a move that could not be made: 3 when a headless run waits

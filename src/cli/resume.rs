@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::run::{answers_error, drive};
-use super::{CliError, Output, case_error, session_context};
+use super::{CliError, Output, case_error, session_context, signer};
 use crate::case::answers::Answers;
 use crate::case::{PlaybookChoice, Session};
 
@@ -43,7 +43,12 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
             serde_saphyr::from_str_with_options::<Answers>(&t, crate::playbook::node::yaml_options()).ok()
         })
         .and_then(|a| a.actor);
-    let ctx = session_context(args.drive.actor.as_deref(), actor_hint.as_deref(), "resume")?;
+    let ctx = session_context(
+        args.drive.actor.as_deref(),
+        actor_hint.as_deref(),
+        "resume",
+        signer(args.drive.signing_key.as_deref())?,
+    )?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
     if let Some(h) = &report.stale_lock {
         out.note(&format!(

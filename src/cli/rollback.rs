@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliError, Output, case_error, session_context};
+use super::{CliError, Output, case_error, session_context, signer};
 use crate::case::actions::{prepare_rollback, run_rollback};
 use crate::case::moves::MoveError;
 use crate::case::{PlaybookChoice, Session};
@@ -46,6 +46,10 @@ pub struct RollbackArgs {
     /// Who the journal records as acting.
     #[arg(long)]
     pub actor: Option<String>,
+    /// Sign every journal entry with this SSH key (as `irp run --signing-key`). Default:
+    /// `IRP_SIGNING_KEY`.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
 }
 
 fn stopped(stop: &MoveError) -> CliError {
@@ -53,7 +57,12 @@ fn stopped(stop: &MoveError) -> CliError {
 }
 
 pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {
-    let ctx = session_context(args.actor.as_deref(), None, "rollback")?;
+    let ctx = session_context(
+        args.actor.as_deref(),
+        None,
+        "rollback",
+        signer(args.signing_key.as_deref())?,
+    )?;
     // The snapshot is what the case ran: a rollback never depends on the playbook file now.
     let (mut session, _) =
         Session::resume(&args.case, PlaybookChoice::Snapshot, ctx).map_err(|e| case_error(out, e))?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliError, Output, case_error, session_context};
+use super::{CliError, Output, case_error, session_context, signer};
 use crate::action::aws::AwsSettings;
 use crate::case::Session;
 use crate::case::actions::Executor;
@@ -62,6 +62,10 @@ pub struct DriveArgs {
     /// elsewhere (moto, for a drill); `--profile` and `--region` choose the account.
     #[arg(long)]
     pub live: bool,
+    /// Sign every journal entry with this SSH key: a private key file, a public key file whose
+    /// key is in the ssh-agent, or `agent` (the agent's one key). Default: `IRP_SIGNING_KEY`.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
     #[command(flatten)]
     pub athena: super::athena::AthenaArgs,
 }
@@ -188,7 +192,12 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
     // snapshots exactly the bytes it runs); a change in between is caught by the snapshot hash.
     let pb = valid_playbook(out, &args.playbook)?;
     let answers = Answers::load(answers_path, &pb).map_err(answers_error)?;
-    let ctx = session_context(args.drive.actor.as_deref(), answers.actor.as_deref(), "run")?;
+    let ctx = session_context(
+        args.drive.actor.as_deref(),
+        answers.actor.as_deref(),
+        "run",
+        signer(args.drive.signing_key.as_deref())?,
+    )?;
     let mode = if args.drive.live {
         Mode::Live
     } else {
@@ -237,7 +246,12 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
 fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> Result<(), CliError> {
     ui_preflight()?;
     let pb = valid_playbook(out, &args.playbook)?;
-    let ctx = session_context(args.drive.actor.as_deref(), None, "run")?;
+    let ctx = session_context(
+        args.drive.actor.as_deref(),
+        None,
+        "run",
+        signer(args.drive.signing_key.as_deref())?,
+    )?;
     let mode = if args.drive.live {
         Mode::Live
     } else {

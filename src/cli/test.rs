@@ -85,7 +85,7 @@ pub fn cmd_test(out: Output, args: &TestArgs) -> Result<(), CliError> {
             without.push(pb.id.clone());
         }
         for test in tests {
-            let mut ctx = session_context(None, Some("irp-test"), "test")?;
+            let mut ctx = session_context(None, Some("irp-test"), "test", None)?;
             // A test case runs at noon (UTC) of the day, unless `IRP_NOW` says otherwise: the
             // lake ends the day before, so "the last 30 minutes" and the injects' times never
             // depend on when the suite happens to run.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{CliError, Output};
+use crate::journal::sign::{self, AllowedSigners, SignatureReport};
 use crate::journal::{CaseDir, Scan, check_files};
 
 #[derive(Debug, Args)]
@@ -14,6 +15,10 @@ pub struct VerifyArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Check the entries' signatures against this `allowed_signers` file (ssh-keygen's
+    /// format): every entry must then be signed by a key it allows.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Reads a journal (its bytes and what checking them found), or says plainly why it cannot.
@@ -68,12 +73,58 @@ pub fn clock_backwards(entries: &[crate::journal::Entry]) -> Vec<Backwards> {
     found
 }
 
+/// `seq 0–41 signed by alice (ED25519 SHA256:…)` lines, and the unsigned runs.
+fn signature_lines(report: &SignatureReport) -> Vec<String> {
+    let mut lines: Vec<(u64, String)> = report
+        .signer_runs()
+        .into_iter()
+        .map(|(from, to, s)| {
+            let who = if s.principals.is_empty() {
+                s.key_text.clone()
+            } else {
+                format!("{} ({})", s.principals.join(", "), s.key_text)
+            };
+            (from, format!("{} signed by {who}", seq_range(from, to)))
+        })
+        .collect();
+    lines.extend(
+        report
+            .unsigned_runs()
+            .into_iter()
+            .map(|(from, to)| (from, format!("{} not signed", seq_range(from, to)))),
+    );
+    lines.sort();
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+fn seq_range(from: u64, to: u64) -> String {
+    if from == to {
+        format!("seq {from}")
+    } else {
+        format!("seq {from}–{to}")
+    }
+}
+
 pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
     let (dir, _, scan) = read_journal(&args.case)?;
+    let allowed = args
+        .allowed_signers
+        .as_deref()
+        .map(AllowedSigners::load)
+        .transpose()
+        .map_err(|e| CliError::user(e, "see ssh-keygen(1), ALLOWED SIGNERS, and docs/evidence.md"))?;
+    let sig_path = dir.path(CaseDir::SIGNATURES);
+    let signatures = sign::check(&sig_path, &scan.entries, allowed.as_ref()).map_err(|e| {
+        CliError::user(
+            format!("cannot read {}: {e}", sig_path.display()),
+            "check the case folder's permissions",
+        )
+    })?;
     let problem = scan
         .corruption
         .clone()
-        .or_else(|| check_files(&dir, &scan.entries));
+        .or_else(|| check_files(&dir, &scan.entries))
+        .or_else(|| sign::first_problem(&signatures, allowed.is_some()));
     let backwards = clock_backwards(&scan.entries);
     if args.json {
         let v = serde_json::json!({
@@ -84,6 +135,19 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
             "problem": problem.as_ref().map(|p| p.what.clone()),
             "torn_tail_bytes": scan.torn.as_ref().map(Vec::len),
             "clock_backwards": backwards,
+            "signatures": {
+                "signed": signatures.signed_count(),
+                "unsigned": scan.entries.len() - signatures.signed_count(),
+                "checked_against_allowed_signers": allowed.is_some(),
+                "signers": signatures.signer_runs().into_iter().map(|(from, to, s)| serde_json::json!({
+                    "from_seq": from, "to_seq": to, "key": s.key, "key_text": s.key_text, "principals": s.principals,
+                })).collect::<Vec<_>>(),
+                "unsigned_runs": signatures.unsigned_runs(),
+                "bad": signatures.bad,
+                "unknown_keys": signatures.unknown,
+                "signatures_of_entries_never_written": signatures.orphans,
+                "unreadable_lines": signatures.unreadable_lines,
+            },
         });
         out.data(&format!(
             "{}\n",
@@ -128,9 +192,32 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
                 &[format!("`irp resume {}` sets it aside and journals that it did", dir.root.display())],
             );
         }
+        if signatures.signed_count() == 0 {
+            out.status("unsigned: no entry is signed (the hash chain shows changes only to someone who kept its head; see docs/evidence.md)");
+        } else {
+            for line in signature_lines(&signatures) {
+                out.status(&line);
+            }
+            if allowed.is_none() {
+                out.status("the signatures hold, but nothing ties their keys to people: give `--allowed-signers FILE`");
+            }
+        }
+        if !signatures.orphans.is_empty() || !signatures.unreadable_lines.is_empty() {
+            out.status(&format!(
+                "note: {} signature(s) of entries never written and {} cut-short line(s) in {}: a crash between signing an entry and writing it",
+                signatures.orphans.len(),
+                signatures.unreadable_lines.len(),
+                CaseDir::SIGNATURES
+            ));
+        }
         out.status(&format!(
-            "ok: {} entries, hash chain intact, files match; head {}",
+            "ok: {} entries, hash chain intact, files match{}; head {}",
             scan.entries.len(),
+            if allowed.is_some() {
+                ", every entry signed by an allowed signer"
+            } else {
+                ""
+            },
             scan.head()
         ));
     }

@@ -4,6 +4,7 @@
 
 pub mod entry;
 pub mod lock;
+pub mod sign;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,8 @@ impl CaseDir {
     pub const ARTIFACTS: &'static str = "artifacts";
     /// The terminal UI's log (problems it showed, when it started and stopped).
     pub const UI_LOG: &'static str = "ui.log";
+    /// The entries' signatures (`docs/evidence.md`).
+    pub const SIGNATURES: &'static str = "signatures.jsonl";
 
     pub fn new(root: impl Into<PathBuf>) -> CaseDir {
         CaseDir { root: root.into() }
@@ -74,6 +77,7 @@ impl CaseDir {
             Self::LOCK,
             Self::ARTIFACTS,
             Self::UI_LOG,
+            Self::SIGNATURES,
         ]
         .contains(&name)
             || {

@@ -114,6 +114,8 @@ pub struct Writer {
     head: String,
     /// Bytes of complete entries: a failed write is cut back to this.
     len: u64,
+    /// Signs each entry before it is written, when the responder signs.
+    signer: Option<super::sign::SigWriter>,
 }
 
 impl Writer {
@@ -134,7 +136,17 @@ impl Writer {
             next_seq: scan.entries.len() as u64,
             head: scan.head().to_owned(),
             len,
+            signer: None,
         })
+    }
+
+    /// Signs every entry written from now on; each signature is durable before its entry.
+    pub fn sign_with(&mut self, signer: super::sign::SigWriter) {
+        self.signer = Some(signer);
+    }
+
+    pub fn signing(&self) -> bool {
+        self.signer.is_some()
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -149,6 +161,9 @@ impl Writer {
     pub fn append(&mut self, id: Uuid, at: DateTime<Utc>, actor: &str, event: Event) -> io::Result<Entry> {
         let (entry, line) =
             entry::encode(self.next_seq, id, at, actor, event, &self.head).map_err(io::Error::other)?;
+        if let Some(signer) = &mut self.signer {
+            signer.sign(entry.seq, &entry.hash)?;
+        }
         if let Err(e) = self.file.write_all(&line).and_then(|()| self.file.sync_data()) {
             // A partial line (disk full, I/O error) must not stay in front of the next entry.
             let _ = self.file.set_len(self.len);

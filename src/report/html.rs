@@ -153,6 +153,11 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     );
     row(
         &mut o,
+        "Signatures",
+        super::markdown::signatures_text(i, &|s: &str| format!("<code>{}</code>", esc(s))),
+    );
+    row(
+        &mut o,
         "Journal",
         if i.verified {
             format!("head <code>{}</code>", esc(&i.head))
@@ -348,6 +353,13 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
             esc(&t.kind),
             esc(&t.text)
         );
+        if let Some(k) = &t.signed_by {
+            let _ = write!(
+                o,
+                " · <span class=\"signed\">signed <code>{}</code></span>",
+                esc(k)
+            );
+        }
         detail(&mut o, &t.detail);
         o.push_str("</div>\n");
     }

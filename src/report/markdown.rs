@@ -167,6 +167,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         )
     };
     let _ = writeln!(o, "| Journal | {integrity} |");
+    let _ = writeln!(o, "| Signatures | {} |", signatures_text(i, &|s: &str| code(s)));
     if let Some(b) = i.torn_tail_bytes {
         let _ = writeln!(
             o,
@@ -333,12 +334,16 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         };
         let _ = writeln!(
             o,
-            "- **{}** · seq {} · {} · {}{place} — {}",
+            "- **{}** · seq {} · {} · {}{place} — {}{}",
             second_text(&t.at),
             t.seq,
             text(&t.actor),
             t.kind,
-            text(&t.text)
+            text(&t.text),
+            t.signed_by
+                .as_ref()
+                .map(|k| format!(" · signed {}", code(k)))
+                .unwrap_or_default()
         );
         detail(&mut o, &t.detail);
     }
@@ -475,4 +480,37 @@ fn mermaid(r: &Report, pb: &Playbook) -> String {
         );
     }
     out
+}
+
+/// The signatures row: who signed which entries, or that none is signed.
+pub(super) fn signatures_text(i: &super::Integrity, key: &dyn Fn(&str) -> String) -> String {
+    if i.signers.is_empty() {
+        return format!(
+            "none: the entries are not signed ({}, docs/evidence.md)",
+            key("irp run --signing-key")
+        );
+    }
+    let mut parts: Vec<String> = i
+        .signers
+        .iter()
+        .map(|s| {
+            let seqs = if s.from_seq == s.to_seq {
+                format!("seq {}", s.from_seq)
+            } else {
+                format!("seq {}–{}", s.from_seq, s.to_seq)
+            };
+            format!("{seqs} by {}", key(&s.key))
+        })
+        .collect();
+    let unsigned = i.entries.saturating_sub(i.signed_entries);
+    if unsigned > 0 {
+        parts.push(format!("{unsigned} entries unsigned"));
+    }
+    format!(
+        "{} of {} entries signed: {} (keys not checked against an allowed signers file: {})",
+        i.signed_entries,
+        i.entries,
+        parts.join("; "),
+        key("irp verify --allowed-signers")
+    )
 }

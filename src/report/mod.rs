@@ -123,6 +123,19 @@ pub struct Integrity {
     pub problem: Option<String>,
     /// Bytes of a last line cut short by a crash (not part of the chain), if any.
     pub torn_tail_bytes: Option<u64>,
+    /// Entries signed with a responder's SSH key (the signatures hold; `irp verify
+    /// --allowed-signers` ties the keys to people).
+    pub signed_entries: u64,
+    /// Runs of consecutive entries signed by the same key.
+    pub signers: Vec<SignerRun>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SignerRun {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// `ED25519 SHA256:…`.
+    pub key: String,
 }
 
 /// A time from the case's opening to a milestone.
@@ -302,6 +315,9 @@ pub struct TimelineItem {
     /// One line saying what happened.
     pub text: String,
     pub detail: Detail,
+    /// The key that signed the entry (`ED25519 SHA256:…`), when it is signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 /// What a timeline item carries besides its line.
@@ -468,6 +484,8 @@ pub struct CaseRecord {
     /// The first entry: the case, its mode, the playbook it started with.
     pub opened: CaseOpened,
     pub playbook: Playbook,
+    /// Who signed which entry (`signatures.jsonl`), checked without an allowed signers file.
+    pub signatures: crate::journal::sign::SignatureReport,
 }
 
 impl CaseRecord {
@@ -491,10 +509,17 @@ impl CaseRecord {
             });
         };
         let opened = opened.clone();
+        let sig_path = dir.path(CaseDir::SIGNATURES);
+        let signatures =
+            crate::journal::sign::check(&sig_path, &scan.entries, None).map_err(|e| ReportError::Read {
+                path: sig_path.display().to_string(),
+                error: e.to_string(),
+            })?;
         let problem = scan
             .corruption
             .clone()
-            .or_else(|| crate::journal::check_files(&dir, &scan.entries));
+            .or_else(|| crate::journal::check_files(&dir, &scan.entries))
+            .or_else(|| crate::journal::sign::first_problem(&signatures, false));
         // The playbook the case follows now: the last one accepted, or the one it opened with.
         let snapshot = scan
             .entries
@@ -525,6 +550,7 @@ impl CaseRecord {
             problem,
             opened,
             playbook,
+            signatures,
         })
     }
 
@@ -536,6 +562,17 @@ impl CaseRecord {
             first_bad_seq: self.problem.as_ref().map(|p| p.seq),
             problem: self.problem.as_ref().map(|p| p.what.clone()),
             torn_tail_bytes: self.scan.torn.as_ref().map(|t| t.len() as u64),
+            signed_entries: self.signatures.signed_count() as u64,
+            signers: self
+                .signatures
+                .signer_runs()
+                .into_iter()
+                .map(|(from_seq, to_seq, s)| SignerRun {
+                    from_seq,
+                    to_seq,
+                    key: s.key_text,
+                })
+                .collect(),
         }
     }
 }
@@ -623,7 +660,14 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         moves.observe(e);
         marks.observe(pb, opened_at, e);
         evidence.observe(pb, e);
-        timeline.extend(observe::timeline_item(pb, entries, &state, e));
+        timeline.extend(observe::timeline_item(pb, entries, &state, e).map(|mut t| {
+            t.signed_by = record
+                .signatures
+                .per_entry
+                .get(usize::try_from(e.seq).unwrap_or(usize::MAX))
+                .and_then(|s| s.as_ref().map(|s| s.key_text.clone()));
+            t
+        }));
     }
     let last = entries[entries.len() - 1].at;
     let visits = visits.finish(last);

@@ -390,6 +390,7 @@ pub(super) fn timeline_item(
         step,
         text: crate::engine::describe(&e.event),
         detail,
+        signed_by: None,
     })
 }
 

@@ -61,6 +61,8 @@ pub struct JournalLine {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub text: String,
+    /// The key that signed the entry, in review (`ED25519 SHA256:…`).
+    pub signed_by: Option<String>,
 }
 
 /// A line or text the responder is typing, and what it is for.
@@ -416,6 +418,7 @@ impl Model {
             at: e.at,
             actor: e.actor.clone(),
             text: crate::engine::describe(&e.event),
+            signed_by: None,
         });
         match &e.event {
             Event::QuerySucceeded(q) => self.pin_if(looking.as_deref(), &q.step),

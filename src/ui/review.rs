@@ -112,10 +112,21 @@ impl Review {
                 at: e.at,
                 actor: e.actor.clone(),
                 text: crate::engine::describe(&e.event),
+                signed_by: record
+                    .signatures
+                    .per_entry
+                    .get(usize::try_from(e.seq).unwrap_or(usize::MAX))
+                    .and_then(|s| s.as_ref().map(|s| s.key_text.clone())),
             })
             .collect::<Vec<_>>();
         let head = record.scan.head();
-        let (chain_ok, chain) = match (&record.problem, &record.scan.torn) {
+        let signed = record.signatures.signed_count();
+        let signed = if signed == 0 {
+            " · unsigned".to_owned()
+        } else {
+            format!(" · {signed} of {} signed", entries.len())
+        };
+        let (chain_ok, mut chain) = match (&record.problem, &record.scan.torn) {
             (Some(p), _) => (false, format!("chain DAMAGED at seq {}: {}", p.seq, p.what)),
             (None, Some(t)) => (true, format!("chain verified · torn tail of {} bytes", t.len())),
             (None, None) => (
@@ -123,6 +134,7 @@ impl Review {
                 format!("chain verified · head {}", &head[..12.min(head.len())]),
             ),
         };
+        chain.push_str(&signed);
         let info = CaseInfo {
             case: record.opened.case.clone(),
             folder: record.dir.root.display().to_string(),

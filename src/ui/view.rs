@@ -1080,6 +1080,13 @@ fn journal_line(l: &super::model::JournalLine, t: Theme) -> Line<'static> {
         Span::styled(format!("{:>4} {} ", l.seq, l.at.format("%H:%M:%S")), t.dim()),
         Span::styled(format!("{} ", visible(&l.actor)), t.dim()),
         Span::raw(visible(&l.text)),
+        Span::styled(
+            l.signed_by
+                .as_ref()
+                .map(|k| format!("  signed {}", visible(k)))
+                .unwrap_or_default(),
+            t.dim(),
+        ),
     ])
 }
 

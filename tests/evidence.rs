@@ -1,0 +1,561 @@
+//! Evidence that stands up: signed entries (checked by OpenSSH's own `ssh-keygen -Y`), forgeries
+//! named, signing stopped half way named, key handling as OpenSSH does it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use irp::journal::sign::{NAMESPACE, SignatureLine, Signer};
+use irp::journal::{self, CaseDir, Entry};
+
+use crate::common::{allowed_line, irp, openssh, stderr, stdout, test_key};
+
+const ANSWERS: &str = "tests/fixtures/cases/drill.answers.yaml";
+
+/// A finished drill case in `root`, its entries signed with `key` (a setting of
+/// `--signing-key`), through the agent at `agent` if given.
+fn signed_case(root: &Path, key: Option<&str>, agent: Option<&Path>) -> std::process::Output {
+    let mut cmd = irp();
+    cmd.env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS]);
+    if let Some(k) = key {
+        cmd.args(["--signing-key", k]);
+    }
+    if let Some(a) = agent {
+        cmd.env("SSH_AUTH_SOCK", a);
+    }
+    cmd.output().unwrap()
+}
+
+fn verify(root: &Path, allowed: Option<&Path>) -> (bool, String) {
+    let mut cmd = irp();
+    cmd.arg("verify").arg(root);
+    if let Some(a) = allowed {
+        cmd.arg("--allowed-signers").arg(a);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+fn signature_lines(root: &Path) -> Vec<SignatureLine> {
+    std::fs::read_to_string(root.join(CaseDir::SIGNATURES))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn entries(root: &Path) -> Vec<Entry> {
+    journal::store::read(&root.join(CaseDir::JOURNAL))
+        .unwrap()
+        .entries
+}
+
+fn write_allowed(dir: &Path, lines: &[String]) -> PathBuf {
+    let path = dir.join("allowed_signers");
+    std::fs::write(&path, lines.concat()).unwrap();
+    path
+}
+
+/// `ssh-keygen -Y verify` of `message` (stdin) against `signature`.
+fn ssh_keygen_verify(
+    tool: &Path,
+    allowed: &Path,
+    principal: &str,
+    signature: &str,
+    message: &str,
+    dir: &Path,
+) -> (bool, String) {
+    let sig = dir.join("entry.sig");
+    std::fs::write(&sig, signature).unwrap();
+    let mut child = Command::new(tool)
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", principal, "-n", NAMESPACE, "-s"])
+        .arg(&sig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), message.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+#[test]
+fn openssh_accepts_the_signatures_irp_writes_and_irp_accepts_those_openssh_writes() {
+    let Some(keygen) = openssh("ssh-keygen") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let key = test_key("alice");
+    let out = signed_case(&root, Some(key.to_str().unwrap()), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let allowed = write_allowed(tmp.path(), &[allowed_line("alice@example.org", "alice")]);
+    let entries = entries(&root);
+    let lines = signature_lines(&root);
+    assert_eq!(lines.len(), entries.len(), "one signature per entry");
+
+    // OpenSSH checks irp's signatures, over the entry's hash, with nothing but the
+    // allowed_signers file: the first entry, one from the middle and the last.
+    for seq in [0, entries.len() / 2, entries.len() - 1] {
+        let line = &lines[seq];
+        assert_eq!(line.hash, entries[seq].hash);
+        let (ok, said) = ssh_keygen_verify(
+            &keygen,
+            &allowed,
+            "alice@example.org",
+            &line.signature,
+            &line.hash,
+            tmp.path(),
+        );
+        assert!(ok, "ssh-keygen -Y verify refused seq {seq}: {said}");
+        assert!(
+            said.contains("Good \"irp-journal\" signature for alice@example.org"),
+            "{said}"
+        );
+        // And refuses it over any other message.
+        let (ok, _) = ssh_keygen_verify(
+            &keygen,
+            &allowed,
+            "alice@example.org",
+            &line.signature,
+            &entries[0].prev,
+            tmp.path(),
+        );
+        assert!(!ok, "ssh-keygen accepted a signature over other bytes");
+    }
+
+    // ssh-keygen signs entry 5's hash. Ed25519 signatures are deterministic: its signature is
+    // irp's, byte for byte.
+    let seq = 5;
+    let message = tmp.path().join("hash");
+    std::fs::write(&message, &entries[seq].hash).unwrap();
+    let keygen_sign = |key: &Path, namespace: &str| {
+        let signed = Command::new(&keygen)
+            .args(["-Y", "sign", "-n", namespace, "-f"])
+            .arg(key)
+            .arg(&message)
+            .output()
+            .unwrap();
+        assert!(signed.status.success(), "{}", stderr(&signed));
+        let sig = std::fs::read_to_string(message.with_extension("sig")).unwrap();
+        std::fs::remove_file(message.with_extension("sig")).unwrap();
+        sig
+    };
+    assert_eq!(keygen_sign(&key, NAMESPACE), lines[seq].signature);
+    // ECDSA signatures are not: ssh-keygen's signature with another key stands in for irp's.
+    let bob = keygen_sign(&test_key("bob"), NAMESPACE);
+    let mut replaced = lines.clone();
+    replaced[seq].signature.clone_from(&bob);
+    let write = |lines: &[SignatureLine]| {
+        let text: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap() + "\n")
+            .collect();
+        std::fs::write(root.join(CaseDir::SIGNATURES), text).unwrap();
+    };
+    write(&replaced);
+    let both = tmp.path().join("both_signers");
+    std::fs::write(
+        &both,
+        allowed_line("alice@example.org", "alice") + &allowed_line("bob@example.org", "bob"),
+    )
+    .unwrap();
+    let (ok, said) = verify(&root, Some(&both));
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("seq 5 signed by bob@example.org (ECDSA-P256 SHA256:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("seq 0–4 signed by alice@example.org (ED25519 SHA256:"),
+        "{said}"
+    );
+    // Bob is not in the first file: named.
+    let (ok, said) = verify(&root, Some(&allowed));
+    assert!(!ok);
+    assert!(
+        said.contains("seq 5 (line 6)") && said.contains("does not allow"),
+        "{said}"
+    );
+
+    // A signature ssh-keygen made in another namespace is not a journal signature.
+    replaced[seq].signature = keygen_sign(&key, "file");
+    write(&replaced);
+    let (ok, said) = verify(&root, Some(&allowed));
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("seq {seq}")) && said.contains("namespace `file`"),
+        "{said}"
+    );
+}
+
+/// Rewrites entry `seq` (through `edit`) and every entry after it, with their hashes recomputed:
+/// what someone who can write the case folder can do to an unsigned journal unseen.
+fn rehash_from(root: &Path, seq: usize, edit: impl FnOnce(&mut Entry)) {
+    let mut all = entries(root);
+    edit(&mut all[seq]);
+    let mut prev = all[seq].prev.clone();
+    let mut bytes = Vec::new();
+    let raw = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap();
+    for line in raw.split_inclusive(|b| *b == b'\n').take(seq) {
+        bytes.extend_from_slice(line);
+    }
+    for e in &all[seq..] {
+        let (entry, line) =
+            journal::entry::encode(e.seq, e.id, e.at, &e.actor, e.event.clone(), &prev).unwrap();
+        prev = entry.hash;
+        bytes.extend_from_slice(&line);
+    }
+    std::fs::write(root.join(CaseDir::JOURNAL), bytes).unwrap();
+}
+
+#[test]
+fn a_rehashed_edit_is_caught_by_the_signatures_and_a_re_signing_key_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let out = signed_case(&root, Some(test_key("alice").to_str().unwrap()), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let allowed = write_allowed(tmp.path(), &[allowed_line("alice@example.org", "alice")]);
+    assert!(verify(&root, Some(&allowed)).0);
+
+    // The report shows the signer of each entry.
+    let report = irp()
+        .arg("report")
+        .arg(&root)
+        .args(["-f", "md"])
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", stderr(&report));
+    let md = stdout(&report);
+    assert!(
+        md.contains("| Signatures | 60 of 60 entries signed: seq 0–59 by `ED25519 SHA256:"),
+        "{md}"
+    );
+    assert!(
+        md.lines()
+            .filter(|l| l.starts_with("- **") && l.contains("· signed `ED25519 SHA256:"))
+            .count()
+            > 40,
+        "{md}"
+    );
+
+    // Entry 20 now says someone else acted, and the chain is recomputed: it holds again.
+    rehash_from(&root, 20, |e| e.actor = "bob".to_owned());
+    assert!(
+        journal::store::read(&root.join(CaseDir::JOURNAL))
+            .unwrap()
+            .corruption
+            .is_none()
+    );
+    for allowed in [None, Some(allowed.as_path())] {
+        let (ok, said) = verify(&root, allowed);
+        assert!(!ok, "a rehashed edit verified: {said}");
+        assert!(
+            said.contains("seq 20 (line 21)") && said.contains("changed after it was signed"),
+            "{said}"
+        );
+    }
+
+    // The forger signs the rewritten entries with their own key.
+    let mallory = Signer::from_setting(test_key("mallory").to_str().unwrap()).unwrap();
+    let mut text = std::fs::read_to_string(root.join(CaseDir::SIGNATURES)).unwrap();
+    for e in &entries(&root)[20..] {
+        text.push_str(&serde_json::to_string(&mallory.sign_entry(e.seq, &e.hash).unwrap()).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(root.join(CaseDir::SIGNATURES), text).unwrap();
+    let fingerprint = irp::journal::sign::fingerprint(mallory.public_key());
+    // Without allowed signers the signatures hold, and the change of key is shown…
+    let (ok, said) = verify(&root, None);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("seq 20–59 signed by ED25519 {fingerprint}")),
+        "{said}"
+    );
+    // …with them, the key is named as one nobody allowed.
+    let (ok, said) = verify(&root, Some(&allowed));
+    assert!(!ok);
+    assert!(
+        said.contains("seq 20 (line 21)") && said.contains(&fingerprint) && said.contains("does not allow"),
+        "{said}"
+    );
+}
+
+#[test]
+fn an_unsigned_case_verifies_and_says_so_and_signing_stopped_half_way_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let allowed = write_allowed(tmp.path(), &[allowed_line("alice@example.org", "alice")]);
+
+    let plain = tmp.path().join("plain");
+    assert!(signed_case(&plain, None, None).status.success());
+    let (ok, said) = verify(&plain, None);
+    assert!(ok, "{said}");
+    assert!(said.contains("unsigned: no entry is signed"), "{said}");
+    assert!(!plain.join(CaseDir::SIGNATURES).exists());
+    // Asked for signatures, an unsigned case does not pass (signatures can be stripped).
+    let (ok, said) = verify(&plain, Some(&allowed));
+    assert!(!ok);
+    assert!(
+        said.contains("seq 0") && said.contains("no entry of the journal is signed"),
+        "{said}"
+    );
+
+    // Signed up to a pause, then resumed without the key.
+    let half = tmp.path().join("half");
+    let key = test_key("alice");
+    let out = irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(&half)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers"])
+        .arg(without_last_answer(tmp.path()))
+        .args(["--signing-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stops for the missing answer: {}",
+        stderr(&out)
+    );
+    let signed = entries(&half).len();
+    let out = irp()
+        .env("IRP_NOW", "2026-11-28T03:10:00Z")
+        .env("IRP_SEED", "8")
+        .arg("resume")
+        .arg(&half)
+        .args(["--headless", "--answers", ANSWERS])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let total = entries(&half).len();
+    let (ok, said) = verify(&half, None);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("seq 0–{} signed by ED25519", signed - 1)),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("seq {signed}–{} not signed", total - 1)),
+        "{said}"
+    );
+    let (ok, said) = verify(&half, Some(&allowed));
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("seq {signed} (line {})", signed + 1))
+            && said.contains("signing stopped here"),
+        "{said}"
+    );
+}
+
+/// The drill's answers without the last step's: a headless run stops there.
+fn without_last_answer(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(crate::common::repo().join(ANSWERS)).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("  verify-6:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept.len(), text.len());
+    let path = dir.join("partial.answers.yaml");
+    std::fs::write(&path, kept).unwrap();
+    path
+}
+
+#[test]
+fn keys_are_handled_as_openssh_handles_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let refuse = |key: &Path, agent: Option<&Path>, expect: &str| {
+        let root = tmp.path().join("refused");
+        let out = signed_case(&root, Some(key.to_str().unwrap()), agent);
+        assert!(!out.status.success());
+        let said = stderr(&out);
+        assert!(said.contains(expect), "expected `{expect}` in: {said}");
+        assert!(!root.exists(), "nothing is created when the key is refused");
+    };
+    // A private key others can read.
+    let open = tmp.path().join("open-key");
+    std::fs::copy(crate::common::repo().join("tests/fixtures/keys/alice"), &open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    refuse(&open, None, "are too open");
+    // A key with a passphrase, with no agent: irp asks for no passphrase.
+    refuse(
+        &test_key("dave"),
+        None,
+        "is protected by a passphrase, and no ssh-agent is running",
+    );
+    // An RSA key file: signed through the agent only.
+    refuse(&test_key("carol"), None, "is an RSA key");
+    // A key that needs a touch per signature (a security key), given by its public key.
+    let sk = tmp.path().join("sk.pub");
+    std::fs::write(&sk, "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fAAAABHNzaDo= erin\n").unwrap();
+    refuse(&sk, None, "needs a touch for every signature");
+
+    // A key inside the case folder: refused before anything is written.
+    let root = tmp.path().join("case");
+    assert!(signed_case(&root, None, None).status.success());
+    let inside = root.join("key");
+    std::fs::copy(test_key("alice"), &inside).unwrap();
+    let before = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap();
+    let out = irp()
+        .arg("resume")
+        .arg(&root)
+        .args(["--headless", "--answers", ANSWERS, "--signing-key"])
+        .arg(&inside)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is inside the case folder"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(root.join(CaseDir::JOURNAL)).unwrap(), before);
+    // No private key bytes in the case folder of a signed case.
+    let signed = tmp.path().join("signed");
+    assert!(
+        signed_case(&signed, Some(test_key("alice").to_str().unwrap()), None)
+            .status
+            .success()
+    );
+    let secret = std::fs::read_to_string(test_key("alice")).unwrap();
+    let body: String = secret.lines().filter(|l| !l.starts_with("-----")).collect();
+    for f in crate::common::files_under(&signed) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).replace('\n', "");
+        assert!(
+            !text.contains(&body[..40]),
+            "{} holds the private key",
+            f.display()
+        );
+    }
+}
+
+/// An ssh-agent of the test's own, on a socket in `dir`, killed when dropped.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Option<Agent> {
+        let program = openssh("ssh-agent")?;
+        let socket = dir.join("agent.sock");
+        let child = Command::new(program)
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(started.elapsed().as_secs() < 10, "ssh-agent did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(Agent { child, socket })
+    }
+
+    fn add(&self, key: &Path) {
+        let add = openssh("ssh-add").unwrap();
+        let out = Command::new(add)
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_agent_signs_with_rsa_and_ecdsa_keys_and_names_what_it_lacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(agent) = Agent::start(tmp.path()) else {
+        return;
+    };
+    let allowed = write_allowed(
+        tmp.path(),
+        &[
+            allowed_line("carol@example.org", "carol"),
+            allowed_line("bob@example.org", "bob"),
+        ],
+    );
+    // The agent holds nothing yet.
+    let root = tmp.path().join("none");
+    let out = signed_case(&root, Some("agent"), Some(&agent.socket));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("holds no key irp can sign with"),
+        "{}",
+        stderr(&out)
+    );
+    let carol = test_key("carol");
+    let out = signed_case(
+        &root,
+        Some(&format!("{}.pub", carol.display())),
+        Some(&agent.socket),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("does not hold that key"),
+        "{}",
+        stderr(&out)
+    );
+
+    // RSA, through the agent only: the key file itself and its public key name it.
+    agent.add(&carol);
+    for (i, setting) in [
+        carol.display().to_string(),
+        format!("{}.pub", carol.display()),
+        "agent".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let root = tmp.path().join(format!("rsa-{i}"));
+        let out = signed_case(&root, Some(setting), Some(&agent.socket));
+        assert!(out.status.success(), "{setting}: {}", stderr(&out));
+        let (ok, said) = verify(&root, Some(&allowed));
+        assert!(ok, "{said}");
+        assert!(
+            said.contains("signed by carol@example.org (RSA SHA256:"),
+            "{said}"
+        );
+    }
+
+    // Two keys in the agent: `agent` alone is ambiguous, the public key file chooses.
+    let bob = test_key("bob");
+    agent.add(&bob);
+    let out = signed_case(&tmp.path().join("two"), Some("agent"), Some(&agent.socket));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("holds 2 keys"), "{}", stderr(&out));
+    let root = tmp.path().join("ecdsa");
+    let out = signed_case(
+        &root,
+        Some(&format!("{}.pub", bob.display())),
+        Some(&agent.socket),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (ok, said) = verify(&root, Some(&allowed));
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("signed by bob@example.org (ECDSA-P256 SHA256:"),
+        "{said}"
+    );
+}
