@@ -559,3 +559,280 @@ fn the_agent_signs_with_rsa_and_ecdsa_keys_and_names_what_it_lacks() {
         "{said}"
     );
 }
+
+/// `irp case seal` (or a verify against seals) with the moto endpoint.
+fn with_moto(cmd: &mut Command, endpoint: &str) {
+    cmd.args(["--endpoint-url", endpoint, "--region", "us-east-1"]);
+}
+
+fn verify_against(root: &Path, url: &str, endpoint: &str) -> (bool, String) {
+    let mut cmd = irp();
+    cmd.arg("verify").arg(root).args(["--against", url]);
+    with_moto(&mut cmd, endpoint);
+    let out = cmd.output().unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
+#[test]
+fn a_journal_cut_short_or_rewritten_after_its_seal_is_caught_against_the_seal_on_moto() {
+    let Some((endpoint, _lock)) = crate::athena::moto_for_library() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let locked = format!("irp-seal-locked-{}", nanos % 1_000_000_000_000);
+    let plain = format!("irp-seal-plain-{}", nanos % 1_000_000_000_000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let conf = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .load(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    rt.block_on(async {
+        use aws_sdk_s3::types::{
+            DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+            ObjectLockRule,
+        };
+        s3.create_bucket()
+            .bucket(&locked)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .unwrap();
+        s3.put_object_lock_configuration()
+            .bucket(&locked)
+            .object_lock_configuration(
+                ObjectLockConfiguration::builder()
+                    .object_lock_enabled(ObjectLockEnabled::Enabled)
+                    .rule(
+                        ObjectLockRule::builder()
+                            .default_retention(
+                                DefaultRetention::builder()
+                                    .mode(ObjectLockRetentionMode::Compliance)
+                                    .days(1)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        s3.create_bucket().bucket(&plain).send().await.unwrap();
+    });
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    assert!(
+        signed_case(&root, Some(test_key("alice").to_str().unwrap()), None)
+            .status
+            .success()
+    );
+    let url = format!("s3://{locked}/evidence");
+    let mut seal = irp();
+    seal.args(["case", "seal"]).arg(&root).args(["--to", &url]);
+    with_moto(&mut seal, &endpoint);
+    let out = seal.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out) + &stderr(&out);
+    assert!(said.contains("sealed entries 0–59"), "{said}");
+    assert!(said.contains("COMPLIANCE until"), "{said}");
+
+    // The seal is journaled: the head it covers, each object's version and retention.
+    let all = entries(&root);
+    let sealed = match &all.last().unwrap().event {
+        irp::engine::Event::CaseSealed(s) => s.clone(),
+        other => panic!("the last entry is {}", other.kind()),
+    };
+    assert_eq!(sealed.entries, 60);
+    assert_eq!(sealed.head, all[59].hash);
+    assert_eq!(sealed.objects.len(), 3, "journal, signatures, manifest");
+    for o in &sealed.objects {
+        assert!(o.version_id.is_some(), "{o:?}");
+        assert_eq!(
+            o.retention.as_ref().map(|r| r.mode.as_str()),
+            Some("COMPLIANCE"),
+            "{o:?}"
+        );
+    }
+    assert!(
+        sealed.object_lock.contains("COMPLIANCE 1 days"),
+        "{}",
+        sealed.object_lock
+    );
+    // S3 holds what the entry says: the manifest names every file with its hash.
+    let manifest_key = &sealed.objects[2].key;
+    let body = rt.block_on(async {
+        let got = s3
+            .get_object()
+            .bucket(&locked)
+            .key(manifest_key)
+            .send()
+            .await
+            .unwrap();
+        got.body.collect().await.unwrap().into_bytes()
+    });
+    let manifest: irp::case::seal::Manifest = serde_json::from_slice(&body).unwrap();
+    assert_eq!(manifest.head, sealed.head);
+    assert!(manifest.files.iter().any(|f| f.path == "playbook.yaml"));
+    assert!(manifest.files.iter().all(|f| f.path != "case.lock"));
+    // The locked version cannot be deleted.
+    let deleted = rt.block_on(
+        s3.delete_object()
+            .bucket(&locked)
+            .key(manifest_key)
+            .version_id(sealed.objects[2].version_id.clone().unwrap())
+            .send(),
+    );
+    assert!(deleted.is_err(), "a COMPLIANCE-locked version was deleted");
+
+    let (ok, said) = verify_against(&root, &url, &endpoint);
+    assert!(ok, "{said}");
+    assert!(said.contains("holds: entries 0–59"), "{said}");
+    assert!(said.contains("entries 60–60 came after the last seal"), "{said}");
+
+    // Cut short to 50 entries: a valid, shorter chain that only the seal shows.
+    let journal = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap();
+    let keep: Vec<u8> = journal
+        .split_inclusive(|b| *b == b'\n')
+        .take(50)
+        .flatten()
+        .copied()
+        .collect();
+    std::fs::write(root.join(CaseDir::JOURNAL), &keep).unwrap();
+    assert!(verify(&root, None).0, "the chain alone cannot see it");
+    let (ok, said) = verify_against(&root, &url, &endpoint);
+    assert!(!ok);
+    assert!(
+        said.contains("cut short") && said.contains("covers 60 entries") && said.contains("holds 50"),
+        "{said}"
+    );
+
+    // Rewritten from seq 30 with the hashes recomputed.
+    std::fs::write(root.join(CaseDir::JOURNAL), &journal).unwrap();
+    rehash_from(&root, 30, |e| e.actor = "bob".to_owned());
+    let (ok, said) = verify_against(&root, &url, &endpoint);
+    assert!(!ok);
+    assert!(said.contains("rewritten") && said.contains("seq 59"), "{said}");
+
+    // No seal of this case there: nothing to check against is a failure, not a pass.
+    let other = tmp.path().join("other");
+    let out = irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "another case")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(&other)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (ok, said) = verify_against(&other, &url, &endpoint);
+    assert!(!ok);
+    assert!(said.contains("no seal of this case"), "{said}");
+
+    // A bucket without Object Lock: sealed, with a warning that says what that means.
+    let mut seal = irp();
+    seal.args(["case", "seal"])
+        .arg(&other)
+        .args(["--to", &format!("s3://{plain}/x")]);
+    with_moto(&mut seal, &endpoint);
+    let out = seal.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no Object Lock retention"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_case_seals_itself_as_it_goes_and_a_failed_seal_does_not_stop_it() {
+    let Some((endpoint, _lock)) = crate::athena::moto_for_library() else {
+        return;
+    };
+    let bucket = format!(
+        "irp-seal-auto-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000_000
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let config = |to: &str| {
+        let path = tmp.path().join(format!("config-{}.toml", to.len()));
+        std::fs::write(
+            &path,
+            format!("[seal]\nto = \"{to}\"\nevery_entries = 25\nat_stage_end = true\nendpoint_url = \"{endpoint}\"\nregion = \"us-east-1\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    let url = format!("s3://{bucket}/auto");
+    let root = tmp.path().join("case");
+    let out = irp()
+        .env("IRP_CONFIG", config(&url))
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(&root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = entries(&root);
+    let seals: Vec<_> = all
+        .iter()
+        .filter_map(|e| match &e.event {
+            irp::engine::Event::CaseSealed(s) => Some(s.trigger.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(seals.iter().any(|t| t.starts_with("end of stage ")), "{seals:?}");
+    assert!(seals.iter().any(|t| t == "case closed"), "{seals:?}");
+    assert!(seals.len() >= 3, "{seals:?}");
+    let (ok, said) = verify_against(&root, &url, &endpoint);
+    assert!(ok, "{said}");
+    assert_eq!(said.matches(" holds: entries 0–").count(), seals.len(), "{said}");
+
+    // A location that does not exist: every seal fails, is journaled, and the case finishes.
+    let root = tmp.path().join("failing");
+    let out = irp()
+        .env("IRP_CONFIG", config("s3://irp-no-such-bucket-here/x"))
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(&root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = entries(&root);
+    assert!(all.iter().any(|e| e.event.kind() == "case_closed"));
+    let failed = all.iter().filter(|e| e.event.kind() == "seal_failed").count();
+    assert!(failed >= 3, "{failed}");
+    assert!(verify(&root, None).0);
+}

@@ -11,6 +11,7 @@ pub mod finding;
 pub mod headless;
 pub mod items;
 pub mod moves;
+pub mod seal;
 
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,8 @@ pub enum CaseError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Sign(#[from] journal::sign::SignError),
+    #[error("cannot seal the case: {0}")]
+    Seal(#[from] seal::SealError),
 }
 
 fn short(hash: &str) -> &str {
@@ -140,6 +143,9 @@ impl CaseError {
                     .to_owned(),
             ],
             CaseError::Sign(e) => e.hints(),
+            CaseError::Seal(_) => vec![
+                "check the location, the credentials and the bucket (docs/evidence.md, \"Sealing\"); nothing was journaled".to_owned(),
+            ],
             CaseError::IncompatibleChange(_) => {
                 vec!["resume with `--use-snapshot`, or restore the step in the playbook".to_owned()]
             }
@@ -166,6 +172,32 @@ pub struct Session {
     _lock: CaseLock,
     ctx: Context,
     naming: crate::playbook::context::TableNaming,
+    auto_seal: Option<AutoSeal>,
+}
+
+/// Sealing as the case goes (`[seal]` in the config file): after every `every` entries, and at
+/// the end of each stage and of the case.
+#[derive(Debug)]
+pub struct AutoSeal {
+    pub sealer: seal::Sealer,
+    pub every: Option<u64>,
+    pub at_stage_end: bool,
+    /// Entries the last seal covered.
+    sealed: u64,
+    /// The stage the case stood in after the last entry.
+    stage: Option<usize>,
+}
+
+impl AutoSeal {
+    pub fn new(sealer: seal::Sealer, every: Option<u64>, at_stage_end: bool) -> AutoSeal {
+        AutoSeal {
+            sealer,
+            every: every.filter(|n| *n > 0),
+            at_stage_end,
+            sealed: 0,
+            stage: None,
+        }
+    }
 }
 
 impl Session {
@@ -237,6 +269,7 @@ impl Session {
             _lock: lock,
             ctx,
             naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
@@ -297,6 +330,7 @@ impl Session {
             _lock: lock,
             ctx,
             naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
         };
         let report = ResumeReport {
             stale_lock: stale.clone(),
@@ -400,8 +434,120 @@ impl Session {
             .map_err(io("cannot append to", self.writer.path()))?;
         self.state.apply(&entry.event);
         let index = self.entries.len();
+        let sealing = matches!(entry.event, Event::CaseSealed(_) | Event::SealFailed { .. });
         self.entries.push(entry);
+        if !sealing {
+            self.seal_if_due()?;
+        }
         Ok(&self.entries[index])
+    }
+
+    /// Seals the case from now on as `auto` says.
+    pub fn seal_as_it_goes(&mut self, mut auto: AutoSeal) {
+        auto.sealed = self
+            .entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::CaseSealed(s) => Some(s.entries),
+                _ => None,
+            })
+            .unwrap_or(0);
+        auto.stage = self.stage_now();
+        self.auto_seal = Some(auto);
+    }
+
+    fn stage_now(&self) -> Option<usize> {
+        self.state
+            .current_step()
+            .and_then(|s| self.playbook.step(s))
+            .map(|s| s.stage)
+    }
+
+    /// An automatic seal, when one is due. A seal that fails is journaled and the case goes on:
+    /// the next one tries again.
+    fn seal_if_due(&mut self) -> Result<(), CaseError> {
+        let stage = self.stage_now();
+        let closed = self.state.closed.is_some();
+        let Some(auto) = &mut self.auto_seal else {
+            return Ok(());
+        };
+        let count = self.entries.len() as u64;
+        let stage_ended = auto.at_stage_end && auto.stage.is_some() && stage != auto.stage;
+        let trigger = if closed {
+            Some("case closed".to_owned())
+        } else if stage_ended {
+            let ended = auto
+                .stage
+                .and_then(|i| self.playbook.stages.get(i))
+                .map_or("?", |s| s.id.as_str());
+            Some(format!("end of stage {ended}"))
+        } else if auto.every.is_some_and(|n| count - auto.sealed >= n) {
+            Some(format!("every {} entries", auto.every.unwrap_or(0)))
+        } else {
+            None
+        };
+        auto.stage = stage;
+        let Some(trigger) = trigger else {
+            return Ok(());
+        };
+        if count == auto.sealed {
+            return Ok(());
+        }
+        let mut taken = self.auto_seal.take();
+        let result = taken
+            .as_ref()
+            .map(|a| self.seal_now(&a.sealer, &trigger).map(|_| ()));
+        if let (Some(a), Some(Ok(()))) = (&mut taken, &result) {
+            a.sealed = count;
+        }
+        self.auto_seal = taken;
+        match result {
+            Some(Ok(())) | None => Ok(()),
+            Some(Err(CaseError::Seal(e))) => {
+                let location = self
+                    .auto_seal
+                    .as_ref()
+                    .map(|a| a.sealer.location.url())
+                    .unwrap_or_default();
+                self.record(
+                    SYSTEM_ACTOR,
+                    Event::SealFailed {
+                        location,
+                        error: e.to_string(),
+                    },
+                )?;
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// Seals the case now: the journal as written, its signatures and the manifest to S3, then
+    /// the seal journaled.
+    pub fn seal_now(&mut self, sealer: &seal::Sealer, trigger: &str) -> Result<&Entry, CaseError> {
+        let path = self.writer.path().to_owned();
+        let mut journal = std::fs::read(&path).map_err(io("cannot read", &path))?;
+        journal.truncate(usize::try_from(self.writer.bytes_written()).unwrap_or(usize::MAX));
+        let case = self
+            .state
+            .opened
+            .as_ref()
+            .map(|o| o.case.clone())
+            .unwrap_or_default();
+        let seal = sealer.seal(
+            &self.dir,
+            &case,
+            &self.entries,
+            &journal,
+            self.ctx.clock.now(),
+            trigger,
+        )?;
+        if let Some(auto) = &mut self.auto_seal {
+            auto.sealed = seal.entries;
+        }
+        let actor = self.ctx.actor.clone();
+        self.record(&actor, Event::CaseSealed(seal))
     }
 
     /// Where an artifact for the next entry goes (`artifacts/<seq>-<step>.<ext>`), for writers

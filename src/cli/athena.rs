@@ -78,6 +78,8 @@ pub struct AthenaFile {
 pub struct ConfigFile {
     #[serde(default)]
     pub athena: AthenaFile,
+    #[serde(default)]
+    pub seal: super::case::SealFile,
 }
 
 /// The config file's path, whether or not it exists.

@@ -167,6 +167,14 @@ pub fn summary(e: &Entry) -> String {
         Event::CaseClosed { summary } => summary.clone(),
         Event::ExerciseSet(x) => format!("{} (seed {}) on {}", x.scenario, x.seed, x.lake),
         Event::InjectLanded(i) => format!("{} · {} event(s) · {}", i.name, i.events, i.title),
+        Event::CaseSealed(s) => format!(
+            "{} · seq 0–{} · head {} · object lock: {}",
+            s.location,
+            s.entries.saturating_sub(1),
+            &s.head[..12.min(s.head.len())],
+            s.object_lock
+        ),
+        Event::SealFailed { location, error } => format!("{location} · {error}"),
     };
     escape_controls(&s)
 }

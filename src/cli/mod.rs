@@ -3,6 +3,7 @@
 //! 3 a headless run waiting for an answer).
 
 mod athena;
+mod case;
 mod cases;
 mod graph;
 mod journal;
@@ -59,6 +60,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print a case's journal entries.
     Journal(journal::JournalArgs),
+    /// Seal a case outside its folder (S3, Object Lock).
+    Case(case::CaseArgs),
     /// Walk through a case as it happened, read-only: the timeline, each step as it stood.
     Review(review::ReviewArgs),
     /// Write a case's post-incident report: summary, metrics, timeline, evidence, path, integrity.
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback(args) => rollback::cmd_rollback(out, &args),
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),
+        Command::Case(args) => case::cmd_case(out, &args),
         Command::Review(args) => review::cmd_review(out, &args),
         Command::Report(args) => report::cmd_report(out, &args),
         Command::Cases(args) => cases::cmd_cases(out, &args),

@@ -49,7 +49,11 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         "resume",
         signer(args.drive.signing_key.as_deref())?,
     )?;
+    let auto_seal = super::case::auto_seal()?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
+    if let Some(auto) = auto_seal {
+        session.seal_as_it_goes(auto);
+    }
     if let Some(h) = &report.stale_lock {
         out.note(&format!(
             "the previous irp on this case ({h}) ended without closing it; took over"

@@ -211,8 +211,12 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         inputs,
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
+    let auto_seal = super::case::auto_seal()?;
     let mut session =
         Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    if let Some(auto) = auto_seal {
+        session.seal_as_it_goes(auto);
+    }
     if let Some(naming) = naming {
         session.set_naming(naming);
     }
@@ -264,8 +268,12 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
         inputs,
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
+    let auto_seal = super::case::auto_seal()?;
     let mut session =
         Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    if let Some(auto) = auto_seal {
+        session.seal_as_it_goes(auto);
+    }
     if let Some(naming) = naming {
         session.set_naming(naming);
     }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{CliError, Output};
+use crate::case::seal::{self, Against};
 use crate::journal::sign::{self, AllowedSigners, SignatureReport};
-use crate::journal::{CaseDir, Scan, check_files};
+use crate::journal::{CaseDir, Corruption, Scan, check_files};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -19,6 +20,43 @@ pub struct VerifyArgs {
     /// format): every entry must then be signed by a key it allows.
     #[arg(long, value_name = "FILE")]
     pub allowed_signers: Option<PathBuf>,
+    /// Check the journal against its seals at this S3 location (`irp case seal`): a journal
+    /// rewritten or cut short after a seal fails.
+    #[arg(long, value_name = "S3_URL")]
+    pub against: Option<String>,
+    #[command(flatten)]
+    pub aws: super::case::SealAws,
+}
+
+/// Each seal of the case at `url`, and what the journal says against it.
+fn check_seals(
+    url: &str,
+    aws: &super::case::SealAws,
+    entries: &[crate::journal::Entry],
+) -> Result<Vec<(String, crate::case::seal::Manifest, Against)>, CliError> {
+    let case = match entries.first().map(|e| &e.event) {
+        Some(crate::engine::Event::CaseOpened(o)) => o.case.clone(),
+        _ => {
+            return Err(CliError::user(
+                "the journal has no readable first entry, so its case id (which names its seals) is unknown",
+                "list the seals with the AWS CLI under the location and compare their heads by hand",
+            ));
+        }
+    };
+    let sealer = super::case::sealer(Some(url), aws, None)?;
+    let seals = sealer.seals(&case).map_err(|e| {
+        CliError::user(
+            e.to_string(),
+            "check the location, the credentials and the bucket (docs/evidence.md)",
+        )
+    })?;
+    Ok(seals
+        .into_iter()
+        .map(|(at, m)| {
+            let verdict = seal::against(entries, &m);
+            (at, m, verdict)
+        })
+        .collect())
 }
 
 /// Reads a journal (its bytes and what checking them found), or says plainly why it cannot.
@@ -120,9 +158,44 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
             "check the case folder's permissions",
         )
     })?;
+    let seals = args
+        .against
+        .as_deref()
+        .map(|url| check_seals(url, &args.aws, &scan.entries))
+        .transpose()?;
+    let seal_problem = seals.as_ref().and_then(|seals| {
+        let at = |seq: u64, what: String| Corruption { seq, line: seq + 1, what };
+        if seals.is_empty() {
+            return Some(at(
+                0,
+                format!(
+                    "no seal of this case under {}: nothing to check the journal against",
+                    args.against.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+        seals.iter().find_map(|(location, m, verdict)| match verdict {
+            Against::Holds => None,
+            Against::Truncated { sealed, now } => Some(at(
+                *now,
+                format!(
+                    "the journal was cut short: the seal at {location} ({}) covers {sealed} entries (head {}), the journal holds {now}",
+                    m.sealed_at, m.head
+                ),
+            )),
+            Against::Rewritten { seq } => Some(at(
+                *seq,
+                format!(
+                    "the journal was rewritten: the seal at {location} ({}) has head {} at seq {seq}, the journal another entry",
+                    m.sealed_at, m.head
+                ),
+            )),
+        })
+    });
     let problem = scan
         .corruption
         .clone()
+        .or(seal_problem)
         .or_else(|| check_files(&dir, &scan.entries))
         .or_else(|| sign::first_problem(&signatures, allowed.is_some()));
     let backwards = clock_backwards(&scan.entries);
@@ -148,6 +221,9 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
                 "signatures_of_entries_never_written": signatures.orphans,
                 "unreadable_lines": signatures.unreadable_lines,
             },
+            "seals": seals.as_ref().map(|s| s.iter().map(|(location, m, verdict)| serde_json::json!({
+                "location": location, "entries": m.entries, "head": m.head, "sealed_at": m.sealed_at, "verdict": verdict,
+            })).collect::<Vec<_>>()),
         });
         out.data(&format!(
             "{}\n",
@@ -209,6 +285,24 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
                 signatures.unreadable_lines.len(),
                 CaseDir::SIGNATURES
             ));
+        }
+        if let Some(seals) = &seals {
+            for (location, m, _) in seals {
+                out.status(&format!(
+                    "the seal at {location} ({}) holds: entries 0–{}, head {}",
+                    m.sealed_at,
+                    m.entries.saturating_sub(1),
+                    &m.head[..12.min(m.head.len())]
+                ));
+            }
+            let last = seals.last().map_or(0, |(_, m, _)| m.entries);
+            if (scan.entries.len() as u64) > last {
+                out.status(&format!(
+                    "entries {}–{} came after the last seal: no seal vouches for them",
+                    last,
+                    scan.entries.len() - 1
+                ));
+            }
         }
         out.status(&format!(
             "ok: {} entries, hash chain intact, files match{}; head {}",

@@ -102,6 +102,19 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         Event::StepSkipped { step, reason, .. } => (Some(step.clone()), "step", format!("skipped: {reason}")),
         Event::CaseClosed { summary } => (None, "case", format!("closed: {summary}")),
         Event::InjectLanded(i) => (None, "inject", format!("landed: {}", i.title)),
+        Event::CaseSealed(s) => (
+            None,
+            "seal",
+            format!(
+                "sealed entries 0–{} to {} ({})",
+                s.entries.saturating_sub(1),
+                s.location,
+                s.trigger
+            ),
+        ),
+        Event::SealFailed { location, error } => {
+            (None, "seal", format!("seal to {location} failed: {error}"))
+        }
         _ => return None,
     };
     Some(StepLine {

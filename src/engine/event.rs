@@ -103,6 +103,14 @@ pub enum Event {
     ExerciseSet(ExerciseSet),
     /// A facilitator's inject landed: new events were written into the exercise's lake.
     InjectLanded(InjectLanded),
+    /// The journal up to `head`, its signatures and a manifest of the case folder were copied
+    /// outside it (S3, under Object Lock when the bucket has it).
+    CaseSealed(CaseSealed),
+    /// An automatic seal could not be made; the case went on, and the next one tries again.
+    SealFailed {
+        location: String,
+        error: String,
+    },
 }
 
 impl Event {
@@ -141,6 +149,8 @@ impl Event {
             Event::CaseClosed { .. } => "case_closed",
             Event::ExerciseSet(_) => "exercise_set",
             Event::InjectLanded(_) => "inject_landed",
+            Event::CaseSealed(_) => "case_sealed",
+            Event::SealFailed { .. } => "seal_failed",
         }
     }
 
@@ -178,7 +188,9 @@ impl Event {
             | Event::Unpaused {}
             | Event::CaseClosed { .. }
             | Event::ExerciseSet(_)
-            | Event::InjectLanded(_) => None,
+            | Event::InjectLanded(_)
+            | Event::CaseSealed(_)
+            | Event::SealFailed { .. } => None,
         }
     }
 
@@ -190,6 +202,8 @@ impl Event {
                 | Event::LockTakenOver(_)
                 | Event::TornTailSetAside(_)
                 | Event::AwsIdentity(_)
+                | Event::CaseSealed(_)
+                | Event::SealFailed { .. }
         )
     }
 }
@@ -579,6 +593,42 @@ pub struct AwsIdentity {
     pub region: String,
     /// The endpoint the calls go to when it is not AWS's own (a drill against moto).
     pub endpoint: Option<String>,
+}
+
+/// A seal of the case outside its folder (`irp case seal`, or automatic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseSealed {
+    /// The seal's folder: `s3://BUCKET/PREFIX/<case>/<entries>-<head>/`.
+    pub location: String,
+    /// Entries covered: seq 0 to `entries - 1`.
+    pub entries: u64,
+    /// The hash of the last entry covered.
+    pub head: String,
+    /// What made the seal: `command`, `every N entries`, `end of stage ID`, `case closed`.
+    pub trigger: String,
+    /// The bucket's Object Lock as the seal found it.
+    pub object_lock: String,
+    /// The objects written (the manifest last), with their S3 versions.
+    pub objects: Vec<SealedObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SealedObject {
+    pub key: String,
+    /// The S3 version id (when the bucket keeps versions, as Object Lock requires).
+    pub version_id: Option<String>,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The Object Lock retention S3 reports for the object, if any.
+    pub retention: Option<SealRetention>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SealRetention {
+    /// `COMPLIANCE` or `GOVERNANCE`.
+    pub mode: String,
+    /// RFC 3339.
+    pub until: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -354,7 +354,11 @@ impl State {
                 self.playbook_snapshot = Some(c.snapshot.clone());
             }
             Event::AwsIdentity(a) => self.aws_identity = Some(a.arn.clone()),
-            Event::SessionStarted(_) | Event::LockTakenOver(_) | Event::TornTailSetAside(_) => {}
+            Event::SessionStarted(_)
+            | Event::LockTakenOver(_)
+            | Event::TornTailSetAside(_)
+            | Event::CaseSealed(_)
+            | Event::SealFailed { .. } => {}
             Event::Started { first } => self.enter(Some(first)),
             Event::QuerySubmitted(q) => {
                 for t in &q.not_collected {

@@ -179,7 +179,9 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             | Event::Paused { .. }
             | Event::Unpaused {}
             | Event::CaseClosed { .. }
-            | Event::InjectLanded(_) => {}
+            | Event::InjectLanded(_)
+            | Event::CaseSealed(_)
+            | Event::SealFailed { .. } => {}
         }
         for (rel, sha) in files {
             let what = if let Some(path) = dir.inside(&rel) {

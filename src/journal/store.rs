@@ -149,6 +149,11 @@ impl Writer {
         self.signer.is_some()
     }
 
+    /// Bytes of complete entries written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.len
+    }
+
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }

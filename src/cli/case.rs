@@ -1,0 +1,170 @@
+//! `irp case seal CASE --to s3://BUCKET/PREFIX`: the journal, its signatures and a manifest of the
+//! case folder copied to S3 (under Object Lock when the bucket has it), and the seal journaled.
+//! The `[seal]` section of the config file seals as a case goes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+
+use super::{CliError, Output, case_error, session_context, signer};
+use crate::case::seal::{Location, Sealer};
+use crate::case::{AutoSeal, PlaybookChoice, Session};
+
+#[derive(Debug, Args)]
+pub struct CaseArgs {
+    #[command(subcommand)]
+    pub command: CaseCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Copy the journal, its signatures and a manifest of every file to S3 (Object Lock when the
+    /// bucket has it), and journal the seal; `irp verify --against` checks a journal against it.
+    Seal(SealArgs),
+}
+
+/// Where seals go and as whom: the flags `seal` and `verify --against` share.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SealAws {
+    /// AWS profile of the seal bucket's account.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region of the seal bucket.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Send the S3 calls here instead of AWS's own endpoint (moto, for a drill).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// The case folder.
+    pub case: PathBuf,
+    /// Where: `s3://BUCKET/PREFIX` (the seal goes under `PREFIX/<case id>/`). Default: the
+    /// config file's `[seal] to`.
+    #[arg(long, value_name = "S3_URL")]
+    pub to: Option<String>,
+    /// When the bucket has Object Lock but no default retention: keep each object this many
+    /// days in COMPLIANCE mode (nobody, the account's root included, can delete it sooner).
+    #[arg(long, value_name = "DAYS")]
+    pub retain_days: Option<u32>,
+    #[command(flatten)]
+    pub aws: SealAws,
+    /// Who the journal records as sealing.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Sign the seal's entry with this SSH key (as `irp run --signing-key`).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
+}
+
+/// The config file's `[seal]`: where, as whom, and when a case seals itself as it goes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealFile {
+    /// `s3://BUCKET/PREFIX`; without it nothing is sealed automatically.
+    pub to: Option<String>,
+    /// Seal after every N entries.
+    pub every_entries: Option<u64>,
+    /// Seal at the end of each stage (and when the case closes).
+    #[serde(default)]
+    pub at_stage_end: bool,
+    pub retain_days: Option<u32>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+pub fn cmd_case(out: Output, args: &CaseArgs) -> Result<(), CliError> {
+    match &args.command {
+        CaseCommand::Seal(a) => cmd_seal(out, a),
+    }
+}
+
+fn settings(flags: &SealAws, file: &SealFile) -> crate::action::aws::AwsSettings {
+    super::run::settings_of(
+        flags.profile.clone().or_else(|| file.profile.clone()),
+        flags.region.clone().or_else(|| file.region.clone()),
+        flags.endpoint_url.clone().or_else(|| file.endpoint_url.clone()),
+    )
+}
+
+fn seal_error(e: &crate::case::seal::SealError) -> CliError {
+    CliError::user(
+        e.to_string(),
+        "check the location, the credentials and the bucket (docs/evidence.md, \"Sealing\")",
+    )
+}
+
+/// A client for the seal location `to` (or the config file's).
+pub fn sealer(to: Option<&str>, flags: &SealAws, retain_days: Option<u32>) -> Result<Sealer, CliError> {
+    let file = super::athena::load_config()?.seal;
+    let Some(url) = to.map(str::to_owned).or_else(|| file.to.clone()) else {
+        return Err(CliError::user(
+            "no seal location",
+            "give `--to s3://BUCKET/PREFIX`, or set `[seal] to` in the config file",
+        ));
+    };
+    let location = Location::parse(&url).map_err(|e| seal_error(&e))?;
+    Sealer::connect(
+        location,
+        &settings(flags, &file),
+        retain_days.or(file.retain_days),
+    )
+    .map_err(|e| seal_error(&e))
+}
+
+/// The config file's automatic sealing, if it asks for it.
+pub fn auto_seal() -> Result<Option<AutoSeal>, CliError> {
+    let file = super::athena::load_config()?.seal;
+    if file.to.is_none() || (file.every_entries.is_none() && !file.at_stage_end) {
+        return Ok(None);
+    }
+    let sealer = sealer(None, &SealAws::default(), None)?;
+    Ok(Some(AutoSeal::new(sealer, file.every_entries, file.at_stage_end)))
+}
+
+fn cmd_seal(out: Output, args: &SealArgs) -> Result<(), CliError> {
+    let sealer = sealer(args.to.as_deref(), &args.aws, args.retain_days)?;
+    let ctx = session_context(
+        args.actor.as_deref(),
+        None,
+        "case seal",
+        signer(args.signing_key.as_deref())?,
+    )?;
+    // The snapshot is what the case ran: sealing never depends on the playbook file now.
+    let (mut session, _) =
+        Session::resume(&args.case, PlaybookChoice::Snapshot, ctx).map_err(|e| case_error(out, e))?;
+    let entry = session
+        .seal_now(&sealer, "command")
+        .map_err(|e| case_error(out, e))?;
+    if let crate::engine::Event::CaseSealed(s) = &entry.event {
+        out.status(&format!(
+            "sealed entries 0–{} (head {}) to {}",
+            s.entries.saturating_sub(1),
+            s.head,
+            s.location
+        ));
+        for o in &s.objects {
+            out.status(&format!(
+                "  {} · {} bytes · version {} · {}",
+                o.key.rsplit('/').next().unwrap_or(&o.key),
+                o.bytes,
+                o.version_id.as_deref().unwrap_or("(none: versioning is off)"),
+                o.retention.as_ref().map_or_else(
+                    || "no retention".to_owned(),
+                    |r| format!("{} until {}", r.mode, r.until)
+                )
+            ));
+        }
+        if s.objects.iter().any(|o| o.retention.is_none()) {
+            out.error(
+                "warning: the seal's objects have no Object Lock retention: whoever can write the bucket can replace them",
+                &["seal to a bucket in another account with Object Lock in COMPLIANCE mode (docs/evidence.md)".to_owned()],
+            );
+        }
+    }
+    Ok(())
+}
