@@ -836,3 +836,96 @@ fn a_case_seals_itself_as_it_goes_and_a_failed_seal_does_not_stop_it() {
     assert!(failed >= 3, "{failed}");
     assert!(verify(&root, None).0);
 }
+
+#[test]
+fn an_exported_case_verifies_without_unpacking_and_unpacks_with_tar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    assert!(
+        signed_case(&root, Some(test_key("alice").to_str().unwrap()), None)
+            .status
+            .success()
+    );
+    let allowed = write_allowed(tmp.path(), &[allowed_line("alice@example.org", "alice")]);
+    for name in ["case.tar", "case.tar.gz"] {
+        let archive = tmp.path().join(name);
+        let out = irp()
+            .args(["case", "export"])
+            .arg(&root)
+            .arg("-o")
+            .arg(&archive)
+            .arg("--allowed-signers")
+            .arg(&allowed)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (ok, said) = verify(&archive, None);
+        assert!(ok, "{said}");
+        assert!(said.contains("seq 0–59 signed by alice@example.org"), "{said}");
+        assert!(
+            said.contains("signers checked against the allowed signers the exporter put in the archive"),
+            "{said}"
+        );
+        assert!(said.contains("ok: archive of case"), "{said}");
+        // Never over an existing file.
+        let again = irp()
+            .args(["case", "export"])
+            .arg(&root)
+            .arg("-o")
+            .arg(&archive)
+            .output()
+            .unwrap();
+        assert!(!again.status.success());
+        assert!(
+            stderr(&again).contains("does not overwrite"),
+            "{}",
+            stderr(&again)
+        );
+    }
+
+    // Standard tools unpack it, and the folder verifies where it lands.
+    let unpacked = tmp.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(tmp.path().join("case.tar.gz"))
+        .arg("-C")
+        .arg(&unpacked)
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", stderr(&tar));
+    let case_id = std::fs::read_dir(&unpacked)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert!(unpacked.join("manifest.json").is_file() && unpacked.join("allowed_signers").is_file());
+    let (ok, said) = verify(&case_id, Some(&unpacked.join("allowed_signers")));
+    assert!(ok, "{said}");
+
+    // A changed file inside the archive is named, without unpacking.
+    let artifact = "playbook.yaml";
+    let bytes = std::fs::read(tmp.path().join("case.tar")).unwrap();
+    let original = std::fs::read(case_id.join(artifact)).unwrap();
+    let at = bytes
+        .windows(original.len())
+        .position(|w| w == original.as_slice())
+        .unwrap();
+    let mut changed = bytes.clone();
+    changed[at] ^= 0x20;
+    let forged = tmp.path().join("forged.tar");
+    std::fs::write(&forged, changed).unwrap();
+    let (ok, said) = verify(&forged, None);
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("`{artifact}`")) && said.contains("changed"),
+        "{said}"
+    );
+    // Someone else's allowed signers file overrides the archive's: alice is not in it.
+    let mallory_only = tmp.path().join("mallory_only");
+    std::fs::write(&mallory_only, allowed_line("mallory@example.org", "mallory")).unwrap();
+    let (ok, said) = verify(&tmp.path().join("case.tar"), Some(&mallory_only));
+    assert!(!ok);
+    assert!(said.contains("does not allow"), "{said}");
+}

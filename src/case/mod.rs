@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod answers;
 pub mod backend;
+pub mod export;
 pub mod finding;
 pub mod headless;
 pub mod items;

@@ -22,6 +22,22 @@ pub enum CaseCommand {
     /// Copy the journal, its signatures and a manifest of every file to S3 (Object Lock when the
     /// bucket has it), and journal the seal; `irp verify --against` checks a journal against it.
     Seal(SealArgs),
+    /// Write the case as one archive (tar; gzipped for `.tar.gz`): the folder, a manifest of
+    /// every file, the signatures and the allowed signers, which `irp verify FILE` checks
+    /// without unpacking and `tar -xf` unpacks.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The case folder.
+    pub case: PathBuf,
+    /// The archive to write (`.tar`, `.tar.gz` or `.tgz`); never overwritten.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// The allowed signers file to put in the archive (the keys the case's signers use).
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
 }
 
 /// Where seals go and as whom: the flags `seal` and `verify --against` share.
@@ -80,7 +96,78 @@ pub struct SealFile {
 pub fn cmd_case(out: Output, args: &CaseArgs) -> Result<(), CliError> {
     match &args.command {
         CaseCommand::Seal(a) => cmd_seal(out, a),
+        CaseCommand::Export(a) => cmd_export(out, a),
     }
+}
+
+fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
+    if crate::case::export::archive_name(&args.output).is_none() {
+        return Err(CliError::user(
+            format!("{} does not end in .tar, .tar.gz or .tgz", args.output.display()),
+            "name the archive so that irp verify and tar know what it is",
+        ));
+    }
+    let (dir, bytes, scan) = super::verify::read_journal(&args.case)?;
+    let Some(crate::engine::Event::CaseOpened(opened)) = scan.entries.first().map(|e| &e.event) else {
+        return Err(CliError::user(
+            format!("{} holds no readable case", args.case.display()),
+            format!("`irp verify {}` says what is wrong", args.case.display()),
+        ));
+    };
+    if let Some(c) = &scan.corruption {
+        out.error(
+            &format!("warning: the journal is damaged at {c}; the archive holds it as it is"),
+            &[],
+        );
+    }
+    let allowed = args
+        .allowed_signers
+        .as_deref()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| {
+                CliError::user(
+                    format!("cannot read {}: {e}", p.display()),
+                    "give an allowed_signers file (ssh-keygen's format)",
+                )
+            })?;
+            crate::journal::sign::AllowedSigners::parse(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                CliError::user(
+                    format!("{}: {e}", p.display()),
+                    "see ssh-keygen(1), ALLOWED SIGNERS",
+                )
+            })?;
+            Ok::<_, CliError>(bytes)
+        })
+        .transpose()?;
+    let journal = &bytes[..usize::try_from(scan.good_len)
+        .unwrap_or(bytes.len())
+        .min(bytes.len())];
+    let clock = crate::clock::Clock::from_env()
+        .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
+    let manifest = crate::case::export::export(
+        &dir,
+        &opened.case,
+        &scan.entries,
+        if scan.corruption.is_some() {
+            &bytes
+        } else {
+            journal
+        },
+        allowed.as_deref(),
+        clock.now(),
+        &args.output,
+    )
+    .map_err(|e| CliError::user(e.to_string(), "export to a new file in a folder you can write"))?;
+    out.status(&format!(
+        "exported case {} ({} entries, head {}, {} files) to {}; check it with `irp verify {}`",
+        manifest.case,
+        manifest.entries,
+        &manifest.head[..12.min(manifest.head.len())],
+        manifest.files.len(),
+        args.output.display(),
+        args.output.display()
+    ));
+    Ok(())
 }
 
 fn settings(flags: &SealAws, file: &SealFile) -> crate::action::aws::AwsSettings {

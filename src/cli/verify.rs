@@ -143,7 +143,140 @@ fn seq_range(from: u64, to: u64) -> String {
     }
 }
 
+/// `irp verify FILE` on an export: the archive read once, nothing unpacked.
+fn verify_archive(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
+    use crate::case::export;
+    if args.against.is_some() {
+        return Err(CliError::user(
+            "`--against` checks a case folder against its seals",
+            "unpack the archive (`tar -xf`) and verify the folder against the seals",
+        ));
+    }
+    let archive = export::read(&args.case)
+        .map_err(|e| CliError::user(e.to_string(), "give an archive `irp case export` wrote"))?;
+    let journal = archive.journal.clone().unwrap_or_default();
+    let scan = crate::journal::store::scan(&journal);
+    let (allowed, allowed_from) = match (&args.allowed_signers, &archive.allowed_signers) {
+        (Some(p), _) => (
+            Some(
+                AllowedSigners::load(p)
+                    .map_err(|e| CliError::user(e, "see ssh-keygen(1), ALLOWED SIGNERS"))?,
+            ),
+            "your allowed signers file",
+        ),
+        (None, Some(bytes)) => (
+            Some(
+                AllowedSigners::parse(&String::from_utf8_lossy(bytes)).map_err(|e| {
+                    CliError::user(
+                        format!("the archive's allowed_signers: {e}"),
+                        "give your own with --allowed-signers",
+                    )
+                })?,
+            ),
+            "the allowed signers the exporter put in the archive",
+        ),
+        (None, None) => (None, ""),
+    };
+    let signatures = sign::check_bytes(archive.signatures.as_deref(), &scan.entries, allowed.as_ref());
+    let at = |seq: u64, what: String| Corruption {
+        seq,
+        line: seq + 1,
+        what,
+    };
+    let manifest_problem = export::manifest_problem(&archive).map(|w| at(0, w)).or_else(|| {
+        let m = archive.manifest.as_ref()?;
+        match seal::against(&scan.entries, m) {
+            Against::Holds if m.entries == scan.entries.len() as u64 => None,
+            Against::Holds => Some(at(
+                m.entries,
+                format!(
+                    "the manifest covers {} entries, the journal holds {}",
+                    m.entries,
+                    scan.entries.len()
+                ),
+            )),
+            Against::Truncated { sealed, now } => Some(at(
+                now,
+                format!("the manifest covers {sealed} entries, the journal holds {now}"),
+            )),
+            Against::Rewritten { seq } => Some(at(
+                seq,
+                format!("the manifest's head is not the journal's entry {seq}"),
+            )),
+        }
+    });
+    let problem = scan
+        .corruption
+        .clone()
+        .or(manifest_problem)
+        .or_else(|| {
+            crate::journal::check_files_by(&scan.entries, |rel| {
+                archive
+                    .files
+                    .get(rel)
+                    .map(|(sha, _)| sha.clone())
+                    .ok_or_else(|| format!("`{rel}`, which the entry vouches for, is not in the archive"))
+            })
+        })
+        .or_else(|| sign::first_problem(&signatures, allowed.is_some()));
+    if args.json {
+        let v = serde_json::json!({
+            "ok": problem.is_none(),
+            "archive": args.case.display().to_string(),
+            "case": archive.case,
+            "entries": scan.entries.len(),
+            "head": scan.head(),
+            "files": archive.files.len(),
+            "first_bad_seq": problem.as_ref().map(|p| p.seq),
+            "problem": problem.as_ref().map(|p| p.what.clone()),
+            "signatures": {
+                "signed": signatures.signed_count(),
+                "checked_against": allowed.as_ref().map(|_| allowed_from),
+                "unsigned_runs": signatures.unsigned_runs(),
+            },
+        });
+        out.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
+    }
+    if let Some(p) = problem {
+        if args.json {
+            return Err(CliError::Reported);
+        }
+        return Err(CliError::User {
+            message: format!("the archive is damaged at {p}"),
+            hints: vec![
+                "keep the archive as it is; the case folder it came from may still verify".to_owned(),
+            ],
+        });
+    }
+    if !args.json {
+        if signatures.signed_count() == 0 {
+            out.status("unsigned: no entry is signed");
+        } else {
+            for line in signature_lines(&signatures) {
+                out.status(&line);
+            }
+            if allowed.is_some() {
+                out.status(&format!("signers checked against {allowed_from}"));
+            }
+        }
+        out.status(&format!(
+            "ok: archive of case {}: {} entries, hash chain intact, {} files match the entries and the manifest; head {}",
+            archive.case.as_deref().unwrap_or("?"),
+            scan.entries.len(),
+            archive.files.len(),
+            scan.head()
+        ));
+    }
+    Ok(())
+}
+
 pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
+    if crate::case::export::is_archive(&args.case) {
+        return verify_archive(out, args);
+    }
     let (dir, _, scan) = read_journal(&args.case)?;
     let allowed = args
         .allowed_signers

@@ -125,6 +125,22 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Every file an entry vouches for must exist and hash to what the entry says.
 pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
+    check_files_by(entries, |rel| match dir.inside(rel) {
+        Some(path) => sha256_file(&path)
+            .map(|(sha, _)| sha)
+            .map_err(|err| format!("`{rel}`, which the entry vouches for, cannot be read: {err}")),
+        None => Err(format!(
+            "the entry names `{rel}`, which is outside the case folder"
+        )),
+    })
+}
+
+/// The same check, with the SHA-256 of a file the entries name from `sha_of` (a folder, or an
+/// archive read without unpacking): `Err` says why the file cannot be had.
+pub fn check_files_by(
+    entries: &[Entry],
+    sha_of: impl Fn(&str) -> Result<String, String>,
+) -> Option<Corruption> {
     for e in entries {
         let mut files: Vec<(String, String)> = Vec::new();
         let mut art = |a: &Option<ArtifactRef>| {
@@ -184,14 +200,10 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
             | Event::SealFailed { .. } => {}
         }
         for (rel, sha) in files {
-            let what = if let Some(path) = dir.inside(&rel) {
-                match sha256_file(&path) {
-                    Ok((actual, _)) if actual == sha => continue,
-                    Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
-                    Err(err) => format!("`{rel}`, which the entry vouches for, cannot be read: {err}"),
-                }
-            } else {
-                format!("the entry names `{rel}`, which is outside the case folder")
+            let what = match sha_of(&rel) {
+                Ok(actual) if actual == sha => continue,
+                Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
+                Err(why) => why,
             };
             return Some(Corruption {
                 seq: e.seq,

@@ -726,14 +726,25 @@ pub fn check(
     entries: &[Entry],
     allowed: Option<&AllowedSigners>,
 ) -> std::io::Result<SignatureReport> {
+    match std::fs::read(path) {
+        Ok(t) => Ok(check_bytes(Some(&t), entries, allowed)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(check_bytes(None, entries, allowed)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The same check over the bytes of `signatures.jsonl` (`None`: there is none).
+pub fn check_bytes(
+    text: Option<&[u8]>,
+    entries: &[Entry],
+    allowed: Option<&AllowedSigners>,
+) -> SignatureReport {
     let mut report = SignatureReport {
         per_entry: vec![None; entries.len()],
         ..SignatureReport::default()
     };
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
-        Err(e) => return Err(e),
+    let Some(text) = text else {
+        return report;
     };
     report.present = true;
     // Per seq: the signature lines for it.
@@ -785,7 +796,7 @@ pub fn check(
             Err(what) => report.bad.push((seq, what)),
         }
     }
-    Ok(report)
+    report
 }
 
 /// Checks one signature line by itself (namespace, hash, signature over the entry's hash);
