@@ -117,6 +117,12 @@ fn killed_runs_resume_to_the_same_case() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let before = read(&root);
+        // A folder that holds a journal is always a real case: a new case is built beside it
+        // and moved into place once its first entries are durable.
+        assert!(
+            !root.join(CaseDir::JOURNAL).exists() || !before.entries.is_empty(),
+            "round {round} (seed {seed}): the case folder holds a journal with no complete entry"
+        );
         let kept = before.good_len as usize;
         let before_bytes = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap_or_default();
         let closed = before.entries.iter().any(|e| e.event.kind() == "case_closed");

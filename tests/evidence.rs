@@ -929,3 +929,31 @@ fn an_exported_case_verifies_without_unpacking_and_unpacks_with_tar() {
     assert!(!ok);
     assert!(said.contains("does not allow"), "{said}");
 }
+
+#[test]
+fn artifacts_are_never_replaced_and_a_new_case_appears_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    let session = crate::journal::new_case(&root);
+    // Built beside the folder and moved into place: no staging folder is left.
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["case".to_owned()]);
+    assert_eq!(session.dir.root, root);
+    // Two artifacts for the same next entry (a failed attempt, then another): the first stays.
+    let first = session.write_artifact("scope", "json", b"first").unwrap();
+    let second = session.write_artifact("scope", "json", b"second").unwrap();
+    assert_ne!(first.path, second.path);
+    assert!(second.path.ends_with("-scope-2.json"), "{}", second.path);
+    assert_eq!(std::fs::read(root.join(&first.path)).unwrap(), b"first");
+    assert_eq!(std::fs::read(root.join(&second.path)).unwrap(), b"second");
+    drop(session);
+    // An empty folder given as --case-dir is replaced by the new case whole.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let session = crate::journal::new_case(&empty);
+    assert!(empty.join(CaseDir::JOURNAL).is_file());
+    assert_eq!(session.entries.len(), entries(&empty).len());
+}

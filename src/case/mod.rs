@@ -222,7 +222,16 @@ impl Session {
         if let Some(signer) = &ctx.signer {
             signer.check_outside(root)?;
         }
-        prepare_folder(&dir)?;
+        // A new case is built in a staging folder beside `root` and renamed into place once its
+        // first entries are durable: a folder that holds a journal is always a real case.
+        let staging = staging_folder(root)?;
+        let dir = match &staging {
+            Some(s) => CaseDir::new(s),
+            None => {
+                prepare_folder(&dir)?;
+                dir
+            }
+        };
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         // A journal left by a start that was cut short holds no complete entry; its bytes are set
         // aside like any torn tail, never dropped.
@@ -246,7 +255,7 @@ impl Session {
         let mut writer = Writer::open(&journal_path, &journal::Scan::default())
             .map_err(io("cannot create", &journal_path))?;
         start_signing(&dir, &ctx, &mut writer)?;
-        journal::sync_dir(root).map_err(io("cannot sync", root))?;
+        journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
         let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
         let opened = CaseOpened {
             case: ctx.ids.id(now, "case").to_string(),
@@ -274,6 +283,9 @@ impl Session {
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
+        if let Some(staging) = staging {
+            session.move_into_place(&staging, root)?;
+        }
         Ok(session)
     }
 
@@ -443,6 +455,32 @@ impl Session {
         Ok(&self.entries[index])
     }
 
+    /// Renames the staging folder a new case was built in to `root` (replacing an empty folder
+    /// there) and makes the rename durable.
+    fn move_into_place(&mut self, staging: &Path, root: &Path) -> Result<(), CaseError> {
+        if let Err(e) = std::fs::rename(staging, root) {
+            return Err(CaseError::Io {
+                what: "cannot move the new case into",
+                path: root.to_owned(),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e} (the case this run opened is in {}, untouched)",
+                        staging.display()
+                    ),
+                ),
+            });
+        }
+        let parent = root
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        journal::sync_dir(parent).map_err(io("cannot sync", parent))?;
+        self.dir = CaseDir::new(root);
+        self.writer.set_path(&self.dir.journal());
+        Ok(())
+    }
+
     /// Seals the case from now on as `auto` says.
     pub fn seal_as_it_goes(&mut self, mut auto: AutoSeal) {
         auto.sealed = self
@@ -552,17 +590,34 @@ impl Session {
     }
 
     /// Where an artifact for the next entry goes (`artifacts/<seq>-<step>.<ext>`), for writers
-    /// that stream into the file; `seal_artifact` makes it durable and describes it.
+    /// that stream into the file (created with `create_new`: an artifact is never replaced);
+    /// `seal_artifact` makes it durable and describes it. A name already taken — an artifact
+    /// written before a crash or a failed attempt, which no entry vouches for — is left as it
+    /// is, and the next free `<seq>-<step>-<n>.<ext>` is used.
     pub fn artifact_path(&self, step: &str, ext: &str) -> Result<(String, PathBuf), CaseError> {
-        let rel = format!("{}/{}-{step}.{ext}", CaseDir::ARTIFACTS, self.writer.next_seq());
         let folder = self.dir.path(CaseDir::ARTIFACTS);
         if !folder.is_dir() {
             std::fs::create_dir_all(&folder).map_err(io("cannot create", &folder))?;
             // The new folder's name is durable in the case folder before anything in it is.
             journal::sync_dir(&self.dir.root).map_err(io("cannot sync", &self.dir.root))?;
         }
-        let path = self.dir.path(&rel);
-        Ok((rel, path))
+        let seq = self.writer.next_seq();
+        for n in 1u32.. {
+            let rel = if n == 1 {
+                format!("{}/{seq}-{step}.{ext}", CaseDir::ARTIFACTS)
+            } else {
+                format!("{}/{seq}-{step}-{n}.{ext}", CaseDir::ARTIFACTS)
+            };
+            let path = self.dir.path(&rel);
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok((rel, path));
+            }
+        }
+        Err(CaseError::Io {
+            what: "cannot name an artifact in",
+            path: folder,
+            source: std::io::Error::other("every name is taken"),
+        })
     }
 
     /// Syncs a streamed artifact to disk and hashes it.
@@ -584,7 +639,7 @@ impl Session {
     /// the entry that vouches for it is written.
     pub fn write_artifact(&self, step: &str, ext: &str, bytes: &[u8]) -> Result<ArtifactRef, CaseError> {
         let (rel, path) = self.artifact_path(step, ext)?;
-        journal::write_durably(&path, bytes).map_err(io("cannot write", &path))?;
+        journal::write_new_durably(&path, bytes).map_err(io("cannot write", &path))?;
         Ok(ArtifactRef {
             path: rel,
             sha256: sha256_hex(bytes),
@@ -648,6 +703,50 @@ fn load(path: &Path) -> Result<(Playbook, String), CaseError> {
 /// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
 /// that was cut short; never into a folder with someone else's files.
 /// Refuses a folder whose journal holds a complete line: a case, readable or not.
+/// The staging folder a new case is built in, beside `root` (`.<name>.irp-new-<pid>-<n>`), or
+/// `None` when `root` already holds files (a start cut short by an older irp: built in place,
+/// as before) or has no name of its own.
+fn staging_folder(root: &Path) -> Result<Option<PathBuf>, CaseError> {
+    match std::fs::read_dir(root) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Ok(None);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(CaseError::Io {
+                what: "cannot read",
+                path: root.to_owned(),
+                source,
+            });
+        }
+    }
+    let Some(name) = root.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(None);
+    };
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+    for n in 0u32..1000 {
+        let staging = parent.join(format!(".{name}.irp-new-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&staging) {
+            Ok(()) => return Ok(Some(staging)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CaseError::Io {
+                    what: "cannot create",
+                    path: staging,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Signs the entries `writer` writes, when the responder gave a key.
 fn start_signing(dir: &CaseDir, ctx: &Context, writer: &mut Writer) -> Result<(), CaseError> {
     if let Some(signer) = &ctx.signer {

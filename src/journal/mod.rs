@@ -118,6 +118,19 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Writes a new file durably, never replacing one (`create_new`): the bytes, fsync, then the
+/// folder. A crash mid-write leaves a partial file no entry vouches for.
+pub fn write_new_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Makes a folder's entries (new files, renames) durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

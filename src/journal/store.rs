@@ -154,6 +154,11 @@ impl Writer {
         self.len
     }
 
+    /// The journal's path after its folder was renamed (the file handle stays the same).
+    pub fn set_path(&mut self, path: &Path) {
+        path.clone_into(&mut self.path);
+    }
+
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }

@@ -1079,6 +1079,12 @@ pub fn list_cases(root: &Path) -> std::io::Result<Vec<CaseLine>> {
     let dirs: Vec<_> = std::fs::read_dir(root)?
         .filter_map(Result::ok)
         .map(|d| d.path())
+        // A staging folder left by a start killed before its case was moved into place is not
+        // a case.
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".irp-new-"))
+        })
         .filter(|p| p.join(CaseDir::JOURNAL).is_file())
         .collect();
     for d in dirs {

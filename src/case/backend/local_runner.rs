@@ -137,7 +137,12 @@ impl ResultArtifact {
         path: &Path,
         schema: datafusion::arrow::datatypes::SchemaRef,
     ) -> Result<ResultArtifact, String> {
-        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Never over an existing file: an artifact is written once.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let writer =
             parquet::arrow::ArrowWriter::try_new(file, schema, Some(crate::lake::writer_properties()))
                 .map_err(|e| e.to_string())?;
