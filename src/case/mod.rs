@@ -225,12 +225,11 @@ impl Session {
         // A new case is built in a staging folder beside `root` and renamed into place once its
         // first entries are durable: a folder that holds a journal is always a real case.
         let staging = staging_folder(root)?;
-        let dir = match &staging {
-            Some(s) => CaseDir::new(s),
-            None => {
-                prepare_folder(&dir)?;
-                dir
-            }
+        let dir = if let Some(s) = &staging {
+            CaseDir::new(s)
+        } else {
+            prepare_folder(&dir)?;
+            dir
         };
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         // A journal left by a start that was cut short holds no complete entry; its bytes are set
