@@ -975,3 +975,46 @@ fn deduplication_stays_exact_when_its_ids_are_forgotten_and_read_back() {
     assert_eq!(again.rows_written(), 0, "{again:?}");
     assert_eq!(again.duplicates, 61, "{again:?}");
 }
+
+#[test]
+fn a_second_record_with_the_same_event_id_and_other_content_is_reported_not_dropped_silently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let original = event("dup1", "2026-11-20T10:00:00Z", "GetObject");
+    let mut other = original.clone();
+    other["sourceIPAddress"] = json!("198.51.100.77");
+    // The same record delivered twice (a true duplicate), and once changed.
+    std::fs::write(
+        src.join("a.json"),
+        json!({ "Records": [original.clone()] }).to_string(),
+    )
+    .unwrap();
+    std::fs::write(src.join("b.json"), json!({ "Records": [original] }).to_string()).unwrap();
+    std::fs::write(src.join("c.json"), json!({ "Records": [other] }).to_string()).unwrap();
+    let lake = tmp.path().join("lake");
+    // One thread: the files are read in name order, so the first record kept is a.json's.
+    let out = irp()
+        .args(["lake", "import", "cloudtrail"])
+        .arg(&src)
+        .arg("--lake")
+        .arg(&lake)
+        .args(["--threads", "1"])
+        .output()
+        .unwrap();
+    let said = stderr(&out) + &stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "imported, with a problem: {said}");
+    assert!(said.contains("2 duplicates skipped"), "{said}");
+    assert!(
+        said.contains("1 of the duplicates had the same eventID as an earlier record but other content"),
+        "{said}"
+    );
+    assert!(
+        said.contains("c.json: a record with eventID dup1 (2026-11-20T10:00:00Z) differs from an earlier record with the same eventID"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("b.json: a record"),
+        "a true duplicate is not a problem: {said}"
+    );
+}

@@ -1320,6 +1320,69 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
     assert!(!check.status.success(), "{}", stdout(&check));
 }
 
+#[test]
+fn urls_and_addresses_from_a_case_stay_text_in_a_gfm_renderer() {
+    let Some(_) = crate::common::required_tool("IRP_MERMAID_MODULES", "marked (npm) to render GFM") else {
+        return;
+    };
+    use irp::report::{build, markdown};
+    let hostile = "see https://evil.example/x?a=1, HTTP://EVIL.EXAMPLE, www.evil.example/login, \
+                   ftp://files.evil.example and mallory@evil.example (mailto:mallory@evil.example)";
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let playbook = repo().join(PLAYBOOK);
+    let inputs = [("bucket".to_owned(), "drill-bucket".to_owned())];
+    let mut s = Session::create(&case, &playbook, &inputs, Mode::Rehearsal, ctx("alice", at(0, 0))).unwrap();
+    exec(&mut s, at(0, 1), Command::Start);
+    exec(
+        &mut s,
+        at(0, 2),
+        Command::AddNote {
+            text: hostile.to_owned(),
+        },
+    );
+    exec(
+        &mut s,
+        at(0, 3),
+        Command::AddEvidence {
+            observable: Observable::Text,
+            value: hostile.to_owned(),
+            note: Some(hostile.to_owned()),
+        },
+    );
+    drop(s);
+    let record = CaseRecord::read(&case).unwrap();
+    let md = markdown::render(&build(&record, base()), &record.playbook);
+    let render = |text: &str| {
+        let file = tmp.path().join("r.md");
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new("node")
+            .arg(repo().join("scripts/gfm_render.mjs"))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The renderer does make links of such text when it is not escaped…
+    assert!(render(hostile).matches("<a ").count() >= 4, "{}", render(hostile));
+    // …and none of the report's.
+    let html = render(&md);
+    assert!(html.contains("evil.example"), "the text is there");
+    assert!(
+        !html.contains("<a "),
+        "a link from case text: {}",
+        html.lines()
+            .filter(|l| l.contains("<a "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        html.contains("https://evil.example/x") && html.contains("mallory@evil.example"),
+        "shown as written"
+    );
+}
+
 /// Text a responder or a log could put in a case: markup, table pipes, backticks, fences, control
 /// characters, long runs.
 fn hostile() -> impl proptest::strategy::Strategy<Value = String> {

@@ -2,6 +2,7 @@
 //! incident and its ground truth (`DIR/truth.json`). `irp lake import cloudtrail PATH... --lake DIR`:
 //! real `CloudTrail` logs into a lake (`docs/import.md`).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -185,6 +186,13 @@ fn cmd_import_cloudtrail(out: Output, args: &CloudtrailArgs) -> Result<(), CliEr
         summary.duplicates,
         summary.problem_count,
     );
+    if summary.conflicting_duplicates > 0 {
+        let _ = write!(
+            text,
+            " ({} of the duplicates had the same eventID as an earlier record but other content: listed below)",
+            summary.conflicting_duplicates
+        );
+    }
     for n in no_table {
         text.push_str("; ");
         text.push_str(&n);

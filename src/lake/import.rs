@@ -9,7 +9,7 @@
 //! duplicate, counted as having no Security Lake table, or reported as a problem with its file and
 //! line.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
@@ -105,6 +105,9 @@ pub struct Imported {
     pub files_written: u64,
     /// Records already in the lake or seen earlier in this import (same `eventID`).
     pub duplicates: u64,
+    /// Of those, records seen earlier in this import with the same `eventID` but other
+    /// content: each is also a problem.
+    pub conflicting_duplicates: u64,
     /// Valid records that have no Security Lake table, by reason.
     pub no_table: BTreeMap<&'static str, u64>,
     /// Records (or parts of files) that could not be read; the first `MAX_PROBLEMS` with text.
@@ -444,7 +447,7 @@ fn import_file(
         // Bounded memory: a file's events go to the partitions' buffers a batch at a time.
         if result.events.len() >= BATCH && failed.is_none() {
             let events = std::mem::take(&mut result.events);
-            if let Err(e) = deliver(lake, options, shared, events) {
+            if let Err(e) = deliver(lake, options, shared, events, path) {
                 failed = Some(e);
             }
         }
@@ -453,7 +456,7 @@ fn import_file(
     if let Some(e) = failed {
         return Err(e);
     }
-    deliver(lake, options, shared, std::mem::take(&mut result.events))?;
+    deliver(lake, options, shared, std::mem::take(&mut result.events), path)?;
     let raw_len = raw.load(Ordering::Relaxed);
     let done = read_bytes.fetch_add(raw_len, Ordering::Relaxed) + raw_len;
     progress(done as u64);
@@ -510,6 +513,7 @@ fn deliver(
     options: &Options,
     shared: &Mutex<Shared>,
     events: Vec<(LogicalTable, ApiEvent)>,
+    file: &Path,
 ) -> Result<(), LakeError> {
     if events.is_empty() {
         return Ok(());
@@ -521,23 +525,24 @@ fn deliver(
     };
     // Keys and digests are worked out before taking the lock, which guards only the sets and
     // the buffers.
-    let keyed: Vec<(PartitionKey, u128, ApiEvent)> = events
+    let keyed: Vec<(PartitionKey, u128, u64, ApiEvent)> = events
         .into_iter()
         .map(|(table, mut e)| {
             normalise.apply(&mut e);
             let key = (table, e.region.clone(), e.accountid.clone(), day_number(e.time));
-            (key, id_hash(&e.uid), e)
+            (key, id_hash(&e.uid), content_hash(&e), e)
         })
         .collect();
     let mut full = Vec::new();
     {
         let mut s = lock(shared);
-        for (key, hash, e) in keyed {
+        for (key, hash, content, e) in keyed {
             s.clock += 1;
             let clock = s.clock;
             if !s.seen.contains_key(&key) {
                 let dir = partition_dir(lake, key.0, &key.1, &key.2, day_of(e.time));
-                let ids: HashSet<u128> = existing_ids(&dir)?.into_iter().collect();
+                // Rows already in the lake: their content is not read back (0: unknown).
+                let ids: HashMap<u128, u64> = existing_ids(&dir)?.into_iter().map(|id| (id, 0)).collect();
                 s.ids += ids.len();
                 s.seen.insert(
                     key.clone(),
@@ -554,9 +559,31 @@ fn deliver(
             };
             part.last_use = clock;
             part.evict = false;
-            if !part.ids.insert(hash) {
-                s.summary.duplicates += 1;
-                continue;
+            match part.ids.entry(hash) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let first = *first.get();
+                    s.summary.duplicates += 1;
+                    // A true duplicate (a file delivered twice) is the same record; the same
+                    // id with other content is said, not silently dropped.
+                    if first != 0 && first != content {
+                        s.summary.conflicting_duplicates += 1;
+                        s.problem(Problem {
+                            file: file.to_owned(),
+                            line: None,
+                            message: format!(
+                                "a record with eventID {} ({}) differs from an earlier record with the same eventID; the first was kept, this one was not imported",
+                                e.uid,
+                                DateTime::from_timestamp_millis(e.time)
+                                    .unwrap_or_default()
+                                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(content);
+                }
             }
             s.ids += 1;
             let size = approx_bytes(&e);
@@ -622,7 +649,8 @@ fn deliver(
 
 /// The ids of one partition seen so far (in its files and in this import).
 struct PartitionIds {
-    ids: HashSet<u128>,
+    /// Id digest → content digest (0 for rows read back from the lake's files).
+    ids: HashMap<u128, u64>,
     last_use: u64,
     /// Chunks of it being written now.
     writing: usize,
@@ -759,6 +787,35 @@ fn id_hash(id: &str) -> u128 {
         h.finish()
     };
     (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// A digest of what a record says (never 0, which stands for "not known"): two deliveries of
+/// the same record have the same one.
+fn content_hash(e: &ApiEvent) -> u64 {
+    let mut h = DefaultHasher::new();
+    // What a second delivery of the same record cannot change: when, who, from where, what was
+    // asked and answered (hashed field by field: formatting the whole event would cost the
+    // import a fifth of its speed).
+    (
+        e.time,
+        &e.uid,
+        &e.event_code,
+        &e.operation,
+        &e.service,
+        &e.request_uid,
+    )
+        .hash(&mut h);
+    (&e.request_data, &e.response_data, &e.error, &e.error_message).hash(&mut h);
+    (&e.user_uid, &e.user_name, &e.credential_uid, &e.session_issuer).hash(&mut h);
+    (
+        &e.src_ip,
+        &e.user_agent,
+        &e.accountid,
+        &e.region,
+        e.resources.len(),
+    )
+        .hash(&mut h);
+    h.finish().max(1)
 }
 
 /// The `metadata.uid` of every row already in a partition folder.

@@ -14,8 +14,18 @@ use crate::playbook::model::{Next, Playbook};
 /// Plain text: Markdown punctuation and HTML escaped, lines joined, control characters shown.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for (i, c) in s.char_indices() {
         match c {
+            // GFM turns bare URLs (`https://…`, `www.…`) and e-mail addresses into links: text
+            // from log data must stay text, so the character each autolink needs is escaped.
+            ':' if s[i + 1..].starts_with("//") => out.push_str("\\:"),
+            '@' => out.push_str("\\@"),
+            '.' if out
+                .get(out.len().saturating_sub(3)..)
+                .is_some_and(|w| w.eq_ignore_ascii_case("www")) =>
+            {
+                out.push_str("\\.");
+            }
             // Parentheses and `!` need no escape once brackets are escaped: no link can form.
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' => {
                 out.push('\\');
