@@ -722,7 +722,12 @@ fn a_journal_cut_short_or_rewritten_after_its_seal_is_caught_against_the_seal_on
     rehash_from(&root, 30, |e| e.actor = "bob".to_owned());
     let (ok, said) = verify_against(&root, &url, &endpoint);
     assert!(!ok);
-    assert!(said.contains("rewritten") && said.contains("seq 59"), "{said}");
+    assert!(
+        said.contains("rewritten")
+            && said.contains("seq 30 (line 31)")
+            && said.contains("entry 30 is not the one sealed"),
+        "{said}"
+    );
 
     // No seal of this case there: nothing to check against is a failure, not a pass.
     let other = tmp.path().join("other");

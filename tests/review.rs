@@ -1321,6 +1321,36 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
 }
 
 #[test]
+fn review_shows_who_signed_each_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let out = crate::common::irp()
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(&case)
+        .args([
+            "-i",
+            "bucket=drill-bucket",
+            "--headless",
+            "--answers",
+            "tests/fixtures/cases/drill.answers.yaml",
+        ])
+        .arg("--signing-key")
+        .arg(crate::common::test_key("alice"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = Rev::open(&case);
+    let s = r.screen();
+    assert!(s.contains("60 of 60 signed"), "{s}");
+    assert!(
+        s.contains("signed ED25519 SHA256:"),
+        "each journal line names its key: {s}"
+    );
+}
+
+#[test]
 fn urls_and_addresses_from_a_case_stay_text_in_a_gfm_renderer() {
     let Some(_) = crate::common::required_tool("IRP_MERMAID_MODULES", "marked (npm) to render GFM") else {
         return;

@@ -418,6 +418,33 @@ impl Sealer {
         })
     }
 
+    /// The journal a seal holds (`folder` as `seals` gives it), checked against its manifest.
+    pub fn sealed_journal(&self, folder: &str, m: &Manifest) -> Result<Vec<u8>, SealError> {
+        let prefix = format!("s3://{}/", self.location.bucket);
+        let key = format!("{}journal.jsonl", folder.strip_prefix(&prefix).unwrap_or(folder));
+        let bytes = self.runtime.block_on(async {
+            let got = self
+                .s3
+                .get_object()
+                .bucket(&self.location.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| aws_error(&e, "s3:GetObject", &key))?;
+            got.body
+                .collect()
+                .await
+                .map(|b| b.into_bytes().to_vec())
+                .map_err(|e| SealError::Aws(format!("s3:GetObject on {key}: {e}")))
+        })?;
+        if sha256_hex(&bytes) != m.journal_sha256 {
+            return Err(SealError::Aws(format!(
+                "{folder}journal.jsonl does not match its manifest: the seal itself was changed"
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Every seal of the case under the location: its folder and manifest, oldest first.
     pub fn seals(&self, case: &str) -> Result<Vec<(String, Manifest)>, SealError> {
         let prefix = self.location.case_prefix(case);
@@ -486,6 +513,17 @@ pub enum Against {
     Truncated { sealed: u64, now: u64 },
     /// The entry at the seal's head differs: the journal was rewritten.
     Rewritten { seq: u64 },
+}
+
+/// The first entry where a journal and the journal a seal holds differ.
+pub fn first_difference(entries: &[Entry], sealed: &[u8]) -> Option<u64> {
+    let sealed = crate::journal::store::scan(sealed);
+    sealed
+        .entries
+        .iter()
+        .zip(entries)
+        .find(|(s, e)| s.hash != e.hash)
+        .map(|(s, _)| s.seq)
 }
 
 /// Compares a journal's entries with a seal's manifest.

@@ -50,13 +50,24 @@ fn check_seals(
             "check the location, the credentials and the bucket (docs/evidence.md)",
         )
     })?;
-    Ok(seals
-        .into_iter()
-        .map(|(at, m)| {
-            let verdict = seal::against(entries, &m);
-            (at, m, verdict)
-        })
-        .collect())
+    let mut out = Vec::new();
+    for (at, m) in seals {
+        let mut verdict = seal::against(entries, &m);
+        // A rewrite is named at the first entry that differs from the sealed journal.
+        if let Against::Rewritten { seq } = &mut verdict {
+            let sealed = sealer.sealed_journal(&at, &m).map_err(|e| {
+                CliError::user(
+                    e.to_string(),
+                    "the seal's objects are evidence too: keep them as they are",
+                )
+            })?;
+            if let Some(first) = seal::first_difference(entries, &sealed) {
+                *seq = first;
+            }
+        }
+        out.push((at, m, verdict));
+    }
+    Ok(out)
 }
 
 /// Reads a journal (its bytes and what checking them found), or says plainly why it cannot.
@@ -319,8 +330,10 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
             Against::Rewritten { seq } => Some(at(
                 *seq,
                 format!(
-                    "the journal was rewritten: the seal at {location} ({}) has head {} at seq {seq}, the journal another entry",
-                    m.sealed_at, m.head
+                    "the journal was rewritten: entry {seq} is not the one sealed at {location} ({}, entries 0–{}, head {})",
+                    m.sealed_at,
+                    m.entries.saturating_sub(1),
+                    m.head
                 ),
             )),
         })
