@@ -55,13 +55,13 @@ fn check_seals(
         let mut verdict = seal::against(entries, &m);
         // A rewrite is named at the first entry that differs from the sealed journal.
         if let Against::Rewritten { seq } = &mut verdict {
-            let sealed = sealer.sealed_journal(&at, &m).map_err(|e| {
+            let held = sealer.sealed_journal(&at, &m).map_err(|e| {
                 CliError::user(
                     e.to_string(),
                     "the seal's objects are evidence too: keep them as they are",
                 )
             })?;
-            if let Some(first) = seal::first_difference(entries, &sealed) {
+            if let Some(first) = seal::first_difference(entries, &held) {
                 *seq = first;
             }
         }
