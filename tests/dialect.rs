@@ -11,7 +11,7 @@ use irp::query::dialect::trino::{extract_scalar, parse_path, walk};
 use irp::query::dialect::trino_time::{months_between, mysql_to_chrono, parse_mysql};
 use serde_json::{Value, json};
 
-use crate::query::{S3, rows, runtime, shared_lake};
+use crate::query::{DB, S3, rows, runtime, shared_lake};
 
 async fn engine() -> LocalEngine {
     let (dir, _) = shared_lake();
@@ -64,6 +64,10 @@ fn unnest_in_every_form_athena_writes() {
             format!("SELECT count(*) AS n FROM {S3} AS t, UNNEST(t.resources) AS t(r)"),
             format!("SELECT count(*) AS n FROM {S3} t JOIN UNNEST(resources) AS u(r) ON TRUE"),
             format!("SELECT count(*) AS n FROM {S3} CROSS JOIN UNNEST(resources) AS u(r)"),
+            // As AWS's Security Lake examples write it: the database and table quoted, no alias,
+            // the table's own name as qualifier.
+            format!("SELECT count(*) AS n FROM \"{DB}\".\"{S3}\" CROSS JOIN UNNEST(resources) AS u(r)"),
+            format!("SELECT count({S3}.api.operation) AS n FROM {DB}.{S3} CROSS JOIN UNNEST({S3}.resources) AS u(r)"),
         ] {
             assert_eq!(one(&e, &sql).await["n"], total, "{sql}");
         }

@@ -608,6 +608,23 @@ fn rewrite_select_unnests(select: &mut Select) -> Result<Vec<(Ident, Ident)>, St
                 u.text, u.at
             ));
         }
+        // An un-aliased table (`FROM "db"."t" CROSS JOIN UNNEST(…)`, as AWS's Security Lake
+        // examples write it) is given its own name as an alias: the derived table selects
+        // `t.*`, which DataFusion resolves only against an alias or the reference as written.
+        if let TableFactor::Table {
+            name,
+            alias: alias @ None,
+            ..
+        } = &mut current
+            && let Some(last) = name.0.last().and_then(|p| p.as_ident()).cloned()
+        {
+            *alias = Some(TableAlias {
+                explicit: true,
+                name: last,
+                columns: Vec::new(),
+                at: None,
+            });
+        }
         let Some(left_alias) = relation_alias(&current) else {
             return Err(format!(
                 "`{}` {}: give the relation before it an alias (`FROM (…) AS t CROSS JOIN UNNEST(…)`)",
