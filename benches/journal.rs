@@ -176,7 +176,10 @@ fn main() {
         median(checks)
     );
 
-    let exe = repo.join("target/release/irp");
+    // The release binary, wherever cargo builds it (`CARGO_TARGET_DIR`, else `target/`).
+    let exe = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo.join("target"), std::path::PathBuf::from)
+        .join("release/irp");
     if exe.is_file() {
         let mut verify = Vec::new();
         for _ in 0..=RUNS {
