@@ -37,6 +37,7 @@ mod real_logs;
 mod rehearse;
 mod review;
 mod schema;
+mod shell;
 mod sources;
 mod structure;
 mod templates;

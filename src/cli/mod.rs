@@ -5,6 +5,7 @@
 mod athena;
 mod case;
 mod cases;
+mod completions;
 mod graph;
 mod journal;
 mod lake;
@@ -76,6 +77,10 @@ pub enum Command {
     Rehearse(rehearse::RehearseArgs),
     /// Run the test cases playbooks declare (scripted rehearsals with expectations).
     Test(test::TestArgs),
+    /// Print a shell completion script: `irp completions bash > /etc/bash_completion.d/irp`.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff): `irp man > irp.1; man ./irp.1`.
+    Man,
 }
 
 /// An error at the edge: what to print and which exit code it means.
@@ -125,6 +130,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Query(args) => query::cmd_query(out, &args),
         Command::Rehearse(args) => rehearse::cmd_rehearse(out, &args),
         Command::Test(args) => test::cmd_test(out, &args),
+        Command::Completions(args) => {
+            completions::cmd_completions(out, &args);
+            Ok(())
+        }
+        Command::Man => completions::cmd_man(out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
