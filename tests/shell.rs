@@ -74,7 +74,7 @@ fn the_manual_page_renders_with_groff_and_names_every_subcommand() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).trim().is_empty(), "groff warns: {}", stderr(&out));
-    let text = stdout(&out).replace(|c: char| c == '\u{8}', "");
+    let text = stdout(&out).replace('\u{8}', "");
     for c in subcommands() {
         assert!(
             text.contains(&format!("irp-{c}(1)")),
