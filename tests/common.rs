@@ -20,6 +20,24 @@ pub fn irp() -> Command {
     cmd
 }
 
+/// `irp run` of the drill playbook into `root`, headless with `answers`, at a fixed time and
+/// seed (add flags and environment to it).
+pub fn drill_with(root: &Path, answers: &Path) -> Command {
+    let mut cmd = irp();
+    cmd.env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .env("IRP_SEED", "7")
+        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
+        .arg(root)
+        .args(["-i", "bucket=drill-bucket", "--headless", "--answers"])
+        .arg(answers);
+    cmd
+}
+
+/// The same with the drill's full answers: a run to the end.
+pub fn drill(root: &Path) -> Command {
+    drill_with(root, &repo().join("tests/fixtures/cases/drill.answers.yaml"))
+}
+
 /// A test key of `tests/fixtures/keys/` (test-only), copied with mode 0600 (git checks it out
 /// readable by others, which irp refuses, as OpenSSH does); its `.pub` beside it.
 pub fn test_key(name: &str) -> PathBuf {

@@ -7,19 +7,14 @@ use std::process::{Command, Stdio};
 use irp::journal::sign::{NAMESPACE, SignatureLine, Signer};
 use irp::journal::{self, CaseDir, Entry};
 
-use crate::common::{allowed_line, irp, openssh, stderr, stdout, test_key};
+use crate::common::{allowed_line, drill, drill_with, irp, openssh, stderr, stdout, test_key};
 
 const ANSWERS: &str = "tests/fixtures/cases/drill.answers.yaml";
 
 /// A finished drill case in `root`, its entries signed with `key` (a setting of
 /// `--signing-key`), through the agent at `agent` if given.
 fn signed_case(root: &Path, key: Option<&str>, agent: Option<&Path>) -> std::process::Output {
-    let mut cmd = irp();
-    cmd.env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(root)
-        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS]);
+    let mut cmd = drill(root);
     if let Some(k) = key {
         cmd.args(["--signing-key", k]);
     }
@@ -309,13 +304,7 @@ fn an_unsigned_case_verifies_and_says_so_and_signing_stopped_half_way_is_named()
     // Signed up to a pause, then resumed without the key.
     let half = tmp.path().join("half");
     let key = test_key("alice");
-    let out = irp()
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(&half)
-        .args(["-i", "bucket=drill-bucket", "--headless", "--answers"])
-        .arg(without_last_answer(tmp.path()))
+    let out = drill_with(&half, &without_last_answer(tmp.path()))
         .args(["--signing-key"])
         .arg(&key)
         .output()
@@ -464,10 +453,11 @@ impl Agent {
         Some(Agent { child, socket })
     }
 
-    fn add(&self, key: &Path) {
+    /// `ssh-add ARGS` against this agent.
+    fn add(&self, args: &[&std::ffi::OsStr]) {
         let add = openssh("ssh-add").unwrap();
         let out = Command::new(add)
-            .arg(key)
+            .args(args)
             .env("SSH_AUTH_SOCK", &self.socket)
             .stdin(Stdio::null())
             .output()
@@ -519,7 +509,7 @@ fn the_agent_signs_with_rsa_and_ecdsa_keys_and_names_what_it_lacks() {
     );
 
     // RSA, through the agent only: the key file itself and its public key name it.
-    agent.add(&carol);
+    agent.add(&[carol.as_os_str()]);
     for (i, setting) in [
         carol.display().to_string(),
         format!("{}.pub", carol.display()),
@@ -541,7 +531,7 @@ fn the_agent_signs_with_rsa_and_ecdsa_keys_and_names_what_it_lacks() {
 
     // Two keys in the agent: `agent` alone is ambiguous, the public key file chooses.
     let bob = test_key("bob");
-    agent.add(&bob);
+    agent.add(&[bob.as_os_str()]);
     let out = signed_case(&tmp.path().join("two"), Some("agent"), Some(&agent.socket));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("holds 2 keys"), "{}", stderr(&out));
@@ -731,14 +721,7 @@ fn a_journal_cut_short_or_rewritten_after_its_seal_is_caught_against_the_seal_on
 
     // No seal of this case there: nothing to check against is a failure, not a pass.
     let other = tmp.path().join("other");
-    let out = irp()
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "another case")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(&other)
-        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
-        .output()
-        .unwrap();
+    let out = drill(&other).env("IRP_SEED", "another case").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let (ok, said) = verify_against(&other, &url, &endpoint);
     assert!(!ok);
@@ -798,15 +781,7 @@ fn a_case_seals_itself_as_it_goes_and_a_failed_seal_does_not_stop_it() {
     };
     let url = format!("s3://{bucket}/auto");
     let root = tmp.path().join("case");
-    let out = irp()
-        .env("IRP_CONFIG", config(&url))
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(&root)
-        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
-        .output()
-        .unwrap();
+    let out = drill(&root).env("IRP_CONFIG", config(&url)).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let all = entries(&root);
     let seals: Vec<_> = all
@@ -825,13 +800,8 @@ fn a_case_seals_itself_as_it_goes_and_a_failed_seal_does_not_stop_it() {
 
     // A location that does not exist: every seal fails, is journaled, and the case finishes.
     let root = tmp.path().join("failing");
-    let out = irp()
+    let out = drill(&root)
         .env("IRP_CONFIG", config("s3://irp-no-such-bucket-here/x"))
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(&root)
-        .args(["-i", "bucket=drill-bucket", "--headless", "--answers", ANSWERS])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -961,4 +931,88 @@ fn artifacts_are_never_replaced_and_a_new_case_appears_whole() {
     let session = crate::journal::new_case(&empty);
     assert!(empty.join(CaseDir::JOURNAL).is_file());
     assert_eq!(session.entries.len(), entries(&empty).len());
+}
+
+#[test]
+fn when_the_agent_stops_signing_mid_case_the_entry_is_not_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(agent) = Agent::start(tmp.path()) else {
+        return;
+    };
+    let bob = test_key("bob");
+    agent.add(&[bob.as_os_str()]);
+    let setting = format!("{}.pub", bob.display());
+    let signer = Signer::with_agent(&setting, Ok(agent.socket.clone())).unwrap();
+    let root = tmp.path().join("case");
+    let mut ctx = crate::journal::ctx("alice");
+    ctx.signer = Some(std::sync::Arc::new(signer));
+    let inputs = [("bucket".to_owned(), "drill-bucket".to_owned())];
+    let mut session = irp::case::Session::create(
+        &root,
+        &crate::journal::drill_path(),
+        &inputs,
+        irp::engine::Mode::Rehearsal,
+        ctx,
+    )
+    .unwrap();
+    let note = || irp::engine::Command::AddNote {
+        text: "looked".to_owned(),
+    };
+    session.execute(&note()).unwrap();
+    let files = || {
+        (
+            std::fs::read(root.join(CaseDir::JOURNAL)).unwrap(),
+            std::fs::read(root.join(CaseDir::SIGNATURES)).unwrap(),
+        )
+    };
+    let before = files();
+
+    // The key is taken out of the agent: it refuses, and nothing is written.
+    agent.add(&["-D".as_ref()]);
+    let err = session.execute(&note()).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot sign entry") && err.contains("refused to sign"),
+        "{err}"
+    );
+    assert_eq!(files(), before, "neither the entry nor a signature was written");
+    // The agent is gone: the same, with where it was.
+    drop(agent);
+    let err = session.execute(&note()).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot sign entry") && err.contains("agent.sock"),
+        "{err}"
+    );
+    assert_eq!(files(), before);
+    drop(session);
+    let allowed = write_allowed(tmp.path(), &[allowed_line("bob@example.org", "bob")]);
+    let (ok, said) = verify(&root, Some(&allowed));
+    assert!(ok, "every entry written is signed: {said}");
+}
+
+#[test]
+fn a_hash_field_of_any_text_is_shown_whole_not_cut_inside_a_character() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    drop(crate::journal::new_case(&root));
+    // A journal is input: an entry whose head is not a hash, with its own hash right.
+    let all = entries(&root);
+    let last = all.last().unwrap();
+    // Byte 12 falls inside a character: cutting there would panic.
+    let head = format!("a{}", "é".repeat(20));
+    let sealed = irp::engine::Event::CaseSealed(irp::engine::CaseSealed {
+        location: "s3://b/p/".to_owned(),
+        entries: all.len() as u64,
+        head: head.clone(),
+        trigger: "command".to_owned(),
+        object_lock: "not enabled on the bucket".to_owned(),
+        objects: Vec::new(),
+    });
+    let (_, line) =
+        journal::entry::encode(last.seq + 1, last.id, last.at, "alice", sealed, &last.hash).unwrap();
+    let mut bytes = std::fs::read(root.join(CaseDir::JOURNAL)).unwrap();
+    bytes.extend_from_slice(&line);
+    std::fs::write(root.join(CaseDir::JOURNAL), bytes).unwrap();
+    let out = irp().arg("journal").arg(&root).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&head), "{}", stdout(&out));
 }

@@ -224,20 +224,7 @@ proptest! {
 
 /// A finished case from the drill answers, through the real binary.
 pub fn finished_case(root: &Path) {
-    let out = crate::common::irp()
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(root)
-        .args([
-            "-i",
-            "bucket=drill-bucket",
-            "--headless",
-            "--answers",
-            "tests/fixtures/cases/drill.answers.yaml",
-        ])
-        .output()
-        .unwrap();
+    let out = crate::common::drill(root).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

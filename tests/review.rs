@@ -1324,18 +1324,7 @@ fn the_markdown_reports_path_graph_parses_in_mermaid() {
 fn review_shows_who_signed_each_entry() {
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
-    let out = crate::common::irp()
-        .env("IRP_NOW", "2026-11-28T03:00:00Z")
-        .env("IRP_SEED", "7")
-        .args(["run", "tests/fixtures/cases/drill.yaml", "--case-dir"])
-        .arg(&case)
-        .args([
-            "-i",
-            "bucket=drill-bucket",
-            "--headless",
-            "--answers",
-            "tests/fixtures/cases/drill.answers.yaml",
-        ])
+    let out = crate::common::drill(&case)
         .arg("--signing-key")
         .arg(crate::common::test_key("alice"))
         .output()

@@ -140,7 +140,7 @@ impl Applied {
     }
 }
 
-pub(super) fn classify<E, R>(err: &SdkError<E, R>, permission: &str, resource: &str) -> ActionError
+pub(crate) fn classify<E, R>(err: &SdkError<E, R>, permission: &str, resource: &str) -> ActionError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -215,7 +215,7 @@ where
 }
 
 /// Whether the error says the thing read does not exist (no policy, no configuration…).
-pub(super) fn is_absent<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool {
+pub(crate) fn is_absent<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>, codes: &[&str]) -> bool {
     err.as_service_error()
         .and_then(ProvideErrorMetadata::code)
         .is_some_and(|c| codes.contains(&c))
@@ -241,27 +241,41 @@ pub(super) fn stored_xml(xml: Option<&str>) -> Result<Arc<Vec<u8>>, ActionError>
     })
 }
 
+/// The AWS configuration the settings name, and its region (required). No call is made.
+pub(crate) async fn load_config(
+    settings: &AwsSettings,
+) -> Result<(aws_config::SdkConfig, String), ActionError> {
+    let overrides = crate::cloud::Overrides {
+        profile: settings.profile.as_deref(),
+        region: settings.region.as_deref(),
+        endpoint_url: settings.endpoint_url.as_deref(),
+    };
+    let conf = crate::cloud::load(
+        overrides,
+        settings.retry_attempts.unwrap_or(4),
+        settings.retry_backoff.unwrap_or(Duration::from_millis(500)),
+    )
+    .await;
+    let region = conf
+        .region()
+        .map(ToString::to_string)
+        .ok_or(ActionError::NoRegion)?;
+    Ok((conf, region))
+}
+
+/// An S3 client for the configuration: path-style when the endpoint is given on purpose (moto).
+pub(crate) fn s3_client(conf: &aws_config::SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(settings.endpoint_url.is_some())
+            .build(),
+    )
+}
+
 impl Aws {
     /// Loads the AWS configuration (the standard chain, then the settings). No call is made.
     pub async fn connect(settings: &AwsSettings) -> Result<Aws, ActionError> {
-        let overrides = crate::cloud::Overrides {
-            profile: settings.profile.as_deref(),
-            region: settings.region.as_deref(),
-            endpoint_url: settings.endpoint_url.as_deref(),
-        };
-        let conf = crate::cloud::load(
-            overrides,
-            settings.retry_attempts.unwrap_or(4),
-            settings.retry_backoff.unwrap_or(Duration::from_millis(500)),
-        )
-        .await;
-        let region = conf
-            .region()
-            .map(ToString::to_string)
-            .ok_or(ActionError::NoRegion)?;
-        let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(settings.endpoint_url.is_some())
-            .build();
+        let (conf, region) = load_config(settings).await?;
         // S3 Control puts the account id in front of the host (`123456789012.s3-control…`); an
         // endpoint given on purpose (moto) is used as it is, the account going in its header.
         let mut s3control = aws_sdk_s3control::config::Builder::from(&conf);
@@ -269,7 +283,7 @@ impl Aws {
             s3control = s3control.endpoint_resolver(FixedEndpoint(e.clone()));
         }
         Ok(Aws {
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            s3: s3_client(&conf, settings),
             s3control: aws_sdk_s3control::Client::from_conf(s3control.build()),
             iam: aws_sdk_iam::Client::new(&conf),
             ec2: aws_sdk_ec2::Client::new(&conf),

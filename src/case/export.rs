@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::case::seal::{self, Manifest};
-use crate::journal::entry::{hex, sha256_hex};
+use crate::journal::entry::hex;
 use crate::journal::{CaseDir, Entry};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,9 @@ fn gzipped(path: &Path) -> bool {
     archive_name(path) == Some(true)
 }
 
-/// Writes the archive of the case in `dir` (whose journal's complete entries are `entries`,
-/// its first `journal` bytes) to `out`, with `allowed_signers` beside it when given. The
-/// archive is written beside `out` and renamed into place, never over an existing file.
+/// Writes the archive of the case in `dir` (its journal's bytes `journal`, holding `entries`)
+/// to `out`, with `allowed_signers` beside it when given. The archive is written beside `out`
+/// and linked into place, never over an existing file; a failed export leaves nothing.
 pub fn export(
     dir: &CaseDir,
     case: &str,
@@ -85,60 +85,115 @@ pub fn export(
         .create_new(true)
         .open(&tmp)
         .map_err(io("cannot create", &tmp))?;
-    let writer: Box<dyn Write> = if gzipped(out) {
-        Box::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::default(),
-        ))
-    } else {
-        Box::new(file)
-    };
-    let mut tar = tar::Builder::new(writer);
     let mtime = u64::try_from(now.timestamp()).unwrap_or(0);
-    let mut add = |name: &str, bytes: &[u8]| -> Result<(), ExportError> {
+    let written = if gzipped(out) {
+        write_tar(
+            flate2::write::GzEncoder::new(file, flate2::Compression::default()),
+            dir,
+            case,
+            &manifest,
+            journal,
+            allowed_signers,
+            mtime,
+        )
+        // The gzip trailer is written by `finish`: its error is an error of the archive.
+        .and_then(|gz| {
+            gz.finish()
+                .map_err(|e| ExportError::Archive(format!("{}: {e}", tmp.display())))
+        })
+    } else {
+        write_tar(file, dir, case, &manifest, journal, allowed_signers, mtime)
+    };
+    let placed = written
+        .and_then(|f| f.sync_all().map_err(io("cannot sync", &tmp)))
+        .and_then(|()| std::fs::hard_link(&tmp, out).map_err(io("cannot create", out)));
+    // The partial archive goes, whether it was placed (linked) or not.
+    let _ = std::fs::remove_file(&tmp);
+    placed?;
+    crate::journal::sync_dir(crate::journal::parent_dir(out)).map_err(io("cannot sync", out))?;
+    Ok(manifest)
+}
+
+/// The tar stream of the case into `w`: the manifest, the allowed signers, then every file the
+/// manifest lists, each streamed from its file and checked against the manifest's size and hash.
+fn write_tar<W: Write>(
+    w: W,
+    dir: &CaseDir,
+    case: &str,
+    manifest: &Manifest,
+    journal: &[u8],
+    allowed_signers: Option<&[u8]>,
+    mtime: u64,
+) -> Result<W, ExportError> {
+    let mut tar = tar::Builder::new(w);
+    let bad = |e: std::io::Error| ExportError::Archive(format!("cannot write the archive: {e}"));
+    let header = |size: u64| {
         let mut header = tar::Header::new_ustar();
-        header.set_size(bytes.len() as u64);
+        header.set_size(size);
         header.set_mode(0o644);
         header.set_mtime(mtime);
         header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, name, bytes)
-            .map_err(io("cannot write", &tmp))
+        header
     };
-    add(
+    let manifest_bytes = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+    tar.append_data(
+        &mut header(manifest_bytes.len() as u64),
         MANIFEST,
-        &serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
-    )?;
+        manifest_bytes.as_slice(),
+    )
+    .map_err(bad)?;
     if let Some(a) = allowed_signers {
-        add(ALLOWED_SIGNERS, a)?;
+        tar.append_data(&mut header(a.len() as u64), ALLOWED_SIGNERS, a)
+            .map_err(bad)?;
     }
     for f in &manifest.files {
-        let bytes = if f.path == CaseDir::JOURNAL {
-            journal.to_vec()
-        } else {
-            let path = dir.path(&f.path);
-            let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
-            // A file that changed between the manifest and now would make the archive lie.
-            if sha256_hex(&bytes) != f.sha256 {
-                return Err(ExportError::Archive(format!(
-                    "{} changed while the case was being exported; export again",
-                    path.display()
-                )));
-            }
-            bytes
-        };
-        add(&format!("{case}/{}", f.path), &bytes)?;
+        let name = format!("{case}/{}", f.path);
+        if f.path == CaseDir::JOURNAL {
+            tar.append_data(&mut header(journal.len() as u64), &name, journal)
+                .map_err(bad)?;
+            continue;
+        }
+        let path = dir.path(&f.path);
+        let file = std::fs::File::open(&path).map_err(io("cannot read", &path))?;
+        // Streamed (artifacts can be large), at most the size the manifest gives, hashed on the way.
+        let mut reader = Hashing::new(std::io::Read::take(file, f.size));
+        tar.append_data(&mut header(f.size), &name, &mut reader)
+            .map_err(bad)?;
+        // A file that changed between the manifest and now would make the archive lie.
+        if reader.bytes != f.size || hex(&sha2::Digest::finalize(reader.hasher)) != f.sha256 {
+            return Err(ExportError::Archive(format!(
+                "{} changed while the case was being exported; export again",
+                path.display()
+            )));
+        }
     }
-    let writer = tar.into_inner().map_err(io("cannot write", &tmp))?;
-    drop(writer); // the gzip trailer is written on drop; the file is synced below
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io("cannot sync", &tmp))?;
-    std::fs::hard_link(&tmp, out).map_err(io("cannot create", out))?;
-    std::fs::remove_file(&tmp).map_err(io("cannot remove", &tmp))?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::journal::sync_dir(parent).map_err(io("cannot sync", parent))?;
+    tar.into_inner().map_err(bad)
+}
+
+/// A reader that hashes and counts what goes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            bytes: 0,
+        }
     }
-    Ok(manifest)
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 /// An archive read without unpacking: the manifest, the case's files by path (relative to the
@@ -209,23 +264,15 @@ pub fn read(path: &Path) -> Result<Archived, ExportError> {
             continue;
         }
         out.case = Some(case.to_owned());
-        let keep = rel == CaseDir::JOURNAL || rel == CaseDir::SIGNATURES;
+        // Every file hashed on the way; only the journal and the signatures kept.
+        let mut reader = Hashing::new(&mut member);
         let mut kept = Vec::new();
-        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = member.read(&mut buf).map_err(bad)?;
-            if n == 0 {
-                break;
-            }
-            sha2::Digest::update(&mut hasher, &buf[..n]);
-            size += n as u64;
-            if keep {
-                kept.extend_from_slice(&buf[..n]);
-            }
+        if rel == CaseDir::JOURNAL || rel == CaseDir::SIGNATURES {
+            reader.read_to_end(&mut kept).map_err(bad)?;
+        } else {
+            std::io::copy(&mut reader, &mut std::io::sink()).map_err(bad)?;
         }
-        let sha = hex(&sha2::Digest::finalize(hasher));
+        let (size, sha) = (reader.bytes, hex(&sha2::Digest::finalize(reader.hasher)));
         if rel == CaseDir::JOURNAL {
             out.journal = Some(kept);
         } else if rel == CaseDir::SIGNATURES {

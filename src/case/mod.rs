@@ -23,7 +23,7 @@ use crate::engine::{
     self, ArtifactRef, CaseOpened, Command, EngineError, Env, Event, LockHolder, Mode, PlaybookChanged,
     PlaybookRef, SessionStarted, State, TornTail,
 };
-use crate::journal::entry::sha256_hex;
+use crate::journal::entry::{sha256_hex, short_hash as short};
 use crate::journal::lock::{CaseLock, Holder, LockError, host_name};
 use crate::journal::{self, CaseDir, Corruption, Entry, Writer};
 use crate::playbook::{Diagnostic, Playbook};
@@ -105,10 +105,6 @@ pub enum CaseError {
     Sign(#[from] journal::sign::SignError),
     #[error("cannot seal the case: {0}")]
     Seal(#[from] seal::SealError),
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }
 
 impl CaseError {
@@ -299,6 +295,9 @@ impl Session {
         if !journal_path.is_file() {
             return Err(CaseError::NoCase(root.to_owned()));
         }
+        if let Some(signer) = &ctx.signer {
+            signer.check_outside(root)?;
+        }
         let now = ctx.clock.now();
         let (lock, stale) = CaseLock::acquire(&dir.lock(), &holder(now))?;
         let scan = journal::store::read(&journal_path).map_err(io("cannot read", &journal_path))?;
@@ -446,11 +445,8 @@ impl Session {
             .map_err(io("cannot append to", self.writer.path()))?;
         self.state.apply(&entry.event);
         let index = self.entries.len();
-        let sealing = matches!(entry.event, Event::CaseSealed(_) | Event::SealFailed { .. });
         self.entries.push(entry);
-        if !sealing {
-            self.seal_if_due()?;
-        }
+        self.seal_if_due()?;
         Ok(&self.entries[index])
     }
 
@@ -470,10 +466,7 @@ impl Session {
                 ),
             });
         }
-        let parent = root
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = journal::parent_dir(root);
         journal::sync_dir(parent).map_err(io("cannot sync", parent))?;
         self.dir = CaseDir::new(root);
         self.writer.set_path(&self.dir.journal());
@@ -502,62 +495,52 @@ impl Session {
             .map(|s| s.stage)
     }
 
-    /// An automatic seal, when one is due. A seal that fails is journaled and the case goes on:
-    /// the next one tries again.
+    /// An automatic seal, when one is due. While it is made the settings are out of the session,
+    /// so the entries the seal itself writes never start another.
     fn seal_if_due(&mut self) -> Result<(), CaseError> {
-        let stage = self.stage_now();
-        let closed = self.state.closed.is_some();
-        let Some(auto) = &mut self.auto_seal else {
+        let Some(mut auto) = self.auto_seal.take() else {
             return Ok(());
         };
+        let result = self.seal_if_due_with(&mut auto);
+        self.auto_seal = Some(auto);
+        result
+    }
+
+    /// A seal that fails is journaled and the case goes on: the next one tries again.
+    fn seal_if_due_with(&mut self, auto: &mut AutoSeal) -> Result<(), CaseError> {
+        let stage = self.stage_now();
+        let left = std::mem::replace(&mut auto.stage, stage).filter(|s| Some(*s) != stage);
         let count = self.entries.len() as u64;
-        let stage_ended = auto.at_stage_end && auto.stage.is_some() && stage != auto.stage;
-        let trigger = if closed {
-            Some("case closed".to_owned())
-        } else if stage_ended {
-            let ended = auto
-                .stage
-                .and_then(|i| self.playbook.stages.get(i))
-                .map_or("?", |s| s.id.as_str());
-            Some(format!("end of stage {ended}"))
-        } else if auto.every.is_some_and(|n| count - auto.sealed >= n) {
-            Some(format!("every {} entries", auto.every.unwrap_or(0)))
+        let trigger = if self.state.closed.is_some() {
+            "case closed".to_owned()
+        } else if let Some(ended) = left.filter(|_| auto.at_stage_end) {
+            let id = self.playbook.stages.get(ended).map_or("?", |s| s.id.as_str());
+            format!("end of stage {id}")
+        } else if let Some(n) = auto.every.filter(|n| count - auto.sealed >= *n) {
+            format!("every {n} entries")
         } else {
-            None
-        };
-        auto.stage = stage;
-        let Some(trigger) = trigger else {
             return Ok(());
         };
         if count == auto.sealed {
             return Ok(());
         }
-        let mut taken = self.auto_seal.take();
-        let result = taken
-            .as_ref()
-            .map(|a| self.seal_now(&a.sealer, &trigger).map(|_| ()));
-        if let (Some(a), Some(Ok(()))) = (&mut taken, &result) {
-            a.sealed = count;
-        }
-        self.auto_seal = taken;
-        match result {
-            Some(Ok(())) | None => Ok(()),
-            Some(Err(CaseError::Seal(e))) => {
-                let location = self
-                    .auto_seal
-                    .as_ref()
-                    .map(|a| a.sealer.location.url())
-                    .unwrap_or_default();
+        match self.seal_now(&auto.sealer, &trigger) {
+            Ok(_) => {
+                auto.sealed = count;
+                Ok(())
+            }
+            Err(CaseError::Seal(e)) => {
+                let location = auto.sealer.location.url();
                 self.record(
                     SYSTEM_ACTOR,
                     Event::SealFailed {
                         location,
                         error: e.to_string(),
                     },
-                )?;
-                Ok(())
+                )
+                .map(|_| ())
             }
-            Some(Err(e)) => Err(e),
+            Err(e) => Err(e),
         }
     }
 
@@ -581,9 +564,6 @@ impl Session {
             self.ctx.clock.now(),
             trigger,
         )?;
-        if let Some(auto) = &mut self.auto_seal {
-            auto.sealed = seal.entries;
-        }
         let actor = self.ctx.actor.clone();
         self.record(&actor, Event::CaseSealed(seal))
     }
@@ -699,9 +679,6 @@ fn load(path: &Path) -> Result<(Playbook, String), CaseError> {
     }
 }
 
-/// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
-/// that was cut short; never into a folder with someone else's files.
-/// Refuses a folder whose journal holds a complete line: a case, readable or not.
 /// The staging folder a new case is built in, beside `root` (`.<name>.irp-new-<pid>-<n>`), or
 /// `None` when `root` already holds files (a start cut short by an older irp: built in place,
 /// as before) or has no name of its own.
@@ -724,10 +701,7 @@ fn staging_folder(root: &Path) -> Result<Option<PathBuf>, CaseError> {
     let Some(name) = root.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(None);
     };
-    let parent = root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = journal::parent_dir(root);
     std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     for n in 0u32..1000 {
         let staging = parent.join(format!(".{name}.irp-new-{}-{n}", std::process::id()));
@@ -749,7 +723,6 @@ fn staging_folder(root: &Path) -> Result<Option<PathBuf>, CaseError> {
 /// Signs the entries `writer` writes, when the responder gave a key.
 fn start_signing(dir: &CaseDir, ctx: &Context, writer: &mut Writer) -> Result<(), CaseError> {
     if let Some(signer) = &ctx.signer {
-        signer.check_outside(&dir.root)?;
         let path = dir.path(CaseDir::SIGNATURES);
         let sigs = journal::sign::SigWriter::open(&path, signer.clone()).map_err(io("cannot open", &path))?;
         writer.sign_with(sigs);
@@ -757,6 +730,7 @@ fn start_signing(dir: &CaseDir, ctx: &Context, writer: &mut Writer) -> Result<()
     Ok(())
 }
 
+/// Refuses a folder whose journal holds a complete line: a case, readable or not.
 fn refuse_existing_case(dir: &CaseDir) -> Result<(), CaseError> {
     let path = dir.journal();
     let bytes = match std::fs::read(&path) {
@@ -787,6 +761,8 @@ fn refuse_existing_case(dir: &CaseDir) -> Result<(), CaseError> {
     Ok(())
 }
 
+/// A new case goes into a missing or empty folder, or one holding only the leftovers of a start
+/// that was cut short; never into a folder with someone else's files.
 fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
     let root = &dir.root;
     match std::fs::read_dir(root) {
@@ -801,9 +777,7 @@ fn prepare_folder(dir: &CaseDir) -> Result<(), CaseError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(root).map_err(io("cannot create", root))?;
-            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                let _ = journal::sync_dir(parent);
-            }
+            let _ = journal::sync_dir(journal::parent_dir(root));
             Ok(())
         }
         Err(source) => Err(CaseError::Io {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,12 @@ impl Location {
     }
 
     pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+        self.object_url(&self.prefix)
+    }
+
+    /// `s3://BUCKET/KEY` of a key in the bucket.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
     }
 }
 
@@ -106,7 +111,7 @@ fn is_volatile(rel: &str) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("tmp"))
 }
 
-/// The manifest of a case folder whose journal's first `journal_len` bytes hold `entries`.
+/// The manifest of a case folder whose journal's bytes `journal` hold `entries`.
 pub fn manifest(
     dir: &CaseDir,
     case: &str,
@@ -114,16 +119,14 @@ pub fn manifest(
     journal: &[u8],
     sealed_at: &str,
 ) -> Result<Manifest, SealError> {
-    let mut files = Vec::new();
-    walk(&dir.root, "", &mut files)?;
-    files.retain(|f: &ManifestFile| !is_volatile(&f.path));
+    // The journal as covered, not as the file stands: the rest of the folder is hashed as it is.
     let journal_sha256 = sha256_hex(journal);
-    for f in &mut files {
-        if f.path == CaseDir::JOURNAL {
-            f.size = journal.len() as u64;
-            f.sha256.clone_from(&journal_sha256);
-        }
-    }
+    let mut files = vec![ManifestFile {
+        path: CaseDir::JOURNAL.to_owned(),
+        size: journal.len() as u64,
+        sha256: journal_sha256.clone(),
+    }];
+    walk(&dir.root, "", &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Manifest {
         format: MANIFEST_FORMAT.to_owned(),
@@ -160,7 +163,7 @@ fn walk(root: &Path, rel: &str, out: &mut Vec<ManifestFile>) -> Result<(), SealE
         let kind = item.file_type().map_err(io("cannot read", &item.path()))?;
         if kind.is_dir() {
             walk(root, &rel, out)?;
-        } else if kind.is_file() {
+        } else if kind.is_file() && rel != CaseDir::JOURNAL && !is_volatile(&rel) {
             let (sha256, size) =
                 crate::journal::entry::sha256_file(&item.path()).map_err(io("cannot hash", &item.path()))?;
             out.push(ManifestFile {
@@ -194,23 +197,14 @@ enum Lock {
     },
 }
 
-fn aws_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    e: &SdkError<E, R>,
-    call: &str,
-    what: &str,
-) -> SealError {
-    let detail = match e {
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            format!(
-                "{}: {}",
-                err.code().unwrap_or("error"),
-                err.message().unwrap_or("(no message)")
-            )
-        }
-        other => format!("{other:?}").chars().take(300).collect(),
-    };
-    SealError::Aws(format!("{call} on {what} failed: {detail}"))
+/// An S3 call's error as irp classifies every AWS error (access denied with the permission,
+/// throttling, credentials, not found).
+fn aws_error<E, R>(e: &SdkError<E, R>, permission: &str, what: &str) -> SealError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    SealError::Aws(crate::action::aws::classify(e, permission, what).to_string())
 }
 
 impl Sealer {
@@ -223,29 +217,13 @@ impl Sealer {
             .enable_all()
             .build()
             .map_err(|e| SealError::Aws(format!("cannot start the AWS client: {e}")))?;
-        let conf = runtime.block_on(crate::cloud::load(
-            crate::cloud::Overrides {
-                profile: settings.profile.as_deref(),
-                region: settings.region.as_deref(),
-                endpoint_url: settings.endpoint_url.as_deref(),
-            },
-            settings.retry_attempts.unwrap_or(4),
-            settings
-                .retry_backoff
-                .unwrap_or(std::time::Duration::from_millis(500)),
-        ));
-        if conf.region().is_none() {
-            return Err(SealError::Aws(
-                "no AWS region is set: give --region or set one in the AWS configuration".to_owned(),
-            ));
-        }
-        let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(settings.endpoint_url.is_some())
-            .build();
+        let (conf, _) = runtime
+            .block_on(crate::action::aws::load_config(settings))
+            .map_err(|e| SealError::Aws(e.to_string()))?;
         Ok(Sealer {
             location,
             runtime,
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            s3: crate::action::aws::s3_client(&conf, settings),
             retain_days,
         })
     }
@@ -279,7 +257,9 @@ impl Sealer {
                 });
                 Ok(Lock::Enabled { default })
             }
-            Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => Ok(Lock::None),
+            Err(e) if crate::action::aws::is_absent(&e, &["ObjectLockConfigurationNotFoundError"]) => {
+                Ok(Lock::None)
+            }
             Err(e) => Err(aws_error(
                 &e,
                 "s3:GetObjectLockConfiguration",
@@ -399,7 +379,7 @@ impl Sealer {
                     .await?,
             );
             Ok(CaseSealed {
-                location: format!("s3://{}/{folder}", self.location.bucket),
+                location: self.location.object_url(&folder),
                 entries: manifest.entries,
                 head: manifest.head.clone(),
                 trigger: trigger.to_owned(),
@@ -418,34 +398,38 @@ impl Sealer {
         })
     }
 
+    /// The bytes of one object in the bucket.
+    async fn get(&self, key: &str) -> Result<Vec<u8>, SealError> {
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_error(&e, "s3:GetObject", key))?;
+        got.body
+            .collect()
+            .await
+            .map(|b| b.into_bytes().to_vec())
+            .map_err(|e| SealError::Aws(format!("s3:GetObject on {key}: {e}")))
+    }
+
     /// The journal a seal holds (`folder` as `seals` gives it), checked against its manifest.
     pub fn sealed_journal(&self, folder: &str, m: &Manifest) -> Result<Vec<u8>, SealError> {
-        let prefix = format!("s3://{}/", self.location.bucket);
-        let key = format!("{}journal.jsonl", folder.strip_prefix(&prefix).unwrap_or(folder));
-        let bytes = self.runtime.block_on(async {
-            let got = self
-                .s3
-                .get_object()
-                .bucket(&self.location.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| aws_error(&e, "s3:GetObject", &key))?;
-            got.body
-                .collect()
-                .await
-                .map(|b| b.into_bytes().to_vec())
-                .map_err(|e| SealError::Aws(format!("s3:GetObject on {key}: {e}")))
-        })?;
+        let key = format!("{folder}journal.jsonl");
+        let bytes = self.runtime.block_on(self.get(&key))?;
         if sha256_hex(&bytes) != m.journal_sha256 {
             return Err(SealError::Aws(format!(
-                "{folder}journal.jsonl does not match its manifest: the seal itself was changed"
+                "{} does not match its manifest: the seal itself was changed",
+                self.location.object_url(&key)
             )));
         }
         Ok(bytes)
     }
 
-    /// Every seal of the case under the location: its folder and manifest, oldest first.
+    /// Every seal of the case under the location: its folder (a key prefix in the bucket, ending
+    /// in `/`) and manifest, oldest first.
     pub fn seals(&self, case: &str) -> Result<Vec<(String, Manifest)>, SealError> {
         let prefix = self.location.case_prefix(case);
         self.runtime.block_on(async {
@@ -469,34 +453,14 @@ impl Sealer {
             }
             let mut out = Vec::new();
             for key in keys {
-                let got = self
-                    .s3
-                    .get_object()
-                    .bucket(&self.location.bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&e, "s3:GetObject", &key))?;
-                let body = got
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| SealError::Aws(format!("s3:GetObject on {key}: {e}")))?
-                    .into_bytes();
+                let body = self.get(&key).await?;
                 let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| {
                     SealError::Aws(format!(
-                        "s3://{}/{key} is not a seal manifest: {e}",
-                        self.location.bucket
+                        "{} is not a seal manifest: {e}",
+                        self.location.object_url(&key)
                     ))
                 })?;
-                out.push((
-                    format!(
-                        "s3://{}/{}",
-                        self.location.bucket,
-                        key.trim_end_matches("manifest.json")
-                    ),
-                    manifest,
-                ));
+                out.push((key.trim_end_matches("manifest.json").to_owned(), manifest));
             }
             out.sort_by_key(|(_, m)| m.entries);
             Ok(out)

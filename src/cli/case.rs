@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 
-use super::{CliError, Output, case_error, session_context, signer};
+use super::{CliError, Output, case_error, session_context};
 use crate::case::seal::{Location, Sealer};
 use crate::case::{AutoSeal, PlaybookChoice, Session};
 
@@ -40,20 +40,6 @@ pub struct ExportArgs {
     pub allowed_signers: Option<PathBuf>,
 }
 
-/// Where seals go and as whom: the flags `seal` and `verify --against` share.
-#[derive(Debug, Args, Clone, Default)]
-pub struct SealAws {
-    /// AWS profile of the seal bucket's account.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region of the seal bucket.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Send the S3 calls here instead of AWS's own endpoint (moto, for a drill).
-    #[arg(long)]
-    pub endpoint_url: Option<String>,
-}
-
 #[derive(Debug, Args)]
 pub struct SealArgs {
     /// The case folder.
@@ -67,13 +53,12 @@ pub struct SealArgs {
     #[arg(long, value_name = "DAYS")]
     pub retain_days: Option<u32>,
     #[command(flatten)]
-    pub aws: SealAws,
+    pub aws: super::AwsArgs,
     /// Who the journal records as sealing.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Sign the seal's entry with this SSH key (as `irp run --signing-key`).
-    #[arg(long, value_name = "FILE")]
-    pub signing_key: Option<String>,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
 }
 
 /// The config file's `[seal]`: where, as whom, and when a case seals itself as it goes.
@@ -139,20 +124,14 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
             Ok::<_, CliError>(bytes)
         })
         .transpose()?;
-    let journal = &bytes[..usize::try_from(scan.good_len)
-        .unwrap_or(bytes.len())
-        .min(bytes.len())];
     let clock = crate::clock::Clock::from_env()
         .map_err(|e| CliError::user(e, "unset IRP_NOW or give an RFC 3339 time"))?;
     let manifest = crate::case::export::export(
         &dir,
         &opened.case,
         &scan.entries,
-        if scan.corruption.is_some() {
-            &bytes
-        } else {
-            journal
-        },
+        // The journal file as it is (a torn tail or damage included: the archive is evidence).
+        &bytes,
         allowed.as_deref(),
         clock.now(),
         &args.output,
@@ -162,7 +141,7 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
         "exported case {} ({} entries, head {}, {} files) to {}; check it with `irp verify {}`",
         manifest.case,
         manifest.entries,
-        &manifest.head[..12.min(manifest.head.len())],
+        crate::journal::entry::short_hash(&manifest.head),
         manifest.files.len(),
         args.output.display(),
         args.output.display()
@@ -170,7 +149,7 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn settings(flags: &SealAws, file: &SealFile) -> crate::action::aws::AwsSettings {
+fn settings(flags: &super::AwsArgs, file: &SealFile) -> crate::action::aws::AwsSettings {
     super::run::settings_of(
         flags.profile.clone().or_else(|| file.profile.clone()),
         flags.region.clone().or_else(|| file.region.clone()),
@@ -186,21 +165,29 @@ fn seal_error(e: &crate::case::seal::SealError) -> CliError {
 }
 
 /// A client for the seal location `to` (or the config file's).
-pub fn sealer(to: Option<&str>, flags: &SealAws, retain_days: Option<u32>) -> Result<Sealer, CliError> {
-    let file = super::athena::load_config()?.seal;
-    let Some(url) = to.map(str::to_owned).or_else(|| file.to.clone()) else {
+pub fn sealer(
+    to: Option<&str>,
+    flags: &super::AwsArgs,
+    retain_days: Option<u32>,
+) -> Result<Sealer, CliError> {
+    sealer_with(&super::athena::load_config()?.seal, to, flags, retain_days)
+}
+
+fn sealer_with(
+    file: &SealFile,
+    to: Option<&str>,
+    flags: &super::AwsArgs,
+    retain_days: Option<u32>,
+) -> Result<Sealer, CliError> {
+    let Some(url) = to.or(file.to.as_deref()) else {
         return Err(CliError::user(
             "no seal location",
             "give `--to s3://BUCKET/PREFIX`, or set `[seal] to` in the config file",
         ));
     };
-    let location = Location::parse(&url).map_err(|e| seal_error(&e))?;
-    Sealer::connect(
-        location,
-        &settings(flags, &file),
-        retain_days.or(file.retain_days),
-    )
-    .map_err(|e| seal_error(&e))
+    let location = Location::parse(url).map_err(|e| seal_error(&e))?;
+    Sealer::connect(location, &settings(flags, file), retain_days.or(file.retain_days))
+        .map_err(|e| seal_error(&e))
 }
 
 /// The config file's automatic sealing, if it asks for it.
@@ -209,18 +196,13 @@ pub fn auto_seal() -> Result<Option<AutoSeal>, CliError> {
     if file.to.is_none() || (file.every_entries.is_none() && !file.at_stage_end) {
         return Ok(None);
     }
-    let sealer = sealer(None, &SealAws::default(), None)?;
+    let sealer = sealer_with(&file, None, &super::AwsArgs::default(), None)?;
     Ok(Some(AutoSeal::new(sealer, file.every_entries, file.at_stage_end)))
 }
 
 fn cmd_seal(out: Output, args: &SealArgs) -> Result<(), CliError> {
     let sealer = sealer(args.to.as_deref(), &args.aws, args.retain_days)?;
-    let ctx = session_context(
-        args.actor.as_deref(),
-        None,
-        "case seal",
-        signer(args.signing_key.as_deref())?,
-    )?;
+    let ctx = session_context(args.actor.as_deref(), None, "case seal", args.signing.signer()?)?;
     // The snapshot is what the case ran: sealing never depends on the playbook file now.
     let (mut session, _) =
         Session::resume(&args.case, PlaybookChoice::Snapshot, ctx).map_err(|e| case_error(out, e))?;

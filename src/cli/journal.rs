@@ -171,7 +171,7 @@ pub fn summary(e: &Entry) -> String {
             "{} · seq 0–{} · head {} · object lock: {}",
             s.location,
             s.entries.saturating_sub(1),
-            &s.head[..12.min(s.head.len())],
+            crate::journal::entry::short_hash(&s.head),
             s.object_lock
         ),
         Event::SealFailed { location, error } => format!("{location} · {error}"),

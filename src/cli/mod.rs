@@ -181,24 +181,50 @@ fn session_context(
     })
 }
 
-/// The responder's signing key, from `--signing-key` or else `IRP_SIGNING_KEY` (none: the
-/// entries are not signed).
-fn signer(flag: Option<&str>) -> Result<Option<std::sync::Arc<crate::journal::sign::Signer>>, CliError> {
-    flag.map(str::to_owned)
-        .or_else(|| {
-            std::env::var("IRP_SIGNING_KEY")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        })
-        .map(|setting| {
-            crate::journal::sign::Signer::from_setting(&setting)
-                .map(std::sync::Arc::new)
-                .map_err(|e| CliError::User {
-                    message: format!("cannot sign the journal: {e}"),
-                    hints: e.hints(),
-                })
-        })
-        .transpose()
+/// `--signing-key`: the flag of every command that writes journal entries.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SigningArgs {
+    /// Sign every journal entry with this SSH key: a private key file, a public key file whose
+    /// key is in the ssh-agent, or `agent` (the agent's one key). Default: `IRP_SIGNING_KEY`.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<String>,
+}
+
+impl SigningArgs {
+    /// The responder's signing key, from `--signing-key` or else `IRP_SIGNING_KEY` (none: the
+    /// entries are not signed).
+    pub fn signer(&self) -> Result<Option<std::sync::Arc<crate::journal::sign::Signer>>, CliError> {
+        self.signing_key
+            .clone()
+            .or_else(|| {
+                std::env::var("IRP_SIGNING_KEY")
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+            })
+            .map(|setting| {
+                crate::journal::sign::Signer::from_setting(&setting)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| CliError::User {
+                        message: format!("cannot sign the journal: {e}"),
+                        hints: e.hints(),
+                    })
+            })
+            .transpose()
+    }
+}
+
+/// Which AWS account and endpoint a command's calls go to (over the standard configuration).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Send the calls here instead of AWS's own endpoint (moto, for a drill).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 /// The exit code of a run stopped by a move that could not be made: 3 when a headless run waits

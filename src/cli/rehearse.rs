@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::run::{answers_error, interactive, settings_of, ui_preflight, valid_playbook};
-use super::{CliError, Output, session_context, signer};
+use super::{CliError, Output, session_context};
 use crate::case::actions::Executor;
 use crate::case::answers::Answers;
 use crate::case::backend::LocalRunner;
@@ -56,10 +56,8 @@ pub struct RehearseArgs {
     /// The AWS region of a drill with `--endpoint-url`.
     #[arg(long, requires = "endpoint_url")]
     pub region: Option<String>,
-    /// Sign every journal entry with this SSH key: a private key file, a public key file whose
-    /// key is in the ssh-agent, or `agent` (the agent's one key). Default: `IRP_SIGNING_KEY`.
-    #[arg(long, value_name = "FILE")]
-    pub signing_key: Option<String>,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
 }
 
 pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
@@ -74,7 +72,7 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         args.actor.as_deref(),
         answers.as_ref().and_then(|a| a.actor.as_deref()),
         "rehearse",
-        signer(args.signing_key.as_deref())?,
+        args.signing.signer()?,
     )?;
     let now = ctx.clock.now();
     let req = crate::rehearse::Request {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::run::{answers_error, drive};
-use super::{CliError, Output, case_error, session_context, signer};
+use super::{CliError, Output, case_error, session_context};
 use crate::case::answers::Answers;
 use crate::case::{PlaybookChoice, Session};
 
@@ -47,7 +47,7 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         args.drive.actor.as_deref(),
         actor_hint.as_deref(),
         "resume",
-        signer(args.drive.signing_key.as_deref())?,
+        args.drive.signing.signer()?,
     )?;
     let auto_seal = super::case::auto_seal()?;
     let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;

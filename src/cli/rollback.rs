@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliError, Output, case_error, session_context, signer};
+use super::{CliError, Output, case_error, session_context};
 use crate::case::actions::{prepare_rollback, run_rollback};
 use crate::case::moves::MoveError;
 use crate::case::{PlaybookChoice, Session};
@@ -34,22 +34,13 @@ pub struct RollbackArgs {
     /// Required for a live case: the rollback changes the AWS account.
     #[arg(long)]
     pub live: bool,
-    /// AWS profile.
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region.
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Send the calls here instead of AWS's own endpoint (moto, for a drill).
-    #[arg(long)]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
     /// Who the journal records as acting.
     #[arg(long)]
     pub actor: Option<String>,
-    /// Sign every journal entry with this SSH key (as `irp run --signing-key`). Default:
-    /// `IRP_SIGNING_KEY`.
-    #[arg(long, value_name = "FILE")]
-    pub signing_key: Option<String>,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
 }
 
 fn stopped(stop: &MoveError) -> CliError {
@@ -57,12 +48,7 @@ fn stopped(stop: &MoveError) -> CliError {
 }
 
 pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {
-    let ctx = session_context(
-        args.actor.as_deref(),
-        None,
-        "rollback",
-        signer(args.signing_key.as_deref())?,
-    )?;
+    let ctx = session_context(args.actor.as_deref(), None, "rollback", args.signing.signer()?)?;
     // The snapshot is what the case ran: a rollback never depends on the playbook file now.
     let (mut session, _) =
         Session::resume(&args.case, PlaybookChoice::Snapshot, ctx).map_err(|e| case_error(out, e))?;
@@ -72,9 +58,9 @@ pub fn cmd_rollback(out: Output, args: &RollbackArgs) -> Result<(), CliError> {
         .as_ref()
         .map_or(crate::engine::Mode::Rehearsal, |o| o.mode);
     let settings = super::run::settings_of(
-        args.profile.clone(),
-        args.region.clone(),
-        args.endpoint_url.clone(),
+        args.aws.profile.clone(),
+        args.aws.region.clone(),
+        args.aws.endpoint_url.clone(),
     );
     let mut executor = super::run::executor(mode, args.live, &settings)?;
     let mut print = |line: &StepLine| super::run::print_line(out, line, false);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliError, Output, case_error, session_context, signer};
+use super::{CliError, Output, case_error, session_context};
 use crate::action::aws::AwsSettings;
 use crate::case::Session;
 use crate::case::actions::Executor;
@@ -62,10 +62,8 @@ pub struct DriveArgs {
     /// elsewhere (moto, for a drill); `--profile` and `--region` choose the account.
     #[arg(long)]
     pub live: bool,
-    /// Sign every journal entry with this SSH key: a private key file, a public key file whose
-    /// key is in the ssh-agent, or `agent` (the agent's one key). Default: `IRP_SIGNING_KEY`.
-    #[arg(long, value_name = "FILE")]
-    pub signing_key: Option<String>,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
     #[command(flatten)]
     pub athena: super::athena::AthenaArgs,
 }
@@ -196,7 +194,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         args.drive.actor.as_deref(),
         answers.actor.as_deref(),
         "run",
-        signer(args.drive.signing_key.as_deref())?,
+        args.drive.signing.signer()?,
     )?;
     let mode = if args.drive.live {
         Mode::Live
@@ -254,7 +252,7 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
         args.drive.actor.as_deref(),
         None,
         "run",
-        signer(args.drive.signing_key.as_deref())?,
+        args.drive.signing.signer()?,
     )?;
     let mode = if args.drive.live {
         Mode::Live

@@ -25,13 +25,13 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "S3_URL")]
     pub against: Option<String>,
     #[command(flatten)]
-    pub aws: super::case::SealAws,
+    pub aws: super::AwsArgs,
 }
 
 /// Each seal of the case at `url`, and what the journal says against it.
 fn check_seals(
     url: &str,
-    aws: &super::case::SealAws,
+    aws: &super::AwsArgs,
     entries: &[crate::journal::Entry],
 ) -> Result<Vec<(String, crate::case::seal::Manifest, Against)>, CliError> {
     let case = match entries.first().map(|e| &e.event) {
@@ -51,11 +51,11 @@ fn check_seals(
         )
     })?;
     let mut out = Vec::new();
-    for (at, m) in seals {
+    for (folder, m) in seals {
         let mut verdict = seal::against(entries, &m);
         // A rewrite is named at the first entry that differs from the sealed journal.
         if let Against::Rewritten { seq } = &mut verdict {
-            let held = sealer.sealed_journal(&at, &m).map_err(|e| {
+            let held = sealer.sealed_journal(&folder, &m).map_err(|e| {
                 CliError::user(
                     e.to_string(),
                     "the seal's objects are evidence too: keep them as they are",
@@ -65,7 +65,7 @@ fn check_seals(
                 *seq = first;
             }
         }
-        out.push((at, m, verdict));
+        out.push((sealer.location.object_url(&folder), m, verdict));
     }
     Ok(out)
 }
@@ -146,6 +146,22 @@ fn signature_lines(report: &SignatureReport) -> Vec<String> {
     lines.into_iter().map(|(_, l)| l).collect()
 }
 
+fn load_allowed(path: &Path) -> Result<AllowedSigners, CliError> {
+    AllowedSigners::load(path)
+        .map_err(|e| CliError::user(e, "see ssh-keygen(1), ALLOWED SIGNERS, and docs/evidence.md"))
+}
+
+/// Who signed what, or that nothing is signed (`unsigned` says how much that leaves open).
+fn print_signatures(out: Output, report: &SignatureReport, unsigned: &str) {
+    if report.signed_count() == 0 {
+        out.status(unsigned);
+        return;
+    }
+    for line in signature_lines(report) {
+        out.status(&line);
+    }
+}
+
 fn seq_range(from: u64, to: u64) -> String {
     if from == to {
         format!("seq {from}")
@@ -168,13 +184,7 @@ fn verify_archive(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
     let journal = archive.journal.clone().unwrap_or_default();
     let scan = crate::journal::store::scan(&journal);
     let (allowed, allowed_from) = match (&args.allowed_signers, &archive.allowed_signers) {
-        (Some(p), _) => (
-            Some(
-                AllowedSigners::load(p)
-                    .map_err(|e| CliError::user(e, "see ssh-keygen(1), ALLOWED SIGNERS"))?,
-            ),
-            "your allowed signers file",
-        ),
+        (Some(p), _) => (Some(load_allowed(p)?), "your allowed signers file"),
         (None, Some(bytes)) => (
             Some(
                 AllowedSigners::parse(&String::from_utf8_lossy(bytes)).map_err(|e| {
@@ -189,11 +199,7 @@ fn verify_archive(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         (None, None) => (None, ""),
     };
     let signatures = sign::check_bytes(archive.signatures.as_deref(), &scan.entries, allowed.as_ref());
-    let at = |seq: u64, what: String| Corruption {
-        seq,
-        line: seq + 1,
-        what,
-    };
+    let at = Corruption::at;
     let manifest_problem = export::manifest_problem(&archive).map(|w| at(0, w)).or_else(|| {
         let m = archive.manifest.as_ref()?;
         match seal::against(&scan.entries, m) {
@@ -263,15 +269,9 @@ fn verify_archive(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         });
     }
     if !args.json {
-        if signatures.signed_count() == 0 {
-            out.status("unsigned: no entry is signed");
-        } else {
-            for line in signature_lines(&signatures) {
-                out.status(&line);
-            }
-            if allowed.is_some() {
-                out.status(&format!("signers checked against {allowed_from}"));
-            }
+        print_signatures(out, &signatures, "unsigned: no entry is signed");
+        if allowed.is_some() && signatures.signed_count() > 0 {
+            out.status(&format!("signers checked against {allowed_from}"));
         }
         out.status(&format!(
             "ok: archive of case {}: {} entries, hash chain intact, {} files match the entries and the manifest; head {}",
@@ -289,12 +289,7 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         return verify_archive(out, args);
     }
     let (dir, _, scan) = read_journal(&args.case)?;
-    let allowed = args
-        .allowed_signers
-        .as_deref()
-        .map(AllowedSigners::load)
-        .transpose()
-        .map_err(|e| CliError::user(e, "see ssh-keygen(1), ALLOWED SIGNERS, and docs/evidence.md"))?;
+    let allowed = args.allowed_signers.as_deref().map(load_allowed).transpose()?;
     let sig_path = dir.path(CaseDir::SIGNATURES);
     let signatures = sign::check(&sig_path, &scan.entries, allowed.as_ref()).map_err(|e| {
         CliError::user(
@@ -308,7 +303,7 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         .map(|url| check_seals(url, &args.aws, &scan.entries))
         .transpose()?;
     let seal_problem = seals.as_ref().and_then(|seals| {
-        let at = |seq: u64, what: String| Corruption { seq, line: seq + 1, what };
+        let at = Corruption::at;
         if seals.is_empty() {
             return Some(at(
                 0,
@@ -414,15 +409,15 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
                 &[format!("`irp resume {}` sets it aside and journals that it did", dir.root.display())],
             );
         }
-        if signatures.signed_count() == 0 {
-            out.status("unsigned: no entry is signed (the hash chain shows changes only to someone who kept its head; see docs/evidence.md)");
-        } else {
-            for line in signature_lines(&signatures) {
-                out.status(&line);
-            }
-            if allowed.is_none() {
-                out.status("the signatures hold, but nothing ties their keys to people: give `--allowed-signers FILE`");
-            }
+        print_signatures(
+            out,
+            &signatures,
+            "unsigned: no entry is signed (the hash chain shows changes only to someone who kept its head; see docs/evidence.md)",
+        );
+        if allowed.is_none() && signatures.signed_count() > 0 {
+            out.status(
+                "the signatures hold, but nothing ties their keys to people: give `--allowed-signers FILE`",
+            );
         }
         if !signatures.orphans.is_empty() || !signatures.unreadable_lines.is_empty() {
             out.status(&format!(
@@ -438,7 +433,7 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
                     "the seal at {location} ({}) holds: entries 0–{}, head {}",
                     m.sealed_at,
                     m.entries.saturating_sub(1),
-                    &m.head[..12.min(m.head.len())]
+                    crate::journal::entry::short_hash(&m.head)
                 ));
             }
             let last = seals.last().map_or(0, |(_, m, _)| m.entries);

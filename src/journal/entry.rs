@@ -188,6 +188,12 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     }
 }
 
+/// The first 12 characters of a hash, for people. A hash read from a file may be anything: a
+/// string whose 12th byte is inside a character is shown whole rather than cut.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -115,7 +115,7 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent_dir(path))
 }
 
 /// Writes a new file durably, never replacing one (`create_new`): the bytes, fsync, then the
@@ -128,7 +128,14 @@ pub fn write_new_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent_dir(path))
+}
+
+/// The folder that holds `path` (`.` for a bare name), the one to sync after changing its entries.
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Makes a folder's entries (new files, renames) durable.
@@ -218,11 +225,7 @@ pub fn check_files_by(
                 Ok(_) => format!("`{rel}` does not match the SHA-256 the entry recorded: it was changed"),
                 Err(why) => why,
             };
-            return Some(Corruption {
-                seq: e.seq,
-                line: e.seq + 1,
-                what,
-            });
+            return Some(Corruption::at(e.seq, what));
         }
     }
     None

@@ -71,6 +71,8 @@ enum How {
 pub struct Signer {
     how: How,
     public: PublicKey,
+    /// The key's fingerprint, written with every signature.
+    fingerprint: String,
     /// The key file it was read from, if any.
     file: Option<PathBuf>,
 }
@@ -80,12 +82,17 @@ impl Signer {
     /// one key), a public key file (that key, in the agent), or a private key file (read when it
     /// is unencrypted; otherwise the same key in the agent).
     pub fn from_setting(setting: &str) -> Result<Signer, SignError> {
+        Signer::with_agent(setting, agent_socket())
+    }
+
+    /// The same, with the agent at `socket` (`from_setting` reads `SSH_AUTH_SOCK`).
+    pub fn with_agent(setting: &str, socket: Result<PathBuf, SignError>) -> Result<Signer, SignError> {
         if setting == "agent" {
-            let socket = agent_socket()?;
+            let socket = socket?;
             let keys = agent::identities(&socket)?;
             let usable: Vec<&PublicKey> = keys.iter().filter(|k| touch_free(k).is_ok()).collect();
             return match usable.as_slice() {
-                [one] => Signer::agent(socket, (*one).clone()),
+                [one] => Ok(Signer::new(How::Agent(socket), (*one).clone(), None)),
                 [] => Err(SignError::Agent(
                     "holds no key irp can sign with (it holds none, or only keys that need a touch)"
                         .to_owned(),
@@ -118,7 +125,7 @@ impl Signer {
                 } else {
                     "is an RSA key, which irp signs with only through the agent"
                 };
-                let socket = agent_socket().map_err(|_| {
+                let socket = socket.map_err(|_| {
                     SignError::Key(format!(
                         "{} {why}, and no ssh-agent is running: start one and `ssh-add {}`",
                         path.display(),
@@ -127,11 +134,7 @@ impl Signer {
                 })?;
                 return Signer::agent_holding(socket, public, path, why);
             }
-            return Ok(Signer {
-                how: How::Key(Box::new(key)),
-                public,
-                file: Some(path.to_owned()),
-            });
+            return Ok(Signer::new(How::Key(Box::new(key)), public, Some(path)));
         }
         if text.contains("PRIVATE KEY-----") {
             return Err(SignError::Key(format!(
@@ -146,16 +149,16 @@ impl Signer {
             ))
         })?;
         touch_free(&public)?;
-        Signer::agent_holding(agent_socket()?, public, path, "is a public key")
+        Signer::agent_holding(socket?, public, path, "is a public key")
     }
 
-    fn agent(socket: PathBuf, public: PublicKey) -> Result<Signer, SignError> {
-        touch_free(&public)?;
-        Ok(Signer {
-            how: How::Agent(socket),
+    fn new(how: How, public: PublicKey, file: Option<&Path>) -> Signer {
+        Signer {
+            how,
+            fingerprint: fingerprint(&public),
             public,
-            file: None,
-        })
+            file: file.map(Path::to_owned),
+        }
     }
 
     fn agent_holding(
@@ -172,10 +175,7 @@ impl Signer {
                 fingerprint(&public)
             )));
         }
-        Ok(Signer {
-            file: Some(path.to_owned()),
-            ..Signer::agent(socket, public)?
-        })
+        Ok(Signer::new(How::Agent(socket), public, Some(path)))
     }
 
     /// Refuses a key file inside the case folder: a private key never goes into a case (and
@@ -222,7 +222,7 @@ impl Signer {
         Ok(SignatureLine {
             seq,
             hash: hash.to_owned(),
-            key: fingerprint(&self.public),
+            key: self.fingerprint.clone(),
             signature: armored,
         })
     }
@@ -234,6 +234,11 @@ pub fn fingerprint(key: &PublicKey) -> String {
 }
 
 fn describe(key: &PublicKey) -> String {
+    describe_as(key, &fingerprint(key))
+}
+
+/// `describe` with the fingerprint already worked out.
+fn describe_as(key: &PublicKey, fingerprint: &str) -> String {
     let kind = match key.algorithm() {
         Algorithm::Ed25519 => "ED25519".to_owned(),
         Algorithm::Rsa { .. } => "RSA".to_owned(),
@@ -248,7 +253,7 @@ fn describe(key: &PublicKey) -> String {
     } else {
         format!(" ({})", key.comment())
     };
-    format!("{kind} {}{comment}", fingerprint(key))
+    format!("{kind} {fingerprint}{comment}")
 }
 
 /// Keys on a security key (`sk-…`) sign only after a touch: one per entry is not workable.
@@ -317,13 +322,22 @@ mod agent {
         out.extend_from_slice(bytes);
     }
 
+    fn unreadable() -> SignError {
+        SignError::Agent("sent an answer irp cannot read".to_owned())
+    }
+
+    /// Reads a big-endian u32 from `buf` at `pos`.
+    fn get_u32(buf: &[u8], pos: &mut usize) -> Result<u32, SignError> {
+        let b = buf.get(*pos..*pos + 4).ok_or_else(unreadable)?;
+        *pos += 4;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     /// Reads a length-prefixed string from `buf` at `pos`.
     fn get_string<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], SignError> {
-        let bad = || SignError::Agent("sent an answer irp cannot read".to_owned());
-        let len = buf.get(*pos..*pos + 4).ok_or_else(bad)?;
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        let s = buf.get(*pos + 4..*pos + 4 + len).ok_or_else(bad)?;
-        *pos += 4 + len;
+        let len = get_u32(buf, pos)? as usize;
+        let s = buf.get(*pos..*pos + len).ok_or_else(unreadable)?;
+        *pos += len;
         Ok(s)
     }
 
@@ -365,11 +379,7 @@ mod agent {
             )));
         }
         let mut pos = 1;
-        let count = answer
-            .get(1..5)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| SignError::Agent("sent an answer irp cannot read".to_owned()))?;
-        pos += 4;
+        let count = get_u32(&answer, &mut pos)?;
         let mut keys = Vec::new();
         for _ in 0..count {
             let blob = get_string(&answer, &mut pos)?;
@@ -417,7 +427,6 @@ mod agent {
 pub struct SigWriter {
     signer: std::sync::Arc<Signer>,
     file: File,
-    path: PathBuf,
     len: u64,
 }
 
@@ -440,16 +449,7 @@ impl SigWriter {
                 len += 1;
             }
         }
-        Ok(SigWriter {
-            signer,
-            file,
-            path: path.to_owned(),
-            len,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(SigWriter { signer, file, len })
     }
 
     /// Signs the entry `seq` with hash `hash` and makes the signature durable.
@@ -477,8 +477,6 @@ pub struct AllowedSigner {
     namespaces: Option<Vec<String>>,
     valid_after: Option<chrono::DateTime<chrono::Utc>>,
     valid_before: Option<chrono::DateTime<chrono::Utc>>,
-    /// 1-based line in the file.
-    pub line: usize,
 }
 
 /// An `allowed_signers` file.
@@ -513,19 +511,21 @@ impl AllowedSigners {
                 .map(str::to_owned)
                 .filter(|p| !p.is_empty())
                 .collect();
-            let mut options = None;
-            if PublicKey::from_openssh(&fields[..2.min(fields.len())].join(" ")).is_err() {
-                options = Some(fields.remove(0));
-            }
-            let key = PublicKey::from_openssh(&fields.join(" "))
-                .map_err(|e| at(format!("the key cannot be read: {e}")))?;
+            // `key-type base64 [comment]`, or options before it.
+            let (options, key) = if let Ok(key) = PublicKey::from_openssh(&fields.join(" ")) {
+                (None, key)
+            } else {
+                let options = fields.remove(0);
+                let key = PublicKey::from_openssh(&fields.join(" "))
+                    .map_err(|e| at(format!("the key cannot be read: {e}")))?;
+                (Some(options), key)
+            };
             let mut signer = AllowedSigner {
                 principals,
                 key,
                 namespaces: None,
                 valid_after: None,
                 valid_before: None,
-                line: i + 1,
             };
             for opt in options.iter().flat_map(|o| split_options(o)) {
                 let (name, value) = opt
@@ -574,46 +574,32 @@ impl AllowedSigners {
 
 /// Whitespace-separated fields, a quoted field (with spaces inside) kept whole.
 fn split_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    fields.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        fields.push(cur);
-    }
-    fields
+    split_unquoted(line, char::is_whitespace)
 }
 
 /// `a,b="x,y",c` → `a`, `b="x,y"`, `c`.
 fn split_options(options: &str) -> Vec<String> {
+    split_unquoted(options, |c| c == ',')
+}
+
+/// `text` split at each separator outside double quotes (the quotes kept), empty pieces left
+/// out.
+fn split_unquoted(text: &str, is_separator: impl Fn(char) -> bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
-    for c in options.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
+    for c in text.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && is_separator(c) {
+            out.push(std::mem::take(&mut cur));
+            continue;
         }
+        cur.push(c);
     }
     out.push(cur);
-    out.into_iter().filter(|o| !o.is_empty()).collect()
+    out.retain(|p| !p.is_empty());
+    out
 }
 
 fn unquote(s: &str) -> String {
@@ -652,9 +638,8 @@ fn pattern_match(pattern: &str, name: &str) -> bool {
 }
 
 /// Who signed an entry, as `irp verify` and the report name them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
-    pub seq: u64,
     /// The key's fingerprint.
     pub key: String,
     /// `ED25519 SHA256:… (comment)`.
@@ -665,10 +650,9 @@ pub struct Signed {
 }
 
 /// What the signatures of a journal say.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct SignatureReport {
     /// Per entry, in order: who signed it, or `None`.
-    #[serde(skip)]
     pub per_entry: Vec<Option<Signed>>,
     /// Signatures that do not hold: (seq, what).
     pub bad: Vec<(u64, String)>,
@@ -678,11 +662,18 @@ pub struct SignatureReport {
     pub orphans: Vec<u64>,
     /// Lines of `signatures.jsonl` that cannot be read (a write cut short by a crash).
     pub unreadable_lines: Vec<usize>,
-    /// Whether `signatures.jsonl` exists.
-    pub present: bool,
 }
 
 impl SignatureReport {
+    /// The key that signed entry `seq` (`ED25519 SHA256:…`), if it is signed.
+    pub fn key_of(&self, seq: u64) -> Option<&str> {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|i| self.per_entry.get(i))
+            .and_then(|s| s.as_ref())
+            .map(|s| s.key_text.as_str())
+    }
+
     pub fn signed_count(&self) -> usize {
         self.per_entry.iter().flatten().count()
     }
@@ -697,9 +688,7 @@ impl SignatureReport {
 
     /// Consecutive entries signed by the same key: `(from, to, signed)`.
     pub fn signer_runs(&self) -> Vec<(u64, u64, Signed)> {
-        runs(&self.per_entry, |s| {
-            s.as_ref().map(|s| Signed { seq: 0, ..s.clone() })
-        })
+        runs(&self.per_entry, Clone::clone)
     }
 }
 
@@ -746,7 +735,6 @@ pub fn check_bytes(
     let Some(text) = text else {
         return report;
     };
-    report.present = true;
     // Per seq: the signature lines for it.
     let mut by_seq: std::collections::BTreeMap<u64, Vec<SignatureLine>> = std::collections::BTreeMap::new();
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
@@ -805,20 +793,30 @@ pub fn check_bytes(
             })
             .collect()
     });
+    // A case has a key or a few: each is named once, not once per entry.
+    let mut named: Vec<(PublicKey, String, String)> = Vec::new();
     for ((index, entry, _), result) in to_check.iter().zip(checked) {
         let seq = entry.seq;
         match result {
             Ok(key) => {
+                let known = named.iter().find(|(k, ..)| k.key_data() == key.key_data());
+                let (fp, text) = if let Some((_, fp, text)) = known {
+                    (fp.clone(), text.clone())
+                } else {
+                    let fp = fingerprint(&key);
+                    let text = describe_as(&key, &fp);
+                    named.push((key.clone(), fp.clone(), text.clone()));
+                    (fp, text)
+                };
                 let principals = allowed
                     .map(|a| a.principals(key.key_data(), entry.at))
                     .unwrap_or_default();
                 if allowed.is_some() && principals.is_empty() {
-                    report.unknown.push((seq, fingerprint(&key)));
+                    report.unknown.push((seq, fp.clone()));
                 }
                 report.per_entry[*index] = Some(Signed {
-                    seq,
-                    key: fingerprint(&key),
-                    key_text: describe(&key),
+                    key: fp,
+                    key_text: text,
                     principals,
                 });
             }
@@ -848,11 +846,7 @@ pub fn verify_line(line: &SignatureLine) -> Result<PublicKey, String> {
 /// The first thing the signatures make wrong: a signature that does not hold, a key
 /// `allowed_signers` does not allow, or (with `allowed_signers`) an unsigned entry.
 pub fn first_problem(report: &SignatureReport, allowed: bool) -> Option<super::Corruption> {
-    let at = |seq: u64, what: String| super::Corruption {
-        seq,
-        line: seq + 1,
-        what,
-    };
+    let at = super::Corruption::at;
     let bad = report.bad.first().map(|(seq, what)| at(*seq, what.clone()));
     let unknown = report.unknown.first().map(|(seq, key)| {
         at(

@@ -21,6 +21,17 @@ pub struct Corruption {
     pub what: String,
 }
 
+impl Corruption {
+    /// What is wrong with entry `seq` (on line `seq + 1`).
+    pub fn at(seq: u64, what: String) -> Corruption {
+        Corruption {
+            seq,
+            line: seq + 1,
+            what,
+        }
+    }
+}
+
 impl std::fmt::Display for Corruption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "seq {} (line {}): {}", self.seq, self.line, self.what)
@@ -58,11 +69,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
             break;
         };
         let line = &bytes[offset..offset + nl];
-        let fail = |what: String| Corruption {
-            seq,
-            line: seq + 1,
-            what,
-        };
+        let fail = |what: String| Corruption::at(seq, what);
         match entry::decode(line) {
             Err(p) => {
                 out.corruption = Some(fail(p.to_string()));
@@ -143,10 +150,6 @@ impl Writer {
     /// Signs every entry written from now on; each signature is durable before its entry.
     pub fn sign_with(&mut self, signer: super::sign::SigWriter) {
         self.signer = Some(signer);
-    }
-
-    pub fn signing(&self) -> bool {
-        self.signer.is_some()
     }
 
     /// Bytes of complete entries written so far.

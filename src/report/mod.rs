@@ -661,11 +661,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         marks.observe(pb, opened_at, e);
         evidence.observe(pb, e);
         timeline.extend(observe::timeline_item(pb, entries, &state, e).map(|mut t| {
-            t.signed_by = record
-                .signatures
-                .per_entry
-                .get(usize::try_from(e.seq).unwrap_or(usize::MAX))
-                .and_then(|s| s.as_ref().map(|s| s.key_text.clone()));
+            t.signed_by = record.signatures.key_of(e.seq).map(str::to_owned);
             t
         }));
     }

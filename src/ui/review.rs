@@ -112,11 +112,7 @@ impl Review {
                 at: e.at,
                 actor: e.actor.clone(),
                 text: crate::engine::describe(&e.event),
-                signed_by: record
-                    .signatures
-                    .per_entry
-                    .get(usize::try_from(e.seq).unwrap_or(usize::MAX))
-                    .and_then(|s| s.as_ref().map(|s| s.key_text.clone())),
+                signed_by: record.signatures.key_of(e.seq).map(str::to_owned),
             })
             .collect::<Vec<_>>();
         let head = record.scan.head();
@@ -131,7 +127,10 @@ impl Review {
             (None, Some(t)) => (true, format!("chain verified · torn tail of {} bytes", t.len())),
             (None, None) => (
                 true,
-                format!("chain verified · head {}", &head[..12.min(head.len())]),
+                format!(
+                    "chain verified · head {}",
+                    crate::journal::entry::short_hash(head)
+                ),
             ),
         };
         chain.push_str(&signed);
