@@ -27,6 +27,7 @@
 //! - `cli`: the command line — one file per subcommand, one output handle, exit codes.
 
 pub mod action;
+pub mod cacao;
 pub mod case;
 pub mod cli;
 pub mod clock;

@@ -199,6 +199,23 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
     None
 }
 
+/// A folder of `../shared/reference/` (third-party standards material, such as OASIS's CACAO
+/// schemas), or `None`, said loudly, when this clone has none (a failure under CI).
+/// `IRP_SHARED_REFERENCE` points elsewhere.
+pub fn shared_reference(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("IRP_SHARED_REFERENCE")
+        .map_or_else(|| repo().join("../shared/reference"), PathBuf::from);
+    let dir = root.join(sub);
+    if dir.exists() {
+        return Some(dir);
+    }
+    skipped(&format!(
+        "the shared reference {} is not there (a clone of the repository alone has no ../shared)",
+        dir.display()
+    ));
+    None
+}
+
 /// Every file below a folder, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -39,6 +39,7 @@ mod review;
 mod schema;
 mod shell;
 mod sources;
+mod standards;
 mod structure;
 mod templates;
 mod text_groups;

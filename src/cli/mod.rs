@@ -7,6 +7,7 @@ mod case;
 mod cases;
 mod completions;
 mod graph;
+mod interop;
 mod journal;
 mod lake;
 pub mod output;
@@ -63,6 +64,10 @@ pub enum Command {
     Journal(journal::JournalArgs),
     /// Seal a case outside its folder (S3, Object Lock).
     Case(case::CaseArgs),
+    /// Write a playbook in another format: `irp export cacao PLAYBOOK` (OASIS CACAO 2.0).
+    Export(interop::ExportArgs),
+    /// Make an irp playbook from another format: `irp import cacao FILE -o PLAYBOOK.yaml`.
+    Import(interop::ImportArgs),
     /// Walk through a case as it happened, read-only: the timeline, each step as it stood.
     Review(review::ReviewArgs),
     /// Write a case's post-incident report: summary, metrics, timeline, evidence, path, integrity.
@@ -123,6 +128,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),
         Command::Case(args) => case::cmd_case(out, &args),
+        Command::Export(args) => interop::cmd_export(out, &args),
+        Command::Import(args) => interop::cmd_import(out, &args),
         Command::Review(args) => review::cmd_review(out, &args),
         Command::Report(args) => report::cmd_report(out, &args),
         Command::Cases(args) => cases::cmd_cases(out, &args),

@@ -7,7 +7,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::raw::{Confirm, InputType, ParamValue, Phase};
+use chrono::{DateTime, Utc};
+
+use super::raw::{Confirm, InputType, ParamValue, Phase, Tlp};
 use super::table::LogicalTable;
 use crate::action::AwsOperation;
 
@@ -19,6 +21,10 @@ pub struct Playbook {
     pub description: Option<String>,
     pub references: Vec<String>,
     pub owner: Option<String>,
+    /// When the playbook was written and last changed (`created`, `modified`).
+    pub created: Option<DateTime<Utc>>,
+    pub modified: Option<DateTime<Utc>>,
+    pub tlp: Option<Tlp>,
     pub severity: Vec<SeverityGuide>,
     pub roles: IndexMap<String, String>,
     pub inputs: IndexMap<String, InputSpec>,

@@ -33,6 +33,17 @@ pub struct Playbook {
     /// Team or person who maintains the playbook.
     #[serde(default)]
     pub owner: Option<String>,
+    /// When the playbook was first written: a date (`2026-11-01`) or an RFC 3339 time. A CACAO
+    /// export (`irp export cacao`) states it; without it the export says so and uses 1970-01-01.
+    #[serde(default)]
+    pub created: Option<Sp<String>>,
+    /// When the playbook last changed (as `created`). Defaults to `created`.
+    #[serde(default)]
+    pub modified: Option<Sp<String>>,
+    /// The Traffic Light Protocol (FIRST TLP 2.0) level at which the playbook may be shared,
+    /// carried into exports as a data marking.
+    #[serde(default)]
+    pub tlp: Option<Tlp>,
     /// Severity guidance: how to rate an incident of this kind and how fast to respond.
     #[serde(default)]
     pub severity: Vec<SeverityLevel>,
@@ -60,6 +71,39 @@ pub struct FromFinding {
     /// `{{ finding_id }}`; each column named after an input fills that input (the first
     /// non-empty value; a list input takes every distinct value).
     pub sql: Sp<String>,
+}
+
+/// A FIRST Traffic Light Protocol 2.0 level.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum Tlp {
+    /// TLP:CLEAR: no limit on disclosure.
+    #[serde(rename = "clear")]
+    Clear,
+    /// TLP:GREEN: the community, not public channels.
+    #[serde(rename = "green")]
+    Green,
+    /// TLP:AMBER: the recipient's organisation and its clients, on a need-to-know basis.
+    #[serde(rename = "amber")]
+    Amber,
+    /// TLP:AMBER+STRICT: the recipient's organisation only.
+    #[serde(rename = "amber+strict")]
+    AmberStrict,
+    /// TLP:RED: the named recipients only.
+    #[serde(rename = "red")]
+    Red,
+}
+
+impl Tlp {
+    /// The level as FIRST writes it (`TLP:AMBER+STRICT`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Tlp::Clear => "TLP:CLEAR",
+            Tlp::Green => "TLP:GREEN",
+            Tlp::Amber => "TLP:AMBER",
+            Tlp::AmberStrict => "TLP:AMBER+STRICT",
+            Tlp::Red => "TLP:RED",
+        }
+    }
 }
 
 /// The framework that stage phases are named after.

@@ -172,6 +172,28 @@ impl Validator<'_> {
             .push(Diagnostic::error(pos, msg).with_hint_opt(hint.into()));
     }
 
+    /// A playbook date: `2026-11-01` (midnight UTC) or an RFC 3339 time.
+    fn date(&mut self, d: &Sp<String>, field: &str) -> Option<DateTime<Utc>> {
+        let v = d.value.trim();
+        let parsed = DateTime::parse_from_rfc3339(v)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|day| day.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc())
+            });
+        if parsed.is_none() {
+            self.err(
+                d.pos,
+                format!("`{field}` is `{}`, which is not a date", d.value),
+                Some("write a date (`2026-11-01`) or an RFC 3339 time (`2026-11-01T09:30:00Z`)".to_owned()),
+            );
+        }
+        parsed
+    }
+
     fn run(&mut self, raw: &raw::Playbook) -> Option<Playbook> {
         if raw.irp.value != 1 {
             self.err(
@@ -313,6 +335,22 @@ impl Validator<'_> {
             }
         }
 
+        let created = raw.created.as_ref().and_then(|d| self.date(d, "created"));
+        let modified = raw.modified.as_ref().and_then(|d| self.date(d, "modified"));
+        if let (Some(c), Some(m)) = (created, modified)
+            && m < c
+            && let Some(d) = &raw.modified
+        {
+            self.err(
+                d.pos,
+                format!(
+                    "`modified` ({}) is before `created` ({})",
+                    d.value,
+                    c.format("%Y-%m-%d")
+                ),
+                None,
+            );
+        }
         let pb = Playbook {
             id: raw.id.value.clone(),
             title: raw.title.clone(),
@@ -320,6 +358,9 @@ impl Validator<'_> {
             description: raw.description.clone(),
             references: raw.references.clone(),
             owner: raw.owner.clone(),
+            created,
+            modified: modified.or(created),
+            tlp: raw.tlp,
             severity,
             roles: raw
                 .roles

@@ -1,0 +1,537 @@
+//! The standards irp speaks: CACAO v2 playbooks out and in (checked with OASIS's schemas).
+
+use std::path::{Path, PathBuf};
+
+use irp::cacao::{export, import};
+use serde_json::Value;
+
+use crate::common::{irp, repo, required_tool, shared_reference, stderr, stdout};
+
+const SHIPPED: [&str; 3] = [
+    "s3-unintended-data-access",
+    "iam-credential-compromise",
+    "ec2-instance-credential-exfiltration",
+];
+
+fn shipped(name: &str) -> PathBuf {
+    repo().join("playbooks").join(format!("{name}.yaml"))
+}
+
+/// The CACAO export of playbook text, and the text read as data.
+fn export_text(src: &str) -> (Value, Value) {
+    let loaded = irp::playbook::load_str(src);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let data = export::source_data(src).unwrap();
+    let doc = export::export(loaded.playbook.as_ref().unwrap(), &data)
+        .unwrap()
+        .document;
+    (doc, data)
+}
+
+/// Runs `scripts/cacao_check.py` (OASIS's CACAO schemas, draft-07, plus each command and agent
+/// against its own schema and every reference resolved) on documents; `None` when the tools are
+/// not there (said loudly; a failure under CI).
+fn cacao_check(docs: &[(&str, &Value)]) -> Option<(bool, String)> {
+    let python = required_tool("IRP_PYTHON", "a Python with jsonschema")?;
+    let schemas = shared_reference("cacao-json-schemas/schemas")?;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(repo().join("scripts/cacao_check.py")).arg(&schemas);
+    for (name, doc) in docs {
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(doc).unwrap()).unwrap();
+        cmd.arg(path);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}
+
+#[test]
+fn every_shipped_playbook_exports_to_cacao_that_oasis_schemas_accept() {
+    let exports: Vec<(String, Value)> = SHIPPED
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                export_text(&std::fs::read_to_string(shipped(n)).unwrap()).0,
+            )
+        })
+        .collect();
+    for (name, doc) in &exports {
+        assert_eq!(doc["spec_version"], "cacao-2.0");
+        let workflow = doc["workflow"].as_object().unwrap();
+        let pb = irp::files::load_playbook(&shipped(name)).playbook.unwrap();
+        // Every step is there, plus a start and an end; decisions are conditions on the answer.
+        assert_eq!(workflow.len(), pb.steps.len() + 2, "{name}");
+        let conditions = workflow
+            .values()
+            .filter(|w| matches!(w["type"].as_str(), Some("if-condition" | "switch-condition")))
+            .count();
+        let decisions = pb.count_kind(|k| matches!(k, irp::playbook::model::StepKind::Decision(_)));
+        assert_eq!(conditions, decisions, "{name}");
+        assert!(conditions > 0, "{name} has decisions");
+        // Queries carry their SQL as a manual command; AWS actions their call, before-state and rollback.
+        let ext = irp::cacao::extension_id();
+        let aws = workflow
+            .values()
+            .filter(|w| !w["step_extensions"][&ext]["aws_operation"].is_null())
+            .count();
+        assert_eq!(
+            aws,
+            pb.steps
+                .iter()
+                .filter(|s| matches!(&s.kind, irp::playbook::model::StepKind::Action(a) if matches!(a.kind, irp::playbook::model::ActionKind::Aws { .. })))
+                .count()
+        );
+        // Roles are agents, references external references, the TLP level a standard marking.
+        let agents = doc["agent_definitions"].as_object().unwrap();
+        for role in pb.roles.keys() {
+            assert!(
+                agents
+                    .values()
+                    .any(|a| a["name"] == role.as_str() && a["type"] == "individual"),
+                "{name}: role {role}"
+            );
+        }
+        assert_eq!(
+            doc["external_references"].as_array().unwrap().len(),
+            pb.references.len()
+        );
+        assert_eq!(
+            doc["markings"][0], "marking-tlp--94868c89-83c2-464b-929b-a1a8aa3c8487",
+            "{name} is TLP:CLEAR"
+        );
+        assert_ne!(
+            doc["created"], "1970-01-01T00:00:00.000Z",
+            "{name} states when it was written"
+        );
+    }
+    let docs: Vec<(&str, &Value)> = exports.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    let Some((ok, text)) = cacao_check(&docs) else {
+        return;
+    };
+    assert!(ok, "OASIS's schemas refuse an export:\n{text}");
+    assert_eq!(text.matches(": valid").count(), SHIPPED.len(), "{text}");
+}
+
+#[test]
+fn the_cacao_check_fails_on_a_broken_export() {
+    let (doc, _) = export_text(&std::fs::read_to_string(shipped(SHIPPED[0])).unwrap());
+    let first_step = doc["workflow"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, w)| w["type"] == "action")
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    let mut breakages: Vec<(&str, Value)> = Vec::new();
+    let mut d = doc.clone();
+    d.as_object_mut().unwrap().remove("created_by");
+    breakages.push(("no-created-by", d));
+    let mut d = doc.clone();
+    d["workflow"][&first_step]["on_completion"] = Value::from("action--00000000-0000-4000-8000-000000000000");
+    breakages.push(("dangling-step", d));
+    let mut d = doc.clone();
+    d["created"] = Value::from("2026-11-01 09:00");
+    breakages.push(("bad-timestamp", d));
+    let mut d = doc.clone();
+    d["workflow"][&first_step]["commands"][0]["command"] = Value::from(7);
+    breakages.push(("command-not-text", d));
+    let mut d = doc.clone();
+    d["workflow"][&first_step]["agent"] = Value::from("individual--00000000-0000-4000-8000-000000000000");
+    breakages.push(("unknown-agent", d));
+    for (name, broken) in &breakages {
+        let Some((ok, text)) = cacao_check(&[(name, broken)]) else {
+            return;
+        };
+        assert!(!ok, "the check let a broken document ({name}) through:\n{text}");
+    }
+}
+
+#[test]
+fn export_then_import_then_export_is_stable_for_the_shipped_playbooks() {
+    for name in SHIPPED {
+        let src = std::fs::read_to_string(shipped(name)).unwrap();
+        let (first, data) = export_text(&src);
+        let json = serde_json::to_string_pretty(&first).unwrap();
+        let imported = import::import(&json, "export.json").unwrap();
+        assert!(imported.from_irp);
+        assert!(
+            imported.not_carried.is_empty(),
+            "{name}: {:?}",
+            imported.not_carried
+        );
+        // The imported playbook is the same playbook, field for field.
+        let back = export::source_data(&imported.yaml).unwrap();
+        assert_eq!(back, data, "{name}: the import differs from the playbook");
+        let (second, _) = export_text(&imported.yaml);
+        assert_eq!(
+            serde_json::to_string_pretty(&second).unwrap(),
+            json,
+            "{name}: export → import → export changed the document"
+        );
+    }
+}
+
+#[test]
+fn export_ids_are_derived_from_the_playbook_and_step_ids_alone() {
+    let src = std::fs::read_to_string(shipped(SHIPPED[1])).unwrap();
+    let (a, _) = export_text(&src);
+    let (b, _) = export_text(&src);
+    assert_eq!(a, b, "two exports of one playbook are the same");
+    // A new title changes no id; a new playbook id changes every one.
+    let retitled = src.replacen("title: Compromised IAM credentials", "title: Something else", 1);
+    let (c, _) = export_text(&retitled);
+    assert_eq!(a["id"], c["id"]);
+    let keys = |d: &Value| {
+        d["workflow"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&a), keys(&c));
+    let renamed = src.replacen(
+        "id: iam-credential-compromise",
+        "id: iam-credential-compromise-2",
+        1,
+    );
+    let (d, _) = export_text(&renamed);
+    assert_ne!(a["id"], d["id"]);
+    assert!(keys(&a).iter().all(|k| !keys(&d).contains(k)));
+}
+
+#[test]
+fn a_playbook_without_dates_exports_with_a_warning_and_tlp_levels_map_to_cacao_markings() {
+    let src = std::fs::read_to_string(shipped(SHIPPED[0])).unwrap();
+    let base: String = src
+        .lines()
+        .filter(|l| !l.starts_with("created:") && !l.starts_with("modified:") && !l.starts_with("tlp:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let loaded = irp::playbook::load_str(&base);
+    let out = export::export(
+        loaded.playbook.as_ref().unwrap(),
+        &export::source_data(&base).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out.document["created"], "1970-01-01T00:00:00.000Z");
+    assert!(
+        out.warnings[0].contains("no `created:` date"),
+        "{:?}",
+        out.warnings
+    );
+    assert!(out.document.get("markings").is_none());
+    for (level, id) in [
+        ("red", "marking-tlp--e828b379-4e03-4974-9ac4-e53a884c97c1"),
+        (
+            "amber+strict",
+            "marking-tlp--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        ),
+    ] {
+        let text = base.replacen(
+            "\ntitle:",
+            &format!("\ntlp: {level}\ncreated: 2026-11-01\ntitle:"),
+            1,
+        );
+        let (doc, _) = export_text(&text);
+        assert_eq!(doc["markings"][0], id);
+        assert_eq!(doc["created"], "2026-11-01T00:00:00.000Z");
+        assert_eq!(
+            doc["data_marking_definitions"][id]["tlpv2_level"],
+            format!("TLP:{}", level.to_uppercase())
+        );
+    }
+    let bad = base.replacen("\ntitle:", "\ncreated: yesterday\ntitle:", 1);
+    let loaded = irp::playbook::load_str(&bad);
+    assert!(
+        loaded.diagnostics.iter().any(|d| d
+            .message
+            .contains("`created` is `yesterday`, which is not a date")),
+        "{:?}",
+        loaded.diagnostics
+    );
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/cacao").join(name)
+}
+
+#[test]
+fn public_cacao_playbooks_import_as_playbooks_irp_validates() {
+    let cases: [(&str, usize, usize); 5] = [
+        // (file, steps, decisions)
+        ("soarca-docs-example-playbook.json", 6, 2),
+        ("soarca-manual-playbook.json", 1, 0),
+        ("soarca-ssh-playbook.json", 2, 0),
+        ("soarca-http-playbook.json", 1, 0),
+        ("cacao-layout-extension-switch-example.json", 5, 1),
+    ];
+    for (file, steps, decisions) in cases {
+        let text = std::fs::read_to_string(fixture(file)).unwrap();
+        let imported = import::import(&text, file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(!imported.from_irp);
+        let loaded = irp::playbook::load_str(&imported.yaml);
+        assert!(!loaded.has_errors(), "{file}: {:?}", loaded.diagnostics);
+        let pb = loaded.playbook.unwrap();
+        assert_eq!(pb.steps.len(), steps, "{file}:\n{}", imported.yaml);
+        assert_eq!(
+            pb.count_kind(|k| matches!(k, irp::playbook::model::StepKind::Decision(_))),
+            decisions,
+            "{file}"
+        );
+        // Nothing imported is ever a command irp would run.
+        assert!(
+            !pb.steps.iter().any(|s| matches!(&s.kind, irp::playbook::model::StepKind::Action(a) if !matches!(a.kind, irp::playbook::model::ActionKind::Manual { .. }))),
+            "{file}: an imported step runs something"
+        );
+    }
+}
+
+#[test]
+fn cacao_branches_rejoin_where_the_condition_says_and_loops_keep_a_way_out() {
+    // The layout extension's example: three switch branches each end, then the step after the
+    // switch runs (CACAO: a branch's end returns to the condition's on_completion).
+    let text = std::fs::read_to_string(fixture("cacao-layout-extension-switch-example.json")).unwrap();
+    let pb = irp::playbook::load_str(&import::import(&text, "x").unwrap().yaml)
+        .playbook
+        .unwrap();
+    let after = pb.step_index("action-step-after-switch-condition").unwrap();
+    for case in ["handle-case-1", "handle-case-2", "handle-default-case"] {
+        let i = pb.step_index(case).unwrap();
+        assert_eq!(
+            pb.steps[i].next,
+            irp::playbook::model::Next::Step(after),
+            "{case}"
+        );
+    }
+    // SOARCA's example: the while loop's body comes back to the loop; `done` goes on.
+    let text = std::fs::read_to_string(fixture("soarca-docs-example-playbook.json")).unwrap();
+    let imported = import::import(&text, "x").unwrap();
+    let pb = irp::playbook::load_str(&imported.yaml).playbook.unwrap();
+    let w = pb.step_index("while-the-counter-is-not-5").unwrap();
+    let body = pb.step_index("increment-the-counter").unwrap();
+    assert_eq!(pb.steps[body].next, irp::playbook::model::Next::Step(w));
+    // The playbook variables are inputs, and step text refers to them as templates.
+    assert!(pb.inputs.contains_key("target_ip"));
+    assert!(imported.yaml.contains("{{ target_ip }}"));
+    // The ssh command is shown, in full, never run.
+    assert!(imported.yaml.contains("date -I | tr -d"), "{}", imported.yaml);
+    assert!(imported.not_carried.iter().any(|n| n.contains("`ssh` commands")));
+}
+
+#[test]
+fn an_import_carries_no_credentials_and_lists_what_it_left_behind() {
+    let text = std::fs::read_to_string(fixture("soarca-ssh-playbook.json")).unwrap();
+    let imported = import::import(&text, "soarca-ssh-playbook.json").unwrap();
+    assert!(!imported.yaml.contains("password"), "{}", imported.yaml);
+    assert!(
+        imported
+            .not_carried
+            .iter()
+            .any(|n| n.contains("credentials are never imported"))
+    );
+    // The list is at the top of the file too.
+    assert!(imported.yaml.contains("# Not carried over:\n"));
+    assert!(
+        imported
+            .yaml
+            .contains("#   - authentication info: credentials are never imported")
+    );
+}
+
+#[test]
+fn hostile_cacao_text_stays_text() {
+    let doc = serde_json::json!({
+        "type": "playbook",
+        "spec_version": "cacao-2.0",
+        "id": "playbook--00000000-0000-4000-8000-000000000001",
+        "name": "Hostile {{ 7 * 7 }}\nname",
+        "created_by": "identity--00000000-0000-4000-8000-000000000002",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "workflow_start": "start--00000000-0000-4000-8000-000000000003",
+        "workflow": {
+            "start--00000000-0000-4000-8000-000000000003": { "type": "start", "on_completion": "action--00000000-0000-4000-8000-000000000004" },
+            "action--00000000-0000-4000-8000-000000000004": {
+                "type": "action",
+                "name": "{% for i in range(100000000) %}x{% endfor %}",
+                "description": "{# comment #} and {{ config }} and ]]> <script>",
+                "commands": [
+                    { "type": "bash", "command": "rm -rf / --no-preserve-root" },
+                    { "type": "manual", "command": "Say {{ 1 + 1 }}: '\"\\\n---\n- a: b" },
+                    { "type": "manual", "command_b64": "e3sgZW52IH19IGZyb20gYmFzZTY0" }
+                ],
+                "agent": "individual--00000000-0000-4000-8000-000000000005",
+                "on_completion": "end--00000000-0000-4000-8000-000000000006"
+            },
+            "end--00000000-0000-4000-8000-000000000006": { "type": "end" }
+        },
+        "agent_definitions": {
+            "individual--00000000-0000-4000-8000-000000000005": { "type": "individual", "name": "{{ x }}: a: b" }
+        }
+    });
+    let imported = import::import(&doc.to_string(), "hostile.json").unwrap();
+    let pb = irp::playbook::load_str(&imported.yaml).playbook.unwrap();
+    let step = &pb.steps[0];
+    let irp::playbook::model::StepKind::Action(a) = &step.kind else {
+        panic!("{step:?}")
+    };
+    let irp::playbook::model::ActionKind::Manual { items } = &a.kind else {
+        panic!("a command step: {a:?}")
+    };
+    // Rendered as a responder sees them, the texts are what CACAO said, character for character.
+    let ctx = minijinja::Value::from(());
+    let shown: Vec<String> = items
+        .iter()
+        .map(|i| irp::playbook::template::render_text(i, &ctx).unwrap())
+        .collect();
+    assert!(
+        shown[0].contains("`bash` command 1: rm -rf / --no-preserve-root"),
+        "{shown:?}"
+    );
+    assert_eq!(shown[1], "Say {{ 1 + 1 }}: '\"\\\n---\n- a: b");
+    assert_eq!(shown[2], "{{ env }} from base64");
+    let guidance = irp::playbook::template::render_text(step.guidance.as_deref().unwrap(), &ctx).unwrap();
+    assert!(
+        guidance.starts_with("{# comment #} and {{ config }} and ]]> <script>"),
+        "{guidance}"
+    );
+    assert_eq!(step.title, "{% for i in range(100000000) %}x{% endfor %}");
+    assert_eq!(pb.title, "Hostile {{ 7 * 7 }} name");
+}
+
+#[test]
+fn an_import_refuses_what_is_not_a_cacao_2_playbook_and_says_why() {
+    let cases: [(&str, &str); 6] = [
+        ("{ not json", "is not JSON (line 1, column 3)"),
+        ("[1, 2]", "not an object"),
+        (r#"{"type": "bundle"}"#, "has no `\"type\": \"playbook\"`"),
+        (
+            r#"{"type": "playbook", "spec_version": "cacao-1.0"}"#,
+            "is a `cacao-1.0` document; irp reads CACAO 2.0",
+        ),
+        (
+            r#"{"type": "playbook", "spec_version": "cacao-2.0", "workflow_start": "start--1", "workflow": {"start--1": {"type": "start", "on_completion": "action--2"}}}"#,
+            "refers to step action--2, which is not in its workflow",
+        ),
+        (
+            r#"{"type": "playbook", "spec_version": "cacao-2.0", "workflow_start": "start--1", "workflow": {"start--1": {"type": "start", "on_completion": "end--2"}, "end--2": {"type": "end"}}}"#,
+            "nothing to import",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = import::import(text, "x.json").unwrap_err();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn a_workflow_that_loops_through_parallel_steps_is_refused_not_followed_forever() {
+    let doc = serde_json::json!({
+        "type": "playbook", "spec_version": "cacao-2.0", "name": "loop",
+        "workflow_start": "start--1",
+        "workflow": {
+            "start--1": { "type": "start", "on_completion": "parallel--2" },
+            "parallel--2": { "type": "parallel", "next_steps": ["parallel--3"], "on_completion": "end--4" },
+            "parallel--3": { "type": "parallel", "next_steps": ["parallel--2"], "on_completion": "end--4" },
+            "end--4": { "type": "end" }
+        }
+    });
+    let err = import::import(&doc.to_string(), "x.json").unwrap_err();
+    assert!(err.contains("nests too deep"), "{err}");
+}
+
+fn run_irp(args: &[&str]) -> std::process::Output {
+    irp().args(args).output().unwrap()
+}
+
+#[test]
+fn irp_export_and_import_cacao_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("s3.json");
+    let yaml = tmp.path().join("s3.yaml");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let out = run_irp(&[
+        "export",
+        "cacao",
+        "playbooks/s3-unintended-data-access.yaml",
+        "-o",
+        &p(&json),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_irp(&["import", "cacao", &p(&json), "-o", &p(&yaml)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("65 steps, read back from irp's extension"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run_irp(&["validate", &p(&yaml)]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // An existing playbook is not replaced unasked.
+    let before = std::fs::read(&yaml).unwrap();
+    let out = run_irp(&[
+        "import",
+        "cacao",
+        &p(&fixture("soarca-ssh-playbook.json")),
+        "-o",
+        &p(&yaml),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("exists; irp does not replace a playbook unasked"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&yaml).unwrap(), before);
+    let out = run_irp(&[
+        "import",
+        "cacao",
+        &p(&fixture("soarca-ssh-playbook.json")),
+        "-o",
+        &p(&yaml),
+        "--force",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not carried over"), "{}", stderr(&out));
+    // Not a CACAO file: a clear error, nothing written.
+    let out = run_irp(&[
+        "import",
+        "cacao",
+        "playbooks/s3-unintended-data-access.yaml",
+        "-o",
+        &p(&tmp.path().join("x.yaml")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not JSON"), "{}", stderr(&out));
+    assert!(!tmp.path().join("x.yaml").exists());
+}
+
+#[test]
+fn an_export_edited_in_a_soar_comes_back_with_the_edits_listed() {
+    let (mut doc, _) = export_text(&std::fs::read_to_string(shipped(SHIPPED[2])).unwrap());
+    let workflow = doc["workflow"].as_object_mut().unwrap();
+    let (first, _) = workflow.iter().find(|(_, w)| w["type"] == "action").map(|(k, v)| (k.clone(), v.clone())).unwrap();
+    workflow[&first]["name"] = Value::from("Renamed in the SOAR");
+    workflow.insert(
+        "action--00000000-0000-4000-8000-0000000000aa".into(),
+        serde_json::json!({ "type": "action", "name": "Call the CISO", "commands": [{ "type": "manual", "command": "call" }], "agent": "individual--x", "on_completion": first }),
+    );
+    let imported = import::import(&doc.to_string(), "edited.json").unwrap();
+    assert!(imported.from_irp);
+    let notes = imported.not_carried.join("\n");
+    assert!(notes.contains("is named `Renamed in the SOAR` in the CACAO workflow; irp's extension, which wins"), "{notes}");
+    assert!(notes.contains("`Call the CISO`) has no irp extension: it was added outside irp"), "{notes}");
+    // A step the extension lists but the workflow lost is an error, not a silent gap.
+    let ext = irp::cacao::extension_id();
+    doc["workflow"].as_object_mut().unwrap().retain(|_, w| w["step_extensions"][&ext]["step"]["id"] != "coverage");
+    let err = import::import(&doc.to_string(), "edited.json").unwrap_err();
+    assert!(err.contains("lists step `coverage`"), "{err}");
+}
