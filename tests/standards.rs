@@ -518,7 +518,11 @@ fn irp_export_and_import_cacao_from_the_command_line() {
 fn an_export_edited_in_a_soar_comes_back_with_the_edits_listed() {
     let (mut doc, _) = export_text(&std::fs::read_to_string(shipped(SHIPPED[2])).unwrap());
     let workflow = doc["workflow"].as_object_mut().unwrap();
-    let (first, _) = workflow.iter().find(|(_, w)| w["type"] == "action").map(|(k, v)| (k.clone(), v.clone())).unwrap();
+    let (first, _) = workflow
+        .iter()
+        .find(|(_, w)| w["type"] == "action")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
     workflow[&first]["name"] = Value::from("Renamed in the SOAR");
     workflow.insert(
         "action--00000000-0000-4000-8000-0000000000aa".into(),
@@ -527,11 +531,463 @@ fn an_export_edited_in_a_soar_comes_back_with_the_edits_listed() {
     let imported = import::import(&doc.to_string(), "edited.json").unwrap();
     assert!(imported.from_irp);
     let notes = imported.not_carried.join("\n");
-    assert!(notes.contains("is named `Renamed in the SOAR` in the CACAO workflow; irp's extension, which wins"), "{notes}");
-    assert!(notes.contains("`Call the CISO`) has no irp extension: it was added outside irp"), "{notes}");
+    assert!(
+        notes.contains("is named `Renamed in the SOAR` in the CACAO workflow; irp's extension, which wins"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("`Call the CISO`) has no irp extension: it was added outside irp"),
+        "{notes}"
+    );
     // A step the extension lists but the workflow lost is an error, not a silent gap.
     let ext = irp::cacao::extension_id();
-    doc["workflow"].as_object_mut().unwrap().retain(|_, w| w["step_extensions"][&ext]["step"]["id"] != "coverage");
+    doc["workflow"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|_, w| w["step_extensions"][&ext]["step"]["id"] != "coverage");
     let err = import::import(&doc.to_string(), "edited.json").unwrap_err();
     assert!(err.contains("lists step `coverage`"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ATT&CK, D3FEND and NIST SP 800-61 r3 in the playbook format
+
+/// A shipped playbook's text with `edit` applied to it, loaded.
+fn edited(name: &str, edit: impl Fn(&str) -> String) -> irp::playbook::Loaded {
+    let src = std::fs::read_to_string(shipped(name)).unwrap();
+    irp::playbook::load_str(&edit(&src))
+}
+
+fn messages(l: &irp::playbook::Loaded) -> String {
+    l.diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.severity.as_str(), d.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn attack_and_d3fend_ids_are_checked_against_the_pinned_catalogues() {
+    for name in SHIPPED {
+        let l = irp::files::load_playbook(&shipped(name));
+        assert!(l.diagnostics.is_empty(), "{name}: {}", messages(&l));
+        let pb = l.playbook.unwrap();
+        assert!(
+            !pb.attack.is_empty(),
+            "{name} names the techniques it responds to"
+        );
+        assert!(
+            pb.steps.iter().any(|s| !s.attack.is_empty()),
+            "{name} tags its steps"
+        );
+        assert!(
+            pb.steps.iter().any(|s| !s.d3fend.is_empty()),
+            "{name} tags its actions"
+        );
+    }
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "attack: [T1530, T1078.004, T1537, T1098]",
+            "attack: [T15300]",
+            "error: `T15300` is not an ATT&CK technique id",
+        ),
+        (
+            "attack: [T1530, T1078.004, T1537, T1098]",
+            "attack: [T9999]",
+            "error: `T9999` is not a technique of ATT&CK Enterprise v18.1",
+        ),
+        (
+            "attack: [T1530, T1078.004, T1537, T1098]",
+            "attack: [T1064]",
+            "warning: `T1064` (Scripting) is deprecated in ATT&CK Enterprise v18.1",
+        ),
+        (
+            "        d3fend: [D3-CR]\n",
+            "        d3fend: [D3-XYZ]\n",
+            "error: `D3-XYZ` is not a D3FEND technique",
+        ),
+        (
+            "        d3fend: [D3-CR]\n",
+            "        d3fend: [cr]\n",
+            "error: `cr` is not a D3FEND technique id",
+        ),
+        (
+            "        attack: [T1530]\n",
+            "        d3fend: [D3-NI]\n",
+            "error: `d3fend` names the defence an action applies; this step is not an action",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let l = edited(SHIPPED[0], |s| {
+            assert!(s.contains(from), "{from}");
+            s.replacen(from, to, 1)
+        });
+        assert!(messages(&l).contains(expected), "{to}: {}", messages(&l));
+    }
+}
+
+#[test]
+fn nist_800_61r3_stages_have_functions_given_or_from_their_csf_tags() {
+    for name in SHIPPED {
+        let pb = irp::files::load_playbook(&shipped(name)).playbook.unwrap();
+        assert_eq!(pb.frameworks.len(), 2, "{name} declares r2 and r3");
+        for st in &pb.stages {
+            assert!(!st.functions.is_empty(), "{name}: stage {} has a function", st.id);
+        }
+    }
+    let pb = irp::files::load_playbook(&shipped(SHIPPED[0])).playbook.unwrap();
+    let function_of = |id: &str| pb.stages.iter().find(|s| s.id == id).unwrap().functions.clone();
+    assert_eq!(
+        function_of("preparation"),
+        ["GV", "ID", "DE", "RS"],
+        "from its and its steps' tags"
+    );
+    assert_eq!(function_of("containment"), ["RS"]);
+    assert_eq!(
+        function_of("recovery"),
+        ["RS", "RC", "PR"],
+        "given: a stage can span functions"
+    );
+    assert_eq!(function_of("post-incident"), ["ID"]);
+
+    // r3 alone: no phase needed; each stage's phase follows from its first function.
+    let l = edited(SHIPPED[0], |s| {
+        s.replacen(
+            "framework: [nist-800-61r2, nist-800-61r3]",
+            "framework: nist-800-61r3",
+            1,
+        )
+        .replace("    phase: containment-eradication-recovery\n", "")
+    });
+    assert!(!l.has_errors(), "{}", messages(&l));
+    let pb = l.playbook.unwrap();
+    assert_eq!(
+        pb.stages.iter().find(|s| s.id == "containment").unwrap().phase,
+        irp::playbook::raw::Phase::ContainmentEradicationRecovery
+    );
+    // r2 declared: a stage without a phase is an error.
+    let l = edited(SHIPPED[0], |s| {
+        s.replacen("    phase: containment-eradication-recovery\n", "", 1)
+    });
+    assert!(
+        messages(&l).contains("error: stage `containment` has no `phase`"),
+        "{}",
+        messages(&l)
+    );
+    // Unknown and repeated functions; tags outside the given functions; r3 with no function.
+    let l = edited(SHIPPED[0], |s| {
+        s.replacen("    functions: [RS, RC, PR]", "    functions: [RS, RX, RS]", 1)
+    });
+    let m = messages(&l);
+    assert!(m.contains("error: unknown CSF 2.0 function `RX`"), "{m}");
+    assert!(m.contains("error: function `RS` is given twice"), "{m}");
+    let l = edited(SHIPPED[0], |s| {
+        s.replacen("    functions: [RS, RC, PR]", "    functions: [RC]", 1)
+    });
+    assert!(
+        messages(&l).contains("warning: stage `recovery` has `csf` tags of the function `PR`"),
+        "{}",
+        messages(&l)
+    );
+    let l = edited(SHIPPED[0], |s| {
+        s.replace("        csf: [ID.IM]\n", "")
+            .replace("\n    csf: [ID.IM]\n", "\n")
+    });
+    assert!(
+        messages(&l)
+            .contains("error: stage `post-incident` has no CSF 2.0 function, which `nist-800-61r3` needs"),
+        "{}",
+        messages(&l)
+    );
+}
+
+#[test]
+fn a_scenario_names_its_techniques_and_the_score_says_which_the_evidence_found() {
+    let text = std::fs::read_to_string(
+        repo().join("playbooks/s3-unintended-data-access/scenarios/exfiltration.yaml"),
+    )
+    .unwrap();
+    assert!(text.contains("attack: [T1530, T1078.004]"));
+    let pb = irp::files::load_playbook(&shipped(SHIPPED[0])).playbook.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        text.replacen("attack: [T1530, T1078.004]", "attack: [T1530, T42]", 1),
+    )
+    .unwrap();
+    let err = irp::rehearse::scenario::Scenario::load(&bad, &pb).unwrap_err();
+    assert!(
+        err.iter()
+            .any(|e| e.contains("`truth.attack`: `T42` is not a technique of ATT&CK Enterprise v18.1")),
+        "{err:?}"
+    );
+    // The exercise's score (kept case of the shipped test).
+    let (_, report) = case_report("json");
+    let score = &report["score"];
+    let attack = score["attack"].as_array().unwrap();
+    assert_eq!(attack.len(), 2, "{score}");
+    assert_eq!(attack[0]["id"], "T1530");
+    assert_eq!(
+        attack[0]["found"], true,
+        "reads-by-principal captured the evidence"
+    );
+    assert_eq!(attack[1]["id"], "T1078.004");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The case out: ATT&CK Navigator, OCSF, STIX
+
+/// The case of the shipped test `exfiltration-from-finding` (made once), kept.
+fn kept_case() -> &'static Path {
+    static CASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CASE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("irp-standards-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = irp()
+            .env("IRP_CACHE", dir.join("cache"))
+            .env("IRP_NOW", "2026-11-28T09:00:00Z")
+            .args([
+                "test",
+                "playbooks/s3-unintended-data-access.yaml",
+                "--filter",
+                "exfiltration-from-finding",
+                "--keep",
+            ])
+            .arg(dir.join("kept"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        dir.join("kept/s3-unintended-data-access--exfiltration-from-finding")
+    })
+}
+
+/// `irp report` of the kept case in a format: the text, and (for JSON formats) the data.
+fn case_report(format: &str) -> (String, Value) {
+    let out = irp()
+        .args(["report", kept_case().to_str().unwrap(), "--format", format])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let data = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (text, data)
+}
+
+/// Runs `scripts/standards_check.py KIND` on a document; `None` when the standards' tools are
+/// not installed (said loudly; a failure under CI).
+fn standards_check(kind: &str, text: &str) -> Option<(bool, String)> {
+    let python = required_tool(
+        "IRP_STANDARDS_PYTHON",
+        "a Python with stix2-validator, mitreattack-python and ocsf-json-schema",
+    )?;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("doc");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(python)
+        .arg(repo().join("scripts/standards_check.py"))
+        .arg(kind)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), said))
+}
+
+#[test]
+fn the_report_shows_the_techniques_the_evidence_speaks_for_and_the_defences_applied() {
+    let (md, _) = case_report("md");
+    assert!(md.contains("## ATT&CK techniques and D3FEND defences"), "{md}");
+    assert!(
+        md.contains("| `T1530` | Data from Cloud Storage | collection | `reads-by-principal` | 3 recorded |"),
+        "{md}"
+    );
+    assert!(md.contains("| `T1537` | Transfer Data to Cloud Account | exfiltration | — | none recorded (the playbook looks for it) |"), "{md}");
+    assert!(
+        md.contains("| `D3-CR` | Credential Revocation | Evict | `deactivate-key` |"),
+        "{md}"
+    );
+    assert!(md.contains("### By NIST SP 800-61 r3 function (CSF 2.0)"));
+    let (_, json) = case_report("json");
+    let t = &json["techniques"];
+    assert_eq!(t["attack_version"], "18.1");
+    assert_eq!(t["attack"][0]["id"], "T1530");
+    // Metrics by r3 function come from the stages' functions: recovery counts for RS, RC and PR.
+    let functions = json["metrics"]["csf_functions"].as_array().unwrap();
+    let stages_of = |f: &str| functions.iter().find(|x| x["function"] == f).unwrap()["stages"].clone();
+    assert!(
+        stages_of("PR")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "recovery")
+    );
+    assert!(
+        stages_of("RS")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "recovery")
+    );
+    assert!(
+        stages_of("DE")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "detection-and-analysis")
+    );
+    let (html, _) = case_report("html");
+    assert!(html.contains("ATT&amp;CK techniques and D3FEND defences"));
+}
+
+#[test]
+fn the_attack_navigator_layer_loads_in_mitreattack_python() {
+    let (text, layer) = case_report("attack-navigator");
+    assert_eq!(layer["versions"]["layer"], "4.5");
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let techniques = layer["techniques"].as_array().unwrap();
+    assert!(
+        techniques
+            .iter()
+            .any(|t| t["techniqueID"] == "T1530" && t["score"] == 1)
+    );
+    assert!(
+        techniques
+            .iter()
+            .any(|t| t["techniqueID"] == "T1537" && t["score"] == 0)
+    );
+    let Some((ok, said)) = standards_check("navigator", &text) else {
+        return;
+    };
+    assert!(ok, "{said}");
+    let mut broken: Vec<(&str, Value)> = Vec::new();
+    let mut l = layer.clone();
+    l["domain"] = Value::from("enterprise");
+    broken.push(("domain", l));
+    let mut l = layer.clone();
+    l["techniques"][0]["score"] = Value::from("high");
+    broken.push(("score", l));
+    let mut l = layer.clone();
+    l.as_object_mut().unwrap().remove("name");
+    broken.push(("name", l));
+    let mut l = layer.clone();
+    l["techniques"][0].as_object_mut().unwrap().remove("techniqueID");
+    broken.push(("techniqueID", l));
+    for (what, doc) in broken {
+        let (ok, said) = standards_check("navigator", &doc.to_string()).unwrap();
+        assert!(!ok, "a layer with a broken {what} passed:\n{said}");
+    }
+}
+
+#[test]
+fn the_ocsf_events_follow_ocsf_1_1_incident_finding() {
+    let (text, _) = case_report("ocsf");
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.first().unwrap()["activity_id"], 1, "the case opened");
+    assert_eq!(events.last().unwrap()["activity_id"], 3, "the case closed");
+    let updates: Vec<&Value> = events.iter().filter(|e| e["activity_id"] == 2).collect();
+    assert!(!updates.is_empty(), "each action is a finding activity");
+    assert!(
+        updates
+            .iter()
+            .any(|e| e["unmapped"]["irp"]["d3fend"][0] == "D3-CR")
+    );
+    for e in &events {
+        assert_eq!(e["class_uid"], 2005);
+        assert_eq!(
+            e["type_uid"].as_u64().unwrap(),
+            200_500 + e["activity_id"].as_u64().unwrap()
+        );
+        assert!(
+            e["observables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["type_id"] == 2 && o["value"] == "185.220.101.47")
+        );
+        assert_eq!(e["attacks"][0]["technique"]["uid"], "T1530");
+    }
+    let Some((ok, said)) = standards_check("ocsf", &text) else {
+        return;
+    };
+    assert!(ok, "{said}");
+    let first = &events[0];
+    let mut broken: Vec<(&str, Value)> = Vec::new();
+    let mut e = first.clone();
+    e.as_object_mut().unwrap().remove("status_id");
+    broken.push(("no status_id", e));
+    let mut e = first.clone();
+    e["observables"][0]["type_id"] = Value::from(77);
+    broken.push(("an observable type that 1.1 does not have", e));
+    let mut e = first.clone();
+    e["surprise"] = Value::from(true);
+    broken.push(("an attribute the class does not have", e));
+    let mut e = first.clone();
+    e.as_object_mut().unwrap().remove("assignee");
+    broken.push(("neither assignee nor assignee_group", e));
+    for (what, doc) in broken {
+        let (ok, said) = standards_check("ocsf", &format!("{doc}\n")).unwrap();
+        assert!(!ok, "an event with {what} passed:\n{said}");
+    }
+}
+
+#[test]
+fn the_stix_bundle_passes_stix2_validator() {
+    let (text, bundle) = case_report("stix");
+    let objects = bundle["objects"].as_array().unwrap();
+    let of = |ty: &str| objects.iter().filter(|o| o["type"] == ty).collect::<Vec<_>>();
+    let incident = of("incident");
+    assert_eq!(incident.len(), 1);
+    assert_eq!(
+        incident[0]["extensions"][irp::report::interop::INCIDENT_CORE_EXTENSION]["investigation_status"],
+        "closed"
+    );
+    assert_eq!(of("course-of-action").len(), 1, "the playbook");
+    assert!(
+        of("indicator")
+            .iter()
+            .any(|i| i["pattern"] == "[ipv4-addr:value = '185.220.101.47']")
+    );
+    assert_eq!(
+        of("sighting").len(),
+        of("indicator").len(),
+        "a sighting per indicator"
+    );
+    assert!(
+        of("sighting")
+            .iter()
+            .all(|s| s["first_seen"].is_string() && s["last_seen"].is_string())
+    );
+    assert!(
+        of("attack-pattern")
+            .iter()
+            .any(|a| a["external_references"][0]["external_id"] == "T1530")
+    );
+    // The same case gives the same bundle.
+    let (again, _) = case_report("stix");
+    assert_eq!(again, text);
+    let Some((ok, said)) = standards_check("stix", &text) else {
+        return;
+    };
+    assert!(ok, "{said}");
+    let mut broken: Vec<(&str, Value)> = Vec::new();
+    let mut b = bundle.clone();
+    b["objects"][1].as_object_mut().unwrap().remove("spec_version");
+    broken.push(("an object without spec_version", b));
+    let mut b = bundle.clone();
+    let i = objects.iter().position(|o| o["type"] == "indicator").unwrap();
+    b["objects"][i]["pattern"] = Value::from("[ipv4-addr:value = ");
+    broken.push(("a pattern cut short", b));
+    let mut b = bundle.clone();
+    let s = objects.iter().position(|o| o["type"] == "sighting").unwrap();
+    b["objects"][s]["first_seen"] = Value::from("yesterday");
+    broken.push(("a sighting's time that is not a timestamp", b));
+    for (what, doc) in broken {
+        let (ok, said) = standards_check("stix", &doc.to_string()).unwrap();
+        assert!(!ok, "a bundle with {what} passed:\n{said}");
+    }
 }

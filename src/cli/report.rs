@@ -1,11 +1,12 @@
-//! `irp report CASE`: the post-incident report of a case, as Markdown, HTML or JSON. Reads only.
+//! `irp report CASE`: the post-incident report of a case, as Markdown, HTML or JSON, or in the
+//! standards other tools read (ATT&CK Navigator, OCSF, STIX). Reads only.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use super::{CliError, Output};
-use crate::report::{CaseRecord, build, html, markdown};
+use crate::report::{CaseRecord, build, html, interop, markdown};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -15,6 +16,13 @@ pub enum Format {
     Html,
     /// JSON following `schemas/report.schema.json` (`irp schema report`).
     Json,
+    /// A MITRE ATT&CK Navigator layer (format 4.5): the techniques the evidence speaks for.
+    AttackNavigator,
+    /// OCSF 1.1 Incident Finding events (class 2005), one JSON object per line.
+    Ocsf,
+    /// A STIX 2.1 bundle: the incident, the playbook as a course of action, the evidence as
+    /// observed data, indicators and sightings, the techniques as attack patterns.
+    Stix,
 }
 
 #[derive(Debug, Args)]
@@ -29,6 +37,12 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
+fn pretty(v: &serde_json::Value) -> String {
+    let mut t = serde_json::to_string_pretty(v).unwrap_or_default();
+    t.push('\n');
+    t
+}
+
 pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
     let record = CaseRecord::read(&args.case).map_err(|e| CliError::User {
         hints: e.hints(),
@@ -41,10 +55,16 @@ pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
     let text = match args.format {
         Format::Md => markdown::render(&report, &record.playbook),
         Format::Html => html::render(&report, &record.playbook),
-        Format::Json => {
-            let mut t = serde_json::to_string_pretty(&report).unwrap_or_default();
-            t.push('\n');
-            t
+        Format::Json => pretty(&serde_json::to_value(&report).unwrap_or_default()),
+        Format::AttackNavigator => pretty(&interop::navigator(&report, &record.playbook)),
+        Format::Stix => pretty(&interop::stix(&report, &record.playbook)),
+        Format::Ocsf => {
+            let mut lines = String::new();
+            for e in interop::ocsf(&report, &record.playbook) {
+                lines.push_str(&serde_json::to_string(&e).unwrap_or_default());
+                lines.push('\n');
+            }
+            lines
         }
     };
     match &args.output {

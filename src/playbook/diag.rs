@@ -65,6 +65,16 @@ impl Diagnostic {
         }
     }
 
+    /// Something worth fixing that does not stop the playbook from running.
+    pub fn warning(pos: Pos, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            pos,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

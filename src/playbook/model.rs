@@ -9,7 +9,7 @@ use regex::Regex;
 
 use chrono::{DateTime, Utc};
 
-use super::raw::{Confirm, InputType, ParamValue, Phase, Tlp};
+use super::raw::{Confirm, Framework, InputType, ParamValue, Phase, Tlp};
 use super::table::LogicalTable;
 use crate::action::AwsOperation;
 
@@ -25,6 +25,10 @@ pub struct Playbook {
     pub created: Option<DateTime<Utc>>,
     pub modified: Option<DateTime<Utc>>,
     pub tlp: Option<Tlp>,
+    /// The frameworks the stages are mapped to (`nist-800-61r2` when the playbook names none).
+    pub frameworks: Vec<Framework>,
+    /// ATT&CK techniques of the incidents the playbook is for.
+    pub attack: Vec<String>,
     pub severity: Vec<SeverityGuide>,
     pub roles: IndexMap<String, String>,
     pub inputs: IndexMap<String, InputSpec>,
@@ -98,6 +102,8 @@ pub struct Stage {
     pub id: String,
     pub title: String,
     pub phase: Phase,
+    /// CSF 2.0 functions (`RS`, `RC`): given, or from the stage's and its steps' `csf` tags.
+    pub functions: Vec<String>,
     pub csf: Vec<String>,
     pub description: Option<String>,
     pub steps: Range<usize>,
@@ -126,6 +132,10 @@ pub struct Step {
     pub guidance: Option<String>,
     pub role: Option<String>,
     pub csf: Vec<String>,
+    /// ATT&CK techniques the step's findings are evidence of.
+    pub attack: Vec<String>,
+    /// D3FEND techniques the action applies.
+    pub d3fend: Vec<String>,
     pub timeout: Option<Duration>,
     pub on_failure: FailurePolicy,
     pub kind: StepKind,

@@ -24,9 +24,14 @@ pub struct Playbook {
     /// What the playbook is for and when to use it (Markdown).
     #[serde(default)]
     pub description: Option<String>,
-    /// The framework the stage phases refer to.
+    /// The frameworks the stages are mapped to: `nist-800-61r2` (each stage's `phase`),
+    /// `nist-800-61r3` (each stage's CSF 2.0 `functions`), or both as a list.
     #[serde(default)]
-    pub framework: Option<Framework>,
+    pub framework: Option<Frameworks>,
+    /// MITRE ATT&CK Enterprise techniques of the incidents the playbook responds to
+    /// (`T1530`, `T1078.004`), checked against irp's pinned copy of ATT&CK.
+    #[serde(default)]
+    pub attack: Vec<Sp<String>>,
     /// Sources the playbook is modelled on (URLs or citations).
     #[serde(default)]
     pub references: Vec<String>,
@@ -106,12 +111,42 @@ impl Tlp {
     }
 }
 
-/// The framework that stage phases are named after.
+/// One framework, or several.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Frameworks {
+    One(Framework),
+    Many(Vec<Framework>),
+}
+
+impl Frameworks {
+    pub fn list(&self) -> Vec<Framework> {
+        match self {
+            Frameworks::One(f) => vec![*f],
+            Frameworks::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A framework stages are mapped to.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 pub enum Framework {
-    /// NIST SP 800-61 Revision 2 incident response life cycle.
+    /// NIST SP 800-61 Revision 2 incident response life cycle: each stage has a `phase`.
     #[serde(rename = "nist-800-61r2")]
     Nist80061r2,
+    /// NIST SP 800-61 Revision 3 (April 2025): the CSF 2.0 functions are the top level; each
+    /// stage has `functions` (given, or from its and its steps' `csf` tags).
+    #[serde(rename = "nist-800-61r3")]
+    Nist80061r3,
+}
+
+impl Framework {
+    pub fn id(self) -> &'static str {
+        match self {
+            Framework::Nist80061r2 => "nist-800-61r2",
+            Framework::Nist80061r3 => "nist-800-61r3",
+        }
+    }
 }
 
 /// One level of the severity guidance.
@@ -239,8 +274,15 @@ pub struct Stage {
     pub id: Sp<String>,
     /// Human title of the stage.
     pub title: String,
-    /// The NIST SP 800-61 r2 phase this stage belongs to.
-    pub phase: Phase,
+    /// The NIST SP 800-61 r2 phase this stage belongs to. Required unless the playbook's only
+    /// framework is `nist-800-61r3`, where it follows from the stage's first function.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+    /// The NIST CSF 2.0 functions (SP 800-61 r3's top level) the stage serves, e.g. `[RS, RC]`
+    /// for a stage that both responds and recovers. Default: the functions of the stage's and
+    /// its steps' `csf` tags.
+    #[serde(default)]
+    pub functions: Vec<Sp<String>>,
     /// NIST CSF 2.0 categories (SP 800-61 r3) for the whole stage, e.g. `RS.MI`.
     #[serde(default)]
     pub csf: Vec<Sp<String>>,
@@ -269,6 +311,14 @@ pub struct Step {
     /// NIST CSF 2.0 categories or subcategories (SP 800-61 r3), e.g. `RS.AN` or `RS.MA-02`.
     #[serde(default)]
     pub csf: Vec<Sp<String>>,
+    /// MITRE ATT&CK Enterprise techniques the step's findings are evidence of (`T1530`): a
+    /// report lists them for the steps whose findings were recorded as evidence.
+    #[serde(default)]
+    pub attack: Vec<Sp<String>>,
+    /// MITRE D3FEND techniques an action applies (`D3-CR`, credential revocation): a report
+    /// lists them for the actions that were carried out. Action steps only.
+    #[serde(default)]
+    pub d3fend: Vec<Sp<String>>,
     /// The step that follows (default: the next step in file order; `end` closes the case).
     /// Not allowed on decisions, whose options say where to go.
     #[serde(default)]

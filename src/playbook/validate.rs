@@ -243,6 +243,21 @@ impl Validator<'_> {
                 Some("add at least one stage with steps under `stages:`".to_owned()),
             );
         }
+        let frameworks = raw
+            .framework
+            .as_ref()
+            .map_or_else(|| vec![raw::Framework::Nist80061r2], raw::Frameworks::list);
+        if frameworks.is_empty() {
+            self.err(
+                Pos::new(1, 1),
+                "`framework` is an empty list",
+                Some("name `nist-800-61r2`, `nist-800-61r3` or both".to_owned()),
+            );
+        }
+        let r3_only = frameworks.iter().all(|f| *f == raw::Framework::Nist80061r3) && !frameworks.is_empty();
+        for t in &raw.attack {
+            self.check_attack(t);
+        }
         for (si, stage) in raw.stages.iter().enumerate() {
             self.check_id(&stage.id, "stage");
             self.unique(
@@ -281,10 +296,22 @@ impl Validator<'_> {
                 steps.push(built);
                 refs.push(r);
             }
+            let functions = self.functions(stage, &steps[start..], &frameworks);
+            let phase = stage.phase.unwrap_or_else(|| {
+                if !r3_only {
+                    self.err(
+                        stage.id.pos,
+                        format!("stage `{}` has no `phase`", stage.id.value),
+                        Some("give its NIST SP 800-61 r2 phase (`phase: detection-and-analysis`), or make `framework: nist-800-61r3` the playbook's only framework".to_owned()),
+                    );
+                }
+                phase_of_function(functions.first().map_or("", String::as_str))
+            });
             stages.push(Stage {
                 id: stage.id.value.clone(),
                 title: stage.title.clone(),
-                phase: stage.phase,
+                phase,
+                functions,
                 csf: stage.csf.iter().map(|c| c.value.clone()).collect(),
                 description: stage.description.clone(),
                 steps: start..steps.len(),
@@ -358,6 +385,12 @@ impl Validator<'_> {
             description: raw.description.clone(),
             references: raw.references.clone(),
             owner: raw.owner.clone(),
+            frameworks: {
+                let mut f = frameworks.clone();
+                f.dedup();
+                f
+            },
+            attack: raw.attack.iter().map(|t| t.value.clone()).collect(),
             created,
             modified: modified.or(created),
             tlp: raw.tlp,
@@ -408,6 +441,134 @@ impl Validator<'_> {
                 Some(format!("e.g. `{}`", suggest_id(&id.value))),
             );
         }
+    }
+
+    /// An ATT&CK Enterprise technique id, known to the pinned copy of ATT&CK and current in it.
+    fn check_attack(&mut self, t: &Sp<String>) {
+        if !crate::standards::is_technique_id(&t.value) {
+            self.err(
+                t.pos,
+                format!("`{}` is not an ATT&CK technique id", t.value),
+                Some("write `T` and four digits, and `.` and three more for a sub-technique: `T1530`, `T1078.004`".to_owned()),
+            );
+            return;
+        }
+        let v = crate::standards::ATTACK_VERSION;
+        match crate::standards::technique(&t.value) {
+            None => {
+                let hint = did_you_mean(&t.value, crate::standards::technique_ids())
+                    .unwrap_or_else(|| "look it up on attack.mitre.org (Enterprise)".to_owned());
+                self.err(
+                    t.pos,
+                    format!("`{}` is not a technique of ATT&CK Enterprise v{v}", t.value),
+                    Some(hint),
+                );
+            }
+            Some(x) if x.status != crate::standards::Status::Active => {
+                let what = if x.status == crate::standards::Status::Revoked {
+                    "revoked"
+                } else {
+                    "deprecated"
+                };
+                self.diags.push(
+                    Diagnostic::warning(
+                        t.pos,
+                        format!("`{}` ({}) is {what} in ATT&CK Enterprise v{v}", t.value, x.name),
+                    )
+                    .with_hint("use the technique that replaced it (attack.mitre.org names it)"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// A D3FEND technique id known to the pinned D3FEND list.
+    fn check_d3fend(&mut self, d: &Sp<String>) {
+        if !crate::standards::is_defence_id(&d.value) {
+            self.err(
+                d.pos,
+                format!("`{}` is not a D3FEND technique id", d.value),
+                Some("write `D3-` and the technique's letters: `D3-CR` (credential revocation), `D3-NI` (network isolation)".to_owned()),
+            );
+        } else if crate::standards::defence(&d.value).is_none() {
+            let hint = did_you_mean(&d.value, crate::standards::defence_ids())
+                .unwrap_or_else(|| "look it up on d3fend.mitre.org".to_owned());
+            self.err(
+                d.pos,
+                format!(
+                    "`{}` is not a D3FEND technique ({})",
+                    d.value,
+                    crate::standards::D3FEND_SOURCE
+                ),
+                Some(hint),
+            );
+        }
+    }
+
+    /// A stage's CSF 2.0 functions: given (each checked), or those of its and its steps'
+    /// `csf` tags, in CSF order. With r3 declared, a stage must end up with one.
+    fn functions(
+        &mut self,
+        stage: &raw::Stage,
+        steps: &[Step],
+        frameworks: &[raw::Framework],
+    ) -> Vec<String> {
+        let known: Vec<&str> = crate::standards::CSF_FUNCTIONS.iter().map(|(f, _)| *f).collect();
+        let tagged: Vec<String> = {
+            let of_tags: HashSet<&str> = stage
+                .csf
+                .iter()
+                .map(|c| c.value.as_str())
+                .chain(steps.iter().flat_map(|s| s.csf.iter().map(String::as_str)))
+                .filter_map(|c| c.split('.').next())
+                .collect();
+            known
+                .iter()
+                .filter(|f| of_tags.contains(*f))
+                .map(|f| (*f).to_owned())
+                .collect()
+        };
+        let mut out = Vec::new();
+        for f in &stage.functions {
+            if !known.contains(&f.value.as_str()) {
+                let hint = did_you_mean(&f.value, known.iter().copied())
+                    .unwrap_or_else(|| "the CSF 2.0 functions are GV, ID, PR, DE, RS and RC".to_owned());
+                self.err(
+                    f.pos,
+                    format!("unknown CSF 2.0 function `{}`", f.value),
+                    Some(hint),
+                );
+            } else if out.contains(&f.value) {
+                self.err(f.pos, format!("function `{}` is given twice", f.value), None);
+            } else {
+                out.push(f.value.clone());
+            }
+        }
+        if out.is_empty() {
+            out = tagged;
+        } else if let Some(extra) = tagged.iter().find(|t| !out.contains(t)) {
+            self.diags.push(
+                Diagnostic::warning(
+                    stage.functions[0].pos,
+                    format!(
+                        "stage `{}` has `csf` tags of the function `{extra}`, which its `functions` do not name",
+                        stage.id.value
+                    ),
+                )
+                .with_hint(format!("add `{extra}` to `functions`, or correct the tag")),
+            );
+        }
+        if out.is_empty() && frameworks.contains(&raw::Framework::Nist80061r3) {
+            self.err(
+                stage.id.pos,
+                format!(
+                    "stage `{}` has no CSF 2.0 function, which `nist-800-61r3` needs",
+                    stage.id.value
+                ),
+                Some("give `functions: [RS]` (say), or `csf` tags on the stage or its steps".to_owned()),
+            );
+        }
+        out
     }
 
     fn check_csf(&mut self, c: &Sp<String>) {
@@ -567,6 +728,19 @@ impl Validator<'_> {
         for c in &step.csf {
             self.check_csf(c);
         }
+        for t in &step.attack {
+            self.check_attack(t);
+        }
+        for d in &step.d3fend {
+            self.check_d3fend(d);
+        }
+        if let (Some(first), None) = (step.d3fend.first(), &step.action) {
+            self.err(
+                first.pos,
+                "`d3fend` names the defence an action applies; this step is not an action",
+                Some("move the D3FEND ids to the action step that applies them".to_owned()),
+            );
+        }
         let timeout = step.timeout.as_ref().and_then(|t| self.duration(t));
         let on_failure = match step.on_failure.as_ref().map(|o| &o.value) {
             None | Some(raw::OnFailure::Ask) => FailurePolicy::Ask,
@@ -629,6 +803,8 @@ impl Validator<'_> {
             guidance: step.guidance.as_ref().map(|g| g.value.clone()),
             role: step.role.as_ref().map(|r| r.value.clone()),
             csf: step.csf.iter().map(|c| c.value.clone()).collect(),
+            attack: step.attack.iter().map(|t| t.value.clone()).collect(),
+            d3fend: step.d3fend.iter().map(|d| d.value.clone()).collect(),
             timeout,
             on_failure,
             kind,
@@ -1699,6 +1875,15 @@ const CAPTURE_FORMS: &str =
 /// An expression capture, without its `{{ }}`.
 fn expr_rule(expr: &str) -> CaptureRule {
     CaptureRule::Expr(template::bare_expression(expr).to_owned())
+}
+
+/// The NIST SP 800-61 r2 phase of a stage that gives only r3 functions, from its first one.
+fn phase_of_function(f: &str) -> raw::Phase {
+    match f {
+        "DE" => raw::Phase::DetectionAndAnalysis,
+        "RS" | "RC" => raw::Phase::ContainmentEradicationRecovery,
+        _ => raw::Phase::Preparation,
+    }
 }
 
 pub fn is_id(s: &str) -> bool {

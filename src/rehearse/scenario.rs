@@ -150,6 +150,10 @@ pub struct TruthSpec {
     pub first_event: Option<String>,
     #[serde(default)]
     pub last_event: Option<String>,
+    /// The MITRE ATT&CK Enterprise techniques the scenario's intruder uses (`T1530`); the score
+    /// says which of them the evidence recorded speaks for.
+    #[serde(default)]
+    pub attack: Vec<String>,
 }
 
 /// The path a good responder takes.
@@ -212,6 +216,9 @@ pub struct Brief {
     pub decisions: BTreeMap<String, String>,
     pub targets: Targets,
     pub injects: Vec<Inject>,
+    /// The exercise's ATT&CK techniques (`truth.attack`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack: Vec<String>,
 }
 
 /// An inject with its values resolved.
@@ -383,6 +390,14 @@ impl Scenario {
                 ));
             }
         }
+        for t in &file.truth.attack {
+            if !crate::standards::is_technique_id(t) || crate::standards::technique(t).is_none() {
+                problems.push(format!(
+                    "`truth.attack`: `{t}` is not a technique of ATT&CK Enterprise v{} (write `T1530` or `T1078.004`)",
+                    crate::standards::ATTACK_VERSION
+                ));
+            }
+        }
         for (step, option) in &file.expected.decisions {
             match pb.step(step).map(|s| &s.kind) {
                 Some(StepKind::Decision(d)) => {
@@ -538,6 +553,7 @@ impl Scenario {
             decisions: f.expected.decisions.clone(),
             targets: f.targets.clone(),
             injects,
+            attack: f.truth.attack.clone(),
         };
         Ok((brief, inputs))
     }

@@ -218,6 +218,15 @@ pub fn score(report: &Report, pb: &Playbook, brief: &Brief) -> Score {
         deviations,
         practise,
         injects,
+        attack: brief
+            .attack
+            .iter()
+            .map(|id| crate::report::score::TechniqueFound {
+                id: id.clone(),
+                name: crate::standards::technique(id).map_or_else(String::new, |t| t.name.to_owned()),
+                found: report.techniques.attack.iter().any(|t| t.id == *id),
+            })
+            .collect(),
     }
 }
 

@@ -307,3 +307,65 @@ pub fn sessions(list: &[super::SessionItem]) -> Table<'_> {
             .collect(),
     }
 }
+
+/// The ATT&CK techniques the evidence speaks for, then those of the playbook it does not.
+pub fn attack(t: &super::Techniques) -> Table<'_> {
+    let row = |x: &'_ super::TechniqueItem, evidenced: bool| {
+        let mut steps = Vec::new();
+        for (i, s) in x.steps.iter().enumerate() {
+            if i > 0 {
+                steps.push(words(", "));
+            }
+            steps.push(Piece::Code(s.clone()));
+        }
+        if steps.is_empty() {
+            steps.push(words("—"));
+        }
+        vec![
+            vec![Piece::Code(x.id.clone())],
+            vec![words(x.name.as_str())],
+            vec![words(x.tactics.join(", "))],
+            steps,
+            vec![words(if evidenced {
+                format!("{} recorded", x.evidence)
+            } else {
+                "none recorded (the playbook looks for it)".to_owned()
+            })],
+        ]
+    };
+    Table {
+        head: &["Technique", "Name", "Tactics", "Steps", "Evidence"],
+        rows: t
+            .attack
+            .iter()
+            .map(|x| row(x, true))
+            .chain(t.attack_not_evidenced.iter().map(|x| row(x, false)))
+            .collect(),
+    }
+}
+
+/// The D3FEND defences of the actions carried out.
+pub fn d3fend(t: &super::Techniques) -> Table<'_> {
+    Table {
+        head: &["Defence", "Name", "Tactic", "Applied by"],
+        rows: t
+            .d3fend
+            .iter()
+            .map(|d| {
+                let mut steps = Vec::new();
+                for (i, s) in d.steps.iter().enumerate() {
+                    if i > 0 {
+                        steps.push(words(", "));
+                    }
+                    steps.push(Piece::Code(s.clone()));
+                }
+                vec![
+                    vec![Piece::Code(d.id.clone())],
+                    vec![words(d.name.as_str())],
+                    vec![words(d.tactic.as_str())],
+                    steps,
+                ]
+            })
+            .collect(),
+    }
+}

@@ -252,7 +252,7 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
             .iter()
             .map(|p| vec![esc(&p.title), duration_text(p.seconds), esc(&p.stages.join(", "))]),
     );
-    o.push_str("<h3>By NIST CSF 2.0 function</h3>\n");
+    o.push_str("<h3>By NIST SP 800-61 r3 function (CSF 2.0)</h3>\n<p>A stage counts for each of its functions.</p>\n");
     table(
         &mut o,
         &["Function", "Time", "Stages"],
@@ -268,9 +268,14 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     for st in &m.stages {
         let _ = writeln!(
             o,
-            "<tr><th>{} <span class=\"muted\">({})</span></th><th>stage</th><th>{}</th><th></th><th>{}</th><th></th></tr>",
+            "<tr><th>{} <span class=\"muted\">({}; {})</span></th><th>stage</th><th>{}</th><th></th><th>{}</th><th></th></tr>",
             esc(&st.title),
             esc(&st.phase),
+            esc(&if st.functions.is_empty() {
+                "—".to_owned()
+            } else {
+                st.functions.join(", ")
+            }),
             esc(&st.csf.join(", ")),
             duration_text(st.seconds)
         );
@@ -308,6 +313,25 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         o.push_str("<p>No evidence was recorded.</p>\n");
     } else {
         shared_table(&mut o, &facts::evidence(&r.evidence));
+    }
+
+    o.push_str("<h2 id=\"techniques\">ATT&amp;CK techniques and D3FEND defences</h2>\n");
+    let t = &r.techniques;
+    if t.attack.is_empty() && t.attack_not_evidenced.is_empty() {
+        o.push_str("<p>No ATT&amp;CK technique: the steps with evidence name none.</p>\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "<p>What the evidence speaks for (MITRE ATT&amp;CK Enterprise v{}):</p>",
+            esc(&t.attack_version)
+        );
+        shared_table(&mut o, &facts::attack(t));
+    }
+    if t.d3fend.is_empty() {
+        o.push_str("<p>No D3FEND defence: no action carried out names one.</p>\n");
+    } else {
+        o.push_str("<p>Defences applied (MITRE D3FEND):</p>\n");
+        shared_table(&mut o, &facts::d3fend(t));
     }
 
     // The path.

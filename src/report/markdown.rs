@@ -262,7 +262,9 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
             .iter()
             .map(|p| vec![p.title.clone(), duration_text(p.seconds), stages(&p.stages)]),
     );
-    o.push_str("\n### By NIST CSF 2.0 function\n\n");
+    o.push_str(
+        "\n### By NIST SP 800-61 r3 function (CSF 2.0)\n\nA stage counts for each of its functions.\n\n",
+    );
     table(
         &mut o,
         &["Function", "Time", "Stages"],
@@ -278,9 +280,14 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
     for st in &m.stages {
         let _ = writeln!(
             o,
-            "| **{}** ({}) | stage | {} | | **{}** | |",
+            "| **{}** ({}; {}) | stage | {} | | **{}** | |",
             text(&st.title),
             st.phase,
+            if st.functions.is_empty() {
+                "—".to_owned()
+            } else {
+                st.functions.join(", ")
+            },
             st.csf.join(", "),
             duration_text(st.seconds)
         );
@@ -314,6 +321,25 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         o.push_str("No evidence was recorded.\n");
     } else {
         shared_table(&mut o, &facts::evidence(&r.evidence));
+    }
+
+    o.push_str("\n## ATT&CK techniques and D3FEND defences\n\n");
+    let t = &r.techniques;
+    if t.attack.is_empty() && t.attack_not_evidenced.is_empty() {
+        o.push_str("No ATT&CK technique: the steps with evidence name none.\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "What the evidence speaks for (MITRE ATT&CK Enterprise v{}):\n",
+            t.attack_version
+        );
+        shared_table(&mut o, &facts::attack(t));
+    }
+    if t.d3fend.is_empty() {
+        o.push_str("\nNo D3FEND defence: no action carried out names one.\n");
+    } else {
+        o.push_str("\nDefences applied (MITRE D3FEND):\n\n");
+        shared_table(&mut o, &facts::d3fend(t));
     }
 
     o.push_str("\n## Path through the playbook\n\n");

@@ -7,6 +7,7 @@
 
 pub mod facts;
 pub mod html;
+pub mod interop;
 pub mod markdown;
 mod observe;
 pub mod score;
@@ -46,6 +47,8 @@ pub struct Report {
     pub timeline: Vec<TimelineItem>,
     /// The observables recorded as evidence, one row per type and value.
     pub evidence: Vec<Ioc>,
+    /// MITRE ATT&CK techniques the evidence speaks for, and the D3FEND defences applied.
+    pub techniques: Techniques,
     pub path: PathTaken,
     /// A rehearsal's score against its exercise (`None` for a case that is not an exercise).
     pub score: Option<score::Score>,
@@ -160,7 +163,8 @@ pub struct Metrics {
     pub stages: Vec<StageMetric>,
     /// NIST SP 800-61 r2 phases, in life-cycle order.
     pub phases: Vec<PhaseMetric>,
-    /// NIST CSF 2.0 functions, with the stages mapped to each.
+    /// NIST SP 800-61 r3's top level, the CSF 2.0 functions, with the stages mapped to each
+    /// (a stage counts for each of its functions).
     pub csf_functions: Vec<CsfMetric>,
     pub deviations: Vec<Deviation>,
 }
@@ -169,7 +173,10 @@ pub struct Metrics {
 pub struct StageMetric {
     pub id: String,
     pub title: String,
+    /// NIST SP 800-61 r2 phase.
     pub phase: String,
+    /// NIST CSF 2.0 functions (SP 800-61 r3): given, or from the `csf` tags.
+    pub functions: Vec<String>,
     pub csf: Vec<String>,
     /// Time on the stage's steps (all visits), in seconds.
     pub seconds: f64,
@@ -411,6 +418,48 @@ pub struct Ioc {
     pub notes: Vec<String>,
 }
 
+/// What the intruder did (ATT&CK) and what the defence did (D3FEND), as far as the case shows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Techniques {
+    /// The ATT&CK version the ids are checked against.
+    pub attack_version: String,
+    /// Techniques of the steps whose findings were recorded as evidence.
+    pub attack: Vec<TechniqueItem>,
+    /// Techniques the playbook responds to (its `attack:`) that no evidence speaks for.
+    pub attack_not_evidenced: Vec<TechniqueItem>,
+    /// Defences of the action steps that were carried out.
+    pub d3fend: Vec<DefenceItem>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TechniqueItem {
+    /// `T1530`, `T1078.004`.
+    pub id: String,
+    pub name: String,
+    /// ATT&CK tactics (`collection`).
+    pub tactics: Vec<String>,
+    /// The steps whose findings were recorded as evidence of it (the step the responder was
+    /// on, or the query step that captured the value).
+    pub steps: Vec<String>,
+    /// Evidence rows that are findings of those steps.
+    pub evidence: u64,
+    /// When the first of that evidence was recorded (RFC 3339).
+    pub first_seen: Option<String>,
+    /// When the last of it was first recorded.
+    pub last_seen: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DefenceItem {
+    /// `D3-CR`.
+    pub id: String,
+    pub name: String,
+    /// `Harden`, `Detect`, `Isolate`, `Deceive`, `Evict`, `Restore` or `Model`.
+    pub tactic: String,
+    /// The action steps that applied it.
+    pub steps: Vec<String>,
+}
+
 /// The playbook's graph with the case's path over it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PathTaken {
@@ -606,15 +655,6 @@ fn is_recovery(csf: &[String]) -> bool {
     csf.iter().any(|c| c.starts_with("RC."))
 }
 
-const CSF_FUNCTIONS: [(&str, &str); 6] = [
-    ("GV", "Govern"),
-    ("ID", "Identify"),
-    ("PR", "Protect"),
-    ("DE", "Detect"),
-    ("RS", "Respond"),
-    ("RC", "Recover"),
-];
-
 /// `closed`, `paused` or `open`.
 fn status_of(state: &State) -> &'static str {
     if state.closed.is_some() {
@@ -720,6 +760,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 id: st.id.clone(),
                 title: st.title.clone(),
                 phase: st.phase.id().to_owned(),
+                functions: st.functions.clone(),
                 csf: st.csf.clone(),
                 seconds: steps.iter().map(|s| s.seconds).sum(),
                 first_entered: of.iter().map(|v| v.from).min().map(at_text),
@@ -740,18 +781,14 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             }
         })
         .collect();
-    let csf_functions = CSF_FUNCTIONS
+    let csf_functions = crate::standards::CSF_FUNCTIONS
         .iter()
         .map(|(f, name)| {
-            // A stage counts for a function when it, or one of its steps, names a category of it.
+            // A stage counts for each of its functions (a stage that responds and recovers
+            // counts for both).
             let of: Vec<&StageMetric> = stages
                 .iter()
-                .filter(|s| {
-                    s.csf
-                        .iter()
-                        .chain(s.steps.iter().flat_map(|x| x.csf.iter()))
-                        .any(|c| c.split('.').next() == Some(*f))
-                })
+                .filter(|s| s.functions.iter().any(|x| x == f))
                 .collect();
             CsfMetric {
                 function: (*f).to_owned(),
@@ -815,6 +852,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         });
     }
 
+    let found = techniques(pb, &evidence.rows, &stages, &state.captures);
     Report {
         report_version: VERSION,
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -853,6 +891,7 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
             deviations: deviations.0,
         },
         timeline,
+        techniques: found,
         evidence: evidence.rows,
         path: PathTaken {
             steps: state.path.clone(),
@@ -862,6 +901,133 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
         },
         score: None,
         exercise_problem: None,
+    }
+}
+
+/// ATT&CK techniques of the steps whose findings were recorded as evidence (the step the
+/// responder was on, and the query steps that captured the value), in playbook order, and
+/// the D3FEND defences of the actions carried out (done, or with items in place).
+fn techniques(
+    pb: &Playbook,
+    evidence: &[Ioc],
+    stages: &[StageMetric],
+    captures: &BTreeMap<String, serde_json::Value>,
+) -> Techniques {
+    // Where each capture comes from: the query step that declares it.
+    let producer: BTreeMap<&str, &str> = pb
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Query(q) => Some(q.captures.keys().map(move |c| (c.as_str(), s.id.as_str()))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    // The steps whose findings a piece of evidence is: the step the responder recorded it on,
+    // and every query step that captured the value.
+    let sources = |e: &Ioc| -> Vec<String> {
+        let mut out: Vec<String> = e.step.iter().cloned().collect();
+        for (name, value) in captures {
+            if json_holds(value, &e.value)
+                && let Some(step) = producer.get(name.as_str())
+                && !out.iter().any(|o| o == step)
+            {
+                out.push((*step).to_owned());
+            }
+        }
+        out
+    };
+    let by_step: Vec<(&Ioc, Vec<String>)> = evidence.iter().map(|e| (e, sources(e))).collect();
+    let mut ids: Vec<&str> = Vec::new();
+    for s in &pb.steps {
+        for id in &s.attack {
+            if !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+    }
+    let mut attack: Vec<TechniqueItem> = Vec::new();
+    for id in ids {
+        let steps: Vec<&str> = pb
+            .steps
+            .iter()
+            .filter(|s| s.attack.iter().any(|a| a == id))
+            .map(|s| s.id.as_str())
+            .filter(|s| by_step.iter().any(|(_, src)| src.iter().any(|x| x == s)))
+            .collect();
+        let rows: Vec<&Ioc> = by_step
+            .iter()
+            .filter(|(_, src)| src.iter().any(|x| steps.contains(&x.as_str())))
+            .map(|(e, _)| *e)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let known = crate::standards::technique(id);
+        attack.push(TechniqueItem {
+            id: id.to_owned(),
+            name: known.map_or_else(String::new, |k| k.name.to_owned()),
+            tactics: known.map_or_else(Vec::new, |k| k.tactics.iter().map(|t| (*t).to_owned()).collect()),
+            steps: steps.iter().map(|s| (*s).to_owned()).collect(),
+            evidence: rows.len() as u64,
+            first_seen: rows.iter().map(|e| e.first_seen.clone()).min(),
+            last_seen: rows.iter().map(|e| e.first_seen.clone()).max(),
+        });
+    }
+    let attack_not_evidenced = pb
+        .attack
+        .iter()
+        .filter(|id| !attack.iter().any(|t| t.id == **id))
+        .map(|id| {
+            let known = crate::standards::technique(id);
+            TechniqueItem {
+                id: id.clone(),
+                name: known.map_or_else(String::new, |k| k.name.to_owned()),
+                tactics: known.map_or_else(Vec::new, |k| k.tactics.iter().map(|t| (*t).to_owned()).collect()),
+                steps: Vec::new(),
+                evidence: 0,
+                first_seen: None,
+                last_seen: None,
+            }
+        })
+        .collect();
+    let carried_out = |id: &str| {
+        stages
+            .iter()
+            .flat_map(|st| &st.steps)
+            .any(|x| x.id == id && (x.status == "done" || x.items.as_ref().is_some_and(|i| i.in_place > 0)))
+    };
+    let mut d3fend: Vec<DefenceItem> = Vec::new();
+    for s in pb.steps.iter().filter(|s| carried_out(&s.id)) {
+        for id in &s.d3fend {
+            if let Some(d) = d3fend.iter_mut().find(|d| d.id == *id) {
+                d.steps.push(s.id.clone());
+            } else {
+                let known = crate::standards::defence(id);
+                d3fend.push(DefenceItem {
+                    id: id.clone(),
+                    name: known.map_or_else(String::new, |k| k.name.to_owned()),
+                    tactic: known.map_or_else(String::new, |k| k.tactic.to_owned()),
+                    steps: vec![s.id.clone()],
+                });
+            }
+        }
+    }
+    Techniques {
+        attack_version: crate::standards::ATTACK_VERSION.to_owned(),
+        attack,
+        attack_not_evidenced,
+        d3fend,
+    }
+}
+
+/// Whether a captured value holds `needle`: is it, or is it in its lists and records.
+fn json_holds(v: &serde_json::Value, needle: &str) -> bool {
+    match v {
+        serde_json::Value::String(s) => s == needle,
+        serde_json::Value::Array(a) => a.iter().any(|x| json_holds(x, needle)),
+        serde_json::Value::Object(o) => o.values().any(|x| json_holds(x, needle)),
+        _ => false,
     }
 }
 

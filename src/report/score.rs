@@ -31,6 +31,18 @@ pub struct Score {
     pub practise: Vec<String>,
     /// Injects that landed, in order.
     pub injects: Vec<String>,
+    /// The exercise's ATT&CK techniques (its `truth.attack`), each with whether the evidence
+    /// recorded speaks for it. Not part of the points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attack: Vec<TechniqueFound>,
+}
+
+/// One ATT&CK technique of an exercise, and whether the case's evidence speaks for it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TechniqueFound {
+    pub id: String,
+    pub name: String,
+    pub found: bool,
 }
 
 /// One part of the points.
@@ -197,7 +209,7 @@ impl Score {
     /// The score's tables: points by part, findings by type, decisions, times.
     pub fn tables(&self) -> Vec<ScoreTable> {
         let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
-        vec![
+        let mut tables = vec![
             ScoreTable {
                 title: "Points",
                 head: vec!["Part", "Points", "Out of"],
@@ -263,6 +275,25 @@ impl Score {
                     })
                     .collect(),
             },
-        ]
+            ScoreTable {
+                title: "ATT&CK techniques of the exercise (not scored)",
+                head: vec!["Technique", "Name", "The evidence speaks for it"],
+                rows: self
+                    .attack
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.clone(),
+                            t.name.clone(),
+                            if t.found { "yes" } else { "no" }.to_owned(),
+                        ]
+                    })
+                    .collect(),
+            },
+        ];
+        if self.attack.is_empty() {
+            tables.pop();
+        }
+        tables
     }
 }
