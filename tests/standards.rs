@@ -991,3 +991,79 @@ fn the_stix_bundle_passes_stix2_validator() {
         assert!(!ok, "a bundle with {what} passed:\n{said}");
     }
 }
+
+#[test]
+fn hostile_evidence_stays_data_in_the_ocsf_and_stix_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("case");
+    {
+        let mut s = crate::journal::new_case(&root);
+        s.execute(&irp::engine::Command::Start).unwrap();
+        for (observable, value) in [
+            (
+                irp::engine::Observable::Arn,
+                "arn:aws:iam::111122223333:user/o'brien\\x] OR [ipv4-addr:value = '1.2.3.4'",
+            ),
+            (irp::engine::Observable::Ip, "2001:db8::1"),
+            (
+                irp::engine::Observable::Text,
+                "'); DROP TABLE x; -- \"\n{{ 7 * 7 }} \u{202e}",
+            ),
+        ] {
+            s.execute(&irp::engine::Command::AddEvidence {
+                observable,
+                value: value.to_owned(),
+                note: Some("\"quoted\"\nnote".to_owned()),
+            })
+            .unwrap();
+        }
+    }
+    let report = |format: &str| {
+        let out = irp()
+            .args(["report", root.to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let stix = report("stix");
+    let bundle: Value = serde_json::from_str(&stix).unwrap();
+    let patterns: Vec<&str> = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["pattern"].as_str())
+        .collect();
+    // The quote is escaped: the pattern compares one value; it does not grow a second clause.
+    assert!(
+        patterns.contains(&"[user-account:user_id = 'arn:aws:iam::111122223333:user/o\\'brien\\\\x] OR [ipv4-addr:value = \\'1.2.3.4\\'']"),
+        "{patterns:?}"
+    );
+    assert!(
+        patterns.contains(&"[ipv6-addr:value = '2001:db8::1']"),
+        "{patterns:?}"
+    );
+    let note = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "note")
+        .unwrap();
+    assert!(note["content"].as_str().unwrap().contains("{{ 7 * 7 }}"));
+    let ocsf = report("ocsf");
+    assert_eq!(ocsf.lines().count(), 1, "opened; no action, not closed");
+    let event: Value = serde_json::from_str(ocsf.lines().next().unwrap()).unwrap();
+    assert!(
+        event["observables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["value"].as_str().unwrap().contains("DROP TABLE"))
+    );
+    let Some((ok, said)) = standards_check("stix", &stix) else {
+        return;
+    };
+    assert!(ok, "{said}");
+    let (ok, said) = standards_check("ocsf", &ocsf).unwrap();
+    assert!(ok, "{said}");
+}
