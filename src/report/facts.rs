@@ -308,24 +308,29 @@ pub fn sessions(list: &[super::SessionItem]) -> Table<'_> {
     }
 }
 
+/// Step ids as code, comma-separated, or a dash.
+fn step_list(steps: &[String]) -> Cell<'static> {
+    let mut out = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        if i > 0 {
+            out.push(words(", "));
+        }
+        out.push(Piece::Code(s.clone()));
+    }
+    if out.is_empty() {
+        out.push(words("—"));
+    }
+    out
+}
+
 /// The ATT&CK techniques the evidence speaks for, then those of the playbook it does not.
 pub fn attack(t: &super::Techniques) -> Table<'_> {
     let row = |x: &'_ super::TechniqueItem, evidenced: bool| {
-        let mut steps = Vec::new();
-        for (i, s) in x.steps.iter().enumerate() {
-            if i > 0 {
-                steps.push(words(", "));
-            }
-            steps.push(Piece::Code(s.clone()));
-        }
-        if steps.is_empty() {
-            steps.push(words("—"));
-        }
         vec![
             vec![Piece::Code(x.id.clone())],
             vec![words(x.name.as_str())],
             vec![words(x.tactics.join(", "))],
-            steps,
+            step_list(&x.steps),
             vec![words(if evidenced {
                 format!("{} recorded", x.evidence)
             } else {
@@ -352,18 +357,11 @@ pub fn d3fend(t: &super::Techniques) -> Table<'_> {
             .d3fend
             .iter()
             .map(|d| {
-                let mut steps = Vec::new();
-                for (i, s) in d.steps.iter().enumerate() {
-                    if i > 0 {
-                        steps.push(words(", "));
-                    }
-                    steps.push(Piece::Code(s.clone()));
-                }
                 vec![
                     vec![Piece::Code(d.id.clone())],
                     vec![words(d.name.as_str())],
                     vec![words(d.tactic.as_str())],
-                    steps,
+                    step_list(&d.steps),
                 ]
             })
             .collect(),

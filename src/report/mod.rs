@@ -449,6 +449,22 @@ pub struct TechniqueItem {
     pub last_seen: Option<String>,
 }
 
+impl TechniqueItem {
+    /// The technique with its name and tactics from the pinned catalogue, and no evidence.
+    fn named(id: &str) -> TechniqueItem {
+        let known = crate::standards::technique(id);
+        TechniqueItem {
+            id: id.to_owned(),
+            name: known.map_or_else(String::new, |k| k.name.to_owned()),
+            tactics: known.map_or_else(Vec::new, |k| k.tactics.iter().map(|t| (*t).to_owned()).collect()),
+            steps: Vec::new(),
+            evidence: 0,
+            first_seen: None,
+            last_seen: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DefenceItem {
     /// `D3-CR`.
@@ -963,33 +979,19 @@ fn techniques(
         if rows.is_empty() {
             continue;
         }
-        let known = crate::standards::technique(id);
         attack.push(TechniqueItem {
-            id: id.to_owned(),
-            name: known.map_or_else(String::new, |k| k.name.to_owned()),
-            tactics: known.map_or_else(Vec::new, |k| k.tactics.iter().map(|t| (*t).to_owned()).collect()),
             steps: steps.iter().map(|s| (*s).to_owned()).collect(),
             evidence: rows.len() as u64,
             first_seen: rows.iter().map(|e| e.first_seen.clone()).min(),
             last_seen: rows.iter().map(|e| e.first_seen.clone()).max(),
+            ..TechniqueItem::named(id)
         });
     }
     let attack_not_evidenced = pb
         .attack
         .iter()
         .filter(|id| !attack.iter().any(|t| t.id == **id))
-        .map(|id| {
-            let known = crate::standards::technique(id);
-            TechniqueItem {
-                id: id.clone(),
-                name: known.map_or_else(String::new, |k| k.name.to_owned()),
-                tactics: known.map_or_else(Vec::new, |k| k.tactics.iter().map(|t| (*t).to_owned()).collect()),
-                steps: Vec::new(),
-                evidence: 0,
-                first_seen: None,
-                last_seen: None,
-            }
-        })
+        .map(|id| TechniqueItem::named(id))
         .collect();
     let carried_out = |id: &str| {
         stages
