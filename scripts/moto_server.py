@@ -151,11 +151,32 @@ def get_bucket_notification(self):
 s3_responses.S3Response.get_bucket_notification = get_bucket_notification
 
 
+class SerialMotoServer(ThreadedMotoServer):
+    """moto answering one request at a time (werkzeug without threads). moto's conditional
+    PutObject checks and writes in two steps; served serially, a race the tests see is irp's,
+    not moto's."""
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.threaded_moto_server import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+            make_server,
+        )
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self._ip_address, self._port, app, False, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def main():
+    """Usage: moto_server.py PORT_FILE [--serial]"""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    kind = SerialMotoServer if "--serial" in sys.argv[2:] else ThreadedMotoServer
+    server = kind(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     with open(sys.argv[1], "w") as f:
         f.write(str(port))

@@ -37,6 +37,7 @@ mod real_logs;
 mod rehearse;
 mod review;
 mod schema;
+mod shared;
 mod shell;
 mod sources;
 mod standards;

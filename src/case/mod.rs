@@ -13,6 +13,7 @@ pub mod headless;
 pub mod items;
 pub mod moves;
 pub mod seal;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 
@@ -105,6 +106,8 @@ pub enum CaseError {
     Sign(#[from] journal::sign::SignError),
     #[error("cannot seal the case: {0}")]
     Seal(#[from] seal::SealError),
+    #[error("the shared case {url}: {what}")]
+    Shared { url: String, what: String },
 }
 
 impl CaseError {
@@ -143,6 +146,9 @@ impl CaseError {
             CaseError::Seal(_) => vec![
                 "check the location, the credentials and the bucket (docs/evidence.md, \"Sealing\"); nothing was journaled".to_owned(),
             ],
+            CaseError::Shared { url, .. } => vec![
+                format!("check the bucket, the credentials and the network; `irp case note {url} TEXT` tries again"),
+            ],
             CaseError::IncompatibleChange(_) => {
                 vec!["resume with `--use-snapshot`, or restore the step in the playbook".to_owned()]
             }
@@ -170,6 +176,23 @@ pub struct Session {
     ctx: Context,
     naming: crate::playbook::context::TableNaming,
     auto_seal: Option<AutoSeal>,
+    /// The case's S3 side when it is shared (`s3://…`): the journal there is the case, the
+    /// folder is this responder's replica.
+    shared: Option<shared::Store>,
+}
+
+/// How many times a shared case's append reads what landed ahead of it and tries again before
+/// it gives up (each try judges the command on the new state; the waits between tries grow to
+/// about 30 s in all).
+const SHARED_ATTEMPTS: usize = 200;
+
+/// The wait after losing the race for a seq: random (so that writers who lost together do not
+/// try again together), up to 1, 2, 4 … 256 ms.
+fn back_off(attempt: usize) {
+    let ceiling = 1u64 << attempt.min(8);
+    let mut b = [0u8; 8];
+    let r = getrandom::fill(&mut b).map_or(0, |()| u64::from_le_bytes(b));
+    std::thread::sleep(std::time::Duration::from_millis(r % (ceiling + 1)));
 }
 
 /// Sealing as the case goes (`[seal]` in the config file): after every `every` entries, and at
@@ -275,12 +298,145 @@ impl Session {
             ctx,
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
+            shared: None,
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
         if let Some(staging) = staging {
             session.move_into_place(&staging, root)?;
         }
+        Ok(session)
+    }
+
+    /// Opens a new case shared on S3 (`store`), this responder's replica in `cache` (a cache:
+    /// whatever it held is replaced). The playbook snapshot and the inputs are written there once;
+    /// the journal's first entry is a conditional write like every other.
+    pub fn create_shared(
+        store: shared::Store,
+        cache: &Path,
+        playbook_path: &Path,
+        inputs: &[(String, String)],
+        mode: Mode,
+        ctx: Context,
+    ) -> Result<Session, CaseError> {
+        let (playbook, source) = load(playbook_path)?;
+        let now = ctx.clock.now();
+        let resolved = engine::resolve_inputs(&playbook, inputs, now).map_err(CaseError::Inputs)?;
+        let url = store.url();
+        let fail = |what: String| CaseError::Shared {
+            url: url.clone(),
+            what,
+        };
+        refuse_signing_shared(&ctx, &url)?;
+        if store.get_entry(0).map_err(|e| fail(e.0))?.is_some() {
+            return Err(fail(
+                "a case is there already; join it with `irp join`".to_owned(),
+            ));
+        }
+        let inputs_text = serde_json::to_vec_pretty(&resolved).unwrap_or_default();
+        for (name, bytes) in [
+            (CaseDir::SNAPSHOT, source.as_bytes()),
+            (CaseDir::INPUTS, inputs_text.as_slice()),
+        ] {
+            if store.put_new(name, bytes).map_err(|e| fail(e.0))? == shared::Put::Taken
+                && store.get(name).map_err(|e| fail(e.0))?.as_deref() != Some(bytes)
+            {
+                return Err(fail(format!(
+                    "another case is being opened there (its {name} differs); join it or choose another prefix"
+                )));
+            }
+        }
+        let (dir, lock, writer) = fresh_replica(cache, &source, &inputs_text, now)?;
+        let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
+        let opened = CaseOpened {
+            case: ctx.ids.id(now, "case").to_string(),
+            mode,
+            playbook: PlaybookRef {
+                id: playbook.id.clone(),
+                title: playbook.title.clone(),
+                version: playbook.version.clone(),
+                sha256: sha256_hex(source.as_bytes()),
+                snapshot: CaseDir::SNAPSHOT.to_owned(),
+                source: source_path.display().to_string(),
+            },
+            inputs: resolved,
+        };
+        let mut session = Session {
+            dir,
+            playbook,
+            state: State::default(),
+            entries: Vec::new(),
+            writer,
+            _lock: lock,
+            ctx,
+            naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
+            shared: Some(store),
+        };
+        session.execute(&Command::Open(opened))?;
+        session.housekeeping(None, Vec::new())?;
+        Ok(session)
+    }
+
+    /// Joins a case shared on S3: the snapshot, the inputs and every entry are read into a fresh
+    /// replica in `cache` (each entry checked and linked), and a session is journaled.
+    pub fn join_shared(store: shared::Store, cache: &Path, ctx: Context) -> Result<Session, CaseError> {
+        let url = store.url();
+        let fail = |what: String| CaseError::Shared {
+            url: url.clone(),
+            what,
+        };
+        refuse_signing_shared(&ctx, &url)?;
+        let missing = || fail("holds no case (no playbook snapshot there)".to_owned());
+        let source = store
+            .get(CaseDir::SNAPSHOT)
+            .map_err(|e| fail(e.0))?
+            .ok_or_else(missing)?;
+        let inputs_text = store
+            .get(CaseDir::INPUTS)
+            .map_err(|e| fail(e.0))?
+            .ok_or_else(missing)?;
+        let source =
+            String::from_utf8(source).map_err(|_| fail("its playbook snapshot is not UTF-8".to_owned()))?;
+        let loaded = crate::playbook::load_str(&source);
+        let Some(playbook) = loaded.playbook else {
+            return Err(CaseError::InvalidPlaybook {
+                path: PathBuf::from(format!("{url}/{}", CaseDir::SNAPSHOT)),
+                diagnostics: loaded.diagnostics,
+            });
+        };
+        let first = store.get_entry(0).map_err(|e| fail(e.0))?;
+        let kept = kept_replica(cache, &source, first.as_deref(), ctx.clock.now())?;
+        let (dir, lock, writer, entries) = if let Some(kept) = kept {
+            kept
+        } else {
+            let (dir, lock, writer) = fresh_replica(cache, &source, &inputs_text, ctx.clock.now())?;
+            (dir, lock, writer, Vec::new())
+        };
+        let mut session = Session {
+            dir,
+            playbook,
+            state: State::replay(entries.iter().map(|e| &e.event)),
+            entries,
+            writer,
+            _lock: lock,
+            ctx,
+            naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
+            shared: Some(store),
+        };
+        session.pull()?;
+        let Some(first) = session.entries.first() else {
+            return Err(fail("holds no journal entry yet".to_owned()));
+        };
+        if let Event::CaseOpened(o) = &first.event
+            && o.playbook.sha256 != sha256_hex(source.as_bytes())
+        {
+            return Err(fail(
+                "its playbook snapshot is not the one the case opened with".to_owned(),
+            ));
+        }
+        session.housekeeping(None, Vec::new())?;
         Ok(session)
     }
 
@@ -342,6 +498,7 @@ impl Session {
             ctx,
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
+            shared: None,
         };
         let report = ResumeReport {
             stale_lock: stale.clone(),
@@ -429,14 +586,119 @@ impl Session {
         read_artifact(&self.dir, r)
     }
 
-    /// Judges a command and, if it is legal, records it: written and fsynced, then applied.
+    /// Judges a command and, if it is legal, records it: written and fsynced, then applied. In a
+    /// shared case the entry is first put on S3 at the next seq; when another responder's entry
+    /// got there first, this one reads what landed and judges the command again on that state
+    /// (it may now be refused: the refusal is the answer).
     pub fn execute(&mut self, cmd: &Command) -> Result<&Entry, CaseError> {
-        let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
         let actor = self.ctx.actor.clone();
-        self.record(&actor, event)
+        if self.shared.is_none() {
+            let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+            return self.record(&actor, event);
+        }
+        for attempt in 0..SHARED_ATTEMPTS {
+            self.pull()?;
+            let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+            if let Some(i) = self.put_shared(&actor, event)? {
+                self.seal_if_due()?;
+                return Ok(&self.entries[i]);
+            }
+            back_off(attempt);
+        }
+        Err(self.busy())
+    }
+
+    /// Reads the entries other responders added to a shared case since the last read: each is
+    /// checked (its hash, its seq, its link to the one before), written to the replica and
+    /// applied. Returns how many there were; 0 for a case that is not shared.
+    pub fn pull(&mut self) -> Result<usize, CaseError> {
+        let Some(store) = &self.shared else {
+            return Ok(0);
+        };
+        let url = store.url();
+        let fail = |what: String| CaseError::Shared {
+            url: url.clone(),
+            what,
+        };
+        let mut added = 0;
+        loop {
+            let seq = self.writer.next_seq();
+            let Some(line) = store.get_entry(seq).map_err(|e| fail(e.0))? else {
+                break;
+            };
+            let Some(body) = line.strip_suffix(b"\n") else {
+                return Err(fail(format!("entry {seq} on S3 does not end its line")));
+            };
+            let entry = journal::entry::decode(body).map_err(|p| fail(format!("entry {seq} on S3: {p}")))?;
+            if entry.seq != seq || entry.prev != self.writer.head() {
+                return Err(fail(format!(
+                    "entry {seq} on S3 is not linked to entry {} (its seq says {}): the journal there was changed",
+                    seq.saturating_sub(1),
+                    entry.seq
+                )));
+            }
+            self.writer
+                .append_line(&entry, &line)
+                .map_err(io("cannot append to", self.writer.path()))?;
+            self.state.apply(&entry.event);
+            self.entries.push(entry);
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Puts the next entry on S3; `None` when another responder's entry holds its seq.
+    fn put_shared(&mut self, actor: &str, event: Event) -> Result<Option<usize>, CaseError> {
+        let at = self.ctx.clock.now();
+        let id = self.ctx.ids.id(at, &self.writer.next_seq().to_string());
+        let (entry, line) = self
+            .writer
+            .prepare(id, at, actor, event)
+            .map_err(io("cannot prepare an entry for", self.writer.path()))?;
+        let Some(store) = &self.shared else {
+            return Ok(None);
+        };
+        let put = store.put_entry(entry.seq, &line).map_err(|e| CaseError::Shared {
+            url: store.url(),
+            what: e.0,
+        })?;
+        if put == shared::Put::Taken {
+            return Ok(None);
+        }
+        self.writer
+            .append_line(&entry, &line)
+            .map_err(io("cannot append to", self.writer.path()))?;
+        self.state.apply(&entry.event);
+        self.entries.push(entry);
+        Ok(Some(self.entries.len() - 1))
+    }
+
+    fn busy(&self) -> CaseError {
+        CaseError::Shared {
+            url: self.shared.as_ref().map(shared::Store::url).unwrap_or_default(),
+            what: format!(
+                "other responders' entries landed ahead of this one {SHARED_ATTEMPTS} times in a row; nothing was recorded"
+            ),
+        }
+    }
+
+    /// The S3 location of a shared case.
+    pub fn shared_url(&self) -> Option<String> {
+        self.shared.as_ref().map(shared::Store::url)
     }
 
     fn record(&mut self, actor: &str, event: Event) -> Result<&Entry, CaseError> {
+        if self.shared.is_some() {
+            for attempt in 0..SHARED_ATTEMPTS {
+                self.pull()?;
+                if let Some(i) = self.put_shared(actor, event.clone())? {
+                    self.seal_if_due()?;
+                    return Ok(&self.entries[i]);
+                }
+                back_off(attempt);
+            }
+            return Err(self.busy());
+        }
         let at = self.ctx.clock.now();
         let id = self.ctx.ids.id(at, &self.writer.next_seq().to_string());
         let entry = self
@@ -654,6 +916,85 @@ pub fn read_artifact(dir: &CaseDir, r: &ArtifactRef) -> Result<Vec<u8>, CaseErro
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CaseError + use<> {
     let path = path.to_owned();
     move |source| CaseError::Io { what, path, source }
+}
+
+/// Signatures of a shared case's entries are not built yet: refused rather than left out.
+fn refuse_signing_shared(ctx: &Context, url: &str) -> Result<(), CaseError> {
+    if ctx.signer.is_some() {
+        return Err(CaseError::Shared {
+            url: url.to_owned(),
+            what: "signing the entries of a shared case is not built yet; leave out --signing-key (docs/cases.md)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The replica this responder kept of a shared case, locked, when it is one: the same snapshot,
+/// a journal that reads clean and starts with the case's first entry on S3. Anything else is
+/// `None`, and the replica is made anew.
+#[allow(clippy::type_complexity)]
+fn kept_replica(
+    cache: &Path,
+    source: &str,
+    first_on_s3: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<Option<(CaseDir, CaseLock, Writer, Vec<Entry>)>, CaseError> {
+    let dir = CaseDir::new(cache);
+    let (Ok(snapshot), Ok(bytes), Some(first)) = (
+        std::fs::read(dir.path(CaseDir::SNAPSHOT)),
+        std::fs::read(dir.journal()),
+        first_on_s3,
+    ) else {
+        return Ok(None);
+    };
+    if snapshot != source.as_bytes() || !bytes.starts_with(first) {
+        return Ok(None);
+    }
+    let (lock, _) = CaseLock::acquire(&dir.lock(), &holder(now))?;
+    let scan = journal::store::scan(&bytes);
+    if scan.corruption.is_some() || scan.torn.is_some() || scan.entries.is_empty() {
+        return Ok(None);
+    }
+    let journal_path = dir.journal();
+    let writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
+    Ok(Some((dir, lock, writer, scan.entries)))
+}
+
+/// A replica folder made anew (a cache: what it held is replaced), locked, with the snapshot
+/// and the inputs, and a writer for the journal as it comes from S3.
+fn fresh_replica(
+    cache: &Path,
+    source: &str,
+    inputs: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(CaseDir, CaseLock, Writer), CaseError> {
+    std::fs::create_dir_all(cache).map_err(io("cannot create", cache))?;
+    let dir = CaseDir::new(cache);
+    let (lock, _) = CaseLock::acquire(&dir.lock(), &holder(now))?;
+    for entry in std::fs::read_dir(cache)
+        .map_err(io("cannot read", cache))?
+        .flatten()
+    {
+        let path = entry.path();
+        if path == dir.lock() {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io("cannot clear the replica", &path))?;
+    }
+    journal::write_durably(&dir.path(CaseDir::SNAPSHOT), source.as_bytes())
+        .map_err(io("cannot write", &dir.path(CaseDir::SNAPSHOT)))?;
+    journal::write_durably(&dir.path(CaseDir::INPUTS), inputs)
+        .map_err(io("cannot write", &dir.path(CaseDir::INPUTS)))?;
+    let journal_path = dir.journal();
+    let writer =
+        Writer::open(&journal_path, &journal::Scan::default()).map_err(io("cannot create", &journal_path))?;
+    journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
+    Ok((dir, lock, writer))
 }
 
 fn holder(now: DateTime<Utc>) -> Holder {

@@ -1,6 +1,7 @@
 //! `irp case seal CASE --to s3://BUCKET/PREFIX`: the journal, its signatures and a manifest of the
 //! case folder copied to S3 (under Object Lock when the bucket has it), and the seal journaled.
-//! The `[seal]` section of the config file seals as a case goes.
+//! The `[seal]` section of the config file seals as a case goes. `irp case note` adds notes from
+//! the shell, to a folder or to a case shared on S3.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,25 @@ pub enum CaseCommand {
     /// every file, the signatures and the allowed signers, which `irp verify FILE` checks
     /// without unpacking and `tar -xf` unpacks.
     Export(ExportArgs),
+    /// Add notes to a case, from the shell: each TEXT, or each line of `--from FILE`, is one
+    /// note, journaled as `--actor`. The case is a folder or a shared case (`s3://…`).
+    Note(NoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// The case folder, or `s3://BUCKET/PREFIX` of a shared case.
+    pub case: PathBuf,
+    /// The notes.
+    pub text: Vec<String>,
+    /// Also one note per non-empty line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Who the journal records as writing them.
+    #[arg(long)]
+    pub actor: Option<String>,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +102,7 @@ pub fn cmd_case(out: Output, args: &CaseArgs) -> Result<(), CliError> {
     match &args.command {
         CaseCommand::Seal(a) => cmd_seal(out, a),
         CaseCommand::Export(a) => cmd_export(out, a),
+        CaseCommand::Note(a) => cmd_note(out, a),
     }
 }
 
@@ -145,6 +166,99 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
         manifest.files.len(),
         args.output.display(),
         args.output.display()
+    ));
+    Ok(())
+}
+
+/// The S3 side and the local replica folder of a shared case, when `case` is `s3://…`.
+pub fn shared_store(
+    case: &std::path::Path,
+    aws: &super::athena::AthenaArgs,
+) -> Result<Option<(crate::case::shared::Store, PathBuf)>, CliError> {
+    let flags = super::AwsArgs {
+        profile: aws.profile.clone(),
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+    };
+    shared_store_with(case, &flags)
+}
+
+fn shared_store_with(
+    case: &std::path::Path,
+    aws: &super::AwsArgs,
+) -> Result<Option<(crate::case::shared::Store, PathBuf)>, CliError> {
+    let text = case.to_string_lossy();
+    if !text.starts_with("s3://") {
+        return Ok(None);
+    }
+    let location = Location::parse(&text).map_err(|e| {
+        CliError::user(
+            e.to_string(),
+            "a shared case is `s3://BUCKET/PREFIX`, the prefix naming the case",
+        )
+    })?;
+    if location.prefix.is_empty() {
+        return Err(CliError::user(
+            format!("{text} names a bucket, not a case"),
+            "give the case its own prefix: `s3://BUCKET/cases/2026-12-08-s3`",
+        ));
+    }
+    // This responder's replica: a cache, rebuilt from S3 whenever the case is opened here.
+    let cache = crate::rehearse::lake::cache_root()
+        .join("shared")
+        .join(&location.bucket)
+        .join(location.prefix.replace('/', "%2F"));
+    let settings = super::run::settings_of(aws.profile.clone(), aws.region.clone(), aws.endpoint_url.clone());
+    let store = crate::case::shared::Store::connect(location, &settings).map_err(|e| {
+        CliError::user(
+            e.to_string(),
+            "check the credentials and the endpoint (docs/cases.md)",
+        )
+    })?;
+    Ok(Some((store, cache)))
+}
+
+fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {
+    let mut notes: Vec<String> = args
+        .text
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .cloned()
+        .collect();
+    if let Some(path) = &args.from {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::user(
+                format!("cannot read {}: {e}", path.display()),
+                "give a UTF-8 text file, one note per line",
+            )
+        })?;
+        notes.extend(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
+    }
+    if notes.is_empty() {
+        return Err(CliError::user(
+            "no note given",
+            "give the text, or `--from FILE` with one note per line",
+        ));
+    }
+    let ctx = session_context(args.actor.as_deref(), None, "case note", None)?;
+    let mut session = match shared_store_with(&args.case, &args.aws)? {
+        Some((store, cache)) => Session::join_shared(store, &cache, ctx).map_err(|e| case_error(out, e))?,
+        None => {
+            Session::resume(&args.case, PlaybookChoice::Snapshot, ctx)
+                .map_err(|e| case_error(out, e))?
+                .0
+        }
+    };
+    for text in &notes {
+        session
+            .execute(&crate::engine::Command::AddNote { text: text.clone() })
+            .map_err(|e| case_error(out, e))?;
+    }
+    out.status(&format!(
+        "{} note{} added; the journal holds {} entries",
+        notes.len(),
+        if notes.len() == 1 { "" } else { "s" },
+        session.entries.len()
     ));
     Ok(())
 }

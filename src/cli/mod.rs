@@ -56,6 +56,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Continue a case from its journal (repairs a torn last line; refuses a damaged journal).
     Resume(resume::ResumeArgs),
+    /// Join a case several responders share on S3 (`irp join s3://BUCKET/PREFIX`).
+    Join(resume::ResumeArgs),
     /// Undo a step's AWS action: put back the before-state it stored, verify, journal.
     Rollback(rollback::RollbackArgs),
     /// Check a case's hash chain and the files its entries vouch for; names the first bad entry.
@@ -124,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Graph(args) => graph::cmd_graph(out, &args),
         Command::Run(args) => run::cmd_run(out, &args),
         Command::Resume(args) => resume::cmd_resume(out, &args),
+        Command::Join(args) => resume::cmd_join(out, &args),
         Command::Rollback(args) => rollback::cmd_rollback(out, &args),
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),

@@ -11,7 +11,8 @@ use crate::case::{PlaybookChoice, Session};
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The case folder.
+    /// The case folder, or `s3://BUCKET/PREFIX` of a shared case (joined: its journal is read
+    /// into a local replica).
     pub case: PathBuf,
     /// Continue with the playbook snapshot in the case folder, even if the file changed.
     #[arg(long, conflicts_with = "accept_playbook_change")]
@@ -21,6 +22,20 @@ pub struct ResumeArgs {
     pub accept_playbook_change: bool,
     #[command(flatten)]
     pub drive: super::run::DriveArgs,
+}
+
+/// `irp join s3://…`: `irp resume` of a shared case.
+pub fn cmd_join(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
+    if !args.case.to_string_lossy().starts_with("s3://") {
+        return Err(CliError::user(
+            format!(
+                "`irp join` takes a shared case, `s3://BUCKET/PREFIX`; {} is not one",
+                args.case.display()
+            ),
+            "continue a case folder with `irp resume`",
+        ));
+    }
+    cmd_resume(out, args)
 }
 
 pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
@@ -50,7 +65,13 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         args.drive.signing.signer()?,
     )?;
     let auto_seal = super::case::auto_seal()?;
-    let (mut session, report) = Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?;
+    let (mut session, report) = match super::case::shared_store(&args.case, &args.drive.athena)? {
+        Some((store, cache)) => (
+            Session::join_shared(store, &cache, ctx).map_err(|e| case_error(out, e))?,
+            crate::case::ResumeReport::default(),
+        ),
+        None => Session::resume(&args.case, choice, ctx).map_err(|e| case_error(out, e))?,
+    };
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }

@@ -19,7 +19,8 @@ use crate::playbook::context::TableNaming;
 pub struct RunArgs {
     /// The playbook file.
     pub playbook: PathBuf,
-    /// The folder for the new case (created if missing; must be empty or new).
+    /// The folder for the new case (created if missing; must be empty or new), or
+    /// `s3://BUCKET/PREFIX` for a case several responders share (docs/cases.md).
     #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
     pub case_dir: Option<PathBuf>,
     /// Print every query step's SQL as the backend would receive it (rendered with the inputs;
@@ -210,8 +211,15 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let auto_seal = super::case::auto_seal()?;
-    let mut session =
-        Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    let mut session = open_case(
+        out,
+        case_dir,
+        &args.drive.athena,
+        &args.playbook,
+        &inputs,
+        mode,
+        ctx,
+    )?;
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }
@@ -245,6 +253,23 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
 }
 
 /// `irp run` without `--headless`: the case opens and the terminal UI walks it.
+/// A new case in a folder, or shared on S3 when `case_dir` is `s3://BUCKET/PREFIX`.
+fn open_case(
+    out: Output,
+    case_dir: &std::path::Path,
+    aws: &super::athena::AthenaArgs,
+    playbook: &std::path::Path,
+    inputs: &[(String, String)],
+    mode: Mode,
+    ctx: crate::case::Context,
+) -> Result<Session, CliError> {
+    let opened = match super::case::shared_store(case_dir, aws)? {
+        Some((store, cache)) => Session::create_shared(store, &cache, playbook, inputs, mode, ctx),
+        None => Session::create(case_dir, playbook, inputs, mode, ctx),
+    };
+    opened.map_err(|e| case_error(out, e))
+}
+
 fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> Result<(), CliError> {
     ui_preflight()?;
     let pb = valid_playbook(out, &args.playbook)?;
@@ -267,8 +292,15 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let auto_seal = super::case::auto_seal()?;
-    let mut session =
-        Session::create(case_dir, &args.playbook, &inputs, mode, ctx).map_err(|e| case_error(out, e))?;
+    let mut session = open_case(
+        out,
+        case_dir,
+        &args.drive.athena,
+        &args.playbook,
+        &inputs,
+        mode,
+        ctx,
+    )?;
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }

@@ -172,12 +172,37 @@ impl Writer {
 
     /// Writes one entry and waits until it is on disk.
     pub fn append(&mut self, id: Uuid, at: DateTime<Utc>, actor: &str, event: Event) -> io::Result<Entry> {
-        let (entry, line) =
-            entry::encode(self.next_seq, id, at, actor, event, &self.head).map_err(io::Error::other)?;
+        let (entry, line) = self.prepare(id, at, actor, event)?;
         if let Some(signer) = &mut self.signer {
             signer.sign(entry.seq, &entry.hash)?;
         }
-        if let Err(e) = self.file.write_all(&line).and_then(|()| self.file.sync_data()) {
+        self.append_line(&entry, &line)?;
+        Ok(entry)
+    }
+
+    /// The next entry and its line, linked to the head, without writing it (a shared case puts
+    /// the line on S3 first, and writes it here only once it holds its place there).
+    pub fn prepare(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        actor: &str,
+        event: Event,
+    ) -> io::Result<(Entry, Vec<u8>)> {
+        entry::encode(self.next_seq, id, at, actor, event, &self.head).map_err(io::Error::other)
+    }
+
+    /// Writes an entry's line that is known to be the next one (prepared here, or another
+    /// responder's, checked against the head), and waits until it is on disk.
+    pub fn append_line(&mut self, entry: &Entry, line: &[u8]) -> io::Result<()> {
+        if entry.seq != self.next_seq || entry.prev != self.head {
+            return Err(io::Error::other(format!(
+                "entry {} does not follow entry {} of this journal",
+                entry.seq,
+                self.next_seq.saturating_sub(1)
+            )));
+        }
+        if let Err(e) = self.file.write_all(line).and_then(|()| self.file.sync_data()) {
             // A partial line (disk full, I/O error) must not stay in front of the next entry.
             let _ = self.file.set_len(self.len);
             let _ = self.file.sync_data();
@@ -186,6 +211,11 @@ impl Writer {
         self.len += line.len() as u64;
         self.next_seq += 1;
         self.head.clone_from(&entry.hash);
-        Ok(entry)
+        Ok(())
+    }
+
+    /// The hash the next entry must name as `prev`.
+    pub fn head(&self) -> &str {
+        &self.head
     }
 }

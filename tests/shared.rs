@@ -1,0 +1,339 @@
+//! A case shared on S3 by several responders, against a moto that answers one request at a
+//! time (`IRP_MOTO_SERIAL_ENDPOINT`: moto's conditional write checks and writes in two steps, so
+//! a threaded moto could lose a race of its own): concurrent writers agree on one journal, lose
+//! nothing and repeat nothing; a writer killed at any point leaves no gap; two responders making
+//! the same move: one wins, the other is told.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{irp, repo, required_tool, stderr, stdout};
+
+/// The serial moto's endpoint, or `None` (said loudly; a failure under CI).
+fn serial_moto() -> Option<String> {
+    required_tool("IRP_MOTO_SERIAL_ENDPOINT", "a serial moto server")
+}
+
+/// A plain HTTP request to moto (it does not check signatures): status and body.
+fn http(endpoint: &str, method: &str, path: &str) -> (u16, String) {
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}", nanos % 1_000_000_000_000)
+}
+
+/// A new bucket on the serial moto and the URL of a case in it.
+fn new_case_url(endpoint: &str) -> (String, String) {
+    let bucket = unique("irp-shared");
+    let (status, body) = http(endpoint, "PUT", &format!("/{bucket}"));
+    assert_eq!(status, 200, "{body}");
+    let url = format!("s3://{bucket}/cases/{}", unique("case"));
+    (bucket, url)
+}
+
+/// `irp` against the serial moto, with its own cache (its replica of shared cases).
+fn irp_on(cache: &Path) -> Command {
+    let mut cmd = irp();
+    cmd.env("IRP_CACHE", cache)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env("IRP_AWS_MAX_ATTEMPTS", "5");
+    cmd
+}
+
+/// Opens the drill case at `url` (it stops at its first query: there is no query backend).
+fn open_case(endpoint: &str, url: &str, tmp: &Path) {
+    let answers = tmp.join("lead.answers.yaml");
+    std::fs::write(&answers, "actor: lead\nsteps: {}\n").unwrap();
+    let out = irp_on(&tmp.join("lead-cache"))
+        .args([
+            "run",
+            "tests/fixtures/cases/drill.yaml",
+            "--case-dir",
+            url,
+            "-i",
+            "bucket=drill-bucket",
+        ])
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .args(["--endpoint-url", endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("opened in {url}")),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// `irp case note URL --from FILE --actor ACTOR`.
+fn notes(endpoint: &str, url: &str, cache: &Path, file: &Path, actor: &str) -> Command {
+    let mut cmd = irp_on(cache);
+    cmd.args(["case", "note", url, "--from"])
+        .arg(file)
+        .args(["--actor", actor, "--endpoint-url", endpoint]);
+    cmd
+}
+
+/// The replica folder a cache holds for `url`.
+fn replica(cache: &Path, url: &str) -> PathBuf {
+    let rest = url.trim_start_matches("s3://");
+    let (bucket, prefix) = rest.split_once('/').unwrap();
+    cache.join("shared").join(bucket).join(prefix.replace('/', "%2F"))
+}
+
+/// The journal's keys on S3, as seqs, from a listing.
+fn listed_seqs(endpoint: &str, bucket: &str, url: &str) -> Vec<u64> {
+    let prefix = url.trim_start_matches(&format!("s3://{bucket}/"));
+    let mut seqs = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (_, body) = http(
+            endpoint,
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix={prefix}/journal/&start-after={after}"),
+        );
+        let keys: Vec<String> = body
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_owned)
+            .collect();
+        for k in &keys {
+            seqs.push(k.rsplit('/').next().unwrap().parse::<u64>().unwrap());
+        }
+        if !body.contains("<IsTruncated>true</IsTruncated>") || keys.is_empty() {
+            break;
+        }
+        after.clone_from(keys.last().unwrap());
+    }
+    seqs
+}
+
+fn journal_of(replica: &Path) -> Vec<u8> {
+    std::fs::read(replica.join("journal.jsonl")).unwrap()
+}
+
+/// The note texts of a journal, in order.
+fn note_texts(journal: &[u8]) -> Vec<String> {
+    journal
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+            (v["kind"] == "note_added").then(|| v["payload"]["text"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn four_responders_append_a_thousand_notes_and_every_replica_agrees() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    // Four writers, five batches of 50 notes each, random pauses between batches.
+    let writers: Vec<std::thread::JoinHandle<()>> = (1..=4)
+        .map(|w| {
+            let (endpoint, url, dir) = (endpoint.clone(), url.clone(), tmp.path().to_owned());
+            std::thread::spawn(move || {
+                let cache = dir.join(format!("w{w}-cache"));
+                for b in 1..=5 {
+                    let file = dir.join(format!("w{w}-b{b}.txt"));
+                    let lines: String = (1..=50).map(|l| format!("w{w}-b{b}-l{l}\n")).collect();
+                    std::fs::write(&file, lines).unwrap();
+                    let out = notes(&endpoint, &url, &cache, &file, &format!("w{w}"))
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "writer {w} batch {b}: {}", stderr(&out));
+                    let mut r = [0u8; 1];
+                    getrandom::fill(&mut r).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(r[0])));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // A responder who joins afterwards reads the whole journal (and adds one note).
+    let last = tmp.path().join("checker.txt");
+    std::fs::write(&last, "checked\n").unwrap();
+    let checker = tmp.path().join("checker-cache");
+    let out = notes(&endpoint, &url, &checker, &last, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let full = journal_of(&replica(&checker, &url));
+    // Every writer's replica is the same journal, as far as it read it.
+    for w in 1..=4 {
+        let mine = journal_of(&replica(&tmp.path().join(format!("w{w}-cache")), &url));
+        assert!(!mine.is_empty());
+        assert!(
+            full.starts_with(&mine),
+            "writer {w}'s replica differs from the journal on S3"
+        );
+    }
+    // Each of the 1,000 notes is there exactly once.
+    let texts = note_texts(&full);
+    let mut wanted: Vec<String> = (1..=4)
+        .flat_map(|w| (1..=5).flat_map(move |b| (1..=50).map(move |l| format!("w{w}-b{b}-l{l}"))))
+        .collect();
+    wanted.push("checked".to_owned());
+    let mut got = texts.clone();
+    got.sort();
+    wanted.sort();
+    assert_eq!(got.len(), 1001, "lost or repeated notes");
+    let differ = got.iter().zip(&wanted).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 0, "{differ} notes differ from what the writers wrote");
+    // The chain verifies.
+    let out = irp()
+        .args(["verify"])
+        .arg(replica(&checker, &url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn a_writer_killed_at_any_point_leaves_no_gap_and_no_half_entry() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let file = tmp.path().join("many.txt");
+    std::fs::write(
+        &file,
+        (1..=400).map(|l| format!("line {l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let cache = tmp.path().join("killed-cache");
+    for kill in 0..20u64 {
+        let mut child = notes(&endpoint, &url, &cache, &file, "killed")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(60 + (kill * 37) % 300));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    // The journal on S3 has seq 0…n-1, no gap, and every entry reads and links (a checker
+    // joining reads and checks each one).
+    let seqs = listed_seqs(&endpoint, &bucket, &url);
+    assert!(!seqs.is_empty());
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "a gap in the journal on S3"
+    );
+    let checker = tmp.path().join("checker-cache");
+    let one = tmp.path().join("one.txt");
+    std::fs::write(&one, "after the kills\n").unwrap();
+    let out = notes(&endpoint, &url, &checker, &one, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let full = journal_of(&replica(&checker, &url));
+    assert_eq!(
+        full.iter().filter(|b| **b == b'\n').count(),
+        seqs.len() + 2,
+        "every entry, then the checker's session and note"
+    );
+    // The killed writer's replica is either a prefix of the journal, or is made anew when it
+    // comes back: its next notes land.
+    let out = notes(&endpoint, &url, &cache, &one, "killed").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = notes(&endpoint, &url, &checker, &one, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let full = journal_of(&replica(&checker, &url));
+    assert!(full.starts_with(&journal_of(&replica(&cache, &url))));
+    let out = irp()
+        .args(["verify"])
+        .arg(replica(&checker, &url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let settings = irp::action::aws::AwsSettings {
+        profile: None,
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(endpoint.clone()),
+        retry_attempts: Some(3),
+        retry_backoff: None,
+    };
+    assert!(
+        std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
+        "scripts/test sets AWS credentials for moto"
+    );
+    let session = |who: &str| {
+        let store =
+            irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
+                .unwrap();
+        let ctx = irp::case::Context {
+            actor: who.to_owned(),
+            clock: irp::clock::Clock::from_env().unwrap(),
+            ids: irp::clock::Ids::from_env(),
+            command: "test".to_owned(),
+            signer: None,
+        };
+        irp::case::Session::join_shared(store, &tmp.path().join(format!("{who}-cache")), ctx).unwrap()
+    };
+    // Both stand on the drill's first query, `reads`; both skip it.
+    let mut alice = session("alice");
+    let mut bob = session("bob");
+    let skip = |reason: &str| irp::engine::Command::Skip {
+        step: "reads".to_owned(),
+        reason: reason.to_owned(),
+    };
+    alice.execute(&skip("alice skips")).unwrap();
+    let refused = bob.execute(&skip("bob skips")).map(|e| e.seq).unwrap_err();
+    let said = refused.to_string();
+    assert!(said.contains("reads"), "bob is told why: {said}");
+    // Bob's replica now holds alice's skip: he sees who did it.
+    let skipped: Vec<&irp::journal::Entry> = bob
+        .entries
+        .iter()
+        .filter(|e| matches!(&e.event, irp::engine::Event::StepSkipped { .. }))
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].actor, "alice");
+    // And the case goes on for both.
+    assert_eq!(alice.state.position, bob.state.position);
+    let _ = repo();
+}
