@@ -337,3 +337,78 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
     assert_eq!(alice.state.position, bob.state.position);
     let _ = repo();
 }
+
+#[test]
+fn artifacts_travel_by_hash_and_every_replica_verifies() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, url) = new_case_url(&endpoint);
+    let lake = crate::common::for_each_lake(tmp.path());
+    let answers = tmp.path().join("answers.yaml");
+    std::fs::write(&answers, "steps: {}\n").unwrap();
+    let out = irp_on(&tmp.path().join("lead-cache"))
+        .env("IRP_NOW", "2026-11-28T03:00:00Z")
+        .args([
+            "run",
+            "tests/fixtures/cases/for-each.yaml",
+            "--case-dir",
+            &url,
+            "--lake",
+        ])
+        .arg(&lake)
+        .args([
+            "-i",
+            "suspect_key=AKIAEXAMPLESTOLEN001",
+            "--headless",
+            "--answers",
+        ])
+        .arg(&answers)
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("opened in {url}")),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let lead = journal_of(&replica(&tmp.path().join("lead-cache"), &url));
+    let vouched: Vec<String> = lead
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+            (v["kind"] == "query_succeeded")
+                .then(|| v["payload"]["artifact"]["sha256"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert!(!vouched.is_empty(), "the query's result is an artifact");
+    // On S3 under its hash (as a listing shows: moto refuses an unsigned read of an object).
+    let prefix = url.trim_start_matches(&format!("s3://{bucket}/"));
+    let (_, listing) = http(
+        &endpoint,
+        "GET",
+        &format!("/{bucket}?list-type=2&prefix={prefix}/artifacts/"),
+    );
+    for sha in &vouched {
+        assert!(
+            listing.contains(&format!("{prefix}/artifacts/{sha}</Key>")),
+            "artifacts/{sha}: {listing}"
+        );
+    }
+    // Another responder's replica fetches it and verifies.
+    let checker = tmp.path().join("checker-cache");
+    let one = tmp.path().join("one.txt");
+    std::fs::write(&one, "seen\n").unwrap();
+    let out = notes(&endpoint, &url, &checker, &one, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = irp()
+        .args(["verify"])
+        .arg(replica(&checker, &url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("files match"), "{}", stdout(&out));
+}

@@ -637,6 +637,7 @@ impl Session {
                     entry.seq
                 )));
             }
+            self.fetch_vouched(&entry)?;
             self.writer
                 .append_line(&entry, &line)
                 .map_err(io("cannot append to", self.writer.path()))?;
@@ -869,11 +870,16 @@ impl Session {
             .map_err(io("cannot seal", &path))?;
         journal::sync_dir(&self.dir.path(CaseDir::ARTIFACTS)).map_err(io("cannot seal", &path))?;
         let (sha256, bytes) = journal::entry::sha256_file(&path).map_err(io("cannot hash", &path))?;
-        Ok(ArtifactRef {
+        let r = ArtifactRef {
             path: rel.to_owned(),
             sha256,
             bytes,
-        })
+        };
+        if self.shared.is_some() {
+            let data = std::fs::read(&path).map_err(io("cannot read", &path))?;
+            self.share_artifact(&r, &data)?;
+        }
+        Ok(r)
     }
 
     /// Stores an artifact for the next entry (`artifacts/<seq>-<step>.<ext>`), durably, before
@@ -881,11 +887,83 @@ impl Session {
     pub fn write_artifact(&self, step: &str, ext: &str, bytes: &[u8]) -> Result<ArtifactRef, CaseError> {
         let (rel, path) = self.artifact_path(step, ext)?;
         journal::write_new_durably(&path, bytes).map_err(io("cannot write", &path))?;
-        Ok(ArtifactRef {
+        let r = ArtifactRef {
             path: rel,
             sha256: sha256_hex(bytes),
             bytes: bytes.len() as u64,
-        })
+        };
+        self.share_artifact(&r, bytes)?;
+        Ok(r)
+    }
+
+    /// In a shared case, puts an artifact under the case's prefix by its SHA-256
+    /// (`artifacts/<sha256>`), before any entry vouches for it: the other responders' replicas
+    /// fetch it from there.
+    fn share_artifact(&self, r: &ArtifactRef, bytes: &[u8]) -> Result<(), CaseError> {
+        let Some(store) = &self.shared else {
+            return Ok(());
+        };
+        store
+            .put_new(&format!("artifacts/{}", r.sha256), bytes)
+            .map(|_| ())
+            .map_err(|e| CaseError::Shared {
+                url: store.url(),
+                what: e.0,
+            })
+    }
+
+    /// Makes sure the replica holds every file `entry` vouches for, fetching each from
+    /// `artifacts/<sha256>` when it is missing (a file of the same name with other bytes, a
+    /// leftover of this replica's, is set aside in `artifacts/unvouched/`, never dropped).
+    fn fetch_vouched(&self, entry: &Entry) -> Result<(), CaseError> {
+        let Some(store) = &self.shared else {
+            return Ok(());
+        };
+        let fail = |what: String| CaseError::Shared {
+            url: store.url(),
+            what,
+        };
+        for (rel, sha) in journal::files_vouched(entry) {
+            if rel == CaseDir::SNAPSHOT {
+                continue;
+            }
+            let Some(path) = self.dir.inside(&rel) else {
+                return Err(fail(format!(
+                    "entry {} names `{rel}`, outside the case folder",
+                    entry.seq
+                )));
+            };
+            if let Ok((have, _)) = journal::entry::sha256_file(&path) {
+                if have == sha {
+                    continue;
+                }
+                let aside = self.dir.path(&format!("{}/unvouched", CaseDir::ARTIFACTS));
+                std::fs::create_dir_all(&aside).map_err(io("cannot create", &aside))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let to = aside.join(format!("{name}.{}", &have[..12]));
+                std::fs::rename(&path, &to).map_err(io("cannot set aside", &path))?;
+            }
+            let bytes = store
+                .get(&format!("artifacts/{sha}"))
+                .map_err(|e| fail(e.0))?
+                .ok_or_else(|| {
+                    fail(format!(
+                        "entry {} vouches for `{rel}`, which is not under artifacts/ on S3",
+                        entry.seq
+                    ))
+                })?;
+            if sha256_hex(&bytes) != sha {
+                return Err(fail(format!("artifacts/{sha} on S3 does not hash to its name")));
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+            }
+            journal::write_durably(&path, &bytes).map_err(io("cannot write", &path))?;
+        }
+        Ok(())
     }
 }
 

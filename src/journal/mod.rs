@@ -155,6 +155,68 @@ pub fn check_files(dir: &CaseDir, entries: &[Entry]) -> Option<Corruption> {
     })
 }
 
+/// The files an entry vouches for: (path in the case folder, SHA-256).
+pub fn files_vouched(e: &Entry) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut art = |a: &Option<ArtifactRef>| {
+        if let Some(a) = a {
+            files.push((a.path.clone(), a.sha256.clone()));
+        }
+    };
+    match &e.event {
+        Event::CaseOpened(o) => files.push((o.playbook.snapshot.clone(), o.playbook.sha256.clone())),
+        Event::PlaybookChanged(c) => files.push((c.snapshot.clone(), c.new_sha256.clone())),
+        Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
+        Event::QuerySucceeded(q) => art(&q.artifact),
+        Event::QueryFailed(q) => art(&q.artifact),
+        Event::SourceNotCollected(n) => art(&n.artifact),
+        Event::ActionConfirmed(a) => art(&a.seen),
+        Event::ActionStarted(a) => {
+            art(&a.before);
+            art(&a.request);
+        }
+        Event::ActionFinished(a) => {
+            art(&a.after);
+            for o in &a.outputs {
+                art(&Some(o.clone()));
+            }
+        }
+        Event::ActionConflict(c) => {
+            art(&c.seen);
+            art(&Some(c.now.clone()));
+        }
+        Event::ActionVerified(v) => art(&v.after),
+        Event::RollbackStarted(r) => {
+            art(&r.restore);
+            art(&r.current);
+        }
+        Event::RollbackFinished(r) => art(&r.after),
+        Event::ExerciseSet(x) => art(&Some(x.brief.clone())),
+        // Listed, not `_`: a new kind of entry that vouches for a file must be added above.
+        Event::SessionStarted(_)
+        | Event::LockTakenOver(_)
+        | Event::Started { .. }
+        | Event::ActionNothingToDo { .. }
+        | Event::QuerySubmitted(_)
+        | Event::QueryCancelled { .. }
+        | Event::Decided(_)
+        | Event::AwsIdentity(_)
+        | Event::ChecklistItemDone { .. }
+        | Event::StepCompleted { .. }
+        | Event::StepSkipped { .. }
+        | Event::WentBack { .. }
+        | Event::NoteAdded { .. }
+        | Event::EvidenceAdded(_)
+        | Event::Paused { .. }
+        | Event::Unpaused {}
+        | Event::CaseClosed { .. }
+        | Event::InjectLanded(_)
+        | Event::CaseSealed(_)
+        | Event::SealFailed { .. } => {}
+    }
+    files
+}
+
 /// The same check, with the SHA-256 of a file the entries name from `sha_of` (a folder, or an
 /// archive read without unpacking): `Err` says why the file cannot be had.
 pub fn check_files_by(
@@ -162,63 +224,7 @@ pub fn check_files_by(
     sha_of: impl Fn(&str) -> Result<String, String>,
 ) -> Option<Corruption> {
     for e in entries {
-        let mut files: Vec<(String, String)> = Vec::new();
-        let mut art = |a: &Option<ArtifactRef>| {
-            if let Some(a) = a {
-                files.push((a.path.clone(), a.sha256.clone()));
-            }
-        };
-        match &e.event {
-            Event::CaseOpened(o) => files.push((o.playbook.snapshot.clone(), o.playbook.sha256.clone())),
-            Event::PlaybookChanged(c) => files.push((c.snapshot.clone(), c.new_sha256.clone())),
-            Event::TornTailSetAside(t) => files.push((t.file.clone(), t.sha256.clone())),
-            Event::QuerySucceeded(q) => art(&q.artifact),
-            Event::QueryFailed(q) => art(&q.artifact),
-            Event::SourceNotCollected(n) => art(&n.artifact),
-            Event::ActionConfirmed(a) => art(&a.seen),
-            Event::ActionStarted(a) => {
-                art(&a.before);
-                art(&a.request);
-            }
-            Event::ActionFinished(a) => {
-                art(&a.after);
-                for o in &a.outputs {
-                    art(&Some(o.clone()));
-                }
-            }
-            Event::ActionConflict(c) => {
-                art(&c.seen);
-                art(&Some(c.now.clone()));
-            }
-            Event::ActionVerified(v) => art(&v.after),
-            Event::RollbackStarted(r) => {
-                art(&r.restore);
-                art(&r.current);
-            }
-            Event::RollbackFinished(r) => art(&r.after),
-            Event::ExerciseSet(x) => art(&Some(x.brief.clone())),
-            // Listed, not `_`: a new kind of entry that vouches for a file must be added above.
-            Event::SessionStarted(_)
-            | Event::LockTakenOver(_)
-            | Event::Started { .. }
-            | Event::ActionNothingToDo { .. }
-            | Event::QuerySubmitted(_)
-            | Event::QueryCancelled { .. }
-            | Event::Decided(_)
-            | Event::AwsIdentity(_)
-            | Event::ChecklistItemDone { .. }
-            | Event::StepCompleted { .. }
-            | Event::StepSkipped { .. }
-            | Event::WentBack { .. }
-            | Event::NoteAdded { .. }
-            | Event::EvidenceAdded(_)
-            | Event::Paused { .. }
-            | Event::Unpaused {}
-            | Event::CaseClosed { .. }
-            | Event::InjectLanded(_)
-            | Event::CaseSealed(_)
-            | Event::SealFailed { .. } => {}
-        }
+        let files = files_vouched(e);
         for (rel, sha) in files {
             let what = match sha_of(&rel) {
                 Ok(actual) if actual == sha => continue,
