@@ -378,9 +378,31 @@ impl Session {
         Ok(session)
     }
 
-    /// Joins a case shared on S3: the snapshot, the inputs and every entry are read into a fresh
-    /// replica in `cache` (each entry checked and linked), and a session is journaled.
+    /// Joins a case shared on S3: the snapshot, the inputs and every entry are read into this
+    /// responder's replica in `cache` (the one kept there when it is still a prefix of the
+    /// journal, else a fresh one; each entry checked and linked), and a session is journaled.
     pub fn join_shared(store: shared::Store, cache: &Path, ctx: Context) -> Result<Session, CaseError> {
+        let mut session = Session::open_replica(store, cache, ctx)?;
+        session.housekeeping(None, Vec::new())?;
+        Ok(session)
+    }
+
+    /// Brings the replica of a shared case in `cache` up to date and returns its folder, writing
+    /// nothing to the case: what `irp verify`, `irp report`, `irp review` and `irp case export`
+    /// read.
+    pub fn read_shared(store: shared::Store, cache: &Path) -> Result<PathBuf, CaseError> {
+        let ctx = Context {
+            actor: SYSTEM_ACTOR.to_owned(),
+            clock: crate::clock::Clock::System,
+            ids: crate::clock::Ids::from_env(),
+            command: "read".to_owned(),
+            signer: None,
+        };
+        let session = Session::open_replica(store, cache, ctx)?;
+        Ok(session.dir.root.clone())
+    }
+
+    fn open_replica(store: shared::Store, cache: &Path, ctx: Context) -> Result<Session, CaseError> {
         let url = store.url();
         let fail = |what: String| CaseError::Shared {
             url: url.clone(),

@@ -50,8 +50,10 @@ pub struct NoteArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The case folder.
+    /// The case folder, or `s3://BUCKET/PREFIX` of a shared case.
     pub case: PathBuf,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
     /// The archive to write (`.tar`, `.tar.gz` or `.tgz`); never overwritten.
     #[arg(long, short)]
     pub output: PathBuf,
@@ -113,7 +115,8 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
             "name the archive so that irp verify and tar know what it is",
         ));
     }
-    let (dir, bytes, scan) = super::verify::read_journal(&args.case)?;
+    let case = readable_case(&args.case, &args.aws)?;
+    let (dir, bytes, scan) = super::verify::read_journal(&case)?;
     let Some(crate::engine::Event::CaseOpened(opened)) = scan.entries.first().map(|e| &e.event) else {
         return Err(CliError::user(
             format!("{} holds no readable case", args.case.display()),
@@ -216,6 +219,18 @@ fn shared_store_with(
         )
     })?;
     Ok(Some((store, cache)))
+}
+
+/// The folder a read-only command reads: the case folder given, or, for a shared case
+/// (`s3://…`), this responder's replica brought up to date (nothing is written to the case).
+pub fn readable_case(case: &std::path::Path, aws: &super::AwsArgs) -> Result<PathBuf, CliError> {
+    match shared_store_with(case, aws)? {
+        Some((store, cache)) => Session::read_shared(store, &cache).map_err(|e| CliError::User {
+            hints: e.hints(),
+            message: e.to_string(),
+        }),
+        None => Ok(case.to_owned()),
+    }
 }
 
 fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {

@@ -27,8 +27,11 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The case folder (or its `journal.jsonl`).
+    /// The case folder (or its `journal.jsonl`), or `s3://BUCKET/PREFIX` of a shared case (read
+    /// into this responder's replica first).
     pub case: PathBuf,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "md")]
     pub format: Format,
@@ -44,7 +47,8 @@ fn pretty(v: &serde_json::Value) -> String {
 }
 
 pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
-    let record = CaseRecord::read(&args.case).map_err(|e| CliError::User {
+    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let record = CaseRecord::read(&case).map_err(|e| CliError::User {
         hints: e.hints(),
         message: e.to_string(),
     })?;

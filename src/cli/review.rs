@@ -9,8 +9,11 @@ use crate::report::CaseRecord;
 
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
-    /// The case folder (or its `journal.jsonl`).
+    /// The case folder (or its `journal.jsonl`), or `s3://BUCKET/PREFIX` of a shared case (read
+    /// into this responder's replica first).
     pub case: PathBuf,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
 }
 
 pub fn cmd_review(out: Output, args: &ReviewArgs) -> Result<(), CliError> {
@@ -20,7 +23,8 @@ pub fn cmd_review(out: Output, args: &ReviewArgs) -> Result<(), CliError> {
             "`irp report CASE` writes the same case as Markdown, HTML or JSON without a terminal",
         )
     })?;
-    let record = CaseRecord::read(&args.case).map_err(|e| CliError::User {
+    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let record = CaseRecord::read(&case).map_err(|e| CliError::User {
         hints: e.hints(),
         message: e.to_string(),
     })?;

@@ -11,7 +11,8 @@ use crate::journal::{CaseDir, Corruption, Scan, check_files};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The case folder (or its `journal.jsonl`).
+    /// The case folder (or its `journal.jsonl`), an archive of `irp case export`, or
+    /// `s3://BUCKET/PREFIX` of a shared case (read into this responder's replica first).
     pub case: PathBuf,
     /// Print the result as JSON.
     #[arg(long)]
@@ -288,7 +289,8 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
     if crate::case::export::is_archive(&args.case) {
         return verify_archive(out, args);
     }
-    let (dir, _, scan) = read_journal(&args.case)?;
+    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let (dir, _, scan) = read_journal(&case)?;
     let allowed = args.allowed_signers.as_deref().map(load_allowed).transpose()?;
     let sig_path = dir.path(CaseDir::SIGNATURES);
     let signatures = sign::check(&sig_path, &scan.entries, allowed.as_ref()).map_err(|e| {
