@@ -412,3 +412,44 @@ fn artifacts_travel_by_hash_and_every_replica_verifies() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("files match"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_responder_sees_anothers_entry_in_the_terminal_ui_within_five_seconds() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let irp_bin = env!("CARGO_BIN_EXE_irp");
+    let cache = tmp.path().join("alice-cache");
+    let script =
+        format!("{irp_bin} join {url} --endpoint-url {endpoint} --actor alice; echo IRP-EXIT=$?; sleep 600");
+    let env = [
+        format!("IRP_CACHE={}", cache.display()),
+        "AWS_ACCESS_KEY_ID=testing".to_owned(),
+        "AWS_SECRET_ACCESS_KEY=testing".to_owned(),
+        "AWS_REGION=us-east-1".to_owned(),
+        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
+    ];
+    let env: Vec<&str> = env.iter().map(String::as_str).collect();
+    let Some(tmux) = crate::ui_tmux::Tmux::start("shared", &script, &env) else {
+        return;
+    };
+    tmux.wait("alice's screen", |s| s.contains("Journal (J: all)"));
+    // Bob, elsewhere, adds a note; it lands on alice's screen.
+    let note = tmp.path().join("bob.txt");
+    std::fs::write(&note, "bob checked the bucket policy\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = notes(&endpoint, &url, &tmp.path().join("bob-cache"), &note, "bob")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    tmux.wait("bob's note on alice's screen", |s| {
+        s.contains("bob checked the bucket policy")
+    });
+    let seen = started.elapsed();
+    assert!(
+        seen < std::time::Duration::from_secs(5),
+        "alice saw bob's note after {seen:?}"
+    );
+    tmux.keys(&["q"]);
+}

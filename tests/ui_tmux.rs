@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::common::{required_tool, run, stdout};
 
 /// A tmux server of the test's own (its own socket), killed when dropped.
-struct Tmux {
+pub(crate) struct Tmux {
     bin: String,
     socket: String,
 }
@@ -21,7 +21,7 @@ struct Tmux {
 impl Tmux {
     /// A private tmux server (its own socket) running `script` in a 160×48 window, with the
     /// clock pinned and `env` (`NAME=VALUE`) added.
-    fn start(name: &str, script: &str, env: &[&str]) -> Option<Tmux> {
+    pub(crate) fn start(name: &str, script: &str, env: &[&str]) -> Option<Tmux> {
         let bin = required_tool("IRP_TMUX", "tmux")?;
         let tmux = Tmux {
             bin,
@@ -61,7 +61,7 @@ impl Tmux {
         c
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let ok = self
             .cmd()
             .args(["send-keys", "-t", "e2e"])
@@ -105,7 +105,7 @@ impl Tmux {
 
     /// Waits until the screen satisfies `pred` (polling the pane; the UI's clock is pinned, so
     /// an idle screen does not change).
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             let screen = self.capture();
@@ -543,7 +543,7 @@ fn sigterm_and_a_resize_leave_the_terminal_restored_and_the_case_resumable() {
     );
 }
 
-fn shell(p: &Path) -> String {
+pub(crate) fn shell(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 

@@ -148,6 +148,8 @@ pub struct Worker {
     exercise: Option<crate::rehearse::Exercise>,
     /// Whether the closed exercise's score was sent.
     scored: bool,
+    /// The last problem reading a shared case's new entries, said once until it changes.
+    pull_problem: Option<String>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -184,6 +186,7 @@ impl Worker {
             executor,
             replies,
             cancel: Arc::new(AtomicBool::new(false)),
+            pull_problem: None,
             reported,
             exercise,
             scored,
@@ -193,6 +196,27 @@ impl Worker {
     /// Between moves: lands the exercise's injects that are due, and sends the score once the
     /// exercise is closed.
     pub fn tick(&mut self) {
+        // A shared case: the other responders' entries land on this screen as they are read.
+        if self.session.shared_url().is_some() {
+            match self.session.pull() {
+                Ok(n) => {
+                    self.pull_problem = None;
+                    if n > 0 {
+                        self.flush();
+                    }
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    if self.pull_problem.as_deref() != Some(error.as_str()) {
+                        self.pull_problem = Some(error.clone());
+                        let _ = self.replies.send(Reply::Problem {
+                            error,
+                            hints: e.hints(),
+                        });
+                    }
+                }
+            }
+        }
         let Some(exercise) = &self.exercise else {
             return;
         };
