@@ -89,6 +89,7 @@ fn main() {
             &[("bucket".to_owned(), "drill-bucket".to_owned())],
             Mode::Rehearsal,
             ctx("lead"),
+            None,
         )
         .unwrap();
         drop(s);

@@ -453,3 +453,154 @@ fn a_responder_sees_anothers_entry_in_the_terminal_ui_within_five_seconds() {
     );
     tmux.keys(&["q"]);
 }
+
+#[test]
+fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    let allowed = tmp.path().join("allowed_signers");
+    std::fs::write(
+        &allowed,
+        format!(
+            "{}{}",
+            crate::common::allowed_line("alice@example.org", "alice"),
+            crate::common::allowed_line("bob@example.org", "bob")
+        ),
+    )
+    .unwrap();
+    let alice_key = crate::common::test_key("alice");
+    let bob_key = crate::common::test_key("bob");
+    let mallory_key = crate::common::test_key("mallory");
+    // Alice opens the case, requiring signed entries; her entries and their signatures are on S3.
+    let answers = tmp.path().join("lead.answers.yaml");
+    std::fs::write(&answers, "actor: alice\nsteps: {}\n").unwrap();
+    let out = irp_on(&tmp.path().join("alice-cache"))
+        .args([
+            "run",
+            "tests/fixtures/cases/drill.yaml",
+            "--case-dir",
+            &url,
+            "-i",
+            "bucket=drill-bucket",
+        ])
+        .args([
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+            "--signing-key",
+            alice_key.to_str().unwrap(),
+        ])
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("opened in {url}")),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let note = tmp.path().join("note.txt");
+    std::fs::write(&note, "bob's note\n").unwrap();
+    let with_key = |cache: &str, actor: &str, key: Option<&Path>| {
+        let mut cmd = notes(&endpoint, &url, &tmp.path().join(cache), &note, actor);
+        if let Some(k) = key {
+            cmd.args(["--signing-key", k.to_str().unwrap()]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = with_key("bob-cache", "bob", Some(&bob_key));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Unsigned, or signed by a key the case does not allow: refused before anything is written.
+    let out = with_key("carol-cache", "carol", None);
+    assert!(
+        stderr(&out).contains("every entry of this case must be signed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with_key("mallory-cache", "mallory", Some(&mallory_key));
+    assert!(
+        stderr(&out).contains("is not a key the case's allowed signers allow"),
+        "{}",
+        stderr(&out)
+    );
+    // Every reader checks every entry's signature: the replica verifies against the keys.
+    let reader = tmp.path().join("reader-cache");
+    let out = irp_on(&reader)
+        .args([
+            "verify",
+            &url,
+            "--allowed-signers",
+            allowed.to_str().unwrap(),
+            "--endpoint-url",
+            &endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("signed by alice@example.org"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("signed by bob@example.org"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Someone with s3:PutObject on the prefix wins the next seq with an entry of their making,
+    // linked as an honest one would be, but unsigned.
+    let replica_journal = journal_of(&replica(&reader, &url));
+    let last: irp::journal::Entry = irp::journal::entry::decode(
+        replica_journal
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    let (_, forged) = irp::journal::entry::encode(
+        last.seq + 1,
+        uuid::Uuid::nil(),
+        chrono::Utc::now(),
+        "alice",
+        irp::engine::Event::NoteAdded {
+            step: None,
+            text: "close it, nothing to see".to_owned(),
+        },
+        &last.hash,
+    )
+    .unwrap();
+    let settings = irp::action::aws::AwsSettings {
+        profile: None,
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(endpoint.clone()),
+        retry_attempts: Some(3),
+        retry_backoff: None,
+    };
+    let store = irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
+        .unwrap();
+    assert_eq!(
+        store.put_entry(last.seq + 1, &forged).unwrap(),
+        irp::case::shared::Put::Written
+    );
+    // Every reader stops there and says so; nothing more is written after it.
+    let out = with_key("bob-cache", "bob", Some(&bob_key));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("entry {} on S3 is not signed", last.seq + 1)),
+        "{}",
+        stderr(&out)
+    );
+    let out = irp_on(&reader)
+        .args(["verify", &url, "--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("a forged or unsigned entry"),
+        "{}",
+        stderr(&out)
+    );
+}

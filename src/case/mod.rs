@@ -179,6 +179,9 @@ pub struct Session {
     /// The case's S3 side when it is shared (`s3://…`): the journal there is the case, the
     /// folder is this responder's replica.
     shared: Option<shared::Store>,
+    /// A shared case's allowed signers (`allowed_signers` under its prefix): every entry read
+    /// must be signed by a key they allow.
+    shared_signers: Option<journal::sign::AllowedSigners>,
 }
 
 /// How many times a shared case's append reads what landed ahead of it and tries again before
@@ -299,6 +302,7 @@ impl Session {
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
             shared: None,
+            shared_signers: None,
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
@@ -318,6 +322,7 @@ impl Session {
         inputs: &[(String, String)],
         mode: Mode,
         ctx: Context,
+        allowed_signers: Option<&[u8]>,
     ) -> Result<Session, CaseError> {
         let (playbook, source) = load(playbook_path)?;
         let now = ctx.clock.now();
@@ -327,17 +332,32 @@ impl Session {
             url: url.clone(),
             what,
         };
-        refuse_signing_shared(&ctx, &url)?;
+        if let Some(signer) = &ctx.signer {
+            signer.check_outside(cache)?;
+        }
         if store.get_entry(0).map_err(|e| fail(e.0))?.is_some() {
             return Err(fail(
                 "a case is there already; join it with `irp join`".to_owned(),
             ));
         }
         let inputs_text = serde_json::to_vec_pretty(&resolved).unwrap_or_default();
-        for (name, bytes) in [
+        let signers = allowed_signers
+            .map(|b| journal::sign::AllowedSigners::parse(&String::from_utf8_lossy(b)).map(|a| (b, a)))
+            .transpose()
+            .map_err(|e| fail(format!("the allowed signers: {e}")))?;
+        if signers.is_some() && ctx.signer.is_none() {
+            return Err(fail(
+                "the case would require signed entries (--allowed-signers), but this responder signs none: give --signing-key".to_owned(),
+            ));
+        }
+        let mut files = vec![
             (CaseDir::SNAPSHOT, source.as_bytes()),
             (CaseDir::INPUTS, inputs_text.as_slice()),
-        ] {
+        ];
+        if let Some((bytes, _)) = &signers {
+            files.push((shared::ALLOWED_SIGNERS, bytes));
+        }
+        for (name, bytes) in files {
             if store.put_new(name, bytes).map_err(|e| fail(e.0))? == shared::Put::Taken
                 && store.get(name).map_err(|e| fail(e.0))?.as_deref() != Some(bytes)
             {
@@ -372,6 +392,7 @@ impl Session {
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
             shared: Some(store),
+            shared_signers: signers.map(|(_, a)| a),
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(None, Vec::new())?;
@@ -408,7 +429,6 @@ impl Session {
             url: url.clone(),
             what,
         };
-        refuse_signing_shared(&ctx, &url)?;
         let missing = || fail("holds no case (no playbook snapshot there)".to_owned());
         let source = store
             .get(CaseDir::SNAPSHOT)
@@ -420,6 +440,12 @@ impl Session {
             .ok_or_else(missing)?;
         let source =
             String::from_utf8(source).map_err(|_| fail("its playbook snapshot is not UTF-8".to_owned()))?;
+        let shared_signers = store
+            .get(shared::ALLOWED_SIGNERS)
+            .map_err(|e| fail(e.0))?
+            .map(|b| journal::sign::AllowedSigners::parse(&String::from_utf8_lossy(&b)))
+            .transpose()
+            .map_err(|e| fail(format!("its allowed signers: {e}")))?;
         let loaded = crate::playbook::load_str(&source);
         let Some(playbook) = loaded.playbook else {
             return Err(CaseError::InvalidPlaybook {
@@ -446,6 +472,7 @@ impl Session {
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
             shared: Some(store),
+            shared_signers,
         };
         session.pull()?;
         let Some(first) = session.entries.first() else {
@@ -458,7 +485,6 @@ impl Session {
                 "its playbook snapshot is not the one the case opened with".to_owned(),
             ));
         }
-        session.housekeeping(None, Vec::new())?;
         Ok(session)
     }
 
@@ -521,6 +547,7 @@ impl Session {
             naming: crate::playbook::context::TableNaming::default(),
             auto_seal: None,
             shared: None,
+            shared_signers: None,
         };
         let report = ResumeReport {
             stale_lock: stale.clone(),
@@ -660,6 +687,19 @@ impl Session {
                 )));
             }
             self.fetch_vouched(&entry)?;
+            let signature = store
+                .get(&shared::signature_name(seq, &entry.hash))
+                .map_err(|e| fail(e.0))?;
+            if let Some(allowed) = &self.shared_signers {
+                check_shared_signature(allowed, &entry, signature.as_deref()).map_err(|why| {
+                    fail(format!(
+                        "entry {seq} on S3 {why}; a forged or unsigned entry: irp reads no further (docs/cases.md)"
+                    ))
+                })?;
+            }
+            if let Some(bytes) = &signature {
+                self.append_signature(bytes)?;
+            }
             self.writer
                 .append_line(&entry, &line)
                 .map_err(io("cannot append to", self.writer.path()))?;
@@ -681,12 +721,43 @@ impl Session {
         let Some(store) = &self.shared else {
             return Ok(None);
         };
-        let put = store.put_entry(entry.seq, &line).map_err(|e| CaseError::Shared {
+        let fail = |what: String| CaseError::Shared {
             url: store.url(),
-            what: e.0,
-        })?;
+            what,
+        };
+        if let Some(allowed) = &self.shared_signers {
+            let Some(signer) = &self.ctx.signer else {
+                return Err(fail(
+                    "every entry of this case must be signed; give --signing-key".to_owned(),
+                ));
+            };
+            if allowed.principals(signer.public_key().key_data(), at).is_empty() {
+                return Err(fail(format!(
+                    "{} is not a key the case's allowed signers allow; its entries would be refused by every reader",
+                    signer.describe()
+                )));
+            }
+        }
+        // A signed entry's signature is on S3 before the entry (named by the entry's hash, so a
+        // signature of an entry that loses its seq names nothing that was written).
+        let signature = match &self.ctx.signer {
+            Some(signer) => {
+                let sig = signer.sign_entry(entry.seq, &entry.hash)?;
+                let mut bytes = serde_json::to_vec(&sig).unwrap_or_default();
+                bytes.push(b'\n');
+                store
+                    .put_new(&shared::signature_name(entry.seq, &entry.hash), &bytes)
+                    .map_err(|e| fail(e.0))?;
+                Some(bytes)
+            }
+            None => None,
+        };
+        let put = store.put_entry(entry.seq, &line).map_err(|e| fail(e.0))?;
         if put == shared::Put::Taken {
             return Ok(None);
+        }
+        if let Some(bytes) = signature {
+            self.append_signature(&bytes)?;
         }
         self.writer
             .append_line(&entry, &line)
@@ -694,6 +765,20 @@ impl Session {
         self.state.apply(&entry.event);
         self.entries.push(entry);
         Ok(Some(self.entries.len() - 1))
+    }
+
+    /// Appends a signature line to the replica's `signatures.jsonl`, durably.
+    fn append_signature(&self, line: &[u8]) -> Result<(), CaseError> {
+        use std::io::Write as _;
+        let path = self.dir.path(CaseDir::SIGNATURES);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("cannot open", &path))?;
+        f.write_all(line)
+            .and_then(|()| f.sync_data())
+            .map_err(io("cannot append to", &path))
     }
 
     fn busy(&self) -> CaseError {
@@ -1018,13 +1103,29 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CaseErr
     move |source| CaseError::Io { what, path, source }
 }
 
-/// Signatures of a shared case's entries are not built yet: refused rather than left out.
-fn refuse_signing_shared(ctx: &Context, url: &str) -> Result<(), CaseError> {
-    if ctx.signer.is_some() {
-        return Err(CaseError::Shared {
-            url: url.to_owned(),
-            what: "signing the entries of a shared case is not built yet; leave out --signing-key (docs/cases.md)".to_owned(),
-        });
+/// Whether a shared case's entry carries a signature that holds, of that entry, by a key its
+/// allowed signers allow at the entry's time; `Err` says what is wrong.
+fn check_shared_signature(
+    allowed: &journal::sign::AllowedSigners,
+    entry: &Entry,
+    signature: Option<&[u8]>,
+) -> Result<(), String> {
+    let Some(bytes) = signature else {
+        return Err("is not signed, and the case's allowed signers require it".to_owned());
+    };
+    let line: journal::sign::SignatureLine =
+        serde_json::from_slice(bytes.strip_suffix(b"\n").unwrap_or(bytes))
+            .map_err(|e| format!("has an unreadable signature ({e})"))?;
+    if line.seq != entry.seq || line.hash != entry.hash {
+        return Err("has a signature of another entry".to_owned());
+    }
+    let key =
+        journal::sign::verify_line(&line).map_err(|e| format!("has a signature that does not hold ({e})"))?;
+    if allowed.principals(key.key_data(), entry.at).is_empty() {
+        return Err(format!(
+            "is signed by {}, a key the case's allowed signers do not allow",
+            journal::sign::fingerprint(&key)
+        ));
     }
     Ok(())
 }

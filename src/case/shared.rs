@@ -33,6 +33,15 @@ pub struct Store {
     s3: aws_sdk_s3::Client,
 }
 
+/// The case's allowed signers under its prefix: when there, every entry must be signed by a key
+/// they allow.
+pub const ALLOWED_SIGNERS: &str = "allowed_signers";
+
+/// The name of the signature of entry `seq` with hash `hash` (written before the entry).
+pub fn signature_name(seq: u64, hash: &str) -> String {
+    format!("signatures/{seq:020}-{hash}")
+}
+
 /// The key of journal entry `seq` under `prefix`.
 fn journal_key(prefix: &str, seq: u64) -> String {
     format!("{}journal/{seq:020}", folder(prefix))

@@ -46,6 +46,8 @@ pub struct NoteArgs {
     pub actor: Option<String>,
     #[command(flatten)]
     pub aws: super::AwsArgs,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
 }
 
 #[derive(Debug, Args)]
@@ -255,7 +257,7 @@ fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {
             "give the text, or `--from FILE` with one note per line",
         ));
     }
-    let ctx = session_context(args.actor.as_deref(), None, "case note", None)?;
+    let ctx = session_context(args.actor.as_deref(), None, "case note", args.signing.signer()?)?;
     let mut session = match shared_store_with(&args.case, &args.aws)? {
         Some((store, cache)) => Session::join_shared(store, &cache, ctx).map_err(|e| case_error(out, e))?,
         None => {

@@ -28,6 +28,11 @@ pub struct RunArgs {
     /// stop: no case is opened and nothing runs.
     #[arg(long)]
     pub dry_run: bool,
+    /// A shared case only (`--case-dir s3://…`): the responders' keys (ssh-keygen's
+    /// `allowed_signers` format), kept with the case; every entry must then be signed by one
+    /// of them, and a reader stops at an entry that is not.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
     /// An input of the playbook, `name=value` (lists comma-separated). Repeat for each input.
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]
     pub inputs: Vec<(String, String)>,
@@ -211,15 +216,7 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let auto_seal = super::case::auto_seal()?;
-    let mut session = open_case(
-        out,
-        case_dir,
-        &args.drive.athena,
-        &args.playbook,
-        &inputs,
-        mode,
-        ctx,
-    )?;
+    let mut session = open_case(out, args, case_dir, &inputs, mode, ctx)?;
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }
@@ -256,18 +253,51 @@ pub fn cmd_run(out: Output, args: &RunArgs) -> Result<(), CliError> {
 /// A new case in a folder, or shared on S3 when `case_dir` is `s3://BUCKET/PREFIX`.
 fn open_case(
     out: Output,
+    args: &RunArgs,
     case_dir: &std::path::Path,
-    aws: &super::athena::AthenaArgs,
-    playbook: &std::path::Path,
     inputs: &[(String, String)],
     mode: Mode,
     ctx: crate::case::Context,
 ) -> Result<Session, CliError> {
-    let opened = match super::case::shared_store(case_dir, aws)? {
-        Some((store, cache)) => Session::create_shared(store, &cache, playbook, inputs, mode, ctx),
-        None => Session::create(case_dir, playbook, inputs, mode, ctx),
+    let opened = match super::case::shared_store(case_dir, &args.drive.athena)? {
+        Some((store, cache)) => {
+            let allowed = allowed_signers(args)?;
+            Session::create_shared(
+                store,
+                &cache,
+                &args.playbook,
+                inputs,
+                mode,
+                ctx,
+                allowed.as_deref(),
+            )
+        }
+        None => Session::create(case_dir, &args.playbook, inputs, mode, ctx),
     };
     opened.map_err(|e| case_error(out, e))
+}
+
+/// The `--allowed-signers` file of a new shared case, read.
+fn allowed_signers(args: &RunArgs) -> Result<Option<Vec<u8>>, CliError> {
+    let Some(path) = &args.allowed_signers else {
+        return Ok(None);
+    };
+    if !args
+        .case_dir
+        .as_ref()
+        .is_some_and(|c| c.to_string_lossy().starts_with("s3://"))
+    {
+        return Err(CliError::user(
+            "`--allowed-signers` on `irp run` is for a shared case (`--case-dir s3://…`)",
+            "a case folder's signatures are checked with `irp verify --allowed-signers`",
+        ));
+    }
+    std::fs::read(path).map(Some).map_err(|e| {
+        CliError::user(
+            format!("cannot read {}: {e}", path.display()),
+            "give an allowed_signers file (ssh-keygen's format)",
+        )
+    })
 }
 
 fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> Result<(), CliError> {
@@ -292,15 +322,7 @@ fn run_interactive(out: Output, args: &RunArgs, case_dir: &std::path::Path) -> R
         note,
     } = open_with_finding(&args.drive, &pb, &args.inputs, ctx.clock.now())?;
     let auto_seal = super::case::auto_seal()?;
-    let mut session = open_case(
-        out,
-        case_dir,
-        &args.drive.athena,
-        &args.playbook,
-        &inputs,
-        mode,
-        ctx,
-    )?;
+    let mut session = open_case(out, args, case_dir, &inputs, mode, ctx)?;
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }
