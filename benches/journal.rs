@@ -129,6 +129,7 @@ fn main() {
         let event = events.get(seq).cloned().unwrap_or_else(|| Event::NoteAdded {
             step: Some("scope".into()),
             text: format!("note {seq}: an observation of ordinary length"),
+            made_offline: None,
         });
         let id = ids.id(at, &seq.to_string());
         let (e, line) = entry::encode(seq as u64, id, at, "bench", event, &prev).unwrap();

@@ -105,12 +105,14 @@ fn write_case(root: &Path, playbook: &Path) {
         events.push(Event::NoteAdded {
             step: Some("triage".into()),
             text: format!("run {i}: the readers are {ip} and 198.51.100.7"),
+            made_offline: None,
         });
         events.push(Event::EvidenceAdded(EvidenceAdded {
             step: Some("triage".into()),
             observable: Observable::Ip,
             value: ip,
             note: None,
+            made_offline: None,
         }));
         events.push(Event::WentBack {
             from: Some("triage".into()),

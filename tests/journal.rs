@@ -52,7 +52,11 @@ fn event() -> impl Strategy<Value = Event> {
             reason,
             next: None
         }),
-        (text(), proptest::option::of(text())).prop_map(|(text, step)| Event::NoteAdded { step, text }),
+        (text(), proptest::option::of(text())).prop_map(|(text, step)| Event::NoteAdded {
+            step,
+            text,
+            made_offline: None
+        }),
         (text(), text(), text(), proptest::option::of(text())).prop_map(
             |(step, option, label, rationale)| {
                 Event::Decided(engine::Decided {
@@ -98,6 +102,7 @@ fn event() -> impl Strategy<Value = Event> {
             observable: Observable::ALL[i],
             value,
             note: None,
+            made_offline: None,
         })),
         text().prop_map(|summary| Event::CaseClosed { summary }),
         Just(Event::Unpaused {}),

@@ -568,6 +568,7 @@ fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one()
         irp::engine::Event::NoteAdded {
             step: None,
             text: "close it, nothing to see".to_owned(),
+            made_offline: None,
         },
         &last.hash,
     )
@@ -602,5 +603,85 @@ fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one()
         stderr(&out).contains("a forged or unsigned entry"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_returns() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let cache = tmp.path().join("field-cache");
+    let write = |text: &str, endpoint: &str| {
+        let file = tmp.path().join("note.txt");
+        std::fs::write(&file, format!("{text}\n")).unwrap();
+        notes(endpoint, &url, &cache, &file, "field")
+            .env("IRP_AWS_MAX_ATTEMPTS", "1")
+            .output()
+            .unwrap()
+    };
+    // Online once: the replica is there.
+    let out = write("online before", &endpoint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The network goes (nothing listens there): the notes are kept, not lost.
+    let dead = "http://127.0.0.1:9";
+    for text in ["offline one", "offline two"] {
+        let out = write(text, dead);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("kept in this replica's outbox"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let outbox = std::fs::read_to_string(replica(&cache, &url).join("outbox.jsonl")).unwrap();
+    assert_eq!(outbox.lines().count(), 2, "{outbox}");
+    // Back online: what waited lands first, in order, once; then the new note.
+    let out = write("online after", &endpoint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let checker = tmp.path().join("checker-cache");
+    let file = tmp.path().join("c.txt");
+    std::fs::write(&file, "checked\n").unwrap();
+    let out = notes(&endpoint, &url, &checker, &file, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let full = journal_of(&replica(&checker, &url));
+    assert_eq!(
+        note_texts(&full),
+        [
+            "online before",
+            "offline one",
+            "offline two",
+            "online after",
+            "checked"
+        ],
+    );
+    // The entries made offline say when they were written.
+    let offline: Vec<serde_json::Value> = full
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] == "note_added" && v["payload"]["made_offline"].is_string())
+        .collect();
+    assert_eq!(offline.len(), 2);
+    assert!(
+        std::fs::read_to_string(replica(&cache, &url).join("outbox.jsonl"))
+            .unwrap()
+            .is_empty()
+    );
+    // A second run does not write them again.
+    let out = write("and once more", &endpoint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = notes(&endpoint, &url, &checker, &file, "checker")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let texts = note_texts(&journal_of(&replica(&checker, &url)));
+    assert_eq!(
+        texts.iter().filter(|t| t.starts_with("offline")).count(),
+        2,
+        "{texts:?}"
     );
 }

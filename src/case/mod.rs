@@ -108,6 +108,12 @@ pub enum CaseError {
     Seal(#[from] seal::SealError),
     #[error("the shared case {url}: {what}")]
     Shared { url: String, what: String },
+    #[error("the shared case {url} cannot be reached: {what}")]
+    Offline { url: String, what: String },
+    #[error(
+        "the shared case {url} cannot be reached; kept in this replica's outbox ({waiting} waiting), to be appended when irp reaches S3 again"
+    )]
+    Queued { url: String, waiting: usize },
 }
 
 impl CaseError {
@@ -146,6 +152,13 @@ impl CaseError {
             CaseError::Seal(_) => vec![
                 "check the location, the credentials and the bucket (docs/evidence.md, \"Sealing\"); nothing was journaled".to_owned(),
             ],
+            CaseError::Offline { url, .. } => vec![
+                "notes and evidence are kept offline and appended later; other moves wait for the network".to_owned(),
+                format!("`irp verify {url}` reads the case again when the network is back"),
+            ],
+            CaseError::Queued { url, .. } => vec![format!(
+                "any irp command on {url} (a note, `irp join`) appends what waits, once S3 answers"
+            )],
             CaseError::Shared { url, .. } => vec![
                 format!("check the bucket, the credentials and the network; `irp case note {url} TEXT` tries again"),
             ],
@@ -182,6 +195,84 @@ pub struct Session {
     /// A shared case's allowed signers (`allowed_signers` under its prefix): every entry read
     /// must be signed by a key they allow.
     shared_signers: Option<journal::sign::AllowedSigners>,
+    /// A shared case opened from its replica while S3 could not be reached.
+    offline: bool,
+}
+
+/// The replica's outbox: notes and evidence written while S3 could not be reached.
+const OUTBOX: &str = "outbox.jsonl";
+/// What the outbox held that the case refused when it was appended, with the reason.
+const OUTBOX_REFUSED: &str = "outbox-refused.jsonl";
+
+/// A note or evidence kept offline.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    /// The id its entry gets, whichever attempt writes it: how a retry knows it was written.
+    id: uuid::Uuid,
+    /// When it was written (RFC 3339, UTC): the entry's `made_offline`.
+    made: String,
+    actor: String,
+    text: Option<String>,
+    #[serde(default)]
+    observable: Option<engine::Observable>,
+    value: Option<String>,
+    note: Option<String>,
+}
+
+impl Pending {
+    /// The commands that may be kept offline: notes and evidence.
+    fn of(cmd: &Command) -> Option<Pending> {
+        let blank = Pending {
+            id: uuid::Uuid::nil(),
+            made: String::new(),
+            actor: String::new(),
+            text: None,
+            observable: None,
+            value: None,
+            note: None,
+        };
+        match cmd {
+            Command::AddNote { text } => Some(Pending {
+                text: Some(text.clone()),
+                ..blank
+            }),
+            Command::AddEvidence {
+                observable,
+                value,
+                note,
+            } => Some(Pending {
+                observable: Some(*observable),
+                value: Some(value.clone()),
+                note: note.clone(),
+                ..blank
+            }),
+            _ => None,
+        }
+    }
+
+    fn command(&self) -> Command {
+        match (&self.text, self.observable, &self.value) {
+            (_, Some(observable), Some(value)) => Command::AddEvidence {
+                observable,
+                value: value.clone(),
+                note: self.note.clone(),
+            },
+            (text, _, _) => Command::AddNote {
+                text: text.clone().unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// What waits in a replica's outbox, in order. A line that does not read is a write a crash cut
+/// short, which the responder was never told was kept; it is skipped.
+fn read_outbox(dir: &CaseDir) -> Vec<Pending> {
+    std::fs::read(dir.path(OUTBOX))
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
 }
 
 /// How many times a shared case's append reads what landed ahead of it and tries again before
@@ -303,6 +394,7 @@ impl Session {
             auto_seal: None,
             shared: None,
             shared_signers: None,
+            offline: false,
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
@@ -393,6 +485,7 @@ impl Session {
             auto_seal: None,
             shared: Some(store),
             shared_signers: signers.map(|(_, a)| a),
+            offline: false,
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(None, Vec::new())?;
@@ -404,7 +497,10 @@ impl Session {
     /// journal, else a fresh one; each entry checked and linked), and a session is journaled.
     pub fn join_shared(store: shared::Store, cache: &Path, ctx: Context) -> Result<Session, CaseError> {
         let mut session = Session::open_replica(store, cache, ctx)?;
-        session.housekeeping(None, Vec::new())?;
+        if !session.offline {
+            session.housekeeping(None, Vec::new())?;
+            session.flush_outbox()?;
+        }
         Ok(session)
     }
 
@@ -423,6 +519,52 @@ impl Session {
         Ok(session.dir.root.clone())
     }
 
+    /// The replica kept in `cache`, opened while S3 cannot be reached: read-only but for notes
+    /// and evidence, which wait in its outbox.
+    fn open_offline(
+        store: shared::Store,
+        cache: &Path,
+        ctx: Context,
+        why: &str,
+    ) -> Result<Session, CaseError> {
+        let url = store.url();
+        let offline = || CaseError::Offline {
+            url: url.clone(),
+            what: format!("{why}; and there is no replica of the case here to work on offline"),
+        };
+        let dir = CaseDir::new(cache);
+        let source = std::fs::read_to_string(dir.path(CaseDir::SNAPSHOT)).map_err(|_| offline())?;
+        let Some(playbook) = crate::playbook::load_str(&source).playbook else {
+            return Err(offline());
+        };
+        let journal_path = dir.journal();
+        let (lock, _) = CaseLock::acquire(&dir.lock(), &holder(ctx.clock.now()))?;
+        let scan = journal::store::read(&journal_path).map_err(|_| offline())?;
+        if scan.entries.is_empty() || scan.corruption.is_some() || scan.torn.is_some() {
+            return Err(offline());
+        }
+        let writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
+        Ok(Session {
+            dir,
+            playbook,
+            state: State::replay(scan.entries.iter().map(|e| &e.event)),
+            entries: scan.entries,
+            writer,
+            _lock: lock,
+            ctx,
+            naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
+            shared: Some(store),
+            shared_signers: None,
+            offline: true,
+        })
+    }
+
+    /// Whether this shared case was opened from its replica while S3 could not be reached.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
     fn open_replica(store: shared::Store, cache: &Path, ctx: Context) -> Result<Session, CaseError> {
         let url = store.url();
         let fail = |what: String| CaseError::Shared {
@@ -430,10 +572,13 @@ impl Session {
             what,
         };
         let missing = || fail("holds no case (no playbook snapshot there)".to_owned());
-        let source = store
-            .get(CaseDir::SNAPSHOT)
-            .map_err(|e| fail(e.0))?
-            .ok_or_else(missing)?;
+        let source = match store.get(CaseDir::SNAPSHOT) {
+            Ok(found) => found.ok_or_else(missing)?,
+            // S3 cannot be reached: a responder with a replica keeps reading it and writing
+            // notes and evidence, kept in its outbox.
+            Err(e) if e.1 => return Session::open_offline(store, cache, ctx, &e.0),
+            Err(e) => return Err(fail(e.0)),
+        };
         let inputs_text = store
             .get(CaseDir::INPUTS)
             .map_err(|e| fail(e.0))?
@@ -473,6 +618,7 @@ impl Session {
             auto_seal: None,
             shared: Some(store),
             shared_signers,
+            offline: false,
         };
         session.pull()?;
         let Some(first) = session.entries.first() else {
@@ -548,6 +694,7 @@ impl Session {
             auto_seal: None,
             shared: None,
             shared_signers: None,
+            offline: false,
         };
         let report = ResumeReport {
             stale_lock: stale.clone(),
@@ -645,16 +792,135 @@ impl Session {
             let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
             return self.record(&actor, event);
         }
+        // Judged now, so that what cannot be recorded is said now, online or not.
+        engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+        let offline_kind = Pending::of(cmd);
+        if offline_kind.is_some() && self.offline {
+            return Err(self.queue(offline_kind, &actor));
+        }
+        if let Err(e) = self.flush_outbox() {
+            if matches!(e, CaseError::Offline { .. }) && offline_kind.is_some() {
+                return Err(self.queue(offline_kind, &actor));
+            }
+            return Err(e);
+        }
+        match self.append_judged(cmd, &actor, None, None) {
+            Ok(i) => Ok(&self.entries[i]),
+            Err(CaseError::Offline { .. }) if offline_kind.is_some() => Err(self.queue(offline_kind, &actor)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends a command to a shared case: read what landed, judge, put; again on a lost race.
+    /// `id` and `made_offline` are those of a command kept offline.
+    fn append_judged(
+        &mut self,
+        cmd: &Command,
+        actor: &str,
+        id: Option<uuid::Uuid>,
+        made_offline: Option<&str>,
+    ) -> Result<usize, CaseError> {
         for attempt in 0..SHARED_ATTEMPTS {
             self.pull()?;
-            let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
-            if let Some(i) = self.put_shared(&actor, event)? {
+            let mut event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+            if let Some(t) = made_offline {
+                match &mut event {
+                    Event::NoteAdded { made_offline, .. } => *made_offline = Some(t.to_owned()),
+                    Event::EvidenceAdded(e) => e.made_offline = Some(t.to_owned()),
+                    _ => {}
+                }
+            }
+            if let Some(i) = self.put_shared_as(actor, event, id)? {
                 self.seal_if_due()?;
-                return Ok(&self.entries[i]);
+                return Ok(i);
             }
             back_off(attempt);
         }
         Err(self.busy())
+    }
+
+    /// Keeps a note or evidence in the replica's outbox while S3 cannot be reached; the error
+    /// says how many wait.
+    fn queue(&mut self, pending: Option<Pending>, actor: &str) -> CaseError {
+        let url = self.shared_url().unwrap_or_default();
+        let Some(mut p) = pending else {
+            return CaseError::Offline {
+                url,
+                what: "only notes and evidence are kept offline".to_owned(),
+            };
+        };
+        let now = self.ctx.clock.now();
+        actor.clone_into(&mut p.actor);
+        p.made = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        p.id = self.ctx.ids.id(now, "offline");
+        let path = self.dir.path(OUTBOX);
+        let mut line = serde_json::to_vec(&p).unwrap_or_default();
+        line.push(b'\n');
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| {
+                use std::io::Write as _;
+                f.write_all(&line)?;
+                f.sync_data()
+            });
+        if let Err(e) = written {
+            return CaseError::Io {
+                what: "cannot keep the note offline in",
+                path,
+                source: e,
+            };
+        }
+        CaseError::Queued {
+            url,
+            waiting: read_outbox(&self.dir).len(),
+        }
+    }
+
+    /// Appends what waits in the outbox, in order, each judged again on the case as it now is:
+    /// one already on S3 (written before a reply was lost) is not written twice; one the case now
+    /// refuses goes to `outbox-refused.jsonl` with the reason, never dropped. Returns how many
+    /// were appended.
+    pub fn flush_outbox(&mut self) -> Result<usize, CaseError> {
+        let pending = read_outbox(&self.dir);
+        if pending.is_empty() || self.shared.is_none() {
+            return Ok(0);
+        }
+        let mut appended = 0;
+        let mut left = pending.clone();
+        for p in pending {
+            self.pull()?;
+            if !self.entries.iter().any(|e| e.id == p.id) {
+                match self.append_judged(&p.command(), &p.actor, Some(p.id), Some(&p.made)) {
+                    Ok(_) => appended += 1,
+                    Err(CaseError::Engine(refused)) => {
+                        let path = self.dir.path(OUTBOX_REFUSED);
+                        let mut line = serde_json::to_vec(
+                            &serde_json::json!({ "pending": &p, "refused": refused.to_string() }),
+                        )
+                        .unwrap_or_default();
+                        line.push(b'\n');
+                        let mut all = std::fs::read(&path).unwrap_or_default();
+                        all.extend_from_slice(&line);
+                        journal::write_durably(&path, &all).map_err(io("cannot write", &path))?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            left.remove(0);
+            let text: Vec<u8> = left
+                .iter()
+                .flat_map(|x| {
+                    let mut l = serde_json::to_vec(x).unwrap_or_default();
+                    l.push(b'\n');
+                    l
+                })
+                .collect();
+            let path = self.dir.path(OUTBOX);
+            journal::write_durably(&path, &text).map_err(io("cannot write", &path))?;
+        }
+        Ok(appended)
     }
 
     /// Reads the entries other responders added to a shared case since the last read: each is
@@ -672,7 +938,7 @@ impl Session {
         let mut added = 0;
         loop {
             let seq = self.writer.next_seq();
-            let Some(line) = store.get_entry(seq).map_err(|e| fail(e.0))? else {
+            let Some(line) = store.get_entry(seq).map_err(|e| store_error(&store.url(), e))? else {
                 break;
             };
             let Some(body) = line.strip_suffix(b"\n") else {
@@ -689,7 +955,7 @@ impl Session {
             self.fetch_vouched(&entry)?;
             let signature = store
                 .get(&shared::signature_name(seq, &entry.hash))
-                .map_err(|e| fail(e.0))?;
+                .map_err(|e| store_error(&store.url(), e))?;
             if let Some(allowed) = &self.shared_signers {
                 check_shared_signature(allowed, &entry, signature.as_deref()).map_err(|why| {
                     fail(format!(
@@ -712,8 +978,17 @@ impl Session {
 
     /// Puts the next entry on S3; `None` when another responder's entry holds its seq.
     fn put_shared(&mut self, actor: &str, event: Event) -> Result<Option<usize>, CaseError> {
+        self.put_shared_as(actor, event, None)
+    }
+
+    fn put_shared_as(
+        &mut self,
+        actor: &str,
+        event: Event,
+        id: Option<uuid::Uuid>,
+    ) -> Result<Option<usize>, CaseError> {
         let at = self.ctx.clock.now();
-        let id = self.ctx.ids.id(at, &self.writer.next_seq().to_string());
+        let id = id.unwrap_or_else(|| self.ctx.ids.id(at, &self.writer.next_seq().to_string()));
         let (entry, line) = self
             .writer
             .prepare(id, at, actor, event)
@@ -747,12 +1022,14 @@ impl Session {
                 bytes.push(b'\n');
                 store
                     .put_new(&shared::signature_name(entry.seq, &entry.hash), &bytes)
-                    .map_err(|e| fail(e.0))?;
+                    .map_err(|e| store_error(&store.url(), e))?;
                 Some(bytes)
             }
             None => None,
         };
-        let put = store.put_entry(entry.seq, &line).map_err(|e| fail(e.0))?;
+        let put = store
+            .put_entry(entry.seq, &line)
+            .map_err(|e| store_error(&store.url(), e))?;
         if put == shared::Put::Taken {
             return Ok(None);
         }
@@ -1055,7 +1332,7 @@ impl Session {
             }
             let bytes = store
                 .get(&format!("artifacts/{sha}"))
-                .map_err(|e| fail(e.0))?
+                .map_err(|e| store_error(&store.url(), e))?
                 .ok_or_else(|| {
                     fail(format!(
                         "entry {} vouches for `{rel}`, which is not under artifacts/ on S3",
@@ -1196,6 +1473,21 @@ fn fresh_replica(
         Writer::open(&journal_path, &journal::Scan::default()).map_err(io("cannot create", &journal_path))?;
     journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
     Ok((dir, lock, writer))
+}
+
+/// A store error as a case error: `Offline` when S3 could not be reached at all.
+fn store_error(url: &str, e: shared::StoreError) -> CaseError {
+    if e.1 {
+        CaseError::Offline {
+            url: url.to_owned(),
+            what: e.0,
+        }
+    } else {
+        CaseError::Shared {
+            url: url.to_owned(),
+            what: e.0,
+        }
+    }
 }
 
 fn holder(now: DateTime<Utc>) -> Holder {

@@ -20,10 +20,11 @@ pub enum Put {
     Taken,
 }
 
-/// An S3 call that failed, in the words irp uses for every AWS error.
+/// An S3 call that failed, in the words irp uses for every AWS error; `.1` is true when S3
+/// could not be reached at all (no network, a timeout), as opposed to S3 saying no.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct StoreError(pub String);
+pub struct StoreError(pub String, pub bool);
 
 /// The S3 side of a shared case, with a runtime of its own (the session is synchronous).
 #[derive(Debug)]
@@ -60,7 +61,11 @@ where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError(crate::action::aws::classify(e, permission, what).to_string())
+    let offline = matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_));
+    StoreError(
+        crate::action::aws::classify(e, permission, what).to_string(),
+        offline,
+    )
 }
 
 impl Store {
@@ -68,10 +73,10 @@ impl Store {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| StoreError(format!("cannot start the AWS client: {e}")))?;
+            .map_err(|e| StoreError(format!("cannot start the AWS client: {e}"), false))?;
         let (conf, _) = runtime
             .block_on(crate::action::aws::load_config(settings))
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError(e.to_string(), false))?;
         Ok(Store {
             location,
             runtime,
@@ -150,7 +155,10 @@ impl Store {
                     .await
                     .map(|b| Some(b.into_bytes().to_vec()))
                     .map_err(|e| {
-                        StoreError(format!("s3:GetObject on {}: {e}", self.location.object_url(key)))
+                        StoreError(
+                            format!("s3:GetObject on {}: {e}", self.location.object_url(key)),
+                            true,
+                        )
                     }),
                 Err(e)
                     if e.as_service_error()

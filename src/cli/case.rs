@@ -266,10 +266,20 @@ fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {
                 .0
         }
     };
+    let mut kept = None;
     for text in &notes {
-        session
-            .execute(&crate::engine::Command::AddNote { text: text.clone() })
-            .map_err(|e| case_error(out, e))?;
+        match session.execute(&crate::engine::Command::AddNote { text: text.clone() }) {
+            Ok(_) => {}
+            Err(crate::case::CaseError::Queued { waiting, .. }) => kept = Some(waiting),
+            Err(e) => return Err(case_error(out, e)),
+        }
+    }
+    if let Some(waiting) = kept {
+        out.note(&format!(
+            "S3 cannot be reached: the note{} kept in this replica's outbox ({waiting} waiting), appended the next time irp reaches the case",
+            if notes.len() == 1 { " is" } else { "s are" }
+        ));
+        return Ok(());
     }
     out.status(&format!(
         "{} note{} added; the journal holds {} entries",

@@ -89,6 +89,10 @@ pub enum Event {
     NoteAdded {
         step: NextStep,
         text: String,
+        /// When the note was written, for one written offline in a shared case and appended
+        /// when the network came back (RFC 3339, UTC); the entry's `at` is when it was appended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made_offline: Option<String>,
     },
     EvidenceAdded(EvidenceAdded),
     Paused {
@@ -742,4 +746,8 @@ pub struct EvidenceAdded {
     pub observable: Observable,
     pub value: String,
     pub note: Option<String>,
+    /// When the evidence was recorded, for evidence recorded offline in a shared case and
+    /// appended when the network came back (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_offline: Option<String>,
 }

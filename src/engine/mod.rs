@@ -328,6 +328,7 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
             Ok(Event::NoteAdded {
                 step: state.current_step().map(str::to_owned),
                 text: text.clone(),
+                made_offline: None,
             })
         }
         Command::AddEvidence {
@@ -341,6 +342,7 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
                 observable: *observable,
                 value: value.clone(),
                 note: note.clone(),
+                made_offline: None,
             }))
         }
         Command::Pause { reason } => {

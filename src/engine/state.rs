@@ -635,7 +635,7 @@ impl State {
                 }
                 self.enter(Some(to));
             }
-            Event::NoteAdded { step, text } => {
+            Event::NoteAdded { step, text, .. } => {
                 let visit = step.as_deref().map_or(0, |s| self.visits(s));
                 self.notes.push(Note {
                     step: step.clone(),

@@ -198,7 +198,11 @@ impl Worker {
     pub fn tick(&mut self) {
         // A shared case: the other responders' entries land on this screen as they are read.
         if self.session.shared_url().is_some() {
-            match self.session.pull() {
+            match self
+                .session
+                .pull()
+                .and_then(|n| Ok(n + self.session.flush_outbox()?))
+            {
                 Ok(n) => {
                     self.pull_problem = None;
                     if n > 0 {
