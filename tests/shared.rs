@@ -136,6 +136,23 @@ fn listed_seqs(endpoint: &str, bucket: &str, url: &str) -> Vec<u64> {
     seqs
 }
 
+/// `irp verify` of a replica folder passes.
+fn assert_verifies(replica: &Path) {
+    let out = irp().args(["verify"]).arg(replica).output().unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// AWS settings for the library, against the serial moto.
+fn moto_settings(endpoint: &str) -> irp::action::aws::AwsSettings {
+    irp::action::aws::AwsSettings {
+        profile: None,
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(endpoint.to_owned()),
+        retry_attempts: Some(3),
+        retry_backoff: None,
+    }
+}
+
 fn journal_of(replica: &Path) -> Vec<u8> {
     std::fs::read(replica.join("journal.jsonl")).unwrap()
 }
@@ -213,12 +230,7 @@ fn four_responders_append_a_thousand_notes_and_every_replica_agrees() {
     let differ = got.iter().zip(&wanted).filter(|(a, b)| a != b).count();
     assert_eq!(differ, 0, "{differ} notes differ from what the writers wrote");
     // The chain verifies.
-    let out = irp()
-        .args(["verify"])
-        .arg(replica(&checker, &url))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_verifies(&replica(&checker, &url));
 }
 
 #[test]
@@ -276,12 +288,7 @@ fn a_writer_killed_at_any_point_leaves_no_gap_and_no_half_entry() {
     assert!(out.status.success(), "{}", stderr(&out));
     let full = journal_of(&replica(&checker, &url));
     assert!(full.starts_with(&journal_of(&replica(&cache, &url))));
-    let out = irp()
-        .args(["verify"])
-        .arg(replica(&checker, &url))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_verifies(&replica(&checker, &url));
 }
 
 #[test]
@@ -290,13 +297,7 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, url) = new_case_url(&endpoint);
     open_case(&endpoint, &url, tmp.path());
-    let settings = irp::action::aws::AwsSettings {
-        profile: None,
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(endpoint.clone()),
-        retry_attempts: Some(3),
-        retry_backoff: None,
-    };
+    let settings = moto_settings(&endpoint);
     assert!(
         std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
         "scripts/test sets AWS credentials for moto"
@@ -404,12 +405,7 @@ fn artifacts_travel_by_hash_and_every_replica_verifies() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = irp()
-        .args(["verify"])
-        .arg(replica(&checker, &url))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_verifies(&replica(&checker, &url));
     assert!(stdout(&out).contains("files match"), "{}", stdout(&out));
 }
 
@@ -573,13 +569,7 @@ fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one()
         &last.hash,
     )
     .unwrap();
-    let settings = irp::action::aws::AwsSettings {
-        profile: None,
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(endpoint.clone()),
-        retry_attempts: Some(3),
-        retry_backoff: None,
-    };
+    let settings = moto_settings(&endpoint);
     let store = irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
         .unwrap();
     assert_eq!(
