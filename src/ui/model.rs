@@ -209,6 +209,9 @@ pub struct Model {
     pub opened_at: Option<DateTime<Utc>>,
     /// Time spent on each step so far (all visits).
     pub durations: BTreeMap<String, chrono::Duration>,
+    /// The responders seen in the journal, each with their last entry (when, what): in a shared
+    /// case, the team and what each is doing.
+    pub team: BTreeMap<String, (chrono::DateTime<chrono::Utc>, String)>,
     visits: engine::VisitClock,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
@@ -261,6 +264,7 @@ impl Model {
             journal: Vec::new(),
             opened_at: None,
             durations: BTreeMap::new(),
+            team: BTreeMap::new(),
             visits: engine::VisitClock::default(),
             now,
             size: (80, 24),
@@ -413,11 +417,15 @@ impl Model {
         if self.opened_at.is_none() {
             self.opened_at = Some(e.at);
         }
+        let text = crate::engine::describe(&e.event);
+        if e.actor != "irp" {
+            self.team.insert(e.actor.clone(), (e.at, text.clone()));
+        }
         self.journal.push(JournalLine {
             seq: e.seq,
             at: e.at,
             actor: e.actor.clone(),
-            text: crate::engine::describe(&e.event),
+            text,
             signed_by: None,
         });
         match &e.event {

@@ -253,6 +253,17 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
     if m.state.closed.is_some() {
         spans.push(Span::styled("  CLOSED", t.warn()));
     }
+    // Several responders: who they are and when each last wrote, latest first.
+    if m.team.len() > 1 {
+        let mut team: Vec<(&String, &(chrono::DateTime<chrono::Utc>, String))> = m.team.iter().collect();
+        team.sort_by_key(|x| std::cmp::Reverse(x.1.0));
+        let names: Vec<String> = team
+            .iter()
+            .map(|(who, (at, _))| format!("{} {}", visible(who), at.format("%H:%M")))
+            .collect();
+        spans.push(Span::styled(" │ ", t.dim()));
+        spans.push(Span::styled(format!("team: {}", names.join(", ")), t.dim()));
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
