@@ -4,8 +4,9 @@
 //! shared on S3, each writer with its own replica.
 //!
 //! - One writer: 300 notes, appends per second.
-//! - Four writers at once (threads, one session each): 150 notes each, appends per second in all,
-//!   and how many times a writer lost the race for a seq.
+//! - Four writers at once (threads, one session each, all joined before a barrier): 150 notes
+//!   each, appends per second in all, and how many entries the writers read from each other
+//!   while writing (each read follows a lost race or precedes an append).
 //! - Seeing: a reader reads (`Session::pull`) every 100 ms, as the terminal UI does once a
 //!   second; 30 notes written one at a time, the time from each note's append to the reader's
 //!   replica holding it (median and worst).
@@ -109,14 +110,20 @@ fn main() {
         1000.0 / one
     );
 
-    // Four writers.
+    // Four writers, all joined first, then writing at once.
     let url = open("four");
-    let t = Instant::now();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(5));
     let handles: Vec<_> = (0..4)
         .map(|k| {
-            let (endpoint, url, dir) = (endpoint.clone(), url.clone(), tmp.path().to_owned());
+            let (endpoint, url, dir, start) = (
+                endpoint.clone(),
+                url.clone(),
+                tmp.path().to_owned(),
+                start.clone(),
+            );
             std::thread::spawn(move || {
                 let mut s = join(&endpoint, &url, &format!("w{k}"), &dir);
+                start.wait();
                 let before = s.entries.len();
                 for i in 0..150 {
                     note(&mut s, format!("w{k} note {i}"));
@@ -126,10 +133,12 @@ fn main() {
             })
         })
         .collect();
+    start.wait();
+    let t = Instant::now();
     let read_from_others: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let four = 600.0 / t.elapsed().as_secs_f64();
     println!(
-        "four writers: 600 appends, {four:.0} appends/s in all; {read_from_others} entries read from the others while writing"
+        "four writers at once: 600 appends, {four:.0} appends/s in all; {read_from_others} entries read from the others while writing"
     );
 
     // Seeing another responder's entry.
