@@ -19,8 +19,10 @@ And one S3 behaviour: GetBucketNotificationConfiguration on a bucket with no not
 answers `<NotificationConfiguration/>`, as S3 does; moto answers an empty
 `<GetBucketNotificationResponse/>`, which the AWS SDKs cannot parse.
 
-Usage: python moto_server.py PORT_FILE. Starts the server on 127.0.0.1 on a free port, writes
-the port to PORT_FILE, and runs until killed.
+Usage: python moto_server.py PORT_FILE [--serial]. Starts the server on 127.0.0.1 on a free
+port, writes the port to PORT_FILE, and runs until killed. `--serial` answers one request at a
+time (werkzeug without threads): the shared-case concurrency tests need it, since moto's
+conditional PutObject checks and writes in two steps.
 """
 
 import json

@@ -136,10 +136,11 @@ fn listed_seqs(endpoint: &str, bucket: &str, url: &str) -> Vec<u64> {
     seqs
 }
 
-/// `irp verify` of a replica folder passes.
-fn assert_verifies(replica: &Path) {
+/// `irp verify` of a replica folder passes; what it said.
+fn assert_verifies(replica: &Path) -> String {
     let out = irp().args(["verify"]).arg(replica).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    stdout(&out)
 }
 
 /// AWS settings for the library, against the serial moto.
@@ -405,8 +406,8 @@ fn artifacts_travel_by_hash_and_every_replica_verifies() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_verifies(&replica(&checker, &url));
-    assert!(stdout(&out).contains("files match"), "{}", stdout(&out));
+    let said = assert_verifies(&replica(&checker, &url));
+    assert!(said.contains("files match"), "{said}");
 }
 
 #[test]
@@ -673,5 +674,85 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
         texts.iter().filter(|t| t.starts_with("offline")).count(),
         2,
         "{texts:?}"
+    );
+}
+
+/// A proxy in front of moto that answers every `PUT` of an object (a write) itself with `status`
+/// and an S3 error (`code`), and passes the rest through: a denied, throttled or expired write.
+fn refusing_writes(upstream: &str, status: &'static str, code: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { return };
+            let Some(request) = crate::athena::read_request(&mut client) else {
+                continue;
+            };
+            let line =
+                String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)])
+                    .into_owned();
+            let path = line.split_whitespace().nth(1).unwrap_or_default();
+            if line.starts_with("PUT ") && path.matches('/').count() > 1 {
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>"
+                );
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = client.write_all(head.as_bytes());
+                let _ = client.write_all(body.as_bytes());
+                continue;
+            }
+            let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+            server.write_all(&request).unwrap();
+            let mut response = Vec::new();
+            let _ = server.read_to_end(&mut response);
+            let _ = client.write_all(&response);
+        }
+    });
+    endpoint
+}
+
+#[test]
+fn a_denied_throttled_or_expired_write_says_what_to_do_and_records_nothing() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let before = listed_seqs(&endpoint, &bucket, &url);
+    let file = tmp.path().join("n.txt");
+    std::fs::write(&file, "a note\n").unwrap();
+    for (status, code, expected) in [
+        ("403 Forbidden", "AccessDenied", "s3:PutObject"),
+        ("503 Slow Down", "SlowDown", "SlowDown"),
+        ("400 Bad Request", "ExpiredToken", "ExpiredToken"),
+    ] {
+        let proxy = refusing_writes(&endpoint, status, code);
+        let out = notes(
+            &proxy,
+            &url,
+            &tmp.path().join(format!("{code}-cache")),
+            &file,
+            "w",
+        )
+        .env("IRP_AWS_MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{code}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains(expected), "{code}: {said}");
+        assert!(said.contains(&url), "{code}: {said}");
+        assert!(
+            !said.contains("kept in this replica's outbox"),
+            "S3 answered: nothing is kept offline: {said}"
+        );
+        assert!(said.contains("hint:"), "{code}: {said}");
+    }
+    assert_eq!(
+        listed_seqs(&endpoint, &bucket, &url),
+        before,
+        "nothing was recorded"
     );
 }
