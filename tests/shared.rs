@@ -756,3 +756,70 @@ fn a_denied_throttled_or_expired_write_says_what_to_do_and_records_nothing() {
         "nothing was recorded"
     );
 }
+
+#[test]
+fn what_is_not_a_shared_case_is_named_with_what_to_do() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (bucket, _) = new_case_url(&endpoint);
+    let cache = tmp.path().join("cache");
+    let note = |case: &str| {
+        irp_on(&cache)
+            .args(["case", "note", case, "text", "--endpoint-url", &endpoint])
+            .output()
+            .unwrap()
+    };
+    // A bucket, not a case.
+    let out = note(&format!("s3://{bucket}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("names a bucket, not a case"),
+        "{}",
+        stderr(&out)
+    );
+    // Not an S3 URL at all, or a prefix that climbs.
+    let out = note(&format!("s3://{bucket}/../x"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Nothing there yet.
+    let out = note(&format!("s3://{bucket}/cases/none"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("holds no case"), "{}", stderr(&out));
+    // `irp join` takes only a shared case.
+    let out = irp_on(&cache)
+        .args(["join", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("continue a case folder with `irp resume`"),
+        "{}",
+        stderr(&out)
+    );
+    // Opening a case where one is already: refused, and the case is untouched.
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    let again = tmp.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let answers = again.join("lead.answers.yaml");
+    std::fs::write(&answers, "actor: lead\nsteps: {}\n").unwrap();
+    let out = irp_on(&again.join("cache"))
+        .args([
+            "run",
+            "tests/fixtures/cases/drill.yaml",
+            "--case-dir",
+            &url,
+            "-i",
+            "bucket=drill-bucket",
+        ])
+        .args(["--headless", "--answers"])
+        .arg(&answers)
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("a case is there already; join it with `irp join`"),
+        "{}",
+        stderr(&out)
+    );
+}
