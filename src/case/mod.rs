@@ -368,20 +368,7 @@ impl Session {
             .map_err(io("cannot create", &journal_path))?;
         start_signing(&dir, &ctx, &mut writer)?;
         journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
-        let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
-        let opened = CaseOpened {
-            case: ctx.ids.id(now, "case").to_string(),
-            mode,
-            playbook: PlaybookRef {
-                id: playbook.id.clone(),
-                title: playbook.title.clone(),
-                version: playbook.version.clone(),
-                sha256: sha256_hex(source.as_bytes()),
-                snapshot: CaseDir::SNAPSHOT.to_owned(),
-                source: source_path.display().to_string(),
-            },
-            inputs: resolved,
-        };
+        let opened = case_opened(&ctx, now, mode, &playbook, &source, playbook_path, resolved);
         let mut session = Session {
             dir,
             playbook,
@@ -459,20 +446,7 @@ impl Session {
             }
         }
         let (dir, lock, writer) = fresh_replica(cache, &source, &inputs_text, now)?;
-        let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
-        let opened = CaseOpened {
-            case: ctx.ids.id(now, "case").to_string(),
-            mode,
-            playbook: PlaybookRef {
-                id: playbook.id.clone(),
-                title: playbook.title.clone(),
-                version: playbook.version.clone(),
-                sha256: sha256_hex(source.as_bytes()),
-                snapshot: CaseDir::SNAPSHOT.to_owned(),
-                source: source_path.display().to_string(),
-            },
-            inputs: resolved,
-        };
+        let opened = case_opened(&ctx, now, mode, &playbook, &source, playbook_path, resolved);
         let mut session = Session {
             dir,
             playbook,
@@ -1473,6 +1447,33 @@ fn fresh_replica(
         Writer::open(&journal_path, &journal::Scan::default()).map_err(io("cannot create", &journal_path))?;
     journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
     Ok((dir, lock, writer))
+}
+
+/// The first entry of a new case: its id, mode, the playbook it runs (the snapshot's hash and
+/// where it came from) and the inputs.
+fn case_opened(
+    ctx: &Context,
+    now: DateTime<Utc>,
+    mode: Mode,
+    playbook: &Playbook,
+    source: &str,
+    playbook_path: &Path,
+    inputs: std::collections::BTreeMap<String, serde_json::Value>,
+) -> CaseOpened {
+    let source_path = std::fs::canonicalize(playbook_path).unwrap_or_else(|_| playbook_path.to_owned());
+    CaseOpened {
+        case: ctx.ids.id(now, "case").to_string(),
+        mode,
+        playbook: PlaybookRef {
+            id: playbook.id.clone(),
+            title: playbook.title.clone(),
+            version: playbook.version.clone(),
+            sha256: sha256_hex(source.as_bytes()),
+            snapshot: CaseDir::SNAPSHOT.to_owned(),
+            source: source_path.display().to_string(),
+        },
+        inputs,
+    }
 }
 
 /// A store error as a case error: `Offline` when S3 could not be reached at all.
