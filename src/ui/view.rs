@@ -259,7 +259,16 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
         team.sort_by_key(|x| std::cmp::Reverse(x.1.0));
         let names: Vec<String> = team
             .iter()
-            .map(|(who, (at, _))| format!("{} {}", visible(who), at.format("%H:%M")))
+            .map(|(who, (at, what))| {
+                // What each last did, cut short: the journal below has it whole.
+                let short: String = visible(what).chars().take(28).collect();
+                let cut = if visible(what).chars().count() > 28 {
+                    "…"
+                } else {
+                    ""
+                };
+                format!("{} {} ({short}{cut})", visible(who), at.format("%H:%M"))
+            })
             .collect();
         spans.push(Span::styled(" │ ", t.dim()));
         spans.push(Span::styled(format!("team: {}", names.join(", ")), t.dim()));
