@@ -8,7 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{irp, repo, required_tool, stderr, stdout};
+use crate::common::{irp, required_tool, stderr, stdout};
 
 /// The serial moto's endpoint, or `None` (said loudly; a failure under CI).
 fn serial_moto() -> Option<String> {
@@ -337,7 +337,6 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
     assert_eq!(skipped[0].actor, "alice");
     // And the case goes on for both.
     assert_eq!(alice.state.position, bob.state.position);
-    let _ = repo();
 }
 
 #[test]
@@ -612,6 +611,14 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
             .output()
             .unwrap()
     };
+    // Offline with no replica here: nothing to work on, and it says so.
+    let out = write("too early", "http://127.0.0.1:9");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no replica of the case here"),
+        "{}",
+        stderr(&out)
+    );
     // Online once: the replica is there.
     let out = write("online before", &endpoint);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -628,6 +635,11 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
     }
     let outbox = std::fs::read_to_string(replica(&cache, &url).join("outbox.jsonl")).unwrap();
     assert_eq!(outbox.lines().count(), 2, "{outbox}");
+    // The replica's journal is damaged meanwhile, so it is made anew from S3: the outbox stays.
+    let journal = replica(&cache, &url).join("journal.jsonl");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(b"not an entry\n");
+    std::fs::write(&journal, bytes).unwrap();
     // Back online: what waited lands first, in order, once; then the new note.
     let out = write("online after", &endpoint);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -1412,7 +1412,8 @@ fn kept_replica(
     Ok(Some((dir, lock, writer, scan.entries)))
 }
 
-/// A replica folder made anew (a cache: what it held is replaced), locked, with the snapshot
+/// A replica folder made anew (a cache: what it held is replaced, but for its outbox, whose
+/// notes and evidence are not on S3 yet), locked, with the snapshot
 /// and the inputs, and a writer for the journal as it comes from S3.
 fn fresh_replica(
     cache: &Path,
@@ -1428,7 +1429,7 @@ fn fresh_replica(
         .flatten()
     {
         let path = entry.path();
-        if path == dir.lock() {
+        if path == dir.lock() || path == dir.path(OUTBOX) || path == dir.path(OUTBOX_REFUSED) {
             continue;
         }
         let removed = if path.is_dir() {
