@@ -1067,3 +1067,36 @@ fn hostile_evidence_stays_data_in_the_ocsf_and_stix_documents() {
     let (ok, said) = standards_check("ocsf", &ocsf).unwrap();
     assert!(ok, "{said}");
 }
+
+/// A CACAO playbook whose workflow is `n` actions in a row.
+fn linear_cacao(n: usize) -> String {
+    let id = |i: usize| format!("action--00000000-0000-4000-8000-{i:012}");
+    let end = "end--00000000-0000-4000-8000-999999999999";
+    let mut workflow = serde_json::Map::new();
+    workflow.insert(
+        "start--00000000-0000-4000-8000-000000000000".into(),
+        serde_json::json!({ "type": "start", "on_completion": id(1) }),
+    );
+    for i in 1..=n {
+        let next = if i < n { id(i + 1) } else { end.to_owned() };
+        workflow.insert(
+            id(i),
+            serde_json::json!({ "type": "action", "name": format!("Step {i}"), "commands": [{ "type": "manual", "command": format!("do {i}") }], "agent": "individual--x", "on_completion": next }),
+        );
+    }
+    workflow.insert(end.into(), serde_json::json!({ "type": "end" }));
+    serde_json::json!({
+        "type": "playbook", "spec_version": "cacao-2.0", "name": "Long",
+        "workflow_start": "start--00000000-0000-4000-8000-000000000000", "workflow": workflow,
+    })
+    .to_string()
+}
+
+#[test]
+fn a_long_cacao_workflow_imports_whole_and_one_too_long_is_refused() {
+    // 1,500 steps in a row: a long path is not a loop, and the walk has the stack it needs.
+    let imported = import::import(&linear_cacao(1_500), "long.json").unwrap();
+    assert_eq!(imported.steps, 1_500);
+    let err = import::import(&linear_cacao(2_100), "longer.json").unwrap_err();
+    assert!(err.contains("more than 2000 irp steps"), "{err}");
+}

@@ -23,6 +23,8 @@ pub const MAX_CACAO_BYTES: u64 = 8 * 1024 * 1024;
 /// Steps an import may write (a workflow whose branches rejoin in many ways is written out
 /// once per way; past this it is refused rather than grown without end).
 const MAX_STEPS: usize = 2_000;
+/// The walk's stack: room for a path of `MAX_STEPS` steps (a few KB each, unoptimised).
+const WALK_STACK: usize = 256 * 1024 * 1024;
 
 /// An imported playbook: its YAML (validated), and what could not be carried.
 #[derive(Debug)]
@@ -60,7 +62,16 @@ pub fn import(text: &str, source_name: &str) -> Result<Imported, String> {
             let (pb, nc) = from_extension(obj, &ext)?;
             (pb, nc, true)
         } else {
-            let (pb, nc) = Walk::new(obj)?.run()?;
+            // The walk recurses once per step along a path (up to `MAX_STEPS`): it gets a stack
+            // of its own, large enough for that whatever thread calls the import.
+            let (pb, nc) = std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .stack_size(WALK_STACK)
+                    .spawn_scoped(scope, || Walk::new(obj)?.run())
+                    .map_err(|e| format!("cannot start the import: {e}"))?
+                    .join()
+                    .map_err(|_| "the import stopped unexpectedly".to_owned())?
+            })?;
             (pb, nc, false)
         };
     let playbook_id = playbook
@@ -352,12 +363,14 @@ impl<'a> Walk<'a> {
     }
 
     /// Where the case goes for a CACAO step reference, given where it goes after the branch
-    /// the reference is in (`cont`).
-    fn go(&mut self, target: Option<&str>, cont: &Cont, depth: usize) -> Result<Cont, String> {
+    /// the reference is in (`cont`). `hops` counts the `start` and `parallel` steps passed
+    /// through since the last step made: only they can loop without making steps (steps are
+    /// made once per continuation, at most `MAX_STEPS`).
+    fn go(&mut self, target: Option<&str>, cont: &Cont, hops: usize) -> Result<Cont, String> {
         let Some(cid) = target else {
             return Ok(cont.clone());
         };
-        if depth > 400 {
+        if hops > 400 {
             return Err(format!(
                 "its workflow nests too deep at {cid} (parallel or start steps in a loop?)"
             ));
@@ -369,9 +382,9 @@ impl<'a> Walk<'a> {
         let ty = w.get("type").and_then(Value::as_str).unwrap_or_default();
         match ty {
             "end" => return Ok(cont.clone()),
-            "start" => return self.go(str_field(w, "on_completion"), cont, depth + 1),
+            "start" => return self.go(str_field(w, "on_completion"), cont, hops + 1),
             "parallel" => {
-                let after = self.go(str_field(w, "on_completion"), cont, depth + 1)?;
+                let after = self.go(str_field(w, "on_completion"), cont, hops + 1)?;
                 let branches: Vec<String> = w
                     .get("next_steps")
                     .and_then(Value::as_array)
@@ -390,7 +403,7 @@ impl<'a> Walk<'a> {
                 }
                 let mut next = after;
                 for b in branches.iter().rev() {
-                    next = self.go(Some(b), &next, depth + 1)?;
+                    next = self.go(Some(b), &next, hops + 1)?;
                 }
                 return Ok(next);
             }
@@ -410,9 +423,7 @@ impl<'a> Walk<'a> {
         let slot = self.steps.len();
         self.steps.push(None);
         let step = match ty {
-            "if-condition" | "switch-condition" | "while-condition" => {
-                self.decision(cid, w, &id, cont, depth)?
-            }
+            "if-condition" | "switch-condition" | "while-condition" => self.decision(cid, w, &id, cont)?,
             "playbook-action" => {
                 let called = str_field(w, "playbook_id").unwrap_or("(not named)");
                 self.not_carried.push(format!(
@@ -431,19 +442,19 @@ impl<'a> Walk<'a> {
                 let next = self.go(
                     str_field(w, "on_completion").or(str_field(w, "on_success")),
                     cont,
-                    depth + 1,
+                    0,
                 )?;
                 s.insert("next".into(), next.yaml());
                 s
             }
-            "action" => self.action(cid, w, &id, cont, depth)?,
+            "action" => self.action(cid, w, &id, cont)?,
             other => {
                 self.not_carried.push(format!(
                     "workflow step {cid} has type `{other}`, which CACAO 2.0 does not define; it is a note"
                 ));
                 let mut s = self.base(w, &id);
                 s.insert("note".into(), json!(literal(name_of(w).unwrap_or(other))));
-                let next = self.go(str_field(w, "on_completion"), cont, depth + 1)?;
+                let next = self.go(str_field(w, "on_completion"), cont, 0)?;
                 s.insert("next".into(), next.yaml());
                 s
             }
@@ -482,11 +493,10 @@ impl<'a> Walk<'a> {
         w: &Value,
         id: &str,
         cont: &Cont,
-        depth: usize,
     ) -> Result<Map<String, Value>, String> {
         let ty = w.get("type").and_then(Value::as_str).unwrap_or_default();
         let mut s = self.base(w, id);
-        let after = self.go(str_field(w, "on_completion"), cont, depth + 1)?;
+        let after = self.go(str_field(w, "on_completion"), cont, 0)?;
         let mut prompt = name_of(w).unwrap_or("Which way?").to_owned();
         if let Some(d) = str_field(w, "description") {
             let _ = write!(prompt, "\n\n{d}");
@@ -496,8 +506,8 @@ impl<'a> Walk<'a> {
             "if-condition" => {
                 let condition = str_field(w, "condition").unwrap_or("(no condition given)");
                 let _ = write!(prompt, "\n\nCondition: `{condition}`");
-                let on_true = self.go(str_field(w, "on_true"), &after, depth + 1)?;
-                let on_false = self.go(str_field(w, "on_false"), &after, depth + 1)?;
+                let on_true = self.go(str_field(w, "on_true"), &after, 0)?;
+                let on_false = self.go(str_field(w, "on_false"), &after, 0)?;
                 options.push(
                     json!({ "id": "true", "label": "Yes: the condition holds", "next": on_true.yaml() }),
                 );
@@ -506,7 +516,7 @@ impl<'a> Walk<'a> {
             "while-condition" => {
                 let condition = str_field(w, "condition").unwrap_or("(no condition given)");
                 let _ = write!(prompt, "\n\nRepeat while: `{condition}`");
-                let again = self.go(str_field(w, "on_true"), &Cont::Step(id.to_owned()), depth + 1)?;
+                let again = self.go(str_field(w, "on_true"), &Cont::Step(id.to_owned()), 0)?;
                 options.push(json!({ "id": "repeat", "label": "Yes: the condition holds, run the loop again", "next": again.yaml() }));
                 options.push(json!({ "id": "done", "label": "No: go on", "next": after.yaml() }));
             }
@@ -530,7 +540,7 @@ impl<'a> Walk<'a> {
                         oid = format!("{base}-{n}");
                         n += 1;
                     }
-                    let next = self.go(step.as_str(), &after, depth + 1)?;
+                    let next = self.go(step.as_str(), &after, 0)?;
                     let label = if case == "default" {
                         "Any other value (default)".to_owned()
                     } else {
@@ -560,14 +570,7 @@ impl<'a> Walk<'a> {
         Ok(s)
     }
 
-    fn action(
-        &mut self,
-        cid: &str,
-        w: &Value,
-        id: &str,
-        cont: &Cont,
-        depth: usize,
-    ) -> Result<Map<String, Value>, String> {
+    fn action(&mut self, cid: &str, w: &Value, id: &str, cont: &Cont) -> Result<Map<String, Value>, String> {
         let mut s = self.base(w, id);
         let mut guidance = str_field(w, "description").map(str::to_owned).unwrap_or_default();
         if let Some(agent) = str_field(w, "agent") {
@@ -641,11 +644,11 @@ impl<'a> Walk<'a> {
         let next = self.go(
             str_field(w, "on_success").or(str_field(w, "on_completion")),
             cont,
-            depth + 1,
+            0,
         )?;
         s.insert("next".into(), next.yaml());
         if let Some(f) = str_field(w, "on_failure") {
-            match self.go(Some(f), cont, depth + 1)? {
+            match self.go(Some(f), cont, 0)? {
                 Cont::Step(g) => {
                     s.insert("on_failure".into(), json!({ "goto": g }));
                 }
