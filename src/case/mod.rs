@@ -315,6 +315,33 @@ impl AutoSeal {
 }
 
 impl Session {
+    /// A session over a case folder whose journal holds `entries`, `state` being theirs; not
+    /// shared.
+    fn assembled(
+        dir: CaseDir,
+        playbook: Playbook,
+        state: State,
+        entries: Vec<Entry>,
+        writer: Writer,
+        lock: CaseLock,
+        ctx: Context,
+    ) -> Session {
+        Session {
+            dir,
+            playbook,
+            state,
+            entries,
+            writer,
+            _lock: lock,
+            ctx,
+            naming: crate::playbook::context::TableNaming::default(),
+            auto_seal: None,
+            shared: None,
+            shared_signers: None,
+            offline: false,
+        }
+    }
+
     /// Opens a new case in `root` for the playbook at `playbook_path`.
     pub fn create(
         root: &Path,
@@ -369,20 +396,7 @@ impl Session {
         start_signing(&dir, &ctx, &mut writer)?;
         journal::sync_dir(&dir.root).map_err(io("cannot sync", &dir.root))?;
         let opened = case_opened(&ctx, now, mode, &playbook, &source, playbook_path, resolved);
-        let mut session = Session {
-            dir,
-            playbook,
-            state: State::default(),
-            entries: Vec::new(),
-            writer,
-            _lock: lock,
-            ctx,
-            naming: crate::playbook::context::TableNaming::default(),
-            auto_seal: None,
-            shared: None,
-            shared_signers: None,
-            offline: false,
-        };
+        let mut session = Session::assembled(dir, playbook, State::default(), Vec::new(), writer, lock, ctx);
         session.execute(&Command::Open(opened))?;
         session.housekeeping(stale, torn)?;
         if let Some(staging) = staging {
@@ -448,18 +462,10 @@ impl Session {
         let (dir, lock, writer) = fresh_replica(cache, &source, &inputs_text, now)?;
         let opened = case_opened(&ctx, now, mode, &playbook, &source, playbook_path, resolved);
         let mut session = Session {
-            dir,
-            playbook,
-            state: State::default(),
-            entries: Vec::new(),
-            writer,
-            _lock: lock,
-            ctx,
-            naming: crate::playbook::context::TableNaming::default(),
-            auto_seal: None,
             shared: Some(store),
             shared_signers: signers.map(|(_, a)| a),
             offline: false,
+            ..Session::assembled(dir, playbook, State::default(), Vec::new(), writer, lock, ctx)
         };
         session.execute(&Command::Open(opened))?;
         session.housekeeping(None, Vec::new())?;
@@ -519,18 +525,18 @@ impl Session {
         }
         let writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
         Ok(Session {
-            dir,
-            playbook,
-            state: State::replay(scan.entries.iter().map(|e| &e.event)),
-            entries: scan.entries,
-            writer,
-            _lock: lock,
-            ctx,
-            naming: crate::playbook::context::TableNaming::default(),
-            auto_seal: None,
             shared: Some(store),
             shared_signers: None,
             offline: true,
+            ..Session::assembled(
+                dir,
+                playbook,
+                State::replay(scan.entries.iter().map(|e| &e.event)),
+                scan.entries,
+                writer,
+                lock,
+                ctx,
+            )
         })
     }
 
@@ -581,18 +587,18 @@ impl Session {
             (dir, lock, writer, Vec::new())
         };
         let mut session = Session {
-            dir,
-            playbook,
-            state: State::replay(entries.iter().map(|e| &e.event)),
-            entries,
-            writer,
-            _lock: lock,
-            ctx,
-            naming: crate::playbook::context::TableNaming::default(),
-            auto_seal: None,
             shared: Some(store),
             shared_signers,
             offline: false,
+            ..Session::assembled(
+                dir,
+                playbook,
+                State::replay(entries.iter().map(|e| &e.event)),
+                entries,
+                writer,
+                lock,
+                ctx,
+            )
         };
         session.pull()?;
         let Some(first) = session.entries.first() else {
@@ -656,20 +662,7 @@ impl Session {
         let (playbook, change) = resume_playbook(&dir, &folded, choice, scan.entries.len() as u64)?;
         let mut writer = Writer::open(&journal_path, &scan).map_err(io("cannot open", &journal_path))?;
         start_signing(&dir, &ctx, &mut writer)?;
-        let mut session = Session {
-            dir,
-            playbook,
-            state: folded,
-            entries: scan.entries,
-            writer,
-            _lock: lock,
-            ctx,
-            naming: crate::playbook::context::TableNaming::default(),
-            auto_seal: None,
-            shared: None,
-            shared_signers: None,
-            offline: false,
-        };
+        let mut session = Session::assembled(dir, playbook, folded, scan.entries, writer, lock, ctx);
         let report = ResumeReport {
             stale_lock: stale.clone(),
             torn: torn.clone(),

@@ -213,17 +213,11 @@ impl Sealer {
         settings: &AwsSettings,
         retain_days: Option<u32>,
     ) -> Result<Sealer, SealError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SealError::Aws(format!("cannot start the AWS client: {e}")))?;
-        let (conf, _) = runtime
-            .block_on(crate::action::aws::load_config(settings))
-            .map_err(|e| SealError::Aws(e.to_string()))?;
+        let (runtime, s3) = crate::action::aws::blocking_s3(settings).map_err(SealError::Aws)?;
         Ok(Sealer {
             location,
             runtime,
-            s3: crate::action::aws::s3_client(&conf, settings),
+            s3,
             retain_days,
         })
     }

@@ -70,17 +70,11 @@ where
 
 impl Store {
     pub fn connect(location: Location, settings: &AwsSettings) -> Result<Store, StoreError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError(format!("cannot start the AWS client: {e}"), false))?;
-        let (conf, _) = runtime
-            .block_on(crate::action::aws::load_config(settings))
-            .map_err(|e| StoreError(e.to_string(), false))?;
+        let (runtime, s3) = crate::action::aws::blocking_s3(settings).map_err(|e| StoreError(e, false))?;
         Ok(Store {
             location,
             runtime,
-            s3: crate::action::aws::s3_client(&conf, settings),
+            s3,
         })
     }
 
