@@ -692,39 +692,19 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
 /// A proxy in front of moto that answers every `PUT` of an object (a write) itself with `status`
 /// and an S3 error (`code`), and passes the rest through: a denied, throttled or expired write.
 fn refusing_writes(upstream: &str, status: &'static str, code: &'static str) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let upstream = upstream.trim_start_matches("http://").to_owned();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut client) = conn else { return };
-            let Some(request) = crate::athena::read_request(&mut client) else {
-                continue;
-            };
-            let line =
-                String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)])
-                    .into_owned();
-            let path = line.split_whitespace().nth(1).unwrap_or_default();
-            if line.starts_with("PUT ") && path.matches('/').count() > 1 {
-                let body = format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>"
-                );
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = client.write_all(head.as_bytes());
-                let _ = client.write_all(body.as_bytes());
-                continue;
-            }
-            let mut server = std::net::TcpStream::connect(&upstream).unwrap();
-            server.write_all(&request).unwrap();
-            let mut response = Vec::new();
-            let _ = server.read_to_end(&mut response);
-            let _ = client.write_all(&response);
-        }
-    });
-    endpoint
+    crate::athena::proxy(upstream, move |_, request| {
+        let first = String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)]).into_owned();
+        let path = first.split_whitespace().nth(1).unwrap_or_default();
+        (first.starts_with("PUT ") && path.matches('/').count() > 1).then(|| {
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>");
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        })
+    })
+    .0
 }
 
 #[test]
@@ -834,4 +814,53 @@ fn what_is_not_a_shared_case_is_named_with_what_to_do() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn case_note_and_shared_flags_given_wrong_are_refused_with_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    crate::journal::finished_case(&case);
+    let run = |args: &[&str]| irp().args(args).output().unwrap();
+    let c = case.to_str().unwrap();
+    // No note at all; a notes file that is not there.
+    let out = run(&["case", "note", c]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no note given"), "{}", stderr(&out));
+    let out = run(&[
+        "case",
+        "note",
+        c,
+        "--from",
+        tmp.path().join("missing.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    // A note to a closed case (a folder) is refused by the engine, and the journal is untouched.
+    let before = std::fs::read(case.join("journal.jsonl")).unwrap();
+    let out = run(&["case", "note", c, "too late"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("closed"), "{}", stderr(&out));
+    assert!(
+        std::fs::read(case.join("journal.jsonl"))
+            .unwrap()
+            .starts_with(&before)
+    );
+    // --allowed-signers is for a shared case only.
+    let out = run(&[
+        "run",
+        "tests/fixtures/cases/drill.yaml",
+        "--case-dir",
+        tmp.path().join("new").to_str().unwrap(),
+        "-i",
+        "bucket=b",
+        "--allowed-signers",
+        "/dev/null",
+        "--headless",
+        "--answers",
+        "tests/fixtures/cases/drill.answers.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is for a shared case"), "{}", stderr(&out));
+    assert!(!tmp.path().join("new").exists(), "no case was opened");
 }

@@ -259,19 +259,18 @@ fn open_case(
     mode: Mode,
     ctx: crate::case::Context,
 ) -> Result<Session, CliError> {
+    // Read (and refused for a folder) before anything is opened.
+    let allowed = allowed_signers(args)?;
     let opened = match super::case::shared_store(case_dir, &args.drive.athena)? {
-        Some((store, cache)) => {
-            let allowed = allowed_signers(args)?;
-            Session::create_shared(
-                store,
-                &cache,
-                &args.playbook,
-                inputs,
-                mode,
-                ctx,
-                allowed.as_deref(),
-            )
-        }
+        Some((store, cache)) => Session::create_shared(
+            store,
+            &cache,
+            &args.playbook,
+            inputs,
+            mode,
+            ctx,
+            allowed.as_deref(),
+        ),
         None => Session::create(case_dir, &args.playbook, inputs, mode, ctx),
     };
     opened.map_err(|e| case_error(out, e))
