@@ -23,6 +23,7 @@ pub fn env() -> Env {
             .unwrap()
             .with_timezone(&Utc),
         naming: irp::playbook::context::TableNaming::default(),
+        actor: None,
     }
 }
 
@@ -1338,4 +1339,155 @@ stages:
     }
     apply(&pb, &mut st, &complete).unwrap();
     assert_eq!(st.current_step(), Some("done"));
+}
+
+/// The drill with roles, as a team would run it: the lead (first declared) decides, the analyst
+/// runs `reads`, the engineer acts on `contain-key`.
+pub fn team_drill_source() -> String {
+    let src = std::fs::read_to_string(repo().join("tests/fixtures/cases/drill.yaml")).unwrap();
+    let src = src
+        .replacen(
+            "stages:\n",
+            "roles:\n  lead: IR lead\n  analyst: Analyst\n  engineer: Cloud engineer\nstages:\n",
+            1,
+        )
+        .replacen(
+            "      - id: reads\n        title: Reads of the bucket\n",
+            "      - id: reads\n        title: Reads of the bucket\n        role: analyst\n",
+            1,
+        )
+        .replacen(
+            "      - id: contain-key\n        title: Deactivate the key\n",
+            "      - id: contain-key\n        title: Deactivate the key\n        role: engineer\n",
+            1,
+        );
+    assert_eq!(src.matches("role: ").count(), 2, "the drill changed: the team drill needs new anchors");
+    src
+}
+
+fn as_who(who: &str) -> Env {
+    Env {
+        actor: Some(who.to_owned()),
+        ..env()
+    }
+}
+
+fn by(pb: &Playbook, st: &mut State, who: &str, cmd: &Command) -> Result<Event, EngineError> {
+    let before = st.clone();
+    match engine::decide(pb, st, cmd, &as_who(who)) {
+        Ok(e) => {
+            st.apply(&e);
+            Ok(e)
+        }
+        Err(e) => {
+            assert_eq!(*st, before, "a refused command changes nothing");
+            Err(e)
+        }
+    }
+}
+
+#[test]
+fn once_roles_are_taken_a_steps_role_decides_who_moves_and_hand_overs_are_journaled() {
+    let pb = irp::playbook::load_str(&team_drill_source()).playbook.unwrap();
+    let mut st = State::default();
+    apply(&pb, &mut st, &opened(&pb)).unwrap();
+    let take = |role: &str| Command::TakeRole { role: s(role) };
+    // Before anyone takes a role, anyone moves (a responder alone needs no roles).
+    assert!(engine::decide(&pb, &st, &Command::Start, &as_who("anyone")).is_ok());
+    // Roles are the playbook's, one holder each.
+    assert!(matches!(
+        by(&pb, &mut st, "alice", &take("boss")).unwrap_err(),
+        EngineError::UnknownRole { .. }
+    ));
+    by(&pb, &mut st, "alice", &take("lead")).unwrap();
+    by(&pb, &mut st, "bob", &take("analyst")).unwrap();
+    let held = by(&pb, &mut st, "mallory", &take("analyst")).unwrap_err();
+    assert!(held.to_string().contains("held by bob"), "{held}");
+    assert!(engine::decide(&pb, &st, &take("lead"), &env()).is_err(), "a role move names who");
+    // Starting is the lead's; the query step is the analyst's.
+    assert!(by(&pb, &mut st, "bob", &Command::Start).is_err());
+    by(&pb, &mut st, "alice", &Command::Start).unwrap();
+    let submit = Command::SubmitQuery {
+        step: s("reads"),
+        sql: s("SELECT 1"),
+        backend: s("local"),
+        not_collected: vec![],
+    };
+    let not_hers = by(&pb, &mut st, "alice", &submit).unwrap_err();
+    assert_eq!(
+        not_hers.to_string(),
+        "step `reads` is the analyst's to do, and bob holds that role: ask bob to hand it over (`irp handover CASE analyst --to NAME`) or the lead to override"
+    );
+    // Notes and evidence are open to everyone.
+    by(&pb, &mut st, "mallory", &Command::AddNote { text: s("seen it") }).unwrap();
+    by(&pb, &mut st, "bob", &submit).unwrap();
+    // A result is recorded whoever holds the role by then.
+    by(
+        &pb,
+        &mut st,
+        "alice",
+        &Command::QuerySucceeded {
+            step: s("reads"),
+            rows: vec![serde_json::json!({"ip": "203.0.113.9", "n": 500})],
+            row_count: 1,
+            artifact: None,
+            execution: None,
+        },
+    )
+    .unwrap();
+    // A decision with no role is the lead's.
+    let decide = Command::Decide {
+        step: s("triage"),
+        option: s("incident"),
+        rationale: None,
+    };
+    assert!(matches!(
+        by(&pb, &mut st, "bob", &decide).unwrap_err(),
+        EngineError::NotYourRole { ref role, ref holder, .. } if role == "lead" && holder == "alice"
+    ));
+    by(&pb, &mut st, "alice", &decide).unwrap();
+    // The engineer's role nobody holds: the lead stands in for it.
+    assert_eq!(engine::acting_for(&pb, &st, "engineer"), Some("alice"));
+    // Hand-over: only by the holder, to someone else.
+    let hand = |to: &str| Command::HandOverRole {
+        role: s("analyst"),
+        to: s(to),
+    };
+    assert!(matches!(
+        by(&pb, &mut st, "alice", &hand("carol")).unwrap_err(),
+        EngineError::NotHolder { .. }
+    ));
+    assert!(by(&pb, &mut st, "bob", &hand("bob")).is_err());
+    let e = by(&pb, &mut st, "bob", &hand("carol")).unwrap();
+    assert!(matches!(e, Event::RoleHandedOver(ref h) if h.from == "bob" && h.to == "carol"));
+    assert_eq!(st.roles.get("analyst").map(String::as_str), Some("carol"));
+    // Override: the lead's, with a reason; anyone else is refused.
+    let over = |to: &str, reason: &str| Command::OverrideRole {
+        role: s("analyst"),
+        to: s(to),
+        reason: s(reason),
+    };
+    assert!(matches!(
+        by(&pb, &mut st, "carol", &over("dave", "")).unwrap_err(),
+        EngineError::ReasonRequired(_)
+    ));
+    assert!(matches!(
+        by(&pb, &mut st, "carol", &over("dave", "carol is tired")).unwrap_err(),
+        EngineError::NotLead { .. }
+    ));
+    let e = by(&pb, &mut st, "alice", &over("dave", "carol went off shift")).unwrap();
+    assert!(matches!(e, Event::RoleOverridden(ref o) if o.from.as_deref() == Some("carol")));
+    // The lead role itself, when its holder is gone: any role holder may take it over, in the
+    // journal; a responder with no role may not.
+    let lead_over = |to: &str| Command::OverrideRole {
+        role: s("lead"),
+        to: s(to),
+        reason: s("alice is unreachable"),
+    };
+    assert!(by(&pb, &mut st, "mallory", &lead_over("mallory")).is_err());
+    by(&pb, &mut st, "dave", &lead_over("dave")).unwrap();
+    // Closing is the lead's.
+    assert!(by(&pb, &mut st, "alice", &Command::Close { summary: s("done") }).is_err());
+    assert_eq!(st.roles.get("lead").map(String::as_str), Some("dave"));
+    by(&pb, &mut st, "dave", &Command::Close { summary: s("done") }).unwrap();
 }

@@ -327,6 +327,10 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
     let refused = bob.execute(&skip("bob skips")).map(|e| e.seq).unwrap_err();
     let said = refused.to_string();
     assert!(said.contains("reads"), "bob is told why: {said}");
+    assert!(
+        said.contains("alice got there first: `step_skipped` at step `reads`"),
+        "bob is told who: {said}"
+    );
     // Bob's replica now holds alice's skip: he sees who did it.
     let skipped: Vec<&irp::journal::Entry> = bob
         .entries
@@ -451,10 +455,10 @@ fn a_responder_sees_anothers_entry_in_the_terminal_ui_within_five_seconds() {
 }
 
 #[test]
-fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one() {
+fn a_signed_shared_case_takes_its_responders_entries_and_skips_a_forged_one() {
     let Some(endpoint) = serial_moto() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (_, url) = new_case_url(&endpoint);
+    let (bucket, url) = new_case_url(&endpoint);
     let allowed = tmp.path().join("allowed_signers");
     std::fs::write(
         &allowed,
@@ -576,21 +580,67 @@ fn a_signed_shared_case_takes_its_responders_entries_and_stops_at_a_forged_one()
         store.put_entry(last.seq + 1, &forged).unwrap(),
         irp::case::shared::Put::Written
     );
-    // Every reader stops there and says so; nothing more is written after it.
-    let out = with_key("bob-cache", "bob", Some(&bob_key));
-    assert!(!out.status.success());
+    // A reader that writes nothing skips it and says so; the case reads on without it.
+    let forged_slot = last.seq + 1;
+    let verify = |json: bool| {
+        let mut cmd = irp_on(&reader);
+        cmd.args(["verify", &url, "--endpoint-url", &endpoint]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = verify(false);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
-        stderr(&out).contains(&format!("entry {} on S3 is not signed", last.seq + 1)),
+        stderr(&out).contains(&format!(
+            "slot {forged_slot} on S3 was refused and skipped: it is not signed"
+        )),
         "{}",
         stderr(&out)
     );
-    let out = irp_on(&reader)
-        .args(["verify", &url, "--endpoint-url", &endpoint])
+    // The next honest writer records it (`entry_rejected`, signed by bob) before bob's note, and
+    // a second object of nobody's making (not even an entry) after it is refused the same way.
+    let out = with_key("bob-cache", "bob", Some(&bob_key));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let garbage_slot = listed_seqs(&endpoint, &bucket, &url).into_iter().max().unwrap() + 1;
+    assert_eq!(
+        store.put_entry(garbage_slot, b"{\"kind\":\"case_closed\"}\n").unwrap(),
+        irp::case::shared::Put::Written
+    );
+    let note_by_alice = tmp.path().join("alice-note.txt");
+    std::fs::write(&note_by_alice, "alice carries on\n").unwrap();
+    let mut alice_note = notes(&endpoint, &url, &tmp.path().join("alice-cache"), &note_by_alice, "alice");
+    let out = alice_note
+        .args(["--signing-key", alice_key.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = verify(true);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{v}");
+    assert_eq!(rejected[0]["slot"], forged_slot);
+    assert_eq!(rejected[0]["recorded_by"], "bob");
+    assert_eq!(rejected[0]["claimed_actor"], "alice");
+    assert_eq!(rejected[1]["slot"], garbage_slot);
+    assert_eq!(rejected[1]["recorded_by"], "alice");
+    assert_eq!(v["signatures"]["unsigned"], 0, "every entry the case holds is signed: {v}");
+    // The state skips them: the forged note is nowhere, the honest ones are there; the forged
+    // bytes are kept, untouched, and every replica agrees.
+    let journal = journal_of(&replica(&reader, &url));
+    let texts = note_texts(&journal);
+    assert!(!texts.iter().any(|t| t.contains("nothing to see")), "{texts:?}");
+    assert!(texts.contains(&"bob's note".to_owned()) && texts.contains(&"alice carries on".to_owned()));
+    let kept = std::fs::read(replica(&reader, &url).join(format!("rejected/slot-{forged_slot}"))).unwrap();
+    assert!(kept == forged, "the forged bytes are kept as they were");
+    // Bob's replica is as he last read it (before alice's note): the same entries, fewer.
+    assert!(journal.starts_with(&journal_of(&replica(&tmp.path().join("bob-cache"), &url))));
+    assert!(journal == journal_of(&replica(&tmp.path().join("alice-cache"), &url)));
+    let out = verify(false);
     assert!(
-        stderr(&out).contains("a forged or unsigned entry"),
+        stderr(&out).contains(&format!("slot {forged_slot} of the shared case on S3 held an entry that is not the case's (claimed by alice)")),
         "{}",
         stderr(&out)
     );
@@ -863,4 +913,130 @@ fn case_note_and_shared_flags_given_wrong_are_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is for a shared case"), "{}", stderr(&out));
     assert!(!tmp.path().join("new").exists(), "no case was opened");
+}
+
+#[test]
+fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    let playbook = tmp.path().join("team.yaml");
+    std::fs::write(&playbook, crate::engine::team_drill_source()).unwrap();
+    let answers = |who: &str| {
+        let path = tmp.path().join(format!("{who}.answers.yaml"));
+        std::fs::write(&path, format!("actor: {who}\nsteps: {{}}\n")).unwrap();
+        path
+    };
+    // The lead opens the case with their role; the analyst joins with theirs.
+    let out = irp_on(&tmp.path().join("alice-cache"))
+        .args(["run"])
+        .arg(&playbook)
+        .args(["--case-dir", &url, "-i", "bucket=drill-bucket", "--role", "lead"])
+        .args(["--headless", "--answers"])
+        .arg(answers("alice"))
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("alice holds the lead role"), "{said}");
+    let out = irp_on(&tmp.path().join("bob-cache"))
+        .args(["join", &url, "--role", "analyst", "--headless", "--answers"])
+        .arg(answers("bob"))
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("bob holds the analyst role"), "{said}");
+    // A role held is refused to another, with who holds it.
+    let out = irp_on(&tmp.path().join("mallory-cache"))
+        .args(["join", &url, "--role", "analyst", "--headless", "--answers"])
+        .arg(answers("mallory"))
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the analyst role is held by bob"), "{}", stderr(&out));
+
+    // The query step is the analyst's: the lead is refused, the analyst moves.
+    let settings = moto_settings(&endpoint);
+    let session = |who: &str| {
+        let store =
+            irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
+                .unwrap();
+        let ctx = irp::case::Context {
+            actor: who.to_owned(),
+            clock: irp::clock::Clock::from_env().unwrap(),
+            ids: irp::clock::Ids::from_env(),
+            command: "test".to_owned(),
+            signer: None,
+        };
+        irp::case::Session::join_shared(store, &tmp.path().join(format!("{who}-cache")), ctx).unwrap()
+    };
+    let skip = irp::engine::Command::Skip {
+        step: "reads".to_owned(),
+        reason: "no backend in this test".to_owned(),
+    };
+    let mut alice = session("alice");
+    let refused = alice.execute(&skip).map(|e| e.seq).unwrap_err().to_string();
+    assert!(refused.contains("the analyst's to do, and bob holds that role"), "{refused}");
+    drop(alice);
+    session("bob").execute(&skip).unwrap();
+    // The decision is the lead's.
+    let decide = irp::engine::Command::Decide {
+        step: "triage".to_owned(),
+        option: "benign".to_owned(),
+        rationale: None,
+    };
+    let refused = session("bob").execute(&decide).map(|e| e.seq).unwrap_err().to_string();
+    assert!(refused.contains("the lead's to do, and alice holds that role"), "{refused}");
+
+    // Hand-over from the shell, by the holder; an override by anyone but the lead is refused.
+    let handover = |actor: &str, role: &str, to: &str, over: Option<&str>| {
+        let mut cmd = irp_on(&tmp.path().join(format!("{actor}-cache")));
+        cmd.args(["handover", &url, role, "--to", to, "--actor", actor, "--endpoint-url", &endpoint]);
+        if let Some(reason) = over {
+            cmd.args(["--override", reason]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = handover("bob", "analyst", "carol", None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("the analyst role is now carol's"), "{}", stdout(&out));
+    let out = handover("bob", "analyst", "bob", Some("I want it back"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("only the lead (lead, held by alice)"), "{}", stderr(&out));
+    let out = handover("alice", "analyst", "dave", Some("carol went off shift"));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Every replica holds the same entries, and the report's timeline tells the story.
+    let mut alice = session("alice");
+    alice.pull().unwrap();
+    assert_eq!(alice.state.roles.get("analyst").map(String::as_str), Some("dave"));
+    let kinds: Vec<(String, &str)> = alice
+        .entries
+        .iter()
+        .filter(|e| e.event.kind().starts_with("role_"))
+        .map(|e| (e.actor.clone(), e.event.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("alice".to_owned(), "role_taken"),
+            ("bob".to_owned(), "role_taken"),
+            ("bob".to_owned(), "role_handed_over"),
+            ("alice".to_owned(), "role_overridden"),
+        ]
+    );
+    let out = irp_on(&tmp.path().join("reader-cache"))
+        .args(["report", &url, "--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    for line in [
+        "bob hands analyst to carol",
+        "analyst given to dave by override (held by carol): carol went off shift",
+    ] {
+        assert!(report.contains(line), "{line} not in\n{report}");
+    }
 }

@@ -114,6 +114,13 @@ pub enum CaseError {
         "the shared case {url} cannot be reached; kept in this replica's outbox ({waiting} waiting), to be appended when irp reaches S3 again"
     )]
     Queued { url: String, waiting: usize },
+    /// Another responder's entry landed first, and the move is no longer legal after it.
+    #[error("{refused} ({by} got there first: {what})")]
+    Overtaken {
+        refused: Box<EngineError>,
+        by: String,
+        what: String,
+    },
 }
 
 impl CaseError {
@@ -197,6 +204,11 @@ pub struct Session {
     shared_signers: Option<journal::sign::AllowedSigners>,
     /// A shared case opened from its replica while S3 could not be reached.
     offline: bool,
+    /// A shared case's next slot on S3 (`journal/<slot>`): the next seq plus the slots refused.
+    next_slot: u64,
+    /// Slots on S3 this replica refused (a forged or broken entry) that no entry records yet:
+    /// this responder's next write records them first.
+    unjournaled: Vec<(engine::EntryRejected, Vec<u8>)>,
 }
 
 /// The replica's outbox: notes and evidence written while S3 could not be reached.
@@ -326,6 +338,7 @@ impl Session {
         lock: CaseLock,
         ctx: Context,
     ) -> Session {
+        let next_slot = next_slot(&entries_slots(&entries));
         Session {
             dir,
             playbook,
@@ -339,6 +352,8 @@ impl Session {
             shared: None,
             shared_signers: None,
             offline: false,
+            next_slot,
+            unjournaled: Vec::new(),
         }
     }
 
@@ -487,7 +502,8 @@ impl Session {
     /// Brings the replica of a shared case in `cache` up to date and returns its folder, writing
     /// nothing to the case: what `irp verify`, `irp report`, `irp review` and `irp case export`
     /// read.
-    pub fn read_shared(store: shared::Store, cache: &Path) -> Result<PathBuf, CaseError> {
+    /// With it, a line for each object on S3 it refused that no entry records yet.
+    pub fn read_shared(store: shared::Store, cache: &Path) -> Result<(PathBuf, Vec<String>), CaseError> {
         let ctx = Context {
             actor: SYSTEM_ACTOR.to_owned(),
             clock: crate::clock::Clock::System,
@@ -496,7 +512,7 @@ impl Session {
             signer: None,
         };
         let session = Session::open_replica(store, cache, ctx)?;
-        Ok(session.dir.root.clone())
+        Ok((session.dir.root.clone(), session.refused_slots()))
     }
 
     /// The replica kept in `cache`, opened while S3 cannot be reached: read-only but for notes
@@ -709,6 +725,7 @@ impl Session {
         Env {
             now: self.ctx.clock.now(),
             naming: self.naming.clone(),
+            actor: Some(self.ctx.actor.clone()),
         }
     }
 
@@ -787,9 +804,17 @@ impl Session {
         id: Option<uuid::Uuid>,
         made_offline: Option<&str>,
     ) -> Result<usize, CaseError> {
+        let start = self.entries.len();
         for attempt in 0..SHARED_ATTEMPTS {
             self.pull()?;
-            let mut event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
+            let env = Env {
+                actor: Some(actor.to_owned()),
+                ..self.env()
+            };
+            let mut event = match engine::decide(&self.playbook, &self.state, cmd, &env) {
+                Ok(event) => event,
+                Err(refused) => return Err(self.overtaken(refused, start, actor)),
+            };
             if let Some(t) = made_offline {
                 match &mut event {
                     Event::NoteAdded { made_offline, .. } => *made_offline = Some(t.to_owned()),
@@ -804,6 +829,35 @@ impl Session {
             back_off(attempt);
         }
         Err(self.busy())
+    }
+
+    /// A refusal after other responders' entries landed (since entry `start`) names the last of
+    /// them about the same step (else the last), so the responder learns who got there first.
+    fn overtaken(&self, refused: EngineError, start: usize, actor: &str) -> CaseError {
+        let step = match &refused {
+            EngineError::NotCurrent { step, .. } => Some(step.as_str()),
+            _ => None,
+        };
+        let others: Vec<&Entry> = self.entries[start.min(self.entries.len())..]
+            .iter()
+            .filter(|e| e.actor != actor && e.actor != SYSTEM_ACTOR)
+            .collect();
+        let Some(last) = others
+            .iter()
+            .rev()
+            .find(|e| step.is_some() && e.event.step() == step)
+            .or_else(|| others.last())
+        else {
+            return CaseError::Engine(refused);
+        };
+        CaseError::Overtaken {
+            refused: Box::new(refused),
+            by: last.actor.clone(),
+            what: match last.event.step() {
+                Some(step) => format!("`{}` at step `{step}`, entry {}", last.event.kind(), last.seq),
+                None => format!("`{}`, entry {}", last.event.kind(), last.seq),
+            },
+        }
     }
 
     /// Keeps a note or evidence in the replica's outbox while S3 cannot be reached; the error
@@ -861,10 +915,11 @@ impl Session {
             if !self.entries.iter().any(|e| e.id == p.id) {
                 match self.append_judged(&p.command(), &p.actor, Some(p.id), Some(&p.made)) {
                     Ok(_) => appended += 1,
-                    Err(CaseError::Engine(refused)) => {
+                    Err(e @ (CaseError::Engine(_) | CaseError::Overtaken { .. })) => {
+                        let refused = e.to_string();
                         let path = self.dir.path(OUTBOX_REFUSED);
                         let mut line = serde_json::to_vec(
-                            &serde_json::json!({ "pending": &p, "refused": refused.to_string() }),
+                            &serde_json::json!({ "pending": &p, "refused": refused }),
                         )
                         .unwrap_or_default();
                         line.push(b'\n');
@@ -891,56 +946,120 @@ impl Session {
     }
 
     /// Reads the entries other responders added to a shared case since the last read: each is
-    /// checked (its hash, its seq, its link to the one before), written to the replica and
-    /// applied. Returns how many there were; 0 for a case that is not shared.
+    /// checked (its hash, its seq, its link to the one before, its signature where the case
+    /// requires them, the files it vouches for), written to the replica and applied. An object
+    /// that fails a check takes its slot and nothing else: its bytes are kept aside in
+    /// `rejected/`, the state skips it, and this responder's next write records it
+    /// (`entry_rejected`). Returns how many entries were added; 0 for a case that is not shared.
     pub fn pull(&mut self) -> Result<usize, CaseError> {
         let Some(store) = &self.shared else {
             return Ok(0);
         };
         let url = store.url();
-        let fail = |what: String| CaseError::Shared {
-            url: url.clone(),
-            what,
-        };
         let mut added = 0;
         loop {
-            let seq = self.writer.next_seq();
-            let Some(line) = store.get_entry(seq).map_err(|e| store_error(&store.url(), e))? else {
+            let slot = self.next_slot;
+            let Some(store) = &self.shared else {
                 break;
             };
-            let Some(body) = line.strip_suffix(b"\n") else {
-                return Err(fail(format!("entry {seq} on S3 does not end its line")));
+            let Some(line) = store.get_entry(slot).map_err(|e| store_error(&url, e))? else {
+                break;
             };
-            let entry = journal::entry::decode(body).map_err(|p| fail(format!("entry {seq} on S3: {p}")))?;
-            if entry.seq != seq || entry.prev != self.writer.head() {
-                return Err(fail(format!(
-                    "entry {seq} on S3 is not linked to entry {} (its seq says {}): the journal there was changed",
-                    seq.saturating_sub(1),
-                    entry.seq
-                )));
+            match self.check_slot(&line)? {
+                Ok((entry, signature)) => {
+                    if let Event::EntryRejected(r) = &entry.event {
+                        self.unjournaled.retain(|(u, _)| u.slot != r.slot);
+                    }
+                    if let Some(bytes) = &signature {
+                        self.append_signature(bytes)?;
+                    }
+                    self.writer
+                        .append_line(&entry, &line)
+                        .map_err(io("cannot append to", self.writer.path()))?;
+                    self.state.apply(&entry.event);
+                    self.entries.push(entry);
+                    added += 1;
+                }
+                Err((why, claimed_actor)) => {
+                    let file = format!("{REJECTED}/slot-{slot}");
+                    let path = self.dir.path(&file);
+                    std::fs::create_dir_all(self.dir.path(REJECTED)).map_err(io("cannot create", &path))?;
+                    journal::write_durably(&path, &line).map_err(io("cannot write", &path))?;
+                    if !self.state.rejected.iter().any(|r| r.slot == slot)
+                        && !self.unjournaled.iter().any(|(u, _)| u.slot == slot)
+                    {
+                        let rejected = engine::EntryRejected {
+                            slot,
+                            object_sha256: sha256_hex(&line),
+                            claimed_actor,
+                            why,
+                            file,
+                        };
+                        self.unjournaled.push((rejected, line));
+                    }
+                }
             }
-            self.fetch_vouched(&entry)?;
-            let signature = store
-                .get(&shared::signature_name(seq, &entry.hash))
-                .map_err(|e| store_error(&store.url(), e))?;
-            if let Some(allowed) = &self.shared_signers {
-                check_shared_signature(allowed, &entry, signature.as_deref()).map_err(|why| {
-                    fail(format!(
-                        "entry {seq} on S3 {why}; a forged or unsigned entry: irp reads no further (docs/cases.md)"
-                    ))
-                })?;
-            }
-            if let Some(bytes) = &signature {
-                self.append_signature(bytes)?;
-            }
-            self.writer
-                .append_line(&entry, &line)
-                .map_err(io("cannot append to", self.writer.path()))?;
-            self.state.apply(&entry.event);
-            self.entries.push(entry);
-            added += 1;
+            self.next_slot += 1;
         }
         Ok(added)
+    }
+
+    /// What irp refused on S3 and no entry records yet (a reader that writes nothing leaves it to
+    /// the next writer): one line each.
+    pub fn refused_slots(&self) -> Vec<String> {
+        self.unjournaled
+            .iter()
+            .map(|(r, _)| {
+                format!(
+                    "slot {} on S3 was refused and skipped: it {} (kept in {}; the next responder to write records it)",
+                    r.slot, r.why, r.file
+                )
+            })
+            .collect()
+    }
+
+    /// Checks one object read from a slot: `Ok(Err((why, claimed actor)))` when it is not an
+    /// entry of this case (forged or broken); errors only for what is not the object's fault.
+    #[allow(clippy::type_complexity)]
+    fn check_slot(
+        &self,
+        line: &[u8],
+    ) -> Result<Result<(Entry, Option<Vec<u8>>), (String, Option<String>)>, CaseError> {
+        let seq = self.writer.next_seq();
+        let Some(body) = line.strip_suffix(b"\n") else {
+            return Ok(Err(("does not end its line".to_owned(), None)));
+        };
+        let entry = match journal::entry::decode(body) {
+            Ok(entry) => entry,
+            Err(p) => return Ok(Err((p.to_string(), None))),
+        };
+        let claimed = Some(entry.actor.clone());
+        if entry.seq != seq || entry.prev != self.writer.head() {
+            return Ok(Err((
+                format!(
+                    "is not linked to entry {} (its seq says {}, its prev {})",
+                    seq.saturating_sub(1),
+                    entry.seq,
+                    short(&entry.prev)
+                ),
+                claimed,
+            )));
+        }
+        let Some(store) = &self.shared else {
+            return Ok(Err(("has no case to belong to".to_owned(), claimed)));
+        };
+        let signature = store
+            .get(&shared::signature_name(seq, &entry.hash))
+            .map_err(|e| store_error(&store.url(), e))?;
+        if let Some(allowed) = &self.shared_signers
+            && let Err(why) = check_shared_signature(allowed, &entry, signature.as_deref())
+        {
+            return Ok(Err((why, claimed)));
+        }
+        if let Some(why) = self.fetch_vouched(&entry)? {
+            return Ok(Err((why, claimed)));
+        }
+        Ok(Ok((entry, signature)))
     }
 
     /// Puts the next entry on S3; `None` when another responder's entry holds its seq.
@@ -948,12 +1067,29 @@ impl Session {
         self.put_shared_as(actor, event, None)
     }
 
+    /// Puts `event` on S3 at the next slot, after an entry for each slot this replica refused
+    /// and no entry records yet; `None` when another responder's entry got a slot first.
     fn put_shared_as(
         &mut self,
         actor: &str,
         event: Event,
         id: Option<uuid::Uuid>,
     ) -> Result<Option<usize>, CaseError> {
+        while let Some((rejected, bytes)) = self.unjournaled.first().cloned() {
+            if let Some(store) = &self.shared {
+                store
+                    .put_new(&format!("artifacts/{}", rejected.object_sha256), &bytes)
+                    .map_err(|e| store_error(&store.url(), e))?;
+            }
+            if self.put_slot(actor, Event::EntryRejected(rejected), None)?.is_none() {
+                return Ok(None);
+            }
+            self.unjournaled.remove(0);
+        }
+        self.put_slot(actor, event, id)
+    }
+
+    fn put_slot(&mut self, actor: &str, event: Event, id: Option<uuid::Uuid>) -> Result<Option<usize>, CaseError> {
         let at = self.ctx.clock.now();
         let id = id.unwrap_or_else(|| self.ctx.ids.id(at, &self.writer.next_seq().to_string()));
         let (entry, line) = self
@@ -995,11 +1131,12 @@ impl Session {
             None => None,
         };
         let put = store
-            .put_entry(entry.seq, &line)
+            .put_entry(self.next_slot, &line)
             .map_err(|e| store_error(&store.url(), e))?;
         if put == shared::Put::Taken {
             return Ok(None);
         }
+        self.next_slot += 1;
         if let Some(bytes) = signature {
             self.append_signature(&bytes)?;
         }
@@ -1266,23 +1403,16 @@ impl Session {
     /// Makes sure the replica holds every file `entry` vouches for, fetching each from
     /// `artifacts/<sha256>` when it is missing (a file of the same name with other bytes, a
     /// leftover of this replica's, is set aside in `artifacts/unvouched/`, never dropped).
-    fn fetch_vouched(&self, entry: &Entry) -> Result<(), CaseError> {
+    fn fetch_vouched(&self, entry: &Entry) -> Result<Option<String>, CaseError> {
         let Some(store) = &self.shared else {
-            return Ok(());
-        };
-        let fail = |what: String| CaseError::Shared {
-            url: store.url(),
-            what,
+            return Ok(None);
         };
         for (rel, sha) in journal::files_vouched(entry) {
             if rel == CaseDir::SNAPSHOT {
                 continue;
             }
             let Some(path) = self.dir.inside(&rel) else {
-                return Err(fail(format!(
-                    "entry {} names `{rel}`, outside the case folder",
-                    entry.seq
-                )));
+                return Ok(Some(format!("names `{rel}`, outside the case folder")));
             };
             if let Ok((have, _)) = journal::entry::sha256_file(&path) {
                 if have == sha {
@@ -1297,24 +1427,23 @@ impl Session {
                 let to = aside.join(format!("{name}.{}", &have[..12]));
                 std::fs::rename(&path, &to).map_err(io("cannot set aside", &path))?;
             }
-            let bytes = store
+            let Some(bytes) = store
                 .get(&format!("artifacts/{sha}"))
                 .map_err(|e| store_error(&store.url(), e))?
-                .ok_or_else(|| {
-                    fail(format!(
-                        "entry {} vouches for `{rel}`, which is not under artifacts/ on S3",
-                        entry.seq
-                    ))
-                })?;
+            else {
+                return Ok(Some(format!(
+                    "vouches for `{rel}`, which is not under artifacts/ on S3"
+                )));
+            };
             if sha256_hex(&bytes) != sha {
-                return Err(fail(format!("artifacts/{sha} on S3 does not hash to its name")));
+                return Ok(Some(format!("vouches for artifacts/{sha}, which does not hash to its name")));
             }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
             }
             journal::write_durably(&path, &bytes).map_err(io("cannot write", &path))?;
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -1345,6 +1474,36 @@ pub fn read_artifact(dir: &CaseDir, r: &ArtifactRef) -> Result<Vec<u8>, CaseErro
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CaseError + use<> {
     let path = path.to_owned();
     move |source| CaseError::Io { what, path, source }
+}
+
+/// Where a shared case's replica keeps the objects it refused, untouched.
+const REJECTED: &str = "rejected";
+
+/// The slot on S3 of each entry (`journal/<slot>`): slots refused by readers (recorded by
+/// `entry_rejected` entries after them) hold no entry.
+fn entries_slots(entries: &[Entry]) -> Vec<u64> {
+    let refused: std::collections::BTreeSet<u64> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::EntryRejected(r) => Some(r.slot),
+            _ => None,
+        })
+        .collect();
+    let mut slot = 0;
+    let mut slots = Vec::with_capacity(entries.len());
+    for _ in entries {
+        while refused.contains(&slot) {
+            slot += 1;
+        }
+        slots.push(slot);
+        slot += 1;
+    }
+    slots
+}
+
+/// The slot after the last entry's.
+fn next_slot(slots: &[u64]) -> u64 {
+    slots.last().map_or(0, |s| s + 1)
 }
 
 /// Whether a shared case's entry carries a signature that holds, of that entry, by a key its

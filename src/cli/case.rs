@@ -50,6 +50,29 @@ pub struct NoteArgs {
     pub signing: super::SigningArgs,
 }
 
+/// `irp handover CASE ROLE --to NAME`: a role given to another responder, journaled.
+#[derive(Debug, Args)]
+pub struct HandoverArgs {
+    /// The case folder, or `s3://BUCKET/PREFIX` of a shared case.
+    pub case: PathBuf,
+    /// The role, an id from the playbook's `roles`.
+    pub role: String,
+    /// Who takes it (their name, as their irp records them: `--actor`, `IRP_ACTOR`, `USER`).
+    #[arg(long, value_name = "NAME")]
+    pub to: String,
+    /// The lead reassigns the role without its holder (who is not there to hand it over); the
+    /// reason is journaled.
+    #[arg(long = "override", value_name = "REASON")]
+    pub override_reason: Option<String>,
+    /// Who the journal records as handing it over.
+    #[arg(long)]
+    pub actor: Option<String>,
+    #[command(flatten)]
+    pub aws: super::AwsArgs,
+    #[command(flatten)]
+    pub signing: super::SigningArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The case folder, or `s3://BUCKET/PREFIX` of a shared case.
@@ -117,7 +140,7 @@ fn cmd_export(out: Output, args: &ExportArgs) -> Result<(), CliError> {
             "name the archive so that irp verify and tar know what it is",
         ));
     }
-    let case = readable_case(&args.case, &args.aws)?;
+    let case = readable_case(out, &args.case, &args.aws)?;
     let (dir, bytes, scan) = super::verify::read_journal(&case)?;
     let Some(crate::engine::Event::CaseOpened(opened)) = scan.entries.first().map(|e| &e.event) else {
         return Err(CliError::user(
@@ -225,12 +248,18 @@ fn shared_store_with(
 
 /// The folder a read-only command reads: the case folder given, or, for a shared case
 /// (`s3://…`), this responder's replica brought up to date (nothing is written to the case).
-pub fn readable_case(case: &std::path::Path, aws: &super::AwsArgs) -> Result<PathBuf, CliError> {
+pub fn readable_case(out: Output, case: &std::path::Path, aws: &super::AwsArgs) -> Result<PathBuf, CliError> {
     match shared_store_with(case, aws)? {
-        Some((store, cache)) => Session::read_shared(store, &cache).map_err(|e| CliError::User {
-            hints: e.hints(),
-            message: e.to_string(),
-        }),
+        Some((store, cache)) => {
+            let (dir, refused) = Session::read_shared(store, &cache).map_err(|e| CliError::User {
+                hints: e.hints(),
+                message: e.to_string(),
+            })?;
+            for line in refused {
+                out.note(&format!("warning: {line}"));
+            }
+            Ok(dir)
+        }
         None => Ok(case.to_owned()),
     }
 }
@@ -258,14 +287,7 @@ fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {
         ));
     }
     let ctx = session_context(args.actor.as_deref(), None, "case note", args.signing.signer()?)?;
-    let mut session = match shared_store_with(&args.case, &args.aws)? {
-        Some((store, cache)) => Session::join_shared(store, &cache, ctx).map_err(|e| case_error(out, e))?,
-        None => {
-            Session::resume(&args.case, PlaybookChoice::Snapshot, ctx)
-                .map_err(|e| case_error(out, e))?
-                .0
-        }
-    };
+    let mut session = open_for_move(out, &args.case, &args.aws, ctx)?;
     let mut kept = None;
     for text in &notes {
         match session.execute(&crate::engine::Command::AddNote { text: text.clone() }) {
@@ -286,6 +308,46 @@ fn cmd_note(out: Output, args: &NoteArgs) -> Result<(), CliError> {
         notes.len(),
         if notes.len() == 1 { "" } else { "s" },
         session.entries.len()
+    ));
+    Ok(())
+}
+
+/// A case to record one move in from the shell: a folder resumed with its snapshot, or a
+/// shared case joined.
+fn open_for_move(
+    out: Output,
+    case: &std::path::Path,
+    aws: &super::AwsArgs,
+    ctx: crate::case::Context,
+) -> Result<Session, CliError> {
+    match shared_store_with(case, aws)? {
+        Some((store, cache)) => Session::join_shared(store, &cache, ctx).map_err(|e| case_error(out, e)),
+        None => Session::resume(case, PlaybookChoice::Snapshot, ctx)
+            .map(|(s, _)| s)
+            .map_err(|e| case_error(out, e)),
+    }
+}
+
+/// `irp handover`: the role's holder gives it to `--to`; with `--override REASON`, the lead
+/// reassigns it.
+pub fn cmd_handover(out: Output, args: &HandoverArgs) -> Result<(), CliError> {
+    let ctx = session_context(args.actor.as_deref(), None, "handover", args.signing.signer()?)?;
+    let mut session = open_for_move(out, &args.case, &args.aws, ctx)?;
+    let cmd = match &args.override_reason {
+        Some(reason) => crate::engine::Command::OverrideRole {
+            role: args.role.clone(),
+            to: args.to.clone(),
+            reason: reason.clone(),
+        },
+        None => crate::engine::Command::HandOverRole {
+            role: args.role.clone(),
+            to: args.to.clone(),
+        },
+    };
+    let entry = session.execute(&cmd).map_err(|e| case_error(out, e))?;
+    out.status(&format!(
+        "the {} role is now {}'s (entry {})",
+        args.role, args.to, entry.seq
     ));
     Ok(())
 }

@@ -157,6 +157,22 @@ pub fn summary(e: &Entry) -> String {
             if r.simulated { " (simulated)" } else { "" }
         ),
         Event::RollbackFinished(r) => format!("{} · {:?} · {}", r.step, r.outcome, r.detail),
+        Event::RoleTaken(r) => format!("{} takes {}", r.responder, r.role),
+        Event::RoleHandedOver(r) => format!("{} from {} to {}", r.role, r.from, r.to),
+        Event::RoleOverridden(r) => format!(
+            "{} from {} to {} · {}",
+            r.role,
+            r.from.as_deref().unwrap_or("nobody"),
+            r.to,
+            r.reason
+        ),
+        Event::EntryRejected(r) => format!(
+            "slot {} (claimed by {}) · {} · kept in {}",
+            r.slot,
+            r.claimed_actor.as_deref().unwrap_or("?"),
+            r.why,
+            r.file
+        ),
         Event::ChecklistItemDone { step, item, text } => format!("{step} · {} · {text}", item + 1),
         Event::StepCompleted { step, next } => format!("{step} → {}", target(next.as_deref())),
         Event::WentBack { from, to } => format!("{} → {to}", from.as_deref().unwrap_or("end")),

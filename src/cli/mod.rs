@@ -58,6 +58,9 @@ pub enum Command {
     Resume(resume::ResumeArgs),
     /// Join a case several responders share on S3 (`irp join s3://BUCKET/PREFIX`).
     Join(resume::ResumeArgs),
+    /// Give a role to another responder (`irp handover CASE ROLE --to NAME`), or, as the lead,
+    /// reassign it with `--override REASON`; journaled.
+    Handover(case::HandoverArgs),
     /// Undo a step's AWS action: put back the before-state it stored, verify, journal.
     Rollback(rollback::RollbackArgs),
     /// Check a case's hash chain and the files its entries vouch for; names the first bad entry.
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::cmd_run(out, &args),
         Command::Resume(args) => resume::cmd_resume(out, &args),
         Command::Join(args) => resume::cmd_join(out, &args),
+        Command::Handover(args) => case::cmd_handover(out, &args),
         Command::Rollback(args) => rollback::cmd_rollback(out, &args),
         Command::Verify(args) => verify::cmd_verify(out, &args),
         Command::Journal(args) => journal::cmd_journal(out, &args),

@@ -47,7 +47,7 @@ fn pretty(v: &serde_json::Value) -> String {
 }
 
 pub fn cmd_report(out: Output, args: &ReportArgs) -> Result<(), CliError> {
-    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let case = super::case::readable_case(out, &args.case, &args.aws)?;
     let record = CaseRecord::read(&case).map_err(|e| CliError::User {
         hints: e.hints(),
         message: e.to_string(),

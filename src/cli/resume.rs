@@ -75,6 +75,9 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }
+    if session.state.closed.is_none() {
+        super::run::take_role(out, &mut session, args.drive.role.as_deref())?;
+    }
     if let Some(h) = &report.stale_lock {
         out.note(&format!(
             "the previous irp on this case ({h}) ended without closing it; took over"

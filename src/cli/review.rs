@@ -23,7 +23,7 @@ pub fn cmd_review(out: Output, args: &ReviewArgs) -> Result<(), CliError> {
             "`irp report CASE` writes the same case as Markdown, HTML or JSON without a terminal",
         )
     })?;
-    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let case = super::case::readable_case(out, &args.case, &args.aws)?;
     let record = CaseRecord::read(&case).map_err(|e| CliError::User {
         hints: e.hints(),
         message: e.to_string(),

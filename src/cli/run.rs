@@ -68,10 +68,29 @@ pub struct DriveArgs {
     /// elsewhere (moto, for a drill); `--profile` and `--region` choose the account.
     #[arg(long)]
     pub live: bool,
+    /// Take this role of the playbook's `roles` (a case a team works): once a role is taken, a
+    /// step's role decides who may act on it (docs/cases.md, "Roles and hand-over").
+    #[arg(long)]
+    pub role: Option<String>,
     #[command(flatten)]
     pub signing: super::SigningArgs,
     #[command(flatten)]
     pub athena: super::athena::AthenaArgs,
+}
+
+/// Takes `role` for the session's responder, unless they hold it already.
+pub fn take_role(out: Output, session: &mut Session, role: Option<&str>) -> Result<(), CliError> {
+    let Some(role) = role else {
+        return Ok(());
+    };
+    if session.state.roles.get(role).map(String::as_str) == Some(session.actor()) {
+        return Ok(());
+    }
+    session
+        .execute(&crate::engine::Command::TakeRole { role: role.to_owned() })
+        .map_err(|e| case_error(out, e))?;
+    out.note(&format!("{} holds the {role} role", session.actor()));
+    Ok(())
 }
 
 /// The query backends a run can use.
@@ -273,7 +292,9 @@ fn open_case(
         ),
         None => Session::create(case_dir, &args.playbook, inputs, mode, ctx),
     };
-    opened.map_err(|e| case_error(out, e))
+    let mut session = opened.map_err(|e| case_error(out, e))?;
+    take_role(out, &mut session, args.drive.role.as_deref())?;
+    Ok(session)
 }
 
 /// The `--allowed-signers` file of a new shared case, read.

@@ -289,7 +289,7 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
     if crate::case::export::is_archive(&args.case) {
         return verify_archive(out, args);
     }
-    let case = super::case::readable_case(&args.case, &args.aws)?;
+    let case = super::case::readable_case(out, &args.case, &args.aws)?;
     let (dir, _, scan) = read_journal(&case)?;
     let allowed = args.allowed_signers.as_deref().map(load_allowed).transpose()?;
     let sig_path = dir.path(CaseDir::SIGNATURES);
@@ -342,6 +342,18 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         .or_else(|| check_files(&dir, &scan.entries))
         .or_else(|| sign::first_problem(&signatures, allowed.is_some()));
     let backwards = clock_backwards(&scan.entries);
+    // Objects a shared case's readers refused: recorded, kept aside, skipped by the state.
+    let rejected: Vec<serde_json::Value> = scan
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            crate::engine::Event::EntryRejected(r) => Some(serde_json::json!({
+                "recorded_at_seq": e.seq, "recorded_by": e.actor, "slot": r.slot,
+                "claimed_actor": r.claimed_actor, "why": r.why, "file": r.file,
+            })),
+            _ => None,
+        })
+        .collect();
     if args.json {
         let v = serde_json::json!({
             "ok": problem.is_none(),
@@ -351,6 +363,7 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
             "problem": problem.as_ref().map(|p| p.what.clone()),
             "torn_tail_bytes": scan.torn.as_ref().map(Vec::len),
             "clock_backwards": backwards,
+            "rejected": rejected,
             "signatures": {
                 "signed": signatures.signed_count(),
                 "unsigned": scan.entries.len() - signatures.signed_count(),
@@ -387,6 +400,22 @@ pub fn cmd_verify(out: Output, args: &VerifyArgs) -> Result<(), CliError> {
         });
     }
     if !args.json {
+        for r in &rejected {
+            out.error(
+                &format!(
+                    "warning: slot {} of the shared case on S3 held an entry that is not the case's (claimed by {}): it {}; refused by every reader and recorded by {} at seq {}",
+                    r["slot"],
+                    r["claimed_actor"].as_str().unwrap_or("nobody"),
+                    r["why"].as_str().unwrap_or_default(),
+                    r["recorded_by"].as_str().unwrap_or_default(),
+                    r["recorded_at_seq"]
+                ),
+                &[format!(
+                    "its bytes are kept in {}; find who wrote it in the bucket's CloudTrail data events, and tighten the bucket policy (docs/cases.md)",
+                    r["file"].as_str().unwrap_or_default()
+                )],
+            );
+        }
         for b in &backwards {
             out.error(
                 &format!(

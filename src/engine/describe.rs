@@ -115,6 +115,29 @@ pub fn line_for(seq: u64, event: &Event) -> Option<StepLine> {
         Event::SealFailed { location, error } => {
             (None, "seal", format!("seal to {location} failed: {error}"))
         }
+        Event::RoleTaken(r) => (None, "role", format!("{} takes {}", r.responder, r.role)),
+        Event::RoleHandedOver(r) => (None, "role", format!("{} hands {} to {}", r.from, r.role, r.to)),
+        Event::RoleOverridden(r) => (
+            None,
+            "role",
+            format!(
+                "{} given to {} by override (held by {}): {}",
+                r.role,
+                r.to,
+                r.from.as_deref().unwrap_or("nobody"),
+                r.reason
+            ),
+        ),
+        Event::EntryRejected(r) => (
+            None,
+            "rejected",
+            format!(
+                "slot {} on S3 (claimed by {}) is not the case's: it {}; skipped",
+                r.slot,
+                r.claimed_actor.as_deref().unwrap_or("nobody"),
+                r.why
+            ),
+        ),
         _ => return None,
     };
     Some(StepLine {

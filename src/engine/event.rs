@@ -115,6 +115,16 @@ pub enum Event {
         location: String,
         error: String,
     },
+    /// A responder took one of the playbook's roles in a case worked by a team (`--role`).
+    RoleTaken(RoleTaken),
+    /// A role's holder gave it to another responder (`irp handover`).
+    RoleHandedOver(RoleHandedOver),
+    /// The lead reassigned a role without its holder (who is not there to hand it over), with
+    /// the reason.
+    RoleOverridden(RoleOverridden),
+    /// An entry another party put in a shared case's journal failed the checks (its signature,
+    /// its chain link or its form); the case's state skips it. Written by the next honest writer.
+    EntryRejected(EntryRejected),
 }
 
 impl Event {
@@ -155,6 +165,10 @@ impl Event {
             Event::InjectLanded(_) => "inject_landed",
             Event::CaseSealed(_) => "case_sealed",
             Event::SealFailed { .. } => "seal_failed",
+            Event::RoleTaken(_) => "role_taken",
+            Event::RoleHandedOver(_) => "role_handed_over",
+            Event::RoleOverridden(_) => "role_overridden",
+            Event::EntryRejected(_) => "entry_rejected",
         }
     }
 
@@ -194,7 +208,11 @@ impl Event {
             | Event::ExerciseSet(_)
             | Event::InjectLanded(_)
             | Event::CaseSealed(_)
-            | Event::SealFailed { .. } => None,
+            | Event::SealFailed { .. }
+            | Event::RoleTaken(_)
+            | Event::RoleHandedOver(_)
+            | Event::RoleOverridden(_)
+            | Event::EntryRejected(_) => None,
         }
     }
 
@@ -210,6 +228,49 @@ impl Event {
                 | Event::SealFailed { .. }
         )
     }
+}
+
+/// A role taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleTaken {
+    /// A role id from the playbook's `roles`.
+    pub role: String,
+    /// Who holds it now (the entry's actor).
+    pub responder: String,
+}
+
+/// A role handed over by its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleHandedOver {
+    pub role: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A role reassigned by the lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RoleOverridden {
+    pub role: String,
+    /// Who held it (`null`: nobody).
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+}
+
+/// An entry of a shared case that was refused by its readers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EntryRejected {
+    /// The slot on S3 it took (`journal/<slot>`); slots and seqs part from the first one
+    /// rejected.
+    pub slot: u64,
+    /// SHA-256 of the object's bytes as read (the entry's own `hash` cannot be trusted).
+    pub object_sha256: String,
+    /// The actor the entry claimed, if it could be read.
+    pub claimed_actor: Option<String>,
+    /// Why it was refused.
+    pub why: String,
+    /// Where its bytes are kept in the case folder, untouched.
+    pub file: String,
 }
 
 /// The exercise a rehearsal runs: recorded once, before the first step.

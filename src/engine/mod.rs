@@ -187,6 +187,12 @@ pub enum Command {
     SetExercise(ExerciseSet),
     /// Record an inject that landed in the exercise's lake.
     LandInject(InjectLanded),
+    /// Take one of the playbook's roles (nobody holds it).
+    TakeRole { role: String },
+    /// Give a role this responder holds to another responder.
+    HandOverRole { role: String, to: String },
+    /// The lead gives a role to a responder without its holder's hand-over, with the reason.
+    OverrideRole { role: String, to: String, reason: String },
 }
 
 /// What the engine needs from outside that is not in the state: the time (for `now` in
@@ -196,6 +202,9 @@ pub enum Command {
 pub struct Env {
     pub now: DateTime<Utc>,
     pub naming: crate::playbook::context::TableNaming,
+    /// Who asks: the responder's name. Once roles are taken in a case, a step's role decides
+    /// who may act on it (`None`: nobody is checked, e.g. a preview of a move).
+    pub actor: Option<String>,
 }
 
 /// Why a command was refused. Nothing was recorded.
@@ -300,6 +309,159 @@ pub enum EngineError {
         "step `{step}` cannot be rendered: {why} (a value it reads has none: was the query that captures it skipped or failed?)"
     )]
     Template { step: String, why: RenderError },
+    #[error(
+        "{what} is the {role}'s to do, and {holder} holds that role: ask {holder} to hand it over (`irp handover CASE {role} --to NAME`) or the lead to override"
+    )]
+    NotYourRole {
+        what: String,
+        role: String,
+        holder: String,
+    },
+    #[error("`{role}` is not a role of this playbook (its roles: {roles})")]
+    UnknownRole { role: String, roles: String },
+    #[error("the {role} role is held by {holder}; ask them to hand it over (`irp handover`) or the lead to override")]
+    RoleHeld { role: String, holder: String },
+    #[error("{actor} does not hold the {role} role ({})", holder.as_deref().map_or_else(|| "nobody does".to_owned(), |h| format!("{h} does")))]
+    NotHolder {
+        role: String,
+        actor: String,
+        holder: Option<String>,
+    },
+    #[error("only the lead ({lead}, held by {holder}) can override a role")]
+    NotLead { lead: String, holder: String },
+    #[error("{0}")]
+    Role(&'static str),
+}
+
+/// The playbook's lead role: the first declared (decisions are the lead's unless a step says
+/// otherwise, and the lead stands in for every role nobody holds).
+pub fn lead_role(pb: &Playbook) -> Option<&str> {
+    pb.roles.keys().next().map(String::as_str)
+}
+
+/// Who may act for `role` now: its holder, else the lead's holder, else anybody (`None`).
+pub fn acting_for<'a>(pb: &Playbook, state: &'a State, role: &str) -> Option<&'a str> {
+    state
+        .roles
+        .get(role)
+        .or_else(|| lead_role(pb).and_then(|l| state.roles.get(l)))
+        .map(String::as_str)
+}
+
+/// The role a step's moves belong to: its `role`, or the lead's for a decision without one.
+pub fn step_role<'a>(pb: &'a Playbook, step: &'a crate::playbook::model::Step) -> Option<&'a str> {
+    step.role
+        .as_deref()
+        .or_else(|| matches!(step.kind, StepKind::Decision(_)).then(|| lead_role(pb)).flatten())
+}
+
+/// Refuses a move for `role` by a responder who may not make it. Nobody is checked until a role
+/// is taken in the case, nor when the driver names no actor.
+fn check_role(pb: &Playbook, state: &State, env: &Env, role: Option<&str>, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+    let (Some(actor), Some(role)) = (env.actor.as_deref(), role) else {
+        return Ok(());
+    };
+    match acting_for(pb, state, role) {
+        Some(holder) if holder != actor => Err(EngineError::NotYourRole {
+            what: what(),
+            role: role.to_owned(),
+            holder: holder.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn role_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<Event, EngineError> {
+    let known = |role: &str| {
+        if pb.roles.contains_key(role) {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownRole {
+                role: role.to_owned(),
+                roles: if pb.roles.is_empty() {
+                    "none".to_owned()
+                } else {
+                    pb.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+            })
+        }
+    };
+    let actor = env.actor.clone().ok_or(EngineError::Role("a role move needs the responder's name"))?;
+    let named = |to: &str| {
+        if to.trim().is_empty() {
+            Err(EngineError::Empty("name of the responder"))
+        } else {
+            Ok(())
+        }
+    };
+    match cmd {
+        Command::TakeRole { role } => {
+            known(role)?;
+            match state.roles.get(role) {
+                Some(h) if *h == actor => Err(EngineError::Role("this responder already holds that role")),
+                Some(h) => Err(EngineError::RoleHeld {
+                    role: role.clone(),
+                    holder: h.clone(),
+                }),
+                None => Ok(Event::RoleTaken(RoleTaken {
+                    role: role.clone(),
+                    responder: actor,
+                })),
+            }
+        }
+        Command::HandOverRole { role, to } => {
+            known(role)?;
+            named(to)?;
+            if state.roles.get(role) != Some(&actor) {
+                return Err(EngineError::NotHolder {
+                    role: role.clone(),
+                    actor,
+                    holder: state.roles.get(role).cloned(),
+                });
+            }
+            if *to == actor {
+                return Err(EngineError::Role("a role is handed over to someone else"));
+            }
+            Ok(Event::RoleHandedOver(RoleHandedOver {
+                role: role.clone(),
+                from: actor,
+                to: to.clone(),
+            }))
+        }
+        Command::OverrideRole { role, to, reason } => {
+            known(role)?;
+            named(to)?;
+            if reason.trim().is_empty() {
+                return Err(EngineError::ReasonRequired("an override"));
+            }
+            let lead = lead_role(pb).unwrap_or_default();
+            let holder = state.roles.get(role);
+            if holder == Some(to) {
+                return Err(EngineError::Role("that responder already holds that role"));
+            }
+            // The lead's holder overrides; the lead's own role, when its holder is gone, may be
+            // taken over by anyone who holds a role (in the journal, for all to see).
+            let lead_holder = state.roles.get(lead);
+            let allowed = match lead_holder {
+                None => true,
+                Some(h) if *h == actor => true,
+                Some(_) => role == lead && state.roles.values().any(|h| *h == actor),
+            };
+            if !allowed {
+                return Err(EngineError::NotLead {
+                    lead: lead.to_owned(),
+                    holder: lead_holder.cloned().unwrap_or_default(),
+                });
+            }
+            Ok(Event::RoleOverridden(RoleOverridden {
+                role: role.clone(),
+                from: holder.cloned(),
+                to: to.clone(),
+                reason: reason.clone(),
+            }))
+        }
+        _ => unreachable!("role_command is given role commands"),
+    }
 }
 
 /// Judges `cmd` against `state`; the event it returns is what the driver records.
@@ -313,6 +475,10 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
     if state.opened.is_none() {
         return Err(EngineError::NotOpened);
     }
+    if let Command::StartRollback(r) = cmd {
+        let role = pb.step(&r.step).and_then(|s| step_role(pb, s));
+        check_role(pb, state, env, role, || format!("rolling back step `{}`", r.step))?;
+    }
     if let Command::StartRollback(_) | Command::FinishRollback { .. } = cmd {
         return rollback_command(pb, state, cmd);
     }
@@ -321,6 +487,9 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
     }
     match cmd {
         Command::Open(_) => Err(EngineError::AlreadyOpened),
+        Command::TakeRole { .. } | Command::HandOverRole { .. } | Command::OverrideRole { .. } => {
+            role_command(pb, state, cmd, env)
+        }
         Command::AddNote { text } => {
             if text.trim().is_empty() {
                 return Err(EngineError::Empty("note"));
@@ -375,6 +544,7 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
             Ok(Event::InjectLanded(i.clone()))
         }
         Command::Close { summary } => {
+            check_role(pb, state, env, lead_role(pb), || "closing the case".to_owned())?;
             if summary.trim().is_empty() {
                 return Err(EngineError::ReasonRequired("closing a case"));
             }
@@ -409,6 +579,7 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             if state.position != Position::NotStarted {
                 return Err(EngineError::AlreadyStarted);
             }
+            check_role(pb, state, env, lead_role(pb), || "starting the case".to_owned())?;
             let first = pb.steps.first().ok_or(EngineError::UnknownStep(String::new()))?;
             return Ok(Event::Started {
                 first: first.id.clone(),
@@ -423,6 +594,11 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             }
             if !state.path.iter().any(|s| s == to) {
                 return Err(EngineError::NotVisited(to.clone()));
+            }
+            // Going back moves the whole team: the lead's move, or the target step's role's.
+            let target = pb.step(to).and_then(|s| step_role(pb, s));
+            if check_role(pb, state, env, target, String::new).is_err() {
+                check_role(pb, state, env, lead_role(pb), || format!("going back to step `{to}`"))?;
             }
             if let Some(current) = state.current_step()
                 && let Some(s) = state.step(current)
@@ -462,6 +638,18 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         }
     }
     let step = &pb.steps[index];
+    // What follows a move already made (a result, a conflict seen) is recorded whoever holds
+    // the role now; the moves themselves are the role's.
+    if !matches!(
+        cmd,
+        Command::QuerySucceeded { .. }
+            | Command::QueryFailed { .. }
+            | Command::SourceNotCollected { .. }
+            | Command::FinishAction { .. }
+            | Command::Conflict { .. }
+    ) {
+        check_role(pb, state, env, step_role(pb, step), || format!("step `{step_id}`"))?;
+    }
     let empty = StepState::default();
     let st = state.step(step_id).unwrap_or(&empty);
     let next_of = |n: Next| match n {
@@ -940,6 +1128,9 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
         | Command::Close { .. }
         | Command::SetExercise(_)
         | Command::LandInject(_)
+        | Command::TakeRole { .. }
+        | Command::HandOverRole { .. }
+        | Command::OverrideRole { .. }
         | Command::StartRollback(_)
         | Command::FinishRollback { .. } => Err(EngineError::AlreadyOpened),
     }

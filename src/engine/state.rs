@@ -36,6 +36,10 @@ pub struct State {
     pub aws_identity: Option<String>,
     /// The sources (logical tables) found not collected for this case, with where and why.
     pub not_collected: BTreeMap<String, NotCollectedAt>,
+    /// The playbook's roles taken in a team's case: role id → the responder holding it.
+    pub roles: BTreeMap<String, String>,
+    /// Entries of a shared case its readers refused, by seq of the entry that says so.
+    pub rejected: Vec<super::event::EntryRejected>,
     /// Number of events applied (the next entry's seq).
     pub applied: u64,
 }
@@ -359,6 +363,16 @@ impl State {
             | Event::TornTailSetAside(_)
             | Event::CaseSealed(_)
             | Event::SealFailed { .. } => {}
+            Event::RoleTaken(r) => {
+                self.roles.insert(r.role.clone(), r.responder.clone());
+            }
+            Event::RoleHandedOver(r) => {
+                self.roles.insert(r.role.clone(), r.to.clone());
+            }
+            Event::RoleOverridden(r) => {
+                self.roles.insert(r.role.clone(), r.to.clone());
+            }
+            Event::EntryRejected(r) => self.rejected.push(r.clone()),
             Event::Started { first } => self.enter(Some(first)),
             Event::QuerySubmitted(q) => {
                 for t in &q.not_collected {

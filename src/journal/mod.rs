@@ -192,6 +192,7 @@ pub fn files_vouched(e: &Entry) -> Vec<(String, String)> {
         }
         Event::RollbackFinished(r) => art(&r.after),
         Event::ExerciseSet(x) => art(&Some(x.brief.clone())),
+        Event::EntryRejected(r) => files.push((r.file.clone(), r.object_sha256.clone())),
         // Listed, not `_`: a new kind of entry that vouches for a file must be added above.
         Event::SessionStarted(_)
         | Event::LockTakenOver(_)
@@ -212,7 +213,10 @@ pub fn files_vouched(e: &Entry) -> Vec<(String, String)> {
         | Event::CaseClosed { .. }
         | Event::InjectLanded(_)
         | Event::CaseSealed(_)
-        | Event::SealFailed { .. } => {}
+        | Event::SealFailed { .. }
+        | Event::RoleTaken(_)
+        | Event::RoleHandedOver(_)
+        | Event::RoleOverridden(_) => {}
     }
     files
 }

@@ -305,6 +305,7 @@ impl Model {
         Env {
             now: self.now,
             naming: self.naming.clone(),
+            actor: None,
         }
     }
 

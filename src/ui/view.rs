@@ -253,11 +253,26 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
     if m.state.closed.is_some() {
         spans.push(Span::styled("  CLOSED", t.warn()));
     }
-    // Several responders: who they are and when each last wrote, latest first.
-    if m.team.len() > 1 {
+    // Several responders: who they are, their roles, and when each last wrote and what,
+    // latest first; a role's holder who has written nothing yet too.
+    if m.team.len() > 1 || !m.state.roles.is_empty() {
         let mut team: Vec<(&String, &(chrono::DateTime<chrono::Utc>, String))> = m.team.iter().collect();
         team.sort_by_key(|x| std::cmp::Reverse(x.1.0));
-        let names: Vec<String> = team
+        let roles_of = |who: &str| -> String {
+            let held: Vec<&str> = m
+                .state
+                .roles
+                .iter()
+                .filter(|(_, h)| h.as_str() == who)
+                .map(|(r, _)| r.as_str())
+                .collect();
+            if held.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", visible(&held.join(",")))
+            }
+        };
+        let mut names: Vec<String> = team
             .iter()
             .map(|(who, (at, what))| {
                 // What each last did, cut short: the journal below has it whole.
@@ -267,9 +282,18 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
                 } else {
                     ""
                 };
-                format!("{} {} ({short}{cut})", visible(who), at.format("%H:%M"))
+                format!(
+                    "{}{} {} ({short}{cut})",
+                    visible(who),
+                    roles_of(who),
+                    at.format("%H:%M")
+                )
             })
             .collect();
+        let mut quiet: Vec<&String> = m.state.roles.values().filter(|h| !m.team.contains_key(*h)).collect();
+        quiet.sort();
+        quiet.dedup();
+        names.extend(quiet.into_iter().map(|who| format!("{}{}", visible(who), roles_of(who))));
         spans.push(Span::styled(" │ ", t.dim()));
         spans.push(Span::styled(format!("team: {}", names.join(", ")), t.dim()));
     }
