@@ -1361,7 +1361,11 @@ pub fn team_drill_source() -> String {
             "      - id: contain-key\n        title: Deactivate the key\n        role: engineer\n",
             1,
         );
-    assert_eq!(src.matches("role: ").count(), 2, "the drill changed: the team drill needs new anchors");
+    assert_eq!(
+        src.matches("role: ").count(),
+        2,
+        "the drill changed: the team drill needs new anchors"
+    );
     src
 }
 
@@ -1403,7 +1407,10 @@ fn once_roles_are_taken_a_steps_role_decides_who_moves_and_hand_overs_are_journa
     by(&pb, &mut st, "bob", &take("analyst")).unwrap();
     let held = by(&pb, &mut st, "mallory", &take("analyst")).unwrap_err();
     assert!(held.to_string().contains("held by bob"), "{held}");
-    assert!(engine::decide(&pb, &st, &take("lead"), &env()).is_err(), "a role move names who");
+    assert!(
+        engine::decide(&pb, &st, &take("lead"), &env()).is_err(),
+        "a role move names who"
+    );
     // Starting is the lead's; the query step is the analyst's.
     assert!(by(&pb, &mut st, "bob", &Command::Start).is_err());
     by(&pb, &mut st, "alice", &Command::Start).unwrap();

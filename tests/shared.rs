@@ -323,6 +323,26 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
         step: "reads".to_owned(),
         reason: reason.to_owned(),
     };
+    // A query alice has running is hers to finish: bob's irp does not settle it as a leftover
+    // of a crash (as it would its own), and his moves on the step are refused meanwhile.
+    alice
+        .execute(&irp::engine::Command::SubmitQuery {
+            step: "reads".to_owned(),
+            sql: "SELECT 1".to_owned(),
+            backend: "local".to_owned(),
+            not_collected: vec![],
+        })
+        .unwrap();
+    bob.pull().unwrap();
+    let before = bob.entries.len();
+    assert!(!irp::case::moves::settle_leftover(&mut bob, "reads", &mut |_| {}).unwrap());
+    assert_eq!(bob.entries.len(), before, "nothing recorded for alice's query");
+    let refused = bob
+        .execute(&skip("bob skips a running query"))
+        .map(|e| e.seq)
+        .unwrap_err();
+    assert!(refused.to_string().contains("already running"), "{refused}");
+    assert!(irp::case::moves::settle_leftover(&mut alice, "reads", &mut |_| {}).unwrap());
     alice.execute(&skip("alice skips")).unwrap();
     let refused = bob.execute(&skip("bob skips")).map(|e| e.seq).unwrap_err();
     let said = refused.to_string();
@@ -605,12 +625,20 @@ fn a_signed_shared_case_takes_its_responders_entries_and_skips_a_forged_one() {
     assert!(out.status.success(), "{}", stderr(&out));
     let garbage_slot = listed_seqs(&endpoint, &bucket, &url).into_iter().max().unwrap() + 1;
     assert_eq!(
-        store.put_entry(garbage_slot, b"{\"kind\":\"case_closed\"}\n").unwrap(),
+        store
+            .put_entry(garbage_slot, b"{\"kind\":\"case_closed\"}\n")
+            .unwrap(),
         irp::case::shared::Put::Written
     );
     let note_by_alice = tmp.path().join("alice-note.txt");
     std::fs::write(&note_by_alice, "alice carries on\n").unwrap();
-    let mut alice_note = notes(&endpoint, &url, &tmp.path().join("alice-cache"), &note_by_alice, "alice");
+    let mut alice_note = notes(
+        &endpoint,
+        &url,
+        &tmp.path().join("alice-cache"),
+        &note_by_alice,
+        "alice",
+    );
     let out = alice_note
         .args(["--signing-key", alice_key.to_str().unwrap()])
         .output()
@@ -626,7 +654,10 @@ fn a_signed_shared_case_takes_its_responders_entries_and_skips_a_forged_one() {
     assert_eq!(rejected[0]["claimed_actor"], "alice");
     assert_eq!(rejected[1]["slot"], garbage_slot);
     assert_eq!(rejected[1]["recorded_by"], "alice");
-    assert_eq!(v["signatures"]["unsigned"], 0, "every entry the case holds is signed: {v}");
+    assert_eq!(
+        v["signatures"]["unsigned"], 0,
+        "every entry the case holds is signed: {v}"
+    );
     // The state skips them: the forged note is nowhere, the honest ones are there; the forged
     // bytes are kept, untouched, and every replica agrees.
     let journal = journal_of(&replica(&reader, &url));
@@ -955,7 +986,11 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("the analyst role is held by bob"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the analyst role is held by bob"),
+        "{}",
+        stderr(&out)
+    );
 
     // The query step is the analyst's: the lead is refused, the analyst moves.
     let settings = moto_settings(&endpoint);
@@ -978,7 +1013,10 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
     };
     let mut alice = session("alice");
     let refused = alice.execute(&skip).map(|e| e.seq).unwrap_err().to_string();
-    assert!(refused.contains("the analyst's to do, and bob holds that role"), "{refused}");
+    assert!(
+        refused.contains("the analyst's to do, and bob holds that role"),
+        "{refused}"
+    );
     drop(alice);
     session("bob").execute(&skip).unwrap();
     // The decision is the lead's.
@@ -987,13 +1025,30 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
         option: "benign".to_owned(),
         rationale: None,
     };
-    let refused = session("bob").execute(&decide).map(|e| e.seq).unwrap_err().to_string();
-    assert!(refused.contains("the lead's to do, and alice holds that role"), "{refused}");
+    let refused = session("bob")
+        .execute(&decide)
+        .map(|e| e.seq)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("the lead's to do, and alice holds that role"),
+        "{refused}"
+    );
 
     // Hand-over from the shell, by the holder; an override by anyone but the lead is refused.
     let handover = |actor: &str, role: &str, to: &str, over: Option<&str>| {
         let mut cmd = irp_on(&tmp.path().join(format!("{actor}-cache")));
-        cmd.args(["handover", &url, role, "--to", to, "--actor", actor, "--endpoint-url", &endpoint]);
+        cmd.args([
+            "handover",
+            &url,
+            role,
+            "--to",
+            to,
+            "--actor",
+            actor,
+            "--endpoint-url",
+            &endpoint,
+        ]);
         if let Some(reason) = over {
             cmd.args(["--override", reason]);
         }
@@ -1001,10 +1056,18 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
     };
     let out = handover("bob", "analyst", "carol", None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("the analyst role is now carol's"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the analyst role is now carol's"),
+        "{}",
+        stdout(&out)
+    );
     let out = handover("bob", "analyst", "bob", Some("I want it back"));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("only the lead (lead, held by alice)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("only the lead (lead, held by alice)"),
+        "{}",
+        stderr(&out)
+    );
     let out = handover("alice", "analyst", "dave", Some("carol went off shift"));
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -1039,4 +1102,161 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
     ] {
         assert!(report.contains(line), "{line} not in\n{report}");
     }
+}
+
+/// Whether an entry of `kind` is in the journal on S3.
+fn journal_on_s3_has(endpoint: &str, url: &str, kind: &str) -> bool {
+    let store = irp::case::shared::Store::connect(
+        irp::case::seal::Location::parse(url).unwrap(),
+        &moto_settings(endpoint),
+    )
+    .unwrap();
+    (0..)
+        .map_while(|slot| store.get_entry(slot).unwrap())
+        .any(|line| String::from_utf8_lossy(&line).contains(&format!("\"kind\":\"{kind}\"")))
+}
+
+#[test]
+fn a_team_plays_an_exercise_the_facilitator_lands_its_injects_and_the_score_names_each_player() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    let s3 = "playbooks/s3-unintended-data-access.yaml";
+    let responder = "playbooks/s3-unintended-data-access/answers/responder.yaml";
+    let team = |who: &str| {
+        let mut cmd = irp_on(&tmp.path().join(format!("{who}-cache")));
+        cmd.env("IRP_NOW", "2026-11-28T09:00:00Z").env("IRP_SEED", "team");
+        cmd
+    };
+    // The facilitator opens the exercise on S3 and stays, landing the injects.
+    let mut facilitator = team("fiona")
+        .args([
+            "rehearse",
+            s3,
+            "--case-dir",
+            &url,
+            "--case-endpoint-url",
+            &endpoint,
+        ])
+        .args(["--facilitate", "--actor", "fiona", "--json"])
+        .stdout(std::fs::File::create(tmp.path().join("fiona.out")).unwrap())
+        .stderr(std::fs::File::create(tmp.path().join("fiona.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !journal_on_s3_has(&endpoint, &url, "exercise_set") {
+        if started.elapsed() > std::time::Duration::from_mins(2) || facilitator.try_wait().unwrap().is_some()
+        {
+            let _ = facilitator.kill();
+            let _ = facilitator.wait();
+            panic!(
+                "the facilitator did not open the exercise: {}{}",
+                said("fiona.out"),
+                said("fiona.err")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // The players join by role (with nothing to answer yet), then take turns: each runs the
+    // scripted answers until a step that is another's role stops them.
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "steps: {}\n").unwrap();
+    let join = |who: &str, answers: &Path, role: Option<&str>| {
+        let mut cmd = team(who);
+        cmd.args(["join", &url, "--headless", "--answers"])
+            .arg(answers)
+            .args(["--actor", who, "--endpoint-url", &endpoint]);
+        if let Some(r) = role {
+            cmd.args(["--role", r]);
+        }
+        cmd.output().unwrap()
+    };
+    for (who, role) in [("alice", "ir-lead"), ("bob", "analyst")] {
+        let out = join(who, &empty, Some(role));
+        assert!(
+            stderr(&out).contains(&format!("{who} holds the {role} role")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let mut refusals = String::new();
+    let mut closed = false;
+    for _ in 0..40 {
+        for who in ["bob", "alice"] {
+            let out = join(who, Path::new(responder), None);
+            refusals.push_str(&stderr(&out));
+            closed |= stdout(&out).contains("closed:") || stdout(&out).contains("the case is closed");
+        }
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "the players did not finish the exercise:\n{refusals}");
+    assert!(
+        refusals.contains("is the ir-lead's to do, and alice holds that role"),
+        "{refusals}"
+    );
+    assert!(
+        refusals.contains("is the analyst's to do, and bob holds that role"),
+        "{refusals}"
+    );
+    assert!(
+        refusals.contains("nobody has taken that role, so the lead (alice) stands in for it"),
+        "{refusals}"
+    );
+    // The facilitator sees the case close and scores it; the score names each player.
+    let started = std::time::Instant::now();
+    while facilitator.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_mins(1) {
+            let _ = facilitator.kill();
+            panic!("the facilitator did not end with the case");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(facilitator.wait().unwrap().success(), "{}", said("fiona.err"));
+    let text = said("fiona.out");
+    let score: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let players = score["players"].as_array().unwrap();
+    let player = |name: &str| players.iter().find(|p| p["actor"] == name).unwrap().clone();
+    assert_eq!(players.len(), 2, "the facilitator is not a player: {players:?}");
+    let (alice, bob) = (player("alice"), player("bob"));
+    assert_eq!(alice["roles"], serde_json::json!(["ir-lead"]));
+    assert_eq!(bob["roles"], serde_json::json!(["analyst"]));
+    assert!(!alice["decisions"].as_array().unwrap().is_empty(), "{alice}");
+    assert!(
+        bob["queries"].as_u64().unwrap() > 0 && bob["decisions"].as_array().unwrap().is_empty(),
+        "{bob}"
+    );
+    // The facilitator's console showed the players' moves as they landed.
+    assert!(
+        text.contains("bob query") && text.contains("alice decision"),
+        "{text}"
+    );
+    // The inject landed once, from the facilitator's irp, and reached every player's lake.
+    assert_eq!(score["injects"].as_array().unwrap().len(), 1, "{score}");
+    for who in ["alice", "bob"] {
+        let lake = replica(&tmp.path().join(format!("{who}-cache")), &url).with_extension("lake");
+        let mut stack = vec![lake.clone()];
+        let mut injected = 0;
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else if e.file_name().to_string_lossy().starts_with("part-inject-") {
+                    injected += 1;
+                }
+            }
+        }
+        assert!(
+            injected >= 1,
+            "{who}'s lake {} has no inject file",
+            lake.display()
+        );
+    }
+    let out = irp_on(&tmp.path().join("reader-cache"))
+        .args(["verify", &url, "--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -14,6 +14,7 @@ pub mod items;
 pub mod moves;
 pub mod seal;
 pub mod shared;
+mod team;
 
 use std::path::{Path, PathBuf};
 
@@ -776,9 +777,13 @@ impl Session {
             let event = engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
             return self.record(&actor, event);
         }
-        // Judged now, so that what cannot be recorded is said now, online or not.
-        engine::decide(&self.playbook, &self.state, cmd, &self.env())?;
-        let offline_kind = Pending::of(cmd);
+        // Judged now, so that what cannot be recorded is said now, offline too; online, a
+        // refusal may come of entries not read yet, so it is judged again after reading them.
+        let legal = match engine::decide(&self.playbook, &self.state, cmd, &self.env()) {
+            Err(refused) if self.offline => return Err(refused.into()),
+            judged => judged.is_ok(),
+        };
+        let offline_kind = Pending::of(cmd).filter(|_| legal);
         if offline_kind.is_some() && self.offline {
             return Err(self.queue(offline_kind, &actor));
         }
@@ -918,10 +923,9 @@ impl Session {
                     Err(e @ (CaseError::Engine(_) | CaseError::Overtaken { .. })) => {
                         let refused = e.to_string();
                         let path = self.dir.path(OUTBOX_REFUSED);
-                        let mut line = serde_json::to_vec(
-                            &serde_json::json!({ "pending": &p, "refused": refused }),
-                        )
-                        .unwrap_or_default();
+                        let mut line =
+                            serde_json::to_vec(&serde_json::json!({ "pending": &p, "refused": refused }))
+                                .unwrap_or_default();
                         line.push(b'\n');
                         let mut all = std::fs::read(&path).unwrap_or_default();
                         all.extend_from_slice(&line);
@@ -1081,7 +1085,10 @@ impl Session {
                     .put_new(&format!("artifacts/{}", rejected.object_sha256), &bytes)
                     .map_err(|e| store_error(&store.url(), e))?;
             }
-            if self.put_slot(actor, Event::EntryRejected(rejected), None)?.is_none() {
+            if self
+                .put_slot(actor, Event::EntryRejected(rejected), None)?
+                .is_none()
+            {
                 return Ok(None);
             }
             self.unjournaled.remove(0);
@@ -1089,7 +1096,12 @@ impl Session {
         self.put_slot(actor, event, id)
     }
 
-    fn put_slot(&mut self, actor: &str, event: Event, id: Option<uuid::Uuid>) -> Result<Option<usize>, CaseError> {
+    fn put_slot(
+        &mut self,
+        actor: &str,
+        event: Event,
+        id: Option<uuid::Uuid>,
+    ) -> Result<Option<usize>, CaseError> {
         let at = self.ctx.clock.now();
         let id = id.unwrap_or_else(|| self.ctx.ids.id(at, &self.writer.next_seq().to_string()));
         let (entry, line) = self
@@ -1436,7 +1448,9 @@ impl Session {
                 )));
             };
             if sha256_hex(&bytes) != sha {
-                return Ok(Some(format!("vouches for artifacts/{sha}, which does not hash to its name")));
+                return Ok(Some(format!(
+                    "vouches for artifacts/{sha}, which does not hash to its name"
+                )));
             }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;

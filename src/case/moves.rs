@@ -5,7 +5,7 @@
 use super::actions;
 use super::backend::{CANCELLED, QueryRunner, Watch};
 use super::{CaseError, Session};
-use crate::engine::{self, Command, Intent, Outcome, StepLine, line_for};
+use crate::engine::{self, Command, Event, Intent, Outcome, StepLine, line_for};
 use crate::playbook::model::StepKind;
 use crate::playbook::table::LogicalTable;
 
@@ -205,6 +205,21 @@ pub fn settle_leftover(
     id: &str,
     report: &mut dyn FnMut(&StepLine),
 ) -> Result<bool, MoveError> {
+    // In a team's case, a move another responder has in flight is theirs to finish: they may
+    // be at it now. Their irp settles it when it comes back.
+    if session.shared_url().is_some()
+        && session
+            .entries
+            .iter()
+            .rev()
+            .find(|e| {
+                e.event.step() == Some(id)
+                    && matches!(e.event, Event::QuerySubmitted(_) | Event::ActionStarted(_))
+            })
+            .is_some_and(|e| e.actor != session.actor())
+    {
+        return Ok(false);
+    }
     let st = session.state.step(id);
     let running = st.is_some_and(|s| s.running_query().is_some());
     let in_flight = st.and_then(|s| s.action_in_flight().cloned().map(|i| (i, s.item_in_flight())));

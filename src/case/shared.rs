@@ -165,4 +165,36 @@ impl Store {
             }
         })
     }
+
+    /// The names under the case that start with `name_prefix` (relative to the case's prefix),
+    /// every page of the listing.
+    pub fn list(&self, name_prefix: &str) -> Result<Vec<String>, StoreError> {
+        let base = self.key("");
+        let full = self.key(name_prefix);
+        self.runtime.block_on(async {
+            let mut names = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .s3
+                    .list_objects_v2()
+                    .bucket(&self.location.bucket)
+                    .prefix(&full)
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| aws(&e, "s3:ListBucket", &self.location.object_url(&full)))?;
+                for object in page.contents() {
+                    if let Some(name) = object.key().and_then(|k| k.strip_prefix(&base)) {
+                        names.push(name.to_owned());
+                    }
+                }
+                match page.next_continuation_token() {
+                    Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                    _ => break,
+                }
+            }
+            Ok(names)
+        })
+    }
 }

@@ -30,9 +30,23 @@ pub struct RehearseArgs {
     /// `CloudTrail` logs with `irp lake import`). Its `truth.json`, if any, feeds the scenario.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
-    /// The folder for the case (default: a new folder under the cache's `cases/`).
+    /// The folder for the case (default: a new folder under the cache's `cases/`), or
+    /// `s3://BUCKET/PREFIX` for an exercise a team plays: players join it with `irp join`, and
+    /// this irp lands the injects (docs/rehearsals.md, "A team exercise").
     #[arg(long, value_name = "DIR")]
     pub case_dir: Option<PathBuf>,
+    /// The S3 endpoint of a team exercise's case when it is not AWS's (a moto server); the
+    /// actions stay simulated (`--endpoint-url` is for the actions).
+    #[arg(long, value_name = "URL")]
+    pub case_endpoint_url: Option<String>,
+    /// Take this role of the playbook's in a team exercise.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Run a team exercise (`--case-dir s3://…`) as its facilitator, without playing: the
+    /// players' entries are printed as they land, the injects land when they fall due, and the
+    /// score is shown when the case closes.
+    #[arg(long, conflicts_with_all = ["headless", "answers", "role"])]
+    pub facilitate: bool,
     /// Walk the exercise without a terminal, taking every answer from `--answers`.
     #[arg(long, requires = "answers")]
     pub headless: bool,
@@ -62,10 +76,23 @@ pub struct RehearseArgs {
 
 pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
     let pb = valid_playbook(out, &args.playbook)?;
+    if args.facilitate
+        && !args
+            .case_dir
+            .as_ref()
+            .is_some_and(|d| d.to_string_lossy().starts_with("s3://"))
+    {
+        return Err(CliError::user(
+            "--facilitate runs a team exercise, whose case is on S3",
+            "give `--case-dir s3://BUCKET/PREFIX` (docs/rehearsals.md, \"A team exercise\")",
+        ));
+    }
     let answers = if let (Some(path), true) = (&args.answers, args.headless) {
         Some(Answers::load(path, &pb).map_err(answers_error)?)
     } else {
-        ui_preflight()?;
+        if !args.facilitate {
+            ui_preflight()?;
+        }
         None
     };
     let ctx = session_context(
@@ -130,8 +157,39 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
             "generated"
         }
     ));
-    let mut session = crate::rehearse::playtest::exercise(&args.playbook, &prepared, &case_dir, ctx, mode)
-        .map_err(|e| CliError::user(e.to_string(), "see docs/rehearsals.md"))?;
+    let shared = super::case::shared_store(
+        &case_dir,
+        &super::athena::AthenaArgs {
+            endpoint_url: args.case_endpoint_url.clone(),
+            ..super::athena::AthenaArgs::default()
+        },
+    )?;
+    let rehearse_error =
+        |e: crate::rehearse::RehearseError| CliError::user(e.to_string(), "see docs/rehearsals.md");
+    let mut session = match shared {
+        Some((store, cache)) => {
+            let session = crate::case::Session::create_shared(
+                store,
+                &cache,
+                &args.playbook,
+                &prepared.inputs,
+                mode,
+                ctx,
+                None,
+            )
+            .map_err(|e| super::case_error(out, e))?;
+            let session =
+                crate::rehearse::playtest::exercise_in(session, &prepared).map_err(rehearse_error)?;
+            out.note(&format!(
+                "a team exercise: players join with `irp join {} --role ROLE`; this irp lands the injects, so keep it open",
+                case_dir.display()
+            ));
+            session
+        }
+        None => crate::rehearse::playtest::exercise(&args.playbook, &prepared, &case_dir, ctx, mode)
+            .map_err(rehearse_error)?,
+    };
+    super::run::take_role(out, &mut session, args.role.as_deref())?;
     let lake = session
         .state
         .exercise
@@ -146,32 +204,52 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         })?;
     let mut backend: Option<Box<dyn crate::case::backend::QueryRunner + Send>> = Some(Box::new(backend));
     out.note(&format!("case {}", case_dir.display()));
-    match answers {
-        Some(answers) => {
-            let result = super::run::drive(
-                out,
-                &mut session,
-                &answers,
-                &mut backend,
-                &mut executor,
-                args.json,
-            );
-            drop(session);
-            result?;
+    if args.facilitate {
+        drop(backend);
+        facilitate(out, &mut session)?;
+        drop(session);
+    } else {
+        match answers {
+            Some(answers) => {
+                let result = super::run::drive(
+                    out,
+                    &mut session,
+                    &answers,
+                    &mut backend,
+                    &mut executor,
+                    args.json,
+                );
+                drop(session);
+                result?;
+            }
+            None => interactive(out, session, backend, executor)?,
         }
-        None => interactive(out, session, backend, executor)?,
     }
-    show_score(out, &case_dir, args.json)
+    // A team exercise is scored on this replica, brought up to date.
+    let scored = super::case::readable_case(
+        out,
+        &case_dir,
+        &super::AwsArgs {
+            endpoint_url: args.case_endpoint_url.clone(),
+            ..super::AwsArgs::default()
+        },
+    )?;
+    show_score(out, &scored, &case_dir, args.json)
 }
 
 /// Prints the score of a closed exercise (text, or JSON with `--json`).
-fn show_score(out: Output, case_dir: &std::path::Path, json: bool) -> Result<(), CliError> {
+fn show_score(
+    out: Output,
+    case_dir: &std::path::Path,
+    shown_as: &std::path::Path,
+    json: bool,
+) -> Result<(), CliError> {
     let now = crate::clock::Clock::from_env().map_or_else(|_| chrono::Utc::now(), |c| c.now());
     match crate::rehearse::score_case(case_dir, now) {
         Ok(Some(score)) if !score.closed => {
             out.status(&format!(
                 "the exercise is not over: `irp resume {}` continues it, and the score is shown when the case closes",
-                case_dir.display()
+                shown_as.display()
             ));
             Ok(())
         }
@@ -187,12 +265,54 @@ fn show_score(out: Output, case_dir: &std::path::Path, json: bool) -> Result<(),
                 }
                 out.status(&format!(
                     "`irp report {} --format html -o report.html` writes the report with the score",
-                    case_dir.display()
+                    shown_as.display()
                 ));
             }
             Ok(())
         }
         Ok(None) => Ok(()),
         Err(e) => Err(CliError::user(e.to_string(), "`irp verify CASE` checks the case")),
+    }
+}
+
+/// The facilitator's console of a team exercise: every second, the players' new entries are
+/// read and printed, and the injects that fall due land; until the case closes.
+fn facilitate(out: Output, session: &mut crate::case::Session) -> Result<(), CliError> {
+    let exercise = crate::rehearse::exercise_of(session)
+        .transpose()
+        .map_err(|e| CliError::user(e.to_string(), "`irp verify CASE` checks the case's files"))?
+        .ok_or_else(|| CliError::user("the case is not an exercise", "see docs/rehearsals.md"))?;
+    let mut shown = session.entries.len();
+    loop {
+        session.pull().map_err(|e| super::case_error(out, e))?;
+        exercise.land_due(session, &mut |_| {}).map_err(|e| {
+            super::stopped(
+                &e,
+                "`irp join CASE` as the facilitator lands the injects from there",
+            )
+        })?;
+        for e in &session.entries[shown..] {
+            if e.event.is_housekeeping() {
+                continue;
+            }
+            if let Some(line) = crate::engine::line_for(e.seq, &e.event) {
+                out.status(&format!(
+                    "{} {}: {}",
+                    e.actor,
+                    line.kind,
+                    match &line.step {
+                        Some(s) => format!("{s}: {}", line.outcome),
+                        None => line.outcome.clone(),
+                    }
+                ));
+            } else {
+                out.status(&format!("{} {}", e.actor, crate::engine::describe(&e.event)));
+            }
+        }
+        shown = session.entries.len();
+        if session.state.closed.is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

@@ -117,6 +117,9 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         .map_or(crate::engine::Mode::Rehearsal, |o| o.mode);
     let mut executor = super::run::executor_for(&args.drive, mode)?;
     let mut backend = super::run::open_backend(&args.drive, &mut session)?;
+    if backend.is_none() {
+        backend = exercise_backend(out, &session)?;
+    }
     let Some(answers) = answers else {
         return super::run::interactive(out, session, backend, executor);
     };
@@ -128,4 +131,40 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
         &mut executor,
         args.drive.json,
     )
+}
+
+/// A rehearsal's own lake, when no backend was asked for: the exercise's working lake, or, for
+/// a player of a team exercise, their copy of the facilitator's, fetched from the case on S3.
+fn exercise_backend(
+    out: Output,
+    session: &Session,
+) -> Result<Option<Box<dyn crate::case::backend::QueryRunner + Send>>, CliError> {
+    let Some(exercise) = crate::rehearse::exercise_of(session) else {
+        return Ok(None);
+    };
+    let exercise =
+        exercise.map_err(|e| CliError::user(e.to_string(), "`irp verify CASE` checks the case's files"))?;
+    if exercise.fetches {
+        let fetched = session
+            .fetch_lake(&exercise.lake, true)
+            .map_err(|e| case_error(out, e))?;
+        if fetched > 0 {
+            out.note(&format!(
+                "the exercise's lake: {fetched} files fetched from the case into {}",
+                exercise.lake.display()
+            ));
+        }
+    } else if !exercise.lake.is_dir() {
+        out.note(&format!(
+            "the exercise's lake {} is not here: give `--lake DIR` to run its queries",
+            exercise.lake.display()
+        ));
+        return Ok(None);
+    }
+    let runner = crate::case::backend::LocalRunner::open(
+        &exercise.lake,
+        crate::query::backend::local::Options::default(),
+    )
+    .map_err(|e| CliError::user(e.to_string(), "the exercise's lake is not readable"))?;
+    Ok(Some(Box::new(runner)))
 }

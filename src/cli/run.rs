@@ -87,7 +87,9 @@ pub fn take_role(out: Output, session: &mut Session, role: Option<&str>) -> Resu
         return Ok(());
     }
     session
-        .execute(&crate::engine::Command::TakeRole { role: role.to_owned() })
+        .execute(&crate::engine::Command::TakeRole {
+            role: role.to_owned(),
+        })
         .map_err(|e| case_error(out, e))?;
     out.note(&format!("{} holds the {role} role", session.actor()));
     Ok(())

@@ -188,11 +188,20 @@ pub enum Command {
     /// Record an inject that landed in the exercise's lake.
     LandInject(InjectLanded),
     /// Take one of the playbook's roles (nobody holds it).
-    TakeRole { role: String },
+    TakeRole {
+        role: String,
+    },
     /// Give a role this responder holds to another responder.
-    HandOverRole { role: String, to: String },
+    HandOverRole {
+        role: String,
+        to: String,
+    },
     /// The lead gives a role to a responder without its holder's hand-over, with the reason.
-    OverrideRole { role: String, to: String, reason: String },
+    OverrideRole {
+        role: String,
+        to: String,
+        reason: String,
+    },
 }
 
 /// What the engine needs from outside that is not in the state: the time (for `now` in
@@ -317,9 +326,19 @@ pub enum EngineError {
         role: String,
         holder: String,
     },
+    #[error(
+        "{what} is the {role}'s to do; nobody has taken that role, so the lead ({holder}) stands in for it: take it (`irp join CASE --role {role}`) or ask {holder} to give it to you (`irp handover CASE {role} --to NAME --override REASON`)"
+    )]
+    LeadStandsIn {
+        what: String,
+        role: String,
+        holder: String,
+    },
     #[error("`{role}` is not a role of this playbook (its roles: {roles})")]
     UnknownRole { role: String, roles: String },
-    #[error("the {role} role is held by {holder}; ask them to hand it over (`irp handover`) or the lead to override")]
+    #[error(
+        "the {role} role is held by {holder}; ask them to hand it over (`irp handover`) or the lead to override"
+    )]
     RoleHeld { role: String, holder: String },
     #[error("{actor} does not hold the {role} role ({})", holder.as_deref().map_or_else(|| "nobody does".to_owned(), |h| format!("{h} does")))]
     NotHolder {
@@ -350,19 +369,32 @@ pub fn acting_for<'a>(pb: &Playbook, state: &'a State, role: &str) -> Option<&'a
 
 /// The role a step's moves belong to: its `role`, or the lead's for a decision without one.
 pub fn step_role<'a>(pb: &'a Playbook, step: &'a crate::playbook::model::Step) -> Option<&'a str> {
-    step.role
-        .as_deref()
-        .or_else(|| matches!(step.kind, StepKind::Decision(_)).then(|| lead_role(pb)).flatten())
+    step.role.as_deref().or_else(|| {
+        matches!(step.kind, StepKind::Decision(_))
+            .then(|| lead_role(pb))
+            .flatten()
+    })
 }
 
 /// Refuses a move for `role` by a responder who may not make it. Nobody is checked until a role
 /// is taken in the case, nor when the driver names no actor.
-fn check_role(pb: &Playbook, state: &State, env: &Env, role: Option<&str>, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+fn check_role(
+    pb: &Playbook,
+    state: &State,
+    env: &Env,
+    role: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<(), EngineError> {
     let (Some(actor), Some(role)) = (env.actor.as_deref(), role) else {
         return Ok(());
     };
     match acting_for(pb, state, role) {
-        Some(holder) if holder != actor => Err(EngineError::NotYourRole {
+        Some(holder) if holder != actor && state.roles.contains_key(role) => Err(EngineError::NotYourRole {
+            what: what(),
+            role: role.to_owned(),
+            holder: holder.to_owned(),
+        }),
+        Some(holder) if holder != actor => Err(EngineError::LeadStandsIn {
             what: what(),
             role: role.to_owned(),
             holder: holder.to_owned(),
@@ -386,7 +418,10 @@ fn role_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             })
         }
     };
-    let actor = env.actor.clone().ok_or(EngineError::Role("a role move needs the responder's name"))?;
+    let actor = env
+        .actor
+        .clone()
+        .ok_or(EngineError::Role("a role move needs the responder's name"))?;
     let named = |to: &str| {
         if to.trim().is_empty() {
             Err(EngineError::Empty("name of the responder"))
@@ -541,6 +576,9 @@ pub fn decide(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Result<
             if state.exercise.is_none() {
                 return Err(EngineError::Exercise("injects land only in an exercise"));
             }
+            if state.injects.contains(&i.name) {
+                return Err(EngineError::Exercise("that inject has landed already"));
+            }
             Ok(Event::InjectLanded(i.clone()))
         }
         Command::Close { summary } => {
@@ -598,7 +636,9 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             // Going back moves the whole team: the lead's move, or the target step's role's.
             let target = pb.step(to).and_then(|s| step_role(pb, s));
             if check_role(pb, state, env, target, String::new).is_err() {
-                check_role(pb, state, env, lead_role(pb), || format!("going back to step `{to}`"))?;
+                check_role(pb, state, env, lead_role(pb), || {
+                    format!("going back to step `{to}`")
+                })?;
             }
             if let Some(current) = state.current_step()
                 && let Some(s) = state.step(current)
@@ -648,7 +688,9 @@ fn step_command(pb: &Playbook, state: &State, cmd: &Command, env: &Env) -> Resul
             | Command::FinishAction { .. }
             | Command::Conflict { .. }
     ) {
-        check_role(pb, state, env, step_role(pb, step), || format!("step `{step_id}`"))?;
+        check_role(pb, state, env, step_role(pb, step), || {
+            format!("step `{step_id}`")
+        })?;
     }
     let empty = StepState::default();
     let st = state.step(step_id).unwrap_or(&empty);

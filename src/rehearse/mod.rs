@@ -286,15 +286,24 @@ pub fn begin(session: &mut Session, prepared: &Prepared, lake: &Path) -> Result<
 pub struct Exercise {
     pub brief: Brief,
     pub lake: PathBuf,
+    /// A player's copy of a team exercise: injects are not landed here but fetched, once the
+    /// facilitator's irp has landed them.
+    pub fetches: bool,
 }
 
 /// The case's exercise, if it is one: its brief read back from the case (checked against the
 /// hash the journal holds) and its lake.
 pub fn exercise_of(session: &Session) -> Option<Result<Exercise, RehearseError>> {
     let x = session.state.exercise.as_ref()?;
+    let fetches = session.fetches_injects();
     Some(read_brief(&session.dir, x).map(|brief| Exercise {
         brief,
-        lake: PathBuf::from(&x.lake),
+        lake: if fetches {
+            session.team_lake()
+        } else {
+            PathBuf::from(&x.lake)
+        },
+        fetches,
     }))
 }
 
@@ -312,6 +321,10 @@ impl Exercise {
         session: &mut Session,
         report: &mut dyn FnMut(&StepLine),
     ) -> Result<bool, MoveError> {
+        if self.fetches {
+            // A player's irp: the facilitator's lands them; the files follow the entries.
+            return Ok(session.fetch_lake(&self.lake, false)? > 0);
+        }
         if session.state.closed.is_some() {
             return Ok(false);
         }
@@ -341,6 +354,9 @@ impl Exercise {
                 error: e.to_string(),
             })?;
             landed = true;
+            // A team exercise: the files are on S3 before the entry that names them.
+            let files: Vec<String> = event.file.split(", ").map(str::to_owned).collect();
+            session.publish_lake(&self.lake, Some(&files))?;
             exec(session, &Command::LandInject(event), report)?;
         }
         Ok(landed)

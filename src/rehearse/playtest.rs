@@ -261,7 +261,14 @@ pub fn exercise(
     ctx: Context,
     mode: Mode,
 ) -> Result<Session, RehearseError> {
-    let mut session = Session::create(case, playbook_path, &prepared.inputs, mode, ctx)?;
+    let session = Session::create(case, playbook_path, &prepared.inputs, mode, ctx)?;
+    exercise_in(session, prepared)
+}
+
+/// Sets a new case up as the exercise `prepared`: its working lake (a copy the injects land
+/// in, when there are any), the exercise journaled, and, for a case shared on S3 (a team's),
+/// the lake put under the case for the players' irp to fetch.
+pub fn exercise_in(mut session: Session, prepared: &Prepared) -> Result<Session, RehearseError> {
     let lake = if prepared.brief.injects.is_empty() {
         prepared.lake.clone()
     } else {
@@ -276,6 +283,7 @@ pub fn exercise(
         super::lake::working_copy(&prepared.lake, &dir)?;
         dir
     };
+    session.publish_lake(&lake, None)?;
     super::begin(&mut session, prepared, &lake)?;
     if let Some(text) = &prepared.finding_note {
         session.execute(&crate::engine::Command::AddNote { text: text.clone() })?;

@@ -227,7 +227,97 @@ pub fn score(report: &Report, pb: &Playbook, brief: &Brief) -> Score {
                 found: report.techniques.attack.iter().any(|t| t.id == *id),
             })
             .collect(),
+        players: players(report, brief),
     }
+}
+
+/// What each player of a team exercise did; nobody for a case one responder worked.
+fn players(report: &Report, brief: &Brief) -> Vec<crate::report::score::PlayerScore> {
+    use crate::report::score::PlayerScore;
+    // Players are who moved the case: not irp, not a facilitator who only set the exercise
+    // up and landed its injects.
+    let actors: BTreeSet<&str> = report
+        .timeline
+        .iter()
+        .filter(|t| !matches!(t.kind.as_str(), "case_opened" | "exercise_set" | "inject_landed"))
+        .map(|t| t.actor.as_str())
+        .filter(|a| *a != crate::case::SYSTEM_ACTOR)
+        .collect();
+    if actors.len() < 2 {
+        return Vec::new();
+    }
+    let mut by: BTreeMap<&str, PlayerScore> = actors
+        .iter()
+        .map(|a| {
+            let roles = report
+                .summary
+                .participants
+                .iter()
+                .find(|p| p.actor == *a)
+                .map(|p| p.roles.clone())
+                .unwrap_or_default();
+            (
+                *a,
+                PlayerScore {
+                    actor: (*a).to_owned(),
+                    roles,
+                    correct_findings: Vec::new(),
+                    wrong_findings: Vec::new(),
+                    decisions: Vec::new(),
+                    queries: 0,
+                    actions: 0,
+                    notes: 0,
+                },
+            )
+        })
+        .collect();
+    let actor_of = |seq: u64| {
+        report
+            .timeline
+            .iter()
+            .find(|t| t.seq == seq)
+            .map(|t| t.actor.as_str())
+    };
+    for ioc in &report.evidence {
+        let (Some(truth), Some(p)) = (
+            brief.findings.get(&ioc.observable),
+            actor_of(ioc.seq).and_then(|a| by.get_mut(a)),
+        ) else {
+            continue;
+        };
+        let what = format!("{} {}", ioc.observable, ioc.value);
+        if truth.contains(&ioc.value) {
+            p.correct_findings.push(what);
+        } else {
+            p.wrong_findings.push(what);
+        }
+    }
+    // The last choice at each expected decision is the one scored, and its maker's.
+    let mut chosen: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for t in &report.timeline {
+        if let (Some(step), Detail::Decision { option, .. }) = (&t.step, &t.detail) {
+            chosen.insert(step.as_str(), (option.as_str(), t.actor.as_str()));
+            continue;
+        }
+        let Some(p) = by.get_mut(t.actor.as_str()) else {
+            continue;
+        };
+        match t.kind.as_str() {
+            "query_succeeded" | "query_failed" | "source_not_collected" => p.queries += 1,
+            "action_finished" => p.actions += 1,
+            "note_added" => p.notes += 1,
+            _ => {}
+        }
+    }
+    for (step, want) in &brief.decisions {
+        if let Some((option, actor)) = chosen.get(step.as_str())
+            && let Some(p) = by.get_mut(actor)
+        {
+            let verdict = if option == want { "as expected" } else { "differs" };
+            p.decisions.push(format!("{step}: {verdict}"));
+        }
+    }
+    by.into_values().collect()
 }
 
 /// What to practise next: the conclusion, decisions, findings and times that fell short, each

@@ -147,7 +147,14 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         "Participants",
         s.participants
             .iter()
-            .map(|p| format!("{} ({} entries)", esc(&p.actor), p.entries))
+            .map(|p| {
+                let roles = if p.roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", esc(&p.roles.join(", ")))
+                };
+                format!("{}{roles} ({} entries)", esc(&p.actor), p.entries)
+            })
             .collect::<Vec<_>>()
             .join(", "),
     );

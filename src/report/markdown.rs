@@ -157,7 +157,14 @@ pub fn render(r: &Report, pb: &Playbook) -> String {
         "| Participants | {} |",
         s.participants
             .iter()
-            .map(|p| format!("{} ({} entries)", text(&p.actor), p.entries))
+            .map(|p| {
+                let roles = if p.roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", text(&p.roles.join(", ")))
+                };
+                format!("{}{roles} ({} entries)", text(&p.actor), p.entries)
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -102,6 +102,9 @@ pub struct Participant {
     pub entries: u64,
     pub first: String,
     pub last: String,
+    /// The playbook's roles they held when the case ended (a team's case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -886,7 +889,15 @@ pub fn build(record: &CaseRecord, now: DateTime<Utc>) -> Report {
                 changes: people.changes,
             },
             inputs: record.opened.inputs.clone(),
-            participants: people.participants.into_values().collect(),
+            participants: {
+                let mut participants = people.participants;
+                for (role, holder) in &state.roles {
+                    if let Some(p) = participants.get_mut(holder) {
+                        p.roles.push(role.clone());
+                    }
+                }
+                participants.into_values().collect()
+            },
             status: status_of(&state).to_owned(),
             outcome,
             opened: at_text(opened_at),

@@ -38,6 +38,7 @@ impl People {
                 entries: 0,
                 first: at_text(e.at),
                 last: at_text(e.at),
+                roles: Vec::new(),
             });
         p.entries += 1;
         p.last = at_text(e.at);

@@ -35,6 +35,28 @@ pub struct Score {
     /// recorded speaks for it. Not part of the points.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attack: Vec<TechniqueFound>,
+    /// A team exercise (more than one responder): what each player did. Not part of the points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub players: Vec<PlayerScore>,
+}
+
+/// One player's contribution to a team exercise.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct PlayerScore {
+    pub actor: String,
+    /// The roles they held when the case ended.
+    pub roles: Vec<String>,
+    /// Scored evidence they were first to record that the truth holds (`type value`).
+    pub correct_findings: Vec<String>,
+    /// Scored evidence they were first to record that the truth does not hold.
+    pub wrong_findings: Vec<String>,
+    /// The expected decisions they took, each `step: verdict`.
+    pub decisions: Vec<String>,
+    /// Query results they recorded.
+    pub queries: u64,
+    /// Actions they carried out (finished, one per item).
+    pub actions: u64,
+    pub notes: u64,
 }
 
 /// One ATT&CK technique of an exercise, and whether the case's evidence speaks for it.
@@ -169,6 +191,12 @@ impl Score {
             out.push("Injects:".to_owned());
             out.extend(self.injects.iter().map(|d| format!("  {d}")));
         }
+        if !self.players.is_empty() {
+            out.push("Players:".to_owned());
+            for p in &self.players {
+                out.push(format!("  {}", p.line()));
+            }
+        }
         if !self.practise.is_empty() {
             out.push("Practise next:".to_owned());
             out.extend(self.practise.iter().map(|p| format!("  - {p}")));
@@ -294,6 +322,67 @@ impl Score {
         if self.attack.is_empty() {
             tables.pop();
         }
+        if !self.players.is_empty() {
+            tables.push(ScoreTable {
+                title: "Players (not scored)",
+                head: vec![
+                    "Player",
+                    "Roles",
+                    "Findings (correct)",
+                    "Findings (wrong)",
+                    "Decisions",
+                    "Queries",
+                    "Actions",
+                    "Notes",
+                ],
+                rows: self
+                    .players
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.actor.clone(),
+                            p.roles.join(", "),
+                            p.correct_findings.join(", "),
+                            p.wrong_findings.join(", "),
+                            p.decisions.join(", "),
+                            p.queries.to_string(),
+                            p.actions.to_string(),
+                            p.notes.to_string(),
+                        ]
+                    })
+                    .collect(),
+            });
+        }
         tables
+    }
+}
+
+impl PlayerScore {
+    /// One line: who, their roles, and what they did.
+    pub fn line(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.correct_findings.is_empty() {
+            parts.push(format!("found {}", self.correct_findings.join(", ")));
+        }
+        if !self.wrong_findings.is_empty() {
+            parts.push(format!("{} wrong", self.wrong_findings.len()));
+        }
+        if !self.decisions.is_empty() {
+            parts.push(format!("decided {}", self.decisions.join(", ")));
+        }
+        parts.push(format!(
+            "{} queries, {} actions, {} notes",
+            self.queries, self.actions, self.notes
+        ));
+        format!(
+            "{}{}: {}",
+            self.actor,
+            if self.roles.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", self.roles.join(", "))
+            },
+            parts.join("; ")
+        )
     }
 }

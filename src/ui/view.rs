@@ -290,10 +290,19 @@ fn header(m: &Model, f: &mut Frame, area: Rect) {
                 )
             })
             .collect();
-        let mut quiet: Vec<&String> = m.state.roles.values().filter(|h| !m.team.contains_key(*h)).collect();
+        let mut quiet: Vec<&String> = m
+            .state
+            .roles
+            .values()
+            .filter(|h| !m.team.contains_key(*h))
+            .collect();
         quiet.sort();
         quiet.dedup();
-        names.extend(quiet.into_iter().map(|who| format!("{}{}", visible(who), roles_of(who))));
+        names.extend(
+            quiet
+                .into_iter()
+                .map(|who| format!("{}{}", visible(who), roles_of(who))),
+        );
         spans.push(Span::styled(" │ ", t.dim()));
         spans.push(Span::styled(format!("team: {}", names.join(", ")), t.dim()));
     }
