@@ -731,9 +731,14 @@ fn faulty_proxy(
     })
 }
 
+/// What a proxy's `answer` gives to pass a request to moto and then lose moto's reply: the
+/// connection closes with no response, after the request has had its effect.
+pub(crate) const LOSE_REPLY: &[u8] = b"\0lose the reply";
+
 /// A proxy in front of moto on loopback: for each request (its number from 0, its bytes),
-/// `answer` gives the response to send instead, or `None` to pass it to moto unchanged. One
-/// request per connection. Returns its endpoint and the count of requests it has seen.
+/// `answer` gives the response to send instead ([`LOSE_REPLY`]: none, after moto took it), or
+/// `None` to pass it to moto unchanged. One request per connection. Returns its endpoint and
+/// the count of requests it has seen.
 pub(crate) fn proxy(
     upstream: &str,
     answer: impl Fn(usize, &[u8]) -> Option<Vec<u8>> + Send + 'static,
@@ -751,15 +756,18 @@ pub(crate) fn proxy(
             let Some(request) = read_request(&mut client) else {
                 continue;
             };
-            if let Some(response) = answer(n, &request) {
-                let _ = client.write_all(&response);
+            let answered = answer(n, &request);
+            if let Some(response) = answered.as_deref().filter(|r| *r != LOSE_REPLY) {
+                let _ = client.write_all(response);
                 continue;
             }
             let mut server = std::net::TcpStream::connect(&upstream).unwrap();
             server.write_all(&request).unwrap();
             let mut response = Vec::new();
             let _ = server.read_to_end(&mut response);
-            let _ = client.write_all(&response);
+            if answered.is_none() {
+                let _ = client.write_all(&response);
+            }
         }
     });
     (endpoint, seen)

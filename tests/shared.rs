@@ -1260,3 +1260,70 @@ fn a_team_plays_an_exercise_the_facilitator_lands_its_injects_and_the_score_name
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn an_append_whose_reply_is_lost_after_s3_took_it_is_written_once() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    open_case(&endpoint, &url, tmp.path());
+    // Every PUT of a journal entry reaches moto, and the replies of the first two that carry a
+    // note and of the first that carries a session are lost on the way back: the writer cannot
+    // know whether S3 took them.
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = lost.clone();
+    let seen_notes = std::sync::atomic::AtomicUsize::new(0);
+    let (flaky, _) = crate::athena::proxy(&endpoint, move |_, request| {
+        let first =
+            String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)])
+                .into_owned();
+        let body = String::from_utf8_lossy(request);
+        let kind = ["note_added", "session_started"]
+            .into_iter()
+            .find(|k| body.contains(k));
+        (first.starts_with("PUT ") && first.contains("/journal/") && kind.is_some()).then_some(())?;
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // A note whose every reply is lost: the writer gives up, not knowing S3 has it.
+        if body.contains("lost entirely") {
+            return Some(crate::athena::LOSE_REPLY.to_vec());
+        }
+        let lose = match kind {
+            Some("note_added") => seen_notes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2,
+            _ => n == 0,
+        };
+        lose.then(|| crate::athena::LOSE_REPLY.to_vec())
+    });
+    let cache = tmp.path().join("writer-cache");
+    let file = tmp.path().join("n.txt");
+    for text in ["said once", "lost entirely", "and once more"] {
+        std::fs::write(&file, format!("{text}\n")).unwrap();
+        let out = notes(&flaky, &url, &cache, &file, "writer").output().unwrap();
+        if text == "lost entirely" {
+            // Kept in the outbox under the id it was sent with, or said to have failed.
+            continue;
+        }
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(
+        lost.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the replies were lost"
+    );
+    // A reader with a good network: each note once, in order, and the case verifies.
+    let reader = tmp.path().join("reader-cache");
+    std::fs::write(&file, "read\n").unwrap();
+    let out = notes(&endpoint, &url, &reader, &file, "reader").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let journal = journal_of(&replica(&reader, &url));
+    assert_eq!(
+        note_texts(&journal),
+        ["said once", "lost entirely", "and once more", "read"]
+    );
+    let sessions = journal
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "session_started" && v["actor"] == "writer")
+        .count();
+    assert_eq!(sessions, 3, "one session per command, none written twice");
+    assert_verifies(&replica(&reader, &url));
+}

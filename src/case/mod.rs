@@ -784,18 +784,23 @@ impl Session {
             judged => judged.is_ok(),
         };
         let offline_kind = Pending::of(cmd).filter(|_| legal);
+        // The move's entry id, fixed now: an append whose reply was lost and that waits in the
+        // outbox keeps it, so that the flush finds it on S3 and does not write it twice.
+        let id = self.ctx.ids.id(self.ctx.clock.now(), "move");
         if offline_kind.is_some() && self.offline {
-            return Err(self.queue(offline_kind, &actor));
+            return Err(self.queue(offline_kind, &actor, id));
         }
         if let Err(e) = self.flush_outbox() {
             if matches!(e, CaseError::Offline { .. }) && offline_kind.is_some() {
-                return Err(self.queue(offline_kind, &actor));
+                return Err(self.queue(offline_kind, &actor, id));
             }
             return Err(e);
         }
-        match self.append_judged(cmd, &actor, None, None) {
+        match self.append_judged(cmd, &actor, Some(id), None) {
             Ok(i) => Ok(&self.entries[i]),
-            Err(CaseError::Offline { .. }) if offline_kind.is_some() => Err(self.queue(offline_kind, &actor)),
+            Err(CaseError::Offline { .. }) if offline_kind.is_some() => {
+                Err(self.queue(offline_kind, &actor, id))
+            }
             Err(e) => Err(e),
         }
     }
@@ -867,7 +872,7 @@ impl Session {
 
     /// Keeps a note or evidence in the replica's outbox while S3 cannot be reached; the error
     /// says how many wait.
-    fn queue(&mut self, pending: Option<Pending>, actor: &str) -> CaseError {
+    fn queue(&mut self, pending: Option<Pending>, actor: &str, id: uuid::Uuid) -> CaseError {
         let url = self.shared_url().unwrap_or_default();
         let Some(mut p) = pending else {
             return CaseError::Offline {
@@ -878,7 +883,7 @@ impl Session {
         let now = self.ctx.clock.now();
         actor.clone_into(&mut p.actor);
         p.made = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-        p.id = self.ctx.ids.id(now, "offline");
+        p.id = id;
         let path = self.dir.path(OUTBOX);
         let mut line = serde_json::to_vec(&p).unwrap_or_default();
         line.push(b'\n');
@@ -1145,7 +1150,15 @@ impl Session {
         let put = store
             .put_entry(self.next_slot, &line)
             .map_err(|e| store_error(&store.url(), e))?;
-        if put == shared::Put::Taken {
+        // Taken by our own line: an earlier try of this very put reached S3 and its reply was
+        // lost (the SDK tried again). The entry is ours, written once.
+        if put == shared::Put::Taken
+            && store
+                .get_entry(self.next_slot)
+                .map_err(|e| store_error(&store.url(), e))?
+                .as_deref()
+                != Some(line.as_slice())
+        {
             return Ok(None);
         }
         self.next_slot += 1;
