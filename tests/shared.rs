@@ -1287,11 +1287,11 @@ fn an_append_whose_reply_is_lost_after_s3_took_it_is_written_once() {
         if body.contains("lost entirely") {
             return Some(crate::athena::LOSE_REPLY.to_vec());
         }
-        let lose = match kind {
+        let drop_reply = match kind {
             Some("note_added") => seen_notes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2,
             _ => n == 0,
         };
-        lose.then(|| crate::athena::LOSE_REPLY.to_vec())
+        drop_reply.then(|| crate::athena::LOSE_REPLY.to_vec())
     });
     let cache = tmp.path().join("writer-cache");
     let file = tmp.path().join("n.txt");
