@@ -72,7 +72,7 @@ impl Tmux {
     }
 
     /// Text typed as it is (no key names).
-    fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         let ok = self
             .cmd()
             .args(["send-keys", "-t", "e2e", "-l", text])
@@ -139,7 +139,7 @@ impl Drop for Tmux {
 }
 
 /// The step the right-hand pane shows, from its first line: "<kind> `<id>`".
-fn shown_step(screen: &str) -> Option<(String, String)> {
+pub(crate) fn shown_step(screen: &str) -> Option<(String, String)> {
     for line in screen.lines() {
         for kind in ["query", "decision", "action", "note"] {
             let tag = format!("│{kind} `");
