@@ -101,6 +101,23 @@ fn notes(endpoint: &str, url: &str, cache: &Path, file: &Path, actor: &str) -> C
     cmd
 }
 
+/// `who`'s session on the shared case at `url`, joined through the library, replica in `cache`.
+fn join_as(endpoint: &str, url: &str, cache: &Path, who: &str) -> irp::case::Session {
+    let store = irp::case::shared::Store::connect(
+        irp::case::seal::Location::parse(url).unwrap(),
+        &moto_settings(endpoint),
+    )
+    .unwrap();
+    let ctx = irp::case::Context {
+        actor: who.to_owned(),
+        clock: irp::clock::Clock::from_env().unwrap(),
+        ids: irp::clock::Ids::from_env(),
+        command: "test".to_owned(),
+        signer: None,
+    };
+    irp::case::Session::join_shared(store, cache, ctx).unwrap()
+}
+
 /// The replica folder a cache holds for `url`.
 fn replica(cache: &Path, url: &str) -> PathBuf {
     let rest = url.trim_start_matches("s3://");
@@ -298,24 +315,11 @@ fn two_responders_making_the_same_move_one_wins_and_the_other_is_told() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, url) = new_case_url(&endpoint);
     open_case(&endpoint, &url, tmp.path());
-    let settings = moto_settings(&endpoint);
     assert!(
         std::env::var("AWS_ACCESS_KEY_ID").is_ok(),
         "scripts/test sets AWS credentials for moto"
     );
-    let session = |who: &str| {
-        let store =
-            irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
-                .unwrap();
-        let ctx = irp::case::Context {
-            actor: who.to_owned(),
-            clock: irp::clock::Clock::from_env().unwrap(),
-            ids: irp::clock::Ids::from_env(),
-            command: "test".to_owned(),
-            signer: None,
-        };
-        irp::case::Session::join_shared(store, &tmp.path().join(format!("{who}-cache")), ctx).unwrap()
-    };
+    let session = |who: &str| join_as(&endpoint, &url, &tmp.path().join(format!("{who}-cache")), who);
     // Both stand on the drill's first query, `reads`; both skip it.
     let mut alice = session("alice");
     let mut bob = session("bob");
@@ -1034,21 +1038,19 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
         .unwrap();
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(said.contains("alice holds the lead role"), "{said}");
-    let out = irp_on(&tmp.path().join("bob-cache"))
-        .args(["join", &url, "--role", "analyst", "--headless", "--answers"])
-        .arg(answers("bob"))
-        .args(["--endpoint-url", &endpoint])
-        .output()
-        .unwrap();
+    let join = |who: &str, role: &str| {
+        irp_on(&tmp.path().join(format!("{who}-cache")))
+            .args(["join", &url, "--role", role, "--headless", "--answers"])
+            .arg(answers(who))
+            .args(["--endpoint-url", &endpoint])
+            .output()
+            .unwrap()
+    };
+    let out = join("bob", "analyst");
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(said.contains("bob holds the analyst role"), "{said}");
     // A role held is refused to another, with who holds it.
-    let out = irp_on(&tmp.path().join("mallory-cache"))
-        .args(["join", &url, "--role", "analyst", "--headless", "--answers"])
-        .arg(answers("mallory"))
-        .args(["--endpoint-url", &endpoint])
-        .output()
-        .unwrap();
+    let out = join("mallory", "analyst");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("the analyst role is held by bob"),
@@ -1057,20 +1059,7 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
     );
 
     // The query step is the analyst's: the lead is refused, the analyst moves.
-    let settings = moto_settings(&endpoint);
-    let session = |who: &str| {
-        let store =
-            irp::case::shared::Store::connect(irp::case::seal::Location::parse(&url).unwrap(), &settings)
-                .unwrap();
-        let ctx = irp::case::Context {
-            actor: who.to_owned(),
-            clock: irp::clock::Clock::from_env().unwrap(),
-            ids: irp::clock::Ids::from_env(),
-            command: "test".to_owned(),
-            signer: None,
-        };
-        irp::case::Session::join_shared(store, &tmp.path().join(format!("{who}-cache")), ctx).unwrap()
-    };
+    let session = |who: &str| join_as(&endpoint, &url, &tmp.path().join(format!("{who}-cache")), who);
     let skip = irp::engine::Command::Skip {
         step: "reads".to_owned(),
         reason: "no backend in this test".to_owned(),
