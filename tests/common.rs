@@ -16,7 +16,12 @@ pub fn irp() -> Command {
         .env_remove("RUST_BACKTRACE")
         // No signing key and no agent of the developer's: a test that signs says so.
         .env_remove("IRP_SIGNING_KEY")
-        .env_remove("SSH_AUTH_SOCK");
+        .env_remove("SSH_AUTH_SOCK")
+        // Rehearsal cases go to the data folder: never the developer's own.
+        .env(
+            "IRP_DATA",
+            std::env::temp_dir().join(format!("irp-tests-data-{}", std::process::id())),
+        );
     cmd
 }
 

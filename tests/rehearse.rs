@@ -16,6 +16,7 @@ const CARELESS: &str = "playbooks/s3-unintended-data-access/answers/careless.yam
 fn irp_in(cache: &Path, args: &[&str]) -> Output {
     irp()
         .env("IRP_CACHE", cache)
+        .env("IRP_DATA", cache.join("data"))
         .env("IRP_NOW", "2026-11-28T09:00:00Z")
         .env("IRP_SEED", "rehearse")
         .args(args)
@@ -1048,4 +1049,60 @@ truth:
         })
         .count();
     assert_eq!(partial, 0, "a failed import leaves nothing in the cache");
+}
+
+#[test]
+fn rehearsal_cases_are_kept_in_the_data_folder_and_those_in_the_cache_are_moved_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // A case an older irp opened under the cache's `cases/`.
+    let old = cache.join("cases/drill-old");
+    std::fs::create_dir_all(cache.join("cases")).unwrap();
+    let out = crate::common::drill(&old).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = |extra: &[&str]| {
+        irp()
+            .env("IRP_CACHE", &cache)
+            .env_remove("IRP_DATA")
+            .env("XDG_DATA_HOME", tmp.path().join("xdg-data"))
+            .args(["cases", "--rehearsals", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = list(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("moved 1 rehearsal case from the cache to"),
+        "{}",
+        stderr(&out)
+    );
+    let moved = tmp.path().join("xdg-data/irp/cases/drill-old");
+    assert!(
+        moved.join("journal.jsonl").is_file(),
+        "the case is in the data folder"
+    );
+    assert!(!old.exists(), "and no longer in the cache");
+    assert!(stdout(&out).contains("drill-old"), "{}", stdout(&out));
+    // Moved once: a second listing says nothing of moving, and the case verifies where it is.
+    let out = list(&[]);
+    assert!(!stderr(&out).contains("moved"), "{}", stderr(&out));
+    let out = irp().arg("verify").arg(&moved).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A rehearsal without --case-dir opens its case there.
+    let out = irp()
+        .env("IRP_CACHE", &cache)
+        .env("IRP_DATA", tmp.path().join("data"))
+        .env("IRP_NOW", "2026-11-28T09:00:00Z")
+        .args(["rehearse", S3, "--headless", "--answers", RESPONDER, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cases: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("data/cases"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert!(!cache.join("cases").exists(), "nothing under the cache's cases/");
 }

@@ -11,17 +11,34 @@ use crate::report::{duration_text, list_cases, second_text};
 #[derive(Debug, Args)]
 pub struct CasesArgs {
     /// A folder holding case folders (or a case folder itself).
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", conflicts_with = "rehearsals")]
     pub dir: PathBuf,
+    /// The rehearsal cases `irp rehearse` opened (in `$XDG_DATA_HOME/irp/cases/`; those an older
+    /// irp kept in the cache are moved there first).
+    #[arg(long)]
+    pub rehearsals: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn cmd_cases(out: Output, args: &CasesArgs) -> Result<(), CliError> {
-    let cases = list_cases(&args.dir).map_err(|e| {
+    let dir = if args.rehearsals {
+        super::rehearse::note_moved_cases(out);
+        crate::rehearse::lake::cases_root()
+    } else {
+        args.dir.clone()
+    };
+    if args.rehearsals && !dir.exists() {
+        out.status(&format!(
+            "no rehearsal cases yet ({} does not exist)",
+            dir.display()
+        ));
+        return Ok(());
+    }
+    let cases = list_cases(&dir).map_err(|e| {
         CliError::user(
-            format!("cannot read {}: {e}", args.dir.display()),
+            format!("cannot read {}: {e}", dir.display()),
             "give the folder that holds the case folders (`irp run --case-dir` made them)",
         )
     })?;
@@ -34,7 +51,7 @@ pub fn cmd_cases(out: Output, args: &CasesArgs) -> Result<(), CliError> {
         return Ok(());
     }
     if cases.is_empty() {
-        out.status(&format!("no cases in {}", args.dir.display()));
+        out.status(&format!("no cases in {}", dir.display()));
         return Ok(());
     }
     let _ = writeln!(

@@ -30,7 +30,7 @@ pub struct RehearseArgs {
     /// `CloudTrail` logs with `irp lake import`). Its `truth.json`, if any, feeds the scenario.
     #[arg(long, value_name = "DIR")]
     pub lake: Option<PathBuf>,
-    /// The folder for the case (default: a new folder under the cache's `cases/`), or
+    /// The folder for the case (default: a new folder under `$XDG_DATA_HOME/irp/cases/`), or
     /// `s3://BUCKET/PREFIX` for an exercise a team plays: players join it with `irp join`, and
     /// this irp lands the injects (docs/rehearsals.md, "A team exercise").
     #[arg(long, value_name = "DIR")]
@@ -122,8 +122,11 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         b.finish_and_clear();
     }
     let brief = &prepared.brief;
+    if args.case_dir.is_none() {
+        note_moved_cases(out);
+    }
     let case_dir = args.case_dir.clone().unwrap_or_else(|| {
-        crate::rehearse::lake::cache_root().join("cases").join(format!(
+        crate::rehearse::lake::cases_root().join(format!(
             "{}-{}-{}",
             pb.id,
             brief.scenario,
@@ -314,5 +317,24 @@ fn facilitate(out: Output, session: &mut crate::case::Session) -> Result<(), Cli
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// Moves rehearsal cases an older irp kept in the cache to the data folder, and says so.
+pub fn note_moved_cases(out: Output) {
+    let (moved, left) = crate::rehearse::lake::move_cached_cases();
+    if !moved.is_empty() {
+        out.note(&format!(
+            "moved {} rehearsal case{} from the cache to {} (a cache may be purged; cases are kept)",
+            moved.len(),
+            if moved.len() == 1 { "" } else { "s" },
+            crate::rehearse::lake::cases_root().display()
+        ));
+    }
+    for (path, why) in left {
+        out.note(&format!(
+            "warning: the rehearsal case {} stays in the cache ({why}); move it by hand to keep it",
+            path.display()
+        ));
     }
 }

@@ -24,6 +24,56 @@ pub fn cache_root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("irp-cache"))
 }
 
+/// Where irp keeps what a team reviews later, which a system's cache cleaning must not take:
+/// `IRP_DATA`, else `$XDG_DATA_HOME/irp`, else `~/.local/share/irp`. Rehearsal cases live under
+/// its `cases/`; lakes stay in the cache (they are made again from their scenario).
+pub fn data_root() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("IRP_DATA")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("irp")))
+        .or_else(|| env("HOME").map(|h| h.join(".local").join("share").join("irp")))
+        .unwrap_or_else(|| std::env::temp_dir().join("irp-data"))
+}
+
+/// The folder rehearsal cases open in by default.
+pub fn cases_root() -> PathBuf {
+    data_root().join("cases")
+}
+
+/// Moves the rehearsal cases an older irp left under the cache's `cases/` to [`cases_root`]
+/// (a rename: the same bytes, nothing rewritten). Returns the cases moved and, for each one
+/// that could not be (another file system, a name taken), where it stays and why.
+pub fn move_cached_cases() -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let old = cache_root().join("cases");
+    let new = cases_root();
+    let (mut moved, mut left) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(&old) else {
+        return (moved, left);
+    };
+    if old == new {
+        return (moved, left);
+    }
+    if let Err(e) = std::fs::create_dir_all(&new) {
+        left.push((old, format!("cannot create {}: {e}", new.display())));
+        return (moved, left);
+    }
+    for entry in entries.flatten() {
+        let from = entry.path();
+        let to = new.join(entry.file_name());
+        if to.exists() {
+            left.push((from, format!("{} exists already", to.display())));
+            continue;
+        }
+        match std::fs::rename(&from, &to) {
+            Ok(()) => moved.push(to),
+            Err(e) => left.push((from, e.to_string())),
+        }
+    }
+    // Gone when it is empty; kept (with what stayed) otherwise.
+    let _ = std::fs::remove_dir(&old);
+    (moved, left)
+}
+
 /// The generator settings a scenario's lake is made with; without an `end`, the lake ends
 /// yesterday.
 pub fn config(spec: &LakeSpec, generator: Generator, seed: u64, today: NaiveDate) -> Config {
