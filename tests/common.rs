@@ -173,6 +173,18 @@ pub fn skipped(msg: &str) {
     }
 }
 
+/// A figure a test measured that the suite's output should show (a pass count): a line of
+/// `IRP_SUMMARY_LOG`, which `scripts/test` prints after the suite, and of standard output.
+pub fn summary(line: &str) {
+    println!("{line}");
+    if let Some(log) = std::env::var_os("IRP_SUMMARY_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// A tool the test needs from outside the repository (set up by `scripts/test`). Missing: the
 /// test says loudly that it was skipped, and under CI that is a failure.
 pub fn required_tool(env_var: &str, what: &str) -> Option<String> {

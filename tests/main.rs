@@ -24,6 +24,7 @@ mod evidence;
 
 mod actions;
 mod athena;
+mod athena_corpus;
 mod finding;
 mod fixtures;
 mod hostile;

@@ -261,7 +261,10 @@ impl LocalEngine {
         crate::playbook::read_only::check_statement_reach(&statement, reach)
             .map_err(|e| QueryError::Engine(e.to_string()))?;
         crate::query::dialect::translate::rewrite(&mut statement).map_err(QueryError::Engine)?;
-        let plan = state.statement_to_plan(statement).await.map_err(err)?;
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.absent_table(&e).unwrap_or_else(|| err(e))),
+        };
         let mut state = state;
         let plan = state.optimize(&plan).map_err(err)?;
         let pushdown = self.options.pushdown_filters && pushdown_pays(&plan);
@@ -274,6 +277,36 @@ impl LocalEngine {
             .await
             .map_err(err)?;
         datafusion::physical_plan::execute_stream(physical, state.task_ctx()).map_err(err)
+    }
+
+    /// A Security Lake table the query names that this lake does not hold, said with why: a
+    /// source version 1 table (irp's lakes are version 2), or a source this lake has no data of.
+    /// `None` for any other error.
+    fn absent_table(&self, e: &datafusion::error::DataFusionError) -> Option<QueryError> {
+        let text = e.to_string();
+        let name = text.split_once("table '")?.1.split_once("' not found")?.0;
+        let table = name.rsplit('.').next()?.to_ascii_lowercase();
+        let rest = table.strip_prefix("amazon_security_lake_table_")?;
+        let source = crate::playbook::table::LogicalTable::ALL
+            .into_iter()
+            .find(|t| rest.contains(&format!("_{}_", t.as_str())))?;
+        let held: Vec<&str> = self
+            .tables
+            .iter()
+            .map(|t| t.rsplit('.').next().unwrap_or(t))
+            .collect();
+        if rest.ends_with("_1_0") {
+            let v2 = format!("{}_2_0", table.trim_end_matches("_1_0"));
+            return Some(QueryError::Engine(format!(
+                "`{table}` is a Security Lake source version 1 table (OCSF 1.0.0-rc.2); irp's lakes hold source version 2 (OCSF 1.1.0): query `{v2}`, whose partitions are `time_dt`, `region` and `accountid` (version 1's `eventday` is gone) and several of whose fields differ (docs/sql-dialect.md, \"Source version 1 queries\")"
+            )));
+        }
+        Some(QueryError::Engine(format!(
+            "`{table}` is not in this lake: it holds no {} data (Security Lake's `{}` source); its tables: {}",
+            source.as_str(),
+            source.as_str().to_ascii_uppercase(),
+            held.join(", ")
+        )))
     }
 
     /// Classifies an error met while reading a result stream (the memory limit is usually hit

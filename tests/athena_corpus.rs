@@ -1,0 +1,107 @@
+//! Athena SQL as people write it: the public Security Lake queries in
+//! `tests/fixtures/athena-corpus/` (each file names its source and licence), run unchanged on the
+//! embedded engine over the generated lake, and parsed by sqlglot's Athena dialect. A file's
+//! `-- expect:` line says what it must do: `runs`, or `refused: <reason>` where the query cannot
+//! mean on irp's lakes what it means on Athena (a source version 1 table, a column the table
+//! does not have on Athena either), and the engine must say so.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use irp::query::backend::local::{LocalEngine, Options};
+
+use crate::common::{repo, required_tool, stderr, stdout};
+use crate::query::{rows, runtime, shared_lake};
+
+/// One query of the corpus: its file, what it must do, and its text as published.
+struct Query {
+    file: String,
+    expect: Result<(), String>,
+    sql: String,
+}
+
+fn corpus() -> Vec<Query> {
+    let dir = repo().join("tests/fixtures/athena-corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            for key in ["-- title: ", "-- source: ", "-- licence: "] {
+                assert!(text.contains(key), "{file} has no `{key}` line");
+            }
+            let expect = text
+                .lines()
+                .find_map(|l| l.strip_prefix("-- expect: "))
+                .unwrap_or_else(|| panic!("{file} has no `-- expect:` line"));
+            let expect = match expect.strip_prefix("refused: ") {
+                Some(reason) => Err(reason.to_owned()),
+                None if expect == "runs" => Ok(()),
+                None => panic!("{file}: `-- expect: {expect}` is neither `runs` nor `refused: REASON`"),
+            };
+            let sql: String = text
+                .lines()
+                .skip_while(|l| l.starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Query { file, expect, sql }
+        })
+        .collect()
+}
+
+#[test]
+fn the_public_athena_corpus_runs_unchanged_or_is_refused_with_its_reason() {
+    let queries = corpus();
+    assert!(queries.len() >= 60, "the corpus holds {} queries", queries.len());
+    let (lake, _) = shared_lake();
+    let (mut ran, mut refused, mut wrong) = (0, 0, Vec::new());
+    runtime().block_on(async {
+        let engine = LocalEngine::open(lake, Options::default()).await.unwrap();
+        for q in &queries {
+            match (rows(&engine, &q.sql).await, &q.expect) {
+                (Ok(_), Ok(())) => ran += 1,
+                (Err(e), Err(reason)) if e.to_string().contains(reason.as_str()) => refused += 1,
+                (Ok(r), Err(reason)) => wrong.push(format!(
+                    "{}: expected a refusal ({reason}), gave {} rows",
+                    q.file,
+                    r.len()
+                )),
+                (Err(e), _) => wrong.push(format!("{}: {e}", q.file)),
+            }
+        }
+    });
+    crate::common::summary(&format!(
+        "athena corpus: {} queries, {ran} run unchanged, {refused} refused with their reason",
+        queries.len()
+    ));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_query_of_the_athena_corpus_parses_in_sqlglot() {
+    let Some(python) = required_tool("IRP_PYTHON", "a Python with sqlglot") else {
+        return;
+    };
+    let items: Vec<serde_json::Value> = corpus()
+        .into_iter()
+        .map(|q| serde_json::json!({ "playbook": "athena-corpus", "step": q.file, "sql": q.sql }))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corpus.json");
+    std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
+    let out = Command::new(&python)
+        .arg(repo().join("scripts/sqlglot_check.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "sqlglot rejected queries:\n{text}");
+    crate::common::summary(&format!("athena corpus: sqlglot parses all {} queries", items.len()));
+}
