@@ -103,5 +103,8 @@ fn every_query_of_the_athena_corpus_parses_in_sqlglot() {
         .unwrap();
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "sqlglot rejected queries:\n{text}");
-    crate::common::summary(&format!("athena corpus: sqlglot parses all {} queries", items.len()));
+    crate::common::summary(&format!(
+        "athena corpus: sqlglot parses all {} queries",
+        items.len()
+    ));
 }

@@ -399,6 +399,70 @@ pub struct Finding {
     pub region: String,
 }
 
+/// Security Lake's type of `sh_findings.vulnerabilities` (source version 2): a list of OCSF
+/// vulnerability objects.
+fn vulnerabilities_type() -> arrow::datatypes::DataType {
+    use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+    let text = || DataType::Utf8;
+    let texts = || DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)));
+    let object = |fields: Vec<Field>| DataType::Struct(Fields::from(fields));
+    let list_of = |item: DataType| DataType::List(Arc::new(Field::new("element", item, true)));
+    let f = |name: &str, t: DataType| Field::new(name, t, true);
+    let time = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let cvss = object(vec![
+        f("base_score", DataType::Decimal128(3, 1)),
+        f("vector_string", text()),
+        f("version", text()),
+    ]);
+    let cve = object(vec![
+        f("cvss", list_of(cvss)),
+        f("uid", text()),
+        f("epss", object(vec![f("score", text())])),
+        f("references", texts()),
+        f("created_time_dt", time()),
+        f("modified_time_dt", time()),
+    ]);
+    let package = object(vec![
+        f("architecture", text()),
+        f("epoch", DataType::Int32),
+        f("path", text()),
+        f("fixed_in_version", text()),
+        f("name", text()),
+        f("package_manager", text()),
+        f("release", text()),
+        f("remediation", object(vec![f("desc", text())])),
+        f("version", text()),
+    ]);
+    let code = object(vec![
+        f("end_line", DataType::Int32),
+        f(
+            "file",
+            object(vec![
+                f("name", text()),
+                f("path", text()),
+                f("uid", text()),
+                f("type_id", DataType::Int32),
+            ]),
+        ),
+        f("start_line", DataType::Int32),
+    ]);
+    list_of(object(vec![
+        f(
+            "remediation",
+            object(vec![f("desc", text()), f("references", texts())]),
+        ),
+        f("cve", cve),
+        f("references", texts()),
+        f("related_vulnerabilities", texts()),
+        f("vendor_name", text()),
+        f("affected_packages", list_of(package)),
+        f("cwe", object(vec![f("uid", text())])),
+        f("affected_code", list_of(code)),
+        f("is_fix_available", DataType::Boolean),
+        f("is_exploit_available", DataType::Boolean),
+    ]))
+}
+
 pub fn finding_schema() -> SchemaRef {
     finding_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
 }
@@ -447,9 +511,35 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
                         timestamps(rows.iter().map(|r| Some(r.time))),
                     ),
                     req("last_seen_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+                    req("modified_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
                 ],
                 None,
             )?,
+        ),
+        // The finding's first resource, as Security Hub's `Resources[0]` (null when it names none).
+        opt(
+            "resource",
+            structure(
+                vec![
+                    req(
+                        "type",
+                        utf8(rows.iter().map(|r| r.resources.first().map(|x| x.0.as_str()))),
+                    ),
+                    req(
+                        "uid",
+                        utf8(rows.iter().map(|r| r.resources.first().map(|x| x.1.as_str()))),
+                    ),
+                    req("region", utf8(rows.iter().map(|r| Some(r.region.as_str())))),
+                    req("cloud_partition", utf8(rows.iter().map(|_| Some("aws")))),
+                ],
+                super::ocsf::nulls_where(rows.iter().map(|r| !r.resources.is_empty())),
+            )?,
+        ),
+        // Detection findings (GuardDuty's) carry no vulnerabilities; Inspector's do. The column is
+        // there with Security Lake's type, so queries that read it run and find none.
+        opt(
+            "vulnerabilities",
+            arrow::array::new_null_array(&vulnerabilities_type(), rows.len()),
         ),
         req(
             "resources",

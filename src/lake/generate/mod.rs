@@ -347,8 +347,9 @@ fn delivered_in(mut e: ApiEvent, region: &str) -> Option<ApiEvent> {
 /// `CloudTrail` record of its call, as an import maps it; 3: the owner's one-off Terraform run in
 /// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account; 5: the
 /// incident's calls to IAM and Organizations are delivered in us-east-1; 6: the S3 finding names the
-/// bucket among its resources).
-pub const FORMAT: u32 = 6;
+/// bucket among its resources; 7: findings carry Security Lake's `resource`, `vulnerabilities` and
+/// `finding_info.modified_time_dt`).
+pub const FORMAT: u32 = 7;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
