@@ -436,6 +436,7 @@ struct Agent {
 impl Agent {
     fn start(dir: &Path) -> Option<Agent> {
         let program = openssh("ssh-agent")?;
+        let add = openssh("ssh-add")?;
         let socket = dir.join("agent.sock");
         let child = Command::new(program)
             .arg("-D")
@@ -445,8 +446,20 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // The socket appears when the agent binds it, a moment before it listens: wait until
+        // `ssh-add -l` reaches it (exit 2: it could not connect; 1: an agent with no keys).
         let started = std::time::Instant::now();
-        while !socket.exists() {
+        loop {
+            let reached = socket.exists()
+                && Command::new(&add)
+                    .arg("-l")
+                    .env("SSH_AUTH_SOCK", &socket)
+                    .stdin(Stdio::null())
+                    .output()
+                    .is_ok_and(|o| o.status.code() != Some(2));
+            if reached {
+                break;
+            }
             assert!(started.elapsed().as_secs() < 10, "ssh-agent did not start");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

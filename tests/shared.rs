@@ -784,6 +784,18 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
     }
     let outbox = std::fs::read_to_string(replica(&cache, &url).join("outbox.jsonl")).unwrap();
     assert_eq!(outbox.lines().count(), 2, "{outbox}");
+    // Review offline reads the replica as it was, and says that it may be behind.
+    let out = irp_on(&cache)
+        .args(["verify", &url, "--endpoint-url", dead])
+        .env("IRP_AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("S3 cannot be reached: this is the replica as last read"),
+        "{}",
+        stderr(&out)
+    );
     // The replica's journal is damaged meanwhile, so it is made anew from S3: the outbox stays.
     let journal = replica(&cache, &url).join("journal.jsonl");
     let mut bytes = std::fs::read(&journal).unwrap();

@@ -503,7 +503,8 @@ impl Session {
     /// Brings the replica of a shared case in `cache` up to date and returns its folder, writing
     /// nothing to the case: what `irp verify`, `irp report`, `irp review` and `irp case export`
     /// read.
-    /// With it, a line for each object on S3 it refused that no entry records yet.
+    /// With it, a line for each object on S3 it refused that no entry records yet, and one saying
+    /// so when S3 could not be reached and the replica is read as it was.
     pub fn read_shared(store: shared::Store, cache: &Path) -> Result<(PathBuf, Vec<String>), CaseError> {
         let ctx = Context {
             actor: SYSTEM_ACTOR.to_owned(),
@@ -513,7 +514,19 @@ impl Session {
             signer: None,
         };
         let session = Session::open_replica(store, cache, ctx)?;
-        Ok((session.dir.root.clone(), session.refused_slots()))
+        let mut said = session.refused_slots();
+        if session.offline {
+            said.push(format!(
+                "S3 cannot be reached: this is the replica as last read ({} entries, the last written at {}); it lacks whatever other responders wrote since",
+                session.entries.len(),
+                session
+                    .entries
+                    .last()
+                    .map(|e| e.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_default()
+            ));
+        }
+        Ok((session.dir.root.clone(), said))
     }
 
     /// The replica kept in `cache`, opened while S3 cannot be reached: read-only but for notes
