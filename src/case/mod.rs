@@ -14,7 +14,7 @@ pub mod items;
 pub mod moves;
 pub mod seal;
 pub mod shared;
-mod team;
+pub mod team;
 
 use std::path::{Path, PathBuf};
 

@@ -39,29 +39,10 @@ impl Session {
     /// under the case's `lake/`; a file already there is left as it is. Returns how many were
     /// put. Nothing for a case that is not shared.
     pub fn publish_lake(&self, lake: &Path, files: Option<&[String]>) -> Result<usize, CaseError> {
-        let Some(store) = &self.shared else {
-            return Ok(0);
-        };
-        let names = if let Some(f) = files {
-            f.to_vec()
-        } else {
-            let mut all = Vec::new();
-            walk(lake, lake, &mut all).map_err(io("cannot read", lake))?;
-            all
-        };
-        let mut put = 0;
-        for rel in names {
-            let path = lake.join(&rel);
-            let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
-            if store
-                .put_new(&format!("{LAKE}{rel}"), &bytes)
-                .map_err(|e| store_error(&store.url(), e))?
-                == super::shared::Put::Written
-            {
-                put += 1;
-            }
+        match &self.shared {
+            Some(store) => publish(store, lake, files),
+            None => Ok(0),
         }
-        Ok(put)
     }
 
     /// Fetches the exercise's lake files this player's copy lacks into `lake`: every file
@@ -120,6 +101,36 @@ impl Session {
         }
         Ok(fetched)
     }
+}
+
+/// Puts a lake's files under the case at `store` (`lake/…`), before or after the case exists:
+/// a facilitator publishes the exercise's lake before opening the case, so that no player who
+/// joins finds a case without its lake.
+pub fn publish(
+    store: &super::shared::Store,
+    lake: &Path,
+    files: Option<&[String]>,
+) -> Result<usize, CaseError> {
+    let names = if let Some(f) = files {
+        f.to_vec()
+    } else {
+        let mut all = Vec::new();
+        walk(lake, lake, &mut all).map_err(io("cannot read", lake))?;
+        all
+    };
+    let mut put = 0;
+    for rel in names {
+        let path = lake.join(&rel);
+        let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
+        if store
+            .put_new(&format!("{LAKE}{rel}"), &bytes)
+            .map_err(|e| store_error(&store.url(), e))?
+            == super::shared::Put::Written
+        {
+            put += 1;
+        }
+    }
+    Ok(put)
 }
 
 /// A relative path with plain parts only: no `..`, no root, no prefix.

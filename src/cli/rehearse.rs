@@ -171,6 +171,10 @@ pub fn cmd_rehearse(out: Output, args: &RehearseArgs) -> Result<(), CliError> {
         |e: crate::rehearse::RehearseError| CliError::user(e.to_string(), "see docs/rehearsals.md");
     let mut session = match shared {
         Some((store, cache)) => {
+            // The lake is under the case before the case exists: a player never joins a case
+            // whose lake is not all there.
+            crate::case::team::publish(&store, &prepared.lake, None)
+                .map_err(|e| super::case_error(out, e))?;
             let session = crate::case::Session::create_shared(
                 store,
                 &cache,

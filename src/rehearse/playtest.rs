@@ -266,8 +266,8 @@ pub fn exercise(
 }
 
 /// Sets a new case up as the exercise `prepared`: its working lake (a copy the injects land
-/// in, when there are any), the exercise journaled, and, for a case shared on S3 (a team's),
-/// the lake put under the case for the players' irp to fetch.
+/// in, when there are any) and the exercise journaled. A team's case on S3 has its lake put
+/// under it before it is opened (`case::team::publish`).
 pub fn exercise_in(mut session: Session, prepared: &Prepared) -> Result<Session, RehearseError> {
     let lake = if prepared.brief.injects.is_empty() {
         prepared.lake.clone()
@@ -283,7 +283,6 @@ pub fn exercise_in(mut session: Session, prepared: &Prepared) -> Result<Session,
         super::lake::working_copy(&prepared.lake, &dir)?;
         dir
     };
-    session.publish_lake(&lake, None)?;
     super::begin(&mut session, prepared, &lake)?;
     if let Some(text) = &prepared.finding_note {
         session.execute(&crate::engine::Command::AddNote { text: text.clone() })?;
