@@ -108,3 +108,50 @@ fn every_query_of_the_athena_corpus_parses_in_sqlglot() {
         items.len()
     ));
 }
+
+/// A Security Lake table the lake does not hold is named with why, in words a responder can act
+/// on: a source version 1 table (and the version 2 one to query), or a source the lake has no data
+/// of (an imported lake holds only the sources its logs did).
+#[test]
+fn a_table_the_lake_does_not_hold_is_refused_with_why() {
+    let (lake, _) = shared_lake();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("lake");
+    for file in crate::common::files_under(lake) {
+        let rel = file.strip_prefix(lake).unwrap();
+        if rel.starts_with("waf") {
+            continue;
+        }
+        std::fs::create_dir_all(copy.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(&file, copy.join(rel)).unwrap();
+    }
+    runtime().block_on(async {
+        let engine = LocalEngine::open(&copy, Options::default()).await.unwrap();
+        let refused = |sql: &str| {
+            let engine = &engine;
+            let sql = sql.to_owned();
+            async move { rows(engine, &sql).await.map(|r| r.len()).unwrap_err().to_string() }
+        };
+        let said = refused(
+            "SELECT count(*) FROM amazon_security_lake_glue_db_us_east_1.amazon_security_lake_table_us_east_1_waf_2_0",
+        )
+        .await;
+        assert!(
+            said.starts_with("`amazon_security_lake_table_us_east_1_waf_2_0` is not in this lake: it holds no waf data (Security Lake's `WAF` source); its tables: "),
+            "{said}"
+        );
+        assert!(said.contains("amazon_security_lake_table_us_east_1_eks_audit_2_0"), "{said}");
+        let said = refused(
+            "SELECT * FROM \"amazon_security_lake_glue_db_us_east_1\".\"amazon_security_lake_table_us_east_1_route53_1_0\"",
+        )
+        .await;
+        assert!(
+            said.contains("is a Security Lake source version 1 table")
+                && said.contains("query `amazon_security_lake_table_us_east_1_route53_2_0`"),
+            "{said}"
+        );
+        // Any other missing table keeps the engine's own words.
+        let said = refused("SELECT * FROM nowhere").await;
+        assert!(!said.contains("Security Lake"), "{said}");
+    });
+}

@@ -109,7 +109,7 @@ fn the_lake_has_security_lakes_layout_and_columns() {
     let (tmp, _) = generated(Story::S3Exfiltration, 7, 2);
     let lake = tmp.path().join("lake");
     let found = files(&lake);
-    assert_eq!(found.len(), 18, "6 sources × 3 days");
+    assert_eq!(found.len(), 24, "8 sources × 3 days");
     for f in &found {
         let rel = f.strip_prefix(&lake).unwrap().to_str().unwrap().to_owned();
         let parts: Vec<&str> = rel.split('/').collect();
@@ -120,7 +120,9 @@ fn the_lake_has_security_lakes_layout_and_columns() {
                 "lambda_execution",
                 "vpc_flow",
                 "route53",
-                "sh_findings"
+                "sh_findings",
+                "eks_audit",
+                "waf"
             ]
             .contains(&parts[0]),
             "{rel}"

@@ -78,7 +78,7 @@ fn tables_answer_to_security_lakes_names_and_match_the_truth() {
     let inc = truth.incident_details.clone().unwrap();
     runtime().block_on(async {
         let engine = LocalEngine::open(dir, Options::default()).await.unwrap();
-        assert_eq!(engine.tables.len(), 6, "{:?}", engine.tables);
+        assert_eq!(engine.tables.len(), 8, "{:?}", engine.tables);
         // The same count through every spelling Athena accepts.
         let forms = [
             format!("\"{DB}\".\"{S3}\""),

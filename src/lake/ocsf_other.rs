@@ -552,3 +552,343 @@ pub fn finding_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
     cols.extend(common.tail()?);
     batch(cols)
 }
+
+/// One Kubernetes API call from an EKS cluster's audit log: API Activity (6003), as Security Lake's
+/// `EKS_AUDIT` source maps it.
+#[derive(Debug, Clone, Default)]
+pub struct EksCall {
+    pub time: i64,
+    /// The Kubernetes verb: `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`.
+    pub verb: &'static str,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub src_ip: String,
+    pub user_agent: String,
+    /// The request's path: `/api/v1/namespaces/default/pods`.
+    pub path: String,
+    /// The resource acted on: `(type, name, namespace)`.
+    pub resource: (String, String, String),
+    /// The HTTP status the API server answered.
+    pub code: i32,
+    pub account: String,
+    pub region: String,
+}
+
+pub fn eks_schema() -> SchemaRef {
+    eks_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+pub fn eks_batch(rows: &[EksCall]) -> Result<RecordBatch, ArrowError> {
+    // OCSF API Activity: 1 Create, 2 Read, 3 Update, 4 Delete.
+    let activity = |verb: &str| match verb {
+        "create" => (1, "Create"),
+        "get" | "list" | "watch" => (2, "Read"),
+        "update" | "patch" => (3, "Update"),
+        "delete" => (4, "Delete"),
+        _ => (99, "Other"),
+    };
+    let common = Common {
+        class: (6003, "API Activity"),
+        category: (6, "Application Activity"),
+        activity: rows.iter().map(|r| activity(r.verb)).collect(),
+        product: ("Amazon EKS", "Elastic Kubernetes Service"),
+        times: rows.iter().map(|r| r.time).collect(),
+        accounts: rows.iter().map(|r| r.account.as_str()).collect(),
+        regions: rows.iter().map(|r| r.region.as_str()).collect(),
+        unmapped: rows.iter().map(|_| Vec::new()).collect(),
+        observables: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    ("src_endpoint.ip", "IP Address", 2, r.src_ip.clone()),
+                    ("actor.user.name", "User Name", 4, r.user.clone()),
+                ]
+            })
+            .collect(),
+    };
+    let failed = |r: &EksCall| r.code >= 400;
+    let groups: Vec<&String> = rows.iter().flat_map(|r| r.groups.iter()).collect();
+    let mut cols = common.head()?;
+    cols.extend([
+        req(
+            "api",
+            structure(
+                vec![
+                    req("operation", utf8(rows.iter().map(|r| Some(r.verb)))),
+                    req("version", utf8(rows.iter().map(|_| Some("v1")))),
+                    req(
+                        "request",
+                        structure(
+                            vec![req("uid", utf8(rows.iter().map(|r| Some(r.resource.1.as_str()))))],
+                            None,
+                        )?,
+                    ),
+                    req(
+                        "response",
+                        structure(
+                            vec![
+                                req("code", i32s(rows.iter().map(|r| r.code))),
+                                opt(
+                                    "error",
+                                    utf8(rows.iter().map(|r| failed(r).then_some("Forbidden"))),
+                                ),
+                                opt(
+                                    "message",
+                                    utf8(rows.iter().map(|r| failed(r).then_some("forbidden: RBAC denied"))),
+                                ),
+                            ],
+                            None,
+                        )?,
+                    ),
+                    req(
+                        "group",
+                        structure(vec![req("name", utf8(rows.iter().map(|_| Some("core"))))], None)?,
+                    ),
+                ],
+                None,
+            )?,
+        ),
+        req(
+            "http_request",
+            structure(
+                vec![
+                    req(
+                        "url",
+                        structure(
+                            vec![req("path", utf8(rows.iter().map(|r| Some(r.path.as_str()))))],
+                            None,
+                        )?,
+                    ),
+                    req(
+                        "user_agent",
+                        utf8(rows.iter().map(|r| Some(r.user_agent.as_str()))),
+                    ),
+                ],
+                None,
+            )?,
+        ),
+        req(
+            "actor",
+            structure(
+                vec![req(
+                    "user",
+                    structure(
+                        vec![
+                            req("name", utf8(rows.iter().map(|r| Some(r.user.as_str())))),
+                            req("uid", utf8(rows.iter().map(|r| Some(r.user.as_str())))),
+                            req(
+                                "groups",
+                                list(
+                                    structure(
+                                        vec![req("name", utf8(groups.iter().map(|g| Some(g.as_str()))))],
+                                        None,
+                                    )?,
+                                    rows.iter().map(|r| r.groups.len()),
+                                )?,
+                            ),
+                        ],
+                        None,
+                    )?,
+                )],
+                None,
+            )?,
+        ),
+        req(
+            "src_endpoint",
+            structure(
+                vec![req("ip", utf8(rows.iter().map(|r| Some(r.src_ip.as_str()))))],
+                None,
+            )?,
+        ),
+        req(
+            "resources",
+            list(
+                structure(
+                    vec![
+                        req("type", utf8(rows.iter().map(|r| Some(r.resource.0.as_str())))),
+                        req("name", utf8(rows.iter().map(|r| Some(r.resource.1.as_str())))),
+                        req(
+                            "namespace",
+                            utf8(rows.iter().map(|r| Some(r.resource.2.as_str()))),
+                        ),
+                    ],
+                    None,
+                )?,
+                rows.iter().map(|_| 1),
+            )?,
+        ),
+        req("start_time_dt", timestamps(rows.iter().map(|r| Some(r.time)))),
+    ]);
+    cols.extend(severity(rows.iter().map(|r| if failed(r) { 2 } else { 1 })));
+    cols.extend(common.tail()?);
+    batch(cols)
+}
+
+/// One request AWS WAF saw: HTTP Activity (4002), as Security Lake's `WAF` source maps it.
+#[derive(Debug, Clone, Default)]
+pub struct WafRequest {
+    pub time: i64,
+    /// `GET`, `POST`, …
+    pub method: &'static str,
+    pub hostname: String,
+    pub path: String,
+    pub src_ip: String,
+    pub country: &'static str,
+    pub user_agent: String,
+    /// The rule that decided, when one did: `(uid, type, condition)`.
+    pub rule: Option<(String, &'static str, &'static str)>,
+    pub allowed: bool,
+    pub status: i32,
+    pub account: String,
+    pub region: String,
+}
+
+pub fn waf_schema() -> SchemaRef {
+    waf_batch(&[]).map_or_else(|_| Arc::new(Schema::empty()), |b| b.schema())
+}
+
+pub fn waf_batch(rows: &[WafRequest]) -> Result<RecordBatch, ArrowError> {
+    // OCSF HTTP Activity: 1 Connect, 2 Delete, 3 Get, 4 Head, 5 Options, 6 Post, 7 Put, 8 Trace.
+    let activity = |method: &str| match method {
+        "DELETE" => (2, "Delete"),
+        "GET" => (3, "Get"),
+        "HEAD" => (4, "Head"),
+        "OPTIONS" => (5, "Options"),
+        "POST" => (6, "Post"),
+        "PUT" => (7, "Put"),
+        _ => (99, "Other"),
+    };
+    let common = Common {
+        class: (4002, "HTTP Activity"),
+        category: (4, "Network Activity"),
+        activity: rows.iter().map(|r| activity(r.method)).collect(),
+        product: ("AWS WAF", "WAF"),
+        times: rows.iter().map(|r| r.time).collect(),
+        accounts: rows.iter().map(|r| r.account.as_str()).collect(),
+        regions: rows.iter().map(|r| r.region.as_str()).collect(),
+        unmapped: rows.iter().map(|_| Vec::new()).collect(),
+        observables: rows
+            .iter()
+            .map(|r| vec![("src_endpoint.ip", "IP Address", 2, r.src_ip.clone())])
+            .collect(),
+    };
+    let ruled = || rows.iter().map(|r| r.rule.is_some());
+    let mut cols = common.head()?;
+    cols.extend([
+        req(
+            "src_endpoint",
+            structure(
+                vec![
+                    req("ip", utf8(rows.iter().map(|r| Some(r.src_ip.as_str())))),
+                    req(
+                        "location",
+                        structure(
+                            vec![req("country", utf8(rows.iter().map(|r| Some(r.country))))],
+                            None,
+                        )?,
+                    ),
+                ],
+                None,
+            )?,
+        ),
+        req(
+            "http_request",
+            structure(
+                vec![
+                    req(
+                        "url",
+                        structure(
+                            vec![
+                                req("path", utf8(rows.iter().map(|r| Some(r.path.as_str())))),
+                                req("hostname", utf8(rows.iter().map(|r| Some(r.hostname.as_str())))),
+                            ],
+                            None,
+                        )?,
+                    ),
+                    req("version", utf8(rows.iter().map(|_| Some("HTTP/1.1")))),
+                    req("http_method", utf8(rows.iter().map(|r| Some(r.method)))),
+                    req(
+                        "http_headers",
+                        list(
+                            structure(
+                                vec![
+                                    req("name", utf8(rows.iter().map(|_| Some("host")))),
+                                    req("value", utf8(rows.iter().map(|r| Some(r.hostname.as_str())))),
+                                ],
+                                None,
+                            )?,
+                            rows.iter().map(|_| 1),
+                        )?,
+                    ),
+                    req(
+                        "user_agent",
+                        utf8(rows.iter().map(|r| Some(r.user_agent.as_str()))),
+                    ),
+                ],
+                None,
+            )?,
+        ),
+        opt(
+            "firewall_rule",
+            structure(
+                vec![
+                    req(
+                        "uid",
+                        utf8(rows.iter().map(|r| r.rule.as_ref().map(|x| x.0.as_str()))),
+                    ),
+                    req("type", utf8(rows.iter().map(|r| r.rule.as_ref().map(|x| x.1)))),
+                    req(
+                        "condition",
+                        utf8(rows.iter().map(|r| r.rule.as_ref().map(|x| x.2))),
+                    ),
+                    opt(
+                        "match_location",
+                        utf8(rows.iter().map(|r| r.rule.as_ref().map(|_| "URI"))),
+                    ),
+                    opt(
+                        "match_details",
+                        list(
+                            utf8(
+                                rows.iter()
+                                    .filter(|r| r.rule.is_some())
+                                    .map(|r| Some(r.path.as_str())),
+                            ),
+                            ruled().map(usize::from),
+                        )?,
+                    ),
+                    opt(
+                        "rate_limit",
+                        Arc::new(rows.iter().map(|_| None::<i32>).collect::<Int32Array>()) as ArrayRef,
+                    ),
+                ],
+                super::ocsf::nulls_where(ruled()),
+            )?,
+        ),
+        req("http_status", i32s(rows.iter().map(|r| r.status))),
+        req(
+            "action",
+            utf8(
+                rows.iter()
+                    .map(|r| Some(if r.allowed { "Allowed" } else { "Denied" })),
+            ),
+        ),
+        req(
+            "action_id",
+            i32s(rows.iter().map(|r| if r.allowed { 1 } else { 2 })),
+        ),
+        req(
+            "disposition",
+            utf8(
+                rows.iter()
+                    .map(|r| Some(if r.allowed { "Allowed" } else { "Blocked" })),
+            ),
+        ),
+        req(
+            "disposition_id",
+            i32s(rows.iter().map(|r| if r.allowed { 1 } else { 2 })),
+        ),
+    ]);
+    cols.extend(severity(rows.iter().map(|r| if r.allowed { 1 } else { 3 })));
+    cols.extend(common.tail()?);
+    batch(cols)
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::world::{Bucket, KEY_PREFIXES, Kind, OFFICE, Principal, ROLES, SERVICE_USERS, World};
 use crate::lake::ocsf::{ApiEvent, Resource};
-use crate::lake::ocsf_other::{Dns, Finding, Flow};
+use crate::lake::ocsf_other::{Dns, EksCall, Finding, Flow, WafRequest};
 use crate::lake::rng::Rng;
 
 pub fn iso(ms: i64) -> String {
@@ -510,6 +510,149 @@ pub fn finding(time: i64, region: &str, account: &str, rng: &mut Rng) -> Finding
             format!("arn:aws:ec2:{region}:{account}:instance/{instance}"),
         )],
         observables: vec![("resources.uid", "Resource UID", 10, instance)],
+        account: account.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// A background Kubernetes API call of an EKS cluster: controllers and nodes reading and watching,
+/// now and then a deployment updated or a pod created by the CI role.
+pub fn eks_call(time: i64, region: &str, account: &str, rng: &mut Rng) -> EksCall {
+    let (user, groups, verb, kind, namespace): (&str, &[&str], &str, &str, &str) = *rng.pick(&[
+        (
+            "system:kube-controller-manager",
+            &["system:authenticated"][..],
+            "get",
+            "leases",
+            "kube-system",
+        ),
+        (
+            "system:kube-scheduler",
+            &["system:authenticated"][..],
+            "update",
+            "leases",
+            "kube-system",
+        ),
+        (
+            "system:node:ip-10-0-1-17.ec2.internal",
+            &["system:nodes"][..],
+            "watch",
+            "pods",
+            "default",
+        ),
+        (
+            "system:node:ip-10-0-2-31.ec2.internal",
+            &["system:nodes"][..],
+            "list",
+            "services",
+            "default",
+        ),
+        (
+            "system:serviceaccount:kube-system:coredns",
+            &["system:serviceaccounts"][..],
+            "watch",
+            "endpointslices",
+            "kube-system",
+        ),
+        (
+            "arn:aws:sts::111122223333:assumed-role/ci-deploy/gitlab",
+            &["system:masters"][..],
+            "patch",
+            "deployments",
+            "shop",
+        ),
+        (
+            "arn:aws:sts::111122223333:assumed-role/ci-deploy/gitlab",
+            &["system:masters"][..],
+            "create",
+            "pods",
+            "shop",
+        ),
+    ]);
+    let name = match kind {
+        "leases" => "kube-controller-manager".to_owned(),
+        "deployments" => "checkout".to_owned(),
+        _ => format!("{kind}-{}", rng.text(b"abcdefghijklmnopqrstuvwxyz0123456789", 5)),
+    };
+    let api = if matches!(kind, "leases") {
+        "/apis/coordination.k8s.io/v1/"
+    } else if kind == "deployments" {
+        "/apis/apps/v1/"
+    } else {
+        "/api/v1/"
+    };
+    // A read now and then refused: a workload's service account without the RBAC it asks for.
+    let denied = verb == "get" && rng.chance(0.02);
+    EksCall {
+        time,
+        verb,
+        user: user.to_owned(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        src_ip: format!("10.0.{}.{}", 1 + rng.below(3), 10 + rng.below(40)),
+        user_agent: if user.starts_with("arn:") {
+            "kubectl/v1.30.2 (linux/amd64) kubernetes/3968350".to_owned()
+        } else {
+            format!(
+                "{}/v1.30.2 (linux/amd64) kubernetes/3968350",
+                user.rsplit(':').next().unwrap_or("kube")
+            )
+        },
+        path: format!("{api}namespaces/{namespace}/{kind}/{name}"),
+        resource: (kind.to_owned(), name, namespace.to_owned()),
+        code: if denied { 403 } else { 200 },
+        account: account.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// A background request to a web application behind AWS WAF: mostly pages and API calls allowed,
+/// a managed rule group blocking the scanners that ask for credentials files and admin pages.
+pub fn waf_request(time: i64, region: &str, account: &str, rng: &mut Rng) -> WafRequest {
+    let scanner = rng.chance(0.04);
+    let (method, path): (&str, &str) = if scanner {
+        *rng.pick(&[
+            ("GET", "/.aws/credentials"),
+            ("GET", "/.env"),
+            ("GET", "/wp-login.php"),
+            ("POST", "/cgi-bin/luci"),
+        ])
+    } else {
+        *rng.pick(&[
+            ("GET", "/"),
+            ("GET", "/products"),
+            ("GET", "/static/app.js"),
+            ("POST", "/api/cart"),
+            ("POST", "/api/login"),
+        ])
+    };
+    let country = *rng.pick(&["US", "US", "DE", "GB", "FR", "BR", "IN", "NL"]);
+    WafRequest {
+        time,
+        method,
+        hostname: "shop.example.com".to_owned(),
+        path: path.to_owned(),
+        src_ip: format!(
+            "{}.{}.{}.{}",
+            20 + rng.below(180),
+            rng.below(256),
+            rng.below(256),
+            1 + rng.below(254)
+        ),
+        country,
+        user_agent: if scanner {
+            "python-requests/2.31.0".to_owned()
+        } else {
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_owned()
+        },
+        rule: scanner.then(|| {
+            (
+                "AWS-AWSManagedRulesCommonRuleSet".to_owned(),
+                "MANAGED_RULE_GROUP",
+                if path.starts_with("/.") { "REGEX" } else { "MATCH" },
+            )
+        }),
+        allowed: !scanner,
+        status: if scanner { 403 } else { 200 },
         account: account.to_owned(),
         region: region.to_owned(),
     }

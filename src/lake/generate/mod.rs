@@ -18,7 +18,8 @@ use self::incident::IncidentPlan;
 use self::world::World;
 use super::ocsf::{ApiEvent, api_activity_schema};
 use super::ocsf_other::{
-    Finding, dns_batch, dns_schema, finding_batch, finding_schema, flow_batch, flow_schema,
+    Finding, dns_batch, dns_schema, eks_batch, eks_schema, finding_batch, finding_schema, flow_batch,
+    flow_schema, waf_batch, waf_schema,
 };
 use super::rng::Rng;
 use super::{LakeError, PartitionWriter, partition_dir};
@@ -77,15 +78,19 @@ pub struct Config {
     pub threads: usize,
 }
 
-/// The sources the generator writes, with their share of the events (per 100): data events
-/// outnumber management events on a busy account, flow logs and DNS come next, findings are rare.
-pub const SOURCES: [(LogicalTable, u64); 6] = [
+/// The sources the generator writes, with their share of the events (per 100 of the events
+/// asked for): data events outnumber management events on a busy account, flow logs and DNS come
+/// next, findings are rare. EKS audit logs and WAF, added later, come on top (1 each), so the six
+/// first sources hold the events they always held.
+pub const SOURCES: [(LogicalTable, u64); 8] = [
     (LogicalTable::S3Data, 45),
     (LogicalTable::CloudTrailMgmt, 22),
     (LogicalTable::VpcFlow, 20),
     (LogicalTable::Route53, 9),
     (LogicalTable::LambdaExecution, 3),
     (LogicalTable::ShFindings, 1),
+    (LogicalTable::EksAudit, 1),
+    (LogicalTable::Waf, 1),
 ];
 
 /// What a good responder should find: written to `truth.json`.
@@ -348,8 +353,8 @@ fn delivered_in(mut e: ApiEvent, region: &str) -> Option<ApiEvent> {
 /// `credential-compromise`; 4: the `s3-exfiltration` policy grants a second outside account; 5: the
 /// incident's calls to IAM and Organizations are delivered in us-east-1; 6: the S3 finding names the
 /// bucket among its resources; 7: findings carry Security Lake's `resource`, `vulnerabilities` and
-/// `finding_info.modified_time_dt`).
-pub const FORMAT: u32 = 7;
+/// `finding_info.modified_time_dt`; 8: EKS audit logs and WAF).
+pub const FORMAT: u32 = 8;
 
 /// The most background events one lake may hold: far beyond any rehearsal, and small enough that
 /// every count fits its type.
@@ -517,7 +522,29 @@ fn write_part(
             )?;
             Ok((rows, u64::from(rows > 0), None))
         }
-        _ => {
+        LogicalTable::EksAudit => {
+            let rows = sink.write(
+                times,
+                Vec::new(),
+                |c| c.time,
+                &eks_schema(),
+                eks_batch,
+                |t| background::eks_call(t, region, account, &mut rng),
+            )?;
+            Ok((rows, u64::from(rows > 0), None))
+        }
+        LogicalTable::Waf => {
+            let rows = sink.write(
+                times,
+                Vec::new(),
+                |w| w.time,
+                &waf_schema(),
+                waf_batch,
+                |t| background::waf_request(t, region, account, &mut rng),
+            )?;
+            Ok((rows, u64::from(rows > 0), None))
+        }
+        LogicalTable::ShFindings => {
             let injected: Vec<Finding> = plan
                 .filter(in_scope)
                 .map(|p| incident::finding(world, p))

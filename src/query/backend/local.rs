@@ -298,7 +298,7 @@ impl LocalEngine {
         if rest.ends_with("_1_0") {
             let v2 = format!("{}_2_0", table.trim_end_matches("_1_0"));
             return Some(QueryError::Engine(format!(
-                "`{table}` is a Security Lake source version 1 table (OCSF 1.0.0-rc.2); irp's lakes hold source version 2 (OCSF 1.1.0): query `{v2}`, whose partitions are `time_dt`, `region` and `accountid` (version 1's `eventday` is gone) and several of whose fields differ (docs/sql-dialect.md, \"Source version 1 queries\")"
+                "`{table}` is a Security Lake source version 1 table (OCSF 1.0.0-rc.2); irp's lakes hold source version 2 (OCSF 1.1.0): query `{v2}`, partitioned by `time_dt`, `region` and `accountid` (irp's lakes keep `eventday` too), several of whose fields differ (docs/sql-dialect.md, \"Source version 1 queries\")"
             )));
         }
         Some(QueryError::Engine(format!(
