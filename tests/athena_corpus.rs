@@ -6,11 +6,10 @@
 //! does not have on Athena either), and the engine must say so.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use irp::query::backend::local::{LocalEngine, Options};
 
-use crate::common::{repo, required_tool, stderr, stdout};
+use crate::common::{repo, required_tool};
 use crate::query::{rows, runtime, shared_lake};
 
 /// One query of the corpus: its file, what it must do, and its text as published.
@@ -93,20 +92,10 @@ fn every_query_of_the_athena_corpus_parses_in_sqlglot() {
         .into_iter()
         .map(|q| serde_json::json!({ "playbook": "athena-corpus", "step": q.file, "sql": q.sql }))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("corpus.json");
-    std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
-    let out = Command::new(&python)
-        .arg(repo().join("scripts/sqlglot_check.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "sqlglot rejected queries:\n{text}");
-    crate::common::summary(&format!(
-        "athena corpus: sqlglot parses all {} queries",
-        items.len()
-    ));
+    let count = items.len();
+    let (ok, text) = crate::common::sqlglot_check(&python, &[], &serde_json::Value::Array(items));
+    assert!(ok, "sqlglot rejected queries:\n{text}");
+    crate::common::summary(&format!("athena corpus: sqlglot parses all {count} queries"));
 }
 
 /// A Security Lake table the lake does not hold is named with why, in words a responder can act

@@ -185,6 +185,21 @@ pub fn summary(line: &str) {
     }
 }
 
+/// Runs `scripts/sqlglot_check.py FLAGS` (sqlglot's Athena parser) on `items` (written to a
+/// temporary JSON file): whether every check passed, and what it printed.
+pub fn sqlglot_check(python: &str, flags: &[&str], items: &serde_json::Value) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queries.json");
+    std::fs::write(&file, serde_json::to_string(items).unwrap()).unwrap();
+    let out = Command::new(python)
+        .arg(repo().join("scripts/sqlglot_check.py"))
+        .args(flags)
+        .arg(&file)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
 /// A tool the test needs from outside the repository (set up by `scripts/test`). Missing: the
 /// test says loudly that it was skipped, and under CI that is a failure.
 pub fn required_tool(env_var: &str, what: &str) -> Option<String> {

@@ -117,19 +117,11 @@ fn every_query_parses_as_athena_sql_in_sqlglot() {
     let Some(python) = required_tool("IRP_PYTHON", "a Python with sqlglot") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("queries.json");
     let queries = rendered_queries();
     assert!(queries.as_array().unwrap().len() >= 10);
-    std::fs::write(&file, serde_json::to_string_pretty(&queries).unwrap()).unwrap();
-    let out = Command::new(&python)
-        .arg(repo().join("scripts/sqlglot_check.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let (ok, text) = crate::common::sqlglot_check(&python, &[], &queries);
     println!("{text}");
-    assert!(out.status.success(), "sqlglot rejected queries:\n{text}");
+    assert!(ok, "sqlglot rejected queries:\n{text}");
 }
 
 #[test]
@@ -191,20 +183,9 @@ fn hostile_input_values_do_not_change_any_query_shape() {
             }
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pairs.json");
-    std::fs::write(&file, serde_json::to_string(&pairs).unwrap()).unwrap();
-    let out = Command::new(&python)
-        .arg(repo().join("scripts/sqlglot_check.py"))
-        .arg("--same-shape")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(
-        out.status.success(),
-        "a hostile value changed a query's shape:\n{text}"
-    );
+    let (ok, text) =
+        crate::common::sqlglot_check(&python, &["--same-shape"], &serde_json::Value::Array(pairs));
+    assert!(ok, "a hostile value changed a query's shape:\n{text}");
 }
 
 #[test]

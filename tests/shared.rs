@@ -1061,6 +1061,7 @@ fn a_team_takes_roles_and_hands_them_over_and_only_the_roles_holder_moves() {
     let out = join("bob", "analyst");
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(said.contains("bob holds the analyst role"), "{said}");
+    assert!(said.contains("roles: analyst: bob, lead: alice"), "{said}");
     // A role held is refused to another, with who holds it.
     let out = join("mallory", "analyst");
     assert!(!out.status.success());

@@ -499,20 +499,12 @@ fn no_value_beside_any_accepted_template_text_changes_the_statement() {
     let Some(python) = crate::common::required_tool("IRP_PYTHON", "a Python with sqlglot") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pairs.json");
-    std::fs::write(&file, serde_json::to_string(&pairs).unwrap()).unwrap();
-    let out = std::process::Command::new(&python)
-        .arg(crate::common::repo().join("scripts/sqlglot_check.py"))
-        .args(["--same-shape", "--skip-unparsed"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", crate::common::stdout(&out), crate::common::stderr(&out));
-    assert!(
-        out.status.success(),
-        "a value changed a statement's shape in sqlglot:\n{text}"
+    let (ok, text) = crate::common::sqlglot_check(
+        &python,
+        &["--same-shape", "--skip-unparsed"],
+        &serde_json::to_value(&pairs).unwrap(),
     );
+    assert!(ok, "a value changed a statement's shape in sqlglot:\n{text}");
     let checked: usize = text
         .split("checked ")
         .nth(1)

@@ -78,6 +78,20 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     if session.state.closed.is_none() {
         super::run::take_role(out, &mut session, args.drive.role.as_deref())?;
     }
+    // Who holds which role, so a responder who joins knows whom to ask.
+    if !session.state.roles.is_empty() {
+        let held: Vec<String> = session
+            .state
+            .roles
+            .iter()
+            .map(|(role, holder)| format!("{role}: {holder}"))
+            .collect();
+        let lead = crate::engine::lead_role(&session.playbook)
+            .filter(|l| !session.state.roles.contains_key(*l))
+            .map(|l| format!(" (nobody holds {l}: anyone may act for it and the roles nobody holds)"))
+            .unwrap_or_default();
+        out.note(&format!("roles: {}{lead}", held.join(", ")));
+    }
     if let Some(h) = &report.stale_lock {
         out.note(&format!(
             "the previous irp on this case ({h}) ended without closing it; took over"
