@@ -1393,3 +1393,52 @@ fn an_append_whose_reply_is_lost_after_s3_took_it_is_written_once() {
     assert_eq!(sessions, 3, "one session per command, none written twice");
     assert_verifies(&replica(&reader, &url));
 }
+
+#[test]
+fn a_player_who_joins_before_the_exercise_is_set_is_asked_to_wait() {
+    let Some(endpoint) = serial_moto() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, url) = new_case_url(&endpoint);
+    // The facilitator's irp has opened the case (its first session is `rehearse`) and not yet
+    // journaled the exercise.
+    let store = irp::case::shared::Store::connect(
+        irp::case::seal::Location::parse(&url).unwrap(),
+        &moto_settings(&endpoint),
+    )
+    .unwrap();
+    let ctx = irp::case::Context {
+        actor: "fiona".to_owned(),
+        clock: irp::clock::Clock::from_env().unwrap(),
+        ids: irp::clock::Ids::from_env(),
+        command: "rehearse".to_owned(),
+        signer: None,
+    };
+    let facilitator = irp::case::Session::create_shared(
+        store,
+        &tmp.path().join("fiona-cache"),
+        &crate::common::repo().join("tests/fixtures/cases/drill.yaml"),
+        &[("bucket".to_owned(), "drill-bucket".to_owned())],
+        irp::engine::Mode::Rehearsal,
+        ctx,
+        None,
+    )
+    .unwrap();
+    drop(facilitator);
+    let answers = tmp.path().join("a.yaml");
+    std::fs::write(&answers, "actor: bob\nsteps: {}\n").unwrap();
+    let out = irp_on(&tmp.path().join("bob-cache"))
+        .args(["join", &url, "--headless", "--answers"])
+        .arg(&answers)
+        .args(["--endpoint-url", &endpoint])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("still setting this exercise up") && stderr(&out).contains("join again"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was started: the facilitator can still set the exercise.
+    let reader = join_as(&endpoint, &url, &tmp.path().join("reader-cache"), "reader");
+    assert_eq!(reader.state.position, irp::engine::Position::NotStarted);
+}

@@ -75,6 +75,23 @@ pub fn cmd_resume(out: Output, args: &ResumeArgs) -> Result<(), CliError> {
     if let Some(auto) = auto_seal {
         session.seal_as_it_goes(auto);
     }
+    // A team exercise the facilitator's irp is still setting up: the case's first session is a
+    // rehearsal's and its exercise is not journaled yet. A move now would start the case before
+    // the exercise, which could then not be set.
+    let first_command = session.entries.iter().find_map(|e| match &e.event {
+        crate::engine::Event::SessionStarted(s) => Some(s.command.as_str()),
+        _ => None,
+    });
+    if session.shared_url().is_some()
+        && session.state.exercise.is_none()
+        && session.state.position == crate::engine::Position::NotStarted
+        && first_command == Some("rehearse")
+    {
+        return Err(CliError::user(
+            "the facilitator's irp is still setting this exercise up (it is not in the journal yet)",
+            "join again in a few seconds",
+        ));
+    }
     if session.state.closed.is_none() {
         super::run::take_role(out, &mut session, args.drive.role.as_deref())?;
     }
