@@ -731,6 +731,12 @@ fn faulty_proxy(
     })
 }
 
+/// A request's first line (`PUT /bucket/key HTTP/1.1`), for a proxy's `answer` to choose by.
+pub(crate) fn request_line(request: &[u8]) -> String {
+    let end = request.iter().position(|b| *b == b'\r').unwrap_or(0);
+    String::from_utf8_lossy(&request[..end]).into_owned()
+}
+
 /// What a proxy's `answer` gives to pass a request to moto and then lose moto's reply: the
 /// connection closes with no response, after the request has had its effect.
 pub(crate) const LOSE_REPLY: &[u8] = b"\0lose the reply";

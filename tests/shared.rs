@@ -854,7 +854,7 @@ fn notes_written_offline_wait_in_the_outbox_and_land_once_when_the_network_retur
 /// and an S3 error (`code`), and passes the rest through: a denied, throttled or expired write.
 fn refusing_writes(upstream: &str, status: &'static str, code: &'static str) -> String {
     crate::athena::proxy(upstream, move |_, request| {
-        let first = String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)]).into_owned();
+        let first = crate::athena::request_line(request);
         let path = first.split_whitespace().nth(1).unwrap_or_default();
         (first.starts_with("PUT ") && path.matches('/').count() > 1).then(|| {
             let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code} (injected)</Message></Error>");
@@ -1340,9 +1340,7 @@ fn an_append_whose_reply_is_lost_after_s3_took_it_is_written_once() {
     let counter = lost.clone();
     let seen_notes = std::sync::atomic::AtomicUsize::new(0);
     let (flaky, _) = crate::athena::proxy(&endpoint, move |_, request| {
-        let first =
-            String::from_utf8_lossy(&request[..request.iter().position(|b| *b == b'\r').unwrap_or(0)])
-                .into_owned();
+        let first = crate::athena::request_line(request);
         let body = String::from_utf8_lossy(request);
         let kind = ["note_added", "session_started"]
             .into_iter()

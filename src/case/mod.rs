@@ -828,16 +828,13 @@ impl Session {
         made_offline: Option<&str>,
     ) -> Result<usize, CaseError> {
         let start = self.entries.len();
-        for attempt in 0..SHARED_ATTEMPTS {
-            self.pull()?;
+        self.append_shared(actor, id, |s| {
             let env = Env {
                 actor: Some(actor.to_owned()),
-                ..self.env()
+                ..s.env()
             };
-            let mut event = match engine::decide(&self.playbook, &self.state, cmd, &env) {
-                Ok(event) => event,
-                Err(refused) => return Err(self.overtaken(refused, start, actor)),
-            };
+            let mut event = engine::decide(&s.playbook, &s.state, cmd, &env)
+                .map_err(|refused| s.overtaken(refused, start, actor))?;
             if let Some(t) = made_offline {
                 match &mut event {
                     Event::NoteAdded { made_offline, .. } => *made_offline = Some(t.to_owned()),
@@ -845,6 +842,22 @@ impl Session {
                     _ => {}
                 }
             }
+            Ok(event)
+        })
+    }
+
+    /// The append loop of a shared case: read what landed, make the event on the case as it now
+    /// stands (`event_for` may refuse), put it at the next slot; again after a short random wait
+    /// when another responder's entry got there first. Returns the entry's index.
+    fn append_shared(
+        &mut self,
+        actor: &str,
+        id: Option<uuid::Uuid>,
+        mut event_for: impl FnMut(&Session) -> Result<Event, CaseError>,
+    ) -> Result<usize, CaseError> {
+        for attempt in 0..SHARED_ATTEMPTS {
+            self.pull()?;
+            let event = event_for(self)?;
             if let Some(i) = self.put_shared_as(actor, event, id)? {
                 self.seal_if_due()?;
                 return Ok(i);
@@ -1084,11 +1097,6 @@ impl Session {
         Ok(Ok((entry, signature)))
     }
 
-    /// Puts the next entry on S3; `None` when another responder's entry holds its seq.
-    fn put_shared(&mut self, actor: &str, event: Event) -> Result<Option<usize>, CaseError> {
-        self.put_shared_as(actor, event, None)
-    }
-
     /// Puts `event` on S3 at the next slot, after an entry for each slot this replica refused
     /// and no entry records yet; `None` when another responder's entry got a slot first.
     fn put_shared_as(
@@ -1216,15 +1224,8 @@ impl Session {
 
     fn record(&mut self, actor: &str, event: Event) -> Result<&Entry, CaseError> {
         if self.shared.is_some() {
-            for attempt in 0..SHARED_ATTEMPTS {
-                self.pull()?;
-                if let Some(i) = self.put_shared(actor, event.clone())? {
-                    self.seal_if_due()?;
-                    return Ok(&self.entries[i]);
-                }
-                back_off(attempt);
-            }
-            return Err(self.busy());
+            let i = self.append_shared(actor, None, |_| Ok(event.clone()))?;
+            return Ok(&self.entries[i]);
         }
         let at = self.ctx.clock.now();
         let id = self.ctx.ids.id(at, &self.writer.next_seq().to_string());

@@ -160,3 +160,25 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::inside;
+
+    /// A lake file an entry or a listing names stays under the lake: no climbing out, no root.
+    #[test]
+    fn a_lake_path_from_the_case_stays_inside_the_lake() {
+        for ok in ["s3_data/region=us-east-1/part-inject-x.zstd.parquet", "a"] {
+            assert!(inside(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../outside",
+            "s3_data/../../etc/passwd",
+            "/etc/passwd",
+            "./a/../../b",
+        ] {
+            assert!(!inside(bad), "{bad}");
+        }
+    }
+}
